@@ -1,0 +1,74 @@
+//! Invariants of the board data.
+
+use super::*;
+
+fn sorted_disjoint(ranges: &[MemRange]) -> bool {
+    ranges.iter().all(|r| r.start < r.end) && ranges.windows(2).all(|w| w[0].end <= w[1].start)
+}
+
+#[test]
+fn ram_windows_are_sorted_and_disjoint() {
+    for b in ALL {
+        assert!(sorted_disjoint(b.ram_windows), "{}: ram_windows {:x?}", b.name, b.ram_windows);
+        assert!(sorted_disjoint(b.firmware_reserved), "{}: firmware_reserved", b.name);
+    }
+}
+
+#[test]
+fn names_and_compatibles_are_unique() {
+    for (i, a) in ALL.iter().enumerate() {
+        for b in &ALL[i + 1..] {
+            assert_ne!(a.name, b.name);
+            assert!(a.compatible.iter().all(|c| !b.compatible.contains(c)), "{} and {} share a compatible", a.name, b.name);
+        }
+    }
+}
+
+#[test]
+fn console_and_gic_are_outside_ram() {
+    for b in ALL {
+        let console = MemRange::new(b.console.base, b.console.base + 0x1000);
+        assert!(b.ram_windows.iter().all(|w| !w.overlaps(&console)), "{}: console in RAM", b.name);
+        for g in b.gic {
+            let d = MemRange::new(g.gicd(), g.gicd() + 0x1000);
+            assert!(b.ram_windows.iter().all(|w| !w.overlaps(&d)), "{}: GIC distributor in RAM", b.name);
+        }
+    }
+}
+
+#[test]
+fn at_most_one_gic_layout_per_version() {
+    for b in ALL {
+        assert!(!b.gic.is_empty());
+        for v in [GicVersion::V2, GicVersion::V3] {
+            assert!(b.gic.iter().filter(|g| g.version() == v).count() <= 1, "{}", b.name);
+        }
+    }
+}
+
+#[test]
+fn spin_table_slots_are_in_reserved_firmware_memory() {
+    for b in ALL {
+        if let Smp::SpinTable { release_addrs } = b.smp {
+            for &a in release_addrs {
+                let slot = MemRange::new(a, a + 8);
+                assert!(b.firmware_reserved.iter().any(|r| r.contains(&slot)), "{}: {a:#x}", b.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn boards_are_found_by_compatible_and_name() {
+    assert_eq!(Board::find(["foo", "linux,dummy-virt"].into_iter()).map(|b| b.name), Some("virt"));
+    assert_eq!(Board::find(["raspberrypi,4-model-b", "brcm,bcm2711"].into_iter()).map(|b| b.name), Some("rpi4"));
+    assert!(Board::find(["acme,board"].into_iter()).is_none());
+    assert_eq!(Board::by_name("rpi4").map(|b| b.model), Some("Raspberry Pi 4 Model B"));
+}
+
+#[test]
+fn virt_has_both_gic_versions() {
+    assert!(VIRT.gic_layout(GicVersion::V3).is_some());
+    assert!(VIRT.gic_layout(GicVersion::V2).is_some());
+    assert!(RPI4.gic_layout(GicVersion::V3).is_none());
+}

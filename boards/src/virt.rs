@@ -1,0 +1,31 @@
+//! QEMU's `virt` machine with `virtualization=on` (EL2, no EL3).
+
+use crate::*;
+
+/// QEMU `virt`. Its GIC is a v3 or a v2 as `gic-version` says; the addresses are QEMU's
+/// `hw/arm/virt.c` memory map. PSCI is answered by QEMU on the SMC conduit.
+pub const VIRT: Board = Board {
+    name: "virt",
+    model: "QEMU virt",
+    compatible: &["linux,dummy-virt"],
+    console: Console { base: 0x0900_0000 },
+    gic: &[
+        GicLayout::V3 { gicd: 0x0800_0000, gicr: 0x080a_0000 },
+        GicLayout::V2 { gicd: 0x0800_0000, gicc: 0x0801_0000, gich: 0x0803_0000, gicv: 0x0804_0000 },
+    ],
+    smp: Smp::Psci(Conduit::Smc),
+    power_off: PowerOff::Psci(Conduit::Smc),
+    ram_windows: &[MemRange::new(0x4000_0000, 0x100_0000_0000)],
+    firmware_reserved: &[],
+    packaging: Packaging::LinuxImage,
+    qemu: Some(QemuMachine {
+        machine: "virt,virtualization=on",
+        selectable_gic: true,
+        cpu: "cortex-a72",
+        cpus: 4,
+        memory: "2G",
+        needs_dtb: false,
+        no_reboot: false,
+        min_qemu: (7, 2),
+    }),
+};

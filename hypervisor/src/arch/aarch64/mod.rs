@@ -1,0 +1,1 @@
+//! The AArch64 EL2 layer.

@@ -1,0 +1,2 @@
+//! Hardware-specific code: the only place with assembly and system-register access.
+pub mod aarch64;

@@ -1,0 +1,1 @@
+//! Portable hypervisor logic: partitions, vCPUs, schedulers, virtual devices.

@@ -1,0 +1,1 @@
+//! Boots QEMU scenarios and checks their consoles against expected lines with a deadline.

@@ -1,0 +1,2 @@
+//! Project tasks: build, run, test, image, guests.
+fn main() {}

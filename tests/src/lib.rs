@@ -1,1 +1,13 @@
 //! Boots QEMU scenarios and checks their consoles against expected lines with a deadline.
+#![forbid(unsafe_code)]
+
+pub mod command;
+pub mod matcher;
+pub mod runner;
+pub mod scenario;
+pub mod scenarios;
+pub mod suite;
+
+pub use runner::{run_scenario, Outcome, RunConfig};
+pub use scenario::{Dtb, Expect, ExpectedExit, Scenario};
+pub use suite::{run_all, Summary};

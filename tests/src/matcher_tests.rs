@@ -1,0 +1,87 @@
+//! Tests for the expected-lines matcher and the deadline watch.
+
+use super::*;
+use std::sync::mpsc;
+use std::time::Duration;
+
+fn cpus() -> Vec<Expect> {
+    vec![
+        Expect::line("banner"),
+        Expect::AnyOrder((0..4).map(|n| format!("cpu {n} online")).collect()),
+        Expect::line("all 4 cpus online"),
+    ]
+}
+
+#[test]
+fn ordered_lines_match_as_substrings_and_skip_noise() {
+    let mut m = Matcher::new(vec![Expect::line("one"), Expect::line("two")]);
+    assert!(!m.feed("noise"));
+    assert!(!m.feed("two, too early"));
+    assert!(m.feed("[0.1] line one here"));
+    assert_eq!(m.waiting_for(), ["two"]);
+    assert!(m.feed("two"));
+    assert!(m.done());
+    assert!(!m.feed("two"));
+}
+
+#[test]
+fn unordered_group_accepts_any_order_but_each_line_once() {
+    let mut m = Matcher::new(cpus());
+    m.feed("banner");
+    for n in [2, 0, 3] {
+        assert!(m.feed(&format!("bulkhead: cpu {n} online")));
+    }
+    assert!(!m.feed("bulkhead: cpu 0 online"), "a line of the group counts once");
+    assert!(!m.feed("all 4 cpus online"), "the next step waits for the whole group");
+    assert_eq!(m.waiting_for(), ["cpu 1 online"]);
+    assert!(m.feed("bulkhead: cpu 1 online"));
+    assert_eq!(m.waiting_for(), ["all 4 cpus online"]);
+    assert!(m.feed("bulkhead: all 4 cpus online"));
+    assert!(m.done());
+}
+
+#[test]
+fn empty_groups_are_skipped() {
+    let m = Matcher::new(vec![Expect::AnyOrder(vec![]), Expect::line("x")]);
+    assert_eq!(m.waiting_for(), ["x"]);
+    assert!(Matcher::new(vec![Expect::AnyOrder(vec![])]).done());
+}
+
+#[test]
+fn watch_sees_all_lines_and_logs_them() {
+    let (tx, rx) = mpsc::channel();
+    for line in ["banner", "cpu 1 online", "cpu 0 online", "cpu 3 online", "cpu 2 online", "all 4 cpus online", "tail"] {
+        tx.send(line.to_string()).unwrap();
+    }
+    let mut m = Matcher::new(cpus());
+    let mut log = Vec::new();
+    let end = watch(&rx, &mut m, Instant::now() + Duration::from_secs(5), &mut log);
+    assert_eq!(end, WatchEnd::AllSeen);
+    assert_eq!(log.len(), 6, "stops reading once everything was seen");
+}
+
+#[test]
+fn watch_stops_at_the_deadline_when_a_line_never_comes() {
+    let (tx, rx) = mpsc::channel();
+    tx.send("banner".to_string()).unwrap();
+    let mut m = Matcher::new(cpus());
+    let mut log = Vec::new();
+    let start = Instant::now();
+    let end = watch(&rx, &mut m, start + Duration::from_millis(200), &mut log);
+    assert_eq!(end, WatchEnd::Deadline);
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(log, ["banner"]);
+    assert_eq!(m.waiting_for().len(), 4);
+    drop(tx);
+}
+
+#[test]
+fn watch_reports_a_closed_console() {
+    let (tx, rx) = mpsc::channel();
+    tx.send("banner".to_string()).unwrap();
+    drop(tx);
+    let mut m = Matcher::new(cpus());
+    let end = watch(&rx, &mut m, Instant::now() + Duration::from_secs(5), &mut Vec::new());
+    assert_eq!(end, WatchEnd::Closed);
+}

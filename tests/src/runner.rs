@@ -1,0 +1,241 @@
+//! Runs one scenario: starts QEMU, reads its console, enforces the deadline, checks the exit.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::command::{self, Boot, ConsoleMode, QEMU};
+use crate::matcher::{watch, Matcher, WatchEnd};
+use crate::scenario::{Dtb, ExpectedExit, Scenario};
+
+/// What every scenario run shares.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// The QEMU program (normally `qemu-system-aarch64`).
+    pub qemu: PathBuf,
+    /// The hypervisor `Image` booted as the kernel.
+    pub image: PathBuf,
+    /// Relative paths in scenarios are relative to this.
+    pub workspace: PathBuf,
+    /// Firmware device trees by board name, for [`Dtb::Board`].
+    pub board_dtbs: Vec<(String, PathBuf)>,
+    /// How many QEMUs may run at once.
+    pub jobs: usize,
+    /// Where each scenario's full console log is written, if anywhere.
+    pub log_dir: Option<PathBuf>,
+}
+
+impl RunConfig {
+    /// A configuration with the default QEMU, one job per core up to two, and no logs.
+    pub fn new(image: PathBuf, workspace: PathBuf) -> Self {
+        RunConfig { qemu: QEMU.into(), image, workspace, board_dtbs: Vec::new(), jobs: 2, log_dir: None }
+    }
+}
+
+/// Why a scenario failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The scenario cannot be turned into a QEMU command.
+    Setup(String),
+    /// QEMU could not be started.
+    Spawn { qemu: PathBuf, error: String },
+    /// The deadline passed while waiting for console lines.
+    DeadlineWaitingForLines { deadline: Duration, waiting_for: Vec<String> },
+    /// Every line was seen, but QEMU was still running at the deadline.
+    DeadlineWaitingForExit { deadline: Duration },
+    /// QEMU ended before every line was seen.
+    ExitedEarly { status: String, waiting_for: Vec<String> },
+    /// QEMU ended with the wrong status.
+    WrongExit { expected: ExpectedExit, status: String },
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Setup(why) => write!(f, "cannot set up: {why}"),
+            Failure::Spawn { qemu, error } => write!(f, "cannot start {}: {error}", qemu.display()),
+            Failure::DeadlineWaitingForLines { deadline, waiting_for } => {
+                write!(f, "deadline of {}s passed while waiting for {}", deadline.as_secs(), quoted(waiting_for))
+            }
+            Failure::DeadlineWaitingForExit { deadline } => {
+                write!(f, "all lines seen, but QEMU had not exited when the {}s deadline passed", deadline.as_secs())
+            }
+            Failure::ExitedEarly { status, waiting_for } => {
+                write!(f, "QEMU ended ({status}) while still waiting for {}", quoted(waiting_for))
+            }
+            Failure::WrongExit { expected: ExpectedExit::Code(code), status } => {
+                write!(f, "QEMU ended with {status}, expected exit status {code}")
+            }
+        }
+    }
+}
+
+fn quoted(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// The result of one scenario.
+#[derive(Debug)]
+pub struct Outcome {
+    pub name: String,
+    pub elapsed: Duration,
+    /// Everything QEMU printed on the console (its stdout), one entry per line.
+    pub console: Vec<String>,
+    /// What QEMU printed on stderr.
+    pub stderr: Vec<String>,
+    /// The QEMU command line.
+    pub command: String,
+    pub failure: Option<Failure>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.failure.is_none()
+    }
+}
+
+fn resolve(workspace: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        workspace.join(path)
+    }
+}
+
+/// The QEMU arguments for a scenario under a configuration.
+pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<String>, String> {
+    let board = boards::Board::by_name(&scenario.board).ok_or(format!("unknown board `{}`", scenario.board))?;
+    let dtb = match &scenario.dtb {
+        Dtb::None => None,
+        Dtb::File(path) => Some(resolve(&config.workspace, path)),
+        Dtb::Board => Some(
+            config
+                .board_dtbs
+                .iter()
+                .find(|(name, _)| *name == scenario.board)
+                .map(|(_, path)| path.clone())
+                .ok_or(format!("no firmware device tree was provided for board `{}`", scenario.board))?,
+        ),
+    };
+    let boot = Boot {
+        board,
+        gic: scenario.gic,
+        kernel: &config.image,
+        dtb: dtb.as_deref(),
+        bootargs: scenario.bootargs.as_deref(),
+        extra: &scenario.qemu_args,
+    };
+    command::qemu_args(&boot, ConsoleMode::Captured).map_err(|e| e.to_string())
+}
+
+/// Sends each line read from `source` (without its line ending) until end of file.
+fn forward_lines(source: impl Read + Send + 'static, lines: mpsc::Sender<String>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut reader = BufReader::new(source);
+        let mut buffer = Vec::new();
+        loop {
+            buffer.clear();
+            match reader.read_until(b'\n', &mut buffer) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buffer).trim_end_matches(['\r', '\n']).to_string();
+                    if lines.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Waits for the child to exit until `deadline`; kills it and returns `None` after that.
+fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs one scenario to its end and reports how it went.
+pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
+    let start = Instant::now();
+    let mut outcome = Outcome {
+        name: scenario.name.clone(),
+        elapsed: Duration::ZERO,
+        console: Vec::new(),
+        stderr: Vec::new(),
+        command: String::new(),
+        failure: None,
+    };
+    let args = match scenario_args(scenario, config) {
+        Ok(args) => args,
+        Err(why) => {
+            outcome.failure = Some(Failure::Setup(why));
+            return outcome;
+        }
+    };
+    outcome.command = format!("{} {}", config.qemu.display(), args.join(" "));
+    let spawned = Command::new(&config.qemu)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            outcome.failure = Some(Failure::Spawn { qemu: config.qemu.clone(), error: e.to_string() });
+            return outcome;
+        }
+    };
+    let (console_tx, console_rx) = mpsc::channel();
+    let (stderr_tx, stderr_rx) = mpsc::channel();
+    let mut readers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        readers.push(forward_lines(stdout, console_tx));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        readers.push(forward_lines(stderr, stderr_tx));
+    }
+    let deadline = start + scenario.deadline;
+    let mut matcher = Matcher::new(scenario.expect.clone());
+    let end = watch(&console_rx, &mut matcher, deadline, &mut outcome.console);
+    let status = wait_until(&mut child, deadline);
+    // QEMU has exited or was killed: the pipes close and the readers finish.
+    for reader in readers {
+        let _ = reader.join();
+    }
+    outcome.console.extend(console_rx.try_iter());
+    outcome.stderr.extend(stderr_rx.try_iter());
+    outcome.elapsed = start.elapsed();
+    outcome.failure = judge(end, status, &matcher, scenario);
+    outcome
+}
+
+/// Decides the verdict from how the console watch ended and how QEMU exited.
+fn judge(end: WatchEnd, status: Option<ExitStatus>, matcher: &Matcher, scenario: &Scenario) -> Option<Failure> {
+    let deadline = scenario.deadline;
+    match (end, status) {
+        (WatchEnd::Deadline, _) | (WatchEnd::Closed, None) => {
+            Some(Failure::DeadlineWaitingForLines { deadline, waiting_for: matcher.waiting_for() })
+        }
+        (WatchEnd::Closed, Some(status)) => {
+            Some(Failure::ExitedEarly { status: status.to_string(), waiting_for: matcher.waiting_for() })
+        }
+        (WatchEnd::AllSeen, None) => Some(Failure::DeadlineWaitingForExit { deadline }),
+        (WatchEnd::AllSeen, Some(status)) => match scenario.exit {
+            ExpectedExit::Code(code) if status.code() == Some(code) => None,
+            expected => Some(Failure::WrongExit { expected, status: status.to_string() }),
+        },
+    }
+}

@@ -1,0 +1,109 @@
+//! The QEMU scenarios `cargo xtask test` runs. Add new ones here as data.
+
+use std::time::Duration;
+
+use crate::scenario::{Dtb, Expect, ExpectedExit, Scenario};
+
+/// The hypervisor's banner, first line of every boot.
+pub const BANNER: &str = "Bulkhead hypervisor v0.1.0";
+/// The last line of every clean run.
+pub const POWER_OFF: &str = "bulkhead: powering off";
+
+/// Lines of a boot that brings all `cpus` online on `model` with GIC `gic` (`"v2"`/`"v3"`).
+pub fn boot_lines(model: &str, gic: &str, cpus: u32) -> Vec<Expect> {
+    vec![
+        Expect::line(BANNER),
+        Expect::line(format!("board: {model}")),
+        Expect::line(format!("gic: {gic}")),
+        Expect::AnyOrder((0..cpus).map(|n| format!("bulkhead: cpu {n} online")).collect()),
+        Expect::line(format!("bulkhead: all {cpus} cpus online")),
+    ]
+}
+
+fn smp_boot(name: &str, board: &str, gic: Option<u8>, model: &str, gic_text: &str, dtb: Dtb) -> Scenario {
+    let mut expect = boot_lines(model, gic_text, 4);
+    expect.push(Expect::line(POWER_OFF));
+    Scenario {
+        name: name.to_string(),
+        board: board.to_string(),
+        gic,
+        qemu_args: Vec::new(),
+        bootargs: None,
+        dtb,
+        expect,
+        deadline: Duration::from_secs(60),
+        exit: ExpectedExit::Code(0),
+    }
+}
+
+/// A hypervisor fault at EL2 on request, reported in full before power-off.
+fn el2_fault() -> Scenario {
+    Scenario {
+        name: "virt-gicv3-el2-fault".to_string(),
+        board: "virt".to_string(),
+        gic: Some(3),
+        qemu_args: Vec::new(),
+        bootargs: Some("bulkhead.debug=el2-fault".to_string()),
+        dtb: Dtb::None,
+        expect: [
+            BANNER,
+            "bulkhead: FATAL: synchronous exception at EL2",
+            "ESR_EL2",
+            "EC 0x25",
+            "FAR_EL2",
+            "ELR_EL2",
+            POWER_OFF,
+        ]
+        .into_iter()
+        .map(Expect::line)
+        .collect(),
+        deadline: Duration::from_secs(60),
+        exit: ExpectedExit::Code(0),
+    }
+}
+
+/// Every scenario.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        smp_boot("virt-gicv3-4cpus", "virt", Some(3), "QEMU virt", "v3", Dtb::None),
+        smp_boot("virt-gicv2-4cpus", "virt", Some(2), "QEMU virt", "v2", Dtb::None),
+        smp_boot("raspi4b-4cpus", "rpi4", None, "Raspberry Pi 4 Model B", "v2", Dtb::Board),
+        el2_fault(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::{scenario_args, RunConfig};
+
+    #[test]
+    fn names_are_unique_and_boards_exist() {
+        let all = all();
+        for (i, s) in all.iter().enumerate() {
+            assert!(boards::Board::by_name(&s.board).is_some(), "{}", s.name);
+            assert!(all[i + 1..].iter().all(|o| o.name != s.name), "{}", s.name);
+            assert_eq!(s.expect.last(), Some(&Expect::line(POWER_OFF)), "{}", s.name);
+        }
+    }
+
+    #[test]
+    fn every_scenario_makes_a_qemu_command() {
+        let mut config = RunConfig::new("Image".into(), "/ws".into());
+        config.board_dtbs.push(("rpi4".into(), "/cache/bcm2711-rpi-4-b.dtb".into()));
+        for s in all() {
+            let args = scenario_args(&s, &config).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            assert!(args.contains(&"-kernel".to_string()), "{}", s.name);
+        }
+        let fault = all().into_iter().find(|s| s.name.contains("fault")).unwrap();
+        let args = scenario_args(&fault, &config).unwrap();
+        assert!(args.windows(2).any(|w| w == ["-append", "bulkhead.debug=el2-fault"]));
+    }
+
+    #[test]
+    fn board_dtb_must_be_provided() {
+        let config = RunConfig::new("Image".into(), "/ws".into());
+        let pi = all().into_iter().find(|s| s.board == "rpi4").unwrap();
+        assert!(scenario_args(&pi, &config).unwrap_err().contains("rpi4"));
+    }
+}

@@ -1,0 +1,96 @@
+//! Runs many scenarios, at most `jobs` QEMUs at once, printing each result as it finishes and
+//! a closing `N passed, N failed` line.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::sync::Mutex;
+use std::thread;
+
+use crate::runner::{run_scenario, Outcome, RunConfig};
+use crate::scenario::Scenario;
+
+/// How many console lines a failure report shows.
+pub const LOG_TAIL: usize = 60;
+
+/// The counts of a finished suite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl Summary {
+    /// The closing line CI reads.
+    pub fn line(&self) -> String {
+        format!("{} passed, {} failed", self.passed, self.failed)
+    }
+}
+
+/// The text printed for one finished scenario: a verdict line, and for a failure the reason,
+/// the command and the last [`LOG_TAIL`] console lines.
+pub fn report(outcome: &Outcome) -> String {
+    let seconds = outcome.elapsed.as_secs_f64();
+    let Some(failure) = &outcome.failure else {
+        return format!("PASS {} ({seconds:.1}s)\n", outcome.name);
+    };
+    let mut text = format!("FAIL {} ({seconds:.1}s): {failure}\n", outcome.name);
+    if !outcome.command.is_empty() {
+        let _ = writeln!(text, "  command: {}", outcome.command);
+    }
+    let skipped = outcome.console.len().saturating_sub(LOG_TAIL);
+    let _ = writeln!(
+        text,
+        "  console ({} lines{}):",
+        outcome.console.len(),
+        if skipped > 0 { format!(", last {LOG_TAIL} shown") } else { String::new() }
+    );
+    for line in &outcome.console[skipped..] {
+        let _ = writeln!(text, "  | {line}");
+    }
+    if !outcome.stderr.is_empty() {
+        let _ = writeln!(text, "  QEMU stderr:");
+        for line in outcome.stderr.iter().rev().take(20).rev() {
+            let _ = writeln!(text, "  ! {line}");
+        }
+    }
+    text
+}
+
+fn save_log(outcome: &Outcome, config: &RunConfig) {
+    let Some(dir) = &config.log_dir else { return };
+    let mut text = format!("$ {}\n", outcome.command);
+    for line in &outcome.console {
+        text.push_str(line);
+        text.push('\n');
+    }
+    if let Err(e) = fs::create_dir_all(dir).and_then(|()| fs::write(dir.join(format!("{}.log", outcome.name)), text)) {
+        eprintln!("warning: cannot save the console log of {}: {e}", outcome.name);
+    }
+}
+
+/// Runs the scenarios and prints as described in the module doc; returns the counts.
+pub fn run_all(scenarios: &[Scenario], config: &RunConfig) -> Summary {
+    let next = Mutex::new(scenarios.iter());
+    let summary = Mutex::new(Summary::default());
+    let jobs = config.jobs.clamp(1, scenarios.len().max(1));
+    thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let Some(scenario) = next.lock().ok().and_then(|mut it| it.next()) else { return };
+                let outcome = run_scenario(scenario, config);
+                save_log(&outcome, config);
+                print!("{}", report(&outcome));
+                if let Ok(mut s) = summary.lock() {
+                    if outcome.passed() {
+                        s.passed += 1;
+                    } else {
+                        s.failed += 1;
+                    }
+                }
+            });
+        }
+    });
+    let summary = summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    println!("{}", summary.line());
+    summary
+}

@@ -1,0 +1,156 @@
+//! The command line: `cargo xtask <task> [options]`, parsed by hand (there are few options).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::workspace::Profile;
+
+/// Usage text printed by `cargo xtask help` and after a command-line error.
+pub const USAGE: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  build  [--board virt|rpi4] [--release]        build the hypervisor and its arm64 Image
+  run    [--board virt|rpi4] [--gic 2|3] [--release] [--append ARGS] [--timeout SECONDS]
+                                                 boot it in QEMU on this console (Ctrl-A X quits)
+  test   [--jobs N] [--filter TEXT] [--release]  host unit tests, the image, then every QEMU scenario
+  image  --board rpi4 --out DIR [--release]      write a Raspberry Pi 4 SD-card boot folder
+  guests                                         fetch Debian's arm64 kernel, busybox and the Pi 4 DTB
+  setup                                          install QEMU, dtc and the aarch64 target if missing
+  help                                           this text";
+
+/// A parsed command line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Task {
+    Build { board: String, profile: Profile },
+    Run { board: String, gic: Option<u8>, profile: Profile, append: Option<String>, timeout: Option<u64> },
+    Test { jobs: usize, filter: Option<String>, profile: Profile },
+    Image { board: String, out: PathBuf, profile: Profile },
+    Guests,
+    Setup,
+    Help,
+}
+
+/// A command line that makes no sense.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CliError {
+    NoTask,
+    UnknownTask(String),
+    UnknownOption { task: String, option: String },
+    MissingValue(String),
+    BadValue { option: String, value: String, expected: &'static str },
+    Required { task: String, option: &'static str },
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::NoTask => write!(f, "no task given"),
+            CliError::UnknownTask(t) => write!(f, "unknown task `{t}`"),
+            CliError::UnknownOption { task, option } => write!(f, "`{task}` has no option `{option}`"),
+            CliError::MissingValue(o) => write!(f, "`{o}` needs a value"),
+            CliError::BadValue { option, value, expected } => {
+                write!(f, "`{option} {value}`: expected {expected}")
+            }
+            CliError::Required { task, option } => write!(f, "`{task}` needs `{option}`"),
+        }
+    }
+}
+
+impl std::error::Error for CliError {}
+
+/// Parses the arguments after `cargo xtask`.
+pub fn parse(args: &[String]) -> Result<Task, CliError> {
+    let (task, rest) = args.split_first().ok_or(CliError::NoTask)?;
+    let mut board = None;
+    let mut gic = None;
+    let mut profile = Profile::Debug;
+    let mut append = None;
+    let mut timeout = None;
+    let mut jobs = 2;
+    let mut filter = None;
+    let mut out = None;
+    let allowed: &[&str] = match task.as_str() {
+        "build" => &["--board", "--release"],
+        "run" => &["--board", "--gic", "--release", "--append", "--timeout"],
+        "test" => &["--jobs", "--filter", "--release"],
+        "image" => &["--board", "--out", "--release"],
+        "guests" | "setup" | "help" | "--help" | "-h" => &[],
+        other => return Err(CliError::UnknownTask(other.to_string())),
+    };
+    let mut items = rest.iter();
+    while let Some(option) = items.next() {
+        if !allowed.contains(&option.as_str()) {
+            return Err(CliError::UnknownOption { task: task.clone(), option: option.clone() });
+        }
+        if option == "--release" {
+            profile = Profile::Release;
+            continue;
+        }
+        let value = items.next().ok_or_else(|| CliError::MissingValue(option.clone()))?.clone();
+        let bad = |expected| CliError::BadValue { option: option.clone(), value: value.clone(), expected };
+        match option.as_str() {
+            "--board" => {
+                if boards::Board::by_name(&value).is_none() {
+                    return Err(bad("a board name: virt or rpi4"));
+                }
+                board = Some(value);
+            }
+            "--gic" => gic = Some(value.parse().ok().filter(|v| matches!(v, 2 | 3)).ok_or_else(|| bad("2 or 3"))?),
+            "--append" => append = Some(value),
+            "--timeout" => timeout = Some(value.parse().map_err(|_| bad("a number of seconds"))?),
+            "--jobs" => jobs = value.parse().ok().filter(|j| (1..=2).contains(j)).ok_or_else(|| bad("1 or 2"))?,
+            "--filter" => filter = Some(value),
+            _ => out = Some(PathBuf::from(value)),
+        }
+    }
+    let board_or_virt = board.clone().unwrap_or_else(|| "virt".to_string());
+    Ok(match task.as_str() {
+        "build" => Task::Build { board: board_or_virt, profile },
+        "run" => Task::Run { board: board_or_virt, gic, profile, append, timeout },
+        "test" => Task::Test { jobs, filter, profile },
+        "image" => Task::Image {
+            board: board.ok_or(CliError::Required { task: task.clone(), option: "--board" })?,
+            out: out.ok_or(CliError::Required { task: task.clone(), option: "--out" })?,
+            profile,
+        },
+        "guests" => Task::Guests,
+        "setup" => Task::Setup,
+        _ => Task::Help,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(text: &str) -> Vec<String> {
+        text.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn tasks_and_options_are_parsed() {
+        assert_eq!(parse(&args("build")), Ok(Task::Build { board: "virt".into(), profile: Profile::Debug }));
+        assert_eq!(
+            parse(&args("run --board rpi4 --release --gic 2")),
+            Ok(Task::Run { board: "rpi4".into(), gic: Some(2), profile: Profile::Release, append: None, timeout: None })
+        );
+        assert_eq!(
+            parse(&args("image --board rpi4 --out boot")),
+            Ok(Task::Image { board: "rpi4".into(), out: "boot".into(), profile: Profile::Debug })
+        );
+        assert_eq!(parse(&args("test --jobs 1")), Ok(Task::Test { jobs: 1, filter: None, profile: Profile::Debug }));
+    }
+
+    #[test]
+    fn bad_command_lines_are_refused() {
+        assert_eq!(parse(&[]), Err(CliError::NoTask));
+        assert_eq!(parse(&args("frobnicate")), Err(CliError::UnknownTask("frobnicate".into())));
+        assert!(matches!(parse(&args("run --gic 4")), Err(CliError::BadValue { .. })));
+        assert!(matches!(parse(&args("build --board pc")), Err(CliError::BadValue { .. })));
+        assert!(matches!(parse(&args("build --gic 3")), Err(CliError::UnknownOption { .. })));
+        assert!(matches!(parse(&args("test --jobs 3")), Err(CliError::BadValue { .. })));
+        assert_eq!(parse(&args("run --board")), Err(CliError::MissingValue("--board".into())));
+        assert_eq!(parse(&args("image --out x")), Err(CliError::Required { task: "image".into(), option: "--board" }));
+    }
+}

@@ -1,2 +1,13 @@
 //! Small bare-metal guests that test the hypervisor from inside a partition.
-#![no_std]
+//!
+//! The library holds what the guests share: the pure logic (device tree reading, boot
+//! arguments, PSCI and exception decoding, output formatting) with host unit tests, and,
+//! on the bare-metal target only, a small runtime (entry code, exception vectors, UART,
+//! PSCI calls, panic handler) in [`runtime`].
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
+
+pub mod fdt;
+
+#[cfg(test)]
+mod dtb_builder;

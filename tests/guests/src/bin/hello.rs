@@ -1,0 +1,3 @@
+//! The hello guest.
+#![no_std]
+#![no_main]

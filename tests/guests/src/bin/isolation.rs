@@ -1,0 +1,3 @@
+//! The isolation guest.
+#![no_std]
+#![no_main]

@@ -1,0 +1,3 @@
+//! The reset guest.
+#![no_std]
+#![no_main]

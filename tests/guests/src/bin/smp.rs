@@ -1,0 +1,3 @@
+//! The smp guest.
+#![no_std]
+#![no_main]

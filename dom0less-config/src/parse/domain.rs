@@ -1,0 +1,202 @@
+//! Reads one `xen,domain` node's own properties.
+
+use alloc::format;
+use alloc::string::String;
+
+use super::{parse_ranges, subnodes, DomainDraft, Reader};
+use crate::devicetree::{decode_pairs, NodeId};
+use crate::error::{ConfigError, Warning};
+use crate::plan::{CrashPolicy, Enhanced};
+
+/// Domain properties this crate acts on (Xen's binding plus `bulkhead,` extensions).
+pub const MODELLED: &[&str] = &[
+    "compatible",
+    "#address-cells",
+    "#size-cells",
+    "memory",
+    "cpus",
+    "vpl011",
+    "xen,static-mem",
+    "#xen,static-mem-address-cells",
+    "#xen,static-mem-size-cells",
+    "direct-map",
+    "domain-cpupool",
+    "xen,enhanced",
+    "nr_spis",
+    "llc-colors",
+    "max_grant_frames",
+    "max_maptrack_frames",
+    "passthrough",
+    "phandle",
+    "linux,phandle",
+    "bulkhead,priority",
+    "bulkhead,on-crash",
+];
+
+/// Legal Xen domain properties that are kept but have no effect yet.
+pub const LEGAL_UNMODELLED: &[&str] = &[
+    "capabilities",
+    "sve",
+    "trap-unmapped-accesses",
+    "xen,domain-p2m-mem-mb",
+    "max_grant_version",
+    "xen,sci_type",
+    "v8r_el1_msa",
+];
+
+/// Reads a `bulkhead,priority` property (0..=255).
+pub(super) fn priority(reader: &mut Reader<'_>, node: NodeId) -> Option<u8> {
+    let value = reader.u32(node, "bulkhead,priority")?;
+    match u8::try_from(value) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            reader.invalid(node, "bulkhead,priority", format!("{value}"), "a number from 0 to 255");
+            None
+        }
+    }
+}
+
+pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft {
+    let tree = reader.tree;
+    let path = tree.path(node);
+    let mut d = DomainDraft { node: Some(node), path: path.clone(), name: String::from(tree.node(node).name()), ..Default::default() };
+
+    for property in tree.node(node).properties() {
+        let name = property.name();
+        if LEGAL_UNMODELLED.contains(&name) {
+            reader.warnings.push(Warning::NotSupportedYet { node: path.clone(), property: String::from(name) });
+            d.unsupported.push(property.clone());
+        } else if !MODELLED.contains(&name) {
+            reader.errors.push(ConfigError::UnknownProperty { node: path.clone(), property: String::from(name) });
+        }
+    }
+
+    match reader.property(node, "memory") {
+        None => reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: "memory" }),
+        Some(p) if p.value().len() != 8 => {
+            reader.invalid(node, "memory", format!("{} bytes", p.value().len()), "a 64-bit number of KiB (two cells)")
+        }
+        Some(p) => d.memory_kib = p.u64().unwrap_or(0),
+    }
+    match reader.u32(node, "cpus") {
+        None if reader.property(node, "cpus").is_none() => {
+            reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: "cpus" })
+        }
+        None => {}
+        Some(0) => reader.invalid(node, "cpus", String::from("0"), "at least 1 vCPU"),
+        Some(n) => d.vcpu_count = n,
+    }
+    d.vpl011 = reader.property(node, "vpl011").is_some();
+    d.direct_map = reader.property(node, "direct-map").is_some();
+    d.enhanced = read_enhanced(reader, node);
+    d.nr_spis = reader.u32(node, "nr_spis");
+    d.max_grant_frames = reader.u32(node, "max_grant_frames");
+    d.max_maptrack_frames = reader.u32(node, "max_maptrack_frames");
+    if let Some(text) = reader.string(node, "llc-colors") {
+        match parse_ranges(text) {
+            Some(r) => d.llc_colors = r,
+            None => reader.invalid(node, "llc-colors", format!("\"{text}\""), "a list like \"0-3,5\""),
+        }
+    }
+    d.passthrough = match reader.string(node, "passthrough") {
+        None => None,
+        Some("enabled") => Some(true),
+        Some("disabled") => Some(false),
+        Some(other) => {
+            reader.invalid(node, "passthrough", format!("\"{other}\""), "\"enabled\" or \"disabled\"");
+            None
+        }
+    };
+    if let Some(handle) = reader.u32(node, "domain-cpupool") {
+        if let Some(target) = reader.phandle(node, "domain-cpupool", handle) {
+            if tree.node(target).is_compatible("xen,cpupool") {
+                d.pool = Some(target);
+            } else {
+                reader.errors.push(ConfigError::WrongPhandleTarget {
+                    node: path.clone(),
+                    property: "domain-cpupool",
+                    target: tree.path(target),
+                    expected: "a node with compatible = \"xen,cpupool\"",
+                });
+            }
+        }
+    }
+    d.priority = priority(reader, node).unwrap_or(0);
+    d.crash_policy = match reader.string(node, "bulkhead,on-crash") {
+        None => None,
+        Some("stop") => Some(CrashPolicy::Stop),
+        Some("restart") => Some(CrashPolicy::Restart),
+        Some("halt-system") => Some(CrashPolicy::HaltSystem),
+        Some(other) => {
+            reader.invalid(node, "bulkhead,on-crash", format!("\"{other}\""), "\"stop\", \"restart\" or \"halt-system\"");
+            None
+        }
+    };
+    read_static_mem(reader, node, &mut d);
+
+    let cells = domain_cells(reader, node);
+    subnodes::read_subnodes(reader, node, cells, &mut d);
+    d
+}
+
+fn read_enhanced(reader: &mut Reader<'_>, node: NodeId) -> Option<Enhanced> {
+    let p = reader.property(node, "xen,enhanced")?;
+    if p.is_empty() {
+        return Some(Enhanced::Enabled);
+    }
+    match reader.string(node, "xen,enhanced")? {
+        "" | "enabled" => Some(Enhanced::Enabled),
+        "legacy" => Some(Enhanced::Legacy),
+        "disabled" => Some(Enhanced::Disabled),
+        "no-xenstore" => Some(Enhanced::NoXenstore),
+        other => {
+            reader.invalid(node, "xen,enhanced", format!("\"{other}\""), "\"enabled\", \"legacy\", \"no-xenstore\" or \"disabled\"");
+            None
+        }
+    }
+}
+
+/// The domain's `#address-cells`/`#size-cells`, required because sub-nodes have `reg`.
+fn domain_cells(reader: &mut Reader<'_>, node: NodeId) -> Option<(u32, u32)> {
+    let path = reader.tree.path(node);
+    let get = |reader: &mut Reader<'_>, name: &'static str| {
+        if reader.property(node, name).is_none() {
+            reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: name });
+            return None;
+        }
+        let value = reader.u32(node, name)?;
+        if value > 2 || (name == "#address-cells" && value == 0) {
+            reader.invalid(node, name, format!("{value}"), "1 or 2 (0 allowed for #size-cells)");
+            return None;
+        }
+        Some(value)
+    };
+    let address = get(reader, "#address-cells");
+    let size = get(reader, "#size-cells");
+    Some((address?, size?))
+}
+
+/// `xen,static-mem` uses `#xen,static-mem-*-cells` when present (Xen before 4.18), else the
+/// cell counts inherited from the domain's parent.
+fn read_static_mem(reader: &mut Reader<'_>, node: NodeId, d: &mut DomainDraft) {
+    let Some(p) = reader.property(node, "xen,static-mem") else { return };
+    let tree = reader.tree;
+    let parent = tree.node(node).parent().unwrap_or(tree.root());
+    let inherited = |name: &str, default: u32| {
+        let mut at = Some(parent);
+        while let Some(n) = at {
+            if let Some(v) = tree.node(n).property(name).and_then(|p| p.u32().ok()) {
+                return v;
+            }
+            at = tree.node(n).parent();
+        }
+        default
+    };
+    let address = reader.u32(node, "#xen,static-mem-address-cells").unwrap_or_else(|| inherited("#address-cells", 2));
+    let size = reader.u32(node, "#xen,static-mem-size-cells").unwrap_or_else(|| inherited("#size-cells", 1));
+    match decode_pairs(p, address, size) {
+        Ok(banks) if !banks.is_empty() => d.static_mem = Some(banks),
+        Ok(_) => reader.invalid(node, "xen,static-mem", String::from("<>"), "at least one (address, size) bank"),
+        Err(e) => reader.bad(node, p, e),
+    }
+}

@@ -1,0 +1,223 @@
+//! Reads `/chosen` into drafts: typed values still carrying node references, not yet
+//! checked against each other or against the host.
+
+mod domain;
+mod subnodes;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::devicetree::{AddressRange, NodeId, Property, Tree};
+use crate::error::{ConfigError, Warning};
+use crate::plan::{CrashPolicy, Enhanced};
+
+pub use domain::{LEGAL_UNMODELLED, MODELLED};
+
+/// A parsed `xen,domain` node.
+#[derive(Clone, Debug, Default)]
+pub struct DomainDraft {
+    pub node: Option<NodeId>,
+    pub path: String,
+    pub name: String,
+    pub vcpu_count: u32,
+    pub memory_kib: u64,
+    pub static_mem: Option<Vec<AddressRange>>,
+    pub direct_map: bool,
+    pub vpl011: bool,
+    pub enhanced: Option<Enhanced>,
+    pub nr_spis: Option<u32>,
+    pub kernel: Option<ModuleDraft>,
+    pub ramdisk: Option<ModuleDraft>,
+    pub device_tree: Option<ModuleDraft>,
+    pub pool: Option<NodeId>,
+    pub vcpus: Vec<VcpuDraft>,
+    pub priority: u8,
+    pub crash_policy: Option<CrashPolicy>,
+    pub channels: Vec<ChannelDraft>,
+    pub shared: Vec<SharedDraft>,
+    pub passthrough: Option<bool>,
+    pub max_grant_frames: Option<u32>,
+    pub max_maptrack_frames: Option<u32>,
+    pub llc_colors: Vec<(u32, u32)>,
+    pub unsupported: Vec<Property>,
+}
+
+/// A boot module sub-node.
+#[derive(Clone, Debug)]
+pub struct ModuleDraft {
+    pub path: String,
+    pub range: AddressRange,
+    pub bootargs: Option<String>,
+}
+
+/// A `xen,vcpu` sub-node.
+#[derive(Clone, Debug)]
+pub struct VcpuDraft {
+    pub path: String,
+    pub id: u32,
+    pub affinity: Vec<u32>,
+    pub priority: Option<u8>,
+}
+
+/// A `xen,evtchn-v1` sub-node.
+#[derive(Clone, Debug)]
+pub struct ChannelDraft {
+    pub node: NodeId,
+    pub path: String,
+    pub port: u32,
+    pub remote: NodeId,
+}
+
+/// A `xen,domain-shared-memory-v1` sub-node.
+#[derive(Clone, Debug)]
+pub struct SharedDraft {
+    pub path: String,
+    pub id: String,
+    pub host: Option<u64>,
+    pub guest: u64,
+    pub size: u64,
+    pub owner: bool,
+}
+
+/// A `xen,cpupool` node.
+#[derive(Clone, Debug)]
+pub struct PoolDraft {
+    pub node: NodeId,
+    pub path: String,
+    pub cpus: Vec<NodeId>,
+    pub scheduler: Option<String>,
+}
+
+/// Everything read from `/chosen`.
+#[derive(Clone, Debug, Default)]
+pub struct Drafts {
+    pub domains: Vec<DomainDraft>,
+    pub pools: Vec<PoolDraft>,
+}
+
+/// Error and warning sink shared by the parsing functions.
+pub struct Reader<'a> {
+    pub tree: &'a Tree,
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<Warning>,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader over `tree` with no findings yet.
+    pub fn new(tree: &'a Tree) -> Self {
+        Self { tree, errors: Vec::new(), warnings: Vec::new() }
+    }
+
+    fn property(&self, node: NodeId, name: &str) -> Option<&'a Property> {
+        self.tree.node(node).property(name)
+    }
+
+    fn bad(&mut self, node: NodeId, property: &Property, error: crate::devicetree::DtError) {
+        let path = self.tree.path(node);
+        self.errors.push(ConfigError::BadProperty { node: path, property: String::from(property.name()), error });
+    }
+
+    /// An optional one-cell property; malformed values are recorded.
+    fn u32(&mut self, node: NodeId, name: &str) -> Option<u32> {
+        let p = self.property(node, name)?;
+        p.u32().map_err(|e| self.bad(node, p, e)).ok()
+    }
+
+    /// An optional string property; malformed values are recorded.
+    fn string(&mut self, node: NodeId, name: &str) -> Option<&'a str> {
+        let p = self.property(node, name)?;
+        p.str().map_err(|e| self.bad(node, p, e)).ok()
+    }
+
+    fn invalid(&mut self, node: NodeId, property: &str, value: String, expected: &'static str) {
+        let path = self.tree.path(node);
+        self.errors.push(ConfigError::InvalidValue { node: path, property: String::from(property), value, expected });
+    }
+
+    /// Resolves a phandle; records dangling ones.
+    fn phandle(&mut self, node: NodeId, property: &'static str, phandle: u32) -> Option<NodeId> {
+        let target = self.tree.by_phandle(phandle);
+        if target.is_none() {
+            let path = self.tree.path(node);
+            self.errors.push(ConfigError::DanglingPhandle { node: path, property, phandle });
+        }
+        target
+    }
+}
+
+/// Parses a Xen-style list of numbers and inclusive ranges: `"0-3,5"`.
+pub fn parse_ranges(text: &str) -> Option<Vec<(u32, u32)>> {
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        let (low, high) = match part.split_once('-') {
+            Some((l, h)) => (l.trim().parse().ok()?, h.trim().parse().ok()?),
+            None => {
+                let v = part.parse().ok()?;
+                (v, v)
+            }
+        };
+        if low > high {
+            return None;
+        }
+        out.push((low, high));
+    }
+    Some(out)
+}
+
+/// Reads `/chosen`: domains and cpupools.
+pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
+    let tree = reader.tree;
+    let mut drafts = Drafts::default();
+    let Some(chosen) = tree.find("/chosen") else {
+        reader.errors.push(ConfigError::NoDomains);
+        return drafts;
+    };
+    for child in tree.node(chosen).children() {
+        let node = tree.node(*child);
+        if node.is_compatible("xen,domain") {
+            drafts.domains.push(domain::read_domain(reader, *child));
+        } else if node.is_compatible("xen,cpupool") {
+            drafts.pools.push(read_pool(reader, *child));
+        } else if node.is_compatible("xen,evtchn-v1") {
+            reader.errors.push(ConfigError::ChannelOutsideDomain { node: tree.path(*child) });
+        } else if node.is_compatible("multiboot,module")
+            || node.is_compatible("xen,multiboot-module")
+            || node.is_compatible("xen,domain-shared-memory-v1")
+        {
+            reader.warnings.push(Warning::Dom0Ignored { node: tree.path(*child) });
+        }
+    }
+    if drafts.domains.is_empty() {
+        reader.errors.push(ConfigError::NoDomains);
+    }
+    drafts
+}
+
+fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
+    let path = reader.tree.path(node);
+    let mut cpus = Vec::new();
+    match reader.property(node, "cpupool-cpus") {
+        None => reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: "cpupool-cpus" }),
+        Some(p) => match p.cells() {
+            Err(e) => reader.bad(node, p, e),
+            Ok(handles) => {
+                for handle in handles {
+                    let Some(target) = reader.phandle(node, "cpupool-cpus", handle) else { continue };
+                    let is_cpu = reader.tree.node(target).property("device_type").is_some_and(|t| t.str() == Ok("cpu"));
+                    if is_cpu {
+                        cpus.push(target);
+                    } else {
+                        reader.errors.push(ConfigError::WrongPhandleTarget {
+                            node: path.clone(),
+                            property: "cpupool-cpus",
+                            target: reader.tree.path(target),
+                            expected: "a /cpus node with device_type = \"cpu\"",
+                        });
+                    }
+                }
+            }
+        },
+    }
+    let scheduler = reader.string(node, "cpupool-sched").map(String::from);
+    PoolDraft { node, path, cpus, scheduler }
+}

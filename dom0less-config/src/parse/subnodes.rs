@@ -1,0 +1,198 @@
+//! Reads a domain's sub-nodes: boot modules, `xen,vcpu`, static event channels and static
+//! shared memory.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{domain, parse_ranges, ChannelDraft, DomainDraft, ModuleDraft, Reader, SharedDraft, VcpuDraft};
+use crate::devicetree::{decode_pairs, decode_tuples, NodeId};
+use crate::error::{ConfigError, Warning};
+
+/// Xen's `MAX_SHM_ID_LENGTH`, including the terminating NUL.
+const MAX_SHM_ID_LENGTH: usize = 16;
+/// Highest static event channel port (FIFO ABI limit).
+pub const MAX_PORT: u32 = 1 << 17;
+
+#[derive(Clone, Copy)]
+enum ModuleKind {
+    Kernel,
+    Ramdisk,
+    DeviceTree,
+}
+
+fn module_kind(reader: &Reader<'_>, node: NodeId) -> Option<ModuleKind> {
+    let n = reader.tree.node(node);
+    if n.is_compatible("multiboot,kernel") || n.is_compatible("xen,linux-zimage") {
+        Some(ModuleKind::Kernel)
+    } else if n.is_compatible("multiboot,ramdisk") || n.is_compatible("xen,linux-initrd") {
+        Some(ModuleKind::Ramdisk)
+    } else if n.is_compatible("multiboot,device-tree") {
+        Some(ModuleKind::DeviceTree)
+    } else {
+        None
+    }
+}
+
+pub(super) fn read_subnodes(reader: &mut Reader<'_>, domain: NodeId, cells: Option<(u32, u32)>, d: &mut DomainDraft) {
+    let tree = reader.tree;
+    for child in tree.node(domain).children() {
+        let node = tree.node(*child);
+        let path = tree.path(*child);
+        if node.is_compatible("multiboot,module") || node.is_compatible("xen,multiboot-module") {
+            let Some(kind) = module_kind(reader, *child) else {
+                reader.warnings.push(Warning::NotSupportedYet { node: path, property: String::from("compatible") });
+                continue;
+            };
+            let Some(module) = read_module(reader, *child, cells) else { continue };
+            let (slot, label) = match kind {
+                ModuleKind::Kernel => (&mut d.kernel, "kernel"),
+                ModuleKind::Ramdisk => (&mut d.ramdisk, "ramdisk"),
+                ModuleKind::DeviceTree => (&mut d.device_tree, "device-tree"),
+            };
+            match slot {
+                Some(first) => reader.errors.push(ConfigError::DuplicateModule {
+                    domain: d.path.clone(),
+                    kind: label,
+                    first: first.path.clone(),
+                    second: module.path,
+                }),
+                None => *slot = Some(module),
+            }
+        } else if node.is_compatible("xen,vcpu") {
+            if let Some(v) = read_vcpu(reader, *child) {
+                d.vcpus.push(v);
+            }
+        } else if node.is_compatible("xen,evtchn-v1") {
+            if let Some(c) = read_channel(reader, *child) {
+                d.channels.push(c);
+            }
+        } else if node.is_compatible("xen,domain-shared-memory-v1") {
+            if let Some(s) = read_shared(reader, *child, cells) {
+                d.shared.push(s);
+            }
+        } else {
+            reader.warnings.push(Warning::NotSupportedYet { node: path, property: String::from("compatible") });
+        }
+    }
+    if d.kernel.is_none() {
+        reader.errors.push(ConfigError::MissingKernel { domain: d.path.clone() });
+    }
+}
+
+fn read_module(reader: &mut Reader<'_>, node: NodeId, cells: Option<(u32, u32)>) -> Option<ModuleDraft> {
+    let path = reader.tree.path(node);
+    for property in reader.tree.node(node).properties() {
+        if property.name() == "xen,uefi-binary" {
+            reader.warnings.push(Warning::NotSupportedYet { node: path.clone(), property: String::from("xen,uefi-binary") });
+        }
+    }
+    let bootargs = reader.string(node, "bootargs").map(String::from);
+    let Some(reg) = reader.property(node, "reg") else {
+        reader.errors.push(ConfigError::MissingProperty { node: path, property: "reg" });
+        return None;
+    };
+    let (address, size) = cells?;
+    match decode_pairs(reg, address, size) {
+        Ok(ranges) if ranges.len() == 1 && ranges[0].size > 0 => Some(ModuleDraft { path, range: ranges[0], bootargs }),
+        Ok(ranges) => {
+            reader.invalid(node, "reg", format!("{ranges:x?}"), "exactly one non-empty (address, size) entry");
+            None
+        }
+        Err(e) => {
+            reader.bad(node, reg, e);
+            None
+        }
+    }
+}
+
+fn read_vcpu(reader: &mut Reader<'_>, node: NodeId) -> Option<VcpuDraft> {
+    let path = reader.tree.path(node);
+    let Some(id) = reader.u32(node, "id") else {
+        if reader.property(node, "id").is_none() {
+            reader.errors.push(ConfigError::MissingProperty { node: path, property: "id" });
+        }
+        return None;
+    };
+    let mut affinity = Vec::new();
+    if let Some(text) = reader.string(node, "hard-affinity") {
+        match parse_ranges(text) {
+            Some(ranges) if ranges.iter().all(|(l, h)| h - l < 4096) => {
+                affinity = ranges.iter().flat_map(|(l, h)| *l..=*h).collect();
+            }
+            _ => reader.invalid(node, "hard-affinity", format!("\"{text}\""), "a CPU list like \"0-3,5\""),
+        }
+    }
+    let priority = domain::priority(reader, node);
+    Some(VcpuDraft { path, id, affinity, priority })
+}
+
+fn read_channel(reader: &mut Reader<'_>, node: NodeId) -> Option<ChannelDraft> {
+    let path = reader.tree.path(node);
+    let Some(p) = reader.property(node, "xen,evtchn") else {
+        reader.errors.push(ConfigError::MissingProperty { node: path, property: "xen,evtchn" });
+        return None;
+    };
+    let cells = match p.cells() {
+        Ok(c) if c.len() == 2 => c,
+        Ok(c) => {
+            reader.invalid(node, "xen,evtchn", format!("{c:x?}"), "<local-port &remote-evtchn-node>");
+            return None;
+        }
+        Err(e) => {
+            reader.bad(node, p, e);
+            return None;
+        }
+    };
+    if cells[0] == 0 || cells[0] > MAX_PORT {
+        reader.invalid(node, "xen,evtchn", format!("port {}", cells[0]), "a local port from 1 to 131072");
+        return None;
+    }
+    let remote = reader.phandle(node, "xen,evtchn", cells[1])?;
+    Some(ChannelDraft { node, path, port: cells[0], remote })
+}
+
+fn read_shared(reader: &mut Reader<'_>, node: NodeId, cells: Option<(u32, u32)>) -> Option<SharedDraft> {
+    let path = reader.tree.path(node);
+    let id = match reader.string(node, "xen,shm-id") {
+        None => {
+            if reader.property(node, "xen,shm-id").is_none() {
+                reader.errors.push(ConfigError::MissingProperty { node: path, property: "xen,shm-id" });
+            }
+            return None;
+        }
+        Some(id) if id.is_empty() || id.len() >= MAX_SHM_ID_LENGTH => {
+            reader.invalid(node, "xen,shm-id", format!("\"{id}\""), "a string of 1 to 15 characters");
+            return None;
+        }
+        Some(id) => String::from(id),
+    };
+    let owner = match reader.string(node, "role") {
+        None | Some("borrower") => false,
+        Some("owner") => true,
+        Some(other) => {
+            reader.invalid(node, "role", format!("\"{other}\""), "\"owner\" or \"borrower\"");
+            false
+        }
+    };
+    let Some(p) = reader.property(node, "xen,shared-mem") else {
+        reader.errors.push(ConfigError::MissingProperty { node: path, property: "xen,shared-mem" });
+        return None;
+    };
+    let (a, s) = cells?;
+    let with_host = decode_tuples(p, &[a, a, s]).ok().filter(|t| t.len() == 1);
+    let without_host = decode_tuples(p, &[a, s]).ok().filter(|t| t.len() == 1);
+    let (host, guest, size) = match (with_host, without_host) {
+        (Some(t), _) => (Some(t[0][0]), t[0][1], t[0][2]),
+        (None, Some(t)) => (None, t[0][0], t[0][1]),
+        _ => {
+            reader.invalid(node, "xen,shared-mem", format!("{} bytes", p.value().len()), "<host guest size> or <guest size>");
+            return None;
+        }
+    };
+    if size == 0 {
+        reader.invalid(node, "xen,shared-mem", String::from("size 0"), "a non-zero size");
+        return None;
+    }
+    Some(SharedDraft { path, id, host, guest, size, owner })
+}

@@ -1,0 +1,112 @@
+//! Static event channels and static shared memory between partitions.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::devicetree::{AddressRange, Tree};
+use crate::error::ConfigError;
+use crate::parse::DomainDraft;
+use crate::plan::{EventChannel, Partition, SharedMapping, SharedRegion};
+
+/// Groups shared memory nodes by `xen,shm-id`, checking that they agree.
+pub(super) fn shared_memory(
+    drafts: &[DomainDraft],
+    partitions: &mut [Partition],
+    errors: &mut Vec<ConfigError>,
+) -> Vec<SharedRegion> {
+    let mut regions: Vec<SharedRegion> = Vec::new();
+    // The node that defined each region's range and the node that claimed ownership.
+    let mut first_node: Vec<String> = Vec::new();
+    let mut owner_node: Vec<Option<String>> = Vec::new();
+    for (d_index, (d, p)) in drafts.iter().zip(partitions.iter_mut()).enumerate() {
+        for s in &d.shared {
+            let host = s.host.map(|h| AddressRange::new(h, s.size));
+            let index = match regions.iter().position(|r| r.id == s.id) {
+                None => {
+                    regions.push(SharedRegion { id: s.id.clone(), host, size: s.size, owner: None });
+                    first_node.push(s.path.clone());
+                    owner_node.push(None);
+                    regions.len() - 1
+                }
+                Some(i) => {
+                    let region = &mut regions[i];
+                    let shown = |r: &SharedRegion| r.host.unwrap_or(AddressRange::new(0, r.size));
+                    let disagree = region.size != s.size || matches!((region.host, host), (Some(a), Some(b)) if a != b);
+                    if disagree {
+                        errors.push(ConfigError::SharedMemoryMismatch {
+                            id: s.id.clone(),
+                            node: s.path.clone(),
+                            range: host.unwrap_or(AddressRange::new(0, s.size)),
+                            other: first_node[i].clone(),
+                            other_range: shown(region),
+                        });
+                    } else if region.host.is_none() {
+                        region.host = host;
+                    }
+                    i
+                }
+            };
+            if s.owner {
+                match &owner_node[index] {
+                    Some(first) => errors.push(ConfigError::SharedMemoryOwners {
+                        id: s.id.clone(),
+                        first: first.clone(),
+                        second: s.path.clone(),
+                    }),
+                    None => {
+                        owner_node[index] = Some(s.path.clone());
+                        regions[index].owner = Some(d_index);
+                    }
+                }
+            }
+            p.shared_memory.push(SharedMapping { region: index, guest_address: s.guest, owner: s.owner });
+        }
+    }
+    regions
+}
+
+/// Resolves static event channel links and checks ports.
+pub(super) fn event_channels(
+    tree: &Tree,
+    drafts: &[DomainDraft],
+    partitions: &mut [Partition],
+    errors: &mut Vec<ConfigError>,
+) {
+    for d in drafts {
+        for (i, c) in d.channels.iter().enumerate() {
+            if let Some(first) = d.channels[..i].iter().find(|o| o.port == c.port) {
+                errors.push(ConfigError::DuplicatePort {
+                    domain: d.path.clone(),
+                    port: c.port,
+                    first: first.path.clone(),
+                    second: c.path.clone(),
+                });
+            }
+        }
+    }
+    let find = |node| {
+        drafts.iter().enumerate().find_map(|(di, d)| d.channels.iter().find(|c| c.node == node).map(|c| (di, c)))
+    };
+    for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
+        for c in &d.channels {
+            let Some((remote_domain, remote)) = find(c.remote) else {
+                errors.push(ConfigError::WrongPhandleTarget {
+                    node: c.path.clone(),
+                    property: "xen,evtchn",
+                    target: tree.path(c.remote),
+                    expected: "a xen,evtchn-v1 node inside a xen,domain node",
+                });
+                continue;
+            };
+            if remote.remote != c.node {
+                errors.push(ConfigError::ChannelNotMutual {
+                    node: c.path.clone(),
+                    remote: remote.path.clone(),
+                    remote_links_to: tree.path(remote.remote),
+                });
+                continue;
+            }
+            p.event_channels.push(EventChannel { port: c.port, remote_partition: remote_domain, remote_port: remote.port });
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Memory checks: alignment, sizes, containment in RAM, overlaps and free RAM.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::HostFacts;
+use crate::devicetree::AddressRange;
+use crate::error::{ConfigError, Region};
+use crate::host::HostInfo;
+use crate::parse::DomainDraft;
+use crate::plan::SharedRegion;
+
+const PAGE: u64 = 0x1000;
+
+/// One memory user.
+struct User {
+    node: String,
+    property: &'static str,
+    range: AddressRange,
+    region: Region,
+}
+
+fn aligned(range: &AddressRange) -> bool {
+    range.start % PAGE == 0 && range.size % PAGE == 0
+}
+
+fn in_ram(info: &HostInfo, range: &AddressRange) -> bool {
+    info.ram.iter().any(|bank| bank.contains(range))
+}
+
+pub(super) fn check(
+    info: &HostInfo,
+    host: &HostFacts<'_>,
+    drafts: &[DomainDraft],
+    shared: &[SharedRegion],
+    errors: &mut Vec<ConfigError>,
+) {
+    let mut users: Vec<User> = Vec::new();
+    let mut dynamic: u64 = 0;
+    for d in drafts {
+        let bytes = d.memory_kib.checked_mul(1024);
+        if bytes.is_none() {
+            errors.push(ConfigError::InvalidValue {
+                node: d.path.clone(),
+                property: String::from("memory"),
+                value: alloc::format!("{} KiB", d.memory_kib),
+                expected: "a size below 2^64 bytes",
+            });
+        }
+        match &d.static_mem {
+            Some(banks) => {
+                let total = banks.iter().fold(0u64, |s, b| s.saturating_add(b.size));
+                if bytes != Some(total) {
+                    errors.push(ConfigError::StaticMemorySizeMismatch {
+                        domain: d.path.clone(),
+                        memory_kib: d.memory_kib,
+                        static_bytes: total,
+                    });
+                }
+                for bank in banks {
+                    let node = d.path.clone();
+                    users.push(User { node: node.clone(), property: "xen,static-mem", range: *bank, region: Region::StaticMemory { node } });
+                }
+            }
+            None => {
+                dynamic = dynamic.saturating_add(bytes.unwrap_or(u64::MAX));
+                if d.direct_map {
+                    errors.push(ConfigError::DirectMapWithoutStaticMemory { domain: d.path.clone() });
+                }
+            }
+        }
+        for m in [&d.kernel, &d.ramdisk, &d.device_tree].into_iter().flatten() {
+            users.push(User { node: m.path.clone(), property: "reg", range: m.range, region: Region::Module { node: m.path.clone() } });
+        }
+    }
+    for r in shared {
+        if let Some(range) = r.host {
+            users.push(User {
+                node: alloc::format!("shared memory \"{}\"", r.id),
+                property: "xen,shared-mem",
+                range,
+                region: Region::SharedMemory { id: r.id.clone() },
+            });
+        }
+    }
+    for u in &users {
+        let needs_alignment = !matches!(u.region, Region::Module { .. });
+        if needs_alignment && !aligned(&u.range) {
+            errors.push(ConfigError::Misaligned { node: u.node.clone(), property: u.property, range: u.range });
+        }
+        if !in_ram(info, &u.range) {
+            errors.push(ConfigError::OutsideRam { node: u.node.clone(), property: u.property, range: u.range });
+        }
+    }
+    for (i, u) in users.iter().enumerate() {
+        for other in &users[..i] {
+            if u.range.overlaps(&other.range) {
+                errors.push(ConfigError::MemoryOverlap {
+                    node: u.node.clone(),
+                    range: u.range,
+                    other: other.region.clone(),
+                    other_range: other.range,
+                });
+            }
+        }
+        if host.hypervisor.size != 0 && u.range.overlaps(&host.hypervisor) {
+            errors.push(ConfigError::MemoryOverlap {
+                node: u.node.clone(),
+                range: u.range,
+                other: Region::Hypervisor,
+                other_range: host.hypervisor,
+            });
+        }
+        for r in &info.reserved {
+            if u.range.overlaps(&r.range) {
+                errors.push(ConfigError::MemoryOverlap {
+                    node: u.node.clone(),
+                    range: u.range,
+                    other: Region::Reserved { source: r.source.clone() },
+                    other_range: r.range,
+                });
+            }
+        }
+    }
+    let mut taken: Vec<AddressRange> = users.iter().map(|u| u.range).collect();
+    taken.extend(info.reserved.iter().map(|r| r.range));
+    if host.hypervisor.size != 0 {
+        taken.push(host.hypervisor);
+    }
+    let free = free_bytes(&info.ram, &taken);
+    if dynamic > free {
+        errors.push(ConfigError::OutOfMemory { requested: dynamic, free });
+    }
+}
+
+/// RAM bytes not covered by any of `taken` (which may overlap each other).
+fn free_bytes(ram: &[AddressRange], taken: &[AddressRange]) -> u64 {
+    let mut free = 0u64;
+    for bank in ram {
+        let Some(bank_end) = bank.end() else { continue };
+        let mut cuts: Vec<(u64, u64)> = taken
+            .iter()
+            .filter(|t| t.overlaps(bank))
+            .map(|t| (t.start.max(bank.start), t.end().unwrap_or(u64::MAX).min(bank_end)))
+            .collect();
+        cuts.sort();
+        let mut cursor = bank.start;
+        for (start, end) in cuts {
+            if start > cursor {
+                free = free.saturating_add(start - cursor);
+            }
+            cursor = cursor.max(end);
+        }
+        free = free.saturating_add(bank_end.saturating_sub(cursor));
+    }
+    free
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_bytes_subtracts_overlapping_cuts_once() {
+        let ram = [AddressRange::new(0x1000, 0x9000)];
+        let taken = [AddressRange::new(0x2000, 0x2000), AddressRange::new(0x3000, 0x2000), AddressRange::new(0x0, 0x1800)];
+        assert_eq!(free_bytes(&ram, &taken), 0x9000 - 0x800 - 0x3000);
+    }
+}

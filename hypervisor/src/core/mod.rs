@@ -1,1 +1,2 @@
 //! Portable hypervisor logic: partitions, vCPUs, schedulers, virtual devices.
+pub mod memory;

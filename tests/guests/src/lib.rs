@@ -9,5 +9,11 @@
 
 pub mod fdt;
 
+pub mod bootargs;
+pub mod config;
 #[cfg(test)]
 mod dtb_builder;
+pub mod esr;
+pub mod format;
+pub mod once;
+pub mod psci;

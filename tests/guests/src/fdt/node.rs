@@ -80,6 +80,11 @@ impl<'a> Node<'a> {
         self.name.split('@').next().unwrap_or(self.name)
     }
 
+    /// Whether `other` is this very node (not merely one with the same name).
+    pub fn same_as(&self, other: &Node<'_>) -> bool {
+        self.body == other.body
+    }
+
     /// The value of the property `name`, if the node has it.
     pub fn property(&self, name: &str) -> Result<Option<&'a [u8]>, FdtError> {
         let mut tokens = Tokens::new(self.fdt, self.body);

@@ -72,7 +72,7 @@ impl<'a> RegEntries<'a> {
             }
         }
         let entry = (cells.address + cells.size) as usize * 4;
-        if entry == 0 || value.len() % entry != 0 {
+        if entry == 0 || !value.len().is_multiple_of(entry) {
             return Err(RegError::BadLength {
                 length: value.len(),
                 entry,
@@ -110,7 +110,7 @@ pub fn translate(mut address: u64, ancestors: &[Ancestor<'_>]) -> Result<u64, Re
         }
         let (child_cells, size_cells) = (bus.cells.address, bus.cells.size);
         let entry_cells = (child_cells + parent.address + size_cells) as usize;
-        if ranges.len() % (entry_cells * 4) != 0 {
+        if !ranges.len().is_multiple_of(entry_cells * 4) {
             return Err(RegError::BadLength {
                 length: ranges.len(),
                 entry: entry_cells * 4,

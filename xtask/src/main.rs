@@ -1,14 +1,23 @@
-//! Project tasks: build, run, test, image, guests. This file only dispatches.
+//! Project tasks: build, run, test, image, guests, setup. This file only dispatches.
 #![forbid(unsafe_code)]
 
 mod apt_sources;
+mod build;
 mod cli;
+mod debian;
+mod elf_image;
+mod guests;
+mod image;
 mod prereq;
 mod qemu;
+mod run;
 mod shell;
+mod test;
 mod workspace;
 
+use std::error::Error;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use cli::Task;
 
@@ -21,15 +30,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let result: Result<(), Box<dyn std::error::Error>> = match task {
-        Task::Setup => setup(),
-        Task::Help => {
-            println!("{}", cli::USAGE);
-            Ok(())
-        }
-        _ => Err("not yet".into()),
-    };
-    match result {
+    match dispatch(task) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xtask: error: {e}");
@@ -38,9 +39,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn setup() -> Result<(), Box<dyn std::error::Error>> {
-    prereq::ensure_target()?;
-    prereq::ensure_qemu()?;
-    prereq::ensure_dtc()?;
+fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
+    match task {
+        Task::Build { board: _, profile } => build::build(profile).map(drop)?,
+        Task::Run { board, gic, profile, append, timeout } => {
+            run::run(&board, gic, profile, append.as_deref(), timeout.map(Duration::from_secs))?
+        }
+        Task::Test { jobs, filter, profile } => test::test(jobs, filter.as_deref(), profile)?,
+        Task::Image { board, out, profile } => image::image(&board, &out, profile).map(drop)?,
+        Task::Guests => guests::guests()?,
+        Task::Setup => {
+            prereq::ensure_target()?;
+            prereq::ensure_qemu()?;
+            prereq::ensure_dtc()?;
+        }
+        Task::Help => println!("{}", cli::USAGE),
+    }
     Ok(())
 }

@@ -114,11 +114,8 @@ impl<const N: usize> FrameAllocator<N> {
         for range in excluded {
             // An exclusion reaching the end of the address space covers the last page anyway.
             let grown = range.grow_to(PAGE_SIZE).unwrap_or_else(|| {
-                AddressRange::from_bounds(
-                    range.start() & !(PAGE_SIZE - 1),
-                    u64::MAX & !(PAGE_SIZE - 1),
-                )
-                .unwrap_or_default()
+                AddressRange::from_bounds(range.start() & !(PAGE_SIZE - 1), !(PAGE_SIZE - 1))
+                    .unwrap_or_default()
             });
             allocator.remove_overlapping(grown)?;
         }

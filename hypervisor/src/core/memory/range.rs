@@ -77,7 +77,7 @@ impl AddressRange {
 
     /// Whether both ends are multiples of `alignment` (a power of two).
     pub const fn is_aligned(&self, alignment: u64) -> bool {
-        self.start % alignment == 0 && self.size % alignment == 0
+        self.start.is_multiple_of(alignment) && self.size.is_multiple_of(alignment)
     }
 
     /// The largest range inside this one whose ends are multiples of `alignment`.

@@ -279,7 +279,8 @@ impl<S: TablePageSource> Stage2Table<S> {
         attributes: MappingAttributes,
     ) -> Result<(), Stage2Error> {
         let unaligned = Stage2Error::Unaligned { ipa, physical };
-        if physical.is_empty() || !physical.is_aligned(PAGE_SIZE) || ipa % PAGE_SIZE != 0 {
+        if physical.is_empty() || !physical.is_aligned(PAGE_SIZE) || !ipa.is_multiple_of(PAGE_SIZE)
+        {
             return Err(unaligned);
         }
         let ipa_range = AddressRange::new(ipa, physical.size()).ok_or(unaligned)?;
@@ -421,11 +422,11 @@ fn slots_needing_table(ipa: AddressRange, physical_start: u64, block: u64) -> us
     let first = align_down(ipa.start(), block);
     let end = align_up(ipa.end(), block).unwrap_or(u64::MAX);
     let slots = ((end - first) / block) as usize;
-    if (ipa.start() ^ physical_start) % block != 0 {
+    if !(ipa.start() ^ physical_start).is_multiple_of(block) {
         return slots;
     }
-    let head = ipa.start() % block != 0;
-    let tail = ipa.end() % block != 0;
+    let head = !ipa.start().is_multiple_of(block);
+    let tail = !ipa.end().is_multiple_of(block);
     match (head, tail) {
         (true, true) if slots == 1 => 1,
         _ => usize::from(head) + usize::from(tail),

@@ -138,7 +138,7 @@ impl Stage2Config {
 
 /// The VTTBR_EL2 value for a partition: its VMID and the physical address of its root table.
 pub fn vttbr_el2(vmid: Vmid, root_table: u64) -> Result<u64, VtcrError> {
-    if root_table & !VTTBR_BADDR_MASK != 0 || root_table % 0x1000 != 0 {
+    if root_table & !VTTBR_BADDR_MASK != 0 || !root_table.is_multiple_of(0x1000) {
         return Err(VtcrError::BadRootAddress {
             address: root_table,
         });

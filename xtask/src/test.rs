@@ -43,6 +43,8 @@ pub fn select(all: Vec<Scenario>, filter: Option<&str>) -> Vec<Scenario> {
 
 /// Runs everything; fails if anything fails.
 pub fn test(jobs: usize, filter: Option<&str>, profile: Profile) -> Result<(), TestError> {
+    // Some crates' build scripts may want the bare-metal target, so add it first.
+    prereq::ensure_target().map_err(TestError::Prereq)?;
     println!("xtask: host unit tests");
     shell::run(build::cargo().args(["test", "--workspace"])).map_err(TestError::HostTests)?;
 

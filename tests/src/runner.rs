@@ -151,6 +151,17 @@ fn forward_lines(source: impl Read + Send + 'static, lines: mpsc::Sender<String>
     })
 }
 
+/// How long to keep reading output after QEMU ended.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Moves the lines still in flight into `log`, until the sender closes or `grace` passes.
+fn drain(lines: &mpsc::Receiver<String>, log: &mut Vec<String>, grace: Duration) {
+    let until = Instant::now() + grace;
+    while let Ok(line) = lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
+        log.push(line);
+    }
+}
+
 /// Waits for the child to exit until `deadline`; kills it and returns `None` after that.
 fn wait_until(child: &mut Child, deadline: Instant) -> Option<ExitStatus> {
     loop {
@@ -211,12 +222,11 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
     let mut matcher = Matcher::new(scenario.expect.clone());
     let end = watch(&console_rx, &mut matcher, deadline, &mut outcome.console);
     let status = wait_until(&mut child, deadline);
-    // QEMU has exited or was killed: the pipes close and the readers finish.
-    for reader in readers {
-        let _ = reader.join();
-    }
-    outcome.console.extend(console_rx.try_iter());
-    outcome.stderr.extend(stderr_rx.try_iter());
+    // QEMU has exited or was killed, so its pipes close and the readers finish; a grandchild
+    // holding a pipe open must not hang the run, hence the grace period instead of a join.
+    drain(&console_rx, &mut outcome.console, DRAIN_GRACE);
+    drain(&stderr_rx, &mut outcome.stderr, DRAIN_GRACE);
+    drop(readers);
     outcome.elapsed = start.elapsed();
     outcome.failure = judge(end, status, &matcher, scenario);
     outcome
@@ -239,3 +249,7 @@ fn judge(end: WatchEnd, status: Option<ExitStatus>, matcher: &Matcher, scenario:
         },
     }
 }
+
+#[cfg(test)]
+#[path = "runner_tests.rs"]
+mod tests;

@@ -94,3 +94,47 @@ pub fn run_all(scenarios: &[Scenario], config: &RunConfig) -> Summary {
     println!("{}", summary.line());
     summary
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::Failure;
+    use std::time::Duration;
+
+    fn outcome(lines: usize, failure: Option<Failure>) -> Outcome {
+        Outcome {
+            name: "virt-gicv3-4cpus".into(),
+            elapsed: Duration::from_millis(1500),
+            console: (0..lines).map(|n| format!("line {n}")).collect(),
+            stderr: vec!["qemu-system-aarch64: warning".into()],
+            command: "qemu-system-aarch64 -machine virt".into(),
+            failure,
+        }
+    }
+
+    #[test]
+    fn a_pass_is_one_line() {
+        assert_eq!(report(&outcome(100, None)), "PASS virt-gicv3-4cpus (1.5s)\n");
+    }
+
+    #[test]
+    fn a_failure_shows_why_the_command_and_the_console_tail() {
+        let failure = Failure::DeadlineWaitingForLines {
+            deadline: Duration::from_secs(60),
+            waiting_for: vec!["bulkhead: cpu 3 online".into()],
+        };
+        let text = report(&outcome(100, Some(failure)));
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("FAIL virt-gicv3-4cpus"), "{first}");
+        assert!(first.contains("deadline of 60s") && first.contains("`bulkhead: cpu 3 online`"), "{first}");
+        assert!(text.contains("  command: qemu-system-aarch64 -machine virt\n"));
+        assert!(text.contains("(100 lines, last 60 shown)"));
+        assert!(!text.contains("| line 39\n") && text.contains("| line 40\n") && text.contains("| line 99\n"));
+        assert!(text.contains("! qemu-system-aarch64: warning"));
+    }
+
+    #[test]
+    fn summary_line_is_what_ci_reads() {
+        assert_eq!(Summary { passed: 3, failed: 1 }.line(), "3 passed, 1 failed");
+    }
+}

@@ -1,2 +1,4 @@
 //! Portable hypervisor logic: partitions, vCPUs, schedulers, virtual devices.
 pub mod memory;
+pub mod psci;
+pub mod trap;

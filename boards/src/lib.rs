@@ -57,6 +57,8 @@ pub struct Board {
     pub power_off: PowerOff,
     /// Where RAM may be; the device tree's `/memory` ranges must lie inside these windows.
     pub ram_windows: &'static [MemRange],
+    /// Where devices are: mapped as Device memory at EL2, never as RAM.
+    pub mmio_windows: &'static [MemRange],
     /// RAM that firmware or the boot stub keeps for itself, whatever the device tree says.
     pub firmware_reserved: &'static [MemRange],
     /// How the hypervisor is put on the board.

@@ -25,13 +25,21 @@ fn names_and_compatibles_are_unique() {
 }
 
 #[test]
-fn console_and_gic_are_outside_ram() {
+fn devices_are_in_mmio_windows_and_outside_ram() {
     for b in ALL {
-        let console = MemRange::new(b.console.base, b.console.base + 0x1000);
-        assert!(b.ram_windows.iter().all(|w| !w.overlaps(&console)), "{}: console in RAM", b.name);
+        assert!(sorted_disjoint(b.mmio_windows), "{}: mmio_windows", b.name);
+        for m in b.mmio_windows {
+            assert!(b.ram_windows.iter().all(|w| !w.overlaps(m)), "{}: {m:x?} overlaps RAM", b.name);
+        }
+        let mut devices = vec![MemRange::new(b.console.base, b.console.base + 0x1000)];
+        if let PowerOff::Bcm2711Watchdog { pm_base } = b.power_off {
+            devices.push(MemRange::new(pm_base, pm_base + 0x1000));
+        }
         for g in b.gic {
-            let d = MemRange::new(g.gicd(), g.gicd() + 0x1000);
-            assert!(b.ram_windows.iter().all(|w| !w.overlaps(&d)), "{}: GIC distributor in RAM", b.name);
+            devices.push(MemRange::new(g.gicd(), g.gicd() + 0x1000));
+        }
+        for d in devices {
+            assert!(b.mmio_windows.iter().any(|w| w.contains(&d)), "{}: device {d:x?} outside the MMIO windows", b.name);
         }
     }
 }

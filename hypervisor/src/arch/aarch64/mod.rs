@@ -1,1 +1,23 @@
-//! The AArch64 EL2 layer.
+//! The AArch64 EL2 layer: entry, exception vectors, the EL2 MMU, CPUs, console and power.
+//! The only place with assembly and system-register access; `layout` and `esr` are pure and
+//! build on the host for tests.
+
+pub mod esr;
+pub mod layout;
+
+#[cfg(target_os = "none")]
+pub mod cpu;
+#[cfg(target_os = "none")]
+pub mod entry;
+#[cfg(target_os = "none")]
+pub mod exceptions;
+#[cfg(target_os = "none")]
+pub mod fatal;
+#[cfg(target_os = "none")]
+pub mod mmu;
+#[cfg(target_os = "none")]
+pub mod power;
+#[cfg(target_os = "none")]
+pub mod smp;
+#[cfg(target_os = "none")]
+pub mod uart;

@@ -1,0 +1,80 @@
+//! This CPU: its identity, caches, counter and idling.
+
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, MPIDR_EL1, TPIDR_EL2};
+use core::arch::asm;
+use tock_registers::interfaces::Readable;
+
+/// The logical index of this CPU (its position in the device tree's `/cpus`), kept in
+/// TPIDR_EL2 since the entry code.
+pub fn index() -> usize {
+    TPIDR_EL2.get() as usize
+}
+
+/// The affinity fields of MPIDR_EL1 (Aff3..Aff0), as PSCI and device trees name CPUs.
+pub fn mpidr() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+/// Cleans the data cache lines holding `start..start + len` to the point of coherency, so
+/// that an observer with its caches off sees the data (Arm ARM D7.5.9, DC CVAC).
+pub fn clean_dcache_to_poc(start: u64, len: u64) {
+    let line = dcache_line();
+    let mut addr = start & !(line - 1);
+    while addr < start + len {
+        // SAFETY: cleaning a cache line writes dirty data back; it changes no memory contents.
+        unsafe { asm!("dc cvac, {}", in(reg) addr, options(nostack, preserves_flags)) };
+        addr += line;
+    }
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
+/// Invalidates the data cache lines holding `start..start + len` (DC IVAC), so that the
+/// next access reads memory. Only for memory whose up-to-date contents are in memory.
+pub fn invalidate_dcache_to_poc(start: u64, len: u64) {
+    let line = dcache_line();
+    let mut addr = start & !(line - 1);
+    while addr < start + len {
+        // SAFETY: the caller guarantees memory already holds the right data for these lines,
+        // so discarding cached copies loses nothing.
+        unsafe { asm!("dc ivac, {}", in(reg) addr, options(nostack, preserves_flags)) };
+        addr += line;
+    }
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
+/// The smallest data cache line in the system, from CTR_EL0.DminLine.
+fn dcache_line() -> u64 {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effects (aarch64-cpu has no accessor for it).
+    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
+    4 << ((ctr >> 16) & 0xf)
+}
+
+/// Nanoseconds since the counter started, from CNTPCT_EL0 and CNTFRQ_EL0.
+pub fn now_ns() -> u64 {
+    let freq = CNTFRQ_EL0.get().max(1);
+    let ticks = CNTPCT_EL0.get();
+    ((ticks as u128 * 1_000_000_000) / freq as u128) as u64
+}
+
+/// Waits for an event (or any interrupt), then returns.
+pub fn wait_for_event() {
+    // SAFETY: WFE only pauses this CPU.
+    unsafe { asm!("wfe", options(nostack, preserves_flags)) };
+}
+
+/// Wakes every CPU waiting in WFE.
+pub fn send_event() {
+    // SAFETY: SEV only signals an event; DSB first makes earlier stores visible.
+    unsafe { asm!("dsb sy", "sev", options(nostack, preserves_flags)) };
+}
+
+/// Stops this CPU for good.
+pub fn park() -> ! {
+    loop {
+        // SAFETY: masking interrupts and waiting only affects this CPU.
+        unsafe { asm!("msr daifset, #0xf", "wfi", options(nostack, preserves_flags)) };
+    }
+}

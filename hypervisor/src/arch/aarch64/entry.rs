@@ -1,0 +1,117 @@
+//! Entry points, per-CPU stacks and the hand-off block that starts secondary CPUs.
+
+use core::arch::global_asm;
+use super::layout::ImageLayout;
+use core::cell::UnsafeCell;
+
+/// Bytes of stack per CPU.
+pub const STACK_SIZE: usize = 64 * 1024;
+
+/// CPUs the image has stacks for; a device tree listing more is refused.
+pub const MAX_CPUS: usize = 8;
+
+global_asm!(include_str!("entry.s"), stack_size = const STACK_SIZE);
+
+/// A static the boot CPU writes and other CPUs read at known points of the boot.
+#[repr(transparent)]
+pub struct BootCell<T>(UnsafeCell<T>);
+
+// SAFETY: every access goes through `BootCell::get`, whose callers promise that no other CPU
+// touches the value at the same time (the boot protocol serialises the accesses).
+unsafe impl<T> Sync for BootCell<T> {}
+
+impl<T> BootCell<T> {
+    pub const fn new(value: T) -> Self {
+        Self(UnsafeCell::new(value))
+    }
+
+    /// The value's address; using it is up to the caller's own safety argument.
+    pub fn as_ptr(&self) -> *mut T {
+        self.0.get()
+    }
+
+    /// # Safety
+    /// No other CPU may access the value while the returned pointer is used.
+    unsafe fn get(&self) -> *mut T {
+        self.0.get()
+    }
+}
+
+#[repr(C, align(16))]
+pub struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
+
+/// The CPUs' stacks; CPU n uses `STACKS[n]`. Read by `entry.s`.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".stacks")]
+pub static STACKS: BootCell<Stacks> = BootCell::new(Stacks([[0; STACK_SIZE]; MAX_CPUS]));
+
+/// What a secondary CPU needs before it can run Rust: the EL2 MMU configuration, its stack
+/// and its index. The layout is read by `secondary_entry` in `entry.s`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SecondaryBoot {
+    pub mair_el2: u64,
+    pub tcr_el2: u64,
+    pub ttbr0_el2: u64,
+    pub sctlr_el2: u64,
+    pub stack_top: u64,
+    pub cpu_index: u64,
+}
+
+#[unsafe(no_mangle)]
+static SECONDARY_BOOT: BootCell<SecondaryBoot> = BootCell::new(SecondaryBoot {
+    mair_el2: 0,
+    tcr_el2: 0,
+    ttbr0_el2: 0,
+    sctlr_el2: 0,
+    stack_top: 0,
+    cpu_index: 0,
+});
+
+unsafe extern "C" {
+    fn secondary_entry();
+    static __image_start: u8;
+    static __text_end: u8;
+    static __rodata_end: u8;
+    static __image_end: u8;
+}
+
+/// The image's layout, from the linker script's symbols.
+pub fn image_layout() -> ImageLayout {
+    ImageLayout {
+        start: core::ptr::addr_of!(__image_start) as u64,
+        text_end: core::ptr::addr_of!(__text_end) as u64,
+        rodata_end: core::ptr::addr_of!(__rodata_end) as u64,
+        end: core::ptr::addr_of!(__image_end) as u64,
+    }
+}
+
+/// The physical address a secondary CPU is started at.
+pub fn secondary_entry_address() -> u64 {
+    secondary_entry as *const () as u64
+}
+
+/// The top of CPU `index`'s stack.
+pub fn stack_top(index: usize) -> u64 {
+    assert!(index < MAX_CPUS, "cpu index {index} has no stack");
+    STACKS.0.get() as u64 + ((index + 1) * STACK_SIZE) as u64
+}
+
+/// The range of all CPUs' stacks, for checking frame pointers in a backtrace.
+pub fn stacks_range() -> (u64, u64) {
+    let start = STACKS.0.get() as u64;
+    (start, start + (MAX_CPUS * STACK_SIZE) as u64)
+}
+
+/// Fills the hand-off block for the next secondary CPU and cleans it to the point of
+/// coherency, where a CPU with its MMU and caches off reads it.
+///
+/// # Safety
+/// No secondary CPU may be between its release and the end of its `secondary_entry` code
+/// (CPUs are started one at a time, each waited for).
+pub unsafe fn prepare_secondary(boot: SecondaryBoot) {
+    // SAFETY: the caller guarantees that no other CPU reads the block now.
+    unsafe { SECONDARY_BOOT.get().write_volatile(boot) };
+    let start = SECONDARY_BOOT.0.get() as u64;
+    super::cpu::clean_dcache_to_poc(start, core::mem::size_of::<SecondaryBoot>() as u64);
+}

@@ -1,0 +1,110 @@
+/*
+ * Entry points of the hypervisor image, at EL2 with the MMU off.
+ *
+ * The image starts with the arm64 Linux Image header (Linux's
+ * Documentation/arch/arm64/booting.rst), so QEMU's `-kernel`, U-Boot's `booti` and the
+ * Raspberry Pi firmware all load it as a kernel and enter it with x0 = DTB.
+ */
+
+.macro adr_l, reg, sym
+    adrp \reg, \sym
+    add  \reg, \reg, :lo12:\sym
+.endm
+
+.section .text.head, "ax"
+.global _start
+_start:
+    b       primary_entry           /* code0 */
+    .word   0                       /* code1 */
+    .quad   0                       /* text_offset: load 2 MiB aligned, anywhere */
+    .quad   __image_size            /* image_size, including .bss, stacks and heap */
+    .quad   0xa                     /* flags: little endian, 4 KiB pages, anywhere in RAM */
+    .quad   0                       /* res2 */
+    .quad   0                       /* res3 */
+    .quad   0                       /* res4 */
+    .ascii  "ARM\x64"               /* magic */
+    .word   0                       /* res5 */
+
+.section .text.entry, "ax"
+
+/* The boot CPU. x0 = physical address of the device tree. */
+primary_entry:
+    msr     daifset, #0xf
+    mov     x19, x0
+
+    mrs     x1, CurrentEL
+    cmp     x1, #(2 << 2)
+    b.ne    wrong_el
+
+    /* Apply R_AARCH64_RELATIVE relocations: *(base + offset) = base + addend. */
+    adr_l   x1, __image_start
+    adr_l   x2, __rela_start
+    adr_l   x3, __rela_end
+1:  cmp     x2, x3
+    b.hs    2f
+    ldp     x4, x5, [x2], #16
+    ldr     x6, [x2], #8
+    cmp     x5, #1027               /* R_AARCH64_RELATIVE */
+    b.ne    bad_relocation
+    add     x6, x6, x1
+    str     x6, [x1, x4]
+    b       1b
+
+    /* Zero .bss. Plain stores: with the MMU off memory is Device, where DC ZVA faults. */
+2:  adr_l   x2, __bss_start
+    adr_l   x3, __bss_end
+3:  cmp     x2, x3
+    b.hs    4f
+    stp     xzr, xzr, [x2], #16
+    b       3b
+
+    /* CPU 0's stack is the first one. */
+4:  adr_l   x1, STACKS
+    mov     x2, #{stack_size}
+    add     sp, x1, x2
+    msr     tpidr_el2, xzr
+
+    adr_l   x1, el2_vectors
+    msr     vbar_el2, x1
+    isb
+
+    mov     x0, x19
+    bl      primary_main
+    b       park
+
+/*
+ * A secondary CPU, started by PSCI CPU_ON or released from a spin table. The boot CPU
+ * filled SECONDARY_BOOT (and cleaned it to the point of coherency) before starting it.
+ * The MMU goes on before the first stack access, so that no line this CPU writes with
+ * the MMU off can later be hidden by a stale cache line.
+ */
+.global secondary_entry
+secondary_entry:
+    msr     daifset, #0xf
+    adr_l   x9, SECONDARY_BOOT
+    ldp     x1, x2, [x9, #0]        /* mair_el2, tcr_el2 */
+    ldp     x3, x4, [x9, #16]       /* ttbr0_el2, sctlr_el2 */
+    ldp     x5, x6, [x9, #32]       /* stack top, cpu index */
+    msr     mair_el2, x1
+    msr     tcr_el2, x2
+    msr     ttbr0_el2, x3
+    isb
+    tlbi    alle2
+    dsb     nsh
+    isb
+    msr     sctlr_el2, x4
+    isb
+    mov     sp, x5
+    msr     tpidr_el2, x6
+    adr_l   x1, el2_vectors
+    msr     vbar_el2, x1
+    isb
+    mov     x0, x6
+    bl      secondary_main
+    b       park
+
+wrong_el:
+bad_relocation:
+park:
+    wfe
+    b       park

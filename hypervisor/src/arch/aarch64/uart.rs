@@ -1,0 +1,53 @@
+//! The physical console: the board's PL011, through `arm-pl011-uart`.
+
+use arm_pl011_uart::{PL011Registers, Uart};
+use core::ptr::NonNull;
+use safe_mmio::UniqueMmioPointer;
+use spin::Mutex;
+
+/// The board's PL011 as the hypervisor console. Firmware (or QEMU) has configured it.
+pub struct Pl011Console {
+    uart: Mutex<Uart<'static>>,
+}
+
+impl Pl011Console {
+    /// # Safety
+    /// `base` must be the physical address of a PL011, mapped as Device memory at EL2 for the
+    /// rest of the hypervisor's life, and no other code may drive that UART.
+    pub unsafe fn new(base: u64) -> Self {
+        let regs = NonNull::new(base as *mut PL011Registers).expect("the console's address is not 0");
+        // SAFETY: the caller guarantees the registers are mapped and ours alone.
+        let regs = unsafe { UniqueMmioPointer::new(regs) };
+        Self { uart: Mutex::new(Uart::new(regs)) }
+    }
+
+    fn write_all(uart: &mut Uart<'static>, bytes: &[u8]) {
+        for &b in bytes {
+            while uart.is_tx_fifo_full() {
+                core::hint::spin_loop();
+            }
+            uart.write_word(b);
+        }
+    }
+}
+
+impl crate::console::Output for Pl011Console {
+    fn write_bytes(&self, bytes: &[u8]) {
+        Self::write_all(&mut self.uart.lock(), bytes);
+    }
+
+    fn write_bytes_emergency(&self, bytes: &[u8]) {
+        // A CPU that failed while printing may hold the lock for good: take it over after a
+        // while. Output may then interleave, which beats losing the report.
+        for _ in 0..1_000_000 {
+            if let Some(mut uart) = self.uart.try_lock() {
+                return Self::write_all(&mut uart, bytes);
+            }
+            core::hint::spin_loop();
+        }
+        // SAFETY: the holder is stuck (it took more than a million tries); the only effect of
+        // sharing is interleaved characters on the UART.
+        unsafe { self.uart.force_unlock() };
+        Self::write_all(&mut self.uart.lock(), bytes);
+    }
+}

@@ -1,0 +1,179 @@
+//! The boot flow: from the entry code's first Rust call to a machine with every CPU online.
+
+use crate::arch::aarch64::entry::{self, SecondaryBoot, MAX_CPUS};
+use crate::arch::aarch64::layout;
+use crate::arch::aarch64::mmu::{El2Map, MmuConfig};
+use crate::arch::aarch64::uart::Pl011Console;
+use crate::arch::aarch64::{cpu, fatal, power, smp};
+use crate::heap::BootHeap;
+use crate::platform::Platform;
+use crate::{console, println};
+use aarch64_cpu::registers::TPIDR_EL2;
+use core::sync::atomic::{AtomicBool, Ordering};
+use dom0less_config::devicetree::Tree;
+use spin::Once;
+use tock_registers::interfaces::Writeable;
+
+const HEAP_SIZE: usize = 4 << 20;
+/// The device tree may not be larger than this.
+const MAX_DTB_SIZE: u32 = 2 << 20;
+/// How long a secondary CPU may take to report online.
+const CPU_ONLINE_TIMEOUT_NS: u64 = 1_000_000_000;
+/// An address the EL2 map never covers (inside the 39-bit range, above every RAM window).
+const UNMAPPED_ADDRESS: u64 = 0x7f_ffff_f000;
+
+#[repr(C, align(4096))]
+struct HeapMemory([u8; HEAP_SIZE]);
+
+#[unsafe(link_section = ".heap")]
+static HEAP_MEMORY: entry::BootCell<HeapMemory> = entry::BootCell::new(HeapMemory([0; HEAP_SIZE]));
+
+#[global_allocator]
+static HEAP: BootHeap = BootHeap::new();
+
+static CONSOLE: Once<Pl011Console> = Once::new();
+static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+
+/// The boot CPU's Rust entry, from `entry.s`, with the MMU off and `dtb` in x0.
+#[unsafe(no_mangle)]
+extern "C" fn primary_main(dtb: u64) -> ! {
+    // SAFETY: the heap memory is this image's own .heap section, which nothing else uses,
+    // and no allocation has happened yet.
+    unsafe { HEAP.init(HEAP_MEMORY.as_ptr() as usize, HEAP_SIZE) };
+    // Until the console is up nothing can be reported: a tree that cannot be read, or that
+    // names no known board, leaves the CPU parked.
+    // SAFETY: the boot protocol puts a device tree at `dtb`; `read_dtb` checks its header.
+    let Some(bytes) = (unsafe { read_dtb(dtb) }) else { cpu::park() };
+    let Ok(tree) = Tree::parse(bytes) else { cpu::park() };
+    let Ok(board) = Platform::board_of(&tree) else { cpu::park() };
+    let platform = Platform::from_tree(&tree, MAX_CPUS, cpu::mpidr());
+    let ram = platform.as_ref().map(|p| p.ram.as_slice()).unwrap_or(&[]);
+
+    let image = entry::image_layout();
+    let plan = layout::plan(board.mmio_windows, ram, &image);
+    let Ok(map) = El2Map::build(&plan) else { cpu::park() };
+    // SAFETY: the plan maps the image (code, data, stacks, heap), RAM and the board's devices,
+    // which is everything this code touches; the MMU is off.
+    let mmu = unsafe { map.enable(&image) };
+
+    // SAFETY: the board data names the console, and the EL2 map has its window as Device memory.
+    let console = CONSOLE.call_once(|| unsafe { Pl011Console::new(board.console.base) });
+    console::init(console);
+    power::init(board.power_off);
+
+    println!("");
+    println!("Bulkhead hypervisor v{}", env!("CARGO_PKG_VERSION"));
+    let platform = match platform {
+        Ok(p) => p,
+        Err(e) => {
+            println!("bulkhead: error: {e}");
+            fatal::stop();
+        }
+    };
+    TPIDR_EL2.set(platform.boot_cpu as u64);
+    banner(&platform, &image);
+
+    if platform.has_bootarg("bulkhead.debug=el2-fault") {
+        println!("bulkhead: debug: reading unmapped address {UNMAPPED_ADDRESS:#x} at EL2");
+        // SAFETY: deliberately unsound: this read faults, and the fault report is what the
+        // debug option exists to show. The exception handler never returns here.
+        let _ = unsafe { (UNMAPPED_ADDRESS as *const u64).read_volatile() };
+    }
+
+    start_secondaries(&platform, mmu);
+    HEAP.seal();
+
+    println!("bulkhead: no partitions configured");
+    fatal::stop()
+}
+
+/// A secondary CPU's Rust entry, from `entry.s`, with the MMU on.
+#[unsafe(no_mangle)]
+extern "C" fn secondary_main(index: u64) -> ! {
+    println!("bulkhead: cpu {index} online (mpidr {:#x})", cpu::mpidr());
+    ONLINE[index as usize].store(true, Ordering::Release);
+    cpu::send_event();
+    cpu::park()
+}
+
+/// # Safety
+/// `dtb` must be 0 or the address of readable memory holding a device tree header.
+unsafe fn read_dtb(dtb: u64) -> Option<&'static [u8]> {
+    if dtb == 0 || dtb % 8 != 0 {
+        return None;
+    }
+    // SAFETY: the caller guarantees the header is readable; it is 8-byte aligned.
+    let (magic, size) = unsafe { (*(dtb as *const u32), *((dtb + 4) as *const u32)) };
+    if u32::from_be(magic) != 0xd00d_feed || u32::from_be(size) > MAX_DTB_SIZE {
+        return None;
+    }
+    // SAFETY: the header says the tree is `size` bytes long; the boot protocol keeps it intact.
+    Some(unsafe { core::slice::from_raw_parts(dtb as *const u8, u32::from_be(size) as usize) })
+}
+
+fn banner(p: &Platform, image: &layout::ImageLayout) {
+    let gic = match p.gic.version() {
+        boards::GicVersion::V2 => "v2",
+        boards::GicVersion::V3 => "v3",
+    };
+    println!("  board: {}", p.board.model);
+    println!("  gic: {gic} (distributor {:#x})", p.gic.gicd());
+    println!("  cpus: {} (MPIDR {:x?}), booted on cpu {}", p.cpus.len(), p.cpus, p.boot_cpu);
+    for r in &p.ram {
+        println!("  ram: {:#x}..{:#x} ({} MiB)", r.start, r.end, r.size() >> 20);
+    }
+    println!("  hypervisor: {:#x}..{:#x} ({} KiB) at EL2", image.start, image.end, (image.end - image.start) >> 10);
+    println!("bulkhead: cpu {} online (mpidr {:#x})", p.boot_cpu, cpu::mpidr());
+}
+
+/// Which stack a CPU uses: the boot CPU took stack 0 in the entry code, so it swaps with CPU 0.
+fn stack_slot(index: usize, boot_cpu: usize) -> usize {
+    match index {
+        i if i == boot_cpu => 0,
+        0 => boot_cpu,
+        i => i,
+    }
+}
+
+fn start_secondaries(p: &Platform, mmu: MmuConfig) {
+    ONLINE[p.boot_cpu].store(true, Ordering::Release);
+    for (index, &mpidr) in p.cpus.iter().enumerate() {
+        if index == p.boot_cpu {
+            continue;
+        }
+        let boot = SecondaryBoot {
+            mair_el2: mmu.mair_el2,
+            tcr_el2: mmu.tcr_el2,
+            ttbr0_el2: mmu.ttbr0_el2,
+            sctlr_el2: mmu.sctlr_el2,
+            stack_top: entry::stack_top(stack_slot(index, p.boot_cpu)),
+            cpu_index: index as u64,
+        };
+        // SAFETY: CPUs start one at a time: the previous one has finished its entry code
+        // (it reported online) or is given up on below, before the block is rewritten.
+        unsafe { entry::prepare_secondary(boot) };
+        if let Err(e) = smp::start_cpu(p.board.smp, mpidr, entry::secondary_entry_address()) {
+            println!("bulkhead: cpu {index}: {e}");
+            continue;
+        }
+        let deadline = cpu::now_ns() + CPU_ONLINE_TIMEOUT_NS;
+        while !ONLINE[index].load(Ordering::Acquire) && cpu::now_ns() < deadline {
+            core::hint::spin_loop();
+        }
+        if !ONLINE[index].load(Ordering::Acquire) {
+            println!("bulkhead: cpu {index} (mpidr {mpidr:#x}) did not come online within 1 s");
+        }
+    }
+    let online = ONLINE.iter().filter(|c| c.load(Ordering::Acquire)).count();
+    if online == p.cpus.len() {
+        println!("bulkhead: all {online} cpus online");
+    } else {
+        println!("bulkhead: {online} of {} cpus online", p.cpus.len());
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    fatal::panic_report(info)
+}

@@ -1,0 +1,77 @@
+//! The hypervisor's own console output: `println!` and the emergency path of fatal reports.
+
+use core::fmt::{self, Write};
+use spin::{Mutex, Once};
+
+/// A byte sink for the console (the physical UART).
+pub trait Output: Sync {
+    /// Writes all of `bytes`, waiting for room as needed.
+    fn write_bytes(&self, bytes: &[u8]);
+
+    /// Writes all of `bytes` even if another CPU is stuck in `write_bytes`.
+    fn write_bytes_emergency(&self, bytes: &[u8]);
+}
+
+static OUTPUT: Once<&'static dyn Output> = Once::new();
+static LOCK: Mutex<()> = Mutex::new(());
+
+/// Sets where console output goes. Later calls are ignored.
+pub fn init(output: &'static dyn Output) {
+    OUTPUT.call_once(|| output);
+}
+
+struct Writer {
+    out: &'static dyn Output,
+    emergency: bool,
+}
+
+impl Writer {
+    fn put(&self, bytes: &[u8]) {
+        if self.emergency {
+            self.out.write_bytes_emergency(bytes);
+        } else {
+            self.out.write_bytes(bytes);
+        }
+    }
+}
+
+impl Write for Writer {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // Terminals want CR LF.
+        for (i, line) in s.split('\n').enumerate() {
+            if i > 0 {
+                self.put(b"\r\n");
+            }
+            self.put(line.as_bytes());
+        }
+        Ok(())
+    }
+}
+
+/// Prints under the console lock, so lines from different CPUs do not interleave.
+pub fn print(args: fmt::Arguments) {
+    if let Some(out) = OUTPUT.get() {
+        let _guard = LOCK.lock();
+        let _ = Writer { out: *out, emergency: false }.write_fmt(args);
+    }
+}
+
+/// Prints without taking the lock: for fatal reports, which must get out even when the
+/// failing code held the lock.
+pub fn emergency_print(args: fmt::Arguments) {
+    if let Some(out) = OUTPUT.get() {
+        let _ = Writer { out: *out, emergency: true }.write_fmt(args);
+    }
+}
+
+/// Prints a line on the hypervisor console.
+#[macro_export]
+macro_rules! println {
+    ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Prints a line on the hypervisor console, without the lock (fatal reports only).
+#[macro_export]
+macro_rules! emergency_println {
+    ($($arg:tt)*) => { $crate::console::emergency_print(format_args!("{}\n", format_args!($($arg)*))) };
+}

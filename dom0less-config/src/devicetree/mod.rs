@@ -242,3 +242,6 @@ impl Tree {
     }
 }
 
+
+#[cfg(test)]
+mod tests;

@@ -8,6 +8,9 @@ use crate::devicetree::{decode_pairs, NodeId};
 use crate::error::{ConfigError, Warning};
 use crate::plan::{CrashPolicy, Enhanced};
 
+/// Most vCPUs one domain may have (Xen's `MAX_VIRT_CPUS` for Arm).
+pub const MAX_VCPUS: u32 = 128;
+
 /// Domain properties this crate acts on (Xen's binding plus `bulkhead,` extensions).
 pub const MODELLED: &[&str] = &[
     "compatible",
@@ -83,7 +86,9 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
             reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: "cpus" })
         }
         None => {}
-        Some(0) => reader.invalid(node, "cpus", String::from("0"), "at least 1 vCPU"),
+        Some(n) if n == 0 || n > MAX_VCPUS => {
+            reader.invalid(node, "cpus", format!("{n}"), "1 to 128 vCPUs (Xen's MAX_VIRT_CPUS on Arm)")
+        }
         Some(n) => d.vcpu_count = n,
     }
     d.vpl011 = reader.property(node, "vpl011").is_some();

@@ -153,21 +153,30 @@ fn pin(info: &HostInfo, index: usize, pool: &CpuPool, partitions: &mut [Partitio
         return;
     }
     let mut load = vec![0u32; info.cpus.len()];
-    for p in partitions.iter_mut().filter(|p| p.pool == index) {
-        for (id, v) in p.vcpus.iter_mut().enumerate() {
-            let candidates = if v.affinity.is_empty() { &pool.cpus } else { &v.affinity };
-            let best = candidates.iter().copied().filter(|c| *c < load.len()).min_by_key(|c| load[*c]);
-            match best {
-                Some(cpu) if !null || load[cpu] == 0 => {
-                    load[cpu] += 1;
-                    v.placement = Some(Placement { cpu, mpidr: info.cpus[cpu].mpidr });
-                }
-                _ => errors.push(ConfigError::AffinityOutsidePool {
-                    node: format!("/chosen/{}/vcpu {id}", p.name),
-                    cpu: candidates.first().copied().unwrap_or(0) as u32,
-                    pool: format!("{} (every allowed CPU already runs a vCPU)", pool.name),
-                }),
+    // vCPUs with the narrowest affinity choose first, so free choices do not take their CPUs.
+    let mut order: Vec<(usize, usize)> = Vec::new();
+    for (pi, p) in partitions.iter().enumerate().filter(|(_, p)| p.pool == index) {
+        order.extend((0..p.vcpus.len()).map(|v| (pi, v)));
+    }
+    order.sort_by_key(|(pi, v)| match partitions[*pi].vcpus[*v].affinity.len() {
+        0 => usize::MAX,
+        n => n,
+    });
+    for (pi, id) in order {
+        let name = partitions[pi].name.clone();
+        let v = &mut partitions[pi].vcpus[id];
+        let candidates = if v.affinity.is_empty() { &pool.cpus } else { &v.affinity };
+        let best = candidates.iter().copied().filter(|c| *c < load.len()).min_by_key(|c| load[*c]);
+        match best {
+            Some(cpu) if !null || load[cpu] == 0 => {
+                load[cpu] += 1;
+                v.placement = Some(Placement { cpu, mpidr: info.cpus[cpu].mpidr });
             }
+            _ => errors.push(ConfigError::AffinityOutsidePool {
+                node: format!("/chosen/{name}/vcpu {id}"),
+                cpu: candidates.first().copied().unwrap_or(0) as u32,
+                pool: format!("{} (every allowed CPU already runs a vCPU)", pool.name),
+            }),
         }
     }
 }

@@ -27,7 +27,17 @@ pub fn partial_tree_devices(host: &Tree, partial: &Tree, node: &str, errors: &mu
         if host.node(host_node).property("xen,passthrough").is_none() {
             errors.push(fail("the host node lacks the `xen,passthrough` property"));
         }
-        let host_regs = host.translated_reg(host_node).unwrap_or_default();
+        // Xen maps whole pages, so `xen,reg` may cover the pages around the device's registers.
+        let host_regs: Vec<AddressRange> = host
+            .translated_reg(host_node)
+            .unwrap_or_default()
+            .iter()
+            .map(|r| {
+                let start = r.start & !0xfff;
+                let end = r.end().unwrap_or(u64::MAX).saturating_add(0xfff) & !0xfff;
+                AddressRange::new(start, end - start)
+            })
+            .collect();
         let mut mmio = Vec::new();
         if let Some(reg) = n.property("xen,reg") {
             match decode_tuples(reg, &[a, s, a]) {

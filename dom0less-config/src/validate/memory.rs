@@ -35,7 +35,13 @@ pub(super) fn check(
     shared: &[SharedRegion],
     errors: &mut Vec<ConfigError>,
 ) {
-    let mut users: Vec<User> = Vec::new();
+    // Modules come first so that an overlap with a module is reported against the module.
+    let mut users: Vec<User> = drafts
+        .iter()
+        .flat_map(|d| [&d.kernel, &d.ramdisk, &d.device_tree])
+        .flatten()
+        .map(|m| User { node: m.path.clone(), property: "reg", range: m.range, region: Region::Module { node: m.path.clone() } })
+        .collect();
     let mut dynamic: u64 = 0;
     for d in drafts {
         let bytes = d.memory_kib.checked_mul(1024);
@@ -68,9 +74,6 @@ pub(super) fn check(
                     errors.push(ConfigError::DirectMapWithoutStaticMemory { domain: d.path.clone() });
                 }
             }
-        }
-        for m in [&d.kernel, &d.ramdisk, &d.device_tree].into_iter().flatten() {
-            users.push(User { node: m.path.clone(), property: "reg", range: m.range, region: Region::Module { node: m.path.clone() } });
         }
     }
     for r in shared {

@@ -1,0 +1,25 @@
+//! Shared helpers for the fixture tests: compiling `.dts` fixtures with `dtc`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The crate's `testdata/` directory.
+pub fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+/// Compiles `testdata/<name>.dts` to a DTB with `dtc`.
+///
+/// Fails (never skips) when `dtc` is missing, naming the package that provides it.
+pub fn compile(name: &str) -> Vec<u8> {
+    let source = testdata().join(format!("{name}.dts"));
+    let output = Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o", "-"])
+        .arg(&source)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run dtc ({e}): install the Debian package `device-tree-compiler` (`cargo xtask test` does)")
+        });
+    assert!(output.status.success(), "dtc failed on {}: {}", source.display(), String::from_utf8_lossy(&output.stderr));
+    output.stdout
+}

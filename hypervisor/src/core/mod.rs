@@ -2,3 +2,4 @@
 pub mod memory;
 pub mod psci;
 pub mod trap;
+pub mod vgic;

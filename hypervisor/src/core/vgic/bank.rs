@@ -1,0 +1,177 @@
+//! The interrupt register block shared by the GICv2 distributor, the GICv3 distributor and the
+//! GICv3 redistributor's SGI frame: offsets 0x080 to 0xcff (`IGROUPR` to `ICFGR`).
+
+use super::effects::Effects;
+use super::irq::{is_sgi, IntId, Trigger, PRIORITY_MASK};
+use super::state::Vgic;
+use super::{AccessSize, GicVersion, VcpuId};
+
+/// A register of the interrupt block (IHI 0048B 4.3.4 to 4.3.13; the same layout in IHI 0069's
+/// `GICD_*` and `GICR_*` register descriptions).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum BankRegister {
+    /// `IGROUPR`: one bit per interrupt.
+    Group,
+    /// `ISENABLER`.
+    SetEnable,
+    /// `ICENABLER`.
+    ClearEnable,
+    /// `ISPENDR`.
+    SetPending,
+    /// `ICPENDR`.
+    ClearPending,
+    /// `ISACTIVER`.
+    SetActive,
+    /// `ICACTIVER`.
+    ClearActive,
+    /// `IPRIORITYR`: one byte per interrupt.
+    Priority,
+    /// `ITARGETSR`: one byte per interrupt (GICv2 only).
+    Targets,
+    /// `ICFGR`: two bits per interrupt.
+    Config,
+}
+
+/// Start of the interrupt block.
+pub(super) const BANK_START: u64 = 0x080;
+/// End (exclusive) of the interrupt block.
+pub(super) const BANK_END: u64 = 0xd00;
+
+impl BankRegister {
+    /// The register at `offset` and the first INTID it covers; `None` outside the block.
+    pub(super) fn decode(offset: u64) -> Option<(BankRegister, IntId)> {
+        let (register, base, per_byte) = match offset {
+            0x080..0x100 => (BankRegister::Group, 0x080, 8),
+            0x100..0x180 => (BankRegister::SetEnable, 0x100, 8),
+            0x180..0x200 => (BankRegister::ClearEnable, 0x180, 8),
+            0x200..0x280 => (BankRegister::SetPending, 0x200, 8),
+            0x280..0x300 => (BankRegister::ClearPending, 0x280, 8),
+            0x300..0x380 => (BankRegister::SetActive, 0x300, 8),
+            0x380..0x400 => (BankRegister::ClearActive, 0x380, 8),
+            0x400..0x800 => (BankRegister::Priority, 0x400, 1),
+            0x800..0xc00 => (BankRegister::Targets, 0x800, 1),
+            0xc00..0xd00 => (BankRegister::Config, 0xc00, 4),
+            _ => return None,
+        };
+        Some((register, ((offset - base) * per_byte) as IntId))
+    }
+
+    /// Bits per interrupt.
+    const fn field_width(self) -> u32 {
+        match self {
+            BankRegister::Priority | BankRegister::Targets => 8,
+            BankRegister::Config => 2,
+            _ => 1,
+        }
+    }
+
+    /// The INTIDs one access covers, from `first`.
+    const fn span(self, size: AccessSize) -> u32 {
+        match self {
+            BankRegister::Priority | BankRegister::Targets => size.bytes() as u32,
+            BankRegister::Config => 16,
+            _ => 32,
+        }
+    }
+}
+
+impl Vgic {
+    /// Reads a register of the interrupt block as `vcpu` (whose bank holds SGIs and PPIs).
+    pub(super) fn bank_read(
+        &self,
+        vcpu: VcpuId,
+        register: BankRegister,
+        first: IntId,
+        size: AccessSize,
+    ) -> u32 {
+        let mut value = 0u32;
+        for index in 0..register.span(size) {
+            let intid = first + index;
+            let Some(irq) = self.irq(vcpu, intid) else {
+                continue;
+            };
+            let field = match register {
+                BankRegister::Group => irq.group1 as u32,
+                BankRegister::SetEnable | BankRegister::ClearEnable => irq.enabled as u32,
+                BankRegister::SetPending | BankRegister::ClearPending => irq.is_pending() as u32,
+                BankRegister::SetActive | BankRegister::ClearActive => irq.active as u32,
+                BankRegister::Priority => irq.priority as u32,
+                BankRegister::Targets if intid < 32 => 1 << vcpu.0,
+                BankRegister::Targets => irq.targets as u32,
+                BankRegister::Config => (irq.trigger == Trigger::Edge) as u32 * 0b10,
+            };
+            value |= field << (index * register.field_width());
+        }
+        value
+    }
+
+    /// Writes a register of the interrupt block as `vcpu`.
+    pub(super) fn bank_write(
+        &mut self,
+        vcpu: VcpuId,
+        register: BankRegister,
+        first: IntId,
+        size: AccessSize,
+        value: u32,
+    ) -> Effects {
+        let mut effects = Effects {
+            hw_base: first,
+            ..Effects::NONE
+        };
+        let width = register.field_width();
+        let field_mask = (1u32 << width) - 1;
+        let vcpu_mask = ((1u32 << self.vcpu_count) - 1) as u8;
+        let v2 = self.version == GicVersion::V2;
+        for index in 0..register.span(size) {
+            let intid = first + index;
+            let field = (value >> (index * width)) & field_mask;
+            let before = self.interested(vcpu, intid);
+            let Some(irq) = self.irq_mut(vcpu, intid) else {
+                continue;
+            };
+            let bit = 1u32 << index;
+            let hw = irq.hw.is_some();
+            match register {
+                BankRegister::Group => irq.group1 = field != 0,
+                BankRegister::SetEnable if field != 0 => {
+                    irq.enabled = true;
+                    effects.hw_enable |= bit * hw as u32;
+                }
+                BankRegister::ClearEnable if field != 0 => {
+                    irq.enabled = false;
+                    effects.hw_disable |= bit * hw as u32;
+                }
+                // GICv2 SGI pending bits are read-only here; GICD_SPENDSGIR sets them (IHI 0048B 4.3.7).
+                BankRegister::SetPending if field != 0 && !(v2 && is_sgi(intid)) => {
+                    irq.set_pending(None)
+                }
+                BankRegister::ClearPending if field != 0 && !(v2 && is_sgi(intid)) => {
+                    irq.clear_pending()
+                }
+                BankRegister::SetActive if field != 0 => irq.active = true,
+                BankRegister::ClearActive if field != 0 => {
+                    irq.clear_active();
+                    effects.hw_deactivate |= bit * hw as u32;
+                }
+                BankRegister::Priority => irq.priority = field as u8 & PRIORITY_MASK,
+                BankRegister::Targets if intid >= 32 => {
+                    let targets = field as u8 & vcpu_mask;
+                    if targets != irq.targets {
+                        effects.hw_retarget |= bit * hw as u32;
+                    }
+                    irq.targets = targets;
+                }
+                BankRegister::Config if !is_sgi(intid) => {
+                    irq.trigger = if field & 0b10 != 0 {
+                        Trigger::Edge
+                    } else {
+                        Trigger::Level
+                    };
+                }
+                _ => {}
+            }
+            effects.kick.0 |= before.0 | self.interested(vcpu, intid).0;
+        }
+        effects
+    }
+}

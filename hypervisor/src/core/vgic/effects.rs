@@ -1,0 +1,82 @@
+//! What the caller must do after the vGIC changed state: kick vCPUs, act on hardware-mapped interrupts.
+
+use super::VcpuId;
+
+/// A set of vCPUs of one partition, one bit each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuSet(pub u32);
+
+impl VcpuSet {
+    /// The empty set.
+    pub const EMPTY: VcpuSet = VcpuSet(0);
+
+    /// Adds a vCPU.
+    pub fn insert(&mut self, vcpu: VcpuId) {
+        self.0 |= 1 << vcpu.0;
+    }
+
+    /// Whether a vCPU is in the set.
+    pub const fn contains(self, vcpu: VcpuId) -> bool {
+        vcpu.0 < 32 && self.0 & (1 << vcpu.0) != 0
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The vCPUs in the set, lowest first.
+    pub fn iter(self) -> impl Iterator<Item = VcpuId> {
+        (0..32).filter(move |i| self.0 & (1 << i) != 0).map(VcpuId)
+    }
+}
+
+/// The consequences of one vGIC operation.
+///
+/// The interrupt masks refer to the 32 virtual INTIDs from `hw_base` (one register write touches at
+/// most 32 consecutive interrupts); a bit is set only for a hardware-mapped interrupt, whose physical
+/// INTID [`super::Vgic::hw_mapping`] gives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// vCPUs that must exit the guest (or be woken from WFI) so their next flush sees new state.
+    pub kick: VcpuSet,
+    /// First virtual INTID the masks below describe.
+    pub hw_base: u32,
+    /// Physical interrupts to enable.
+    pub hw_enable: u32,
+    /// Physical interrupts to disable.
+    pub hw_disable: u32,
+    /// Physical interrupts to deactivate (the guest cleared their active state by register).
+    pub hw_deactivate: u32,
+    /// Physical SPIs whose target vCPU changed: route them to the core running the new target.
+    pub hw_retarget: u32,
+}
+
+impl Effects {
+    /// No effects.
+    pub const NONE: Effects = Effects {
+        kick: VcpuSet::EMPTY,
+        hw_base: 0,
+        hw_enable: 0,
+        hw_disable: 0,
+        hw_deactivate: 0,
+        hw_retarget: 0,
+    };
+
+    /// Effects that only kick vCPUs.
+    pub const fn kick(kick: VcpuSet) -> Effects {
+        Effects {
+            kick,
+            ..Effects::NONE
+        }
+    }
+
+    /// Whether there is nothing to do.
+    pub const fn is_empty(&self) -> bool {
+        self.kick.is_empty()
+            && self.hw_enable == 0
+            && self.hw_disable == 0
+            && self.hw_deactivate == 0
+            && self.hw_retarget == 0
+    }
+}

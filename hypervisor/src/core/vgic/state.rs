@@ -1,0 +1,288 @@
+//! The partition's vGIC state: configuration, every interrupt's state, and the operations devices use.
+
+use super::effects::{Effects, VcpuSet};
+use super::error::VgicError;
+use super::irq::{is_private, IntId, IrqState, Trigger, PRIVATE_COUNT, SPI_FIRST};
+use super::list_register::LrState;
+use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS, MAX_SPIS, MAX_VCPUS};
+
+/// What a partition's vGIC looks like; the validated partition plan provides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VgicConfig {
+    /// GIC architecture version the guest sees.
+    pub version: GicVersion,
+    /// Number of vCPUs, 1 to [`MAX_VCPUS`].
+    pub vcpus: usize,
+    /// Number of SPIs (the config's `nr_spis`, or enough for the partition's devices); rounded up
+    /// to a multiple of 32 as `GICD_TYPER.ITLinesNumber` describes, at most [`MAX_SPIS`].
+    pub spis: usize,
+}
+
+/// What a vCPU's list registers held after its last flush.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct LrShadow {
+    /// The INTID put into the list register.
+    pub intid: IntId,
+    /// The state it was given.
+    pub state: Option<LrState>,
+}
+
+/// One vCPU's private state: its SGIs and PPIs, its redistributor's wake state, its list registers.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct VcpuState {
+    pub private: [IrqState; PRIVATE_COUNT],
+    /// `GICR_WAKER.ProcessorSleep` (GICv3).
+    pub asleep: bool,
+    /// Entries written by the last flush, cleared by sync.
+    pub shadow: [LrShadow; MAX_LIST_REGISTERS],
+    /// Number of valid entries in `shadow`.
+    pub shadow_len: usize,
+}
+
+impl VcpuState {
+    const fn new() -> Self {
+        let mut private = [IrqState::new(Trigger::Level); PRIVATE_COUNT];
+        let mut intid = 0;
+        while intid < PRIVATE_COUNT {
+            private[intid] = IrqState::reset(intid as IntId);
+            intid += 1;
+        }
+        VcpuState {
+            private,
+            asleep: true,
+            shadow: [LrShadow {
+                intid: 0,
+                state: None,
+            }; MAX_LIST_REGISTERS],
+            shadow_len: 0,
+        }
+    }
+}
+
+/// A partition's virtual GIC (distributor, redistributors and the list-register state machine).
+///
+/// It is about 50 KiB: build it in place with [`Vgic::empty`] and [`Vgic::configure`] in a
+/// partition's static storage rather than on a small stack.
+#[derive(Clone, Debug)]
+pub struct Vgic {
+    pub(super) version: GicVersion,
+    pub(super) vcpu_count: usize,
+    pub(super) spi_count: usize,
+    /// `GICD_CTLR.EnableGrp0` and `EnableGrp1`.
+    pub(super) group_enabled: [bool; 2],
+    pub(super) spis: [IrqState; MAX_SPIS],
+    pub(super) vcpus: [VcpuState; MAX_VCPUS],
+}
+
+impl Vgic {
+    /// A vGIC with no vCPUs, to be configured in place.
+    pub const fn empty() -> Self {
+        Vgic {
+            version: GicVersion::V2,
+            vcpu_count: 0,
+            spi_count: 0,
+            group_enabled: [false; 2],
+            spis: [IrqState::new(Trigger::Level); MAX_SPIS],
+            vcpus: [VcpuState::new(); MAX_VCPUS],
+        }
+    }
+
+    /// A vGIC in its reset state for `config`.
+    pub fn new(config: VgicConfig) -> Result<Self, VgicError> {
+        let mut vgic = Self::empty();
+        vgic.configure(config)?;
+        Ok(vgic)
+    }
+
+    /// Resets this vGIC to `config`: every interrupt disabled, inactive and not pending.
+    pub fn configure(&mut self, config: VgicConfig) -> Result<(), VgicError> {
+        if config.vcpus == 0 || config.vcpus > MAX_VCPUS {
+            return Err(VgicError::TooManyVcpus {
+                requested: config.vcpus,
+                max: MAX_VCPUS,
+            });
+        }
+        if config.spis > MAX_SPIS {
+            return Err(VgicError::TooManySpis {
+                requested: config.spis,
+                max: MAX_SPIS,
+            });
+        }
+        let spis = config.spis.div_ceil(32) * 32;
+        *self = Self::empty();
+        self.version = config.version;
+        self.vcpu_count = config.vcpus;
+        self.spi_count = spis.min(MAX_SPIS);
+        Ok(())
+    }
+
+    /// The GIC version the guest sees.
+    pub const fn version(&self) -> GicVersion {
+        self.version
+    }
+
+    /// Number of vCPUs.
+    pub const fn vcpu_count(&self) -> usize {
+        self.vcpu_count
+    }
+
+    /// Number of SPIs implemented (a multiple of 32, except 988 at the top).
+    pub const fn spi_count(&self) -> usize {
+        self.spi_count
+    }
+
+    /// One past the highest implemented INTID.
+    pub const fn intid_limit(&self) -> IntId {
+        (SPI_FIRST as usize + self.spi_count) as IntId
+    }
+
+    /// Checks a vCPU index.
+    pub(super) fn check_vcpu(&self, vcpu: VcpuId) -> Result<(), VgicError> {
+        if vcpu.0 < self.vcpu_count {
+            Ok(())
+        } else {
+            Err(VgicError::NoSuchVcpu {
+                vcpu,
+                count: self.vcpu_count,
+            })
+        }
+    }
+
+    /// The state of `intid` as `vcpu` sees it (its own bank for SGIs and PPIs).
+    pub(super) fn irq(&self, vcpu: VcpuId, intid: IntId) -> Option<&IrqState> {
+        if is_private(intid) {
+            self.vcpus.get(vcpu.0)?.private.get(intid as usize)
+        } else if intid < self.intid_limit() {
+            self.spis.get((intid - SPI_FIRST) as usize)
+        } else {
+            None
+        }
+    }
+
+    /// Mutable state of `intid` as `vcpu` sees it.
+    pub(super) fn irq_mut(&mut self, vcpu: VcpuId, intid: IntId) -> Option<&mut IrqState> {
+        if is_private(intid) {
+            self.vcpus.get_mut(vcpu.0)?.private.get_mut(intid as usize)
+        } else if intid < self.intid_limit() {
+            self.spis.get_mut((intid - SPI_FIRST) as usize)
+        } else {
+            None
+        }
+    }
+
+    fn irq_checked(&mut self, vcpu: VcpuId, intid: IntId) -> Result<&mut IrqState, VgicError> {
+        self.check_vcpu(vcpu)?;
+        self.irq_mut(vcpu, intid)
+            .ok_or(VgicError::NoSuchInterrupt { intid })
+    }
+
+    /// The affinity of a vCPU in `GICD_IROUTER` layout (Aff3 in bits 39:32, Aff2:Aff1:Aff0 in
+    /// 23:0): Aff0 = index mod 16, Aff1 = index / 16. The caller programs `VMPIDR_EL2` to match.
+    pub const fn vcpu_affinity(vcpu: VcpuId) -> u64 {
+        ((vcpu.0 as u64 / 16) << 8) | (vcpu.0 as u64 % 16)
+    }
+
+    /// The vCPU with a given affinity (`GICD_IROUTER` layout), if any.
+    pub(super) fn vcpu_with_affinity(&self, affinity: u64) -> Option<VcpuId> {
+        (0..self.vcpu_count)
+            .map(VcpuId)
+            .find(|v| Self::vcpu_affinity(*v) == affinity)
+    }
+
+    /// The vCPU an interrupt is delivered to, seen from `vcpu` for private ones.
+    pub(super) fn target(&self, vcpu: VcpuId, intid: IntId) -> Option<VcpuId> {
+        if is_private(intid) {
+            return Some(vcpu);
+        }
+        let irq = self.irq(vcpu, intid)?;
+        match self.version {
+            GicVersion::V2 => {
+                let targets = irq.targets as u32 & ((1u32 << self.vcpu_count) - 1);
+                (targets != 0).then(|| VcpuId(targets.trailing_zeros() as usize))
+            }
+            GicVersion::V3 => {
+                if irq.route & IROUTER_IRM != 0 {
+                    Some(VcpuId(0))
+                } else {
+                    self.vcpu_with_affinity(irq.route & IROUTER_AFFINITY)
+                }
+            }
+        }
+    }
+
+    /// Whether a group's interrupts are forwarded (`GICD_CTLR`).
+    pub(super) fn group_on(&self, group1: bool) -> bool {
+        self.group_enabled[group1 as usize]
+    }
+
+    /// The vCPUs that must look again at `intid` after its state changed: its owner if a list
+    /// register holds it, and its target if it now wants a list register.
+    pub(super) fn interested(&self, vcpu: VcpuId, intid: IntId) -> VcpuSet {
+        let mut set = VcpuSet::EMPTY;
+        let Some(irq) = self.irq(vcpu, intid) else {
+            return set;
+        };
+        if let Some(owner) = irq.owner {
+            set.insert(VcpuId(owner as usize));
+        }
+        if irq.wants_list_register(self.group_on(irq.group1)) {
+            if let Some(target) = self.target(vcpu, intid) {
+                set.insert(target);
+            }
+        }
+        set
+    }
+
+    /// A rising edge on `intid` (or one firing of a hardware-mapped interrupt the hypervisor
+    /// acknowledged): it becomes pending. `vcpu` selects the bank for SGIs and PPIs.
+    pub fn inject(&mut self, vcpu: VcpuId, intid: IntId) -> Result<Effects, VgicError> {
+        self.irq_checked(vcpu, intid)?.set_pending(None);
+        Ok(Effects::kick(self.interested(vcpu, intid)))
+    }
+
+    /// Sets the input level of a level-sensitive interrupt driven by a virtual device. For an
+    /// edge-triggered interrupt a rising level is an edge.
+    pub fn set_level(
+        &mut self,
+        vcpu: VcpuId,
+        intid: IntId,
+        level: bool,
+    ) -> Result<Effects, VgicError> {
+        let irq = self.irq_checked(vcpu, intid)?;
+        let rising = level && !irq.line;
+        irq.line = level;
+        if rising && irq.trigger == Trigger::Edge {
+            irq.set_pending(None);
+        }
+        Ok(Effects::kick(self.interested(vcpu, intid)))
+    }
+
+    /// Maps a virtual interrupt to a physical one: list registers carry the HW bit, so the guest's
+    /// deactivation deactivates the physical interrupt. The hypervisor acknowledges the physical
+    /// interrupt with a priority drop only (EOImode 1) and calls [`Vgic::inject`].
+    pub fn map_hw(&mut self, vcpu: VcpuId, intid: IntId, physical: u32) -> Result<(), VgicError> {
+        self.irq_checked(vcpu, intid)?.hw = Some(physical);
+        Ok(())
+    }
+
+    /// The physical INTID a virtual one is mapped to.
+    pub fn hw_mapping(&self, vcpu: VcpuId, intid: IntId) -> Option<u32> {
+        self.irq(vcpu, intid)?.hw
+    }
+
+    /// Whether `intid` is pending for `vcpu` as the distributor sees it (state held in a running
+    /// vCPU's list registers is folded back only at its next sync).
+    pub fn is_pending(&self, vcpu: VcpuId, intid: IntId) -> bool {
+        self.irq(vcpu, intid).is_some_and(IrqState::is_pending)
+    }
+
+    /// Whether `intid` is active for `vcpu` as the distributor sees it.
+    pub fn is_active(&self, vcpu: VcpuId, intid: IntId) -> bool {
+        self.irq(vcpu, intid).is_some_and(|irq| irq.active)
+    }
+}
+
+/// `GICD_IROUTER.Interrupt_Routing_Mode`: any participating PE.
+pub(super) const IROUTER_IRM: u64 = 1 << 31;
+/// `GICD_IROUTER` affinity fields: Aff3 (39:32), Aff2 (23:16), Aff1 (15:8), Aff0 (7:0).
+pub(super) const IROUTER_AFFINITY: u64 = 0xff_00ff_ffff;

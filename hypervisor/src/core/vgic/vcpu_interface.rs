@@ -1,0 +1,204 @@
+//! The per-vCPU list-register state machine: `flush` before entering the guest, `sync` after it exits.
+
+use super::doorbell::Doorbell;
+use super::effects::{Effects, VcpuSet};
+use super::error::VgicError;
+use super::irq::{is_sgi, IntId, IrqState, Trigger};
+use super::list_register::{ListRegister, LrState};
+use super::state::{LrShadow, Vgic};
+use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS};
+
+/// What a flush did and what the caller must arm.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlushOutcome {
+    /// List registers filled, from index 0; the rest were cleared.
+    pub used: usize,
+    /// More interrupts wait than the list registers hold: enable the underflow maintenance
+    /// interrupt (`ICH_HCR_EL2.UIE`, `GICH_HCR.UIE`) so the next exit refills them.
+    pub underflow: bool,
+    /// Other vCPUs to kick: interrupts raised on this vCPU's doorbell are now routed to them.
+    pub kick: VcpuSet,
+}
+
+/// Sort key of a candidate: active ones first (they must be in a list register for the guest's
+/// deactivation to work), then by priority, then by INTID.
+fn rank(irq: &IrqState, intid: IntId) -> u32 {
+    ((!irq.active as u32) << 24) | ((irq.priority as u32) << 12) | intid
+}
+
+impl Vgic {
+    /// Fills `lrs` (one slot per hardware list register) with the interrupts `vcpu` should see:
+    /// every active one, then the pending, enabled ones by priority. Drains `doorbell` first.
+    ///
+    /// Edge-triggered pending state moves into the list register; [`Vgic::sync`] folds back what
+    /// the guest did not consume. Level-triggered interrupts driven by software ask for an EOI
+    /// maintenance interrupt, so their line is sampled again when the guest deactivates them.
+    pub fn flush(
+        &mut self,
+        vcpu: VcpuId,
+        doorbell: &Doorbell,
+        lrs: &mut [Option<ListRegister>],
+    ) -> Result<FlushOutcome, VgicError> {
+        self.check_vcpu(vcpu)?;
+        if lrs.len() > MAX_LIST_REGISTERS {
+            return Err(VgicError::TooManyListRegisters {
+                requested: lrs.len(),
+                max: MAX_LIST_REGISTERS,
+            });
+        }
+        if self.vcpus[vcpu.0].shadow_len != 0 {
+            return Err(VgicError::FlushWithoutSync { vcpu });
+        }
+        let mut outcome = FlushOutcome::default();
+        doorbell.drain(|intid| {
+            if let Some(irq) = self.irq_mut(vcpu, intid) {
+                irq.set_pending(None);
+                outcome.kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
+            }
+        });
+
+        let mut chosen = [(u32::MAX, 0 as IntId); MAX_LIST_REGISTERS];
+        let capacity = lrs.len();
+        let mut waiting = 0usize;
+        for intid in 0..self.intid_limit() {
+            let Some(irq) = self.irq(vcpu, intid) else {
+                continue;
+            };
+            if irq.owner.is_some()
+                || !irq.wants_list_register(self.group_on(irq.group1))
+                || self.target(vcpu, intid) != Some(vcpu)
+            {
+                continue;
+            }
+            waiting += 1;
+            let key = rank(irq, intid);
+            let Some(last) = capacity.checked_sub(1) else {
+                continue;
+            };
+            if key < chosen[last].0 {
+                let mut at = last;
+                while at > 0 && chosen[at - 1].0 > key {
+                    chosen[at] = chosen[at - 1];
+                    at -= 1;
+                }
+                chosen[at] = (key, intid);
+            }
+        }
+
+        for (slot, lr) in lrs.iter_mut().enumerate() {
+            *lr = match chosen[slot] {
+                (u32::MAX, _) => None,
+                (_, intid) => self.load(vcpu, intid),
+            };
+            if let Some(entry) = lr {
+                let state = &mut self.vcpus[vcpu.0];
+                state.shadow[state.shadow_len] = LrShadow {
+                    intid: entry.intid,
+                    state: Some(entry.state),
+                };
+                state.shadow_len += 1;
+            }
+        }
+        outcome.used = self.vcpus[vcpu.0].shadow_len;
+        outcome.underflow = waiting > outcome.used;
+        Ok(outcome)
+    }
+
+    /// Builds the list register for one interrupt and moves the state it carries into it.
+    fn load(&mut self, vcpu: VcpuId, intid: IntId) -> Option<ListRegister> {
+        let group_on = self
+            .irq(vcpu, intid)
+            .is_some_and(|irq| self.group_on(irq.group1));
+        let v2_sgi = self.version == GicVersion::V2 && is_sgi(intid);
+        let irq = self.irq_mut(vcpu, intid)?;
+        let level_software = irq.trigger == Trigger::Level && irq.hw.is_none() && !is_sgi(intid);
+        let mut pending = irq.enabled && group_on && irq.is_pending();
+        let mut more_behind = false;
+        if irq.active && pending {
+            // A hardware-mapped list register cannot be pending and active (the physical GIC holds
+            // that state); a GICv2 SGI can carry only the source being handled; a level input is
+            // sampled again at deactivation unless software latched it pending.
+            if irq.hw.is_some() || v2_sgi || (level_software && !irq.pending_latch) {
+                pending = false;
+                more_behind = irq.hw.is_none();
+            }
+        }
+        let state = LrState::from_bits(pending, irq.active)?;
+        if pending && !level_software {
+            if v2_sgi {
+                irq.lr_source = irq.sgi_sources.trailing_zeros().min(7) as u8;
+                irq.sgi_sources &= !(1 << irq.lr_source);
+                irq.pending_latch = irq.sgi_sources != 0;
+                more_behind |= irq.pending_latch;
+            } else {
+                irq.pending_latch = false;
+            }
+        }
+        irq.owner = Some(vcpu.0 as u8);
+        Some(ListRegister {
+            intid,
+            priority: irq.priority,
+            state,
+            hw: irq.hw,
+            group1: irq.group1,
+            eoi_maintenance: irq.hw.is_none() && (level_software || more_behind),
+            source: if v2_sgi { irq.lr_source } else { 0 },
+        })
+    }
+
+    /// Folds back what the guest did to the list registers `flush` filled; `lrs` holds them as
+    /// read back from the hardware, in the same slots. Call it on every exit, before anything
+    /// else touches this vCPU's interrupts.
+    ///
+    /// Returns the other vCPUs to kick (an interrupt routed away while this vCPU held it).
+    pub fn sync(
+        &mut self,
+        vcpu: VcpuId,
+        lrs: &[Option<ListRegister>],
+    ) -> Result<Effects, VgicError> {
+        self.check_vcpu(vcpu)?;
+        let count = self.vcpus[vcpu.0].shadow_len;
+        self.vcpus[vcpu.0].shadow_len = 0;
+        let mut kick = VcpuSet::EMPTY;
+        for slot in 0..count {
+            let LrShadow {
+                intid,
+                state: presented,
+            } = self.vcpus[vcpu.0].shadow[slot];
+            let read = lrs
+                .get(slot)
+                .copied()
+                .flatten()
+                .filter(|lr| lr.intid == intid);
+            let pending_now = read.is_some_and(|lr| lr.state.is_pending());
+            let active_now = read.is_some_and(|lr| lr.state.is_active());
+            let v2_sgi = self.version == GicVersion::V2 && is_sgi(intid);
+            let Some(irq) = self.irq_mut(vcpu, intid) else {
+                continue;
+            };
+            irq.owner = None;
+            if !irq.clear_active_in_lr {
+                irq.active = active_now;
+            }
+            let level_software =
+                irq.trigger == Trigger::Level && irq.hw.is_none() && !is_sgi(intid);
+            if !irq.clear_pending_in_lr {
+                if level_software {
+                    // The guest acknowledged it: the latch is consumed, the line stays as it is.
+                    if presented.is_some_and(LrState::is_pending) && !pending_now {
+                        irq.pending_latch = false;
+                    }
+                } else if pending_now {
+                    if v2_sgi {
+                        irq.sgi_sources |= 1 << irq.lr_source;
+                    }
+                    irq.pending_latch = true;
+                }
+            }
+            irq.clear_active_in_lr = false;
+            irq.clear_pending_in_lr = false;
+            kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
+        }
+        Ok(Effects::kick(kick))
+    }
+}

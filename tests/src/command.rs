@@ -91,6 +91,9 @@ pub fn qemu_args(boot: &Boot<'_>, console: ConsoleMode) -> Result<Vec<String>, C
     if let Some(bootargs) = boot.bootargs {
         args.extend(["-append".to_string(), bootargs.to_string()]);
     }
+    // No default network card: the hypervisor has no use for one, and QEMU's virt machine
+    // would otherwise need the iPXE option ROM, which a `--no-install-recommends` QEMU lacks.
+    args.extend(["-nic".to_string(), "none".to_string()]);
     if machine.no_reboot {
         args.push("-no-reboot".to_string());
     }
@@ -118,7 +121,7 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "-machine virt,virtualization=on,gic-version=3 -cpu cortex-a72 -smp 4 -m 2G -kernel Image \
-             -display none -serial stdio -monitor none"
+             -nic none -display none -serial stdio -monitor none"
         );
     }
 
@@ -132,7 +135,7 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "-machine raspi4b -cpu cortex-a72 -smp 4 -m 2G -kernel Image -dtb pi.dtb \
-             -append bulkhead.debug=el2-fault -no-reboot -nographic -icount shift=0"
+             -append bulkhead.debug=el2-fault -nic none -no-reboot -nographic -icount shift=0"
         );
     }
 

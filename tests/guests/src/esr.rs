@@ -77,6 +77,29 @@ impl fmt::Display for Esr {
     }
 }
 
+/// Names an entry of the EL1 exception vector table by its index (offset / 0x80).
+pub fn vector_name(index: u64) -> &'static str {
+    const NAMES: [&str; 16] = [
+        "synchronous, current EL with SP_EL0",
+        "IRQ, current EL with SP_EL0",
+        "FIQ, current EL with SP_EL0",
+        "SError, current EL with SP_EL0",
+        "synchronous, current EL",
+        "IRQ, current EL",
+        "FIQ, current EL",
+        "SError, current EL",
+        "synchronous, lower EL (AArch64)",
+        "IRQ, lower EL (AArch64)",
+        "FIQ, lower EL (AArch64)",
+        "SError, lower EL (AArch64)",
+        "synchronous, lower EL (AArch32)",
+        "IRQ, lower EL (AArch32)",
+        "FIQ, lower EL (AArch32)",
+        "SError, lower EL (AArch32)",
+    ];
+    usize::try_from(index).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("unknown vector")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

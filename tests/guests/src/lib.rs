@@ -7,13 +7,16 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks)]
 
-pub mod fdt;
-
 pub mod bootargs;
 pub mod config;
-#[cfg(test)]
-mod dtb_builder;
 pub mod esr;
+pub mod fdt;
 pub mod format;
 pub mod once;
 pub mod psci;
+
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod runtime;
+
+#[cfg(test)]
+mod dtb_builder;

@@ -1,0 +1,257 @@
+//! Boot code: the arm64 Image header, the drop from EL2, the identity map, the exception
+//! vectors and the fault probe. With the PSCI call, the only assembly of the guests.
+//!
+//! The guests run with the EL1 MMU on. With it off every data access is Device memory,
+//! where an unaligned access faults and exclusive loads and stores (the atomics the console
+//! lock and the SMP guest use) need not work; Rust code freely makes unaligned accesses on
+//! AArch64. So the entry code maps the whole 512 GiB a 39-bit address space reaches one to
+//! one, with 1 GiB blocks (Arm ARM D8.2, 4 KiB granule, lookup from level 1): the gigabyte
+//! holding the image and the gigabytes the DTB may span are Normal write-back memory, all
+//! else Device-nGnRnE. Every address is mapped, so a fault a guest sees comes from the
+//! hypervisor's stage 2 or the bus, never from the guest's own tables.
+
+use super::{BOOT_STACK_SIZE, SECONDARY_STACK_SIZE};
+use crate::config::MAX_CPUS;
+
+/// Largest DTB the boot protocol allows (Linux `Documentation/arch/arm64/booting.rst`).
+pub const MAX_DTB_SIZE: usize = 2 << 20;
+/// Addresses from here up are outside the identity map.
+pub const IDENTITY_MAP_LIMIT: u64 = 1 << 39;
+
+/// Image header flags: little endian, 4 KiB pages, placeable anywhere in RAM.
+const IMAGE_FLAGS: u64 = 0b1010;
+/// Where the Image sits above its 2 MiB-aligned RAM base.
+const TEXT_OFFSET: u64 = 0x8_0000;
+/// MAIR_EL1: attribute 0 Device-nGnRnE, attribute 1 Normal write-back, read/write-allocate.
+const MAIR: u64 = 0xff << 8;
+/// TCR_EL1: T0SZ = 25 (39-bit addresses), 4 KiB granule, non-cacheable table walks (the
+/// table is written with the MMU off), TTBR1 walks disabled (EPD1). IPS is added at run time.
+const TCR: u64 = 25 | (1 << 23);
+/// SCTLR_EL1 RES1 bits (29, 28, 23, 22, 20, 11): little endian, MMU and caches off.
+const SCTLR_MMU_OFF: u64 = 0x30d0_0800;
+/// SCTLR_EL1 with M (MMU), C (data cache), SA (stack alignment check) and I (instruction cache).
+const SCTLR_MMU_ON: u64 = SCTLR_MMU_OFF | 1 | (1 << 2) | (1 << 3) | (1 << 12);
+/// Level 1 block: valid, AttrIndx 0, access flag, never executable (PXN, UXN).
+const DEVICE_BLOCK: u64 = 1 | (1 << 10) | (1 << 53) | (1 << 54);
+/// Level 1 block: valid, AttrIndx 1, inner shareable, access flag.
+const NORMAL_BLOCK: u64 = 1 | (1 << 2) | (3 << 8) | (1 << 10);
+/// SPSR_EL2 for the drop to EL1: EL1h with D, A, I and F masked.
+const SPSR_EL1H: u64 = 0x3c5;
+
+core::arch::global_asm!(
+    r#"
+.section .text.head, "ax"
+.global _start
+_start:
+    b       primary_entry           // code0
+    .word   0                       // code1
+    .quad   {text_offset}           // text_offset
+    .quad   __image_size            // image_size
+    .quad   {flags}                 // flags
+    .quad   0                       // res2
+    .quad   0                       // res3
+    .quad   0                       // res4
+    .word   0x644d5241              // magic "ARM\x64"
+    .word   0                       // res5
+
+primary_entry:
+    mov     x19, x0
+    bl      enter_el1
+    // Linked for one address: stop if loaded elsewhere, as absolute pointers would be wrong.
+    adr     x1, _start
+    ldr     x2, =_start
+    cmp     x1, x2
+    b.ne    park
+    mov     x0, x19
+    bl      build_identity_map
+    bl      enable_mmu
+    adrp    x0, __bss_start
+    add     x0, x0, :lo12:__bss_start
+    adrp    x1, __bss_end
+    add     x1, x1, :lo12:__bss_end
+1:  cmp     x0, x1
+    b.hs    2f
+    stp     xzr, xzr, [x0], #16
+    b       1b
+2:  adrp    x0, boot_stack_top
+    add     x0, x0, :lo12:boot_stack_top
+    mov     sp, x0
+    mov     x0, x19
+    bl      test_guest_primary
+    b       park
+
+// PSCI CPU_ON enters here with x0 = the context id: the CPU's slot.
+.global test_guest_secondary_entry
+test_guest_secondary_entry:
+    mov     x19, x0
+    bl      enter_el1
+    bl      enable_mmu
+    cmp     x19, #{max_cpus}
+    b.hs    park
+    adrp    x1, secondary_stacks
+    add     x1, x1, :lo12:secondary_stacks
+    add     x2, x19, #1
+    mov     x3, #{secondary_stack_size}
+    madd    x1, x2, x3, x1
+    mov     sp, x1
+    mov     x0, x19
+    bl      test_guest_secondary
+park:
+    wfe
+    b       park
+
+// At EL2 (QEMU virt with virtualization=on, no hypervisor): run on at EL1 instead.
+enter_el1:
+    mrs     x9, CurrentEL
+    ubfx    x9, x9, #2, #2
+    cmp     x9, #2
+    b.ne    1f
+    mov     x9, #(1 << 31)          // HCR_EL2.RW: EL1 is AArch64
+    msr     hcr_el2, x9
+    mrs     x9, cnthctl_el2
+    orr     x9, x9, #3              // EL1PCTEN, EL1PCEN: EL1 may use the physical timer
+    msr     cnthctl_el2, x9
+    msr     cntvoff_el2, xzr
+    ldr     x9, ={sctlr_mmu_off}
+    msr     sctlr_el1, x9
+    mov     x9, #{spsr_el1h}
+    msr     spsr_el2, x9
+    msr     elr_el2, x30
+    isb
+    eret
+1:  ret
+
+// x0 = DTB address. Fills the level 1 table, see the module documentation.
+build_identity_map:
+    adrp    x1, identity_map
+    adr     x2, _start
+    lsr     x2, x2, #30
+    lsr     x3, x0, #30
+    add     x4, x0, #{max_dtb_pages}, lsl #12
+    sub     x4, x4, #1
+    lsr     x4, x4, #30
+    ldr     x5, ={device_block}
+    ldr     x6, ={normal_block}
+    mov     x7, #0
+1:  cmp     x7, x2
+    ccmp    x7, x3, #4, ne
+    ccmp    x7, x4, #4, ne
+    csel    x8, x6, x5, eq
+    orr     x8, x8, x7, lsl #30
+    str     x8, [x1, x7, lsl #3]
+    add     x7, x7, #1
+    cmp     x7, #512
+    b.lo    1b
+    dsb     sy
+    ret
+
+enable_mmu:
+    adrp    x9, exception_vectors
+    add     x9, x9, :lo12:exception_vectors
+    msr     vbar_el1, x9
+    ldr     x9, ={mair}
+    msr     mair_el1, x9
+    mrs     x9, id_aa64mmfr0_el1
+    and     x9, x9, #0xf            // PARange, capped at 40 bits for IPS
+    mov     x10, #2
+    cmp     x9, x10
+    csel    x9, x9, x10, lo
+    ldr     x10, ={tcr}
+    orr     x10, x10, x9, lsl #32
+    msr     tcr_el1, x10
+    adrp    x9, identity_map
+    msr     ttbr0_el1, x9
+    isb
+    tlbi    vmalle1
+    ic      iallu
+    dsb     nsh
+    isb
+    ldr     x9, ={sctlr_mmu_on}
+    msr     sctlr_el1, x9
+    isb
+    ret
+
+// x0 = address. Returns x0 = the 64-bit value read, x1 = ESR_EL1 of the fault (0: none),
+// x2 = FAR_EL1. Only the vector below knows the labels.
+.global test_guest_probe_read
+test_guest_probe_read:
+    mov     x1, #0
+    mov     x2, #0
+probe_load:
+    ldr     x0, [x0]
+probe_resume:
+    ret
+
+.macro unexpected_vector kind
+    .balign 0x80
+    mov     x0, #\kind
+    b       unexpected_exception
+.endm
+
+.section .text.vectors, "ax"
+.balign 0x800
+exception_vectors:
+    unexpected_vector 0
+    unexpected_vector 1
+    unexpected_vector 2
+    unexpected_vector 3
+    // Synchronous, current EL with SP_ELx: a fault of the probe load resumes after it.
+    .balign 0x80
+    mrs     x1, elr_el1
+    adr     x2, probe_load
+    cmp     x1, x2
+    b.ne    1f
+    mrs     x1, esr_el1
+    mrs     x2, far_el1
+    adr     x3, probe_resume
+    msr     elr_el1, x3
+    eret
+1:  mov     x0, #4
+    b       unexpected_exception
+    unexpected_vector 5
+    unexpected_vector 6
+    unexpected_vector 7
+    unexpected_vector 8
+    unexpected_vector 9
+    unexpected_vector 10
+    unexpected_vector 11
+    unexpected_vector 12
+    unexpected_vector 13
+    unexpected_vector 14
+    unexpected_vector 15
+
+unexpected_exception:
+    mrs     x1, esr_el1
+    mrs     x2, elr_el1
+    mrs     x3, far_el1
+    bl      test_guest_unexpected_exception
+    b       park
+
+.section .identity_map, "aw", %nobits
+.balign 4096
+identity_map:
+    .space  4096
+
+.section .stacks, "aw", %nobits
+.balign 16
+boot_stack:
+    .space  {boot_stack_size}
+boot_stack_top:
+secondary_stacks:
+    .space  {secondary_stacks_size}
+"#,
+    text_offset = const TEXT_OFFSET,
+    flags = const IMAGE_FLAGS,
+    max_cpus = const MAX_CPUS,
+    secondary_stack_size = const SECONDARY_STACK_SIZE,
+    sctlr_mmu_off = const SCTLR_MMU_OFF,
+    sctlr_mmu_on = const SCTLR_MMU_ON,
+    spsr_el1h = const SPSR_EL1H,
+    max_dtb_pages = const MAX_DTB_SIZE >> 12,
+    device_block = const DEVICE_BLOCK,
+    normal_block = const NORMAL_BLOCK,
+    mair = const MAIR,
+    tcr = const TCR,
+    boot_stack_size = const BOOT_STACK_SIZE,
+    secondary_stacks_size = const SECONDARY_STACK_SIZE * MAX_CPUS,
+);

@@ -1,0 +1,41 @@
+//! The few system registers the guests read: MPIDR and the generic timer's virtual counter.
+
+use core::arch::asm;
+
+/// MPIDR_EL1 affinity fields Aff3, Aff2, Aff1 and Aff0, as the device tree's `cpu` `reg`.
+pub fn mpidr() -> u64 {
+    let value: u64;
+    // SAFETY: reading MPIDR_EL1 has no side effects.
+    unsafe { asm!("mrs {}, mpidr_el1", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    value & 0xff_00ff_ffff
+}
+
+/// Microseconds since an arbitrary point, from CNTVCT_EL0 and CNTFRQ_EL0.
+pub fn micros() -> u64 {
+    let (count, frequency): (u64, u64);
+    // SAFETY: reading the counter and its frequency has no side effects; the ISB keeps the
+    // counter read from being hoisted.
+    unsafe {
+        asm!("isb", "mrs {}, cntvct_el0", "mrs {}, cntfrq_el0", out(reg) count,
+            out(reg) frequency, options(nomem, nostack, preserves_flags))
+    };
+    if frequency == 0 {
+        // No frequency: count ticks instead, so timeouts still end.
+        return count;
+    }
+    (u128::from(count) * 1_000_000 / u128::from(frequency)) as u64
+}
+
+/// Waits until `done` holds or `timeout_micros` pass; returns whether `done` held.
+pub fn wait_until(timeout_micros: u64, mut done: impl FnMut() -> bool) -> bool {
+    let start = micros();
+    loop {
+        if done() {
+            return true;
+        }
+        if micros().wrapping_sub(start) > timeout_micros {
+            return done();
+        }
+        core::hint::spin_loop();
+    }
+}

@@ -1,0 +1,57 @@
+//! Faults: reading an address that may fault, and reporting exceptions nobody expected.
+
+use core::arch::asm;
+use core::panic::PanicInfo;
+
+use crate::esr::{vector_name, Esr};
+
+use super::{power_off, say_raw};
+
+/// A data abort taken by [`probe_read`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// The syndrome.
+    pub esr: Esr,
+    /// The faulting address register (FAR_EL1).
+    pub far: u64,
+}
+
+/// Reads the 64-bit value at `address`, catching a synchronous fault instead of stopping.
+///
+/// # Safety
+/// `address` must be 8-byte aligned, and reading it must not disturb anything the guest
+/// relies on (it must not be a read-sensitive register of one of the guest's own devices).
+/// The read does not alias Rust memory in a way that matters: its value is only returned.
+pub unsafe fn probe_read(address: u64) -> Result<u64, Fault> {
+    let (value, esr, far): (u64, u64, u64);
+    // SAFETY: the probe routine is a leaf that reads `address` and changes only x0-x3 and
+    // the link register, all declared; a fault in its load returns through the vector to
+    // just after it with x1 = ESR (never 0 for an exception) and x2 = FAR. The caller
+    // vouches for the read itself.
+    unsafe {
+        asm!("bl test_guest_probe_read", inout("x0") address => value, out("x1") esr,
+            out("x2") far, out("x3") _, out("x30") _, options(nostack))
+    };
+    if esr == 0 {
+        Ok(value)
+    } else {
+        Err(Fault { esr: Esr(esr), far })
+    }
+}
+
+/// Reports an exception the guest did not expect, then switches the guest off.
+#[unsafe(no_mangle)]
+extern "C" fn test_guest_unexpected_exception(vector: u64, esr: u64, elr: u64, far: u64) -> ! {
+    say_raw(format_args!(
+        "FAIL unexpected exception: {} ({}), ESR {esr:#x}, ELR {elr:#x}, FAR {far:#x}",
+        vector_name(vector),
+        Esr(esr),
+    ));
+    power_off()
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    say_raw(format_args!("FAIL panic: {info}"));
+    power_off()
+}

@@ -97,7 +97,11 @@ pub fn vector_name(index: u64) -> &'static str {
         "FIQ, lower EL (AArch32)",
         "SError, lower EL (AArch32)",
     ];
-    usize::try_from(index).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("unknown vector")
+    usize::try_from(index)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("unknown vector")
 }
 
 #[cfg(test)]

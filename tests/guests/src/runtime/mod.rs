@@ -108,13 +108,11 @@ macro_rules! entry {
 /// # Safety
 /// `dtb` must be the address the Linux boot protocol gave in x0: a DTB in the guest's RAM,
 /// identity-mapped as Normal memory, that nothing writes while the guest runs.
-pub unsafe fn primary(
-    dtb: usize,
-    default_name: &'static str,
-    main: fn(&'static Guest) -> !,
-) -> ! {
+pub unsafe fn primary(dtb: usize, default_name: &'static str, main: fn(&'static Guest) -> !) -> ! {
     // SAFETY: forwarded from this function's contract.
-    let Some(blob) = (unsafe { dtb_blob(dtb) }) else { park() };
+    let Some(blob) = (unsafe { dtb_blob(dtb) }) else {
+        park()
+    };
     let Ok(fdt) = Fdt::new(blob) else { park() };
     let uart = match config::uart_address(&fdt) {
         Ok(address) => address,
@@ -177,7 +175,10 @@ pub fn secondary(slot: usize, main: fn(&'static Guest, usize) -> !) -> ! {
 
 /// The secondary main of guests that start no other CPU.
 pub fn no_secondaries(guest: &'static Guest, slot: usize) -> ! {
-    say!(guest, "FAIL cpu slot {slot} started, but this guest starts no cpus");
+    say!(
+        guest,
+        "FAIL cpu slot {slot} started, but this guest starts no cpus"
+    );
     guest.psci.cpu_off();
     park()
 }

@@ -4,8 +4,8 @@ use core::arch::asm;
 
 use crate::format::Version;
 use crate::psci::{
-    self as codes, AffinityState, Conduit, PsciError, AFFINITY_INFO, CPU_OFF, CPU_ON,
-    PSCI_VERSION, SYSTEM_OFF, SYSTEM_RESET,
+    self as codes, AffinityState, Conduit, PsciError, AFFINITY_INFO, CPU_OFF, CPU_ON, PSCI_VERSION,
+    SYSTEM_OFF, SYSTEM_RESET,
 };
 
 use super::park;

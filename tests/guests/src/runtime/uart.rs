@@ -40,7 +40,9 @@ impl Pl011 {
     /// `base` must be the physical address of a PL011 or SBSA UART, identity-mapped as Device
     /// memory, and nothing else in the guest may use that address range.
     pub unsafe fn new(base: usize) -> Self {
-        Self { registers: base as *mut Registers }
+        Self {
+            registers: base as *mut Registers,
+        }
     }
 
     /// Sends one byte, waiting while the FIFO is full.
@@ -71,7 +73,11 @@ pub struct Console {
 impl Console {
     /// A console named `name` on `uart`.
     pub fn new(uart: Pl011, name: &'static str) -> Self {
-        Self { uart, name, busy: AtomicBool::new(false) }
+        Self {
+            uart,
+            name,
+            busy: AtomicBool::new(false),
+        }
     }
 
     /// The name that starts every line.

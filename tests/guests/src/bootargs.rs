@@ -32,7 +32,7 @@ pub fn value<'a>(bootargs: &'a str, key: &str) -> Option<&'a str> {
         .filter_map(|word| word.split_once('='))
         .filter(|(found, _)| *found == key)
         .map(|(_, value)| value)
-        .last()
+        .next_back()
 }
 
 /// The guest's name: `guest.name=` if given and not empty, else `default`.

@@ -39,7 +39,10 @@ fn main(guest: &'static Guest) -> ! {
 /// Reads the first, middle and last aligned words of each RAM range: none may fault.
 fn check_own_ram(guest: &Guest) {
     for &span in guest.memory.ranges() {
-        let end = span.start.checked_add(span.size).filter(|end| end - span.start >= 16);
+        let end = span
+            .start
+            .checked_add(span.size)
+            .filter(|end| end - span.start >= 16);
         let Some(end) = end else {
             guest.fail(format_args!("ram range {span} is too small or wraps"));
         };

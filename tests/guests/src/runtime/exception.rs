@@ -52,6 +52,14 @@ extern "C" fn test_guest_unexpected_exception(vector: u64, esr: u64, elr: u64, f
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    say_raw(format_args!("FAIL panic: {info}"));
+    match info.location() {
+        Some(place) => say_raw(format_args!(
+            "FAIL panic at {}:{}: {}",
+            place.file(),
+            place.line(),
+            info.message()
+        )),
+        None => say_raw(format_args!("FAIL panic: {}", info.message())),
+    }
     power_off()
 }

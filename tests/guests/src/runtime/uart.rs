@@ -100,7 +100,7 @@ impl Console {
         }
         let mut out = &self.uart;
         // Writing to the UART cannot fail; a formatting error only cuts the line short.
-        let _ = write!(out, "{}: {}\n", self.name, args);
+        let _ = writeln!(out, "{}: {}", self.name, args);
         self.busy.store(false, Ordering::Release);
     }
 }

@@ -3,3 +3,4 @@ pub mod memory;
 pub mod psci;
 pub mod trap;
 pub mod vgic;
+pub mod vpl011;

@@ -1,0 +1,225 @@
+//! The register model of one partition's virtual PL011 (SBSA Generic UART subset).
+//!
+//! Transmission is immediate: each byte written to UARTDR goes straight to a
+//! [`TransmitSink`], so the transmit FIFO always reads empty and the TX interrupt is raised
+//! after each write, as when a real FIFO drains below its trigger level (PL011 TRM 2.8.3).
+//! The receive FIFO fills from the console; RX is raised at the UARTIFLS trigger level and
+//! RT (receive timeout) as soon as a byte waits, both cleared when reads drain the FIFO
+//! or through UARTICR (TRM 2.8.2, 2.8.4).
+
+use super::fifo::{ReceiveFifo, FIFO_DEPTH};
+use super::registers::*;
+use super::Vpl011Error;
+
+/// Receives the bytes the guest transmits.
+pub trait TransmitSink {
+    /// Takes one byte written by the guest to UARTDR.
+    fn transmit(&mut self, byte: u8);
+}
+
+impl<F: FnMut(u8)> TransmitSink for F {
+    fn transmit(&mut self, byte: u8) {
+        self(byte)
+    }
+}
+
+/// The state of one virtual PL011.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vpl011 {
+    receive: ReceiveFifo,
+    receive_status: u32,
+    raw_interrupts: u32,
+    interrupt_mask: u32,
+    fifo_levels: u32,
+    line_control: u32,
+    control: u32,
+    integer_divisor: u32,
+    fractional_divisor: u32,
+    low_power_counter: u32,
+    dma_control: u32,
+}
+
+impl Default for Vpl011 {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Vpl011 {
+    /// A UART in its reset state, with an empty receive FIFO.
+    pub const fn new() -> Self {
+        Self {
+            receive: ReceiveFifo::new(),
+            receive_status: 0,
+            raw_interrupts: 0,
+            interrupt_mask: 0,
+            fifo_levels: IFLS_RESET,
+            line_control: 0,
+            control: CR_RESET,
+            integer_divisor: 0,
+            fractional_divisor: 0,
+            low_power_counter: 0,
+            dma_control: 0,
+        }
+    }
+
+    /// Returns to the reset state (when the partition restarts).
+    pub fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    /// The level of the UART's interrupt line: any unmasked raw interrupt.
+    pub const fn interrupt_pending(&self) -> bool {
+        self.raw_interrupts & self.interrupt_mask != 0
+    }
+
+    /// The number of received bytes the guest has not read.
+    pub const fn pending_input(&self) -> usize {
+        self.receive.len()
+    }
+
+    /// Queues a byte from the console for the guest to read.
+    ///
+    /// When the FIFO is full the byte is lost, the overrun error is latched in UARTRSR and
+    /// UARTRIS, and the error says which byte was dropped.
+    pub fn receive(&mut self, byte: u8) -> Result<(), Vpl011Error> {
+        if self.receive.push(byte).is_err() {
+            self.receive_status |= RSR_OE;
+            self.raw_interrupts |= INT_OE;
+            return Err(Vpl011Error::ReceiveOverrun { byte });
+        }
+        self.raw_interrupts |= INT_RT;
+        if self.receive.len() >= self.receive_trigger() {
+            self.raw_interrupts |= INT_RX;
+        }
+        Ok(())
+    }
+
+    /// The receive FIFO level that raises RX: UARTIFLS.RXIFLSEL (bits \[5:3\]) selects
+    /// 1/8, 1/4, 1/2, 3/4 or 7/8 of the FIFO.
+    fn receive_trigger(&self) -> usize {
+        let eighths = match (self.fifo_levels >> 3) & 0b111 {
+            0 => 1,
+            1 => 2,
+            3 => 6,
+            4 => 7,
+            _ => 4,
+        };
+        FIFO_DEPTH * eighths / 8
+    }
+
+    fn flags(&self) -> u32 {
+        let mut flags = FR_TXFE;
+        if self.receive.is_empty() {
+            flags |= FR_RXFE;
+        }
+        if self.receive.is_full() {
+            flags |= FR_RXFF;
+        }
+        flags
+    }
+
+    fn read_data(&mut self) -> u32 {
+        let byte = self.receive.pop().unwrap_or(0);
+        if self.receive.len() < self.receive_trigger() {
+            self.raw_interrupts &= !INT_RX;
+        }
+        if self.receive.is_empty() {
+            self.raw_interrupts &= !INT_RT;
+        }
+        u32::from(byte)
+    }
+
+    /// Reads `size` bytes (1, 2 or 4) at `offset` within the UART's page.
+    pub fn read(&mut self, offset: u64, size: u8) -> Result<u64, Vpl011Error> {
+        let (register, shift) = check_access(offset, size)?;
+        let value = match register {
+            DR => self.read_data(),
+            RSR => self.receive_status,
+            FR => self.flags(),
+            ILPR => self.low_power_counter,
+            IBRD => self.integer_divisor,
+            FBRD => self.fractional_divisor,
+            LCR_H => self.line_control,
+            CR => self.control,
+            IFLS => self.fifo_levels,
+            IMSC => self.interrupt_mask,
+            RIS => self.raw_interrupts,
+            MIS => self.raw_interrupts & self.interrupt_mask,
+            ICR => 0,
+            DMACR => self.dma_control,
+            id => id_byte(id).ok_or(Vpl011Error::BadOffset { offset })?,
+        };
+        Ok(u64::from(value >> shift) & size_mask(size))
+    }
+
+    /// Writes `size` bytes (1, 2 or 4) of `value` at `offset`; UARTDR bytes go to `sink`.
+    ///
+    /// Writes to read-only registers (flags, status, identification) are ignored, as the
+    /// PL011 does.
+    pub fn write(
+        &mut self,
+        offset: u64,
+        size: u8,
+        value: u64,
+        sink: &mut impl TransmitSink,
+    ) -> Result<(), Vpl011Error> {
+        let (register, shift) = check_access(offset, size)?;
+        let bits = ((value & size_mask(size)) as u32) << shift;
+        let lanes = (size_mask(size) as u32) << shift;
+        let merge = |old: u32| (old & !lanes) | bits;
+        match register {
+            DR => {
+                if shift == 0 {
+                    sink.transmit(bits as u8);
+                    self.raw_interrupts |= INT_TX;
+                }
+            }
+            RSR => self.receive_status = 0,
+            ILPR => self.low_power_counter = merge(self.low_power_counter) & 0xff,
+            IBRD => self.integer_divisor = merge(self.integer_divisor) & 0xffff,
+            FBRD => self.fractional_divisor = merge(self.fractional_divisor) & 0x3f,
+            LCR_H => self.line_control = merge(self.line_control) & 0xff,
+            CR => self.control = merge(self.control) & 0xff87,
+            IFLS => self.fifo_levels = merge(self.fifo_levels) & 0x3f,
+            IMSC => self.interrupt_mask = merge(self.interrupt_mask) & INT_ALL,
+            ICR => self.raw_interrupts &= !bits,
+            DMACR => self.dma_control = merge(self.dma_control) & 0x7,
+            FR | RIS | MIS => {}
+            id => {
+                id_byte(id).ok_or(Vpl011Error::BadOffset { offset })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The register word an access falls in and the bit shift of its first byte.
+fn check_access(offset: u64, size: u8) -> Result<(u64, u32), Vpl011Error> {
+    if !matches!(size, 1 | 2 | 4) {
+        return Err(Vpl011Error::BadSize { offset, size });
+    }
+    if !offset.is_multiple_of(u64::from(size)) {
+        return Err(Vpl011Error::Misaligned { offset, size });
+    }
+    let register = offset & !0b11;
+    let known = matches!(register, DR | RSR | FR | ILPR..=DMACR)
+        || (PERIPH_ID0..0x1000).contains(&register);
+    if !known {
+        return Err(Vpl011Error::BadOffset { offset });
+    }
+    Ok((register, (offset & 0b11) as u32 * 8))
+}
+
+fn id_byte(register: u64) -> Option<u32> {
+    let index = usize::try_from(register.checked_sub(PERIPH_ID0)? / 4).ok()?;
+    ID_BYTES.get(index).map(|byte| u32::from(*byte))
+}
+
+const fn size_mask(size: u8) -> u64 {
+    (1u64 << (size as u32 * 8)) - 1
+}
+
+#[cfg(test)]
+#[path = "device_tests.rs"]
+mod tests;

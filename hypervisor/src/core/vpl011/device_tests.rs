@@ -1,0 +1,226 @@
+//! Tests of the virtual PL011 as a guest driver sees it.
+
+use super::*;
+use crate::core::vpl011::Vpl011Error;
+
+fn uart() -> Vpl011 {
+    Vpl011::new()
+}
+
+/// A sink that keeps what the guest transmits.
+#[derive(Default)]
+struct Wire(Vec<u8>);
+
+impl TransmitSink for Wire {
+    fn transmit(&mut self, byte: u8) {
+        self.0.push(byte);
+    }
+}
+
+fn read32(uart: &mut Vpl011, offset: u64) -> u32 {
+    uart.read(offset, 4).unwrap() as u32
+}
+
+fn write32(uart: &mut Vpl011, offset: u64, value: u32) {
+    uart.write(offset, 4, u64::from(value), &mut Wire::default())
+        .unwrap();
+}
+
+#[test]
+fn reset_state() {
+    let mut uart = uart();
+    assert_eq!(read32(&mut uart, FR), FR_TXFE | FR_RXFE);
+    assert_eq!(read32(&mut uart, CR), 0x300);
+    assert_eq!(read32(&mut uart, IFLS), 0x12);
+    assert_eq!(read32(&mut uart, RIS), 0);
+    assert!(!uart.interrupt_pending());
+}
+
+#[test]
+fn transmitted_bytes_reach_the_sink_and_raise_tx() {
+    let mut uart = uart();
+    let mut wire = Wire::default();
+    // A word write: only the low byte is data.
+    uart.write(DR, 4, 0x0000_0141, &mut wire).unwrap();
+    uart.write(DR, 1, u64::from(b'\n'), &mut wire).unwrap();
+    assert_eq!(wire.0, b"A\n");
+    assert_eq!(read32(&mut uart, RIS), INT_TX);
+    // Masked: the line stays low until the guest unmasks TX.
+    assert!(!uart.interrupt_pending());
+    write32(&mut uart, IMSC, INT_TX);
+    assert!(uart.interrupt_pending());
+    assert_eq!(read32(&mut uart, MIS), INT_TX);
+    write32(&mut uart, ICR, INT_TX);
+    assert!(!uart.interrupt_pending());
+    // The transmitter never looks busy or full.
+    assert_eq!(read32(&mut uart, FR) & (FR_BUSY | FR_TXFF), 0);
+}
+
+#[test]
+fn closures_are_sinks() {
+    let mut uart = uart();
+    let mut seen = 0u8;
+    uart.write(DR, 1, 0x5a, &mut |byte| seen = byte).unwrap();
+    assert_eq!(seen, 0x5a);
+}
+
+#[test]
+fn a_received_byte_raises_rt_until_read() {
+    let mut uart = uart();
+    write32(&mut uart, IMSC, INT_RX | INT_RT);
+    uart.receive(b'a').unwrap();
+    assert_eq!(read32(&mut uart, FR) & FR_RXFE, 0);
+    assert_eq!(read32(&mut uart, MIS), INT_RT);
+    assert!(uart.interrupt_pending());
+    assert_eq!(read32(&mut uart, DR), u32::from(b'a'));
+    assert_eq!(read32(&mut uart, FR) & FR_RXFE, FR_RXFE);
+    assert!(!uart.interrupt_pending());
+}
+
+#[test]
+fn rx_follows_the_trigger_level() {
+    let mut uart = uart();
+    // Reset trigger: half of 32 entries.
+    for byte in 0..15 {
+        uart.receive(byte).unwrap();
+    }
+    assert_eq!(read32(&mut uart, RIS) & INT_RX, 0);
+    uart.receive(15).unwrap();
+    assert_eq!(read32(&mut uart, RIS) & INT_RX, INT_RX);
+    read32(&mut uart, DR);
+    assert_eq!(read32(&mut uart, RIS) & INT_RX, 0);
+    // RXIFLSEL = 0: one eighth, 4 entries.
+    write32(&mut uart, IFLS, 0);
+    for _ in 0..11 {
+        read32(&mut uart, DR);
+    }
+    assert_eq!(uart.pending_input(), 4);
+    uart.receive(0).unwrap();
+    assert_eq!(read32(&mut uart, RIS) & INT_RX, INT_RX);
+}
+
+#[test]
+fn overflow_drops_the_byte_and_latches_an_overrun() {
+    let mut uart = uart();
+    for byte in 0..FIFO_DEPTH as u8 {
+        uart.receive(byte).unwrap();
+    }
+    assert_eq!(read32(&mut uart, FR) & FR_RXFF, FR_RXFF);
+    assert_eq!(
+        uart.receive(0xee),
+        Err(Vpl011Error::ReceiveOverrun { byte: 0xee })
+    );
+    assert_eq!(read32(&mut uart, RSR), RSR_OE);
+    assert_eq!(read32(&mut uart, RIS) & INT_OE, INT_OE);
+    // The FIFO kept the first bytes, in order.
+    for byte in 0..FIFO_DEPTH as u8 {
+        assert_eq!(read32(&mut uart, DR), u32::from(byte));
+    }
+    // Reading an empty FIFO gives zero, not a fault.
+    assert_eq!(read32(&mut uart, DR), 0);
+    write32(&mut uart, RSR, 0);
+    assert_eq!(read32(&mut uart, RSR), 0);
+    write32(&mut uart, ICR, INT_ALL);
+    assert_eq!(read32(&mut uart, RIS), 0);
+}
+
+#[test]
+fn identification_registers() {
+    let mut uart = uart();
+    let ids: Vec<u32> = (0..8)
+        .map(|index| read32(&mut uart, PERIPH_ID0 + index * 4))
+        .collect();
+    assert_eq!(ids, [0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1]);
+    assert_eq!(uart.read(0xff0, 1), Ok(0x0d));
+    // Writes are ignored.
+    write32(&mut uart, 0xfe0, 0xff);
+    assert_eq!(read32(&mut uart, 0xfe0), 0x11);
+}
+
+#[test]
+fn narrow_accesses_see_their_byte_lanes() {
+    let mut uart = uart();
+    // Halfword write to IMSC, then a byte write to its second byte (OE is bit 10).
+    uart.write(IMSC, 2, 0x0050, &mut Wire::default()).unwrap();
+    uart.write(IMSC + 1, 1, 0x04, &mut Wire::default()).unwrap();
+    assert_eq!(read32(&mut uart, IMSC), 0x0450);
+    assert_eq!(uart.read(IMSC + 1, 1), Ok(0x04));
+    assert_eq!(uart.read(FR, 1), Ok(u64::from(FR_TXFE | FR_RXFE)));
+    // A byte written to the upper lanes of UARTDR sends nothing.
+    let mut wire = Wire::default();
+    uart.write(DR + 1, 1, 0x41, &mut wire).unwrap();
+    assert!(wire.0.is_empty());
+}
+
+#[test]
+fn read_only_registers_ignore_writes() {
+    let mut uart = uart();
+    uart.receive(1).unwrap();
+    let before = read32(&mut uart, RIS);
+    write32(&mut uart, FR, 0);
+    write32(&mut uart, RIS, 0);
+    write32(&mut uart, MIS, 0);
+    assert_eq!(read32(&mut uart, RIS), before);
+    assert_eq!(read32(&mut uart, FR) & FR_RXFE, 0);
+}
+
+#[test]
+fn bad_accesses_are_typed_errors() {
+    let mut uart = uart();
+    let mut wire = Wire::default();
+    for offset in [0x008, 0x01c, 0x04c, 0x100, 0xfdc, 0x1000] {
+        assert_eq!(uart.read(offset, 4), Err(Vpl011Error::BadOffset { offset }));
+        assert_eq!(
+            uart.write(offset, 4, 0, &mut wire),
+            Err(Vpl011Error::BadOffset { offset })
+        );
+    }
+    assert_eq!(
+        uart.read(DR, 8),
+        Err(Vpl011Error::BadSize {
+            offset: DR,
+            size: 8
+        })
+    );
+    assert_eq!(
+        uart.read(FR + 1, 2),
+        Err(Vpl011Error::Misaligned {
+            offset: FR + 1,
+            size: 2
+        })
+    );
+    assert_eq!(
+        uart.write(DR + 2, 4, 0x41, &mut wire),
+        Err(Vpl011Error::Misaligned {
+            offset: DR + 2,
+            size: 4
+        })
+    );
+    assert!(wire.0.is_empty());
+    assert!(Vpl011Error::BadOffset { offset: 8 }
+        .to_string()
+        .contains("0x8"));
+}
+
+#[test]
+fn stored_pl011_registers_read_back_within_their_widths() {
+    let mut uart = uart();
+    write32(&mut uart, IBRD, 0x1_0027);
+    write32(&mut uart, FBRD, 0xff);
+    write32(&mut uart, LCR_H, 0x70);
+    write32(&mut uart, CR, 0xffff_ffff);
+    assert_eq!(read32(&mut uart, IBRD), 0x0027);
+    assert_eq!(read32(&mut uart, FBRD), 0x3f);
+    assert_eq!(read32(&mut uart, LCR_H), 0x70);
+    assert_eq!(read32(&mut uart, CR), 0xff87);
+}
+
+#[test]
+fn reset_forgets_input_and_masks() {
+    let mut uart = uart();
+    write32(&mut uart, IMSC, INT_RT);
+    uart.receive(b'x').unwrap();
+    uart.reset();
+    assert_eq!(uart, Vpl011::new());
+    assert!(!uart.interrupt_pending());
+}

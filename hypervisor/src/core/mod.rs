@@ -4,3 +4,4 @@ pub mod psci;
 pub mod trap;
 pub mod vgic;
 pub mod vpl011;
+pub mod console;

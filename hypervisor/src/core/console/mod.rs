@@ -1,0 +1,89 @@
+//! The console multiplexer: partitions' output on the one physical UART, and input focus.
+//!
+//! Output: each partition's bytes are collected per line and printed whole, prefixed with
+//! the partition's name in parentheses, `(rtos) text`. Xen prefixes its own lines `(XEN) `
+//! and guest console lines `(d1) `; the same shape with the partition's name reads the same
+//! way and names the partition as the configuration does, where Xen's vpl011 form `DOM1: `
+//! would need a number to be mapped back to a name. The partition holding the input focus
+//! is printed as it writes, so that prompts and echoed keys appear at once.
+//!
+//! Input: three CTRL-a in a row move the focus, hypervisor, then each running partition in
+//! turn, then back, and the hypervisor says so as Xen does (`*** Serial input to rtos
+//! (type 'CTRL-a' three times to switch input)`); every other byte goes to the focus.
+
+pub mod input;
+pub mod multiplexer;
+pub mod output;
+
+pub use input::Routed;
+pub use multiplexer::Multiplexer;
+pub use output::Transmitter;
+
+use ::core::fmt;
+
+/// The switch character: CTRL-a.
+pub const SWITCH_CODE: u8 = 0x01;
+/// How many switch characters in a row move the focus.
+pub const SWITCH_COUNT: u8 = 3;
+/// The name the hypervisor gives itself in its own lines and in focus messages.
+pub const HYPERVISOR_NAME: &str = "Bulkhead";
+/// What ends every line written to the physical console (carriage return, line feed).
+pub const LINE_END: &[u8] = b"\r\n";
+
+/// The physical console, as the multiplexer writes to it.
+pub trait ConsoleSink {
+    /// Writes bytes as they are.
+    fn write_bytes(&mut self, bytes: &[u8]);
+}
+
+impl<F: FnMut(&[u8])> ConsoleSink for F {
+    fn write_bytes(&mut self, bytes: &[u8]) {
+        self(bytes)
+    }
+}
+
+/// Who receives console input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Focus {
+    /// The hypervisor itself (for its debug keys, or nobody).
+    Hypervisor,
+    /// The partition with this index (its vPL011 receives the bytes).
+    Partition(usize),
+}
+
+/// Why the multiplexer refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsoleError {
+    /// All the partition slots are taken.
+    TooManyPartitions {
+        /// The number of slots.
+        capacity: usize,
+    },
+    /// No partition has this index.
+    NoSuchPartition {
+        /// The index given.
+        index: usize,
+        /// The number of partitions registered.
+        count: usize,
+    },
+}
+
+impl fmt::Display for ConsoleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooManyPartitions { capacity } => {
+                write!(
+                    f,
+                    "the console multiplexer has room for {capacity} partitions only"
+                )
+            }
+            Self::NoSuchPartition { index, count } => write!(
+                f,
+                "console partition {index} does not exist ({count} registered)"
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,166 @@
+//! The multiplexer's state: partitions with their line buffers, the focus, the open line.
+
+use super::{ConsoleError, ConsoleSink, Focus, HYPERVISOR_NAME, LINE_END, SWITCH_CODE};
+
+/// One partition's console: its name, the line being collected, whether it runs.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Channel<'a, const L: usize> {
+    pub(super) name: &'a str,
+    pub(super) line: [u8; L],
+    pub(super) len: usize,
+    pub(super) running: bool,
+    /// The last byte filled the buffer, which was printed as a piece of a longer line.
+    pub(super) wrapped: bool,
+}
+
+impl<const L: usize> Channel<'_, L> {
+    const EMPTY: Self = Self {
+        name: "",
+        line: [0; L],
+        len: 0,
+        running: false,
+        wrapped: false,
+    };
+}
+
+/// The console multiplexer for up to `N` partitions with `L`-byte line buffers.
+///
+/// Partitions are numbered in the order they are added, from 0.
+#[derive(Clone, Debug)]
+pub struct Multiplexer<'a, const N: usize, const L: usize> {
+    pub(super) channels: [Channel<'a, L>; N],
+    pub(super) count: usize,
+    pub(super) focus: Focus,
+    /// How many switch characters arrived in a row, not yet forwarded.
+    pub(super) switch_count: u8,
+    /// The partition whose unfinished line the physical console shows, if any.
+    pub(super) open_line: Option<usize>,
+}
+
+impl<const N: usize, const L: usize> Default for Multiplexer<'_, N, L> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
+    const LINE_BUFFER_NOT_EMPTY: () = assert!(L > 0, "line buffers need at least one byte");
+
+    /// A multiplexer with no partition, input going to the hypervisor.
+    pub const fn new() -> Self {
+        let () = Self::LINE_BUFFER_NOT_EMPTY;
+        Self {
+            channels: [Channel::EMPTY; N],
+            count: 0,
+            focus: Focus::Hypervisor,
+            switch_count: 0,
+            open_line: None,
+        }
+    }
+
+    /// Registers a running partition under `name`; returns its index.
+    pub fn add_partition(&mut self, name: &'a str) -> Result<usize, ConsoleError> {
+        let index = self.count;
+        let channel = self
+            .channels
+            .get_mut(index)
+            .ok_or(ConsoleError::TooManyPartitions { capacity: N })?;
+        *channel = Channel {
+            name,
+            running: true,
+            ..Channel::EMPTY
+        };
+        self.count += 1;
+        Ok(index)
+    }
+
+    /// The number of registered partitions.
+    pub const fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Who receives input now.
+    pub const fn focus(&self) -> Focus {
+        self.focus
+    }
+
+    /// The name of partition `index`.
+    pub fn name(&self, index: usize) -> Result<&'a str, ConsoleError> {
+        Ok(self.channel(index)?.name)
+    }
+
+    /// Whether partition `index` is running.
+    pub fn is_running(&self, index: usize) -> Result<bool, ConsoleError> {
+        Ok(self.channel(index)?.running)
+    }
+
+    /// Records that partition `index` stopped or runs again.
+    ///
+    /// A stopping partition's unfinished line is printed; if it held the focus, the focus
+    /// moves on as three CTRL-a would move it.
+    pub fn set_running(
+        &mut self,
+        index: usize,
+        running: bool,
+        sink: &mut impl ConsoleSink,
+    ) -> Result<(), ConsoleError> {
+        self.channel(index)?;
+        if !running {
+            self.flush(index, sink)?;
+        }
+        self.channels[index].running = running;
+        if !running && self.focus == Focus::Partition(index) {
+            self.switch_focus(sink);
+        }
+        Ok(())
+    }
+
+    pub(super) fn channel(&self, index: usize) -> Result<&Channel<'a, L>, ConsoleError> {
+        self.channels[..self.count]
+            .get(index)
+            .ok_or(ConsoleError::NoSuchPartition {
+                index,
+                count: self.count,
+            })
+    }
+
+    /// Ends the unfinished line on the physical console, if there is one.
+    ///
+    /// The hypervisor calls this before writing a line of its own.
+    pub fn close_open_line(&mut self, sink: &mut impl ConsoleSink) {
+        if self.open_line.take().is_some() {
+            sink.write_bytes(LINE_END);
+        }
+    }
+
+    /// Writes `(name) ` for partition `index`.
+    pub(super) fn write_prefix(&self, index: usize, sink: &mut impl ConsoleSink) {
+        sink.write_bytes(b"(");
+        sink.write_bytes(self.channels[index].name.as_bytes());
+        sink.write_bytes(b") ");
+    }
+
+    /// Moves the focus to the next running partition, or to the hypervisor after the
+    /// last one, and prints where input goes now.
+    pub(super) fn switch_focus(&mut self, sink: &mut impl ConsoleSink) {
+        let first = match self.focus {
+            Focus::Hypervisor => 0,
+            Focus::Partition(index) => index + 1,
+        };
+        let next = (first..self.count).find(|&index| self.channels[index].running);
+        self.focus = next.map_or(Focus::Hypervisor, Focus::Partition);
+        self.close_open_line(sink);
+        let name = next.map_or(HYPERVISOR_NAME, |index| self.channels[index].name);
+        sink.write_bytes(b"(");
+        sink.write_bytes(HYPERVISOR_NAME.as_bytes());
+        sink.write_bytes(b") *** Serial input to ");
+        sink.write_bytes(name.as_bytes());
+        sink.write_bytes(b" (type 'CTRL-");
+        sink.write_bytes(&[b'a' + SWITCH_CODE - 1]);
+        sink.write_bytes(b"' three times to switch input)");
+        sink.write_bytes(LINE_END);
+        if let Some(index) = next {
+            self.show_unfinished_line(index, sink);
+        }
+    }
+}

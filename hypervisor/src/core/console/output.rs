@@ -1,0 +1,133 @@
+//! Partition output: whole prefixed lines, long lines in pieces, the focus printed at once.
+
+use super::multiplexer::Multiplexer;
+use super::{ConsoleError, ConsoleSink, LINE_END};
+use crate::core::vpl011::TransmitSink;
+
+impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
+    /// Takes one byte partition `index` wrote to its console.
+    ///
+    /// Carriage returns are dropped (every line ends with [`LINE_END`]). A line is printed
+    /// when it ends or fills the `L`-byte buffer, so a longer line comes out in pieces,
+    /// each with the prefix. The partition holding the focus is printed byte by byte.
+    pub fn output(
+        &mut self,
+        index: usize,
+        byte: u8,
+        sink: &mut impl ConsoleSink,
+    ) -> Result<(), ConsoleError> {
+        self.channel(index)?;
+        self.push_byte(index, byte, sink);
+        Ok(())
+    }
+
+    /// [`Self::output`] for an index known to be registered.
+    fn push_byte(&mut self, index: usize, byte: u8, sink: &mut impl ConsoleSink) {
+        if byte == b'\r' {
+            return;
+        }
+        if self.focus == super::Focus::Partition(index) {
+            self.output_now(index, byte, sink);
+            return;
+        }
+        let channel = &mut self.channels[index];
+        if byte == b'\n' {
+            // An empty line is printed, unless it only ends a line already printed in pieces.
+            let wrapped = ::core::mem::replace(&mut channel.wrapped, false);
+            if channel.len == 0 && !wrapped {
+                self.close_open_line(sink);
+                self.write_prefix(index, sink);
+                sink.write_bytes(LINE_END);
+            }
+            self.flush_line(index, sink);
+            return;
+        }
+        channel.line[channel.len] = byte;
+        channel.len += 1;
+        channel.wrapped = false;
+        if channel.len == L {
+            self.flush_line(index, sink);
+            self.channels[index].wrapped = true;
+        }
+    }
+
+    /// Prints partition `index`'s unfinished line, if any, as a line of its own (for
+    /// example when the partition restarts).
+    pub fn flush(&mut self, index: usize, sink: &mut impl ConsoleSink) -> Result<(), ConsoleError> {
+        self.channel(index)?;
+        self.flush_line(index, sink);
+        Ok(())
+    }
+
+    /// [`Self::flush`] for an index known to be registered.
+    fn flush_line(&mut self, index: usize, sink: &mut impl ConsoleSink) {
+        self.channels[index].wrapped = false;
+        let len = self.channels[index].len;
+        if len == 0 {
+            return;
+        }
+        self.close_open_line(sink);
+        self.write_prefix(index, sink);
+        sink.write_bytes(&self.channels[index].line[..len]);
+        sink.write_bytes(LINE_END);
+        self.channels[index].len = 0;
+    }
+
+    /// A sink for partition `index`'s vPL011 that writes through this multiplexer.
+    pub fn transmitter<'m, S: ConsoleSink>(
+        &'m mut self,
+        index: usize,
+        sink: &'m mut S,
+    ) -> Result<Transmitter<'m, S, Self>, ConsoleError> {
+        self.channel(index)?;
+        Ok(Transmitter {
+            multiplexer: self,
+            index,
+            sink,
+        })
+    }
+
+    fn output_now(&mut self, index: usize, byte: u8, sink: &mut impl ConsoleSink) {
+        if self.open_line != Some(index) {
+            self.close_open_line(sink);
+            self.write_prefix(index, sink);
+            self.open_line = Some(index);
+        }
+        if byte == b'\n' {
+            self.close_open_line(sink);
+        } else {
+            sink.write_bytes(&[byte]);
+        }
+    }
+
+    /// Moves partition `index`'s buffered bytes onto the console as its open line, so
+    /// that a prompt written before the partition got the focus is seen.
+    pub(super) fn show_unfinished_line(&mut self, index: usize, sink: &mut impl ConsoleSink) {
+        let len = self.channels[index].len;
+        if len == 0 {
+            return;
+        }
+        self.close_open_line(sink);
+        self.write_prefix(index, sink);
+        sink.write_bytes(&self.channels[index].line[..len]);
+        self.channels[index].len = 0;
+        self.open_line = Some(index);
+    }
+}
+
+/// Writes one partition's vPL011 output through the multiplexer.
+pub struct Transmitter<'m, S, M> {
+    multiplexer: &'m mut M,
+    index: usize,
+    sink: &'m mut S,
+}
+
+impl<S: ConsoleSink, const N: usize, const L: usize> TransmitSink
+    for Transmitter<'_, S, Multiplexer<'_, N, L>>
+{
+    fn transmit(&mut self, byte: u8) {
+        // The index was checked when the transmitter was made, and partitions are never
+        // removed.
+        self.multiplexer.push_byte(self.index, byte, self.sink);
+    }
+}

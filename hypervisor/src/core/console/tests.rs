@@ -1,0 +1,239 @@
+//! Tests of the console multiplexer: line assembly, focus switching, input routing.
+
+use super::*;
+use crate::core::vpl011::Vpl011;
+
+/// The physical console: everything written to it.
+#[derive(Default)]
+struct Screen(Vec<u8>);
+
+impl ConsoleSink for Screen {
+    fn write_bytes(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
+impl Screen {
+    fn take(&mut self) -> String {
+        String::from_utf8(std::mem::take(&mut self.0)).unwrap()
+    }
+}
+
+fn write<const N: usize, const L: usize>(
+    mux: &mut Multiplexer<'_, N, L>,
+    index: usize,
+    text: &str,
+    screen: &mut Screen,
+) {
+    for byte in text.bytes() {
+        mux.output(index, byte, screen).unwrap();
+    }
+}
+
+fn two_partitions() -> (Multiplexer<'static, 4, 16>, Screen) {
+    let mut mux = Multiplexer::new();
+    assert_eq!(mux.add_partition("rtos"), Ok(0));
+    assert_eq!(mux.add_partition("linux"), Ok(1));
+    (mux, Screen::default())
+}
+
+const NOTICE_TAIL: &str = " (type 'CTRL-a' three times to switch input)\r\n";
+
+fn notice(name: &str) -> String {
+    format!("(Bulkhead) *** Serial input to {name}{NOTICE_TAIL}")
+}
+
+fn switch<const N: usize, const L: usize>(mux: &mut Multiplexer<'_, N, L>, screen: &mut Screen) {
+    for _ in 0..3 {
+        assert!(mux.input(SWITCH_CODE, screen).bytes().is_empty());
+    }
+}
+
+#[test]
+fn lines_are_printed_whole_with_the_prefix() {
+    let (mut mux, mut screen) = two_partitions();
+    write(&mut mux, 0, "hello\r\n", &mut screen);
+    assert_eq!(screen.take(), "(rtos) hello\r\n");
+}
+
+#[test]
+fn partial_lines_of_two_partitions_do_not_mix() {
+    let (mut mux, mut screen) = two_partitions();
+    write(&mut mux, 0, "abc", &mut screen);
+    write(&mut mux, 1, "xyz\n", &mut screen);
+    write(&mut mux, 0, "d\n", &mut screen);
+    assert_eq!(screen.take(), "(linux) xyz\r\n(rtos) abcd\r\n");
+}
+
+#[test]
+fn a_line_longer_than_the_buffer_comes_out_in_pieces() {
+    let (mut mux, mut screen) = two_partitions();
+    write(&mut mux, 0, "0123456789abcdefGHIJ\n", &mut screen);
+    assert_eq!(screen.take(), "(rtos) 0123456789abcdef\r\n(rtos) GHIJ\r\n");
+    // Exactly one buffer's worth: no empty line after it.
+    write(&mut mux, 0, "0123456789abcdef\n", &mut screen);
+    assert_eq!(screen.take(), "(rtos) 0123456789abcdef\r\n");
+}
+
+#[test]
+fn empty_lines_are_kept() {
+    let (mut mux, mut screen) = two_partitions();
+    write(&mut mux, 1, "a\n\nb\n", &mut screen);
+    assert_eq!(screen.take(), "(linux) a\r\n(linux) \r\n(linux) b\r\n");
+}
+
+#[test]
+fn three_ctrl_a_cycle_the_focus_through_running_partitions() {
+    let (mut mux, mut screen) = two_partitions();
+    assert_eq!(mux.focus(), Focus::Hypervisor);
+    switch(&mut mux, &mut screen);
+    assert_eq!(mux.focus(), Focus::Partition(0));
+    assert_eq!(screen.take(), notice("rtos"));
+    switch(&mut mux, &mut screen);
+    assert_eq!(mux.focus(), Focus::Partition(1));
+    assert_eq!(screen.take(), notice("linux"));
+    switch(&mut mux, &mut screen);
+    assert_eq!(mux.focus(), Focus::Hypervisor);
+    assert_eq!(screen.take(), notice("Bulkhead"));
+}
+
+#[test]
+fn focus_skips_stopped_partitions() {
+    let (mut mux, mut screen) = two_partitions();
+    mux.set_running(0, false, &mut screen).unwrap();
+    switch(&mut mux, &mut screen);
+    assert_eq!(mux.focus(), Focus::Partition(1));
+    mux.set_running(1, false, &mut screen).unwrap();
+    // The focused partition stopped: the focus moves on, to the hypervisor here.
+    assert_eq!(mux.focus(), Focus::Hypervisor);
+    screen.take();
+    switch(&mut mux, &mut screen);
+    assert_eq!(mux.focus(), Focus::Hypervisor);
+    assert_eq!(screen.take(), notice("Bulkhead"));
+    mux.set_running(0, true, &mut screen).unwrap();
+    switch(&mut mux, &mut screen);
+    assert_eq!(mux.focus(), Focus::Partition(0));
+}
+
+#[test]
+fn a_stopping_partition_prints_its_unfinished_line() {
+    let (mut mux, mut screen) = two_partitions();
+    write(&mut mux, 1, "Power down", &mut screen);
+    mux.set_running(1, false, &mut screen).unwrap();
+    assert_eq!(screen.take(), "(linux) Power down\r\n");
+    assert_eq!(mux.is_running(1), Ok(false));
+}
+
+#[test]
+fn ordinary_bytes_go_to_the_focus() {
+    let (mut mux, mut screen) = two_partitions();
+    let routed = mux.input(b'x', &mut screen);
+    assert_eq!(
+        (routed.target, routed.bytes()),
+        (Focus::Hypervisor, &b"x"[..])
+    );
+    switch(&mut mux, &mut screen);
+    let routed = mux.input(b'y', &mut screen);
+    assert_eq!(
+        (routed.target, routed.bytes()),
+        (Focus::Partition(0), &b"y"[..])
+    );
+}
+
+#[test]
+fn ctrl_a_twice_then_another_byte_forwards_all_three() {
+    let (mut mux, mut screen) = two_partitions();
+    switch(&mut mux, &mut screen);
+    screen.take();
+    assert!(mux.input(SWITCH_CODE, &mut screen).bytes().is_empty());
+    assert!(mux.input(SWITCH_CODE, &mut screen).bytes().is_empty());
+    let routed = mux.input(b'c', &mut screen);
+    assert_eq!(routed.target, Focus::Partition(0));
+    assert_eq!(routed.bytes(), &[SWITCH_CODE, SWITCH_CODE, b'c']);
+    assert_eq!(mux.focus(), Focus::Partition(0));
+    assert!(screen.take().is_empty());
+    // The count starts again after the forwarded run.
+    let routed = mux.input(SWITCH_CODE, &mut screen);
+    assert!(routed.bytes().is_empty());
+    assert_eq!(mux.input(b'd', &mut screen).bytes(), &[SWITCH_CODE, b'd']);
+}
+
+#[test]
+fn four_ctrl_a_switch_once_and_hold_the_fourth() {
+    let (mut mux, mut screen) = two_partitions();
+    switch(&mut mux, &mut screen);
+    assert!(mux.input(SWITCH_CODE, &mut screen).bytes().is_empty());
+    assert_eq!(mux.focus(), Focus::Partition(0));
+    let routed = mux.input(b'e', &mut screen);
+    assert_eq!(routed.bytes(), &[SWITCH_CODE, b'e']);
+}
+
+#[test]
+fn the_focused_partition_is_printed_at_once() {
+    let (mut mux, mut screen) = two_partitions();
+    switch(&mut mux, &mut screen);
+    screen.take();
+    write(&mut mux, 0, "/ # ", &mut screen);
+    assert_eq!(screen.take(), "(rtos) / # ");
+    // Another partition's line ends the open one first.
+    write(&mut mux, 1, "boot\n", &mut screen);
+    write(&mut mux, 0, "ls\r\n", &mut screen);
+    assert_eq!(screen.take(), "\r\n(linux) boot\r\n(rtos) ls\r\n");
+}
+
+#[test]
+fn a_prompt_written_before_the_switch_is_shown_with_the_focus() {
+    let (mut mux, mut screen) = two_partitions();
+    write(&mut mux, 1, "login: ", &mut screen);
+    assert!(screen.take().is_empty());
+    switch(&mut mux, &mut screen);
+    switch(&mut mux, &mut screen);
+    assert_eq!(
+        screen.take(),
+        format!("{}{}(linux) login: ", notice("rtos"), notice("linux"))
+    );
+    write(&mut mux, 1, "root\n", &mut screen);
+    assert_eq!(screen.take(), "root\r\n");
+}
+
+#[test]
+fn the_hypervisor_can_close_an_open_line_before_its_own() {
+    let (mut mux, mut screen) = two_partitions();
+    switch(&mut mux, &mut screen);
+    screen.take();
+    write(&mut mux, 0, "$ ", &mut screen);
+    mux.close_open_line(&mut screen);
+    mux.close_open_line(&mut screen);
+    assert_eq!(screen.take(), "(rtos) $ \r\n");
+}
+
+#[test]
+fn vpl011_output_reaches_the_console_through_a_transmitter() {
+    let (mut mux, mut screen) = two_partitions();
+    let mut uart = Vpl011::new();
+    {
+        let mut transmitter = mux.transmitter(1, &mut screen).unwrap();
+        for byte in b"Hello from the UART\r\n" {
+            uart.write(0, 1, u64::from(*byte), &mut transmitter)
+                .unwrap();
+        }
+    }
+    assert_eq!(screen.take(), "(linux) Hello from the U\r\n(linux) ART\r\n");
+}
+
+#[test]
+fn unknown_partitions_and_full_tables_are_errors() {
+    let mut mux = Multiplexer::<'static, 1, 8>::new();
+    let mut screen = Screen::default();
+    mux.add_partition("only").unwrap();
+    assert_eq!(
+        mux.add_partition("more"),
+        Err(ConsoleError::TooManyPartitions { capacity: 1 })
+    );
+    let missing = ConsoleError::NoSuchPartition { index: 1, count: 1 };
+    assert_eq!(mux.output(1, b'x', &mut screen), Err(missing));
+    assert_eq!(mux.set_running(1, false, &mut screen), Err(missing));
+    assert!(mux.transmitter(1, &mut screen).is_err());
+    assert_eq!(mux.name(0), Ok("only"));
+    assert!(missing.to_string().contains("partition 1"));
+}

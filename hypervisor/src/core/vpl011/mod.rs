@@ -1,13 +1,14 @@
 //! A virtual PL011 (SBSA Generic UART) per partition, emulated from trapped MMIO accesses.
 //!
 //! The aarch64 layer turns a stage-2 data abort on the UART's page into
-//! [`Vpl011::read`] or [`Vpl011::write`] (with the offset in the page and the access size
-//! from [`crate::core::trap::MmioAccess`]), feeds console input through
+//! [`Vpl011::emulate`] (or [`Vpl011::read`] and [`Vpl011::write`] with the offset in the
+//! page and the access size from [`crate::core::trap::MmioAccess`]), feeds console input through
 //! [`Vpl011::receive`], and after each of these sets the partition's SPI
 //! [`INTERRUPT_ID`] to the level [`Vpl011::interrupt_pending`] reports.
 
 pub mod device;
 pub mod fifo;
+pub mod mmio;
 pub mod registers;
 
 pub use device::{TransmitSink, Vpl011};

@@ -1,4 +1,5 @@
 //! Portable hypervisor logic: partitions, vCPUs, schedulers, virtual devices.
+pub mod guest;
 pub mod memory;
 pub mod psci;
 pub mod trap;

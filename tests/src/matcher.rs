@@ -41,30 +41,37 @@ impl Matcher {
         }
     }
 
-    /// Takes one console line; returns true if it completed a line of the current step.
+    /// Takes one console line; returns true if it completed at least one expected line. One
+    /// console line can complete several steps when their texts follow each other in it
+    /// (`ESR_EL2 0x96000005: EC 0x25 ...` completes `ESR_EL2` then `EC 0x25`).
     pub fn feed(&mut self, line: &str) -> bool {
-        let matched = match self.steps.get(self.step) {
-            None => return false,
-            Some(Expect::Line(text)) => line.contains(text.as_str()),
-            Some(Expect::AnyOrder(group)) => {
-                match group.iter().zip(&self.seen).position(|(text, seen)| !seen && line.contains(text.as_str())) {
-                    Some(i) => {
+        let mut rest = line;
+        let mut matched = false;
+        loop {
+            let found = match self.steps.get(self.step) {
+                None => None,
+                Some(Expect::Line(text)) => rest.find(text.as_str()).map(|at| at + text.len()),
+                Some(Expect::AnyOrder(group)) => group
+                    .iter()
+                    .zip(&self.seen)
+                    .enumerate()
+                    .filter(|(_, (_, seen))| !**seen)
+                    .find_map(|(i, (text, _))| rest.find(text.as_str()).map(|at| (i, at + text.len())))
+                    .map(|(i, end)| {
                         self.seen[i] = true;
-                        if self.seen.contains(&false) {
-                            // The group goes on: stay at this step.
-                            return true;
-                        }
-                        true
-                    }
-                    None => false,
-                }
+                        end
+                    }),
+            };
+            let Some(end) = found else { return matched };
+            matched = true;
+            rest = &rest[end..];
+            if self.seen.contains(&false) {
+                // An unordered group goes on: it waits for its other lines.
+                return true;
             }
-        };
-        if matched {
             self.step += 1;
             self.enter_step();
         }
-        matched
     }
 
     /// Whether every step was seen.

@@ -41,6 +41,27 @@ fn unordered_group_accepts_any_order_but_each_line_once() {
 }
 
 #[test]
+fn one_line_can_complete_several_steps_in_order() {
+    let steps = || vec![Expect::line("ESR_EL2"), Expect::line("EC 0x25"), Expect::line("FAR_EL2")];
+    let mut m = Matcher::new(steps());
+    assert!(m.feed("  ESR_EL2  0x96000005: EC 0x25 (data abort)"));
+    assert_eq!(m.waiting_for(), ["FAR_EL2"]);
+
+    let mut m = Matcher::new(steps());
+    assert!(m.feed("EC 0x25 comes first, then ESR_EL2"));
+    assert_eq!(m.waiting_for(), ["EC 0x25"], "texts before the previous match do not count");
+}
+
+#[test]
+fn a_group_line_counts_once_even_if_it_holds_two_members() {
+    let mut m = Matcher::new(vec![Expect::AnyOrder(vec!["cpu 0".into(), "cpu 1".into()]), Expect::line("end")]);
+    assert!(m.feed("cpu 0 and cpu 1"));
+    assert_eq!(m.waiting_for(), ["cpu 1"]);
+    assert!(m.feed("cpu 1 online; end"));
+    assert!(m.done());
+}
+
+#[test]
 fn empty_groups_are_skipped() {
     let m = Matcher::new(vec![Expect::AnyOrder(vec![]), Expect::line("x")]);
     assert_eq!(m.waiting_for(), ["x"]);

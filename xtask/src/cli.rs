@@ -13,7 +13,8 @@ tasks:
   build  [--board virt|rpi4] [--release]        build the hypervisor and its arm64 Image
   run    [--board virt|rpi4] [--gic 2|3] [--release] [--append ARGS] [--timeout SECONDS]
                                                  boot it in QEMU on this console (Ctrl-A X quits)
-  test   [--jobs N] [--filter TEXT] [--release]  host unit tests, the image, then every QEMU scenario
+  test   [--jobs N] [--filter TEXT] [--release] [--qemu-only]
+                                                 host unit tests, the image, then every QEMU scenario
   image  --board rpi4 --out DIR [--release]      write a Raspberry Pi 4 SD-card boot folder
   guests                                         fetch Debian's arm64 kernel, busybox and the Pi 4 DTB
   setup                                          install QEMU, dtc and the aarch64 target if missing
@@ -24,7 +25,7 @@ tasks:
 pub enum Task {
     Build { board: String, profile: Profile },
     Run { board: String, gic: Option<u8>, profile: Profile, append: Option<String>, timeout: Option<u64> },
-    Test { jobs: usize, filter: Option<String>, profile: Profile },
+    Test { jobs: usize, filter: Option<String>, profile: Profile, host_tests: bool },
     Image { board: String, out: PathBuf, profile: Profile },
     Guests,
     Setup,
@@ -70,10 +71,11 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     let mut jobs = 2;
     let mut filter = None;
     let mut out = None;
+    let mut host_tests = true;
     let allowed: &[&str] = match task.as_str() {
         "build" => &["--board", "--release"],
         "run" => &["--board", "--gic", "--release", "--append", "--timeout"],
-        "test" => &["--jobs", "--filter", "--release"],
+        "test" => &["--jobs", "--filter", "--release", "--qemu-only"],
         "image" => &["--board", "--out", "--release"],
         "guests" | "setup" | "help" | "--help" | "-h" => &[],
         other => return Err(CliError::UnknownTask(other.to_string())),
@@ -83,8 +85,12 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
         if !allowed.contains(&option.as_str()) {
             return Err(CliError::UnknownOption { task: task.clone(), option: option.clone() });
         }
-        if option == "--release" {
-            profile = Profile::Release;
+        match option.as_str() {
+            "--release" => profile = Profile::Release,
+            "--qemu-only" => host_tests = false,
+            _ => {}
+        }
+        if matches!(option.as_str(), "--release" | "--qemu-only") {
             continue;
         }
         let value = items.next().ok_or_else(|| CliError::MissingValue(option.clone()))?.clone();
@@ -108,7 +114,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     Ok(match task.as_str() {
         "build" => Task::Build { board: board_or_virt, profile },
         "run" => Task::Run { board: board_or_virt, gic, profile, append, timeout },
-        "test" => Task::Test { jobs, filter, profile },
+        "test" => Task::Test { jobs, filter, profile, host_tests },
         "image" => Task::Image {
             board: board.ok_or(CliError::Required { task: task.clone(), option: "--board" })?,
             out: out.ok_or(CliError::Required { task: task.clone(), option: "--out" })?,
@@ -139,7 +145,14 @@ mod tests {
             parse(&args("image --board rpi4 --out boot")),
             Ok(Task::Image { board: "rpi4".into(), out: "boot".into(), profile: Profile::Debug })
         );
-        assert_eq!(parse(&args("test --jobs 1")), Ok(Task::Test { jobs: 1, filter: None, profile: Profile::Debug }));
+        assert_eq!(
+            parse(&args("test --jobs 1")),
+            Ok(Task::Test { jobs: 1, filter: None, profile: Profile::Debug, host_tests: true })
+        );
+        assert_eq!(
+            parse(&args("test --qemu-only --filter gicv2")),
+            Ok(Task::Test { jobs: 2, filter: Some("gicv2".into()), profile: Profile::Debug, host_tests: false })
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
         Task::Run { board, gic, profile, append, timeout } => {
             run::run(&board, gic, profile, append.as_deref(), timeout.map(Duration::from_secs))?
         }
-        Task::Test { jobs, filter, profile } => test::test(jobs, filter.as_deref(), profile)?,
+        Task::Test { jobs, filter, profile, host_tests } => test::test(jobs, filter.as_deref(), profile, host_tests)?,
         Task::Image { board, out, profile } => image::image(&board, &out, profile).map(drop)?,
         Task::Guests => guests::guests()?,
         Task::Setup => {

@@ -41,12 +41,15 @@ pub fn select(all: Vec<Scenario>, filter: Option<&str>) -> Vec<Scenario> {
     all.into_iter().filter(|s| filter.is_none_or(|f| s.name.contains(f))).collect()
 }
 
-/// Runs everything; fails if anything fails.
-pub fn test(jobs: usize, filter: Option<&str>, profile: Profile) -> Result<(), TestError> {
+/// Runs the host unit tests (unless `host_tests` is false), builds the image and runs the
+/// selected QEMU scenarios; fails if anything fails.
+pub fn test(jobs: usize, filter: Option<&str>, profile: Profile, host_tests: bool) -> Result<(), TestError> {
     // Some crates' build scripts may want the bare-metal target, so add it first.
     prereq::ensure_target().map_err(TestError::Prereq)?;
-    println!("xtask: host unit tests");
-    shell::run(build::cargo().args(["test", "--workspace"])).map_err(TestError::HostTests)?;
+    if host_tests {
+        println!("xtask: host unit tests");
+        shell::run(build::cargo().args(["test", "--workspace", "--no-fail-fast"])).map_err(TestError::HostTests)?;
+    }
 
     let scenarios = select(qemu_tests::scenarios::all(), filter);
     if scenarios.is_empty() {

@@ -1,0 +1,247 @@
+//! The list-register state machine on ordinary flows: delivery, priority, overflow, edge and level.
+
+use super::super::{GicVersion, LrState, VcpuId, VcpuSet, Vgic, VIRTUAL_TIMER_PPI};
+use super::{gicd_write, vgic, Cpu};
+
+/// A vGIC with both groups on, SPIs 32 to 63 enabled, group 1, priority 0xa0, routed to vCPU 0.
+pub(super) fn ready(version: GicVersion, vcpus: usize) -> Box<Vgic> {
+    let mut vgic = vgic(version, vcpus, 32);
+    gicd_write(&mut vgic, 0x000, 0, 0b11);
+    gicd_write(&mut vgic, 0x084, 0, u32::MAX as u64);
+    gicd_write(&mut vgic, 0x104, 0, u32::MAX as u64);
+    for word in 0..8 {
+        gicd_write(&mut vgic, 0x420 + 4 * word, 0, 0xa0a0_a0a0);
+        if version == GicVersion::V2 {
+            gicd_write(&mut vgic, 0x820 + 4 * word, 0, 0x0101_0101);
+        }
+    }
+    vgic
+}
+
+/// Sets one interrupt's priority through `IPRIORITYR` (GICv2 layout, distributor).
+pub(super) fn set_priority(vgic: &mut Vgic, intid: u64, priority: u8) {
+    let address = super::super::GUEST_GICD_BASE + 0x400 + intid;
+    vgic.mmio_write(
+        address,
+        super::super::AccessSize::Byte,
+        VcpuId(0),
+        priority as u64,
+    )
+    .expect("priority");
+}
+
+#[test]
+fn pending_enabled_interrupt_reaches_a_list_register() {
+    let mut vgic = ready(GicVersion::V3, 1);
+    gicd_write(&mut vgic, 0xc08, 0, 0b10 << 16); // SPI 40 edge: no EOI maintenance needed.
+    let mut cpu = Cpu::new(0);
+    assert_eq!(vgic.inject(VcpuId(0), 40).map(|e| e.kick), Ok(VcpuSet(1)));
+    let outcome = cpu.cycle(&mut vgic);
+    assert_eq!((outcome.used, outcome.underflow), (1, false));
+    let lr = cpu.entry(40).expect("SPI 40 in a list register");
+    assert_eq!(
+        (lr.state, lr.priority, lr.group1, lr.hw, lr.eoi_maintenance),
+        (LrState::Pending, 0xa0, true, None, false)
+    );
+}
+
+#[test]
+fn priority_ordering_picks_the_most_urgent_first() {
+    let mut vgic = ready(GicVersion::V2, 1);
+    for (intid, priority) in [(33, 0x80), (34, 0x20), (35, 0xa0), (36, 0x20), (37, 0xf0)] {
+        set_priority(&mut vgic, intid, priority);
+        vgic.inject(VcpuId(0), intid as u32).expect("inject");
+    }
+    let mut cpu = Cpu::new(0);
+    let outcome = cpu.cycle(&mut vgic);
+    assert_eq!(cpu.intids(), [34, 36, 33, 35]);
+    assert!(
+        outcome.underflow,
+        "SPI 37 waits: underflow maintenance requested"
+    );
+    assert_eq!(cpu.acknowledge(), Some(34));
+}
+
+#[test]
+fn overflow_is_queued_and_refilled_on_underflow() {
+    let mut vgic = ready(GicVersion::V3, 1);
+    let mut cpu = Cpu::new(0);
+    for intid in 40..46 {
+        vgic.inject(VcpuId(0), intid).expect("inject");
+    }
+    let mut delivered = Vec::new();
+    let mut outcome = cpu.cycle(&mut vgic);
+    assert_eq!((outcome.used, outcome.underflow), (4, true));
+    while outcome.used > 0 {
+        while let Some(intid) = cpu.acknowledge() {
+            delivered.push(intid);
+            cpu.deactivate(intid);
+        }
+        outcome = cpu.cycle(&mut vgic);
+    }
+    assert_eq!(
+        delivered,
+        [40, 41, 42, 43, 44, 45],
+        "each exactly once, in order"
+    );
+    assert!(!outcome.underflow);
+}
+
+#[test]
+fn edge_interrupt_is_consumed_by_acknowledge() {
+    let mut vgic = ready(GicVersion::V3, 1);
+    gicd_write(&mut vgic, 0xc08, 0, 0b10 << 16); // SPI 40 edge.
+    let mut cpu = Cpu::new(0);
+    vgic.inject(VcpuId(0), 40).expect("inject");
+    vgic.inject(VcpuId(0), 40)
+        .expect("a second edge before delivery merges");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.acknowledge(), Some(40));
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.entry(40).map(|lr| lr.state), Some(LrState::Active));
+    assert!(!vgic.is_pending(VcpuId(0), 40));
+    cpu.deactivate(40);
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.intids(), [] as [u32; 0]);
+    assert!(!vgic.is_active(VcpuId(0), 40));
+}
+
+#[test]
+fn level_interrupt_pends_again_while_its_line_is_high() {
+    let mut vgic = ready(GicVersion::V2, 1);
+    let mut cpu = Cpu::new(0);
+    vgic.set_level(VcpuId(0), 41, true).expect("assert");
+    cpu.cycle(&mut vgic);
+    let lr = cpu.entry(41).expect("presented");
+    assert!(
+        lr.eoi_maintenance,
+        "level interrupts ask for an EOI maintenance interrupt"
+    );
+    assert_eq!(cpu.acknowledge(), Some(41));
+    cpu.cycle(&mut vgic);
+    assert_eq!(
+        cpu.entry(41).map(|lr| lr.state),
+        Some(LrState::Active),
+        "the line is sampled at deactivation"
+    );
+    cpu.deactivate(41);
+    cpu.cycle(&mut vgic);
+    assert_eq!(
+        cpu.entry(41).map(|lr| lr.state),
+        Some(LrState::Pending),
+        "still high: pending again"
+    );
+    assert_eq!(cpu.acknowledge(), Some(41));
+    vgic.set_level(VcpuId(0), 41, false)
+        .expect("the guest's handler cleared the device");
+    cpu.deactivate(41);
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.intids(), [] as [u32; 0]);
+}
+
+#[test]
+fn level_interrupt_dropped_before_acknowledge_is_withdrawn() {
+    let mut vgic = ready(GicVersion::V3, 1);
+    let mut cpu = Cpu::new(0);
+    vgic.set_level(VcpuId(0), 41, true).expect("assert");
+    cpu.cycle(&mut vgic);
+    let effects = vgic.set_level(VcpuId(0), 41, false).expect("deassert");
+    assert!(effects.kick.contains(VcpuId(0)), "the owner is kicked");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.intids(), [] as [u32; 0]);
+}
+
+#[test]
+fn edge_configured_input_pends_on_rising_levels_only() {
+    let mut vgic = ready(GicVersion::V3, 1);
+    gicd_write(&mut vgic, 0xc08, 0, 0b10 << 18); // SPI 41 edge.
+    vgic.set_level(VcpuId(0), 41, true).expect("rise");
+    let mut cpu = Cpu::new(0);
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.acknowledge(), Some(41));
+    cpu.deactivate(41);
+    vgic.set_level(VcpuId(0), 41, true)
+        .expect("still high: no edge");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.intids(), [] as [u32; 0]);
+}
+
+#[test]
+fn disabled_interrupt_or_group_is_never_presented() {
+    let mut vgic = ready(GicVersion::V3, 1);
+    let mut cpu = Cpu::new(0);
+    gicd_write(&mut vgic, 0x184, 0, 1 << 10); // Disable SPI 42.
+    vgic.inject(VcpuId(0), 42).expect("inject");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.intids(), [] as [u32; 0]);
+    assert!(
+        vgic.is_pending(VcpuId(0), 42),
+        "a disabled interrupt stays pending"
+    );
+    vgic.sync(VcpuId(0), &cpu.lrs).expect("sync");
+    gicd_write(&mut vgic, 0x000, 0, 0b01); // Group 1 off.
+    let effects = gicd_write(&mut vgic, 0x104, 0, 1 << 10);
+    assert!(effects.kick.is_empty(), "enabled but its group is off");
+    vgic.flush(VcpuId(0), &cpu.doorbell, &mut cpu.lrs)
+        .expect("flush");
+    assert_eq!(cpu.intids(), [] as [u32; 0]);
+    vgic.sync(VcpuId(0), &cpu.lrs).expect("sync");
+    gicd_write(&mut vgic, 0x000, 0, 0b11);
+    vgic.flush(VcpuId(0), &cpu.doorbell, &mut cpu.lrs)
+        .expect("flush");
+    assert_eq!(cpu.intids(), [42]);
+}
+
+#[test]
+fn doorbell_raised_elsewhere_is_drained_at_flush() {
+    let mut vgic = ready(GicVersion::V3, 1);
+    let mut cpu = Cpu::new(0);
+    assert!(cpu.doorbell.raise(43));
+    assert!(!cpu.doorbell.raise(43), "already raised");
+    assert!(!cpu.doorbell.raise(5000), "out of range");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.intids(), [43]);
+    assert!(!cpu.doorbell.is_raised());
+}
+
+#[test]
+fn virtual_timer_is_a_hardware_mapped_ppi() {
+    let mut vgic = ready(GicVersion::V3, 2);
+    super::enable_private(&mut vgic, 1, VIRTUAL_TIMER_PPI);
+    vgic.map_hw(VcpuId(1), VIRTUAL_TIMER_PPI, 27).expect("map");
+    assert_eq!(vgic.hw_mapping(VcpuId(1), VIRTUAL_TIMER_PPI), Some(27));
+    assert_eq!(
+        vgic.hw_mapping(VcpuId(0), VIRTUAL_TIMER_PPI),
+        None,
+        "PPIs are per vCPU"
+    );
+    let effects = vgic
+        .inject(VcpuId(1), VIRTUAL_TIMER_PPI)
+        .expect("timer fired");
+    assert_eq!(effects.kick, VcpuSet(0b10));
+    let mut cpu = Cpu::new(1);
+    cpu.cycle(&mut vgic);
+    let lr = cpu.entry(VIRTUAL_TIMER_PPI).expect("timer presented");
+    assert_eq!(
+        (lr.hw, lr.eoi_maintenance, lr.state),
+        (Some(27), false, LrState::Pending)
+    );
+    assert_eq!(lr.encode_v3() >> 61 & 1, 1, "HW bit set");
+}
+
+#[test]
+fn ipi_between_vcpus_on_different_cores() {
+    let mut vgic = ready(GicVersion::V3, 2);
+    super::enable_private(&mut vgic, 1, 1);
+    let mut sender = Cpu::new(0);
+    let mut receiver = Cpu::new(1);
+    sender.cycle(&mut vgic);
+    receiver.cycle(&mut vgic);
+    let effects = vgic
+        .send_sgi_v3(VcpuId(0), (1 << 24) | 0b10)
+        .expect("SGI 1 to vCPU 1");
+    assert_eq!(effects.kick, VcpuSet(0b10));
+    receiver.cycle(&mut vgic);
+    assert_eq!(receiver.intids(), [1]);
+    assert_eq!(sender.intids(), [] as [u32; 0]);
+}

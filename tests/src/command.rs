@@ -35,11 +35,19 @@ impl fmt::Display for CommandError {
         match self {
             CommandError::NoQemuModel { board } => write!(f, "board `{board}` has no QEMU model"),
             CommandError::GicNotSelectable { board } => {
-                write!(f, "board `{board}` has a fixed GIC: QEMU cannot be given a GIC version for it")
+                write!(
+                    f,
+                    "board `{board}` has a fixed GIC: QEMU cannot be given a GIC version for it"
+                )
             }
-            CommandError::NoSuchGic { board, version } => write!(f, "board `{board}` has no GICv{version}"),
+            CommandError::NoSuchGic { board, version } => {
+                write!(f, "board `{board}` has no GICv{version}")
+            }
             CommandError::DtbRequired { board } => {
-                write!(f, "QEMU's model of board `{board}` needs a device tree (-dtb)")
+                write!(
+                    f,
+                    "QEMU's model of board `{board}` needs a device tree (-dtb)"
+                )
             }
         }
     }
@@ -64,7 +72,9 @@ pub struct Boot<'a> {
 /// The arguments after `qemu-system-aarch64`.
 pub fn qemu_args(boot: &Boot<'_>, console: ConsoleMode) -> Result<Vec<String>, CommandError> {
     let board = boot.board;
-    let machine = board.qemu.ok_or(CommandError::NoQemuModel { board: board.name })?;
+    let machine = board
+        .qemu
+        .ok_or(CommandError::NoQemuModel { board: board.name })?;
     let mut machine_arg = machine.machine.to_string();
     if let Some(version) = boot.gic {
         if !machine.selectable_gic {
@@ -76,12 +86,22 @@ pub fn qemu_args(boot: &Boot<'_>, console: ConsoleMode) -> Result<Vec<String>, C
             _ => None,
         };
         if wanted.and_then(|v| board.gic_layout(v)).is_none() {
-            return Err(CommandError::NoSuchGic { board: board.name, version });
+            return Err(CommandError::NoSuchGic {
+                board: board.name,
+                version,
+            });
         }
         machine_arg.push_str(&format!(",gic-version={version}"));
     }
-    let mut args: Vec<String> = ["-machine", &machine_arg, "-cpu", machine.cpu].map(String::from).to_vec();
-    args.extend(["-smp".to_string(), machine.cpus.to_string(), "-m".to_string(), machine.memory.to_string()]);
+    let mut args: Vec<String> = ["-machine", &machine_arg, "-cpu", machine.cpu]
+        .map(String::from)
+        .to_vec();
+    args.extend([
+        "-smp".to_string(),
+        machine.cpus.to_string(),
+        "-m".to_string(),
+        machine.memory.to_string(),
+    ]);
     args.extend(["-kernel".to_string(), boot.kernel.display().to_string()]);
     match boot.dtb {
         Some(dtb) => args.extend(["-dtb".to_string(), dtb.display().to_string()]),
@@ -99,9 +119,8 @@ pub fn qemu_args(boot: &Boot<'_>, console: ConsoleMode) -> Result<Vec<String>, C
     }
     match console {
         ConsoleMode::Interactive => args.push("-nographic".to_string()),
-        ConsoleMode::Captured => {
-            args.extend(["-display", "none", "-serial", "stdio", "-monitor", "none"].map(String::from))
-        }
+        ConsoleMode::Captured => args
+            .extend(["-display", "none", "-serial", "stdio", "-monitor", "none"].map(String::from)),
     }
     args.extend(boot.extra.iter().cloned());
     Ok(args)
@@ -112,7 +131,14 @@ mod tests {
     use super::*;
 
     fn boot(board: &'static Board, gic: Option<u8>, dtb: Option<&'static Path>) -> Boot<'static> {
-        Boot { board, gic, kernel: Path::new("Image"), dtb, bootargs: None, extra: &[] }
+        Boot {
+            board,
+            gic,
+            kernel: Path::new("Image"),
+            dtb,
+            bootargs: None,
+            extra: &[],
+        }
     }
 
     #[test]
@@ -146,12 +172,18 @@ mod tests {
             Err(CommandError::DtbRequired { board: "rpi4" })
         );
         assert_eq!(
-            qemu_args(&boot(&boards::RPI4, Some(2), Some(Path::new("d"))), ConsoleMode::Captured),
+            qemu_args(
+                &boot(&boards::RPI4, Some(2), Some(Path::new("d"))),
+                ConsoleMode::Captured
+            ),
             Err(CommandError::GicNotSelectable { board: "rpi4" })
         );
         assert_eq!(
             qemu_args(&boot(&boards::VIRT, Some(4), None), ConsoleMode::Captured),
-            Err(CommandError::NoSuchGic { board: "virt", version: 4 })
+            Err(CommandError::NoSuchGic {
+                board: "virt",
+                version: 4
+            })
         );
     }
 }

@@ -19,7 +19,11 @@ pub struct Matcher {
 impl Matcher {
     /// Starts at the first step.
     pub fn new(steps: Vec<Expect>) -> Self {
-        let mut matcher = Matcher { steps, step: 0, seen: Vec::new() };
+        let mut matcher = Matcher {
+            steps,
+            step: 0,
+            seen: Vec::new(),
+        };
         matcher.enter_step();
         matcher
     }
@@ -56,7 +60,9 @@ impl Matcher {
                     .zip(&self.seen)
                     .enumerate()
                     .filter(|(_, (_, seen))| !**seen)
-                    .find_map(|(i, (text, _))| rest.find(text.as_str()).map(|at| (i, at + text.len())))
+                    .find_map(|(i, (text, _))| {
+                        rest.find(text.as_str()).map(|at| (i, at + text.len()))
+                    })
                     .map(|(i, end)| {
                         self.seen[i] = true;
                         end
@@ -84,9 +90,12 @@ impl Matcher {
         match self.steps.get(self.step) {
             None => Vec::new(),
             Some(Expect::Line(text)) => vec![text.clone()],
-            Some(Expect::AnyOrder(group)) => {
-                group.iter().zip(&self.seen).filter(|(_, seen)| !**seen).map(|(t, _)| t.clone()).collect()
-            }
+            Some(Expect::AnyOrder(group)) => group
+                .iter()
+                .zip(&self.seen)
+                .filter(|(_, seen)| !**seen)
+                .map(|(t, _)| t.clone())
+                .collect(),
         }
     }
 }
@@ -104,7 +113,12 @@ pub enum WatchEnd {
 
 /// Feeds lines from `lines` to `matcher` until it is done, the sender side closes, or
 /// `deadline` passes. Every line received is appended to `log`.
-pub fn watch(lines: &Receiver<String>, matcher: &mut Matcher, deadline: Instant, log: &mut Vec<String>) -> WatchEnd {
+pub fn watch(
+    lines: &Receiver<String>,
+    matcher: &mut Matcher,
+    deadline: Instant,
+    log: &mut Vec<String>,
+) -> WatchEnd {
     while !matcher.done() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {

@@ -31,8 +31,14 @@ fn unordered_group_accepts_any_order_but_each_line_once() {
     for n in [2, 0, 3] {
         assert!(m.feed(&format!("bulkhead: cpu {n} online")));
     }
-    assert!(!m.feed("bulkhead: cpu 0 online"), "a line of the group counts once");
-    assert!(!m.feed("all 4 cpus online"), "the next step waits for the whole group");
+    assert!(
+        !m.feed("bulkhead: cpu 0 online"),
+        "a line of the group counts once"
+    );
+    assert!(
+        !m.feed("all 4 cpus online"),
+        "the next step waits for the whole group"
+    );
     assert_eq!(m.waiting_for(), ["cpu 1 online"]);
     assert!(m.feed("bulkhead: cpu 1 online"));
     assert_eq!(m.waiting_for(), ["all 4 cpus online"]);
@@ -42,19 +48,32 @@ fn unordered_group_accepts_any_order_but_each_line_once() {
 
 #[test]
 fn one_line_can_complete_several_steps_in_order() {
-    let steps = || vec![Expect::line("ESR_EL2"), Expect::line("EC 0x25"), Expect::line("FAR_EL2")];
+    let steps = || {
+        vec![
+            Expect::line("ESR_EL2"),
+            Expect::line("EC 0x25"),
+            Expect::line("FAR_EL2"),
+        ]
+    };
     let mut m = Matcher::new(steps());
     assert!(m.feed("  ESR_EL2  0x96000005: EC 0x25 (data abort)"));
     assert_eq!(m.waiting_for(), ["FAR_EL2"]);
 
     let mut m = Matcher::new(steps());
     assert!(m.feed("EC 0x25 comes first, then ESR_EL2"));
-    assert_eq!(m.waiting_for(), ["EC 0x25"], "texts before the previous match do not count");
+    assert_eq!(
+        m.waiting_for(),
+        ["EC 0x25"],
+        "texts before the previous match do not count"
+    );
 }
 
 #[test]
 fn a_group_line_counts_once_even_if_it_holds_two_members() {
-    let mut m = Matcher::new(vec![Expect::AnyOrder(vec!["cpu 0".into(), "cpu 1".into()]), Expect::line("end")]);
+    let mut m = Matcher::new(vec![
+        Expect::AnyOrder(vec!["cpu 0".into(), "cpu 1".into()]),
+        Expect::line("end"),
+    ]);
     assert!(m.feed("cpu 0 and cpu 1"));
     assert_eq!(m.waiting_for(), ["cpu 1"]);
     assert!(m.feed("cpu 1 online; end"));
@@ -71,12 +90,25 @@ fn empty_groups_are_skipped() {
 #[test]
 fn watch_sees_all_lines_and_logs_them() {
     let (tx, rx) = mpsc::channel();
-    for line in ["banner", "cpu 1 online", "cpu 0 online", "cpu 3 online", "cpu 2 online", "all 4 cpus online", "tail"] {
+    for line in [
+        "banner",
+        "cpu 1 online",
+        "cpu 0 online",
+        "cpu 3 online",
+        "cpu 2 online",
+        "all 4 cpus online",
+        "tail",
+    ] {
         tx.send(line.to_string()).unwrap();
     }
     let mut m = Matcher::new(cpus());
     let mut log = Vec::new();
-    let end = watch(&rx, &mut m, Instant::now() + Duration::from_secs(5), &mut log);
+    let end = watch(
+        &rx,
+        &mut m,
+        Instant::now() + Duration::from_secs(5),
+        &mut log,
+    );
     assert_eq!(end, WatchEnd::AllSeen);
     assert_eq!(log.len(), 6, "stops reading once everything was seen");
 }
@@ -103,6 +135,11 @@ fn watch_reports_a_closed_console() {
     tx.send("banner".to_string()).unwrap();
     drop(tx);
     let mut m = Matcher::new(cpus());
-    let end = watch(&rx, &mut m, Instant::now() + Duration::from_secs(5), &mut Vec::new());
+    let end = watch(
+        &rx,
+        &mut m,
+        Instant::now() + Duration::from_secs(5),
+        &mut Vec::new(),
+    );
     assert_eq!(end, WatchEnd::Closed);
 }

@@ -31,7 +31,14 @@ pub struct RunConfig {
 impl RunConfig {
     /// A configuration with the default QEMU, one job per core up to two, and no logs.
     pub fn new(image: PathBuf, workspace: PathBuf) -> Self {
-        RunConfig { qemu: QEMU.into(), image, workspace, board_dtbs: Vec::new(), jobs: 2, log_dir: None }
+        RunConfig {
+            qemu: QEMU.into(),
+            image,
+            workspace,
+            board_dtbs: Vec::new(),
+            jobs: 2,
+            log_dir: None,
+        }
     }
 }
 
@@ -43,13 +50,22 @@ pub enum Failure {
     /// QEMU could not be started.
     Spawn { qemu: PathBuf, error: String },
     /// The deadline passed while waiting for console lines.
-    DeadlineWaitingForLines { deadline: Duration, waiting_for: Vec<String> },
+    DeadlineWaitingForLines {
+        deadline: Duration,
+        waiting_for: Vec<String>,
+    },
     /// Every line was seen, but QEMU was still running at the deadline.
     DeadlineWaitingForExit { deadline: Duration },
     /// QEMU ended before every line was seen.
-    ExitedEarly { status: String, waiting_for: Vec<String> },
+    ExitedEarly {
+        status: String,
+        waiting_for: Vec<String>,
+    },
     /// QEMU ended with the wrong status.
-    WrongExit { expected: ExpectedExit, status: String },
+    WrongExit {
+        expected: ExpectedExit,
+        status: String,
+    },
 }
 
 impl std::fmt::Display for Failure {
@@ -57,16 +73,38 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Setup(why) => write!(f, "cannot set up: {why}"),
             Failure::Spawn { qemu, error } => write!(f, "cannot start {}: {error}", qemu.display()),
-            Failure::DeadlineWaitingForLines { deadline, waiting_for } => {
-                write!(f, "deadline of {}s passed while waiting for {}", deadline.as_secs(), quoted(waiting_for))
+            Failure::DeadlineWaitingForLines {
+                deadline,
+                waiting_for,
+            } => {
+                write!(
+                    f,
+                    "deadline of {}s passed while waiting for {}",
+                    deadline.as_secs(),
+                    quoted(waiting_for)
+                )
             }
             Failure::DeadlineWaitingForExit { deadline } => {
-                write!(f, "all lines seen, but QEMU had not exited when the {}s deadline passed", deadline.as_secs())
+                write!(
+                    f,
+                    "all lines seen, but QEMU had not exited when the {}s deadline passed",
+                    deadline.as_secs()
+                )
             }
-            Failure::ExitedEarly { status, waiting_for } => {
-                write!(f, "QEMU ended ({status}) while still waiting for {}", quoted(waiting_for))
+            Failure::ExitedEarly {
+                status,
+                waiting_for,
+            } => {
+                write!(
+                    f,
+                    "QEMU ended ({status}) while still waiting for {}",
+                    quoted(waiting_for)
+                )
             }
-            Failure::WrongExit { expected: ExpectedExit::Code(code), status } => {
+            Failure::WrongExit {
+                expected: ExpectedExit::Code(code),
+                status,
+            } => {
                 write!(f, "QEMU ended with {status}, expected exit status {code}")
             }
         }
@@ -74,7 +112,11 @@ impl std::fmt::Display for Failure {
 }
 
 fn quoted(lines: &[String]) -> String {
-    lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+    lines
+        .iter()
+        .map(|l| format!("`{l}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The result of one scenario.
@@ -107,7 +149,8 @@ fn resolve(workspace: &Path, path: &Path) -> PathBuf {
 
 /// The QEMU arguments for a scenario under a configuration.
 pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<String>, String> {
-    let board = boards::Board::by_name(&scenario.board).ok_or(format!("unknown board `{}`", scenario.board))?;
+    let board = boards::Board::by_name(&scenario.board)
+        .ok_or(format!("unknown board `{}`", scenario.board))?;
     let dtb = match &scenario.dtb {
         Dtb::None => None,
         Dtb::File(path) => Some(resolve(&config.workspace, path)),
@@ -117,7 +160,10 @@ pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<Stri
                 .iter()
                 .find(|(name, _)| *name == scenario.board)
                 .map(|(_, path)| path.clone())
-                .ok_or(format!("no firmware device tree was provided for board `{}`", scenario.board))?,
+                .ok_or(format!(
+                    "no firmware device tree was provided for board `{}`",
+                    scenario.board
+                ))?,
         ),
     };
     let boot = Boot {
@@ -132,7 +178,10 @@ pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<Stri
 }
 
 /// Sends each line read from `source` (without its line ending) until end of file.
-fn forward_lines(source: impl Read + Send + 'static, lines: mpsc::Sender<String>) -> thread::JoinHandle<()> {
+fn forward_lines(
+    source: impl Read + Send + 'static,
+    lines: mpsc::Sender<String>,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut reader = BufReader::new(source);
         let mut buffer = Vec::new();
@@ -141,7 +190,9 @@ fn forward_lines(source: impl Read + Send + 'static, lines: mpsc::Sender<String>
             match reader.read_until(b'\n', &mut buffer) {
                 Ok(0) | Err(_) => return,
                 Ok(_) => {
-                    let line = String::from_utf8_lossy(&buffer).trim_end_matches(['\r', '\n']).to_string();
+                    let line = String::from_utf8_lossy(&buffer)
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string();
                     if lines.send(line).is_err() {
                         return;
                     }
@@ -205,7 +256,10 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => {
-            outcome.failure = Some(Failure::Spawn { qemu: config.qemu.clone(), error: e.to_string() });
+            outcome.failure = Some(Failure::Spawn {
+                qemu: config.qemu.clone(),
+                error: e.to_string(),
+            });
             return outcome;
         }
     };
@@ -233,19 +287,31 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
 }
 
 /// Decides the verdict from how the console watch ended and how QEMU exited.
-fn judge(end: WatchEnd, status: Option<ExitStatus>, matcher: &Matcher, scenario: &Scenario) -> Option<Failure> {
+fn judge(
+    end: WatchEnd,
+    status: Option<ExitStatus>,
+    matcher: &Matcher,
+    scenario: &Scenario,
+) -> Option<Failure> {
     let deadline = scenario.deadline;
     match (end, status) {
         (WatchEnd::Deadline, _) | (WatchEnd::Closed, None) => {
-            Some(Failure::DeadlineWaitingForLines { deadline, waiting_for: matcher.waiting_for() })
+            Some(Failure::DeadlineWaitingForLines {
+                deadline,
+                waiting_for: matcher.waiting_for(),
+            })
         }
-        (WatchEnd::Closed, Some(status)) => {
-            Some(Failure::ExitedEarly { status: status.to_string(), waiting_for: matcher.waiting_for() })
-        }
+        (WatchEnd::Closed, Some(status)) => Some(Failure::ExitedEarly {
+            status: status.to_string(),
+            waiting_for: matcher.waiting_for(),
+        }),
         (WatchEnd::AllSeen, None) => Some(Failure::DeadlineWaitingForExit { deadline }),
         (WatchEnd::AllSeen, Some(status)) => match scenario.exit {
             ExpectedExit::Code(code) if status.code() == Some(code) => None,
-            expected => Some(Failure::WrongExit { expected, status: status.to_string() }),
+            expected => Some(Failure::WrongExit {
+                expected,
+                status: status.to_string(),
+            }),
         },
     }
 }

@@ -40,11 +40,29 @@ fn config(qemu: PathBuf) -> RunConfig {
 
 #[test]
 fn a_clean_run_passes_and_keeps_the_console() {
-    let qemu = fake_qemu("clean", "printf 'banner\\r\\ncpu 1 online\\ncpu 0 online\\npowering off\\nlast words'\nexit 0");
+    let qemu = fake_qemu(
+        "clean",
+        "printf 'banner\\r\\ncpu 1 online\\ncpu 0 online\\npowering off\\nlast words'\nexit 0",
+    );
     let outcome = run_scenario(&scenario(10_000), &config(qemu));
     assert!(outcome.passed(), "{:?}", outcome.failure);
-    assert_eq!(outcome.console, ["banner", "cpu 1 online", "cpu 0 online", "powering off", "last words"]);
-    assert!(outcome.command.contains("-machine virt,virtualization=on,gic-version=3"), "{}", outcome.command);
+    assert_eq!(
+        outcome.console,
+        [
+            "banner",
+            "cpu 1 online",
+            "cpu 0 online",
+            "powering off",
+            "last words"
+        ]
+    );
+    assert!(
+        outcome
+            .command
+            .contains("-machine virt,virtualization=on,gic-version=3"),
+        "{}",
+        outcome.command
+    );
 }
 
 #[test]
@@ -52,9 +70,14 @@ fn a_hang_fails_at_the_deadline_with_the_log() {
     let qemu = fake_qemu("hang", "echo banner\necho 'cpu 0 online'\nexec sleep 30");
     let start = Instant::now();
     let outcome = run_scenario(&scenario(1_000), &config(qemu));
-    assert!(start.elapsed() < Duration::from_secs(10), "the hung process was not stopped");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the hung process was not stopped"
+    );
     match &outcome.failure {
-        Some(Failure::DeadlineWaitingForLines { waiting_for, .. }) => assert_eq!(waiting_for, &["cpu 1 online"]),
+        Some(Failure::DeadlineWaitingForLines { waiting_for, .. }) => {
+            assert_eq!(waiting_for, &["cpu 1 online"])
+        }
         other => panic!("unexpected {other:?}"),
     }
     assert_eq!(outcome.console, ["banner", "cpu 0 online"]);
@@ -62,22 +85,42 @@ fn a_hang_fails_at_the_deadline_with_the_log() {
 
 #[test]
 fn a_hang_after_the_last_line_fails_waiting_for_exit() {
-    let qemu = fake_qemu("no-exit", "printf 'banner\\ncpu 0 online\\ncpu 1 online\\npowering off\\n'\nexec sleep 30");
+    let qemu = fake_qemu(
+        "no-exit",
+        "printf 'banner\\ncpu 0 online\\ncpu 1 online\\npowering off\\n'\nexec sleep 30",
+    );
     let outcome = run_scenario(&scenario(1_000), &config(qemu));
-    assert!(matches!(outcome.failure, Some(Failure::DeadlineWaitingForExit { .. })), "{:?}", outcome.failure);
+    assert!(
+        matches!(
+            outcome.failure,
+            Some(Failure::DeadlineWaitingForExit { .. })
+        ),
+        "{:?}",
+        outcome.failure
+    );
 }
 
 #[test]
 fn early_and_wrong_exits_fail() {
     let qemu = fake_qemu("early", "echo banner\necho 'qemu: fatal' >&2\nexit 1");
     let outcome = run_scenario(&scenario(10_000), &config(qemu));
-    assert!(matches!(outcome.failure, Some(Failure::ExitedEarly { .. })), "{:?}", outcome.failure);
+    assert!(
+        matches!(outcome.failure, Some(Failure::ExitedEarly { .. })),
+        "{:?}",
+        outcome.failure
+    );
     assert_eq!(outcome.stderr, ["qemu: fatal"]);
 
-    let qemu = fake_qemu("wrong", "printf 'banner\\ncpu 0 online\\ncpu 1 online\\npowering off\\n'\nexit 3");
+    let qemu = fake_qemu(
+        "wrong",
+        "printf 'banner\\ncpu 0 online\\ncpu 1 online\\npowering off\\n'\nexit 3",
+    );
     let outcome = run_scenario(&scenario(10_000), &config(qemu));
     match outcome.failure {
-        Some(Failure::WrongExit { expected: ExpectedExit::Code(0), status }) => assert!(status.contains('3'), "{status}"),
+        Some(Failure::WrongExit {
+            expected: ExpectedExit::Code(0),
+            status,
+        }) => assert!(status.contains('3'), "{status}"),
         other => panic!("unexpected {other:?}"),
     }
 }
@@ -85,5 +128,9 @@ fn early_and_wrong_exits_fail() {
 #[test]
 fn a_missing_program_is_a_spawn_failure() {
     let outcome = run_scenario(&scenario(1_000), &config("/nonexistent/qemu".into()));
-    assert!(matches!(outcome.failure, Some(Failure::Spawn { .. })), "{:?}", outcome.failure);
+    assert!(
+        matches!(outcome.failure, Some(Failure::Spawn { .. })),
+        "{:?}",
+        outcome.failure
+    );
 }

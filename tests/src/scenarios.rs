@@ -15,12 +15,23 @@ pub fn boot_lines(model: &str, gic: &str, cpus: u32) -> Vec<Expect> {
         Expect::line(BANNER),
         Expect::line(format!("board: {model}")),
         Expect::line(format!("gic: {gic}")),
-        Expect::AnyOrder((0..cpus).map(|n| format!("bulkhead: cpu {n} online")).collect()),
+        Expect::AnyOrder(
+            (0..cpus)
+                .map(|n| format!("bulkhead: cpu {n} online"))
+                .collect(),
+        ),
         Expect::line(format!("bulkhead: all {cpus} cpus online")),
     ]
 }
 
-fn smp_boot(name: &str, board: &str, gic: Option<u8>, model: &str, gic_text: &str, dtb: Dtb) -> Scenario {
+fn smp_boot(
+    name: &str,
+    board: &str,
+    gic: Option<u8>,
+    model: &str,
+    gic_text: &str,
+    dtb: Dtb,
+) -> Scenario {
     let mut expect = boot_lines(model, gic_text, 4);
     expect.push(Expect::line(POWER_OFF));
     Scenario {
@@ -65,9 +76,30 @@ fn el2_fault() -> Scenario {
 /// Every scenario.
 pub fn all() -> Vec<Scenario> {
     vec![
-        smp_boot("virt-gicv3-4cpus", "virt", Some(3), "QEMU virt", "v3", Dtb::None),
-        smp_boot("virt-gicv2-4cpus", "virt", Some(2), "QEMU virt", "v2", Dtb::None),
-        smp_boot("raspi4b-4cpus", "rpi4", None, "Raspberry Pi 4 Model B", "v2", Dtb::Board),
+        smp_boot(
+            "virt-gicv3-4cpus",
+            "virt",
+            Some(3),
+            "QEMU virt",
+            "v3",
+            Dtb::None,
+        ),
+        smp_boot(
+            "virt-gicv2-4cpus",
+            "virt",
+            Some(2),
+            "QEMU virt",
+            "v2",
+            Dtb::None,
+        ),
+        smp_boot(
+            "raspi4b-4cpus",
+            "rpi4",
+            None,
+            "Raspberry Pi 4 Model B",
+            "v2",
+            Dtb::Board,
+        ),
         el2_fault(),
     ]
 }
@@ -83,21 +115,33 @@ mod tests {
         for (i, s) in all.iter().enumerate() {
             assert!(boards::Board::by_name(&s.board).is_some(), "{}", s.name);
             assert!(all[i + 1..].iter().all(|o| o.name != s.name), "{}", s.name);
-            assert_eq!(s.expect.last(), Some(&Expect::line(POWER_OFF)), "{}", s.name);
+            assert_eq!(
+                s.expect.last(),
+                Some(&Expect::line(POWER_OFF)),
+                "{}",
+                s.name
+            );
         }
     }
 
     #[test]
     fn every_scenario_makes_a_qemu_command() {
         let mut config = RunConfig::new("Image".into(), "/ws".into());
-        config.board_dtbs.push(("rpi4".into(), "/cache/bcm2711-rpi-4-b.dtb".into()));
+        config
+            .board_dtbs
+            .push(("rpi4".into(), "/cache/bcm2711-rpi-4-b.dtb".into()));
         for s in all() {
             let args = scenario_args(&s, &config).unwrap_or_else(|e| panic!("{}: {e}", s.name));
             assert!(args.contains(&"-kernel".to_string()), "{}", s.name);
         }
-        let fault = all().into_iter().find(|s| s.name.contains("fault")).unwrap();
+        let fault = all()
+            .into_iter()
+            .find(|s| s.name.contains("fault"))
+            .unwrap();
         let args = scenario_args(&fault, &config).unwrap();
-        assert!(args.windows(2).any(|w| w == ["-append", "bulkhead.debug=el2-fault"]));
+        assert!(args
+            .windows(2)
+            .any(|w| w == ["-append", "bulkhead.debug=el2-fault"]));
     }
 
     #[test]

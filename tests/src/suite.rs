@@ -42,7 +42,11 @@ pub fn report(outcome: &Outcome) -> String {
         text,
         "  console ({} lines{}):",
         outcome.console.len(),
-        if skipped > 0 { format!(", last {LOG_TAIL} shown") } else { String::new() }
+        if skipped > 0 {
+            format!(", last {LOG_TAIL} shown")
+        } else {
+            String::new()
+        }
     );
     for line in &outcome.console[skipped..] {
         let _ = writeln!(text, "  | {line}");
@@ -63,8 +67,13 @@ fn save_log(outcome: &Outcome, config: &RunConfig) {
         text.push_str(line);
         text.push('\n');
     }
-    if let Err(e) = fs::create_dir_all(dir).and_then(|()| fs::write(dir.join(format!("{}.log", outcome.name)), text)) {
-        eprintln!("warning: cannot save the console log of {}: {e}", outcome.name);
+    if let Err(e) = fs::create_dir_all(dir)
+        .and_then(|()| fs::write(dir.join(format!("{}.log", outcome.name)), text))
+    {
+        eprintln!(
+            "warning: cannot save the console log of {}: {e}",
+            outcome.name
+        );
     }
 }
 
@@ -76,7 +85,9 @@ pub fn run_all(scenarios: &[Scenario], config: &RunConfig) -> Summary {
     thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
-                let Some(scenario) = next.lock().ok().and_then(|mut it| it.next()) else { return };
+                let Some(scenario) = next.lock().ok().and_then(|mut it| it.next()) else {
+                    return;
+                };
                 let outcome = run_scenario(scenario, config);
                 save_log(&outcome, config);
                 print!("{}", report(&outcome));
@@ -90,7 +101,9 @@ pub fn run_all(scenarios: &[Scenario], config: &RunConfig) -> Summary {
             });
         }
     });
-    let summary = summary.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let summary = summary
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     println!("{}", summary.line());
     summary
 }
@@ -114,7 +127,10 @@ mod tests {
 
     #[test]
     fn a_pass_is_one_line() {
-        assert_eq!(report(&outcome(100, None)), "PASS virt-gicv3-4cpus (1.5s)\n");
+        assert_eq!(
+            report(&outcome(100, None)),
+            "PASS virt-gicv3-4cpus (1.5s)\n"
+        );
     }
 
     #[test]
@@ -126,15 +142,29 @@ mod tests {
         let text = report(&outcome(100, Some(failure)));
         let first = text.lines().next().unwrap();
         assert!(first.starts_with("FAIL virt-gicv3-4cpus"), "{first}");
-        assert!(first.contains("deadline of 60s") && first.contains("`bulkhead: cpu 3 online`"), "{first}");
+        assert!(
+            first.contains("deadline of 60s") && first.contains("`bulkhead: cpu 3 online`"),
+            "{first}"
+        );
         assert!(text.contains("  command: qemu-system-aarch64 -machine virt\n"));
         assert!(text.contains("(100 lines, last 60 shown)"));
-        assert!(!text.contains("| line 39\n") && text.contains("| line 40\n") && text.contains("| line 99\n"));
+        assert!(
+            !text.contains("| line 39\n")
+                && text.contains("| line 40\n")
+                && text.contains("| line 99\n")
+        );
         assert!(text.contains("! qemu-system-aarch64: warning"));
     }
 
     #[test]
     fn summary_line_is_what_ci_reads() {
-        assert_eq!(Summary { passed: 3, failed: 1 }.line(), "3 passed, 1 failed");
+        assert_eq!(
+            Summary {
+                passed: 3,
+                failed: 1
+            }
+            .line(),
+            "3 passed, 1 failed"
+        );
     }
 }

@@ -66,15 +66,27 @@ pub fn parse_deb822(text: &str) -> Vec<SourceEntry> {
 }
 
 fn entry_from_fields(fields: &[(String, String)]) -> SourceEntry {
-    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let words = |name: &str| get(name).map(|v| v.split_whitespace().map(String::from).collect()).unwrap_or_default();
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let words = |name: &str| {
+        get(name)
+            .map(|v| v.split_whitespace().map(String::from).collect())
+            .unwrap_or_default()
+    };
     SourceEntry {
         types: words("types"),
         uris: words("uris"),
         suites: words("suites"),
         components: words("components"),
         signed_by: get("signed-by").filter(|v| !v.is_empty()).map(String::from),
-        enabled: !matches!(get("enabled").map(str::to_ascii_lowercase).as_deref(), Some("no")),
+        enabled: !matches!(
+            get("enabled").map(str::to_ascii_lowercase).as_deref(),
+            Some("no")
+        ),
     }
 }
 
@@ -83,14 +95,18 @@ pub fn parse_one_line(text: &str) -> Vec<SourceEntry> {
     let mut entries = Vec::new();
     for line in text.lines() {
         let line = line.split('#').next().unwrap_or("").trim();
-        let Some((kind, rest)) = line.split_once(char::is_whitespace) else { continue };
+        let Some((kind, rest)) = line.split_once(char::is_whitespace) else {
+            continue;
+        };
         if kind != "deb" && kind != "deb-src" {
             continue;
         }
         let mut rest = rest.trim_start();
         let mut signed_by = None;
         if let Some(options) = rest.strip_prefix('[') {
-            let Some((options, after)) = options.split_once(']') else { continue };
+            let Some((options, after)) = options.split_once(']') else {
+                continue;
+            };
             signed_by = options
                 .split_whitespace()
                 .find_map(|o| o.strip_prefix("signed-by="))
@@ -98,7 +114,9 @@ pub fn parse_one_line(text: &str) -> Vec<SourceEntry> {
             rest = after.trim_start();
         }
         let mut words = rest.split_whitespace().map(String::from);
-        let (Some(uri), Some(suite)) = (words.next(), words.next()) else { continue };
+        let (Some(uri), Some(suite)) = (words.next(), words.next()) else {
+            continue;
+        };
         entries.push(SourceEntry {
             types: vec![kind.to_string()],
             uris: vec![uri],
@@ -121,16 +139,23 @@ pub enum Backports {
 }
 
 /// Derives the backports source from the mirror that serves `codename` itself.
-pub fn backports_source(entries: &[SourceEntry], codename: &str) -> Result<Backports, SourcesError> {
+pub fn backports_source(
+    entries: &[SourceEntry],
+    codename: &str,
+) -> Result<Backports, SourcesError> {
     let suite = format!("{codename}-backports");
-    let binary = entries.iter().filter(|e| e.enabled && e.types.iter().any(|t| t == "deb"));
+    let binary = entries
+        .iter()
+        .filter(|e| e.enabled && e.types.iter().any(|t| t == "deb"));
     if binary.clone().any(|e| e.suites.contains(&suite)) {
         return Ok(Backports::AlreadyConfigured);
     }
     let (entry, uri) = binary
         .filter(|e| e.suites.iter().any(|s| s == codename))
         .find_map(|e| e.uris.first().map(|u| (e, u)))
-        .ok_or_else(|| SourcesError::NoMirrorForRelease { codename: codename.to_string() })?;
+        .ok_or_else(|| SourcesError::NoMirrorForRelease {
+            codename: codename.to_string(),
+        })?;
     let mut stanza = format!("Types: deb\nURIs: {uri}\nSuites: {suite}\nComponents: main\n");
     if let Some(signed_by) = &entry.signed_by {
         stanza.push_str(&format!("Signed-By: {signed_by}\n"));

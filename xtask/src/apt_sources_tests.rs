@@ -22,7 +22,10 @@ fn deb822_stanzas_are_parsed() {
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[0].suites, ["bookworm", "bookworm-updates"]);
     assert_eq!(entries[0].uris, ["http://mirror.example/debian"]);
-    assert_eq!(entries[0].signed_by.as_deref(), Some("/usr/share/keyrings/debian-archive-keyring.gpg"));
+    assert_eq!(
+        entries[0].signed_by.as_deref(),
+        Some("/usr/share/keyrings/debian-archive-keyring.gpg")
+    );
     assert_eq!(entries[1].signed_by, None);
     assert!(entries.iter().all(|e| e.enabled));
 }
@@ -51,7 +54,10 @@ fn one_line_sources_with_options_are_parsed() {
     assert_eq!(entries[1].signed_by.as_deref(), Some("/k.gpg"));
     match backports_source(&entries, "bookworm").unwrap() {
         Backports::Add { stanza } => {
-            assert!(stanza.contains("URIs: http://one.example/debian\n"), "{stanza}");
+            assert!(
+                stanza.contains("URIs: http://one.example/debian\n"),
+                "{stanza}"
+            );
             assert!(stanza.contains("Signed-By: /k.gpg\n"), "{stanza}");
         }
         other => panic!("unexpected {other:?}"),
@@ -61,7 +67,10 @@ fn one_line_sources_with_options_are_parsed() {
 #[test]
 fn existing_backports_are_detected() {
     let text = "deb http://m.example/debian bookworm main\ndeb http://m.example/debian bookworm-backports main\n";
-    assert_eq!(backports_source(&parse_one_line(text), "bookworm"), Ok(Backports::AlreadyConfigured));
+    assert_eq!(
+        backports_source(&parse_one_line(text), "bookworm"),
+        Ok(Backports::AlreadyConfigured)
+    );
 }
 
 #[test]
@@ -70,7 +79,9 @@ fn disabled_and_source_only_entries_are_ignored() {
                 Types: deb-src\nURIs: http://src.example/debian\nSuites: bookworm\nComponents: main\n";
     assert_eq!(
         backports_source(&parse_deb822(text), "bookworm"),
-        Err(SourcesError::NoMirrorForRelease { codename: "bookworm".into() })
+        Err(SourcesError::NoMirrorForRelease {
+            codename: "bookworm".into()
+        })
     );
 }
 
@@ -81,14 +92,20 @@ fn inline_signed_by_keys_keep_their_continuation_lines() {
     let entries = parse_deb822(text);
     let key = entries[0].signed_by.as_deref().unwrap();
     assert!(key.starts_with("\n -----BEGIN"), "{key:?}");
-    let Ok(Backports::Add { stanza }) = backports_source(&entries, "bookworm") else { panic!() };
-    assert!(stanza.contains("Signed-By: \n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n"), "{stanza}");
+    let Ok(Backports::Add { stanza }) = backports_source(&entries, "bookworm") else {
+        panic!()
+    };
+    assert!(
+        stanza.contains("Signed-By: \n -----BEGIN PGP PUBLIC KEY BLOCK-----\n .\n abc\n"),
+        "{stanza}"
+    );
     assert_eq!(parse_deb822(&stanza)[0].signed_by, entries[0].signed_by);
 }
 
 #[test]
 fn codename_is_read_from_os_release() {
-    let text = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
+    let text =
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
     assert_eq!(codename_from_os_release(text).as_deref(), Some("bookworm"));
     assert_eq!(codename_from_os_release("ID=debian\n"), None);
 }

@@ -22,7 +22,9 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::Prereq(e) => write!(f, "{e}"),
             BuildError::Cargo(e) => write!(f, "building the hypervisor: {e}"),
-            BuildError::Image { elf, error } => write!(f, "making an Image of {}: {error}", elf.display()),
+            BuildError::Image { elf, error } => {
+                write!(f, "making an Image of {}: {error}", elf.display())
+            }
         }
     }
 }
@@ -40,14 +42,27 @@ pub fn cargo() -> Command {
 pub fn build(profile: Profile) -> Result<PathBuf, BuildError> {
     prereq::ensure_target().map_err(BuildError::Prereq)?;
     let mut command = cargo();
-    command.args(["build", "-p", "hypervisor", "--bin", "hypervisor", "--features", "image", "--target", TARGET]);
+    command.args([
+        "build",
+        "-p",
+        "hypervisor",
+        "--bin",
+        "hypervisor",
+        "--features",
+        "image",
+        "--target",
+        TARGET,
+    ]);
     if profile == Profile::Release {
         command.arg("--release");
     }
     shell::run(&mut command).map_err(BuildError::Cargo)?;
     let elf = workspace::hypervisor_elf(profile);
     let image = workspace::hypervisor_image(profile);
-    let size = elf_image::convert(&elf, &image).map_err(|error| BuildError::Image { elf: elf.clone(), error })?;
+    let size = elf_image::convert(&elf, &image).map_err(|error| BuildError::Image {
+        elf: elf.clone(),
+        error,
+    })?;
     println!("xtask: wrote {} ({size} bytes)", image.display());
     Ok(image)
 }

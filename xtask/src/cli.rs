@@ -23,10 +23,28 @@ tasks:
 /// A parsed command line.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Task {
-    Build { board: String, profile: Profile },
-    Run { board: String, gic: Option<u8>, profile: Profile, append: Option<String>, timeout: Option<u64> },
-    Test { jobs: usize, filter: Option<String>, profile: Profile, host_tests: bool },
-    Image { board: String, out: PathBuf, profile: Profile },
+    Build {
+        board: String,
+        profile: Profile,
+    },
+    Run {
+        board: String,
+        gic: Option<u8>,
+        profile: Profile,
+        append: Option<String>,
+        timeout: Option<u64>,
+    },
+    Test {
+        jobs: usize,
+        filter: Option<String>,
+        profile: Profile,
+        host_tests: bool,
+    },
+    Image {
+        board: String,
+        out: PathBuf,
+        profile: Profile,
+    },
     Guests,
     Setup,
     Help,
@@ -37,10 +55,20 @@ pub enum Task {
 pub enum CliError {
     NoTask,
     UnknownTask(String),
-    UnknownOption { task: String, option: String },
+    UnknownOption {
+        task: String,
+        option: String,
+    },
     MissingValue(String),
-    BadValue { option: String, value: String, expected: &'static str },
-    Required { task: String, option: &'static str },
+    BadValue {
+        option: String,
+        value: String,
+        expected: &'static str,
+    },
+    Required {
+        task: String,
+        option: &'static str,
+    },
 }
 
 impl fmt::Display for CliError {
@@ -48,9 +76,15 @@ impl fmt::Display for CliError {
         match self {
             CliError::NoTask => write!(f, "no task given"),
             CliError::UnknownTask(t) => write!(f, "unknown task `{t}`"),
-            CliError::UnknownOption { task, option } => write!(f, "`{task}` has no option `{option}`"),
+            CliError::UnknownOption { task, option } => {
+                write!(f, "`{task}` has no option `{option}`")
+            }
             CliError::MissingValue(o) => write!(f, "`{o}` needs a value"),
-            CliError::BadValue { option, value, expected } => {
+            CliError::BadValue {
+                option,
+                value,
+                expected,
+            } => {
                 write!(f, "`{option} {value}`: expected {expected}")
             }
             CliError::Required { task, option } => write!(f, "`{task}` needs `{option}`"),
@@ -83,7 +117,10 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     let mut items = rest.iter();
     while let Some(option) = items.next() {
         if !allowed.contains(&option.as_str()) {
-            return Err(CliError::UnknownOption { task: task.clone(), option: option.clone() });
+            return Err(CliError::UnknownOption {
+                task: task.clone(),
+                option: option.clone(),
+            });
         }
         match option.as_str() {
             "--release" => profile = Profile::Release,
@@ -93,8 +130,15 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
         if matches!(option.as_str(), "--release" | "--qemu-only") {
             continue;
         }
-        let value = items.next().ok_or_else(|| CliError::MissingValue(option.clone()))?.clone();
-        let bad = |expected| CliError::BadValue { option: option.clone(), value: value.clone(), expected };
+        let value = items
+            .next()
+            .ok_or_else(|| CliError::MissingValue(option.clone()))?
+            .clone();
+        let bad = |expected| CliError::BadValue {
+            option: option.clone(),
+            value: value.clone(),
+            expected,
+        };
         match option.as_str() {
             "--board" => {
                 if boards::Board::by_name(&value).is_none() {
@@ -102,22 +146,56 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                 }
                 board = Some(value);
             }
-            "--gic" => gic = Some(value.parse().ok().filter(|v| matches!(v, 2 | 3)).ok_or_else(|| bad("2 or 3"))?),
+            "--gic" => {
+                gic = Some(
+                    value
+                        .parse()
+                        .ok()
+                        .filter(|v| matches!(v, 2 | 3))
+                        .ok_or_else(|| bad("2 or 3"))?,
+                )
+            }
             "--append" => append = Some(value),
             "--timeout" => timeout = Some(value.parse().map_err(|_| bad("a number of seconds"))?),
-            "--jobs" => jobs = value.parse().ok().filter(|j| (1..=2).contains(j)).ok_or_else(|| bad("1 or 2"))?,
+            "--jobs" => {
+                jobs = value
+                    .parse()
+                    .ok()
+                    .filter(|j| (1..=2).contains(j))
+                    .ok_or_else(|| bad("1 or 2"))?
+            }
             "--filter" => filter = Some(value),
             _ => out = Some(PathBuf::from(value)),
         }
     }
     let board_or_virt = board.clone().unwrap_or_else(|| "virt".to_string());
     Ok(match task.as_str() {
-        "build" => Task::Build { board: board_or_virt, profile },
-        "run" => Task::Run { board: board_or_virt, gic, profile, append, timeout },
-        "test" => Task::Test { jobs, filter, profile, host_tests },
+        "build" => Task::Build {
+            board: board_or_virt,
+            profile,
+        },
+        "run" => Task::Run {
+            board: board_or_virt,
+            gic,
+            profile,
+            append,
+            timeout,
+        },
+        "test" => Task::Test {
+            jobs,
+            filter,
+            profile,
+            host_tests,
+        },
         "image" => Task::Image {
-            board: board.ok_or(CliError::Required { task: task.clone(), option: "--board" })?,
-            out: out.ok_or(CliError::Required { task: task.clone(), option: "--out" })?,
+            board: board.ok_or(CliError::Required {
+                task: task.clone(),
+                option: "--board",
+            })?,
+            out: out.ok_or(CliError::Required {
+                task: task.clone(),
+                option: "--out",
+            })?,
             profile,
         },
         "guests" => Task::Guests,
@@ -136,34 +214,84 @@ mod tests {
 
     #[test]
     fn tasks_and_options_are_parsed() {
-        assert_eq!(parse(&args("build")), Ok(Task::Build { board: "virt".into(), profile: Profile::Debug }));
+        assert_eq!(
+            parse(&args("build")),
+            Ok(Task::Build {
+                board: "virt".into(),
+                profile: Profile::Debug
+            })
+        );
         assert_eq!(
             parse(&args("run --board rpi4 --release --gic 2")),
-            Ok(Task::Run { board: "rpi4".into(), gic: Some(2), profile: Profile::Release, append: None, timeout: None })
+            Ok(Task::Run {
+                board: "rpi4".into(),
+                gic: Some(2),
+                profile: Profile::Release,
+                append: None,
+                timeout: None
+            })
         );
         assert_eq!(
             parse(&args("image --board rpi4 --out boot")),
-            Ok(Task::Image { board: "rpi4".into(), out: "boot".into(), profile: Profile::Debug })
+            Ok(Task::Image {
+                board: "rpi4".into(),
+                out: "boot".into(),
+                profile: Profile::Debug
+            })
         );
         assert_eq!(
             parse(&args("test --jobs 1")),
-            Ok(Task::Test { jobs: 1, filter: None, profile: Profile::Debug, host_tests: true })
+            Ok(Task::Test {
+                jobs: 1,
+                filter: None,
+                profile: Profile::Debug,
+                host_tests: true
+            })
         );
         assert_eq!(
             parse(&args("test --qemu-only --filter gicv2")),
-            Ok(Task::Test { jobs: 2, filter: Some("gicv2".into()), profile: Profile::Debug, host_tests: false })
+            Ok(Task::Test {
+                jobs: 2,
+                filter: Some("gicv2".into()),
+                profile: Profile::Debug,
+                host_tests: false
+            })
         );
     }
 
     #[test]
     fn bad_command_lines_are_refused() {
         assert_eq!(parse(&[]), Err(CliError::NoTask));
-        assert_eq!(parse(&args("frobnicate")), Err(CliError::UnknownTask("frobnicate".into())));
-        assert!(matches!(parse(&args("run --gic 4")), Err(CliError::BadValue { .. })));
-        assert!(matches!(parse(&args("build --board pc")), Err(CliError::BadValue { .. })));
-        assert!(matches!(parse(&args("build --gic 3")), Err(CliError::UnknownOption { .. })));
-        assert!(matches!(parse(&args("test --jobs 3")), Err(CliError::BadValue { .. })));
-        assert_eq!(parse(&args("run --board")), Err(CliError::MissingValue("--board".into())));
-        assert_eq!(parse(&args("image --out x")), Err(CliError::Required { task: "image".into(), option: "--board" }));
+        assert_eq!(
+            parse(&args("frobnicate")),
+            Err(CliError::UnknownTask("frobnicate".into()))
+        );
+        assert!(matches!(
+            parse(&args("run --gic 4")),
+            Err(CliError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse(&args("build --board pc")),
+            Err(CliError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse(&args("build --gic 3")),
+            Err(CliError::UnknownOption { .. })
+        ));
+        assert!(matches!(
+            parse(&args("test --jobs 3")),
+            Err(CliError::BadValue { .. })
+        ));
+        assert_eq!(
+            parse(&args("run --board")),
+            Err(CliError::MissingValue("--board".into()))
+        );
+        assert_eq!(
+            parse(&args("image --out x")),
+            Err(CliError::Required {
+                task: "image".into(),
+                option: "--board"
+            })
+        );
     }
 }

@@ -19,13 +19,24 @@ pub const BUSYBOX: &str = "busybox-static";
 #[derive(Debug)]
 pub enum DebianError {
     Shell(ShellError),
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// `apt-cache depends` named no dependency for a metapackage.
-    NoDependency { metapackage: String },
+    NoDependency {
+        metapackage: String,
+    },
     /// `apt-get download` left no `.deb` for the package.
-    NoDeb { package: String, dir: PathBuf },
+    NoDeb {
+        package: String,
+        dir: PathBuf,
+    },
     /// The unpacked package lacks a file.
-    NotInPackage { package: String, pattern: String },
+    NotInPackage {
+        package: String,
+        pattern: String,
+    },
 }
 
 impl fmt::Display for DebianError {
@@ -37,9 +48,15 @@ impl fmt::Display for DebianError {
                 write!(f, "apt names no dependency of `{metapackage}` for arm64")
             }
             DebianError::NoDeb { package, dir } => {
-                write!(f, "downloading `{package}` left no {package}_*_arm64.deb in {}", dir.display())
+                write!(
+                    f,
+                    "downloading `{package}` left no {package}_*_arm64.deb in {}",
+                    dir.display()
+                )
             }
-            DebianError::NotInPackage { package, pattern } => write!(f, "package `{package}` has no {pattern}"),
+            DebianError::NotInPackage { package, pattern } => {
+                write!(f, "package `{package}` has no {pattern}")
+            }
         }
     }
 }
@@ -60,7 +77,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DebianError {
 /// The first `Depends:` of `apt-cache depends` output (`  Depends: linux-image-6.1.0-37-arm64`).
 pub fn first_dependency(depends_output: &str) -> Option<String> {
     depends_output.lines().find_map(|l| {
-        let name = l.trim_start().trim_start_matches('|').strip_prefix("Depends:")?.trim();
+        let name = l
+            .trim_start()
+            .trim_start_matches('|')
+            .strip_prefix("Depends:")?
+            .trim();
         let name = name.trim_start_matches('<').trim_end_matches('>');
         (!name.is_empty()).then(|| name.split(':').next().unwrap_or(name).to_string())
     })
@@ -70,7 +91,9 @@ pub fn first_dependency(depends_output: &str) -> Option<String> {
 /// package as downloaded compare well enough by name for picking the latest download).
 pub fn pick_deb<'a>(package: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let prefix = format!("{package}_");
-    names.filter(|n| n.starts_with(&prefix) && n.ends_with("_arm64.deb")).max()
+    names
+        .filter(|n| n.starts_with(&prefix) && n.ends_with("_arm64.deb"))
+        .max()
 }
 
 /// The package cache: one per workspace target directory.
@@ -88,7 +111,10 @@ impl Default for Debian {
 impl Debian {
     /// The cache under `target/cache/debian/`.
     pub fn new() -> Self {
-        Debian { root: workspace::cache_dir().join("debian"), updated: false }
+        Debian {
+            root: workspace::cache_dir().join("debian"),
+            updated: false,
+        }
     }
 
     fn apt(&self, program: &str) -> Command {
@@ -98,13 +124,29 @@ impl Debian {
             .arg("-o")
             .arg(format!("Dir::State={}", state.display()))
             .arg("-o")
-            .arg(format!("Dir::State::status={}", state.join("status").display()))
+            .arg(format!(
+                "Dir::State::status={}",
+                state.join("status").display()
+            ))
             .arg("-o")
-            .arg(format!("Dir::Cache={}", self.root.join("apt/cache").display()))
+            .arg(format!(
+                "Dir::Cache={}",
+                self.root.join("apt/cache").display()
+            ))
             .args(["-o", "Dir::Etc::SourceList=/etc/apt/sources.list"])
             .args(["-o", "Dir::Etc::SourceParts=/etc/apt/sources.list.d"])
-            .args(["-o", "APT::Architecture=arm64", "-o", "APT::Architectures=arm64"])
-            .args(["-o", "Acquire::Languages=none", "-o", "Debug::NoLocking=true"])
+            .args([
+                "-o",
+                "APT::Architecture=arm64",
+                "-o",
+                "APT::Architectures=arm64",
+            ])
+            .args([
+                "-o",
+                "Acquire::Languages=none",
+                "-o",
+                "Debug::NoLocking=true",
+            ])
             // Root would hand downloads to the `_apt` user, who cannot write into our cache.
             .args(["-o", "APT::Sandbox::User=root"]);
         command
@@ -116,14 +158,20 @@ impl Debian {
             return Ok(());
         }
         let state = self.root.join("apt/state");
-        for dir in [state.join("lists/partial"), self.root.join("apt/cache/archives/partial")] {
+        for dir in [
+            state.join("lists/partial"),
+            self.root.join("apt/cache/archives/partial"),
+        ] {
             fs::create_dir_all(&dir).map_err(io(&dir))?;
         }
         let status = state.join("status");
         if !status.exists() {
             fs::write(&status, "").map_err(io(&status))?;
         }
-        println!("xtask: refreshing the arm64 package lists in {}", self.root.display());
+        println!(
+            "xtask: refreshing the arm64 package lists in {}",
+            self.root.display()
+        );
         shell::run(self.apt("apt-get").arg("update").arg("-q"))?;
         self.updated = true;
         Ok(())
@@ -139,8 +187,15 @@ impl Debian {
             }
         }
         self.update()?;
-        let text = shell::output(self.apt("apt-cache").args(["depends", "--no-recommends", "--no-suggests", metapackage]))?;
-        let name = first_dependency(&text).ok_or_else(|| DebianError::NoDependency { metapackage: metapackage.into() })?;
+        let text = shell::output(self.apt("apt-cache").args([
+            "depends",
+            "--no-recommends",
+            "--no-suggests",
+            metapackage,
+        ]))?;
+        let name = first_dependency(&text).ok_or_else(|| DebianError::NoDependency {
+            metapackage: metapackage.into(),
+        })?;
         fs::create_dir_all(self.root.join("resolved")).map_err(io(&self.root))?;
         fs::write(&memo, &name).map_err(io(&memo))?;
         Ok(name)
@@ -156,18 +211,31 @@ impl Debian {
         self.update()?;
         let debs = self.root.join("debs");
         fs::create_dir_all(&debs).map_err(io(&debs))?;
-        shell::run(self.apt("apt-get").args(["download", "-q", package]).current_dir(&debs))?;
+        shell::run(
+            self.apt("apt-get")
+                .args(["download", "-q", package])
+                .current_dir(&debs),
+        )?;
         let names: Vec<String> = fs::read_dir(&debs)
             .map_err(io(&debs))?
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect();
-        let deb = pick_deb(package, names.iter().map(String::as_str))
-            .ok_or_else(|| DebianError::NoDeb { package: package.into(), dir: debs.clone() })?;
+        let deb = pick_deb(package, names.iter().map(String::as_str)).ok_or_else(|| {
+            DebianError::NoDeb {
+                package: package.into(),
+                dir: debs.clone(),
+            }
+        })?;
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(io(&dir))?;
         }
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        shell::run(Command::new("dpkg-deb").arg("-x").arg(debs.join(deb)).arg(&dir))?;
+        shell::run(
+            Command::new("dpkg-deb")
+                .arg("-x")
+                .arg(debs.join(deb))
+                .arg(&dir),
+        )?;
         fs::write(&complete, deb).map_err(io(&complete))?;
         Ok(dir)
     }
@@ -186,10 +254,17 @@ impl Debian {
         let found = fs::read_dir(&lib)
             .map_err(io(&lib))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("linux-image-")))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("linux-image-"))
+            })
             .map(|p| p.join(relative))
             .find(|p| p.is_file());
-        found.ok_or(DebianError::NotInPackage { package, pattern: format!("usr/lib/linux-image-*/{relative}") })
+        found.ok_or(DebianError::NotInPackage {
+            package,
+            pattern: format!("usr/lib/linux-image-*/{relative}"),
+        })
     }
 
     /// The arm64 kernel `Image` (`boot/vmlinuz-*`, uncompressed on arm64).
@@ -199,8 +274,15 @@ impl Debian {
         let found = fs::read_dir(&boot)
             .map_err(io(&boot))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("vmlinuz-")));
-        found.ok_or(DebianError::NotInPackage { package, pattern: "boot/vmlinuz-*".into() })
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("vmlinuz-"))
+            });
+        found.ok_or(DebianError::NotInPackage {
+            package,
+            pattern: "boot/vmlinuz-*".into(),
+        })
     }
 
     /// The static busybox binary.
@@ -209,7 +291,10 @@ impl Debian {
         if path.is_file() {
             Ok(path)
         } else {
-            Err(DebianError::NotInPackage { package: BUSYBOX.into(), pattern: "bin/busybox".into() })
+            Err(DebianError::NotInPackage {
+                package: BUSYBOX.into(),
+                pattern: "bin/busybox".into(),
+            })
         }
     }
 
@@ -231,8 +316,14 @@ mod tests {
     #[test]
     fn metapackage_dependency_is_read() {
         let text = "linux-image-arm64\n  Depends: linux-image-6.1.0-37-arm64\n  Depends: other\n";
-        assert_eq!(first_dependency(text).as_deref(), Some("linux-image-6.1.0-37-arm64"));
-        assert_eq!(first_dependency(" |Depends: <virtual:arm64>\n").as_deref(), Some("virtual"));
+        assert_eq!(
+            first_dependency(text).as_deref(),
+            Some("linux-image-6.1.0-37-arm64")
+        );
+        assert_eq!(
+            first_dependency(" |Depends: <virtual:arm64>\n").as_deref(),
+            Some("virtual")
+        );
         assert_eq!(first_dependency("linux-image-arm64\n"), None);
     }
 
@@ -248,7 +339,10 @@ mod tests {
             pick_deb("linux-image-6.1.0-37-arm64", names.into_iter()),
             Some("linux-image-6.1.0-37-arm64_6.1.140-1_arm64.deb")
         );
-        assert_eq!(pick_deb("busybox-static", names.into_iter()), Some("busybox-static_1%3a1.35.0-4+b4_arm64.deb"));
+        assert_eq!(
+            pick_deb("busybox-static", names.into_iter()),
+            Some("busybox-static_1%3a1.35.0-4+b4_arm64.deb")
+        );
         assert_eq!(pick_deb("busybox", names.into_iter()), None);
     }
 }

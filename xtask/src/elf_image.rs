@@ -20,13 +20,21 @@ pub const MAX_IMAGE_SIZE: u64 = 256 << 20;
 #[derive(Debug)]
 pub enum ImageError {
     /// Reading the ELF or writing the Image failed.
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// The file is not a little-endian 64-bit ELF.
     NotElf { reason: String },
     /// It has no `PT_LOAD` segment with bytes in the file.
     NoLoadSegments,
     /// A segment claims bytes beyond the end of the file.
-    SegmentOutsideFile { vaddr: u64, offset: u64, size: u64, file_size: usize },
+    SegmentOutsideFile {
+        vaddr: u64,
+        offset: u64,
+        size: u64,
+        file_size: usize,
+    },
     /// The segments span more than [`MAX_IMAGE_SIZE`].
     TooLarge { span: u64 },
     /// There is no arm64 Image header at offset 0.
@@ -61,7 +69,9 @@ impl std::error::Error for ImageError {}
 /// ending at the last segment's file end, and checks the Image magic.
 pub fn flatten(elf: &[u8]) -> Result<Vec<u8>, ImageError> {
     let endian = LittleEndian;
-    let not_elf = |e: object::read::Error| ImageError::NotElf { reason: e.to_string() };
+    let not_elf = |e: object::read::Error| ImageError::NotElf {
+        reason: e.to_string(),
+    };
     let header = FileHeader64::<LittleEndian>::parse(elf).map_err(not_elf)?;
     let segments: Vec<(u64, u64, u64)> = header
         .program_headers(endian, elf)
@@ -70,15 +80,28 @@ pub fn flatten(elf: &[u8]) -> Result<Vec<u8>, ImageError> {
         .filter(|p| p.p_type(endian) == PT_LOAD && p.p_filesz(endian) > 0)
         .map(|p| (p.p_vaddr(endian), p.p_offset(endian), p.p_filesz(endian)))
         .collect();
-    let base = segments.iter().map(|s| s.0).min().ok_or(ImageError::NoLoadSegments)?;
-    let end = segments.iter().map(|s| s.0.saturating_add(s.2)).max().unwrap_or(base);
+    let base = segments
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .ok_or(ImageError::NoLoadSegments)?;
+    let end = segments
+        .iter()
+        .map(|s| s.0.saturating_add(s.2))
+        .max()
+        .unwrap_or(base);
     let span = end - base;
     if span > MAX_IMAGE_SIZE {
         return Err(ImageError::TooLarge { span });
     }
     let mut image = vec![0u8; span as usize];
     for &(vaddr, offset, size) in &segments {
-        let outside = ImageError::SegmentOutsideFile { vaddr, offset, size, file_size: elf.len() };
+        let outside = ImageError::SegmentOutsideFile {
+            vaddr,
+            offset,
+            size,
+            file_size: elf.len(),
+        };
         let bytes = offset
             .checked_add(size)
             .and_then(|file_end| elf.get(offset as usize..file_end as usize))

@@ -57,10 +57,28 @@ fn segments_are_placed_by_address_with_zero_gaps() {
     let data = [0xaa; 16];
     let file = elf(
         &[
-            Segment { kind: LOAD, offset: 0x1000, vaddr: 0x40_0000, filesz: 0x40, memsz: 0x40 },
-            Segment { kind: 0x6474_e551, offset: 0, vaddr: 0, filesz: 0, memsz: 0 }, // PT_GNU_STACK
+            Segment {
+                kind: LOAD,
+                offset: 0x1000,
+                vaddr: 0x40_0000,
+                filesz: 0x40,
+                memsz: 0x40,
+            },
+            Segment {
+                kind: 0x6474_e551,
+                offset: 0,
+                vaddr: 0,
+                filesz: 0,
+                memsz: 0,
+            }, // PT_GNU_STACK
             // .data then .bss: only the file bytes go into the Image.
-            Segment { kind: LOAD, offset: 0x1100, vaddr: 0x40_2000, filesz: 16, memsz: 0x8000 },
+            Segment {
+                kind: LOAD,
+                offset: 0x1100,
+                vaddr: 0x40_2000,
+                filesz: 16,
+                memsz: 0x8000,
+            },
         ],
         &[(0x1000, &header), (0x1100, &data)],
     );
@@ -73,7 +91,16 @@ fn segments_are_placed_by_address_with_zero_gaps() {
 
 #[test]
 fn missing_image_magic_is_reported() {
-    let file = elf(&[Segment { kind: LOAD, offset: 0x100, vaddr: 0, filesz: 0x40, memsz: 0x40 }], &[(0x100, &[1; 0x40])]);
+    let file = elf(
+        &[Segment {
+            kind: LOAD,
+            offset: 0x100,
+            vaddr: 0,
+            filesz: 0x40,
+            memsz: 0x40,
+        }],
+        &[(0x100, &[1; 0x40])],
+    );
     match flatten(&file) {
         Err(ImageError::NoImageHeader { found }) => assert_eq!(found, [1; 4]),
         other => panic!("unexpected {other:?}"),
@@ -82,17 +109,56 @@ fn missing_image_magic_is_reported() {
 
 #[test]
 fn broken_inputs_are_refused() {
-    assert!(matches!(flatten(b"not an elf at all, just some text padding it out to 64 bytes......"), Err(ImageError::NotElf { .. })));
-    let no_load = elf(&[Segment { kind: 4, offset: 0x100, vaddr: 0, filesz: 4, memsz: 4 }], &[(0x100, &[0; 4])]);
+    assert!(matches!(
+        flatten(b"not an elf at all, just some text padding it out to 64 bytes......"),
+        Err(ImageError::NotElf { .. })
+    ));
+    let no_load = elf(
+        &[Segment {
+            kind: 4,
+            offset: 0x100,
+            vaddr: 0,
+            filesz: 4,
+            memsz: 4,
+        }],
+        &[(0x100, &[0; 4])],
+    );
     assert!(matches!(flatten(&no_load), Err(ImageError::NoLoadSegments)));
-    let past_end = elf(&[Segment { kind: LOAD, offset: 0x100, vaddr: 0, filesz: 0x1000, memsz: 0x1000 }], &[]);
-    assert!(matches!(flatten(&past_end), Err(ImageError::SegmentOutsideFile { .. })));
+    let past_end = elf(
+        &[Segment {
+            kind: LOAD,
+            offset: 0x100,
+            vaddr: 0,
+            filesz: 0x1000,
+            memsz: 0x1000,
+        }],
+        &[],
+    );
+    assert!(matches!(
+        flatten(&past_end),
+        Err(ImageError::SegmentOutsideFile { .. })
+    ));
     let scattered = elf(
         &[
-            Segment { kind: LOAD, offset: 0x100, vaddr: 0, filesz: 0x40, memsz: 0x40 },
-            Segment { kind: LOAD, offset: 0x100, vaddr: 1 << 40, filesz: 0x40, memsz: 0x40 },
+            Segment {
+                kind: LOAD,
+                offset: 0x100,
+                vaddr: 0,
+                filesz: 0x40,
+                memsz: 0x40,
+            },
+            Segment {
+                kind: LOAD,
+                offset: 0x100,
+                vaddr: 1 << 40,
+                filesz: 0x40,
+                memsz: 0x40,
+            },
         ],
         &[(0x100, &header_with_magic())],
     );
-    assert!(matches!(flatten(&scattered), Err(ImageError::TooLarge { .. })));
+    assert!(matches!(
+        flatten(&scattered),
+        Err(ImageError::TooLarge { .. })
+    ));
 }

@@ -18,9 +18,14 @@ pub const FIRMWARE_FILES: &[&str] = &["start4.elf", "fixup4.dat", "overlays/disa
 pub enum ImageTaskError {
     UnknownBoard(String),
     /// The board is not booted by the Raspberry Pi firmware.
-    NotFirmwareBooted { board: &'static str },
+    NotFirmwareBooted {
+        board: &'static str,
+    },
     Build(BuildError),
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl fmt::Display for ImageTaskError {
@@ -75,23 +80,49 @@ pub fn readme(board: &Board, kernel_name: &str, dtb_name: &str) -> String {
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), ImageTaskError> {
-    fs::write(path, bytes).map_err(|source| ImageTaskError::Io { path: path.display().to_string(), source })
+    fs::write(path, bytes).map_err(|source| ImageTaskError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Builds the hypervisor and writes the boot folder `out` for `board`.
 pub fn image(board: &str, out: &Path, profile: Profile) -> Result<PathBuf, ImageTaskError> {
     let board = Board::by_name(board).ok_or_else(|| ImageTaskError::UnknownBoard(board.into()))?;
-    let Packaging::RaspberryPiFirmware { kernel_name, kernel_address, dtb_name } = board.packaging else {
+    let Packaging::RaspberryPiFirmware {
+        kernel_name,
+        kernel_address,
+        dtb_name,
+    } = board.packaging
+    else {
         return Err(ImageTaskError::NotFirmwareBooted { board: board.name });
     };
     let image = build::build(profile).map_err(ImageTaskError::Build)?;
-    fs::create_dir_all(out).map_err(|source| ImageTaskError::Io { path: out.display().to_string(), source })?;
-    let kernel = fs::read(&image).map_err(|source| ImageTaskError::Io { path: image.display().to_string(), source })?;
+    fs::create_dir_all(out).map_err(|source| ImageTaskError::Io {
+        path: out.display().to_string(),
+        source,
+    })?;
+    let kernel = fs::read(&image).map_err(|source| ImageTaskError::Io {
+        path: image.display().to_string(),
+        source,
+    })?;
     write(&out.join(kernel_name), &kernel)?;
-    write(&out.join("config.txt"), config_txt(kernel_name, kernel_address).as_bytes())?;
-    write(&out.join("README.txt"), readme(board, kernel_name, dtb_name).as_bytes())?;
-    println!("xtask: wrote {} with {kernel_name}, config.txt and README.txt", out.display());
-    println!("xtask: copy these firmware files next to them: {}, {dtb_name}", FIRMWARE_FILES.join(", "));
+    write(
+        &out.join("config.txt"),
+        config_txt(kernel_name, kernel_address).as_bytes(),
+    )?;
+    write(
+        &out.join("README.txt"),
+        readme(board, kernel_name, dtb_name).as_bytes(),
+    )?;
+    println!(
+        "xtask: wrote {} with {kernel_name}, config.txt and README.txt",
+        out.display()
+    );
+    println!(
+        "xtask: copy these firmware files next to them: {}, {dtb_name}",
+        FIRMWARE_FILES.join(", ")
+    );
     Ok(out.to_path_buf())
 }
 
@@ -101,7 +132,12 @@ mod tests {
 
     #[test]
     fn config_txt_starts_a_64_bit_kernel_at_its_address() {
-        let Packaging::RaspberryPiFirmware { kernel_name, kernel_address, .. } = boards::RPI4.packaging else {
+        let Packaging::RaspberryPiFirmware {
+            kernel_name,
+            kernel_address,
+            ..
+        } = boards::RPI4.packaging
+        else {
             panic!("the Pi 4 is firmware-booted");
         };
         let text = config_txt(kernel_name, kernel_address);
@@ -123,6 +159,9 @@ mod tests {
     #[test]
     fn boards_without_firmware_packaging_are_refused() {
         let error = image("virt", Path::new("unused"), Profile::Debug).unwrap_err();
-        assert!(matches!(error, ImageTaskError::NotFirmwareBooted { board: "virt" }), "{error}");
+        assert!(
+            matches!(error, ImageTaskError::NotFirmwareBooted { board: "virt" }),
+            "{error}"
+        );
     }
 }

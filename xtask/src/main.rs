@@ -42,11 +42,30 @@ fn main() -> ExitCode {
 fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
     match task {
         Task::Build { board: _, profile } => build::build(profile).map(drop)?,
-        Task::Run { board, gic, profile, append, timeout } => {
-            run::run(&board, gic, profile, append.as_deref(), timeout.map(Duration::from_secs))?
-        }
-        Task::Test { jobs, filter, profile, host_tests } => test::test(jobs, filter.as_deref(), profile, host_tests)?,
-        Task::Image { board, out, profile } => image::image(&board, &out, profile).map(drop)?,
+        Task::Run {
+            board,
+            gic,
+            profile,
+            append,
+            timeout,
+        } => run::run(
+            &board,
+            gic,
+            profile,
+            append.as_deref(),
+            timeout.map(Duration::from_secs),
+        )?,
+        Task::Test {
+            jobs,
+            filter,
+            profile,
+            host_tests,
+        } => test::test(jobs, filter.as_deref(), profile, host_tests)?,
+        Task::Image {
+            board,
+            out,
+            profile,
+        } => image::image(&board, &out, profile).map(drop)?,
         Task::Guests => guests::guests()?,
         Task::Setup => {
             prereq::ensure_target()?;

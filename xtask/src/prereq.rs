@@ -17,7 +17,10 @@ pub enum PrereqError {
     /// A command failed.
     Shell(ShellError),
     /// A file could not be read or written.
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// `rust-toolchain.toml` has no `channel`.
     NoChannel { path: String },
     /// apt is needed but we are neither root nor allowed to use `sudo` without a password.
@@ -64,7 +67,10 @@ impl From<ShellError> for PrereqError {
 }
 
 fn read(path: &str) -> Result<String, PrereqError> {
-    fs::read_to_string(path).map_err(|source| PrereqError::Io { path: path.to_string(), source })
+    fs::read_to_string(path).map_err(|source| PrereqError::Io {
+        path: path.to_string(),
+        source,
+    })
 }
 
 /// The toolchain channel pinned in `rust-toolchain.toml` (`channel = "1.95.0"`).
@@ -78,8 +84,16 @@ pub fn pinned_channel(text: &str) -> Option<String> {
 /// Adds the bare-metal target to the pinned toolchain when its sysroot lacks it.
 pub fn ensure_target() -> Result<(), PrereqError> {
     let root = workspace::root();
-    let sysroot = shell::output(Command::new("rustc").args(["--print", "sysroot"]).current_dir(&root))?;
-    if Path::new(sysroot.trim()).join("lib/rustlib").join(TARGET).is_dir() {
+    let sysroot = shell::output(
+        Command::new("rustc")
+            .args(["--print", "sysroot"])
+            .current_dir(&root),
+    )?;
+    if Path::new(sysroot.trim())
+        .join("lib/rustlib")
+        .join(TARGET)
+        .is_dir()
+    {
         return Ok(());
     }
     let toolchain_file = root.join("rust-toolchain.toml");
@@ -98,11 +112,22 @@ enum Privilege {
 
 /// The effective user id from `/proc/self/status` (`Uid: real effective saved fs`).
 pub fn effective_uid(status: &str) -> Option<u32> {
-    status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 fn privilege(packages: &[&str]) -> Result<Privilege, PrereqError> {
-    if fs::read_to_string("/proc/self/status").ok().as_deref().and_then(effective_uid) == Some(0) {
+    if fs::read_to_string("/proc/self/status")
+        .ok()
+        .as_deref()
+        .and_then(effective_uid)
+        == Some(0)
+    {
         return Ok(Privilege::Root);
     }
     let sudo_works = Command::new("sudo")
@@ -113,7 +138,9 @@ fn privilege(packages: &[&str]) -> Result<Privilege, PrereqError> {
     if sudo_works {
         Ok(Privilege::Sudo)
     } else {
-        Err(PrereqError::NotRoot { packages: packages.iter().map(|p| p.to_string()).collect() })
+        Err(PrereqError::NotRoot {
+            packages: packages.iter().map(|p| p.to_string()).collect(),
+        })
     }
 }
 
@@ -126,7 +153,10 @@ fn apt(privilege: &Privilege, args: &[&str]) -> Result<(), PrereqError> {
             c
         }
     };
-    command.env("DEBIAN_FRONTEND", "noninteractive").args(args).stdin(std::process::Stdio::null());
+    command
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(args)
+        .stdin(std::process::Stdio::null());
     shell::run(&mut command)?;
     Ok(())
 }
@@ -134,7 +164,8 @@ fn apt(privilege: &Privilege, args: &[&str]) -> Result<(), PrereqError> {
 /// Writes a backports source derived from the existing mirror, unless one is configured.
 /// Returns the backports suite name.
 fn ensure_backports(privilege: &Privilege) -> Result<String, PrereqError> {
-    let codename = apt_sources::codename_from_os_release(&read("/etc/os-release")?).ok_or(PrereqError::NoCodename)?;
+    let codename = apt_sources::codename_from_os_release(&read("/etc/os-release")?)
+        .ok_or(PrereqError::NoCodename)?;
     let mut entries = Vec::new();
     if let Ok(text) = fs::read_to_string("/etc/apt/sources.list") {
         entries.extend(apt_sources::parse_one_line(&text));
@@ -144,7 +175,9 @@ fn ensure_backports(privilege: &Privilege) -> Result<String, PrereqError> {
         .unwrap_or_default();
     files.sort();
     for file in files {
-        let Ok(text) = fs::read_to_string(&file) else { continue };
+        let Ok(text) = fs::read_to_string(&file) else {
+            continue;
+        };
         match file.extension().and_then(|e| e.to_str()) {
             Some("sources") => entries.extend(apt_sources::parse_deb822(&text)),
             Some("list") => entries.extend(apt_sources::parse_one_line(&text)),
@@ -165,13 +198,26 @@ fn ensure_backports(privilege: &Privilege) -> Result<String, PrereqError> {
 
 fn write_as_root(privilege: &Privilege, path: &str, text: &str) -> Result<(), PrereqError> {
     match privilege {
-        Privilege::Root => fs::write(path, text).map_err(|source| PrereqError::Io { path: path.to_string(), source }),
+        Privilege::Root => fs::write(path, text).map_err(|source| PrereqError::Io {
+            path: path.to_string(),
+            source,
+        }),
         Privilege::Sudo => {
             let staged = workspace::cache_dir().join("apt-source.tmp");
             fs::create_dir_all(workspace::cache_dir())
                 .and_then(|()| fs::write(&staged, text))
-                .map_err(|source| PrereqError::Io { path: staged.display().to_string(), source })?;
-            shell::run(Command::new("sudo").arg("-n").arg("install").args(["-m", "644"]).arg(&staged).arg(path))?;
+                .map_err(|source| PrereqError::Io {
+                    path: staged.display().to_string(),
+                    source,
+                })?;
+            shell::run(
+                Command::new("sudo")
+                    .arg("-n")
+                    .arg("install")
+                    .args(["-m", "644"])
+                    .arg(&staged)
+                    .arg(path),
+            )?;
             Ok(())
         }
     }
@@ -196,7 +242,17 @@ pub fn ensure_qemu() -> Result<qemu::Version, PrereqError> {
     let privilege = privilege(&packages)?;
     let suite = ensure_backports(&privilege)?;
     apt(&privilege, &["update"])?;
-    apt(&privilege, &["install", "-y", "--no-install-recommends", "-t", &suite, packages[0]])?;
+    apt(
+        &privilege,
+        &[
+            "install",
+            "-y",
+            "--no-install-recommends",
+            "-t",
+            &suite,
+            packages[0],
+        ],
+    )?;
     let version = qemu::check(needed, &machines).map_err(PrereqError::Qemu)?;
     println!("xtask: {} {version} is ready", qemu::QEMU);
     Ok(version)
@@ -215,11 +271,17 @@ pub fn ensure_program(program: &str, package: &str) -> Result<(), PrereqError> {
     println!("xtask: `{program}` is missing; installing the `{package}` package");
     let privilege = privilege(&[package])?;
     apt(&privilege, &["update"])?;
-    apt(&privilege, &["install", "-y", "--no-install-recommends", package])?;
+    apt(
+        &privilege,
+        &["install", "-y", "--no-install-recommends", package],
+    )?;
     if shell::has_program(program) {
         Ok(())
     } else {
-        Err(PrereqError::StillMissing { program: program.to_string(), package: package.to_string() })
+        Err(PrereqError::StillMissing {
+            program: program.to_string(),
+            package: package.to_string(),
+        })
     }
 }
 
@@ -236,7 +298,10 @@ mod tests {
 
     #[test]
     fn effective_uid_is_the_second_number() {
-        assert_eq!(effective_uid("Name:\tcargo\nUid:\t1000\t0\t0\t0\nGid:\t0\n"), Some(0));
+        assert_eq!(
+            effective_uid("Name:\tcargo\nUid:\t1000\t0\t0\t0\nGid:\t0\n"),
+            Some(0)
+        );
         assert_eq!(effective_uid("Name:\tcargo\n"), None);
     }
 

@@ -40,10 +40,19 @@ impl fmt::Display for QemuError {
         match self {
             QemuError::Missing { source } => write!(f, "{QEMU} is not usable: {source}"),
             QemuError::UnreadableVersion { output } => {
-                write!(f, "cannot read a version from `{QEMU} --version`: {output:?}")
+                write!(
+                    f,
+                    "cannot read a version from `{QEMU} --version`: {output:?}"
+                )
             }
-            QemuError::TooOld { found, needed: (major, minor) } => {
-                write!(f, "{QEMU} {found} is too old: {major}.{minor} or newer is needed")
+            QemuError::TooOld {
+                found,
+                needed: (major, minor),
+            } => {
+                write!(
+                    f,
+                    "{QEMU} {found} is too old: {major}.{minor} or newer is needed"
+                )
             }
             QemuError::NoMachine { machine, version } => {
                 write!(f, "{QEMU} {version} has no machine `{machine}`")
@@ -59,16 +68,23 @@ impl std::error::Error for QemuError {}
 pub fn parse_version(text: &str) -> Option<Version> {
     let rest = text.split("version").nth(1)?;
     let word = rest.split_whitespace().next()?;
-    let mut numbers = word.split('.').map(|n| n.trim_matches(|c: char| !c.is_ascii_digit()).parse::<u32>());
+    let mut numbers = word
+        .split('.')
+        .map(|n| n.trim_matches(|c: char| !c.is_ascii_digit()).parse::<u32>());
     let major = numbers.next()?.ok()?;
     let minor = numbers.next()?.ok()?;
     let patch = numbers.next().and_then(Result::ok).unwrap_or(0);
-    Some(Version { major, minor, patch })
+    Some(Version {
+        major,
+        minor,
+        patch,
+    })
 }
 
 /// Whether `-machine help` output lists `machine` (the first word of a line).
 pub fn lists_machine(help: &str, machine: &str) -> bool {
-    help.lines().any(|l| l.split_whitespace().next() == Some(machine))
+    help.lines()
+        .any(|l| l.split_whitespace().next() == Some(machine))
 }
 
 /// The `-machine` name without its options (`virt,virtualization=on` -> `virt`).
@@ -78,17 +94,26 @@ pub fn machine_name(machine: &str) -> &str {
 
 /// Checks the installed QEMU against the oldest version and the machines needed.
 pub fn check(needed: (u32, u32), machines: &[&str]) -> Result<Version, QemuError> {
-    let text = shell::output(Command::new(QEMU).arg("--version")).map_err(|source| QemuError::Missing { source })?;
-    let version = parse_version(&text).ok_or_else(|| QemuError::UnreadableVersion { output: text.clone() })?;
+    let text = shell::output(Command::new(QEMU).arg("--version"))
+        .map_err(|source| QemuError::Missing { source })?;
+    let version = parse_version(&text).ok_or_else(|| QemuError::UnreadableVersion {
+        output: text.clone(),
+    })?;
     if (version.major, version.minor) < needed {
-        return Err(QemuError::TooOld { found: version, needed });
+        return Err(QemuError::TooOld {
+            found: version,
+            needed,
+        });
     }
-    let help =
-        shell::output(Command::new(QEMU).args(["-machine", "help"])).map_err(|source| QemuError::Missing { source })?;
+    let help = shell::output(Command::new(QEMU).args(["-machine", "help"]))
+        .map_err(|source| QemuError::Missing { source })?;
     for machine in machines {
         let name = machine_name(machine);
         if !lists_machine(&help, name) {
-            return Err(QemuError::NoMachine { machine: name.to_string(), version });
+            return Err(QemuError::NoMachine {
+                machine: name.to_string(),
+                version,
+            });
         }
     }
     Ok(version)
@@ -100,12 +125,43 @@ mod tests {
 
     #[test]
     fn versions_are_parsed() {
-        let v = parse_version("QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-1~bpo12+1)\nCopyright (c) 2003-2025").unwrap();
-        assert_eq!(v, Version { major: 10, minor: 0, patch: 2 });
-        assert_eq!(parse_version("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)").map(|v| v.major), Some(7));
-        assert_eq!(parse_version("QEMU emulator version 9.1"), Some(Version { major: 9, minor: 1, patch: 0 }));
+        let v = parse_version(
+            "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-1~bpo12+1)\nCopyright (c) 2003-2025",
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            Version {
+                major: 10,
+                minor: 0,
+                patch: 2
+            }
+        );
+        assert_eq!(
+            parse_version("QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u13)")
+                .map(|v| v.major),
+            Some(7)
+        );
+        assert_eq!(
+            parse_version("QEMU emulator version 9.1"),
+            Some(Version {
+                major: 9,
+                minor: 1,
+                patch: 0
+            })
+        );
         assert_eq!(parse_version("no numbers here"), None);
-        assert!(Version { major: 7, minor: 2, patch: 15 } < Version { major: 9, minor: 0, patch: 0 });
+        assert!(
+            Version {
+                major: 7,
+                minor: 2,
+                patch: 15
+            } < Version {
+                major: 9,
+                minor: 0,
+                patch: 0
+            }
+        );
     }
 
     #[test]

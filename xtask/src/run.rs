@@ -58,13 +58,21 @@ pub fn run(
     bootargs: Option<&str>,
     timeout: Option<Duration>,
 ) -> Result<(), RunError> {
-    let board = boards::Board::by_name(board).ok_or_else(|| RunError::UnknownBoard(board.into()))?;
+    let board =
+        boards::Board::by_name(board).ok_or_else(|| RunError::UnknownBoard(board.into()))?;
     let image = build::build(profile).map_err(RunError::Build)?;
     prereq::ensure_qemu().map_err(RunError::Prereq)?;
     let dtb: Option<PathBuf> = Debian::new().board_dtb(board).map_err(RunError::Dtb)?;
     // A machine with a selectable GIC boots with GICv3 unless told otherwise.
     let gic = gic.or_else(|| board.qemu.filter(|q| q.selectable_gic).map(|_| 3));
-    let boot = Boot { board, gic, kernel: &image, dtb: dtb.as_deref(), bootargs, extra: &[] };
+    let boot = Boot {
+        board,
+        gic,
+        kernel: &image,
+        dtb: dtb.as_deref(),
+        bootargs,
+        extra: &[],
+    };
     let args = command::qemu_args(&boot, ConsoleMode::Interactive).map_err(RunError::Command)?;
     let mut qemu = Command::new(command::QEMU);
     qemu.args(&args);
@@ -74,7 +82,11 @@ pub fn run(
     let mut child = qemu.spawn().map_err(RunError::Spawn)?;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return if status.success() { Ok(()) } else { Err(RunError::Exit(status.to_string())) };
+            return if status.success() {
+                Ok(())
+            } else {
+                Err(RunError::Exit(status.to_string()))
+            };
         }
         if Instant::now() >= deadline {
             let _ = child.kill();

@@ -10,7 +10,11 @@ pub enum ShellError {
     /// The program could not be started at all (usually: it is not installed).
     Spawn { command: String, source: io::Error },
     /// The program ran and exited unsuccessfully.
-    Failed { command: String, status: String, stderr: String },
+    Failed {
+        command: String,
+        status: String,
+        stderr: String,
+    },
     /// The program printed something that is not UTF-8 where text was expected.
     NotText { command: String },
 }
@@ -18,15 +22,23 @@ pub enum ShellError {
 impl fmt::Display for ShellError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ShellError::Spawn { command, source } => write!(f, "could not start `{command}`: {source}"),
-            ShellError::Failed { command, status, stderr } => {
+            ShellError::Spawn { command, source } => {
+                write!(f, "could not start `{command}`: {source}")
+            }
+            ShellError::Failed {
+                command,
+                status,
+                stderr,
+            } => {
                 write!(f, "`{command}` failed ({status})")?;
                 if !stderr.trim().is_empty() {
                     write!(f, ":\n{}", stderr.trim_end())?;
                 }
                 Ok(())
             }
-            ShellError::NotText { command } => write!(f, "`{command}` printed output that is not UTF-8"),
+            ShellError::NotText { command } => {
+                write!(f, "`{command}` printed output that is not UTF-8")
+            }
         }
     }
 }
@@ -52,11 +64,18 @@ pub fn describe(command: &Command) -> String {
 pub fn run(command: &mut Command) -> Result<(), ShellError> {
     let text = describe(command);
     println!("$ {text}");
-    let status = command.status().map_err(|source| ShellError::Spawn { command: text.clone(), source })?;
+    let status = command.status().map_err(|source| ShellError::Spawn {
+        command: text.clone(),
+        source,
+    })?;
     if status.success() {
         Ok(())
     } else {
-        Err(ShellError::Failed { command: text, status: status.to_string(), stderr: String::new() })
+        Err(ShellError::Failed {
+            command: text,
+            status: status.to_string(),
+            stderr: String::new(),
+        })
     }
 }
 
@@ -67,7 +86,10 @@ pub fn output(command: &mut Command) -> Result<String, ShellError> {
     let out = command
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| ShellError::Spawn { command: text.clone(), source })?;
+        .map_err(|source| ShellError::Spawn {
+            command: text.clone(),
+            source,
+        })?;
     if !out.status.success() {
         return Err(ShellError::Failed {
             command: text,

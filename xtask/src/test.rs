@@ -27,9 +27,15 @@ impl fmt::Display for TestError {
             TestError::HostTests(e) => write!(f, "host unit tests failed: {e}"),
             TestError::Build(e) => write!(f, "{e}"),
             TestError::Prereq(e) => write!(f, "{e}"),
-            TestError::Dtb { board, error } => write!(f, "device tree for board `{board}`: {error}"),
-            TestError::NoScenario { filter } => write!(f, "no QEMU scenario name contains `{filter}`"),
-            TestError::Failed { failed, total } => write!(f, "{failed} of {total} QEMU scenarios failed"),
+            TestError::Dtb { board, error } => {
+                write!(f, "device tree for board `{board}`: {error}")
+            }
+            TestError::NoScenario { filter } => {
+                write!(f, "no QEMU scenario name contains `{filter}`")
+            }
+            TestError::Failed { failed, total } => {
+                write!(f, "{failed} of {total} QEMU scenarios failed")
+            }
         }
     }
 }
@@ -38,22 +44,32 @@ impl std::error::Error for TestError {}
 
 /// The scenarios whose name contains `filter` (all without one).
 pub fn select(all: Vec<Scenario>, filter: Option<&str>) -> Vec<Scenario> {
-    all.into_iter().filter(|s| filter.is_none_or(|f| s.name.contains(f))).collect()
+    all.into_iter()
+        .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
+        .collect()
 }
 
 /// Runs the host unit tests (unless `host_tests` is false), builds the image and runs the
 /// selected QEMU scenarios; fails if anything fails.
-pub fn test(jobs: usize, filter: Option<&str>, profile: Profile, host_tests: bool) -> Result<(), TestError> {
+pub fn test(
+    jobs: usize,
+    filter: Option<&str>,
+    profile: Profile,
+    host_tests: bool,
+) -> Result<(), TestError> {
     // Some crates' build scripts may want the bare-metal target, so add it first.
     prereq::ensure_target().map_err(TestError::Prereq)?;
     if host_tests {
         println!("xtask: host unit tests");
-        shell::run(build::cargo().args(["test", "--workspace", "--no-fail-fast"])).map_err(TestError::HostTests)?;
+        shell::run(build::cargo().args(["test", "--workspace", "--no-fail-fast"]))
+            .map_err(TestError::HostTests)?;
     }
 
     let scenarios = select(qemu_tests::scenarios::all(), filter);
     if scenarios.is_empty() {
-        return Err(TestError::NoScenario { filter: filter.unwrap_or_default().to_string() });
+        return Err(TestError::NoScenario {
+            filter: filter.unwrap_or_default().to_string(),
+        });
     }
     println!("xtask: building the hypervisor image");
     let image = build::build(profile).map_err(TestError::Build)?;
@@ -65,10 +81,17 @@ pub fn test(jobs: usize, filter: Option<&str>, profile: Profile, host_tests: boo
     config.log_dir = Some(workspace::target_dir().join("qemu-logs"));
     let mut debian = Debian::new();
     for scenario in scenarios.iter().filter(|s| s.dtb == Dtb::Board) {
-        if config.board_dtbs.iter().any(|(name, _)| *name == scenario.board) {
+        if config
+            .board_dtbs
+            .iter()
+            .any(|(name, _)| *name == scenario.board)
+        {
             continue;
         }
-        let dtb_error = |error| TestError::Dtb { board: scenario.board.clone(), error };
+        let dtb_error = |error| TestError::Dtb {
+            board: scenario.board.clone(),
+            error,
+        };
         if let Some(board) = boards::Board::by_name(&scenario.board) {
             if let Some(dtb) = debian.board_dtb(board).map_err(dtb_error)? {
                 config.board_dtbs.push((scenario.board.clone(), dtb));
@@ -76,10 +99,17 @@ pub fn test(jobs: usize, filter: Option<&str>, profile: Profile, host_tests: boo
         }
     }
 
-    println!("xtask: {} QEMU scenarios, at most {} at once", scenarios.len(), config.jobs);
+    println!(
+        "xtask: {} QEMU scenarios, at most {} at once",
+        scenarios.len(),
+        config.jobs
+    );
     let summary = run_all(&scenarios, &config);
     if summary.failed > 0 {
-        return Err(TestError::Failed { failed: summary.failed, total: scenarios.len() });
+        return Err(TestError::Failed {
+            failed: summary.failed,
+            total: scenarios.len(),
+        });
     }
     Ok(())
 }

@@ -43,10 +43,16 @@ pub fn cache_dir() -> PathBuf {
 
 /// The hypervisor ELF cargo writes for a profile.
 pub fn hypervisor_elf(profile: Profile) -> PathBuf {
-    target_dir().join(TARGET).join(profile.dir_name()).join("hypervisor")
+    target_dir()
+        .join(TARGET)
+        .join(profile.dir_name())
+        .join("hypervisor")
 }
 
 /// The flat arm64 `Image` made from the ELF.
 pub fn hypervisor_image(profile: Profile) -> PathBuf {
-    target_dir().join("images").join(profile.dir_name()).join("Image")
+    target_dir()
+        .join("images")
+        .join(profile.dir_name())
+        .join("Image")
 }

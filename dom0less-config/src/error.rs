@@ -38,33 +38,71 @@ pub enum ConfigError {
     /// The blob itself is malformed.
     DeviceTree(DtError),
     /// A property could not be decoded.
-    BadProperty { node: String, property: String, error: DtError },
+    BadProperty {
+        node: String,
+        property: String,
+        error: DtError,
+    },
     /// The tree has no `/chosen` node or no `xen,domain` node under it.
     NoDomains,
     /// A required property is missing.
-    MissingProperty { node: String, property: &'static str },
+    MissingProperty {
+        node: String,
+        property: &'static str,
+    },
     /// A property has a value outside what the binding allows.
-    InvalidValue { node: String, property: String, value: String, expected: &'static str },
+    InvalidValue {
+        node: String,
+        property: String,
+        value: String,
+        expected: &'static str,
+    },
     /// A property that neither Xen's binding nor this project defines.
     UnknownProperty { node: String, property: String },
     /// A domain has no `multiboot,kernel` module.
     MissingKernel { domain: String },
     /// A domain has two modules of one kind.
-    DuplicateModule { domain: String, kind: &'static str, first: String, second: String },
+    DuplicateModule {
+        domain: String,
+        kind: &'static str,
+        first: String,
+        second: String,
+    },
     /// `memory` does not equal the sum of `xen,static-mem` banks.
-    StaticMemorySizeMismatch { domain: String, memory_kib: u64, static_bytes: u64 },
+    StaticMemorySizeMismatch {
+        domain: String,
+        memory_kib: u64,
+        static_bytes: u64,
+    },
     /// `direct-map` without `xen,static-mem`.
     DirectMapWithoutStaticMemory { domain: String },
     /// An address or size is not 4 KiB aligned.
-    Misaligned { node: String, property: &'static str, range: AddressRange },
+    Misaligned {
+        node: String,
+        property: &'static str,
+        range: AddressRange,
+    },
     /// Two memory users overlap.
-    MemoryOverlap { node: String, range: AddressRange, other: Region, other_range: AddressRange },
+    MemoryOverlap {
+        node: String,
+        range: AddressRange,
+        other: Region,
+        other_range: AddressRange,
+    },
     /// A range lies (partly) outside host RAM.
-    OutsideRam { node: String, property: &'static str, range: AddressRange },
+    OutsideRam {
+        node: String,
+        property: &'static str,
+        range: AddressRange,
+    },
     /// Dynamically allocated memory exceeds the RAM left free.
     OutOfMemory { requested: u64, free: u64 },
     /// A CPU is listed by two cpupools.
-    CpuInTwoPools { cpu: String, first: String, second: String },
+    CpuInTwoPools {
+        cpu: String,
+        first: String,
+        second: String,
+    },
     /// A cpupool lists no CPUs.
     EmptyPool { pool: String },
     /// A `null`-scheduled pool has more vCPUs than CPUs.
@@ -72,29 +110,73 @@ pub enum ConfigError {
     /// A pool names a scheduler this project does not know.
     UnknownScheduler { pool: String, name: String },
     /// A phandle that points nowhere.
-    DanglingPhandle { node: String, property: &'static str, phandle: u32 },
+    DanglingPhandle {
+        node: String,
+        property: &'static str,
+        phandle: u32,
+    },
     /// A phandle that points at the wrong kind of node.
-    WrongPhandleTarget { node: String, property: &'static str, target: String, expected: &'static str },
+    WrongPhandleTarget {
+        node: String,
+        property: &'static str,
+        target: String,
+        expected: &'static str,
+    },
     /// `hard-affinity` names a CPU outside the domain's pool or the host.
-    AffinityOutsidePool { node: String, cpu: u32, pool: String },
+    AffinityOutsidePool {
+        node: String,
+        cpu: u32,
+        pool: String,
+    },
     /// A `xen,vcpu` id is out of range or repeated.
     BadVcpuId { node: String, id: u32, vcpus: u32 },
     /// Two event channels of one domain use the same local port.
-    DuplicatePort { domain: String, port: u32, first: String, second: String },
+    DuplicatePort {
+        domain: String,
+        port: u32,
+        first: String,
+        second: String,
+    },
     /// An event channel's peer does not link back to it.
-    ChannelNotMutual { node: String, remote: String, remote_links_to: String },
+    ChannelNotMutual {
+        node: String,
+        remote: String,
+        remote_links_to: String,
+    },
     /// A static event channel outside any domain (a dom0 channel).
     ChannelOutsideDomain { node: String },
     /// Two nodes of one shared memory id disagree on the host range.
-    SharedMemoryMismatch { id: String, node: String, range: AddressRange, other: String, other_range: AddressRange },
+    SharedMemoryMismatch {
+        id: String,
+        node: String,
+        range: AddressRange,
+        other: String,
+        other_range: AddressRange,
+    },
     /// Two owners for one shared memory id.
-    SharedMemoryOwners { id: String, first: String, second: String },
+    SharedMemoryOwners {
+        id: String,
+        first: String,
+        second: String,
+    },
     /// A device (by host path) is assigned to two domains.
-    DeviceAssignedTwice { device: String, first: String, second: String },
+    DeviceAssignedTwice {
+        device: String,
+        first: String,
+        second: String,
+    },
     /// An interrupt is assigned to two domains.
-    InterruptAssignedTwice { irq: u32, first: String, second: String },
+    InterruptAssignedTwice {
+        irq: u32,
+        first: String,
+        second: String,
+    },
     /// A passthrough device is not usable as declared.
-    BadPassthrough { node: String, device: String, reason: &'static str },
+    BadPassthrough {
+        node: String,
+        device: String,
+        reason: &'static str,
+    },
     /// Two domains with the same name.
     DuplicateDomain { name: String },
 }

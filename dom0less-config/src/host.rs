@@ -48,27 +48,41 @@ impl HostInfo {
         let mut info = HostInfo::default();
         for id in tree.node_ids() {
             let node = tree.node(id);
-            let is_memory = node.property("device_type").is_some_and(|p| p.str() == Ok("memory"));
+            let is_memory = node
+                .property("device_type")
+                .is_some_and(|p| p.str() == Ok("memory"));
             if is_memory && node.parent() == Some(tree.root()) {
-                info.ram.extend(tree.translated_reg(id)?.into_iter().filter(|r| r.size != 0));
+                info.ram
+                    .extend(tree.translated_reg(id)?.into_iter().filter(|r| r.size != 0));
             }
         }
         info.ram.sort();
         if let Some(reserved) = tree.find("/reserved-memory") {
             for child in tree.node(reserved).children() {
                 for range in tree.translated_reg(*child)? {
-                    info.reserved.push(ReservedRange { range, source: tree.path(*child) });
+                    info.reserved.push(ReservedRange {
+                        range,
+                        source: tree.path(*child),
+                    });
                 }
             }
         }
         for r in tree.reservations() {
-            info.reserved.push(ReservedRange { range: AddressRange::new(r.address, r.size), source: String::from("/memreserve/") });
+            info.reserved.push(ReservedRange {
+                range: AddressRange::new(r.address, r.size),
+                source: String::from("/memreserve/"),
+            });
         }
         if let Some(cpus) = tree.find("/cpus") {
             info.cpus = read_cpus(tree, cpus)?;
         }
         if let Some(chosen) = tree.find("/chosen") {
-            let text = |name| tree.node(chosen).property(name).and_then(|p| p.str().ok()).map(String::from);
+            let text = |name| {
+                tree.node(chosen)
+                    .property(name)
+                    .and_then(|p| p.str().ok())
+                    .map(String::from)
+            };
             info.bootargs = text("bootargs");
             info.stdout_path = text("stdout-path");
         }
@@ -82,7 +96,9 @@ impl HostInfo {
 
     /// Total RAM in bytes.
     pub fn ram_bytes(&self) -> u64 {
-        self.ram.iter().fold(0u64, |sum, r| sum.saturating_add(r.size))
+        self.ram
+            .iter()
+            .fold(0u64, |sum, r| sum.saturating_add(r.size))
     }
 }
 
@@ -90,11 +106,19 @@ fn read_cpus(tree: &Tree, cpus: NodeId) -> Result<Vec<HostCpu>, DtError> {
     let mut out = Vec::new();
     for child in tree.node(cpus).children() {
         let node = tree.node(*child);
-        if !node.property("device_type").is_some_and(|p| p.str() == Ok("cpu")) {
+        if !node
+            .property("device_type")
+            .is_some_and(|p| p.str() == Ok("cpu"))
+        {
             continue;
         }
         let mpidr = tree.reg(*child)?.first().map_or(0, |r| r.start);
-        out.push(HostCpu { index: out.len(), mpidr, phandle: node.phandle(), path: tree.path(*child) });
+        out.push(HostCpu {
+            index: out.len(),
+            mpidr,
+            phandle: node.phandle(),
+            path: tree.path(*child),
+        });
     }
     Ok(out)
 }

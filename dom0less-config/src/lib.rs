@@ -22,3 +22,5 @@ mod validate;
 pub use error::{ConfigError, Region, Warning};
 pub use plan::*;
 pub use validate::{HostFacts, ModuleSource};
+#[cfg(feature = "cli")]
+pub mod authoring;

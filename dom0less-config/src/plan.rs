@@ -87,7 +87,10 @@ pub enum Memory {
     Allocated { bytes: u64 },
     /// Fixed host banks (`xen,static-mem`). Invariant: banks are 4 KiB aligned and their
     /// sizes add up to the domain's `memory`.
-    Static { banks: Vec<AddressRange>, direct_map: bool },
+    Static {
+        banks: Vec<AddressRange>,
+        direct_map: bool,
+    },
 }
 
 impl Memory {

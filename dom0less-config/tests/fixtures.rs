@@ -5,8 +5,8 @@ mod common;
 
 use dom0less_config::devicetree::AddressRange;
 use dom0less_config::{
-    ConfigError, CrashPolicy, Enhanced, HostFacts, Memory, ModuleSource, PartitionPlan, Region, Scheduler, Validated,
-    Warning,
+    ConfigError, CrashPolicy, Enhanced, HostFacts, Memory, ModuleSource, PartitionPlan, Region,
+    Scheduler, Validated, Warning,
 };
 
 /// The hypervisor image the tests pretend to boot with.
@@ -17,20 +17,29 @@ struct Partials(Vec<u8>);
 
 impl ModuleSource for Partials {
     fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
-        [0x4e00_0000, 0x4e10_0000].contains(&range.start).then_some(self.0.as_slice())
+        [0x4e00_0000, 0x4e10_0000]
+            .contains(&range.start)
+            .then_some(self.0.as_slice())
     }
 }
 
 fn check(name: &str) -> Result<Validated, Vec<ConfigError>> {
     let partials = Partials(common::compile("partial-serial"));
-    let host = HostFacts { hypervisor: HYPERVISOR, boot_cpu_mpidr: None, modules: Some(&partials) };
+    let host = HostFacts {
+        hypervisor: HYPERVISOR,
+        boot_cpu_mpidr: None,
+        modules: Some(&partials),
+    };
     PartitionPlan::from_host_tree(&common::compile(name), &host)
 }
 
 fn rejects(name: &str, expected: impl Fn(&ConfigError) -> bool) {
     match check(name) {
         Ok(_) => panic!("{name} was accepted"),
-        Err(errors) => assert!(errors.iter().any(expected), "{name}: unexpected errors {errors:#?}"),
+        Err(errors) => assert!(
+            errors.iter().any(expected),
+            "{name}: unexpected errors {errors:#?}"
+        ),
     }
 }
 
@@ -43,53 +52,210 @@ macro_rules! rejection {
     };
 }
 
-rejection!(missing_kernel, "reject-missing-kernel", ConfigError::MissingKernel { .. });
+rejection!(
+    missing_kernel,
+    "reject-missing-kernel",
+    ConfigError::MissingKernel { .. }
+);
 rejection!(
     static_overlap,
     "reject-static-overlap",
-    ConfigError::MemoryOverlap { other: Region::StaticMemory { .. }, .. }
+    ConfigError::MemoryOverlap {
+        other: Region::StaticMemory { .. },
+        ..
+    }
 );
-rejection!(static_vs_module, "reject-static-vs-module", ConfigError::MemoryOverlap { other: Region::Module { .. }, .. });
+rejection!(
+    static_vs_module,
+    "reject-static-vs-module",
+    ConfigError::MemoryOverlap {
+        other: Region::Module { .. },
+        ..
+    }
+);
 rejection!(
     static_vs_reserved,
     "reject-static-vs-reserved",
-    ConfigError::MemoryOverlap { other: Region::Reserved { .. }, .. }
+    ConfigError::MemoryOverlap {
+        other: Region::Reserved { .. },
+        ..
+    }
 );
-rejection!(static_vs_hypervisor, "reject-static-vs-hypervisor", ConfigError::MemoryOverlap { other: Region::Hypervisor, .. });
-rejection!(static_outside_ram, "reject-static-outside-ram", ConfigError::OutsideRam { property: "xen,static-mem", .. });
-rejection!(module_overlap, "reject-module-overlap", ConfigError::MemoryOverlap { other: Region::Module { .. }, .. });
-rejection!(module_outside_ram, "reject-module-outside-ram", ConfigError::OutsideRam { property: "reg", .. });
-rejection!(out_of_memory, "reject-out-of-memory", ConfigError::OutOfMemory { .. });
-rejection!(cpu_two_pools, "reject-cpu-two-pools", ConfigError::CpuInTwoPools { .. });
-rejection!(empty_pool, "reject-empty-pool", ConfigError::EmptyPool { .. });
-rejection!(null_overcommit, "reject-null-overcommit", ConfigError::NullPoolOvercommitted { vcpus: 3, cpus: 2, .. });
-rejection!(dangling_phandle, "reject-dangling-phandle", ConfigError::DanglingPhandle { phandle: 0x99, .. });
-rejection!(wrong_phandle, "reject-wrong-phandle", ConfigError::WrongPhandleTarget { property: "domain-cpupool", .. });
-rejection!(duplicate_port, "reject-duplicate-port", ConfigError::DuplicatePort { port: 10, .. });
-rejection!(channel_not_mutual, "reject-channel-not-mutual", ConfigError::ChannelNotMutual { .. });
-rejection!(shm_size_mismatch, "reject-shm-size-mismatch", ConfigError::SharedMemoryMismatch { .. });
-rejection!(shm_two_owners, "reject-shm-two-owners", ConfigError::SharedMemoryOwners { .. });
-rejection!(unknown_property, "reject-unknown-property", ConfigError::UnknownProperty { .. });
-rejection!(missing_cells, "reject-missing-cells", ConfigError::MissingProperty { property: "#address-cells", .. });
-rejection!(static_size_mismatch, "reject-static-size-mismatch", ConfigError::StaticMemorySizeMismatch { .. });
-rejection!(direct_map_no_static, "reject-direct-map-no-static", ConfigError::DirectMapWithoutStaticMemory { .. });
-rejection!(unknown_scheduler, "reject-unknown-scheduler", ConfigError::UnknownScheduler { .. });
-rejection!(bad_vcpu_id, "reject-bad-vcpu-id", ConfigError::BadVcpuId { id: 5, .. });
-rejection!(affinity_outside_pool, "reject-affinity-outside-pool", ConfigError::AffinityOutsidePool { cpu: 0, .. });
-rejection!(enhanced_value, "reject-enhanced-value", ConfigError::InvalidValue { .. });
-rejection!(misaligned, "reject-misaligned", ConfigError::Misaligned { .. });
-rejection!(channel_in_chosen, "reject-channel-in-chosen", ConfigError::ChannelOutsideDomain { .. });
-rejection!(duplicate_module, "reject-duplicate-module", ConfigError::DuplicateModule { kind: "kernel", .. });
-rejection!(device_twice, "reject-device-twice", ConfigError::DeviceAssignedTwice { .. });
-rejection!(interrupt_twice, "reject-device-twice", ConfigError::InterruptAssignedTwice { irq: 153, .. });
+rejection!(
+    static_vs_hypervisor,
+    "reject-static-vs-hypervisor",
+    ConfigError::MemoryOverlap {
+        other: Region::Hypervisor,
+        ..
+    }
+);
+rejection!(
+    static_outside_ram,
+    "reject-static-outside-ram",
+    ConfigError::OutsideRam {
+        property: "xen,static-mem",
+        ..
+    }
+);
+rejection!(
+    module_overlap,
+    "reject-module-overlap",
+    ConfigError::MemoryOverlap {
+        other: Region::Module { .. },
+        ..
+    }
+);
+rejection!(
+    module_outside_ram,
+    "reject-module-outside-ram",
+    ConfigError::OutsideRam {
+        property: "reg",
+        ..
+    }
+);
+rejection!(
+    out_of_memory,
+    "reject-out-of-memory",
+    ConfigError::OutOfMemory { .. }
+);
+rejection!(
+    cpu_two_pools,
+    "reject-cpu-two-pools",
+    ConfigError::CpuInTwoPools { .. }
+);
+rejection!(
+    empty_pool,
+    "reject-empty-pool",
+    ConfigError::EmptyPool { .. }
+);
+rejection!(
+    null_overcommit,
+    "reject-null-overcommit",
+    ConfigError::NullPoolOvercommitted {
+        vcpus: 3,
+        cpus: 2,
+        ..
+    }
+);
+rejection!(
+    dangling_phandle,
+    "reject-dangling-phandle",
+    ConfigError::DanglingPhandle { phandle: 0x99, .. }
+);
+rejection!(
+    wrong_phandle,
+    "reject-wrong-phandle",
+    ConfigError::WrongPhandleTarget {
+        property: "domain-cpupool",
+        ..
+    }
+);
+rejection!(
+    duplicate_port,
+    "reject-duplicate-port",
+    ConfigError::DuplicatePort { port: 10, .. }
+);
+rejection!(
+    channel_not_mutual,
+    "reject-channel-not-mutual",
+    ConfigError::ChannelNotMutual { .. }
+);
+rejection!(
+    shm_size_mismatch,
+    "reject-shm-size-mismatch",
+    ConfigError::SharedMemoryMismatch { .. }
+);
+rejection!(
+    shm_two_owners,
+    "reject-shm-two-owners",
+    ConfigError::SharedMemoryOwners { .. }
+);
+rejection!(
+    unknown_property,
+    "reject-unknown-property",
+    ConfigError::UnknownProperty { .. }
+);
+rejection!(
+    missing_cells,
+    "reject-missing-cells",
+    ConfigError::MissingProperty {
+        property: "#address-cells",
+        ..
+    }
+);
+rejection!(
+    static_size_mismatch,
+    "reject-static-size-mismatch",
+    ConfigError::StaticMemorySizeMismatch { .. }
+);
+rejection!(
+    direct_map_no_static,
+    "reject-direct-map-no-static",
+    ConfigError::DirectMapWithoutStaticMemory { .. }
+);
+rejection!(
+    unknown_scheduler,
+    "reject-unknown-scheduler",
+    ConfigError::UnknownScheduler { .. }
+);
+rejection!(
+    bad_vcpu_id,
+    "reject-bad-vcpu-id",
+    ConfigError::BadVcpuId { id: 5, .. }
+);
+rejection!(
+    affinity_outside_pool,
+    "reject-affinity-outside-pool",
+    ConfigError::AffinityOutsidePool { cpu: 0, .. }
+);
+rejection!(
+    enhanced_value,
+    "reject-enhanced-value",
+    ConfigError::InvalidValue { .. }
+);
+rejection!(
+    misaligned,
+    "reject-misaligned",
+    ConfigError::Misaligned { .. }
+);
+rejection!(
+    channel_in_chosen,
+    "reject-channel-in-chosen",
+    ConfigError::ChannelOutsideDomain { .. }
+);
+rejection!(
+    duplicate_module,
+    "reject-duplicate-module",
+    ConfigError::DuplicateModule { kind: "kernel", .. }
+);
+rejection!(
+    device_twice,
+    "reject-device-twice",
+    ConfigError::DeviceAssignedTwice { .. }
+);
+rejection!(
+    interrupt_twice,
+    "reject-device-twice",
+    ConfigError::InterruptAssignedTwice { irq: 153, .. }
+);
 
 #[test]
 fn every_reject_fixture_has_a_test() {
     let source = include_str!("fixtures.rs");
     for entry in std::fs::read_dir(common::testdata()).expect("testdata exists") {
-        let name = entry.expect("readable entry").file_name().to_string_lossy().into_owned();
-        if let Some(stem) = name.strip_prefix("reject-").and_then(|n| n.strip_suffix(".dts")) {
-            assert!(source.contains(&format!("\"reject-{stem}\"")), "{name} has no test");
+        let name = entry
+            .expect("readable entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if let Some(stem) = name
+            .strip_prefix("reject-")
+            .and_then(|n| n.strip_suffix(".dts"))
+        {
+            assert!(
+                source.contains(&format!("\"reject-{stem}\"")),
+                "{name} has no test"
+            );
         }
     }
 }
@@ -110,16 +276,34 @@ fn two_linux_domains() {
     assert!(d1.vpl011);
     assert_eq!(d1.enhanced, Enhanced::NoXenstore);
     assert_eq!(d1.kernel.range, AddressRange::new(0x4a00_0000, 0xff_ffff));
-    assert_eq!(d1.kernel.bootargs.as_deref(), Some("console=ttyAMA0 init=/bin/sh"));
-    assert_eq!(d1.ramdisk.as_ref().map(|m| m.range), Some(AddressRange::new(0x4b00_0000, 0xff_ffff)));
-    assert_eq!(d1.unsupported.iter().map(|p| p.name()).collect::<Vec<_>>(), ["sve"]);
-    assert!(v.warnings.contains(&Warning::NotSupportedYet { node: "/chosen/domU1".into(), property: "sve".into() }));
+    assert_eq!(
+        d1.kernel.bootargs.as_deref(),
+        Some("console=ttyAMA0 init=/bin/sh")
+    );
+    assert_eq!(
+        d1.ramdisk.as_ref().map(|m| m.range),
+        Some(AddressRange::new(0x4b00_0000, 0xff_ffff))
+    );
+    assert_eq!(
+        d1.unsupported.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        ["sve"]
+    );
+    assert!(v.warnings.contains(&Warning::NotSupportedYet {
+        node: "/chosen/domU1".into(),
+        property: "sve".into()
+    }));
     let d2 = &plan.partitions[1];
-    assert_eq!((d2.priority, d2.crash_policy, d2.vpl011), (10, CrashPolicy::Restart, false));
+    assert_eq!(
+        (d2.priority, d2.crash_policy, d2.vpl011),
+        (10, CrashPolicy::Restart, false)
+    );
     assert_eq!(d2.enhanced, Enhanced::Disabled);
     // No cpupools: one credit2 pool with every CPU.
     assert_eq!(plan.pools.len(), 1);
-    assert_eq!((plan.pools[0].scheduler, plan.pools[0].cpus.clone()), (Scheduler::Credit2, vec![0, 1, 2, 3]));
+    assert_eq!(
+        (plan.pools[0].scheduler, plan.pools[0].cpus.clone()),
+        (Scheduler::Credit2, vec![0, 1, 2, 3])
+    );
     assert!(d1.vcpus.iter().all(|v| v.placement.is_none()));
 }
 
@@ -132,7 +316,11 @@ fn cpupools_null_and_credit2() {
     assert_eq!(plan.pools[1].scheduler, Scheduler::Null);
     let rt = &plan.partitions[0];
     assert_eq!(rt.pool, 1);
-    let cpus: Vec<_> = rt.vcpus.iter().map(|v| v.placement.map(|p| (p.cpu, p.mpidr))).collect();
+    let cpus: Vec<_> = rt
+        .vcpus
+        .iter()
+        .map(|v| v.placement.map(|p| (p.cpu, p.mpidr)))
+        .collect();
     assert_eq!(cpus, [Some((3, 3)), Some((2, 2))]);
     assert_eq!(plan.partitions[1].pool, 0);
 }
@@ -143,13 +331,19 @@ fn static_memory_with_direct_map() {
     assert_eq!(
         plan.partitions[0].memory,
         Memory::Static {
-            banks: vec![AddressRange::new(0x6000_0000, 0x800_0000), AddressRange::new(0x7000_0000, 0x800_0000)],
+            banks: vec![
+                AddressRange::new(0x6000_0000, 0x800_0000),
+                AddressRange::new(0x7000_0000, 0x800_0000)
+            ],
             direct_map: true
         }
     );
     assert_eq!(
         plan.partitions[1].memory,
-        Memory::Static { banks: vec![AddressRange::new(0x6800_0000, 0x400_0000)], direct_map: false }
+        Memory::Static {
+            banks: vec![AddressRange::new(0x6800_0000, 0x400_0000)],
+            direct_map: false
+        }
     );
 }
 
@@ -157,14 +351,24 @@ fn static_memory_with_direct_map() {
 fn channels_and_shared_memory() {
     let plan = valid("valid-channels").plan;
     let ports = |i: usize| {
-        plan.partitions[i].event_channels.iter().map(|c| (c.port, c.remote_partition, c.remote_port)).collect::<Vec<_>>()
+        plan.partitions[i]
+            .event_channels
+            .iter()
+            .map(|c| (c.port, c.remote_partition, c.remote_port))
+            .collect::<Vec<_>>()
     };
     assert_eq!(ports(0), [(10, 1, 10), (11, 1, 12)]);
     assert_eq!(ports(1), [(10, 0, 10), (12, 0, 11)]);
     assert_eq!(plan.shared_regions.len(), 1);
-    assert_eq!(plan.shared_regions[0].host, Some(AddressRange::new(0x5000_0000, 0x20_0000)));
+    assert_eq!(
+        plan.shared_regions[0].host,
+        Some(AddressRange::new(0x5000_0000, 0x20_0000))
+    );
     assert_eq!(plan.shared_regions[0].owner, Some(0));
-    assert_eq!(plan.partitions[1].shared_memory[0].guest_address, 0x7000_0000);
+    assert_eq!(
+        plan.partitions[1].shared_memory[0].guest_address,
+        0x7000_0000
+    );
 }
 
 #[test]
@@ -177,11 +381,22 @@ fn passthrough_devices_are_read_from_the_partial_tree() {
         }
     }
     let one = One(common::compile("partial-serial"));
-    let host = HostFacts { hypervisor: HYPERVISOR, boot_cpu_mpidr: None, modules: Some(&one) };
-    let v = PartitionPlan::from_host_tree(&common::compile("reject-device-twice"), &host).expect("valid");
+    let host = HostFacts {
+        hypervisor: HYPERVISOR,
+        boot_cpu_mpidr: None,
+        modules: Some(&one),
+    };
+    let v = PartitionPlan::from_host_tree(&common::compile("reject-device-twice"), &host)
+        .expect("valid");
     let device = &v.plan.partitions[0].passthrough.devices[0];
     assert_eq!(device.host_path, "/soc/serial@7e201400");
-    assert_eq!(device.mmio, [(AddressRange::new(0xfe20_1000, 0x1000), 0x900_0000)]);
+    assert_eq!(
+        device.mmio,
+        [(AddressRange::new(0xfe20_1000, 0x1000), 0x900_0000)]
+    );
     assert_eq!(device.interrupts, [153]);
-    assert!(v.warnings.iter().any(|w| matches!(w, Warning::PartialTreeNotInspected { .. })));
+    assert!(v
+        .warnings
+        .iter()
+        .any(|w| matches!(w, Warning::PartialTreeNotInspected { .. })));
 }

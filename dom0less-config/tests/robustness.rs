@@ -25,7 +25,11 @@ impl Rng {
 }
 
 fn host() -> HostFacts<'static> {
-    HostFacts { hypervisor: AddressRange::new(0x4000_0000, 0x20_0000), boot_cpu_mpidr: None, modules: None }
+    HostFacts {
+        hypervisor: AddressRange::new(0x4000_0000, 0x20_0000),
+        boot_cpu_mpidr: None,
+        modules: None,
+    }
 }
 
 #[test]
@@ -35,7 +39,7 @@ fn arbitrary_bytes_never_panic() {
         let len = rng.below(512);
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
         // Half of the cases get a plausible header so the structure walker is reached.
-        if len >= 40 && rng.next() % 2 == 0 {
+        if len >= 40 && rng.next().is_multiple_of(2) {
             bytes[..4].copy_from_slice(&0xd00d_feedu32.to_be_bytes());
             bytes[4..8].copy_from_slice(&(len as u32).to_be_bytes());
             bytes[20..24].copy_from_slice(&17u32.to_be_bytes());
@@ -67,7 +71,12 @@ fn mutate(rng: &mut Rng, blob: &[u8]) -> Vec<u8> {
             if let Ok(mut tree) = Tree::parse(blob) {
                 let ids: Vec<_> = tree.node_ids().collect();
                 let id = ids[rng.below(ids.len())];
-                let props: Vec<String> = tree.node(id).properties().iter().map(|p| p.name().to_string()).collect();
+                let props: Vec<String> = tree
+                    .node(id)
+                    .properties()
+                    .iter()
+                    .map(|p| p.name().to_string())
+                    .collect();
                 if !props.is_empty() {
                     let name = &props[rng.below(props.len())];
                     let len = rng.below(24);
@@ -83,7 +92,13 @@ fn mutate(rng: &mut Rng, blob: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mutated_valid_trees_never_panic() {
-    let fixtures = ["valid-two-linux", "valid-cpupools", "valid-static-mem", "valid-channels", "reject-device-twice"];
+    let fixtures = [
+        "valid-two-linux",
+        "valid-cpupools",
+        "valid-static-mem",
+        "valid-channels",
+        "reject-device-twice",
+    ];
     for (index, name) in fixtures.iter().enumerate() {
         let blob = common::compile(name);
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ index as u64);

@@ -66,15 +66,26 @@ fn number(cells: &[u32], at: usize, count: usize) -> Option<u64> {
 }
 
 /// Splits `property` into `(address, size)` pairs with the given cell counts.
-pub fn decode_pairs(property: &Property, address_cells: u32, size_cells: u32) -> Result<Vec<AddressRange>, DtError> {
-    let bad = |reason| DtError::BadValue { property: String::from(property.name()), reason };
+pub fn decode_pairs(
+    property: &Property,
+    address_cells: u32,
+    size_cells: u32,
+) -> Result<Vec<AddressRange>, DtError> {
+    let bad = |reason| DtError::BadValue {
+        property: String::from(property.name()),
+        reason,
+    };
     let (a, s) = (address_cells as usize, size_cells as usize);
     if a == 0 || a > 4 || s > 4 {
-        return Err(bad("cell counts outside 1..=4 address cells and 0..=4 size cells"));
+        return Err(bad(
+            "cell counts outside 1..=4 address cells and 0..=4 size cells",
+        ));
     }
     let cells = property.cells()?;
     if cells.len() % (a + s) != 0 {
-        return Err(bad("length is not a whole number of (address, size) entries"));
+        return Err(bad(
+            "length is not a whole number of (address, size) entries",
+        ));
     }
     cells
         .chunks_exact(a + s)
@@ -88,7 +99,10 @@ pub fn decode_pairs(property: &Property, address_cells: u32, size_cells: u32) ->
 
 /// Decodes fixed-width tuples of numbers, each field with its own cell count.
 pub fn decode_tuples(property: &Property, widths: &[u32]) -> Result<Vec<Vec<u64>>, DtError> {
-    let bad = |reason| DtError::BadValue { property: String::from(property.name()), reason };
+    let bad = |reason| DtError::BadValue {
+        property: String::from(property.name()),
+        reason,
+    };
     let stride: usize = widths.iter().map(|w| *w as usize).sum();
     if stride == 0 || widths.iter().any(|w| *w > 4) {
         return Err(bad("cell counts out of range"));
@@ -104,7 +118,8 @@ pub fn decode_tuples(property: &Property, widths: &[u32]) -> Result<Vec<Vec<u64>
             widths
                 .iter()
                 .map(|w| {
-                    let value = number(entry, at, *w as usize).ok_or_else(|| bad("number does not fit 64 bits"));
+                    let value = number(entry, at, *w as usize)
+                        .ok_or_else(|| bad("number does not fit 64 bits"));
                     at += *w as usize;
                     value
                 })
@@ -116,17 +131,23 @@ pub fn decode_tuples(property: &Property, widths: &[u32]) -> Result<Vec<Vec<u64>
 impl Tree {
     /// The node's own `#address-cells` (for its children), defaulting to 2.
     pub fn address_cells(&self, id: NodeId) -> Result<u32, DtError> {
-        self.node(id).property("#address-cells").map_or(Ok(2), |p| p.u32())
+        self.node(id)
+            .property("#address-cells")
+            .map_or(Ok(2), |p| p.u32())
     }
 
     /// The node's own `#size-cells` (for its children), defaulting to 1.
     pub fn size_cells(&self, id: NodeId) -> Result<u32, DtError> {
-        self.node(id).property("#size-cells").map_or(Ok(1), |p| p.u32())
+        self.node(id)
+            .property("#size-cells")
+            .map_or(Ok(1), |p| p.u32())
     }
 
     /// The node's `reg` entries in its parent's address space (untranslated).
     pub fn reg(&self, id: NodeId) -> Result<Vec<AddressRange>, DtError> {
-        let Some(reg) = self.node(id).property("reg") else { return Ok(Vec::new()) };
+        let Some(reg) = self.node(id).property("reg") else {
+            return Ok(Vec::new());
+        };
         let parent = self.node(id).parent().unwrap_or(self.root());
         decode_pairs(reg, self.address_cells(parent)?, self.size_cells(parent)?)
     }
@@ -140,7 +161,9 @@ impl Tree {
                 let mut start = range.start;
                 let mut bus = self.node(id).parent();
                 while let Some(parent) = bus {
-                    let Some(grand) = self.node(parent).parent() else { break };
+                    let Some(grand) = self.node(parent).parent() else {
+                        break;
+                    };
                     start = self.translate_one(parent, grand, start, range.size)?;
                     bus = Some(grand);
                 }
@@ -150,24 +173,43 @@ impl Tree {
     }
 
     /// Translates `address` from `bus`'s child address space into `grand`'s.
-    fn translate_one(&self, bus: NodeId, grand: NodeId, address: u64, size: u64) -> Result<u64, DtError> {
+    fn translate_one(
+        &self,
+        bus: NodeId,
+        grand: NodeId,
+        address: u64,
+        size: u64,
+    ) -> Result<u64, DtError> {
         let path = || self.path(bus);
         let Some(ranges) = self.node(bus).property("ranges") else {
-            return Err(DtError::BadAddress { node: path(), reason: "no `ranges`: child addresses are not translatable" });
+            return Err(DtError::BadAddress {
+                node: path(),
+                reason: "no `ranges`: child addresses are not translatable",
+            });
         };
         if ranges.is_empty() {
             return Ok(address);
         }
-        let widths = [self.address_cells(bus)?, self.address_cells(grand)?, self.size_cells(bus)?];
+        let widths = [
+            self.address_cells(bus)?,
+            self.address_cells(grand)?,
+            self.size_cells(bus)?,
+        ];
         for entry in decode_tuples(ranges, &widths)? {
             let (child, parent, length) = (entry[0], entry[1], entry[2]);
             let window = AddressRange::new(child, length);
             if window.contains(&AddressRange::new(address, size.max(1))) {
                 return parent
                     .checked_add(address - child)
-                    .ok_or(DtError::BadAddress { node: path(), reason: "translated address overflows" });
+                    .ok_or(DtError::BadAddress {
+                        node: path(),
+                        reason: "translated address overflows",
+                    });
             }
         }
-        Err(DtError::BadAddress { node: path(), reason: "address lies outside every `ranges` window" })
+        Err(DtError::BadAddress {
+            node: path(),
+            reason: "address lies outside every `ranges` window",
+        })
     }
 }

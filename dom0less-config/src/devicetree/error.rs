@@ -23,7 +23,10 @@ pub enum DtError {
     /// Nodes nest deeper than the reader allows.
     TooDeep { offset: usize },
     /// A property value has the wrong length or content.
-    BadValue { property: String, reason: &'static str },
+    BadValue {
+        property: String,
+        reason: &'static str,
+    },
     /// A `reg` or `ranges` entry does not fit 64 bits or the cell counts are out of range.
     BadAddress { node: String, reason: &'static str },
 }
@@ -32,16 +35,33 @@ impl fmt::Display for DtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Truncated { needed, available } => {
-                write!(f, "device tree is truncated: needs {needed} bytes, has {available}")
+                write!(
+                    f,
+                    "device tree is truncated: needs {needed} bytes, has {available}"
+                )
             }
-            Self::BadMagic { found } => write!(f, "not a device tree blob (magic {found:#010x}, expected 0xd00dfeed)"),
+            Self::BadMagic { found } => write!(
+                f,
+                "not a device tree blob (magic {found:#010x}, expected 0xd00dfeed)"
+            ),
             Self::UnsupportedVersion { version } => {
                 write!(f, "device tree format version {version} is older than 16")
             }
-            Self::BadHeader { field, value } => write!(f, "device tree header field {field} = {value:#x} is out of bounds"),
-            Self::BadToken { offset, token } => write!(f, "unknown structure token {token:#x} at offset {offset:#x}"),
-            Self::BadStructure { offset, reason } => write!(f, "malformed structure block at offset {offset:#x}: {reason}"),
-            Self::BadName { offset } => write!(f, "name at offset {offset:#x} is not NUL-terminated UTF-8"),
+            Self::BadHeader { field, value } => write!(
+                f,
+                "device tree header field {field} = {value:#x} is out of bounds"
+            ),
+            Self::BadToken { offset, token } => write!(
+                f,
+                "unknown structure token {token:#x} at offset {offset:#x}"
+            ),
+            Self::BadStructure { offset, reason } => write!(
+                f,
+                "malformed structure block at offset {offset:#x}: {reason}"
+            ),
+            Self::BadName { offset } => {
+                write!(f, "name at offset {offset:#x} is not NUL-terminated UTF-8")
+            }
             Self::TooDeep { offset } => write!(f, "nodes nest too deeply at offset {offset:#x}"),
             Self::BadValue { property, reason } => write!(f, "property {property}: {reason}"),
             Self::BadAddress { node, reason } => write!(f, "{node}: {reason}"),

@@ -102,8 +102,17 @@ impl Default for Tree {
 impl Tree {
     /// An empty tree with only a root node.
     pub fn new() -> Self {
-        let root = Node { name: String::new(), parent: None, children: Vec::new(), properties: Vec::new() };
-        Self { nodes: alloc::vec![root], reservations: Vec::new(), boot_cpu: 0 }
+        let root = Node {
+            name: String::new(),
+            parent: None,
+            children: Vec::new(),
+            properties: Vec::new(),
+        };
+        Self {
+            nodes: alloc::vec![root],
+            reservations: Vec::new(),
+            boot_cpu: 0,
+        }
     }
 
     /// Parses a flattened device tree blob.
@@ -152,7 +161,9 @@ impl Tree {
             let exact = children.iter().find(|c| self.node(**c).name() == part);
             current = match exact {
                 Some(c) => *c,
-                None => *children.iter().find(|c| self.node(**c).base_name() == part)?,
+                None => *children
+                    .iter()
+                    .find(|c| self.node(**c).base_name() == part)?,
             };
         }
         Some(current)
@@ -182,18 +193,25 @@ impl Tree {
 
     /// Every node whose `compatible` contains `compatible`, in tree order.
     pub fn compatible<'a>(&'a self, compatible: &'a str) -> impl Iterator<Item = NodeId> + 'a {
-        self.node_ids().filter(move |id| self.node(*id).is_compatible(compatible))
+        self.node_ids()
+            .filter(move |id| self.node(*id).is_compatible(compatible))
     }
 
     /// The node carrying `phandle`.
     pub fn by_phandle(&self, phandle: u32) -> Option<NodeId> {
-        self.node_ids().find(|id| self.node(*id).phandle() == Some(phandle))
+        self.node_ids()
+            .find(|id| self.node(*id).phandle() == Some(phandle))
     }
 
     /// Adds a child node and returns its id.
     pub fn add_node(&mut self, parent: NodeId, name: &str) -> NodeId {
         let id = NodeId(self.nodes.len());
-        self.nodes.push(Node { name: String::from(name), parent: Some(parent), children: Vec::new(), properties: Vec::new() });
+        self.nodes.push(Node {
+            name: String::from(name),
+            parent: Some(parent),
+            children: Vec::new(),
+            properties: Vec::new(),
+        });
         if let Some(p) = self.nodes.get_mut(parent.0) {
             p.children.push(id);
         }
@@ -202,7 +220,9 @@ impl Tree {
 
     /// Sets (adds or replaces) a property.
     pub fn set_property(&mut self, node: NodeId, name: &str, value: Vec<u8>) {
-        let Some(n) = self.nodes.get_mut(node.0) else { return };
+        let Some(n) = self.nodes.get_mut(node.0) else {
+            return;
+        };
         match n.properties.iter_mut().find(|p| p.name() == name) {
             Some(p) => *p = Property::new(name, value),
             None => n.properties.push(Property::new(name, value)),
@@ -223,12 +243,20 @@ impl Tree {
 
     /// The largest phandle in use, 0 if none.
     pub fn max_phandle(&self) -> u32 {
-        self.node_ids().filter_map(|id| self.node(id).phandle()).max().unwrap_or(0)
+        self.node_ids()
+            .filter_map(|id| self.node(id).phandle())
+            .max()
+            .unwrap_or(0)
     }
 
     fn push_parsed(&mut self, parent: NodeId, name: String) -> NodeId {
         let id = NodeId(self.nodes.len());
-        self.nodes.push(Node { name, parent: Some(parent), children: Vec::new(), properties: Vec::new() });
+        self.nodes.push(Node {
+            name,
+            parent: Some(parent),
+            children: Vec::new(),
+            properties: Vec::new(),
+        });
         if let Some(p) = self.nodes.get_mut(parent.0) {
             p.children.push(id);
         }
@@ -241,7 +269,6 @@ impl Tree {
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,10 @@ pub struct Property {
 impl Property {
     /// A property with the given raw value.
     pub fn new(name: &str, value: Vec<u8>) -> Self {
-        Self { name: String::from(name), value }
+        Self {
+            name: String::from(name),
+            value,
+        }
     }
 
     /// The property name.
@@ -34,12 +37,19 @@ impl Property {
     }
 
     fn bad(&self, reason: &'static str) -> DtError {
-        DtError::BadValue { property: self.name.clone(), reason }
+        DtError::BadValue {
+            property: self.name.clone(),
+            reason,
+        }
     }
 
     /// The value as one 32-bit cell.
     pub fn u32(&self) -> Result<u32, DtError> {
-        let bytes: [u8; 4] = self.value.as_slice().try_into().map_err(|_| self.bad("expected one 32-bit cell"))?;
+        let bytes: [u8; 4] = self
+            .value
+            .as_slice()
+            .try_into()
+            .map_err(|_| self.bad("expected one 32-bit cell"))?;
         Ok(u32::from_be_bytes(bytes))
     }
 
@@ -58,7 +68,7 @@ impl Property {
 
     /// The value as 32-bit cells.
     pub fn cells(&self) -> Result<Vec<u32>, DtError> {
-        if self.value.len() % 4 != 0 {
+        if !self.value.len().is_multiple_of(4) {
             return Err(self.bad("length is not a multiple of 4 bytes"));
         }
         Ok(self
@@ -70,7 +80,10 @@ impl Property {
 
     /// The value as one NUL-terminated string.
     pub fn str(&self) -> Result<&str, DtError> {
-        let body = self.value.strip_suffix(&[0]).ok_or_else(|| self.bad("expected a NUL-terminated string"))?;
+        let body = self
+            .value
+            .strip_suffix(&[0])
+            .ok_or_else(|| self.bad("expected a NUL-terminated string"))?;
         if body.contains(&0) {
             return Err(self.bad("expected one string, found a string list"));
         }
@@ -80,7 +93,8 @@ impl Property {
     /// The value as a string list; entries that are not UTF-8 are skipped.
     pub fn strings(&self) -> impl Iterator<Item = &str> {
         let body = self.value.strip_suffix(&[0]).unwrap_or(&[]);
-        body.split(|b| *b == 0).filter_map(|s| core::str::from_utf8(s).ok())
+        body.split(|b| *b == 0)
+            .filter_map(|s| core::str::from_utf8(s).ok())
     }
 }
 

@@ -15,8 +15,14 @@ const HEADER_SIZE: usize = 40;
 const MAX_DEPTH: usize = 64;
 
 fn word(bytes: &[u8], offset: usize) -> Result<u32, DtError> {
-    let end = offset.checked_add(4).ok_or(DtError::Truncated { needed: usize::MAX, available: bytes.len() })?;
-    let slice = bytes.get(offset..end).ok_or(DtError::Truncated { needed: end, available: bytes.len() })?;
+    let end = offset.checked_add(4).ok_or(DtError::Truncated {
+        needed: usize::MAX,
+        available: bytes.len(),
+    })?;
+    let slice = bytes.get(offset..end).ok_or(DtError::Truncated {
+        needed: end,
+        available: bytes.len(),
+    })?;
     Ok(u32::from_be_bytes([slice[0], slice[1], slice[2], slice[3]]))
 }
 
@@ -27,7 +33,10 @@ fn align4(offset: usize) -> usize {
 /// Reads a NUL-terminated name starting at `offset` within `block`.
 fn name_at(block: &[u8], offset: usize) -> Result<(&str, usize), DtError> {
     let rest = block.get(offset..).ok_or(DtError::BadName { offset })?;
-    let len = rest.iter().position(|b| *b == 0).ok_or(DtError::BadName { offset })?;
+    let len = rest
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or(DtError::BadName { offset })?;
     let name = core::str::from_utf8(&rest[..len]).map_err(|_| DtError::BadName { offset })?;
     Ok((name, len))
 }
@@ -44,7 +53,10 @@ struct Header {
 
 fn header(bytes: &[u8]) -> Result<Header, DtError> {
     if bytes.len() < HEADER_SIZE {
-        return Err(DtError::Truncated { needed: HEADER_SIZE, available: bytes.len() });
+        return Err(DtError::Truncated {
+            needed: HEADER_SIZE,
+            available: bytes.len(),
+        });
     }
     let magic = word(bytes, 0)?;
     if magic != MAGIC {
@@ -52,7 +64,10 @@ fn header(bytes: &[u8]) -> Result<Header, DtError> {
     }
     let total = word(bytes, 4)? as usize;
     if total > bytes.len() {
-        return Err(DtError::Truncated { needed: total, available: bytes.len() });
+        return Err(DtError::Truncated {
+            needed: total,
+            available: bytes.len(),
+        });
     }
     let version = word(bytes, 20)?;
     if version < 16 {
@@ -70,14 +85,31 @@ fn header(bytes: &[u8]) -> Result<Header, DtError> {
     let reservations_offset = field("off_mem_rsvmap", 16)?;
     let strings_size = field("size_dt_strings", 32)?;
     // Version 16 blobs have no size_dt_struct; the block then runs to the end of the blob.
-    let struct_size = if version >= 17 { field("size_dt_struct", 36)? } else { total - struct_offset };
+    let struct_size = if version >= 17 {
+        field("size_dt_struct", 36)?
+    } else {
+        total - struct_offset
+    };
     if struct_offset.saturating_add(struct_size) > total {
-        return Err(DtError::BadHeader { field: "size_dt_struct", value: struct_size as u32 });
+        return Err(DtError::BadHeader {
+            field: "size_dt_struct",
+            value: struct_size as u32,
+        });
     }
     if strings_offset.saturating_add(strings_size) > total {
-        return Err(DtError::BadHeader { field: "size_dt_strings", value: strings_size as u32 });
+        return Err(DtError::BadHeader {
+            field: "size_dt_strings",
+            value: strings_size as u32,
+        });
     }
-    Ok(Header { struct_offset, struct_size, strings_offset, strings_size, reservations_offset, boot_cpu: word(bytes, 28)? })
+    Ok(Header {
+        struct_offset,
+        struct_size,
+        strings_offset,
+        strings_size,
+        reservations_offset,
+        boot_cpu: word(bytes, 28)?,
+    })
 }
 
 fn reservations(bytes: &[u8], mut offset: usize, tree: &mut Tree) -> Result<(), DtError> {
@@ -108,7 +140,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Tree, DtError> {
     let mut seen_root = false;
     let mut offset = 0;
     loop {
-        let token = word(structure, offset).map_err(|_| DtError::BadStructure { offset, reason: "missing FDT_END" })?;
+        let token = word(structure, offset).map_err(|_| DtError::BadStructure {
+            offset,
+            reason: "missing FDT_END",
+        })?;
         let token_at = offset;
         offset += 4;
         match token {
@@ -119,7 +154,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Tree, DtError> {
                 offset = align4(offset + len + 1);
                 match stack.last() {
                     None if seen_root => {
-                        return Err(DtError::BadStructure { offset: token_at, reason: "second root node" })
+                        return Err(DtError::BadStructure {
+                            offset: token_at,
+                            reason: "second root node",
+                        })
                     }
                     None => {
                         seen_root = true;
@@ -136,31 +174,49 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Tree, DtError> {
             }
             END_NODE => {
                 if stack.pop().is_none() {
-                    return Err(DtError::BadStructure { offset: token_at, reason: "END_NODE without BEGIN_NODE" });
+                    return Err(DtError::BadStructure {
+                        offset: token_at,
+                        reason: "END_NODE without BEGIN_NODE",
+                    });
                 }
             }
             PROP => {
-                let node = *stack
-                    .last()
-                    .ok_or(DtError::BadStructure { offset: token_at, reason: "property outside a node" })?;
+                let node = *stack.last().ok_or(DtError::BadStructure {
+                    offset: token_at,
+                    reason: "property outside a node",
+                })?;
                 let len = word(structure, offset)? as usize;
                 let name_offset = word(structure, offset + 4)? as usize;
                 offset += 8;
                 let end = offset
                     .checked_add(len)
                     .filter(|end| *end <= structure.len())
-                    .ok_or(DtError::BadStructure { offset: token_at, reason: "property value runs past the block" })?;
+                    .ok_or(DtError::BadStructure {
+                        offset: token_at,
+                        reason: "property value runs past the block",
+                    })?;
                 let (name, _) = name_at(strings, name_offset)?;
-                tree.push_parsed_property(node, Property::new(name, structure[offset..end].to_vec()));
+                tree.push_parsed_property(
+                    node,
+                    Property::new(name, structure[offset..end].to_vec()),
+                );
                 offset = align4(end);
             }
             END => {
                 if !stack.is_empty() || !seen_root {
-                    return Err(DtError::BadStructure { offset: token_at, reason: "FDT_END inside a node or before the root" });
+                    return Err(DtError::BadStructure {
+                        offset: token_at,
+                        reason: "FDT_END inside a node or before the root",
+                    });
                 }
                 return Ok(tree);
             }
-            other => return Err(DtError::BadToken { offset: token_at, token: other }),
+            other => {
+                return Err(DtError::BadToken {
+                    offset: token_at,
+                    token: other,
+                })
+            }
         }
     }
 }

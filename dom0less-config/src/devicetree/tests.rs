@@ -12,20 +12,35 @@ fn sample() -> Tree {
     tree.set_property(root, "#size-cells", cells_value(&[2]));
     let memory = tree.add_node(root, "memory@40000000");
     tree.set_property(memory, "device_type", strings_value(&["memory"]));
-    tree.set_property(memory, "reg", cells_value(&[0, 0x4000_0000, 0, 0x4000_0000]));
+    tree.set_property(
+        memory,
+        "reg",
+        cells_value(&[0, 0x4000_0000, 0, 0x4000_0000]),
+    );
     let soc = tree.add_node(root, "soc");
     tree.set_property(soc, "#address-cells", cells_value(&[1]));
     tree.set_property(soc, "#size-cells", cells_value(&[1]));
-    tree.set_property(soc, "ranges", cells_value(&[0x7e00_0000, 0, 0xfe00_0000, 0x180_0000]));
+    tree.set_property(
+        soc,
+        "ranges",
+        cells_value(&[0x7e00_0000, 0, 0xfe00_0000, 0x180_0000]),
+    );
     let bus = tree.add_node(soc, "bus@7e100000");
     tree.set_property(bus, "#address-cells", cells_value(&[1]));
     tree.set_property(bus, "#size-cells", cells_value(&[1]));
     tree.set_property(bus, "ranges", cells_value(&[0x0, 0x7e10_0000, 0x1_0000]));
     let uart = tree.add_node(bus, "serial@1000");
-    tree.set_property(uart, "compatible", strings_value(&["arm,pl011", "arm,primecell"]));
+    tree.set_property(
+        uart,
+        "compatible",
+        strings_value(&["arm,pl011", "arm,primecell"]),
+    );
     tree.set_property(uart, "reg", cells_value(&[0x1000, 0x200]));
     tree.set_property(uart, "phandle", cells_value(&[7]));
-    tree.add_reservation(Reservation { address: 0x1000, size: 0x2000 });
+    tree.add_reservation(Reservation {
+        address: 0x1000,
+        size: 0x2000,
+    });
     tree
 }
 
@@ -34,18 +49,31 @@ fn write_then_parse_round_trips() {
     let tree = sample();
     let parsed = Tree::parse(&tree.to_dtb()).expect("valid blob");
     assert_eq!(parsed, tree);
-    assert_eq!(parsed.reservations(), [Reservation { address: 0x1000, size: 0x2000 }]);
+    assert_eq!(
+        parsed.reservations(),
+        [Reservation {
+            address: 0x1000,
+            size: 0x2000
+        }]
+    );
 }
 
 #[test]
 fn lookups_by_path_compatible_and_phandle() {
     let tree = sample();
-    let uart = tree.find("/soc/bus/serial@1000").expect("found by base name");
+    let uart = tree
+        .find("/soc/bus/serial@1000")
+        .expect("found by base name");
     assert_eq!(tree.path(uart), "/soc/bus@7e100000/serial@1000");
     assert_eq!(tree.compatible("arm,primecell").collect::<Vec<_>>(), [uart]);
     assert_eq!(tree.by_phandle(7), Some(uart));
     assert_eq!(tree.find("/nothing"), None);
-    let names: Vec<_> = tree.node(uart).property("compatible").expect("present").strings().collect();
+    let names: Vec<_> = tree
+        .node(uart)
+        .property("compatible")
+        .expect("present")
+        .strings()
+        .collect();
     assert_eq!(names, ["arm,pl011", "arm,primecell"]);
 }
 
@@ -53,10 +81,19 @@ fn lookups_by_path_compatible_and_phandle() {
 fn reg_is_translated_through_every_ranges() {
     let tree = sample();
     let uart = tree.find("/soc/bus/serial@1000").expect("present");
-    assert_eq!(tree.reg(uart).expect("decodes"), [AddressRange::new(0x1000, 0x200)]);
-    assert_eq!(tree.translated_reg(uart).expect("translates"), [AddressRange::new(0xfe10_1000, 0x200)]);
+    assert_eq!(
+        tree.reg(uart).expect("decodes"),
+        [AddressRange::new(0x1000, 0x200)]
+    );
+    assert_eq!(
+        tree.translated_reg(uart).expect("translates"),
+        [AddressRange::new(0xfe10_1000, 0x200)]
+    );
     let memory = tree.find("/memory").expect("present");
-    assert_eq!(tree.translated_reg(memory).expect("root child"), [AddressRange::new(0x4000_0000, 0x4000_0000)]);
+    assert_eq!(
+        tree.translated_reg(memory).expect("root child"),
+        [AddressRange::new(0x4000_0000, 0x4000_0000)]
+    );
 }
 
 #[test]
@@ -64,7 +101,10 @@ fn reg_outside_ranges_is_an_error() {
     let mut tree = sample();
     let uart = tree.find("/soc/bus/serial@1000").expect("present");
     tree.set_property(uart, "reg", cells_value(&[0x2_0000, 0x200]));
-    assert!(matches!(tree.translated_reg(uart), Err(DtError::BadAddress { .. })));
+    assert!(matches!(
+        tree.translated_reg(uart),
+        Err(DtError::BadAddress { .. })
+    ));
 }
 
 /// A blob built by hand with `FDT_NOP` between every token, as Debian's Pi 4 tree has.
@@ -75,7 +115,18 @@ fn blob_with_nops() -> Vec<u8> {
     let struct_bytes: Vec<u8> = structure.iter().flat_map(|w| w.to_be_bytes()).collect();
     let header_and_rsv = 40 + 16;
     let total = header_and_rsv + struct_bytes.len() + strings.len();
-    let header = [0xd00d_feed, total as u32, 56, (56 + struct_bytes.len()) as u32, 40, 17, 16, 0, strings.len() as u32, struct_bytes.len() as u32];
+    let header = [
+        0xd00d_feed,
+        total as u32,
+        56,
+        (56 + struct_bytes.len()) as u32,
+        40,
+        17,
+        16,
+        0,
+        strings.len() as u32,
+        struct_bytes.len() as u32,
+    ];
     let mut blob: Vec<u8> = header.iter().flat_map(|w| w.to_be_bytes()).collect();
     blob.extend_from_slice(&[0; 16]);
     blob.extend_from_slice(&struct_bytes);
@@ -93,20 +144,29 @@ fn nop_tokens_are_skipped() {
 
 #[test]
 fn malformed_headers_are_errors() {
-    assert!(matches!(Tree::parse(&[0; 8]), Err(DtError::Truncated { .. })));
+    assert!(matches!(
+        Tree::parse(&[0; 8]),
+        Err(DtError::Truncated { .. })
+    ));
     let mut blob = sample().to_dtb();
     blob[0] = 0;
     assert!(matches!(Tree::parse(&blob), Err(DtError::BadMagic { .. })));
     let mut blob = sample().to_dtb();
     blob[23] = 3;
-    assert_eq!(Tree::parse(&blob), Err(DtError::UnsupportedVersion { version: 3 }));
+    assert_eq!(
+        Tree::parse(&blob),
+        Err(DtError::UnsupportedVersion { version: 3 })
+    );
 }
 
 #[test]
 fn every_truncation_and_byte_flip_is_handled() {
     let blob = sample().to_dtb();
     for len in 0..blob.len() {
-        assert!(Tree::parse(&blob[..len]).is_err(), "prefix of {len} bytes accepted");
+        assert!(
+            Tree::parse(&blob[..len]).is_err(),
+            "prefix of {len} bytes accepted"
+        );
     }
     for at in 0..blob.len() {
         let mut mutated = blob.clone();
@@ -124,7 +184,8 @@ fn property_accessors_check_lengths() {
     assert!(Property::new("x", vec![1, 2, 3]).u32().is_err());
     assert!(Property::new("s", b"no-nul".to_vec()).str().is_err());
     assert_eq!(Property::new("s", b"ok\0".to_vec()).str(), Ok("ok"));
-    let pairs = decode_pairs(&Property::new("reg", cells_value(&[0, 0x1000, 0x10])), 2, 1).expect("decodes");
+    let pairs = decode_pairs(&Property::new("reg", cells_value(&[0, 0x1000, 0x10])), 2, 1)
+        .expect("decodes");
     assert_eq!(pairs, [AddressRange::new(0x1000, 0x10)]);
     assert!(decode_pairs(&Property::new("reg", cells_value(&[1, 2])), 2, 1).is_err());
 }

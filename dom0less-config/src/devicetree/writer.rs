@@ -12,7 +12,7 @@ fn push_word(out: &mut Vec<u8>, value: u32) {
 }
 
 fn pad4(out: &mut Vec<u8>) {
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push(0);
     }
 }
@@ -21,7 +21,10 @@ fn pad4(out: &mut Vec<u8>) {
 fn string_offset(strings: &mut Vec<u8>, name: &str) -> u32 {
     let mut start = 0;
     while start < strings.len() {
-        let end = strings[start..].iter().position(|b| *b == 0).map_or(strings.len(), |p| start + p);
+        let end = strings[start..]
+            .iter()
+            .position(|b| *b == 0)
+            .map_or(strings.len(), |p| start + p);
         if &strings[start..end] == name.as_bytes() {
             return start as u32;
         }

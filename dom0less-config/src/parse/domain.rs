@@ -53,7 +53,12 @@ pub(super) fn priority(reader: &mut Reader<'_>, node: NodeId) -> Option<u8> {
     match u8::try_from(value) {
         Ok(v) => Some(v),
         Err(_) => {
-            reader.invalid(node, "bulkhead,priority", format!("{value}"), "a number from 0 to 255");
+            reader.invalid(
+                node,
+                "bulkhead,priority",
+                format!("{value}"),
+                "a number from 0 to 255",
+            );
             None
         }
     }
@@ -62,33 +67,56 @@ pub(super) fn priority(reader: &mut Reader<'_>, node: NodeId) -> Option<u8> {
 pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft {
     let tree = reader.tree;
     let path = tree.path(node);
-    let mut d = DomainDraft { node: Some(node), path: path.clone(), name: String::from(tree.node(node).name()), ..Default::default() };
+    let mut d = DomainDraft {
+        node: Some(node),
+        path: path.clone(),
+        name: String::from(tree.node(node).name()),
+        ..Default::default()
+    };
 
     for property in tree.node(node).properties() {
         let name = property.name();
         if LEGAL_UNMODELLED.contains(&name) {
-            reader.warnings.push(Warning::NotSupportedYet { node: path.clone(), property: String::from(name) });
+            reader.warnings.push(Warning::NotSupportedYet {
+                node: path.clone(),
+                property: String::from(name),
+            });
             d.unsupported.push(property.clone());
         } else if !MODELLED.contains(&name) {
-            reader.errors.push(ConfigError::UnknownProperty { node: path.clone(), property: String::from(name) });
+            reader.errors.push(ConfigError::UnknownProperty {
+                node: path.clone(),
+                property: String::from(name),
+            });
         }
     }
 
     match reader.property(node, "memory") {
-        None => reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: "memory" }),
-        Some(p) if p.value().len() != 8 => {
-            reader.invalid(node, "memory", format!("{} bytes", p.value().len()), "a 64-bit number of KiB (two cells)")
-        }
+        None => reader.errors.push(ConfigError::MissingProperty {
+            node: path.clone(),
+            property: "memory",
+        }),
+        Some(p) if p.value().len() != 8 => reader.invalid(
+            node,
+            "memory",
+            format!("{} bytes", p.value().len()),
+            "a 64-bit number of KiB (two cells)",
+        ),
         Some(p) => d.memory_kib = p.u64().unwrap_or(0),
     }
     match reader.u32(node, "cpus") {
         None if reader.property(node, "cpus").is_none() => {
-            reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: "cpus" })
+            reader.errors.push(ConfigError::MissingProperty {
+                node: path.clone(),
+                property: "cpus",
+            })
         }
         None => {}
-        Some(n) if n == 0 || n > MAX_VCPUS => {
-            reader.invalid(node, "cpus", format!("{n}"), "1 to 128 vCPUs (Xen's MAX_VIRT_CPUS on Arm)")
-        }
+        Some(n) if n == 0 || n > MAX_VCPUS => reader.invalid(
+            node,
+            "cpus",
+            format!("{n}"),
+            "1 to 128 vCPUs (Xen's MAX_VIRT_CPUS on Arm)",
+        ),
         Some(n) => d.vcpu_count = n,
     }
     d.vpl011 = reader.property(node, "vpl011").is_some();
@@ -100,7 +128,12 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
     if let Some(text) = reader.string(node, "llc-colors") {
         match parse_ranges(text) {
             Some(r) => d.llc_colors = r,
-            None => reader.invalid(node, "llc-colors", format!("\"{text}\""), "a list like \"0-3,5\""),
+            None => reader.invalid(
+                node,
+                "llc-colors",
+                format!("\"{text}\""),
+                "a list like \"0-3,5\"",
+            ),
         }
     }
     d.passthrough = match reader.string(node, "passthrough") {
@@ -108,7 +141,12 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
         Some("enabled") => Some(true),
         Some("disabled") => Some(false),
         Some(other) => {
-            reader.invalid(node, "passthrough", format!("\"{other}\""), "\"enabled\" or \"disabled\"");
+            reader.invalid(
+                node,
+                "passthrough",
+                format!("\"{other}\""),
+                "\"enabled\" or \"disabled\"",
+            );
             None
         }
     };
@@ -133,7 +171,12 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
         Some("restart") => Some(CrashPolicy::Restart),
         Some("halt-system") => Some(CrashPolicy::HaltSystem),
         Some(other) => {
-            reader.invalid(node, "bulkhead,on-crash", format!("\"{other}\""), "\"stop\", \"restart\" or \"halt-system\"");
+            reader.invalid(
+                node,
+                "bulkhead,on-crash",
+                format!("\"{other}\""),
+                "\"stop\", \"restart\" or \"halt-system\"",
+            );
             None
         }
     };
@@ -155,7 +198,12 @@ fn read_enhanced(reader: &mut Reader<'_>, node: NodeId) -> Option<Enhanced> {
         "disabled" => Some(Enhanced::Disabled),
         "no-xenstore" => Some(Enhanced::NoXenstore),
         other => {
-            reader.invalid(node, "xen,enhanced", format!("\"{other}\""), "\"enabled\", \"legacy\", \"no-xenstore\" or \"disabled\"");
+            reader.invalid(
+                node,
+                "xen,enhanced",
+                format!("\"{other}\""),
+                "\"enabled\", \"legacy\", \"no-xenstore\" or \"disabled\"",
+            );
             None
         }
     }
@@ -166,12 +214,20 @@ fn domain_cells(reader: &mut Reader<'_>, node: NodeId) -> Option<(u32, u32)> {
     let path = reader.tree.path(node);
     let get = |reader: &mut Reader<'_>, name: &'static str| {
         if reader.property(node, name).is_none() {
-            reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: name });
+            reader.errors.push(ConfigError::MissingProperty {
+                node: path.clone(),
+                property: name,
+            });
             return None;
         }
         let value = reader.u32(node, name)?;
         if value > 2 || (name == "#address-cells" && value == 0) {
-            reader.invalid(node, name, format!("{value}"), "1 or 2 (0 allowed for #size-cells)");
+            reader.invalid(
+                node,
+                name,
+                format!("{value}"),
+                "1 or 2 (0 allowed for #size-cells)",
+            );
             return None;
         }
         Some(value)
@@ -184,7 +240,9 @@ fn domain_cells(reader: &mut Reader<'_>, node: NodeId) -> Option<(u32, u32)> {
 /// `xen,static-mem` uses `#xen,static-mem-*-cells` when present (Xen before 4.18), else the
 /// cell counts inherited from the domain's parent.
 fn read_static_mem(reader: &mut Reader<'_>, node: NodeId, d: &mut DomainDraft) {
-    let Some(p) = reader.property(node, "xen,static-mem") else { return };
+    let Some(p) = reader.property(node, "xen,static-mem") else {
+        return;
+    };
     let tree = reader.tree;
     let parent = tree.node(node).parent().unwrap_or(tree.root());
     let inherited = |name: &str, default: u32| {
@@ -197,11 +255,20 @@ fn read_static_mem(reader: &mut Reader<'_>, node: NodeId, d: &mut DomainDraft) {
         }
         default
     };
-    let address = reader.u32(node, "#xen,static-mem-address-cells").unwrap_or_else(|| inherited("#address-cells", 2));
-    let size = reader.u32(node, "#xen,static-mem-size-cells").unwrap_or_else(|| inherited("#size-cells", 1));
+    let address = reader
+        .u32(node, "#xen,static-mem-address-cells")
+        .unwrap_or_else(|| inherited("#address-cells", 2));
+    let size = reader
+        .u32(node, "#xen,static-mem-size-cells")
+        .unwrap_or_else(|| inherited("#size-cells", 1));
     match decode_pairs(p, address, size) {
         Ok(banks) if !banks.is_empty() => d.static_mem = Some(banks),
-        Ok(_) => reader.invalid(node, "xen,static-mem", String::from("<>"), "at least one (address, size) bank"),
+        Ok(_) => reader.invalid(
+            node,
+            "xen,static-mem",
+            String::from("<>"),
+            "at least one (address, size) bank",
+        ),
         Err(e) => reader.bad(node, p, e),
     }
 }

@@ -105,7 +105,11 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     /// A reader over `tree` with no findings yet.
     pub fn new(tree: &'a Tree) -> Self {
-        Self { tree, errors: Vec::new(), warnings: Vec::new() }
+        Self {
+            tree,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
     }
 
     fn property(&self, node: NodeId, name: &str) -> Option<&'a Property> {
@@ -114,7 +118,11 @@ impl<'a> Reader<'a> {
 
     fn bad(&mut self, node: NodeId, property: &Property, error: crate::devicetree::DtError) {
         let path = self.tree.path(node);
-        self.errors.push(ConfigError::BadProperty { node: path, property: String::from(property.name()), error });
+        self.errors.push(ConfigError::BadProperty {
+            node: path,
+            property: String::from(property.name()),
+            error,
+        });
     }
 
     /// An optional one-cell property; malformed values are recorded.
@@ -131,7 +139,12 @@ impl<'a> Reader<'a> {
 
     fn invalid(&mut self, node: NodeId, property: &str, value: String, expected: &'static str) {
         let path = self.tree.path(node);
-        self.errors.push(ConfigError::InvalidValue { node: path, property: String::from(property), value, expected });
+        self.errors.push(ConfigError::InvalidValue {
+            node: path,
+            property: String::from(property),
+            value,
+            expected,
+        });
     }
 
     /// Resolves a phandle; records dangling ones.
@@ -139,7 +152,11 @@ impl<'a> Reader<'a> {
         let target = self.tree.by_phandle(phandle);
         if target.is_none() {
             let path = self.tree.path(node);
-            self.errors.push(ConfigError::DanglingPhandle { node: path, property, phandle });
+            self.errors.push(ConfigError::DanglingPhandle {
+                node: path,
+                property,
+                phandle,
+            });
         }
         target
     }
@@ -179,12 +196,16 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
         } else if node.is_compatible("xen,cpupool") {
             drafts.pools.push(read_pool(reader, *child));
         } else if node.is_compatible("xen,evtchn-v1") {
-            reader.errors.push(ConfigError::ChannelOutsideDomain { node: tree.path(*child) });
+            reader.errors.push(ConfigError::ChannelOutsideDomain {
+                node: tree.path(*child),
+            });
         } else if node.is_compatible("multiboot,module")
             || node.is_compatible("xen,multiboot-module")
             || node.is_compatible("xen,domain-shared-memory-v1")
         {
-            reader.warnings.push(Warning::Dom0Ignored { node: tree.path(*child) });
+            reader.warnings.push(Warning::Dom0Ignored {
+                node: tree.path(*child),
+            });
         }
     }
     if drafts.domains.is_empty() {
@@ -197,13 +218,22 @@ fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
     let path = reader.tree.path(node);
     let mut cpus = Vec::new();
     match reader.property(node, "cpupool-cpus") {
-        None => reader.errors.push(ConfigError::MissingProperty { node: path.clone(), property: "cpupool-cpus" }),
+        None => reader.errors.push(ConfigError::MissingProperty {
+            node: path.clone(),
+            property: "cpupool-cpus",
+        }),
         Some(p) => match p.cells() {
             Err(e) => reader.bad(node, p, e),
             Ok(handles) => {
                 for handle in handles {
-                    let Some(target) = reader.phandle(node, "cpupool-cpus", handle) else { continue };
-                    let is_cpu = reader.tree.node(target).property("device_type").is_some_and(|t| t.str() == Ok("cpu"));
+                    let Some(target) = reader.phandle(node, "cpupool-cpus", handle) else {
+                        continue;
+                    };
+                    let is_cpu = reader
+                        .tree
+                        .node(target)
+                        .property("device_type")
+                        .is_some_and(|t| t.str() == Ok("cpu"));
                     if is_cpu {
                         cpus.push(target);
                     } else {
@@ -219,5 +249,10 @@ fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
         },
     }
     let scheduler = reader.string(node, "cpupool-sched").map(String::from);
-    PoolDraft { node, path, cpus, scheduler }
+    PoolDraft {
+        node,
+        path,
+        cpus,
+        scheduler,
+    }
 }

@@ -5,7 +5,9 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{domain, parse_ranges, ChannelDraft, DomainDraft, ModuleDraft, Reader, SharedDraft, VcpuDraft};
+use super::{
+    domain, parse_ranges, ChannelDraft, DomainDraft, ModuleDraft, Reader, SharedDraft, VcpuDraft,
+};
 use crate::devicetree::{decode_pairs, decode_tuples, NodeId};
 use crate::error::{ConfigError, Warning};
 
@@ -34,17 +36,27 @@ fn module_kind(reader: &Reader<'_>, node: NodeId) -> Option<ModuleKind> {
     }
 }
 
-pub(super) fn read_subnodes(reader: &mut Reader<'_>, domain: NodeId, cells: Option<(u32, u32)>, d: &mut DomainDraft) {
+pub(super) fn read_subnodes(
+    reader: &mut Reader<'_>,
+    domain: NodeId,
+    cells: Option<(u32, u32)>,
+    d: &mut DomainDraft,
+) {
     let tree = reader.tree;
     for child in tree.node(domain).children() {
         let node = tree.node(*child);
         let path = tree.path(*child);
         if node.is_compatible("multiboot,module") || node.is_compatible("xen,multiboot-module") {
             let Some(kind) = module_kind(reader, *child) else {
-                reader.warnings.push(Warning::NotSupportedYet { node: path, property: String::from("compatible") });
+                reader.warnings.push(Warning::NotSupportedYet {
+                    node: path,
+                    property: String::from("compatible"),
+                });
                 continue;
             };
-            let Some(module) = read_module(reader, *child, cells) else { continue };
+            let Some(module) = read_module(reader, *child, cells) else {
+                continue;
+            };
             let (slot, label) = match kind {
                 ModuleKind::Kernel => (&mut d.kernel, "kernel"),
                 ModuleKind::Ramdisk => (&mut d.ramdisk, "ramdisk"),
@@ -72,31 +84,55 @@ pub(super) fn read_subnodes(reader: &mut Reader<'_>, domain: NodeId, cells: Opti
                 d.shared.push(s);
             }
         } else {
-            reader.warnings.push(Warning::NotSupportedYet { node: path, property: String::from("compatible") });
+            reader.warnings.push(Warning::NotSupportedYet {
+                node: path,
+                property: String::from("compatible"),
+            });
         }
     }
     if d.kernel.is_none() {
-        reader.errors.push(ConfigError::MissingKernel { domain: d.path.clone() });
+        reader.errors.push(ConfigError::MissingKernel {
+            domain: d.path.clone(),
+        });
     }
 }
 
-fn read_module(reader: &mut Reader<'_>, node: NodeId, cells: Option<(u32, u32)>) -> Option<ModuleDraft> {
+fn read_module(
+    reader: &mut Reader<'_>,
+    node: NodeId,
+    cells: Option<(u32, u32)>,
+) -> Option<ModuleDraft> {
     let path = reader.tree.path(node);
     for property in reader.tree.node(node).properties() {
         if property.name() == "xen,uefi-binary" {
-            reader.warnings.push(Warning::NotSupportedYet { node: path.clone(), property: String::from("xen,uefi-binary") });
+            reader.warnings.push(Warning::NotSupportedYet {
+                node: path.clone(),
+                property: String::from("xen,uefi-binary"),
+            });
         }
     }
     let bootargs = reader.string(node, "bootargs").map(String::from);
     let Some(reg) = reader.property(node, "reg") else {
-        reader.errors.push(ConfigError::MissingProperty { node: path, property: "reg" });
+        reader.errors.push(ConfigError::MissingProperty {
+            node: path,
+            property: "reg",
+        });
         return None;
     };
     let (address, size) = cells?;
     match decode_pairs(reg, address, size) {
-        Ok(ranges) if ranges.len() == 1 && ranges[0].size > 0 => Some(ModuleDraft { path, range: ranges[0], bootargs }),
+        Ok(ranges) if ranges.len() == 1 && ranges[0].size > 0 => Some(ModuleDraft {
+            path,
+            range: ranges[0],
+            bootargs,
+        }),
         Ok(ranges) => {
-            reader.invalid(node, "reg", format!("{ranges:x?}"), "exactly one non-empty (address, size) entry");
+            reader.invalid(
+                node,
+                "reg",
+                format!("{ranges:x?}"),
+                "exactly one non-empty (address, size) entry",
+            );
             None
         }
         Err(e) => {
@@ -110,7 +146,10 @@ fn read_vcpu(reader: &mut Reader<'_>, node: NodeId) -> Option<VcpuDraft> {
     let path = reader.tree.path(node);
     let Some(id) = reader.u32(node, "id") else {
         if reader.property(node, "id").is_none() {
-            reader.errors.push(ConfigError::MissingProperty { node: path, property: "id" });
+            reader.errors.push(ConfigError::MissingProperty {
+                node: path,
+                property: "id",
+            });
         }
         return None;
     };
@@ -120,23 +159,41 @@ fn read_vcpu(reader: &mut Reader<'_>, node: NodeId) -> Option<VcpuDraft> {
             Some(ranges) if ranges.iter().all(|(l, h)| h - l < 4096) => {
                 affinity = ranges.iter().flat_map(|(l, h)| *l..=*h).collect();
             }
-            _ => reader.invalid(node, "hard-affinity", format!("\"{text}\""), "a CPU list like \"0-3,5\""),
+            _ => reader.invalid(
+                node,
+                "hard-affinity",
+                format!("\"{text}\""),
+                "a CPU list like \"0-3,5\"",
+            ),
         }
     }
     let priority = domain::priority(reader, node);
-    Some(VcpuDraft { path, id, affinity, priority })
+    Some(VcpuDraft {
+        path,
+        id,
+        affinity,
+        priority,
+    })
 }
 
 fn read_channel(reader: &mut Reader<'_>, node: NodeId) -> Option<ChannelDraft> {
     let path = reader.tree.path(node);
     let Some(p) = reader.property(node, "xen,evtchn") else {
-        reader.errors.push(ConfigError::MissingProperty { node: path, property: "xen,evtchn" });
+        reader.errors.push(ConfigError::MissingProperty {
+            node: path,
+            property: "xen,evtchn",
+        });
         return None;
     };
     let cells = match p.cells() {
         Ok(c) if c.len() == 2 => c,
         Ok(c) => {
-            reader.invalid(node, "xen,evtchn", format!("{c:x?}"), "<local-port &remote-evtchn-node>");
+            reader.invalid(
+                node,
+                "xen,evtchn",
+                format!("{c:x?}"),
+                "<local-port &remote-evtchn-node>",
+            );
             return None;
         }
         Err(e) => {
@@ -145,24 +202,46 @@ fn read_channel(reader: &mut Reader<'_>, node: NodeId) -> Option<ChannelDraft> {
         }
     };
     if cells[0] == 0 || cells[0] > MAX_PORT {
-        reader.invalid(node, "xen,evtchn", format!("port {}", cells[0]), "a local port from 1 to 131072");
+        reader.invalid(
+            node,
+            "xen,evtchn",
+            format!("port {}", cells[0]),
+            "a local port from 1 to 131072",
+        );
         return None;
     }
     let remote = reader.phandle(node, "xen,evtchn", cells[1])?;
-    Some(ChannelDraft { node, path, port: cells[0], remote })
+    Some(ChannelDraft {
+        node,
+        path,
+        port: cells[0],
+        remote,
+    })
 }
 
-fn read_shared(reader: &mut Reader<'_>, node: NodeId, cells: Option<(u32, u32)>) -> Option<SharedDraft> {
+fn read_shared(
+    reader: &mut Reader<'_>,
+    node: NodeId,
+    cells: Option<(u32, u32)>,
+) -> Option<SharedDraft> {
     let path = reader.tree.path(node);
     let id = match reader.string(node, "xen,shm-id") {
         None => {
             if reader.property(node, "xen,shm-id").is_none() {
-                reader.errors.push(ConfigError::MissingProperty { node: path, property: "xen,shm-id" });
+                reader.errors.push(ConfigError::MissingProperty {
+                    node: path,
+                    property: "xen,shm-id",
+                });
             }
             return None;
         }
         Some(id) if id.is_empty() || id.len() >= MAX_SHM_ID_LENGTH => {
-            reader.invalid(node, "xen,shm-id", format!("\"{id}\""), "a string of 1 to 15 characters");
+            reader.invalid(
+                node,
+                "xen,shm-id",
+                format!("\"{id}\""),
+                "a string of 1 to 15 characters",
+            );
             return None;
         }
         Some(id) => String::from(id),
@@ -171,12 +250,20 @@ fn read_shared(reader: &mut Reader<'_>, node: NodeId, cells: Option<(u32, u32)>)
         None | Some("borrower") => false,
         Some("owner") => true,
         Some(other) => {
-            reader.invalid(node, "role", format!("\"{other}\""), "\"owner\" or \"borrower\"");
+            reader.invalid(
+                node,
+                "role",
+                format!("\"{other}\""),
+                "\"owner\" or \"borrower\"",
+            );
             false
         }
     };
     let Some(p) = reader.property(node, "xen,shared-mem") else {
-        reader.errors.push(ConfigError::MissingProperty { node: path, property: "xen,shared-mem" });
+        reader.errors.push(ConfigError::MissingProperty {
+            node: path,
+            property: "xen,shared-mem",
+        });
         return None;
     };
     let (a, s) = cells?;
@@ -186,13 +273,30 @@ fn read_shared(reader: &mut Reader<'_>, node: NodeId, cells: Option<(u32, u32)>)
         (Some(t), _) => (Some(t[0][0]), t[0][1], t[0][2]),
         (None, Some(t)) => (None, t[0][0], t[0][1]),
         _ => {
-            reader.invalid(node, "xen,shared-mem", format!("{} bytes", p.value().len()), "<host guest size> or <guest size>");
+            reader.invalid(
+                node,
+                "xen,shared-mem",
+                format!("{} bytes", p.value().len()),
+                "<host guest size> or <guest size>",
+            );
             return None;
         }
     };
     if size == 0 {
-        reader.invalid(node, "xen,shared-mem", String::from("size 0"), "a non-zero size");
+        reader.invalid(
+            node,
+            "xen,shared-mem",
+            String::from("size 0"),
+            "a non-zero size",
+        );
         return None;
     }
-    Some(SharedDraft { path, id, host, guest, size, owner })
+    Some(SharedDraft {
+        path,
+        id,
+        host,
+        guest,
+        size,
+        owner,
+    })
 }

@@ -36,7 +36,9 @@ pub(super) fn build_pools(
         let mut cpus = Vec::new();
         for node in &draft.cpus {
             let path = tree.path(*node);
-            let Some(cpu) = info.cpus.iter().position(|c| c.path == path) else { continue };
+            let Some(cpu) = info.cpus.iter().position(|c| c.path == path) else {
+                continue;
+            };
             match owner[cpu] {
                 Some(first) if first != p => errors.push(ConfigError::CpuInTwoPools {
                     cpu: path,
@@ -50,22 +52,40 @@ pub(super) fn build_pools(
                 }
             }
         }
-        let listed = tree.node(draft.node).property("cpupool-cpus").map_or(1, |c| c.value().len());
+        let listed = tree
+            .node(draft.node)
+            .property("cpupool-cpus")
+            .map_or(1, |c| c.value().len());
         if listed == 0 {
-            errors.push(ConfigError::EmptyPool { pool: draft.path.clone() });
+            errors.push(ConfigError::EmptyPool {
+                pool: draft.path.clone(),
+            });
         }
         let scheduler = match draft.scheduler.as_deref() {
             None => Scheduler::Credit2,
             Some(name) => scheduler(name).unwrap_or_else(|| {
-                errors.push(ConfigError::UnknownScheduler { pool: draft.path.clone(), name: String::from(name) });
+                errors.push(ConfigError::UnknownScheduler {
+                    pool: draft.path.clone(),
+                    name: String::from(name),
+                });
                 Scheduler::Credit2
             }),
         };
-        pools.push(CpuPool { name: draft.path.clone(), scheduler, cpus });
+        pools.push(CpuPool {
+            name: draft.path.clone(),
+            scheduler,
+            cpus,
+        });
     }
-    let rest: Vec<usize> = (0..info.cpus.len()).filter(|c| owner[*c].is_none()).collect();
+    let rest: Vec<usize> = (0..info.cpus.len())
+        .filter(|c| owner[*c].is_none())
+        .collect();
     if !rest.is_empty() {
-        pools.push(CpuPool { name: String::from("Pool-rest"), scheduler: Scheduler::Credit2, cpus: rest });
+        pools.push(CpuPool {
+            name: String::from("Pool-rest"),
+            scheduler: Scheduler::Credit2,
+            cpus: rest,
+        });
     }
     if info.cpus.is_empty() {
         errors.push(ConfigError::InvalidValue {
@@ -79,19 +99,27 @@ pub(super) fn build_pools(
         .boot_cpu_mpidr
         .and_then(|m| info.cpus.iter().position(|c| c.mpidr == m))
         .unwrap_or(0);
-    let boot_pool = pools.iter().position(|p| p.cpus.contains(&boot)).unwrap_or(0);
+    let boot_pool = pools
+        .iter()
+        .position(|p| p.cpus.contains(&boot))
+        .unwrap_or(0);
     // The boot CPU's pool becomes pool 0, as in Xen; the others keep their order.
     let mut order: Vec<usize> = (0..pools.len()).collect();
     if boot_pool < order.len() {
         order.remove(boot_pool);
         order.insert(0, boot_pool);
     }
-    let final_index = |draft_index: usize| order.iter().position(|o| *o == draft_index).unwrap_or(0);
+    let final_index =
+        |draft_index: usize| order.iter().position(|o| *o == draft_index).unwrap_or(0);
     let domain_pools = drafts
         .domains
         .iter()
         .map(|d| match d.pool {
-            Some(node) => drafts.pools.iter().position(|p| p.node == node).map_or(0, final_index),
+            Some(node) => drafts
+                .pools
+                .iter()
+                .position(|p| p.node == node)
+                .map_or(0, final_index),
             None => 0,
         })
         .collect();
@@ -117,11 +145,22 @@ pub(super) fn place_vcpus(
 ) {
     for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
         let pool = pools.get(p.pool);
-        p.vcpus = vec![Vcpu { affinity: Vec::new(), placement: None, priority: d.priority }; d.vcpu_count as usize];
+        p.vcpus = vec![
+            Vcpu {
+                affinity: Vec::new(),
+                placement: None,
+                priority: d.priority
+            };
+            d.vcpu_count as usize
+        ];
         let mut seen = Vec::new();
         for v in &d.vcpus {
             if v.id >= d.vcpu_count || seen.contains(&v.id) {
-                errors.push(ConfigError::BadVcpuId { node: v.path.clone(), id: v.id, vcpus: d.vcpu_count });
+                errors.push(ConfigError::BadVcpuId {
+                    node: v.path.clone(),
+                    id: v.id,
+                    vcpus: d.vcpu_count,
+                });
                 continue;
             }
             seen.push(v.id);
@@ -133,7 +172,11 @@ pub(super) fn place_vcpus(
                     slot.affinity.push(index);
                 } else {
                     let pool = pool.map_or_else(|| String::from("Pool-0"), |p| p.name.clone());
-                    errors.push(ConfigError::AffinityOutsidePool { node: v.path.clone(), cpu: *cpu, pool });
+                    errors.push(ConfigError::AffinityOutsidePool {
+                        node: v.path.clone(),
+                        cpu: *cpu,
+                        pool,
+                    });
                 }
             }
         }
@@ -145,17 +188,35 @@ pub(super) fn place_vcpus(
     }
 }
 
-fn pin(info: &HostInfo, index: usize, pool: &CpuPool, partitions: &mut [Partition], errors: &mut Vec<ConfigError>) {
-    let vcpus: u32 = partitions.iter().filter(|p| p.pool == index).map(|p| p.vcpu_count).sum();
+fn pin(
+    info: &HostInfo,
+    index: usize,
+    pool: &CpuPool,
+    partitions: &mut [Partition],
+    errors: &mut Vec<ConfigError>,
+) {
+    let vcpus: u32 = partitions
+        .iter()
+        .filter(|p| p.pool == index)
+        .map(|p| p.vcpu_count)
+        .sum();
     let null = pool.scheduler == Scheduler::Null;
     if null && vcpus as usize > pool.cpus.len() {
-        errors.push(ConfigError::NullPoolOvercommitted { pool: pool.name.clone(), vcpus, cpus: pool.cpus.len() as u32 });
+        errors.push(ConfigError::NullPoolOvercommitted {
+            pool: pool.name.clone(),
+            vcpus,
+            cpus: pool.cpus.len() as u32,
+        });
         return;
     }
     let mut load = vec![0u32; info.cpus.len()];
     // vCPUs with the narrowest affinity choose first, so free choices do not take their CPUs.
     let mut order: Vec<(usize, usize)> = Vec::new();
-    for (pi, p) in partitions.iter().enumerate().filter(|(_, p)| p.pool == index) {
+    for (pi, p) in partitions
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.pool == index)
+    {
         order.extend((0..p.vcpus.len()).map(|v| (pi, v)));
     }
     order.sort_by_key(|(pi, v)| match partitions[*pi].vcpus[*v].affinity.len() {
@@ -165,12 +226,23 @@ fn pin(info: &HostInfo, index: usize, pool: &CpuPool, partitions: &mut [Partitio
     for (pi, id) in order {
         let name = partitions[pi].name.clone();
         let v = &mut partitions[pi].vcpus[id];
-        let candidates = if v.affinity.is_empty() { &pool.cpus } else { &v.affinity };
-        let best = candidates.iter().copied().filter(|c| *c < load.len()).min_by_key(|c| load[*c]);
+        let candidates = if v.affinity.is_empty() {
+            &pool.cpus
+        } else {
+            &v.affinity
+        };
+        let best = candidates
+            .iter()
+            .copied()
+            .filter(|c| *c < load.len())
+            .min_by_key(|c| load[*c]);
         match best {
             Some(cpu) if !null || load[cpu] == 0 => {
                 load[cpu] += 1;
-                v.placement = Some(Placement { cpu, mpidr: info.cpus[cpu].mpidr });
+                v.placement = Some(Placement {
+                    cpu,
+                    mpidr: info.cpus[cpu].mpidr,
+                });
             }
             _ => errors.push(ConfigError::AffinityOutsidePool {
                 node: format!("/chosen/{name}/vcpu {id}"),

@@ -10,15 +10,31 @@ use crate::error::{ConfigError, Warning};
 use crate::plan::{Device, Partition};
 
 /// Reads the devices of one partial device tree (Xen's `docs/misc/arm/passthrough.txt`).
-pub fn partial_tree_devices(host: &Tree, partial: &Tree, node: &str, errors: &mut Vec<ConfigError>) -> Vec<Device> {
+pub fn partial_tree_devices(
+    host: &Tree,
+    partial: &Tree,
+    node: &str,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<Device> {
     let mut devices = Vec::new();
-    let Some(passthrough) = partial.find("/passthrough") else { return devices };
+    let Some(passthrough) = partial.find("/passthrough") else {
+        return devices;
+    };
     let root = partial.root();
-    let (a, s) = (partial.address_cells(root).unwrap_or(2), partial.size_cells(root).unwrap_or(1));
+    let (a, s) = (
+        partial.address_cells(root).unwrap_or(2),
+        partial.size_cells(root).unwrap_or(1),
+    );
     for child in partial.node(passthrough).children() {
         let n = partial.node(*child);
-        let Some(path) = n.property("xen,path").and_then(|p| p.str().ok()) else { continue };
-        let fail = |reason| ConfigError::BadPassthrough { node: String::from(node), device: String::from(path), reason };
+        let Some(path) = n.property("xen,path").and_then(|p| p.str().ok()) else {
+            continue;
+        };
+        let fail = |reason| ConfigError::BadPassthrough {
+            node: String::from(node),
+            device: String::from(path),
+            reason,
+        };
         let Some(host_node) = host.find(path) else {
             errors.push(fail("xen,path names no node of the host device tree"));
             continue;
@@ -45,12 +61,16 @@ pub fn partial_tree_devices(host: &Tree, partial: &Tree, node: &str, errors: &mu
                     for e in entries {
                         let range = AddressRange::new(e[0], e[1]);
                         if !host_regs.iter().any(|h| h.contains(&range)) {
-                            errors.push(fail("a `xen,reg` range is not inside the host node's `reg`"));
+                            errors.push(fail(
+                                "a `xen,reg` range is not inside the host node's `reg`",
+                            ));
                         }
                         mmio.push((range, e[2]));
                     }
                 }
-                Err(_) => errors.push(fail("`xen,reg` is not a list of <host-address size guest-address>")),
+                Err(_) => errors.push(fail(
+                    "`xen,reg` is not a list of <host-address size guest-address>",
+                )),
             }
         }
         let mut interrupts = Vec::new();
@@ -65,7 +85,12 @@ pub fn partial_tree_devices(host: &Tree, partial: &Tree, node: &str, errors: &mu
                 }
             }
         }
-        devices.push(Device { host_path: String::from(path), mmio, interrupts, without_iommu });
+        devices.push(Device {
+            host_path: String::from(path),
+            mmio,
+            interrupts,
+            without_iommu,
+        });
     }
     devices
 }
@@ -78,21 +103,37 @@ pub(super) fn check(
     warnings: &mut Vec<Warning>,
 ) {
     for p in partitions.iter_mut() {
-        let Some(module) = &p.device_tree else { continue };
+        let Some(module) = &p.device_tree else {
+            continue;
+        };
         let bytes = host.modules.and_then(|m| m.bytes(module.range));
         let Some(bytes) = bytes else {
-            warnings.push(Warning::PartialTreeNotInspected { domain: format!("/chosen/{}", p.name), module: module.node.clone() });
+            warnings.push(Warning::PartialTreeNotInspected {
+                domain: format!("/chosen/{}", p.name),
+                module: module.node.clone(),
+            });
             continue;
         };
         match Tree::parse(bytes) {
-            Ok(partial) => p.passthrough.devices = partial_tree_devices(tree, &partial, &module.node, errors),
-            Err(error) => errors.push(ConfigError::BadProperty { node: module.node.clone(), property: String::from("reg"), error }),
+            Ok(partial) => {
+                p.passthrough.devices = partial_tree_devices(tree, &partial, &module.node, errors)
+            }
+            Err(error) => errors.push(ConfigError::BadProperty {
+                node: module.node.clone(),
+                property: String::from("reg"),
+                error,
+            }),
         }
     }
     for (i, p) in partitions.iter().enumerate() {
         for other in &partitions[..i] {
             for d in &p.passthrough.devices {
-                if other.passthrough.devices.iter().any(|o| o.host_path == d.host_path) {
+                if other
+                    .passthrough
+                    .devices
+                    .iter()
+                    .any(|o| o.host_path == d.host_path)
+                {
                     errors.push(ConfigError::DeviceAssignedTwice {
                         device: d.host_path.clone(),
                         first: other.name.clone(),
@@ -100,8 +141,17 @@ pub(super) fn check(
                     });
                 }
                 for irq in &d.interrupts {
-                    if other.passthrough.devices.iter().any(|o| o.interrupts.contains(irq)) {
-                        errors.push(ConfigError::InterruptAssignedTwice { irq: *irq, first: other.name.clone(), second: p.name.clone() });
+                    if other
+                        .passthrough
+                        .devices
+                        .iter()
+                        .any(|o| o.interrupts.contains(irq))
+                    {
+                        errors.push(ConfigError::InterruptAssignedTwice {
+                            irq: *irq,
+                            first: other.name.clone(),
+                            second: p.name.clone(),
+                        });
                     }
                 }
             }

@@ -23,7 +23,12 @@ pub(super) fn shared_memory(
             let host = s.host.map(|h| AddressRange::new(h, s.size));
             let index = match regions.iter().position(|r| r.id == s.id) {
                 None => {
-                    regions.push(SharedRegion { id: s.id.clone(), host, size: s.size, owner: None });
+                    regions.push(SharedRegion {
+                        id: s.id.clone(),
+                        host,
+                        size: s.size,
+                        owner: None,
+                    });
                     first_node.push(s.path.clone());
                     owner_node.push(None);
                     regions.len() - 1
@@ -31,7 +36,8 @@ pub(super) fn shared_memory(
                 Some(i) => {
                     let region = &mut regions[i];
                     let shown = |r: &SharedRegion| r.host.unwrap_or(AddressRange::new(0, r.size));
-                    let disagree = region.size != s.size || matches!((region.host, host), (Some(a), Some(b)) if a != b);
+                    let disagree = region.size != s.size
+                        || matches!((region.host, host), (Some(a), Some(b)) if a != b);
                     if disagree {
                         errors.push(ConfigError::SharedMemoryMismatch {
                             id: s.id.clone(),
@@ -59,7 +65,11 @@ pub(super) fn shared_memory(
                     }
                 }
             }
-            p.shared_memory.push(SharedMapping { region: index, guest_address: s.guest, owner: s.owner });
+            p.shared_memory.push(SharedMapping {
+                region: index,
+                guest_address: s.guest,
+                owner: s.owner,
+            });
         }
     }
     regions
@@ -85,7 +95,10 @@ pub(super) fn event_channels(
         }
     }
     let find = |node| {
-        drafts.iter().enumerate().find_map(|(di, d)| d.channels.iter().find(|c| c.node == node).map(|c| (di, c)))
+        drafts
+            .iter()
+            .enumerate()
+            .find_map(|(di, d)| d.channels.iter().find(|c| c.node == node).map(|c| (di, c)))
     };
     for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
         for c in &d.channels {
@@ -106,7 +119,11 @@ pub(super) fn event_channels(
                 });
                 continue;
             }
-            p.event_channels.push(EventChannel { port: c.port, remote_partition: remote_domain, remote_port: remote.port });
+            p.event_channels.push(EventChannel {
+                port: c.port,
+                remote_partition: remote_domain,
+                remote_port: remote.port,
+            });
         }
     }
 }

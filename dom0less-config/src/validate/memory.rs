@@ -21,7 +21,7 @@ struct User {
 }
 
 fn aligned(range: &AddressRange) -> bool {
-    range.start % PAGE == 0 && range.size % PAGE == 0
+    range.start.is_multiple_of(PAGE) && range.size.is_multiple_of(PAGE)
 }
 
 fn in_ram(info: &HostInfo, range: &AddressRange) -> bool {
@@ -40,7 +40,14 @@ pub(super) fn check(
         .iter()
         .flat_map(|d| [&d.kernel, &d.ramdisk, &d.device_tree])
         .flatten()
-        .map(|m| User { node: m.path.clone(), property: "reg", range: m.range, region: Region::Module { node: m.path.clone() } })
+        .map(|m| User {
+            node: m.path.clone(),
+            property: "reg",
+            range: m.range,
+            region: Region::Module {
+                node: m.path.clone(),
+            },
+        })
         .collect();
     let mut dynamic: u64 = 0;
     for d in drafts {
@@ -65,13 +72,20 @@ pub(super) fn check(
                 }
                 for bank in banks {
                     let node = d.path.clone();
-                    users.push(User { node: node.clone(), property: "xen,static-mem", range: *bank, region: Region::StaticMemory { node } });
+                    users.push(User {
+                        node: node.clone(),
+                        property: "xen,static-mem",
+                        range: *bank,
+                        region: Region::StaticMemory { node },
+                    });
                 }
             }
             None => {
                 dynamic = dynamic.saturating_add(bytes.unwrap_or(u64::MAX));
                 if d.direct_map {
-                    errors.push(ConfigError::DirectMapWithoutStaticMemory { domain: d.path.clone() });
+                    errors.push(ConfigError::DirectMapWithoutStaticMemory {
+                        domain: d.path.clone(),
+                    });
                 }
             }
         }
@@ -89,10 +103,18 @@ pub(super) fn check(
     for u in &users {
         let needs_alignment = !matches!(u.region, Region::Module { .. });
         if needs_alignment && !aligned(&u.range) {
-            errors.push(ConfigError::Misaligned { node: u.node.clone(), property: u.property, range: u.range });
+            errors.push(ConfigError::Misaligned {
+                node: u.node.clone(),
+                property: u.property,
+                range: u.range,
+            });
         }
         if !in_ram(info, &u.range) {
-            errors.push(ConfigError::OutsideRam { node: u.node.clone(), property: u.property, range: u.range });
+            errors.push(ConfigError::OutsideRam {
+                node: u.node.clone(),
+                property: u.property,
+                range: u.range,
+            });
         }
     }
     for (i, u) in users.iter().enumerate() {
@@ -119,7 +141,9 @@ pub(super) fn check(
                 errors.push(ConfigError::MemoryOverlap {
                     node: u.node.clone(),
                     range: u.range,
-                    other: Region::Reserved { source: r.source.clone() },
+                    other: Region::Reserved {
+                        source: r.source.clone(),
+                    },
                     other_range: r.range,
                 });
             }
@@ -132,7 +156,10 @@ pub(super) fn check(
     }
     let free = free_bytes(&info.ram, &taken);
     if dynamic > free {
-        errors.push(ConfigError::OutOfMemory { requested: dynamic, free });
+        errors.push(ConfigError::OutOfMemory {
+            requested: dynamic,
+            free,
+        });
     }
 }
 
@@ -144,7 +171,12 @@ fn free_bytes(ram: &[AddressRange], taken: &[AddressRange]) -> u64 {
         let mut cuts: Vec<(u64, u64)> = taken
             .iter()
             .filter(|t| t.overlaps(bank))
-            .map(|t| (t.start.max(bank.start), t.end().unwrap_or(u64::MAX).min(bank_end)))
+            .map(|t| {
+                (
+                    t.start.max(bank.start),
+                    t.end().unwrap_or(u64::MAX).min(bank_end),
+                )
+            })
             .collect();
         cuts.sort();
         let mut cursor = bank.start;
@@ -166,7 +198,11 @@ mod tests {
     #[test]
     fn free_bytes_subtracts_overlapping_cuts_once() {
         let ram = [AddressRange::new(0x1000, 0x9000)];
-        let taken = [AddressRange::new(0x2000, 0x2000), AddressRange::new(0x3000, 0x2000), AddressRange::new(0x0, 0x1800)];
+        let taken = [
+            AddressRange::new(0x2000, 0x2000),
+            AddressRange::new(0x3000, 0x2000),
+            AddressRange::new(0x0, 0x1800),
+        ];
         assert_eq!(free_bytes(&ram, &taken), 0x9000 - 0x800 - 0x3000);
     }
 }

@@ -11,7 +11,9 @@ use crate::devicetree::{AddressRange, Tree};
 use crate::error::ConfigError;
 use crate::host::HostInfo;
 use crate::parse::{self, DomainDraft, ModuleDraft, Reader};
-use crate::plan::{CrashPolicy, Enhanced, Memory, Module, Partition, PartitionPlan, Passthrough, Validated};
+use crate::plan::{
+    CrashPolicy, Enhanced, Memory, Module, Partition, PartitionPlan, Passthrough, Validated,
+};
 
 /// Gives access to boot module contents (the partial device trees), where they are loaded.
 pub trait ModuleSource {
@@ -46,8 +48,12 @@ impl PartitionPlan {
         let mut warnings = reader.warnings;
 
         let (pools, pool_index) = cpus::build_pools(tree, &info, host, &drafts, &mut errors);
-        let mut partitions: Vec<Partition> =
-            drafts.domains.iter().zip(pool_index).map(|(d, pool)| skeleton(d, pool)).collect();
+        let mut partitions: Vec<Partition> = drafts
+            .domains
+            .iter()
+            .zip(pool_index)
+            .map(|(d, pool)| skeleton(d, pool))
+            .collect();
         cpus::place_vcpus(&info, &pools, &drafts.domains, &mut partitions, &mut errors);
         let shared_regions = links::shared_memory(&drafts.domains, &mut partitions, &mut errors);
         links::event_channels(tree, &drafts.domains, &mut partitions, &mut errors);
@@ -56,26 +62,42 @@ impl PartitionPlan {
 
         for (i, d) in drafts.domains.iter().enumerate() {
             if drafts.domains[..i].iter().any(|o| o.name == d.name) {
-                errors.push(ConfigError::DuplicateDomain { name: d.name.clone() });
+                errors.push(ConfigError::DuplicateDomain {
+                    name: d.name.clone(),
+                });
             }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let plan = PartitionPlan { partitions, pools, shared_regions, cpus: info.cpus };
+        let plan = PartitionPlan {
+            partitions,
+            pools,
+            shared_regions,
+            cpus: info.cpus,
+        };
         Ok(Validated { plan, warnings })
     }
 }
 
 fn module(draft: &ModuleDraft) -> Module {
-    Module { node: draft.path.clone(), range: draft.range, bootargs: draft.bootargs.clone() }
+    Module {
+        node: draft.path.clone(),
+        range: draft.range,
+        bootargs: draft.bootargs.clone(),
+    }
 }
 
 /// A partition with everything that needs no cross-checking filled in.
 fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
     let memory = match &d.static_mem {
-        Some(banks) => Memory::Static { banks: banks.clone(), direct_map: d.direct_map },
-        None => Memory::Allocated { bytes: d.memory_kib.saturating_mul(1024) },
+        Some(banks) => Memory::Static {
+            banks: banks.clone(),
+            direct_map: d.direct_map,
+        },
+        None => Memory::Allocated {
+            bytes: d.memory_kib.saturating_mul(1024),
+        },
     };
     Partition {
         name: d.name.clone(),
@@ -97,7 +119,10 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         crash_policy: d.crash_policy.unwrap_or(CrashPolicy::Stop),
         event_channels: Vec::new(),
         shared_memory: Vec::new(),
-        passthrough: Passthrough { enabled: d.passthrough, devices: Vec::new() },
+        passthrough: Passthrough {
+            enabled: d.passthrough,
+            devices: Vec::new(),
+        },
         max_grant_frames: d.max_grant_frames,
         max_maptrack_frames: d.max_maptrack_frames,
         llc_colors: d.llc_colors.clone(),

@@ -20,6 +20,11 @@ pub fn compile(name: &str) -> Vec<u8> {
         .unwrap_or_else(|e| {
             panic!("cannot run dtc ({e}): install the Debian package `device-tree-compiler` (`cargo xtask test` does)")
         });
-    assert!(output.status.success(), "dtc failed on {}: {}", source.display(), String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "dtc failed on {}: {}",
+        source.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     output.stdout
 }

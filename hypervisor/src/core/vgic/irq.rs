@@ -57,6 +57,9 @@ pub struct IrqState {
     pub hw: Option<u32>,
     /// The vCPU whose list registers hold this interrupt, between its flush and its sync.
     pub owner: Option<u8>,
+    /// The vCPU that acknowledged it, while active: an active SPI stays there until deactivated,
+    /// even if the guest routes it elsewhere meanwhile.
+    pub active_vcpu: Option<u8>,
     /// A clear-pending arrived while a list register held the interrupt.
     pub clear_pending_in_lr: bool,
     /// A clear-active arrived while a list register held the interrupt.
@@ -82,6 +85,7 @@ impl IrqState {
             route: 0,
             hw: None,
             owner: None,
+            active_vcpu: None,
             clear_pending_in_lr: false,
             clear_active_in_lr: false,
             sgi_sources: 0,
@@ -124,6 +128,7 @@ impl IrqState {
     /// Clears the active state.
     pub fn clear_active(&mut self) {
         self.active = false;
+        self.active_vcpu = None;
         if self.owner.is_some() {
             self.clear_active_in_lr = true;
         }

@@ -210,6 +210,21 @@ impl Vgic {
         }
     }
 
+    /// The vCPU whose list registers should hold `intid`: the one it is active on, else its target.
+    pub(super) fn delivery_vcpu(&self, vcpu: VcpuId, intid: IntId) -> Option<VcpuId> {
+        if is_private(intid) {
+            return Some(vcpu);
+        }
+        match self.irq(vcpu, intid)? {
+            IrqState {
+                active: true,
+                active_vcpu: Some(holder),
+                ..
+            } => Some(VcpuId(*holder as usize)),
+            _ => self.target(vcpu, intid),
+        }
+    }
+
     /// Whether a group's interrupts are forwarded (`GICD_CTLR`).
     pub(super) fn group_on(&self, group1: bool) -> bool {
         self.group_enabled[group1 as usize]
@@ -226,7 +241,7 @@ impl Vgic {
             set.insert(VcpuId(owner as usize));
         }
         if irq.wants_list_register(self.group_on(irq.group1)) {
-            if let Some(target) = self.target(vcpu, intid) {
+            if let Some(target) = self.delivery_vcpu(vcpu, intid) {
                 set.insert(target);
             }
         }

@@ -66,7 +66,7 @@ impl Vgic {
             };
             if irq.owner.is_some()
                 || !irq.wants_list_register(self.group_on(irq.group1))
-                || self.target(vcpu, intid) != Some(vcpu)
+                || self.delivery_vcpu(vcpu, intid) != Some(vcpu)
             {
                 continue;
             }
@@ -180,6 +180,7 @@ impl Vgic {
             if !irq.clear_active_in_lr {
                 irq.active = active_now;
             }
+            irq.active_vcpu = if irq.active { Some(vcpu.0 as u8) } else { None };
             let level_software =
                 irq.trigger == Trigger::Level && irq.hw.is_none() && !is_sgi(intid);
             if !irq.clear_pending_in_lr {

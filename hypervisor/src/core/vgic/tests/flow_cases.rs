@@ -253,3 +253,44 @@ fn flush_twice_without_sync_is_refused() {
         })
     );
 }
+
+#[test]
+fn active_interrupt_stays_on_the_vcpu_that_acknowledged_it_when_rerouted() {
+    let mut vgic = ready(GicVersion::V2, 2);
+    gicd_write(&mut vgic, 0xc0c, 0, 0b10); // SPI 48 edge.
+    let (mut first, mut second) = (Cpu::new(0), Cpu::new(1));
+    vgic.inject(VcpuId(0), 48).expect("inject");
+    first.cycle(&mut vgic);
+    assert_eq!(first.acknowledge(), Some(48));
+    // Linux moves the interrupt's affinity while vCPU 0 still handles it.
+    gicd_write(&mut vgic, 0x830, 0, 0x02);
+    first.cycle(&mut vgic);
+    second.cycle(&mut vgic);
+    assert_eq!(
+        first.entry(48).map(|lr| lr.state),
+        Some(LrState::Active),
+        "the deactivation must find it"
+    );
+    assert_eq!(second.intids(), [] as [u32; 0]);
+    vgic.inject(VcpuId(0), 48)
+        .expect("fires again while active");
+    first.cycle(&mut vgic);
+    second.cycle(&mut vgic);
+    assert_eq!(
+        first.entry(48).map(|lr| lr.state),
+        Some(LrState::PendingActive)
+    );
+    first.deactivate(48);
+    assert_eq!(first.acknowledge(), Some(48));
+    first.deactivate(48);
+    first.cycle(&mut vgic);
+    vgic.inject(VcpuId(0), 48)
+        .expect("fires after deactivation");
+    first.cycle(&mut vgic);
+    second.cycle(&mut vgic);
+    assert_eq!(
+        (first.intids(), second.intids()),
+        (vec![], vec![48]),
+        "now delivered to the new target"
+    );
+}

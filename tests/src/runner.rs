@@ -247,8 +247,10 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
         }
     };
     outcome.command = format!("{} {}", config.qemu.display(), args.join(" "));
+    // Relative paths in a scenario's QEMU arguments are relative to the workspace root.
     let spawned = Command::new(&config.qemu)
         .args(&args)
+        .current_dir(&config.workspace)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

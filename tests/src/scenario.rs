@@ -12,7 +12,8 @@ pub struct Scenario {
     pub board: String,
     /// GIC version for machines that let us choose it (`gic-version=N`).
     pub gic: Option<u8>,
-    /// More QEMU arguments, after the ones the board implies.
+    /// More QEMU arguments, after the ones the board implies. QEMU runs in the workspace root,
+    /// so relative paths in them are relative to it.
     pub qemu_args: Vec<String>,
     /// Kernel command line given with `-append`.
     pub bootargs: Option<String>,

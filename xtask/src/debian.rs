@@ -87,13 +87,16 @@ pub fn first_dependency(depends_output: &str) -> Option<String> {
     })
 }
 
-/// The newest `<package>_<version>_arm64.deb` among file names (Debian versions of one
-/// package as downloaded compare well enough by name for picking the latest download).
+/// Whether a file name is a downloaded `<package>_<version>_arm64.deb`.
+pub fn is_deb_of(package: &str, name: &str) -> bool {
+    name.strip_prefix(package)
+        .and_then(|rest| rest.strip_prefix('_'))
+        .is_some_and(|rest| rest.ends_with("_arm64.deb"))
+}
+
+/// The `.deb` of `package` among file names (the cache keeps one per package).
 pub fn pick_deb<'a>(package: &str, names: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    let prefix = format!("{package}_");
-    names
-        .filter(|n| n.starts_with(&prefix) && n.ends_with("_arm64.deb"))
-        .max()
+    names.filter(|n| is_deb_of(package, n)).max()
 }
 
 /// The package cache: one per workspace target directory.
@@ -211,6 +214,16 @@ impl Debian {
         self.update()?;
         let debs = self.root.join("debs");
         fs::create_dir_all(&debs).map_err(io(&debs))?;
+        // Drop older downloads of the package, so the one left is the one fetched now.
+        for entry in fs::read_dir(&debs).map_err(io(&debs))?.flatten() {
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| is_deb_of(package, n))
+            {
+                fs::remove_file(entry.path()).map_err(io(&entry.path()))?;
+            }
+        }
         shell::run(
             self.apt("apt-get")
                 .args(["download", "-q", package])
@@ -344,5 +357,9 @@ mod tests {
             Some("busybox-static_1%3a1.35.0-4+b4_arm64.deb")
         );
         assert_eq!(pick_deb("busybox", names.into_iter()), None);
+        assert!(!is_deb_of(
+            "busybox-static",
+            "busybox-static_1%3a1.35.0-4+b4_amd64.deb"
+        ));
     }
 }

@@ -400,3 +400,29 @@ fn passthrough_devices_are_read_from_the_partial_tree() {
         .iter()
         .any(|w| matches!(w, Warning::PartialTreeNotInspected { .. })));
 }
+
+#[test]
+fn reference_page_example_is_valid() {
+    let page = include_str!("../../docs/config.md");
+    let start = page.rfind("```dts\n").expect("the page has a dts example") + "```dts\n".len();
+    let end = start + page[start..].find("```").expect("closed block");
+    let source = format!(
+        "/dts-v1/;\n/ {{ #address-cells = <2>; #size-cells = <2>;\n\
+         memory@40000000 {{ device_type = \"memory\"; reg = <0x0 0x40000000 0x0 0x40000000>; }}; }};\n{}",
+        &page[start..end]
+    );
+    let host = HostFacts {
+        hypervisor: HYPERVISOR,
+        boot_cpu_mpidr: None,
+        modules: None,
+    };
+    let plan = PartitionPlan::from_host_tree(&common::compile_source(&source), &host)
+        .unwrap_or_else(|e| panic!("docs/config.md example rejected: {e:#?}"))
+        .plan;
+    assert_eq!(plan.partitions.len(), 2);
+    assert_eq!(plan.pools[1].scheduler, Scheduler::FixedPriority);
+    assert_eq!(
+        plan.partitions[0].vcpus[1].placement.map(|p| p.cpu),
+        Some(3)
+    );
+}

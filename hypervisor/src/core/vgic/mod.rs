@@ -9,7 +9,8 @@
 //! One [`Vgic`] exists per partition. The caller wraps it in the partition's vGIC spin lock; every
 //! `&mut self` method is called with that lock held, from any core:
 //!
-//! - on every guest exit, [`Vgic::sync`] first, with the list registers read back from the hardware;
+//! - on every guest exit, [`Vgic::deactivate_unlisted`] if the hardware counted EOIs of interrupts in
+//!   no list register, then [`Vgic::sync`] with the list registers read back from the hardware;
 //! - trapped MMIO goes to [`Vgic::mmio_read`] / [`Vgic::mmio_write`], a trapped `ICC_SGI1R_EL1`
 //!   write to [`Vgic::send_sgi_v3`];
 //! - just before entering the guest, [`Vgic::flush`] fills the list registers.

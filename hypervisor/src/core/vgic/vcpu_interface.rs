@@ -202,4 +202,38 @@ impl Vgic {
         }
         Ok(Effects::kick(kick))
     }
+
+    /// Handles `count` deactivations of interrupts that were in no list register
+    /// (`ICH_HCR_EL2.EOIcount`, `GICH_HCR.EOICount`): each deactivates the most urgent active
+    /// interrupt of `vcpu` outside its list registers, which is the one the guest's priority drop
+    /// referred to. Call it before [`Vgic::sync`], then clear the hardware count.
+    ///
+    /// Flush puts active interrupts first, so this happens only when more interrupts are active at
+    /// once than there are list registers.
+    pub fn deactivate_unlisted(&mut self, vcpu: VcpuId, count: u32) -> Result<Effects, VgicError> {
+        self.check_vcpu(vcpu)?;
+        let mut effects = Effects::NONE;
+        for _ in 0..count {
+            let unlisted = (0..self.intid_limit())
+                .filter(|&intid| self.delivery_vcpu(vcpu, intid) == Some(vcpu))
+                .filter_map(|intid| self.irq(vcpu, intid).map(|irq| (intid, irq)))
+                .filter(|(_, irq)| irq.active && irq.owner.is_none())
+                .min_by_key(|(intid, irq)| rank(irq, *intid));
+            let Some((intid, _)) = unlisted else { break };
+            let Some(irq) = self.irq_mut(vcpu, intid) else {
+                break;
+            };
+            irq.clear_active();
+            if irq.hw.is_some() {
+                // One hardware deactivation per call fits the effect masks; callers loop on count.
+                return Ok(Effects {
+                    hw_base: intid,
+                    hw_deactivate: 1,
+                    ..effects
+                });
+            }
+            effects.kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
+        }
+        Ok(effects)
+    }
 }

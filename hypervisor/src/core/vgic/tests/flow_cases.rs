@@ -294,3 +294,32 @@ fn active_interrupt_stays_on_the_vcpu_that_acknowledged_it_when_rerouted() {
         "now delivered to the new target"
     );
 }
+
+#[test]
+fn deactivation_of_an_interrupt_outside_the_list_registers_is_counted_back() {
+    let mut vgic = ready(GicVersion::V3, 1);
+    let mut cpu = Cpu::new(0);
+    for (intid, priority) in [(50u32, 0xc0u8), (51, 0x80), (52, 0x40), (53, 0x00)] {
+        set_priority(&mut vgic, intid as u64, priority);
+        vgic.inject(VcpuId(0), intid).expect("inject");
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.acknowledge(), Some(intid));
+    }
+    // A fifth active interrupt, made active by register, has no list register left.
+    set_priority(&mut vgic, 55, 0xe0);
+    vgic.sync(VcpuId(0), &cpu.lrs).expect("sync");
+    gicd_write(&mut vgic, 0x304, 0, 1 << 23);
+    vgic.flush(VcpuId(0), &cpu.doorbell, &mut cpu.lrs)
+        .expect("flush");
+    assert_eq!(cpu.intids(), [53, 52, 51, 50]);
+    for intid in [53, 52, 51, 50] {
+        cpu.deactivate(intid);
+    }
+    // The guest then EOIs SPI 55 without an exit: the hardware counts it.
+    let effects = vgic.deactivate_unlisted(VcpuId(0), 2).expect("EOIcount");
+    assert!(effects.is_empty());
+    assert!(!vgic.is_active(VcpuId(0), 55));
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.intids(), [] as [u32; 0]);
+    assert!((50..56).all(|intid| !vgic.is_active(VcpuId(0), intid)));
+}

@@ -1,0 +1,188 @@
+//! The valid fixtures, modelled on what Xen dom0less users write, produce the expected plan.
+
+mod common;
+
+use dom0less_config::devicetree::AddressRange;
+use dom0less_config::{
+    ConfigError, CrashPolicy, Enhanced, HostFacts, Memory, ModuleSource, PartitionPlan, Scheduler,
+    Validated, Warning,
+};
+
+/// The hypervisor image the tests pretend to boot with.
+const HYPERVISOR: AddressRange = AddressRange::new(0x4000_0000, 0x20_0000);
+
+fn check(name: &str) -> Result<Validated, Vec<ConfigError>> {
+    let host = HostFacts {
+        hypervisor: HYPERVISOR,
+        boot_cpu_mpidr: None,
+        modules: None,
+    };
+    PartitionPlan::from_host_tree(&common::compile(name), &host)
+}
+
+fn valid(name: &str) -> Validated {
+    check(name).unwrap_or_else(|errors| panic!("{name} rejected: {errors:#?}"))
+}
+
+#[test]
+fn two_linux_domains() {
+    let v = valid("valid-two-linux");
+    let plan = &v.plan;
+    assert_eq!(plan.partitions.len(), 2);
+    let d1 = &plan.partitions[0];
+    assert_eq!(d1.name, "domU1");
+    assert_eq!(d1.vcpu_count, 2);
+    assert_eq!(d1.memory, Memory::Allocated { bytes: 128 << 20 });
+    assert!(d1.vpl011);
+    assert_eq!(d1.enhanced, Enhanced::NoXenstore);
+    assert_eq!(d1.kernel.range, AddressRange::new(0x4a00_0000, 0xff_ffff));
+    assert_eq!(
+        d1.kernel.bootargs.as_deref(),
+        Some("console=ttyAMA0 init=/bin/sh")
+    );
+    assert_eq!(
+        d1.ramdisk.as_ref().map(|m| m.range),
+        Some(AddressRange::new(0x4b00_0000, 0xff_ffff))
+    );
+    assert_eq!(
+        d1.unsupported.iter().map(|p| p.name()).collect::<Vec<_>>(),
+        ["sve"]
+    );
+    assert!(v.warnings.contains(&Warning::NotSupportedYet {
+        node: "/chosen/domU1".into(),
+        property: "sve".into()
+    }));
+    let d2 = &plan.partitions[1];
+    assert_eq!(
+        (d2.priority, d2.crash_policy, d2.vpl011),
+        (10, CrashPolicy::Restart, false)
+    );
+    assert_eq!(d2.enhanced, Enhanced::Disabled);
+    // No cpupools: one credit2 pool with every CPU.
+    assert_eq!(plan.pools.len(), 1);
+    assert_eq!(
+        (plan.pools[0].scheduler, plan.pools[0].cpus.clone()),
+        (Scheduler::Credit2, vec![0, 1, 2, 3])
+    );
+    assert!(d1.vcpus.iter().all(|v| v.placement.is_none()));
+}
+
+#[test]
+fn cpupools_null_and_credit2() {
+    let plan = valid("valid-cpupools").plan;
+    // The boot CPU (cpu@0) is in the credit2 pool, which therefore becomes pool 0.
+    assert_eq!(plan.pools[0].name, "/chosen/cpupool_general");
+    assert_eq!(plan.pools[0].scheduler, Scheduler::Credit2);
+    assert_eq!(plan.pools[1].scheduler, Scheduler::Null);
+    let rt = &plan.partitions[0];
+    assert_eq!(rt.pool, 1);
+    let cpus: Vec<_> = rt
+        .vcpus
+        .iter()
+        .map(|v| v.placement.map(|p| (p.cpu, p.mpidr)))
+        .collect();
+    assert_eq!(cpus, [Some((3, 3)), Some((2, 2))]);
+    assert_eq!(plan.partitions[1].pool, 0);
+}
+
+#[test]
+fn static_memory_with_direct_map() {
+    let plan = valid("valid-static-mem").plan;
+    assert_eq!(
+        plan.partitions[0].memory,
+        Memory::Static {
+            banks: vec![
+                AddressRange::new(0x6000_0000, 0x800_0000),
+                AddressRange::new(0x7000_0000, 0x800_0000)
+            ],
+            direct_map: true
+        }
+    );
+    assert_eq!(
+        plan.partitions[1].memory,
+        Memory::Static {
+            banks: vec![AddressRange::new(0x6800_0000, 0x400_0000)],
+            direct_map: false
+        }
+    );
+}
+
+#[test]
+fn channels_and_shared_memory() {
+    let plan = valid("valid-channels").plan;
+    let ports = |i: usize| {
+        plan.partitions[i]
+            .event_channels
+            .iter()
+            .map(|c| (c.port, c.remote_partition, c.remote_port))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ports(0), [(10, 1, 10), (11, 1, 12)]);
+    assert_eq!(ports(1), [(10, 0, 10), (12, 0, 11)]);
+    assert_eq!(plan.shared_regions.len(), 1);
+    assert_eq!(
+        plan.shared_regions[0].host,
+        Some(AddressRange::new(0x5000_0000, 0x20_0000))
+    );
+    assert_eq!(plan.shared_regions[0].owner, Some(0));
+    assert_eq!(
+        plan.partitions[1].shared_memory[0].guest_address,
+        0x7000_0000
+    );
+}
+
+#[test]
+fn passthrough_devices_are_read_from_the_partial_tree() {
+    // The same fixture with the second domain's partial tree withheld is valid.
+    struct One(Vec<u8>);
+    impl ModuleSource for One {
+        fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
+            (range.start == 0x4e00_0000).then_some(self.0.as_slice())
+        }
+    }
+    let one = One(common::compile("partial-serial"));
+    let host = HostFacts {
+        hypervisor: HYPERVISOR,
+        boot_cpu_mpidr: None,
+        modules: Some(&one),
+    };
+    let v = PartitionPlan::from_host_tree(&common::compile("reject-device-twice"), &host)
+        .expect("valid");
+    let device = &v.plan.partitions[0].passthrough.devices[0];
+    assert_eq!(device.host_path, "/soc/serial@7e201400");
+    assert_eq!(
+        device.mmio,
+        [(AddressRange::new(0xfe20_1000, 0x1000), 0x900_0000)]
+    );
+    assert_eq!(device.interrupts, [153]);
+    assert!(v
+        .warnings
+        .iter()
+        .any(|w| matches!(w, Warning::PartialTreeNotInspected { .. })));
+}
+
+#[test]
+fn reference_page_example_is_valid() {
+    let page = include_str!("../../docs/config.md");
+    let start = page.rfind("```dts\n").expect("the page has a dts example") + "```dts\n".len();
+    let end = start + page[start..].find("```").expect("closed block");
+    let source = format!(
+        "/dts-v1/;\n/ {{ #address-cells = <2>; #size-cells = <2>;\n\
+         memory@40000000 {{ device_type = \"memory\"; reg = <0x0 0x40000000 0x0 0x40000000>; }}; }};\n{}",
+        &page[start..end]
+    );
+    let host = HostFacts {
+        hypervisor: HYPERVISOR,
+        boot_cpu_mpidr: None,
+        modules: None,
+    };
+    let plan = PartitionPlan::from_host_tree(&common::compile_source(&source), &host)
+        .unwrap_or_else(|e| panic!("docs/config.md example rejected: {e:#?}"))
+        .plan;
+    assert_eq!(plan.partitions.len(), 2);
+    assert_eq!(plan.pools[1].scheduler, Scheduler::FixedPriority);
+    assert_eq!(
+        plan.partitions[0].vcpus[1].placement.map(|p| p.cpu),
+        Some(3)
+    );
+}

@@ -5,6 +5,7 @@
 //! supply heap-backed fakes.
 
 pub mod frames;
+pub mod identity_pages;
 pub mod physical;
 pub mod range;
 pub mod stage2;

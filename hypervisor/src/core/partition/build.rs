@@ -1,0 +1,212 @@
+//! Building a partition from its validated plan: CPUs, memory, stage-2 table, placement.
+
+use super::{Partition, RunState, MAX_VCPUS};
+use crate::core::guest::boot::GuestBank;
+use crate::core::guest::image::{ImageError, KernelImage, HEADER_SIZE};
+use crate::core::guest::layout::{ram_banks, GicVersion, LayoutError};
+use crate::core::guest::placement::{place, PlacementError};
+use crate::core::memory::frames::{FrameAllocator, FrameError};
+use crate::core::memory::physical::{PhysicalMemory, PhysicalMemoryError};
+use crate::core::memory::stage2::{MappingAttributes, Stage2Error, Stage2Table, TablePageSource};
+use crate::core::memory::vmid::{VmidAllocator, VmidError};
+use crate::core::memory::vtcr::{Stage2Config, VtcrError};
+use crate::core::memory::AddressRange;
+use crate::core::psci::{PowerError, PowerStates};
+use crate::core::vpl011::Vpl011;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use dom0less_config::{devicetree, Memory, PartitionPlan, Scheduler};
+use spin::Mutex;
+
+/// Which physical CPU runs which vCPU, across all partitions.
+#[derive(Debug)]
+pub struct CpuAssignment {
+    /// For each host CPU: the partition and vCPU it runs.
+    pub owner: Vec<Option<(usize, usize)>>,
+}
+
+impl CpuAssignment {
+    pub fn new(cpus: usize) -> Self {
+        Self { owner: alloc::vec![None; cpus] }
+    }
+}
+
+/// Why a partition could not be built.
+#[derive(Debug)]
+pub enum BuildError {
+    TooManyVcpus { partition: String, vcpus: u32, max: usize },
+    /// Two vCPUs on one CPU need a scheduler that switches; only the null scheduler runs yet.
+    CpuTaken { partition: String, vcpu: usize, cpu: usize, scheduler: &'static str },
+    NoFreeCpu { partition: String, vcpu: usize, pool: String, scheduler: &'static str },
+    Layout { partition: String, error: LayoutError },
+    Memory { partition: String, bytes: u64, error: FrameError },
+    StaticMemory { partition: String, bank: AddressRange, error: FrameError },
+    Stage2 { partition: String, error: Stage2Error },
+    Vmid { partition: String, error: VmidError },
+    Vttbr { partition: String, error: VtcrError },
+    KernelHeader { partition: String, error: PhysicalMemoryError },
+    Kernel { partition: String, error: ImageError },
+    Placement { partition: String, error: PlacementError },
+    Power { partition: String, error: PowerError },
+    BadRange { partition: String, what: &'static str },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooManyVcpus { partition, vcpus, max } => {
+                write!(f, "partition \"{partition}\": {vcpus} vCPUs; this build supports at most {max}")
+            }
+            Self::CpuTaken { partition, vcpu, cpu, scheduler } => write!(
+                f,
+                "partition \"{partition}\" vCPU {vcpu}: CPU {cpu} already runs another vCPU; the {scheduler} scheduler would share it, but only one vCPU per CPU runs yet: give it a CPU of its own"
+            ),
+            Self::NoFreeCpu { partition, vcpu, pool, scheduler } => write!(
+                f,
+                "partition \"{partition}\" vCPU {vcpu}: no free CPU in pool {pool} ({scheduler}); only one vCPU per CPU runs yet: add CPUs to the pool or use fewer vCPUs"
+            ),
+            Self::Layout { partition, error } => write!(f, "partition \"{partition}\": {error}"),
+            Self::Memory { partition, bytes, error } => {
+                write!(f, "partition \"{partition}\": cannot allocate {} MiB of RAM: {error}", bytes >> 20)
+            }
+            Self::StaticMemory { partition, bank, error } => {
+                write!(f, "partition \"{partition}\": static memory {bank:?} is not free: {error}")
+            }
+            Self::Stage2 { partition, error } => write!(f, "partition \"{partition}\": stage-2 table: {error}"),
+            Self::Vmid { partition, error } => write!(f, "partition \"{partition}\": {error}"),
+            Self::Vttbr { partition, error } => write!(f, "partition \"{partition}\": {error}"),
+            Self::KernelHeader { partition, error } => {
+                write!(f, "partition \"{partition}\": cannot read the kernel's header: {error}")
+            }
+            Self::Kernel { partition, error } => write!(f, "partition \"{partition}\": kernel: {error}"),
+            Self::Placement { partition, error } => write!(f, "partition \"{partition}\": {error}"),
+            Self::Power { partition, error } => write!(f, "partition \"{partition}\": {error}"),
+            Self::BadRange { partition, what } => write!(f, "partition \"{partition}\": {what} wraps past the end of memory"),
+        }
+    }
+}
+
+fn range(r: devicetree::AddressRange, partition: &str, what: &'static str) -> Result<AddressRange, BuildError> {
+    AddressRange::new(r.start, r.size).ok_or_else(|| BuildError::BadRange { partition: partition.into(), what })
+}
+
+/// Builds partition `index` of `plan`: takes its CPUs from `cpus`, its RAM from `frames` (or
+/// its static banks), maps it in a new stage-2 table, and places its modules.
+#[allow(clippy::too_many_arguments)]
+pub fn build<S: TablePageSource, const N: usize>(
+    plan: &PartitionPlan,
+    index: usize,
+    gic: GicVersion,
+    cpus: &mut CpuAssignment,
+    frames: &mut FrameAllocator<N>,
+    vmids: &mut VmidAllocator,
+    stage2: Stage2Config,
+    pages: S,
+    memory: &impl PhysicalMemory,
+) -> Result<(Partition, Stage2Table<S>), BuildError> {
+    let p = &plan.partitions[index];
+    let name = || String::from(p.name.as_str());
+    if p.vcpus.len() > MAX_VCPUS {
+        return Err(BuildError::TooManyVcpus { partition: name(), vcpus: p.vcpu_count, max: MAX_VCPUS });
+    }
+    let vcpu_cpus = assign_cpus(plan, index, cpus)?;
+    let banks = guest_banks(p, frames)?;
+
+    let mut table = Stage2Table::new(pages, stage2).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
+    for bank in &banks {
+        let host = bank.host_range().ok_or_else(|| BuildError::BadRange { partition: name(), what: "a RAM bank" })?;
+        table.map(bank.ipa.start(), host, MappingAttributes::RAM).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
+    }
+    let vmid = vmids.allocate().map_err(|error| BuildError::Vmid { partition: name(), error })?;
+    let vttbr_el2 = table.vttbr_el2(vmid).map_err(|error| BuildError::Vttbr { partition: name(), error })?;
+
+    let kernel = range(p.kernel.range, &p.name, "the kernel module")?;
+    let initrd = p.ramdisk.as_ref().map(|m| range(m.range, &p.name, "the ramdisk module")).transpose()?;
+    let mut header = [0u8; HEADER_SIZE];
+    memory.read(kernel.start(), &mut header).map_err(|error| BuildError::KernelHeader { partition: name(), error })?;
+    let image = KernelImage::parse(&header, kernel.size()).map_err(|error| BuildError::Kernel { partition: name(), error })?;
+    let placement = place(banks[0].ipa, &image, initrd.map(|r| r.size()))
+        .map_err(|error| BuildError::Placement { partition: name(), error })?;
+
+    let power = PowerStates::new(vcpu_cpus.len()).map_err(|error| BuildError::Power { partition: name(), error })?;
+    let bootargs = p.kernel.bootargs.clone();
+    let partition = Partition {
+        index,
+        name: name(),
+        vcpu_cpus,
+        gic,
+        vpl011: p.vpl011,
+        banks,
+        kernel,
+        initrd,
+        bootargs,
+        placement,
+        vttbr_el2,
+        crash_policy: p.crash_policy,
+        run: Mutex::new(RunState { running: false, boot_count: 1, power, vpl011: Vpl011::new() }),
+    };
+    Ok((partition, table))
+}
+
+/// The CPU of each vCPU: its placement in a pinning pool, else the first free CPU of its pool
+/// (within its hard affinity).
+fn assign_cpus(plan: &PartitionPlan, index: usize, cpus: &mut CpuAssignment) -> Result<Vec<usize>, BuildError> {
+    let p = &plan.partitions[index];
+    let pool = &plan.pools[p.pool];
+    let scheduler = pool.scheduler.name();
+    let mut out = Vec::new();
+    for (v, vcpu) in p.vcpus.iter().enumerate() {
+        let cpu = match vcpu.placement {
+            Some(placement) => {
+                if cpus.owner.get(placement.cpu).copied().flatten().is_some() {
+                    return Err(BuildError::CpuTaken { partition: p.name.clone(), vcpu: v, cpu: placement.cpu, scheduler });
+                }
+                placement.cpu
+            }
+            None => {
+                debug_assert!(pool.scheduler == Scheduler::Credit2 || pool.scheduler.pins_vcpus());
+                let allowed = |c: &&usize| vcpu.affinity.is_empty() || vcpu.affinity.contains(c);
+                let free = pool.cpus.iter().filter(allowed).find(|&&c| cpus.owner.get(c) == Some(&None));
+                *free.ok_or_else(|| BuildError::NoFreeCpu { partition: p.name.clone(), vcpu: v, pool: pool.name.clone(), scheduler })?
+            }
+        };
+        if let Some(slot) = cpus.owner.get_mut(cpu) {
+            *slot = Some((index, v));
+        }
+        out.push(cpu);
+    }
+    Ok(out)
+}
+
+/// Guest RAM banks: allocated from free host RAM, or the static banks (1:1 with direct-map,
+/// else packed from Xen's guest RAM base).
+fn guest_banks<const N: usize>(p: &dom0less_config::Partition, frames: &mut FrameAllocator<N>) -> Result<Vec<GuestBank>, BuildError> {
+    let name = || String::from(p.name.as_str());
+    let mut banks = Vec::new();
+    match &p.memory {
+        Memory::Allocated { bytes } => {
+            let (ipas, count) = ram_banks(*bytes).map_err(|error| BuildError::Layout { partition: name(), error })?;
+            for ipa in &ipas[..count] {
+                let host = frames.allocate(ipa.size()).map_err(|error| BuildError::Memory { partition: name(), bytes: ipa.size(), error })?;
+                banks.push(GuestBank { ipa: *ipa, host: host.start() });
+            }
+        }
+        Memory::Static { banks: statics, direct_map } => {
+            let (ipas, count) = ram_banks(p.memory.bytes()).map_err(|error| BuildError::Layout { partition: name(), error })?;
+            if !direct_map && count > 1 {
+                return Err(BuildError::Layout { partition: name(), error: LayoutError::TooMuchMemory { size: p.memory.bytes() } });
+            }
+            let mut next_ipa = ipas[0].start();
+            for s in statics {
+                let host = range(*s, &p.name, "a static memory bank")?;
+                frames.claim(host).map_err(|error| BuildError::StaticMemory { partition: name(), bank: host, error })?;
+                let ipa_start = if *direct_map { host.start() } else { next_ipa };
+                let ipa = AddressRange::new(ipa_start, host.size()).ok_or_else(|| BuildError::BadRange { partition: name(), what: "a static memory bank" })?;
+                banks.push(GuestBank { ipa, host: host.start() });
+                next_ipa = ipa.end();
+            }
+        }
+    }
+    Ok(banks)
+}

@@ -1,0 +1,108 @@
+//! Partitions: what each one runs (fixed once built) and its run state (behind a lock).
+//!
+//! Invariant: a `Partition` is built only from a validated `PartitionPlan`; its banks are
+//! disjoint host memory that no other partition and nothing of the hypervisor uses, and its
+//! stage-2 table maps exactly those banks (the vPL011 and everything else trap).
+
+mod build;
+mod exit;
+
+pub use build::{build, BuildError, CpuAssignment};
+pub use exit::{handle_sync, AbortReason, Exit};
+
+use crate::core::guest::boot::{load, BootError, BootModules, EntryState, GuestBank};
+use crate::core::guest::dtb::{self, DtbError, GuestDtbSpec};
+use crate::core::guest::layout::GicVersion;
+use crate::core::guest::placement::Placement;
+use crate::core::memory::physical::PhysicalMemory;
+use crate::core::memory::AddressRange;
+use crate::core::psci::PowerStates;
+use crate::core::vpl011::Vpl011;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use dom0less_config::CrashPolicy;
+use spin::Mutex;
+
+/// vCPUs a partition may have.
+pub const MAX_VCPUS: usize = 8;
+
+/// One partition.
+#[derive(Debug)]
+pub struct Partition {
+    /// Position in the plan; also the console channel.
+    pub index: usize,
+    pub name: String,
+    /// The physical CPU each vCPU runs on (null scheduler: for its whole life).
+    pub vcpu_cpus: Vec<usize>,
+    pub gic: GicVersion,
+    pub vpl011: bool,
+    /// Guest RAM and the host memory behind it.
+    pub banks: Vec<GuestBank>,
+    /// Pristine boot modules in host memory, reloaded on every (re)start.
+    pub kernel: AddressRange,
+    pub initrd: Option<AddressRange>,
+    pub bootargs: Option<String>,
+    pub placement: Placement,
+    pub vttbr_el2: u64,
+    pub crash_policy: CrashPolicy,
+    pub run: Mutex<RunState>,
+}
+
+/// What changes while a partition runs.
+#[derive(Debug)]
+pub struct RunState {
+    pub running: bool,
+    /// 1 for the first boot, one more for each restart.
+    pub boot_count: u32,
+    pub power: PowerStates<MAX_VCPUS>,
+    pub vpl011: Vpl011,
+}
+
+/// Why a partition could not be (re)started.
+#[derive(Debug)]
+pub enum LoadError {
+    Dtb(DtbError),
+    Boot(BootError),
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Dtb(e) => write!(f, "its device tree could not be built: {e}"),
+            Self::Boot(e) => write!(f, "its modules could not be loaded: {e}"),
+        }
+    }
+}
+
+impl Partition {
+    pub fn vcpu_count(&self) -> usize {
+        self.vcpu_cpus.len()
+    }
+
+    /// Scrubs the partition's RAM, writes a fresh device tree and copies the modules from
+    /// their pristine copies; resets PSCI and vPL011 state. Returns vCPU 0's entry state.
+    pub fn load(&self, run: &mut RunState, memory: &mut impl PhysicalMemory) -> Result<EntryState, LoadError> {
+        let ram: Vec<AddressRange> = self.banks.iter().map(|b| b.ipa).collect();
+        let spec = GuestDtbSpec {
+            name: &self.name,
+            vcpus: self.vcpu_count() as u32,
+            memory: &ram,
+            gic: self.gic,
+            vpl011: self.vpl011,
+            bootargs: self.bootargs.as_deref(),
+            initrd: self.placement.initrd,
+            boot_count: run.boot_count,
+            extra_nodes: &[],
+        };
+        let tree = dtb::build(&spec).map_err(LoadError::Dtb)?;
+        let modules = BootModules { kernel: self.kernel, initrd: self.initrd, dtb: &tree };
+        let entry = load(memory, &self.banks, &self.placement, &modules).map_err(LoadError::Boot)?;
+        run.power.reset();
+        run.vpl011.reset();
+        Ok(entry)
+    }
+}
+
+#[cfg(test)]
+mod tests;

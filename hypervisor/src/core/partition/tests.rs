@@ -1,0 +1,224 @@
+//! Building partitions from a dom0less tree, loading them, and the trap decisions.
+
+use super::*;
+use crate::core::guest::image::test_header;
+use crate::core::memory::frames::FrameAllocator;
+use crate::core::memory::identity_pages::IdentityPages;
+use crate::core::memory::physical::testing::WindowMemory;
+use crate::core::memory::vmid::VmidAllocator;
+use crate::core::memory::vtcr::Stage2Config;
+use crate::core::trap::{ExceptionClass, RegisterFile, Syndrome};
+use alloc::format;
+use dom0less_config::devicetree::{cells_value, strings_value, NodeId, Tree};
+use dom0less_config::{HostFacts, PartitionPlan};
+use std::vec;
+
+const RAM: u64 = 0x4000_0000;
+const RAM_SIZE: u64 = 0x0400_0000;
+const HYPERVISOR: (u64, u64) = (0x4020_0000, 0x60_0000);
+const KERNEL_A: u64 = 0x4300_0000;
+const KERNEL_B: u64 = 0x4310_0000;
+const KERNEL_SIZE: u64 = 0x1_0000;
+
+fn u32_prop(t: &mut Tree, n: NodeId, name: &str, v: u32) {
+    t.set_property(n, name, cells_value(&[v]));
+}
+
+fn domain(t: &mut Tree, chosen: NodeId, name: &str, cpus: u32, kib: u32, kernel: u64) {
+    let d = t.add_node(chosen, name);
+    t.set_property(d, "compatible", strings_value(&["xen,domain"]));
+    u32_prop(t, d, "#address-cells", 1);
+    u32_prop(t, d, "#size-cells", 1);
+    t.set_property(d, "memory", cells_value(&[0, kib]));
+    u32_prop(t, d, "cpus", cpus);
+    t.set_property(d, "vpl011", vec![]);
+    let m = t.add_node(d, &format!("module@{kernel:x}"));
+    t.set_property(m, "compatible", strings_value(&["multiboot,kernel", "multiboot,module"]));
+    t.set_property(m, "reg", cells_value(&[kernel as u32, KERNEL_SIZE as u32]));
+    t.set_property(m, "bootargs", strings_value(&[&format!("guest.name={name}")]));
+}
+
+fn host_tree() -> Tree {
+    let mut t = Tree::new();
+    let root = t.root();
+    t.set_property(root, "compatible", strings_value(&["linux,dummy-virt"]));
+    u32_prop(&mut t, root, "#address-cells", 2);
+    u32_prop(&mut t, root, "#size-cells", 2);
+    let mem = t.add_node(root, "memory@40000000");
+    t.set_property(mem, "device_type", strings_value(&["memory"]));
+    t.set_property(mem, "reg", cells_value(&[0, RAM as u32, 0, RAM_SIZE as u32]));
+    let cpus = t.add_node(root, "cpus");
+    u32_prop(&mut t, cpus, "#address-cells", 1);
+    u32_prop(&mut t, cpus, "#size-cells", 0);
+    for i in 0..4 {
+        let c = t.add_node(cpus, &format!("cpu@{i}"));
+        t.set_property(c, "device_type", strings_value(&["cpu"]));
+        u32_prop(&mut t, c, "reg", i);
+    }
+    let chosen = t.add_node(root, "chosen");
+    u32_prop(&mut t, chosen, "#address-cells", 1);
+    u32_prop(&mut t, chosen, "#size-cells", 1);
+    domain(&mut t, chosen, "smp", 2, 8 * 1024, KERNEL_A);
+    domain(&mut t, chosen, "hello", 1, 4 * 1024, KERNEL_B);
+    t
+}
+
+fn memory_with_kernels() -> WindowMemory {
+    let mut m = WindowMemory::new(RAM, RAM_SIZE as usize, 0xa5);
+    for k in [KERNEL_A, KERNEL_B] {
+        m.write(k, &test_header(0x8_0000, KERNEL_SIZE, 0xa)).unwrap();
+        m.write(k + 64, b"kernel body").unwrap();
+    }
+    m
+}
+
+struct Built {
+    partitions: Vec<Partition>,
+    cpus: CpuAssignment,
+    memory: WindowMemory,
+}
+
+fn build_all() -> Built {
+    let tree = host_tree();
+    let facts = HostFacts { hypervisor: dom0less_config::devicetree::AddressRange::new(HYPERVISOR.0, HYPERVISOR.1), boot_cpu_mpidr: Some(0), modules: None };
+    let plan = PartitionPlan::from_tree(&tree, &facts).expect("the fixture is valid").plan;
+    let ram = [AddressRange::new(RAM, RAM_SIZE).unwrap()];
+    let excluded = [
+        AddressRange::new(HYPERVISOR.0, HYPERVISOR.1).unwrap(),
+        AddressRange::new(KERNEL_A, KERNEL_SIZE).unwrap(),
+        AddressRange::new(KERNEL_B, KERNEL_SIZE).unwrap(),
+    ];
+    let mut frames = FrameAllocator::<16>::new(&ram, &excluded).unwrap();
+    let mut vmids = VmidAllocator::new();
+    let mut cpus = CpuAssignment::new(plan.cpus.len());
+    let memory = memory_with_kernels();
+    let config = Stage2Config::from_id_aa64mmfr0_el1(0b0100).unwrap();
+    let mut partitions = Vec::new();
+    for i in 0..plan.partitions.len() {
+        let (p, table) = build(&plan, i, GicVersion::V3, &mut cpus, &mut frames, &mut vmids, config, IdentityPages::new(64), &memory).unwrap();
+        let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
+        assert_eq!(leaf.physical, p.banks[0].host);
+        assert!(table.translate(crate::core::guest::layout::PL011_BASE).is_none(), "the vPL011 must trap");
+        partitions.push(p);
+    }
+    Built { partitions, cpus, memory }
+}
+
+#[test]
+fn partitions_get_their_own_cpus_and_memory() {
+    let b = build_all();
+    let [smp, hello] = &b.partitions[..] else { panic!("two partitions") };
+    assert_eq!(smp.vcpu_count(), 2);
+    assert_eq!(hello.vcpu_count(), 1);
+    let mut all: Vec<usize> = smp.vcpu_cpus.iter().chain(&hello.vcpu_cpus).copied().collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 3, "no CPU runs two vCPUs: {:?} {:?}", smp.vcpu_cpus, hello.vcpu_cpus);
+    assert_eq!(b.cpus.owner.iter().filter(|o| o.is_some()).count(), 3);
+    let a = smp.banks[0].host_range().unwrap();
+    let h = hello.banks[0].host_range().unwrap();
+    assert_eq!(a.size(), 8 << 20);
+    assert!(!a.overlaps(&h));
+    for module in [KERNEL_A, KERNEL_B, HYPERVISOR.0] {
+        let m = AddressRange::new(module, 0x1000).unwrap();
+        assert!(!a.overlaps(&m) && !h.overlaps(&m), "guest RAM over a module or the hypervisor");
+    }
+    assert_ne!(smp.vttbr_el2 >> 48, hello.vttbr_el2 >> 48, "distinct VMIDs");
+}
+
+#[test]
+fn loading_scrubs_ram_and_places_kernel_and_dtb() {
+    let mut b = build_all();
+    let p = &b.partitions[1];
+    let mut run = p.run.lock();
+    let entry = p.load(&mut run, &mut b.memory).unwrap();
+    assert_eq!(entry.pc, 0x4008_0000);
+    assert_eq!(entry.spsr_el2, 0x3c5);
+    let host = p.banks[0].host;
+    let kernel = b.memory.slice(host + 0x8_0000, 64 + 11);
+    assert_eq!(&kernel[64..], b"kernel body");
+    let dtb_host = host + (entry.x0 - 0x4000_0000);
+    assert_eq!(b.memory.slice(dtb_host, 4), [0xd0, 0x0d, 0xfe, 0xed]);
+    // Scrubbed: the fake memory started as 0xa5 everywhere.
+    assert_eq!(b.memory.slice(host, 16), [0; 16]);
+}
+
+fn vpl011_write(byte: u8) -> (Syndrome, u64, u64, RegisterFile) {
+    // str w1, [x0]: ISV, SAS = word, SRT = 1, WnR, translation fault level 3.
+    let iss = (1 << 24) | (2 << 22) | (1 << 16) | (1 << 6) | 0x07;
+    let mut regs = RegisterFile::default();
+    regs.x[1] = byte as u64;
+    let far = crate::core::guest::layout::PL011_BASE;
+    (Syndrome::new(ExceptionClass::DataAbortLower, true, iss), far, (far >> 12) << 4, regs)
+}
+
+#[test]
+fn a_vpl011_write_reaches_the_console_and_skips_the_instruction() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let (esr, far, hpfar, mut regs) = vpl011_write(b'X');
+    let mut out = Vec::new();
+    let mut pc = 0x4008_1000;
+    let exit = handle_sync(p, &mut run, 0, esr, far, hpfar, &mut regs, &mut pc, &mut |c| out.push(c));
+    assert_eq!(exit, Exit::Resume);
+    assert_eq!(out, b"X");
+    assert_eq!(pc, 0x4008_1004);
+}
+
+#[test]
+fn an_unmapped_access_is_an_abort_and_the_pc_stays() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let (esr, _, _, mut regs) = vpl011_write(b'X');
+    let far = 0x1_0000_0000;
+    let mut pc = 0x4008_1000;
+    let exit = handle_sync(p, &mut run, 0, esr, far, (far >> 12) << 4, &mut regs, &mut pc, &mut |_| {});
+    assert_eq!(exit, Exit::Abort { address: 0x1_0000_0000, reason: AbortReason::Unmapped });
+    assert_eq!(pc, 0x4008_1000);
+}
+
+fn hvc(immediate: u32) -> Syndrome {
+    Syndrome::new(ExceptionClass::Hvc64, true, immediate)
+}
+
+#[test]
+fn psci_calls_become_exits() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let mut pc = 0x4008_0004;
+    let mut regs = RegisterFile::default();
+    regs.x[0] = 0x8400_0000; // PSCI_VERSION
+    assert_eq!(handle_sync(p, &mut run, 0, hvc(0), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
+    assert_eq!(regs.x[0], 0x1_0001);
+    assert_eq!(pc, 0x4008_0004, "ELR already points after an HVC");
+
+    regs.x = [0; 31];
+    regs.x[0] = 0xc400_0003; // CPU_ON
+    regs.x[1] = 1;
+    regs.x[2] = 0x4008_2000;
+    regs.x[3] = 7;
+    let exit = handle_sync(p, &mut run, 0, hvc(0), 0, 0, &mut regs, &mut pc, &mut |_| {});
+    assert_eq!(exit, Exit::StartVcpu { vcpu: 1, entry: 0x4008_2000, context_id: 7 });
+    assert_eq!(regs.x[0], 0);
+
+    regs.x[0] = 0x8400_0008; // SYSTEM_OFF
+    assert_eq!(handle_sync(p, &mut run, 0, hvc(0), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::StopPartition);
+    regs.x[0] = 0x8400_0009; // SYSTEM_RESET
+    assert_eq!(handle_sync(p, &mut run, 0, hvc(0), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::ResetPartition);
+}
+
+#[test]
+fn xen_hypercalls_answer_enosys_and_unknown_traps_crash() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let mut pc = 0x4008_0004;
+    let mut regs = RegisterFile::default();
+    assert_eq!(handle_sync(p, &mut run, 0, hvc(0xea1), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
+    assert_eq!(regs.x[0] as i64, -38);
+    let esr = Syndrome::new(ExceptionClass::SystemRegister, true, 0);
+    assert!(matches!(handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Crash { .. }));
+}

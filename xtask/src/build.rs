@@ -1,7 +1,9 @@
-//! `cargo xtask build`: the hypervisor for the bare-metal target, then its flat `Image`.
+//! `cargo xtask build`: the hypervisor for the bare-metal target, then its flat `Image`; the
+//! test guests, each as a flat `Image` too.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::elf_image::{self, ImageError};
@@ -14,7 +16,15 @@ use crate::workspace::{self, Profile, TARGET};
 pub enum BuildError {
     Prereq(PrereqError),
     Cargo(ShellError),
-    Image { elf: PathBuf, error: ImageError },
+    Image {
+        elf: PathBuf,
+        error: ImageError,
+    },
+    /// The guest sources could not be listed.
+    GuestList {
+        dir: PathBuf,
+        error: std::io::Error,
+    },
 }
 
 impl fmt::Display for BuildError {
@@ -24,6 +34,9 @@ impl fmt::Display for BuildError {
             BuildError::Cargo(e) => write!(f, "building the hypervisor: {e}"),
             BuildError::Image { elf, error } => {
                 write!(f, "making an Image of {}: {error}", elf.display())
+            }
+            BuildError::GuestList { dir, error } => {
+                write!(f, "listing the test guests in {}: {error}", dir.display())
             }
         }
     }
@@ -65,4 +78,64 @@ pub fn build(profile: Profile) -> Result<PathBuf, BuildError> {
     })?;
     println!("xtask: wrote {} ({size} bytes)", image.display());
     Ok(image)
+}
+
+/// The test guests' names: one binary per `tests/guests/src/bin/NAME.rs`, sorted.
+pub fn guest_names() -> Result<Vec<String>, BuildError> {
+    let dir = workspace::root().join("tests/guests/src/bin");
+    let list_error = |error| BuildError::GuestList {
+        dir: dir.clone(),
+        error,
+    };
+    let mut names = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(list_error)? {
+        let path = entry.map_err(list_error)?.path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            if let Some(stem) = path.file_stem() {
+                names.push(stem.to_string_lossy().into_owned());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Builds the test guests and converts each ELF to `target/images/<profile>/guests/NAME.bin`;
+/// returns that directory.
+pub fn guests(profile: Profile) -> Result<PathBuf, BuildError> {
+    prereq::ensure_target().map_err(BuildError::Prereq)?;
+    let mut command = cargo();
+    command.args([
+        "build",
+        "-p",
+        "test-guests",
+        "--features",
+        "guest",
+        "--bins",
+        "--target",
+        TARGET,
+    ]);
+    if profile == Profile::Release {
+        command.arg("--release");
+    }
+    shell::run(&mut command).map_err(BuildError::Cargo)?;
+    let dir = workspace::guest_images(profile);
+    for name in guest_names()? {
+        let elf = workspace::target_dir()
+            .join(TARGET)
+            .join(profile.dir_name())
+            .join(&name);
+        convert_guest(&elf, &dir.join(format!("{name}.bin")))?;
+    }
+    println!("xtask: wrote the test guests to {}", dir.display());
+    Ok(dir)
+}
+
+fn convert_guest(elf: &Path, image: &Path) -> Result<(), BuildError> {
+    elf_image::convert(elf, image)
+        .map(drop)
+        .map_err(|error| BuildError::Image {
+            elf: elf.to_path_buf(),
+            error,
+        })
 }

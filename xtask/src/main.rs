@@ -41,7 +41,10 @@ fn main() -> ExitCode {
 
 fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
     match task {
-        Task::Build { board: _, profile } => build::build(profile).map(drop)?,
+        Task::Build { board: _, profile } => {
+            build::build(profile)?;
+            build::guests(profile)?;
+        }
         Task::Run {
             board,
             gic,

@@ -56,3 +56,16 @@ pub fn hypervisor_image(profile: Profile) -> PathBuf {
         .join(profile.dir_name())
         .join("Image")
 }
+
+/// The directory of the test guests' flat Images (`NAME.bin`).
+pub fn guest_images(profile: Profile) -> PathBuf {
+    target_dir()
+        .join("images")
+        .join(profile.dir_name())
+        .join("guests")
+}
+
+/// Where each partition scenario's device trees and modules are built (`NAME/`).
+pub fn scenario_builds() -> PathBuf {
+    target_dir().join("scenarios")
+}

@@ -5,6 +5,7 @@ use crate::arch::aarch64::layout;
 use crate::arch::aarch64::mmu::{El2Map, MmuConfig};
 use crate::arch::aarch64::uart::Pl011Console;
 use crate::arch::aarch64::{cpu, fatal, power, smp};
+use crate::core::memory::AddressRange;
 use crate::heap::BootHeap;
 use crate::platform::Platform;
 use crate::{console, println};
@@ -81,10 +82,9 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     }
 
     start_secondaries(&platform, mmu);
-    HEAP.seal();
-
-    println!("bulkhead: no partitions configured");
-    fatal::stop()
+    HEAP.share();
+    let dtb_range = AddressRange::new(dtb, bytes.len() as u64).expect("the tree's size was checked");
+    crate::vm::run(&platform, &tree, &image, dtb_range)
 }
 
 /// A secondary CPU's Rust entry, from `entry.s`, with the MMU on.
@@ -93,7 +93,7 @@ extern "C" fn secondary_main(index: u64) -> ! {
     println!("bulkhead: cpu {index} online (mpidr {:#x})", cpu::mpidr());
     ONLINE[index as usize].store(true, Ordering::Release);
     cpu::send_event();
-    cpu::park()
+    crate::vm::idle(index as usize)
 }
 
 /// # Safety

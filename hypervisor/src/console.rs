@@ -56,6 +56,15 @@ pub fn print(args: fmt::Arguments) {
     }
 }
 
+/// Runs `f` with a writer to the console, holding the console lock, so that what `f` writes
+/// (a guest's whole line) is not interleaved with other output.
+pub fn with_lock(f: impl FnOnce(&mut dyn FnMut(&[u8]))) {
+    if let Some(out) = OUTPUT.get() {
+        let _guard = LOCK.lock();
+        f(&mut |bytes: &[u8]| out.write_bytes(bytes));
+    }
+}
+
 /// Prints without taking the lock: for fatal reports, which must get out even when the
 /// failing code held the lock.
 pub fn emergency_print(args: fmt::Arguments) {

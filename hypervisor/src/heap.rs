@@ -1,23 +1,31 @@
-//! The boot heap: a bump allocator that serves the boot CPU until the machine is set up.
+//! The hypervisor's heap, in two phases.
 //!
-//! Invariant: the heap is used only by the boot CPU and only before `seal`; after that,
-//! allocation fails (and the failure is a fatal report), so nothing grows on the trap path.
-//! It needs no atomic read-modify-write, so it also works with the MMU off, when memory is
-//! Device memory and exclusive accesses are not allowed.
+//! During boot the boot CPU alone allocates, from a bump allocator that needs no atomic
+//! read-modify-write: that works with the MMU off, where memory is Device memory and exclusive
+//! accesses are not allowed. What boot allocates lives for ever, so freeing it is a no-op.
+//! `share` ends the boot phase: the rest of the memory becomes a locked linked-list heap that
+//! every CPU may use and that reuses freed blocks.
+//!
+//! Invariant: no guest trap allocates (MMIO emulation, PSCI, injection); only rare management
+//! events do (a partition restart builds its new device tree and frees it).
 
 use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use linked_list_allocator::Heap;
+use spin::Mutex;
 
-/// A bump allocator over `[start, end)`. Freed memory is not reused.
+/// The two-phase heap over `[start, end)`.
 pub struct BootHeap {
     next: AtomicUsize,
     end: AtomicUsize,
-    sealed: AtomicBool,
+    shared: AtomicBool,
+    heap: Mutex<Heap>,
 }
 
 impl BootHeap {
     pub const fn new() -> Self {
-        Self { next: AtomicUsize::new(0), end: AtomicUsize::new(0), sealed: AtomicBool::new(false) }
+        Self { next: AtomicUsize::new(0), end: AtomicUsize::new(0), shared: AtomicBool::new(false), heap: Mutex::new(Heap::empty()) }
     }
 
     /// Hands the allocator its memory.
@@ -30,29 +38,59 @@ impl BootHeap {
         self.end.store(start + size, Ordering::Relaxed);
     }
 
-    /// Ends the boot phase: every later allocation fails.
-    pub fn seal(&self) {
-        self.sealed.store(true, Ordering::Release);
+    /// Ends the boot phase: the free rest becomes a heap all CPUs share. Call once, on the boot
+    /// CPU, with atomic operations usable (the MMU on).
+    pub fn share(&self) {
+        let start = self.next.load(Ordering::Relaxed);
+        let end = self.end.load(Ordering::Relaxed);
+        if end > start {
+            // SAFETY: `start..end` is the untouched tail of the memory given to `init`; the bump
+            // allocator never hands it out again because `shared` is set below.
+            unsafe { self.heap.lock().init(start as *mut u8, end - start) };
+        }
+        self.shared.store(true, Ordering::Release);
     }
 
     /// Bytes still free.
     pub fn free(&self) -> usize {
-        self.end.load(Ordering::Relaxed) - self.next.load(Ordering::Relaxed)
+        if self.shared.load(Ordering::Acquire) {
+            self.heap.lock().free()
+        } else {
+            self.end.load(Ordering::Relaxed) - self.next.load(Ordering::Relaxed)
+        }
     }
 
-    fn take(&self, layout: Layout) -> Option<usize> {
-        if self.sealed.load(Ordering::Acquire) {
-            return None;
-        }
+    fn bump(&self, layout: Layout) -> Option<usize> {
         let next = self.next.load(Ordering::Relaxed);
         let start = next.checked_add(layout.align() - 1)? & !(layout.align() - 1);
         let end = start.checked_add(layout.size())?;
         if start == 0 || end > self.end.load(Ordering::Relaxed) {
             return None;
         }
-        // Only the boot CPU allocates (see the module's invariant), so a plain store is enough.
+        // Only the boot CPU allocates in this phase, so a plain store is enough.
         self.next.store(end, Ordering::Relaxed);
         Some(start)
+    }
+
+    fn take(&self, layout: Layout) -> Option<usize> {
+        if self.shared.load(Ordering::Acquire) {
+            self.heap.lock().allocate_first_fit(layout).ok().map(|p| p.as_ptr() as usize)
+        } else {
+            self.bump(layout)
+        }
+    }
+
+    fn give_back(&self, ptr: *mut u8, layout: Layout) {
+        let heap = self.heap.lock();
+        let in_heap = (heap.bottom() as usize..heap.top() as usize).contains(&(ptr as usize));
+        drop(heap);
+        if in_heap {
+            if let Some(ptr) = NonNull::new(ptr) {
+                // SAFETY: `ptr` lies in the shared heap, so it came from `allocate_first_fit`
+                // with this layout (GlobalAlloc's contract) and is freed once.
+                unsafe { self.heap.lock().deallocate(ptr, layout) };
+            }
+        }
     }
 }
 
@@ -62,14 +100,18 @@ impl Default for BootHeap {
     }
 }
 
-// SAFETY: `take` returns blocks that are aligned as asked, inside the memory given to `init`,
-// and never handed out twice, because `next` only grows and only the boot CPU allocates.
+// SAFETY: blocks are aligned as asked and inside the memory given to `init`. The bump phase
+// never hands out a byte twice (`next` only grows, one CPU allocates); the shared phase starts
+// above everything the bump phase handed out, and the linked-list heap is locked.
 unsafe impl GlobalAlloc for BootHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.take(layout).map_or(core::ptr::null_mut(), |a| a as *mut u8)
     }
 
-    unsafe fn dealloc(&self, _ptr: *mut u8, _layout: Layout) {}
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // Blocks from the boot phase are never reused.
+        self.give_back(ptr, layout);
+    }
 }
 
 #[cfg(test)]
@@ -86,7 +128,7 @@ mod tests {
     }
 
     #[test]
-    fn allocations_are_aligned_and_disjoint() {
+    fn boot_allocations_are_aligned_and_disjoint() {
         let (h, _backing) = heap(4096);
         let a = h.take(Layout::from_size_align(3, 1).unwrap()).unwrap();
         let b = h.take(Layout::from_size_align(64, 64).unwrap()).unwrap();
@@ -96,16 +138,29 @@ mod tests {
     }
 
     #[test]
-    fn exhaustion_and_seal_fail_cleanly() {
+    fn exhaustion_fails_cleanly() {
         let (h, _backing) = heap(128);
         assert!(h.take(Layout::from_size_align(256, 8).unwrap()).is_none());
         assert!(h.take(Layout::from_size_align(64, 8).unwrap()).is_some());
-        h.seal();
-        assert!(h.take(Layout::from_size_align(8, 8).unwrap()).is_none());
+        assert!(BootHeap::new().take(Layout::from_size_align(8, 8).unwrap()).is_none());
     }
 
     #[test]
-    fn an_uninitialised_heap_gives_nothing() {
-        assert!(BootHeap::new().take(Layout::from_size_align(8, 8).unwrap()).is_none());
+    fn after_sharing_freed_blocks_are_reused_and_boot_blocks_are_kept() {
+        let (h, _backing) = heap(64 * 1024);
+        let layout = Layout::from_size_align(1024, 16).unwrap();
+        let boot = h.take(layout).unwrap();
+        h.share();
+        let a = h.take(layout).unwrap();
+        assert!(a >= boot + 1024, "the shared heap starts above boot allocations");
+        h.give_back(boot as *mut u8, layout);
+        h.give_back(a as *mut u8, layout);
+        let b = h.take(layout).unwrap();
+        assert_eq!(a, b, "a freed block is handed out again");
+        for _ in 0..1000 {
+            let c = h.take(layout).unwrap();
+            h.give_back(c as *mut u8, layout);
+        }
+        assert!(h.free() > 60 * 1024 - 2048, "repeated allocate/free does not leak");
     }
 }

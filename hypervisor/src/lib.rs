@@ -13,3 +13,5 @@ pub mod platform;
 
 #[cfg(target_os = "none")]
 pub mod boot;
+#[cfg(target_os = "none")]
+pub mod vm;

@@ -37,7 +37,8 @@ impl<T> BootCell<T> {
     }
 }
 
-#[repr(C, align(16))]
+/// Each stack is aligned to its size, so a CPU finds its stack top from its stack pointer.
+#[repr(C, align(65536))]
 pub struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
 
 /// The CPUs' stacks; CPU n uses `STACKS[n]`. Read by `entry.s`.
@@ -96,6 +97,16 @@ pub fn stack_top(index: usize) -> u64 {
     assert!(index < MAX_CPUS, "cpu index {index} has no stack");
     STACKS.0.get() as u64 + ((index + 1) * STACK_SIZE) as u64
 }
+
+/// The top of the stack this CPU is running on.
+pub fn current_stack_top() -> u64 {
+    let sp: u64;
+    // SAFETY: reading SP has no side effects.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    ((sp - 1) & !(STACK_SIZE as u64 - 1)) + STACK_SIZE as u64
+}
+
+const _: () = assert!(STACK_SIZE.is_power_of_two() && core::mem::align_of::<Stacks>() == STACK_SIZE);
 
 /// The range of all CPUs' stacks, for checking frame pointers in a backtrace.
 pub fn stacks_range() -> (u64, u64) {

@@ -16,6 +16,27 @@ pub struct TrapFrame {
     _pad: u64,
 }
 
+impl TrapFrame {
+    /// The frame that enters a vCPU: everything zero but x0, the PC and PSTATE.
+    pub const fn for_entry(pc: u64, spsr: u64, x0: u64) -> Self {
+        let mut x = [0; 31];
+        x[0] = x0;
+        Self { x, elr: pc, spsr, _pad: 0 }
+    }
+}
+
+impl crate::core::trap::GeneralRegisters for TrapFrame {
+    fn x(&self, index: usize) -> u64 {
+        self.x.get(index).copied().unwrap_or(0)
+    }
+
+    fn set_x(&mut self, index: usize, value: u64) {
+        if let Some(x) = self.x.get_mut(index) {
+            *x = value;
+        }
+    }
+}
+
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
 const _: () = assert!(FRAME_SIZE == 272 && FRAME_SIZE % 16 == 0);
 
@@ -62,6 +83,9 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     let vector = Vector::from_index(index);
     let esr = Esr(ESR_EL2.get());
     let far = FAR_EL2.get();
-    // No guest runs yet, so every exception is the hypervisor's own fault.
-    super::fatal::exception_report(vector, esr, far, frame);
+    match vector {
+        Vector::LowerAarch64(Kind::Synchronous) => crate::vm::guest_sync(frame, esr.0, far, super::guest::hpfar_el2()),
+        // Anything else is the hypervisor's own fault, or a source it never enabled.
+        _ => super::fatal::exception_report(vector, esr, far, frame),
+    }
 }

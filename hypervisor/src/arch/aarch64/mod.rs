@@ -14,6 +14,10 @@ pub mod exceptions;
 #[cfg(target_os = "none")]
 pub mod fatal;
 #[cfg(target_os = "none")]
+pub mod guest;
+#[cfg(target_os = "none")]
+pub mod memory;
+#[cfg(target_os = "none")]
 pub mod mmu;
 #[cfg(target_os = "none")]
 pub mod power;

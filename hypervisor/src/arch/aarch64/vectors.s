@@ -55,6 +55,10 @@ exception_common:
     str     x3, [sp, #256]
     mov     x0, sp
     bl      handle_exception
+
+/* Restores the frame at sp and returns from the exception (also enters guests). */
+.global exception_return
+exception_return:
     ldp     x30, x2, [sp, #240]
     ldr     x3, [sp, #256]
     msr     elr_el2, x2

@@ -72,6 +72,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         }
     };
     TPIDR_EL2.set(platform.boot_cpu as u64);
+    entry::set_cpu_stack_top(platform.boot_cpu, entry::stack_top(0));
     banner(&platform, &image);
 
     if platform.has_bootarg("bulkhead.debug=el2-fault") {
@@ -141,12 +142,13 @@ fn start_secondaries(p: &Platform, mmu: MmuConfig) {
         if index == p.boot_cpu {
             continue;
         }
+        entry::set_cpu_stack_top(index, entry::stack_top(stack_slot(index, p.boot_cpu)));
         let boot = SecondaryBoot {
             mair_el2: mmu.mair_el2,
             tcr_el2: mmu.tcr_el2,
             ttbr0_el2: mmu.ttbr0_el2,
             sctlr_el2: mmu.sctlr_el2,
-            stack_top: entry::stack_top(stack_slot(index, p.boot_cpu)),
+            stack_top: entry::cpu_stack_top(index),
             cpu_index: index as u64,
         };
         // SAFETY: CPUs start one at a time: the previous one has finished its entry code

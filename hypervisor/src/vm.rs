@@ -221,7 +221,10 @@ fn request(cpu: usize, r: Request) {
 pub fn idle(cpu: usize) -> ! {
     *CURRENT[cpu].lock() = None;
     loop {
-        if let Some(r) = REQUESTS[cpu].lock().take() {
+        // Take the request in its own statement: `enter` never returns, so a guard living
+        // through it would keep the mailbox locked for good.
+        let request = REQUESTS[cpu].lock().take();
+        if let Some(r) = request {
             enter(cpu, r);
         }
         cpu::wait_for_event();

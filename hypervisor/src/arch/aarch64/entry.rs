@@ -3,9 +3,10 @@
 use core::arch::global_asm;
 use super::layout::ImageLayout;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes of stack per CPU.
-pub const STACK_SIZE: usize = 64 * 1024;
+pub const STACK_SIZE: usize = 256 * 1024;
 
 /// CPUs the image has stacks for; a device tree listing more is refused.
 pub const MAX_CPUS: usize = 8;
@@ -37,8 +38,7 @@ impl<T> BootCell<T> {
     }
 }
 
-/// Each stack is aligned to its size, so a CPU finds its stack top from its stack pointer.
-#[repr(C, align(65536))]
+#[repr(C, align(16))]
 pub struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
 
 /// The CPUs' stacks; CPU n uses `STACKS[n]`. Read by `entry.s`.
@@ -98,15 +98,17 @@ pub fn stack_top(index: usize) -> u64 {
     STACKS.0.get() as u64 + ((index + 1) * STACK_SIZE) as u64
 }
 
-/// The top of the stack this CPU is running on.
-pub fn current_stack_top() -> u64 {
-    let sp: u64;
-    // SAFETY: reading SP has no side effects.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
-    ((sp - 1) & !(STACK_SIZE as u64 - 1)) + STACK_SIZE as u64
+static STACK_TOPS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Records the top of CPU `cpu`'s stack (the boot CPU and each secondary get theirs at boot).
+pub fn set_cpu_stack_top(cpu: usize, top: u64) {
+    STACK_TOPS[cpu].store(top, Ordering::Release);
 }
 
-const _: () = assert!(STACK_SIZE.is_power_of_two() && core::mem::align_of::<Stacks>() == STACK_SIZE);
+/// The top of CPU `cpu`'s stack, where a vCPU's entry frame goes.
+pub fn cpu_stack_top(cpu: usize) -> u64 {
+    STACK_TOPS[cpu].load(Ordering::Acquire)
+}
 
 /// The range of all CPUs' stacks, for checking frame pointers in a backtrace.
 pub fn stacks_range() -> (u64, u64) {

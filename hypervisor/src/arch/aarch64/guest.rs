@@ -56,7 +56,7 @@ pub unsafe fn enter(start: &VcpuStart) -> ! {
     // SAFETY: TLB maintenance for the new VMID on this CPU; no memory-safety effect.
     unsafe { asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
 
-    let top = super::entry::current_stack_top();
+    let top = super::entry::cpu_stack_top(super::cpu::index());
     let frame = (top - core::mem::size_of::<TrapFrame>() as u64) as *mut TrapFrame;
     // SAFETY: the frame is at the top of this CPU's own stack, below everything live: what is
     // above the current SP is dead once we jump away, and `exception_return` consumes it.

@@ -8,6 +8,6 @@ pub mod scenario;
 pub mod scenarios;
 pub mod suite;
 
-pub use runner::{run_scenario, Outcome, RunConfig};
-pub use scenario::{Dtb, Expect, ExpectedExit, Scenario};
+pub use runner::{run_scenario, Outcome, Prepared, RunConfig};
+pub use scenario::{Dtb, Expect, ExpectedExit, PartitionConfig, Scenario};
 pub use suite::{run_all, Summary};

@@ -6,42 +6,97 @@ use std::time::Instant;
 use crate::scenario::Expect;
 
 /// Progress through a scenario's expected lines. Console lines that match nothing expected
-/// at the current step are skipped.
+/// at the current step are skipped; a line containing a forbidden text ends the run.
 #[derive(Debug)]
 pub struct Matcher {
     steps: Vec<Expect>,
     /// Index of the step being waited for.
     step: usize,
-    /// For an [`Expect::AnyOrder`] step: which of its lines were seen.
-    seen: Vec<bool>,
+    /// For an [`Expect::AnyOrder`] step: which of its lines were seen. For an
+    /// [`Expect::Interleaved`] step: how many lines of each sequence were seen.
+    progress: Vec<usize>,
+    /// Texts that fail the scenario wherever they appear.
+    forbidden: Vec<String>,
 }
 
 impl Matcher {
-    /// Starts at the first step.
+    /// Starts at the first step, with nothing forbidden.
     pub fn new(steps: Vec<Expect>) -> Self {
         let mut matcher = Matcher {
             steps,
             step: 0,
-            seen: Vec::new(),
+            progress: Vec::new(),
+            forbidden: Vec::new(),
         };
         matcher.enter_step();
         matcher
     }
 
+    /// The same matcher, failing on any line that contains one of `texts`.
+    pub fn with_forbidden(mut self, texts: Vec<String>) -> Self {
+        self.forbidden = texts;
+        self
+    }
+
+    /// The forbidden text `line` contains, if any.
+    pub fn forbidden_in(&self, line: &str) -> Option<&str> {
+        self.forbidden
+            .iter()
+            .find(|text| line.contains(text.as_str()))
+            .map(String::as_str)
+    }
+
     /// Sets up the current step, skipping empty groups.
     fn enter_step(&mut self) {
         loop {
-            match self.steps.get(self.step) {
-                Some(Expect::AnyOrder(group)) if group.is_empty() => self.step += 1,
-                Some(Expect::AnyOrder(group)) => {
-                    self.seen = vec![false; group.len()];
-                    return;
-                }
+            let targets: Vec<usize> = match self.steps.get(self.step) {
+                Some(Expect::AnyOrder(group)) => vec![1; group.len()],
+                Some(Expect::Interleaved(sequences)) => sequences.iter().map(Vec::len).collect(),
                 _ => {
-                    self.seen.clear();
+                    self.progress.clear();
                     return;
                 }
+            };
+            if targets.iter().all(|t| *t == 0) {
+                self.step += 1;
+                continue;
             }
+            self.progress = vec![0; targets.len()];
+            return;
+        }
+    }
+
+    /// The texts the current step can take next, each with its slot in `progress`.
+    fn candidates(&self) -> Vec<(usize, &str)> {
+        match self.steps.get(self.step) {
+            None => Vec::new(),
+            Some(Expect::Line(text)) => vec![(0, text.as_str())],
+            Some(Expect::AnyOrder(group)) => group
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| self.progress.get(*i) == Some(&0))
+                .map(|(i, text)| (i, text.as_str()))
+                .collect(),
+            Some(Expect::Interleaved(sequences)) => sequences
+                .iter()
+                .enumerate()
+                .filter_map(|(i, sequence)| {
+                    let next = sequence.get(*self.progress.get(i)?)?;
+                    Some((i, next.as_str()))
+                })
+                .collect(),
+        }
+    }
+
+    /// Whether every line of the current group was seen (always true for a single line).
+    fn step_complete(&self) -> bool {
+        match self.steps.get(self.step) {
+            Some(Expect::AnyOrder(group)) => self.progress.iter().sum::<usize>() == group.len(),
+            Some(Expect::Interleaved(sequences)) => sequences
+                .iter()
+                .zip(&self.progress)
+                .all(|(sequence, seen)| *seen == sequence.len()),
+            _ => true,
         }
     }
 
@@ -52,27 +107,20 @@ impl Matcher {
         let mut rest = line;
         let mut matched = false;
         loop {
-            let found = match self.steps.get(self.step) {
-                None => None,
-                Some(Expect::Line(text)) => rest.find(text.as_str()).map(|at| at + text.len()),
-                Some(Expect::AnyOrder(group)) => group
-                    .iter()
-                    .zip(&self.seen)
-                    .enumerate()
-                    .filter(|(_, (_, seen))| !**seen)
-                    .find_map(|(i, (text, _))| {
-                        rest.find(text.as_str()).map(|at| (i, at + text.len()))
-                    })
-                    .map(|(i, end)| {
-                        self.seen[i] = true;
-                        end
-                    }),
+            let found = self
+                .candidates()
+                .into_iter()
+                .find_map(|(slot, text)| rest.find(text).map(|at| (slot, at + text.len())));
+            let Some((slot, end)) = found else {
+                return matched;
             };
-            let Some(end) = found else { return matched };
             matched = true;
             rest = &rest[end..];
-            if self.seen.contains(&false) {
-                // An unordered group goes on: it waits for its other lines.
+            if let Some(seen) = self.progress.get_mut(slot) {
+                *seen += 1;
+            }
+            if !self.step_complete() {
+                // A group goes on: it waits for its other lines.
                 return true;
             }
             self.step += 1;
@@ -87,16 +135,10 @@ impl Matcher {
 
     /// The lines still awaited at the current step (empty when done).
     pub fn waiting_for(&self) -> Vec<String> {
-        match self.steps.get(self.step) {
-            None => Vec::new(),
-            Some(Expect::Line(text)) => vec![text.clone()],
-            Some(Expect::AnyOrder(group)) => group
-                .iter()
-                .zip(&self.seen)
-                .filter(|(_, seen)| !**seen)
-                .map(|(t, _)| t.clone())
-                .collect(),
-        }
+        self.candidates()
+            .into_iter()
+            .map(|(_, text)| text.to_string())
+            .collect()
     }
 }
 
@@ -109,10 +151,12 @@ pub enum WatchEnd {
     Closed,
     /// The deadline passed first.
     Deadline,
+    /// A line contained a forbidden text.
+    Forbidden { line: String, text: String },
 }
 
-/// Feeds lines from `lines` to `matcher` until it is done, the sender side closes, or
-/// `deadline` passes. Every line received is appended to `log`.
+/// Feeds lines from `lines` to `matcher` until it is done, a line holds a forbidden text, the
+/// sender side closes, or `deadline` passes. Every line received is appended to `log`.
 pub fn watch(
     lines: &Receiver<String>,
     matcher: &mut Matcher,
@@ -126,6 +170,11 @@ pub fn watch(
         }
         match lines.recv_timeout(left) {
             Ok(line) => {
+                if let Some(text) = matcher.forbidden_in(&line) {
+                    let text = text.to_string();
+                    log.push(line.clone());
+                    return WatchEnd::Forbidden { line, text };
+                }
                 matcher.feed(&line);
                 log.push(line);
             }

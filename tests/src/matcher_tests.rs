@@ -143,3 +143,81 @@ fn watch_reports_a_closed_console() {
     );
     assert_eq!(end, WatchEnd::Closed);
 }
+
+fn partitions() -> Vec<Expect> {
+    let sequence = |name: &str| {
+        vec![
+            format!("partition \"{name}\" started"),
+            format!("({name}) done"),
+            format!("partition \"{name}\" stopped"),
+        ]
+    };
+    vec![
+        Expect::Interleaved(vec![sequence("a"), sequence("b")]),
+        Expect::line("all partitions stopped"),
+    ]
+}
+
+#[test]
+fn interleaved_sequences_mix_but_keep_their_own_order() {
+    let mut m = Matcher::new(partitions());
+    assert!(m.feed("partition \"b\" started"));
+    assert!(
+        !m.feed("partition \"b\" stopped"),
+        "b's lines come in b's order"
+    );
+    assert!(m.feed("partition \"a\" started"));
+    assert!(m.feed("(b) done"));
+    assert_eq!(m.waiting_for(), ["(a) done", "partition \"b\" stopped"]);
+    assert!(m.feed("partition \"b\" stopped"));
+    assert!(!m.feed("all partitions stopped"), "a is not done yet");
+    assert!(m.feed("(a) done"));
+    assert!(m.feed("partition \"a\" stopped"));
+    assert_eq!(m.waiting_for(), ["all partitions stopped"]);
+    assert!(m.feed("all partitions stopped"));
+    assert!(m.done());
+}
+
+#[test]
+fn empty_interleaved_sequences_are_skipped() {
+    let mut m = Matcher::new(vec![
+        Expect::Interleaved(vec![Vec::new(), Vec::new()]),
+        Expect::line("end"),
+    ]);
+    assert_eq!(m.waiting_for(), ["end"]);
+    assert!(m.feed("end"));
+    assert!(m.done());
+}
+
+#[test]
+fn forbidden_texts_are_found_anywhere_in_a_line() {
+    let m = Matcher::new(cpus()).with_forbidden(vec!["FAIL".into(), "FATAL".into()]);
+    assert_eq!(m.forbidden_in("(hello) hello: FAIL bad dtb"), Some("FAIL"));
+    assert_eq!(m.forbidden_in("bulkhead: FATAL: oops"), Some("FATAL"));
+    assert_eq!(m.forbidden_in("a read failed, fatally"), None);
+    assert_eq!(Matcher::new(cpus()).forbidden_in("FAIL"), None);
+}
+
+#[test]
+fn watch_stops_at_a_forbidden_line() {
+    let (tx, rx) = mpsc::channel();
+    for line in ["banner", "cpu 0 online", "FATAL: oops", "cpu 1 online"] {
+        tx.send(line.to_string()).unwrap();
+    }
+    let mut m = Matcher::new(cpus()).with_forbidden(vec!["FATAL".into()]);
+    let mut log = Vec::new();
+    let end = watch(
+        &rx,
+        &mut m,
+        Instant::now() + Duration::from_secs(5),
+        &mut log,
+    );
+    assert_eq!(
+        end,
+        WatchEnd::Forbidden {
+            line: "FATAL: oops".into(),
+            text: "FATAL".into()
+        }
+    );
+    assert_eq!(log, ["banner", "cpu 0 online", "FATAL: oops"]);
+}

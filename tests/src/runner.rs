@@ -26,6 +26,19 @@ pub struct RunConfig {
     pub jobs: usize,
     /// Where each scenario's full console log is written, if anywhere.
     pub log_dir: Option<PathBuf>,
+    /// Built partition configs by scenario name, for scenarios with
+    /// [`Scenario::partitions`]; an error says why the build failed, and fails the scenario.
+    pub prepared: Vec<(String, Result<Prepared, String>)>,
+}
+
+/// A scenario's partition config, built: the device tree to boot and the QEMU arguments that
+/// load the modules it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    /// The host device tree with the partitions in `/chosen`, given with `-dtb`.
+    pub dtb: PathBuf,
+    /// More QEMU arguments (`-device loader,...` per module).
+    pub qemu_args: Vec<String>,
 }
 
 impl RunConfig {
@@ -38,6 +51,7 @@ impl RunConfig {
             board_dtbs: Vec::new(),
             jobs: 2,
             log_dir: None,
+            prepared: Vec::new(),
         }
     }
 }
@@ -66,6 +80,8 @@ pub enum Failure {
         expected: ExpectedExit,
         status: String,
     },
+    /// A console line contained a forbidden text.
+    ForbiddenLine { line: String, text: String },
 }
 
 impl std::fmt::Display for Failure {
@@ -106,6 +122,9 @@ impl std::fmt::Display for Failure {
                 status,
             } => {
                 write!(f, "QEMU ended with {status}, expected exit status {code}")
+            }
+            Failure::ForbiddenLine { line, text } => {
+                write!(f, "the console printed `{text}`: {line:?}")
             }
         }
     }
@@ -151,7 +170,29 @@ fn resolve(workspace: &Path, path: &Path) -> PathBuf {
 pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<String>, String> {
     let board = boards::Board::by_name(&scenario.board)
         .ok_or(format!("unknown board `{}`", scenario.board))?;
+    let prepared = match &scenario.partitions {
+        None => None,
+        Some(partitions) => Some(
+            config
+                .prepared
+                .iter()
+                .find(|(name, _)| *name == scenario.name)
+                .ok_or(format!(
+                    "the partition config {} was not built (`cargo xtask test` builds it)",
+                    partitions.file.display()
+                ))?
+                .1
+                .as_ref()
+                .map_err(|why| {
+                    format!(
+                        "building the partition config {}: {why}",
+                        partitions.file.display()
+                    )
+                })?,
+        ),
+    };
     let dtb = match &scenario.dtb {
+        _ if prepared.is_some() => prepared.map(|p| resolve(&config.workspace, &p.dtb)),
         Dtb::None => None,
         Dtb::File(path) => Some(resolve(&config.workspace, path)),
         Dtb::Board => Some(
@@ -166,13 +207,17 @@ pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<Stri
                 ))?,
         ),
     };
+    let mut extra = scenario.qemu_args.clone();
+    if let Some(prepared) = prepared {
+        extra.extend(prepared.qemu_args.iter().cloned());
+    }
     let boot = Boot {
         board,
         gic: scenario.gic,
         kernel: &config.image,
         dtb: dtb.as_deref(),
         bootargs: scenario.bootargs.as_deref(),
-        extra: &scenario.qemu_args,
+        extra: &extra,
     };
     command::qemu_args(&boot, ConsoleMode::Captured).map_err(|e| e.to_string())
 }
@@ -275,16 +320,32 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
         readers.push(forward_lines(stderr, stderr_tx));
     }
     let deadline = start + scenario.deadline;
-    let mut matcher = Matcher::new(scenario.expect.clone());
+    let mut matcher =
+        Matcher::new(scenario.expect.clone()).with_forbidden(scenario.forbidden.clone());
     let end = watch(&console_rx, &mut matcher, deadline, &mut outcome.console);
-    let status = wait_until(&mut child, deadline);
+    // A forbidden line ends the run at once.
+    let stop_at = match end {
+        WatchEnd::Forbidden { .. } => Instant::now(),
+        _ => deadline,
+    };
+    let status = wait_until(&mut child, stop_at);
     // QEMU has exited or was killed, so its pipes close and the readers finish; a grandchild
     // holding a pipe open must not hang the run, hence the grace period instead of a join.
     drain(&console_rx, &mut outcome.console, DRAIN_GRACE);
     drain(&stderr_rx, &mut outcome.stderr, DRAIN_GRACE);
     drop(readers);
     outcome.elapsed = start.elapsed();
-    outcome.failure = judge(end, status, &matcher, scenario);
+    outcome.failure = judge(end, status, &matcher, scenario).or_else(|| {
+        // Lines after the last expected one are checked too.
+        outcome.console.iter().find_map(|line| {
+            matcher
+                .forbidden_in(line)
+                .map(|text| Failure::ForbiddenLine {
+                    line: line.clone(),
+                    text: text.to_string(),
+                })
+        })
+    });
     outcome
 }
 
@@ -297,6 +358,7 @@ fn judge(
 ) -> Option<Failure> {
     let deadline = scenario.deadline;
     match (end, status) {
+        (WatchEnd::Forbidden { line, text }, _) => Some(Failure::ForbiddenLine { line, text }),
         (WatchEnd::Deadline, _) | (WatchEnd::Closed, None) => {
             Some(Failure::DeadlineWaitingForLines {
                 deadline,

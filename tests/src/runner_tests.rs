@@ -16,19 +16,14 @@ fn fake_qemu(name: &str, body: &str) -> PathBuf {
 
 fn scenario(deadline_ms: u64) -> Scenario {
     Scenario {
-        name: "fake".into(),
-        board: "virt".into(),
         gic: Some(3),
-        qemu_args: Vec::new(),
-        bootargs: None,
-        dtb: Dtb::None,
         expect: vec![
             Expect::line("banner"),
             Expect::AnyOrder(vec!["cpu 0 online".into(), "cpu 1 online".into()]),
             Expect::line("powering off"),
         ],
         deadline: Duration::from_millis(deadline_ms),
-        exit: ExpectedExit::Code(0),
+        ..Scenario::new("fake", "virt")
     }
 }
 
@@ -132,5 +127,87 @@ fn a_missing_program_is_a_spawn_failure() {
         matches!(outcome.failure, Some(Failure::Spawn { .. })),
         "{:?}",
         outcome.failure
+    );
+}
+
+#[test]
+fn a_forbidden_line_stops_the_run_at_once() {
+    let qemu = fake_qemu(
+        "forbidden",
+        "echo banner\necho 'guest: FAIL read 0x0 returned 0x1'\nexec sleep 30",
+    );
+    let start = Instant::now();
+    let outcome = run_scenario(&scenario(20_000), &config(qemu));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the run went on after the forbidden line"
+    );
+    match &outcome.failure {
+        Some(Failure::ForbiddenLine { line, text }) => {
+            assert_eq!(text, "FAIL");
+            assert_eq!(line, "guest: FAIL read 0x0 returned 0x1");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn a_forbidden_line_after_the_last_expected_one_fails_too() {
+    let qemu = fake_qemu(
+        "late-fatal",
+        "printf 'banner\\ncpu 0 online\\ncpu 1 online\\npowering off\\nFATAL late\\n'\nexit 0",
+    );
+    let outcome = run_scenario(&scenario(10_000), &config(qemu));
+    assert!(
+        matches!(&outcome.failure, Some(Failure::ForbiddenLine { text, .. }) if text == "FATAL"),
+        "{:?}",
+        outcome.failure
+    );
+}
+
+#[test]
+fn allowed_texts_are_not_forbidden() {
+    let qemu = fake_qemu(
+        "allowed",
+        "printf 'banner\\nFATAL: on purpose\\ncpu 0 online\\ncpu 1 online\\npowering off\\n'\nexit 0",
+    );
+    let mut allowing = scenario(10_000);
+    allowing.forbidden = vec!["FAIL".into()];
+    let outcome = run_scenario(&allowing, &config(qemu));
+    assert!(outcome.passed(), "{:?}", outcome.failure);
+}
+
+#[test]
+fn a_partition_scenario_boots_its_prepared_tree_and_modules() {
+    let mut partitions = scenario(1_000);
+    partitions.partitions = Some(crate::PartitionConfig {
+        file: "tests/scenarios/fake.dts".into(),
+        valid: true,
+    });
+    let mut config = RunConfig::new("Image".into(), "/ws".into());
+    let missing = scenario_args(&partitions, &config).unwrap_err();
+    assert!(missing.contains("tests/scenarios/fake.dts"), "{missing}");
+
+    config
+        .prepared
+        .push(("fake".into(), Err("dtc failed".into())));
+    let failed = scenario_args(&partitions, &config).unwrap_err();
+    assert!(failed.ends_with("fake.dts: dtc failed"), "{failed}");
+
+    config.prepared[0].1 = Ok(crate::Prepared {
+        dtb: "target/scenarios/fake/merged.dtb".into(),
+        qemu_args: vec![
+            "-device".into(),
+            "loader,file=m.bin,addr=0x48200000,force-raw=on".into(),
+        ],
+    });
+    let args = scenario_args(&partitions, &config).unwrap().join(" ");
+    assert!(
+        args.contains("-dtb /ws/target/scenarios/fake/merged.dtb"),
+        "{args}"
+    );
+    assert!(
+        args.ends_with("-device loader,file=m.bin,addr=0x48200000,force-raw=on"),
+        "{args}"
     );
 }

@@ -25,6 +25,49 @@ pub struct Scenario {
     pub deadline: Duration,
     /// How QEMU must end.
     pub exit: ExpectedExit,
+    /// A console line containing any of these fails the scenario at once.
+    pub forbidden: Vec<String>,
+    /// Waits on work not done yet: not run unless asked for by name or with `--pending`.
+    pub pending: bool,
+    /// Partitions to boot: a config merged into the host device tree before the run.
+    pub partitions: Option<PartitionConfig>,
+}
+
+/// Texts that fail any scenario that does not say otherwise.
+pub const DEFAULT_FORBIDDEN: &[&str] = &["FAIL", "FATAL"];
+
+impl Scenario {
+    /// A scenario on `board` with no expected lines yet, the default forbidden texts, a
+    /// 60 s deadline and exit status 0; fill in the rest with struct update syntax.
+    pub fn new(name: &str, board: &str) -> Self {
+        Scenario {
+            name: name.to_string(),
+            board: board.to_string(),
+            gic: None,
+            qemu_args: Vec::new(),
+            bootargs: None,
+            dtb: Dtb::None,
+            expect: Vec::new(),
+            deadline: Duration::from_secs(60),
+            exit: ExpectedExit::Code(0),
+            forbidden: DEFAULT_FORBIDDEN.iter().map(|t| t.to_string()).collect(),
+            pending: false,
+            partitions: None,
+        }
+    }
+}
+
+/// A partition configuration file (`tests/scenarios/`), which `cargo xtask test` merges into
+/// the host device tree's `/chosen`, placing the test guests it names in host RAM. The runner
+/// boots the result given in [`crate::RunConfig::prepared`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionConfig {
+    /// The `.dts` fragment of `/chosen` or the `.toml` authoring file, relative to the
+    /// workspace root.
+    pub file: PathBuf,
+    /// Whether the config must pass the validator before the boot; `false` for a scenario
+    /// that checks how the hypervisor reports an invalid config.
+    pub valid: bool,
 }
 
 /// Where the `-dtb` file comes from.
@@ -46,6 +89,9 @@ pub enum Expect {
     Line(String),
     /// Several lines, each exactly once, in any order among themselves (CPUs coming online).
     AnyOrder(Vec<String>),
+    /// Several sequences at once: each sequence's lines in order, the sequences mixed in any
+    /// way (partitions running in parallel, each with its own lines).
+    Interleaved(Vec<Vec<String>>),
 }
 
 impl Expect {

@@ -1,8 +1,8 @@
 //! The QEMU scenarios `cargo xtask test` runs. Add new ones here as data.
 
-use std::time::Duration;
+pub mod partitions;
 
-use crate::scenario::{Dtb, Expect, ExpectedExit, Scenario};
+use crate::scenario::{Dtb, Expect, Scenario};
 
 /// The hypervisor's banner, first line of every boot.
 pub const BANNER: &str = "Bulkhead hypervisor v0.1.0";
@@ -35,27 +35,18 @@ fn smp_boot(
     let mut expect = boot_lines(model, gic_text, 4);
     expect.push(Expect::line(POWER_OFF));
     Scenario {
-        name: name.to_string(),
-        board: board.to_string(),
         gic,
-        qemu_args: Vec::new(),
-        bootargs: None,
         dtb,
         expect,
-        deadline: Duration::from_secs(60),
-        exit: ExpectedExit::Code(0),
+        ..Scenario::new(name, board)
     }
 }
 
 /// A hypervisor fault at EL2 on request, reported in full before power-off.
 fn el2_fault() -> Scenario {
     Scenario {
-        name: "virt-gicv3-el2-fault".to_string(),
-        board: "virt".to_string(),
         gic: Some(3),
-        qemu_args: Vec::new(),
         bootargs: Some("bulkhead.debug=el2-fault".to_string()),
-        dtb: Dtb::None,
         expect: [
             BANNER,
             "bulkhead: FATAL: synchronous exception at EL2",
@@ -68,14 +59,15 @@ fn el2_fault() -> Scenario {
         .into_iter()
         .map(Expect::line)
         .collect(),
-        deadline: Duration::from_secs(60),
-        exit: ExpectedExit::Code(0),
+        // The fatal report is what this scenario checks.
+        forbidden: vec!["FAIL".to_string()],
+        ..Scenario::new("virt-gicv3-el2-fault", "virt")
     }
 }
 
 /// Every scenario.
 pub fn all() -> Vec<Scenario> {
-    vec![
+    let mut all = vec![
         smp_boot(
             "virt-gicv3-4cpus",
             "virt",
@@ -101,7 +93,9 @@ pub fn all() -> Vec<Scenario> {
             Dtb::Board,
         ),
         el2_fault(),
-    ]
+    ];
+    all.extend(partitions::all());
+    all
 }
 
 #[cfg(test)]
@@ -130,6 +124,13 @@ mod tests {
         config
             .board_dtbs
             .push(("rpi4".into(), "/cache/bcm2711-rpi-4-b.dtb".into()));
+        for s in all().iter().filter(|s| s.partitions.is_some()) {
+            let prepared = crate::Prepared {
+                dtb: format!("target/scenarios/{}/merged.dtb", s.name).into(),
+                qemu_args: Vec::new(),
+            };
+            config.prepared.push((s.name.clone(), Ok(prepared)));
+        }
         for s in all() {
             let args = scenario_args(&s, &config).unwrap_or_else(|e| panic!("{}: {e}", s.name));
             assert!(args.contains(&"-kernel".to_string()), "{}", s.name);

@@ -13,8 +13,9 @@ tasks:
   build  [--board virt|rpi4] [--release]        build the hypervisor and its arm64 Image
   run    [--board virt|rpi4] [--gic 2|3] [--release] [--append ARGS] [--timeout SECONDS]
                                                  boot it in QEMU on this console (Ctrl-A X quits)
-  test   [--jobs N] [--filter TEXT] [--release] [--qemu-only]
+  test   [--jobs N] [--filter TEXT] [--release] [--qemu-only] [--pending]
                                                  host unit tests, the image, then every QEMU scenario
+                                                 (pending ones only with --pending or named by --filter)
   image  --board rpi4 --out DIR [--release]      write a Raspberry Pi 4 SD-card boot folder
   guests                                         fetch Debian's arm64 kernel, busybox and the Pi 4 DTB
   setup                                          install QEMU, dtc and the aarch64 target if missing
@@ -39,6 +40,7 @@ pub enum Task {
         filter: Option<String>,
         profile: Profile,
         host_tests: bool,
+        pending: bool,
     },
     Image {
         board: String,
@@ -106,10 +108,17 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     let mut filter = None;
     let mut out = None;
     let mut host_tests = true;
+    let mut pending = false;
     let allowed: &[&str] = match task.as_str() {
         "build" => &["--board", "--release"],
         "run" => &["--board", "--gic", "--release", "--append", "--timeout"],
-        "test" => &["--jobs", "--filter", "--release", "--qemu-only"],
+        "test" => &[
+            "--jobs",
+            "--filter",
+            "--release",
+            "--qemu-only",
+            "--pending",
+        ],
         "image" => &["--board", "--out", "--release"],
         "guests" | "setup" | "help" | "--help" | "-h" => &[],
         other => return Err(CliError::UnknownTask(other.to_string())),
@@ -125,9 +134,10 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
         match option.as_str() {
             "--release" => profile = Profile::Release,
             "--qemu-only" => host_tests = false,
+            "--pending" => pending = true,
             _ => {}
         }
-        if matches!(option.as_str(), "--release" | "--qemu-only") {
+        if matches!(option.as_str(), "--release" | "--qemu-only" | "--pending") {
             continue;
         }
         let value = items
@@ -186,6 +196,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             filter,
             profile,
             host_tests,
+            pending,
         },
         "image" => Task::Image {
             board: board.ok_or(CliError::Required {
@@ -245,16 +256,18 @@ mod tests {
                 jobs: 1,
                 filter: None,
                 profile: Profile::Debug,
-                host_tests: true
+                host_tests: true,
+                pending: false
             })
         );
         assert_eq!(
-            parse(&args("test --qemu-only --filter gicv2")),
+            parse(&args("test --qemu-only --filter gicv2 --pending")),
             Ok(Task::Test {
                 jobs: 2,
                 filter: Some("gicv2".into()),
                 profile: Profile::Debug,
-                host_tests: false
+                host_tests: false,
+                pending: true
             })
         );
     }

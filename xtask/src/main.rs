@@ -8,6 +8,7 @@ mod debian;
 mod elf_image;
 mod guests;
 mod image;
+mod partitions;
 mod prereq;
 mod qemu;
 mod run;
@@ -63,7 +64,16 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             filter,
             profile,
             host_tests,
-        } => test::test(jobs, filter.as_deref(), profile, host_tests)?,
+            pending,
+        } => test::test(
+            &test::Selection {
+                filter: filter.as_deref(),
+                pending,
+            },
+            jobs,
+            profile,
+            host_tests,
+        )?,
         Task::Image {
             board,
             out,

@@ -1,11 +1,14 @@
-//! `cargo xtask test`: host unit tests, then the image, then every QEMU scenario.
+//! `cargo xtask test`: host unit tests, then the image, then every QEMU scenario (pending
+//! ones only on request), partition scenarios after their configs are built.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use qemu_tests::{run_all, Dtb, RunConfig, Scenario};
 
 use crate::build::{self, BuildError};
 use crate::debian::{Debian, DebianError};
+use crate::partitions::{self, Inputs};
 use crate::prereq::{self, PrereqError};
 use crate::shell::{self, ShellError};
 use crate::workspace::{self, Profile};
@@ -42,18 +45,36 @@ impl fmt::Display for TestError {
 
 impl std::error::Error for TestError {}
 
-/// The scenarios whose name contains `filter` (all without one).
-pub fn select(all: Vec<Scenario>, filter: Option<&str>) -> Vec<Scenario> {
+/// Which scenarios to run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Selection<'a> {
+    /// Only scenarios whose name contains this; a pending scenario it names runs too.
+    pub filter: Option<&'a str>,
+    /// Run pending scenarios as well.
+    pub pending: bool,
+}
+
+/// The scenarios to run and the pending ones left out, among those whose name contains the
+/// filter (all without one).
+pub fn select(all: Vec<Scenario>, selection: &Selection<'_>) -> (Vec<Scenario>, Vec<Scenario>) {
     all.into_iter()
-        .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
-        .collect()
+        .filter(|s| selection.filter.is_none_or(|f| s.name.contains(f)))
+        .partition(|s| !s.pending || selection.pending || selection.filter.is_some())
+}
+
+/// Whether QEMU boots the scenario with the board's firmware device tree.
+fn needs_board_dtb(scenario: &Scenario) -> bool {
+    let board_needs = boards::Board::by_name(&scenario.board)
+        .and_then(|b| b.qemu)
+        .is_some_and(|q| q.needs_dtb);
+    scenario.dtb == Dtb::Board || (scenario.partitions.is_some() && board_needs)
 }
 
 /// Runs the host unit tests (unless `host_tests` is false), builds the image and runs the
 /// selected QEMU scenarios; fails if anything fails.
 pub fn test(
+    selection: &Selection<'_>,
     jobs: usize,
-    filter: Option<&str>,
     profile: Profile,
     host_tests: bool,
 ) -> Result<(), TestError> {
@@ -65,10 +86,10 @@ pub fn test(
             .map_err(TestError::HostTests)?;
     }
 
-    let scenarios = select(qemu_tests::scenarios::all(), filter);
-    if scenarios.is_empty() {
+    let (scenarios, skipped) = select(qemu_tests::scenarios::all(), selection);
+    if scenarios.is_empty() && skipped.is_empty() {
         return Err(TestError::NoScenario {
-            filter: filter.unwrap_or_default().to_string(),
+            filter: selection.filter.unwrap_or_default().to_string(),
         });
     }
     println!("xtask: building the hypervisor image");
@@ -80,7 +101,7 @@ pub fn test(
     config.jobs = jobs;
     config.log_dir = Some(workspace::target_dir().join("qemu-logs"));
     let mut debian = Debian::new();
-    for scenario in scenarios.iter().filter(|s| s.dtb == Dtb::Board) {
+    for scenario in scenarios.iter().filter(|s| needs_board_dtb(s)) {
         if config
             .board_dtbs
             .iter()
@@ -99,6 +120,14 @@ pub fn test(
         }
     }
 
+    if scenarios.iter().any(|s| s.partitions.is_some()) {
+        let guests = build::guests(profile).map_err(TestError::Build)?;
+        prepare_partitions(&scenarios, &mut config, &guests);
+    }
+
+    for scenario in &skipped {
+        println!("SKIP {} (pending)", scenario.name);
+    }
     println!(
         "xtask: {} QEMU scenarios, at most {} at once",
         scenarios.len(),
@@ -114,17 +143,72 @@ pub fn test(
     Ok(())
 }
 
+/// Builds every partition scenario's boot into `config.prepared`; a failure is kept there and
+/// fails that scenario when it runs.
+fn prepare_partitions(scenarios: &[Scenario], config: &mut RunConfig, guests: &std::path::Path) {
+    for scenario in scenarios.iter().filter(|s| s.partitions.is_some()) {
+        let board_dtb: Option<PathBuf> = config
+            .board_dtbs
+            .iter()
+            .find(|(name, _)| *name == scenario.board)
+            .map(|(_, path)| path.clone());
+        let inputs = Inputs {
+            image: &config.image,
+            guests,
+            board_dtb: board_dtb.as_deref(),
+        };
+        let prepared = partitions::prepare(scenario, &inputs).map_err(|e| e.to_string());
+        config.prepared.push((scenario.name.clone(), prepared));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn select_names(filter: Option<&str>, pending: bool) -> (Vec<String>, Vec<String>) {
+        let names = |list: Vec<Scenario>| list.into_iter().map(|s| s.name).collect();
+        let (run, skipped) = select(qemu_tests::scenarios::all(), &Selection { filter, pending });
+        (names(run), names(skipped))
+    }
+
     #[test]
     fn filter_selects_by_name() {
-        let all = qemu_tests::scenarios::all();
-        let total = all.len();
-        assert_eq!(select(all.clone(), None).len(), total);
-        let gicv2 = select(all.clone(), Some("gicv2"));
-        assert!(!gicv2.is_empty() && gicv2.iter().all(|s| s.name.contains("gicv2")));
-        assert!(select(all, Some("no such scenario")).is_empty());
+        let total = qemu_tests::scenarios::all().len();
+        let (run, skipped) = select_names(None, true);
+        assert_eq!((run.len(), skipped.len()), (total, 0));
+        let (gicv2, _) = select_names(Some("gicv2"), false);
+        assert!(!gicv2.is_empty() && gicv2.iter().all(|s| s.contains("gicv2")));
+        assert_eq!(
+            select_names(Some("no such scenario"), true),
+            (vec![], vec![])
+        );
+    }
+
+    #[test]
+    fn pending_scenarios_run_only_when_asked_for() {
+        let pending: Vec<String> = qemu_tests::scenarios::all()
+            .into_iter()
+            .filter(|s| s.pending)
+            .map(|s| s.name)
+            .collect();
+        let (run, skipped) = select_names(None, false);
+        assert_eq!(skipped, pending);
+        assert!(run.iter().all(|name| !pending.contains(name)));
+        for name in &pending {
+            let (run, skipped) = select_names(Some(name), false);
+            assert!(run.contains(name) && skipped.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn partition_scenarios_on_raspi4b_need_the_firmware_tree() {
+        for s in qemu_tests::scenarios::all() {
+            if s.board == "rpi4" {
+                assert!(needs_board_dtb(&s), "{}", s.name);
+            } else {
+                assert!(!needs_board_dtb(&s), "{}", s.name);
+            }
+        }
     }
 }

@@ -1,0 +1,280 @@
+//! Partition scenarios: test guests booted as dom0less partitions from a config in
+//! `tests/scenarios/`, each partition's console lines checked under its name prefix.
+//!
+//! They wait on the hypervisor's partition boot and are `pending` until it lands: the lead
+//! flips the flag. `cargo xtask test --pending` (or `--filter NAME`) runs them anyway.
+
+use crate::scenario::{Expect, PartitionConfig, Scenario};
+
+use super::{boot_lines, BANNER, POWER_OFF};
+
+/// The hypervisor's line once every partition has stopped.
+pub const ALL_STOPPED: &str = "bulkhead: all partitions stopped";
+/// How the hypervisor's line for each config error begins; the validator's message follows.
+pub const CONFIG_ERROR: &str = "bulkhead: config error: ";
+/// The hypervisor's line after the config errors.
+pub const NOTHING_STARTED: &str = "bulkhead: the partition config is invalid; nothing was started";
+
+/// The hypervisor's line when partition `name` starts.
+pub fn started(name: &str) -> String {
+    format!("bulkhead: partition \"{name}\" started")
+}
+
+/// The hypervisor's line when partition `name` stops for good.
+pub fn stopped(name: &str) -> String {
+    format!("bulkhead: partition \"{name}\" stopped")
+}
+
+/// The hypervisor's line when partition `name` restarts into boot number `boot`.
+pub fn restarting(name: &str, boot: u32) -> String {
+    format!("bulkhead: partition \"{name}\" restarting (boot {boot})")
+}
+
+/// The hypervisor's line when it injects a data abort at `address` into vCPU 0 of `name`.
+pub fn data_abort(name: &str, address: u64) -> String {
+    format!("bulkhead: partition \"{name}\" vcpu 0: data abort at {address:#x}")
+}
+
+/// A test guest's line as the console multiplexer shows it: the partition name in
+/// parentheses, then the guest's own `NAME: ` prefix (its `guest.name=` is the partition name).
+pub fn says(name: &str, text: &str) -> String {
+    format!("({name}) {name}: {text}")
+}
+
+/// The `hello` guest's lines with one vCPU and `mib` MiB of RAM.
+fn hello(name: &str, mib: u64) -> Vec<String> {
+    let end = 0x4000_0000 + (mib << 20);
+    vec![
+        started(name),
+        says(name, &format!("hello from {name}")),
+        says(name, &format!("memory 0x40000000..{end:#x} ({mib} MiB)")),
+        says(name, "1 cpus"),
+        says(name, "psci 1.1"),
+        says(name, "done"),
+        stopped(name),
+    ]
+}
+
+/// The `smp` guest's lines with `cpus` vCPUs. The MPIDR is left out: the guest itself fails
+/// (a forbidden `FAIL` line) when it differs from its device tree.
+fn smp(name: &str, cpus: u32) -> Vec<String> {
+    let mut lines = vec![started(name), says(name, "psci 1.1")];
+    lines.extend((0..cpus).map(|cpu| says(name, &format!("cpu {cpu} (mpidr "))));
+    lines.extend([
+        says(name, &format!("all {cpus} cpus online")),
+        says(name, "done"),
+        stopped(name),
+    ]);
+    lines
+}
+
+/// The `isolation` guest's lines: each probe is a data abort the hypervisor reports and
+/// injects, which the guest then reports.
+fn isolation(name: &str, probes: &[u64]) -> Vec<String> {
+    let mut lines = vec![
+        started(name),
+        says(name, "psci 1.1"),
+        says(name, "own ram ok"),
+    ];
+    for &probe in probes {
+        lines.push(data_abort(name, probe));
+        lines.push(says(name, &format!("read {probe:#x} faulted")));
+    }
+    lines.extend([
+        says(name, "all probes faulted"),
+        says(name, "done"),
+        stopped(name),
+    ]);
+    lines
+}
+
+/// The `reset` guest's lines: boots 1 to 3, restarted by the hypervisor in between.
+fn reset(name: &str) -> Vec<String> {
+    let mut lines = vec![started(name)];
+    for boot in 1..=3 {
+        if boot > 1 {
+            lines.push(restarting(name, boot));
+        }
+        lines.push(says(name, &format!("boot {boot} of 3")));
+        if boot < 3 {
+            lines.push(says(name, "system reset"));
+        }
+    }
+    lines.extend([says(name, "done"), stopped(name)]);
+    lines
+}
+
+/// Where a board's three-partition scenario puts things: must agree with its config file.
+struct Layout {
+    /// The board name.
+    board: &'static str,
+    /// What the banner calls the board.
+    model: &'static str,
+    /// `gic-version=N` for virt, `None` for the fixed GIC of raspi4b.
+    gic: Option<u8>,
+    /// RAM per partition in MiB.
+    mib: u64,
+    /// The host address of the `hello` partition's `xen,static-mem`.
+    hello_host: u64,
+}
+
+/// An address no partition has in its stage-2 tables (beyond every partition's RAM).
+const UNMAPPED: u64 = 0x1_0000_0000;
+
+/// Three partitions on four CPUs: `smp` (2 vCPUs), `hello` and `isolation` (1 each).
+/// `isolation` probes `hello`'s host RAM and an unmapped address.
+fn three_partitions(name: &str, file: &str, layout: &Layout) -> Scenario {
+    let gic_text = if layout.gic == Some(3) { "v3" } else { "v2" };
+    let mut expect = boot_lines(layout.model, gic_text, 4);
+    expect.extend([
+        Expect::Interleaved(vec![
+            smp("smp", 2),
+            hello("hello", layout.mib),
+            isolation("isolation", &[layout.hello_host, UNMAPPED]),
+        ]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: layout.gic,
+        expect,
+        pending: true,
+        partitions: Some(PartitionConfig {
+            file: file.into(),
+            valid: true,
+        }),
+        ..Scenario::new(name, layout.board)
+    }
+}
+
+/// `reset` restarts itself twice beside `hello`, which runs undisturbed.
+fn reset_beside_hello() -> Scenario {
+    let mut expect = boot_lines("QEMU virt", "v3", 4);
+    expect.extend([
+        Expect::Interleaved(vec![reset("reset"), hello("hello", 64)]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: Some(3),
+        expect,
+        pending: true,
+        partitions: Some(PartitionConfig {
+            file: "tests/scenarios/virt-gicv3-reset.dts".into(),
+            valid: true,
+        }),
+        ..Scenario::new("virt-gicv3-reset", "virt")
+    }
+}
+
+/// The validator's messages for `tests/scenarios/virt-gicv3-config-error.dts`, one per
+/// error: `cargo xtask test` checks them against the crate before the boot.
+pub const CONFIG_ERRORS: &[&str] = &[
+    "/chosen/beta: range 0x62000000..0x66000000 (0x4000000 bytes) overlaps static memory of \
+     /chosen/alpha at 0x60000000..0x64000000 (0x4000000 bytes)",
+    "/chosen/gamma: no kernel",
+];
+
+/// Two partitions whose static memory overlaps and one without a kernel: the hypervisor
+/// reports each error and starts nothing.
+fn config_error() -> Scenario {
+    let errors = CONFIG_ERRORS
+        .iter()
+        .map(|e| format!("{CONFIG_ERROR}{e}"))
+        .collect();
+    Scenario {
+        gic: Some(3),
+        expect: vec![
+            Expect::line(BANNER),
+            Expect::AnyOrder(errors),
+            Expect::line(NOTHING_STARTED),
+            Expect::line(POWER_OFF),
+        ],
+        pending: true,
+        partitions: Some(PartitionConfig {
+            file: "tests/scenarios/virt-gicv3-config-error.dts".into(),
+            valid: false,
+        }),
+        ..Scenario::new("virt-gicv3-config-error", "virt")
+    }
+}
+
+/// Every partition scenario.
+pub fn all() -> Vec<Scenario> {
+    let virt = |gic| Layout {
+        board: "virt",
+        model: "QEMU virt",
+        gic: Some(gic),
+        mib: 64,
+        hello_host: 0x6000_0000,
+    };
+    let raspi = Layout {
+        board: "rpi4",
+        model: "Raspberry Pi 4 Model B",
+        gic: None,
+        mib: 32,
+        hello_host: 0x3000_0000,
+    };
+    vec![
+        three_partitions(
+            "virt-gicv3-partitions",
+            "tests/scenarios/virt-gicv3-partitions.dts",
+            &virt(3),
+        ),
+        three_partitions(
+            "virt-gicv2-partitions",
+            "tests/scenarios/virt-gicv2-partitions.toml",
+            &virt(2),
+        ),
+        three_partitions(
+            "raspi4b-partitions",
+            "tests/scenarios/raspi4b-partitions.toml",
+            &raspi,
+        ),
+        reset_beside_hello(),
+        config_error(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn every_config_file_exists() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for s in all() {
+            let config = s.partitions.as_ref().expect("a partition scenario");
+            assert!(
+                root.join(&config.file).is_file(),
+                "{}",
+                config.file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn guest_lines_carry_the_partition_prefix() {
+        assert_eq!(
+            says("hello", "hello from hello"),
+            "(hello) hello: hello from hello"
+        );
+        assert_eq!(
+            hello("hello", 64)[2],
+            "(hello) hello: memory 0x40000000..0x44000000 (64 MiB)"
+        );
+        assert_eq!(
+            data_abort("isolation", UNMAPPED),
+            "bulkhead: partition \"isolation\" vcpu 0: data abort at 0x100000000"
+        );
+    }
+
+    #[test]
+    fn reset_counts_three_boots_with_two_restarts() {
+        let lines = reset("reset");
+        let restarts: Vec<_> = lines.iter().filter(|l| l.contains("restarting")).collect();
+        assert_eq!(restarts, [&restarting("reset", 2), &restarting("reset", 3)]);
+        assert_eq!(lines.last(), Some(&stopped("reset")));
+    }
+}

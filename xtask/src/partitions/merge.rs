@@ -1,0 +1,172 @@
+//! Puts a scenario's partitions into the host tree: a `.dts` fragment of `/chosen` is
+//! appended to the host's source, then its test guests are placed in RAM; a `.toml` file is
+//! compiled onto the host tree by the `dom0less-config` crate.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use dom0less_config::authoring::{self, CompileError, Compiled, Document};
+use dom0less_config::devicetree::{
+    cells_value, decode_pairs, number_cells, AddressRange, DtError, NodeId, Tree,
+};
+
+use super::placement::Placer;
+
+/// The property of a module node in a scenario fragment naming the test guest to load.
+pub const TEST_GUEST: &str = "bulkhead,test-guest";
+
+/// Why the partitions could not be put into the host tree.
+#[derive(Debug)]
+pub enum MergeError {
+    /// A module node names a test guest that was not built.
+    UnknownGuest { node: String, guest: String },
+    /// No free RAM is left for a module.
+    NoRoom { node: String, size: u64 },
+    /// A property the merge reads is malformed.
+    Tree { node: String, error: DtError },
+    /// The TOML file does not parse.
+    Toml { error: String },
+    /// The crate could not compile the TOML document.
+    Compile(CompileError),
+}
+
+impl fmt::Display for MergeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MergeError::UnknownGuest { node, guest } => write!(
+                f,
+                "{node}: `{TEST_GUEST}` names \"{guest}\", which is not a test guest \
+                 (one per tests/guests/src/bin/NAME.rs)"
+            ),
+            MergeError::NoRoom { node, size } => {
+                write!(f, "{node}: no free host RAM for {size:#x} bytes")
+            }
+            MergeError::Tree { node, error } => write!(f, "{node}: {error}"),
+            MergeError::Toml { error } => write!(f, "{error}"),
+            MergeError::Compile(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for MergeError {}
+
+/// A module to load: its file and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Module {
+    /// The node that names it.
+    pub node: String,
+    /// Host physical range.
+    pub range: AddressRange,
+    /// The file QEMU loads there.
+    pub file: PathBuf,
+}
+
+/// The source of the merged tree: the host's source, then the fragment (its own `/dts-v1/;`
+/// dropped), so that dtc merges the fragment's `/chosen` into the host's and resolves its
+/// path references (`&{/cpus/cpu@0}`) against the host's nodes.
+pub fn merge_source(host_dts: &str, fragment: &str) -> String {
+    let fragment = fragment.replacen("/dts-v1/;", "", 1);
+    format!(
+        "{}\n\n/* The scenario's partitions. */\n{fragment}",
+        host_dts.trim_end()
+    )
+}
+
+fn tree_error(tree: &Tree, node: NodeId) -> impl FnOnce(DtError) -> MergeError + '_ {
+    move |error| MergeError::Tree {
+        node: tree.path(node),
+        error,
+    }
+}
+
+/// Host ranges the `/chosen` domains already claim: static memory and modules with `reg`.
+pub fn claimed_ranges(tree: &Tree) -> Result<Vec<AddressRange>, MergeError> {
+    let mut ranges = Vec::new();
+    let Some(chosen) = tree.find("/chosen") else {
+        return Ok(ranges);
+    };
+    for &domain in tree.node(chosen).children() {
+        let node = tree.node(domain);
+        if !node.is_compatible("xen,domain") {
+            continue;
+        }
+        if let Some(banks) = node.property("xen,static-mem") {
+            // Xen before 4.18 gives the cells in the domain; later ones inherit /chosen's.
+            let cells = |own: &str, inherited: Result<u32, DtError>| {
+                node.property(own).map_or(inherited, |p| p.u32())
+            };
+            let address = cells("#xen,static-mem-address-cells", tree.address_cells(chosen))
+                .map_err(tree_error(tree, domain))?;
+            let size = cells("#xen,static-mem-size-cells", tree.size_cells(chosen))
+                .map_err(tree_error(tree, domain))?;
+            ranges.extend(decode_pairs(banks, address, size).map_err(tree_error(tree, domain))?);
+        }
+        for &child in node.children() {
+            if tree.node(child).is_compatible("multiboot,module") {
+                ranges.extend(tree.reg(child).map_err(tree_error(tree, child))?);
+            }
+        }
+    }
+    Ok(ranges)
+}
+
+/// Places every test guest a node names in `TEST_GUEST`: writes the node's `reg` in its
+/// parent's cells and drops the property. `guest` gives a guest's file and size.
+pub fn place_test_guests(
+    tree: &mut Tree,
+    placer: &mut Placer,
+    guest: &dyn Fn(&str) -> Option<(PathBuf, u64)>,
+) -> Result<Vec<Module>, MergeError> {
+    let named: Vec<NodeId> = tree
+        .node_ids()
+        .filter(|id| tree.node(*id).property(TEST_GUEST).is_some())
+        .collect();
+    let mut modules = Vec::new();
+    for id in named {
+        let node = tree.path(id);
+        let name = tree
+            .node(id)
+            .property(TEST_GUEST)
+            .map(|p| p.str().map(str::to_string))
+            .transpose()
+            .map_err(tree_error(tree, id))?
+            .unwrap_or_default();
+        let (file, size) = guest(&name).ok_or_else(|| MergeError::UnknownGuest {
+            node: node.clone(),
+            guest: name.clone(),
+        })?;
+        let range = placer.place(size).ok_or(MergeError::NoRoom {
+            node: node.clone(),
+            size,
+        })?;
+        let parent = tree.node(id).parent().unwrap_or(tree.root());
+        let address_cells = tree
+            .address_cells(parent)
+            .map_err(tree_error(tree, parent))?;
+        let size_cells = tree.size_cells(parent).map_err(tree_error(tree, parent))?;
+        let mut cells = Vec::new();
+        number_cells(range.start, address_cells, &mut cells);
+        number_cells(range.size, size_cells, &mut cells);
+        tree.set_property(id, "reg", cells_value(&cells));
+        tree.remove_property(id, TEST_GUEST);
+        modules.push(Module { node, range, file });
+    }
+    Ok(modules)
+}
+
+/// Compiles a TOML document onto `host`; module files are test guest Images found in
+/// `guests` by name.
+pub fn compile_toml(text: &str, host: &Tree, guests: &Path) -> Result<Compiled, MergeError> {
+    let doc: Document = toml::from_str(text).map_err(|e| MergeError::Toml {
+        error: e.to_string(),
+    })?;
+    let read = |name: &str| {
+        std::fs::read(guests.join(name))
+            .map_err(|e| format!("{}: {e}", guests.join(name).display()))
+    };
+    authoring::compile(&doc, host, &read).map_err(MergeError::Compile)
+}
+
+#[cfg(test)]
+#[path = "merge_tests.rs"]
+mod tests;

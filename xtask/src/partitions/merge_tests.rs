@@ -1,0 +1,174 @@
+//! Tests for merging partitions into a host tree, on a small hand-built host.
+
+use super::*;
+use dom0less_config::devicetree::strings_value;
+use dom0less_config::{HostFacts, PartitionPlan};
+
+const MIB: u64 = 1 << 20;
+
+/// A virt-like host: 2 GiB of RAM at 0x40000000, four CPUs, an empty `/chosen`.
+fn host() -> Tree {
+    let mut tree = Tree::new();
+    let root = tree.root();
+    tree.set_property(root, "#address-cells", cells_value(&[2]));
+    tree.set_property(root, "#size-cells", cells_value(&[2]));
+    let memory = tree.add_node(root, "memory@40000000");
+    tree.set_property(memory, "device_type", strings_value(&["memory"]));
+    tree.set_property(
+        memory,
+        "reg",
+        cells_value(&[0, 0x4000_0000, 0, 0x8000_0000]),
+    );
+    let cpus = tree.add_node(root, "cpus");
+    tree.set_property(cpus, "#address-cells", cells_value(&[1]));
+    tree.set_property(cpus, "#size-cells", cells_value(&[0]));
+    for n in 0..4u32 {
+        let cpu = tree.add_node(cpus, &format!("cpu@{n}"));
+        tree.set_property(cpu, "device_type", strings_value(&["cpu"]));
+        tree.set_property(cpu, "reg", cells_value(&[n]));
+    }
+    tree.add_node(root, "chosen");
+    tree
+}
+
+/// Adds a one-vCPU domain with 64 MiB whose kernel names `guest`; `static_mem` adds a bank.
+fn domain(tree: &mut Tree, name: &str, guest: &str, static_mem: Option<u64>) {
+    let chosen = tree.find("/chosen").unwrap();
+    tree.set_property(chosen, "#address-cells", cells_value(&[2]));
+    tree.set_property(chosen, "#size-cells", cells_value(&[2]));
+    let d = tree.add_node(chosen, name);
+    tree.set_property(d, "compatible", strings_value(&["xen,domain"]));
+    tree.set_property(d, "#address-cells", cells_value(&[1]));
+    tree.set_property(d, "#size-cells", cells_value(&[1]));
+    tree.set_property(d, "cpus", cells_value(&[1]));
+    tree.set_property(d, "memory", cells_value(&[0, 0x10000]));
+    if let Some(start) = static_mem {
+        tree.set_property(
+            d,
+            "xen,static-mem",
+            cells_value(&[0, start as u32, 0, 0x400_0000]),
+        );
+    }
+    let kernel = tree.add_node(d, "kernel");
+    tree.set_property(
+        kernel,
+        "compatible",
+        strings_value(&["multiboot,kernel", "multiboot,module"]),
+    );
+    tree.set_property(kernel, TEST_GUEST, strings_value(&[guest]));
+}
+
+fn guests(name: &str) -> Option<(PathBuf, u64)> {
+    match name {
+        "hello" => Some(("guests/hello.bin".into(), 0x1e000)),
+        "smp" => Some(("guests/smp.bin".into(), 3 * MIB)),
+        _ => None,
+    }
+}
+
+#[test]
+fn guests_are_placed_around_static_memory_and_pass_the_validator() {
+    let mut tree = host();
+    domain(&mut tree, "one", "smp", None);
+    domain(&mut tree, "two", "hello", Some(0x4860_0000));
+    let claimed = claimed_ranges(&tree).unwrap();
+    assert_eq!(claimed, [AddressRange::new(0x4860_0000, 64 * MIB)]);
+    let mut placer = Placer::new(0x4820_0000, 0xc000_0000, claimed);
+    let modules = place_test_guests(&mut tree, &mut placer, &guests).unwrap();
+    assert_eq!(
+        modules,
+        [
+            Module {
+                node: "/chosen/one/kernel".into(),
+                range: AddressRange::new(0x4820_0000, 3 * MIB),
+                file: "guests/smp.bin".into(),
+            },
+            Module {
+                node: "/chosen/two/kernel".into(),
+                range: AddressRange::new(0x4c60_0000, 0x1e000),
+                file: "guests/hello.bin".into(),
+            },
+        ]
+    );
+    let kernel = tree.find("/chosen/two/kernel").unwrap();
+    assert_eq!(
+        tree.node(kernel).property("reg").unwrap().value(),
+        cells_value(&[0x4c60_0000, 0x1e000]).as_slice(),
+        "one address and one size cell, as the domain says"
+    );
+    assert!(tree.node(kernel).property(TEST_GUEST).is_none());
+
+    let dtb = tree.to_dtb();
+    let facts = HostFacts {
+        hypervisor: AddressRange::new(0x4020_0000, 6 * MIB),
+        boot_cpu_mpidr: Some(0),
+        modules: None,
+    };
+    let plan = PartitionPlan::from_host_tree(&dtb, &facts).unwrap().plan;
+    assert_eq!(plan.partitions.len(), 2);
+    assert_eq!(plan.partitions[0].kernel.range.start, 0x4820_0000);
+}
+
+#[test]
+fn an_unknown_guest_or_full_ram_is_an_error() {
+    let mut tree = host();
+    domain(&mut tree, "one", "nosuch", None);
+    let mut placer = Placer::new(0x4820_0000, 0xc000_0000, Vec::new());
+    let error = place_test_guests(&mut tree, &mut placer, &guests).unwrap_err();
+    assert!(
+        matches!(&error, MergeError::UnknownGuest { node, guest } if node == "/chosen/one/kernel" && guest == "nosuch"),
+        "{error}"
+    );
+
+    let mut tree = host();
+    domain(&mut tree, "one", "smp", None);
+    let mut placer = Placer::new(0x4820_0000, 0x4840_0000, Vec::new());
+    let error = place_test_guests(&mut tree, &mut placer, &guests).unwrap_err();
+    assert!(matches!(error, MergeError::NoRoom { size, .. } if size == 3 * MIB));
+}
+
+#[test]
+fn the_fragment_follows_the_host_source_without_a_second_header() {
+    let host = "/dts-v1/;\n\n/ {\n\tchosen {\n\t};\n};\n";
+    let fragment = "/dts-v1/;\n/ { chosen { smp { }; }; };\n";
+    let merged = merge_source(host, fragment);
+    assert_eq!(merged.matches("/dts-v1/;").count(), 1);
+    assert!(merged.starts_with(host.trim_end()));
+    assert!(merged.ends_with("/ { chosen { smp { }; }; };\n"));
+}
+
+#[test]
+fn a_toml_document_compiles_with_guest_files_from_the_guest_directory() {
+    let dir = std::env::temp_dir().join(format!("xtask-merge-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("hello.bin"), vec![0u8; 0x1e000]).unwrap();
+    let text = r#"
+        [layout]
+        module_base = "0x48200000"
+
+        [[partition]]
+        name = "hello"
+        vcpus = 1
+        memory = "64M"
+        console = true
+        kernel = { file = "hello.bin", bootargs = "guest.name=hello" }
+    "#;
+    let compiled = compile_toml(text, &host(), &dir).unwrap();
+    assert_eq!(
+        compiled
+            .modules
+            .first()
+            .map(|(range, bytes)| (*range, bytes.len())),
+        Some((AddressRange::new(0x4820_0000, 0x1e000), 0x1e000))
+    );
+    assert!(compiled.tree.find("/chosen/hello").is_some());
+
+    let missing = compile_toml(&text.replace("hello.bin", "nosuch.bin"), &host(), &dir);
+    assert!(matches!(
+        missing,
+        Err(MergeError::Compile(CompileError::File { .. }))
+    ));
+    let bad = compile_toml("[[partition]]\nname = 3", &host(), &dir);
+    assert!(matches!(bad, Err(MergeError::Toml { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -10,10 +10,26 @@ pub trait Output: Sync {
 
     /// Writes all of `bytes` even if another CPU is stuck in `write_bytes`.
     fn write_bytes_emergency(&self, bytes: &[u8]);
+
+    /// A byte typed on the console, if one is waiting.
+    fn read_byte(&self) -> Option<u8>;
+}
+
+/// A byte typed on the console, if one is waiting.
+pub fn read_byte() -> Option<u8> {
+    OUTPUT.get().and_then(|out| out.read_byte())
 }
 
 static OUTPUT: Once<&'static dyn Output> = Once::new();
 static LOCK: Mutex<()> = Mutex::new(());
+/// Called under the lock before each hypervisor line, with the raw writer: the partition
+/// console multiplexer ends a guest's unfinished line there.
+static BEFORE_LINE: Once<fn(&mut dyn FnMut(&[u8]))> = Once::new();
+
+/// Sets the hook run before each hypervisor line.
+pub fn set_before_line(hook: fn(&mut dyn FnMut(&[u8]))) {
+    BEFORE_LINE.call_once(|| hook);
+}
 
 /// Sets where console output goes. Later calls are ignored.
 pub fn init(output: &'static dyn Output) {
@@ -52,6 +68,9 @@ impl Write for Writer {
 pub fn print(args: fmt::Arguments) {
     if let Some(out) = OUTPUT.get() {
         let _guard = LOCK.lock();
+        if let Some(hook) = BEFORE_LINE.get() {
+            hook(&mut |bytes: &[u8]| out.write_bytes(bytes));
+        }
         let _ = Writer { out: *out, emergency: false }.write_fmt(args);
     }
 }

@@ -107,6 +107,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         }
     };
     let partitions = PARTITIONS.call_once(|| partitions);
+    console::set_before_line(|sink| MUX.lock().close_open_line(&mut |b: &[u8]| sink(b)));
     {
         let mut mux = MUX.lock();
         for p in partitions {
@@ -273,7 +274,11 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
         println!("bulkhead: cpu {cpu}: a guest trap with no vCPU running");
         fatal::stop();
     };
-    let p = &PARTITIONS.get().expect("a vCPU runs, so partitions exist")[index];
+    let partitions = PARTITIONS.get().expect("a vCPU runs, so partitions exist");
+    let p = &partitions[index];
+    if p.vpl011 && Syndrome(esr).class() == crate::core::trap::ExceptionClass::DataAbortLower {
+        poll_console_input(partitions);
+    }
     let mut pc = frame.elr;
     let exit = {
         let mut run = p.run.lock();
@@ -313,6 +318,25 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
                 p.name, frame.elr
             );
             crash(p, cpu);
+        }
+    }
+}
+
+/// Routes what was typed on the physical console: three CTRL-a move the focus, every other
+/// byte goes to the focused partition's vPL011. Polled on vPL011 accesses (there is no console
+/// interrupt yet), so a guest waiting for input on its UART receives it.
+fn poll_console_input(partitions: &[Partition]) {
+    while let Some(byte) = console::read_byte() {
+        let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return };
+        if let crate::core::console::Focus::Partition(i) = routed.target {
+            if let Some(target) = partitions.get(i) {
+                let mut run = target.run.lock();
+                for &b in routed.bytes() {
+                    if run.vpl011.receive(b).is_err() {
+                        break;
+                    }
+                }
+            }
         }
     }
 }

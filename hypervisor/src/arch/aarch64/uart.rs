@@ -32,6 +32,11 @@ impl Pl011Console {
 }
 
 impl crate::console::Output for Pl011Console {
+    fn read_byte(&self) -> Option<u8> {
+        // Break, parity and framing errors lose the byte; there is nobody to tell.
+        self.uart.lock().read_word().ok().flatten()
+    }
+
     fn write_bytes(&self, bytes: &[u8]) {
         Self::write_all(&mut self.uart.lock(), bytes);
     }

@@ -381,9 +381,10 @@ fn stop_partition(p: &Partition) {
 /// Restarts a partition from its pristine modules, memory scrubbed.
 fn restart_partition(p: &Partition) {
     let boot = {
+        // It stays `running` throughout: a partition that restarts is not a stopped one, and
+        // another partition stopping now must not power the board off.
         let mut run = p.run.lock();
         run.boot_count += 1;
-        run.running = false;
         run.boot_count
     };
     println!("bulkhead: partition \"{}\" restarting (boot {boot})", p.name);

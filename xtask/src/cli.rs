@@ -10,7 +10,7 @@ pub const USAGE: &str = "\
 usage: cargo xtask <task> [options]
 
 tasks:
-  build  [--board virt|rpi4] [--release]        build the hypervisor and its arm64 Image
+  build  [--board virt|rpi4] [--release]        build the hypervisor and the test guests as arm64 Images
   run    [--board virt|rpi4] [--gic 2|3] [--release] [--append ARGS] [--timeout SECONDS]
                                                  boot it in QEMU on this console (Ctrl-A X quits)
   test   [--jobs N] [--filter TEXT] [--release] [--qemu-only] [--pending]

@@ -255,6 +255,22 @@ mod tests {
     }
 
     #[test]
+    fn every_config_file_belongs_to_a_scenario() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let used: Vec<_> = all()
+            .into_iter()
+            .filter_map(|s| s.partitions.map(|p| p.file))
+            .collect();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".dts") || name.ends_with(".toml") {
+                let file = Path::new("tests/scenarios").join(&name);
+                assert!(used.contains(&file), "{name} is used by no scenario");
+            }
+        }
+    }
+
+    #[test]
     fn guest_lines_carry_the_partition_prefix() {
         assert_eq!(
             says("hello", "hello from hello"),

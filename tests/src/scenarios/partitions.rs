@@ -138,7 +138,7 @@ fn three_partitions(name: &str, file: &str, layout: &Layout) -> Scenario {
     Scenario {
         gic: layout.gic,
         expect,
-        pending: true,
+        pending: false,
         partitions: Some(PartitionConfig {
             file: file.into(),
             valid: true,
@@ -158,7 +158,7 @@ fn reset_beside_hello() -> Scenario {
     Scenario {
         gic: Some(3),
         expect,
-        pending: true,
+        pending: false,
         partitions: Some(PartitionConfig {
             file: "tests/scenarios/virt-gicv3-reset.dts".into(),
             valid: true,
@@ -190,7 +190,7 @@ fn config_error() -> Scenario {
             Expect::line(NOTHING_STARTED),
             Expect::line(POWER_OFF),
         ],
-        pending: true,
+        pending: false,
         partitions: Some(PartitionConfig {
             file: "tests/scenarios/virt-gicv3-config-error.dts".into(),
             valid: false,

@@ -158,7 +158,11 @@ fn build_all(
     let mut vmids = VmidAllocator::new();
     let mut out = Vec::new();
     for index in 0..plan.partitions.len() {
-        let (p, table) = partition::build(plan, index, gic, &mut cpus, &mut frames, &mut vmids, stage2, IdentityPages::new(STAGE2_PAGES), memory)?;
+        let gicv = match platform.gic {
+            boards::GicLayout::V2 { gicv, .. } => Some(gicv),
+            boards::GicLayout::V3 { .. } => None,
+        };
+        let (p, table) = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &mut vmids, stage2, IdentityPages::new(STAGE2_PAGES), memory)?;
         // Invariant: a partition's stage-2 table lives as long as the hypervisor.
         core::mem::forget(table);
         let bank = p.banks[0];
@@ -194,6 +198,7 @@ fn start_partition(p: &Partition) {
     match entry {
         Ok(EntryState { pc, x0, .. }) => {
             run.running = true;
+            run.cntvoff = cpu::counter();
             drop(run);
             let _ = console_op(|mux, sink| mux.set_running(p.index, true, &mut |b: &[u8]| sink(b)));
             if run_boot_count(p) == 1 {
@@ -235,11 +240,11 @@ pub fn idle(cpu: usize) -> ! {
 fn enter(cpu: usize, r: Request) -> ! {
     let partitions = PARTITIONS.get().expect("partitions exist before vCPUs start");
     let p = &partitions[r.partition];
-    let runnable = {
+    let (runnable, cntvoff) = {
         let mut run = p.run.lock();
         // vCPU 0 is on from the start; a vCPU started by CPU_ON is ON_PENDING until now.
         let _ = run.power.mark_running(r.vcpu);
-        run.running
+        (run.running, run.cntvoff)
     };
     if !runnable {
         idle(cpu);
@@ -252,6 +257,7 @@ fn enter(cpu: usize, r: Request) -> ! {
         vttbr_el2: p.vttbr_el2,
         vtcr_el2: VTCR_EL2.load(Ordering::Acquire),
         vmpidr_el2: vmpidr_el2(r.vcpu),
+        cntvoff_el2: cntvoff,
     };
     // SAFETY: the partition's stage-2 table maps only its own banks and is never freed.
     unsafe { guest::enter(&start) }
@@ -290,6 +296,9 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
     frame.elr = pc;
     match exit {
         Exit::Resume => {}
+        // The vGIC's requests (kicking vCPUs on other CPUs, physical interrupts) need the
+        // physical GIC, which is not driven yet: a polling guest still sees its state change.
+        Exit::Vgic(_effects) => {}
         Exit::StartVcpu { vcpu, entry, context_id } => {
             request(p.vcpu_cpus[vcpu], Request { partition: index, vcpu, pc: entry, x0: context_id });
         }

@@ -52,6 +52,11 @@ fn dcache_line() -> u64 {
     4 << ((ctr >> 16) & 0xf)
 }
 
+/// The physical counter (CNTPCT_EL0).
+pub fn counter() -> u64 {
+    CNTPCT_EL0.get()
+}
+
 /// Nanoseconds since the counter started, from CNTPCT_EL0 and CNTFRQ_EL0.
 pub fn now_ns() -> u64 {
     let freq = CNTFRQ_EL0.get().max(1);

@@ -33,6 +33,8 @@ pub struct VcpuStart {
     pub vttbr_el2: u64,
     pub vtcr_el2: u64,
     pub vmpidr_el2: u64,
+    /// The partition's counter offset: its virtual counter starts near zero at its boot.
+    pub cntvoff_el2: u64,
 }
 
 /// Starts a vCPU on this CPU from its reset state. Never returns: later traps come back
@@ -50,7 +52,7 @@ pub unsafe fn enter(start: &VcpuStart) -> ! {
     VMPIDR_EL2.set(start.vmpidr_el2);
     CPTR_EL2.set(CPTR_EL2_NO_TRAPS);
     CNTHCTL_EL2.set(CNTHCTL_EL2_GUEST);
-    CNTVOFF_EL2.set(0);
+    CNTVOFF_EL2.set(start.cntvoff_el2);
     reset_el1();
     HCR_EL2.set(HCR_GUEST);
     // SAFETY: TLB maintenance for the new VMID on this CPU; no memory-safety effect.

@@ -12,7 +12,9 @@ use crate::core::memory::vmid::{VmidAllocator, VmidError};
 use crate::core::memory::vtcr::{Stage2Config, VtcrError};
 use crate::core::memory::AddressRange;
 use crate::core::psci::{PowerError, PowerStates};
+use crate::core::vgic::{Doorbell, Vgic, VgicConfig, VgicError, VcpuId, GUEST_GICC_BASE, GUEST_GICC_SIZE, VIRTUAL_TIMER_PPI};
 use crate::core::vpl011::Vpl011;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -50,6 +52,7 @@ pub enum BuildError {
     Placement { partition: String, error: PlacementError },
     Power { partition: String, error: PowerError },
     BadRange { partition: String, what: &'static str },
+    Vgic { partition: String, error: VgicError },
 }
 
 impl fmt::Display for BuildError {
@@ -82,6 +85,7 @@ impl fmt::Display for BuildError {
             Self::Kernel { partition, error } => write!(f, "partition \"{partition}\": kernel: {error}"),
             Self::Placement { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Power { partition, error } => write!(f, "partition \"{partition}\": {error}"),
+            Self::Vgic { partition, error } => write!(f, "partition \"{partition}\": virtual GIC: {error}"),
             Self::BadRange { partition, what } => write!(f, "partition \"{partition}\": {what} wraps past the end of memory"),
         }
     }
@@ -91,13 +95,19 @@ fn range(r: devicetree::AddressRange, partition: &str, what: &'static str) -> Re
     AddressRange::new(r.start, r.size).ok_or_else(|| BuildError::BadRange { partition: partition.into(), what })
 }
 
+/// SPIs every partition's vGIC has at least: the vPL011 is SPI 0, and Linux expects a full
+/// group of 32.
+const MIN_SPIS: usize = 32;
+
 /// Builds partition `index` of `plan`: takes its CPUs from `cpus`, its RAM from `frames` (or
-/// its static banks), maps it in a new stage-2 table, and places its modules.
+/// its static banks), maps it in a new stage-2 table, and places its modules. For a GICv2
+/// partition, `gicv` is the physical virtual-CPU-interface frame mapped at Xen's GICC address.
 #[allow(clippy::too_many_arguments)]
 pub fn build<S: TablePageSource, const N: usize>(
     plan: &PartitionPlan,
     index: usize,
     gic: GicVersion,
+    gicv: Option<u64>,
     cpus: &mut CpuAssignment,
     frames: &mut FrameAllocator<N>,
     vmids: &mut VmidAllocator,
@@ -118,6 +128,11 @@ pub fn build<S: TablePageSource, const N: usize>(
         let host = bank.host_range().ok_or_else(|| BuildError::BadRange { partition: name(), what: "a RAM bank" })?;
         table.map(bank.ipa.start(), host, MappingAttributes::RAM).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
     }
+    if let (GicVersion::V2, Some(gicv)) = (gic, gicv) {
+        let frame = AddressRange::new(gicv, GUEST_GICC_SIZE).ok_or_else(|| BuildError::BadRange { partition: name(), what: "the GICV frame" })?;
+        table.map(GUEST_GICC_BASE, frame, MappingAttributes::DEVICE).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
+    }
+    let vgic = new_vgic(p, gic, vcpu_cpus.len()).map_err(|error| BuildError::Vgic { partition: name(), error })?;
     let vmid = vmids.allocate().map_err(|error| BuildError::Vmid { partition: name(), error })?;
     let vttbr_el2 = table.vttbr_el2(vmid).map_err(|error| BuildError::Vttbr { partition: name(), error })?;
 
@@ -144,9 +159,28 @@ pub fn build<S: TablePageSource, const N: usize>(
         placement,
         vttbr_el2,
         crash_policy: p.crash_policy,
-        run: Mutex::new(RunState { running: false, boot_count: 1, power, vpl011: Vpl011::new() }),
+        run: Mutex::new(RunState { running: false, boot_count: 1, power, vpl011: Vpl011::new(), cntvoff: 0 }),
+        vgic: Mutex::new(vgic),
+        doorbells: [const { Doorbell::new() }; MAX_VCPUS],
     };
     Ok((partition, table))
+}
+
+/// The partition's vGIC, with each vCPU's virtual timer PPI mapped to the physical one (the
+/// guest uses the EL1 virtual timer directly; its deactivation deactivates the physical PPI).
+fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Result<Box<Vgic>, VgicError> {
+    let version = match gic {
+        GicVersion::V2 => boards::GicVersion::V2,
+        GicVersion::V3 => boards::GicVersion::V3,
+    };
+    let spis = (p.nr_spis.unwrap_or(0) as usize).max(MIN_SPIS);
+    // About 50 KiB: configured in place on the heap, never moved through the stack.
+    let mut vgic = Box::new(Vgic::empty());
+    vgic.configure(VgicConfig { version, vcpus, spis })?;
+    for v in 0..vcpus {
+        vgic.map_hw(VcpuId(v), VIRTUAL_TIMER_PPI, VIRTUAL_TIMER_PPI)?;
+    }
+    Ok(vgic)
 }
 
 /// The CPU of each vCPU: its placement in a pinning pool, else the first free CPU of its pool

@@ -4,7 +4,8 @@ use super::{Partition, RunState};
 use crate::core::guest::layout::{PL011_BASE, PL011_SIZE};
 use crate::core::psci::{self, Action, Arguments};
 use crate::core::trap::{Call, Conduit, DataAbort, DataAbortError, ExceptionClass, GeneralRegisters, Syndrome};
-use crate::core::vpl011::{TransmitSink, Vpl011Error};
+use crate::core::vgic::{AccessSize, Effects, VcpuId, VgicError};
+use crate::core::vpl011::{TransmitSink, Vpl011Error, INTERRUPT_ID as VPL011_INTID};
 use core::fmt;
 
 /// Xen's hypercall immediate (`hvc #0xea1`); SMCCC calls use immediate 0.
@@ -17,6 +18,8 @@ const ENOSYS: u64 = -38i64 as u64;
 pub enum Exit {
     /// Return to the guest (the PC has been advanced as needed).
     Resume,
+    /// Return to the guest after acting on what the vGIC asks (kick vCPUs, physical IRQs).
+    Vgic(Effects),
     /// Resume the caller, and start another vCPU of the partition.
     StartVcpu { vcpu: usize, entry: u64, context_id: u64 },
     /// This vCPU is off (PSCI CPU_OFF).
@@ -40,6 +43,8 @@ pub enum AbortReason {
     Syndrome(DataAbortError),
     /// The virtual PL011 refused the access.
     Vpl011(Vpl011Error),
+    /// The virtual GIC refused the access.
+    Vgic(VgicError),
 }
 
 impl fmt::Display for AbortReason {
@@ -48,6 +53,7 @@ impl fmt::Display for AbortReason {
             Self::Unmapped => write!(f, "nothing is mapped there"),
             Self::Syndrome(e) => write!(f, "{e}"),
             Self::Vpl011(e) => write!(f, "virtual PL011: {e}"),
+            Self::Vgic(e) => write!(f, "virtual GIC: {e}"),
         }
     }
 }
@@ -69,8 +75,9 @@ pub fn handle_sync(
     console: &mut impl TransmitSink,
 ) -> Exit {
     match esr.class() {
-        ExceptionClass::DataAbortLower => data_abort(partition, run, esr, far, hpfar, regs, pc, console),
+        ExceptionClass::DataAbortLower => data_abort(partition, run, vcpu, esr, far, hpfar, regs, pc, console),
         ExceptionClass::Hvc64 | ExceptionClass::Smc64 => call(run, vcpu, esr, regs, pc),
+        ExceptionClass::SystemRegister => system_register(partition, vcpu, esr, regs, pc),
         ExceptionClass::WaitForInterruptOrEvent => {
             *pc += esr.instruction_length();
             Exit::Resume
@@ -83,6 +90,7 @@ pub fn handle_sync(
 fn data_abort(
     partition: &Partition,
     run: &mut RunState,
+    vcpu: usize,
     esr: Syndrome,
     far: u64,
     hpfar: u64,
@@ -91,6 +99,10 @@ fn data_abort(
     console: &mut impl TransmitSink,
 ) -> Exit {
     let address = crate::core::trap::fault_ipa(far, hpfar);
+    let in_vgic = partition.vgic.lock().trapped_ranges().iter().any(|&(base, size)| (base..base + size).contains(&address));
+    if in_vgic {
+        return vgic_access(partition, vcpu, esr, far, hpfar, address, regs, pc);
+    }
     let in_vpl011 = partition.vpl011 && (PL011_BASE..PL011_BASE + PL011_SIZE).contains(&address);
     if !in_vpl011 {
         return Exit::Abort { address, reason: AbortReason::Unmapped };
@@ -102,7 +114,7 @@ fn data_abort(
     match run.vpl011.emulate(access, PL011_BASE, regs, console) {
         Ok(()) => {
             *pc += esr.instruction_length();
-            Exit::Resume
+            vpl011_line(partition, run)
         }
         Err(e) => Exit::Abort { address, reason: AbortReason::Vpl011(e) },
     }
@@ -132,4 +144,103 @@ fn call(run: &mut RunState, vcpu: usize, esr: Syndrome, regs: &mut impl GeneralR
         Action::StopPartition => Exit::StopPartition,
         Action::ResetPartition => Exit::ResetPartition,
     }
+}
+
+/// Drives the vPL011's interrupt line (SPI 0) from its state.
+pub fn vpl011_line(partition: &Partition, run: &RunState) -> Exit {
+    let level = run.vpl011.interrupt_pending();
+    match partition.vgic.lock().set_level(VcpuId(0), VPL011_INTID, level) {
+        Ok(effects) => Exit::Vgic(effects),
+        Err(_) => Exit::Resume,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn vgic_access(
+    partition: &Partition,
+    vcpu: usize,
+    esr: Syndrome,
+    far: u64,
+    hpfar: u64,
+    address: u64,
+    regs: &mut impl GeneralRegisters,
+    pc: &mut u64,
+) -> Exit {
+    let access = match DataAbort::new(esr).and_then(|a| a.mmio_access(far, hpfar)) {
+        Ok(access) => access,
+        Err(e) => return Exit::Abort { address, reason: AbortReason::Syndrome(e) },
+    };
+    let Some(size) = AccessSize::from_bytes(u64::from(access.size)) else {
+        return Exit::Abort { address, reason: AbortReason::Unmapped };
+    };
+    let mut vgic = partition.vgic.lock();
+    let result = if access.write {
+        vgic.mmio_write(access.ipa, size, VcpuId(vcpu), access.store_value(regs)).map(Exit::Vgic)
+    } else {
+        vgic.mmio_read(access.ipa, size, VcpuId(vcpu)).map(|value| {
+            access.complete_load(regs, value);
+            Exit::Resume
+        })
+    };
+    match result {
+        Ok(exit) => {
+            *pc += esr.instruction_length();
+            exit
+        }
+        Err(e) => Exit::Abort { address, reason: AbortReason::Vgic(e) },
+    }
+}
+
+/// A trapped MSR/MRS (ESR ISS for EC 0x18, Arm ARM D24.2.40: Op0, Op2, Op1, CRn, Rt, CRm, direction).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SystemRegister {
+    pub op0: u8,
+    pub op1: u8,
+    pub crn: u8,
+    pub crm: u8,
+    pub op2: u8,
+    pub rt: usize,
+    pub read: bool,
+}
+
+impl SystemRegister {
+    pub const fn decode(iss: u32) -> Self {
+        Self {
+            op0: ((iss >> 20) & 3) as u8,
+            op2: ((iss >> 17) & 7) as u8,
+            op1: ((iss >> 14) & 7) as u8,
+            crn: ((iss >> 10) & 0xf) as u8,
+            rt: ((iss >> 5) & 0x1f) as usize,
+            crm: ((iss >> 1) & 0xf) as u8,
+            read: iss & 1 != 0,
+        }
+    }
+
+    const fn is(&self, op0: u8, op1: u8, crn: u8, crm: u8, op2: u8) -> bool {
+        self.op0 == op0 && self.op1 == op1 && self.crn == crn && self.crm == crm && self.op2 == op2
+    }
+}
+
+/// Trapped system registers: GICv3 SGI generation goes to the vGIC; the EL1 physical timer
+/// (not given to guests: they use the virtual timer) reads as zero and ignores writes, so a
+/// guest that probes it sees a timer that never fires rather than faulting.
+fn system_register(partition: &Partition, vcpu: usize, esr: Syndrome, regs: &mut impl GeneralRegisters, pc: &mut u64) -> Exit {
+    let r = SystemRegister::decode(esr.iss());
+    let exit = if r.is(3, 0, 12, 11, 5) && !r.read {
+        // ICC_SGI1R_EL1
+        match partition.vgic.lock().send_sgi_v3(VcpuId(vcpu), regs.x(r.rt)) {
+            Ok(effects) => Exit::Vgic(effects),
+            Err(_) => return Exit::Crash { class: esr.class(), esr: esr.0 },
+        }
+    } else if r.op0 == 3 && r.op1 == 3 && r.crn == 14 && r.crm == 2 && r.op2 <= 2 {
+        // CNTP_TVAL_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0
+        if r.read {
+            regs.set_x(r.rt, 0);
+        }
+        Exit::Resume
+    } else {
+        return Exit::Crash { class: esr.class(), esr: esr.0 };
+    };
+    *pc += esr.instruction_length();
+    exit
 }

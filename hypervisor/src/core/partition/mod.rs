@@ -8,7 +8,7 @@ mod build;
 mod exit;
 
 pub use build::{build, BuildError, CpuAssignment};
-pub use exit::{handle_sync, AbortReason, Exit};
+pub use exit::{handle_sync, AbortReason, Exit, SystemRegister};
 
 use crate::core::guest::boot::{load, BootError, BootModules, EntryState, GuestBank};
 use crate::core::guest::dtb::{self, DtbError, GuestDtbSpec};
@@ -17,7 +17,9 @@ use crate::core::guest::placement::Placement;
 use crate::core::memory::physical::PhysicalMemory;
 use crate::core::memory::AddressRange;
 use crate::core::psci::PowerStates;
+use crate::core::vgic::{Doorbell, Vgic};
 use crate::core::vpl011::Vpl011;
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -47,6 +49,10 @@ pub struct Partition {
     pub vttbr_el2: u64,
     pub crash_policy: CrashPolicy,
     pub run: Mutex<RunState>,
+    /// The virtual GIC. Lock order: `run`, then `vgic`.
+    pub vgic: Mutex<Box<Vgic>>,
+    /// Per vCPU: interrupts raised from interrupt handlers without taking the vGIC lock.
+    pub doorbells: [Doorbell; MAX_VCPUS],
 }
 
 /// What changes while a partition runs.
@@ -57,6 +63,9 @@ pub struct RunState {
     pub boot_count: u32,
     pub power: PowerStates<MAX_VCPUS>,
     pub vpl011: Vpl011,
+    /// CNTVOFF_EL2 for this boot: the counter when it started, so the guest's virtual counter
+    /// starts near zero.
+    pub cntvoff: u64,
 }
 
 /// Why a partition could not be (re)started.

@@ -8,6 +8,7 @@ use crate::core::memory::physical::testing::WindowMemory;
 use crate::core::memory::vmid::VmidAllocator;
 use crate::core::memory::vtcr::Stage2Config;
 use crate::core::trap::{ExceptionClass, RegisterFile, Syndrome};
+use super::SystemRegister;
 use alloc::format;
 use dom0less_config::devicetree::{cells_value, strings_value, NodeId, Tree};
 use dom0less_config::{HostFacts, PartitionPlan};
@@ -95,7 +96,7 @@ fn build_all() -> Built {
     let config = Stage2Config::from_id_aa64mmfr0_el1(0b0100).unwrap();
     let mut partitions = Vec::new();
     for i in 0..plan.partitions.len() {
-        let (p, table) = build(&plan, i, GicVersion::V3, &mut cpus, &mut frames, &mut vmids, config, IdentityPages::new(64), &memory).unwrap();
+        let (p, table) = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, IdentityPages::new(64), &memory).unwrap();
         let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
         assert_eq!(leaf.physical, p.banks[0].host);
         assert!(table.translate(crate::core::guest::layout::PL011_BASE).is_none(), "the vPL011 must trap");
@@ -161,7 +162,7 @@ fn a_vpl011_write_reaches_the_console_and_skips_the_instruction() {
     let mut out = Vec::new();
     let mut pc = 0x4008_1000;
     let exit = handle_sync(p, &mut run, 0, esr, far, hpfar, &mut regs, &mut pc, &mut |c| out.push(c));
-    assert_eq!(exit, Exit::Resume);
+    assert!(matches!(exit, Exit::Vgic(_)), "{exit:?}");
     assert_eq!(out, b"X");
     assert_eq!(pc, 0x4008_1004);
 }
@@ -221,4 +222,52 @@ fn xen_hypercalls_answer_enosys_and_unknown_traps_crash() {
     assert_eq!(regs.x[0] as i64, -38);
     let esr = Syndrome::new(ExceptionClass::SystemRegister, true, 0);
     assert!(matches!(handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Crash { .. }));
+}
+
+/// The ISS of an MSR/MRS of (op0, op1, CRn, CRm, op2) with register `rt`.
+fn sysreg_iss(op0: u32, op1: u32, crn: u32, crm: u32, op2: u32, rt: u32, read: bool) -> u32 {
+    (op0 << 20) | (op2 << 17) | (op1 << 14) | (crn << 10) | (rt << 5) | (crm << 1) | read as u32
+}
+
+#[test]
+fn system_register_syndromes_decode() {
+    let r = SystemRegister::decode(sysreg_iss(3, 0, 12, 11, 5, 7, false));
+    assert_eq!(r, SystemRegister { op0: 3, op1: 0, crn: 12, crm: 11, op2: 5, rt: 7, read: false });
+}
+
+#[test]
+fn an_sgi_write_reaches_the_other_vcpu_and_the_physical_timer_reads_as_zero() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let mut regs = RegisterFile::default();
+    let mut pc = 0x4008_0000;
+    // ICC_SGI1R_EL1 from x2: SGI 3 to Aff0 target list {1} (vCPU 1).
+    regs.x[2] = (3 << 24) | 0b10;
+    let esr = Syndrome::new(ExceptionClass::SystemRegister, true, sysreg_iss(3, 0, 12, 11, 5, 2, false));
+    let exit = handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {});
+    assert!(matches!(exit, Exit::Vgic(_)), "{exit:?}");
+    assert!(p.vgic.lock().is_pending(crate::core::vgic::VcpuId(1), 3));
+    assert_eq!(pc, 0x4008_0004);
+
+    regs.x[4] = 0xdead;
+    let esr = Syndrome::new(ExceptionClass::SystemRegister, true, sysreg_iss(3, 3, 14, 2, 1, 4, true));
+    assert_eq!(handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
+    assert_eq!(regs.x[4], 0);
+}
+
+#[test]
+fn distributor_accesses_are_emulated() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    // ldr w3, [x0] from GICD_TYPER (offset 4).
+    let iss = (1 << 24) | (2 << 22) | (3 << 16) | 0x07;
+    let far = crate::core::vgic::GUEST_GICD_BASE + 4;
+    let mut regs = RegisterFile::default();
+    let mut pc = 0x4008_0000;
+    let esr = Syndrome::new(ExceptionClass::DataAbortLower, true, iss);
+    assert_eq!(handle_sync(p, &mut run, 0, esr, far, (far >> 12) << 4, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
+    assert_eq!(regs.x[3] & 0x1f, 1, "ITLinesNumber 1: 64 INTIDs, so 32 SPIs");
+    assert_eq!(pc, 0x4008_0004);
 }

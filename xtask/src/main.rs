@@ -4,10 +4,13 @@
 mod apt_sources;
 mod build;
 mod cli;
+mod cpio;
 mod debian;
 mod elf_image;
 mod guests;
 mod image;
+mod initramfs;
+mod linux;
 mod partitions;
 mod prereq;
 mod qemu;

@@ -8,6 +8,7 @@ use qemu_tests::{run_all, Dtb, RunConfig, Scenario};
 
 use crate::build::{self, BuildError};
 use crate::debian::{Debian, DebianError};
+use crate::linux::{self, LinuxError};
 use crate::partitions::{self, Inputs};
 use crate::prereq::{self, PrereqError};
 use crate::shell::{self, ShellError};
@@ -20,6 +21,7 @@ pub enum TestError {
     Build(BuildError),
     Prereq(PrereqError),
     Dtb { board: String, error: DebianError },
+    Linux(LinuxError),
     NoScenario { filter: String },
     Failed { failed: usize, total: usize },
 }
@@ -33,6 +35,7 @@ impl fmt::Display for TestError {
             TestError::Dtb { board, error } => {
                 write!(f, "device tree for board `{board}`: {error}")
             }
+            TestError::Linux(e) => write!(f, "{e}"),
             TestError::NoScenario { filter } => {
                 write!(f, "no QEMU scenario name contains `{filter}`")
             }
@@ -122,7 +125,11 @@ pub fn test(
 
     if scenarios.iter().any(|s| s.partitions.is_some()) {
         let guests = build::guests(profile).map_err(TestError::Build)?;
-        prepare_partitions(&scenarios, &mut config, &guests);
+        let linux = match scenarios.iter().any(partitions::names_linux) {
+            true => Some(linux::guest(&mut debian).map_err(TestError::Linux)?.dir),
+            false => None,
+        };
+        prepare_partitions(&scenarios, &mut config, &guests, linux.as_deref());
     }
 
     for scenario in &skipped {
@@ -145,7 +152,12 @@ pub fn test(
 
 /// Builds every partition scenario's boot into `config.prepared`; a failure is kept there and
 /// fails that scenario when it runs.
-fn prepare_partitions(scenarios: &[Scenario], config: &mut RunConfig, guests: &std::path::Path) {
+fn prepare_partitions(
+    scenarios: &[Scenario],
+    config: &mut RunConfig,
+    guests: &std::path::Path,
+    linux: Option<&std::path::Path>,
+) {
     for scenario in scenarios.iter().filter(|s| s.partitions.is_some()) {
         let board_dtb: Option<PathBuf> = config
             .board_dtbs
@@ -156,6 +168,7 @@ fn prepare_partitions(scenarios: &[Scenario], config: &mut RunConfig, guests: &s
             image: &config.image,
             guests,
             board_dtb: board_dtb.as_deref(),
+            linux,
         };
         let prepared = partitions::prepare(scenario, &inputs).map_err(|e| e.to_string());
         config.prepared.push((scenario.name.clone(), prepared));

@@ -65,6 +65,11 @@ pub fn guest_images(profile: Profile) -> PathBuf {
         .join("guests")
 }
 
+/// The Linux guest's kernel `Image` and `initramfs.cpio`, shared by every profile.
+pub fn linux_images() -> PathBuf {
+    target_dir().join("images").join("linux")
+}
+
 /// Where each partition scenario's device trees and modules are built (`NAME/`).
 pub fn scenario_builds() -> PathBuf {
     target_dir().join("scenarios")

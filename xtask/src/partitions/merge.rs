@@ -14,12 +14,33 @@ use super::placement::Placer;
 
 /// The property of a module node in a scenario fragment naming the test guest to load.
 pub const TEST_GUEST: &str = "bulkhead,test-guest";
+/// The property of a module node in a scenario fragment naming a file of the Linux guest
+/// (`Image` or `initramfs.cpio`, built by `cargo xtask guests`).
+pub const LINUX_FILE: &str = "bulkhead,linux";
+/// How a TOML module `file` names a file of the Linux guest: `linux/Image`.
+pub const LINUX_PREFIX: &str = "linux/";
+
+/// What a module node of a fragment names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Named<'a> {
+    /// A test guest by name (`hello`).
+    TestGuest(&'a str),
+    /// A file of the Linux guest (`Image`).
+    Linux(&'a str),
+}
+
+/// Whether a config's text names a file of the Linux guest, which must then be built first.
+pub fn names_linux(config: &str) -> bool {
+    config.contains(LINUX_FILE) || config.contains(&format!("\"{LINUX_PREFIX}"))
+}
 
 /// Why the partitions could not be put into the host tree.
 #[derive(Debug)]
 pub enum MergeError {
     /// A module node names a test guest that was not built.
     UnknownGuest { node: String, guest: String },
+    /// A module node names a file the Linux guest does not have (or it was not built).
+    UnknownLinuxFile { node: String, file: String },
     /// No free RAM is left for a module.
     NoRoom { node: String, size: u64 },
     /// A property the merge reads is malformed.
@@ -37,6 +58,11 @@ impl fmt::Display for MergeError {
                 f,
                 "{node}: `{TEST_GUEST}` names \"{guest}\", which is not a test guest \
                  (one per tests/guests/src/bin/NAME.rs)"
+            ),
+            MergeError::UnknownLinuxFile { node, file } => write!(
+                f,
+                "{node}: `{LINUX_FILE}` names \"{file}\", which is not a file of the Linux \
+                 guest (Image or initramfs.cpio, built by `cargo xtask guests`)"
             ),
             MergeError::NoRoom { node, size } => {
                 write!(f, "{node}: no free host RAM for {size:#x} bytes")
@@ -110,31 +136,45 @@ pub fn claimed_ranges(tree: &Tree) -> Result<Vec<AddressRange>, MergeError> {
     Ok(ranges)
 }
 
-/// Places every test guest a node names in `TEST_GUEST`: writes the node's `reg` in its
-/// parent's cells and drops the property. `guest` gives a guest's file and size.
-pub fn place_test_guests(
+/// The string value of `property` in node `id`, if it has one.
+fn string_property(tree: &Tree, id: NodeId, property: &str) -> Result<Option<String>, MergeError> {
+    tree.node(id)
+        .property(property)
+        .map(|p| p.str().map(str::to_string))
+        .transpose()
+        .map_err(tree_error(tree, id))
+}
+
+/// Places every module a node names in [`TEST_GUEST`] or [`LINUX_FILE`]: writes the node's
+/// `reg` in its parent's cells and drops the property. `find` gives a named file and its size.
+pub fn place_named_modules(
     tree: &mut Tree,
     placer: &mut Placer,
-    guest: &dyn Fn(&str) -> Option<(PathBuf, u64)>,
+    find: &dyn Fn(Named<'_>) -> Option<(PathBuf, u64)>,
 ) -> Result<Vec<Module>, MergeError> {
-    let named: Vec<NodeId> = tree
+    let named: Vec<(NodeId, &str)> = tree
         .node_ids()
-        .filter(|id| tree.node(*id).property(TEST_GUEST).is_some())
+        .flat_map(|id| [(id, TEST_GUEST), (id, LINUX_FILE)])
+        .filter(|(id, property)| tree.node(*id).property(property).is_some())
         .collect();
     let mut modules = Vec::new();
-    for id in named {
+    for (id, property) in named {
         let node = tree.path(id);
-        let name = tree
-            .node(id)
-            .property(TEST_GUEST)
-            .map(|p| p.str().map(str::to_string))
-            .transpose()
-            .map_err(tree_error(tree, id))?
-            .unwrap_or_default();
-        let (file, size) = guest(&name).ok_or_else(|| MergeError::UnknownGuest {
-            node: node.clone(),
-            guest: name.clone(),
-        })?;
+        let name = string_property(tree, id, property)?.unwrap_or_default();
+        let (named, unknown) = if property == TEST_GUEST {
+            let unknown = MergeError::UnknownGuest {
+                node: node.clone(),
+                guest: name.clone(),
+            };
+            (Named::TestGuest(&name), unknown)
+        } else {
+            let unknown = MergeError::UnknownLinuxFile {
+                node: node.clone(),
+                file: name.clone(),
+            };
+            (Named::Linux(&name), unknown)
+        };
+        let (file, size) = find(named).ok_or(unknown)?;
         let range = placer.place(size).ok_or(MergeError::NoRoom {
             node: node.clone(),
             size,
@@ -148,21 +188,30 @@ pub fn place_test_guests(
         number_cells(range.start, address_cells, &mut cells);
         number_cells(range.size, size_cells, &mut cells);
         tree.set_property(id, "reg", cells_value(&cells));
-        tree.remove_property(id, TEST_GUEST);
+        tree.remove_property(id, property);
         modules.push(Module { node, range, file });
     }
     Ok(modules)
 }
 
-/// Compiles a TOML document onto `host`; module files are test guest Images found in
-/// `guests` by name.
-pub fn compile_toml(text: &str, host: &Tree, guests: &Path) -> Result<Compiled, MergeError> {
+/// Compiles a TOML document onto `host`. A module `file` is a test guest Image in `guests`
+/// (`hello.bin`), or with [`LINUX_PREFIX`] a file in `linux`, the Linux guest's directory.
+pub fn compile_toml(
+    text: &str,
+    host: &Tree,
+    guests: &Path,
+    linux: Option<&Path>,
+) -> Result<Compiled, MergeError> {
     let doc: Document = toml::from_str(text).map_err(|e| MergeError::Toml {
         error: e.to_string(),
     })?;
     let read = |name: &str| {
-        std::fs::read(guests.join(name))
-            .map_err(|e| format!("{}: {e}", guests.join(name).display()))
+        let path = match (name.strip_prefix(LINUX_PREFIX), linux) {
+            (Some(file), Some(dir)) => dir.join(file),
+            (Some(_), None) => return Err(format!("{name}: the Linux guest was not built")),
+            (None, _) => guests.join(name),
+        };
+        std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
     };
     authoring::compile(&doc, host, &read).map_err(MergeError::Compile)
 }

@@ -58,10 +58,12 @@ fn domain(tree: &mut Tree, name: &str, guest: &str, static_mem: Option<u64>) {
     tree.set_property(kernel, TEST_GUEST, strings_value(&[guest]));
 }
 
-fn guests(name: &str) -> Option<(PathBuf, u64)> {
-    match name {
-        "hello" => Some(("guests/hello.bin".into(), 0x1e000)),
-        "smp" => Some(("guests/smp.bin".into(), 3 * MIB)),
+fn guests(named: Named<'_>) -> Option<(PathBuf, u64)> {
+    match named {
+        Named::TestGuest("hello") => Some(("guests/hello.bin".into(), 0x1e000)),
+        Named::TestGuest("smp") => Some(("guests/smp.bin".into(), 3 * MIB)),
+        Named::Linux("Image") => Some(("linux/Image".into(), 32 * MIB + 0x1000)),
+        Named::Linux("initramfs.cpio") => Some(("linux/initramfs.cpio".into(), 0x1c_3f1c)),
         _ => None,
     }
 }
@@ -74,7 +76,7 @@ fn guests_are_placed_around_static_memory_and_pass_the_validator() {
     let claimed = claimed_ranges(&tree).unwrap();
     assert_eq!(claimed, [AddressRange::new(0x4860_0000, 64 * MIB)]);
     let mut placer = Placer::new(0x4820_0000, 0xc000_0000, claimed);
-    let modules = place_test_guests(&mut tree, &mut placer, &guests).unwrap();
+    let modules = place_named_modules(&mut tree, &mut placer, &guests).unwrap();
     assert_eq!(
         modules,
         [
@@ -114,7 +116,7 @@ fn an_unknown_guest_or_full_ram_is_an_error() {
     let mut tree = host();
     domain(&mut tree, "one", "nosuch", None);
     let mut placer = Placer::new(0x4820_0000, 0xc000_0000, Vec::new());
-    let error = place_test_guests(&mut tree, &mut placer, &guests).unwrap_err();
+    let error = place_named_modules(&mut tree, &mut placer, &guests).unwrap_err();
     assert!(
         matches!(&error, MergeError::UnknownGuest { node, guest } if node == "/chosen/one/kernel" && guest == "nosuch"),
         "{error}"
@@ -123,7 +125,7 @@ fn an_unknown_guest_or_full_ram_is_an_error() {
     let mut tree = host();
     domain(&mut tree, "one", "smp", None);
     let mut placer = Placer::new(0x4820_0000, 0x4840_0000, Vec::new());
-    let error = place_test_guests(&mut tree, &mut placer, &guests).unwrap_err();
+    let error = place_named_modules(&mut tree, &mut placer, &guests).unwrap_err();
     assert!(matches!(error, MergeError::NoRoom { size, .. } if size == 3 * MIB));
 }
 
@@ -153,7 +155,7 @@ fn a_toml_document_compiles_with_guest_files_from_the_guest_directory() {
         console = true
         kernel = { file = "hello.bin", bootargs = "guest.name=hello" }
     "#;
-    let compiled = compile_toml(text, &host(), &dir).unwrap();
+    let compiled = compile_toml(text, &host(), &dir, None).unwrap();
     assert_eq!(
         compiled
             .modules
@@ -163,12 +165,123 @@ fn a_toml_document_compiles_with_guest_files_from_the_guest_directory() {
     );
     assert!(compiled.tree.find("/chosen/hello").is_some());
 
-    let missing = compile_toml(&text.replace("hello.bin", "nosuch.bin"), &host(), &dir);
+    let missing = compile_toml(
+        &text.replace("hello.bin", "nosuch.bin"),
+        &host(),
+        &dir,
+        None,
+    );
     assert!(matches!(
         missing,
         Err(MergeError::Compile(CompileError::File { .. }))
     ));
-    let bad = compile_toml("[[partition]]\nname = 3", &host(), &dir);
+    let bad = compile_toml("[[partition]]\nname = 3", &host(), &dir, None);
     assert!(matches!(bad, Err(MergeError::Toml { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Adds a two-vCPU domain with 256 MiB whose kernel and ramdisk name the Linux guest's files.
+fn linux_domain(tree: &mut Tree, kernel: &str, ramdisk: &str) {
+    let chosen = tree.find("/chosen").unwrap();
+    tree.set_property(chosen, "#address-cells", cells_value(&[2]));
+    tree.set_property(chosen, "#size-cells", cells_value(&[2]));
+    let d = tree.add_node(chosen, "linux");
+    tree.set_property(d, "compatible", strings_value(&["xen,domain"]));
+    tree.set_property(d, "#address-cells", cells_value(&[2]));
+    tree.set_property(d, "#size-cells", cells_value(&[2]));
+    tree.set_property(d, "cpus", cells_value(&[2]));
+    tree.set_property(d, "memory", cells_value(&[0, 0x40000]));
+    for (name, compatible, file) in [
+        ("kernel", "multiboot,kernel", kernel),
+        ("ramdisk", "multiboot,ramdisk", ramdisk),
+    ] {
+        let module = tree.add_node(d, name);
+        tree.set_property(
+            module,
+            "compatible",
+            strings_value(&[compatible, "multiboot,module"]),
+        );
+        tree.set_property(module, LINUX_FILE, strings_value(&[file]));
+    }
+}
+
+#[test]
+fn a_linux_kernel_and_ramdisk_are_placed_whole_and_pass_the_validator() {
+    let mut tree = host();
+    linux_domain(&mut tree, "Image", "initramfs.cpio");
+    let mut placer = Placer::new(0x4820_0000, 0xc000_0000, Vec::new());
+    let modules = place_named_modules(&mut tree, &mut placer, &guests).unwrap();
+    let ranges: Vec<AddressRange> = modules.iter().map(|m| m.range).collect();
+    assert_eq!(
+        ranges,
+        [
+            AddressRange::new(0x4820_0000, 32 * MIB + 0x1000),
+            AddressRange::new(0x4a40_0000, 0x1c_3f1c),
+        ],
+        "the whole kernel file, then the ramdisk on the next 2 MiB boundary"
+    );
+    let ramdisk = tree.find("/chosen/linux/ramdisk").unwrap();
+    assert!(tree.node(ramdisk).property(LINUX_FILE).is_none());
+    let facts = HostFacts {
+        hypervisor: AddressRange::new(0x4020_0000, 6 * MIB),
+        boot_cpu_mpidr: Some(0),
+        modules: None,
+    };
+    let plan = PartitionPlan::from_host_tree(&tree.to_dtb(), &facts)
+        .unwrap()
+        .plan;
+    let linux = &plan.partitions[0];
+    assert_eq!(linux.kernel.range.start, 0x4820_0000);
+    assert_eq!(
+        linux.ramdisk.as_ref().map(|m| m.range.start),
+        Some(0x4a40_0000)
+    );
+}
+
+#[test]
+fn an_unknown_linux_file_is_an_error() {
+    let mut tree = host();
+    linux_domain(&mut tree, "Image", "rootfs.ext4");
+    let mut placer = Placer::new(0x4820_0000, 0xc000_0000, Vec::new());
+    let error = place_named_modules(&mut tree, &mut placer, &guests).unwrap_err();
+    assert!(
+        matches!(&error, MergeError::UnknownLinuxFile { node, file } if node == "/chosen/linux/ramdisk" && file == "rootfs.ext4"),
+        "{error}"
+    );
+}
+
+#[test]
+fn configs_that_name_the_linux_guest_are_recognised() {
+    assert!(names_linux("kernel { bulkhead,linux = \"Image\"; };"));
+    assert!(names_linux("kernel = { file = \"linux/Image\" }"));
+    assert!(!names_linux("kernel { bulkhead,test-guest = \"hello\"; };"));
+    assert!(!names_linux(
+        "name = \"linux\"\nkernel = { file = \"hello.bin\" }"
+    ));
+}
+
+#[test]
+fn a_toml_linux_file_is_read_from_the_linux_directory() {
+    let dir = std::env::temp_dir().join(format!("xtask-merge-linux-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("linux")).unwrap();
+    std::fs::write(dir.join("linux/Image"), vec![0u8; 0x3000]).unwrap();
+    let text = r#"
+        [layout]
+        module_base = "0x48200000"
+
+        [[partition]]
+        name = "linux"
+        vcpus = 2
+        memory = "256M"
+        console = true
+        kernel = { file = "linux/Image", bootargs = "console=ttyAMA0" }
+    "#;
+    let guests = dir.join("guests");
+    let compiled = compile_toml(text, &host(), &guests, Some(&dir.join("linux"))).unwrap();
+    assert_eq!(compiled.modules[0].1.len(), 0x3000);
+    assert!(matches!(
+        compile_toml(text, &host(), &guests, None),
+        Err(MergeError::Compile(CompileError::File { .. }))
+    ));
     std::fs::remove_dir_all(&dir).unwrap();
 }

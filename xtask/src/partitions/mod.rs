@@ -17,10 +17,11 @@ use dom0less_config::host::HostInfo;
 use qemu_tests::command::{self, Boot, CommandError, ConsoleMode};
 use qemu_tests::{Prepared, Scenario};
 
+use crate::linux;
 use crate::shell::ShellError;
 use crate::workspace;
 use check::CheckError;
-use merge::{MergeError, Module};
+use merge::{MergeError, Module, Named};
 use placement::{HostLayout, Placer};
 
 /// What every scenario's build shares.
@@ -32,6 +33,8 @@ pub struct Inputs<'a> {
     pub guests: &'a Path,
     /// The board's firmware device tree, for boards whose QEMU model needs one.
     pub board_dtb: Option<&'a Path>,
+    /// The Linux guest's directory (`Image`, `initramfs.cpio`), for configs that name it.
+    pub linux: Option<&'a Path>,
 }
 
 /// Why a scenario's boot could not be built.
@@ -153,6 +156,15 @@ fn parse_tree(path: &Path) -> Result<Tree, PrepareError> {
     })
 }
 
+/// Whether the scenario's partition config names a file of the Linux guest, which must be
+/// built before [`prepare`]. An unreadable config says no: `prepare` reports it.
+pub fn names_linux(scenario: &Scenario) -> bool {
+    scenario.partitions.as_ref().is_some_and(|config| {
+        fs::read_to_string(workspace::root().join(&config.file))
+            .is_ok_and(|text| merge::names_linux(&text))
+    })
+}
+
 /// Has QEMU dump the tree it would boot `boot` with into `file`.
 fn dump(boot: &Boot<'_>, file: &Path) -> Result<(), PrepareError> {
     let args = command::qemu_args(boot, ConsoleMode::Captured).map_err(PrepareError::Command)?;
@@ -200,8 +212,8 @@ pub fn prepare(scenario: &Scenario, inputs: &Inputs<'_>) -> Result<Prepared, Pre
         source,
     })?;
     let (tree, modules) = match file.extension().and_then(|e| e.to_str()) {
-        Some("dts") => from_fragment(&text, &host_dtb, &dir, &layout, inputs.guests)?,
-        Some("toml") => from_toml(&text, &host, &dir, inputs.guests)?,
+        Some("dts") => from_fragment(&text, &host_dtb, &dir, &layout, inputs)?,
+        Some("toml") => from_toml(&text, &host, &dir, inputs)?,
         _ => return Err(PrepareError::UnknownFormat { file }),
     };
     for module in &modules {
@@ -261,7 +273,7 @@ fn from_fragment(
     host_dtb: &Path,
     dir: &Path,
     layout: &HostLayout,
-    guests: &Path,
+    inputs: &Inputs<'_>,
 ) -> Result<(Tree, Vec<Module>), PrepareError> {
     let host_dts = qemu_tree::decompile(host_dtb).map_err(PrepareError::Tool)?;
     let source = dir.join("merged.dts");
@@ -285,12 +297,16 @@ fn from_fragment(
     let mut taken = merge::claimed_ranges(&tree).map_err(PrepareError::Merge)?;
     taken.extend(layout.fixed());
     let mut placer = Placer::new(layout.module_base, ram_end, taken);
-    let guest = |name: &str| {
-        let file = guests.join(format!("{name}.bin"));
+    let find = |named: Named<'_>| {
+        let file = match named {
+            Named::TestGuest(name) => inputs.guests.join(format!("{name}.bin")),
+            Named::Linux(name) if linux::FILES.contains(&name) => inputs.linux?.join(name),
+            Named::Linux(_) => return None,
+        };
         fs::metadata(&file).ok().map(|m| (file, m.len()))
     };
     let modules =
-        merge::place_test_guests(&mut tree, &mut placer, &guest).map_err(PrepareError::Merge)?;
+        merge::place_named_modules(&mut tree, &mut placer, &find).map_err(PrepareError::Merge)?;
     Ok((tree, modules))
 }
 
@@ -300,9 +316,10 @@ fn from_toml(
     text: &str,
     host: &Tree,
     dir: &Path,
-    guests: &Path,
+    inputs: &Inputs<'_>,
 ) -> Result<(Tree, Vec<Module>), PrepareError> {
-    let compiled = merge::compile_toml(text, host, guests).map_err(PrepareError::Merge)?;
+    let compiled = merge::compile_toml(text, host, inputs.guests, inputs.linux)
+        .map_err(PrepareError::Merge)?;
     let mut modules = Vec::new();
     for (range, bytes) in &compiled.modules {
         let file = dir.join(format!("module-{:#x}.bin", range.start));

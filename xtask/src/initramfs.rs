@@ -1,0 +1,81 @@
+//! The Linux test guest's initramfs: busybox-static, the `/init` script of `tests/linux/`, and
+//! the few directories and the console node Linux needs before `/init` mounts the rest.
+
+use crate::cpio::{Archive, CpioError};
+
+/// The `/init` script, relative to the workspace root.
+pub const INIT_SCRIPT: &str = "tests/linux/init";
+
+/// Directories made in the archive. `busybox --install -s` fills `bin`, `sbin`, `usr/bin`
+/// and `usr/sbin` with applet links at boot; `/init` mounts proc, sysfs, devtmpfs and tmpfs
+/// on the others.
+pub const DIRECTORIES: &[&str] = &[
+    "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
+];
+
+/// `/dev/console` (character device 5:1). Linux opens it for `/init`'s standard streams
+/// before `/init` runs, so it must be in the archive: devtmpfs is mounted only later.
+pub const CONSOLE: (&str, u32, u32) = ("dev/console", 5, 1);
+
+/// The archive's bytes: the directories, `bin/busybox` with `bin/sh` linked to it (the
+/// script's interpreter), `dev/console` and `init`.
+pub fn archive(busybox: &[u8], init: &[u8]) -> Result<Vec<u8>, CpioError> {
+    let mut archive = Archive::new();
+    for directory in DIRECTORIES {
+        archive.directory(directory, 0o755)?;
+    }
+    archive.file("bin/busybox", 0o755, busybox)?;
+    archive.symlink("bin/sh", "busybox")?;
+    let (console, major, minor) = CONSOLE;
+    archive.char_device(console, 0o600, major, minor)?;
+    archive.file("init", 0o755, init)?;
+    Ok(archive.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cpio::{S_IFCHR, S_IFLNK};
+
+    /// The index of `needle` in `haystack`.
+    fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+        haystack.windows(needle.len()).position(|w| w == needle)
+    }
+
+    #[test]
+    fn the_archive_holds_busybox_its_shell_link_the_console_and_init() {
+        let bytes = archive(b"BUSYBOX-BYTES", b"#!/bin/sh\necho hi\n").unwrap();
+        // Every parent comes before its children: the writer refuses anything else.
+        for name in ["bin/busybox\0", "bin/sh\0", "dev/console\0", "init\0"] {
+            assert!(find(&bytes, name.as_bytes()).is_some(), "{name}");
+        }
+        assert!(find(&bytes, b"BUSYBOX-BYTES").is_some());
+        assert!(find(&bytes, b"#!/bin/sh\necho hi\n").is_some());
+        let console = find(&bytes, b"dev/console\0").unwrap() - crate::cpio::HEADER_LEN;
+        let header = std::str::from_utf8(&bytes[console..console + 110]).unwrap();
+        let mode = u32::from_str_radix(&header[14..22], 16).unwrap();
+        assert_eq!(mode, S_IFCHR | 0o600);
+        assert_eq!(&header[78..94], "0000000500000001", "rdev 5:1");
+        let sh = find(&bytes, b"bin/sh\0").unwrap() - crate::cpio::HEADER_LEN;
+        let header = std::str::from_utf8(&bytes[sh..sh + 110]).unwrap();
+        assert_eq!(
+            u32::from_str_radix(&header[14..22], 16).unwrap(),
+            S_IFLNK | 0o777
+        );
+    }
+
+    #[test]
+    fn the_init_script_in_the_tree_is_a_shell_script_with_the_markers() {
+        let path = crate::workspace::root().join(INIT_SCRIPT);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("#!/bin/sh\n"));
+        for needed in [
+            "LINUX-MARKER",
+            "poweroff -f",
+            "demo\\.shell=1",
+            "busybox --install",
+        ] {
+            assert!(text.contains(needed), "{needed}");
+        }
+    }
+}

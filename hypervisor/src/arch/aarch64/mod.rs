@@ -3,6 +3,7 @@
 //! build on the host for tests.
 
 pub mod esr;
+pub mod gic;
 pub mod layout;
 
 #[cfg(target_os = "none")]

@@ -7,6 +7,8 @@ use core::fmt;
 pub enum GicError {
     /// `Gic::init_distributor` ran before.
     AlreadyInitialised,
+    /// A GIC frame address from the board data is not usable (zero).
+    BadAddress { address: u64 },
     /// More CPUs than the driver keeps state for.
     TooManyCpus { count: usize, max: usize },
     /// A CPU index outside the CPU table given at initialisation.
@@ -14,13 +16,21 @@ pub enum GicError {
     /// No redistributor frame reports this CPU's affinity in `GICR_TYPER`.
     NoRedistributor { cpu: usize, mpidr: u64 },
     /// `init_cpu` ran on a CPU whose MPIDR is not the table's for that index.
-    WrongCpu { cpu: usize, expected: u64, actual: u64 },
+    WrongCpu {
+        cpu: usize,
+        expected: u64,
+        actual: u64,
+    },
     /// The INTID is not one the distributor implements (or is special, 1020 and up).
     NoSuchInterrupt { intid: u32, lines: u32 },
     /// The operation is for SPIs only (routing), and this is an SGI or PPI.
     NotShared { intid: u32 },
     /// GICv2 banks SGI and PPI registers per CPU: only the CPU itself can reach its own.
-    BankedElsewhere { intid: u32, cpu: usize, current: usize },
+    BankedElsewhere {
+        intid: u32,
+        cpu: usize,
+        current: usize,
+    },
     /// SGI numbers are 0 to 15.
     NoSuchSgi { sgi: u32 },
     /// The target CPU has not run `init_cpu` yet, so its GICv2 CPU interface number is unknown.
@@ -37,6 +47,7 @@ impl fmt::Display for GicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::AlreadyInitialised => write!(f, "the GIC distributor was already initialised"),
+            Self::BadAddress { address } => write!(f, "GIC frame address {address:#x} is not usable"),
             Self::TooManyCpus { count, max } => {
                 write!(f, "{count} CPUs, but the GIC driver keeps state for at most {max}")
             }

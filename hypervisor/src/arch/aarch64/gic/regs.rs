@@ -108,7 +108,12 @@ impl Sgi1r {
         let aff2 = (mpidr >> 16) & 0xff;
         let aff3 = (mpidr >> 32) & 0xff;
         Some(Sgi1r(
-            (aff3 << 48) | ((aff0 >> 4) << 44) | (aff2 << 32) | ((sgi as u64) << 24) | (aff1 << 16) | (1 << (aff0 & 0xf)),
+            (aff3 << 48)
+                | ((aff0 >> 4) << 44)
+                | (aff2 << 32)
+                | ((sgi as u64) << 24)
+                | (aff1 << 16)
+                | (1 << (aff0 & 0xf)),
         ))
     }
 
@@ -129,7 +134,9 @@ impl Sgi1r {
 
     /// Aff3, Aff2 and Aff1 of the targets, laid out as in MPIDR_EL1 (Aff0 zero).
     pub const fn upper_affinity(self) -> u64 {
-        (((self.0 >> 48) & 0xff) << 32) | (((self.0 >> 32) & 0xff) << 16) | (((self.0 >> 16) & 0xff) << 8)
+        (((self.0 >> 48) & 0xff) << 32)
+            | (((self.0 >> 32) & 0xff) << 16)
+            | (((self.0 >> 16) & 0xff) << 8)
     }
 }
 
@@ -195,12 +202,18 @@ pub struct Acknowledged {
 impl Acknowledged {
     /// Decodes a GICv3 `ICC_IAR1_EL1` value (`INTID`, bits 23:0).
     pub const fn from_v3(raw: u32) -> Self {
-        Acknowledged { raw, intid: raw & 0xff_ffff }
+        Acknowledged {
+            raw,
+            intid: raw & 0xff_ffff,
+        }
     }
 
     /// Decodes a GICv2 `GICC_IAR` value (`InterruptID`, bits 9:0; `CPUID`, bits 12:10).
     pub const fn from_v2(raw: u32) -> Self {
-        Acknowledged { raw: raw & 0x1fff, intid: raw & 0x3ff }
+        Acknowledged {
+            raw: raw & 0x1fff,
+            intid: raw & 0x3ff,
+        }
     }
 
     /// The value to end or deactivate `intid` when it was not acknowledged here (a

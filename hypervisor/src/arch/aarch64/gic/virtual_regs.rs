@@ -18,10 +18,15 @@ pub struct Vtr {
 
 impl Vtr {
     /// Decodes `ICH_VTR_EL2`: `ListRegs` in bits 4:0, `PREbits` in 28:26, `PRIbits` in 31:29,
-    /// each one less than the count.
+    /// each one less than the count. At most 16 list registers exist (`ICH_LR0..15_EL2`).
     pub const fn from_ich(value: u64) -> Self {
+        let list_registers = (value & 0x1f) as usize + 1;
         Vtr {
-            list_registers: (value & 0x1f) as usize + 1,
+            list_registers: if list_registers > 16 {
+                16
+            } else {
+                list_registers
+            },
             preemption_bits: ((value >> 26) & 0x7) as u32 + 1,
             priority_bits: ((value >> 29) & 0x7) as u32 + 1,
         }

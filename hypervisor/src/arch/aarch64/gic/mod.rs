@@ -13,6 +13,10 @@
 //! - [`Gic::virtual_interface`] for list registers, `HCR`, `MISR`, `EISR`, `ELRSR` and the
 //!   `VMCR` / active-priority save and restore around a vCPU switch.
 //!
+//! Checked on QEMU `virt` (GICv2 and GICv3) and `raspi4b`: self and cross-CPU SGIs, the EL2
+//! timer PPI staying active after the priority drop until `deactivate`, the maintenance PPI
+//! (25) on underflow, list register, `ELRSR`, `VMCR` round trips.
+//!
 //! Invariant: every interrupt is Group 1 (Group 0 on a GICv2 without Security Extensions) and
 //! targets exactly one CPU; an acknowledged interrupt stays active until `deactivate`, or until
 //! the guest deactivates the virtual interrupt it is mapped to by a list register's `HW` bit.

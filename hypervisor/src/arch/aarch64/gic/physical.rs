@@ -26,7 +26,8 @@ enum Version {
 impl Gic {
     /// Sets up the distributor, on the boot CPU, once. `cpus` holds each CPU's MPIDR by
     /// index and `boot_cpu` is the calling CPU's index. Every SPI starts disabled and
-    /// targeted at the boot CPU.
+    /// targeted at the boot CPU. It does not set up the boot CPU's own interface: run
+    /// [`Gic::init_cpu`] there too.
     ///
     /// # Safety
     /// Every frame of `layout` (for GICv3 the redistributor region up to its last frame) must
@@ -53,8 +54,8 @@ impl Gic {
             GicLayout::V3 { gicd, gicr } => {
                 // SAFETY: the caller's guarantee covers the distributor and redistributors.
                 let v3 = unsafe { GicV3::init(gicd, gicr, cpus, boot_cpu)? };
-                // ICH_VTR_EL2 needs the system-register interface on, which CPU set-up turns on.
-                v3.init_cpu(boot_cpu)?;
+                // ICH_VTR_EL2 is read with the system-register interface on.
+                super::v3::enable_system_registers();
                 Gic {
                     version: Version::V3(v3),
                     virtual_interface: VirtualInterface::v3(),
@@ -111,7 +112,8 @@ impl Gic {
         }
     }
 
-    /// Routes SPI `intid` to CPU `cpu` only.
+    /// Routes SPI `intid` to CPU `cpu` only. On GICv2 the target must have run
+    /// [`Gic::init_cpu`] (its CPU interface number is learned there).
     pub fn route_spi(&self, intid: u32, cpu: usize) -> Result<(), GicError> {
         match &self.version {
             Version::V2(g) => g.route_spi(intid, cpu),

@@ -123,10 +123,7 @@ impl GicV3 {
                 actual,
             });
         }
-        // IHI 0069 §12.2.14: SRE selects the system-register interface at EL2; Enable lets EL1
-        // reach ICC_SRE_EL1, which with IMO/FMO set is the guest's virtual one.
-        ICC_SRE_EL2.write(ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::ENABLE::SET);
-        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        enable_system_registers();
         {
             let mut redistributor = self.redistributor(cpu)?.lock();
             // §12.11.41 GICR_WAKER: clear ProcessorSleep, wait for ChildrenAsleep to clear. A
@@ -258,6 +255,15 @@ impl GicV3 {
         }
         int_id(intid)
     }
+}
+
+/// Turns on the system-register CPU interface of the calling CPU for EL2 and EL1
+/// (`ICC_SRE_EL2`, IHI 0069 §12.2.14): SRE selects it at EL2 (and is needed for the `ICH_*`
+/// registers); Enable lets EL1 reach `ICC_SRE_EL1`, which with IMO/FMO set is the guest's
+/// virtual one.
+pub fn enable_system_registers() {
+    ICC_SRE_EL2.write(ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::ENABLE::SET);
+    aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
 }
 
 fn int_id(intid: u32) -> Result<IntId, GicError> {

@@ -1,5 +1,6 @@
 //! The QEMU scenarios `cargo xtask test` runs. Add new ones here as data.
 
+pub mod linux;
 pub mod partitions;
 
 use crate::scenario::{Dtb, Expect, Scenario};
@@ -95,6 +96,7 @@ pub fn all() -> Vec<Scenario> {
         el2_fault(),
     ];
     all.extend(partitions::all());
+    all.extend(linux::all());
     all
 }
 

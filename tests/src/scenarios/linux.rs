@@ -1,0 +1,187 @@
+//! Linux scenarios: Debian's arm64 kernel with the initramfs of `tests/linux/` booted as a
+//! dom0less partition, its `LINUX-MARKER` lines checked under the partition's name prefix.
+//!
+//! They wait on the virtual GIC and timer and are `pending` until those land: the lead flips
+//! the flag. `cargo xtask test --filter linux` runs them anyway.
+
+use std::time::Duration;
+
+use crate::scenario::{Expect, PartitionConfig, Scenario, DEFAULT_FORBIDDEN};
+
+use super::partitions::{hello, started, stopped, ALL_STOPPED};
+use super::{boot_lines, POWER_OFF};
+
+/// The kernel command line every Linux partition in the configs has: the console on the
+/// virtual SBSA UART (`ttyAMA0`, at 0x22000000 in the Xen guest layout), no address
+/// randomisation (repeatable runs) and the initramfs's `/init`.
+pub const BOOTARGS: &str = "console=ttyAMA0 earlycon=pl011,0x22000000 nokaslr rdinit=/init";
+
+/// Linux under TCG needs one to three minutes.
+pub const DEADLINE: Duration = Duration::from_secs(300);
+
+/// Kernel lines that mean trouble with the interrupt controller, the timer or the CPUs,
+/// beside the default `FAIL` and `FATAL`.
+pub const KERNEL_TROUBLE: &[&str] = &[
+    "Kernel panic",
+    "Oops",
+    "BUG:",
+    // A WARN() splat, GIC and timer drivers included.
+    "WARNING:",
+    "Unable to handle kernel",
+    "Internal error:",
+    // The arch timer driver without a usable interrupt.
+    "No interrupt available",
+    // RCU stalls: a CPU stopped taking interrupts.
+    "detected stalls",
+    "failed to come online",
+];
+
+/// The init's line with `text`, as the console multiplexer shows it for partition `name`.
+pub fn marker(name: &str, text: &str) -> String {
+    format!("({name}) LINUX-MARKER: {text}")
+}
+
+/// The lines of a Linux partition `name` with `cpus` vCPUs, from its start to its stop.
+pub fn linux(name: &str, cpus: u32) -> Vec<String> {
+    let mut lines = vec![
+        started(name),
+        marker(name, "kernel 6."),
+        marker(name, &format!("cpus online {cpus}")),
+    ];
+    lines.extend(
+        (0..cpus).map(|cpu| marker(name, &format!("cpu {cpu} workload ok (on cpu {cpu})"))),
+    );
+    lines.push(marker(name, "workload done"));
+    lines.push(marker(name, &format!("timer ticks on {cpus} cpus")));
+    lines.push(if cpus > 1 {
+        marker(name, "ipis delivered")
+    } else {
+        marker(name, "no ipis with one cpu")
+    });
+    lines.extend([marker(name, "powering off"), stopped(name)]);
+    lines
+}
+
+/// A Linux scenario on `board`: the boot, then each partition's lines interleaved, then the
+/// power-off.
+fn scenario(
+    name: &str,
+    board: &str,
+    gic: Option<u8>,
+    file: &str,
+    partitions: Vec<Vec<String>>,
+) -> Scenario {
+    let (model, gic_text) = match gic {
+        Some(3) => ("QEMU virt", "v3"),
+        Some(_) => ("QEMU virt", "v2"),
+        None => ("Raspberry Pi 4 Model B", "v2"),
+    };
+    let mut expect = boot_lines(model, gic_text, 4);
+    expect.extend([
+        Expect::Interleaved(partitions),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    let forbidden = DEFAULT_FORBIDDEN
+        .iter()
+        .chain(KERNEL_TROUBLE)
+        .map(|t| t.to_string())
+        .collect();
+    Scenario {
+        gic,
+        expect,
+        deadline: DEADLINE,
+        forbidden,
+        pending: true,
+        partitions: Some(PartitionConfig {
+            file: file.into(),
+            valid: true,
+        }),
+        ..Scenario::new(name, board)
+    }
+}
+
+/// Every Linux scenario.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        scenario(
+            "virt-gicv3-linux",
+            "virt",
+            Some(3),
+            "tests/scenarios/virt-linux.dts",
+            vec![linux("linux", 2)],
+        ),
+        scenario(
+            "virt-gicv2-linux",
+            "virt",
+            Some(2),
+            "tests/scenarios/virt-linux.dts",
+            vec![linux("linux", 2)],
+        ),
+        scenario(
+            "virt-gicv3-linux-mixed",
+            "virt",
+            Some(3),
+            "tests/scenarios/virt-gicv3-linux-mixed.dts",
+            vec![linux("linux", 2), linux("linux2", 1), hello("hello", 64)],
+        ),
+        scenario(
+            "raspi4b-linux",
+            "rpi4",
+            None,
+            "tests/scenarios/raspi4b-linux.toml",
+            vec![linux("linux", 2)],
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn markers_carry_the_partition_prefix_and_the_cpu_count() {
+        let lines = linux("linux", 2);
+        assert_eq!(lines[2], "(linux) LINUX-MARKER: cpus online 2");
+        assert!(lines.contains(&"(linux) LINUX-MARKER: cpu 1 workload ok (on cpu 1)".to_string()));
+        assert!(lines.contains(&"(linux) LINUX-MARKER: ipis delivered".to_string()));
+        let one = linux("linux2", 1);
+        assert!(one.contains(&"(linux2) LINUX-MARKER: no ipis with one cpu".to_string()));
+        assert!(!one.iter().any(|l| l.contains("cpu 1 workload")));
+    }
+
+    #[test]
+    fn the_configs_give_every_linux_kernel_the_same_command_line() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for s in all() {
+            let config = s.partitions.as_ref().expect("a partition scenario");
+            let text = std::fs::read_to_string(root.join(&config.file)).unwrap();
+            assert!(text.contains(BOOTARGS), "{}", config.file.display());
+            assert!(
+                s.forbidden.iter().any(|f| f == "Kernel panic"),
+                "{}",
+                s.name
+            );
+        }
+    }
+
+    /// The init script prints the markers these scenarios expect.
+    #[test]
+    fn the_init_script_prints_the_expected_markers() {
+        let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("linux/init");
+        let text = std::fs::read_to_string(init).unwrap();
+        for needed in [
+            "marker \"kernel $(uname -r)\"",
+            "marker \"cpus online $cpus\"",
+            "workload ok (on cpu",
+            "marker \"workload done\"",
+            "marker \"timer ticks on $ticking cpus\"",
+            "marker \"ipis delivered\"",
+            "marker \"no ipis with one cpu\"",
+            "marker \"powering off\"",
+        ] {
+            assert!(text.contains(needed), "{needed}");
+        }
+    }
+}

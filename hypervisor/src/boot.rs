@@ -1,6 +1,7 @@
 //! The boot flow: from the entry code's first Rust call to a machine with every CPU online.
 
 use crate::arch::aarch64::entry::{self, SecondaryBoot, MAX_CPUS};
+use crate::arch::aarch64::gic::Gic;
 use crate::arch::aarch64::layout;
 use crate::arch::aarch64::mmu::{El2Map, MmuConfig};
 use crate::arch::aarch64::uart::Pl011Console;
@@ -82,6 +83,19 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         let _ = unsafe { (UNMAPPED_ADDRESS as *const u64).read_volatile() };
     }
 
+    // SAFETY: the board's GIC frames are in its MMIO windows, which the EL2 map has as Device
+    // memory for good, and nothing else programs the GIC.
+    let gic = match unsafe { Gic::init_distributor(&platform.gic, &platform.cpus, platform.boot_cpu) } {
+        Ok(gic) => gic,
+        Err(e) => {
+            println!("bulkhead: error: the GIC cannot be set up: {e}");
+            fatal::stop();
+        }
+    };
+    if let Err(e) = crate::vm::init_cpu_interrupts(gic, platform.boot_cpu) {
+        println!("bulkhead: error: cpu {}: the GIC CPU interface cannot be set up: {e}", platform.boot_cpu);
+        fatal::stop();
+    }
     start_secondaries(&platform, mmu);
     HEAP.share();
     let dtb_range = AddressRange::new(dtb, bytes.len() as u64).expect("the tree's size was checked");
@@ -91,6 +105,12 @@ extern "C" fn primary_main(dtb: u64) -> ! {
 /// A secondary CPU's Rust entry, from `entry.s`, with the MMU on.
 #[unsafe(no_mangle)]
 extern "C" fn secondary_main(index: u64) -> ! {
+    if let Some(gic) = Gic::get() {
+        if let Err(e) = crate::vm::init_cpu_interrupts(gic, index as usize) {
+            println!("bulkhead: cpu {index}: the GIC CPU interface cannot be set up: {e}; parking it");
+            cpu::park();
+        }
+    }
     println!("bulkhead: cpu {index} online (mpidr {:#x})", cpu::mpidr());
     ONLINE[index as usize].store(true, Ordering::Release);
     cpu::send_event();

@@ -85,6 +85,7 @@ extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     let far = FAR_EL2.get();
     match vector {
         Vector::LowerAarch64(Kind::Synchronous) => crate::vm::guest_sync(frame, esr.0, far, super::guest::hpfar_el2()),
+        Vector::LowerAarch64(Kind::Irq) => crate::vm::guest_irq(),
         // Anything else is the hypervisor's own fault, or a source it never enabled.
         _ => super::fatal::exception_report(vector, esr, far, frame),
     }

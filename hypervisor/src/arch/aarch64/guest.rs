@@ -35,6 +35,8 @@ pub struct VcpuStart {
     pub vmpidr_el2: u64,
     /// The partition's counter offset: its virtual counter starts near zero at its boot.
     pub cntvoff_el2: u64,
+    /// The guest has a GICv3: its ICC_* system registers are the virtual CPU interface.
+    pub gic_v3: bool,
 }
 
 /// Starts a vCPU on this CPU from its reset state. Never returns: later traps come back
@@ -54,6 +56,11 @@ pub unsafe fn enter(start: &VcpuStart) -> ! {
     CNTHCTL_EL2.set(CNTHCTL_EL2_GUEST);
     CNTVOFF_EL2.set(start.cntvoff_el2);
     reset_el1();
+    if start.gic_v3 {
+        // SAFETY: ICC_SRE_EL1 only selects the guest's system-register GIC interface (SRE, and
+        // FIQ/IRQ bypass disabled); the hypervisor uses ICC_SRE_EL2.
+        unsafe { asm!("msr S3_0_C12_C12_5, {}", in(reg) 0b111u64, options(nostack, preserves_flags)) };
+    }
     HCR_EL2.set(HCR_GUEST);
     // SAFETY: TLB maintenance for the new VMID on this CPU; no memory-safety effect.
     unsafe { asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack, preserves_flags)) };

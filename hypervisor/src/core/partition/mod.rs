@@ -8,7 +8,7 @@ mod build;
 mod exit;
 
 pub use build::{build, BuildError, CpuAssignment};
-pub use exit::{handle_sync, AbortReason, Exit, SystemRegister};
+pub use exit::{handle_sync, vpl011_line, AbortReason, Exit, SystemRegister};
 
 use crate::core::guest::boot::{load, BootError, BootModules, EntryState, GuestBank};
 use crate::core::guest::dtb::{self, DtbError, GuestDtbSpec};
@@ -73,6 +73,7 @@ pub struct RunState {
 pub enum LoadError {
     Dtb(DtbError),
     Boot(BootError),
+    Vgic(crate::core::vgic::VgicError),
 }
 
 impl fmt::Display for LoadError {
@@ -80,6 +81,7 @@ impl fmt::Display for LoadError {
         match self {
             Self::Dtb(e) => write!(f, "its device tree could not be built: {e}"),
             Self::Boot(e) => write!(f, "its modules could not be loaded: {e}"),
+            Self::Vgic(e) => write!(f, "its virtual GIC could not be reset: {e}"),
         }
     }
 }
@@ -87,6 +89,19 @@ impl fmt::Display for LoadError {
 impl Partition {
     pub fn vcpu_count(&self) -> usize {
         self.vcpu_cpus.len()
+    }
+
+    /// Puts the vGIC back to its reset state (same version, vCPUs and SPIs), with each vCPU's
+    /// virtual timer mapped to the physical one again.
+    fn reset_vgic(&self) -> Result<(), crate::core::vgic::VgicError> {
+        use crate::core::vgic::{VcpuId, VgicConfig, VIRTUAL_TIMER_PPI};
+        let mut vgic = self.vgic.lock();
+        let config = VgicConfig { version: vgic.version(), vcpus: vgic.vcpu_count(), spis: vgic.spi_count() };
+        vgic.configure(config)?;
+        for v in 0..config.vcpus {
+            vgic.map_hw(VcpuId(v), VIRTUAL_TIMER_PPI, VIRTUAL_TIMER_PPI)?;
+        }
+        Ok(())
     }
 
     /// Scrubs the partition's RAM, writes a fresh device tree and copies the modules from
@@ -109,6 +124,7 @@ impl Partition {
         let entry = load(memory, &self.banks, &self.placement, &modules).map_err(LoadError::Boot)?;
         run.power.reset();
         run.vpl011.reset();
+        self.reset_vgic().map_err(LoadError::Vgic)?;
         Ok(entry)
     }
 }

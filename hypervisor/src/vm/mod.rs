@@ -31,6 +31,10 @@ use dom0less_config::devicetree::{self, Tree};
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
 use spin::{Mutex, Once};
 
+mod interrupts;
+
+pub use interrupts::init_cpu as init_cpu_interrupts;
+
 const MAX_PARTITIONS: usize = 16;
 /// Console line buffer per partition.
 const LINE: usize = 256;
@@ -256,9 +260,12 @@ fn enter(cpu: usize, r: Request) -> ! {
         spsr_el2: crate::core::guest::boot::SPSR_EL1H_DAIF_MASKED,
         vttbr_el2: p.vttbr_el2,
         vtcr_el2: VTCR_EL2.load(Ordering::Acquire),
+        gic_v3: p.gic == GicVersion::V3,
         vmpidr_el2: vmpidr_el2(r.vcpu),
         cntvoff_el2: cntvoff,
     };
+    interrupts::reset_vcpu_interface(cpu);
+    interrupts::flush(p, r.vcpu);
     // SAFETY: the partition's stage-2 table maps only its own banks and is never freed.
     unsafe { guest::enter(&start) }
 }
@@ -282,6 +289,7 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
     };
     let partitions = PARTITIONS.get().expect("a vCPU runs, so partitions exist");
     let p = &partitions[index];
+    interrupts::sync(p, vcpu);
     if p.vpl011 && Syndrome(esr).class() == crate::core::trap::ExceptionClass::DataAbortLower {
         poll_console_input(partitions);
     }
@@ -296,20 +304,18 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
     frame.elr = pc;
     match exit {
         Exit::Resume => {}
-        // The vGIC's requests (kicking vCPUs on other CPUs, physical interrupts) need the
-        // physical GIC, which is not driven yet: a polling guest still sees its state change.
-        Exit::Vgic(_effects) => {}
+        Exit::Vgic(effects) => interrupts::act(p, vcpu, effects),
         Exit::StartVcpu { vcpu, entry, context_id } => {
             request(p.vcpu_cpus[vcpu], Request { partition: index, vcpu, pc: entry, x0: context_id });
         }
-        Exit::StopVcpu => idle(cpu),
+        Exit::StopVcpu => leave(cpu),
         Exit::StopPartition => {
             stop_partition(p);
-            idle(cpu)
+            leave(cpu)
         }
         Exit::ResetPartition => {
             restart_partition(p);
-            idle(cpu)
+            leave(cpu)
         }
         Exit::Abort { address, reason } => {
             println!(
@@ -329,6 +335,29 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
             crash(p, cpu);
         }
     }
+    interrupts::flush(p, vcpu);
+}
+
+/// A physical interrupt taken while a guest ran, from the vectors.
+pub fn guest_irq() {
+    let cpu = cpu::index();
+    let Some((index, vcpu)) = *CURRENT[cpu].lock() else {
+        println!("bulkhead: cpu {cpu}: an interrupt from a guest with no vCPU running");
+        fatal::stop();
+    };
+    let partitions = PARTITIONS.get().expect("a vCPU runs, so partitions exist");
+    let p = &partitions[index];
+    interrupts::sync(p, vcpu);
+    interrupts::guest_irq(p, vcpu);
+    // There is no console interrupt yet: the guests' timer ticks bring input in.
+    poll_console_input(partitions);
+    interrupts::flush(p, vcpu);
+}
+
+/// This CPU's vCPU is done: give up its virtual interface and wait for another.
+fn leave(cpu: usize) -> ! {
+    interrupts::release_vcpu_interface(cpu);
+    idle(cpu)
 }
 
 /// Routes what was typed on the physical console: three CTRL-a move the focus, every other
@@ -339,11 +368,17 @@ fn poll_console_input(partitions: &[Partition]) {
         let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return };
         if let crate::core::console::Focus::Partition(i) = routed.target {
             if let Some(target) = partitions.get(i) {
-                let mut run = target.run.lock();
-                for &b in routed.bytes() {
-                    if run.vpl011.receive(b).is_err() {
-                        break;
+                let exit = {
+                    let mut run = target.run.lock();
+                    for &b in routed.bytes() {
+                        if run.vpl011.receive(b).is_err() {
+                            break;
+                        }
                     }
+                    partition::vpl011_line(target, &run)
+                };
+                if let Exit::Vgic(effects) = exit {
+                    interrupts::act(target, 0, effects);
                 }
             }
         }
@@ -352,6 +387,7 @@ fn poll_console_input(partitions: &[Partition]) {
 
 /// Applies the partition's crash policy.
 fn crash(p: &Partition, cpu: usize) -> ! {
+    interrupts::release_vcpu_interface(cpu);
     match p.crash_policy {
         CrashPolicy::Stop => {
             println!("bulkhead: partition \"{}\" crashed; stopping it (on-crash = stop)", p.name);

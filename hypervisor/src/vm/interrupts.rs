@@ -1,0 +1,191 @@
+//! Interrupts while partitions run: the physical GIC on each CPU, the list registers around
+//! every guest exit (sync on the way out, flush on the way back in), physical IRQs taken from
+//! a guest, and what the vGIC asks for (kicks, hardware-mapped interrupts).
+
+use crate::arch::aarch64::gic::{Gic, GicError, VirtualInterface};
+use crate::arch::aarch64::gic::regs::Acknowledged;
+use crate::arch::aarch64::gic::virtual_regs::{Hcr, VirtualCpuState};
+use crate::arch::aarch64::cpu;
+use crate::core::partition::Partition;
+use crate::core::vgic::{Effects, GicVersion, ListRegister, VcpuId, MAINTENANCE_PPI, MAX_LIST_REGISTERS, VIRTUAL_TIMER_PPI};
+use crate::println;
+
+/// The SGI one CPU sends another to make its vCPU exit and see new vGIC state.
+pub const KICK_SGI: u32 = 0;
+/// Priority of the interrupts the hypervisor takes (all of them: one level is enough).
+const PRIORITY: u8 = 0x80;
+
+/// Sets up this CPU's GIC interface and the private interrupts the hypervisor uses.
+pub fn init_cpu(gic: &Gic, cpu: usize) -> Result<(), GicError> {
+    gic.init_cpu(cpu)?;
+    for intid in [KICK_SGI, MAINTENANCE_PPI] {
+        gic.set_priority(intid, cpu, PRIORITY)?;
+        gic.set_enabled(intid, cpu, true)?;
+    }
+    // The virtual timer's PPI is enabled when a guest enables its virtual copy.
+    gic.set_priority(VIRTUAL_TIMER_PPI, cpu, PRIORITY)?;
+    gic.set_trigger(VIRTUAL_TIMER_PPI, cpu, crate::core::vgic::Trigger::Level)?;
+    gic.virtual_interface().clear_lrs();
+    Ok(())
+}
+
+fn gic() -> &'static Gic {
+    Gic::get().expect("the GIC is set up before any guest runs")
+}
+
+fn decode(version: GicVersion, raw: u64) -> Option<ListRegister> {
+    match version {
+        GicVersion::V3 => ListRegister::decode_v3(raw),
+        GicVersion::V2 => ListRegister::decode_v2(raw as u32),
+    }
+}
+
+fn encode(version: GicVersion, lr: &Option<ListRegister>) -> u64 {
+    match (version, lr) {
+        (_, None) => 0,
+        (GicVersion::V3, Some(lr)) => lr.encode_v3(),
+        (GicVersion::V2, Some(lr)) => u64::from(lr.encode_v2()),
+    }
+}
+
+/// On a guest exit: folds what the guest did with its list registers back into the vGIC.
+pub fn sync(p: &Partition, vcpu: usize) {
+    let vif = gic().virtual_interface();
+    let count = vif.lr_count().min(MAX_LIST_REGISTERS);
+    let mut lrs = [None; MAX_LIST_REGISTERS];
+    let version = p.vgic.lock().version();
+    for (i, slot) in lrs.iter_mut().enumerate().take(count) {
+        *slot = vif.read_lr(i).ok().and_then(|raw| decode(version, raw));
+    }
+    let hcr = vif.hcr();
+    let effects = {
+        let mut vgic = p.vgic.lock();
+        let mut effects = Effects::NONE;
+        if hcr.eoi_count() > 0 {
+            effects = merge(effects, vgic.deactivate_unlisted(VcpuId(vcpu), hcr.eoi_count()).unwrap_or(Effects::NONE));
+            vif.set_hcr(hcr.without_eoi_count());
+        }
+        merge(effects, vgic.sync(VcpuId(vcpu), &lrs[..count]).unwrap_or(Effects::NONE))
+    };
+    act(p, vcpu, effects);
+}
+
+/// Before returning to a guest: fills the list registers with what it should see now.
+pub fn flush(p: &Partition, vcpu: usize) {
+    let vif = gic().virtual_interface();
+    let count = vif.lr_count().min(MAX_LIST_REGISTERS);
+    let mut lrs = [None; MAX_LIST_REGISTERS];
+    let (outcome, version) = {
+        let mut vgic = p.vgic.lock();
+        (vgic.flush(VcpuId(vcpu), &p.doorbells[vcpu], &mut lrs[..count]), vgic.version())
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(e) => {
+            println!("bulkhead: partition \"{}\" vcpu {vcpu}: virtual GIC: {e}", p.name);
+            return;
+        }
+    };
+    for (i, lr) in lrs.iter().enumerate().take(count) {
+        let _ = vif.write_lr(i, encode(version, lr));
+    }
+    vif.set_hcr(Hcr::enabled().with(Hcr::UNDERFLOW, outcome.underflow));
+    act(p, vcpu, Effects::kick(outcome.kick));
+}
+
+/// Resets this CPU's virtual interface for a vCPU starting afresh: no list registers, the
+/// guest's CPU interface controls at their reset values, the virtual timer's PPI off.
+pub fn reset_vcpu_interface(cpu: usize) {
+    let gic = gic();
+    let vif: VirtualInterface = gic.virtual_interface();
+    vif.clear_lrs();
+    vif.restore(&VirtualCpuState::default());
+    vif.set_hcr(Hcr::enabled());
+    let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, false);
+    gic.deactivate(Acknowledged::of(VIRTUAL_TIMER_PPI));
+}
+
+/// Stops using the virtual interface on this CPU (its vCPU stopped).
+pub fn release_vcpu_interface(cpu: usize) {
+    let gic = gic();
+    let vif = gic.virtual_interface();
+    vif.clear_lrs();
+    vif.set_hcr(Hcr::enabled().with(Hcr::ENABLE, false));
+    let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, false);
+    gic.deactivate(Acknowledged::of(VIRTUAL_TIMER_PPI));
+}
+
+fn merge(a: Effects, b: Effects) -> Effects {
+    if a.is_empty() {
+        return b;
+    }
+    if b.is_empty() {
+        return a;
+    }
+    // Kicks always merge; hardware masks only when they describe the same 32 interrupts.
+    let mut out = a;
+    out.kick.0 |= b.kick.0;
+    if a.hw_base == b.hw_base {
+        out.hw_enable |= b.hw_enable;
+        out.hw_disable |= b.hw_disable;
+        out.hw_deactivate |= b.hw_deactivate;
+        out.hw_retarget |= b.hw_retarget;
+    }
+    out
+}
+
+/// Does what the vGIC asks: kicks vCPUs running on other CPUs, and enables, disables or
+/// deactivates the physical interrupts behind hardware-mapped virtual ones.
+pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
+    if effects.is_empty() {
+        return;
+    }
+    let gic = gic();
+    let here = cpu::index();
+    for target in effects.kick.iter() {
+        if let Some(&cpu) = p.vcpu_cpus.get(target.0) {
+            if cpu != here {
+                let _ = gic.send_sgi(KICK_SGI, cpu);
+            }
+        }
+    }
+    for bit in 0..32 {
+        let mask = 1u32 << bit;
+        if (effects.hw_enable | effects.hw_disable | effects.hw_deactivate) & mask == 0 {
+            continue;
+        }
+        let intid = effects.hw_base + bit;
+        let Some(physical) = p.vgic.lock().hw_mapping(VcpuId(vcpu), intid) else { continue };
+        // Hardware-mapped interrupts are the virtual timer's PPI: it belongs to this CPU.
+        if effects.hw_enable & mask != 0 {
+            let _ = gic.set_enabled(physical, here, true);
+        }
+        if effects.hw_disable & mask != 0 {
+            let _ = gic.set_enabled(physical, here, false);
+        }
+        if effects.hw_deactivate & mask != 0 {
+            gic.deactivate(Acknowledged::of(physical));
+        }
+    }
+}
+
+/// A physical IRQ taken while vCPU `vcpu` of `p` ran on this CPU.
+pub fn guest_irq(p: &Partition, vcpu: usize) {
+    let gic = gic();
+    while let Some(irq) = gic.acknowledge() {
+        gic.end_of_interrupt(irq);
+        match irq.intid() {
+            VIRTUAL_TIMER_PPI => {
+                // Stays active until the guest deactivates the virtual copy (HW bit).
+                let effects = p.vgic.lock().inject(VcpuId(vcpu), VIRTUAL_TIMER_PPI).unwrap_or(Effects::NONE);
+                act(p, vcpu, effects);
+            }
+            KICK_SGI | MAINTENANCE_PPI => gic.deactivate(irq),
+            other => {
+                gic.deactivate(irq);
+                let _ = gic.set_enabled(other, cpu::index(), false);
+                println!("bulkhead: cpu {}: unexpected interrupt {other}; disabled it", cpu::index());
+            }
+        }
+    }
+}

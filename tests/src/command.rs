@@ -8,10 +8,16 @@ use boards::{Board, GicVersion};
 /// The QEMU binary for every board.
 pub const QEMU: &str = "qemu-system-aarch64";
 
+/// QEMU's escape key on an interactive console (`-echr 0x1d`): CTRL-] instead of the default
+/// CTRL-a, which the hypervisor's console multiplexer needs (CTRL-a three times switches the
+/// input focus). CTRL-] x quits QEMU.
+pub const ESCAPE_KEY: &str = "CTRL-]";
+
 /// Where the guest console goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConsoleMode {
-    /// `-nographic`: serial and monitor multiplexed on this terminal.
+    /// `-nographic -echr 0x1d`: serial and monitor multiplexed on this terminal, with
+    /// [`ESCAPE_KEY`] as QEMU's escape key.
     Interactive,
     /// `-display none -serial stdio -monitor none`: the serial port is QEMU's stdout.
     Captured,
@@ -118,7 +124,7 @@ pub fn qemu_args(boot: &Boot<'_>, console: ConsoleMode) -> Result<Vec<String>, C
         args.push("-no-reboot".to_string());
     }
     match console {
-        ConsoleMode::Interactive => args.push("-nographic".to_string()),
+        ConsoleMode::Interactive => args.extend(["-nographic", "-echr", "0x1d"].map(String::from)),
         ConsoleMode::Captured => args
             .extend(["-display", "none", "-serial", "stdio", "-monitor", "none"].map(String::from)),
     }
@@ -161,7 +167,7 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "-machine raspi4b -cpu cortex-a72 -smp 4 -m 2G -kernel Image -dtb pi.dtb \
-             -append bulkhead.debug=el2-fault -nic none -no-reboot -nographic -icount shift=0"
+             -append bulkhead.debug=el2-fault -nic none -no-reboot -nographic -echr 0x1d -icount shift=0"
         );
     }
 

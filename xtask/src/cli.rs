@@ -12,7 +12,13 @@ usage: cargo xtask <task> [options]
 tasks:
   build  [--board virt|rpi4] [--release]        build the hypervisor and the test guests as arm64 Images
   run    [--board virt|rpi4] [--gic 2|3] [--release] [--append ARGS] [--timeout SECONDS]
-                                                 boot it in QEMU on this console (Ctrl-A X quits)
+         [--linux | --config FILE | --no-partitions]
+                                                 boot it in QEMU on this console with the board's
+                                                 demo partitions (demo/BOARD.*; --linux: the Linux
+                                                 demo demo/BOARD-linux.*), a dom0less config FILE
+                                                 (.dts fragment of /chosen or .toml), or none
+                                                 (CTRL-] x quits QEMU; CTRL-a three times switches
+                                                 the console between partitions)
   test   [--jobs N] [--filter TEXT] [--release] [--qemu-only] [--pending]
                                                  host unit tests, the image, then every QEMU scenario
                                                  (pending ones only with --pending or named by --filter)
@@ -20,6 +26,19 @@ tasks:
   guests                                         fetch Debian's arm64 kernel, busybox and the Pi 4 DTB
   setup                                          install QEMU, dtc and the aarch64 target if missing
   help                                           this text";
+
+/// What `run` boots beside the hypervisor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunPartitions {
+    /// The board's demo config, `demo/BOARD.dts` or `.toml`.
+    Demo,
+    /// The board's Linux demo config, `demo/BOARD-linux.dts` or `.toml`.
+    LinuxDemo,
+    /// A dom0less config file, as given on the command line.
+    Config(PathBuf),
+    /// No partitions: the hypervisor alone.
+    None,
+}
 
 /// A parsed command line.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,6 +53,7 @@ pub enum Task {
         profile: Profile,
         append: Option<String>,
         timeout: Option<u64>,
+        partitions: RunPartitions,
     },
     Test {
         jobs: usize,
@@ -71,6 +91,11 @@ pub enum CliError {
         task: String,
         option: &'static str,
     },
+    /// Two options that exclude each other.
+    Conflict {
+        first: String,
+        second: String,
+    },
 }
 
 impl fmt::Display for CliError {
@@ -90,6 +115,9 @@ impl fmt::Display for CliError {
                 write!(f, "`{option} {value}`: expected {expected}")
             }
             CliError::Required { task, option } => write!(f, "`{task}` needs `{option}`"),
+            CliError::Conflict { first, second } => {
+                write!(f, "`{first}` and `{second}` cannot be given together")
+            }
         }
     }
 }
@@ -109,9 +137,20 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     let mut out = None;
     let mut host_tests = true;
     let mut pending = false;
+    let mut partitions = RunPartitions::Demo;
+    let mut partitions_option: Option<String> = None;
     let allowed: &[&str] = match task.as_str() {
         "build" => &["--board", "--release"],
-        "run" => &["--board", "--gic", "--release", "--append", "--timeout"],
+        "run" => &[
+            "--board",
+            "--gic",
+            "--release",
+            "--append",
+            "--timeout",
+            "--config",
+            "--linux",
+            "--no-partitions",
+        ],
         "test" => &[
             "--jobs",
             "--filter",
@@ -131,13 +170,26 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                 option: option.clone(),
             });
         }
+        if matches!(option.as_str(), "--config" | "--linux" | "--no-partitions") {
+            if let Some(first) = partitions_option.replace(option.clone()) {
+                return Err(CliError::Conflict {
+                    first,
+                    second: option.clone(),
+                });
+            }
+        }
         match option.as_str() {
             "--release" => profile = Profile::Release,
             "--qemu-only" => host_tests = false,
             "--pending" => pending = true,
+            "--linux" => partitions = RunPartitions::LinuxDemo,
+            "--no-partitions" => partitions = RunPartitions::None,
             _ => {}
         }
-        if matches!(option.as_str(), "--release" | "--qemu-only" | "--pending") {
+        if matches!(
+            option.as_str(),
+            "--release" | "--qemu-only" | "--pending" | "--linux" | "--no-partitions"
+        ) {
             continue;
         }
         let value = items
@@ -175,6 +227,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                     .ok_or_else(|| bad("1 or 2"))?
             }
             "--filter" => filter = Some(value),
+            "--config" => partitions = RunPartitions::Config(PathBuf::from(value)),
             _ => out = Some(PathBuf::from(value)),
         }
     }
@@ -190,6 +243,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             profile,
             append,
             timeout,
+            partitions,
         },
         "test" => Task::Test {
             jobs,
@@ -239,9 +293,33 @@ mod tests {
                 gic: Some(2),
                 profile: Profile::Release,
                 append: None,
-                timeout: None
+                timeout: None,
+                partitions: RunPartitions::Demo
             })
         );
+        assert_eq!(
+            parse(&args("run --linux")),
+            Ok(Task::Run {
+                board: "virt".into(),
+                gic: None,
+                profile: Profile::Debug,
+                append: None,
+                timeout: None,
+                partitions: RunPartitions::LinuxDemo
+            })
+        );
+        assert!(matches!(
+            parse(&args("run --config my.toml")),
+            Ok(Task::Run { partitions: RunPartitions::Config(file), .. }) if file == "my.toml"
+        ));
+        assert!(matches!(
+            parse(&args("run --no-partitions --gic 2")),
+            Ok(Task::Run {
+                partitions: RunPartitions::None,
+                gic: Some(2),
+                ..
+            })
+        ));
         assert_eq!(
             parse(&args("image --board rpi4 --out boot")),
             Ok(Task::Image {
@@ -294,6 +372,21 @@ mod tests {
         assert!(matches!(
             parse(&args("test --jobs 3")),
             Err(CliError::BadValue { .. })
+        ));
+        assert_eq!(
+            parse(&args("run --linux --config x.dts")),
+            Err(CliError::Conflict {
+                first: "--linux".into(),
+                second: "--config".into()
+            })
+        );
+        assert!(matches!(
+            parse(&args("run --no-partitions --linux")),
+            Err(CliError::Conflict { .. })
+        ));
+        assert!(matches!(
+            parse(&args("build --linux")),
+            Err(CliError::UnknownOption { .. })
         ));
         assert_eq!(
             parse(&args("run --board")),

@@ -55,13 +55,15 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             profile,
             append,
             timeout,
-        } => run::run(
-            &board,
+            partitions,
+        } => run::run(&run::RunOptions {
+            board: &board,
             gic,
             profile,
-            append.as_deref(),
-            timeout.map(Duration::from_secs),
-        )?,
+            bootargs: append.as_deref(),
+            timeout: timeout.map(Duration::from_secs),
+            partitions,
+        })?,
         Task::Test {
             jobs,
             filter,

@@ -1,21 +1,30 @@
-//! `cargo xtask run`: boots the hypervisor in QEMU on this terminal, with a deadline.
+//! `cargo xtask run`: boots the hypervisor in QEMU on this terminal, with the board's demo
+//! partitions, a given dom0less config or none, until QEMU exits or a deadline passes.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use qemu_tests::command::{self, Boot, CommandError, ConsoleMode};
+use qemu_tests::command::{self, Boot, CommandError, ConsoleMode, ESCAPE_KEY};
+use qemu_tests::{PartitionConfig, Prepared, Scenario};
 
 use crate::build::{self, BuildError};
+use crate::cli::RunPartitions;
 use crate::debian::{Debian, DebianError};
+use crate::linux::{self, LinuxError};
+use crate::partitions::{self, Inputs, PrepareError};
 use crate::prereq::{self, PrereqError};
 use crate::shell;
-use crate::workspace::Profile;
+use crate::workspace::{self, Profile};
 
 /// How long an interactive run may last unless `--timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// The same with the Linux demo, whose shell waits for a person.
+pub const LINUX_TIMEOUT: Duration = Duration::from_secs(3600);
+/// The directory of the demo configs, relative to the workspace root.
+pub const DEMO_DIR: &str = "demo";
 
 /// Why the run failed.
 #[derive(Debug)]
@@ -24,6 +33,21 @@ pub enum RunError {
     Build(BuildError),
     Prereq(PrereqError),
     Dtb(DebianError),
+    /// The board has no demo config of that kind.
+    NoDemo {
+        board: &'static str,
+        linux: bool,
+    },
+    /// A config file given with `--config` cannot be found.
+    NoConfig {
+        file: PathBuf,
+        error: std::io::Error,
+    },
+    Linux(LinuxError),
+    Prepare {
+        file: PathBuf,
+        error: PrepareError,
+    },
     Command(CommandError),
     Spawn(std::io::Error),
     Exit(String),
@@ -37,6 +61,16 @@ impl fmt::Display for RunError {
             RunError::Build(e) => write!(f, "{e}"),
             RunError::Prereq(e) => write!(f, "{e}"),
             RunError::Dtb(e) => write!(f, "fetching the board's device tree: {e}"),
+            RunError::NoDemo { board, linux } => {
+                let name = if *linux { "-linux" } else { "" };
+                write!(
+                    f,
+                    "board `{board}` has no demo: no {DEMO_DIR}/{board}{name}.dts or .toml"
+                )
+            }
+            RunError::NoConfig { file, error } => write!(f, "{}: {error}", file.display()),
+            RunError::Linux(e) => write!(f, "{e}"),
+            RunError::Prepare { file, error } => write!(f, "{}: {error}", file.display()),
             RunError::Command(e) => write!(f, "{e}"),
             RunError::Spawn(e) => write!(f, "cannot start {}: {e}", command::QEMU),
             RunError::Exit(status) => write!(f, "QEMU ended with {status}"),
@@ -49,35 +83,168 @@ impl fmt::Display for RunError {
 
 impl std::error::Error for RunError {}
 
-/// Builds, then boots `board` with QEMU's console on this terminal until QEMU exits or
-/// `timeout` passes.
-pub fn run(
-    board: &str,
+/// What `cargo xtask run` was asked for.
+#[derive(Clone, Debug)]
+pub struct RunOptions<'a> {
+    pub board: &'a str,
+    pub gic: Option<u8>,
+    pub profile: Profile,
+    /// The hypervisor's command line (`-append`).
+    pub bootargs: Option<&'a str>,
+    pub timeout: Option<Duration>,
+    pub partitions: RunPartitions,
+}
+
+/// The demo config of `board` (`demo/BOARD.dts` or `.toml`; `BOARD-linux` for Linux),
+/// relative to the workspace root, if there is one.
+pub fn demo_config(board: &str, linux: bool) -> Option<PathBuf> {
+    let stem = if linux {
+        format!("{board}-linux")
+    } else {
+        board.to_string()
+    };
+    ["dts", "toml"]
+        .iter()
+        .map(|extension| Path::new(DEMO_DIR).join(format!("{stem}.{extension}")))
+        .find(|file| workspace::root().join(file).is_file())
+}
+
+/// The config file to boot, absolute or relative to the workspace root; `None` for none.
+fn config_file(
+    board: &'static boards::Board,
+    partitions: &RunPartitions,
+) -> Result<Option<PathBuf>, RunError> {
+    let demo = |linux| {
+        demo_config(board.name, linux)
+            .map(Some)
+            .ok_or(RunError::NoDemo {
+                board: board.name,
+                linux,
+            })
+    };
+    match partitions {
+        RunPartitions::None => Ok(None),
+        RunPartitions::Demo => demo(false),
+        RunPartitions::LinuxDemo => demo(true),
+        // Relative to where the command was typed, like any file argument.
+        RunPartitions::Config(file) => std::path::absolute(file)
+            .and_then(|file| file.metadata().map(|_| file))
+            .map(Some)
+            .map_err(|error| RunError::NoConfig {
+                file: file.clone(),
+                error,
+            }),
+    }
+}
+
+/// Builds the boot of a config like a partition scenario's (`target/scenarios/run-BOARD/`):
+/// the test guests, the Linux guest if the config names it, the merged and validated tree.
+fn prepare(
+    file: &Path,
+    board: &'static boards::Board,
+    options: &RunOptions<'_>,
     gic: Option<u8>,
-    profile: Profile,
-    bootargs: Option<&str>,
-    timeout: Option<Duration>,
-) -> Result<(), RunError> {
-    let board =
-        boards::Board::by_name(board).ok_or_else(|| RunError::UnknownBoard(board.into()))?;
-    let image = build::build(profile).map_err(RunError::Build)?;
+    image: &Path,
+    board_dtb: Option<&Path>,
+    debian: &mut Debian,
+) -> Result<Prepared, RunError> {
+    let scenario = Scenario {
+        gic,
+        bootargs: options.bootargs.map(String::from),
+        partitions: Some(PartitionConfig {
+            file: file.to_path_buf(),
+            valid: true,
+        }),
+        ..Scenario::new(&format!("run-{}", board.name), board.name)
+    };
+    let guests = build::guests(options.profile).map_err(RunError::Build)?;
+    let linux = match partitions::names_linux(&scenario) {
+        true => Some(linux::guest(debian).map_err(RunError::Linux)?.dir),
+        false => None,
+    };
+    prereq::ensure_dtc().map_err(RunError::Prereq)?;
+    let inputs = Inputs {
+        image,
+        guests: &guests,
+        board_dtb,
+        linux: linux.as_deref(),
+    };
+    partitions::prepare(&scenario, &inputs).map_err(|error| RunError::Prepare {
+        file: file.to_path_buf(),
+        error,
+    })
+}
+
+/// Builds, then boots with QEMU's console on this terminal until QEMU exits or the timeout
+/// passes.
+pub fn run(options: &RunOptions<'_>) -> Result<(), RunError> {
+    let board = boards::Board::by_name(options.board)
+        .ok_or_else(|| RunError::UnknownBoard(options.board.into()))?;
+    let config = config_file(board, &options.partitions)?;
+    let image = build::build(options.profile).map_err(RunError::Build)?;
     prereq::ensure_qemu().map_err(RunError::Prereq)?;
-    let dtb: Option<PathBuf> = Debian::new().board_dtb(board).map_err(RunError::Dtb)?;
+    let mut debian = Debian::new();
+    let board_dtb: Option<PathBuf> = debian.board_dtb(board).map_err(RunError::Dtb)?;
     // A machine with a selectable GIC boots with GICv3 unless told otherwise.
-    let gic = gic.or_else(|| board.qemu.filter(|q| q.selectable_gic).map(|_| 3));
+    let gic = options
+        .gic
+        .or_else(|| board.qemu.filter(|q| q.selectable_gic).map(|_| 3));
+    let prepared = match &config {
+        Some(file) => Some(prepare(
+            file,
+            board,
+            options,
+            gic,
+            &image,
+            board_dtb.as_deref(),
+            &mut debian,
+        )?),
+        None => None,
+    };
+    let extra = prepared
+        .as_ref()
+        .map(|p| p.qemu_args.clone())
+        .unwrap_or_default();
     let boot = Boot {
         board,
         gic,
         kernel: &image,
-        dtb: dtb.as_deref(),
-        bootargs,
-        extra: &[],
+        dtb: prepared
+            .as_ref()
+            .map(|p| p.dtb.as_path())
+            .or(board_dtb.as_deref()),
+        bootargs: options.bootargs,
+        extra: &extra,
     };
     let args = command::qemu_args(&boot, ConsoleMode::Interactive).map_err(RunError::Command)?;
     let mut qemu = Command::new(command::QEMU);
-    qemu.args(&args);
+    qemu.args(&args).current_dir(workspace::root());
     println!("$ {}", shell::describe(&qemu));
-    let limit = timeout.unwrap_or(DEFAULT_TIMEOUT);
+    println!("{}", banner(config.as_deref()));
+    let limit = options.timeout.unwrap_or(match options.partitions {
+        RunPartitions::LinuxDemo => LINUX_TIMEOUT,
+        _ => DEFAULT_TIMEOUT,
+    });
+    wait(qemu, limit)
+}
+
+/// What the person at the console needs to know: what boots and which keys do what.
+pub fn banner(config: Option<&Path>) -> String {
+    let what = match config {
+        Some(file) => format!("the partitions of {}", file.display()),
+        None => "no partitions".to_string(),
+    };
+    format!(
+        "xtask: booting the hypervisor with {what}.\n\
+         xtask: CTRL-a three times moves the console input to the next partition (and back to \
+         the hypervisor);\n\
+         xtask: {ESCAPE_KEY} x quits QEMU, {ESCAPE_KEY} c switches to QEMU's monitor and back, \
+         {ESCAPE_KEY} h lists QEMU's keys."
+    )
+}
+
+/// Runs QEMU until it exits (success only with status 0) or `limit` passes.
+fn wait(mut qemu: Command, limit: Duration) -> Result<(), RunError> {
     let deadline = Instant::now() + limit;
     let mut child = qemu.spawn().map_err(RunError::Spawn)?;
     loop {
@@ -94,5 +261,40 @@ pub fn run(
             return Err(RunError::Deadline(limit));
         }
         thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_board_has_a_demo_and_a_linux_demo() {
+        for board in ["virt", "rpi4"] {
+            let demo = demo_config(board, false).unwrap_or_else(|| panic!("{board}"));
+            let linux = demo_config(board, true).unwrap_or_else(|| panic!("{board} linux"));
+            let text = |file: &Path| std::fs::read_to_string(workspace::root().join(file)).unwrap();
+            assert!(
+                !crate::partitions::merge::names_linux(&text(&demo)),
+                "{}",
+                demo.display()
+            );
+            let linux_text = text(&linux);
+            assert!(
+                crate::partitions::merge::names_linux(&linux_text),
+                "{}",
+                linux.display()
+            );
+            assert!(linux_text.contains("demo.shell=1"), "{}", linux.display());
+        }
+        assert_eq!(demo_config("no-such-board", false), None);
+    }
+
+    #[test]
+    fn the_banner_names_the_keys() {
+        let text = banner(Some(Path::new("demo/virt.dts")));
+        assert!(text.contains("demo/virt.dts"));
+        assert!(text.contains("CTRL-a three times"));
+        assert!(text.contains("CTRL-] x quits QEMU"));
     }
 }

@@ -4,7 +4,7 @@
 //! pass the validator (or fail it as the config-error scenario expects).
 
 mod check;
-mod merge;
+pub(crate) mod merge;
 mod placement;
 mod qemu_tree;
 

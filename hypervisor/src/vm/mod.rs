@@ -46,13 +46,23 @@ static MEMORY: Once<Mutex<El2Memory>> = Once::new();
 static VTCR_EL2: AtomicU64 = AtomicU64::new(0);
 static MUX: Mutex<Multiplexer<'static, MAX_PARTITIONS, LINE>> = Mutex::new(Multiplexer::new());
 static REQUESTS: [Mutex<Option<Request>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
-static CURRENT: [Mutex<Option<(usize, usize)>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
+static CURRENT: [Mutex<Option<Running>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
+
+/// The vCPU a CPU runs, and the partition generation it belongs to.
+#[derive(Clone, Copy, Debug)]
+struct Running {
+    partition: usize,
+    vcpu: usize,
+    generation: u32,
+}
 
 /// A request for a CPU to start a vCPU.
 #[derive(Clone, Copy, Debug)]
 struct Request {
     partition: usize,
     vcpu: usize,
+    /// The partition generation the request is for; a stale one is dropped.
+    generation: u32,
     pc: u64,
     x0: u64,
 }
@@ -208,7 +218,8 @@ fn start_partition(p: &Partition) {
             if run_boot_count(p) == 1 {
                 println!("bulkhead: partition \"{}\" started", p.name);
             }
-            request(p.vcpu_cpus[0], Request { partition: p.index, vcpu: 0, pc, x0 });
+            let generation = p.run.lock().generation;
+            request(p.vcpu_cpus[0], Request { partition: p.index, vcpu: 0, generation, pc, x0 });
         }
         Err(e) => {
             drop(run);
@@ -244,16 +255,16 @@ pub fn idle(cpu: usize) -> ! {
 fn enter(cpu: usize, r: Request) -> ! {
     let partitions = PARTITIONS.get().expect("partitions exist before vCPUs start");
     let p = &partitions[r.partition];
-    let (runnable, cntvoff) = {
+    let (runnable, cntvoff, generation) = {
         let mut run = p.run.lock();
         // vCPU 0 is on from the start; a vCPU started by CPU_ON is ON_PENDING until now.
         let _ = run.power.mark_running(r.vcpu);
-        (run.running, run.cntvoff)
+        (run.running && run.generation == r.generation, run.cntvoff, run.generation)
     };
     if !runnable {
         idle(cpu);
     }
-    *CURRENT[cpu].lock() = Some((r.partition, r.vcpu));
+    *CURRENT[cpu].lock() = Some(Running { partition: r.partition, vcpu: r.vcpu, generation });
     let start = VcpuStart {
         pc: r.pc,
         x0: r.x0,
@@ -283,12 +294,9 @@ fn console_op<T>(f: impl FnOnce(&mut Multiplexer<'static, MAX_PARTITIONS, LINE>,
 /// A synchronous exception from a guest, from the vectors.
 pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
     let cpu = cpu::index();
-    let Some((index, vcpu)) = *CURRENT[cpu].lock() else {
-        println!("bulkhead: cpu {cpu}: a guest trap with no vCPU running");
-        fatal::stop();
-    };
+    let (p, vcpu) = current(cpu);
+    let index = p.index;
     let partitions = PARTITIONS.get().expect("a vCPU runs, so partitions exist");
-    let p = &partitions[index];
     interrupts::sync(p, vcpu);
     if p.vpl011 && Syndrome(esr).class() == crate::core::trap::ExceptionClass::DataAbortLower {
         poll_console_input(partitions);
@@ -306,7 +314,8 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
         Exit::Resume => {}
         Exit::Vgic(effects) => interrupts::act(p, vcpu, effects),
         Exit::StartVcpu { vcpu, entry, context_id } => {
-            request(p.vcpu_cpus[vcpu], Request { partition: index, vcpu, pc: entry, x0: context_id });
+            let generation = p.run.lock().generation;
+            request(p.vcpu_cpus[vcpu], Request { partition: index, vcpu, generation, pc: entry, x0: context_id });
         }
         Exit::StopVcpu => leave(cpu),
         Exit::StopPartition => {
@@ -341,17 +350,40 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
 /// A physical interrupt taken while a guest ran, from the vectors.
 pub fn guest_irq() {
     let cpu = cpu::index();
-    let Some((index, vcpu)) = *CURRENT[cpu].lock() else {
-        println!("bulkhead: cpu {cpu}: an interrupt from a guest with no vCPU running");
-        fatal::stop();
-    };
+    let (p, vcpu) = current(cpu);
     let partitions = PARTITIONS.get().expect("a vCPU runs, so partitions exist");
-    let p = &partitions[index];
     interrupts::sync(p, vcpu);
     interrupts::guest_irq(p, vcpu);
     // There is no console interrupt yet: the guests' timer ticks bring input in.
     poll_console_input(partitions);
     interrupts::flush(p, vcpu);
+}
+
+/// The vCPU this CPU runs. One whose partition stopped or restarted since it started (its
+/// generation moved on, and a kick SGI brought it here) is left for good.
+fn current(cpu: usize) -> (&'static Partition, usize) {
+    let Some(running) = *CURRENT[cpu].lock() else {
+        println!("bulkhead: cpu {cpu}: a trap from a guest with no vCPU running");
+        fatal::stop();
+    };
+    let p = &PARTITIONS.get().expect("a vCPU runs, so partitions exist")[running.partition];
+    if p.run.lock().generation != running.generation {
+        // The trap's list registers belong to the old generation: drop them unread.
+        leave(cpu);
+    }
+    (p, running.vcpu)
+}
+
+/// Makes the partition's vCPUs on other CPUs leave the guest (they see the new generation).
+fn kick_others(p: &Partition) {
+    let here = cpu::index();
+    for &cpu in &p.vcpu_cpus {
+        if cpu != here {
+            if let Some(gic) = crate::arch::aarch64::gic::Gic::get() {
+                let _ = gic.send_sgi(interrupts::KICK_SGI, cpu);
+            }
+        }
+    }
 }
 
 /// This CPU's vCPU is done: give up its virtual interface and wait for another.
@@ -412,8 +444,10 @@ fn stop_partition(p: &Partition) {
     {
         let mut run = p.run.lock();
         run.running = false;
+        run.generation += 1;
         run.power.power_off();
     }
+    kick_others(p);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     println!("bulkhead: partition \"{}\" stopped", p.name);
     let partitions = PARTITIONS.get().expect("partitions exist");
@@ -430,8 +464,10 @@ fn restart_partition(p: &Partition) {
         // another partition stopping now must not power the board off.
         let mut run = p.run.lock();
         run.boot_count += 1;
+        run.generation += 1;
         run.boot_count
     };
+    kick_others(p);
     println!("bulkhead: partition \"{}\" restarting (boot {boot})", p.name);
     start_partition(p);
 }

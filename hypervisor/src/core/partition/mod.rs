@@ -61,6 +61,9 @@ pub struct RunState {
     pub running: bool,
     /// 1 for the first boot, one more for each restart.
     pub boot_count: u32,
+    /// One more each time the partition stops or restarts: a vCPU started for an older
+    /// generation leaves the guest at its next exit.
+    pub generation: u32,
     pub power: PowerStates<MAX_VCPUS>,
     pub vpl011: Vpl011,
     /// CNTVOFF_EL2 for this boot: the counter when it started, so the guest's virtual counter

@@ -310,7 +310,7 @@ mod tests {
         );
         assert!(matches!(
             parse(&args("run --config my.toml")),
-            Ok(Task::Run { partitions: RunPartitions::Config(file), .. }) if file == "my.toml"
+            Ok(Task::Run { partitions: RunPartitions::Config(file), .. }) if file.as_path() == std::path::Path::new("my.toml")
         ));
         assert!(matches!(
             parse(&args("run --no-partitions --gic 2")),

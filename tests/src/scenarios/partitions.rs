@@ -233,6 +233,9 @@ pub fn all() -> Vec<Scenario> {
         ),
         reset_beside_hello(),
         config_error(),
+        // The demos `cargo xtask run` boots by default, so that they keep working.
+        three_partitions("virt-gicv3-demo", "demo/virt.dts", &virt(3)),
+        three_partitions("raspi4b-demo", "demo/rpi4.toml", &raspi),
     ]
 }
 

@@ -92,7 +92,7 @@ fn scenario(
         expect,
         deadline: DEADLINE,
         forbidden,
-        pending: true,
+        pending: false,
         partitions: Some(PartitionConfig {
             file: file.into(),
             valid: true,

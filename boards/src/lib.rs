@@ -71,6 +71,8 @@ pub struct Board {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Console {
     pub base: u64,
+    /// Its interrupt (GIC INTID): the hypervisor takes console input through it.
+    pub intid: u32,
 }
 
 /// GIC architecture version.

@@ -11,7 +11,8 @@ pub const RPI4: Board = Board {
     name: "rpi4",
     model: "Raspberry Pi 4 Model B",
     compatible: &["raspberrypi,4-model-b", "brcm,bcm2711"],
-    console: Console { base: 0xfe20_1000 },
+    // uart0 is GIC SPI 121 in the firmware tree.
+    console: Console { base: 0xfe20_1000, intid: 153 },
     gic: &[GicLayout::V2 { gicd: 0xff84_1000, gicc: 0xff84_2000, gich: 0xff84_4000, gicv: 0xff84_6000 }],
     smp: Smp::SpinTable { release_addrs: &[0xd8, 0xe0, 0xe8, 0xf0] },
     power_off: PowerOff::Bcm2711Watchdog { pm_base: 0xfe10_0000 },

@@ -45,6 +45,13 @@ fn devices_are_in_mmio_windows_and_outside_ram() {
 }
 
 #[test]
+fn console_interrupts_are_spis() {
+    for b in ALL {
+        assert!((32..1020).contains(&b.console.intid), "{}: console INTID {}", b.name, b.console.intid);
+    }
+}
+
+#[test]
 fn at_most_one_gic_layout_per_version() {
     for b in ALL {
         assert!(!b.gic.is_empty());

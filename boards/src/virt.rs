@@ -8,7 +8,7 @@ pub const VIRT: Board = Board {
     name: "virt",
     model: "QEMU virt",
     compatible: &["linux,dummy-virt"],
-    console: Console { base: 0x0900_0000 },
+    console: Console { base: 0x0900_0000, intid: 33 },
     gic: &[
         GicLayout::V3 { gicd: 0x0800_0000, gicr: 0x080a_0000 },
         GicLayout::V2 { gicd: 0x0800_0000, gicc: 0x0801_0000, gich: 0x0803_0000, gicv: 0x0804_0000 },

@@ -98,6 +98,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     }
     start_secondaries(&platform, mmu);
     HEAP.share();
+    console.enable_receive_interrupts(platform.board.console.base);
     let dtb_range = AddressRange::new(dtb, bytes.len() as u64).expect("the tree's size was checked");
     crate::vm::run(&platform, &tree, &image, dtb_range)
 }

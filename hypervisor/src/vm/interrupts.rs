@@ -169,9 +169,12 @@ pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
     }
 }
 
-/// A physical IRQ taken while vCPU `vcpu` of `p` ran on this CPU.
-pub fn guest_irq(p: &Partition, vcpu: usize) {
+/// A physical IRQ taken while vCPU `vcpu` of `p` ran on this CPU. Returns the maintenance
+/// interrupt if it was taken: it stays active (not taken again) until [`finish`], because
+/// its cause only goes away when [`flush`] rewrites the list registers.
+pub fn guest_irq(p: &Partition, vcpu: usize) -> Option<Acknowledged> {
     let gic = gic();
+    let mut maintenance = None;
     while let Some(irq) = gic.acknowledge() {
         gic.end_of_interrupt(irq);
         match irq.intid() {
@@ -180,12 +183,23 @@ pub fn guest_irq(p: &Partition, vcpu: usize) {
                 let effects = p.vgic.lock().inject(VcpuId(vcpu), VIRTUAL_TIMER_PPI).unwrap_or(Effects::NONE);
                 act(p, vcpu, effects);
             }
-            KICK_SGI | MAINTENANCE_PPI => gic.deactivate(irq),
+            MAINTENANCE_PPI => maintenance = Some(irq),
+            KICK_SGI => gic.deactivate(irq),
+            // Console input: the caller drains the UART, which lowers the line.
+            intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => gic.deactivate(irq),
             other => {
                 gic.deactivate(irq);
                 let _ = gic.set_enabled(other, cpu::index(), false);
                 println!("bulkhead: cpu {}: unexpected interrupt {other}; disabled it", cpu::index());
             }
         }
+    }
+    maintenance
+}
+
+/// After the flush: lets the maintenance interrupt be taken again.
+pub fn finish(maintenance: Option<Acknowledged>) {
+    if let Some(irq) = maintenance {
+        gic().deactivate(irq);
     }
 }

@@ -26,7 +26,7 @@ use crate::core::trap::Syndrome;
 use crate::platform::Platform;
 use crate::{console, println};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use dom0less_config::devicetree::{self, Tree};
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
 use spin::{Mutex, Once};
@@ -44,6 +44,8 @@ const STAGE2_PAGES: usize = 64;
 static PARTITIONS: Once<Vec<Partition>> = Once::new();
 static MEMORY: Once<Mutex<El2Memory>> = Once::new();
 static VTCR_EL2: AtomicU64 = AtomicU64::new(0);
+/// The physical console's interrupt.
+static CONSOLE_INTID: AtomicU32 = AtomicU32::new(0);
 static MUX: Mutex<Multiplexer<'static, MAX_PARTITIONS, LINE>> = Mutex::new(Multiplexer::new());
 static REQUESTS: [Mutex<Option<Request>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 static CURRENT: [Mutex<Option<Running>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
@@ -133,6 +135,13 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     for p in partitions {
         start_partition(p);
     }
+    CONSOLE_INTID.store(platform.board.console.intid, Ordering::Relaxed);
+    if let Some(gic) = crate::arch::aarch64::gic::Gic::get() {
+        let intid = platform.board.console.intid;
+        let _ = gic.set_trigger(intid, platform.boot_cpu, crate::core::vgic::Trigger::Level);
+        let _ = gic.set_priority(intid, platform.boot_cpu, 0x80);
+    }
+    route_console_interrupt(partitions);
     idle(cpu::index())
 }
 
@@ -353,10 +362,10 @@ pub fn guest_irq() {
     let (p, vcpu) = current(cpu);
     let partitions = PARTITIONS.get().expect("a vCPU runs, so partitions exist");
     interrupts::sync(p, vcpu);
-    interrupts::guest_irq(p, vcpu);
-    // There is no console interrupt yet: the guests' timer ticks bring input in.
+    let maintenance = interrupts::guest_irq(p, vcpu);
     poll_console_input(partitions);
     interrupts::flush(p, vcpu);
+    interrupts::finish(maintenance);
 }
 
 /// The vCPU this CPU runs. One whose partition stopped or restarted since it started (its
@@ -396,23 +405,49 @@ fn leave(cpu: usize) -> ! {
 /// byte goes to the focused partition's vPL011. Polled on vPL011 accesses (there is no console
 /// interrupt yet), so a guest waiting for input on its UART receives it.
 fn poll_console_input(partitions: &[Partition]) {
+    let focus_before = MUX.lock().focus();
     while let Some(byte) = console::read_byte() {
         let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return };
         if let crate::core::console::Focus::Partition(i) = routed.target {
             if let Some(target) = partitions.get(i) {
-                let exit = {
-                    let mut run = target.run.lock();
-                    for &b in routed.bytes() {
-                        if run.vpl011.receive(b).is_err() {
-                            break;
-                        }
-                    }
-                    partition::vpl011_line(target, &run)
-                };
-                if let Exit::Vgic(effects) = exit {
-                    interrupts::act(target, 0, effects);
+                let dropped = target.run.lock().queue_input(routed.bytes());
+                if dropped > 0 {
+                    println!("bulkhead: partition \"{}\": console input buffer full, {dropped} bytes dropped", target.name);
                 }
             }
+        }
+    }
+    for p in partitions {
+        let exit = {
+            let mut run = p.run.lock();
+            if !run.feed_input() {
+                continue;
+            }
+            partition::vpl011_line(p, &run)
+        };
+        if let Exit::Vgic(effects) = exit {
+            interrupts::act(p, 0, effects);
+        }
+    }
+    if MUX.lock().focus() != focus_before {
+        route_console_interrupt(partitions);
+    }
+}
+
+/// Sends the console interrupt to a CPU that runs a guest (interrupts are only taken there):
+/// the focused partition's first vCPU if it runs, else any running partition's.
+fn route_console_interrupt(partitions: &[Partition]) {
+    let Some(gic) = crate::arch::aarch64::gic::Gic::get() else { return };
+    let intid = CONSOLE_INTID.load(Ordering::Relaxed);
+    let focused = match MUX.lock().focus() {
+        crate::core::console::Focus::Partition(i) => partitions.get(i),
+        crate::core::console::Focus::Hypervisor => None,
+    };
+    let running = |p: &&Partition| p.run.lock().running;
+    let target = focused.filter(running).or_else(|| partitions.iter().find(running));
+    if let Some(p) = target {
+        if gic.route_spi(intid, p.vcpu_cpus[0]).is_ok() {
+            let _ = gic.set_enabled(intid, p.vcpu_cpus[0], true);
         }
     }
 }
@@ -450,6 +485,7 @@ fn stop_partition(p: &Partition) {
     kick_others(p);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     println!("bulkhead: partition \"{}\" stopped", p.name);
+    route_console_interrupt(PARTITIONS.get().expect("partitions exist"));
     let partitions = PARTITIONS.get().expect("partitions exist");
     if partitions.iter().all(|q| !q.run.lock().running) {
         println!("bulkhead: all partitions stopped");

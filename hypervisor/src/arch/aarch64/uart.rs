@@ -1,6 +1,6 @@
 //! The physical console: the board's PL011, through `arm-pl011-uart`.
 
-use arm_pl011_uart::{PL011Registers, Uart};
+use arm_pl011_uart::{Interrupts, PL011Registers, Uart};
 use core::ptr::NonNull;
 use safe_mmio::UniqueMmioPointer;
 use spin::Mutex;
@@ -19,6 +19,22 @@ impl Pl011Console {
         // SAFETY: the caller guarantees the registers are mapped and ours alone.
         let regs = unsafe { UniqueMmioPointer::new(regs) };
         Self { uart: Mutex::new(Uart::new(regs)) }
+    }
+
+    /// Turns on the receive FIFO and the receive interrupts (FIFO level and timeout), so typed
+    /// characters wait in the UART and raise the console interrupt.
+    pub fn enable_receive_interrupts(&self, base: u64) {
+        let mut uart = self.uart.lock();
+        while uart.is_busy() {
+            core::hint::spin_loop();
+        }
+        // UARTLCR_H (offset 0x2c), FEN (bit 4): `arm-pl011-uart` sets it only together with the
+        // baud rate, which firmware already chose. PL011 TRM 3.3.7.
+        let lcr_h = (base + 0x2c) as *mut u32;
+        // SAFETY: the constructor's contract makes `base` this PL011's mapped registers; the
+        // transmitter is idle, so changing the FIFO mode loses nothing.
+        unsafe { lcr_h.write_volatile(lcr_h.read_volatile() | (1 << 4)) };
+        uart.set_interrupt_masks(Interrupts::RXI | Interrupts::RTI);
     }
 
     fn write_all(uart: &mut Uart<'static>, bytes: &[u8]) {

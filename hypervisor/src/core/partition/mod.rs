@@ -28,6 +28,9 @@ use spin::Mutex;
 
 /// vCPUs a partition may have.
 pub const MAX_VCPUS: usize = 8;
+/// Bytes of console input held for a partition while its vPL011 FIFO is full (a pasted line
+/// or two); more is dropped.
+pub const INPUT_BUFFER: usize = 1024;
 
 /// One partition.
 #[derive(Debug)]
@@ -66,9 +69,31 @@ pub struct RunState {
     pub generation: u32,
     pub power: PowerStates<MAX_VCPUS>,
     pub vpl011: Vpl011,
+    /// Console input for the guest that its vPL011's FIFO has no room for yet.
+    pub input: heapless::Deque<u8, INPUT_BUFFER>,
     /// CNTVOFF_EL2 for this boot: the counter when it started, so the guest's virtual counter
     /// starts near zero.
     pub cntvoff: u64,
+}
+
+impl RunState {
+    /// Queues console input; returns how many bytes did not fit and were dropped.
+    pub fn queue_input(&mut self, bytes: &[u8]) -> usize {
+        bytes.iter().filter(|&&b| self.input.push_back(b).is_err()).count()
+    }
+
+    /// Moves queued input into the vPL011 FIFO as far as it has room; returns whether any moved.
+    pub fn feed_input(&mut self) -> bool {
+        let mut moved = false;
+        while self.vpl011.pending_input() < crate::core::vpl011::FIFO_DEPTH {
+            let Some(byte) = self.input.pop_front() else { break };
+            if self.vpl011.receive(byte).is_err() {
+                break;
+            }
+            moved = true;
+        }
+        moved
+    }
 }
 
 /// Why a partition could not be (re)started.
@@ -127,6 +152,7 @@ impl Partition {
         let entry = load(memory, &self.banks, &self.placement, &modules).map_err(LoadError::Boot)?;
         run.power.reset();
         run.vpl011.reset();
+        run.input.clear();
         self.reset_vgic().map_err(LoadError::Vgic)?;
         Ok(entry)
     }

@@ -271,3 +271,21 @@ fn distributor_accesses_are_emulated() {
     assert_eq!(regs.x[3] & 0x1f, 1, "ITLinesNumber 1: 64 INTIDs, so 32 SPIs");
     assert_eq!(pc, 0x4008_0004);
 }
+
+#[test]
+fn console_input_waits_for_room_in_the_vpl011_fifo() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let line = [b'x'; 40];
+    assert_eq!(run.queue_input(&line), 0);
+    assert!(run.feed_input());
+    assert_eq!(run.vpl011.pending_input(), crate::core::vpl011::FIFO_DEPTH);
+    assert_eq!(run.input.len(), 40 - crate::core::vpl011::FIFO_DEPTH);
+    assert!(!run.feed_input(), "no room until the guest reads");
+    // The guest reads one byte from UARTDR: one more moves in.
+    run.vpl011.read(0, 4).unwrap();
+    assert!(run.feed_input());
+    assert_eq!(run.input.len(), 40 - crate::core::vpl011::FIFO_DEPTH - 1);
+    assert_eq!(run.queue_input(&[0; INPUT_BUFFER]), 40 - crate::core::vpl011::FIFO_DEPTH - 1, "what does not fit is counted");
+}

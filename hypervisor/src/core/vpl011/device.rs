@@ -183,7 +183,14 @@ impl Vpl011 {
             CR => self.control = merge(self.control) & 0xff87,
             IFLS => self.fifo_levels = merge(self.fifo_levels) & 0x3f,
             IMSC => self.interrupt_mask = merge(self.interrupt_mask) & INT_ALL,
-            ICR => self.raw_interrupts &= !bits,
+            ICR => {
+                self.raw_interrupts &= !bits;
+                // A real PL011 raises the receive timeout again 32 bit periods later while
+                // data waits in the FIFO; with no time here, it stays raised.
+                if !self.receive.is_empty() {
+                    self.raw_interrupts |= INT_RT;
+                }
+            }
             DMACR => self.dma_control = merge(self.dma_control) & 0x7,
             FR | RIS | MIS => {}
             id => {

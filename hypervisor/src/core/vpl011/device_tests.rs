@@ -224,3 +224,18 @@ fn reset_forgets_input_and_masks() {
     assert_eq!(uart, Vpl011::new());
     assert!(!uart.interrupt_pending());
 }
+
+#[test]
+fn the_receive_timeout_stays_raised_while_data_waits() {
+    let mut uart = Vpl011::new();
+    uart.receive(b'a').unwrap();
+    uart.write(IMSC, 4, u64::from(INT_RT | INT_RX), &mut |_| {}).unwrap();
+    assert!(uart.interrupt_pending());
+    // Linux clears RT and RX at start-up and in its handler before it reads.
+    uart.write(ICR, 4, u64::from(INT_RT | INT_RX), &mut |_| {}).unwrap();
+    assert!(uart.interrupt_pending(), "a byte still waits: the line must stay high");
+    assert_eq!(uart.read(DR, 4).unwrap(), u64::from(b'a'));
+    assert!(!uart.interrupt_pending());
+    uart.write(ICR, 4, u64::from(INT_RT), &mut |_| {}).unwrap();
+    assert!(!uart.interrupt_pending());
+}

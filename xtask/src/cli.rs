@@ -12,11 +12,13 @@ usage: cargo xtask <task> [options]
 tasks:
   build  [--board virt|rpi4] [--release]        build the hypervisor and the test guests as arm64 Images
   run    [--board virt|rpi4] [--gic 2|3] [--release] [--append ARGS] [--timeout SECONDS]
-         [--linux | --config FILE | --no-partitions]
+         [--linux | --bare-metal | --config FILE | --no-partitions]
                                                  boot it in QEMU on this console with the board's
-                                                 demo partitions (demo/BOARD.*; --linux: the Linux
-                                                 demo demo/BOARD-linux.*), a dom0less config FILE
-                                                 (.dts fragment of /chosen or .toml), or none
+                                                 demo: a Linux partition with a shell beside
+                                                 bare-metal ones (demo/BOARD-linux.*, the default),
+                                                 only bare-metal ones (--bare-metal: demo/BOARD.*),
+                                                 a dom0less config FILE (.dts fragment of /chosen
+                                                 or .toml), or none
                                                  (CTRL-] x quits QEMU; CTRL-a three times switches
                                                  the console between partitions)
   test   [--jobs N] [--filter TEXT] [--release] [--qemu-only] [--pending]
@@ -137,7 +139,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     let mut out = None;
     let mut host_tests = true;
     let mut pending = false;
-    let mut partitions = RunPartitions::Demo;
+    let mut partitions = RunPartitions::LinuxDemo;
     let mut partitions_option: Option<String> = None;
     let allowed: &[&str] = match task.as_str() {
         "build" => &["--board", "--release"],
@@ -149,6 +151,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             "--timeout",
             "--config",
             "--linux",
+            "--bare-metal",
             "--no-partitions",
         ],
         "test" => &[
@@ -170,7 +173,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                 option: option.clone(),
             });
         }
-        if matches!(option.as_str(), "--config" | "--linux" | "--no-partitions") {
+        if matches!(option.as_str(), "--config" | "--linux" | "--bare-metal" | "--no-partitions") {
             if let Some(first) = partitions_option.replace(option.clone()) {
                 return Err(CliError::Conflict {
                     first,
@@ -183,12 +186,13 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             "--qemu-only" => host_tests = false,
             "--pending" => pending = true,
             "--linux" => partitions = RunPartitions::LinuxDemo,
+            "--bare-metal" => partitions = RunPartitions::Demo,
             "--no-partitions" => partitions = RunPartitions::None,
             _ => {}
         }
         if matches!(
             option.as_str(),
-            "--release" | "--qemu-only" | "--pending" | "--linux" | "--no-partitions"
+            "--release" | "--qemu-only" | "--pending" | "--linux" | "--bare-metal" | "--no-partitions"
         ) {
             continue;
         }
@@ -294,7 +298,7 @@ mod tests {
                 profile: Profile::Release,
                 append: None,
                 timeout: None,
-                partitions: RunPartitions::Demo
+                partitions: RunPartitions::LinuxDemo
             })
         );
         assert_eq!(
@@ -308,6 +312,10 @@ mod tests {
                 partitions: RunPartitions::LinuxDemo
             })
         );
+        assert!(matches!(
+            parse(&args("run --bare-metal")),
+            Ok(Task::Run { partitions: RunPartitions::Demo, .. })
+        ));
         assert!(matches!(
             parse(&args("run --config my.toml")),
             Ok(Task::Run { partitions: RunPartitions::Config(file), .. }) if file.as_path() == std::path::Path::new("my.toml")

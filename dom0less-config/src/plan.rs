@@ -61,6 +61,9 @@ pub struct Partition {
     pub vcpus: Vec<Vcpu>,
     /// Scheduling priority (`bulkhead,priority`, 0..=255, higher runs first; default 0).
     pub priority: u8,
+    /// WFI and WFE trap to the hypervisor, which waits for the vCPU (`bulkhead,trap-wfi`);
+    /// otherwise they run natively on the vCPU's own CPU.
+    pub trap_wfi: bool,
     /// What to do when the partition crashes (`bulkhead,on-crash`).
     pub crash_policy: CrashPolicy,
     /// Static event channels. Invariant: local ports are unique within the partition and

@@ -57,6 +57,7 @@ fn two_linux_domains() {
         (d2.priority, d2.crash_policy, d2.vpl011),
         (10, CrashPolicy::Restart, false)
     );
+    assert!(d2.trap_wfi && !d1.trap_wfi);
     assert_eq!(d2.enhanced, Enhanced::Disabled);
     // No cpupools: one credit2 pool with every CPU.
     assert_eq!(plan.pools.len(), 1);

@@ -269,6 +269,9 @@ fn domain_properties(
     if p.console {
         tree.set_property(node, "vpl011", Vec::new());
     }
+    if p.trap_wfi {
+        tree.set_property(node, "bulkhead,trap-wfi", Vec::new());
+    }
     if let Some(pool) = &p.pool {
         let handle =
             pools

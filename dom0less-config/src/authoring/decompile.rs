@@ -123,6 +123,7 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
             priority: p.priority,
             on_crash: (p.crash_policy != CrashPolicy::Stop)
                 .then(|| String::from(p.crash_policy.name())),
+            trap_wfi: p.trap_wfi,
             kernel: module(&p.kernel),
             ramdisk: p.ramdisk.as_ref().map(module),
             device_tree: p.device_tree.as_ref().map(module),

@@ -98,6 +98,9 @@ pub struct PartitionSpec {
     /// `stop` (default), `restart` or `halt-system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_crash: Option<String>,
+    /// Trap WFI/WFE to the hypervisor (`bulkhead,trap-wfi`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trap_wfi: bool,
     /// The kernel.
     pub kernel: ModuleSpec,
     /// The ramdisk.

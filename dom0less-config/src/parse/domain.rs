@@ -34,6 +34,7 @@ pub const MODELLED: &[&str] = &[
     "linux,phandle",
     "bulkhead,priority",
     "bulkhead,on-crash",
+    "bulkhead,trap-wfi",
 ];
 
 /// Legal Xen domain properties that are kept but have no effect yet.
@@ -120,6 +121,7 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
         Some(n) => d.vcpu_count = n,
     }
     d.vpl011 = reader.property(node, "vpl011").is_some();
+    d.trap_wfi = reader.property(node, "bulkhead,trap-wfi").is_some();
     d.direct_map = reader.property(node, "direct-map").is_some();
     d.enhanced = read_enhanced(reader, node);
     d.nr_spis = reader.u32(node, "nr_spis");

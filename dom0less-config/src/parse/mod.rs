@@ -24,6 +24,7 @@ pub struct DomainDraft {
     pub static_mem: Option<Vec<AddressRange>>,
     pub direct_map: bool,
     pub vpl011: bool,
+    pub trap_wfi: bool,
     pub enhanced: Option<Enhanced>,
     pub nr_spis: Option<u32>,
     pub kernel: Option<ModuleDraft>,

@@ -104,6 +104,7 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         vcpu_count: d.vcpu_count,
         memory,
         vpl011: d.vpl011,
+        trap_wfi: d.trap_wfi,
         enhanced: d.enhanced.unwrap_or(Enhanced::Disabled),
         nr_spis: d.nr_spis,
         kernel: d.kernel.as_ref().map(module).unwrap_or_else(|| Module {

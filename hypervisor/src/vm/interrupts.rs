@@ -93,6 +93,13 @@ pub fn flush(p: &Partition, vcpu: usize) {
     act(p, vcpu, Effects::kick(outcome.kick));
 }
 
+/// Whether a list register holds an interrupt (pending or active) for the guest.
+pub fn any_listed() -> bool {
+    let vif = gic().virtual_interface();
+    let all = (1u64 << vif.lr_count()) - 1;
+    vif.elrsr() & all != all
+}
+
 /// Resets this CPU's virtual interface for a vCPU starting afresh: no list registers, the
 /// guest's CPU interface controls at their reset values, the virtual timer's PPI off.
 pub fn reset_vcpu_interface(cpu: usize) {

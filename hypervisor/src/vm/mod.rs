@@ -281,6 +281,7 @@ fn enter(cpu: usize, r: Request) -> ! {
         vttbr_el2: p.vttbr_el2,
         vtcr_el2: VTCR_EL2.load(Ordering::Acquire),
         gic_v3: p.gic == GicVersion::V3,
+        trap_wfi: p.trap_wfi,
         vmpidr_el2: vmpidr_el2(r.vcpu),
         cntvoff_el2: cntvoff,
     };
@@ -322,6 +323,17 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
     match exit {
         Exit::Resume => {}
         Exit::Vgic(effects) => interrupts::act(p, vcpu, effects),
+        Exit::Wait { interrupt } => {
+            // WFE returns at once: this CPU has nothing else to run. WFI sleeps until a
+            // physical interrupt (the timer, a kick, the console) unless one is listed already.
+            if interrupt {
+                interrupts::flush(p, vcpu);
+                if !interrupts::any_listed() {
+                    cpu::wait_for_interrupt();
+                }
+                interrupts::sync(p, vcpu);
+            }
+        }
         Exit::StartVcpu { vcpu, entry, context_id } => {
             let generation = p.run.lock().generation;
             request(p.vcpu_cpus[vcpu], Request { partition: index, vcpu, generation, pc: entry, x0: context_id });
@@ -454,6 +466,8 @@ fn route_console_interrupt(partitions: &[Partition]) {
 
 /// Applies the partition's crash policy.
 fn crash(p: &Partition, cpu: usize) -> ! {
+    let context = crate::arch::aarch64::vcpu_context::El1Context::save();
+    println!("bulkhead: partition \"{}\" on cpu {cpu}: {context}", p.name);
     interrupts::release_vcpu_interface(cpu);
     match p.crash_policy {
         CrashPolicy::Stop => {

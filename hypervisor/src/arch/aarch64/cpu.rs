@@ -70,6 +70,12 @@ pub fn wait_for_event() {
     unsafe { asm!("wfe", options(nostack, preserves_flags)) };
 }
 
+/// Waits for an interrupt to be pending (taken or not: this CPU runs with them masked).
+pub fn wait_for_interrupt() {
+    // SAFETY: WFI only pauses this CPU.
+    unsafe { asm!("dsb sy", "wfi", options(nostack, preserves_flags)) };
+}
+
 /// Wakes every CPU waiting in WFE.
 pub fn send_event() {
     // SAFETY: SEV only signals an event; DSB first makes earlier stores visible.

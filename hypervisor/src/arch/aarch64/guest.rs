@@ -11,18 +11,14 @@ use tock_registers::interfaces::{Readable, Writeable};
 /// interrupts and SErrors to EL2), FB and BSU inner shareable (broadcast maintenance), TSC (SMC
 /// traps: PSCI is answered here), RW (EL1 is AArch64), APK/API (no pointer-auth traps).
 const HCR_GUEST: u64 = 1 | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) | (1 << 10) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
-/// HCR_EL2.TWI: trap WFI (unused with the null scheduler: an idle guest waits on its own core).
-#[allow(dead_code)]
-const HCR_TWI: u64 = 1 << 13;
+/// HCR_EL2.TWI and TWE: trap WFI and WFE (a partition's `bulkhead,trap-wfi`).
+const HCR_TWI_TWE: u64 = (1 << 13) | (1 << 14);
 /// CPTR_EL2 with E2H = 0: RES1 bits only, so FP/SIMD is not trapped. The hypervisor never uses
 /// FP/SIMD registers (softfloat target), so a guest's stay live in the registers.
 const CPTR_EL2_NO_TRAPS: u64 = 0x33ff;
 /// CNTHCTL_EL2 with E2H = 0: EL1PCTEN and EL1PCEN, the guest may use the physical counter
 /// and timer.
 const CNTHCTL_EL2_GUEST: u64 = 0b11;
-/// SCTLR_EL1's architectural RES1 bits with the MMU and caches off, as the Linux boot
-/// protocol wants the guest to start.
-const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 
 /// What a vCPU starts with.
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +33,8 @@ pub struct VcpuStart {
     pub cntvoff_el2: u64,
     /// The guest has a GICv3: its ICC_* system registers are the virtual CPU interface.
     pub gic_v3: bool,
+    /// WFI and WFE trap to the hypervisor.
+    pub trap_wfi: bool,
 }
 
 /// Starts a vCPU on this CPU from its reset state. Never returns: later traps come back
@@ -55,13 +53,13 @@ pub unsafe fn enter(start: &VcpuStart) -> ! {
     CPTR_EL2.set(CPTR_EL2_NO_TRAPS);
     CNTHCTL_EL2.set(CNTHCTL_EL2_GUEST);
     CNTVOFF_EL2.set(start.cntvoff_el2);
-    reset_el1();
+    super::vcpu_context::El1Context::RESET.restore();
     if start.gic_v3 {
         // SAFETY: ICC_SRE_EL1 only selects the guest's system-register GIC interface (SRE, and
         // FIQ/IRQ bypass disabled); the hypervisor uses ICC_SRE_EL2.
         unsafe { asm!("msr S3_0_C12_C12_5, {}", in(reg) 0b111u64, options(nostack, preserves_flags)) };
     }
-    HCR_EL2.set(HCR_GUEST);
+    HCR_EL2.set(if start.trap_wfi { HCR_GUEST | HCR_TWI_TWE } else { HCR_GUEST });
     // SAFETY: TLB maintenance for the new VMID on this CPU; no memory-safety effect.
     unsafe { asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
 
@@ -73,29 +71,6 @@ pub unsafe fn enter(start: &VcpuStart) -> ! {
         frame.write(TrapFrame::for_entry(start.pc, start.spsr_el2, start.x0));
         asm!("mov sp, {frame}", "b exception_return", frame = in(reg) frame, options(noreturn));
     }
-}
-
-/// EL1 state as at reset: MMU off, no vectors, timers off.
-fn reset_el1() {
-    SCTLR_EL1.set(SCTLR_EL1_RESET);
-    CPACR_EL1.set(0);
-    VBAR_EL1.set(0);
-    TCR_EL1.set(0);
-    TTBR0_EL1.set(0);
-    TTBR1_EL1.set(0);
-    MAIR_EL1.set(0);
-    ESR_EL1.set(0);
-    FAR_EL1.set(0);
-    ELR_EL1.set(0);
-    SPSR_EL1.set(0);
-    SP_EL1.set(0);
-    SP_EL0.set(0);
-    TPIDR_EL1.set(0);
-    TPIDR_EL0.set(0);
-    TPIDRRO_EL0.set(0);
-    CNTKCTL_EL1.set(0);
-    CNTV_CTL_EL0.set(0);
-    CNTP_CTL_EL0.set(0);
 }
 
 /// Makes the guest take a synchronous external abort for the access that trapped: sets its

@@ -26,3 +26,5 @@ pub mod power;
 pub mod smp;
 #[cfg(target_os = "none")]
 pub mod uart;
+#[cfg(target_os = "none")]
+pub mod vcpu_context;

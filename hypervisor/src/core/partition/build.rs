@@ -152,6 +152,7 @@ pub fn build<S: TablePageSource, const N: usize>(
         vcpu_cpus,
         gic,
         vpl011: p.vpl011,
+        trap_wfi: p.trap_wfi,
         banks,
         kernel,
         initrd,

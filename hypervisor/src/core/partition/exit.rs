@@ -30,6 +30,8 @@ pub enum Exit {
     ResetPartition,
     /// Inject a synchronous external abort for this data access.
     Abort { address: u64, reason: AbortReason },
+    /// A trapped WFI (`interrupt`) or WFE: wait on the vCPU's behalf, then resume it.
+    Wait { interrupt: bool },
     /// The guest did something the hypervisor cannot handle: apply its crash policy.
     Crash { class: ExceptionClass, esr: u64 },
 }
@@ -80,7 +82,8 @@ pub fn handle_sync(
         ExceptionClass::SystemRegister => system_register(partition, vcpu, esr, regs, pc),
         ExceptionClass::WaitForInterruptOrEvent => {
             *pc += esr.instruction_length();
-            Exit::Resume
+            let interrupt = crate::core::trap::WaitKind::decode(esr).is_ok_and(|k| k.waits_for_interrupt());
+            Exit::Wait { interrupt }
         }
         class => Exit::Crash { class, esr: esr.0 },
     }

@@ -42,6 +42,8 @@ pub struct Partition {
     pub vcpu_cpus: Vec<usize>,
     pub gic: GicVersion,
     pub vpl011: bool,
+    /// WFI and WFE trap to the hypervisor (`bulkhead,trap-wfi`).
+    pub trap_wfi: bool,
     /// Guest RAM and the host memory behind it.
     pub banks: Vec<GuestBank>,
     /// Pristine boot modules in host memory, reloaded on every (re)start.

@@ -289,3 +289,18 @@ fn console_input_waits_for_room_in_the_vpl011_fifo() {
     assert_eq!(run.input.len(), 40 - crate::core::vpl011::FIFO_DEPTH - 1);
     assert_eq!(run.queue_input(&[0; INPUT_BUFFER]), 40 - crate::core::vpl011::FIFO_DEPTH - 1, "what does not fit is counted");
 }
+
+#[test]
+fn wfi_and_wfe_become_waits_past_the_instruction() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let mut regs = RegisterFile::default();
+    let mut pc = 0x4008_0000;
+    let wfi = Syndrome::new(ExceptionClass::WaitForInterruptOrEvent, true, 0);
+    assert_eq!(handle_sync(p, &mut run, 0, wfi, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Wait { interrupt: true });
+    assert_eq!(pc, 0x4008_0004);
+    let wfe = Syndrome::new(ExceptionClass::WaitForInterruptOrEvent, true, 1);
+    assert_eq!(handle_sync(p, &mut run, 0, wfe, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Wait { interrupt: false });
+    assert_eq!(pc, 0x4008_0008);
+}

@@ -3,7 +3,7 @@
 use super::{Partition, RunState};
 use crate::core::guest::layout::{PL011_BASE, PL011_SIZE};
 use crate::core::psci::{self, Action, Arguments};
-use crate::core::trap::{Call, Conduit, DataAbort, DataAbortError, ExceptionClass, GeneralRegisters, Syndrome};
+use crate::core::trap::{Call, Conduit, DataAbort, DataAbortError, ExceptionClass, GeneralRegisters, MmioAccess, Syndrome};
 use crate::core::vgic::{AccessSize, Effects, VcpuId, VgicError};
 use crate::core::vpl011::{TransmitSink, Vpl011Error, INTERRUPT_ID as VPL011_INTID};
 use core::fmt;
@@ -103,23 +103,25 @@ fn data_abort(
 ) -> Exit {
     let address = crate::core::trap::fault_ipa(far, hpfar);
     let in_vgic = partition.vgic.lock().trapped_ranges().iter().any(|&(base, size)| (base..base + size).contains(&address));
-    if in_vgic {
-        return vgic_access(partition, vcpu, esr, far, hpfar, address, regs, pc);
-    }
     let in_vpl011 = partition.vpl011 && (PL011_BASE..PL011_BASE + PL011_SIZE).contains(&address);
-    if !in_vpl011 {
+    if !in_vgic && !in_vpl011 {
         return Exit::Abort { address, reason: AbortReason::Unmapped };
     }
     let access = match DataAbort::new(esr).and_then(|a| a.mmio_access(far, hpfar)) {
         Ok(access) => access,
         Err(e) => return Exit::Abort { address, reason: AbortReason::Syndrome(e) },
     };
-    match run.vpl011.emulate(access, PL011_BASE, regs, console) {
-        Ok(()) => {
+    let emulated = if in_vgic {
+        vgic_access(partition, vcpu, access, regs)
+    } else {
+        run.vpl011.emulate(access, PL011_BASE, regs, console).map(|()| vpl011_line(partition, run)).map_err(AbortReason::Vpl011)
+    };
+    match emulated {
+        Ok(exit) => {
             *pc += esr.instruction_length();
-            vpl011_line(partition, run)
+            exit
         }
-        Err(e) => Exit::Abort { address, reason: AbortReason::Vpl011(e) },
+        Err(reason) => Exit::Abort { address, reason },
     }
 }
 
@@ -158,39 +160,16 @@ pub fn vpl011_line(partition: &Partition, run: &RunState) -> Exit {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn vgic_access(
-    partition: &Partition,
-    vcpu: usize,
-    esr: Syndrome,
-    far: u64,
-    hpfar: u64,
-    address: u64,
-    regs: &mut impl GeneralRegisters,
-    pc: &mut u64,
-) -> Exit {
-    let access = match DataAbort::new(esr).and_then(|a| a.mmio_access(far, hpfar)) {
-        Ok(access) => access,
-        Err(e) => return Exit::Abort { address, reason: AbortReason::Syndrome(e) },
-    };
-    let Some(size) = AccessSize::from_bytes(u64::from(access.size)) else {
-        return Exit::Abort { address, reason: AbortReason::Unmapped };
-    };
+/// Emulates an access to the virtual distributor or redistributors.
+fn vgic_access(partition: &Partition, vcpu: usize, access: MmioAccess, regs: &mut impl GeneralRegisters) -> Result<Exit, AbortReason> {
+    let size = AccessSize::from_bytes(u64::from(access.size)).ok_or(AbortReason::Unmapped)?;
     let mut vgic = partition.vgic.lock();
-    let result = if access.write {
-        vgic.mmio_write(access.ipa, size, VcpuId(vcpu), access.store_value(regs)).map(Exit::Vgic)
+    if access.write {
+        vgic.mmio_write(access.ipa, size, VcpuId(vcpu), access.store_value(regs)).map(Exit::Vgic).map_err(AbortReason::Vgic)
     } else {
-        vgic.mmio_read(access.ipa, size, VcpuId(vcpu)).map(|value| {
-            access.complete_load(regs, value);
-            Exit::Resume
-        })
-    };
-    match result {
-        Ok(exit) => {
-            *pc += esr.instruction_length();
-            exit
-        }
-        Err(e) => Exit::Abort { address, reason: AbortReason::Vgic(e) },
+        let value = vgic.mmio_read(access.ipa, size, VcpuId(vcpu)).map_err(AbortReason::Vgic)?;
+        access.complete_load(regs, value);
+        Ok(Exit::Resume)
     }
 }
 

@@ -121,7 +121,7 @@ extern "C" fn secondary_main(index: u64) -> ! {
 /// # Safety
 /// `dtb` must be 0 or the address of readable memory holding a device tree header.
 unsafe fn read_dtb(dtb: u64) -> Option<&'static [u8]> {
-    if dtb == 0 || dtb % 8 != 0 {
+    if dtb == 0 || !dtb.is_multiple_of(8) {
         return None;
     }
     // SAFETY: the caller guarantees the header is readable; it is 8-byte aligned.

@@ -24,10 +24,13 @@ static OUTPUT: Once<&'static dyn Output> = Once::new();
 static LOCK: Mutex<()> = Mutex::new(());
 /// Called under the lock before each hypervisor line, with the raw writer: the partition
 /// console multiplexer ends a guest's unfinished line there.
-static BEFORE_LINE: Once<fn(&mut dyn FnMut(&[u8]))> = Once::new();
+static BEFORE_LINE: Once<BeforeLine> = Once::new();
+
+/// A hook that may write to the console (through the writer it is given).
+pub type BeforeLine = fn(&mut dyn FnMut(&[u8]));
 
 /// Sets the hook run before each hypervisor line.
-pub fn set_before_line(hook: fn(&mut dyn FnMut(&[u8]))) {
+pub fn set_before_line(hook: BeforeLine) {
     BEFORE_LINE.call_once(|| hook);
 }
 

@@ -176,10 +176,15 @@ pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
     }
 }
 
-/// A physical IRQ taken while vCPU `vcpu` of `p` ran on this CPU. Returns the maintenance
-/// interrupt if it was taken: it stays active (not taken again) until [`finish`], because
-/// its cause only goes away when [`flush`] rewrites the list registers.
-pub fn guest_irq(p: &Partition, vcpu: usize) -> Option<Acknowledged> {
+/// What a burst of physical IRQs leaves for the caller.
+pub struct Taken {
+    /// The maintenance interrupt, if taken: it stays active (not taken again) until
+    /// [`finish`], because its cause only goes away when [`flush`] rewrites the list registers.
+    pub maintenance: Option<Acknowledged>,
+}
+
+/// Physical IRQs taken while vCPU `vcpu` of `p` ran on this CPU.
+pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
     let gic = gic();
     let mut maintenance = None;
     while let Some(irq) = gic.acknowledge() {
@@ -193,6 +198,7 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Option<Acknowledged> {
             MAINTENANCE_PPI => maintenance = Some(irq),
             KICK_SGI => gic.deactivate(irq),
             // Console input: the caller drains the UART, which lowers the line.
+            // Console input: the caller drains the UART, which lowers the line.
             intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => gic.deactivate(irq),
             other => {
                 gic.deactivate(irq);
@@ -201,7 +207,7 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Option<Acknowledged> {
             }
         }
     }
-    maintenance
+    Taken { maintenance }
 }
 
 /// After the flush: lets the maintenance interrupt be taken again.

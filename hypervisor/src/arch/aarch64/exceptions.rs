@@ -38,7 +38,7 @@ impl crate::core::trap::GeneralRegisters for TrapFrame {
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
-const _: () = assert!(FRAME_SIZE == 272 && FRAME_SIZE % 16 == 0);
+const _: () = assert!(FRAME_SIZE == 272 && FRAME_SIZE.is_multiple_of(16));
 
 global_asm!(include_str!("vectors.s"), frame_size = const FRAME_SIZE);
 

@@ -56,7 +56,7 @@ fn backtrace(mut fp: u64, lr: u64) {
         emergency_println!("    {:#x}", lr.wrapping_sub(image));
     }
     for _ in 0..32 {
-        if fp < low || fp + 16 > high || fp % 16 != 0 {
+        if fp < low || fp + 16 > high || !fp.is_multiple_of(16) {
             break;
         }
         // SAFETY: `fp` is 16-byte aligned and inside the stacks, which are mapped read-write.

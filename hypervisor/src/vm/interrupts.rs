@@ -22,7 +22,7 @@ pub fn init_cpu(gic: &Gic, cpu: usize) -> Result<(), GicError> {
         gic.set_priority(intid, cpu, PRIORITY)?;
         gic.set_enabled(intid, cpu, true)?;
     }
-    // The virtual timer's PPI is enabled when a guest enables its virtual copy.
+    // The virtual timer's PPI is enabled while a vCPU runs here (`reset_vcpu_interface`).
     gic.set_priority(VIRTUAL_TIMER_PPI, cpu, PRIORITY)?;
     gic.set_trigger(VIRTUAL_TIMER_PPI, cpu, crate::core::vgic::Trigger::Level)?;
     gic.virtual_interface().clear_lrs();
@@ -101,15 +101,16 @@ pub fn any_listed() -> bool {
 }
 
 /// Resets this CPU's virtual interface for a vCPU starting afresh: no list registers, the
-/// guest's CPU interface controls at their reset values, the virtual timer's PPI off.
+/// guest's CPU interface controls at their reset values, the virtual timer's PPI inactive and
+/// enabled (the guest's timer starts disabled; when it fires the hypervisor masks it).
 pub fn reset_vcpu_interface(cpu: usize) {
     let gic = gic();
     let vif: VirtualInterface = gic.virtual_interface();
     vif.clear_lrs();
     vif.restore(&VirtualCpuState::default());
     vif.set_hcr(Hcr::enabled());
-    let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, false);
     gic.deactivate(Acknowledged::of(VIRTUAL_TIMER_PPI));
+    let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, true);
 }
 
 /// Stops using the virtual interface on this CPU (its vCPU stopped).
@@ -163,7 +164,7 @@ pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
         }
         let intid = effects.hw_base + bit;
         let Some(physical) = p.vgic.lock().hw_mapping(VcpuId(vcpu), intid) else { continue };
-        // Hardware-mapped interrupts are the virtual timer's PPI: it belongs to this CPU.
+        // No interrupt is hardware-mapped yet; a mapped PPI would belong to this CPU.
         if effects.hw_enable & mask != 0 {
             let _ = gic.set_enabled(physical, here, true);
         }
@@ -191,13 +192,19 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
         gic.end_of_interrupt(irq);
         match irq.intid() {
             VIRTUAL_TIMER_PPI => {
-                // Stays active until the guest deactivates the virtual copy (HW bit).
+                // The guest's timer fired: mask it (its line drops until the guest re-arms
+                // it), deactivate the physical PPI and latch one virtual event, as Xen does.
+                // Not a hardware-mapped list register: QEMU's GICv2 does not re-evaluate the
+                // physical CPU interface when a guest deactivates one, so a timer re-armed
+                // already expired before the guest's EOI was never signalled again (the
+                // GICv2 Linux hang).
+                cpu::mask_virtual_timer();
+                gic.deactivate(irq);
                 let effects = p.vgic.lock().inject(VcpuId(vcpu), VIRTUAL_TIMER_PPI).unwrap_or(Effects::NONE);
                 act(p, vcpu, effects);
             }
             MAINTENANCE_PPI => maintenance = Some(irq),
             KICK_SGI => gic.deactivate(irq),
-            // Console input: the caller drains the UART, which lowers the line.
             // Console input: the caller drains the UART, which lowers the line.
             intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => gic.deactivate(irq),
             other => {

@@ -167,6 +167,36 @@ fn reset_beside_hello() -> Scenario {
     }
 }
 
+/// `timer` alone: a hundred virtual timer interrupts, each re-armed already expired before its
+/// end of interrupt. Before the fix of the GICv2 Linux hang, the GICv2 boards stopped after the
+/// first one (QEMU never signalled the hardware-mapped timer again).
+fn timer_alone(name: &str, board: &str, model: &str, gic: Option<u8>, file: &str) -> Scenario {
+    let gic_text = if gic == Some(3) { "v3" } else { "v2" };
+    let mut expect = boot_lines(model, gic_text, 4);
+    expect.extend([
+        Expect::line(started("timer")),
+        Expect::line(says("timer", &format!("gic {gic_text}"))),
+        Expect::line(says(
+            "timer",
+            "100 timer interrupts, each re-armed expired before its end of interrupt",
+        )),
+        Expect::line(says("timer", "done")),
+        Expect::line(stopped("timer")),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic,
+        expect,
+        pending: false,
+        partitions: Some(PartitionConfig {
+            file: file.into(),
+            valid: true,
+        }),
+        ..Scenario::new(name, board)
+    }
+}
+
 /// The validator's messages for `tests/scenarios/virt-gicv3-config-error.dts`, one per
 /// error: `cargo xtask test` checks them against the crate before the boot.
 pub const CONFIG_ERRORS: &[&str] = &[
@@ -233,6 +263,15 @@ pub fn all() -> Vec<Scenario> {
         ),
         reset_beside_hello(),
         config_error(),
+        timer_alone("virt-gicv2-timer", "virt", "QEMU virt", Some(2), "tests/scenarios/virt-timer.dts"),
+        timer_alone("virt-gicv3-timer", "virt", "QEMU virt", Some(3), "tests/scenarios/virt-timer.dts"),
+        timer_alone(
+            "raspi4b-timer",
+            "rpi4",
+            "Raspberry Pi 4 Model B",
+            None,
+            "tests/scenarios/raspi4b-timer.toml",
+        ),
         // The demos `cargo xtask run` boots by default, so that they keep working.
         three_partitions("virt-gicv3-demo", "demo/virt.dts", &virt(3)),
         three_partitions("raspi4b-demo", "demo/rpi4.toml", &raspi),

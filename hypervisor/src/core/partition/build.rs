@@ -167,8 +167,8 @@ pub fn build<S: TablePageSource, const N: usize>(
     Ok((partition, table))
 }
 
-/// The partition's vGIC, with each vCPU's virtual timer PPI mapped to the physical one (the
-/// guest uses the EL1 virtual timer directly; its deactivation deactivates the physical PPI).
+/// The partition's vGIC, with each vCPU's virtual timer PPI latched: the guest uses the EL1
+/// virtual timer directly; when it fires the hypervisor masks it and injects one event.
 fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Result<Box<Vgic>, VgicError> {
     let version = match gic {
         GicVersion::V2 => boards::GicVersion::V2,
@@ -179,7 +179,7 @@ fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Re
     let mut vgic = Box::new(Vgic::empty());
     vgic.configure(VgicConfig { version, vcpus, spis })?;
     for v in 0..vcpus {
-        vgic.map_hw(VcpuId(v), VIRTUAL_TIMER_PPI, VIRTUAL_TIMER_PPI)?;
+        vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;
     }
     Ok(vgic)
 }

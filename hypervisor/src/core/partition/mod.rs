@@ -122,14 +122,14 @@ impl Partition {
     }
 
     /// Puts the vGIC back to its reset state (same version, vCPUs and SPIs), with each vCPU's
-    /// virtual timer mapped to the physical one again.
+    /// virtual timer latched again.
     fn reset_vgic(&self) -> Result<(), crate::core::vgic::VgicError> {
         use crate::core::vgic::{VcpuId, VgicConfig, VIRTUAL_TIMER_PPI};
         let mut vgic = self.vgic.lock();
         let config = VgicConfig { version: vgic.version(), vcpus: vgic.vcpu_count(), spis: vgic.spi_count() };
         vgic.configure(config)?;
         for v in 0..config.vcpus {
-            vgic.map_hw(VcpuId(v), VIRTUAL_TIMER_PPI, VIRTUAL_TIMER_PPI)?;
+            vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;
         }
         Ok(())
     }

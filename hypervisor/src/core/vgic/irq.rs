@@ -55,6 +55,11 @@ pub struct IrqState {
     pub route: u64,
     /// Physical INTID when the interrupt is hardware-mapped (the list register's HW bit).
     pub hw: Option<u32>,
+    /// The hypervisor raises it as single events and holds its source quiet until the guest
+    /// re-arms it (the virtual timer, masked at EL2 when it fires, as Xen does): its pending
+    /// state is a latch consumed when a list register takes it, whatever trigger the guest
+    /// configured, and its deactivation needs no maintenance interrupt.
+    pub latched: bool,
     /// The vCPU whose list registers hold this interrupt, between its flush and its sync.
     pub owner: Option<u8>,
     /// The vCPU that acknowledged it, while active: an active SPI stays there until deactivated,
@@ -84,6 +89,7 @@ impl IrqState {
             targets: 0,
             route: 0,
             hw: None,
+            latched: false,
             owner: None,
             active_vcpu: None,
             clear_pending_in_lr: false,
@@ -132,6 +138,13 @@ impl IrqState {
         if self.owner.is_some() {
             self.clear_active_in_lr = true;
         }
+    }
+
+    /// Whether the pending state follows a level input that software drives (a virtual
+    /// device's line), sampled again when the guest deactivates it: level-triggered, not
+    /// hardware-mapped, not latched by the hypervisor, and not an SGI.
+    pub const fn level_sampled(&self, intid: IntId) -> bool {
+        matches!(self.trigger, Trigger::Level) && self.hw.is_none() && !self.latched && !is_sgi(intid)
     }
 
     /// Whether the interrupt should occupy a list register: active interrupts always (so the

@@ -280,6 +280,16 @@ impl Vgic {
         Ok(())
     }
 
+    /// Makes `intid` of `vcpu` an interrupt the hypervisor raises as single events with
+    /// [`Vgic::inject`] while it holds the source quiet until the guest re-arms it: the
+    /// virtual timer, which the hypervisor masks (`CNTV_CTL_EL0.IMASK`) when it fires, as Xen
+    /// does. Its pending state is a latch whatever trigger the guest configures, so no
+    /// maintenance interrupt follows its deactivation.
+    pub fn set_latched(&mut self, vcpu: VcpuId, intid: IntId) -> Result<(), VgicError> {
+        self.irq_checked(vcpu, intid)?.latched = true;
+        Ok(())
+    }
+
     /// The physical INTID a virtual one is mapped to.
     pub fn hw_mapping(&self, vcpu: VcpuId, intid: IntId) -> Option<u32> {
         self.irq(vcpu, intid)?.hw

@@ -3,7 +3,7 @@
 use super::doorbell::Doorbell;
 use super::effects::{Effects, VcpuSet};
 use super::error::VgicError;
-use super::irq::{is_sgi, IntId, IrqState, Trigger};
+use super::irq::{is_sgi, IntId, IrqState};
 use super::list_register::{ListRegister, LrState};
 use super::state::{LrShadow, Vgic};
 use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS};
@@ -111,7 +111,7 @@ impl Vgic {
             .is_some_and(|irq| self.group_on(irq.group1));
         let v2_sgi = self.version == GicVersion::V2 && is_sgi(intid);
         let irq = self.irq_mut(vcpu, intid)?;
-        let level_software = irq.trigger == Trigger::Level && irq.hw.is_none() && !is_sgi(intid);
+        let level_software = irq.level_sampled(intid);
         let mut pending = irq.enabled && group_on && irq.is_pending();
         let mut more_behind = false;
         if irq.active && pending {
@@ -181,8 +181,7 @@ impl Vgic {
                 irq.active = active_now;
             }
             irq.active_vcpu = if irq.active { Some(vcpu.0 as u8) } else { None };
-            let level_software =
-                irq.trigger == Trigger::Level && irq.hw.is_none() && !is_sgi(intid);
+            let level_software = irq.level_sampled(intid);
             if !irq.clear_pending_in_lr {
                 if level_software {
                     // The guest acknowledged it: the latch is consumed, the line stays as it is.

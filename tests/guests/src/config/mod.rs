@@ -1,5 +1,5 @@
-//! What a guest learns from its device tree: console, PSCI conduit, memory, CPUs and the
-//! `/chosen` options.
+//! What a guest learns from its device tree: console, PSCI conduit, memory, CPUs, the GIC
+//! and the `/chosen` options.
 
 use core::fmt;
 use core::ops::ControlFlow;
@@ -32,6 +32,8 @@ pub enum ConfigError<'a> {
     BadStdoutPath { path: &'a str },
     /// No node is compatible with an SBSA UART or a PL011.
     NoUart,
+    /// No node is compatible with a GICv2 or GICv3.
+    NoGic,
     /// The `/psci` `method` is neither `hvc` nor `smc`.
     BadPsciMethod { method: &'a str },
     /// More memory ranges or CPUs than the guest has room for.
@@ -60,6 +62,9 @@ impl fmt::Display for ConfigError<'_> {
             }
             Self::BadStdoutPath { path } => write!(f, "stdout-path `{path}` names no node"),
             Self::NoUart => f.write_str("device tree has no arm,sbsa-uart or arm,pl011 node"),
+            Self::NoGic => {
+                f.write_str("device tree has no arm,gic-v3, arm,cortex-a15-gic or arm,gic-400 node")
+            }
             Self::BadPsciMethod { method } => {
                 write!(f, "PSCI method `{method}` is neither hvc nor smc")
             }
@@ -236,6 +241,47 @@ pub fn uart_address<'a>(fdt: &Fdt<'a>) -> Result<u64, ConfigError<'a>> {
         })?,
     };
     result.unwrap_or(Err(ConfigError::NoUart))
+}
+
+/// The guest's interrupt controller and where its frames are (their first `reg` entries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gic {
+    /// A GICv2: distributor and CPU interface.
+    V2 { distributor: u64, cpu_interface: u64 },
+    /// A GICv3: distributor and the first redistributor.
+    V3 { distributor: u64, redistributor: u64 },
+}
+
+/// The first node compatible with a GICv3 (`arm,gic-v3`) or a GICv2 (`arm,cortex-a15-gic`,
+/// `arm,gic-400`), with the addresses of its first two `reg` entries.
+pub fn gic<'a>(fdt: &Fdt<'a>) -> Result<Gic, ConfigError<'a>> {
+    let found = fdt.walk(|visit| {
+        let v3 = match visit.node.is_compatible("arm,gic-v3") {
+            Ok(v3) => v3,
+            Err(error) => return ControlFlow::Break(Err(error.into())),
+        };
+        let v2 = match (visit.node.is_compatible("arm,cortex-a15-gic"), visit.node.is_compatible("arm,gic-400")) {
+            (Ok(a), Ok(b)) => a || b,
+            (Err(error), _) | (_, Err(error)) => return ControlFlow::Break(Err(error.into())),
+        };
+        if !v3 && !v2 {
+            return ControlFlow::Continue(());
+        }
+        ControlFlow::Break(gic_frames(visit).map(|(first, second)| match v3 {
+            true => Gic::V3 { distributor: first, redistributor: second },
+            false => Gic::V2 { distributor: first, cpu_interface: second },
+        }))
+    })?;
+    found.unwrap_or(Err(ConfigError::NoGic))
+}
+
+fn gic_frames<'a>(visit: &Visit<'a, '_>) -> Result<(u64, u64), ConfigError<'a>> {
+    let node = visit.node.name();
+    let mut entries = reg_entries(&visit.node, visit.parent_cells())?;
+    let malformed = ConfigError::BadValue { node, property: "reg" };
+    let (first, _) = entries.next().ok_or(malformed)?;
+    let (second, _) = entries.next().ok_or(malformed)?;
+    Ok((first, second))
 }
 
 fn stdout_node<'a>(fdt: &Fdt<'a>, stdout: &'a str) -> Result<Node<'a>, ConfigError<'a>> {

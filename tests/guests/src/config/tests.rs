@@ -255,3 +255,39 @@ fn cpus_need_a_reg_each() {
     let fdt = Fdt::new(&blob).unwrap();
     assert_eq!(cpus(&fdt), Err(ConfigError::MissingNode { path: "/cpus" }));
 }
+
+fn tree_with_gic(compatible: &[u8]) -> std::vec::Vec<u8> {
+    let mut b = DtbBuilder::new();
+    b.begin("")
+        .prop_u32s("#address-cells", &[2])
+        .prop_u32s("#size-cells", &[2]);
+    b.begin("interrupt-controller@3001000").prop("compatible", compatible);
+    b.prop_u32s("reg", &[0, 0x0300_1000, 0, 0x1000, 0, 0x0300_2000, 0, 0x2000]);
+    b.end().end();
+    b.finish()
+}
+
+#[test]
+fn gic_version_and_frames_come_from_the_tree() {
+    let blob = tree_with_gic(b"arm,cortex-a15-gic\0");
+    let fdt = Fdt::new(&blob).unwrap();
+    assert_eq!(
+        gic(&fdt),
+        Ok(Gic::V2 {
+            distributor: 0x0300_1000,
+            cpu_interface: 0x0300_2000
+        })
+    );
+    let blob = tree_with_gic(b"arm,gic-v3\0");
+    let fdt = Fdt::new(&blob).unwrap();
+    assert_eq!(
+        gic(&fdt),
+        Ok(Gic::V3 {
+            distributor: 0x0300_1000,
+            redistributor: 0x0300_2000
+        })
+    );
+    let blob = virt_like("");
+    let fdt = Fdt::new(&blob).unwrap();
+    assert_eq!(gic(&fdt), Err(ConfigError::NoGic));
+}

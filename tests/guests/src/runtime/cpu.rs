@@ -39,3 +39,48 @@ pub fn wait_until(timeout_micros: u64, mut done: impl FnMut() -> bool) -> bool {
         core::hint::spin_loop();
     }
 }
+
+/// The EL1 virtual timer (Arm ARM D13.8: CNTV_CTL_EL0, CNTV_CVAL_EL0).
+pub mod virtual_timer {
+    use core::arch::asm;
+
+    /// `CNTV_CTL_EL0.ENABLE`.
+    pub const ENABLE: u64 = 1 << 0;
+    /// `CNTV_CTL_EL0.IMASK`.
+    pub const IMASK: u64 = 1 << 1;
+    /// `CNTV_CTL_EL0.ISTATUS`: the deadline has passed.
+    pub const ISTATUS: u64 = 1 << 2;
+
+    /// Sets the compare value, then the control register.
+    pub fn arm(cval: u64, ctl: u64) {
+        // SAFETY: the virtual timer's registers only affect its interrupt.
+        unsafe {
+            asm!("msr cntv_cval_el0, {}", "msr cntv_ctl_el0, {}", "isb", in(reg) cval,
+                in(reg) ctl, options(nostack, preserves_flags))
+        };
+    }
+
+    /// `CNTV_CTL_EL0`.
+    pub fn control() -> u64 {
+        let value: u64;
+        // SAFETY: reading CNTV_CTL_EL0 has no side effects.
+        unsafe { asm!("mrs {}, cntv_ctl_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+        value
+    }
+
+    /// The virtual counter (CNTVCT_EL0).
+    pub fn count() -> u64 {
+        let value: u64;
+        // SAFETY: reading the counter has no side effects; the ISB keeps it in order.
+        unsafe { asm!("isb", "mrs {}, cntvct_el0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+        value
+    }
+}
+
+/// Waits for an interrupt with PSTATE.I masked: a pending one ends the wait without being
+/// taken (the guests poll their GIC instead of taking interrupts).
+pub fn wait_for_interrupt() {
+    // SAFETY: masking IRQs and waiting only affect this CPU; the guests run no interrupt
+    // handlers.
+    unsafe { asm!("msr daifset, #2", "dsb sy", "wfi", options(nostack, preserves_flags)) };
+}

@@ -4,6 +4,7 @@
 mod boot;
 pub mod cpu;
 mod exception;
+pub mod gic;
 mod psci;
 mod uart;
 
@@ -47,6 +48,8 @@ pub struct Guest {
     pub psci: Psci,
     /// What `PSCI_VERSION` answered at boot.
     pub psci_version: Result<Version, PsciError>,
+    /// The interrupt controller, if the tree describes one.
+    pub gic: Option<config::Gic>,
 }
 
 impl Guest {
@@ -162,6 +165,7 @@ fn read_guest(
         cpus: config::cpus(fdt)?,
         psci,
         psci_version: psci.version(),
+        gic: config::gic(fdt).ok(),
     })
 }
 

@@ -229,6 +229,44 @@ fn virtual_timer_is_a_hardware_mapped_ppi() {
     assert_eq!(lr.encode_v3() >> 61 & 1, 1, "HW bit set");
 }
 
+/// The virtual timer as the hypervisor delivers it: the guest configures PPI 27 level-triggered
+/// (as Linux does), the hypervisor masks the timer when it fires and injects one latched event.
+/// The latch is consumed by the list register; deactivation needs no maintenance interrupt and
+/// nothing is presented again until the timer fires again, even while it is still active.
+#[test]
+fn latched_virtual_timer_is_one_event_per_firing() {
+    for version in [GicVersion::V2, GicVersion::V3] {
+        let mut vgic = ready(version, 1);
+        super::enable_private(&mut vgic, 0, VIRTUAL_TIMER_PPI);
+        vgic.set_latched(VcpuId(0), VIRTUAL_TIMER_PPI).expect("latch");
+        let mut cpu = Cpu::new(0);
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.intids(), [] as [u32; 0], "{version:?}: nothing before it fires");
+
+        vgic.inject(VcpuId(0), VIRTUAL_TIMER_PPI).expect("timer fired");
+        cpu.cycle(&mut vgic);
+        let lr = cpu.entry(VIRTUAL_TIMER_PPI).expect("timer presented");
+        assert_eq!(
+            (lr.hw, lr.eoi_maintenance, lr.state),
+            (None, false, LrState::Pending),
+            "{version:?}: a plain pending entry, no maintenance"
+        );
+        assert!(!vgic.is_pending(VcpuId(0), VIRTUAL_TIMER_PPI), "{version:?}: latch consumed");
+
+        assert_eq!(cpu.acknowledge(), Some(VIRTUAL_TIMER_PPI));
+        // The guest re-arms an expired deadline inside its handler: it fires again at once.
+        vgic.inject(VcpuId(0), VIRTUAL_TIMER_PPI).expect("fired again");
+        cpu.cycle(&mut vgic);
+        let lr = cpu.entry(VIRTUAL_TIMER_PPI).expect("still listed");
+        assert_eq!(lr.state, LrState::PendingActive, "{version:?}: the new event waits behind the active one");
+        cpu.deactivate(VIRTUAL_TIMER_PPI);
+        assert_eq!(cpu.acknowledge(), Some(VIRTUAL_TIMER_PPI), "{version:?}: second event taken");
+        cpu.deactivate(VIRTUAL_TIMER_PPI);
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.intids(), [] as [u32; 0], "{version:?}: two firings, two events, then none");
+    }
+}
+
 #[test]
 fn ipi_between_vcpus_on_different_cores() {
     let mut vgic = ready(GicVersion::V3, 2);

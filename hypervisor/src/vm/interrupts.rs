@@ -182,12 +182,17 @@ pub struct Taken {
     /// The maintenance interrupt, if taken: it stays active (not taken again) until
     /// [`finish`], because its cause only goes away when [`flush`] rewrites the list registers.
     pub maintenance: Option<Acknowledged>,
+    /// The console UART's interrupt, if taken: it stays active until the caller has drained
+    /// the UART, which lowers its line ([`finish_console`]); deactivated while the UART still
+    /// asserted it, it was taken again at once, for ever.
+    pub console: Option<Acknowledged>,
 }
 
 /// Physical IRQs taken while vCPU `vcpu` of `p` ran on this CPU.
 pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
     let gic = gic();
     let mut maintenance = None;
+    let mut console = None;
     while let Some(irq) = gic.acknowledge() {
         gic.end_of_interrupt(irq);
         match irq.intid() {
@@ -205,8 +210,9 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
             }
             MAINTENANCE_PPI => maintenance = Some(irq),
             KICK_SGI => gic.deactivate(irq),
-            // Console input: the caller drains the UART, which lowers the line.
-            intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => gic.deactivate(irq),
+            // Console input: the caller drains the UART, which lowers the line, then
+            // deactivates it.
+            intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => console = Some(irq),
             other => {
                 gic.deactivate(irq);
                 let _ = gic.set_enabled(other, cpu::index(), false);
@@ -214,7 +220,14 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
             }
         }
     }
-    Taken { maintenance }
+    Taken { maintenance, console }
+}
+
+/// After the UART was drained: lets the console interrupt be taken again.
+pub fn finish_console(console: Option<Acknowledged>) {
+    if let Some(irq) = console {
+        gic().deactivate(irq);
+    }
 }
 
 /// After the flush: lets the maintenance interrupt be taken again.

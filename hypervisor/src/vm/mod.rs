@@ -26,11 +26,12 @@ use crate::core::trap::Syndrome;
 use crate::platform::Platform;
 use crate::{console, println};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use dom0less_config::devicetree::{self, Tree};
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
 use spin::{Mutex, Once};
 
+mod diagnostics;
 mod interrupts;
 
 pub use interrupts::init_cpu as init_cpu_interrupts;
@@ -46,6 +47,8 @@ static MEMORY: Once<Mutex<El2Memory>> = Once::new();
 static VTCR_EL2: AtomicU64 = AtomicU64::new(0);
 /// The physical console's interrupt.
 static CONSOLE_INTID: AtomicU32 = AtomicU32::new(0);
+/// How many CPUs the board has (for the state dump).
+static CPU_COUNT: AtomicUsize = AtomicUsize::new(0);
 static MUX: Mutex<Multiplexer<'static, MAX_PARTITIONS, LINE>> = Mutex::new(Multiplexer::new());
 static REQUESTS: [Mutex<Option<Request>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 static CURRENT: [Mutex<Option<Running>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
@@ -82,6 +85,7 @@ impl ModuleSource for RamModules<'_> {
 /// Builds the partitions the host tree's `/chosen` describes and starts them; this CPU then
 /// runs its own vCPU or waits. An invalid config is reported whole, and nothing starts.
 pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRange) -> ! {
+    CPU_COUNT.store(platform.cpus.len().min(MAX_CPUS), Ordering::Relaxed);
     let ram: Vec<AddressRange> = platform.ram.iter().filter_map(|r| AddressRange::new(r.start, r.size())).collect();
     // SAFETY: these are the RAM banks the EL2 map covers read-write; guest banks and modules
     // are the only memory written through it, and nothing else uses them.
@@ -304,6 +308,7 @@ fn console_op<T>(f: impl FnOnce(&mut Multiplexer<'static, MAX_PARTITIONS, LINE>,
 
 /// A synchronous exception from a guest, from the vectors.
 pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
+    diagnostics::record_exit(diagnostics::ExitKind::Trap, esr, frame.elr);
     let cpu = cpu::index();
     let (p, vcpu) = current(cpu);
     let index = p.index;
@@ -372,14 +377,16 @@ pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
 
 /// A physical interrupt taken while a guest ran, from the vectors.
 pub fn guest_irq() {
+    diagnostics::record_exit(diagnostics::ExitKind::Interrupt, 0, guest::elr_el2());
     let cpu = cpu::index();
     let (p, vcpu) = current(cpu);
     let partitions = PARTITIONS.get().expect("a vCPU runs, so partitions exist");
     interrupts::sync(p, vcpu);
     let taken = interrupts::guest_irq(p, vcpu);
-    // The console interrupt has not been seen to arrive under QEMU; the guests' ticks drain
-    // the UART too, so input is never stuck for long.
+    // The console interrupt brings typed input; the guests' ticks drain the UART too (a
+    // fallback while the console interrupt goes only to a CPU that runs a guest).
     drain_console(partitions);
+    interrupts::finish_console(taken.console);
     feed_console_input(p);
     interrupts::flush(p, vcpu);
     interrupts::finish(taken.maintenance);
@@ -425,18 +432,38 @@ fn drain_console(partitions: &[Partition]) {
     let focus_before = MUX.lock().focus();
     while let Some(byte) = console::read_byte() {
         let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return };
-        if let crate::core::console::Focus::Partition(i) = routed.target {
-            if let Some(target) = partitions.get(i) {
-                let dropped = target.run.lock().queue_input(routed.bytes());
-                if dropped > 0 {
-                    println!("bulkhead: partition \"{}\": console input buffer full, {dropped} bytes dropped", target.name);
+        match routed.target {
+            crate::core::console::Focus::Partition(i) => {
+                if let Some(target) = partitions.get(i) {
+                    let dropped = target.run.lock().queue_input(routed.bytes());
+                    if dropped > 0 {
+                        println!("bulkhead: partition \"{}\": console input buffer full, {dropped} bytes dropped", target.name);
+                    }
+                    feed_console_input(target);
                 }
-                feed_console_input(target);
+            }
+            crate::core::console::Focus::Hypervisor => {
+                for &key in routed.bytes() {
+                    debug_key(partitions, key);
+                }
             }
         }
     }
     if MUX.lock().focus() != focus_before {
         route_console_interrupt(partitions);
+    }
+}
+
+/// A key typed while the hypervisor has the input focus: `d` dumps every CPU's and vCPU's
+/// state, `h` lists the keys; others are ignored.
+fn debug_key(partitions: &[Partition], key: u8) {
+    match key {
+        b'd' => {
+            let running = |cpu: usize| CURRENT.get(cpu).and_then(|slot| *slot.lock()).map(|r| (r.partition, r.vcpu));
+            diagnostics::dump(partitions, running, CPU_COUNT.load(Ordering::Relaxed));
+        }
+        b'h' | b'?' => println!("bulkhead: debug keys: d = dump the state of every cpu and vcpu, h = this help"),
+        _ => {}
     }
 }
 

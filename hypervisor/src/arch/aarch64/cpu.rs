@@ -57,6 +57,11 @@ pub fn counter() -> u64 {
     CNTPCT_EL0.get()
 }
 
+/// The counter's frequency in Hz (CNTFRQ_EL0).
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
 /// Nanoseconds since the counter started, from CNTPCT_EL0 and CNTFRQ_EL0.
 pub fn now_ns() -> u64 {
     let freq = CNTFRQ_EL0.get().max(1);

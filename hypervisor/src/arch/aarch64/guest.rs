@@ -88,6 +88,11 @@ pub fn inject_external_abort(frame: &mut TrapFrame, trapped_esr: u64, far: u64) 
     Ok(injection)
 }
 
+/// ELR_EL2: where the guest resumes after the exception being handled.
+pub fn elr_el2() -> u64 {
+    ELR_EL2.get()
+}
+
 /// HPFAR_EL2: the faulting IPA's page of a stage-2 abort.
 pub fn hpfar_el2() -> u64 {
     HPFAR_EL2.get()

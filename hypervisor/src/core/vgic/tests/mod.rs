@@ -5,6 +5,7 @@ mod distributor_v3;
 mod flow;
 mod flow_cases;
 mod list_register;
+mod report;
 
 use super::{
     AccessSize, Doorbell, GicVersion, ListRegister, LrState, VcpuId, Vgic, VgicConfig,

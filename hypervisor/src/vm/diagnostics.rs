@@ -1,0 +1,115 @@
+//! What the operator's debug key `d` prints (the test harness presses it when a scenario
+//! misses its deadline): every CPU's vCPU and last exit, and every vCPU's power state and
+//! interrupts as its partition's vGIC holds them.
+//!
+//! Each CPU writes only its own exit record, with relaxed atomics: the dump is a snapshot
+//! taken while the others run on, not a consistent cut.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::arch::aarch64::cpu;
+use crate::arch::aarch64::entry::MAX_CPUS;
+use crate::core::partition::Partition;
+use crate::core::trap::Syndrome;
+use crate::core::vgic::VcpuId;
+use crate::println;
+
+/// The last line of a dump, which the test harness waits for.
+pub const DUMP_END: &str = "bulkhead: end of state dump";
+
+/// Why a CPU last left its guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u64)]
+pub enum ExitKind {
+    /// A synchronous trap (the record keeps its ESR_EL2).
+    Trap = 1,
+    /// A physical interrupt.
+    Interrupt = 2,
+}
+
+/// One CPU's latest exit from its guest.
+struct ExitRecord {
+    count: AtomicU64,
+    kind: AtomicU64,
+    esr: AtomicU64,
+    pc: AtomicU64,
+    /// The physical counter at the exit.
+    at: AtomicU64,
+}
+
+static EXITS: [ExitRecord; MAX_CPUS] = [const {
+    ExitRecord {
+        count: AtomicU64::new(0),
+        kind: AtomicU64::new(0),
+        esr: AtomicU64::new(0),
+        pc: AtomicU64::new(0),
+        at: AtomicU64::new(0),
+    }
+}; MAX_CPUS];
+
+/// Records an exit of this CPU's vCPU at guest PC `pc`.
+pub fn record_exit(kind: ExitKind, esr: u64, pc: u64) {
+    let Some(record) = EXITS.get(cpu::index()) else { return };
+    record.count.fetch_add(1, Ordering::Relaxed);
+    record.kind.store(kind as u64, Ordering::Relaxed);
+    record.esr.store(esr, Ordering::Relaxed);
+    record.pc.store(pc, Ordering::Relaxed);
+    record.at.store(cpu::counter(), Ordering::Relaxed);
+}
+
+/// Prints the state dump. `running(cpu)` names the partition and vCPU a CPU runs, if any.
+pub fn dump(partitions: &[Partition], running: impl Fn(usize) -> Option<(usize, usize)>, cpus: usize) {
+    let now = cpu::counter();
+    let frequency = cpu::counter_frequency().max(1);
+    println!("bulkhead: state dump (cpu {} answering the debug key)", cpu::index());
+    for (index, record) in EXITS.iter().enumerate().take(cpus) {
+        let count = record.count.load(Ordering::Relaxed);
+        let who = match running(index).and_then(|(p, v)| partitions.get(p).map(|p| (p, v))) {
+            Some((p, vcpu)) => alloc::format!("partition \"{}\" vcpu {vcpu}", p.name),
+            None => alloc::string::String::from("no vcpu"),
+        };
+        if count == 0 {
+            println!("bulkhead:   cpu {index}: {who}, no exit yet");
+            continue;
+        }
+        let ago_ms = now.saturating_sub(record.at.load(Ordering::Relaxed)) * 1000 / frequency;
+        let pc = record.pc.load(Ordering::Relaxed);
+        let what = match record.kind.load(Ordering::Relaxed) {
+            k if k == ExitKind::Interrupt as u64 => alloc::string::String::from("interrupt"),
+            _ => {
+                let esr = record.esr.load(Ordering::Relaxed);
+                alloc::format!("{:?} (ESR_EL2 {esr:#x})", Syndrome(esr).class())
+            }
+        };
+        println!("bulkhead:   cpu {index}: {who}, {count} exits, the last {ago_ms} ms ago: {what} at pc {pc:#x}");
+    }
+    for p in partitions {
+        let (running, generation, power) = {
+            let run = p.run.lock();
+            (run.running, run.generation, alloc::format!("{:?}", run.power.states()))
+        };
+        println!(
+            "bulkhead:   partition \"{}\": {}, generation {generation}, vcpu power {power}",
+            p.name,
+            if running { "running" } else { "stopped" }
+        );
+        let vgic = p.vgic.lock();
+        let [group0, group1] = vgic.groups_enabled();
+        println!("bulkhead:     vgic: group 0 {}, group 1 {}", on_off(group0), on_off(group1));
+        for (vcpu, &host) in p.vcpu_cpus.iter().enumerate() {
+            let id = VcpuId(vcpu);
+            println!(
+                "bulkhead:     vcpu {vcpu} (cpu {host}): pending {}; active {}; listed {}; enabled {}",
+                vgic.pending_report(id),
+                vgic.active_report(id),
+                vgic.listed_report(id),
+                vgic.enabled_report(id),
+            );
+        }
+    }
+    println!("{DUMP_END}");
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod command;
+pub mod diagnosis;
 pub mod matcher;
 pub mod runner;
 pub mod scenario;
@@ -10,4 +11,4 @@ pub mod suite;
 
 pub use runner::{run_scenario, Outcome, Prepared, RunConfig};
 pub use scenario::{Dtb, Expect, ExpectedExit, PartitionConfig, Scenario};
-pub use suite::{run_all, Summary};
+pub use suite::{run_all, run_each, Summary};

@@ -8,6 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::command::{self, Boot, ConsoleMode, QEMU};
+use crate::diagnosis;
 use crate::matcher::{watch, Matcher, WatchEnd};
 use crate::scenario::{Dtb, ExpectedExit, Scenario};
 
@@ -150,6 +151,10 @@ pub struct Outcome {
     /// The QEMU command line.
     pub command: String,
     pub failure: Option<Failure>,
+    /// For a missed deadline: the hypervisor's state dump and where QEMU's CPUs were.
+    pub diagnosis: Vec<String>,
+    /// How many console lines came before the deadline (the rest answer the diagnosis).
+    pub console_at_deadline: Option<usize>,
 }
 
 impl Outcome {
@@ -283,20 +288,30 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
         stderr: Vec::new(),
         command: String::new(),
         failure: None,
+        diagnosis: Vec::new(),
+        console_at_deadline: None,
     };
-    let args = match scenario_args(scenario, config) {
+    let mut args = match scenario_args(scenario, config) {
         Ok(args) => args,
         Err(why) => {
             outcome.failure = Some(Failure::Setup(why));
             return outcome;
         }
     };
+    // The monitor listens on a socket, so a missed deadline can ask where the CPUs are.
+    let monitor = diagnosis::monitor_path(&scenario.name);
+    let _ = std::fs::remove_file(&monitor);
+    if let Some(at) = args.iter().position(|a| a == "-monitor") {
+        if let Some(value) = args.get_mut(at + 1) {
+            *value = format!("unix:{},server=on,wait=off", monitor.display());
+        }
+    }
     outcome.command = format!("{} {}", config.qemu.display(), args.join(" "));
     // Relative paths in a scenario's QEMU arguments are relative to the workspace root.
     let spawned = Command::new(&config.qemu)
         .args(&args)
         .current_dir(&config.workspace)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
@@ -322,7 +337,13 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
     let deadline = start + scenario.deadline;
     let mut matcher =
         Matcher::new(scenario.expect.clone()).with_forbidden(scenario.forbidden.clone());
+    let mut stdin = child.stdin.take();
     let end = watch(&console_rx, &mut matcher, deadline, &mut outcome.console);
+    if matches!(end, WatchEnd::Deadline) {
+        outcome.console_at_deadline = Some(outcome.console.len());
+        outcome.diagnosis = diagnosis::diagnose(stdin.as_mut(), &console_rx, &mut outcome.console, &monitor);
+    }
+    drop(stdin);
     // A forbidden line ends the run at once.
     let stop_at = match end {
         WatchEnd::Forbidden { .. } => Instant::now(),
@@ -334,6 +355,7 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
     drain(&console_rx, &mut outcome.console, DRAIN_GRACE);
     drain(&stderr_rx, &mut outcome.stderr, DRAIN_GRACE);
     drop(readers);
+    let _ = std::fs::remove_file(&monitor);
     outcome.elapsed = start.elapsed();
     outcome.failure = judge(end, status, &matcher, scenario).or_else(|| {
         // Lines after the last expected one are checked too.

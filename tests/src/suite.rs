@@ -37,19 +37,27 @@ pub fn report(outcome: &Outcome) -> String {
     if !outcome.command.is_empty() {
         let _ = writeln!(text, "  command: {}", outcome.command);
     }
-    let skipped = outcome.console.len().saturating_sub(LOG_TAIL);
+    // Lines that answered the diagnosis are shown with it, not in the console's tail.
+    let console = &outcome.console[..outcome.console_at_deadline.unwrap_or(outcome.console.len()).min(outcome.console.len())];
+    let skipped = console.len().saturating_sub(LOG_TAIL);
     let _ = writeln!(
         text,
         "  console ({} lines{}):",
-        outcome.console.len(),
+        console.len(),
         if skipped > 0 {
             format!(", last {LOG_TAIL} shown")
         } else {
             String::new()
         }
     );
-    for line in &outcome.console[skipped..] {
+    for line in &console[skipped..] {
         let _ = writeln!(text, "  | {line}");
+    }
+    if !outcome.diagnosis.is_empty() {
+        let _ = writeln!(text, "  at the deadline (debug key `d`, then QEMU's registers):");
+        for line in &outcome.diagnosis {
+            let _ = writeln!(text, "  > {line}");
+        }
     }
     if !outcome.stderr.is_empty() {
         let _ = writeln!(text, "  QEMU stderr:");
@@ -79,6 +87,11 @@ fn save_log(outcome: &Outcome, config: &RunConfig) {
 
 /// Runs the scenarios and prints as described in the module doc; returns the counts.
 pub fn run_all(scenarios: &[Scenario], config: &RunConfig) -> Summary {
+    run_each(scenarios, config, |_| {})
+}
+
+/// As [`run_all`], and hands every outcome to `seen` as it comes.
+pub fn run_each(scenarios: &[Scenario], config: &RunConfig, seen: impl Fn(&Outcome) + Sync) -> Summary {
     let next = Mutex::new(scenarios.iter());
     let summary = Mutex::new(Summary::default());
     let jobs = config.jobs.clamp(1, scenarios.len().max(1));
@@ -91,6 +104,7 @@ pub fn run_all(scenarios: &[Scenario], config: &RunConfig) -> Summary {
                 let outcome = run_scenario(scenario, config);
                 save_log(&outcome, config);
                 print!("{}", report(&outcome));
+                seen(&outcome);
                 if let Ok(mut s) = summary.lock() {
                     if outcome.passed() {
                         s.passed += 1;
@@ -122,7 +136,25 @@ mod tests {
             stderr: vec!["qemu-system-aarch64: warning".into()],
             command: "qemu-system-aarch64 -machine virt".into(),
             failure,
+            diagnosis: Vec::new(),
+            console_at_deadline: None,
         }
+    }
+
+    #[test]
+    fn a_missed_deadline_shows_the_diagnosis_apart_from_the_console() {
+        let mut missed = outcome(
+            5,
+            Some(Failure::DeadlineWaitingForExit {
+                deadline: Duration::from_secs(60),
+            }),
+        );
+        missed.console_at_deadline = Some(3);
+        missed.diagnosis = vec!["bulkhead: state dump".into(), "QEMU cpu 0: EL1h pc 0x40000000".into()];
+        let text = report(&missed);
+        assert!(text.contains("console (3 lines):"), "{text}");
+        assert!(!text.contains("| line 3"), "{text}");
+        assert!(text.contains("  > bulkhead: state dump\n  > QEMU cpu 0: EL1h pc 0x40000000\n"), "{text}");
     }
 
     #[test]

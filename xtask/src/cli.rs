@@ -24,6 +24,10 @@ tasks:
   test   [--jobs N] [--filter TEXT] [--release] [--qemu-only] [--pending]
                                                  host unit tests, the image, then every QEMU scenario
                                                  (pending ones only with --pending or named by --filter)
+  stress [--runs N] [--jobs N] [--filter TEXT] [--release]
+                                                 boot each selected QEMU scenario N times (default:
+                                                 the Linux ones, 30 times, two QEMUs at once so each
+                                                 run has a neighbour loading the host); counts hangs
   image  --board rpi4 --out DIR [--release]      write a Raspberry Pi 4 SD-card boot folder
   guests                                         fetch Debian's arm64 kernel, busybox and the Pi 4 DTB
   setup                                          install QEMU, dtc and the aarch64 target if missing
@@ -56,6 +60,12 @@ pub enum Task {
         append: Option<String>,
         timeout: Option<u64>,
         partitions: RunPartitions,
+    },
+    Stress {
+        runs: usize,
+        jobs: usize,
+        filter: String,
+        profile: Profile,
     },
     Test {
         jobs: usize,
@@ -135,6 +145,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     let mut append = None;
     let mut timeout = None;
     let mut jobs = 2;
+    let mut runs = 30;
     let mut filter = None;
     let mut out = None;
     let mut host_tests = true;
@@ -161,6 +172,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             "--qemu-only",
             "--pending",
         ],
+"stress" => &["--runs", "--jobs", "--filter", "--release"],
         "image" => &["--board", "--out", "--release"],
         "guests" | "setup" | "help" | "--help" | "-h" => &[],
         other => return Err(CliError::UnknownTask(other.to_string())),
@@ -231,6 +243,13 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                     .ok_or_else(|| bad("1 or 2"))?
             }
             "--filter" => filter = Some(value),
+            "--runs" => {
+                runs = value
+                    .parse()
+                    .ok()
+                    .filter(|r| (1..=1000).contains(r))
+                    .ok_or_else(|| bad("a number of runs from 1 to 1000"))?
+            }
             "--config" => partitions = RunPartitions::Config(PathBuf::from(value)),
             _ => out = Some(PathBuf::from(value)),
         }
@@ -248,6 +267,12 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             append,
             timeout,
             partitions,
+        },
+        "stress" => Task::Stress {
+            runs,
+            jobs,
+            filter: filter.unwrap_or_else(|| "linux".to_string()),
+            profile,
         },
         "test" => Task::Test {
             jobs,
@@ -381,6 +406,33 @@ mod tests {
             parse(&args("test --jobs 3")),
             Err(CliError::BadValue { .. })
         ));
+        assert!(parse(&args("stress --runs 0")).is_err());
+    }
+
+    #[test]
+    fn stress_defaults_to_the_linux_scenarios_thirty_times() {
+        assert_eq!(
+            parse(&args("stress")),
+            Ok(Task::Stress {
+                runs: 30,
+                jobs: 2,
+                filter: "linux".into(),
+                profile: Profile::Debug,
+            })
+        );
+        assert_eq!(
+            parse(&args("stress --runs 5 --filter gicv2 --jobs 1 --release")),
+            Ok(Task::Stress {
+                runs: 5,
+                jobs: 1,
+                filter: "gicv2".into(),
+                profile: Profile::Release,
+            })
+        );
+    }
+
+    #[test]
+    fn conflicting_partition_options_are_refused() {
         assert_eq!(
             parse(&args("run --linux --config x.dts")),
             Err(CliError::Conflict {

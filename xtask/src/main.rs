@@ -1,4 +1,4 @@
-//! Project tasks: build, run, test, image, guests, setup. This file only dispatches.
+//! Project tasks: build, run, test, stress, image, guests, setup. This file only dispatches.
 #![forbid(unsafe_code)]
 
 mod apt_sources;
@@ -16,6 +16,7 @@ mod prereq;
 mod qemu;
 mod run;
 mod shell;
+mod stress;
 mod test;
 mod workspace;
 
@@ -64,6 +65,12 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             timeout: timeout.map(Duration::from_secs),
             partitions,
         })?,
+        Task::Stress {
+            runs,
+            jobs,
+            filter,
+            profile,
+        } => stress::stress(&filter, runs, jobs, profile)?,
         Task::Test {
             jobs,
             filter,

@@ -95,6 +95,28 @@ pub fn test(
             filter: selection.filter.unwrap_or_default().to_string(),
         });
     }
+    let config = prepare(&scenarios, jobs, profile)?;
+    for scenario in &skipped {
+        println!("SKIP {} (pending)", scenario.name);
+    }
+    println!(
+        "xtask: {} QEMU scenarios, at most {} at once",
+        scenarios.len(),
+        config.jobs
+    );
+    let summary = run_all(&scenarios, &config);
+    if summary.failed > 0 {
+        return Err(TestError::Failed {
+            failed: summary.failed,
+            total: scenarios.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Builds what the scenarios boot (the image, the test guests, the Linux guest, each
+/// partition config) and the configuration they run under.
+pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<RunConfig, TestError> {
     println!("xtask: building the hypervisor image");
     let image = build::build(profile).map_err(TestError::Build)?;
     prereq::ensure_qemu().map_err(TestError::Prereq)?;
@@ -129,25 +151,9 @@ pub fn test(
             true => Some(linux::guest(&mut debian).map_err(TestError::Linux)?.dir),
             false => None,
         };
-        prepare_partitions(&scenarios, &mut config, &guests, linux.as_deref());
+        prepare_partitions(scenarios, &mut config, &guests, linux.as_deref());
     }
-
-    for scenario in &skipped {
-        println!("SKIP {} (pending)", scenario.name);
-    }
-    println!(
-        "xtask: {} QEMU scenarios, at most {} at once",
-        scenarios.len(),
-        config.jobs
-    );
-    let summary = run_all(&scenarios, &config);
-    if summary.failed > 0 {
-        return Err(TestError::Failed {
-            failed: summary.failed,
-            total: scenarios.len(),
-        });
-    }
-    Ok(())
+    Ok(config)
 }
 
 /// Builds every partition scenario's boot into `config.prepared`; a failure is kept there and

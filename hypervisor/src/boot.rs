@@ -115,7 +115,7 @@ extern "C" fn secondary_main(index: u64) -> ! {
     println!("bulkhead: cpu {index} online (mpidr {:#x})", cpu::mpidr());
     ONLINE[index as usize].store(true, Ordering::Release);
     cpu::send_event();
-    crate::vm::idle(index as usize)
+    crate::vm::cpu_loop(index as usize)
 }
 
 /// # Safety

@@ -6,5 +6,6 @@ pub mod memory;
 pub mod partition;
 pub mod psci;
 pub mod trap;
+pub mod vcpu;
 pub mod vgic;
 pub mod vpl011;

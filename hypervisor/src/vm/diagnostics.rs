@@ -7,7 +7,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::arch::aarch64::context::ExitVector;
 use crate::arch::aarch64::cpu;
+use crate::arch::aarch64::world::GuestExit;
 use crate::arch::aarch64::entry::MAX_CPUS;
 use crate::core::partition::Partition;
 use crate::core::trap::Syndrome;
@@ -17,15 +19,6 @@ use crate::println;
 /// The last line of a dump, which the test harness waits for.
 pub const DUMP_END: &str = "bulkhead: end of state dump";
 
-/// Why a CPU last left its guest.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u64)]
-pub enum ExitKind {
-    /// A synchronous trap (the record keeps its ESR_EL2).
-    Trap = 1,
-    /// A physical interrupt.
-    Interrupt = 2,
-}
 
 /// One CPU's latest exit from its guest.
 struct ExitRecord {
@@ -47,12 +40,24 @@ static EXITS: [ExitRecord; MAX_CPUS] = [const {
     }
 }; MAX_CPUS];
 
+/// `ExitRecord::kind` of an exit through the synchronous vector (the record keeps its ESR).
+const KIND_TRAP: u64 = 1;
+/// `ExitRecord::kind` of an exit for a physical interrupt.
+const KIND_INTERRUPT: u64 = 2;
+/// `ExitRecord::kind` of another exit (FIQ, SError, AArch32).
+const KIND_OTHER: u64 = 3;
+
 /// Records an exit of this CPU's vCPU at guest PC `pc`.
-pub fn record_exit(kind: ExitKind, esr: u64, pc: u64) {
+pub fn record_exit(exit: GuestExit, pc: u64) {
     let Some(record) = EXITS.get(cpu::index()) else { return };
+    let kind = match exit.vector {
+        ExitVector::Synchronous => KIND_TRAP,
+        ExitVector::Irq => KIND_INTERRUPT,
+        _ => KIND_OTHER,
+    };
     record.count.fetch_add(1, Ordering::Relaxed);
-    record.kind.store(kind as u64, Ordering::Relaxed);
-    record.esr.store(esr, Ordering::Relaxed);
+    record.kind.store(kind, Ordering::Relaxed);
+    record.esr.store(exit.esr, Ordering::Relaxed);
     record.pc.store(pc, Ordering::Relaxed);
     record.at.store(cpu::counter(), Ordering::Relaxed);
 }
@@ -75,7 +80,8 @@ pub fn dump(partitions: &[Partition], running: impl Fn(usize) -> Option<(usize, 
         let ago_ms = now.saturating_sub(record.at.load(Ordering::Relaxed)) * 1000 / frequency;
         let pc = record.pc.load(Ordering::Relaxed);
         let what = match record.kind.load(Ordering::Relaxed) {
-            k if k == ExitKind::Interrupt as u64 => alloc::string::String::from("interrupt"),
+            KIND_INTERRUPT => alloc::string::String::from("interrupt"),
+            KIND_OTHER => alloc::format!("FIQ, SError or AArch32 exception (ESR_EL2 {:#x})", record.esr.load(Ordering::Relaxed)),
             _ => {
                 let esr = record.esr.load(Ordering::Relaxed);
                 alloc::format!("{:?} (ESR_EL2 {esr:#x})", Syndrome(esr).class())

@@ -223,6 +223,36 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
     Taken { maintenance, console }
 }
 
+/// Physical interrupts pending on a CPU that runs no vCPU (it woke from WFI in its loop): the
+/// kick SGI and anything a stopped vCPU left behind are deactivated, console input is routed.
+pub fn idle_irqs(cpu: usize) {
+    let gic = gic();
+    let mut console = None;
+    while let Some(irq) = gic.acknowledge() {
+        gic.end_of_interrupt(irq);
+        match irq.intid() {
+            intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => console = Some(irq),
+            KICK_SGI | MAINTENANCE_PPI => gic.deactivate(irq),
+            VIRTUAL_TIMER_PPI => {
+                // A stopped vCPU's timer: keep it quiet until a vCPU runs here again.
+                let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, false);
+                gic.deactivate(irq);
+            }
+            other => {
+                gic.deactivate(irq);
+                let _ = gic.set_enabled(other, cpu, false);
+                println!("bulkhead: cpu {cpu}: unexpected interrupt {other}; disabled it");
+            }
+        }
+    }
+    if console.is_some() {
+        if let Some(partitions) = super::PARTITIONS.get() {
+            super::drain_console(partitions);
+        }
+        finish_console(console);
+    }
+}
+
 /// After the UART was drained: lets the console interrupt be taken again.
 pub fn finish_console(console: Option<Acknowledged>) {
     if let Some(irq) = console {

@@ -1,14 +1,14 @@
-//! Running partitions: builds them from the dom0less plan at boot, starts each vCPU on its
-//! CPU (the null scheduler: one vCPU per CPU for its whole life; an idle CPU waits in WFE),
-//! and acts on what guest traps decide.
+//! Running partitions: builds them from the dom0less plan at boot, starts, stops and
+//! restarts them, and routes the console. Each CPU then runs its loop (`cpu_loop`): under the
+//! null scheduler one vCPU per CPU for its whole life; an idle CPU sleeps in WFI.
 //!
-//! Who owns what: `PARTITIONS` is fixed after boot; each partition's `RunState` is behind its
-//! lock; `CURRENT[cpu]` is written only by that CPU; `REQUESTS[cpu]` is a one-slot mailbox
-//! that any CPU fills and that CPU empties.
+//! Who owns what: `PARTITIONS` is fixed after boot; each partition's `RunState` and each of
+//! its vCPUs are behind their locks; `CURRENT[cpu]` is written only by that CPU. Another CPU
+//! asks a CPU to act (start a vCPU, notice a stop) by changing the vCPU's state and sending a
+//! kick SGI: a state change is never lost, however many arrive before the CPU looks.
 
 use crate::arch::aarch64::entry::MAX_CPUS;
-use crate::arch::aarch64::exceptions::TrapFrame;
-use crate::arch::aarch64::guest::{self, VcpuStart};
+use crate::arch::aarch64::guest;
 use crate::arch::aarch64::layout::ImageLayout;
 use crate::arch::aarch64::memory::El2Memory;
 use crate::arch::aarch64::{cpu, fatal};
@@ -20,9 +20,7 @@ use crate::core::memory::identity_pages::IdentityPages;
 use crate::core::memory::vmid::VmidAllocator;
 use crate::core::memory::vtcr::Stage2Config;
 use crate::core::memory::AddressRange;
-use crate::core::partition::{self, CpuAssignment, Exit, Partition};
-use crate::core::psci::vmpidr_el2;
-use crate::core::trap::Syndrome;
+use crate::core::partition::{self, CpuAssignment, Partition};
 use crate::platform::Platform;
 use crate::{console, println};
 use alloc::vec::Vec;
@@ -31,9 +29,12 @@ use dom0less_config::devicetree::{self, Tree};
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
 use spin::{Mutex, Once};
 
+mod cpu_loop;
 mod diagnostics;
+mod exits;
 mod interrupts;
 
+pub use cpu_loop::cpu_loop;
 pub use interrupts::init_cpu as init_cpu_interrupts;
 
 const MAX_PARTITIONS: usize = 16;
@@ -50,26 +51,13 @@ static CONSOLE_INTID: AtomicU32 = AtomicU32::new(0);
 /// How many CPUs the board has (for the state dump).
 static CPU_COUNT: AtomicUsize = AtomicUsize::new(0);
 static MUX: Mutex<Multiplexer<'static, MAX_PARTITIONS, LINE>> = Mutex::new(Multiplexer::new());
-static REQUESTS: [Mutex<Option<Request>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 static CURRENT: [Mutex<Option<Running>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 
-/// The vCPU a CPU runs, and the partition generation it belongs to.
+/// The vCPU a CPU runs.
 #[derive(Clone, Copy, Debug)]
 struct Running {
     partition: usize,
     vcpu: usize,
-    generation: u32,
-}
-
-/// A request for a CPU to start a vCPU.
-#[derive(Clone, Copy, Debug)]
-struct Request {
-    partition: usize,
-    vcpu: usize,
-    /// The partition generation the request is for; a stale one is dropped.
-    generation: u32,
-    pc: u64,
-    x0: u64,
 }
 
 /// Module bytes for the validator (partial device trees), read from identity-mapped RAM.
@@ -85,6 +73,10 @@ impl ModuleSource for RamModules<'_> {
 /// Builds the partitions the host tree's `/chosen` describes and starts them; this CPU then
 /// runs its own vCPU or waits. An invalid config is reported whole, and nothing starts.
 pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRange) -> ! {
+    if platform.has_bootarg("bulkhead.debug=switch-every-exit") {
+        println!("bulkhead: debug: every exit saves the vCPU to memory, scribbles over the CPU and loads it back");
+        cpu_loop::set_switch_every_exit(true);
+    }
     CPU_COUNT.store(platform.cpus.len().min(MAX_CPUS), Ordering::Relaxed);
     let ram: Vec<AddressRange> = platform.ram.iter().filter_map(|r| AddressRange::new(r.start, r.size())).collect();
     // SAFETY: these are the RAM banks the EL2 map covers read-write; guest banks and modules
@@ -147,7 +139,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         let _ = gic.set_priority(intid, platform.boot_cpu, 0x80);
     }
     route_console_interrupt(partitions);
-    idle(cpu::index())
+    cpu_loop(cpu::index())
 }
 
 fn build_all(
@@ -232,8 +224,10 @@ fn start_partition(p: &Partition) {
             if run_boot_count(p) == 1 {
                 println!("bulkhead: partition \"{}\" started", p.name);
             }
-            let generation = p.run.lock().generation;
-            request(p.vcpu_cpus[0], Request { partition: p.index, vcpu: 0, generation, pc, x0 });
+            match p.vcpus[0].lock().start(pc, x0) {
+                Ok(()) => kick(p.vcpu_cpus[0]),
+                Err(e) => println!("bulkhead: partition \"{}\" vcpu 0: {e}", p.name),
+            }
         }
         Err(e) => {
             drop(run);
@@ -247,53 +241,11 @@ fn run_boot_count(p: &Partition) -> u32 {
     p.run.lock().boot_count
 }
 
-fn request(cpu: usize, r: Request) {
-    *REQUESTS[cpu].lock() = Some(r);
-    cpu::send_event();
-}
-
-/// Waits for a vCPU to run on this CPU, and runs it.
-pub fn idle(cpu: usize) -> ! {
-    *CURRENT[cpu].lock() = None;
-    loop {
-        // Take the request in its own statement: `enter` never returns, so a guard living
-        // through it would keep the mailbox locked for good.
-        let request = REQUESTS[cpu].lock().take();
-        if let Some(r) = request {
-            enter(cpu, r);
-        }
-        cpu::wait_for_event();
+/// Wakes CPU `cpu` (from WFI, or out of its guest) to look at its vCPUs' states again.
+fn kick(cpu: usize) {
+    if let Some(gic) = crate::arch::aarch64::gic::Gic::get() {
+        let _ = gic.send_sgi(interrupts::KICK_SGI, cpu);
     }
-}
-
-fn enter(cpu: usize, r: Request) -> ! {
-    let partitions = PARTITIONS.get().expect("partitions exist before vCPUs start");
-    let p = &partitions[r.partition];
-    let (runnable, cntvoff, generation) = {
-        let mut run = p.run.lock();
-        // vCPU 0 is on from the start; a vCPU started by CPU_ON is ON_PENDING until now.
-        let _ = run.power.mark_running(r.vcpu);
-        (run.running && run.generation == r.generation, run.cntvoff, run.generation)
-    };
-    if !runnable {
-        idle(cpu);
-    }
-    *CURRENT[cpu].lock() = Some(Running { partition: r.partition, vcpu: r.vcpu, generation });
-    let start = VcpuStart {
-        pc: r.pc,
-        x0: r.x0,
-        spsr_el2: crate::core::guest::boot::SPSR_EL1H_DAIF_MASKED,
-        vttbr_el2: p.vttbr_el2,
-        vtcr_el2: VTCR_EL2.load(Ordering::Acquire),
-        gic_v3: p.gic == GicVersion::V3,
-        trap_wfi: p.trap_wfi,
-        vmpidr_el2: vmpidr_el2(r.vcpu),
-        cntvoff_el2: cntvoff,
-    };
-    interrupts::reset_vcpu_interface(cpu);
-    interrupts::flush(p, r.vcpu);
-    // SAFETY: the partition's stage-2 table maps only its own banks and is never freed.
-    unsafe { guest::enter(&start) }
 }
 
 /// Runs `f` on the multiplexer with the physical console as its sink.
@@ -306,107 +258,6 @@ fn console_op<T>(f: impl FnOnce(&mut Multiplexer<'static, MAX_PARTITIONS, LINE>,
     result
 }
 
-/// A synchronous exception from a guest, from the vectors.
-pub fn guest_sync(frame: &mut TrapFrame, esr: u64, far: u64, hpfar: u64) {
-    diagnostics::record_exit(diagnostics::ExitKind::Trap, esr, frame.elr);
-    let cpu = cpu::index();
-    let (p, vcpu) = current(cpu);
-    let index = p.index;
-    interrupts::sync(p, vcpu);
-    if p.vpl011 && Syndrome(esr).class() == crate::core::trap::ExceptionClass::DataAbortLower {
-        // The guest may be polling or reading its UART: bring typed input in and refill its FIFO.
-        drain_console(PARTITIONS.get().expect("a vCPU runs, so partitions exist"));
-        feed_console_input(p);
-    }
-    let mut pc = frame.elr;
-    let exit = {
-        let mut run = p.run.lock();
-        let mut transmit = |byte: u8| {
-            let _ = console_op(|mux, sink| mux.output(index, byte, &mut |b: &[u8]| sink(b)));
-        };
-        partition::handle_sync(p, &mut run, vcpu, Syndrome(esr), far, hpfar, frame, &mut pc, &mut transmit)
-    };
-    frame.elr = pc;
-    match exit {
-        Exit::Resume => {}
-        Exit::Vgic(effects) => interrupts::act(p, vcpu, effects),
-        Exit::Wait { interrupt } => {
-            // WFE returns at once: this CPU has nothing else to run. WFI sleeps until a
-            // physical interrupt (the timer, a kick, the console) unless one is listed already.
-            if interrupt {
-                interrupts::flush(p, vcpu);
-                if !interrupts::any_listed() {
-                    cpu::wait_for_interrupt();
-                }
-                interrupts::sync(p, vcpu);
-            }
-        }
-        Exit::StartVcpu { vcpu, entry, context_id } => {
-            let generation = p.run.lock().generation;
-            request(p.vcpu_cpus[vcpu], Request { partition: index, vcpu, generation, pc: entry, x0: context_id });
-        }
-        Exit::StopVcpu => leave(cpu),
-        Exit::StopPartition => {
-            stop_partition(p);
-            leave(cpu)
-        }
-        Exit::ResetPartition => {
-            restart_partition(p);
-            leave(cpu)
-        }
-        Exit::Abort { address, reason } => {
-            println!(
-                "bulkhead: partition \"{}\" vcpu {vcpu}: data abort at {address:#x} ({reason}): injecting a synchronous external abort",
-                p.name
-            );
-            if let Err(e) = guest::inject_external_abort(frame, esr, far) {
-                println!("bulkhead: partition \"{}\" vcpu {vcpu}: the abort cannot be injected ({e})", p.name);
-                crash(p, cpu);
-            }
-        }
-        Exit::Crash { class, esr } => {
-            println!(
-                "bulkhead: partition \"{}\" vcpu {vcpu}: unhandled trap {class:?} (ESR_EL2 {esr:#x}) at {:#x}",
-                p.name, frame.elr
-            );
-            crash(p, cpu);
-        }
-    }
-    interrupts::flush(p, vcpu);
-}
-
-/// A physical interrupt taken while a guest ran, from the vectors.
-pub fn guest_irq() {
-    diagnostics::record_exit(diagnostics::ExitKind::Interrupt, 0, guest::elr_el2());
-    let cpu = cpu::index();
-    let (p, vcpu) = current(cpu);
-    let partitions = PARTITIONS.get().expect("a vCPU runs, so partitions exist");
-    interrupts::sync(p, vcpu);
-    let taken = interrupts::guest_irq(p, vcpu);
-    // The console interrupt brings typed input; the guests' ticks drain the UART too (a
-    // fallback while the console interrupt goes only to a CPU that runs a guest).
-    drain_console(partitions);
-    interrupts::finish_console(taken.console);
-    feed_console_input(p);
-    interrupts::flush(p, vcpu);
-    interrupts::finish(taken.maintenance);
-}
-
-/// The vCPU this CPU runs. One whose partition stopped or restarted since it started (its
-/// generation moved on, and a kick SGI brought it here) is left for good.
-fn current(cpu: usize) -> (&'static Partition, usize) {
-    let Some(running) = *CURRENT[cpu].lock() else {
-        println!("bulkhead: cpu {cpu}: a trap from a guest with no vCPU running");
-        fatal::stop();
-    };
-    let p = &PARTITIONS.get().expect("a vCPU runs, so partitions exist")[running.partition];
-    if p.run.lock().generation != running.generation {
-        // The trap's list registers belong to the old generation: drop them unread.
-        leave(cpu);
-    }
-    (p, running.vcpu)
-}
-
 /// Makes the partition's vCPUs on other CPUs leave the guest (they see the new generation).
 fn kick_others(p: &Partition) {
     let here = cpu::index();
@@ -417,12 +268,6 @@ fn kick_others(p: &Partition) {
             }
         }
     }
-}
-
-/// This CPU's vCPU is done: give up its virtual interface and wait for another.
-fn leave(cpu: usize) -> ! {
-    interrupts::release_vcpu_interface(cpu);
-    idle(cpu)
 }
 
 /// Routes what was typed on the physical console: three CTRL-a move the focus, every other
@@ -477,7 +322,7 @@ fn feed_console_input(p: &Partition) {
         }
         partition::vpl011_line(p, &run)
     };
-    if let Exit::Vgic(effects) = exit {
+    if let partition::Exit::Vgic(effects) = exit {
         interrupts::act(p, 0, effects);
     }
 }
@@ -500,11 +345,11 @@ fn route_console_interrupt(partitions: &[Partition]) {
     }
 }
 
-/// Applies the partition's crash policy.
-fn crash(p: &Partition, cpu: usize) -> ! {
-    let context = crate::arch::aarch64::vcpu_context::El1Context::save();
+/// Applies the partition's crash policy to a partition whose vCPU on this CPU crashed (the
+/// vCPU's EL1 state is still in the CPU, for the report).
+fn crash(p: &Partition, cpu: usize) {
+    let context = crate::arch::aarch64::vcpu_context::save_el1();
     println!("bulkhead: partition \"{}\" on cpu {cpu}: {context}", p.name);
-    interrupts::release_vcpu_interface(cpu);
     match p.crash_policy {
         CrashPolicy::Stop => {
             println!("bulkhead: partition \"{}\" crashed; stopping it (on-crash = stop)", p.name);
@@ -519,18 +364,19 @@ fn crash(p: &Partition, cpu: usize) -> ! {
             fatal::stop();
         }
     }
-    idle(cpu)
 }
 
-/// Stops a partition; powers the board off when none is left running.
-///
-/// Its vCPUs on other CPUs stop at their next trap: there is no IPI to interrupt them yet.
+/// Stops a partition; powers the board off when none is left running. Its vCPUs on other
+/// CPUs are kicked out of their guests and let go.
 fn stop_partition(p: &Partition) {
     {
         let mut run = p.run.lock();
         run.running = false;
-        run.generation += 1;
+        run.generation = run.generation.wrapping_add(1);
         run.power.power_off();
+        for slot in &p.vcpus {
+            slot.lock().stop();
+        }
     }
     kick_others(p);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
@@ -549,8 +395,11 @@ fn restart_partition(p: &Partition) {
         // It stays `running` throughout: a partition that restarts is not a stopped one, and
         // another partition stopping now must not power the board off.
         let mut run = p.run.lock();
-        run.boot_count += 1;
-        run.generation += 1;
+        run.boot_count = run.boot_count.wrapping_add(1);
+        run.generation = run.generation.wrapping_add(1);
+        for slot in &p.vcpus {
+            slot.lock().stop();
+        }
         run.boot_count
     };
     kick_others(p);

@@ -197,6 +197,43 @@ fn timer_alone(name: &str, board: &str, model: &str, gic: Option<u8>, file: &str
     }
 }
 
+/// `regs` and `smp` with the vCPU save and restore forced on every exit: every register of
+/// `regs` survives 500 traps, and `smp` starts and stops its second vCPU through the slots.
+fn switch_every_exit(name: &str, gic: u8) -> Scenario {
+    let gic_text = if gic == 3 { "v3" } else { "v2" };
+    let mut expect = boot_lines("QEMU virt", gic_text, 4);
+    expect.extend([
+        Expect::line(
+            "bulkhead: debug: every exit saves the vCPU to memory, scribbles over the CPU and loads it back",
+        ),
+        Expect::Interleaved(vec![
+            vec![
+                started("regs"),
+                says(
+                    "regs",
+                    "500 traps: 24 general registers, V0-V31, FPCR, FPSR and 5 system registers came back",
+                ),
+                says("regs", "done"),
+                stopped("regs"),
+            ],
+            smp("smp", 2),
+        ]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: Some(gic),
+        bootargs: Some("bulkhead.debug=switch-every-exit".into()),
+        expect,
+        pending: false,
+        partitions: Some(PartitionConfig {
+            file: "tests/scenarios/virt-switch.dts".into(),
+            valid: true,
+        }),
+        ..Scenario::new(name, "virt")
+    }
+}
+
 /// The validator's messages for `tests/scenarios/virt-gicv3-config-error.dts`, one per
 /// error: `cargo xtask test` checks them against the crate before the boot.
 pub const CONFIG_ERRORS: &[&str] = &[
@@ -263,6 +300,8 @@ pub fn all() -> Vec<Scenario> {
         ),
         reset_beside_hello(),
         config_error(),
+        switch_every_exit("virt-gicv3-switch", 3),
+        switch_every_exit("virt-gicv2-switch", 2),
         timer_alone("virt-gicv2-timer", "virt", "QEMU virt", Some(2), "tests/scenarios/virt-timer.dts"),
         timer_alone("virt-gicv3-timer", "virt", "QEMU virt", Some(3), "tests/scenarios/virt-timer.dts"),
         timer_alone(

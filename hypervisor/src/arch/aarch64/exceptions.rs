@@ -1,4 +1,5 @@
-//! The EL2 exception vectors and the Rust side of the trap path.
+//! The EL2 exception vectors and the hypervisor's own exceptions (the fatal path). Exceptions
+//! from guests end `world::run` instead (`vectors.s`).
 
 use super::esr::Esr;
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2};
@@ -14,27 +15,6 @@ pub struct TrapFrame {
     pub elr: u64,
     pub spsr: u64,
     _pad: u64,
-}
-
-impl TrapFrame {
-    /// The frame that enters a vCPU: everything zero but x0, the PC and PSTATE.
-    pub const fn for_entry(pc: u64, spsr: u64, x0: u64) -> Self {
-        let mut x = [0; 31];
-        x[0] = x0;
-        Self { x, elr: pc, spsr, _pad: 0 }
-    }
-}
-
-impl crate::core::trap::GeneralRegisters for TrapFrame {
-    fn x(&self, index: usize) -> u64 {
-        self.x.get(index).copied().unwrap_or(0)
-    }
-
-    fn set_x(&mut self, index: usize, value: u64) {
-        if let Some(x) = self.x.get_mut(index) {
-            *x = value;
-        }
-    }
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
@@ -77,16 +57,10 @@ impl Vector {
     }
 }
 
-/// Called by `vectors.s` with the saved frame and the vector's index.
+/// Called by `vectors.s` with the saved frame and the vector's index, for exceptions taken
+/// at EL2: the hypervisor's own faults, or a source it never enabled.
 #[unsafe(no_mangle)]
 extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     let vector = Vector::from_index(index);
-    let esr = Esr(ESR_EL2.get());
-    let far = FAR_EL2.get();
-    match vector {
-        Vector::LowerAarch64(Kind::Synchronous) => crate::vm::guest_sync(frame, esr.0, far, super::guest::hpfar_el2()),
-        Vector::LowerAarch64(Kind::Irq) => crate::vm::guest_irq(),
-        // Anything else is the hypervisor's own fault, or a source it never enabled.
-        _ => super::fatal::exception_report(vector, esr, far, frame),
-    }
+    super::fatal::exception_report(vector, Esr(ESR_EL2.get()), FAR_EL2.get(), frame)
 }

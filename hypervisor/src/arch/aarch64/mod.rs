@@ -1,7 +1,8 @@
 //! The AArch64 EL2 layer: entry, exception vectors, the EL2 MMU, CPUs, console and power.
-//! The only place with assembly and system-register access; `layout` and `esr` are pure and
-//! build on the host for tests.
+//! The only place with assembly and system-register access; `context`, `layout` and `esr` are
+//! pure and build on the host for tests.
 
+pub mod context;
 pub mod esr;
 pub mod gic;
 pub mod layout;
@@ -28,3 +29,5 @@ pub mod smp;
 pub mod uart;
 #[cfg(target_os = "none")]
 pub mod vcpu_context;
+#[cfg(target_os = "none")]
+pub mod world;

@@ -12,6 +12,7 @@ use crate::core::memory::vmid::{VmidAllocator, VmidError};
 use crate::core::memory::vtcr::{Stage2Config, VtcrError};
 use crate::core::memory::AddressRange;
 use crate::core::psci::{PowerError, PowerStates};
+use crate::core::vcpu::Vcpu;
 use crate::core::vgic::{Doorbell, Vgic, VgicConfig, VgicError, VcpuId, GUEST_GICC_BASE, GUEST_GICC_SIZE, VIRTUAL_TIMER_PPI};
 use crate::core::vpl011::Vpl011;
 use alloc::boxed::Box;
@@ -146,6 +147,7 @@ pub fn build<S: TablePageSource, const N: usize>(
 
     let power = PowerStates::new(vcpu_cpus.len()).map_err(|error| BuildError::Power { partition: name(), error })?;
     let bootargs = p.kernel.bootargs.clone();
+    let vcpus = vcpu_cpus.iter().map(|_| Mutex::new(Vcpu::new())).collect();
     let partition = Partition {
         index,
         name: name(),
@@ -163,6 +165,7 @@ pub fn build<S: TablePageSource, const N: usize>(
         run: Mutex::new(RunState { running: false, boot_count: 1, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0 }),
         vgic: Mutex::new(vgic),
         doorbells: [const { Doorbell::new() }; MAX_VCPUS],
+        vcpus,
     };
     Ok((partition, table))
 }

@@ -17,6 +17,7 @@ use crate::core::guest::placement::Placement;
 use crate::core::memory::physical::PhysicalMemory;
 use crate::core::memory::AddressRange;
 use crate::core::psci::PowerStates;
+use crate::core::vcpu::Vcpu;
 use crate::core::vgic::{Doorbell, Vgic};
 use crate::core::vpl011::Vpl011;
 use alloc::boxed::Box;
@@ -58,6 +59,8 @@ pub struct Partition {
     pub vgic: Mutex<Box<Vgic>>,
     /// Per vCPU: interrupts raised from interrupt handlers without taking the vGIC lock.
     pub doorbells: [Doorbell; MAX_VCPUS],
+    /// The vCPUs: state and saved registers. Lock order: `run`, then a vCPU, then `vgic`.
+    pub vcpus: Vec<Mutex<Vcpu>>,
 }
 
 /// What changes while a partition runs.
@@ -68,7 +71,7 @@ pub struct RunState {
     pub boot_count: u32,
     /// One more each time the partition stops or restarts: a vCPU started for an older
     /// generation leaves the guest at its next exit.
-    pub generation: u32,
+    pub generation: u64,
     pub power: PowerStates<MAX_VCPUS>,
     pub vpl011: Vpl011,
     /// Console input for the guest that its vPL011's FIFO has no room for yet.

@@ -30,7 +30,7 @@ impl Register {
 
 /// Access to the saved `x0` to `x30` of a trapped vCPU.
 ///
-/// The aarch64 layer implements it on its trap frame; [`RegisterFile`] is a plain
+/// A vCPU's saved `GuestRegisters` implement it; [`RegisterFile`] is a plain
 /// implementation. The provided methods give register 31 its zero-register meaning.
 pub trait GeneralRegisters {
     /// Reads `x<index>` for `index` in 0..31.
@@ -65,6 +65,18 @@ pub struct RegisterFile {
 }
 
 impl GeneralRegisters for RegisterFile {
+    fn x(&self, index: usize) -> u64 {
+        self.x.get(index).copied().unwrap_or(0)
+    }
+
+    fn set_x(&mut self, index: usize, value: u64) {
+        if let Some(slot) = self.x.get_mut(index) {
+            *slot = value;
+        }
+    }
+}
+
+impl GeneralRegisters for crate::arch::aarch64::context::GuestRegisters {
     fn x(&self, index: usize) -> u64 {
         self.x.get(index).copied().unwrap_or(0)
     }

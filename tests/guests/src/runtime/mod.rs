@@ -6,6 +6,7 @@ pub mod cpu;
 mod exception;
 pub mod gic;
 mod psci;
+pub mod registers;
 mod uart;
 
 use core::fmt;

@@ -22,6 +22,11 @@ pub struct Psci {
 }
 
 impl Psci {
+    /// The conduit calls go through.
+    pub const fn conduit(&self) -> Conduit {
+        self.conduit
+    }
+
     /// PSCI over `conduit`.
     pub fn new(conduit: Conduit) -> Self {
         Self { conduit }

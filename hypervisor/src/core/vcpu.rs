@@ -1,0 +1,198 @@
+//! A vCPU apart from the CPU it runs on: its registers while no CPU holds them, and its state
+//! machine.
+//!
+//! ```text
+//!            start(pc, x0)            take(cpu)
+//!   Off ─────────────────> Starting ───────────> Running{cpu} ──block()──> Blocked{cpu}
+//!   (start also from Runnable, Running and Blocked: PSCI already checked; the CPU that
+//!    held the vCPU sees the new start at its next exit and lets go)
+//!    ^                                 take(cpu)  │   ^    ^                    │
+//!    │                     Runnable ─────────────-┘   │    └──── take(cpu) ─────┤
+//!    │                        ^    └── preempt(regs) ─┘                         │
+//!    │                        └────────────────────── wake() ───────────────────┘
+//!    └── stop() from any state; leave(cpu) from Running/Blocked on that CPU
+//! ```
+//!
+//! Invariant: while a vCPU is `Running` or `Blocked` on a CPU, that CPU holds its registers
+//! (the copy here is stale) and only that CPU changes them; in every other state the copy here
+//! is the vCPU's. A state change another CPU makes (start, stop, wake) is followed by a kick
+//! of the vCPU's CPU, which acts on it at its next pass through its loop.
+
+use core::fmt;
+
+use crate::arch::aarch64::context::VcpuRegisters;
+
+/// Where a vCPU is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VcpuState {
+    /// Not started, or stopped (PSCI CPU_OFF, its partition stopped).
+    Off,
+    /// Started (its partition's boot, or PSCI CPU_ON): runs from `pc` with `x0` and every
+    /// other register at reset when its CPU takes it.
+    Starting { pc: u64, x0: u64 },
+    /// Wants a CPU; its registers are saved here.
+    Runnable,
+    /// On CPU `cpu`, in the guest or in the hypervisor on its behalf.
+    Running { cpu: usize },
+    /// Waits on CPU `cpu` for an interrupt (a trapped WFI); its registers stay there.
+    Blocked { cpu: usize },
+}
+
+/// A transition the state machine does not allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuError {
+    /// What was asked.
+    pub operation: &'static str,
+    /// The state it was asked in.
+    pub state: VcpuState,
+}
+
+impl fmt::Display for VcpuError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot {} a vCPU that is {:?}", self.operation, self.state)
+    }
+}
+
+/// What [`Vcpu::take`] hands the CPU that takes a vCPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// A fresh start: the registers are at reset with the entry point and `x0` set, and the
+    /// vCPU's interrupt state must be reset too.
+    Fresh(VcpuRegisters),
+    /// A vCPU that ran before: its saved registers.
+    Saved(VcpuRegisters),
+    /// Back on the CPU that holds its registers (it was blocked there): nothing to load.
+    Resident,
+}
+
+/// One vCPU of a partition.
+#[derive(Clone, Debug)]
+pub struct Vcpu {
+    state: VcpuState,
+    registers: VcpuRegisters,
+    /// Bumped at every start: a CPU that took the vCPU before a later start sees the change.
+    starts: u64,
+}
+
+impl Default for Vcpu {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Vcpu {
+    /// A vCPU that is off.
+    pub const fn new() -> Self {
+        Self { state: VcpuState::Off, registers: VcpuRegisters::at_entry(0, 0), starts: 0 }
+    }
+
+    /// Its state.
+    pub const fn state(&self) -> VcpuState {
+        self.state
+    }
+
+    /// How many times it was started; a CPU compares it with the value at its `take`.
+    pub const fn starts(&self) -> u64 {
+        self.starts
+    }
+
+    /// Its saved registers (stale while a CPU holds them).
+    pub const fn registers(&self) -> &VcpuRegisters {
+        &self.registers
+    }
+
+    /// Starts it at `pc` with `x0`. PSCI decides whether a vCPU may start (it refuses CPU_ON
+    /// of one that is on); here a vCPU that a CPU still holds (it switched itself off and its
+    /// CPU has not let go yet, or its partition restarts) starts afresh too: that CPU sees the
+    /// new start at its next exit and lets go. Only a start not yet taken is refused.
+    pub fn start(&mut self, pc: u64, x0: u64) -> Result<(), VcpuError> {
+        match self.state {
+            VcpuState::Starting { .. } => Err(VcpuError { operation: "start", state: self.state }),
+            _ => {
+                self.state = VcpuState::Starting { pc, x0 };
+                self.starts = self.starts.wrapping_add(1);
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether CPU `cpu` still holds it as the start it took (`starts` at that time).
+    pub fn held_by(&self, cpu: usize, starts: u64) -> bool {
+        self.starts == starts && matches!(self.state, VcpuState::Running { cpu: c } | VcpuState::Blocked { cpu: c } if c == cpu)
+    }
+
+    /// Whether CPU `cpu` has something to do with it: take it, or resume it.
+    pub const fn wants(&self, cpu: usize) -> bool {
+        match self.state {
+            VcpuState::Starting { .. } | VcpuState::Runnable => true,
+            VcpuState::Blocked { cpu: holder } => holder == cpu,
+            VcpuState::Off | VcpuState::Running { .. } => false,
+        }
+    }
+
+    /// CPU `cpu` takes it to run it.
+    pub fn take(&mut self, cpu: usize) -> Result<Taken, VcpuError> {
+        let taken = match self.state {
+            VcpuState::Starting { pc, x0 } => Taken::Fresh(VcpuRegisters::at_entry(pc, x0)),
+            VcpuState::Runnable => Taken::Saved(self.registers),
+            VcpuState::Blocked { cpu: holder } if holder == cpu => Taken::Resident,
+            state => return Err(VcpuError { operation: "take", state }),
+        };
+        self.state = VcpuState::Running { cpu };
+        Ok(taken)
+    }
+
+    /// The vCPU running on `cpu` waits for an interrupt there.
+    pub fn block(&mut self, cpu: usize) -> Result<(), VcpuError> {
+        match self.state {
+            VcpuState::Running { cpu: holder } if holder == cpu => {
+                self.state = VcpuState::Blocked { cpu };
+                Ok(())
+            }
+            state => Err(VcpuError { operation: "block", state }),
+        }
+    }
+
+    /// An interrupt arrived for a blocked vCPU: it wants its CPU again.
+    pub fn wake(&mut self) -> Result<(), VcpuError> {
+        match self.state {
+            VcpuState::Blocked { .. } => {
+                self.state = VcpuState::Runnable;
+                Ok(())
+            }
+            state => Err(VcpuError { operation: "wake", state }),
+        }
+    }
+
+    /// The vCPU leaves CPU `cpu` with its registers, and wants a CPU again (preemption, a
+    /// yield, or a forced save and restore).
+    pub fn preempt(&mut self, cpu: usize, registers: &VcpuRegisters) -> Result<(), VcpuError> {
+        match self.state {
+            VcpuState::Running { cpu: holder } | VcpuState::Blocked { cpu: holder } if holder == cpu => {
+                self.registers = *registers;
+                self.state = VcpuState::Runnable;
+                Ok(())
+            }
+            state => Err(VcpuError { operation: "preempt", state }),
+        }
+    }
+
+    /// Stops it, whatever it was doing; a CPU holding it leaves it at its next exit.
+    pub fn stop(&mut self) {
+        self.state = VcpuState::Off;
+    }
+
+    /// CPU `cpu` stops holding it (it stopped, or was stopped meanwhile). A vCPU started again
+    /// meanwhile (`Starting`) stays so.
+    pub fn leave(&mut self, cpu: usize) {
+        if let VcpuState::Running { cpu: holder } | VcpuState::Blocked { cpu: holder } = self.state {
+            if holder == cpu {
+                self.state = VcpuState::Off;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "vcpu_tests.rs"]
+mod tests;

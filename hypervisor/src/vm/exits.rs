@@ -1,0 +1,151 @@
+//! What a guest exit means for the vCPU and its partition: synchronous traps (through the
+//! portable decision in `core::partition::handle_sync`), physical interrupts, and exits the
+//! hypervisor cannot handle (the partition's crash policy). Each returns an [`Outcome`] to
+//! the CPU's loop.
+
+use crate::arch::aarch64::context::{ExitVector, GuestRegisters};
+use crate::arch::aarch64::gic::regs::Acknowledged;
+use crate::arch::aarch64::guest;
+use crate::arch::aarch64::world::GuestExit;
+use crate::core::partition::{self, Exit, Partition};
+use crate::core::trap::{external_abort, EntryFeatures, ExceptionClass, GuestState, InjectError, Syndrome};
+use crate::println;
+
+use super::cpu_loop::Outcome;
+use super::{console_op, crash, drain_console, feed_console_input, interrupts, kick, restart_partition, stop_partition, PARTITIONS};
+
+/// Handles one exit of vCPU `vcpu` of `p` on CPU `cpu`. A maintenance interrupt taken is left
+/// in `after_flush`: the loop deactivates it once the next flush has rewritten the list
+/// registers (its cause goes away only then).
+pub fn handle(
+    cpu: usize,
+    p: &Partition,
+    vcpu: usize,
+    exit: &GuestExit,
+    regs: &mut GuestRegisters,
+    after_flush: &mut Option<Acknowledged>,
+) -> Outcome {
+    match exit.vector {
+        ExitVector::Synchronous => synchronous(cpu, p, vcpu, exit, regs),
+        ExitVector::Irq => {
+            *after_flush = irq(p, vcpu);
+            Outcome::Resume
+        }
+        ExitVector::Fiq | ExitVector::SError | ExitVector::Aarch32 => {
+            println!(
+                "bulkhead: partition \"{}\" vcpu {vcpu}: {:?} exception from the guest (ESR_EL2 {:#x}) at {:#x}",
+                p.name, exit.vector, exit.esr, regs.pc
+            );
+            crash(p, cpu);
+            Outcome::Leave
+        }
+    }
+}
+
+/// Physical interrupts taken while the guest ran; returns the maintenance interrupt, if taken.
+fn irq(p: &Partition, vcpu: usize) -> Option<Acknowledged> {
+    let partitions = PARTITIONS.get().map_or(&[][..], |p| &p[..]);
+    let taken = interrupts::guest_irq(p, vcpu);
+    // The console interrupt brings typed input; the guests' ticks drain the UART too (a
+    // fallback while the console interrupt goes only to a CPU that runs a guest).
+    drain_console(partitions);
+    interrupts::finish_console(taken.console);
+    feed_console_input(p);
+    taken.maintenance
+}
+
+fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &mut GuestRegisters) -> Outcome {
+    let index = p.index;
+    let esr = exit.esr;
+    if p.vpl011 && Syndrome(esr).class() == ExceptionClass::DataAbortLower {
+        // The guest may be polling or reading its UART: bring typed input in and refill its FIFO.
+        drain_console(PARTITIONS.get().map_or(&[][..], |p| &p[..]));
+        feed_console_input(p);
+    }
+    let mut pc = regs.pc;
+    let decision = {
+        let mut run = p.run.lock();
+        let mut transmit = |byte: u8| {
+            let _ = console_op(|mux, sink| mux.output(index, byte, &mut |b: &[u8]| sink(b)));
+        };
+        partition::handle_sync(p, &mut run, vcpu, Syndrome(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit)
+    };
+    regs.pc = pc;
+    match decision {
+        Exit::Resume => Outcome::Resume,
+        Exit::Vgic(effects) => {
+            interrupts::act(p, vcpu, effects);
+            Outcome::Resume
+        }
+        Exit::Wait { interrupt: true } => Outcome::Block,
+        // WFE returns at once: this CPU has nothing else to run.
+        Exit::Wait { interrupt: false } => Outcome::Resume,
+        Exit::StartVcpu { vcpu: target, entry, context_id } => {
+            let started = p.vcpus.get(target).map(|slot| slot.lock().start(entry, context_id));
+            match started {
+                Some(Ok(())) => {
+                    if let Some(&host) = p.vcpu_cpus.get(target) {
+                        kick(host);
+                    }
+                }
+                Some(Err(e)) => println!("bulkhead: partition \"{}\" vcpu {target}: {e}", p.name),
+                None => println!("bulkhead: partition \"{}\": no vcpu {target}", p.name),
+            }
+            Outcome::Resume
+        }
+        Exit::StopVcpu => Outcome::Leave,
+        Exit::StopPartition => {
+            stop_partition(p);
+            Outcome::Leave
+        }
+        Exit::ResetPartition => {
+            restart_partition(p);
+            Outcome::Leave
+        }
+        Exit::Abort { address, reason } => {
+            println!(
+                "bulkhead: partition \"{}\" vcpu {vcpu}: data abort at {address:#x} ({reason}): injecting a synchronous external abort",
+                p.name
+            );
+            if let Err(e) = inject_external_abort(regs, esr, exit.far) {
+                println!("bulkhead: partition \"{}\" vcpu {vcpu}: the abort cannot be injected ({e})", p.name);
+                crash(p, cpu);
+                return Outcome::Leave;
+            }
+            Outcome::Resume
+        }
+        Exit::Crash { class, esr } => {
+            println!("bulkhead: partition \"{}\" vcpu {vcpu}: unhandled trap {class:?} (ESR_EL2 {esr:#x}) at {:#x}", p.name, regs.pc);
+            crash(p, cpu);
+            Outcome::Leave
+        }
+    }
+}
+
+/// Makes the guest take a synchronous external abort for the access that trapped: sets its
+/// EL1 exception registers and points it at its vector (Arm ARM D1.10).
+fn inject_external_abort(regs: &mut GuestRegisters, trapped_esr: u64, far: u64) -> Result<(), InjectError> {
+    let el1 = guest::el1_exception_context();
+    let state = GuestState { pstate: regs.pstate, pc: regs.pc, far, vbar_el1: el1.vbar_el1, sctlr_el1: el1.sctlr_el1 };
+    let features = EntryFeatures { pan: el1.pan, ssbs: false };
+    let injection = external_abort(state, Syndrome(trapped_esr), features)?;
+    guest::set_el1_exception(injection.esr_el1, injection.far_el1, injection.elr_el1, injection.spsr_el1);
+    regs.pc = injection.pc;
+    regs.pstate = injection.pstate;
+    Ok(())
+}
+
+/// A trapped WFI: the vCPU waits on this CPU (blocked) until an interrupt for it is listed or
+/// a physical one arrives; the next entry takes the physical one. Returns false if the vCPU
+/// was stopped meanwhile.
+pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
+    if p.vcpus[vcpu].lock().block(cpu).is_err() {
+        return false;
+    }
+    interrupts::flush(p, vcpu);
+    if !interrupts::any_listed() {
+        crate::arch::aarch64::cpu::wait_for_interrupt();
+    }
+    interrupts::sync(p, vcpu);
+    matches!(p.vcpus[vcpu].lock().take(cpu), Ok(crate::core::vcpu::Taken::Resident))
+}

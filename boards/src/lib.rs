@@ -82,6 +82,16 @@ pub enum GicVersion {
     V3,
 }
 
+/// How an interrupt's input becomes pending (`GICD_ICFGR`, GIC v2 spec IHI 0048B 4.3.13):
+/// shared by the physical GIC drivers and the virtual GIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// Pending while the input is asserted.
+    Level,
+    /// A rising edge latches the pending state.
+    Edge,
+}
+
 /// Physical addresses of one GIC layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GicLayout {

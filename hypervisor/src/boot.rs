@@ -4,17 +4,14 @@ use crate::arch::aarch64::entry::{self, SecondaryBoot, MAX_CPUS};
 use crate::arch::aarch64::gic::Gic;
 use crate::arch::aarch64::layout;
 use crate::arch::aarch64::mmu::{El2Map, MmuConfig};
-use crate::arch::aarch64::uart::Pl011Console;
+use crate::arch::aarch64::uart;
 use crate::arch::aarch64::{cpu, fatal, power, smp};
 use crate::core::memory::AddressRange;
 use crate::heap::BootHeap;
 use crate::platform::Platform;
 use crate::{console, println};
-use aarch64_cpu::registers::TPIDR_EL2;
 use core::sync::atomic::{AtomicBool, Ordering};
 use dom0less_config::devicetree::Tree;
-use spin::Once;
-use tock_registers::interfaces::Writeable;
 
 const HEAP_SIZE: usize = 4 << 20;
 /// The device tree may not be larger than this.
@@ -33,7 +30,6 @@ static HEAP_MEMORY: entry::BootCell<HeapMemory> = entry::BootCell::new(HeapMemor
 #[global_allocator]
 static HEAP: BootHeap = BootHeap::new();
 
-static CONSOLE: Once<Pl011Console> = Once::new();
 static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 /// The boot CPU's Rust entry, from `entry.s`, with the MMU off and `dtb` in x0.
@@ -59,7 +55,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let mmu = unsafe { map.enable(&image) };
 
     // SAFETY: the board data names the console, and the EL2 map has its window as Device memory.
-    let console = CONSOLE.call_once(|| unsafe { Pl011Console::new(board.console.base) });
+    let console = unsafe { uart::init(board.console.base) };
     console::init(console);
     power::init(board.power_off);
 
@@ -72,7 +68,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
             fatal::stop();
         }
     };
-    TPIDR_EL2.set(platform.boot_cpu as u64);
+    cpu::set_index(platform.boot_cpu);
     entry::set_cpu_stack_top(platform.boot_cpu, entry::stack_top(0));
     banner(&platform, &image);
 

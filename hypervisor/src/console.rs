@@ -1,4 +1,5 @@
-//! The hypervisor's own console output: `println!` and the emergency path of fatal reports.
+//! The hypervisor's own console output: `println!` under the console lock (fatal reports
+//! write through the arch layer's emergency path instead).
 
 use core::fmt::{self, Write};
 use spin::{Mutex, Once};
@@ -8,11 +9,19 @@ pub trait Output: Sync {
     /// Writes all of `bytes`, waiting for room as needed.
     fn write_bytes(&self, bytes: &[u8]);
 
-    /// Writes all of `bytes` even if another CPU is stuck in `write_bytes`.
-    fn write_bytes_emergency(&self, bytes: &[u8]);
-
     /// A byte typed on the console, if one is waiting.
     fn read_byte(&self) -> Option<u8>;
+}
+
+#[cfg(target_os = "none")]
+impl Output for crate::arch::aarch64::uart::Pl011Console {
+    fn write_bytes(&self, bytes: &[u8]) {
+        crate::arch::aarch64::uart::Pl011Console::write_bytes(self, bytes)
+    }
+
+    fn read_byte(&self) -> Option<u8> {
+        crate::arch::aarch64::uart::Pl011Console::read_byte(self)
+    }
 }
 
 /// A byte typed on the console, if one is waiting.
@@ -41,16 +50,11 @@ pub fn init(output: &'static dyn Output) {
 
 struct Writer {
     out: &'static dyn Output,
-    emergency: bool,
 }
 
 impl Writer {
     fn put(&self, bytes: &[u8]) {
-        if self.emergency {
-            self.out.write_bytes_emergency(bytes);
-        } else {
-            self.out.write_bytes(bytes);
-        }
+        self.out.write_bytes(bytes);
     }
 }
 
@@ -74,7 +78,7 @@ pub fn print(args: fmt::Arguments) {
         if let Some(hook) = BEFORE_LINE.get() {
             hook(&mut |bytes: &[u8]| out.write_bytes(bytes));
         }
-        let _ = Writer { out: *out, emergency: false }.write_fmt(args);
+        let _ = Writer { out: *out }.write_fmt(args);
     }
 }
 
@@ -87,22 +91,8 @@ pub fn with_lock(f: impl FnOnce(&mut dyn FnMut(&[u8]))) {
     }
 }
 
-/// Prints without taking the lock: for fatal reports, which must get out even when the
-/// failing code held the lock.
-pub fn emergency_print(args: fmt::Arguments) {
-    if let Some(out) = OUTPUT.get() {
-        let _ = Writer { out: *out, emergency: true }.write_fmt(args);
-    }
-}
-
 /// Prints a line on the hypervisor console.
 #[macro_export]
 macro_rules! println {
     ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
-}
-
-/// Prints a line on the hypervisor console, without the lock (fatal reports only).
-#[macro_export]
-macro_rules! emergency_println {
-    ($($arg:tt)*) => { $crate::console::emergency_print(format_args!("{}\n", format_args!($($arg)*))) };
 }

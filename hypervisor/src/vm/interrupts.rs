@@ -24,7 +24,7 @@ pub fn init_cpu(gic: &Gic, cpu: usize) -> Result<(), GicError> {
     }
     // The virtual timer's PPI is enabled while a vCPU runs here (`reset_vcpu_interface`).
     gic.set_priority(VIRTUAL_TIMER_PPI, cpu, PRIORITY)?;
-    gic.set_trigger(VIRTUAL_TIMER_PPI, cpu, crate::core::vgic::Trigger::Level)?;
+    gic.set_trigger(VIRTUAL_TIMER_PPI, cpu, boards::Trigger::Level)?;
     gic.virtual_interface().clear_lrs();
     Ok(())
 }

@@ -33,6 +33,7 @@ mod cpu_loop;
 mod diagnostics;
 mod exits;
 mod interrupts;
+mod memory;
 
 pub use cpu_loop::cpu_loop;
 pub use interrupts::init_cpu as init_cpu_interrupts;
@@ -65,8 +66,7 @@ struct RamModules<'a>(&'a El2Memory);
 
 impl ModuleSource for RamModules<'_> {
     fn bytes(&self, range: devicetree::AddressRange) -> Option<&[u8]> {
-        let range = AddressRange::new(range.start, range.size)?;
-        self.0.slice(range)
+        self.0.slice(range.start, range.size)
     }
 }
 
@@ -81,7 +81,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     let ram: Vec<AddressRange> = platform.ram.iter().filter_map(|r| AddressRange::new(r.start, r.size())).collect();
     // SAFETY: these are the RAM banks the EL2 map covers read-write; guest banks and modules
     // are the only memory written through it, and nothing else uses them.
-    let memory = MEMORY.call_once(|| Mutex::new(unsafe { El2Memory::new(ram.clone()) }));
+    let memory = MEMORY.call_once(|| Mutex::new(unsafe { El2Memory::new(ram.iter().map(|r| (r.start(), r.size())).collect()) }));
     let facts = HostFacts {
         hypervisor: devicetree::AddressRange::new(image.start, image.end - image.start),
         boot_cpu_mpidr: Some(platform.cpus[platform.boot_cpu]),
@@ -135,7 +135,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     }
     if let Some(gic) = crate::arch::aarch64::gic::Gic::get() {
         let intid = platform.board.console.intid;
-        let _ = gic.set_trigger(intid, platform.boot_cpu, crate::core::vgic::Trigger::Level);
+        let _ = gic.set_trigger(intid, platform.boot_cpu, boards::Trigger::Level);
         let _ = gic.set_priority(intid, platform.boot_cpu, 0x80);
     }
     route_console_interrupt(partitions);
@@ -210,7 +210,7 @@ fn start_partition(p: &Partition) {
         let entry = p.load(&mut run, &mut *memory);
         for bank in &p.banks {
             if let Some(host) = bank.host_range() {
-                memory.clean(host);
+                memory.clean(host.start(), host.size());
             }
         }
         entry

@@ -2,12 +2,17 @@
 
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, CNTV_CTL_EL0, MPIDR_EL1, TPIDR_EL2};
 use core::arch::asm;
-use tock_registers::interfaces::{ReadWriteable, Readable};
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 /// The logical index of this CPU (its position in the device tree's `/cpus`), kept in
 /// TPIDR_EL2 since the entry code.
 pub fn index() -> usize {
     TPIDR_EL2.get() as usize
+}
+
+/// Records this CPU's logical index (the boot CPU's: the entry code starts it at 0).
+pub fn set_index(index: usize) {
+    TPIDR_EL2.set(index as u64);
 }
 
 /// The affinity fields of MPIDR_EL1 (Aff3..Aff0), as PSCI and device trees name CPUs.

@@ -2,9 +2,19 @@
 
 use super::esr::Esr;
 use super::exceptions::{Kind, TrapFrame, Vector};
-use super::{cpu, entry, power};
-use crate::emergency_println;
+use super::{cpu, entry, power, uart};
 use core::arch::asm;
+use core::fmt::Write;
+
+/// Prints one line of a fatal report on the console, whoever holds it.
+macro_rules! emergency_println {
+    ($($arg:tt)*) => {{
+        let mut line = heapless::String::<256>::new();
+        let _ = write!(line, $($arg)*);
+        uart::emergency_write(&line);
+        uart::emergency_write("\n");
+    }};
+}
 
 /// Reports an exception the hypervisor did not expect, and stops.
 pub fn exception_report(vector: Vector, esr: Esr, far: u64, frame: &TrapFrame) -> ! {

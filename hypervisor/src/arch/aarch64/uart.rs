@@ -3,7 +3,7 @@
 use arm_pl011_uart::{Interrupts, PL011Registers, Uart};
 use core::ptr::NonNull;
 use safe_mmio::UniqueMmioPointer;
-use spin::Mutex;
+use spin::{Mutex, Once};
 
 /// The board's PL011 as the hypervisor console. Firmware (or QEMU) has configured it.
 pub struct Pl011Console {
@@ -47,17 +47,20 @@ impl Pl011Console {
     }
 }
 
-impl crate::console::Output for Pl011Console {
-    fn read_byte(&self) -> Option<u8> {
-        // Break, parity and framing errors lose the byte; there is nobody to tell.
+impl Pl011Console {
+    /// A byte typed on the console, if one is waiting. Break, parity and framing errors lose
+    /// the byte; there is nobody to tell.
+    pub fn read_byte(&self) -> Option<u8> {
         self.uart.lock().read_word().ok().flatten()
     }
 
-    fn write_bytes(&self, bytes: &[u8]) {
+    /// Writes all of `bytes`, waiting for room in the transmit FIFO.
+    pub fn write_bytes(&self, bytes: &[u8]) {
         Self::write_all(&mut self.uart.lock(), bytes);
     }
 
-    fn write_bytes_emergency(&self, bytes: &[u8]) {
+    /// Writes all of `bytes` even if another CPU is stuck holding the UART.
+    pub fn write_bytes_emergency(&self, bytes: &[u8]) {
         // A CPU that failed while printing may hold the lock for good: take it over after a
         // while. Output may then interleave, which beats losing the report.
         for _ in 0..1_000_000 {
@@ -70,5 +73,29 @@ impl crate::console::Output for Pl011Console {
         // sharing is interleaved characters on the UART.
         unsafe { self.uart.force_unlock() };
         Self::write_all(&mut self.uart.lock(), bytes);
+    }
+}
+
+/// The board's console, once boot has set it up.
+static CONSOLE: Once<Pl011Console> = Once::new();
+
+/// Sets up the board's console at `base` (later calls return the first one).
+///
+/// # Safety
+/// As for [`Pl011Console::new`].
+pub unsafe fn init(base: u64) -> &'static Pl011Console {
+    // SAFETY: forwarded from this function's contract.
+    CONSOLE.call_once(|| unsafe { Pl011Console::new(base) })
+}
+
+/// Writes a fatal report's text to the console, whoever holds it (nothing before `init`).
+pub fn emergency_write(text: &str) {
+    if let Some(console) = CONSOLE.get() {
+        for (i, line) in text.split('\n').enumerate() {
+            if i > 0 {
+                console.write_bytes_emergency(b"\r\n");
+            }
+            console.write_bytes_emergency(line.as_bytes());
+        }
     }
 }

@@ -23,14 +23,7 @@ pub const fn is_private(intid: IntId) -> bool {
     intid < SPI_FIRST
 }
 
-/// How an interrupt's input becomes pending (`GICD_ICFGR`, GIC v2 spec IHI 0048B 4.3.13).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Trigger {
-    /// Pending while the input is asserted.
-    Level,
-    /// A rising edge latches the pending state.
-    Edge,
-}
+pub use boards::Trigger;
 
 /// One virtual interrupt's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use super::v2::GicV2;
 use super::v3::GicV3;
 use super::virtual_interface::VirtualInterface;
 use super::GicError;
-use crate::core::vgic::Trigger;
+use boards::Trigger;
 use boards::GicLayout;
 use spin::Once;
 

@@ -11,7 +11,7 @@ use super::regs::{
 use super::GicError;
 use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::entry::MAX_CPUS;
-use crate::core::vgic::Trigger;
+use boards::Trigger;
 use core::sync::atomic::{AtomicU8, Ordering};
 use spin::Mutex;
 use tock_registers::interfaces::{Readable, Writeable};

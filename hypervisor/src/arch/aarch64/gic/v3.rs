@@ -10,7 +10,7 @@ use super::sysreg::{self, ICC_CTLR_EOIMODE, ICC_CTLR_RSS};
 use super::walk;
 use super::GicError;
 use crate::arch::aarch64::entry::MAX_CPUS;
-use crate::core::vgic::Trigger;
+use boards::Trigger;
 use aarch64_cpu::registers::{ICC_SRE_EL2, MPIDR_EL1};
 use arm_gic::gicv3::registers::{Gicd, GicdCtlr, GicrSgi};
 use arm_gic::gicv3::{GicCpuInterface, GicDistributor, GicError as CrateError, GicRedistributor};

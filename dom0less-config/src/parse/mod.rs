@@ -11,7 +11,7 @@ use crate::devicetree::{AddressRange, NodeId, Property, Tree};
 use crate::error::{ConfigError, Warning};
 use crate::plan::{CrashPolicy, Enhanced};
 
-pub use domain::{LEGAL_UNMODELLED, MODELLED};
+pub use domain::{LEGAL_UNMODELLED, MAX_VCPUS, MODELLED};
 
 /// A parsed `xen,domain` node.
 #[derive(Clone, Debug, Default)]

@@ -12,7 +12,7 @@ use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::world::GuestExit;
 use crate::arch::aarch64::entry::MAX_CPUS;
 use crate::core::partition::Partition;
-use crate::core::trap::Syndrome;
+use crate::core::trap::Esr;
 use crate::core::vgic::VcpuId;
 use crate::println;
 
@@ -84,7 +84,7 @@ pub fn dump(partitions: &[Partition], running: impl Fn(usize) -> Option<(usize, 
             KIND_OTHER => alloc::format!("FIQ, SError or AArch32 exception (ESR_EL2 {:#x})", record.esr.load(Ordering::Relaxed)),
             _ => {
                 let esr = record.esr.load(Ordering::Relaxed);
-                alloc::format!("{:?} (ESR_EL2 {esr:#x})", Syndrome(esr).class())
+                alloc::format!("{:?} (ESR_EL2 {esr:#x})", Esr(esr).class())
             }
         };
         println!("bulkhead:   cpu {index}: {who}, {count} exits, the last {ago_ms} ms ago: {what} at pc {pc:#x}");

@@ -8,7 +8,7 @@ use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::guest;
 use crate::arch::aarch64::world::GuestExit;
 use crate::core::partition::{self, Exit, Partition};
-use crate::core::trap::{external_abort, EntryFeatures, ExceptionClass, GuestState, InjectError, Syndrome};
+use crate::core::trap::{external_abort, EntryFeatures, ExceptionClass, GuestState, InjectError, Esr};
 use crate::println;
 
 use super::cpu_loop::Outcome;
@@ -57,7 +57,7 @@ fn irq(p: &Partition, vcpu: usize) -> Option<Acknowledged> {
 fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &mut GuestRegisters) -> Outcome {
     let index = p.index;
     let esr = exit.esr;
-    if p.vpl011 && Syndrome(esr).class() == ExceptionClass::DataAbortLower {
+    if p.vpl011 && Esr(esr).class() == ExceptionClass::DataAbortLower {
         // The guest may be polling or reading its UART: bring typed input in and refill its FIFO.
         drain_console(PARTITIONS.get().map_or(&[][..], |p| &p[..]));
         feed_console_input(p);
@@ -68,7 +68,7 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
         let mut transmit = |byte: u8| {
             let _ = console_op(|mux, sink| mux.output(index, byte, &mut |b: &[u8]| sink(b)));
         };
-        partition::handle_sync(p, &mut run, vcpu, Syndrome(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit)
+        partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit)
     };
     regs.pc = pc;
     match decision {
@@ -128,7 +128,7 @@ fn inject_external_abort(regs: &mut GuestRegisters, trapped_esr: u64, far: u64) 
     let el1 = guest::el1_exception_context();
     let state = GuestState { pstate: regs.pstate, pc: regs.pc, far, vbar_el1: el1.vbar_el1, sctlr_el1: el1.sctlr_el1 };
     let features = EntryFeatures { pan: el1.pan, ssbs: false };
-    let injection = external_abort(state, Syndrome(trapped_esr), features)?;
+    let injection = external_abort(state, Esr(trapped_esr), features)?;
     guest::set_el1_exception(injection.esr_el1, injection.far_el1, injection.elr_el1, injection.spsr_el1);
     regs.pc = injection.pc;
     regs.pstate = injection.pstate;

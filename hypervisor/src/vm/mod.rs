@@ -14,7 +14,6 @@ use crate::arch::aarch64::memory::El2Memory;
 use crate::arch::aarch64::{cpu, fatal};
 use crate::core::console::Multiplexer;
 use crate::core::guest::boot::EntryState;
-use crate::core::guest::layout::GicVersion;
 use crate::core::memory::frames::FrameAllocator;
 use crate::core::memory::identity_pages::IdentityPages;
 use crate::core::memory::vmid::VmidAllocator;
@@ -170,10 +169,7 @@ fn build_all(
         error,
     })?;
     VTCR_EL2.store(stage2.vtcr_el2(), Ordering::Release);
-    let gic = match platform.gic.version() {
-        boards::GicVersion::V2 => GicVersion::V2,
-        boards::GicVersion::V3 => GicVersion::V3,
-    };
+    let gic = platform.gic.version();
     let mut cpus = CpuAssignment::new(platform.cpus.len());
     let mut vmids = VmidAllocator::new();
     let mut out = Vec::new();

@@ -44,19 +44,13 @@ pub const GRANT_TABLE_SIZE: u64 = 0x0100_0000;
 pub const MAGIC_BASE: u64 = 0x3900_0000;
 /// `GUEST_MAGIC_SIZE`.
 pub const MAGIC_SIZE: u64 = 0x0100_0000;
-/// `GUEST_MAX_VCPUS`.
-pub const MAX_VCPUS: u32 = 128;
+/// `GUEST_MAX_VCPUS`: the guest ABI's limit, which the config validator enforces.
+pub use dom0less_config::parse::MAX_VCPUS;
 /// The most vCPUs a GICv2 can address (GICv2 spec 4.3.12: 8 CPU targets).
 pub const MAX_GICV2_VCPUS: u32 = 8;
 
-/// The interrupt controller a guest sees.
-#[derive(Clone, Copy, Debug, Eq, PartialEq)]
-pub enum GicVersion {
-    /// GICv2: memory-mapped CPU interface.
-    V2,
-    /// GICv3: system-register CPU interface and redistributors.
-    V3,
-}
+/// The interrupt controller a guest sees: the board's GIC version.
+pub use boards::GicVersion;
 
 /// Why a guest layout cannot be built.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]

@@ -173,10 +173,7 @@ pub fn build<S: TablePageSource, const N: usize>(
 /// The partition's vGIC, with each vCPU's virtual timer PPI latched: the guest uses the EL1
 /// virtual timer directly; when it fires the hypervisor masks it and injects one event.
 fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Result<Box<Vgic>, VgicError> {
-    let version = match gic {
-        GicVersion::V2 => boards::GicVersion::V2,
-        GicVersion::V3 => boards::GicVersion::V3,
-    };
+    let version = gic;
     let spis = (p.nr_spis.unwrap_or(0) as usize).max(MIN_SPIS);
     // About 50 KiB: configured in place on the heap, never moved through the stack.
     let mut vgic = Box::new(Vgic::empty());

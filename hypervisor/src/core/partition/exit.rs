@@ -3,7 +3,7 @@
 use super::{Partition, RunState};
 use crate::core::guest::layout::{PL011_BASE, PL011_SIZE};
 use crate::core::psci::{self, Action, Arguments};
-use crate::core::trap::{Call, Conduit, DataAbort, DataAbortError, ExceptionClass, GeneralRegisters, MmioAccess, Syndrome};
+use crate::core::trap::{Call, Conduit, DataAbort, DataAbortError, ExceptionClass, GeneralRegisters, MmioAccess, Esr};
 use crate::core::vgic::{AccessSize, Effects, VcpuId, VgicError};
 use crate::core::vpl011::{TransmitSink, Vpl011Error, INTERRUPT_ID as VPL011_INTID};
 use core::fmt;
@@ -42,7 +42,7 @@ pub enum AbortReason {
     /// Nothing is mapped or emulated at that guest physical address.
     Unmapped,
     /// The access hit an emulated device with an instruction that gives no syndrome.
-    Syndrome(DataAbortError),
+    Esr(DataAbortError),
     /// The virtual PL011 refused the access.
     Vpl011(Vpl011Error),
     /// The virtual GIC refused the access.
@@ -53,7 +53,7 @@ impl fmt::Display for AbortReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unmapped => write!(f, "nothing is mapped there"),
-            Self::Syndrome(e) => write!(f, "{e}"),
+            Self::Esr(e) => write!(f, "{e}"),
             Self::Vpl011(e) => write!(f, "virtual PL011: {e}"),
             Self::Vgic(e) => write!(f, "virtual GIC: {e}"),
         }
@@ -69,7 +69,7 @@ pub fn handle_sync(
     partition: &Partition,
     run: &mut RunState,
     vcpu: usize,
-    esr: Syndrome,
+    esr: Esr,
     far: u64,
     hpfar: u64,
     regs: &mut impl GeneralRegisters,
@@ -94,7 +94,7 @@ fn data_abort(
     partition: &Partition,
     run: &mut RunState,
     vcpu: usize,
-    esr: Syndrome,
+    esr: Esr,
     far: u64,
     hpfar: u64,
     regs: &mut impl GeneralRegisters,
@@ -109,7 +109,7 @@ fn data_abort(
     }
     let access = match DataAbort::new(esr).and_then(|a| a.mmio_access(far, hpfar)) {
         Ok(access) => access,
-        Err(e) => return Exit::Abort { address, reason: AbortReason::Syndrome(e) },
+        Err(e) => return Exit::Abort { address, reason: AbortReason::Esr(e) },
     };
     let emulated = if in_vgic {
         vgic_access(partition, vcpu, access, regs)
@@ -125,7 +125,7 @@ fn data_abort(
     }
 }
 
-fn call(run: &mut RunState, vcpu: usize, esr: Syndrome, regs: &mut impl GeneralRegisters, pc: &mut u64) -> Exit {
+fn call(run: &mut RunState, vcpu: usize, esr: Esr, regs: &mut impl GeneralRegisters, pc: &mut u64) -> Exit {
     let Ok(call) = Call::decode(esr) else {
         return Exit::Crash { class: esr.class(), esr: esr.0 };
     };
@@ -206,7 +206,7 @@ impl SystemRegister {
 /// Trapped system registers: GICv3 SGI generation goes to the vGIC; the EL1 physical timer
 /// (not given to guests: they use the virtual timer) reads as zero and ignores writes, so a
 /// guest that probes it sees a timer that never fires rather than faulting.
-fn system_register(partition: &Partition, vcpu: usize, esr: Syndrome, regs: &mut impl GeneralRegisters, pc: &mut u64) -> Exit {
+fn system_register(partition: &Partition, vcpu: usize, esr: Esr, regs: &mut impl GeneralRegisters, pc: &mut u64) -> Exit {
     let r = SystemRegister::decode(esr.iss());
     let exit = if r.is(3, 0, 12, 11, 5) && !r.read {
         // ICC_SGI1R_EL1

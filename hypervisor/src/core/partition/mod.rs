@@ -27,8 +27,8 @@ use core::fmt;
 use dom0less_config::CrashPolicy;
 use spin::Mutex;
 
-/// vCPUs a partition may have.
-pub const MAX_VCPUS: usize = 8;
+/// vCPUs a partition may have: as many as its vGIC serves.
+pub use crate::core::vgic::MAX_VCPUS;
 /// Bytes of console input held for a partition while its vPL011 FIFO is full (a pasted line
 /// or two); more is dropped.
 pub const INPUT_BUFFER: usize = 1024;

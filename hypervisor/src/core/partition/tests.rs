@@ -7,7 +7,7 @@ use crate::core::memory::identity_pages::IdentityPages;
 use crate::core::memory::physical::testing::WindowMemory;
 use crate::core::memory::vmid::VmidAllocator;
 use crate::core::memory::vtcr::Stage2Config;
-use crate::core::trap::{ExceptionClass, RegisterFile, Syndrome};
+use crate::core::trap::{ExceptionClass, RegisterFile, Esr};
 use super::SystemRegister;
 use alloc::format;
 use dom0less_config::devicetree::{cells_value, strings_value, NodeId, Tree};
@@ -144,13 +144,13 @@ fn loading_scrubs_ram_and_places_kernel_and_dtb() {
     assert_eq!(b.memory.slice(host, 16), [0; 16]);
 }
 
-fn vpl011_write(byte: u8) -> (Syndrome, u64, u64, RegisterFile) {
+fn vpl011_write(byte: u8) -> (Esr, u64, u64, RegisterFile) {
     // str w1, [x0]: ISV, SAS = word, SRT = 1, WnR, translation fault level 3.
     let iss = (1 << 24) | (2 << 22) | (1 << 16) | (1 << 6) | 0x07;
     let mut regs = RegisterFile::default();
     regs.x[1] = byte as u64;
     let far = crate::core::guest::layout::PL011_BASE;
-    (Syndrome::new(ExceptionClass::DataAbortLower, true, iss), far, (far >> 12) << 4, regs)
+    (Esr::new(ExceptionClass::DataAbortLower, true, iss), far, (far >> 12) << 4, regs)
 }
 
 #[test]
@@ -180,8 +180,8 @@ fn an_unmapped_access_is_an_abort_and_the_pc_stays() {
     assert_eq!(pc, 0x4008_1000);
 }
 
-fn hvc(immediate: u32) -> Syndrome {
-    Syndrome::new(ExceptionClass::Hvc64, true, immediate)
+fn hvc(immediate: u32) -> Esr {
+    Esr::new(ExceptionClass::Hvc64, true, immediate)
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn xen_hypercalls_answer_enosys_and_unknown_traps_crash() {
     let mut regs = RegisterFile::default();
     assert_eq!(handle_sync(p, &mut run, 0, hvc(0xea1), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
     assert_eq!(regs.x[0] as i64, -38);
-    let esr = Syndrome::new(ExceptionClass::SystemRegister, true, 0);
+    let esr = Esr::new(ExceptionClass::SystemRegister, true, 0);
     assert!(matches!(handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Crash { .. }));
 }
 
@@ -244,14 +244,14 @@ fn an_sgi_write_reaches_the_other_vcpu_and_the_physical_timer_reads_as_zero() {
     let mut pc = 0x4008_0000;
     // ICC_SGI1R_EL1 from x2: SGI 3 to Aff0 target list {1} (vCPU 1).
     regs.x[2] = (3 << 24) | 0b10;
-    let esr = Syndrome::new(ExceptionClass::SystemRegister, true, sysreg_iss(3, 0, 12, 11, 5, 2, false));
+    let esr = Esr::new(ExceptionClass::SystemRegister, true, sysreg_iss(3, 0, 12, 11, 5, 2, false));
     let exit = handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {});
     assert!(matches!(exit, Exit::Vgic(_)), "{exit:?}");
     assert!(p.vgic.lock().is_pending(crate::core::vgic::VcpuId(1), 3));
     assert_eq!(pc, 0x4008_0004);
 
     regs.x[4] = 0xdead;
-    let esr = Syndrome::new(ExceptionClass::SystemRegister, true, sysreg_iss(3, 3, 14, 2, 1, 4, true));
+    let esr = Esr::new(ExceptionClass::SystemRegister, true, sysreg_iss(3, 3, 14, 2, 1, 4, true));
     assert_eq!(handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
     assert_eq!(regs.x[4], 0);
 }
@@ -266,7 +266,7 @@ fn distributor_accesses_are_emulated() {
     let far = crate::core::vgic::GUEST_GICD_BASE + 4;
     let mut regs = RegisterFile::default();
     let mut pc = 0x4008_0000;
-    let esr = Syndrome::new(ExceptionClass::DataAbortLower, true, iss);
+    let esr = Esr::new(ExceptionClass::DataAbortLower, true, iss);
     assert_eq!(handle_sync(p, &mut run, 0, esr, far, (far >> 12) << 4, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
     assert_eq!(regs.x[3] & 0x1f, 1, "ITLinesNumber 1: 64 INTIDs, so 32 SPIs");
     assert_eq!(pc, 0x4008_0004);
@@ -297,10 +297,10 @@ fn wfi_and_wfe_become_waits_past_the_instruction() {
     let mut run = p.run.lock();
     let mut regs = RegisterFile::default();
     let mut pc = 0x4008_0000;
-    let wfi = Syndrome::new(ExceptionClass::WaitForInterruptOrEvent, true, 0);
+    let wfi = Esr::new(ExceptionClass::WaitForInterruptOrEvent, true, 0);
     assert_eq!(handle_sync(p, &mut run, 0, wfi, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Wait { interrupt: true });
     assert_eq!(pc, 0x4008_0004);
-    let wfe = Syndrome::new(ExceptionClass::WaitForInterruptOrEvent, true, 1);
+    let wfe = Esr::new(ExceptionClass::WaitForInterruptOrEvent, true, 1);
     assert_eq!(handle_sync(p, &mut run, 0, wfe, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Wait { interrupt: false });
     assert_eq!(pc, 0x4008_0008);
 }

@@ -6,7 +6,7 @@
 //! (bits \[43:4\], IPA bits \[51:12\]) and the page offset from `FAR_EL2` \[11:0\].
 
 use super::registers::{GeneralRegisters, Register};
-use super::syndrome::{ExceptionClass, Syndrome};
+use super::syndrome::{ExceptionClass, Esr};
 use ::core::fmt;
 
 /// The faulting intermediate physical address of a stage-2 abort.
@@ -125,12 +125,12 @@ impl FaultStatus {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DataAbort {
     /// The raw syndrome it came from.
-    pub esr: Syndrome,
+    pub esr: Esr,
 }
 
 impl DataAbort {
     /// Checks that `esr` is a data abort (from a lower or the current level).
-    pub fn new(esr: Syndrome) -> Result<Self, DataAbortError> {
+    pub fn new(esr: Esr) -> Result<Self, DataAbortError> {
         match esr.class() {
             ExceptionClass::DataAbortLower | ExceptionClass::DataAbortCurrent => Ok(Self { esr }),
             class => Err(DataAbortError::NotADataAbort { class }),

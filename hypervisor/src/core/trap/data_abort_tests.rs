@@ -11,7 +11,7 @@ fn hpfar(ipa: u64) -> u64 {
 fn access(esr: u64, ipa: u64) -> Result<MmioAccess, DataAbortError> {
     // The guest's virtual address shares only its page offset with the IPA.
     let far = 0xffff_0000_dead_0000 | (ipa & 0xfff);
-    DataAbort::new(Syndrome(esr))?.mmio_access(far, hpfar(ipa))
+    DataAbort::new(Esr(esr))?.mmio_access(far, hpfar(ipa))
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn ldr_w1_from_x0() {
             sf: false,
         }
     );
-    let abort = DataAbort::new(Syndrome(0x9381_0006)).unwrap();
+    let abort = DataAbort::new(Esr(0x9381_0006)).unwrap();
     assert_eq!(abort.fault_status(), FaultStatus::Translation { level: 2 });
     let mut registers = RegisterFile { x: [u64::MAX; 31] };
     mmio.complete_load(&mut registers, 0x1234_5678);
@@ -165,7 +165,7 @@ fn stage_one_walk_faults_are_not_mmio() {
 #[test]
 fn other_classes_are_rejected() {
     // An HVC syndrome.
-    let error = DataAbort::new(Syndrome(0x5a00_0000)).unwrap_err();
+    let error = DataAbort::new(Esr(0x5a00_0000)).unwrap_err();
     assert_eq!(
         error,
         DataAbortError::NotADataAbort {
@@ -196,10 +196,10 @@ fn fault_status_codes_group_by_kind() {
 #[test]
 fn acquire_release_and_cache_maintenance_bits() {
     // ldar w1, [x0]: AR set.
-    let abort = DataAbort::new(Syndrome(0x9381_4006)).unwrap();
+    let abort = DataAbort::new(Esr(0x9381_4006)).unwrap();
     assert!(abort.acquire_release());
     // dc civac on a device page: CM and WnR, no syndrome.
-    let maintenance = DataAbort::new(Syndrome(0x9200_0146)).unwrap();
+    let maintenance = DataAbort::new(Esr(0x9200_0146)).unwrap();
     assert!(maintenance.cache_maintenance());
     assert!(!maintenance.syndrome_valid());
 }

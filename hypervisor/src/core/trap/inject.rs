@@ -8,7 +8,7 @@
 //! on SP_EL0, +0x200 from EL1 on SP_EL1, +0x400 from AArch64 EL0, +0x600 from AArch32 EL0)
 //! in EL1h with D, A, I and F masked.
 
-use super::syndrome::{ExceptionClass, Syndrome};
+use super::syndrome::{ExceptionClass, Esr};
 use ::core::fmt;
 
 /// Why an abort cannot be injected.
@@ -98,7 +98,7 @@ const ISS_WNR: u32 = 1 << 6;
 /// `trapped` is the `ESR_EL2` of the fault: its IL and WnR are carried into `ESR_EL1`.
 pub fn external_abort(
     guest: GuestState,
-    trapped: Syndrome,
+    trapped: Esr,
     features: EntryFeatures,
 ) -> Result<Injection, InjectError> {
     let mode = guest.pstate & 0x1f;
@@ -114,7 +114,7 @@ pub fn external_abort(
         }
     };
     let iss = DFSC_EXTERNAL_ABORT | (trapped.iss() & ISS_WNR);
-    let esr = Syndrome::new(class, trapped.is_32bit_instruction(), iss);
+    let esr = Esr::new(class, trapped.is_32bit_instruction(), iss);
 
     let mut pstate = MODE_EL1H | DAIF_MASK;
     if features.pan {
@@ -155,8 +155,8 @@ mod tests {
     }
 
     // ldr w1, [x0] and str w1, [x0], both translation faults at level 2.
-    const LOAD: Syndrome = Syndrome(0x9381_0006);
-    const STORE: Syndrome = Syndrome(0x9381_0046);
+    const LOAD: Esr = Esr(0x9381_0006);
+    const STORE: Esr = Esr(0x9381_0046);
 
     #[test]
     fn abort_from_el1h_goes_to_the_current_el_spx_vector() {

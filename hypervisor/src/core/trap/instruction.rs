@@ -6,7 +6,7 @@
 //! an SMC trapped by `HCR_EL2.TSC` and a trapped WFx return to the instruction itself, so
 //! the hypervisor steps over it.
 
-use super::syndrome::{ExceptionClass, Syndrome};
+use super::syndrome::{ExceptionClass, Esr};
 use ::core::fmt;
 
 /// Why a syndrome is not the trapped instruction the caller expected.
@@ -43,14 +43,9 @@ impl fmt::Display for CallError {
     }
 }
 
-/// Which instruction a guest used to call the hypervisor or firmware.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Conduit {
-    /// `hvc #imm`.
-    Hvc,
-    /// `smc #imm`, trapped to EL2.
-    Smc,
-}
+/// Which instruction a guest used to call the hypervisor or firmware (`hvc #imm`, or
+/// `smc #imm` trapped to EL2): the SMC Calling Convention's conduit, as boards name it.
+pub use boards::Conduit;
 
 /// A trapped HVC or SMC from AArch64: the conduit and its 16-bit immediate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +60,7 @@ pub struct Call {
 
 impl Call {
     /// Decodes an HVC or SMC syndrome from AArch64.
-    pub fn decode(esr: Syndrome) -> Result<Self, CallError> {
+    pub fn decode(esr: Esr) -> Result<Self, CallError> {
         let conduit = match esr.class() {
             ExceptionClass::Hvc64 => Conduit::Hvc,
             ExceptionClass::Smc64 => Conduit::Smc,
@@ -98,7 +93,7 @@ pub enum WaitKind {
 
 impl WaitKind {
     /// Decodes a trapped WFx syndrome (EC 0x01).
-    pub fn decode(esr: Syndrome) -> Result<Self, CallError> {
+    pub fn decode(esr: Esr) -> Result<Self, CallError> {
         match esr.class() {
             ExceptionClass::WaitForInterruptOrEvent => Ok(match esr.iss() & 0b11 {
                 0b00 => Self::Interrupt,
@@ -123,7 +118,7 @@ mod tests {
     #[test]
     fn hvc_0xea1_is_a_xen_hypercall_with_no_pc_step() {
         // hvc #0xea1: EC 0x16, IL, imm16 0xea1.
-        let call = Call::decode(Syndrome(0x5a00_0ea1)).unwrap();
+        let call = Call::decode(Esr(0x5a00_0ea1)).unwrap();
         assert_eq!(
             call,
             Call {
@@ -137,7 +132,7 @@ mod tests {
     #[test]
     fn smc_0_steps_over_the_instruction() {
         // smc #0: EC 0x17, IL.
-        let call = Call::decode(Syndrome(0x5e00_0000)).unwrap();
+        let call = Call::decode(Esr(0x5e00_0000)).unwrap();
         assert_eq!(
             call,
             Call {
@@ -152,13 +147,13 @@ mod tests {
     fn aarch32_calls_and_other_classes_are_rejected() {
         // hvc from AArch32 (EC 0x12).
         assert_eq!(
-            Call::decode(Syndrome(0x4a00_0000)),
+            Call::decode(Esr(0x4a00_0000)),
             Err(CallError::NotACall {
                 class: ExceptionClass::Hvc32
             })
         );
         assert_eq!(
-            WaitKind::decode(Syndrome(0x9381_0006)),
+            WaitKind::decode(Esr(0x9381_0006)),
             Err(CallError::NotAWait {
                 class: ExceptionClass::DataAbortLower
             })
@@ -169,16 +164,16 @@ mod tests {
     fn wait_kinds_follow_ti() {
         // EC 0x01 with IL and CV/COND = 0b1_1110 (unconditional), TI = 0..3.
         assert_eq!(
-            WaitKind::decode(Syndrome(0x05e0_0000)),
+            WaitKind::decode(Esr(0x05e0_0000)),
             Ok(WaitKind::Interrupt)
         );
-        assert_eq!(WaitKind::decode(Syndrome(0x05e0_0001)), Ok(WaitKind::Event));
+        assert_eq!(WaitKind::decode(Esr(0x05e0_0001)), Ok(WaitKind::Event));
         assert_eq!(
-            WaitKind::decode(Syndrome(0x05e0_0002)),
+            WaitKind::decode(Esr(0x05e0_0002)),
             Ok(WaitKind::InterruptWithTimeout)
         );
         assert_eq!(
-            WaitKind::decode(Syndrome(0x05e0_0003)),
+            WaitKind::decode(Esr(0x05e0_0003)),
             Ok(WaitKind::EventWithTimeout)
         );
         assert!(WaitKind::Interrupt.waits_for_interrupt());

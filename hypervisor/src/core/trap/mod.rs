@@ -16,4 +16,4 @@ pub use data_abort::{fault_ipa, DataAbort, DataAbortError, FaultStatus, MmioAcce
 pub use inject::{external_abort, EntryFeatures, GuestState, InjectError, Injection};
 pub use instruction::{Call, CallError, Conduit, WaitKind};
 pub use registers::{GeneralRegisters, Register, RegisterFile};
-pub use syndrome::{ExceptionClass, Syndrome};
+pub use syndrome::{ExceptionClass, Esr};

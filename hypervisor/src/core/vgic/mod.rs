@@ -54,20 +54,23 @@ pub use vcpu_interface::FlushOutcome;
 
 pub use boards::GicVersion;
 
+use crate::core::guest::layout;
+
 /// Guest physical address of the virtual distributor (Xen's `GUEST_GICD_BASE`, both versions).
-pub const GUEST_GICD_BASE: u64 = 0x0300_1000;
+pub const GUEST_GICD_BASE: u64 = layout::GICV2_DISTRIBUTOR_BASE;
 /// Size of the GICv2 virtual distributor frame.
-pub const GUEST_GICD_V2_SIZE: u64 = 0x1000;
+pub const GUEST_GICD_V2_SIZE: u64 = layout::GICV2_DISTRIBUTOR_SIZE;
 /// Size of the GICv3 virtual distributor frame.
-pub const GUEST_GICD_V3_SIZE: u64 = 0x1_0000;
-/// Guest physical address where the GICv2 virtual CPU interface (GICV) is mapped (Xen's `GUEST_GICC_BASE`).
-pub const GUEST_GICC_BASE: u64 = 0x0300_2000;
+pub const GUEST_GICD_V3_SIZE: u64 = layout::GICV3_DISTRIBUTOR_SIZE;
+/// Guest physical address where the GICv2 virtual CPU interface (GICV) is mapped.
+pub const GUEST_GICC_BASE: u64 = layout::GICV2_CPU_INTERFACE_BASE;
 /// Size of the GICv2 CPU interface mapping (two 4 KiB pages, so `GICC_DIR` is reachable).
-pub const GUEST_GICC_SIZE: u64 = 0x2000;
-/// Guest physical address of the first GICv3 redistributor (Xen's `GUEST_GICV3_GICR0_BASE`).
-pub const GUEST_GICR_BASE: u64 = 0x0302_0000;
+pub const GUEST_GICC_SIZE: u64 = layout::GICV2_CPU_INTERFACE_SIZE;
+/// Guest physical address of the first GICv3 redistributor.
+pub const GUEST_GICR_BASE: u64 = layout::GICV3_REDISTRIBUTOR_BASE;
 /// Size of one vCPU's redistributor: the RD_base frame and the SGI_base frame, 64 KiB each.
-pub const GUEST_GICR_STRIDE: u64 = 0x2_0000;
+pub const GUEST_GICR_STRIDE: u64 = layout::GICV3_REDISTRIBUTOR_STRIDE;
+const _: () = assert!(layout::GICV3_DISTRIBUTOR_BASE == layout::GICV2_DISTRIBUTOR_BASE);
 
 /// Most vCPUs one partition's vGIC serves (the GICv2 limit; state is sized for it).
 pub const MAX_VCPUS: usize = 8;

@@ -34,7 +34,7 @@ impl Vpl011 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::trap::{DataAbort, RegisterFile, Syndrome};
+    use crate::core::trap::{DataAbort, RegisterFile, Esr};
     use crate::core::vpl011::registers::{FR, FR_RXFE, FR_TXFE};
 
     const BASE: u64 = 0x2200_0000;
@@ -42,7 +42,7 @@ mod tests {
     /// Decodes a data abort at `BASE + offset`, as the trap path would.
     fn decode(esr: u64, offset: u64) -> MmioAccess {
         let ipa = BASE + offset;
-        let abort = DataAbort::new(Syndrome(esr)).unwrap();
+        let abort = DataAbort::new(Esr(esr)).unwrap();
         abort.mmio_access(ipa & 0xfff, (ipa >> 12) << 4).unwrap()
     }
 

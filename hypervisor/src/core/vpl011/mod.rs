@@ -17,7 +17,7 @@ pub use fifo::FIFO_DEPTH;
 use ::core::fmt;
 
 /// The guest interrupt of the UART: SPI 0, INTID 32 (the SPI Xen gives its vpl011).
-pub const INTERRUPT_ID: u32 = 32;
+pub const INTERRUPT_ID: u32 = crate::core::guest::layout::VPL011_INTID;
 
 /// The size of the UART's MMIO region.
 pub const REGION_SIZE: u64 = 0x1000;

@@ -6,7 +6,7 @@ use crate::arch::aarch64::layout;
 use crate::arch::aarch64::mmu::{El2Map, MmuConfig};
 use crate::arch::aarch64::uart;
 use crate::arch::aarch64::{cpu, fatal, power, smp};
-use crate::core::memory::AddressRange;
+use crate::portable::memory::AddressRange;
 use crate::heap::BootHeap;
 use crate::platform::Platform;
 use crate::{console, println};

@@ -7,7 +7,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod console;
-pub mod core;
+pub mod portable;
 pub mod heap;
 pub mod platform;
 

@@ -11,10 +11,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use crate::arch::aarch64::context::{El1Registers, FpRegisters, VcpuRegisters, VirtualCpuState};
 use crate::arch::aarch64::gic::Gic;
 use crate::arch::aarch64::{cpu, guest, vcpu_context, world};
-use crate::core::guest::layout::GicVersion;
-use crate::core::partition::Partition;
-use crate::core::psci::vmpidr_el2;
-use crate::core::vcpu::Taken;
+use crate::portable::guest::layout::GicVersion;
+use crate::portable::partition::Partition;
+use crate::portable::psci::vmpidr_el2;
+use crate::portable::vcpu::Taken;
 
 use super::{diagnostics, exits, interrupts, Running, CURRENT, PARTITIONS, VTCR_EL2};
 

@@ -11,9 +11,9 @@ use crate::arch::aarch64::context::ExitVector;
 use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::world::GuestExit;
 use crate::arch::aarch64::entry::MAX_CPUS;
-use crate::core::partition::Partition;
-use crate::core::trap::Esr;
-use crate::core::vgic::VcpuId;
+use crate::portable::partition::Partition;
+use crate::portable::trap::Esr;
+use crate::portable::vgic::VcpuId;
 use crate::println;
 
 /// The last line of a dump, which the test harness waits for.

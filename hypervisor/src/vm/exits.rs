@@ -1,5 +1,5 @@
 //! What a guest exit means for the vCPU and its partition: synchronous traps (through the
-//! portable decision in `core::partition::handle_sync`), physical interrupts, and exits the
+//! portable decision in `portable::partition::handle_sync`), physical interrupts, and exits the
 //! hypervisor cannot handle (the partition's crash policy). Each returns an [`Outcome`] to
 //! the CPU's loop.
 
@@ -7,8 +7,8 @@ use crate::arch::aarch64::context::{ExitVector, GuestRegisters};
 use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::guest;
 use crate::arch::aarch64::world::GuestExit;
-use crate::core::partition::{self, Exit, Partition};
-use crate::core::trap::{external_abort, EntryFeatures, ExceptionClass, GuestState, InjectError, Esr};
+use crate::portable::partition::{self, Exit, Partition};
+use crate::portable::trap::{external_abort, EntryFeatures, ExceptionClass, GuestState, InjectError, Esr};
 use crate::println;
 
 use super::cpu_loop::Outcome;
@@ -147,5 +147,5 @@ pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
         crate::arch::aarch64::cpu::wait_for_interrupt();
     }
     interrupts::sync(p, vcpu);
-    matches!(p.vcpus[vcpu].lock().take(cpu), Ok(crate::core::vcpu::Taken::Resident))
+    matches!(p.vcpus[vcpu].lock().take(cpu), Ok(crate::portable::vcpu::Taken::Resident))
 }

@@ -6,8 +6,8 @@ use crate::arch::aarch64::gic::{Gic, GicError, VirtualInterface};
 use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::gic::virtual_regs::{Hcr, VirtualCpuState};
 use crate::arch::aarch64::cpu;
-use crate::core::partition::Partition;
-use crate::core::vgic::{Effects, GicVersion, ListRegister, VcpuId, MAINTENANCE_PPI, MAX_LIST_REGISTERS, VIRTUAL_TIMER_PPI};
+use crate::portable::partition::Partition;
+use crate::portable::vgic::{Effects, GicVersion, ListRegister, VcpuId, MAINTENANCE_PPI, MAX_LIST_REGISTERS, VIRTUAL_TIMER_PPI};
 use crate::println;
 
 /// The SGI one CPU sends another to make its vCPU exit and see new vGIC state.

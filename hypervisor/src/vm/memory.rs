@@ -2,8 +2,8 @@
 //! loader and the partition builder use it).
 
 use crate::arch::aarch64::memory::{El2Memory, OutsideRam};
-use crate::core::memory::physical::{PhysicalMemory, PhysicalMemoryError};
-use crate::core::memory::AddressRange;
+use crate::portable::memory::physical::{PhysicalMemory, PhysicalMemoryError};
+use crate::portable::memory::AddressRange;
 
 fn error(e: OutsideRam) -> PhysicalMemoryError {
     match AddressRange::new(e.address, e.size) {

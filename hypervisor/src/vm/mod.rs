@@ -12,14 +12,14 @@ use crate::arch::aarch64::guest;
 use crate::arch::aarch64::layout::ImageLayout;
 use crate::arch::aarch64::memory::El2Memory;
 use crate::arch::aarch64::{cpu, fatal};
-use crate::core::console::Multiplexer;
-use crate::core::guest::boot::EntryState;
-use crate::core::memory::frames::FrameAllocator;
-use crate::core::memory::identity_pages::IdentityPages;
-use crate::core::memory::vmid::VmidAllocator;
-use crate::core::memory::vtcr::Stage2Config;
-use crate::core::memory::AddressRange;
-use crate::core::partition::{self, CpuAssignment, Partition};
+use crate::portable::console::Multiplexer;
+use crate::portable::guest::boot::EntryState;
+use crate::portable::memory::frames::FrameAllocator;
+use crate::portable::memory::identity_pages::IdentityPages;
+use crate::portable::memory::vmid::VmidAllocator;
+use crate::portable::memory::vtcr::Stage2Config;
+use crate::portable::memory::AddressRange;
+use crate::portable::partition::{self, CpuAssignment, Partition};
 use crate::platform::Platform;
 use crate::{console, println};
 use alloc::vec::Vec;
@@ -274,7 +274,7 @@ fn drain_console(partitions: &[Partition]) {
     while let Some(byte) = console::read_byte() {
         let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return };
         match routed.target {
-            crate::core::console::Focus::Partition(i) => {
+            crate::portable::console::Focus::Partition(i) => {
                 if let Some(target) = partitions.get(i) {
                     let dropped = target.run.lock().queue_input(routed.bytes());
                     if dropped > 0 {
@@ -283,7 +283,7 @@ fn drain_console(partitions: &[Partition]) {
                     feed_console_input(target);
                 }
             }
-            crate::core::console::Focus::Hypervisor => {
+            crate::portable::console::Focus::Hypervisor => {
                 for &key in routed.bytes() {
                     debug_key(partitions, key);
                 }
@@ -329,8 +329,8 @@ fn route_console_interrupt(partitions: &[Partition]) {
     let Some(gic) = crate::arch::aarch64::gic::Gic::get() else { return };
     let intid = CONSOLE_INTID.load(Ordering::Relaxed);
     let focused = match MUX.lock().focus() {
-        crate::core::console::Focus::Partition(i) => partitions.get(i),
-        crate::core::console::Focus::Hypervisor => None,
+        crate::portable::console::Focus::Partition(i) => partitions.get(i),
+        crate::portable::console::Focus::Hypervisor => None,
     };
     let running = |p: &&Partition| p.run.lock().running;
     let target = focused.filter(running).or_else(|| partitions.iter().find(running));

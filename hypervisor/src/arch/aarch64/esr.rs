@@ -1,6 +1,6 @@
 //! The Exception Esr Register (`ESR_ELx`, Arm ARM D24.2.40): its fields, the exception
 //! classes the hypervisor handles, and a decoding for reports. The one ESR decoder: the trap
-//! path (`core::trap`) and the fatal report both use it.
+//! path (`portable::trap`) and the fatal report both use it.
 
 use core::fmt;
 

@@ -1,5 +1,5 @@
 //! The physical GIC (v2 and v3) and the GIC virtual interface: the hardware layer under the
-//! vGIC model in `core::vgic`.
+//! vGIC model in `portable::vgic`.
 //!
 //! Register values and their decoders (`regs`, `virtual_regs`) are pure and host-tested; the
 //! drivers exist only in the bare-metal build. After [`Gic::init_distributor`] on the boot CPU

@@ -1,10 +1,10 @@
 //! Host tests for guest loading, over a window of fake physical memory.
 
 use super::*;
-use crate::core::guest::image::{test_header, KernelImage};
-use crate::core::guest::layout::RAM0_BASE;
-use crate::core::guest::placement::place;
-use crate::core::memory::physical::testing::WindowMemory;
+use crate::portable::guest::image::{test_header, KernelImage};
+use crate::portable::guest::layout::RAM0_BASE;
+use crate::portable::guest::placement::place;
+use crate::portable::memory::physical::testing::WindowMemory;
 
 /// Fake host memory: modules at 0x1000_0000, guest RAM backed at 0x1100_0000 (64 MiB).
 const HOST_BASE: u64 = 0x1000_0000;

@@ -1,7 +1,7 @@
 //! Guest PSCI over the SMC Calling Convention: function IDs, vCPU power states, answers.
 //!
 //! A guest calls with HVC or SMC (immediate 0); the aarch64 layer decodes the trap
-//! ([`crate::core::trap::Call`]) and passes `x0` to `x3` to [`handle`], then carries out the
+//! ([`crate::portable::trap::Call`]) and passes `x0` to `x3` to [`handle`], then carries out the
 //! returned [`Action`]. References: Arm DEN0022 (PSCI 1.1) and DEN0028 (SMCCC 1.1 and later).
 
 pub mod dispatch;

@@ -8,8 +8,8 @@
 use core::fmt;
 
 use super::placement::Placement;
-use crate::core::memory::physical::{scrub, PhysicalMemory, PhysicalMemoryError};
-use crate::core::memory::AddressRange;
+use crate::portable::memory::physical::{scrub, PhysicalMemory, PhysicalMemoryError};
+use crate::portable::memory::AddressRange;
 
 /// SPSR_EL2 for the first `eret` into the guest: M[3:0] = EL1h (0b0101), DAIF (bits 9:6) set.
 pub const SPSR_EL1H_DAIF_MASKED: u64 = 0x3c5;

@@ -19,7 +19,7 @@ pub use input::Routed;
 pub use multiplexer::Multiplexer;
 pub use output::Transmitter;
 
-use ::core::fmt;
+use core::fmt;
 
 /// The switch character: CTRL-a.
 pub const SWITCH_CODE: u8 = 0x01;

@@ -1,11 +1,11 @@
 //! What a trap from a guest means: the decision, in portable code; the arch layer acts on it.
 
 use super::{Partition, RunState};
-use crate::core::guest::layout::{PL011_BASE, PL011_SIZE};
-use crate::core::psci::{self, Action, Arguments};
-use crate::core::trap::{Call, Conduit, DataAbort, DataAbortError, ExceptionClass, GeneralRegisters, MmioAccess, Esr};
-use crate::core::vgic::{AccessSize, Effects, VcpuId, VgicError};
-use crate::core::vpl011::{TransmitSink, Vpl011Error, INTERRUPT_ID as VPL011_INTID};
+use crate::portable::guest::layout::{PL011_BASE, PL011_SIZE};
+use crate::portable::psci::{self, Action, Arguments};
+use crate::portable::trap::{Call, Conduit, DataAbort, DataAbortError, ExceptionClass, GeneralRegisters, MmioAccess, Esr};
+use crate::portable::vgic::{AccessSize, Effects, VcpuId, VgicError};
+use crate::portable::vpl011::{TransmitSink, Vpl011Error, INTERRUPT_ID as VPL011_INTID};
 use core::fmt;
 
 /// Xen's hypercall immediate (`hvc #0xea1`); SMCCC calls use immediate 0.
@@ -82,7 +82,7 @@ pub fn handle_sync(
         ExceptionClass::SystemRegister => system_register(partition, vcpu, esr, regs, pc),
         ExceptionClass::WaitForInterruptOrEvent => {
             *pc += esr.instruction_length();
-            let interrupt = crate::core::trap::WaitKind::decode(esr).is_ok_and(|k| k.waits_for_interrupt());
+            let interrupt = crate::portable::trap::WaitKind::decode(esr).is_ok_and(|k| k.waits_for_interrupt());
             Exit::Wait { interrupt }
         }
         class => Exit::Crash { class, esr: esr.0 },
@@ -101,7 +101,7 @@ fn data_abort(
     pc: &mut u64,
     console: &mut impl TransmitSink,
 ) -> Exit {
-    let address = crate::core::trap::fault_ipa(far, hpfar);
+    let address = crate::portable::trap::fault_ipa(far, hpfar);
     let in_vgic = partition.vgic.lock().trapped_ranges().iter().any(|&(base, size)| (base..base + size).contains(&address));
     let in_vpl011 = partition.vpl011 && (PL011_BASE..PL011_BASE + PL011_SIZE).contains(&address);
     if !in_vgic && !in_vpl011 {

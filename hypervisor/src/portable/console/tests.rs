@@ -1,7 +1,7 @@
 //! Tests of the console multiplexer: line assembly, focus switching, input routing.
 
 use super::*;
-use crate::core::vpl011::Vpl011;
+use crate::portable::vpl011::Vpl011;
 
 /// The physical console: everything written to it.
 #[derive(Default)]

@@ -2,7 +2,7 @@
 
 use super::multiplexer::Multiplexer;
 use super::{ConsoleError, ConsoleSink, LINE_END};
-use crate::core::vpl011::TransmitSink;
+use crate::portable::vpl011::TransmitSink;
 
 impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
     /// Takes one byte partition `index` wrote to its console.
@@ -33,7 +33,7 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         let channel = &mut self.channels[index];
         if byte == b'\n' {
             // An empty line is printed, unless it only ends a line already printed in pieces.
-            let wrapped = ::core::mem::replace(&mut channel.wrapped, false);
+            let wrapped = core::mem::replace(&mut channel.wrapped, false);
             if channel.len == 0 && !wrapped {
                 self.close_open_line(sink);
                 self.write_prefix(index, sink);

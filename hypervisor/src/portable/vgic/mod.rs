@@ -54,7 +54,7 @@ pub use vcpu_interface::FlushOutcome;
 
 pub use boards::GicVersion;
 
-use crate::core::guest::layout;
+use crate::portable::guest::layout;
 
 /// Guest physical address of the virtual distributor (Xen's `GUEST_GICD_BASE`, both versions).
 pub const GUEST_GICD_BASE: u64 = layout::GICV2_DISTRIBUTOR_BASE;

@@ -7,7 +7,7 @@
 //! the hypervisor steps over it.
 
 use super::syndrome::{ExceptionClass, Esr};
-use ::core::fmt;
+use core::fmt;
 
 /// Why a syndrome is not the trapped instruction the caller expected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

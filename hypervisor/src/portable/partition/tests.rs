@@ -1,13 +1,13 @@
 //! Building partitions from a dom0less tree, loading them, and the trap decisions.
 
 use super::*;
-use crate::core::guest::image::test_header;
-use crate::core::memory::frames::FrameAllocator;
-use crate::core::memory::identity_pages::IdentityPages;
-use crate::core::memory::physical::testing::WindowMemory;
-use crate::core::memory::vmid::VmidAllocator;
-use crate::core::memory::vtcr::Stage2Config;
-use crate::core::trap::{ExceptionClass, RegisterFile, Esr};
+use crate::portable::guest::image::test_header;
+use crate::portable::memory::frames::FrameAllocator;
+use crate::portable::memory::identity_pages::IdentityPages;
+use crate::portable::memory::physical::testing::WindowMemory;
+use crate::portable::memory::vmid::VmidAllocator;
+use crate::portable::memory::vtcr::Stage2Config;
+use crate::portable::trap::{ExceptionClass, RegisterFile, Esr};
 use super::SystemRegister;
 use alloc::format;
 use dom0less_config::devicetree::{cells_value, strings_value, NodeId, Tree};
@@ -99,7 +99,7 @@ fn build_all() -> Built {
         let (p, table) = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, IdentityPages::new(64), &memory).unwrap();
         let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
         assert_eq!(leaf.physical, p.banks[0].host);
-        assert!(table.translate(crate::core::guest::layout::PL011_BASE).is_none(), "the vPL011 must trap");
+        assert!(table.translate(crate::portable::guest::layout::PL011_BASE).is_none(), "the vPL011 must trap");
         partitions.push(p);
     }
     Built { partitions, cpus, memory }
@@ -149,7 +149,7 @@ fn vpl011_write(byte: u8) -> (Esr, u64, u64, RegisterFile) {
     let iss = (1 << 24) | (2 << 22) | (1 << 16) | (1 << 6) | 0x07;
     let mut regs = RegisterFile::default();
     regs.x[1] = byte as u64;
-    let far = crate::core::guest::layout::PL011_BASE;
+    let far = crate::portable::guest::layout::PL011_BASE;
     (Esr::new(ExceptionClass::DataAbortLower, true, iss), far, (far >> 12) << 4, regs)
 }
 
@@ -247,7 +247,7 @@ fn an_sgi_write_reaches_the_other_vcpu_and_the_physical_timer_reads_as_zero() {
     let esr = Esr::new(ExceptionClass::SystemRegister, true, sysreg_iss(3, 0, 12, 11, 5, 2, false));
     let exit = handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {});
     assert!(matches!(exit, Exit::Vgic(_)), "{exit:?}");
-    assert!(p.vgic.lock().is_pending(crate::core::vgic::VcpuId(1), 3));
+    assert!(p.vgic.lock().is_pending(crate::portable::vgic::VcpuId(1), 3));
     assert_eq!(pc, 0x4008_0004);
 
     regs.x[4] = 0xdead;
@@ -263,7 +263,7 @@ fn distributor_accesses_are_emulated() {
     let mut run = p.run.lock();
     // ldr w3, [x0] from GICD_TYPER (offset 4).
     let iss = (1 << 24) | (2 << 22) | (3 << 16) | 0x07;
-    let far = crate::core::vgic::GUEST_GICD_BASE + 4;
+    let far = crate::portable::vgic::GUEST_GICD_BASE + 4;
     let mut regs = RegisterFile::default();
     let mut pc = 0x4008_0000;
     let esr = Esr::new(ExceptionClass::DataAbortLower, true, iss);
@@ -280,14 +280,14 @@ fn console_input_waits_for_room_in_the_vpl011_fifo() {
     let line = [b'x'; 40];
     assert_eq!(run.queue_input(&line), 0);
     assert!(run.feed_input());
-    assert_eq!(run.vpl011.pending_input(), crate::core::vpl011::FIFO_DEPTH);
-    assert_eq!(run.input.len(), 40 - crate::core::vpl011::FIFO_DEPTH);
+    assert_eq!(run.vpl011.pending_input(), crate::portable::vpl011::FIFO_DEPTH);
+    assert_eq!(run.input.len(), 40 - crate::portable::vpl011::FIFO_DEPTH);
     assert!(!run.feed_input(), "no room until the guest reads");
     // The guest reads one byte from UARTDR: one more moves in.
     run.vpl011.read(0, 4).unwrap();
     assert!(run.feed_input());
-    assert_eq!(run.input.len(), 40 - crate::core::vpl011::FIFO_DEPTH - 1);
-    assert_eq!(run.queue_input(&[0; INPUT_BUFFER]), 40 - crate::core::vpl011::FIFO_DEPTH - 1, "what does not fit is counted");
+    assert_eq!(run.input.len(), 40 - crate::portable::vpl011::FIFO_DEPTH - 1);
+    assert_eq!(run.queue_input(&[0; INPUT_BUFFER]), 40 - crate::portable::vpl011::FIFO_DEPTH - 1, "what does not fit is counted");
 }
 
 #[test]

@@ -1,20 +1,20 @@
 //! Building a partition from its validated plan: CPUs, memory, stage-2 table, placement.
 
 use super::{Partition, RunState, MAX_VCPUS};
-use crate::core::guest::boot::GuestBank;
-use crate::core::guest::image::{ImageError, KernelImage, HEADER_SIZE};
-use crate::core::guest::layout::{ram_banks, GicVersion, LayoutError};
-use crate::core::guest::placement::{place, PlacementError};
-use crate::core::memory::frames::{FrameAllocator, FrameError};
-use crate::core::memory::physical::{PhysicalMemory, PhysicalMemoryError};
-use crate::core::memory::stage2::{MappingAttributes, Stage2Error, Stage2Table, TablePageSource};
-use crate::core::memory::vmid::{VmidAllocator, VmidError};
-use crate::core::memory::vtcr::{Stage2Config, VtcrError};
-use crate::core::memory::AddressRange;
-use crate::core::psci::{PowerError, PowerStates};
-use crate::core::vcpu::Vcpu;
-use crate::core::vgic::{Doorbell, Vgic, VgicConfig, VgicError, VcpuId, GUEST_GICC_BASE, GUEST_GICC_SIZE, VIRTUAL_TIMER_PPI};
-use crate::core::vpl011::Vpl011;
+use crate::portable::guest::boot::GuestBank;
+use crate::portable::guest::image::{ImageError, KernelImage, HEADER_SIZE};
+use crate::portable::guest::layout::{ram_banks, GicVersion, LayoutError};
+use crate::portable::guest::placement::{place, PlacementError};
+use crate::portable::memory::frames::{FrameAllocator, FrameError};
+use crate::portable::memory::physical::{PhysicalMemory, PhysicalMemoryError};
+use crate::portable::memory::stage2::{MappingAttributes, Stage2Error, Stage2Table, TablePageSource};
+use crate::portable::memory::vmid::{VmidAllocator, VmidError};
+use crate::portable::memory::vtcr::{Stage2Config, VtcrError};
+use crate::portable::memory::AddressRange;
+use crate::portable::psci::{PowerError, PowerStates};
+use crate::portable::vcpu::Vcpu;
+use crate::portable::vgic::{Doorbell, Vgic, VgicConfig, VgicError, VcpuId, GUEST_GICC_BASE, GUEST_GICC_SIZE, VIRTUAL_TIMER_PPI};
+use crate::portable::vpl011::Vpl011;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -9,7 +9,7 @@
 //! in EL1h with D, A, I and F masked.
 
 use super::syndrome::{ExceptionClass, Esr};
-use ::core::fmt;
+use core::fmt;
 
 /// Why an abort cannot be injected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

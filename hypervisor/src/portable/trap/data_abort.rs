@@ -7,7 +7,7 @@
 
 use super::registers::{GeneralRegisters, Register};
 use super::syndrome::{ExceptionClass, Esr};
-use ::core::fmt;
+use core::fmt;
 
 /// The faulting intermediate physical address of a stage-2 abort.
 ///

@@ -2,7 +2,7 @@
 
 use super::device::{TransmitSink, Vpl011};
 use super::{Vpl011Error, REGION_SIZE};
-use crate::core::trap::{GeneralRegisters, MmioAccess};
+use crate::portable::trap::{GeneralRegisters, MmioAccess};
 
 impl Vpl011 {
     /// Performs `access` (decoded from the guest's data abort) on this UART mapped at IPA
@@ -34,8 +34,8 @@ impl Vpl011 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::trap::{DataAbort, RegisterFile, Esr};
-    use crate::core::vpl011::registers::{FR, FR_RXFE, FR_TXFE};
+    use crate::portable::trap::{DataAbort, RegisterFile, Esr};
+    use crate::portable::vpl011::registers::{FR, FR_RXFE, FR_TXFE};
 
     const BASE: u64 = 0x2200_0000;
 

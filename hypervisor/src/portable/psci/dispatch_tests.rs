@@ -1,7 +1,7 @@
 //! Tests of the PSCI and SMCCC answers, including the refusals guests rely on.
 
 use super::*;
-use crate::core::psci::function::SYSTEM_RESET2;
+use crate::portable::psci::function::SYSTEM_RESET2;
 
 const ENTRY: u64 = 0x4008_0000;
 

@@ -1,7 +1,7 @@
 //! Tests of the virtual PL011 as a guest driver sees it.
 
 use super::*;
-use crate::core::vpl011::Vpl011Error;
+use crate::portable::vpl011::Vpl011Error;
 
 fn uart() -> Vpl011 {
     Vpl011::new()

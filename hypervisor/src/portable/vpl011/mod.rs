@@ -2,7 +2,7 @@
 //!
 //! The aarch64 layer turns a stage-2 data abort on the UART's page into
 //! [`Vpl011::emulate`] (or [`Vpl011::read`] and [`Vpl011::write`] with the offset in the
-//! page and the access size from [`crate::core::trap::MmioAccess`]), feeds console input through
+//! page and the access size from [`crate::portable::trap::MmioAccess`]), feeds console input through
 //! [`Vpl011::receive`], and after each of these sets the partition's SPI
 //! [`INTERRUPT_ID`] to the level [`Vpl011::interrupt_pending`] reports.
 
@@ -14,10 +14,10 @@ pub mod registers;
 pub use device::{TransmitSink, Vpl011};
 pub use fifo::FIFO_DEPTH;
 
-use ::core::fmt;
+use core::fmt;
 
 /// The guest interrupt of the UART: SPI 0, INTID 32 (the SPI Xen gives its vpl011).
-pub const INTERRUPT_ID: u32 = crate::core::guest::layout::VPL011_INTID;
+pub const INTERRUPT_ID: u32 = crate::portable::guest::layout::VPL011_INTID;
 
 /// The size of the UART's MMIO region.
 pub const REGION_SIZE: u64 = 0x1000;

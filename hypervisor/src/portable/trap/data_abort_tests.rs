@@ -1,7 +1,7 @@
 //! Tests of data abort decoding on syndromes built by hand from the Arm ARM D13 layout.
 
 use super::*;
-use crate::core::trap::registers::RegisterFile;
+use crate::portable::trap::registers::RegisterFile;
 
 /// `HPFAR_EL2` for an IPA: the page number in FIPA (bits \[43:4\]).
 fn hpfar(ipa: u64) -> u64 {

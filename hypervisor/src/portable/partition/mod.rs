@@ -10,16 +10,16 @@ mod exit;
 pub use build::{build, BuildError, CpuAssignment};
 pub use exit::{handle_sync, vpl011_line, AbortReason, Exit, SystemRegister};
 
-use crate::core::guest::boot::{load, BootError, BootModules, EntryState, GuestBank};
-use crate::core::guest::dtb::{self, DtbError, GuestDtbSpec};
-use crate::core::guest::layout::GicVersion;
-use crate::core::guest::placement::Placement;
-use crate::core::memory::physical::PhysicalMemory;
-use crate::core::memory::AddressRange;
-use crate::core::psci::PowerStates;
-use crate::core::vcpu::Vcpu;
-use crate::core::vgic::{Doorbell, Vgic};
-use crate::core::vpl011::Vpl011;
+use crate::portable::guest::boot::{load, BootError, BootModules, EntryState, GuestBank};
+use crate::portable::guest::dtb::{self, DtbError, GuestDtbSpec};
+use crate::portable::guest::layout::GicVersion;
+use crate::portable::guest::placement::Placement;
+use crate::portable::memory::physical::PhysicalMemory;
+use crate::portable::memory::AddressRange;
+use crate::portable::psci::PowerStates;
+use crate::portable::vcpu::Vcpu;
+use crate::portable::vgic::{Doorbell, Vgic};
+use crate::portable::vpl011::Vpl011;
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -28,7 +28,7 @@ use dom0less_config::CrashPolicy;
 use spin::Mutex;
 
 /// vCPUs a partition may have: as many as its vGIC serves.
-pub use crate::core::vgic::MAX_VCPUS;
+pub use crate::portable::vgic::MAX_VCPUS;
 /// Bytes of console input held for a partition while its vPL011 FIFO is full (a pasted line
 /// or two); more is dropped.
 pub const INPUT_BUFFER: usize = 1024;
@@ -90,7 +90,7 @@ impl RunState {
     /// Moves queued input into the vPL011 FIFO as far as it has room; returns whether any moved.
     pub fn feed_input(&mut self) -> bool {
         let mut moved = false;
-        while self.vpl011.pending_input() < crate::core::vpl011::FIFO_DEPTH {
+        while self.vpl011.pending_input() < crate::portable::vpl011::FIFO_DEPTH {
             let Some(byte) = self.input.pop_front() else { break };
             if self.vpl011.receive(byte).is_err() {
                 break;
@@ -106,7 +106,7 @@ impl RunState {
 pub enum LoadError {
     Dtb(DtbError),
     Boot(BootError),
-    Vgic(crate::core::vgic::VgicError),
+    Vgic(crate::portable::vgic::VgicError),
 }
 
 impl fmt::Display for LoadError {
@@ -126,8 +126,8 @@ impl Partition {
 
     /// Puts the vGIC back to its reset state (same version, vCPUs and SPIs), with each vCPU's
     /// virtual timer latched again.
-    fn reset_vgic(&self) -> Result<(), crate::core::vgic::VgicError> {
-        use crate::core::vgic::{VcpuId, VgicConfig, VIRTUAL_TIMER_PPI};
+    fn reset_vgic(&self) -> Result<(), crate::portable::vgic::VgicError> {
+        use crate::portable::vgic::{VcpuId, VgicConfig, VIRTUAL_TIMER_PPI};
         let mut vgic = self.vgic.lock();
         let config = VgicConfig { version: vgic.version(), vcpus: vgic.vcpu_count(), spis: vgic.spi_count() };
         vgic.configure(config)?;

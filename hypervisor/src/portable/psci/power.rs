@@ -4,7 +4,7 @@
 //! targets by a 16-bit Aff0 list (`ICC_SGI1R_EL1.TargetList`), so at most 16 vCPUs share
 //! an Aff1 value. The same value is the `reg` of the vCPU's node in the guest device tree.
 
-use ::core::fmt;
+use core::fmt;
 
 /// The number of vCPUs a partition may have at most under this MPIDR scheme.
 pub const MAX_AFFINITY_VCPUS: usize = 16 * 256;

@@ -27,6 +27,11 @@ impl Psci {
         Self { conduit }
     }
 
+    /// The conduit the calls go over.
+    pub fn conduit(self) -> Conduit {
+        self.conduit
+    }
+
     fn call(self, function: u32, a1: u64, a2: u64, a3: u64) -> u64 {
         let mut result = u64::from(function);
         match self.conduit {

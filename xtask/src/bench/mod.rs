@@ -46,8 +46,8 @@ struct Config {
     guests: &'static [&'static str],
 }
 
-const LATENCY: Config = Config { name: "latency", file: "tests/scenarios/bench.dts", guests: &[rows::LATENCY_GUEST] };
-const BOOT: Config = Config { name: "boot", file: "tests/scenarios/bench-boot.dts", guests: &rows::BOOT_GUESTS };
+const LATENCY: Config = Config { name: "latency", file: "tests/scenarios/bench/latency.dts", guests: &[rows::LATENCY_GUEST] };
+const BOOT: Config = Config { name: "boot", file: "tests/scenarios/bench/boot.dts", guests: &rows::BOOT_GUESTS };
 
 /// Why the bench could not run or is incomplete.
 #[derive(Debug)]

@@ -28,6 +28,9 @@ tasks:
                                                  boot each selected QEMU scenario N times (default:
                                                  the Linux ones, 30 times, two QEMUs at once so each
                                                  run has a neighbour loading the host); counts hangs
+  bench                                          time trap, MMIO, hypercall, timer-interrupt and boot
+                                                 costs on Bulkhead (release) and on Xen 4.17 under
+                                                 QEMU -icount; prints a table, writes target/bench/
   image  --board rpi4 --out DIR [--release]      write a Raspberry Pi 4 SD-card boot folder
   guests                                         fetch Debian's arm64 kernel, busybox and the Pi 4 DTB
   setup                                          install QEMU, dtc and the aarch64 target if missing
@@ -79,6 +82,7 @@ pub enum Task {
         out: PathBuf,
         profile: Profile,
     },
+    Bench,
     Guests,
     Setup,
     Help,
@@ -174,7 +178,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
         ],
 "stress" => &["--runs", "--jobs", "--filter", "--release"],
         "image" => &["--board", "--out", "--release"],
-        "guests" | "setup" | "help" | "--help" | "-h" => &[],
+        "bench" | "guests" | "setup" | "help" | "--help" | "-h" => &[],
         other => return Err(CliError::UnknownTask(other.to_string())),
     };
     let mut items = rest.iter();
@@ -292,6 +296,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             })?,
             profile,
         },
+        "bench" => Task::Bench,
         "guests" => Task::Guests,
         "setup" => Task::Setup,
         _ => Task::Help,
@@ -407,6 +412,15 @@ mod tests {
             Err(CliError::BadValue { .. })
         ));
         assert!(parse(&args("stress --runs 0")).is_err());
+    }
+
+    #[test]
+    fn bench_takes_no_options() {
+        assert_eq!(parse(&args("bench")), Ok(Task::Bench));
+        assert!(matches!(
+            parse(&args("bench --release")),
+            Err(CliError::UnknownOption { .. })
+        ));
     }
 
     #[test]

@@ -14,6 +14,8 @@ use crate::workspace;
 pub const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
 /// A statically linked busybox for initramfs images.
 pub const BUSYBOX: &str = "busybox-static";
+/// Xen for arm64, the hypervisor `cargo xtask bench` compares with.
+pub const XEN_HYPERVISOR: &str = "xen-hypervisor-4.17-arm64";
 
 /// Why a package could not be fetched or did not hold the expected file.
 #[derive(Debug)]
@@ -85,6 +87,12 @@ pub fn first_dependency(depends_output: &str) -> Option<String> {
         let name = name.trim_start_matches('<').trim_end_matches('>');
         (!name.is_empty()).then(|| name.split(':').next().unwrap_or(name).to_string())
     })
+}
+
+/// Whether a file name under `boot/` is Xen's arm64 Image (`xen-4.17-arm64`), not its EFI
+/// build or its build configuration.
+pub fn is_xen_image(name: &str) -> bool {
+    name.starts_with("xen-") && name.ends_with("-arm64")
 }
 
 /// Whether a file name is a downloaded `<package>_<version>_arm64.deb`.
@@ -311,6 +319,19 @@ impl Debian {
         }
     }
 
+    /// Xen's arm64 Image (`boot/xen-*-arm64` of [`XEN_HYPERVISOR`]).
+    pub fn xen_image(&mut self) -> Result<PathBuf, DebianError> {
+        let boot = self.unpack(XEN_HYPERVISOR)?.join("boot");
+        let found = fs::read_dir(&boot)
+            .map_err(io(&boot))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_xen_image));
+        found.ok_or(DebianError::NotInPackage {
+            package: XEN_HYPERVISOR.into(),
+            pattern: "boot/xen-*-arm64".into(),
+        })
+    }
+
     /// The firmware device tree a board's QEMU model boots with, if it needs one.
     pub fn board_dtb(&mut self, board: &boards::Board) -> Result<Option<PathBuf>, DebianError> {
         match board.packaging {
@@ -338,6 +359,14 @@ mod tests {
             Some("virtual")
         );
         assert_eq!(first_dependency("linux-image-arm64\n"), None);
+    }
+
+    #[test]
+    fn xen_image_is_told_from_its_efi_build_and_config() {
+        assert!(is_xen_image("xen-4.17-arm64"));
+        assert!(!is_xen_image("xen-4.17-arm64.efi"));
+        assert!(!is_xen_image("xen-4.17-arm64.config"));
+        assert!(!is_xen_image("vmlinuz-6.1.0-37-arm64"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! Project tasks: build, run, test, stress, image, guests, setup. This file only dispatches.
+//! Project tasks: build, run, test, stress, bench, image, guests, setup. This file only dispatches.
 #![forbid(unsafe_code)]
 
 mod apt_sources;
+mod bench;
 mod build;
 mod cli;
 mod cpio;
@@ -91,6 +92,7 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             out,
             profile,
         } => image::image(&board, &out, profile).map(drop)?,
+        Task::Bench => bench::bench()?,
         Task::Guests => guests::guests()?,
         Task::Setup => {
             prereq::ensure_target()?;

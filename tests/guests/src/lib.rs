@@ -14,6 +14,7 @@ pub mod fdt;
 pub mod format;
 pub mod once;
 pub mod psci;
+pub mod stats;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 pub mod runtime;

@@ -5,7 +5,7 @@
 
 mod check;
 pub(crate) mod merge;
-mod placement;
+pub(crate) mod placement;
 mod qemu_tree;
 
 use std::fmt;
@@ -200,7 +200,8 @@ pub fn prepare(scenario: &Scenario, inputs: &Inputs<'_>) -> Result<Prepared, Pre
         kernel: inputs.image,
         dtb: inputs.board_dtb,
         bootargs: scenario.bootargs.as_deref(),
-        extra: &[],
+        // The scenario's own QEMU options (a bench's `-cpu` and `-smp`) shape the tree too.
+        extra: &scenario.qemu_args,
     };
     let host_dtb = dir.join("host.dtb");
     dump(&boot, &host_dtb)?;

@@ -7,6 +7,7 @@ mod exception;
 pub mod gic;
 mod psci;
 pub mod registers;
+pub mod timing;
 mod uart;
 
 use core::fmt;
@@ -206,6 +207,12 @@ unsafe fn dtb_blob(address: usize) -> Option<&'static [u8]> {
     // SAFETY: the header says the blob is `size` bytes, which the boot protocol makes
     // readable RAM of the guest; the blob is never written, so a shared 'static slice holds.
     Some(unsafe { core::slice::from_raw_parts(address as *const u8, size) })
+}
+
+/// The console UART's base address, once the console is set up (the bench guest times a
+/// read of its flag register).
+pub fn console_uart_base() -> Option<usize> {
+    CONSOLE.get().map(|console| console.uart().base())
 }
 
 /// Prints a line on the console, if it is set up yet.

@@ -22,14 +22,14 @@ pub struct Psci {
 }
 
 impl Psci {
-    /// The conduit calls go through.
-    pub const fn conduit(&self) -> Conduit {
-        self.conduit
-    }
-
     /// PSCI over `conduit`.
     pub fn new(conduit: Conduit) -> Self {
         Self { conduit }
+    }
+
+    /// The conduit the calls go over.
+    pub fn conduit(self) -> Conduit {
+        self.conduit
     }
 
     fn call(self, function: u32, a1: u64, a2: u64, a3: u64) -> u64 {

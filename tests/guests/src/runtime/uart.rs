@@ -45,6 +45,11 @@ impl Pl011 {
         }
     }
 
+    /// The UART's base address.
+    pub fn base(&self) -> usize {
+        self.registers as usize
+    }
+
     /// Sends one byte, waiting while the FIFO is full.
     pub fn write_byte(&self, byte: u8) {
         // SAFETY: `new`'s contract: `registers` points at the UART's registers.
@@ -78,6 +83,11 @@ impl Console {
             name,
             busy: AtomicBool::new(false),
         }
+    }
+
+    /// The UART the console writes to.
+    pub fn uart(&self) -> &Pl011 {
+        &self.uart
     }
 
     /// The name that starts every line.

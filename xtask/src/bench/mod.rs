@@ -1,0 +1,257 @@
+//! `cargo xtask bench`: boots the bench guest (`tests/guests/src/bin/bench.rs`) on Bulkhead's
+//! release build and on Debian's Xen 4.17 in dom0less mode, under QEMU with `-icount
+//! shift=0,sleep=off` (virtual time follows instructions, so runs repeat to the tick), and
+//! compares them: a table on the terminal, `target/bench/results.json` and
+//! `target/bench/latency.svg`. See `docs/bench.md`. Timings are reported, never asserted.
+
+mod console;
+mod plot;
+mod protocol;
+mod results;
+mod rows;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use qemu_tests::command::{self, Boot, ConsoleMode};
+use qemu_tests::{PartitionConfig, Scenario};
+
+use crate::build::{self, BuildError};
+use crate::debian::{Debian, DebianError};
+use crate::partitions::{self, placement, Inputs, PrepareError};
+use crate::prereq::{self, PrereqError};
+use crate::workspace::{self, Profile};
+use console::{ConsoleError, End};
+use protocol::{GuestReport, ProtocolError};
+use results::{Cell, Results, Row};
+
+/// The command, as the results name it.
+pub const COMMAND: &str = "cargo xtask bench";
+/// QEMU options after the board's own: the CPU the Xen figures were measured on, two CPUs,
+/// 1 GiB, and instruction-counted virtual time (1 ns per instruction, no sleeping).
+const MACHINE_OPTIONS: [&str; 8] = ["-cpu", "cortex-a57", "-smp", "2", "-m", "1G", "-icount", "shift=0,sleep=off"];
+/// How long one boot may take on the host.
+const DEADLINE: Duration = Duration::from_secs(900);
+
+/// A config the bench boots on both hypervisors, and the guests it waits for.
+#[derive(Clone, Copy, Debug)]
+struct Config {
+    name: &'static str,
+    file: &'static str,
+    guests: &'static [&'static str],
+}
+
+const LATENCY: Config = Config { name: "latency", file: "tests/scenarios/bench/latency.dts", guests: &[rows::LATENCY_GUEST] };
+const BOOT: Config = Config { name: "boot", file: "tests/scenarios/bench/boot.dts", guests: &rows::BOOT_GUESTS };
+
+/// Why the bench could not run or is incomplete.
+#[derive(Debug)]
+pub enum BenchError {
+    Build(BuildError),
+    Prereq(PrereqError),
+    Xen(DebianError),
+    Io { path: PathBuf, source: std::io::Error },
+    Prepare { run: String, error: PrepareError },
+    Command(command::CommandError),
+    Console { run: String, error: ConsoleError },
+    Protocol { run: String, error: ProtocolError },
+    Plot { path: PathBuf, why: String },
+    /// Everything ran, but some cells could not be measured.
+    Incomplete(Vec<String>),
+}
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BenchError::Build(e) => write!(f, "{e}"),
+            BenchError::Prereq(e) => write!(f, "{e}"),
+            BenchError::Xen(e) => write!(f, "fetching Xen: {e}"),
+            BenchError::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            BenchError::Prepare { run, error } => write!(f, "bench run `{run}`: {error}"),
+            BenchError::Command(e) => write!(f, "{e}"),
+            BenchError::Console { run, error } => write!(f, "bench run `{run}`: {error}"),
+            BenchError::Protocol { run, error } => write!(f, "bench run `{run}`: {error}"),
+            BenchError::Plot { path, why } => write!(f, "drawing {}: {why}", path.display()),
+            BenchError::Incomplete(problems) => {
+                write!(f, "the bench ran, but {} results are missing (see target/bench/logs/):", problems.len())?;
+                problems.iter().try_for_each(|p| write!(f, "\n  {p}"))
+            }
+        }
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
+    move |source| BenchError::Io { path: path.to_path_buf(), source }
+}
+
+/// One QEMU boot: its name, QEMU arguments and the guests to wait for.
+struct Run {
+    name: String,
+    args: Vec<String>,
+    guests: &'static [&'static str],
+}
+
+/// What a run printed: its console lines and the guests' reports.
+struct Booted {
+    lines: Vec<String>,
+    reports: BTreeMap<String, GuestReport>,
+}
+
+/// QEMU arguments for `kernel` with `dtb` and more arguments.
+fn qemu_args(kernel: &Path, dtb: Option<&Path>, bootargs: Option<&str>, extra: &[String]) -> Result<Vec<String>, BenchError> {
+    let mut all: Vec<String> = MACHINE_OPTIONS.iter().map(|s| s.to_string()).collect();
+    all.extend_from_slice(extra);
+    let boot = Boot { board: &boards::VIRT, gic: Some(3), kernel, dtb, bootargs, extra: &all };
+    command::qemu_args(&boot, ConsoleMode::Captured).map_err(BenchError::Command)
+}
+
+/// Builds a config's boot for one hypervisor (`target/scenarios/bench-NAME-HYPERVISOR/`).
+fn plan(config: Config, hypervisor: &str, image: &Path, guests: &Path) -> Result<Run, BenchError> {
+    let name = format!("bench-{}-{hypervisor}", config.name);
+    let scenario = Scenario {
+        gic: Some(3),
+        qemu_args: MACHINE_OPTIONS.iter().map(|s| s.to_string()).collect(),
+        partitions: Some(PartitionConfig { file: config.file.into(), valid: true }),
+        ..Scenario::new(&name, "virt")
+    };
+    let inputs = Inputs { image, guests, board_dtb: None, linux: None };
+    let prepared = partitions::prepare(&scenario, &inputs).map_err(|error| BenchError::Prepare { run: name.clone(), error })?;
+    let args = qemu_args(image, Some(&prepared.dtb), None, &prepared.qemu_args)?;
+    Ok(Run { name, args, guests: config.guests })
+}
+
+/// Boots a run and reads its guests' reports.
+fn boot(run: &Run, logs: &Path) -> Result<Booted, BenchError> {
+    let log = logs.join(format!("{}.log", run.name));
+    let (lines, end) = console::boot(&run.args, run.guests, DEADLINE, &log)
+        .map_err(|error| BenchError::Console { run: run.name.clone(), error })?;
+    match end {
+        End::GuestsFinished => println!("xtask: bench: {} finished ({})", run.name, log.display()),
+        End::Exited(status) => println!("xtask: bench: {}: QEMU ended early ({status}); see {}", run.name, log.display()),
+        End::Deadline(limit) => println!("xtask: bench: {}: stopped after {}s; see {}", run.name, limit.as_secs(), log.display()),
+    }
+    let reports = protocol::parse(&lines).map_err(|error| BenchError::Protocol { run: run.name.clone(), error })?;
+    Ok(Booted { lines, reports })
+}
+
+/// Boots the runs two at a time (at most two QEMUs at once).
+fn boot_all(runs: &[Run], logs: &Path) -> Vec<Result<Booted, BenchError>> {
+    let mut booted = Vec::new();
+    for pair in runs.chunks(2) {
+        thread::scope(|scope| {
+            let handles: Vec<_> = pair.iter().map(|run| scope.spawn(move || boot(run, logs))).collect();
+            for handle in handles {
+                booted.push(handle.join().unwrap_or_else(|_| Err(BenchError::Incomplete(vec!["a boot thread panicked".into()]))));
+            }
+        });
+    }
+    booted
+}
+
+/// File size and the arm64 header's `image_size` (the bytes it occupies once loaded).
+fn image_sizes(image: &Path) -> Result<(Cell, Cell), BenchError> {
+    let bytes = fs::read(image).map_err(io(image))?;
+    let loaded = placement::image_size(&bytes).map_or(
+        Cell::NotMeasured { why: format!("{} has no arm64 Image header", image.display()) },
+        |value| Cell::Value { value },
+    );
+    Ok((Cell::Value { value: bytes.len() as u64 }, loaded))
+}
+
+/// Runs the bench; see the module documentation.
+pub fn bench() -> Result<(), BenchError> {
+    let ours = build::build(Profile::Release).map_err(BenchError::Build)?;
+    let guests = build::guests(Profile::Release).map_err(BenchError::Build)?;
+    prereq::ensure_qemu().map_err(BenchError::Prereq)?;
+    prereq::ensure_dtc().map_err(BenchError::Prereq)?;
+    let xen = Debian::new().xen_image().map_err(BenchError::Xen)?;
+    let out = workspace::target_dir().join("bench");
+    let logs = out.join("logs");
+    fs::create_dir_all(&logs).map_err(io(&logs))?;
+
+    let mut runs = Vec::new();
+    for config in [LATENCY, BOOT] {
+        runs.push(plan(config, "bulkhead", &ours, &guests)?);
+        runs.push(plan(config, "xen", &xen, &guests)?);
+    }
+    // The boot guest alone on QEMU, no hypervisor: what the guest's own start costs.
+    let bench_guest = guests.join("bench.bin");
+    let bare = qemu_args(&bench_guest, None, Some("guest.name=bare bench.mode=boot"), &[])?;
+    // Without -dtb QEMU gives the guest EL1 and PSCI over HVC when EL2 is off.
+    let bare: Vec<String> = bare.into_iter().map(|a| a.replace(",virtualization=on", "")).collect();
+    runs.push(Run { name: "bench-boot-bare".into(), args: bare, guests: &["bare"] });
+    println!("xtask: bench: {} QEMU boots, two at a time, under -icount", runs.len());
+    let mut booted = boot_all(&runs, &logs).into_iter();
+    let mut next = || booted.next().unwrap_or_else(|| Err(BenchError::Incomplete(vec!["a boot is missing".into()])));
+    let (latency_ours, latency_xen, boot_ours, boot_xen, bare) = (next()?, next()?, next()?, next()?, next()?);
+
+    let ours_report = rows::report(&latency_ours.reports, rows::LATENCY_GUEST);
+    let xen_report = rows::report(&latency_xen.reports, rows::LATENCY_GUEST);
+    let counter_hz = [&ours_report, &xen_report].iter().find_map(|r| r.as_ref().ok()?.frequency).unwrap_or(0);
+    let mut table = rows::latency_rows(&ours_report, &xen_report);
+    let bare_boot = rows::report(&bare.reports, "bare").ok().and_then(|r| r.boot_count);
+    let floor = bare_boot.map_or(String::new(), |t| format!("; the guest alone on QEMU: {}", results::thousands(t)));
+    for (last, which) in [(false, "first"), (true, "last")] {
+        let what = format!("reset to the {which} of 2 partitions' main (physical counter{floor})");
+        table.push(Row::new(&format!("boot-{which}"), &what, "ticks", rows::boot_cell(&boot_ours.reports, last), rows::boot_cell(&boot_xen.reports, last)));
+    }
+    let (ours_file, ours_loaded) = image_sizes(&ours)?;
+    let (xen_file, xen_loaded) = image_sizes(&xen)?;
+    table.push(Row::new("image-file", "image file size", "bytes", ours_file, xen_file));
+    table.push(Row::new("image-loaded", "image in memory (header image_size, bss included)", "bytes", ours_loaded, xen_loaded));
+    let ours_ram = rows::bulkhead_memory(&latency_ours.lines).map_or(
+        Cell::NotMeasured { why: "no `hypervisor: START..END` boot line".into() },
+        |value| Cell::Value { value },
+    );
+    let xen_ram = Cell::NotMeasured { why: "Xen allocates from the pool domains use at run time; see docs/bench.md".into() };
+    table.push(Row::new("host-ram", "host RAM the hypervisor keeps for itself", "bytes", ours_ram, xen_ram));
+
+    let machine = format!("{} -machine virt,virtualization=on,gic-version=3 {}", command::QEMU, MACHINE_OPTIONS.join(" "));
+    let results = Results { command: COMMAND.into(), machine, counter_hz, rows: table };
+    println!("\n$ {COMMAND}\n{}\n{}", results.machine, results::table(&results));
+    let json = out.join("results.json");
+    let text = serde_json::to_string_pretty(&results).map_err(|e| BenchError::Io { path: json.clone(), source: e.into() })?;
+    fs::write(&json, text + "\n").map_err(io(&json))?;
+    let svg = out.join("latency.svg");
+    let histogram = |cell: &Cell| match cell {
+        Cell::Measured { histogram, .. } => Some(histogram.clone()),
+        _ => None,
+    };
+    type Histogram = Option<Vec<(u64, u64)>>;
+    let series: Vec<(String, Histogram, Histogram)> = results
+        .rows
+        .iter()
+        .filter(|row| rows::LATENCY_CASES.iter().any(|(case, _)| *case == row.case))
+        .map(|row| (row.what.clone(), histogram(&row.bulkhead), histogram(&row.xen)))
+        .collect();
+    let panels: Vec<plot::Panel<'_>> = series
+        .iter()
+        .map(|(title, ours, xen)| plot::Panel { title, bulkhead: ours.as_deref(), xen: xen.as_deref() })
+        .collect();
+    plot::draw(&svg, &panels).map_err(|why| BenchError::Plot { path: svg.clone(), why })?;
+    println!("xtask: bench: wrote {} and {}", json.display(), svg.display());
+
+    let problems: Vec<String> = results
+        .rows
+        .iter()
+        .flat_map(|row| [("Bulkhead", &row.bulkhead), ("Xen", &row.xen)].map(|(who, cell)| (row, who, cell)))
+        .filter_map(|(row, who, cell)| match cell {
+            Cell::NotMeasured { why } if !(who == "Xen" && matches!(row.case.as_str(), "host-ram" | "event-channel" | "grant")) => {
+                Some(format!("{} on {who}: {why}", row.case))
+            }
+            _ => None,
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(BenchError::Incomplete(problems))
+    }
+}

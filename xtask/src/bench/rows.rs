@@ -1,0 +1,166 @@
+//! Turns what the guests and the hypervisors printed into the results table's rows.
+
+use std::collections::BTreeMap;
+
+use super::protocol::GuestReport;
+use super::results::{describe_return, Cell, Row};
+use super::stats;
+
+/// The latency cases the bench guest times, in its order: name and what it measures.
+pub const LATENCY_CASES: [(&str, &str); 5] = [
+    ("counter", "bracket alone: two counter reads"),
+    ("null-trap", "null trap: PSCI_VERSION over HVC"),
+    ("mmio-read", "trapped MMIO read: UART flag register"),
+    ("xen-version", "xen_version hypercall (hvc #0xea1)"),
+    ("timer-irq", "virtual timer IRQ, guest in WFI: wake - deadline"),
+];
+
+/// Interfaces Bulkhead does not have yet: name and what would be measured.
+pub const NOT_IMPLEMENTED: [(&str, &str); 2] = [
+    ("event-channel", "event channel round trip between two partitions"),
+    ("grant", "grant table map and unmap"),
+];
+
+/// The name of the latency guest and of the two boot guests in the configs.
+pub const LATENCY_GUEST: &str = "bench";
+pub const BOOT_GUESTS: [&str; 2] = ["boot1", "boot2"];
+
+/// A guest's report, or why there is none usable.
+pub type Report<'a> = Result<&'a GuestReport, String>;
+
+/// The report of guest `name` among `guests`, unless it is missing, failed or unfinished.
+pub fn report<'a>(guests: &'a BTreeMap<String, GuestReport>, name: &str) -> Report<'a> {
+    let report = guests.get(name).ok_or(format!("guest `{name}` printed no report"))?;
+    if let Some(failure) = report.failures.first() {
+        return Err(format!("guest `{name}` failed: {failure}"));
+    }
+    if !report.done {
+        return Err(format!("guest `{name}` did not finish"));
+    }
+    Ok(report)
+}
+
+/// One hypervisor's cell for a latency case.
+pub fn latency_cell(report: &Report<'_>, case: &str) -> Cell {
+    let report = match report {
+        Ok(report) => report,
+        Err(why) => return Cell::NotMeasured { why: why.clone() },
+    };
+    let Some(found) = report.cases.iter().find(|c| c.name == case) else {
+        return Cell::NotMeasured { why: format!("no result for `{case}`") };
+    };
+    let Some(summary) = stats::summarize(&found.histogram) else {
+        return Cell::NotMeasured { why: format!("the histogram of `{case}` is empty or out of order") };
+    };
+    if [summary.count, summary.min, summary.median, summary.max] != found.claimed {
+        return Cell::NotMeasured {
+            why: format!("`{case}`: the guest's n/min/median/max {:?} disagree with its histogram", found.claimed),
+        };
+    }
+    Cell::Measured {
+        summary,
+        histogram: found.histogram.clone(),
+        returned: report.values.get(case).map(|&x0| describe_return(case, x0)),
+    }
+}
+
+/// The latency rows, then the not-implemented ones.
+pub fn latency_rows(bulkhead: &Report<'_>, xen: &Report<'_>) -> Vec<Row> {
+    let mut rows: Vec<Row> = LATENCY_CASES
+        .iter()
+        .map(|&(case, what)| Row::new(case, what, "ticks", latency_cell(bulkhead, case), latency_cell(xen, case)))
+        .collect();
+    for (case, what) in NOT_IMPLEMENTED {
+        let xen = Cell::NotMeasured { why: "the bench guest has no case for it yet".into() };
+        rows.push(Row::new(case, what, "ticks", Cell::NotImplemented, xen));
+    }
+    rows
+}
+
+/// The physical counter at the first (`last` false) or last partition's `main`.
+pub fn boot_cell(guests: &BTreeMap<String, GuestReport>, last: bool) -> Cell {
+    let mut counts = Vec::new();
+    for name in BOOT_GUESTS {
+        match report(guests, name).map(|r| r.boot_count) {
+            Ok(Some(count)) => counts.push(count),
+            Ok(None) => return Cell::NotMeasured { why: format!("guest `{name}` printed no boot line") },
+            Err(why) => return Cell::NotMeasured { why },
+        }
+    }
+    let value = if last { counts.iter().max() } else { counts.iter().min() };
+    value.map_or(Cell::NotMeasured { why: "no boot guests".into() }, |&value| Cell::Value { value })
+}
+
+/// The hypervisor's own memory from Bulkhead's boot line
+/// `  hypervisor: 0x40200000..0x40a00000 (8192 KiB) at EL2`, in bytes.
+pub fn bulkhead_memory<S: AsRef<str>>(lines: &[S]) -> Option<u64> {
+    lines.iter().find_map(|line| {
+        let range = line.as_ref().trim().strip_prefix("hypervisor: ")?.split_whitespace().next()?;
+        let (start, end) = range.split_once("..")?;
+        let number = |text: &str| u64::from_str_radix(text.strip_prefix("0x")?, 16).ok();
+        number(end)?.checked_sub(number(start)?)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::protocol::parse;
+
+    const LINES: &[&str] = &[
+        "  hypervisor: 0x40200000..0x40a00000 (8192 KiB) at EL2",
+        "(bench) bench: bench.result null-trap n=4 min=5 median=5 max=6",
+        "(bench) bench: bench.hist null-trap 5*3 6*1",
+        "(bench) bench: bench.result mmio-read n=4 min=1 median=1 max=1",
+        "(bench) bench: bench.hist mmio-read 1*3 2*1",
+        "(bench) bench: bench.value xen-version x0=0xffffffffffffffda",
+        "(bench) bench: bench.result xen-version n=1 min=9 median=9 max=9",
+        "(bench) bench: bench.hist xen-version 9*1",
+        "(bench) bench: bench.done",
+    ];
+
+    #[test]
+    fn cells_come_from_histograms_checked_against_the_guest() {
+        let guests = parse(LINES).unwrap();
+        let ours = report(&guests, LATENCY_GUEST);
+        assert!(matches!(latency_cell(&ours, "null-trap"), Cell::Measured { summary, .. } if summary.median == 5));
+        assert!(matches!(latency_cell(&ours, "mmio-read"), Cell::NotMeasured { why } if why.contains("disagree")));
+        assert!(matches!(latency_cell(&ours, "timer-irq"), Cell::NotMeasured { why } if why.contains("no result")));
+        assert!(matches!(latency_cell(&ours, "xen-version"), Cell::Measured { returned: Some(r), .. } if r == "-ENOSYS"));
+        let rows = latency_rows(&ours, &Err("Xen did not boot".into()));
+        assert_eq!(rows.len(), LATENCY_CASES.len() + NOT_IMPLEMENTED.len());
+        assert_eq!(rows[1].xen, Cell::NotMeasured { why: "Xen did not boot".into() });
+        assert_eq!(rows.last().map(|r| &r.bulkhead), Some(&Cell::NotImplemented));
+    }
+
+    #[test]
+    fn failed_or_unfinished_guests_give_no_report() {
+        let failed = parse(&["(XEN) DOM1: bench: FAIL panic at x"]).unwrap();
+        assert_eq!(report(&failed, "bench").unwrap_err(), "guest `bench` failed: panic at x");
+        let unfinished = parse(&["bench: bench.counter 1"]).unwrap();
+        assert_eq!(report(&unfinished, "bench").unwrap_err(), "guest `bench` did not finish");
+        assert!(report(&unfinished, "other").is_err());
+    }
+
+    #[test]
+    fn boot_cells_take_the_first_and_last_partition() {
+        let lines = [
+            "(XEN) DOM2: boot2: bench.boot cntpct=900",
+            "(XEN) DOM1: boot1: bench.boot cntpct=700",
+            "(XEN) DOM1: boot1: bench.done",
+            "(XEN) DOM2: boot2: bench.done",
+        ];
+        let guests = parse(&lines).unwrap();
+        assert_eq!(boot_cell(&guests, false), Cell::Value { value: 700 });
+        assert_eq!(boot_cell(&guests, true), Cell::Value { value: 900 });
+        let one = parse(&lines[1..3]).unwrap();
+        assert!(matches!(boot_cell(&one, true), Cell::NotMeasured { .. }));
+    }
+
+    #[test]
+    fn bulkhead_memory_is_read_from_its_boot_line() {
+        assert_eq!(bulkhead_memory(LINES), Some(0x80_0000));
+        assert_eq!(bulkhead_memory(&["hypervisor: nonsense"]), None);
+        assert_eq!(bulkhead_memory::<&str>(&[]), None);
+    }
+}

@@ -20,6 +20,8 @@ pub enum DtError {
     BadStructure { offset: usize, reason: &'static str },
     /// A node or property name is not NUL-terminated UTF-8.
     BadName { offset: usize },
+    /// A name is longer than [`super::MAX_NAME_LENGTH`] bytes.
+    NameTooLong { offset: usize, limit: usize },
     /// Nodes nest deeper than the reader allows.
     TooDeep { offset: usize },
     /// A property value has the wrong length or content.
@@ -62,6 +64,11 @@ impl fmt::Display for DtError {
             Self::BadName { offset } => {
                 write!(f, "name at offset {offset:#x} is not NUL-terminated UTF-8")
             }
+            Self::NameTooLong { offset, limit } => write!(
+                f,
+                "name at offset {offset:#x} is longer than {limit} bytes; \
+                 shorten it (the devicetree specification allows 31 characters)"
+            ),
             Self::TooDeep { offset } => write!(f, "nodes nest too deeply at offset {offset:#x}"),
             Self::BadValue { property, reason } => write!(f, "property {property}: {reason}"),
             Self::BadAddress { node, reason } => write!(f, "{node}: {reason}"),

@@ -5,6 +5,7 @@
 
 mod address;
 mod error;
+mod names;
 mod property;
 mod reader;
 mod writer;
@@ -14,6 +15,7 @@ use alloc::vec::Vec;
 
 pub use address::{decode_pairs, decode_tuples, AddressRange};
 pub use error::DtError;
+pub use names::MAX_NAME_LENGTH;
 pub use property::{cells_value, number_cells, strings_value, Property};
 
 /// Index of a node inside its [`Tree`].

@@ -189,3 +189,41 @@ fn property_accessors_check_lengths() {
     assert_eq!(pairs, [AddressRange::new(0x1000, 0x10)]);
     assert!(decode_pairs(&Property::new("reg", cells_value(&[1, 2])), 2, 1).is_err());
 }
+
+#[test]
+fn one_name_is_shared_by_every_property_that_uses_it() {
+    let long = "x".repeat(MAX_NAME_LENGTH);
+    let mut tree = Tree::new();
+    for i in 0..64 {
+        let node = tree.add_node(tree.root(), &alloc::format!("n{i}"));
+        tree.set_property(node, &long, vec![]);
+    }
+    let parsed = Tree::parse(&tree.to_dtb()).expect("valid blob");
+    let names: Vec<*const u8> = parsed
+        .node_ids()
+        .skip(1)
+        .map(|id| parsed.node(id).properties()[0].name().as_ptr())
+        .collect();
+    assert_eq!(names.len(), 64);
+    assert!(names.iter().all(|p| *p == names[0]), "names were copied");
+}
+
+#[test]
+fn names_longer_than_the_cap_are_errors() {
+    let mut tree = Tree::new();
+    let root = tree.root();
+    tree.set_property(root, &"p".repeat(MAX_NAME_LENGTH + 1), vec![]);
+    assert!(matches!(
+        Tree::parse(&tree.to_dtb()),
+        Err(DtError::NameTooLong {
+            limit: MAX_NAME_LENGTH,
+            ..
+        })
+    ));
+    let mut tree = Tree::new();
+    tree.add_node(root, &"n".repeat(MAX_NAME_LENGTH + 1));
+    assert!(matches!(
+        Tree::parse(&tree.to_dtb()),
+        Err(DtError::NameTooLong { .. })
+    ));
+}

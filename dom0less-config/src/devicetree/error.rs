@@ -29,6 +29,13 @@ pub enum DtError {
         property: String,
         reason: &'static str,
     },
+    /// More of something in one node than the reader supports.
+    TooMany {
+        node: String,
+        what: &'static str,
+        count: usize,
+        limit: usize,
+    },
     /// A `reg` or `ranges` entry does not fit 64 bits or the cell counts are out of range.
     BadAddress { node: String, reason: &'static str },
 }
@@ -72,6 +79,12 @@ impl fmt::Display for DtError {
             Self::TooDeep { offset } => write!(f, "nodes nest too deeply at offset {offset:#x}"),
             Self::BadValue { property, reason } => write!(f, "property {property}: {reason}"),
             Self::BadAddress { node, reason } => write!(f, "{node}: {reason}"),
+            Self::TooMany {
+                node,
+                what,
+                count,
+                limit,
+            } => write!(f, "{node}: {count} {what}; at most {limit} are supported"),
         }
     }
 }

@@ -7,7 +7,7 @@ mod subnodes;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::devicetree::{AddressRange, NodeId, Property, Tree};
+use crate::devicetree::{AddressRange, NodeId, PhandleIndex, Property, Tree};
 use crate::error::{ConfigError, Warning};
 use crate::plan::{CrashPolicy, Enhanced};
 
@@ -101,15 +101,17 @@ pub struct Reader<'a> {
     pub tree: &'a Tree,
     pub errors: Vec<ConfigError>,
     pub warnings: Vec<Warning>,
+    phandles: PhandleIndex,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader over `tree` with no findings yet.
+    /// A reader over `tree` with no findings yet; indexes the tree's phandles once.
     pub fn new(tree: &'a Tree) -> Self {
         Self {
             tree,
             errors: Vec::new(),
             warnings: Vec::new(),
+            phandles: tree.phandle_index(),
         }
     }
 
@@ -150,7 +152,7 @@ impl<'a> Reader<'a> {
 
     /// Resolves a phandle; records dangling ones.
     fn phandle(&mut self, node: NodeId, property: &'static str, phandle: u32) -> Option<NodeId> {
-        let target = self.tree.by_phandle(phandle);
+        let target = self.phandles.get(phandle);
         if target.is_none() {
             let path = self.tree.path(node);
             self.errors.push(ConfigError::DanglingPhandle {

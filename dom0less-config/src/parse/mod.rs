@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 
 use crate::devicetree::{AddressRange, NodeId, PhandleIndex, Property, Tree};
 use crate::error::{ConfigError, Warning};
+use crate::findings::{Errors, Warnings};
 use crate::plan::{CrashPolicy, Enhanced};
 
 pub use domain::{LEGAL_UNMODELLED, MODELLED};
@@ -99,8 +100,8 @@ pub struct Drafts {
 /// Error and warning sink shared by the parsing functions.
 pub struct Reader<'a> {
     pub tree: &'a Tree,
-    pub errors: Vec<ConfigError>,
-    pub warnings: Vec<Warning>,
+    pub(crate) errors: Errors,
+    pub(crate) warnings: Warnings,
     phandles: PhandleIndex,
 }
 
@@ -109,8 +110,8 @@ impl<'a> Reader<'a> {
     pub fn new(tree: &'a Tree) -> Self {
         Self {
             tree,
-            errors: Vec::new(),
-            warnings: Vec::new(),
+            errors: Errors::errors(),
+            warnings: Warnings::warnings(),
             phandles: tree.phandle_index(),
         }
     }

@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use super::HostFacts;
 use crate::devicetree::Tree;
 use crate::error::ConfigError;
+use crate::findings::Errors;
 use crate::host::HostInfo;
 use crate::parse::{DomainDraft, Drafts};
 use crate::plan::{CpuPool, Partition, Placement, Scheduler, Vcpu};
@@ -28,7 +29,7 @@ pub(super) fn build_pools(
     info: &HostInfo,
     host: &HostFacts<'_>,
     drafts: &Drafts,
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) -> (Vec<CpuPool>, Vec<usize>) {
     let mut owner: Vec<Option<usize>> = vec![None; info.cpus.len()];
     let mut pools = Vec::new();
@@ -141,7 +142,7 @@ pub(super) fn place_vcpus(
     pools: &[CpuPool],
     drafts: &[DomainDraft],
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) {
     for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
         let pool = pools.get(p.pool);
@@ -193,7 +194,7 @@ fn pin(
     index: usize,
     pool: &CpuPool,
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) {
     let vcpus: u32 = partitions
         .iter()

@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use super::HostFacts;
 use crate::devicetree::{decode_tuples, AddressRange, Tree};
 use crate::error::{ConfigError, Warning};
+use crate::findings::{Errors, Warnings};
 use crate::plan::{Device, Partition};
 
 /// Reads the devices of one partial device tree (Xen's `docs/misc/arm/passthrough.txt`).
@@ -14,7 +15,7 @@ pub fn partial_tree_devices(
     host: &Tree,
     partial: &Tree,
     node: &str,
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) -> Vec<Device> {
     let mut devices = Vec::new();
     let Some(passthrough) = partial.find("/passthrough") else {
@@ -99,8 +100,8 @@ pub(super) fn check(
     tree: &Tree,
     host: &HostFacts<'_>,
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
-    warnings: &mut Vec<Warning>,
+    errors: &mut Errors,
+    warnings: &mut Warnings,
 ) {
     for p in partitions.iter_mut() {
         let Some(module) = &p.device_tree else {

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 
 use crate::devicetree::{AddressRange, Tree};
 use crate::error::ConfigError;
+use crate::findings::Errors;
 use crate::parse::DomainDraft;
 use crate::plan::{EventChannel, Partition, SharedMapping, SharedRegion};
 
@@ -12,7 +13,7 @@ use crate::plan::{EventChannel, Partition, SharedMapping, SharedRegion};
 pub(super) fn shared_memory(
     drafts: &[DomainDraft],
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) -> Vec<SharedRegion> {
     let mut regions: Vec<SharedRegion> = Vec::new();
     // The node that defined each region's range and the node that claimed ownership.
@@ -80,7 +81,7 @@ pub(super) fn event_channels(
     tree: &Tree,
     drafts: &[DomainDraft],
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) {
     for d in drafts {
         for (i, c) in d.channels.iter().enumerate() {

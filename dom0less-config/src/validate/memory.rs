@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use super::HostFacts;
 use crate::devicetree::AddressRange;
 use crate::error::{ConfigError, Region};
+use crate::findings::Errors;
 use crate::host::HostInfo;
 use crate::parse::DomainDraft;
 use crate::plan::SharedRegion;
@@ -33,7 +34,7 @@ pub(super) fn check(
     host: &HostFacts<'_>,
     drafts: &[DomainDraft],
     shared: &[SharedRegion],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) {
     // Modules come first so that an overlap with a module is reported against the module.
     let mut users: Vec<User> = drafts

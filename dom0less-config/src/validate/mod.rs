@@ -68,7 +68,7 @@ impl PartitionPlan {
             }
         }
         if !errors.is_empty() {
-            return Err(errors);
+            return Err(errors.into_vec());
         }
         let plan = PartitionPlan {
             partitions,
@@ -76,7 +76,10 @@ impl PartitionPlan {
             shared_regions,
             cpus: info.cpus,
         };
-        Ok(Validated { plan, warnings })
+        Ok(Validated {
+            plan,
+            warnings: warnings.into_vec(),
+        })
     }
 }
 

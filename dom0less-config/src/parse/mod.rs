@@ -1,6 +1,7 @@
 //! Reads `/chosen` into drafts: typed values still carrying node references, not yet
 //! checked against each other or against the host.
 
+mod cpuset;
 mod domain;
 mod subnodes;
 
@@ -10,8 +11,10 @@ use alloc::vec::Vec;
 use crate::devicetree::{AddressRange, NodeId, PhandleIndex, Property, Tree};
 use crate::error::{ConfigError, Warning};
 use crate::findings::{Errors, Warnings};
+use crate::limits::{Limit, MAX_DOMAINS, MAX_HOST_CPUS, MAX_POOLS};
 use crate::plan::{CrashPolicy, Enhanced};
 
+pub use cpuset::CpuSet;
 pub use domain::{LEGAL_UNMODELLED, MODELLED};
 
 /// A parsed `xen,domain` node.
@@ -57,7 +60,7 @@ pub struct ModuleDraft {
 pub struct VcpuDraft {
     pub path: String,
     pub id: u32,
-    pub affinity: Vec<u32>,
+    pub affinity: CpuSet,
     pub priority: Option<u8>,
 }
 
@@ -121,9 +124,9 @@ impl<'a> Reader<'a> {
     }
 
     fn bad(&mut self, node: NodeId, property: &Property, error: crate::devicetree::DtError) {
-        let path = self.tree.path(node);
-        self.errors.push(ConfigError::BadProperty {
-            node: path,
+        let tree = self.tree;
+        self.errors.push_with(|| ConfigError::BadProperty {
+            node: tree.path(node),
             property: String::from(property.name()),
             error,
         });
@@ -142,9 +145,9 @@ impl<'a> Reader<'a> {
     }
 
     fn invalid(&mut self, node: NodeId, property: &str, value: String, expected: &'static str) {
-        let path = self.tree.path(node);
-        self.errors.push(ConfigError::InvalidValue {
-            node: path,
+        let tree = self.tree;
+        self.errors.push_with(|| ConfigError::InvalidValue {
+            node: tree.path(node),
             property: String::from(property),
             value,
             expected,
@@ -155,9 +158,9 @@ impl<'a> Reader<'a> {
     fn phandle(&mut self, node: NodeId, property: &'static str, phandle: u32) -> Option<NodeId> {
         let target = self.phandles.get(phandle);
         if target.is_none() {
-            let path = self.tree.path(node);
-            self.errors.push(ConfigError::DanglingPhandle {
-                node: path,
+            let tree = self.tree;
+            self.errors.push_with(|| ConfigError::DanglingPhandle {
+                node: tree.path(node),
                 property,
                 phandle,
             });
@@ -166,7 +169,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parses a Xen-style list of numbers and inclusive ranges: `"0-3,5"`.
+/// Parses a Xen-style list of numbers and inclusive ranges: `"0-3,5"` (`llc-colors`; CPU
+/// lists use [`CpuSet`]).
 pub fn parse_ranges(text: &str) -> Option<Vec<(u32, u32)>> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim) {
@@ -193,22 +197,40 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
         reader.errors.push(ConfigError::NoDomains);
         return drafts;
     };
+    let (mut domains, mut pools) = (0, 0);
     for child in tree.node(chosen).children() {
         let node = tree.node(*child);
         if node.is_compatible("xen,domain") {
-            drafts.domains.push(domain::read_domain(reader, *child));
+            domains += 1;
+            if domains <= MAX_DOMAINS {
+                drafts.domains.push(domain::read_domain(reader, *child));
+            }
         } else if node.is_compatible("xen,cpupool") {
-            drafts.pools.push(read_pool(reader, *child));
+            pools += 1;
+            if pools <= MAX_POOLS {
+                drafts.pools.push(read_pool(reader, *child));
+            }
         } else if node.is_compatible("xen,evtchn-v1") {
-            reader.errors.push(ConfigError::ChannelOutsideDomain {
-                node: tree.path(*child),
-            });
+            reader
+                .errors
+                .push_with(|| ConfigError::ChannelOutsideDomain {
+                    node: tree.path(*child),
+                });
         } else if node.is_compatible("multiboot,module")
             || node.is_compatible("xen,multiboot-module")
             || node.is_compatible("xen,domain-shared-memory-v1")
         {
-            reader.warnings.push(Warning::Dom0Ignored {
+            reader.warnings.push_with(|| Warning::Dom0Ignored {
                 node: tree.path(*child),
+            });
+        }
+    }
+    for (count, limit) in [(domains, Limit::Domains), (pools, Limit::Pools)] {
+        if count > limit.max() {
+            reader.errors.push(ConfigError::TooMany {
+                node: tree.path(chosen),
+                limit,
+                count,
             });
         }
     }
@@ -226,6 +248,13 @@ fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
             node: path.clone(),
             property: "cpupool-cpus",
         }),
+        Some(p) if p.value().len() / 4 > MAX_HOST_CPUS => {
+            reader.errors.push(ConfigError::TooMany {
+                node: path.clone(),
+                limit: Limit::PoolCpus,
+                count: p.value().len() / 4,
+            })
+        }
         Some(p) => match p.cells() {
             Err(e) => reader.bad(node, p, e),
             Ok(handles) => {
@@ -241,7 +270,7 @@ fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
                     if is_cpu {
                         cpus.push(target);
                     } else {
-                        reader.errors.push(ConfigError::WrongPhandleTarget {
+                        reader.errors.push_with(|| ConfigError::WrongPhandleTarget {
                             node: path.clone(),
                             property: "cpupool-cpus",
                             target: reader.tree.path(target),

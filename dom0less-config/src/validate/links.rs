@@ -1,12 +1,13 @@
 //! Static event channels and static shared memory between partitions.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::devicetree::{AddressRange, Tree};
+use crate::devicetree::{AddressRange, NodeId, Tree};
 use crate::error::ConfigError;
 use crate::findings::Errors;
-use crate::parse::DomainDraft;
+use crate::parse::{ChannelDraft, DomainDraft};
 use crate::plan::{EventChannel, Partition, SharedMapping, SharedRegion};
 
 /// Groups shared memory nodes by `xen,shm-id`, checking that they agree.
@@ -16,14 +17,16 @@ pub(super) fn shared_memory(
     errors: &mut Errors,
 ) -> Vec<SharedRegion> {
     let mut regions: Vec<SharedRegion> = Vec::new();
+    let mut by_id: BTreeMap<&str, usize> = BTreeMap::new();
     // The node that defined each region's range and the node that claimed ownership.
     let mut first_node: Vec<String> = Vec::new();
     let mut owner_node: Vec<Option<String>> = Vec::new();
     for (d_index, (d, p)) in drafts.iter().zip(partitions.iter_mut()).enumerate() {
         for s in &d.shared {
             let host = s.host.map(|h| AddressRange::new(h, s.size));
-            let index = match regions.iter().position(|r| r.id == s.id) {
+            let index = match by_id.get(s.id.as_str()).copied() {
                 None => {
+                    by_id.insert(&s.id, regions.len());
                     regions.push(SharedRegion {
                         id: s.id.clone(),
                         host,
@@ -40,7 +43,7 @@ pub(super) fn shared_memory(
                     let disagree = region.size != s.size
                         || matches!((region.host, host), (Some(a), Some(b)) if a != b);
                     if disagree {
-                        errors.push(ConfigError::SharedMemoryMismatch {
+                        errors.push_with(|| ConfigError::SharedMemoryMismatch {
                             id: s.id.clone(),
                             node: s.path.clone(),
                             range: host.unwrap_or(AddressRange::new(0, s.size)),
@@ -55,7 +58,7 @@ pub(super) fn shared_memory(
             };
             if s.owner {
                 match &owner_node[index] {
-                    Some(first) => errors.push(ConfigError::SharedMemoryOwners {
+                    Some(first) => errors.push_with(|| ConfigError::SharedMemoryOwners {
                         id: s.id.clone(),
                         first: first.clone(),
                         second: s.path.clone(),
@@ -85,8 +88,9 @@ pub(super) fn event_channels(
 ) {
     for d in drafts {
         for (i, c) in d.channels.iter().enumerate() {
+            // At most MAX_EVENT_CHANNELS per domain, so the quadratic search is bounded.
             if let Some(first) = d.channels[..i].iter().find(|o| o.port == c.port) {
-                errors.push(ConfigError::DuplicatePort {
+                errors.push_with(|| ConfigError::DuplicatePort {
                     domain: d.path.clone(),
                     port: c.port,
                     first: first.path.clone(),
@@ -95,16 +99,24 @@ pub(super) fn event_channels(
             }
         }
     }
-    let find = |node| {
-        drafts
-            .iter()
-            .enumerate()
-            .find_map(|(di, d)| d.channels.iter().find(|c| c.node == node).map(|c| (di, c)))
+    // Every channel by node, sorted, so that resolving a peer costs O(log n).
+    let mut by_node: Vec<(NodeId, usize, &ChannelDraft)> = drafts
+        .iter()
+        .enumerate()
+        .flat_map(|(di, d)| d.channels.iter().map(move |c| (c.node, di, c)))
+        .collect();
+    by_node.sort_by_key(|(node, di, _)| (*node, *di));
+    let find = |node: NodeId| {
+        let at = by_node.partition_point(|(n, _, _)| *n < node);
+        by_node
+            .get(at)
+            .filter(|(n, _, _)| *n == node)
+            .map(|(_, di, c)| (*di, *c))
     };
     for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
         for c in &d.channels {
             let Some((remote_domain, remote)) = find(c.remote) else {
-                errors.push(ConfigError::WrongPhandleTarget {
+                errors.push_with(|| ConfigError::WrongPhandleTarget {
                     node: c.path.clone(),
                     property: "xen,evtchn",
                     target: tree.path(c.remote),
@@ -113,7 +125,7 @@ pub(super) fn event_channels(
                 continue;
             };
             if remote.remote != c.node {
-                errors.push(ConfigError::ChannelNotMutual {
+                errors.push_with(|| ConfigError::ChannelNotMutual {
                     node: c.path.clone(),
                     remote: remote.path.clone(),
                     remote_links_to: tree.path(remote.remote),

@@ -101,17 +101,19 @@ pub(super) fn check(
             });
         }
     }
+    // With the caps on domains, banks and shared memory, there are at most a few thousand
+    // users, so comparing every pair is bounded; past the error cap a pair is only counted.
     for u in &users {
         let needs_alignment = !matches!(u.region, Region::Module { .. });
         if needs_alignment && !aligned(&u.range) {
-            errors.push(ConfigError::Misaligned {
+            errors.push_with(|| ConfigError::Misaligned {
                 node: u.node.clone(),
                 property: u.property,
                 range: u.range,
             });
         }
         if !in_ram(info, &u.range) {
-            errors.push(ConfigError::OutsideRam {
+            errors.push_with(|| ConfigError::OutsideRam {
                 node: u.node.clone(),
                 property: u.property,
                 range: u.range,
@@ -121,7 +123,7 @@ pub(super) fn check(
     for (i, u) in users.iter().enumerate() {
         for other in &users[..i] {
             if u.range.overlaps(&other.range) {
-                errors.push(ConfigError::MemoryOverlap {
+                errors.push_with(|| ConfigError::MemoryOverlap {
                     node: u.node.clone(),
                     range: u.range,
                     other: other.region.clone(),
@@ -130,7 +132,7 @@ pub(super) fn check(
             }
         }
         if host.hypervisor.size != 0 && u.range.overlaps(&host.hypervisor) {
-            errors.push(ConfigError::MemoryOverlap {
+            errors.push_with(|| ConfigError::MemoryOverlap {
                 node: u.node.clone(),
                 range: u.range,
                 other: Region::Hypervisor,
@@ -139,7 +141,7 @@ pub(super) fn check(
         }
         for r in &info.reserved {
             if u.range.overlaps(&r.range) {
-                errors.push(ConfigError::MemoryOverlap {
+                errors.push_with(|| ConfigError::MemoryOverlap {
                     node: u.node.clone(),
                     range: u.range,
                     other: Region::Reserved {

@@ -28,18 +28,23 @@ impl<T: PartialEq> Findings<T> {
 
     /// Adds a finding unless an equal one is listed; past the cap it is only counted.
     pub(crate) fn push(&mut self, item: T) {
-        self.push_with(|| item);
+        if self.items.contains(&item) {
+            return;
+        }
+        if self.items.len() >= self.limit {
+            self.omitted = self.omitted.saturating_add(1);
+        } else {
+            self.items.push(item);
+        }
     }
 
-    /// As [`Findings::push`], building the finding only when it will be kept or compared.
+    /// As [`Findings::push`], for loops over pairs, whose findings can outnumber the input:
+    /// past the cap the finding is counted without being built (or compared).
     pub(crate) fn push_with(&mut self, make: impl FnOnce() -> T) {
         if self.items.len() >= self.limit {
             self.omitted = self.omitted.saturating_add(1);
-            return;
-        }
-        let item = make();
-        if !self.items.contains(&item) {
-            self.items.push(item);
+        } else {
+            self.push(make());
         }
     }
 

@@ -72,6 +72,8 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
         name: String::from(tree.node(node).name()),
         ..Default::default()
     };
+    // First, so that a cap is listed before the findings of the other properties.
+    read_static_mem(reader, node, &mut d);
 
     for property in tree.node(node).properties() {
         let name = property.name();
@@ -81,13 +83,13 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
             if d.unsupported.iter().any(|p| p.name() == name) {
                 continue;
             }
-            reader.warnings.push_with(|| Warning::NotSupportedYet {
+            reader.warnings.push(Warning::NotSupportedYet {
                 node: path.clone(),
                 property: String::from(name),
             });
             d.unsupported.push(property.clone());
         } else if !MODELLED.contains(&name) {
-            reader.errors.push_with(|| ConfigError::UnknownProperty {
+            reader.errors.push(ConfigError::UnknownProperty {
                 node: path.clone(),
                 property: String::from(name),
             });
@@ -185,8 +187,6 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
             None
         }
     };
-    read_static_mem(reader, node, &mut d);
-
     let cells = domain_cells(reader, node);
     subnodes::read_subnodes(reader, node, cells, &mut d);
     d

@@ -5,6 +5,7 @@ mod cpuset;
 mod domain;
 mod subnodes;
 
+use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -125,7 +126,7 @@ impl<'a> Reader<'a> {
 
     fn bad(&mut self, node: NodeId, property: &Property, error: crate::devicetree::DtError) {
         let tree = self.tree;
-        self.errors.push_with(|| ConfigError::BadProperty {
+        self.errors.push(ConfigError::BadProperty {
             node: tree.path(node),
             property: String::from(property.name()),
             error,
@@ -146,7 +147,7 @@ impl<'a> Reader<'a> {
 
     fn invalid(&mut self, node: NodeId, property: &str, value: String, expected: &'static str) {
         let tree = self.tree;
-        self.errors.push_with(|| ConfigError::InvalidValue {
+        self.errors.push(ConfigError::InvalidValue {
             node: tree.path(node),
             property: String::from(property),
             value,
@@ -159,7 +160,7 @@ impl<'a> Reader<'a> {
         let target = self.phandles.get(phandle);
         if target.is_none() {
             let tree = self.tree;
-            self.errors.push_with(|| ConfigError::DanglingPhandle {
+            self.errors.push(ConfigError::DanglingPhandle {
                 node: tree.path(node),
                 property,
                 phandle,
@@ -197,40 +198,46 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
         reader.errors.push(ConfigError::NoDomains);
         return drafts;
     };
-    let (mut domains, mut pools) = (0, 0);
-    for child in tree.node(chosen).children() {
-        let node = tree.node(*child);
-        if node.is_compatible("xen,domain") {
-            domains += 1;
-            if domains <= MAX_DOMAINS {
-                drafts.domains.push(domain::read_domain(reader, *child));
-            }
-        } else if node.is_compatible("xen,cpupool") {
-            pools += 1;
-            if pools <= MAX_POOLS {
-                drafts.pools.push(read_pool(reader, *child));
-            }
-        } else if node.is_compatible("xen,evtchn-v1") {
-            reader
-                .errors
-                .push_with(|| ConfigError::ChannelOutsideDomain {
-                    node: tree.path(*child),
-                });
-        } else if node.is_compatible("multiboot,module")
-            || node.is_compatible("xen,multiboot-module")
-            || node.is_compatible("xen,domain-shared-memory-v1")
-        {
-            reader.warnings.push_with(|| Warning::Dom0Ignored {
-                node: tree.path(*child),
-            });
-        }
-    }
-    for (count, limit) in [(domains, Limit::Domains), (pools, Limit::Pools)] {
+    // Caps first, so that the findings of the nodes read cannot crowd them out of the list.
+    let children = tree.node(chosen).children();
+    let count = |c: &str| {
+        children
+            .iter()
+            .filter(|n| tree.node(**n).is_compatible(c))
+            .count()
+    };
+    for (count, limit) in [
+        (count("xen,domain"), Limit::Domains),
+        (count("xen,cpupool"), Limit::Pools),
+    ] {
         if count > limit.max() {
             reader.errors.push(ConfigError::TooMany {
                 node: tree.path(chosen),
                 limit,
                 count,
+            });
+        }
+    }
+    for child in children {
+        let node = tree.node(*child);
+        if node.is_compatible("xen,domain") {
+            if drafts.domains.len() < MAX_DOMAINS {
+                drafts.domains.push(domain::read_domain(reader, *child));
+            }
+        } else if node.is_compatible("xen,cpupool") {
+            if drafts.pools.len() < MAX_POOLS {
+                drafts.pools.push(read_pool(reader, *child));
+            }
+        } else if node.is_compatible("xen,evtchn-v1") {
+            reader.errors.push(ConfigError::ChannelOutsideDomain {
+                node: tree.path(*child),
+            });
+        } else if node.is_compatible("multiboot,module")
+            || node.is_compatible("xen,multiboot-module")
+            || node.is_compatible("xen,domain-shared-memory-v1")
+        {
+            reader.warnings.push(Warning::Dom0Ignored {
+                node: tree.path(*child),
             });
         }
     }
@@ -258,7 +265,9 @@ fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
         Some(p) => match p.cells() {
             Err(e) => reader.bad(node, p, e),
             Ok(handles) => {
-                for handle in handles {
+                // A CPU listed twice is looked up (and reported) once.
+                let mut seen = BTreeSet::new();
+                for handle in handles.into_iter().filter(|h| seen.insert(*h)) {
                     let Some(target) = reader.phandle(node, "cpupool-cpus", handle) else {
                         continue;
                     };
@@ -270,7 +279,7 @@ fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
                     if is_cpu {
                         cpus.push(target);
                     } else {
-                        reader.errors.push_with(|| ConfigError::WrongPhandleTarget {
+                        reader.errors.push(ConfigError::WrongPhandleTarget {
                             node: path.clone(),
                             property: "cpupool-cpus",
                             target: reader.tree.path(target),

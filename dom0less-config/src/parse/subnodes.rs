@@ -46,14 +46,35 @@ pub(super) fn read_subnodes(
     d: &mut DomainDraft,
 ) {
     let tree = reader.tree;
-    // Sub-nodes of each capped kind seen so far; those past the cap are counted, not read.
+    // Caps first, so that the findings of the nodes read cannot crowd them out of the list.
+    let children = tree.node(domain).children();
+    let count = |c: &str| {
+        children
+            .iter()
+            .filter(|n| tree.node(**n).is_compatible(c))
+            .count()
+    };
+    for (count, limit) in [
+        (count("xen,vcpu"), Limit::VcpuNodes),
+        (count("xen,evtchn-v1"), Limit::EventChannels),
+        (count("xen,domain-shared-memory-v1"), Limit::SharedMemory),
+    ] {
+        if count > limit.max() {
+            reader.errors.push(ConfigError::TooMany {
+                node: d.path.clone(),
+                limit,
+                count,
+            });
+        }
+    }
+    // Sub-nodes of each capped kind read so far; those past the cap are skipped.
     let (mut vcpus, mut channels, mut shared) = (0, 0, 0);
-    for child in tree.node(domain).children() {
+    for child in children {
         let node = tree.node(*child);
         let path = || tree.path(*child);
         if node.is_compatible("multiboot,module") || node.is_compatible("xen,multiboot-module") {
             let Some(kind) = module_kind(reader, *child) else {
-                reader.warnings.push_with(|| Warning::NotSupportedYet {
+                reader.warnings.push(Warning::NotSupportedYet {
                     node: path(),
                     property: String::from("compatible"),
                 });
@@ -68,7 +89,7 @@ pub(super) fn read_subnodes(
                 ModuleKind::DeviceTree => (&mut d.device_tree, "device-tree"),
             };
             match slot {
-                Some(first) => reader.errors.push_with(|| ConfigError::DuplicateModule {
+                Some(first) => reader.errors.push(ConfigError::DuplicateModule {
                     domain: d.path.clone(),
                     kind: label,
                     first: first.path.clone(),
@@ -101,22 +122,9 @@ pub(super) fn read_subnodes(
                 d.shared.push(s);
             }
         } else {
-            reader.warnings.push_with(|| Warning::NotSupportedYet {
+            reader.warnings.push(Warning::NotSupportedYet {
                 node: path(),
                 property: String::from("compatible"),
-            });
-        }
-    }
-    for (count, limit) in [
-        (vcpus, Limit::VcpuNodes),
-        (channels, Limit::EventChannels),
-        (shared, Limit::SharedMemory),
-    ] {
-        if count > limit.max() {
-            reader.errors.push(ConfigError::TooMany {
-                node: d.path.clone(),
-                limit,
-                count,
             });
         }
     }

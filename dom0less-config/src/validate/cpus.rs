@@ -51,7 +51,7 @@ pub(super) fn build_pools(
                 continue;
             };
             match *slot {
-                Some(first) if first != p => errors.push_with(|| ConfigError::CpuInTwoPools {
+                Some(first) if first != p => errors.push(ConfigError::CpuInTwoPools {
                     cpu: tree.path(*node),
                     first: drafts.pools[first].path.clone(),
                     second: draft.path.clone(),
@@ -177,7 +177,7 @@ pub(super) fn place_vcpus(
                 .get_mut(v.id as usize)
                 .filter(|_| !seen[v.id as usize])
             else {
-                errors.push_with(|| ConfigError::BadVcpuId {
+                errors.push(ConfigError::BadVcpuId {
                     node: v.path.clone(),
                     id: v.id,
                     vcpus: d.vcpu_count,

@@ -80,7 +80,7 @@ pub fn partial_tree_devices(
                     for e in entries {
                         let range = AddressRange::new(e[0], e[1]);
                         if !host_regs.iter().any(|h| h.contains(&range)) {
-                            errors.push_with(|| {
+                            errors.push({
                                 fail("a `xen,reg` range is not inside the host node's `reg`")
                             });
                         }
@@ -104,9 +104,7 @@ pub fn partial_tree_devices(
             for spec in cells.chunks_exact(3) {
                 match spec[0] {
                     0 => interrupts.push(spec[1].saturating_add(32)),
-                    _ => {
-                        errors.push_with(|| fail("only SPIs (first cell 0) can be passed through"))
-                    }
+                    _ => errors.push(fail("only SPIs (first cell 0) can be passed through")),
                 }
             }
         }
@@ -176,7 +174,7 @@ fn assigned_twice(partitions: &[Partition], errors: &mut Errors) {
             continue;
         };
         if device == other {
-            errors.push_with(|| ConfigError::DeviceAssignedTwice {
+            errors.push(ConfigError::DeviceAssignedTwice {
                 device: String::from(*device),
                 first: name(*first),
                 second: name(*second),
@@ -190,7 +188,7 @@ fn assigned_twice(partitions: &[Partition], errors: &mut Errors) {
             continue;
         };
         if irq == other {
-            errors.push_with(|| ConfigError::InterruptAssignedTwice {
+            errors.push(ConfigError::InterruptAssignedTwice {
                 irq: *irq,
                 first: name(*first),
                 second: name(*second),

@@ -43,7 +43,7 @@ pub(super) fn shared_memory(
                     let disagree = region.size != s.size
                         || matches!((region.host, host), (Some(a), Some(b)) if a != b);
                     if disagree {
-                        errors.push_with(|| ConfigError::SharedMemoryMismatch {
+                        errors.push(ConfigError::SharedMemoryMismatch {
                             id: s.id.clone(),
                             node: s.path.clone(),
                             range: host.unwrap_or(AddressRange::new(0, s.size)),
@@ -58,7 +58,7 @@ pub(super) fn shared_memory(
             };
             if s.owner {
                 match &owner_node[index] {
-                    Some(first) => errors.push_with(|| ConfigError::SharedMemoryOwners {
+                    Some(first) => errors.push(ConfigError::SharedMemoryOwners {
                         id: s.id.clone(),
                         first: first.clone(),
                         second: s.path.clone(),
@@ -116,7 +116,7 @@ pub(super) fn event_channels(
     for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
         for c in &d.channels {
             let Some((remote_domain, remote)) = find(c.remote) else {
-                errors.push_with(|| ConfigError::WrongPhandleTarget {
+                errors.push(ConfigError::WrongPhandleTarget {
                     node: c.path.clone(),
                     property: "xen,evtchn",
                     target: tree.path(c.remote),
@@ -125,7 +125,7 @@ pub(super) fn event_channels(
                 continue;
             };
             if remote.remote != c.node {
-                errors.push_with(|| ConfigError::ChannelNotMutual {
+                errors.push(ConfigError::ChannelNotMutual {
                     node: c.path.clone(),
                     remote: remote.path.clone(),
                     remote_links_to: tree.path(remote.remote),

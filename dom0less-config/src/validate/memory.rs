@@ -106,14 +106,14 @@ pub(super) fn check(
     for u in &users {
         let needs_alignment = !matches!(u.region, Region::Module { .. });
         if needs_alignment && !aligned(&u.range) {
-            errors.push_with(|| ConfigError::Misaligned {
+            errors.push(ConfigError::Misaligned {
                 node: u.node.clone(),
                 property: u.property,
                 range: u.range,
             });
         }
         if !in_ram(info, &u.range) {
-            errors.push_with(|| ConfigError::OutsideRam {
+            errors.push(ConfigError::OutsideRam {
                 node: u.node.clone(),
                 property: u.property,
                 range: u.range,

@@ -254,3 +254,22 @@ fn domains_past_the_cap_are_counted_not_read() {
         count: 502
     }));
 }
+
+#[test]
+fn host_cpus_past_the_cap_are_refused_first() {
+    let mut tree = base();
+    let cpus = node(&tree, "/cpus");
+    for i in 4..300u32 {
+        let cpu = tree.add_node(cpus, &format!("cpu@{i:x}"));
+        tree.set_property(cpu, "device_type", strings_value(&["cpu"]));
+        tree.set_property(cpu, "reg", cells_value(&[i]));
+    }
+    assert_eq!(
+        errors(&tree),
+        [ConfigError::TooMany {
+            node: "/cpus".into(),
+            limit: Limit::HostCpus,
+            count: 300
+        }]
+    );
+}

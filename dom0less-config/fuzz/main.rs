@@ -78,9 +78,11 @@ fn main() -> ExitCode {
     let mut fuzzer = Fuzzer::new(options.seed, corpus, partial, bounds);
     let start = Instant::now();
     for i in 0..options.iterations {
-        if let Err((input, failure)) = fuzzer.step() {
+        if let Err((input, partial, failure)) = fuzzer.step() {
             let file = format!("fuzz-failure-{}-{i}.dtb", options.seed);
-            let saved = std::fs::write(&file, &input).is_ok();
+            let partial_file = format!("fuzz-failure-{}-{i}.partial.dtb", options.seed);
+            let saved = std::fs::write(&file, &input).is_ok()
+                && std::fs::write(&partial_file, &partial).is_ok();
             eprintln!(
                 "fuzz: input {i} (seed {}) failed: {failure}; {}",
                 options.seed,

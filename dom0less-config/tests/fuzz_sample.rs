@@ -29,7 +29,7 @@ fn seeded_sample_of_the_fuzz_loop() {
     };
     let mut fuzzer = Fuzzer::new(0x5eed, corpus, common::compile("partial-serial"), bounds);
     for i in 0..INPUTS {
-        if let Err((input, failure)) = fuzzer.step() {
+        if let Err((input, _, failure)) = fuzzer.step() {
             panic!("input {i} ({} bytes): {failure}", input.len());
         }
     }

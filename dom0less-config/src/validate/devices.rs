@@ -80,9 +80,9 @@ pub fn partial_tree_devices(
                     for e in entries {
                         let range = AddressRange::new(e[0], e[1]);
                         if !host_regs.iter().any(|h| h.contains(&range)) {
-                            errors.push({
-                                fail("a `xen,reg` range is not inside the host node's `reg`")
-                            });
+                            errors.push(fail(
+                                "a `xen,reg` range is not inside the host node's `reg`",
+                            ));
                         }
                         mmio.push((range, e[2]));
                     }

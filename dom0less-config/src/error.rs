@@ -179,6 +179,14 @@ pub enum ConfigError {
     },
     /// Two domains with the same name.
     DuplicateDomain { name: String },
+    /// More of something than this crate supports (the caps in [`crate::limits`]).
+    TooMany {
+        node: String,
+        limit: crate::limits::Limit,
+        count: usize,
+    },
+    /// The list stopped at [`crate::MAX_ERRORS`] errors; this many more were left out.
+    MoreErrors { omitted: usize },
 }
 
 impl From<DtError> for ConfigError {
@@ -196,6 +204,8 @@ pub enum Warning {
     Dom0Ignored { node: String },
     /// A partial device tree module whose contents were not available to inspect.
     PartialTreeNotInspected { domain: String, module: String },
+    /// The list stopped at [`crate::MAX_WARNINGS`] warnings; this many more were left out.
+    MoreWarnings { omitted: usize },
 }
 
 impl fmt::Display for Warning {
@@ -208,6 +218,11 @@ impl fmt::Display for Warning {
             Self::PartialTreeNotInspected { domain, module } => write!(
                 f,
                 "{domain}: passthrough device tree {module} was not available, so its devices were not checked"
+            ),
+            Self::MoreWarnings { omitted } => write!(
+                f,
+                "{omitted} more warnings were left out (at most {} are listed)",
+                crate::MAX_WARNINGS
             ),
         }
     }

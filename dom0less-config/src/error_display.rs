@@ -100,6 +100,18 @@ impl fmt::Display for ConfigError {
             }
             Self::BadPassthrough { node, device, reason } => write!(f, "{node}: passthrough of {device}: {reason}"),
             Self::DuplicateDomain { name } => write!(f, "two domains are named {name}; rename one"),
+            Self::TooMany { node, limit, count } => write!(
+                f,
+                "{node}: {count} {}; at most {} are supported; {}",
+                limit.what(),
+                limit.max(),
+                limit.fix()
+            ),
+            Self::MoreErrors { omitted } => write!(
+                f,
+                "{omitted} more errors were left out (at most {} are listed); fix these and check again",
+                crate::MAX_ERRORS
+            ),
         }
     }
 }

@@ -73,9 +73,7 @@ impl HostInfo {
                 source: String::from("/memreserve/"),
             });
         }
-        if let Some(cpus) = tree.find("/cpus") {
-            info.cpus = read_cpus(tree, cpus)?;
-        }
+        info.cpus = read_cpus(tree)?;
         if let Some(chosen) = tree.find("/chosen") {
             let text = |name| {
                 tree.node(chosen)
@@ -102,22 +100,32 @@ impl HostInfo {
     }
 }
 
-fn read_cpus(tree: &Tree, cpus: NodeId) -> Result<Vec<HostCpu>, DtError> {
+/// The `/cpus` children with `device_type = "cpu"`, in order: logical CPU `i` is entry `i`.
+pub fn cpu_nodes(tree: &Tree) -> Vec<NodeId> {
+    let Some(cpus) = tree.find("/cpus") else {
+        return Vec::new();
+    };
+    tree.node(cpus)
+        .children()
+        .iter()
+        .copied()
+        .filter(|child| {
+            tree.node(*child)
+                .property("device_type")
+                .is_some_and(|p| p.str() == Ok("cpu"))
+        })
+        .collect()
+}
+
+fn read_cpus(tree: &Tree) -> Result<Vec<HostCpu>, DtError> {
     let mut out = Vec::new();
-    for child in tree.node(cpus).children() {
-        let node = tree.node(*child);
-        if !node
-            .property("device_type")
-            .is_some_and(|p| p.str() == Ok("cpu"))
-        {
-            continue;
-        }
-        let mpidr = tree.reg(*child)?.first().map_or(0, |r| r.start);
+    for child in cpu_nodes(tree) {
+        let mpidr = tree.reg(child)?.first().map_or(0, |r| r.start);
         out.push(HostCpu {
             index: out.len(),
             mpidr,
-            phandle: node.phandle(),
-            path: tree.path(*child),
+            phandle: tree.node(child).phandle(),
+            path: tree.path(child),
         });
     }
     Ok(out)

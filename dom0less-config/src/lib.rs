@@ -14,12 +14,16 @@ extern crate std;
 pub mod devicetree;
 mod error;
 mod error_display;
+mod findings;
 pub mod host;
+pub mod limits;
 pub mod parse;
 pub mod plan;
 mod validate;
 
 pub use error::{ConfigError, Region, Warning};
+pub use findings::{MAX_ERRORS, MAX_WARNINGS};
+pub use limits::Limit;
 pub use plan::*;
 pub use validate::{HostFacts, ModuleSource};
 #[cfg(feature = "cli")]

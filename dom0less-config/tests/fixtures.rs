@@ -2,8 +2,10 @@
 
 mod common;
 
-use dom0less_config::devicetree::AddressRange;
-use dom0less_config::{ConfigError, HostFacts, ModuleSource, PartitionPlan, Region, Validated};
+use dom0less_config::devicetree::{AddressRange, DtError};
+use dom0less_config::{
+    ConfigError, HostFacts, Limit, ModuleSource, PartitionPlan, Region, Validated,
+};
 
 /// The hypervisor image the tests pretend to boot with.
 const HYPERVISOR: AddressRange = AddressRange::new(0x4000_0000, 0x20_0000);
@@ -40,10 +42,10 @@ fn rejects(name: &str, expected: impl Fn(&ConfigError) -> bool) {
 }
 
 macro_rules! rejection {
-    ($test:ident, $fixture:literal, $pattern:pat) => {
+    ($test:ident, $fixture:literal, $pattern:pat $(if $guard:expr)?) => {
         #[test]
         fn $test() {
-            rejects($fixture, |e| matches!(e, $pattern));
+            rejects($fixture, |e| matches!(e, $pattern $(if $guard)?));
         }
     };
 }
@@ -233,6 +235,76 @@ rejection!(
     interrupt_twice,
     "reject-device-twice",
     ConfigError::InterruptAssignedTwice { irq: 153, .. }
+);
+
+rejection!(
+    too_many_static_banks,
+    "reject-too-many-static-banks",
+    ConfigError::TooMany {
+        limit: Limit::StaticMemoryBanks,
+        count: 65,
+        ..
+    }
+);
+rejection!(
+    affinity_cpu_id,
+    "reject-affinity-cpu-id",
+    ConfigError::InvalidValue { property, .. } if property == "hard-affinity"
+);
+rejection!(
+    too_many_pool_cpus,
+    "reject-too-many-pool-cpus",
+    ConfigError::TooMany {
+        limit: Limit::PoolCpus,
+        count: 257,
+        ..
+    }
+);
+rejection!(
+    too_many_vcpu_nodes,
+    "reject-too-many-vcpu-nodes",
+    ConfigError::TooMany {
+        limit: Limit::VcpuNodes,
+        count: 129,
+        ..
+    }
+);
+rejection!(
+    too_many_channels,
+    "reject-too-many-channels",
+    ConfigError::TooMany {
+        limit: Limit::EventChannels,
+        count: 65,
+        ..
+    }
+);
+rejection!(
+    too_many_shared_memory,
+    "reject-too-many-shared-memory",
+    ConfigError::TooMany {
+        limit: Limit::SharedMemory,
+        count: 33,
+        ..
+    }
+);
+rejection!(
+    too_many_domains,
+    "reject-too-many-domains",
+    ConfigError::TooMany {
+        limit: Limit::Domains,
+        count: 65,
+        ..
+    }
+);
+rejection!(
+    too_many_errors,
+    "reject-too-many-errors",
+    ConfigError::MoreErrors { omitted: 1 }
+);
+rejection!(
+    name_too_long,
+    "reject-name-too-long",
+    ConfigError::DeviceTree(DtError::NameTooLong { limit: 128, .. })
 );
 
 #[test]

@@ -6,6 +6,10 @@ use core::fmt;
 
 use super::{DtError, NodeId, Property, Tree};
 
+/// Most windows one `ranges` property may have. Translating an address searches them all,
+/// so the cap bounds the work per `reg` entry; real buses have a handful.
+pub const MAX_RANGES_WINDOWS: usize = 64;
+
 /// A physical address range `start .. start + size`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AddressRange {
@@ -153,63 +157,79 @@ impl Tree {
     }
 
     /// The node's `reg` entries translated through every ancestor's `ranges` into CPU
-    /// physical addresses.
+    /// physical addresses. Each ancestor's `ranges` is decoded once for all entries.
     pub fn translated_reg(&self, id: NodeId) -> Result<Vec<AddressRange>, DtError> {
-        self.reg(id)?
-            .into_iter()
-            .map(|range| {
-                let mut start = range.start;
-                let mut bus = self.node(id).parent();
-                while let Some(parent) = bus {
-                    let Some(grand) = self.node(parent).parent() else {
-                        break;
-                    };
-                    start = self.translate_one(parent, grand, start, range.size)?;
-                    bus = Some(grand);
+        let mut entries = self.reg(id)?;
+        let mut bus = self.node(id).parent();
+        while let Some(parent) = bus {
+            if entries.is_empty() {
+                break;
+            }
+            let Some(grand) = self.node(parent).parent() else {
+                break;
+            };
+            if let Some(windows) = self.windows(parent, grand)? {
+                for entry in entries.iter_mut() {
+                    entry.start = translate(&windows, *entry, || self.path(parent))?;
                 }
-                Ok(AddressRange::new(start, range.size))
-            })
-            .collect()
+            }
+            bus = Some(grand);
+        }
+        Ok(entries)
     }
 
-    /// Translates `address` from `bus`'s child address space into `grand`'s.
-    fn translate_one(
-        &self,
-        bus: NodeId,
-        grand: NodeId,
-        address: u64,
-        size: u64,
-    ) -> Result<u64, DtError> {
-        let path = || self.path(bus);
+    /// `bus`'s `ranges` as (child, parent, length) windows into `grand`'s address space;
+    /// `None` for an empty `ranges` (an identity mapping).
+    fn windows(&self, bus: NodeId, grand: NodeId) -> Result<Option<Vec<Vec<u64>>>, DtError> {
         let Some(ranges) = self.node(bus).property("ranges") else {
             return Err(DtError::BadAddress {
-                node: path(),
+                node: self.path(bus),
                 reason: "no `ranges`: child addresses are not translatable",
             });
         };
         if ranges.is_empty() {
-            return Ok(address);
+            return Ok(None);
         }
         let widths = [
             self.address_cells(bus)?,
             self.address_cells(grand)?,
             self.size_cells(bus)?,
         ];
-        for entry in decode_tuples(ranges, &widths)? {
-            let (child, parent, length) = (entry[0], entry[1], entry[2]);
-            let window = AddressRange::new(child, length);
-            if window.contains(&AddressRange::new(address, size.max(1))) {
-                return parent
-                    .checked_add(address - child)
-                    .ok_or(DtError::BadAddress {
-                        node: path(),
-                        reason: "translated address overflows",
-                    });
-            }
+        let windows = decode_tuples(ranges, &widths)?;
+        if windows.len() > MAX_RANGES_WINDOWS {
+            return Err(DtError::TooMany {
+                node: self.path(bus),
+                what: "`ranges` windows",
+                count: windows.len(),
+                limit: MAX_RANGES_WINDOWS,
+            });
         }
-        Err(DtError::BadAddress {
-            node: path(),
-            reason: "address lies outside every `ranges` window",
-        })
+        Ok(Some(windows))
     }
+}
+
+/// Translates `range.start` through the first window that contains the whole range.
+fn translate(
+    windows: &[Vec<u64>],
+    range: AddressRange,
+    path: impl Fn() -> String,
+) -> Result<u64, DtError> {
+    for entry in windows {
+        let [child, parent, length] = entry[..] else {
+            continue;
+        };
+        let window = AddressRange::new(child, length);
+        if window.contains(&AddressRange::new(range.start, range.size.max(1))) {
+            return parent
+                .checked_add(range.start - child)
+                .ok_or(DtError::BadAddress {
+                    node: path(),
+                    reason: "translated address overflows",
+                });
+        }
+    }
+    Err(DtError::BadAddress {
+        node: path(),
+        reason: "address lies outside every `ranges` window",
+    })
 }

@@ -20,12 +20,21 @@ pub enum DtError {
     BadStructure { offset: usize, reason: &'static str },
     /// A node or property name is not NUL-terminated UTF-8.
     BadName { offset: usize },
+    /// A name is longer than [`super::MAX_NAME_LENGTH`] bytes.
+    NameTooLong { offset: usize, limit: usize },
     /// Nodes nest deeper than the reader allows.
     TooDeep { offset: usize },
     /// A property value has the wrong length or content.
     BadValue {
         property: String,
         reason: &'static str,
+    },
+    /// More of something in one node than the reader supports.
+    TooMany {
+        node: String,
+        what: &'static str,
+        count: usize,
+        limit: usize,
     },
     /// A `reg` or `ranges` entry does not fit 64 bits or the cell counts are out of range.
     BadAddress { node: String, reason: &'static str },
@@ -62,9 +71,20 @@ impl fmt::Display for DtError {
             Self::BadName { offset } => {
                 write!(f, "name at offset {offset:#x} is not NUL-terminated UTF-8")
             }
+            Self::NameTooLong { offset, limit } => write!(
+                f,
+                "name at offset {offset:#x} is longer than {limit} bytes; \
+                 shorten it (the devicetree specification allows 31 characters)"
+            ),
             Self::TooDeep { offset } => write!(f, "nodes nest too deeply at offset {offset:#x}"),
             Self::BadValue { property, reason } => write!(f, "property {property}: {reason}"),
             Self::BadAddress { node, reason } => write!(f, "{node}: {reason}"),
+            Self::TooMany {
+                node,
+                what,
+                count,
+                limit,
+            } => write!(f, "{node}: {count} {what}; at most {limit} are supported"),
         }
     }
 }

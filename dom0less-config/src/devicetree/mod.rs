@@ -5,15 +5,21 @@
 
 mod address;
 mod error;
+mod names;
+mod phandle;
 mod property;
 mod reader;
 mod writer;
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
-pub use address::{decode_pairs, decode_tuples, AddressRange};
+pub use address::{decode_pairs, decode_tuples, AddressRange, MAX_RANGES_WINDOWS};
 pub use error::DtError;
+pub use names::MAX_NAME_LENGTH;
+pub use phandle::PhandleIndex;
 pub use property::{cells_value, number_cells, strings_value, Property};
 
 /// Index of a node inside its [`Tree`].
@@ -83,6 +89,32 @@ pub struct Reservation {
     pub size: u64,
 }
 
+/// Counts reads of a tree's nodes: a measure of work that does not depend on timing.
+///
+/// A clone starts again from zero, and trees compare equal whatever their counts.
+#[derive(Default)]
+struct Reads(AtomicUsize);
+
+impl Clone for Reads {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for Reads {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Reads {}
+
+impl fmt::Debug for Reads {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.load(Ordering::Relaxed))
+    }
+}
+
 /// A whole device tree held in memory.
 ///
 /// Invariant: node 0 is the root; every other node's parent has a smaller index.
@@ -91,6 +123,7 @@ pub struct Tree {
     nodes: Vec<Node>,
     reservations: Vec<Reservation>,
     boot_cpu: u32,
+    reads: Reads,
 }
 
 impl Default for Tree {
@@ -112,6 +145,7 @@ impl Tree {
             nodes: alloc::vec![root],
             reservations: Vec::new(),
             boot_cpu: 0,
+            reads: Reads::default(),
         }
     }
 
@@ -134,7 +168,19 @@ impl Tree {
     ///
     /// Ids come only from this tree, so the lookup cannot fail; a foreign id yields the root.
     pub fn node(&self, id: NodeId) -> &Node {
+        self.reads.0.fetch_add(1, Ordering::Relaxed);
         self.nodes.get(id.0).unwrap_or(&self.nodes[0])
+    }
+
+    /// How many times [`Tree::node`] has been called on this tree. Tests use it to check
+    /// that validating a tree reads each node a bounded number of times.
+    pub fn node_reads(&self) -> usize {
+        self.reads.0.load(Ordering::Relaxed)
+    }
+
+    /// Number of nodes, the root included.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
     }
 
     /// All node ids in tree (depth-first) order.
@@ -197,10 +243,16 @@ impl Tree {
             .filter(move |id| self.node(*id).is_compatible(compatible))
     }
 
-    /// The node carrying `phandle`.
+    /// The node carrying `phandle`. This walks the tree; to resolve many references, build a
+    /// [`PhandleIndex`] once with [`Tree::phandle_index`].
     pub fn by_phandle(&self, phandle: u32) -> Option<NodeId> {
         self.node_ids()
             .find(|id| self.node(*id).phandle() == Some(phandle))
+    }
+
+    /// Every phandle of the tree, indexed for lookups in O(log n).
+    pub fn phandle_index(&self) -> PhandleIndex {
+        PhandleIndex::new(self)
     }
 
     /// Adds a child node and returns its id.

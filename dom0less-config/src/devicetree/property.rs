@@ -1,14 +1,18 @@
 //! Device tree properties and typed accessors for their values.
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::DtError;
 
 /// A property: a name and a raw big-endian value.
+///
+/// The name is shared: every property that a blob's strings block names with one string
+/// holds the same allocation, so a long name referenced many times costs its length once.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Property {
-    name: String,
+    name: Arc<str>,
     value: Vec<u8>,
 }
 
@@ -16,9 +20,14 @@ impl Property {
     /// A property with the given raw value.
     pub fn new(name: &str, value: Vec<u8>) -> Self {
         Self {
-            name: String::from(name),
+            name: Arc::from(name),
             value,
         }
+    }
+
+    /// A property whose name is already shared with other properties.
+    pub(super) fn with_shared_name(name: Arc<str>, value: Vec<u8>) -> Self {
+        Self { name, value }
     }
 
     /// The property name.
@@ -38,7 +47,7 @@ impl Property {
 
     fn bad(&self, reason: &'static str) -> DtError {
         DtError::BadValue {
-            property: self.name.clone(),
+            property: String::from(self.name()),
             reason,
         }
     }

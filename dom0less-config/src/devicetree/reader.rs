@@ -3,6 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::names::{name_at, Names};
 use super::{DtError, NodeId, Property, Reservation, Tree};
 
 const MAGIC: u32 = 0xd00d_feed;
@@ -28,17 +29,6 @@ fn word(bytes: &[u8], offset: usize) -> Result<u32, DtError> {
 
 fn align4(offset: usize) -> usize {
     offset.saturating_add(3) & !3
-}
-
-/// Reads a NUL-terminated name starting at `offset` within `block`.
-fn name_at(block: &[u8], offset: usize) -> Result<(&str, usize), DtError> {
-    let rest = block.get(offset..).ok_or(DtError::BadName { offset })?;
-    let len = rest
-        .iter()
-        .position(|b| *b == 0)
-        .ok_or(DtError::BadName { offset })?;
-    let name = core::str::from_utf8(&rest[..len]).map_err(|_| DtError::BadName { offset })?;
-    Ok((name, len))
 }
 
 /// Header fields the reader uses.
@@ -136,6 +126,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Tree, DtError> {
     tree.boot_cpu = header.boot_cpu;
     reservations(bytes, header.reservations_offset, &mut tree)?;
 
+    let mut names = Names::new(strings);
     let mut stack: Vec<NodeId> = Vec::new();
     let mut seen_root = false;
     let mut offset = 0;
@@ -195,10 +186,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Tree, DtError> {
                         offset: token_at,
                         reason: "property value runs past the block",
                     })?;
-                let (name, _) = name_at(strings, name_offset)?;
+                let name = names.get(name_offset)?;
                 tree.push_parsed_property(
                     node,
-                    Property::new(name, structure[offset..end].to_vec()),
+                    Property::with_shared_name(name, structure[offset..end].to_vec()),
                 );
                 offset = align4(end);
             }

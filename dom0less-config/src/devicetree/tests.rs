@@ -1,5 +1,6 @@
 //! Host tests for the device tree reader and writer.
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -188,4 +189,76 @@ fn property_accessors_check_lengths() {
         .expect("decodes");
     assert_eq!(pairs, [AddressRange::new(0x1000, 0x10)]);
     assert!(decode_pairs(&Property::new("reg", cells_value(&[1, 2])), 2, 1).is_err());
+}
+
+#[test]
+fn one_name_is_shared_by_every_property_that_uses_it() {
+    let long = "x".repeat(MAX_NAME_LENGTH);
+    let mut tree = Tree::new();
+    for i in 0..64 {
+        let node = tree.add_node(tree.root(), &alloc::format!("n{i}"));
+        tree.set_property(node, &long, vec![]);
+    }
+    let parsed = Tree::parse(&tree.to_dtb()).expect("valid blob");
+    let names: Vec<*const u8> = parsed
+        .node_ids()
+        .skip(1)
+        .map(|id| parsed.node(id).properties()[0].name().as_ptr())
+        .collect();
+    assert_eq!(names.len(), 64);
+    assert!(names.iter().all(|p| *p == names[0]), "names were copied");
+}
+
+#[test]
+fn names_longer_than_the_cap_are_errors() {
+    let mut tree = Tree::new();
+    let root = tree.root();
+    tree.set_property(root, &"p".repeat(MAX_NAME_LENGTH + 1), vec![]);
+    assert!(matches!(
+        Tree::parse(&tree.to_dtb()),
+        Err(DtError::NameTooLong {
+            limit: MAX_NAME_LENGTH,
+            ..
+        })
+    ));
+    let mut tree = Tree::new();
+    tree.add_node(root, &"n".repeat(MAX_NAME_LENGTH + 1));
+    assert!(matches!(
+        Tree::parse(&tree.to_dtb()),
+        Err(DtError::NameTooLong { .. })
+    ));
+}
+
+#[test]
+fn phandle_index_agrees_with_the_tree_walk() {
+    let mut tree = sample();
+    let memory = tree.find("/memory").expect("present");
+    let soc = tree.find("/soc").expect("present");
+    tree.set_property(memory, "phandle", cells_value(&[7]));
+    tree.set_property(soc, "linux,phandle", cells_value(&[3]));
+    let index = tree.phandle_index();
+    for phandle in [0, 3, 7, 8, u32::MAX] {
+        assert_eq!(index.get(phandle), tree.by_phandle(phandle), "{phandle}");
+    }
+    assert_eq!(index.get(7), Some(memory), "first in tree order wins");
+}
+
+#[test]
+fn ranges_with_too_many_windows_are_errors() {
+    let mut tree = sample();
+    let bus = tree.find("/soc/bus").expect("present");
+    let uart = tree.find("/soc/bus/serial@1000").expect("present");
+    let windows: Vec<u32> = (0..=MAX_RANGES_WINDOWS as u32)
+        .flat_map(|i| [i * 0x1_0000, 0x7e10_0000, 0x1_0000])
+        .collect();
+    tree.set_property(bus, "ranges", cells_value(&windows));
+    assert_eq!(
+        tree.translated_reg(uart),
+        Err(DtError::TooMany {
+            node: String::from("/soc/bus@7e100000"),
+            what: "`ranges` windows",
+            count: MAX_RANGES_WINDOWS + 1,
+            limit: MAX_RANGES_WINDOWS,
+        })
+    );
 }

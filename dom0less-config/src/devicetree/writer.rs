@@ -1,5 +1,6 @@
 //! Writes a [`Tree`] as a version 17 flattened device tree blob.
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::{NodeId, Tree};
@@ -17,26 +18,28 @@ fn pad4(out: &mut Vec<u8>) {
     }
 }
 
-/// Offset of `name` in the strings block, adding it when new.
-fn string_offset(strings: &mut Vec<u8>, name: &str) -> u32 {
-    let mut start = 0;
-    while start < strings.len() {
-        let end = strings[start..]
-            .iter()
-            .position(|b| *b == 0)
-            .map_or(strings.len(), |p| start + p);
-        if &strings[start..end] == name.as_bytes() {
-            return start as u32;
-        }
-        start = end + 1;
-    }
-    let offset = strings.len() as u32;
-    strings.extend_from_slice(name.as_bytes());
-    strings.push(0);
-    offset
+/// The strings block being written: each name once, found again in O(log n).
+#[derive(Default)]
+struct Strings<'a> {
+    block: Vec<u8>,
+    offsets: BTreeMap<&'a str, u32>,
 }
 
-fn write_node(tree: &Tree, id: NodeId, structure: &mut Vec<u8>, strings: &mut Vec<u8>) {
+impl<'a> Strings<'a> {
+    /// Offset of `name` in the block, adding it when new.
+    fn offset(&mut self, name: &'a str) -> u32 {
+        if let Some(offset) = self.offsets.get(name) {
+            return *offset;
+        }
+        let offset = self.block.len() as u32;
+        self.block.extend_from_slice(name.as_bytes());
+        self.block.push(0);
+        self.offsets.insert(name, offset);
+        offset
+    }
+}
+
+fn write_node<'a>(tree: &'a Tree, id: NodeId, structure: &mut Vec<u8>, strings: &mut Strings<'a>) {
     let node = tree.node(id);
     push_word(structure, 1);
     structure.extend_from_slice(node.name().as_bytes());
@@ -45,8 +48,7 @@ fn write_node(tree: &Tree, id: NodeId, structure: &mut Vec<u8>, strings: &mut Ve
     for property in node.properties() {
         push_word(structure, 3);
         push_word(structure, property.value().len() as u32);
-        let offset = string_offset(strings, property.name());
-        push_word(structure, offset);
+        push_word(structure, strings.offset(property.name()));
         structure.extend_from_slice(property.value());
         pad4(structure);
     }
@@ -65,8 +67,9 @@ pub(super) fn write(tree: &Tree) -> Vec<u8> {
     }
     reservations.extend_from_slice(&[0; 16]);
     let mut structure = Vec::new();
-    let mut strings = Vec::new();
+    let mut strings = Strings::default();
     write_node(tree, tree.root(), &mut structure, &mut strings);
+    let strings = strings.block;
     push_word(&mut structure, 9);
 
     let reservations_offset = HEADER_SIZE.next_multiple_of(8);

@@ -6,10 +6,8 @@ use alloc::string::String;
 use super::{parse_ranges, subnodes, DomainDraft, Reader};
 use crate::devicetree::{decode_pairs, NodeId};
 use crate::error::{ConfigError, Warning};
+use crate::limits::{Limit, MAX_STATIC_BANKS, MAX_VCPUS};
 use crate::plan::{CrashPolicy, Enhanced};
-
-/// Most vCPUs one domain may have (Xen's `MAX_VIRT_CPUS` for Arm).
-pub const MAX_VCPUS: u32 = 128;
 
 /// Domain properties this crate acts on (Xen's binding plus `bulkhead,` extensions).
 pub const MODELLED: &[&str] = &[
@@ -74,10 +72,17 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
         name: String::from(tree.node(node).name()),
         ..Default::default()
     };
+    // First, so that a cap is listed before the findings of the other properties.
+    read_static_mem(reader, node, &mut d);
 
     for property in tree.node(node).properties() {
         let name = property.name();
         if LEGAL_UNMODELLED.contains(&name) {
+            // A node has each property once; a repeated name is kept once, so that the plan
+            // holds at most one copy per legal name.
+            if d.unsupported.iter().any(|p| p.name() == name) {
+                continue;
+            }
             reader.warnings.push(Warning::NotSupportedYet {
                 node: path.clone(),
                 property: String::from(name),
@@ -112,7 +117,7 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
             })
         }
         None => {}
-        Some(n) if n == 0 || n > MAX_VCPUS => reader.invalid(
+        Some(n) if n == 0 || n as usize > MAX_VCPUS => reader.invalid(
             node,
             "cpus",
             format!("{n}"),
@@ -182,8 +187,6 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
             None
         }
     };
-    read_static_mem(reader, node, &mut d);
-
     let cells = domain_cells(reader, node);
     subnodes::read_subnodes(reader, node, cells, &mut d);
     d
@@ -263,6 +266,19 @@ fn read_static_mem(reader: &mut Reader<'_>, node: NodeId, d: &mut DomainDraft) {
     let size = reader
         .u32(node, "#xen,static-mem-size-cells")
         .unwrap_or_else(|| inherited("#size-cells", 1));
+    // Count the banks before decoding them, so that thousands cost no allocation.
+    let entry_bytes = (address as usize)
+        .saturating_add(size as usize)
+        .saturating_mul(4);
+    let count = p.value().len().checked_div(entry_bytes).unwrap_or(0);
+    if count > MAX_STATIC_BANKS {
+        reader.errors.push(ConfigError::TooMany {
+            node: d.path.clone(),
+            limit: Limit::StaticMemoryBanks,
+            count,
+        });
+        return;
+    }
     match decode_pairs(p, address, size) {
         Ok(banks) if !banks.is_empty() => d.static_mem = Some(banks),
         Ok(_) => reader.invalid(

@@ -1,17 +1,22 @@
 //! Reads `/chosen` into drafts: typed values still carrying node references, not yet
 //! checked against each other or against the host.
 
+mod cpuset;
 mod domain;
 mod subnodes;
 
+use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::devicetree::{AddressRange, NodeId, Property, Tree};
+use crate::devicetree::{AddressRange, NodeId, PhandleIndex, Property, Tree};
 use crate::error::{ConfigError, Warning};
+use crate::findings::{Errors, Warnings};
+use crate::limits::{Limit, MAX_DOMAINS, MAX_HOST_CPUS, MAX_POOLS};
 use crate::plan::{CrashPolicy, Enhanced};
 
-pub use domain::{LEGAL_UNMODELLED, MAX_VCPUS, MODELLED};
+pub use cpuset::CpuSet;
+pub use domain::{LEGAL_UNMODELLED, MODELLED};
 
 /// A parsed `xen,domain` node.
 #[derive(Clone, Debug, Default)]
@@ -56,7 +61,7 @@ pub struct ModuleDraft {
 pub struct VcpuDraft {
     pub path: String,
     pub id: u32,
-    pub affinity: Vec<u32>,
+    pub affinity: CpuSet,
     pub priority: Option<u8>,
 }
 
@@ -99,17 +104,19 @@ pub struct Drafts {
 /// Error and warning sink shared by the parsing functions.
 pub struct Reader<'a> {
     pub tree: &'a Tree,
-    pub errors: Vec<ConfigError>,
-    pub warnings: Vec<Warning>,
+    pub(crate) errors: Errors,
+    pub(crate) warnings: Warnings,
+    phandles: PhandleIndex,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader over `tree` with no findings yet.
+    /// A reader over `tree` with no findings yet; indexes the tree's phandles once.
     pub fn new(tree: &'a Tree) -> Self {
         Self {
             tree,
-            errors: Vec::new(),
-            warnings: Vec::new(),
+            errors: Errors::errors(),
+            warnings: Warnings::warnings(),
+            phandles: tree.phandle_index(),
         }
     }
 
@@ -118,9 +125,9 @@ impl<'a> Reader<'a> {
     }
 
     fn bad(&mut self, node: NodeId, property: &Property, error: crate::devicetree::DtError) {
-        let path = self.tree.path(node);
+        let tree = self.tree;
         self.errors.push(ConfigError::BadProperty {
-            node: path,
+            node: tree.path(node),
             property: String::from(property.name()),
             error,
         });
@@ -139,9 +146,9 @@ impl<'a> Reader<'a> {
     }
 
     fn invalid(&mut self, node: NodeId, property: &str, value: String, expected: &'static str) {
-        let path = self.tree.path(node);
+        let tree = self.tree;
         self.errors.push(ConfigError::InvalidValue {
-            node: path,
+            node: tree.path(node),
             property: String::from(property),
             value,
             expected,
@@ -150,11 +157,11 @@ impl<'a> Reader<'a> {
 
     /// Resolves a phandle; records dangling ones.
     fn phandle(&mut self, node: NodeId, property: &'static str, phandle: u32) -> Option<NodeId> {
-        let target = self.tree.by_phandle(phandle);
+        let target = self.phandles.get(phandle);
         if target.is_none() {
-            let path = self.tree.path(node);
+            let tree = self.tree;
             self.errors.push(ConfigError::DanglingPhandle {
-                node: path,
+                node: tree.path(node),
                 property,
                 phandle,
             });
@@ -163,7 +170,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Parses a Xen-style list of numbers and inclusive ranges: `"0-3,5"`.
+/// Parses a Xen-style list of numbers and inclusive ranges: `"0-3,5"` (`llc-colors`; CPU
+/// lists use [`CpuSet`]).
 pub fn parse_ranges(text: &str) -> Option<Vec<(u32, u32)>> {
     let mut out = Vec::new();
     for part in text.split(',').map(str::trim) {
@@ -190,12 +198,36 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
         reader.errors.push(ConfigError::NoDomains);
         return drafts;
     };
-    for child in tree.node(chosen).children() {
+    // Caps first, so that the findings of the nodes read cannot crowd them out of the list.
+    let children = tree.node(chosen).children();
+    let count = |c: &str| {
+        children
+            .iter()
+            .filter(|n| tree.node(**n).is_compatible(c))
+            .count()
+    };
+    for (count, limit) in [
+        (count("xen,domain"), Limit::Domains),
+        (count("xen,cpupool"), Limit::Pools),
+    ] {
+        if count > limit.max() {
+            reader.errors.push(ConfigError::TooMany {
+                node: tree.path(chosen),
+                limit,
+                count,
+            });
+        }
+    }
+    for child in children {
         let node = tree.node(*child);
         if node.is_compatible("xen,domain") {
-            drafts.domains.push(domain::read_domain(reader, *child));
+            if drafts.domains.len() < MAX_DOMAINS {
+                drafts.domains.push(domain::read_domain(reader, *child));
+            }
         } else if node.is_compatible("xen,cpupool") {
-            drafts.pools.push(read_pool(reader, *child));
+            if drafts.pools.len() < MAX_POOLS {
+                drafts.pools.push(read_pool(reader, *child));
+            }
         } else if node.is_compatible("xen,evtchn-v1") {
             reader.errors.push(ConfigError::ChannelOutsideDomain {
                 node: tree.path(*child),
@@ -223,10 +255,19 @@ fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
             node: path.clone(),
             property: "cpupool-cpus",
         }),
+        Some(p) if p.value().len() / 4 > MAX_HOST_CPUS => {
+            reader.errors.push(ConfigError::TooMany {
+                node: path.clone(),
+                limit: Limit::PoolCpus,
+                count: p.value().len() / 4,
+            })
+        }
         Some(p) => match p.cells() {
             Err(e) => reader.bad(node, p, e),
             Ok(handles) => {
-                for handle in handles {
+                // A CPU listed twice is looked up (and reported) once.
+                let mut seen = BTreeSet::new();
+                for handle in handles.into_iter().filter(|h| seen.insert(*h)) {
                     let Some(target) = reader.phandle(node, "cpupool-cpus", handle) else {
                         continue;
                     };

@@ -3,18 +3,21 @@
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec::Vec;
 
 use super::{
-    domain, parse_ranges, ChannelDraft, DomainDraft, ModuleDraft, Reader, SharedDraft, VcpuDraft,
+    domain, ChannelDraft, CpuSet, DomainDraft, ModuleDraft, Reader, SharedDraft, VcpuDraft,
 };
 use crate::devicetree::{decode_pairs, decode_tuples, NodeId};
 use crate::error::{ConfigError, Warning};
+use crate::limits::{Limit, MAX_HOST_CPUS};
 
 /// Xen's `MAX_SHM_ID_LENGTH`, including the terminating NUL.
 const MAX_SHM_ID_LENGTH: usize = 16;
 /// Highest static event channel port (FIFO ABI limit).
 pub const MAX_PORT: u32 = 1 << 17;
+/// What `hard-affinity` must look like; the bound is [`MAX_HOST_CPUS`].
+const EXPECTED_CPU_LIST: &str = "a CPU list like \"0-3,5\" with ids below 256";
+const _: () = assert!(MAX_HOST_CPUS == 256, "EXPECTED_CPU_LIST names the bound");
 
 #[derive(Clone, Copy)]
 enum ModuleKind {
@@ -43,13 +46,36 @@ pub(super) fn read_subnodes(
     d: &mut DomainDraft,
 ) {
     let tree = reader.tree;
-    for child in tree.node(domain).children() {
+    // Caps first, so that the findings of the nodes read cannot crowd them out of the list.
+    let children = tree.node(domain).children();
+    let count = |c: &str| {
+        children
+            .iter()
+            .filter(|n| tree.node(**n).is_compatible(c))
+            .count()
+    };
+    for (count, limit) in [
+        (count("xen,vcpu"), Limit::VcpuNodes),
+        (count("xen,evtchn-v1"), Limit::EventChannels),
+        (count("xen,domain-shared-memory-v1"), Limit::SharedMemory),
+    ] {
+        if count > limit.max() {
+            reader.errors.push(ConfigError::TooMany {
+                node: d.path.clone(),
+                limit,
+                count,
+            });
+        }
+    }
+    // Sub-nodes of each capped kind read so far; those past the cap are skipped.
+    let (mut vcpus, mut channels, mut shared) = (0, 0, 0);
+    for child in children {
         let node = tree.node(*child);
-        let path = tree.path(*child);
+        let path = || tree.path(*child);
         if node.is_compatible("multiboot,module") || node.is_compatible("xen,multiboot-module") {
             let Some(kind) = module_kind(reader, *child) else {
                 reader.warnings.push(Warning::NotSupportedYet {
-                    node: path,
+                    node: path(),
                     property: String::from("compatible"),
                 });
                 continue;
@@ -72,20 +98,32 @@ pub(super) fn read_subnodes(
                 None => *slot = Some(module),
             }
         } else if node.is_compatible("xen,vcpu") {
+            vcpus += 1;
+            if vcpus > Limit::VcpuNodes.max() {
+                continue;
+            }
             if let Some(v) = read_vcpu(reader, *child) {
                 d.vcpus.push(v);
             }
         } else if node.is_compatible("xen,evtchn-v1") {
+            channels += 1;
+            if channels > Limit::EventChannels.max() {
+                continue;
+            }
             if let Some(c) = read_channel(reader, *child) {
                 d.channels.push(c);
             }
         } else if node.is_compatible("xen,domain-shared-memory-v1") {
+            shared += 1;
+            if shared > Limit::SharedMemory.max() {
+                continue;
+            }
             if let Some(s) = read_shared(reader, *child, cells) {
                 d.shared.push(s);
             }
         } else {
             reader.warnings.push(Warning::NotSupportedYet {
-                node: path,
+                node: path(),
                 property: String::from("compatible"),
             });
         }
@@ -153,17 +191,15 @@ fn read_vcpu(reader: &mut Reader<'_>, node: NodeId) -> Option<VcpuDraft> {
         }
         return None;
     };
-    let mut affinity = Vec::new();
+    let mut affinity = CpuSet::default();
     if let Some(text) = reader.string(node, "hard-affinity") {
-        match parse_ranges(text) {
-            Some(ranges) if ranges.iter().all(|(l, h)| h - l < 4096) => {
-                affinity = ranges.iter().flat_map(|(l, h)| *l..=*h).collect();
-            }
-            _ => reader.invalid(
+        match CpuSet::parse(text) {
+            Some(set) => affinity = set,
+            None => reader.invalid(
                 node,
                 "hard-affinity",
                 format!("\"{text}\""),
-                "a CPU list like \"0-3,5\"",
+                EXPECTED_CPU_LIST,
             ),
         }
     }

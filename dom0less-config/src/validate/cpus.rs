@@ -6,9 +6,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::HostFacts;
-use crate::devicetree::Tree;
+use crate::devicetree::{NodeId, Tree};
 use crate::error::ConfigError;
-use crate::host::HostInfo;
+use crate::findings::Errors;
+use crate::host::{cpu_nodes, HostInfo};
 use crate::parse::{DomainDraft, Drafts};
 use crate::plan::{CpuPool, Partition, Placement, Scheduler, Vcpu};
 
@@ -28,26 +29,36 @@ pub(super) fn build_pools(
     info: &HostInfo,
     host: &HostFacts<'_>,
     drafts: &Drafts,
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) -> (Vec<CpuPool>, Vec<usize>) {
     let mut owner: Vec<Option<usize>> = vec![None; info.cpus.len()];
+    // Logical CPU index by node, sorted by node, for a lookup in O(log n) per entry.
+    let mut by_node: Vec<(NodeId, usize)> = cpu_nodes(tree)
+        .into_iter()
+        .enumerate()
+        .map(|(index, node)| (node, index))
+        .collect();
+    by_node.sort_unstable();
     let mut pools = Vec::new();
     for (p, draft) in drafts.pools.iter().enumerate() {
         let mut cpus = Vec::new();
         for node in &draft.cpus {
-            let path = tree.path(*node);
-            let Some(cpu) = info.cpus.iter().position(|c| c.path == path) else {
+            let Ok(at) = by_node.binary_search_by_key(node, |(n, _)| *n) else {
                 continue;
             };
-            match owner[cpu] {
+            let cpu = by_node[at].1;
+            let Some(slot) = owner.get_mut(cpu) else {
+                continue;
+            };
+            match *slot {
                 Some(first) if first != p => errors.push(ConfigError::CpuInTwoPools {
-                    cpu: path,
+                    cpu: tree.path(*node),
                     first: drafts.pools[first].path.clone(),
                     second: draft.path.clone(),
                 }),
                 Some(_) => {}
                 None => {
-                    owner[cpu] = Some(p);
+                    *slot = Some(p);
                     cpus.push(cpu);
                 }
             }
@@ -141,7 +152,7 @@ pub(super) fn place_vcpus(
     pools: &[CpuPool],
     drafts: &[DomainDraft],
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) {
     for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
         let pool = pools.get(p.pool);
@@ -153,29 +164,36 @@ pub(super) fn place_vcpus(
             };
             d.vcpu_count as usize
         ];
-        let mut seen = Vec::new();
+        let mut in_pool = vec![false; info.cpus.len()];
+        for cpu in pool.map_or(&[][..], |pool| &pool.cpus) {
+            if let Some(flag) = in_pool.get_mut(*cpu) {
+                *flag = true;
+            }
+        }
+        let mut seen = vec![false; p.vcpus.len()];
         for v in &d.vcpus {
-            if v.id >= d.vcpu_count || seen.contains(&v.id) {
+            let Some(slot) = p
+                .vcpus
+                .get_mut(v.id as usize)
+                .filter(|_| !seen[v.id as usize])
+            else {
                 errors.push(ConfigError::BadVcpuId {
                     node: v.path.clone(),
                     id: v.id,
                     vcpus: d.vcpu_count,
                 });
                 continue;
-            }
-            seen.push(v.id);
-            let slot = &mut p.vcpus[v.id as usize];
+            };
+            seen[v.id as usize] = true;
             slot.priority = v.priority.unwrap_or(d.priority);
-            for cpu in &v.affinity {
-                let index = *cpu as usize;
-                if index < info.cpus.len() && pool.is_some_and(|pool| pool.cpus.contains(&index)) {
-                    slot.affinity.push(index);
+            for cpu in v.affinity.iter() {
+                if in_pool.get(cpu).copied().unwrap_or(false) {
+                    slot.affinity.push(cpu);
                 } else {
-                    let pool = pool.map_or_else(|| String::from("Pool-0"), |p| p.name.clone());
-                    errors.push(ConfigError::AffinityOutsidePool {
+                    errors.push_with(|| ConfigError::AffinityOutsidePool {
                         node: v.path.clone(),
-                        cpu: *cpu,
-                        pool,
+                        cpu: cpu as u32,
+                        pool: pool.map_or_else(|| String::from("Pool-0"), |p| p.name.clone()),
                     });
                 }
             }
@@ -193,7 +211,7 @@ fn pin(
     index: usize,
     pool: &CpuPool,
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) {
     let vcpus: u32 = partitions
         .iter()

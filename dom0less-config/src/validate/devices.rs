@@ -7,6 +7,8 @@ use alloc::vec::Vec;
 use super::HostFacts;
 use crate::devicetree::{decode_tuples, AddressRange, Tree};
 use crate::error::{ConfigError, Warning};
+use crate::findings::{Errors, Warnings};
+use crate::limits::{Limit, MAX_DEVICE_INTERRUPTS, MAX_DEVICE_RANGES, MAX_PASSTHROUGH_DEVICES};
 use crate::plan::{Device, Partition};
 
 /// Reads the devices of one partial device tree (Xen's `docs/misc/arm/passthrough.txt`).
@@ -14,12 +16,21 @@ pub fn partial_tree_devices(
     host: &Tree,
     partial: &Tree,
     node: &str,
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) -> Vec<Device> {
     let mut devices = Vec::new();
     let Some(passthrough) = partial.find("/passthrough") else {
         return devices;
     };
+    let count = partial.node(passthrough).children().len();
+    if count > MAX_PASSTHROUGH_DEVICES {
+        errors.push(ConfigError::TooMany {
+            node: String::from(node),
+            limit: Limit::PassthroughDevices,
+            count,
+        });
+        return devices;
+    }
     let root = partial.root();
     let (a, s) = (
         partial.address_cells(root).unwrap_or(2),
@@ -34,6 +45,11 @@ pub fn partial_tree_devices(
             node: String::from(node),
             device: String::from(path),
             reason,
+        };
+        let too_many = |limit, count| ConfigError::TooMany {
+            node: format!("{node}: passthrough of {path}"),
+            limit,
+            count,
         };
         let Some(host_node) = host.find(path) else {
             errors.push(fail("xen,path names no node of the host device tree"));
@@ -57,6 +73,9 @@ pub fn partial_tree_devices(
         let mut mmio = Vec::new();
         if let Some(reg) = n.property("xen,reg") {
             match decode_tuples(reg, &[a, s, a]) {
+                Ok(entries) if entries.len() > MAX_DEVICE_RANGES => {
+                    errors.push(too_many(Limit::DeviceRanges, entries.len()));
+                }
                 Ok(entries) => {
                     for e in entries {
                         let range = AddressRange::new(e[0], e[1]);
@@ -75,6 +94,10 @@ pub fn partial_tree_devices(
         }
         let mut interrupts = Vec::new();
         if let Some(cells) = n.property("interrupts").and_then(|p| p.cells().ok()) {
+            if cells.len() / 3 > MAX_DEVICE_INTERRUPTS {
+                errors.push(too_many(Limit::DeviceInterrupts, cells.len() / 3));
+                continue;
+            }
             if cells.len() % 3 != 0 {
                 errors.push(fail("`interrupts` is not a list of 3-cell GIC specifiers"));
             }
@@ -99,8 +122,8 @@ pub(super) fn check(
     tree: &Tree,
     host: &HostFacts<'_>,
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
-    warnings: &mut Vec<Warning>,
+    errors: &mut Errors,
+    warnings: &mut Warnings,
 ) {
     for p in partitions.iter_mut() {
         let Some(module) = &p.device_tree else {
@@ -125,36 +148,51 @@ pub(super) fn check(
             }),
         }
     }
+    assigned_twice(partitions, errors);
+}
+
+/// Devices and interrupts given to two partitions, found by sorting (partition, resource)
+/// pairs instead of comparing every pair of partitions.
+fn assigned_twice(partitions: &[Partition], errors: &mut Errors) {
+    let name = |i: usize| {
+        partitions
+            .get(i)
+            .map_or_else(String::new, |p| p.name.clone())
+    };
+    let mut devices: Vec<(&str, usize)> = Vec::new();
+    let mut interrupts: Vec<(u32, usize)> = Vec::new();
     for (i, p) in partitions.iter().enumerate() {
-        for other in &partitions[..i] {
-            for d in &p.passthrough.devices {
-                if other
-                    .passthrough
-                    .devices
-                    .iter()
-                    .any(|o| o.host_path == d.host_path)
-                {
-                    errors.push(ConfigError::DeviceAssignedTwice {
-                        device: d.host_path.clone(),
-                        first: other.name.clone(),
-                        second: p.name.clone(),
-                    });
-                }
-                for irq in &d.interrupts {
-                    if other
-                        .passthrough
-                        .devices
-                        .iter()
-                        .any(|o| o.interrupts.contains(irq))
-                    {
-                        errors.push(ConfigError::InterruptAssignedTwice {
-                            irq: *irq,
-                            first: other.name.clone(),
-                            second: p.name.clone(),
-                        });
-                    }
-                }
-            }
+        for d in &p.passthrough.devices {
+            devices.push((&d.host_path, i));
+            interrupts.extend(d.interrupts.iter().map(|irq| (*irq, i)));
+        }
+    }
+    devices.sort_unstable();
+    devices.dedup();
+    for pair in devices.windows(2) {
+        let [(device, first), (other, second)] = pair else {
+            continue;
+        };
+        if device == other {
+            errors.push(ConfigError::DeviceAssignedTwice {
+                device: String::from(*device),
+                first: name(*first),
+                second: name(*second),
+            });
+        }
+    }
+    interrupts.sort_unstable();
+    interrupts.dedup();
+    for pair in interrupts.windows(2) {
+        let [(irq, first), (other, second)] = pair else {
+            continue;
+        };
+        if irq == other {
+            errors.push(ConfigError::InterruptAssignedTwice {
+                irq: *irq,
+                first: name(*first),
+                second: name(*second),
+            });
         }
     }
 }

@@ -1,28 +1,32 @@
 //! Static event channels and static shared memory between partitions.
 
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::devicetree::{AddressRange, Tree};
+use crate::devicetree::{AddressRange, NodeId, Tree};
 use crate::error::ConfigError;
-use crate::parse::DomainDraft;
+use crate::findings::Errors;
+use crate::parse::{ChannelDraft, DomainDraft};
 use crate::plan::{EventChannel, Partition, SharedMapping, SharedRegion};
 
 /// Groups shared memory nodes by `xen,shm-id`, checking that they agree.
 pub(super) fn shared_memory(
     drafts: &[DomainDraft],
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) -> Vec<SharedRegion> {
     let mut regions: Vec<SharedRegion> = Vec::new();
+    let mut by_id: BTreeMap<&str, usize> = BTreeMap::new();
     // The node that defined each region's range and the node that claimed ownership.
     let mut first_node: Vec<String> = Vec::new();
     let mut owner_node: Vec<Option<String>> = Vec::new();
     for (d_index, (d, p)) in drafts.iter().zip(partitions.iter_mut()).enumerate() {
         for s in &d.shared {
             let host = s.host.map(|h| AddressRange::new(h, s.size));
-            let index = match regions.iter().position(|r| r.id == s.id) {
+            let index = match by_id.get(s.id.as_str()).copied() {
                 None => {
+                    by_id.insert(&s.id, regions.len());
                     regions.push(SharedRegion {
                         id: s.id.clone(),
                         host,
@@ -80,12 +84,13 @@ pub(super) fn event_channels(
     tree: &Tree,
     drafts: &[DomainDraft],
     partitions: &mut [Partition],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) {
     for d in drafts {
         for (i, c) in d.channels.iter().enumerate() {
+            // At most MAX_EVENT_CHANNELS per domain, so the quadratic search is bounded.
             if let Some(first) = d.channels[..i].iter().find(|o| o.port == c.port) {
-                errors.push(ConfigError::DuplicatePort {
+                errors.push_with(|| ConfigError::DuplicatePort {
                     domain: d.path.clone(),
                     port: c.port,
                     first: first.path.clone(),
@@ -94,11 +99,19 @@ pub(super) fn event_channels(
             }
         }
     }
-    let find = |node| {
-        drafts
-            .iter()
-            .enumerate()
-            .find_map(|(di, d)| d.channels.iter().find(|c| c.node == node).map(|c| (di, c)))
+    // Every channel by node, sorted, so that resolving a peer costs O(log n).
+    let mut by_node: Vec<(NodeId, usize, &ChannelDraft)> = drafts
+        .iter()
+        .enumerate()
+        .flat_map(|(di, d)| d.channels.iter().map(move |c| (c.node, di, c)))
+        .collect();
+    by_node.sort_by_key(|(node, di, _)| (*node, *di));
+    let find = |node: NodeId| {
+        let at = by_node.partition_point(|(n, _, _)| *n < node);
+        by_node
+            .get(at)
+            .filter(|(n, _, _)| *n == node)
+            .map(|(_, di, c)| (*di, *c))
     };
     for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
         for c in &d.channels {

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use super::HostFacts;
 use crate::devicetree::AddressRange;
 use crate::error::{ConfigError, Region};
+use crate::findings::Errors;
 use crate::host::HostInfo;
 use crate::parse::DomainDraft;
 use crate::plan::SharedRegion;
@@ -33,7 +34,7 @@ pub(super) fn check(
     host: &HostFacts<'_>,
     drafts: &[DomainDraft],
     shared: &[SharedRegion],
-    errors: &mut Vec<ConfigError>,
+    errors: &mut Errors,
 ) {
     // Modules come first so that an overlap with a module is reported against the module.
     let mut users: Vec<User> = drafts
@@ -100,6 +101,8 @@ pub(super) fn check(
             });
         }
     }
+    // With the caps on domains, banks and shared memory, there are at most a few thousand
+    // users, so comparing every pair is bounded; past the error cap a pair is only counted.
     for u in &users {
         let needs_alignment = !matches!(u.region, Region::Module { .. });
         if needs_alignment && !aligned(&u.range) {
@@ -120,7 +123,7 @@ pub(super) fn check(
     for (i, u) in users.iter().enumerate() {
         for other in &users[..i] {
             if u.range.overlaps(&other.range) {
-                errors.push(ConfigError::MemoryOverlap {
+                errors.push_with(|| ConfigError::MemoryOverlap {
                     node: u.node.clone(),
                     range: u.range,
                     other: other.region.clone(),
@@ -129,7 +132,7 @@ pub(super) fn check(
             }
         }
         if host.hypervisor.size != 0 && u.range.overlaps(&host.hypervisor) {
-            errors.push(ConfigError::MemoryOverlap {
+            errors.push_with(|| ConfigError::MemoryOverlap {
                 node: u.node.clone(),
                 range: u.range,
                 other: Region::Hypervisor,
@@ -138,7 +141,7 @@ pub(super) fn check(
         }
         for r in &info.reserved {
             if u.range.overlaps(&r.range) {
-                errors.push(ConfigError::MemoryOverlap {
+                errors.push_with(|| ConfigError::MemoryOverlap {
                     node: u.node.clone(),
                     range: u.range,
                     other: Region::Reserved {

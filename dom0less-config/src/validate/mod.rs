@@ -5,11 +5,13 @@ mod devices;
 mod links;
 mod memory;
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::devicetree::{AddressRange, Tree};
 use crate::error::ConfigError;
 use crate::host::HostInfo;
+use crate::limits::Limit;
 use crate::parse::{self, DomainDraft, ModuleDraft, Reader};
 use crate::plan::{
     CrashPolicy, Enhanced, Memory, Module, Partition, PartitionPlan, Passthrough, Validated,
@@ -42,6 +44,7 @@ impl PartitionPlan {
     /// As [`PartitionPlan::from_host_tree`], for an already parsed tree.
     pub fn from_tree(tree: &Tree, host: &HostFacts<'_>) -> Result<Validated, Vec<ConfigError>> {
         let info = HostInfo::read(tree).map_err(|e| alloc::vec![ConfigError::DeviceTree(e)])?;
+        host_within_limits(&info)?;
         let mut reader = Reader::new(tree);
         let drafts = parse::read_chosen(&mut reader);
         let mut errors = reader.errors;
@@ -68,7 +71,7 @@ impl PartitionPlan {
             }
         }
         if !errors.is_empty() {
-            return Err(errors);
+            return Err(errors.into_vec());
         }
         let plan = PartitionPlan {
             partitions,
@@ -76,8 +79,35 @@ impl PartitionPlan {
             shared_regions,
             cpus: info.cpus,
         };
-        Ok(Validated { plan, warnings })
+        Ok(Validated {
+            plan,
+            warnings: warnings.into_vec(),
+        })
     }
+}
+
+/// The host's CPUs, RAM banks and reserved ranges are within the caps that bound the later
+/// checks; the first one over its cap is the error.
+fn host_within_limits(info: &HostInfo) -> Result<(), Vec<ConfigError>> {
+    let counts = [
+        ("/cpus", Limit::HostCpus, info.cpus.len()),
+        ("/memory", Limit::RamBanks, info.ram.len()),
+        (
+            "/reserved-memory",
+            Limit::ReservedRanges,
+            info.reserved.len(),
+        ),
+    ];
+    for (node, limit, count) in counts {
+        if count > limit.max() {
+            return Err(alloc::vec![ConfigError::TooMany {
+                node: String::from(node),
+                limit,
+                count,
+            }]);
+        }
+    }
+    Ok(())
 }
 
 fn module(draft: &ModuleDraft) -> Module {

@@ -45,7 +45,8 @@ pub const MAGIC_BASE: u64 = 0x3900_0000;
 /// `GUEST_MAGIC_SIZE`.
 pub const MAGIC_SIZE: u64 = 0x0100_0000;
 /// `GUEST_MAX_VCPUS`: the guest ABI's limit, which the config validator enforces.
-pub use dom0less_config::parse::MAX_VCPUS;
+pub const MAX_VCPUS: u32 = dom0less_config::limits::MAX_VCPUS as u32;
+const _: () = assert!(dom0less_config::limits::MAX_VCPUS <= u32::MAX as usize);
 /// The most vCPUs a GICv2 can address (GICv2 spec 4.3.12: 8 CPU targets).
 pub const MAX_GICV2_VCPUS: u32 = 8;
 

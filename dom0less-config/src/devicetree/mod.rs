@@ -168,7 +168,11 @@ impl Tree {
     ///
     /// Ids come only from this tree, so the lookup cannot fail; a foreign id yields the root.
     pub fn node(&self, id: NodeId) -> &Node {
-        self.reads.0.fetch_add(1, Ordering::Relaxed);
+        // A plain load and store, not a read-modify-write: the hypervisor reads its tree with
+        // the MMU off, where exclusive accesses are not allowed (Device memory). The count is
+        // for tests; concurrent readers of one tree may lose an increment.
+        let reads = self.reads.0.load(Ordering::Relaxed);
+        self.reads.0.store(reads.wrapping_add(1), Ordering::Relaxed);
         self.nodes.get(id.0).unwrap_or(&self.nodes[0])
     }
 

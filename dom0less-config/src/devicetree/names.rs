@@ -1,7 +1,7 @@
 //! Node and property names: length-capped reads and one shared copy per strings-block name.
 
 use alloc::collections::BTreeMap;
-use alloc::sync::Arc;
+use alloc::rc::Rc;
 
 use super::DtError;
 
@@ -35,7 +35,7 @@ pub(super) fn name_at(block: &[u8], offset: usize) -> Result<(&str, usize), DtEr
 /// many properties refer to it.
 pub(super) struct Names<'a> {
     block: &'a [u8],
-    seen: BTreeMap<usize, Arc<str>>,
+    seen: BTreeMap<usize, Rc<str>>,
 }
 
 impl<'a> Names<'a> {
@@ -48,13 +48,13 @@ impl<'a> Names<'a> {
     }
 
     /// The shared name at `offset`.
-    pub(super) fn get(&mut self, offset: usize) -> Result<Arc<str>, DtError> {
+    pub(super) fn get(&mut self, offset: usize) -> Result<Rc<str>, DtError> {
         if let Some(name) = self.seen.get(&offset) {
-            return Ok(Arc::clone(name));
+            return Ok(Rc::clone(name));
         }
         let (name, _) = name_at(self.block, offset)?;
-        let name: Arc<str> = Arc::from(name);
-        self.seen.insert(offset, Arc::clone(&name));
+        let name: Rc<str> = Rc::from(name);
+        self.seen.insert(offset, Rc::clone(&name));
         Ok(name)
     }
 }

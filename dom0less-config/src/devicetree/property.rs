@@ -1,7 +1,7 @@
 //! Device tree properties and typed accessors for their values.
 
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 
 use super::DtError;
@@ -10,9 +10,11 @@ use super::DtError;
 ///
 /// The name is shared: every property that a blob's strings block names with one string
 /// holds the same allocation, so a long name referenced many times costs its length once.
+/// `Rc`, not `Arc`: the hypervisor builds its tree with the MMU off, where the atomic
+/// read-modify-write an `Arc` count needs is not allowed (memory is Device memory).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Property {
-    name: Arc<str>,
+    name: Rc<str>,
     value: Vec<u8>,
 }
 
@@ -20,13 +22,13 @@ impl Property {
     /// A property with the given raw value.
     pub fn new(name: &str, value: Vec<u8>) -> Self {
         Self {
-            name: Arc::from(name),
+            name: Rc::from(name),
             value,
         }
     }
 
     /// A property whose name is already shared with other properties.
-    pub(super) fn with_shared_name(name: Arc<str>, value: Vec<u8>) -> Self {
+    pub(super) fn with_shared_name(name: Rc<str>, value: Vec<u8>) -> Self {
         Self { name, value }
     }
 

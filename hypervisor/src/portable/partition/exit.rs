@@ -81,7 +81,7 @@ pub fn handle_sync(
         ExceptionClass::Hvc64 | ExceptionClass::Smc64 => call(run, vcpu, esr, regs, pc),
         ExceptionClass::SystemRegister => system_register(partition, vcpu, esr, regs, pc),
         ExceptionClass::WaitForInterruptOrEvent => {
-            *pc += esr.instruction_length();
+            *pc = pc.wrapping_add(esr.instruction_length());
             let interrupt = crate::portable::trap::WaitKind::decode(esr).is_ok_and(|k| k.waits_for_interrupt());
             Exit::Wait { interrupt }
         }
@@ -118,7 +118,7 @@ fn data_abort(
     };
     match emulated {
         Ok(exit) => {
-            *pc += esr.instruction_length();
+            *pc = pc.wrapping_add(esr.instruction_length());
             exit
         }
         Err(reason) => Exit::Abort { address, reason },
@@ -129,7 +129,7 @@ fn call(run: &mut RunState, vcpu: usize, esr: Esr, regs: &mut impl GeneralRegist
     let Ok(call) = Call::decode(esr) else {
         return Exit::Crash { class: esr.class(), esr: esr.0 };
     };
-    *pc += call.pc_advance;
+    *pc = pc.wrapping_add(call.pc_advance);
     if call.immediate != 0 {
         let answer = if call.conduit == Conduit::Hvc && call.immediate == XEN_HYPERCALL_IMMEDIATE { ENOSYS } else { psci::status::NOT_SUPPORTED };
         regs.set_x(0, answer);
@@ -223,6 +223,6 @@ fn system_register(partition: &Partition, vcpu: usize, esr: Esr, regs: &mut impl
     } else {
         return Exit::Crash { class: esr.class(), esr: esr.0 };
     };
-    *pc += esr.instruction_length();
+    *pc = pc.wrapping_add(esr.instruction_length());
     exit
 }

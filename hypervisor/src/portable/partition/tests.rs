@@ -167,6 +167,20 @@ fn a_vpl011_write_reaches_the_console_and_skips_the_instruction() {
     assert_eq!(pc, 0x4008_1004);
 }
 
+/// A trapping store at the very top of the address space: the PC wraps by intent (Arm ARM:
+/// the PC is a 64-bit value that wraps), it never overflows the hypervisor's arithmetic.
+#[test]
+fn a_trap_at_the_top_of_the_address_space_wraps_the_pc() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let (esr, far, hpfar, mut regs) = vpl011_write(b'Y');
+    let mut pc = 0xffff_ffff_ffff_fffc;
+    let exit = handle_sync(p, &mut run, 0, esr, far, hpfar, &mut regs, &mut pc, &mut |_| {});
+    assert!(matches!(exit, Exit::Vgic(_)), "{exit:?}");
+    assert_eq!(pc, 0);
+}
+
 #[test]
 fn an_unmapped_access_is_an_abort_and_the_pc_stays() {
     let b = build_all();

@@ -1,5 +1,6 @@
-//! The arch layer's EL2 memory seen through the portable `PhysicalMemory` trait (the guest
-//! loader and the partition builder use it).
+//! Memory at run time: the arch layer's EL2 memory seen through the portable `PhysicalMemory`
+//! trait (the guest loader and the partition builder use it), and changes to a partition's
+//! live stage 2 followed by the TLB maintenance they need.
 
 use crate::arch::aarch64::memory::{El2Memory, OutsideRam};
 use crate::portable::memory::physical::{PhysicalMemory, PhysicalMemoryError};
@@ -28,4 +29,25 @@ impl PhysicalMemory for El2Memory {
     fn copy(&mut self, source: u64, destination: u64, size: u64) -> Result<(), PhysicalMemoryError> {
         El2Memory::copy(self, source, destination, size).map_err(error)
     }
+}
+
+/// Maps `host` at `ipa` in partition `p`'s stage 2 while it runs, with page-table pages from
+/// its preallocated pool. A new mapping needs no TLB maintenance (nothing was cached for it).
+pub fn map_guest(
+    p: &crate::portable::partition::Partition,
+    ipa: u64,
+    host: AddressRange,
+    attributes: crate::portable::memory::stage2::MappingAttributes,
+) -> Result<(), crate::portable::memory::stage2::Stage2Error> {
+    p.stage2.lock().map(ipa, host, attributes)
+}
+
+/// Removes `ipa` from partition `p`'s stage 2 while it runs, then makes every CPU forget the
+/// translations of the partition's VMID before the caller reuses the memory.
+pub fn unmap_guest(p: &crate::portable::partition::Partition, ipa: AddressRange) -> Result<(), crate::portable::memory::stage2::Stage2Error> {
+    let mut table = p.stage2.lock();
+    table.unmap(ipa)?;
+    // SAFETY: `vttbr_el2` is this partition's; this CPU runs at EL2 here.
+    unsafe { crate::arch::aarch64::tlb::invalidate_guest(p.vttbr_el2) };
+    Ok(())
 }

@@ -32,7 +32,7 @@ mod cpu_loop;
 mod diagnostics;
 mod exits;
 mod interrupts;
-mod memory;
+pub mod memory;
 
 pub use cpu_loop::cpu_loop;
 pub use interrupts::init_cpu as init_cpu_interrupts;
@@ -40,8 +40,9 @@ pub use interrupts::init_cpu as init_cpu_interrupts;
 const MAX_PARTITIONS: usize = 16;
 /// Console line buffer per partition.
 const LINE: usize = 256;
-/// Stage-2 table pages per partition (a few suffice with block mappings).
-const STAGE2_PAGES: usize = 64;
+/// Stage-2 table pages per partition, preallocated at build: its banks take a few with block
+/// mappings; the rest serve mappings made at run time.
+const STAGE2_PAGES: usize = 32;
 
 static PARTITIONS: Once<Vec<Partition>> = Once::new();
 static MEMORY: Once<Mutex<El2Memory>> = Once::new();
@@ -141,6 +142,10 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     cpu_loop(cpu::index())
 }
 
+fn p_name(plan: &PartitionPlan, index: usize) -> alloc::string::String {
+    plan.partitions.get(index).map_or_else(alloc::string::String::new, |p| alloc::string::String::from(p.name.as_str()))
+}
+
 fn build_all(
     platform: &Platform,
     plan: &PartitionPlan,
@@ -178,9 +183,13 @@ fn build_all(
             boards::GicLayout::V2 { gicv, .. } => Some(gicv),
             boards::GicLayout::V3 { .. } => None,
         };
-        let (p, table) = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &mut vmids, stage2, IdentityPages::new(STAGE2_PAGES), memory)?;
-        // Invariant: a partition's stage-2 table lives as long as the hypervisor.
-        core::mem::forget(table);
+        let pages = IdentityPages::preallocate(STAGE2_PAGES).ok_or_else(|| partition::BuildError::Stage2 {
+            partition: p_name(plan, index),
+            error: crate::portable::memory::stage2::Stage2Error::OutOfTablePages { needed: STAGE2_PAGES, available: 0 },
+        })?;
+        // Invariant: a partition's stage-2 table lives as long as the hypervisor (in the
+        // partition, which `PARTITIONS` keeps for good).
+        let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &mut vmids, stage2, pages, memory)?;
         let bank = p.banks[0];
         println!(
             "bulkhead: partition \"{}\": {} vcpu{} on cpu {:?}, {} MiB of RAM at {:#x} (host {:#x}), {}",

@@ -254,6 +254,11 @@ pub struct Stage2Table<S: TablePageSource> {
     config: Stage2Config,
 }
 
+// SAFETY: the table owns its pages (through its page source) and reaches them only through
+// `&self`/`&mut self`; moving it to another CPU moves that ownership, and the hardware walks
+// it only through VTTBR_EL2, which does not alias Rust references.
+unsafe impl<S: TablePageSource + Send> Send for Stage2Table<S> {}
+
 impl<S: TablePageSource> Stage2Table<S> {
     /// An empty table whose root page comes from `source`.
     pub fn new(source: S, config: Stage2Config) -> Result<Self, Stage2Error> {

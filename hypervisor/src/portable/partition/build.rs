@@ -7,7 +7,8 @@ use crate::portable::guest::layout::{ram_banks, GicVersion, LayoutError};
 use crate::portable::guest::placement::{place, PlacementError};
 use crate::portable::memory::frames::{FrameAllocator, FrameError};
 use crate::portable::memory::physical::{PhysicalMemory, PhysicalMemoryError};
-use crate::portable::memory::stage2::{MappingAttributes, Stage2Error, Stage2Table, TablePageSource};
+use crate::portable::memory::identity_pages::IdentityPages;
+use crate::portable::memory::stage2::{MappingAttributes, Stage2Error, Stage2Table};
 use crate::portable::memory::vmid::{VmidAllocator, VmidError};
 use crate::portable::memory::vtcr::{Stage2Config, VtcrError};
 use crate::portable::memory::AddressRange;
@@ -104,7 +105,7 @@ const MIN_SPIS: usize = 32;
 /// its static banks), maps it in a new stage-2 table, and places its modules. For a GICv2
 /// partition, `gicv` is the physical virtual-CPU-interface frame mapped at Xen's GICC address.
 #[allow(clippy::too_many_arguments)]
-pub fn build<S: TablePageSource, const N: usize>(
+pub fn build<const N: usize>(
     plan: &PartitionPlan,
     index: usize,
     gic: GicVersion,
@@ -113,9 +114,9 @@ pub fn build<S: TablePageSource, const N: usize>(
     frames: &mut FrameAllocator<N>,
     vmids: &mut VmidAllocator,
     stage2: Stage2Config,
-    pages: S,
+    pages: IdentityPages,
     memory: &impl PhysicalMemory,
-) -> Result<(Partition, Stage2Table<S>), BuildError> {
+) -> Result<Partition, BuildError> {
     let p = &plan.partitions[index];
     let name = || String::from(p.name.as_str());
     if p.vcpus.len() > MAX_VCPUS {
@@ -166,8 +167,9 @@ pub fn build<S: TablePageSource, const N: usize>(
         vgic: Mutex::new(vgic),
         doorbells: [const { Doorbell::new() }; MAX_VCPUS],
         vcpus,
+        stage2: Mutex::new(table),
     };
-    Ok((partition, table))
+    Ok(partition)
 }
 
 /// The partition's vGIC, with each vCPU's virtual timer PPI latched: the guest uses the EL1

@@ -15,6 +15,8 @@ use crate::portable::guest::dtb::{self, DtbError, GuestDtbSpec};
 use crate::portable::guest::layout::GicVersion;
 use crate::portable::guest::placement::Placement;
 use crate::portable::memory::physical::PhysicalMemory;
+use crate::portable::memory::identity_pages::IdentityPages;
+use crate::portable::memory::stage2::Stage2Table;
 use crate::portable::memory::AddressRange;
 use crate::portable::psci::PowerStates;
 use crate::portable::vcpu::Vcpu;
@@ -61,6 +63,11 @@ pub struct Partition {
     pub doorbells: [Doorbell; MAX_VCPUS],
     /// The vCPUs: state and saved registers. Lock order: `run`, then a vCPU, then `vgic`.
     pub vcpus: Vec<Mutex<Vcpu>>,
+    /// The live stage-2 table (its VTTBR is `vttbr_el2`): mapping changes at run time go
+    /// through it, with page-table pages from a pool preallocated at build, followed by TLB
+    /// maintenance for the partition's VMID. Taken after `run`, never while a vCPU or the vGIC
+    /// lock is held.
+    pub stage2: Mutex<Stage2Table<IdentityPages>>,
 }
 
 /// What changes while a partition runs.

@@ -96,10 +96,14 @@ fn build_all() -> Built {
     let config = Stage2Config::from_id_aa64mmfr0_el1(0b0100).unwrap();
     let mut partitions = Vec::new();
     for i in 0..plan.partitions.len() {
-        let (p, table) = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, IdentityPages::new(64), &memory).unwrap();
-        let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
-        assert_eq!(leaf.physical, p.banks[0].host);
-        assert!(table.translate(crate::portable::guest::layout::PL011_BASE).is_none(), "the vPL011 must trap");
+        let pages = IdentityPages::preallocate(16).expect("pages");
+        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, pages, &memory).unwrap();
+        {
+            let table = p.stage2.lock();
+            let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
+            assert_eq!(leaf.physical, p.banks[0].host);
+            assert!(table.translate(crate::portable::guest::layout::PL011_BASE).is_none(), "the vPL011 must trap");
+        }
         partitions.push(p);
     }
     Built { partitions, cpus, memory }
@@ -317,4 +321,33 @@ fn wfi_and_wfe_become_waits_past_the_instruction() {
     let wfe = Esr::new(ExceptionClass::WaitForInterruptOrEvent, true, 1);
     assert_eq!(handle_sync(p, &mut run, 0, wfe, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Wait { interrupt: false });
     assert_eq!(pc, 0x4008_0008);
+}
+
+/// The live stage 2: a page mapped and unmapped while the partition exists, from the pool its
+/// build preallocated; a pool that runs dry is an error, never an allocation or a panic.
+#[test]
+fn the_live_stage2_maps_and_unmaps_from_its_pool() {
+    use crate::portable::memory::stage2::{MappingAttributes, Stage2Error};
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut table = p.stage2.lock();
+    let host = AddressRange::new(0x7000_0000, 0x1000).unwrap();
+    let ipa = 0x3800_0000;
+    table.map(ipa, host, MappingAttributes::RAM).unwrap();
+    assert_eq!(table.translate(ipa).map(|leaf| leaf.physical), Some(0x7000_0000));
+    table.unmap(AddressRange::new(ipa, 0x1000).unwrap()).unwrap();
+    assert!(table.translate(ipa).is_none());
+    // Pages scattered 1 GiB apart each need their own tables: the pool runs out.
+    let mut ran_out = false;
+    for i in 0..64u64 {
+        match table.map(0x10_0000_0000 + i * 0x4000_0000, host, MappingAttributes::RAM) {
+            Ok(()) => {}
+            Err(Stage2Error::OutOfTablePages { .. }) => {
+                ran_out = true;
+                break;
+            }
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    assert!(ran_out, "a pool of preallocated pages is finite");
 }

@@ -61,9 +61,11 @@ pub struct Board {
     pub mmio_windows: &'static [MemRange],
     /// RAM that firmware or the boot stub keeps for itself, whatever the device tree says.
     pub firmware_reserved: &'static [MemRange],
-    /// How the hypervisor is put on the board.
+    /// How the hypervisor is put on the board (build tools only: not in the image).
+    #[cfg(feature = "tooling")]
     pub packaging: Packaging,
-    /// How QEMU emulates the board, when it does.
+    /// How QEMU emulates the board, when it does (build and test tools only).
+    #[cfg(feature = "tooling")]
     pub qemu: Option<QemuMachine>,
 }
 

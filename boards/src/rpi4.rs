@@ -23,11 +23,13 @@ pub const RPI4: Board = Board {
     mmio_windows: &[MemRange::new(0xfc00_0000, 0x1_0000_0000)],
     // The armstub and spin table live in the first page.
     firmware_reserved: &[MemRange::new(0, 0x1000)],
+    #[cfg(feature = "tooling")]
     packaging: Packaging::RaspberryPiFirmware {
         kernel_name: "bulkhead8.img",
         kernel_address: 0x20_0000,
         dtb_name: "bcm2711-rpi-4-b.dtb",
     },
+    #[cfg(feature = "tooling")]
     qemu: Some(QemuMachine {
         machine: "raspi4b",
         selectable_gic: false,

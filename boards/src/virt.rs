@@ -20,7 +20,9 @@ pub const VIRT: Board = Board {
     // Flash, GIC, UART, RTC, virtio and the PCIe windows below RAM.
     mmio_windows: &[MemRange::new(0, 0x4000_0000)],
     firmware_reserved: &[],
+    #[cfg(feature = "tooling")]
     packaging: Packaging::LinuxImage,
+    #[cfg(feature = "tooling")]
     qemu: Some(QemuMachine {
         machine: "virt,virtualization=on",
         selectable_gic: true,

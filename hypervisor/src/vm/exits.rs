@@ -136,8 +136,8 @@ fn inject_external_abort(regs: &mut GuestRegisters, trapped_esr: u64, far: u64) 
 }
 
 /// A trapped WFI: the vCPU waits on this CPU (blocked) until an interrupt for it is listed or
-/// a physical one arrives; the next entry takes the physical one. Returns false if the vCPU
-/// was stopped meanwhile.
+/// a physical one arrives (its own virtual timer included: it stays loaded); the next entry
+/// takes the physical one. Returns false if the vCPU was stopped meanwhile.
 pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
     if p.vcpus[vcpu].lock().block(cpu).is_err() {
         return false;

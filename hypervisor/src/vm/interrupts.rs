@@ -203,7 +203,7 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
                 // physical CPU interface when a guest deactivates one, so a timer re-armed
                 // already expired before the guest's EOI was never signalled again (the
                 // GICv2 Linux hang).
-                cpu::mask_virtual_timer();
+                crate::arch::aarch64::timer::mask_virtual_timer();
                 gic.deactivate(irq);
                 let effects = p.vgic.lock().inject(VcpuId(vcpu), VIRTUAL_TIMER_PPI).unwrap_or(Effects::NONE);
                 act(p, vcpu, effects);

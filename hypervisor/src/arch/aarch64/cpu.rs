@@ -1,8 +1,8 @@
 //! This CPU: its identity, caches, counter and idling.
 
-use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, CNTV_CTL_EL0, MPIDR_EL1, TPIDR_EL2};
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTPCT_EL0, MPIDR_EL1, TPIDR_EL2};
 use core::arch::asm;
-use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+use tock_registers::interfaces::{Readable, Writeable};
 
 /// The logical index of this CPU (its position in the device tree's `/cpus`), kept in
 /// TPIDR_EL2 since the entry code.
@@ -72,14 +72,6 @@ pub fn now_ns() -> u64 {
     let freq = CNTFRQ_EL0.get().max(1);
     let ticks = CNTPCT_EL0.get();
     ((ticks as u128 * 1_000_000_000) / freq as u128) as u64
-}
-
-/// Masks the running vCPU's virtual timer output (`CNTV_CTL_EL0.IMASK`, Arm ARM D13.8.17),
-/// so its interrupt line drops until the guest writes `CNTV_CTL_EL0` again to re-arm it.
-/// The hypervisor does this when the timer fires and delivers the interrupt as one latched
-/// event, as Xen does.
-pub fn mask_virtual_timer() {
-    CNTV_CTL_EL0.modify(CNTV_CTL_EL0::IMASK::SET);
 }
 
 /// Waits for an event (or any interrupt), then returns.

@@ -26,6 +26,8 @@ pub mod power;
 #[cfg(target_os = "none")]
 pub mod smp;
 #[cfg(target_os = "none")]
+pub mod timer;
+#[cfg(target_os = "none")]
 pub mod tlb;
 #[cfg(target_os = "none")]
 pub mod uart;

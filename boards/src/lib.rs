@@ -3,39 +3,17 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+mod range;
 mod rpi4;
 mod virt;
+
+pub use range::{align_down, align_up, AddressRange};
 
 pub use rpi4::RPI4;
 pub use virt::VIRT;
 
 /// Every board the hypervisor knows, in the order they are matched against a device tree.
 pub const ALL: &[&Board] = &[&VIRT, &RPI4];
-
-/// A half-open physical address range `start..end`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemRange {
-    pub start: u64,
-    pub end: u64,
-}
-
-impl MemRange {
-    pub const fn new(start: u64, end: u64) -> Self {
-        Self { start, end }
-    }
-
-    pub const fn size(&self) -> u64 {
-        self.end - self.start
-    }
-
-    pub const fn contains(&self, other: &MemRange) -> bool {
-        other.start >= self.start && other.end <= self.end
-    }
-
-    pub const fn overlaps(&self, other: &MemRange) -> bool {
-        self.start < other.end && other.start < self.end
-    }
-}
 
 /// One board.
 #[derive(Debug)]
@@ -56,11 +34,11 @@ pub struct Board {
     /// How the board is switched off at the end.
     pub power_off: PowerOff,
     /// Where RAM may be; the device tree's `/memory` ranges must lie inside these windows.
-    pub ram_windows: &'static [MemRange],
+    pub ram_windows: &'static [AddressRange],
     /// Where devices are: mapped as Device memory at EL2, never as RAM.
-    pub mmio_windows: &'static [MemRange],
+    pub mmio_windows: &'static [AddressRange],
     /// RAM that firmware or the boot stub keeps for itself, whatever the device tree says.
-    pub firmware_reserved: &'static [MemRange],
+    pub firmware_reserved: &'static [AddressRange],
     /// How the hypervisor is put on the board (build tools only: not in the image).
     #[cfg(feature = "tooling")]
     pub packaging: Packaging,

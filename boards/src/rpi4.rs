@@ -18,11 +18,11 @@ pub const RPI4: Board = Board {
     power_off: PowerOff::Bcm2711Watchdog { pm_base: 0xfe10_0000 },
     // The low GiB (less the VideoCore's share, which the firmware cuts from /memory) and, on
     // boards with more RAM, the rest of the first 4 GiB and beyond.
-    ram_windows: &[MemRange::new(0, 0x4000_0000), MemRange::new(0x4000_0000, 0xfc00_0000), MemRange::new(0x1_0000_0000, 0x2_0000_0000)],
+    ram_windows: &[AddressRange::window(0, 0x4000_0000), AddressRange::window(0x4000_0000, 0xfc00_0000), AddressRange::window(0x1_0000_0000, 0x2_0000_0000)],
     // The "low peripheral" window: UARTs, power management, GIC-400.
-    mmio_windows: &[MemRange::new(0xfc00_0000, 0x1_0000_0000)],
+    mmio_windows: &[AddressRange::window(0xfc00_0000, 0x1_0000_0000)],
     // The armstub and spin table live in the first page.
-    firmware_reserved: &[MemRange::new(0, 0x1000)],
+    firmware_reserved: &[AddressRange::window(0, 0x1000)],
     #[cfg(feature = "tooling")]
     packaging: Packaging::RaspberryPiFirmware {
         kernel_name: "bulkhead8.img",

@@ -2,8 +2,8 @@
 
 use super::*;
 
-fn sorted_disjoint(ranges: &[MemRange]) -> bool {
-    ranges.iter().all(|r| r.start < r.end) && ranges.windows(2).all(|w| w[0].end <= w[1].start)
+fn sorted_disjoint(ranges: &[AddressRange]) -> bool {
+    ranges.iter().all(|r| !r.is_empty()) && ranges.windows(2).all(|w| w[0].end() <= w[1].start())
 }
 
 #[test]
@@ -31,15 +31,15 @@ fn devices_are_in_mmio_windows_and_outside_ram() {
         for m in b.mmio_windows {
             assert!(b.ram_windows.iter().all(|w| !w.overlaps(m)), "{}: {m:x?} overlaps RAM", b.name);
         }
-        let mut devices = vec![MemRange::new(b.console.base, b.console.base + 0x1000)];
+        let mut devices = vec![AddressRange::window(b.console.base, b.console.base + 0x1000)];
         if let PowerOff::Bcm2711Watchdog { pm_base } = b.power_off {
-            devices.push(MemRange::new(pm_base, pm_base + 0x1000));
+            devices.push(AddressRange::window(pm_base, pm_base + 0x1000));
         }
         for g in b.gic {
-            devices.push(MemRange::new(g.gicd(), g.gicd() + 0x1000));
+            devices.push(AddressRange::window(g.gicd(), g.gicd() + 0x1000));
         }
         for d in devices {
-            assert!(b.mmio_windows.iter().any(|w| w.contains(&d)), "{}: device {d:x?} outside the MMIO windows", b.name);
+            assert!(b.mmio_windows.iter().any(|w| w.contains_range(&d)), "{}: device {d:x?} outside the MMIO windows", b.name);
         }
     }
 }
@@ -66,8 +66,8 @@ fn spin_table_slots_are_in_reserved_firmware_memory() {
     for b in ALL {
         if let Smp::SpinTable { release_addrs } = b.smp {
             for &a in release_addrs {
-                let slot = MemRange::new(a, a + 8);
-                assert!(b.firmware_reserved.iter().any(|r| r.contains(&slot)), "{}: {a:#x}", b.name);
+                let slot = AddressRange::window(a, a + 8);
+                assert!(b.firmware_reserved.iter().any(|r| r.contains_range(&slot)), "{}: {a:#x}", b.name);
             }
         }
     }

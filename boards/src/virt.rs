@@ -16,9 +16,9 @@ pub const VIRT: Board = Board {
     smp: Smp::Psci(Conduit::Smc),
     power_off: PowerOff::Psci(Conduit::Smc),
     // QEMU puts up to 255 GiB here; the EL2 identity map covers 512 GiB (39 bits).
-    ram_windows: &[MemRange::new(0x4000_0000, 0x80_0000_0000)],
+    ram_windows: &[AddressRange::window(0x4000_0000, 0x80_0000_0000)],
     // Flash, GIC, UART, RTC, virtio and the PCIe windows below RAM.
-    mmio_windows: &[MemRange::new(0, 0x4000_0000)],
+    mmio_windows: &[AddressRange::window(0, 0x4000_0000)],
     firmware_reserved: &[],
     #[cfg(feature = "tooling")]
     packaging: Packaging::LinuxImage,

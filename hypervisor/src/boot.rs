@@ -138,7 +138,7 @@ fn banner(p: &Platform, image: &layout::ImageLayout) {
     println!("  gic: {gic} (distributor {:#x})", p.gic.gicd());
     println!("  cpus: {} (MPIDR {:x?}), booted on cpu {}", p.cpus.len(), p.cpus, p.boot_cpu);
     for r in &p.ram {
-        println!("  ram: {:#x}..{:#x} ({} MiB)", r.start, r.end, r.size() >> 20);
+        println!("  ram: {:#x}..{:#x} ({} MiB)", r.start(), r.end(), r.size() >> 20);
     }
     println!("  hypervisor: {:#x}..{:#x} ({} KiB) at EL2", image.start, image.end, (image.end - image.start) >> 10);
     println!("bulkhead: cpu {} online (mpidr {:#x})", p.boot_cpu, cpu::mpidr());

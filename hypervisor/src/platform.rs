@@ -3,7 +3,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use boards::{Board, GicLayout, GicVersion, MemRange};
+use boards::{AddressRange, Board, GicLayout, GicVersion};
 use core::fmt;
 use dom0less_config::devicetree::{DtError, Tree};
 use dom0less_config::host::HostInfo;
@@ -18,7 +18,7 @@ pub struct Platform {
     pub board: &'static Board,
     pub gic: GicLayout,
     /// RAM banks, sorted, each inside one of the board's RAM windows.
-    pub ram: Vec<MemRange>,
+    pub ram: Vec<AddressRange>,
     /// MPIDR of each CPU, in `/cpus` order: the index is the CPU's logical number.
     pub cpus: Vec<u64>,
     /// Index of the CPU that booted the hypervisor.
@@ -36,7 +36,7 @@ pub enum PlatformError {
     GicNotOnBoard { board: &'static str, version: GicVersion },
     GicAddress { board: &'static str, tree: u64, expected: u64 },
     NoRam,
-    RamOutsideBoard { board: &'static str, bank: MemRange },
+    RamOutsideBoard { board: &'static str, bank: AddressRange },
     NoCpus,
     TooManyCpus { count: usize, max: usize },
     BootCpuNotListed { mpidr: u64 },
@@ -69,7 +69,7 @@ impl fmt::Display for PlatformError {
             Self::RamOutsideBoard { board, bank } => write!(
                 f,
                 "RAM bank {:#x}..{:#x} lies outside board \"{board}\"'s RAM windows",
-                bank.start, bank.end
+                bank.start(), bank.end()
             ),
             Self::NoCpus => write!(f, "the device tree lists no /cpus/cpu nodes"),
             Self::TooManyCpus { count, max } => {
@@ -98,10 +98,11 @@ impl Platform {
         let host = HostInfo::read(tree)?;
         let mut ram = Vec::new();
         for bank in &host.ram {
-            let bank = MemRange::new(bank.start, bank.end().unwrap_or(u64::MAX));
-            if !board.ram_windows.iter().any(|w| w.contains(&bank)) {
-                return Err(PlatformError::RamOutsideBoard { board: board.name, bank });
-            }
+            let checked = AddressRange::new(bank.start, bank.size);
+            let shown = checked.unwrap_or(AddressRange::window(bank.start, u64::MAX));
+            let Some(bank) = checked.filter(|b| board.ram_windows.iter().any(|w| w.contains_range(b))) else {
+                return Err(PlatformError::RamOutsideBoard { board: board.name, bank: shown });
+            };
             ram.push(bank);
         }
         if ram.is_empty() {

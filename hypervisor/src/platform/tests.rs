@@ -66,7 +66,7 @@ fn virt_gicv3_is_recognised() {
     let p = Platform::from_tree(&virt_tree(4, "arm,gic-v3"), 8, 0).unwrap();
     assert_eq!(p.board.name, "virt");
     assert_eq!(p.gic.version(), GicVersion::V3);
-    assert_eq!(p.ram, [MemRange::new(0x4000_0000, 0xc000_0000)]);
+    assert_eq!(p.ram, [AddressRange::window(0x4000_0000, 0xc000_0000)]);
     assert_eq!(p.ram_bytes(), 2 << 30);
     assert_eq!(p.cpus, [0, 1, 2, 3]);
     assert_eq!(p.boot_cpu, 0);
@@ -86,7 +86,7 @@ fn rpi4_gic_bus_address_is_translated() {
     let p = Platform::from_tree(&rpi4_tree(), 8, 0).unwrap();
     assert_eq!(p.board.name, "rpi4");
     assert_eq!(p.gic.gicd(), 0xff84_1000);
-    assert_eq!(p.ram, [MemRange::new(0, 0x3c00_0000)]);
+    assert_eq!(p.ram, [AddressRange::window(0, 0x3c00_0000)]);
 }
 
 #[test]

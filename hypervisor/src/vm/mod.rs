@@ -78,7 +78,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         cpu_loop::set_switch_every_exit(true);
     }
     CPU_COUNT.store(platform.cpus.len().min(MAX_CPUS), Ordering::Relaxed);
-    let ram: Vec<AddressRange> = platform.ram.iter().filter_map(|r| AddressRange::new(r.start, r.size())).collect();
+    let ram: Vec<AddressRange> = platform.ram.clone();
     // SAFETY: these are the RAM banks the EL2 map covers read-write; guest banks and modules
     // are the only memory written through it, and nothing else uses them.
     let memory = MEMORY.call_once(|| Mutex::new(unsafe { El2Memory::new(ram.iter().map(|r| (r.start(), r.size())).collect()) }));
@@ -157,7 +157,7 @@ fn build_all(
     let mut excluded: Vec<AddressRange> = Vec::new();
     excluded.extend(AddressRange::new(image.start, image.end - image.start));
     excluded.push(dtb);
-    excluded.extend(platform.board.firmware_reserved.iter().filter_map(|r| AddressRange::new(r.start, r.size())));
+    excluded.extend(platform.board.firmware_reserved.iter().copied());
     excluded.extend(platform.host.reserved.iter().filter_map(|r| AddressRange::new(r.range.start, r.range.size)));
     for p in &plan.partitions {
         for m in [Some(&p.kernel), p.ramdisk.as_ref(), p.device_tree.as_ref()].into_iter().flatten() {

@@ -187,7 +187,7 @@ pub fn prepare(scenario: &Scenario, inputs: &Inputs<'_>) -> Result<Prepared, Pre
         .ram_windows
         .first()
         .ok_or(PrepareError::NoRam { board: board.name })?
-        .start;
+        .start();
     let image_size =
         placement::image_size(&read(inputs.image)?).ok_or_else(|| PrepareError::NoImageHeader {
             image: inputs.image.to_path_buf(),

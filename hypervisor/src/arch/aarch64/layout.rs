@@ -2,7 +2,7 @@
 //! Pure data and arithmetic, tested on the host.
 
 use alloc::vec::Vec;
-use boards::MemRange;
+use boards::AddressRange;
 
 /// Where the image sits in memory, as loaded (the image is identity mapped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -14,8 +14,8 @@ pub struct ImageLayout {
 }
 
 impl ImageLayout {
-    pub const fn range(&self) -> MemRange {
-        MemRange::new(self.start, self.end)
+    pub const fn range(&self) -> Option<AddressRange> {
+        AddressRange::from_bounds(self.start, self.end)
     }
 }
 
@@ -35,20 +35,27 @@ pub enum Kind {
 /// One region of the EL2 map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
-    pub range: MemRange,
+    pub range: AddressRange,
     pub kind: Kind,
 }
 
 /// The regions of the EL2 map, in the order they must be applied (later ones refine earlier
 /// ones): device windows, RAM, then the image's text and read-only data.
-pub fn plan(mmio: &[MemRange], ram: &[MemRange], image: &ImageLayout) -> Vec<Region> {
+pub fn plan(mmio: &[AddressRange], ram: &[AddressRange], image: &ImageLayout) -> Vec<Region> {
     let mut regions = Vec::new();
     regions.extend(mmio.iter().map(|&range| Region { range, kind: Kind::Device }));
     regions.extend(ram.iter().map(|&range| Region { range, kind: Kind::ReadWrite }));
     // The image is in RAM, but map it on its own in case a bank does not cover all of it.
-    regions.push(Region { range: MemRange::new(image.start, image.end), kind: Kind::ReadWrite });
-    regions.push(Region { range: MemRange::new(image.start, image.text_end), kind: Kind::Text });
-    regions.push(Region { range: MemRange::new(image.text_end, image.rodata_end), kind: Kind::ReadOnly });
+    for (start, end, kind) in [
+        (image.start, image.end, Kind::ReadWrite),
+        (image.start, image.text_end, Kind::Text),
+        (image.text_end, image.rodata_end, Kind::ReadOnly),
+    ] {
+        // The linker script orders these symbols; a backwards pair maps nothing.
+        if let Some(range) = AddressRange::from_bounds(start, end) {
+            regions.push(Region { range, kind });
+        }
+    }
     regions
 }
 
@@ -60,18 +67,18 @@ mod tests {
 
     #[test]
     fn image_parts_refine_ram_and_come_last() {
-        let plan = plan(&[MemRange::new(0, 0x4000_0000)], &[MemRange::new(0x4000_0000, 0xc000_0000)], &IMAGE);
+        let plan = plan(&[AddressRange::window(0, 0x4000_0000)], &[AddressRange::window(0x4000_0000, 0xc000_0000)], &IMAGE);
         let kinds: Vec<Kind> = plan.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, [Kind::Device, Kind::ReadWrite, Kind::ReadWrite, Kind::Text, Kind::ReadOnly]);
-        assert_eq!(plan[3].range, MemRange::new(0x4020_0000, 0x4021_0000));
-        assert_eq!(plan[4].range, MemRange::new(0x4021_0000, 0x4021_8000));
+        assert_eq!(plan[3].range, AddressRange::window(0x4020_0000, 0x4021_0000));
+        assert_eq!(plan[4].range, AddressRange::window(0x4021_0000, 0x4021_8000));
     }
 
     #[test]
     fn no_device_region_overlaps_ram_or_the_image() {
         for board in boards::ALL {
             let ram = [board.ram_windows[0]];
-            let image = ImageLayout { start: ram[0].start + 0x20_0000, text_end: ram[0].start + 0x21_0000, rodata_end: ram[0].start + 0x22_0000, end: ram[0].start + 0x40_0000 };
+            let image = ImageLayout { start: ram[0].start() + 0x20_0000, text_end: ram[0].start() + 0x21_0000, rodata_end: ram[0].start() + 0x22_0000, end: ram[0].start() + 0x40_0000 };
             let plan = plan(board.mmio_windows, &ram, &image);
             for d in plan.iter().filter(|r| r.kind == Kind::Device) {
                 for r in plan.iter().filter(|r| r.kind != Kind::Device) {
@@ -85,7 +92,7 @@ mod tests {
     fn everything_fits_in_the_39_bit_identity_map() {
         for board in boards::ALL {
             for w in board.ram_windows.iter().chain(board.mmio_windows) {
-                assert!(w.end <= 1 << 39, "{}: {:x?}", board.name, w);
+                assert!(w.end() <= 1 << 39, "{}: {:x?}", board.name, w);
             }
         }
     }

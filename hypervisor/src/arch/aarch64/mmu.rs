@@ -53,7 +53,7 @@ impl El2Map {
     pub fn build(regions: &[Region]) -> Result<Self, MapError> {
         let mut idmap = IdMap::new(ROOT_LEVEL, El2);
         for r in regions {
-            let region = MemoryRegion::new(r.range.start as usize, r.range.end as usize);
+            let region = MemoryRegion::new(r.range.start() as usize, r.range.end() as usize);
             idmap.map_range(&region, attributes(r.kind))?;
         }
         Ok(Self { idmap })

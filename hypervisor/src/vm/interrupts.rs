@@ -86,6 +86,10 @@ pub fn flush(p: &Partition, vcpu: usize) {
             return;
         }
     };
+    if outcome.unchanged {
+        // The guest left its list registers as they were and nothing changed: they stay.
+        return;
+    }
     for (i, lr) in lrs.iter().enumerate().take(count) {
         let _ = vif.write_lr(i, encode(version, lr));
     }

@@ -100,6 +100,7 @@ impl Vgic {
         vcpu: VcpuId,
         value: u32,
     ) -> Result<Effects, VgicError> {
+        self.touch();
         self.check_vcpu(vcpu)?;
         self.check_v2(offset, size)?;
         let effects = match offset {

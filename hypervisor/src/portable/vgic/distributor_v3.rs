@@ -116,6 +116,7 @@ impl Vgic {
         vcpu: VcpuId,
         value: u64,
     ) -> Result<Effects, VgicError> {
+        self.touch();
         self.check_vcpu(vcpu)?;
         self.check_v3(offset, size)?;
         let effects = match offset {

@@ -66,6 +66,7 @@ impl Vgic {
         vcpu: VcpuId,
         value: u64,
     ) -> Result<Effects, VgicError> {
+        self.touch();
         match (self.frame(address)?, self.version) {
             (Frame::Distributor(offset), GicVersion::V2) => {
                 self.distributor_v2_write(offset, size, vcpu, value as u32)

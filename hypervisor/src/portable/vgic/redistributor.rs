@@ -116,6 +116,7 @@ impl Vgic {
         size: AccessSize,
         value: u64,
     ) -> Result<Effects, VgicError> {
+        self.touch();
         let (owner, sgi_frame, local) = self.locate(offset, size)?;
         if sgi_frame {
             return Ok(match BankRegister::decode(local) {

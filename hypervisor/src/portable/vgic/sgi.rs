@@ -104,6 +104,7 @@ impl Vgic {
 
     /// Makes an SGI pending on its targets; GICv2 SGIs remember `from` as their source.
     pub fn send_sgi(&mut self, from: VcpuId, request: &SgiRequest) -> Result<Effects, VgicError> {
+        self.touch();
         self.check_vcpu(from)?;
         let intid = request.intid & 0xf;
         let source = (self.version == GicVersion::V2).then_some(from.0 as u8);

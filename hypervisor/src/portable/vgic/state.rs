@@ -37,6 +37,11 @@ pub(super) struct VcpuState {
     pub shadow: [LrShadow; MAX_LIST_REGISTERS],
     /// Number of valid entries in `shadow`.
     pub shadow_len: usize,
+    /// `Vgic::changes` when this vCPU's list registers were last filled.
+    pub flushed_at: u64,
+    /// The last sync found the list registers exactly as the last flush left them and nothing
+    /// had changed since: `shadow` still describes them, and the next flush may leave them be.
+    pub kept: bool,
 }
 
 impl VcpuState {
@@ -55,6 +60,8 @@ impl VcpuState {
                 state: None,
             }; MAX_LIST_REGISTERS],
             shadow_len: 0,
+            flushed_at: 0,
+            kept: false,
         }
     }
 }
@@ -72,6 +79,10 @@ pub struct Vgic {
     pub(super) group_enabled: [bool; 2],
     pub(super) spis: [IrqState; MAX_SPIS],
     pub(super) vcpus: [VcpuState; MAX_VCPUS],
+    /// Counts the changes made from outside the list-register state machine (injections,
+    /// register writes, SGIs): a vCPU whose list registers were filled at the current count,
+    /// and that the guest left untouched, needs no new fill.
+    pub(super) changes: u64,
 }
 
 impl Vgic {
@@ -84,6 +95,7 @@ impl Vgic {
             group_enabled: [false; 2],
             spis: [IrqState::new(Trigger::Level); MAX_SPIS],
             vcpus: [VcpuState::new(); MAX_VCPUS],
+            changes: 1,
         }
     }
 
@@ -114,6 +126,11 @@ impl Vgic {
         self.vcpu_count = config.vcpus;
         self.spi_count = spis.min(MAX_SPIS);
         Ok(())
+    }
+
+    /// Records a change from outside the list-register state machine.
+    pub(super) fn touch(&mut self) {
+        self.changes = self.changes.wrapping_add(1);
     }
 
     /// The GIC version the guest sees.
@@ -251,6 +268,7 @@ impl Vgic {
     /// A rising edge on `intid` (or one firing of a hardware-mapped interrupt the hypervisor
     /// acknowledged): it becomes pending. `vcpu` selects the bank for SGIs and PPIs.
     pub fn inject(&mut self, vcpu: VcpuId, intid: IntId) -> Result<Effects, VgicError> {
+        self.touch();
         self.irq_checked(vcpu, intid)?.set_pending(None);
         Ok(Effects::kick(self.interested(vcpu, intid)))
     }
@@ -264,6 +282,12 @@ impl Vgic {
         level: bool,
     ) -> Result<Effects, VgicError> {
         let irq = self.irq_checked(vcpu, intid)?;
+        if irq.line == level {
+            // The same level again (a device re-evaluating its line on every access): no change.
+            return Ok(Effects::NONE);
+        }
+        self.touch();
+        let irq = self.irq_checked(vcpu, intid)?;
         let rising = level && !irq.line;
         irq.line = level;
         if rising && irq.trigger == Trigger::Edge {
@@ -276,6 +300,7 @@ impl Vgic {
     /// deactivation deactivates the physical interrupt. The hypervisor acknowledges the physical
     /// interrupt with a priority drop only (EOImode 1) and calls [`Vgic::inject`].
     pub fn map_hw(&mut self, vcpu: VcpuId, intid: IntId, physical: u32) -> Result<(), VgicError> {
+        self.touch();
         self.irq_checked(vcpu, intid)?.hw = Some(physical);
         Ok(())
     }
@@ -286,6 +311,7 @@ impl Vgic {
     /// does. Its pending state is a latch whatever trigger the guest configures, so no
     /// maintenance interrupt follows its deactivation.
     pub fn set_latched(&mut self, vcpu: VcpuId, intid: IntId) -> Result<(), VgicError> {
+        self.touch();
         self.irq_checked(vcpu, intid)?.latched = true;
         Ok(())
     }

@@ -11,6 +11,9 @@ use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS};
 /// What a flush did and what the caller must arm.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlushOutcome {
+    /// Nothing changed since the last flush and the guest left the list registers as they
+    /// were: `lrs` was not filled, and the caller leaves the hardware as it is.
+    pub unchanged: bool,
     /// List registers filled, from index 0; the rest were cleared.
     pub used: usize,
     /// More interrupts wait than the list registers hold: enable the underflow maintenance
@@ -45,6 +48,32 @@ impl Vgic {
                 requested: lrs.len(),
                 max: MAX_LIST_REGISTERS,
             });
+        }
+        if self.vcpus[vcpu.0].kept {
+            if self.vcpus[vcpu.0].flushed_at == self.changes && !doorbell.is_raised() {
+                // The shadow stays: the next sync compares the hardware with it again.
+                self.vcpus[vcpu.0].kept = false;
+                return Ok(FlushOutcome { unchanged: true, used: self.vcpus[vcpu.0].shadow_len, ..FlushOutcome::default() });
+            }
+            // Something changed after the sync kept the list registers: fold them back now,
+            // from the shadow, which is what the hardware still holds.
+            let mut held = [None; MAX_LIST_REGISTERS];
+            let state = &self.vcpus[vcpu.0];
+            for (slot, entry) in state.shadow.iter().enumerate().take(state.shadow_len) {
+                held[slot] = entry.state.map(|lr_state| ListRegister {
+                    intid: entry.intid,
+                    priority: 0,
+                    state: lr_state,
+                    hw: None,
+                    group1: false,
+                    eoi_maintenance: false,
+                    source: 0,
+                });
+            }
+            let effects = self.full_sync(vcpu, &held[..lrs.len().min(MAX_LIST_REGISTERS)])?;
+            let mut outcome = self.flush(vcpu, doorbell, lrs)?;
+            outcome.kick.0 |= effects.kick.0 & !(1 << vcpu.0);
+            return Ok(outcome);
         }
         if self.vcpus[vcpu.0].shadow_len != 0 {
             return Err(VgicError::FlushWithoutSync { vcpu });
@@ -101,6 +130,7 @@ impl Vgic {
         }
         outcome.used = self.vcpus[vcpu.0].shadow_len;
         outcome.underflow = waiting > outcome.used;
+        self.vcpus[vcpu.0].flushed_at = self.changes;
         Ok(outcome)
     }
 
@@ -151,13 +181,39 @@ impl Vgic {
     /// else touches this vCPU's interrupts.
     ///
     /// Returns the other vCPUs to kick (an interrupt routed away while this vCPU held it).
+    ///
+    /// When nothing changed since the flush and the guest left every list register as it was
+    /// (no acknowledge, no deactivation), the state is kept as it is and the next flush leaves
+    /// the hardware alone: the common exit (a hypercall, a device register) touches no
+    /// interrupt state.
     pub fn sync(
         &mut self,
         vcpu: VcpuId,
         lrs: &[Option<ListRegister>],
     ) -> Result<Effects, VgicError> {
         self.check_vcpu(vcpu)?;
+        let state = &self.vcpus[vcpu.0];
+        let untouched = state.flushed_at == self.changes
+            && (0..lrs.len()).all(|slot| match (lrs[slot], state.shadow.get(slot).filter(|_| slot < state.shadow_len)) {
+                (Some(lr), Some(shadow)) => lr.intid == shadow.intid && Some(lr.state) == shadow.state,
+                (None, None) => true,
+                _ => false,
+            });
+        if untouched {
+            self.vcpus[vcpu.0].kept = true;
+            return Ok(Effects::NONE);
+        }
+        self.full_sync(vcpu, lrs)
+    }
+
+    /// The whole fold of [`Vgic::sync`].
+    fn full_sync(&mut self, vcpu: VcpuId, lrs: &[Option<ListRegister>]) -> Result<Effects, VgicError> {
+        self.vcpus[vcpu.0].kept = false;
         let count = self.vcpus[vcpu.0].shadow_len;
+        if count > 0 {
+            // Folding back releases interrupts other vCPUs may now take: they must look again.
+            self.touch();
+        }
         self.vcpus[vcpu.0].shadow_len = 0;
         let mut kick = VcpuSet::EMPTY;
         for slot in 0..count {
@@ -210,6 +266,7 @@ impl Vgic {
     /// Flush puts active interrupts first, so this happens only when more interrupts are active at
     /// once than there are list registers.
     pub fn deactivate_unlisted(&mut self, vcpu: VcpuId, count: u32) -> Result<Effects, VgicError> {
+        self.touch();
         self.check_vcpu(vcpu)?;
         let mut effects = Effects::NONE;
         for _ in 0..count {

@@ -283,3 +283,48 @@ fn ipi_between_vcpus_on_different_cores() {
     assert_eq!(receiver.intids(), [1]);
     assert_eq!(sender.intids(), [] as [u32; 0]);
 }
+
+/// The common exit (a hypercall, a device register) changes no interrupt state: the sync keeps
+/// the list registers and the flush leaves them; any change since, or a guest acknowledge,
+/// takes the whole path again, from the list registers the hardware still holds.
+#[test]
+fn an_exit_that_changes_nothing_leaves_the_list_registers_alone() {
+    for version in [GicVersion::V2, GicVersion::V3] {
+        let mut vgic = ready(version, 2);
+        super::enable_private(&mut vgic, 0, VIRTUAL_TIMER_PPI);
+        let mut cpu = Cpu::new(0);
+        vgic.inject(VcpuId(0), 40).expect("spi");
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.intids(), [40]);
+
+        // Nothing changed: the flush says so and fills nothing.
+        vgic.sync(cpu.vcpu, &cpu.lrs).expect("sync");
+        let mut untouched = [None; 4];
+        let outcome = vgic.flush(cpu.vcpu, &cpu.doorbell, &mut untouched).expect("flush");
+        assert!(outcome.unchanged, "{version:?}");
+        assert_eq!(untouched, [None; 4], "{version:?}: nothing written");
+
+        // A change after a kept sync: the flush folds the kept registers back first.
+        vgic.sync(cpu.vcpu, &cpu.lrs).expect("sync");
+        vgic.inject(VcpuId(0), VIRTUAL_TIMER_PPI).expect("timer");
+        let outcome = vgic.flush(cpu.vcpu, &cpu.doorbell, &mut cpu.lrs).expect("flush");
+        assert!(!outcome.unchanged);
+        let mut listed = cpu.intids();
+        listed.sort();
+        assert_eq!(listed, [VIRTUAL_TIMER_PPI, 40], "{version:?}");
+
+        // The guest acknowledges one: the whole sync runs and sees it active.
+        assert_eq!(cpu.acknowledge(), Some(VIRTUAL_TIMER_PPI));
+        vgic.sync(cpu.vcpu, &cpu.lrs).expect("sync");
+        assert!(vgic.is_active(VcpuId(0), VIRTUAL_TIMER_PPI), "{version:?}");
+        let outcome = vgic.flush(cpu.vcpu, &cpu.doorbell, &mut cpu.lrs).expect("flush");
+        assert!(!outcome.unchanged);
+
+        // A doorbell rung elsewhere is never missed by the fast path.
+        vgic.sync(cpu.vcpu, &cpu.lrs).expect("sync");
+        assert!(cpu.doorbell.raise(41));
+        let outcome = vgic.flush(cpu.vcpu, &cpu.doorbell, &mut cpu.lrs).expect("flush");
+        assert!(!outcome.unchanged);
+        assert!(cpu.intids().contains(&41), "{version:?}");
+    }
+}

@@ -16,7 +16,7 @@ const BASE: usize = 256 << 10;
 
 fn host() -> HostFacts<'static> {
     HostFacts {
-        hypervisor: AddressRange::new(0x4000_0000, 0x20_0000),
+        hypervisor: AddressRange::new(0x4000_0000, 0x20_0000).unwrap(),
         boot_cpu_mpidr: None,
         modules: None,
     }

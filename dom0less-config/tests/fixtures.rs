@@ -8,7 +8,7 @@ use dom0less_config::{
 };
 
 /// The hypervisor image the tests pretend to boot with.
-const HYPERVISOR: AddressRange = AddressRange::new(0x4000_0000, 0x20_0000);
+const HYPERVISOR: AddressRange = AddressRange::window(0x4000_0000, 0x4020_0000);
 
 /// Serves the compiled partial device tree at the two addresses the fixtures use.
 struct Partials(Vec<u8>);
@@ -16,7 +16,7 @@ struct Partials(Vec<u8>);
 impl ModuleSource for Partials {
     fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
         [0x4e00_0000, 0x4e10_0000]
-            .contains(&range.start)
+            .contains(&range.start())
             .then_some(self.0.as_slice())
     }
 }

@@ -84,16 +84,16 @@ fn reg_is_translated_through_every_ranges() {
     let uart = tree.find("/soc/bus/serial@1000").expect("present");
     assert_eq!(
         tree.reg(uart).expect("decodes"),
-        [AddressRange::new(0x1000, 0x200)]
+        [AddressRange::new(0x1000, 0x200).unwrap()]
     );
     assert_eq!(
         tree.translated_reg(uart).expect("translates"),
-        [AddressRange::new(0xfe10_1000, 0x200)]
+        [AddressRange::new(0xfe10_1000, 0x200).unwrap()]
     );
     let memory = tree.find("/memory").expect("present");
     assert_eq!(
         tree.translated_reg(memory).expect("root child"),
-        [AddressRange::new(0x4000_0000, 0x4000_0000)]
+        [AddressRange::new(0x4000_0000, 0x4000_0000).unwrap()]
     );
 }
 
@@ -187,7 +187,7 @@ fn property_accessors_check_lengths() {
     assert_eq!(Property::new("s", b"ok\0".to_vec()).str(), Ok("ok"));
     let pairs = decode_pairs(&Property::new("reg", cells_value(&[0, 0x1000, 0x10])), 2, 1)
         .expect("decodes");
-    assert_eq!(pairs, [AddressRange::new(0x1000, 0x10)]);
+    assert_eq!(pairs, [AddressRange::new(0x1000, 0x10).unwrap()]);
     assert!(decode_pairs(&Property::new("reg", cells_value(&[1, 2])), 2, 1).is_err());
 }
 

@@ -52,8 +52,11 @@ impl HostInfo {
                 .property("device_type")
                 .is_some_and(|p| p.str() == Ok("memory"));
             if is_memory && node.parent() == Some(tree.root()) {
-                info.ram
-                    .extend(tree.translated_reg(id)?.into_iter().filter(|r| !r.is_empty()));
+                info.ram.extend(
+                    tree.translated_reg(id)?
+                        .into_iter()
+                        .filter(|r| !r.is_empty()),
+                );
             }
         }
         info.ram.sort();

@@ -95,6 +95,40 @@ rejection!(
         ..
     }
 );
+
+/// The one error a fixture whose (address, size) pair wraps past 2^64 gets: the raw pair.
+fn wraps(name: &str, node: &str, property: &str, value: &str) {
+    let errors = check(name).expect_err("a wrapping range is refused");
+    assert!(
+        errors.iter().any(|e| matches!(
+            e,
+            ConfigError::InvalidValue { node: n, property: p, value: v, .. }
+                if n == node && p == property && v == value
+        )),
+        "{name}: unexpected errors {errors:#?}"
+    );
+}
+
+#[test]
+fn static_bank_that_wraps() {
+    wraps(
+        "reject-static-wraps",
+        "/chosen/domU1",
+        "xen,static-mem",
+        "0xfffffffffffff000+0x4000000 (wraps past 2^64)",
+    );
+}
+
+#[test]
+fn module_that_wraps() {
+    wraps(
+        "reject-module-wraps",
+        "/chosen/domU1/module@ffffffffff000000",
+        "reg",
+        "0xffffffffff000000+0x2000000 (wraps past 2^64)",
+    );
+}
+
 rejection!(
     module_overlap,
     "reject-module-overlap",

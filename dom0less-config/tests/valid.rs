@@ -35,7 +35,10 @@ fn two_linux_domains() {
     assert_eq!(d1.memory, Memory::Allocated { bytes: 128 << 20 });
     assert!(d1.vpl011);
     assert_eq!(d1.enhanced, Enhanced::NoXenstore);
-    assert_eq!(d1.kernel.range, AddressRange::new(0x4a00_0000, 0xff_ffff).unwrap());
+    assert_eq!(
+        d1.kernel.range,
+        AddressRange::new(0x4a00_0000, 0xff_ffff).unwrap()
+    );
     assert_eq!(
         d1.kernel.bootargs.as_deref(),
         Some("console=ttyAMA0 init=/bin/sh")

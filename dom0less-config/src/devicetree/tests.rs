@@ -262,3 +262,36 @@ fn ranges_with_too_many_windows_are_errors() {
         })
     );
 }
+
+#[test]
+fn a_reg_pair_that_wraps_past_2_64_is_a_bad_value() {
+    let reg = Property::new("reg", cells_value(&[0xffff_ffff, 0xffff_f000, 0x2000]));
+    assert_eq!(
+        decode_pairs(&reg, 2, 1),
+        Err(DtError::BadValue {
+            property: String::from("reg"),
+            reason: "an (address, size) entry wraps past 2^64; lower its address or size",
+        })
+    );
+}
+
+#[test]
+fn a_ranges_window_that_wraps_past_2_64_is_a_bad_address() {
+    let mut tree = sample();
+    let bus = tree.find("/soc/bus").expect("present");
+    let uart = tree.find("/soc/bus/serial@1000").expect("present");
+    tree.set_property(bus, "#address-cells", cells_value(&[2]));
+    tree.set_property(uart, "reg", cells_value(&[0xffff_ffff, 0xffff_f800, 0x200]));
+    tree.set_property(
+        bus,
+        "ranges",
+        cells_value(&[0xffff_ffff, 0xffff_f000, 0x7e10_0000, 0x2000]),
+    );
+    assert_eq!(
+        tree.translated_reg(uart),
+        Err(DtError::BadAddress {
+            node: String::from("/soc/bus@7e100000"),
+            reason: "a `ranges` window wraps past 2^64; lower its child address or length",
+        })
+    );
+}

@@ -40,7 +40,9 @@ pub(super) fn shared_memory(
                 }
                 Some(i) => {
                     let region = &mut regions[i];
-                    let shown = |r: &SharedRegion| r.host.or(AddressRange::new(0, r.size)).unwrap_or_default();
+                    let shown = |r: &SharedRegion| {
+                        r.host.or(AddressRange::new(0, r.size)).unwrap_or_default()
+                    };
                     let disagree = region.size != s.size
                         || matches!((region.host, host), (Some(a), Some(b)) if a != b);
                     if disagree {

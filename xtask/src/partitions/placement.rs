@@ -119,18 +119,27 @@ mod tests {
     #[test]
     fn virt_and_raspi4b_layouts_match_what_qemu_loads() {
         let virt = HostLayout::new(0x4000_0000, 6 * MIB).expect("fits");
-        assert_eq!(Some(virt.hypervisor), AddressRange::new(0x4020_0000, 6 * MIB));
+        assert_eq!(
+            Some(virt.hypervisor),
+            AddressRange::new(0x4020_0000, 6 * MIB)
+        );
         assert_eq!(Some(virt.dtb), AddressRange::new(0x4800_0000, 2 * MIB));
         assert_eq!(virt.module_base, 0x4820_0000);
         let pi = HostLayout::new(0, 6 * MIB).expect("fits");
         assert_eq!(pi.hypervisor.start(), 0x20_0000);
         assert_eq!(pi.dtb.start(), 0x800_0000);
-        assert_eq!(HostLayout::new(0, u64::MAX), None, "an image_size that wraps");
+        assert_eq!(
+            HostLayout::new(0, u64::MAX),
+            None,
+            "an image_size that wraps"
+        );
     }
 
     #[test]
     fn modules_are_aligned_packed_and_skip_taken_ranges() {
-        let taken = AddressRange::new(0x4880_0000, 64 * MIB).into_iter().collect();
+        let taken = AddressRange::new(0x4880_0000, 64 * MIB)
+            .into_iter()
+            .collect();
         let mut placer = Placer::new(0x4820_0000, 0x8000_0000, taken);
         assert_eq!(
             placer.place(0x1e000),

@@ -74,7 +74,7 @@ struct Partial<'a>(&'a [u8]);
 impl ModuleSource for Partial<'_> {
     fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
         [0x4e00_0000, 0x4e10_0000]
-            .contains(&range.start)
+            .contains(&range.start())
             .then_some(self.0)
     }
 }
@@ -114,7 +114,7 @@ pub struct Cost {
 /// Validates one blob with one partial device tree and checks every bound.
 pub fn run_one(dtb: &[u8], partial: &[u8], bounds: &Bounds) -> Result<Cost, Failure> {
     let host = HostFacts {
-        hypervisor: AddressRange::new(0x4000_0000, 0x20_0000),
+        hypervisor: AddressRange::window(0x4000_0000, 0x4020_0000),
         boot_cpu_mpidr: None,
         modules: Some(&Partial(partial)),
     };

@@ -52,8 +52,11 @@ impl HostInfo {
                 .property("device_type")
                 .is_some_and(|p| p.str() == Ok("memory"));
             if is_memory && node.parent() == Some(tree.root()) {
-                info.ram
-                    .extend(tree.translated_reg(id)?.into_iter().filter(|r| r.size != 0));
+                info.ram.extend(
+                    tree.translated_reg(id)?
+                        .into_iter()
+                        .filter(|r| !r.is_empty()),
+                );
             }
         }
         info.ram.sort();
@@ -68,8 +71,12 @@ impl HostInfo {
             }
         }
         for r in tree.reservations() {
+            let range = AddressRange::new(r.address, r.size).ok_or(DtError::BadAddress {
+                node: String::from("/memreserve/"),
+                reason: "an entry wraps past 2^64; lower its address or size",
+            })?;
             info.reserved.push(ReservedRange {
-                range: AddressRange::new(r.address, r.size),
+                range,
                 source: String::from("/memreserve/"),
             });
         }
@@ -96,7 +103,7 @@ impl HostInfo {
     pub fn ram_bytes(&self) -> u64 {
         self.ram
             .iter()
-            .fold(0u64, |sum, r| sum.saturating_add(r.size))
+            .fold(0u64, |sum, r| sum.saturating_add(r.size()))
     }
 }
 
@@ -120,7 +127,7 @@ pub fn cpu_nodes(tree: &Tree) -> Vec<NodeId> {
 fn read_cpus(tree: &Tree) -> Result<Vec<HostCpu>, DtError> {
     let mut out = Vec::new();
     for child in cpu_nodes(tree) {
-        let mpidr = tree.reg(child)?.first().map_or(0, |r| r.start);
+        let mpidr = tree.reg(child)?.first().map_or(0, |r| r.start());
         out.push(HostCpu {
             index: out.len(),
             mpidr,

@@ -101,7 +101,7 @@ impl Memory {
     pub fn bytes(&self) -> u64 {
         match self {
             Self::Allocated { bytes } => *bytes,
-            Self::Static { banks, .. } => banks.iter().map(|b| b.size).sum(),
+            Self::Static { banks, .. } => banks.iter().map(|b| b.size()).sum(),
         }
     }
 }

@@ -66,14 +66,14 @@ fn example_document_compiles_with_computed_addresses() {
     // The first kernel goes 128 MiB into RAM, 2 MiB aligned; the next modules follow it.
     assert_eq!(
         control.kernel.range,
-        AddressRange::new(0x4800_0000, 12 << 20)
+        AddressRange::new(0x4800_0000, 12 << 20).unwrap()
     );
     assert_eq!(
-        plan.partitions[1].kernel.range.start,
+        plan.partitions[1].kernel.range.start(),
         0x4800_0000 + (12 << 20)
     );
     let ramdisk = plan.partitions[1].ramdisk.as_ref().expect("ramdisk");
-    assert_eq!(ramdisk.range.start, 0x4800_0000 + (42 << 20));
+    assert_eq!(ramdisk.range.start(), 0x4800_0000 + (42 << 20));
     assert_eq!(
         (control.priority, control.crash_policy.name()),
         (200, "restart")
@@ -111,7 +111,7 @@ fn module_files_give_sizes() {
     let plan = validate(&compiled.tree).plan;
     assert_eq!(
         plan.partitions[0].kernel.range,
-        AddressRange::new(0x4800_0000, 5000)
+        AddressRange::new(0x4800_0000, 5000).unwrap()
     );
     assert_eq!(compiled.modules[0].1.len(), 5000);
     doc.partitions[0].pool = Some(String::from("nowhere"));

@@ -5,7 +5,10 @@ mod common;
 #[path = "../fuzz/meter.rs"]
 mod meter;
 
-use dom0less_config::devicetree::{cells_value, strings_value, AddressRange, NodeId, Tree};
+use dom0less_config::devicetree::{
+    cells_value, strings_value, AddressRange, DtError, NodeId, Reservation, Tree,
+};
+use dom0less_config::host::HostInfo;
 use dom0less_config::limits::{MAX_HOST_CPUS, MAX_POOLS};
 use dom0less_config::{ConfigError, HostFacts, Limit, PartitionPlan, Validated, MAX_ERRORS};
 
@@ -16,7 +19,7 @@ const BASE: usize = 256 << 10;
 
 fn host() -> HostFacts<'static> {
     HostFacts {
-        hypervisor: AddressRange::new(0x4000_0000, 0x20_0000),
+        hypervisor: AddressRange::new(0x4000_0000, 0x20_0000).unwrap(),
         boot_cpu_mpidr: None,
         modules: None,
     }
@@ -271,5 +274,51 @@ fn host_cpus_past_the_cap_are_refused_first() {
             limit: Limit::HostCpus,
             count: 300
         }]
+    );
+}
+
+#[test]
+fn a_shared_memory_host_range_that_wraps_is_invalid() {
+    let mut tree = base();
+    let domain = node(&tree, "/chosen/domU1");
+    let shm = tree.add_node(domain, "shm@0");
+    tree.set_property(
+        shm,
+        "compatible",
+        strings_value(&["xen,domain-shared-memory-v1"]),
+    );
+    tree.set_property(shm, "role", strings_value(&["owner"]));
+    tree.set_property(shm, "xen,shm-id", strings_value(&["wraps"]));
+    tree.set_property(
+        shm,
+        "xen,shared-mem",
+        cells_value(&[0xffff_ffff, 0xffff_f000, 0, 0x6000_0000, 0x20_0000]),
+    );
+    let errors = errors(&tree);
+    assert!(
+        errors.iter().any(|e| matches!(
+            e,
+            ConfigError::InvalidValue { node, property, value, .. }
+                if node == "/chosen/domU1/shm@0"
+                    && property == "xen,shared-mem"
+                    && value == "0xfffffffffffff000+0x200000 (wraps past 2^64)"
+        )),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn a_memreserve_entry_that_wraps_is_a_bad_address() {
+    let mut tree = base();
+    tree.add_reservation(Reservation {
+        address: u64::MAX - 0xfff,
+        size: 0x2000,
+    });
+    assert_eq!(
+        HostInfo::read(&tree),
+        Err(DtError::BadAddress {
+            node: "/memreserve/".into(),
+            reason: "an entry wraps past 2^64; lower its address or size",
+        })
     );
 }

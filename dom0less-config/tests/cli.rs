@@ -40,7 +40,7 @@ fn check_reports_every_error_with_node_values_and_fix() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("/chosen/domU2: range 0x62000000..0x66000000"),
+        stderr.contains("/chosen/domU2: range [0x62000000, 0x66000000)"),
         "{stderr}"
     );
     assert!(stderr.contains("move one of them"), "{stderr}");

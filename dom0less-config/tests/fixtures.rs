@@ -8,7 +8,7 @@ use dom0less_config::{
 };
 
 /// The hypervisor image the tests pretend to boot with.
-const HYPERVISOR: AddressRange = AddressRange::new(0x4000_0000, 0x20_0000);
+const HYPERVISOR: AddressRange = AddressRange::window(0x4000_0000, 0x4020_0000);
 
 /// Serves the compiled partial device tree at the two addresses the fixtures use.
 struct Partials(Vec<u8>);
@@ -16,7 +16,7 @@ struct Partials(Vec<u8>);
 impl ModuleSource for Partials {
     fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
         [0x4e00_0000, 0x4e10_0000]
-            .contains(&range.start)
+            .contains(&range.start())
             .then_some(self.0.as_slice())
     }
 }
@@ -95,6 +95,40 @@ rejection!(
         ..
     }
 );
+
+/// The one error a fixture whose (address, size) pair wraps past 2^64 gets: the raw pair.
+fn wraps(name: &str, node: &str, property: &str, value: &str) {
+    let errors = check(name).expect_err("a wrapping range is refused");
+    assert!(
+        errors.iter().any(|e| matches!(
+            e,
+            ConfigError::InvalidValue { node: n, property: p, value: v, .. }
+                if n == node && p == property && v == value
+        )),
+        "{name}: unexpected errors {errors:#?}"
+    );
+}
+
+#[test]
+fn static_bank_that_wraps() {
+    wraps(
+        "reject-static-wraps",
+        "/chosen/domU1",
+        "xen,static-mem",
+        "0xfffffffffffff000+0x4000000 (wraps past 2^64)",
+    );
+}
+
+#[test]
+fn module_that_wraps() {
+    wraps(
+        "reject-module-wraps",
+        "/chosen/domU1/module@ffffffffff000000",
+        "reg",
+        "0xffffffffff000000+0x2000000 (wraps past 2^64)",
+    );
+}
+
 rejection!(
     module_overlap,
     "reject-module-overlap",

@@ -26,7 +26,7 @@ impl Rng {
 
 fn host() -> HostFacts<'static> {
     HostFacts {
-        hypervisor: AddressRange::new(0x4000_0000, 0x20_0000),
+        hypervisor: AddressRange::new(0x4000_0000, 0x20_0000).unwrap(),
         boot_cpu_mpidr: None,
         modules: None,
     }

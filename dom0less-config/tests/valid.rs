@@ -9,7 +9,7 @@ use dom0less_config::{
 };
 
 /// The hypervisor image the tests pretend to boot with.
-const HYPERVISOR: AddressRange = AddressRange::new(0x4000_0000, 0x20_0000);
+const HYPERVISOR: AddressRange = AddressRange::window(0x4000_0000, 0x4020_0000);
 
 fn check(name: &str) -> Result<Validated, Vec<ConfigError>> {
     let host = HostFacts {
@@ -35,14 +35,17 @@ fn two_linux_domains() {
     assert_eq!(d1.memory, Memory::Allocated { bytes: 128 << 20 });
     assert!(d1.vpl011);
     assert_eq!(d1.enhanced, Enhanced::NoXenstore);
-    assert_eq!(d1.kernel.range, AddressRange::new(0x4a00_0000, 0xff_ffff));
+    assert_eq!(
+        d1.kernel.range,
+        AddressRange::new(0x4a00_0000, 0xff_ffff).unwrap()
+    );
     assert_eq!(
         d1.kernel.bootargs.as_deref(),
         Some("console=ttyAMA0 init=/bin/sh")
     );
     assert_eq!(
         d1.ramdisk.as_ref().map(|m| m.range),
-        Some(AddressRange::new(0x4b00_0000, 0xff_ffff))
+        Some(AddressRange::new(0x4b00_0000, 0xff_ffff).unwrap())
     );
     assert_eq!(
         d1.unsupported.iter().map(|p| p.name()).collect::<Vec<_>>(),
@@ -93,8 +96,8 @@ fn static_memory_with_direct_map() {
         plan.partitions[0].memory,
         Memory::Static {
             banks: vec![
-                AddressRange::new(0x6000_0000, 0x800_0000),
-                AddressRange::new(0x7000_0000, 0x800_0000)
+                AddressRange::new(0x6000_0000, 0x800_0000).unwrap(),
+                AddressRange::new(0x7000_0000, 0x800_0000).unwrap()
             ],
             direct_map: true
         }
@@ -102,7 +105,7 @@ fn static_memory_with_direct_map() {
     assert_eq!(
         plan.partitions[1].memory,
         Memory::Static {
-            banks: vec![AddressRange::new(0x6800_0000, 0x400_0000)],
+            banks: vec![AddressRange::new(0x6800_0000, 0x400_0000).unwrap()],
             direct_map: false
         }
     );
@@ -123,7 +126,7 @@ fn channels_and_shared_memory() {
     assert_eq!(plan.shared_regions.len(), 1);
     assert_eq!(
         plan.shared_regions[0].host,
-        Some(AddressRange::new(0x5000_0000, 0x20_0000))
+        Some(AddressRange::new(0x5000_0000, 0x20_0000).unwrap())
     );
     assert_eq!(plan.shared_regions[0].owner, Some(0));
     assert_eq!(
@@ -138,7 +141,7 @@ fn passthrough_devices_are_read_from_the_partial_tree() {
     struct One(Vec<u8>);
     impl ModuleSource for One {
         fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
-            (range.start == 0x4e00_0000).then_some(self.0.as_slice())
+            (range.start() == 0x4e00_0000).then_some(self.0.as_slice())
         }
     }
     let one = One(common::compile("partial-serial"));
@@ -153,7 +156,7 @@ fn passthrough_devices_are_read_from_the_partial_tree() {
     assert_eq!(device.host_path, "/soc/serial@7e201400");
     assert_eq!(
         device.mmio,
-        [(AddressRange::new(0xfe20_1000, 0x1000), 0x900_0000)]
+        [(AddressRange::new(0xfe20_1000, 0x1000).unwrap(), 0x900_0000)]
     );
     assert_eq!(device.interrupts, [153]);
     assert!(v

@@ -98,12 +98,10 @@ impl Platform {
         let host = HostInfo::read(tree)?;
         let mut ram = Vec::new();
         for bank in &host.ram {
-            let checked = AddressRange::new(bank.start, bank.size);
-            let shown = checked.unwrap_or(AddressRange::window(bank.start, u64::MAX));
-            let Some(bank) = checked.filter(|b| board.ram_windows.iter().any(|w| w.contains_range(b))) else {
-                return Err(PlatformError::RamOutsideBoard { board: board.name, bank: shown });
-            };
-            ram.push(bank);
+            if !board.ram_windows.iter().any(|w| w.contains_range(bank)) {
+                return Err(PlatformError::RamOutsideBoard { board: board.name, bank: *bank });
+            }
+            ram.push(*bank);
         }
         if ram.is_empty() {
             return Err(PlatformError::NoRam);
@@ -140,7 +138,7 @@ fn find_gic(tree: &Tree, board: &'static Board) -> Result<GicLayout, PlatformErr
         (None, None) => return Err(PlatformError::NoGic),
     };
     let layout = *board.gic_layout(version).ok_or(PlatformError::GicNotOnBoard { board: board.name, version })?;
-    let distributor = tree.translated_reg(node)?.first().map(|r| r.start).ok_or(PlatformError::NoGic)?;
+    let distributor = tree.translated_reg(node)?.first().map(|r| r.start()).ok_or(PlatformError::NoGic)?;
     if distributor != layout.gicd() {
         return Err(PlatformError::GicAddress { board: board.name, tree: distributor, expected: layout.gicd() });
     }

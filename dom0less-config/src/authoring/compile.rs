@@ -77,7 +77,7 @@ impl crate::ModuleSource for Compiled {
     fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
         self.modules
             .iter()
-            .find(|(r, _)| r.start == range.start)
+            .find(|(r, _)| r.start() == range.start())
             .map(|(_, b)| b.as_slice())
     }
 }
@@ -195,8 +195,10 @@ pub fn compile(
             if let Some(args) = &m.bootargs {
                 tree.set_property(child, "bootargs", strings_value(&[args]));
             }
-            if let Some(bytes) = &m.bytes {
-                compiled_modules.push((AddressRange::new(start, size), bytes.clone()));
+            // A module that wraps past 2^64 has no bytes to look up: validating the tree
+            // refuses its `reg`, naming the start and size.
+            if let (Some(bytes), Some(range)) = (&m.bytes, AddressRange::new(start, size)) {
+                compiled_modules.push((range, bytes.clone()));
             }
         }
         for v in &p.vcpu_settings {

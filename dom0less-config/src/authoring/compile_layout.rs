@@ -17,13 +17,19 @@ fn align_up(value: u64, align: u64) -> Option<u64> {
     value.checked_add(align - 1).map(|v| v & !(align - 1))
 }
 
+/// The range a claim covers; one that wraps past 2^64 claims everything from its start (the
+/// validator refuses it later, naming its start and size).
+fn claim(start: u64, size: u64) -> Option<AddressRange> {
+    AddressRange::new(start, size).or(AddressRange::from_bounds(start, u64::MAX))
+}
+
 /// Everything already claimed: static memory, shared memory, reserved memory, fixed modules.
 fn used_ranges(doc: &Document, info: &HostInfo, modules: &[PendingModule]) -> Vec<AddressRange> {
     let mut used: Vec<AddressRange> = info.reserved.iter().map(|r| r.range).collect();
     for p in &doc.partitions {
         for r in &p.static_memory {
             if let (Some(a), Some(s)) = (parse_number(&r.address), parse_number(&r.size)) {
-                used.push(AddressRange::new(a, s));
+                used.extend(claim(a, s));
             }
         }
     }
@@ -32,13 +38,13 @@ fn used_ranges(doc: &Document, info: &HostInfo, modules: &[PendingModule]) -> Ve
             s.host.as_deref().and_then(parse_number),
             parse_number(&s.size),
         ) {
-            used.push(AddressRange::new(a, size));
+            used.extend(claim(a, size));
         }
     }
     used.extend(
         modules
             .iter()
-            .filter_map(|m| m.address.map(|a| AddressRange::new(a, m.size))),
+            .filter_map(|m| m.address.and_then(|a| claim(a, m.size))),
     );
     used
 }
@@ -59,7 +65,7 @@ pub(super) fn place(
         None => info
             .ram
             .first()
-            .map_or(0, |r| r.start.saturating_add(DEFAULT_OFFSET)),
+            .map_or(0, |r| r.start().saturating_add(DEFAULT_OFFSET)),
     };
     for m in modules.iter_mut().filter(|m| m.address.is_none()) {
         let align = if m.kind == "kernel" {
@@ -70,14 +76,16 @@ pub(super) fn place(
         let size = align_up(m.size.max(1), PAGE).unwrap_or(u64::MAX);
         let mut found = None;
         for bank in &info.ram {
-            let mut at = align_up(base.max(bank.start), align);
+            let mut at = align_up(base.max(bank.start()), align);
             while let Some(start) = at {
-                let candidate = AddressRange::new(start, size);
-                if !bank.contains(&candidate) {
+                let Some(candidate) = AddressRange::new(start, size) else {
+                    break;
+                };
+                if !bank.contains_range(&candidate) {
                     break;
                 }
                 match used.iter().find(|u| u.overlaps(&candidate)) {
-                    Some(u) => at = u.end().and_then(|e| align_up(e, align)),
+                    Some(u) => at = align_up(u.end(), align),
                     None => {
                         found = Some(candidate);
                         break;
@@ -100,7 +108,7 @@ pub(super) fn place(
                 size: m.size,
             });
         };
-        m.address = Some(spot.start);
+        m.address = Some(spot.start());
         used.push(spot);
     }
     Ok(modules)

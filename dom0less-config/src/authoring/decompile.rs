@@ -14,8 +14,8 @@ use crate::plan::{CrashPolicy, Enhanced, Memory, Module, PartitionPlan};
 fn module(m: &Module) -> ModuleSpec {
     ModuleSpec {
         file: None,
-        address: Some(format_address(m.range.start)),
-        size: Some(format_size(m.range.size)),
+        address: Some(format_address(m.range.start())),
+        size: Some(format_size(m.range.size())),
         bootargs: m.bootargs.clone(),
     }
 }
@@ -73,8 +73,8 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
                 banks
                     .iter()
                     .map(|b| RangeSpec {
-                        address: format_address(b.start),
-                        size: format_size(b.size),
+                        address: format_address(b.start()),
+                        size: format_size(b.size()),
                     })
                     .collect(),
                 *direct_map,
@@ -159,7 +159,7 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
         .enumerate()
         .map(|(index, r)| SharedSpec {
             id: r.id.clone(),
-            host: r.host.map(|h| format_address(h.start)),
+            host: r.host.map(|h| format_address(h.start())),
             size: format_size(r.size),
             owner: r
                 .owner

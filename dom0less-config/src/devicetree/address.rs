@@ -2,58 +2,13 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt;
+pub use boards::AddressRange;
 
 use super::{DtError, NodeId, Property, Tree};
 
 /// Most windows one `ranges` property may have. Translating an address searches them all,
 /// so the cap bounds the work per `reg` entry; real buses have a handful.
 pub const MAX_RANGES_WINDOWS: usize = 64;
-
-/// A physical address range `start .. start + size`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AddressRange {
-    /// First byte.
-    pub start: u64,
-    /// Length in bytes.
-    pub size: u64,
-}
-
-impl AddressRange {
-    /// A range from its start and size.
-    pub const fn new(start: u64, size: u64) -> Self {
-        Self { start, size }
-    }
-
-    /// One past the last byte, or `None` when the range wraps past 2^64.
-    pub const fn end(&self) -> Option<u64> {
-        self.start.checked_add(self.size)
-    }
-
-    /// Whether the two ranges share at least one byte.
-    pub fn overlaps(&self, other: &AddressRange) -> bool {
-        let end = self.end().unwrap_or(u64::MAX);
-        let other_end = other.end().unwrap_or(u64::MAX);
-        self.size != 0 && other.size != 0 && self.start < other_end && other.start < end
-    }
-
-    /// Whether `other` lies completely inside `self`.
-    pub fn contains(&self, other: &AddressRange) -> bool {
-        match (self.end(), other.end()) {
-            (Some(end), Some(other_end)) => other.start >= self.start && other_end <= end,
-            _ => false,
-        }
-    }
-}
-
-impl fmt::Display for AddressRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.end() {
-            Some(end) => write!(f, "{:#x}..{:#x} ({:#x} bytes)", self.start, end, self.size),
-            None => write!(f, "{:#x}+{:#x} (wraps past 2^64)", self.start, self.size),
-        }
-    }
-}
 
 /// Reads `count` cells (at most 2) at `cells[at..]` as one number.
 fn number(cells: &[u32], at: usize, count: usize) -> Option<u64> {
@@ -70,11 +25,31 @@ fn number(cells: &[u32], at: usize, count: usize) -> Option<u64> {
 }
 
 /// Splits `property` into `(address, size)` pairs with the given cell counts.
+///
+/// A pair whose end would wrap past 2^64 is refused: the result holds only [`AddressRange`]s.
 pub fn decode_pairs(
     property: &Property,
     address_cells: u32,
     size_cells: u32,
 ) -> Result<Vec<AddressRange>, DtError> {
+    decode_numbers(property, address_cells, size_cells)?
+        .into_iter()
+        .map(|(start, size)| {
+            AddressRange::new(start, size).ok_or_else(|| DtError::BadValue {
+                property: String::from(property.name()),
+                reason: "an (address, size) entry wraps past 2^64; lower its address or size",
+            })
+        })
+        .collect()
+}
+
+/// Splits `property` into raw `(address, size)` numbers, which may wrap past 2^64 when added;
+/// for callers that report such a pair with its values.
+pub(crate) fn decode_numbers(
+    property: &Property,
+    address_cells: u32,
+    size_cells: u32,
+) -> Result<Vec<(u64, u64)>, DtError> {
     let bad = |reason| DtError::BadValue {
         property: String::from(property.name()),
         reason,
@@ -96,7 +71,7 @@ pub fn decode_pairs(
         .map(|entry| {
             let start = number(entry, 0, a).ok_or_else(|| bad("address does not fit 64 bits"))?;
             let size = number(entry, a, s).ok_or_else(|| bad("size does not fit 64 bits"))?;
-            Ok(AddressRange::new(start, size))
+            Ok((start, size))
         })
         .collect()
 }
@@ -170,7 +145,7 @@ impl Tree {
             };
             if let Some(windows) = self.windows(parent, grand)? {
                 for entry in entries.iter_mut() {
-                    entry.start = translate(&windows, *entry, || self.path(parent))?;
+                    *entry = translate(&windows, *entry, || self.path(parent))?;
                 }
             }
             bus = Some(grand);
@@ -208,20 +183,26 @@ impl Tree {
     }
 }
 
-/// Translates `range.start` through the first window that contains the whole range.
+/// Translates `range` through the first window that contains the whole range.
 fn translate(
     windows: &[Vec<u64>],
     range: AddressRange,
     path: impl Fn() -> String,
-) -> Result<u64, DtError> {
+) -> Result<AddressRange, DtError> {
+    // An empty entry still names an address: it must lie inside a window.
+    let needed = AddressRange::new(range.start(), range.size().max(1));
     for entry in windows {
         let [child, parent, length] = entry[..] else {
             continue;
         };
-        let window = AddressRange::new(child, length);
-        if window.contains(&AddressRange::new(range.start, range.size.max(1))) {
+        let window = AddressRange::new(child, length).ok_or_else(|| DtError::BadAddress {
+            node: path(),
+            reason: "a `ranges` window wraps past 2^64; lower its child address or length",
+        })?;
+        if needed.is_some_and(|needed| window.contains_range(&needed)) {
             return parent
-                .checked_add(range.start - child)
+                .checked_add(range.start() - child)
+                .and_then(|start| AddressRange::new(start, range.size()))
                 .ok_or(DtError::BadAddress {
                     node: path(),
                     reason: "translated address overflows",

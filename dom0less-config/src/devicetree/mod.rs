@@ -16,6 +16,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+pub(crate) use address::decode_numbers;
 pub use address::{decode_pairs, decode_tuples, AddressRange, MAX_RANGES_WINDOWS};
 pub use error::DtError;
 pub use names::MAX_NAME_LENGTH;

@@ -84,16 +84,16 @@ fn reg_is_translated_through_every_ranges() {
     let uart = tree.find("/soc/bus/serial@1000").expect("present");
     assert_eq!(
         tree.reg(uart).expect("decodes"),
-        [AddressRange::new(0x1000, 0x200)]
+        [AddressRange::new(0x1000, 0x200).unwrap()]
     );
     assert_eq!(
         tree.translated_reg(uart).expect("translates"),
-        [AddressRange::new(0xfe10_1000, 0x200)]
+        [AddressRange::new(0xfe10_1000, 0x200).unwrap()]
     );
     let memory = tree.find("/memory").expect("present");
     assert_eq!(
         tree.translated_reg(memory).expect("root child"),
-        [AddressRange::new(0x4000_0000, 0x4000_0000)]
+        [AddressRange::new(0x4000_0000, 0x4000_0000).unwrap()]
     );
 }
 
@@ -187,7 +187,7 @@ fn property_accessors_check_lengths() {
     assert_eq!(Property::new("s", b"ok\0".to_vec()).str(), Ok("ok"));
     let pairs = decode_pairs(&Property::new("reg", cells_value(&[0, 0x1000, 0x10])), 2, 1)
         .expect("decodes");
-    assert_eq!(pairs, [AddressRange::new(0x1000, 0x10)]);
+    assert_eq!(pairs, [AddressRange::new(0x1000, 0x10).unwrap()]);
     assert!(decode_pairs(&Property::new("reg", cells_value(&[1, 2])), 2, 1).is_err());
 }
 
@@ -259,6 +259,39 @@ fn ranges_with_too_many_windows_are_errors() {
             what: "`ranges` windows",
             count: MAX_RANGES_WINDOWS + 1,
             limit: MAX_RANGES_WINDOWS,
+        })
+    );
+}
+
+#[test]
+fn a_reg_pair_that_wraps_past_2_64_is_a_bad_value() {
+    let reg = Property::new("reg", cells_value(&[0xffff_ffff, 0xffff_f000, 0x2000]));
+    assert_eq!(
+        decode_pairs(&reg, 2, 1),
+        Err(DtError::BadValue {
+            property: String::from("reg"),
+            reason: "an (address, size) entry wraps past 2^64; lower its address or size",
+        })
+    );
+}
+
+#[test]
+fn a_ranges_window_that_wraps_past_2_64_is_a_bad_address() {
+    let mut tree = sample();
+    let bus = tree.find("/soc/bus").expect("present");
+    let uart = tree.find("/soc/bus/serial@1000").expect("present");
+    tree.set_property(bus, "#address-cells", cells_value(&[2]));
+    tree.set_property(uart, "reg", cells_value(&[0xffff_ffff, 0xffff_f800, 0x200]));
+    tree.set_property(
+        bus,
+        "ranges",
+        cells_value(&[0xffff_ffff, 0xffff_f000, 0x7e10_0000, 0x2000]),
+    );
+    assert_eq!(
+        tree.translated_reg(uart),
+        Err(DtError::BadAddress {
+            node: String::from("/soc/bus@7e100000"),
+            reason: "a `ranges` window wraps past 2^64; lower its child address or length",
         })
     );
 }

@@ -4,7 +4,7 @@ use alloc::format;
 use alloc::string::String;
 
 use super::{parse_ranges, subnodes, DomainDraft, Reader};
-use crate::devicetree::{decode_pairs, NodeId};
+use crate::devicetree::NodeId;
 use crate::error::{ConfigError, Warning};
 use crate::limits::{Limit, MAX_STATIC_BANKS, MAX_VCPUS};
 use crate::plan::{CrashPolicy, Enhanced};
@@ -279,14 +279,14 @@ fn read_static_mem(reader: &mut Reader<'_>, node: NodeId, d: &mut DomainDraft) {
         });
         return;
     }
-    match decode_pairs(p, address, size) {
-        Ok(banks) if !banks.is_empty() => d.static_mem = Some(banks),
-        Ok(_) => reader.invalid(
+    match reader.ranges(node, p, address, size) {
+        Some(banks) if !banks.is_empty() => d.static_mem = Some(banks),
+        Some(_) => reader.invalid(
             node,
             "xen,static-mem",
             String::from("<>"),
             "at least one (address, size) bank",
         ),
-        Err(e) => reader.bad(node, p, e),
+        None => {}
     }
 }

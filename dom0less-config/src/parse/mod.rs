@@ -9,7 +9,7 @@ use alloc::collections::BTreeSet;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::devicetree::{AddressRange, NodeId, PhandleIndex, Property, Tree};
+use crate::devicetree::{decode_numbers, AddressRange, NodeId, PhandleIndex, Property, Tree};
 use crate::error::{ConfigError, Warning};
 use crate::findings::{Errors, Warnings};
 use crate::limits::{Limit, MAX_DOMAINS, MAX_HOST_CPUS, MAX_POOLS};
@@ -143,6 +143,38 @@ impl<'a> Reader<'a> {
     fn string(&mut self, node: NodeId, name: &str) -> Option<&'a str> {
         let p = self.property(node, name)?;
         p.str().map_err(|e| self.bad(node, p, e)).ok()
+    }
+
+    /// `property` as `(address, size)` ranges; records a malformed value, or a pair that wraps
+    /// past 2^64 (named by its raw start and size), and returns `None`.
+    fn ranges(
+        &mut self,
+        node: NodeId,
+        property: &'a Property,
+        address_cells: u32,
+        size_cells: u32,
+    ) -> Option<Vec<AddressRange>> {
+        let pairs = match decode_numbers(property, address_cells, size_cells) {
+            Ok(pairs) => pairs,
+            Err(e) => {
+                self.bad(node, property, e);
+                return None;
+            }
+        };
+        let mut ranges = Vec::with_capacity(pairs.len());
+        for (start, size) in pairs {
+            let Some(range) = AddressRange::new(start, size) else {
+                self.invalid(
+                    node,
+                    property.name(),
+                    alloc::format!("{start:#x}+{size:#x} (wraps past 2^64)"),
+                    "(address, size) entries that end at or below 2^64; lower the address or size",
+                );
+                return None;
+            };
+            ranges.push(range);
+        }
+        Some(ranges)
     }
 
     fn invalid(&mut self, node: NodeId, property: &str, value: String, expected: &'static str) {

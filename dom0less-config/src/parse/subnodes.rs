@@ -7,7 +7,7 @@ use alloc::string::String;
 use super::{
     domain, ChannelDraft, CpuSet, DomainDraft, ModuleDraft, Reader, SharedDraft, VcpuDraft,
 };
-use crate::devicetree::{decode_pairs, decode_tuples, NodeId};
+use crate::devicetree::{decode_tuples, AddressRange, NodeId};
 use crate::error::{ConfigError, Warning};
 use crate::limits::{Limit, MAX_HOST_CPUS};
 
@@ -158,23 +158,19 @@ fn read_module(
         return None;
     };
     let (address, size) = cells?;
-    match decode_pairs(reg, address, size) {
-        Ok(ranges) if ranges.len() == 1 && ranges[0].size > 0 => Some(ModuleDraft {
+    match reader.ranges(node, reg, address, size)? {
+        ranges if ranges.len() == 1 && ranges[0].size() > 0 => Some(ModuleDraft {
             path,
             range: ranges[0],
             bootargs,
         }),
-        Ok(ranges) => {
+        ranges => {
             reader.invalid(
                 node,
                 "reg",
                 format!("{ranges:x?}"),
                 "exactly one non-empty (address, size) entry",
             );
-            None
-        }
-        Err(e) => {
-            reader.bad(node, reg, e);
             None
         }
     }
@@ -324,6 +320,15 @@ fn read_shared(
             "xen,shared-mem",
             String::from("size 0"),
             "a non-zero size",
+        );
+        return None;
+    }
+    if let Some(start) = host.filter(|start| AddressRange::new(*start, size).is_none()) {
+        reader.invalid(
+            node,
+            "xen,shared-mem",
+            format!("{start:#x}+{size:#x} (wraps past 2^64)"),
+            "a host range that ends at or below 2^64; lower the address or size",
         );
         return None;
     }

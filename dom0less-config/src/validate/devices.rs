@@ -64,11 +64,7 @@ pub fn partial_tree_devices(
             .translated_reg(host_node)
             .unwrap_or_default()
             .iter()
-            .map(|r| {
-                let start = r.start & !0xfff;
-                let end = r.end().unwrap_or(u64::MAX).saturating_add(0xfff) & !0xfff;
-                AddressRange::new(start, end - start)
-            })
+            .map(|r| r.grow_to(0x1000).unwrap_or(*r))
             .collect();
         let mut mmio = Vec::new();
         if let Some(reg) = n.property("xen,reg") {
@@ -78,8 +74,13 @@ pub fn partial_tree_devices(
                 }
                 Ok(entries) => {
                     for e in entries {
-                        let range = AddressRange::new(e[0], e[1]);
-                        if !host_regs.iter().any(|h| h.contains(&range)) {
+                        let Some(range) = AddressRange::new(e[0], e[1]) else {
+                            errors.push(fail(
+                                "a `xen,reg` range wraps past 2^64; lower its address or size",
+                            ));
+                            continue;
+                        };
+                        if !host_regs.iter().any(|h| h.contains_range(&range)) {
                             errors.push(fail(
                                 "a `xen,reg` range is not inside the host node's `reg`",
                             ));

@@ -23,7 +23,8 @@ pub(super) fn shared_memory(
     let mut owner_node: Vec<Option<String>> = Vec::new();
     for (d_index, (d, p)) in drafts.iter().zip(partitions.iter_mut()).enumerate() {
         for s in &d.shared {
-            let host = s.host.map(|h| AddressRange::new(h, s.size));
+            // Parsing refused a host range that wraps past 2^64.
+            let host = s.host.and_then(|h| AddressRange::new(h, s.size));
             let index = match by_id.get(s.id.as_str()).copied() {
                 None => {
                     by_id.insert(&s.id, regions.len());
@@ -39,14 +40,16 @@ pub(super) fn shared_memory(
                 }
                 Some(i) => {
                     let region = &mut regions[i];
-                    let shown = |r: &SharedRegion| r.host.unwrap_or(AddressRange::new(0, r.size));
+                    let shown = |r: &SharedRegion| {
+                        r.host.or(AddressRange::new(0, r.size)).unwrap_or_default()
+                    };
                     let disagree = region.size != s.size
                         || matches!((region.host, host), (Some(a), Some(b)) if a != b);
                     if disagree {
                         errors.push(ConfigError::SharedMemoryMismatch {
                             id: s.id.clone(),
                             node: s.path.clone(),
-                            range: host.unwrap_or(AddressRange::new(0, s.size)),
+                            range: host.or(AddressRange::new(0, s.size)).unwrap_or_default(),
                             other: first_node[i].clone(),
                             other_range: shown(region),
                         });

@@ -22,11 +22,11 @@ struct User {
 }
 
 fn aligned(range: &AddressRange) -> bool {
-    range.start.is_multiple_of(PAGE) && range.size.is_multiple_of(PAGE)
+    range.is_aligned(PAGE)
 }
 
 fn in_ram(info: &HostInfo, range: &AddressRange) -> bool {
-    info.ram.iter().any(|bank| bank.contains(range))
+    info.ram.iter().any(|bank| bank.contains_range(range))
 }
 
 pub(super) fn check(
@@ -63,7 +63,7 @@ pub(super) fn check(
         }
         match &d.static_mem {
             Some(banks) => {
-                let total = banks.iter().fold(0u64, |s, b| s.saturating_add(b.size));
+                let total = banks.iter().fold(0u64, |s, b| s.saturating_add(b.size()));
                 if bytes != Some(total) {
                     errors.push(ConfigError::StaticMemorySizeMismatch {
                         domain: d.path.clone(),
@@ -131,7 +131,7 @@ pub(super) fn check(
                 });
             }
         }
-        if host.hypervisor.size != 0 && u.range.overlaps(&host.hypervisor) {
+        if !host.hypervisor.is_empty() && u.range.overlaps(&host.hypervisor) {
             errors.push_with(|| ConfigError::MemoryOverlap {
                 node: u.node.clone(),
                 range: u.range,
@@ -154,7 +154,7 @@ pub(super) fn check(
     }
     let mut taken: Vec<AddressRange> = users.iter().map(|u| u.range).collect();
     taken.extend(info.reserved.iter().map(|r| r.range));
-    if host.hypervisor.size != 0 {
+    if !host.hypervisor.is_empty() {
         taken.push(host.hypervisor);
     }
     let free = free_bytes(&info.ram, &taken);
@@ -170,19 +170,14 @@ pub(super) fn check(
 fn free_bytes(ram: &[AddressRange], taken: &[AddressRange]) -> u64 {
     let mut free = 0u64;
     for bank in ram {
-        let Some(bank_end) = bank.end() else { continue };
+        let bank_end = bank.end();
         let mut cuts: Vec<(u64, u64)> = taken
             .iter()
             .filter(|t| t.overlaps(bank))
-            .map(|t| {
-                (
-                    t.start.max(bank.start),
-                    t.end().unwrap_or(u64::MAX).min(bank_end),
-                )
-            })
+            .map(|t| (t.start().max(bank.start()), t.end().min(bank_end)))
             .collect();
         cuts.sort();
-        let mut cursor = bank.start;
+        let mut cursor = bank.start();
         for (start, end) in cuts {
             if start > cursor {
                 free = free.saturating_add(start - cursor);
@@ -200,11 +195,12 @@ mod tests {
 
     #[test]
     fn free_bytes_subtracts_overlapping_cuts_once() {
-        let ram = [AddressRange::new(0x1000, 0x9000)];
+        let range = |start, size| AddressRange::new(start, size).expect("no wrap");
+        let ram = [range(0x1000, 0x9000)];
         let taken = [
-            AddressRange::new(0x2000, 0x2000),
-            AddressRange::new(0x3000, 0x2000),
-            AddressRange::new(0x0, 0x1800),
+            range(0x2000, 0x2000),
+            range(0x3000, 0x2000),
+            range(0x0, 0x1800),
         ];
         assert_eq!(free_bytes(&ram, &taken), 0x9000 - 0x800 - 0x3000);
     }

@@ -139,7 +139,7 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         nr_spis: d.nr_spis,
         kernel: d.kernel.as_ref().map(module).unwrap_or_else(|| Module {
             node: d.path.clone(),
-            range: AddressRange::new(0, 0),
+            range: AddressRange::default(),
             bootargs: None,
         }),
         ramdisk: d.ramdisk.as_ref().map(module),

@@ -24,7 +24,7 @@ use crate::platform::Platform;
 use crate::{console, println};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use dom0less_config::devicetree::{self, Tree};
+use dom0less_config::devicetree::Tree;
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
 use spin::{Mutex, Once};
 
@@ -65,8 +65,8 @@ struct Running {
 struct RamModules<'a>(&'a El2Memory);
 
 impl ModuleSource for RamModules<'_> {
-    fn bytes(&self, range: devicetree::AddressRange) -> Option<&[u8]> {
-        self.0.slice(range.start, range.size)
+    fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
+        self.0.slice(range.start(), range.size())
     }
 }
 
@@ -83,7 +83,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     // are the only memory written through it, and nothing else uses them.
     let memory = MEMORY.call_once(|| Mutex::new(unsafe { El2Memory::new(ram.iter().map(|r| (r.start(), r.size())).collect()) }));
     let facts = HostFacts {
-        hypervisor: devicetree::AddressRange::new(image.start, image.end - image.start),
+        hypervisor: image.range().expect("the linker script ends the image after its start"),
         boot_cpu_mpidr: Some(platform.cpus[platform.boot_cpu]),
         modules: None,
     };
@@ -158,10 +158,10 @@ fn build_all(
     excluded.extend(AddressRange::new(image.start, image.end - image.start));
     excluded.push(dtb);
     excluded.extend(platform.board.firmware_reserved.iter().copied());
-    excluded.extend(platform.host.reserved.iter().filter_map(|r| AddressRange::new(r.range.start, r.range.size)));
+    excluded.extend(platform.host.reserved.iter().map(|r| r.range));
     for p in &plan.partitions {
         for m in [Some(&p.kernel), p.ramdisk.as_ref(), p.device_tree.as_ref()].into_iter().flatten() {
-            excluded.extend(AddressRange::new(m.range.start, m.range.size));
+            excluded.push(m.range);
         }
     }
     let mut frames = FrameAllocator::<64>::new(ram, &excluded).map_err(|error| partition::BuildError::Memory {

@@ -237,8 +237,8 @@ fn switch_every_exit(name: &str, gic: u8) -> Scenario {
 /// The validator's messages for `tests/scenarios/virt-gicv3-config-error.dts`, one per
 /// error: `cargo xtask test` checks them against the crate before the boot.
 pub const CONFIG_ERRORS: &[&str] = &[
-    "/chosen/beta: range 0x62000000..0x66000000 (0x4000000 bytes) overlaps static memory of \
-     /chosen/alpha at 0x60000000..0x64000000 (0x4000000 bytes)",
+    "/chosen/beta: range [0x62000000, 0x66000000) overlaps static memory of \
+     /chosen/alpha at [0x60000000, 0x64000000)",
     "/chosen/gamma: no kernel",
 ];
 

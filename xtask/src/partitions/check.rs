@@ -152,7 +152,7 @@ mod tests {
         tree.to_dtb()
     }
 
-    const HYPERVISOR: AddressRange = AddressRange::new(0x4020_0000, 0x60_0000);
+    const HYPERVISOR: AddressRange = AddressRange::window(0x4020_0000, 0x4080_0000);
     const KERNEL: [u32; 4] = [0, 0x4820_0000, 0, 0x2_0000];
 
     #[test]

@@ -185,8 +185,8 @@ pub fn place_named_modules(
             .map_err(tree_error(tree, parent))?;
         let size_cells = tree.size_cells(parent).map_err(tree_error(tree, parent))?;
         let mut cells = Vec::new();
-        number_cells(range.start, address_cells, &mut cells);
-        number_cells(range.size, size_cells, &mut cells);
+        number_cells(range.start(), address_cells, &mut cells);
+        number_cells(range.size(), size_cells, &mut cells);
         tree.set_property(id, "reg", cells_value(&cells));
         tree.remove_property(id, property);
         modules.push(Module { node, range, file });

@@ -74,7 +74,7 @@ fn guests_are_placed_around_static_memory_and_pass_the_validator() {
     domain(&mut tree, "one", "smp", None);
     domain(&mut tree, "two", "hello", Some(0x4860_0000));
     let claimed = claimed_ranges(&tree).unwrap();
-    assert_eq!(claimed, [AddressRange::new(0x4860_0000, 64 * MIB)]);
+    assert_eq!(claimed, [AddressRange::new(0x4860_0000, 64 * MIB).unwrap()]);
     let mut placer = Placer::new(0x4820_0000, 0xc000_0000, claimed);
     let modules = place_named_modules(&mut tree, &mut placer, &guests).unwrap();
     assert_eq!(
@@ -82,12 +82,12 @@ fn guests_are_placed_around_static_memory_and_pass_the_validator() {
         [
             Module {
                 node: "/chosen/one/kernel".into(),
-                range: AddressRange::new(0x4820_0000, 3 * MIB),
+                range: AddressRange::new(0x4820_0000, 3 * MIB).unwrap(),
                 file: "guests/smp.bin".into(),
             },
             Module {
                 node: "/chosen/two/kernel".into(),
-                range: AddressRange::new(0x4c60_0000, 0x1e000),
+                range: AddressRange::new(0x4c60_0000, 0x1e000).unwrap(),
                 file: "guests/hello.bin".into(),
             },
         ]
@@ -102,13 +102,13 @@ fn guests_are_placed_around_static_memory_and_pass_the_validator() {
 
     let dtb = tree.to_dtb();
     let facts = HostFacts {
-        hypervisor: AddressRange::new(0x4020_0000, 6 * MIB),
+        hypervisor: AddressRange::new(0x4020_0000, 6 * MIB).unwrap(),
         boot_cpu_mpidr: Some(0),
         modules: None,
     };
     let plan = PartitionPlan::from_host_tree(&dtb, &facts).unwrap().plan;
     assert_eq!(plan.partitions.len(), 2);
-    assert_eq!(plan.partitions[0].kernel.range.start, 0x4820_0000);
+    assert_eq!(plan.partitions[0].kernel.range.start(), 0x4820_0000);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn a_toml_document_compiles_with_guest_files_from_the_guest_directory() {
             .modules
             .first()
             .map(|(range, bytes)| (*range, bytes.len())),
-        Some((AddressRange::new(0x4820_0000, 0x1e000), 0x1e000))
+        Some((AddressRange::new(0x4820_0000, 0x1e000).unwrap(), 0x1e000))
     );
     assert!(compiled.tree.find("/chosen/hello").is_some());
 
@@ -215,15 +215,15 @@ fn a_linux_kernel_and_ramdisk_are_placed_whole_and_pass_the_validator() {
     assert_eq!(
         ranges,
         [
-            AddressRange::new(0x4820_0000, 32 * MIB + 0x1000),
-            AddressRange::new(0x4a40_0000, 0x1c_3f1c),
+            AddressRange::new(0x4820_0000, 32 * MIB + 0x1000).unwrap(),
+            AddressRange::new(0x4a40_0000, 0x1c_3f1c).unwrap(),
         ],
         "the whole kernel file, then the ramdisk on the next 2 MiB boundary"
     );
     let ramdisk = tree.find("/chosen/linux/ramdisk").unwrap();
     assert!(tree.node(ramdisk).property(LINUX_FILE).is_none());
     let facts = HostFacts {
-        hypervisor: AddressRange::new(0x4020_0000, 6 * MIB),
+        hypervisor: AddressRange::new(0x4020_0000, 6 * MIB).unwrap(),
         boot_cpu_mpidr: Some(0),
         modules: None,
     };
@@ -231,9 +231,9 @@ fn a_linux_kernel_and_ramdisk_are_placed_whole_and_pass_the_validator() {
         .unwrap()
         .plan;
     let linux = &plan.partitions[0];
-    assert_eq!(linux.kernel.range.start, 0x4820_0000);
+    assert_eq!(linux.kernel.range.start(), 0x4820_0000);
     assert_eq!(
-        linux.ramdisk.as_ref().map(|m| m.range.start),
+        linux.ramdisk.as_ref().map(|m| m.range.start()),
         Some(0x4a40_0000)
     );
 }

@@ -55,6 +55,11 @@ pub enum PrepareError {
     NoImageHeader {
         image: PathBuf,
     },
+    /// The Image header's `image_size` runs past the end of the address space.
+    ImageTooLarge {
+        image: PathBuf,
+        size: u64,
+    },
     Command(CommandError),
     /// QEMU was given no `-machine` option to dump the tree of.
     NoMachineOption,
@@ -97,6 +102,11 @@ impl fmt::Display for PrepareError {
                     image.display()
                 )
             }
+            PrepareError::ImageTooLarge { image, size } => write!(
+                f,
+                "{}: the header's image_size {size:#x} wraps past 2^64; rebuild the Image",
+                image.display()
+            ),
             PrepareError::Command(e) => write!(f, "{e}"),
             PrepareError::NoMachineOption => {
                 write!(
@@ -192,7 +202,11 @@ pub fn prepare(scenario: &Scenario, inputs: &Inputs<'_>) -> Result<Prepared, Pre
         placement::image_size(&read(inputs.image)?).ok_or_else(|| PrepareError::NoImageHeader {
             image: inputs.image.to_path_buf(),
         })?;
-    let layout = HostLayout::new(ram_start, image_size);
+    let layout =
+        HostLayout::new(ram_start, image_size).ok_or_else(|| PrepareError::ImageTooLarge {
+            image: inputs.image.to_path_buf(),
+            size: image_size,
+        })?;
 
     let mut boot = Boot {
         board,
@@ -262,7 +276,7 @@ pub fn prepare(scenario: &Scenario, inputs: &Inputs<'_>) -> Result<Prepared, Pre
         dtb: merged,
         qemu_args: modules
             .iter()
-            .flat_map(|m| placement::loader_args(&m.file, m.range.start))
+            .flat_map(|m| placement::loader_args(&m.file, m.range.start()))
             .collect(),
     })
 }
@@ -290,8 +304,8 @@ fn from_fragment(
     let ram_end = ram
         .ram
         .iter()
-        .find(|bank| bank.start <= layout.module_base && bank.end() > Some(layout.module_base))
-        .and_then(|bank| bank.end())
+        .find(|bank| bank.contains(layout.module_base))
+        .map(|bank| bank.end())
         .ok_or(PrepareError::NoRamAt {
             address: layout.module_base,
         })?;
@@ -323,10 +337,10 @@ fn from_toml(
         .map_err(PrepareError::Merge)?;
     let mut modules = Vec::new();
     for (range, bytes) in &compiled.modules {
-        let file = dir.join(format!("module-{:#x}.bin", range.start));
+        let file = dir.join(format!("module-{:#x}.bin", range.start()));
         write(&file, bytes)?;
         modules.push(Module {
-            node: format!("the module at {:#x}", range.start),
+            node: format!("the module at {:#x}", range.start()),
             range: *range,
             file,
         });

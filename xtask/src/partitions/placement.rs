@@ -31,14 +31,15 @@ pub struct HostLayout {
 }
 
 impl HostLayout {
-    /// The layout for RAM starting at `ram_start` and a hypervisor using `image_size` bytes.
-    pub fn new(ram_start: u64, image_size: u64) -> Self {
-        let dtb = AddressRange::new(ram_start + DTB_OFFSET, DTB_ROOM);
-        HostLayout {
-            hypervisor: AddressRange::new(ram_start + IMAGE_OFFSET, image_size),
-            module_base: dtb.start + dtb.size,
+    /// The layout for RAM starting at `ram_start` and a hypervisor using `image_size` bytes;
+    /// `None` when either range would wrap past 2^64.
+    pub fn new(ram_start: u64, image_size: u64) -> Option<Self> {
+        let dtb = AddressRange::new(ram_start.checked_add(DTB_OFFSET)?, DTB_ROOM)?;
+        Some(HostLayout {
+            hypervisor: AddressRange::new(ram_start.checked_add(IMAGE_OFFSET)?, image_size)?,
+            module_base: dtb.end(),
             dtb,
-        }
+        })
     }
 
     /// The ranges no module may touch.
@@ -81,16 +82,16 @@ impl Placer {
     pub fn place(&mut self, size: u64) -> Option<AddressRange> {
         let mut start = align_up(self.next, MODULE_ALIGN)?;
         loop {
-            let candidate = AddressRange::new(start, size.max(1));
-            if candidate.end()? > self.ram_end {
+            let candidate = AddressRange::new(start, size.max(1))?;
+            if candidate.end() > self.ram_end {
                 return None;
             }
             match self.taken.iter().find(|t| t.overlaps(&candidate)) {
-                Some(blocker) => start = align_up(blocker.end()?, MODULE_ALIGN)?,
+                Some(blocker) => start = align_up(blocker.end(), MODULE_ALIGN)?,
                 None => {
-                    let placed = AddressRange::new(start, size);
+                    let placed = AddressRange::new(start, size)?;
                     self.taken.push(placed);
-                    self.next = placed.end()?;
+                    self.next = placed.end();
                     return Some(placed);
                 }
             }
@@ -117,40 +118,50 @@ mod tests {
 
     #[test]
     fn virt_and_raspi4b_layouts_match_what_qemu_loads() {
-        let virt = HostLayout::new(0x4000_0000, 6 * MIB);
-        assert_eq!(virt.hypervisor, AddressRange::new(0x4020_0000, 6 * MIB));
-        assert_eq!(virt.dtb, AddressRange::new(0x4800_0000, 2 * MIB));
+        let virt = HostLayout::new(0x4000_0000, 6 * MIB).expect("fits");
+        assert_eq!(
+            Some(virt.hypervisor),
+            AddressRange::new(0x4020_0000, 6 * MIB)
+        );
+        assert_eq!(Some(virt.dtb), AddressRange::new(0x4800_0000, 2 * MIB));
         assert_eq!(virt.module_base, 0x4820_0000);
-        let pi = HostLayout::new(0, 6 * MIB);
-        assert_eq!(pi.hypervisor.start, 0x20_0000);
-        assert_eq!(pi.dtb.start, 0x800_0000);
+        let pi = HostLayout::new(0, 6 * MIB).expect("fits");
+        assert_eq!(pi.hypervisor.start(), 0x20_0000);
+        assert_eq!(pi.dtb.start(), 0x800_0000);
+        assert_eq!(
+            HostLayout::new(0, u64::MAX),
+            None,
+            "an image_size that wraps"
+        );
     }
 
     #[test]
     fn modules_are_aligned_packed_and_skip_taken_ranges() {
-        let taken = vec![AddressRange::new(0x4880_0000, 64 * MIB)];
+        let taken = AddressRange::new(0x4880_0000, 64 * MIB)
+            .into_iter()
+            .collect();
         let mut placer = Placer::new(0x4820_0000, 0x8000_0000, taken);
         assert_eq!(
             placer.place(0x1e000),
-            Some(AddressRange::new(0x4820_0000, 0x1e000))
+            AddressRange::new(0x4820_0000, 0x1e000)
         );
         assert_eq!(
             placer.place(3 * MIB),
-            Some(AddressRange::new(0x4840_0000, 3 * MIB)),
+            AddressRange::new(0x4840_0000, 3 * MIB),
             "the next 2 MiB boundary after the first module"
         );
         assert_eq!(
             placer.place(MIB),
-            Some(AddressRange::new(0x4c80_0000, MIB)),
+            AddressRange::new(0x4c80_0000, MIB),
             "after the static memory the previous one would overlap"
         );
     }
 
     #[test]
     fn an_unaligned_taken_range_pushes_to_the_next_boundary() {
-        let taken = vec![AddressRange::new(0x100, 0x1000)];
+        let taken = AddressRange::new(0x100, 0x1000).into_iter().collect();
         let mut placer = Placer::new(0, 16 * MIB, taken);
-        assert_eq!(placer.place(MIB), Some(AddressRange::new(2 * MIB, MIB)));
+        assert_eq!(placer.place(MIB), AddressRange::new(2 * MIB, MIB));
     }
 
     #[test]

@@ -90,7 +90,10 @@ pub fn host_facts<'a>(
                 .ok_or("--hypervisor takes ADDR:SIZE, e.g. 0x40000000:2M")?;
             let number =
                 |v: &str| parse_number(v).ok_or(format!("--hypervisor: {v} is not a number"));
-            AddressRange::new(number(a)?, number(s)?)
+            let (start, size) = (number(a)?, number(s)?);
+            AddressRange::new(start, size).ok_or(format!(
+                "--hypervisor: {start:#x}+{size:#x} wraps past 2^64; lower the address or size"
+            ))?
         }
     };
     Ok(HostFacts {

@@ -76,7 +76,7 @@ pub fn check(file: &str, result: &Result<Validated, Vec<ConfigError>>, as_json: 
 }
 
 fn module_json(kind: &str, m: &Module) -> Value {
-    json!({ "kind": kind, "address": m.range.start, "size": m.range.size, "bootargs": m.bootargs })
+    json!({ "kind": kind, "address": m.range.start(), "size": m.range.size(), "bootargs": m.bootargs })
 }
 
 fn partition_json(plan: &PartitionPlan, index: usize) -> Value {
@@ -85,7 +85,7 @@ fn partition_json(plan: &PartitionPlan, index: usize) -> Value {
     let memory = match &p.memory {
         Memory::Allocated { bytes } => json!({ "size": bytes }),
         Memory::Static { banks, direct_map } => json!({
-            "static": banks.iter().map(|b| json!({ "address": b.start, "size": b.size })).collect::<Vec<_>>(),
+            "static": banks.iter().map(|b| json!({ "address": b.start(), "size": b.size() })).collect::<Vec<_>>(),
             "direct_map": direct_map,
         }),
     };
@@ -137,7 +137,7 @@ fn print_partition(plan: &PartitionPlan, index: usize) {
             for b in banks {
                 println!(
                     "  memory     {}{}",
-                    range_text(b.start, b.size),
+                    range_text(b.start(), b.size()),
                     if *direct_map { " direct-map" } else { "" }
                 );
             }
@@ -157,7 +157,7 @@ fn print_partition(plan: &PartitionPlan, index: usize) {
                 .unwrap_or_default();
             println!(
                 "  {name:<10} {}{args}",
-                range_text(m.range.start, m.range.size)
+                range_text(m.range.start(), m.range.size())
             );
         }
     }
@@ -183,7 +183,7 @@ fn print_partition(plan: &PartitionPlan, index: usize) {
         let r = &plan.shared_regions[m.region];
         let host = r.host.map_or_else(
             || String::from("chosen at boot"),
-            |h| range_text(h.start, h.size),
+            |h| range_text(h.start(), h.size()),
         );
         let role = if m.owner { "owner" } else { "borrower" };
         println!(

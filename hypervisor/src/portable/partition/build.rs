@@ -20,7 +20,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use dom0less_config::{devicetree, Memory, PartitionPlan, Scheduler};
+use dom0less_config::{Memory, PartitionPlan, Scheduler};
 use spin::Mutex;
 
 /// Which physical CPU runs which vCPU, across all partitions.
@@ -93,10 +93,6 @@ impl fmt::Display for BuildError {
     }
 }
 
-fn range(r: devicetree::AddressRange, partition: &str, what: &'static str) -> Result<AddressRange, BuildError> {
-    AddressRange::new(r.start, r.size).ok_or_else(|| BuildError::BadRange { partition: partition.into(), what })
-}
-
 /// SPIs every partition's vGIC has at least: the vPL011 is SPI 0, and Linux expects a full
 /// group of 32.
 const MIN_SPIS: usize = 32;
@@ -138,8 +134,8 @@ pub fn build<const N: usize>(
     let vmid = vmids.allocate().map_err(|error| BuildError::Vmid { partition: name(), error })?;
     let vttbr_el2 = table.vttbr_el2(vmid).map_err(|error| BuildError::Vttbr { partition: name(), error })?;
 
-    let kernel = range(p.kernel.range, &p.name, "the kernel module")?;
-    let initrd = p.ramdisk.as_ref().map(|m| range(m.range, &p.name, "the ramdisk module")).transpose()?;
+    let kernel = p.kernel.range;
+    let initrd = p.ramdisk.as_ref().map(|m| m.range);
     let mut header = [0u8; HEADER_SIZE];
     memory.read(kernel.start(), &mut header).map_err(|error| BuildError::KernelHeader { partition: name(), error })?;
     let image = KernelImage::parse(&header, kernel.size()).map_err(|error| BuildError::Kernel { partition: name(), error })?;
@@ -236,7 +232,7 @@ fn guest_banks<const N: usize>(p: &dom0less_config::Partition, frames: &mut Fram
             }
             let mut next_ipa = ipas[0].start();
             for s in statics {
-                let host = range(*s, &p.name, "a static memory bank")?;
+                let host = *s;
                 frames.claim(host).map_err(|error| BuildError::StaticMemory { partition: name(), bank: host, error })?;
                 let ipa_start = if *direct_map { host.start() } else { next_ipa };
                 let ipa = AddressRange::new(ipa_start, host.size()).ok_or_else(|| BuildError::BadRange { partition: name(), what: "a static memory bank" })?;

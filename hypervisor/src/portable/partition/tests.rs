@@ -81,7 +81,7 @@ struct Built {
 
 fn build_all() -> Built {
     let tree = host_tree();
-    let facts = HostFacts { hypervisor: dom0less_config::devicetree::AddressRange::new(HYPERVISOR.0, HYPERVISOR.1), boot_cpu_mpidr: Some(0), modules: None };
+    let facts = HostFacts { hypervisor: AddressRange::new(HYPERVISOR.0, HYPERVISOR.1).unwrap(), boot_cpu_mpidr: Some(0), modules: None };
     let plan = PartitionPlan::from_tree(&tree, &facts).expect("the fixture is valid").plan;
     let ram = [AddressRange::new(RAM, RAM_SIZE).unwrap()];
     let excluded = [

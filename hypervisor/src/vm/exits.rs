@@ -104,8 +104,9 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
         }
         Exit::Abort { address, reason } => {
             println!(
-                "bulkhead: partition \"{}\" vcpu {vcpu}: data abort at {address:#x} ({reason}): injecting a synchronous external abort",
-                p.name
+                "bulkhead: partition \"{}\" vcpu {vcpu}: {} at {address:#x} ({reason}): injecting a synchronous external abort",
+                p.name,
+                if Esr(esr).class() == ExceptionClass::InstructionAbortLower { "instruction fetch" } else { "data abort" },
             );
             if let Err(e) = inject_external_abort(regs, esr, exit.far) {
                 println!("bulkhead: partition \"{}\" vcpu {vcpu}: the abort cannot be injected ({e})", p.name);

@@ -28,7 +28,7 @@ pub enum Exit {
     StopPartition,
     /// The partition asked to restart (SYSTEM_RESET).
     ResetPartition,
-    /// Inject a synchronous external abort for this data access.
+    /// Inject a synchronous external abort for this data access or instruction fetch.
     Abort { address: u64, reason: AbortReason },
     /// A trapped WFI (`interrupt`) or WFE: wait on the vCPU's behalf, then resume it.
     Wait { interrupt: bool },
@@ -78,6 +78,11 @@ pub fn handle_sync(
 ) -> Exit {
     match esr.class() {
         ExceptionClass::DataAbortLower => data_abort(partition, run, vcpu, esr, far, hpfar, regs, pc, console),
+        // A fetch from guest-physical memory the partition does not have (or may not execute):
+        // the guest takes a prefetch abort, and its own handler decides, as on Xen.
+        ExceptionClass::InstructionAbortLower => {
+            Exit::Abort { address: crate::portable::trap::fault_ipa(far, hpfar), reason: AbortReason::Unmapped }
+        }
         ExceptionClass::Hvc64 | ExceptionClass::Smc64 => call(run, vcpu, esr, regs, pc),
         ExceptionClass::SystemRegister => system_register(partition, vcpu, esr, regs, pc),
         ExceptionClass::WaitForInterruptOrEvent => {

@@ -198,6 +198,23 @@ fn an_unmapped_access_is_an_abort_and_the_pc_stays() {
     assert_eq!(pc, 0x4008_1000);
 }
 
+/// An instruction fetch from an address the partition does not have: an abort for the guest
+/// (a prefetch abort, injected as for a data access), never the partition's crash policy.
+#[test]
+fn an_unmapped_instruction_fetch_is_an_abort() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut run = p.run.lock();
+    let mut regs = RegisterFile::default();
+    let far = 0x1_0000_0000;
+    let mut pc = far;
+    // EC 0x20 (instruction abort from EL1), IL, IFSC 0x07 (translation fault, level 3).
+    let esr = Esr::new(ExceptionClass::InstructionAbortLower, true, 0x07);
+    let exit = handle_sync(p, &mut run, 0, esr, far, (far >> 12) << 4, &mut regs, &mut pc, &mut |_| {});
+    assert_eq!(exit, Exit::Abort { address: far, reason: AbortReason::Unmapped });
+    assert_eq!(pc, far, "the guest's handler sees the faulting PC");
+}
+
 fn hvc(immediate: u32) -> Esr {
     Esr::new(ExceptionClass::Hvc64, true, immediate)
 }

@@ -1,9 +1,11 @@
-//! The register values that deliver a synchronous external abort to a guest's EL1.
+//! The register values that deliver a synchronous external abort to a guest's EL1, for a
+//! data access or an instruction fetch (a prefetch abort) the hypervisor refused.
 //!
 //! The hypervisor performs by hand the exception entry the PE would perform (Arm ARM D1.10,
 //! "Exception entry"): save PSTATE in `SPSR_EL1` and the PC in `ELR_EL1`, report the
-//! syndrome in `ESR_EL1` (D13, EC 0x24 from EL0 or 0x25 from EL1, ISS DFSC 0b010000
-//! "synchronous external abort, not on translation table walk") and the address in
+//! syndrome in `ESR_EL1` (D13: a data abort is EC 0x24 from EL0 or 0x25 from EL1, an
+//! instruction abort EC 0x20 or 0x21; ISS DFSC/IFSC 0b010000 "synchronous external abort,
+//! not on translation table walk") and the address in
 //! `FAR_EL1`, then resume at the synchronous vector of `VBAR_EL1` (D1.10.2: +0x000 from EL1
 //! on SP_EL0, +0x200 from EL1 on SP_EL1, +0x400 from AArch64 EL0, +0x600 from AArch32 EL0)
 //! in EL1h with D, A, I and F masked.
@@ -93,28 +95,36 @@ const SCTLR_DSSBS: u64 = 1 << 44;
 pub const DFSC_EXTERNAL_ABORT: u32 = 0b01_0000;
 const ISS_WNR: u32 = 1 << 6;
 
-/// Computes the injection of a synchronous external abort on a data access.
-///
-/// `trapped` is the `ESR_EL2` of the fault: its IL and WnR are carried into `ESR_EL1`.
+/// Computes the injection of a synchronous external abort on the access that trapped:
+/// a data abort, or an instruction abort when `trapped` (the `ESR_EL2` of the fault) is one.
+/// A data abort carries the trap's IL and WnR into `ESR_EL1`; an instruction abort has IL set
+/// and no WnR.
 pub fn external_abort(
     guest: GuestState,
     trapped: Esr,
     features: EntryFeatures,
 ) -> Result<Injection, InjectError> {
+    let fetch = matches!(trapped.class(), ExceptionClass::InstructionAbortLower | ExceptionClass::InstructionAbortCurrent);
+    let (current, lower) = match fetch {
+        true => (ExceptionClass::InstructionAbortCurrent, ExceptionClass::InstructionAbortLower),
+        false => (ExceptionClass::DataAbortCurrent, ExceptionClass::DataAbortLower),
+    };
     let mode = guest.pstate & 0x1f;
     let (class, vector) = match mode {
-        MODE_EL1T => (ExceptionClass::DataAbortCurrent, 0x000),
-        MODE_EL1H => (ExceptionClass::DataAbortCurrent, 0x200),
-        MODE_EL0T => (ExceptionClass::DataAbortLower, 0x400),
-        MODE_AARCH32_USER => (ExceptionClass::DataAbortLower, 0x600),
+        MODE_EL1T => (current, 0x000),
+        MODE_EL1H => (current, 0x200),
+        MODE_EL0T => (lower, 0x400),
+        MODE_AARCH32_USER => (lower, 0x600),
         _ => {
             return Err(InjectError::UnsupportedMode {
                 pstate: guest.pstate,
             })
         }
     };
-    let iss = DFSC_EXTERNAL_ABORT | (trapped.iss() & ISS_WNR);
-    let esr = Esr::new(class, trapped.is_32bit_instruction(), iss);
+    let esr = match fetch {
+        true => Esr::new(class, true, DFSC_EXTERNAL_ABORT),
+        false => Esr::new(class, trapped.is_32bit_instruction(), DFSC_EXTERNAL_ABORT | (trapped.iss() & ISS_WNR)),
+    };
 
     let mut pstate = MODE_EL1H | DAIF_MASK;
     if features.pan {
@@ -198,6 +208,23 @@ mod tests {
         let injection =
             external_abort(guest(MODE_AARCH32_USER), LOAD, EntryFeatures::default()).unwrap();
         assert_eq!(injection.pc, VBAR + 0x600);
+    }
+
+    #[test]
+    fn an_instruction_fetch_gets_a_prefetch_abort() {
+        // An instruction abort from EL1 at level 3, translation fault (EC 0x20, IL, IFSC 7).
+        let fetch = Esr(0x8200_0007);
+        let mut state = guest(MODE_EL1H);
+        state.far = state.pc;
+        let injection = external_abort(state, fetch, EntryFeatures::default()).unwrap();
+        // EC 0x21 (instruction abort, same EL), IL, IFSC 0x10.
+        assert_eq!(injection.esr_el1, 0x8600_0010);
+        assert_eq!(injection.far_el1, state.pc);
+        assert_eq!(injection.elr_el1, state.pc);
+        assert_eq!(injection.pc, VBAR + 0x200);
+        let from_el0 = external_abort(guest(MODE_EL0T), fetch, EntryFeatures::default()).unwrap();
+        assert_eq!(from_el0.esr_el1, 0x8200_0010, "EC 0x20 from EL0");
+        assert_eq!(from_el0.pc, VBAR + 0x400);
     }
 
     #[test]

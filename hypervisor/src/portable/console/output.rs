@@ -1,4 +1,10 @@
 //! Partition output: whole prefixed lines, long lines in pieces, the focus printed at once.
+//!
+//! A partition's buffered lines reach the operator's terminal with their control bytes made
+//! visible (`^[` for ESC, `^?` for DEL; tab kept): a guest cannot move the cursor, erase its
+//! `(name)` prefix or draw a line that looks like another partition's or the hypervisor's.
+//! The partition holding the input focus is printed raw, byte by byte, so that a shell's line
+//! editing works; the operator chose to talk to it.
 
 use super::multiplexer::Multiplexer;
 use super::{ConsoleError, ConsoleSink, LINE_END};
@@ -68,7 +74,7 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         }
         self.close_open_line(sink);
         self.write_prefix(index, sink);
-        sink.write_bytes(&self.channels[index].line[..len]);
+        write_visible(&self.channels[index].line[..len], sink);
         sink.write_bytes(LINE_END);
         self.channels[index].len = 0;
     }
@@ -109,10 +115,26 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         }
         self.close_open_line(sink);
         self.write_prefix(index, sink);
-        sink.write_bytes(&self.channels[index].line[..len]);
+        write_visible(&self.channels[index].line[..len], sink);
         self.channels[index].len = 0;
         self.open_line = Some(index);
     }
+}
+
+/// Writes `bytes` with every control byte but tab in caret notation (`^[` for ESC, `^?` for
+/// DEL): runs of ordinary bytes go out as they are, UTF-8 included.
+pub(super) fn write_visible(bytes: &[u8], sink: &mut impl ConsoleSink) {
+    let mut run = 0;
+    for (at, &byte) in bytes.iter().enumerate() {
+        let control = (byte < 0x20 && byte != b'\t') || byte == 0x7f;
+        if !control {
+            continue;
+        }
+        sink.write_bytes(&bytes[run..at]);
+        sink.write_bytes(&[b'^', byte ^ 0x40]);
+        run = at + 1;
+    }
+    sink.write_bytes(&bytes[run..]);
 }
 
 /// Writes one partition's vPL011 output through the multiplexer.

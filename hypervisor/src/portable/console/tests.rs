@@ -237,3 +237,14 @@ fn unknown_partitions_and_full_tables_are_errors() {
     assert_eq!(mux.name(0), Ok("only"));
     assert!(missing.to_string().contains("partition 1"));
 }
+
+/// A guest's escape sequences and other control bytes reach the terminal visibly, inside its
+/// own prefixed line: it cannot erase its prefix or fake another partition's line.
+#[test]
+fn control_bytes_are_shown_not_obeyed() {
+    let (mut mux, mut screen) = two_partitions();
+    write(&mut mux, 0, "\x1b[2K\r(x) f\x07\x7f\tk\n", &mut screen);
+    assert_eq!(screen.take(), "(rtos) ^[[2K(x) f^G^?\tk\r\n");
+    write(&mut mux, 1, "caf\u{e9} \u{2713}\n", &mut screen);
+    assert_eq!(screen.take(), "(linux) caf\u{e9} \u{2713}\r\n", "UTF-8 passes through");
+}

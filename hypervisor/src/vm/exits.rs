@@ -7,6 +7,7 @@ use crate::arch::aarch64::context::{ExitVector, GuestRegisters};
 use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::guest;
 use crate::arch::aarch64::world::GuestExit;
+use crate::portable::partition::report_limit::Admit;
 use crate::portable::partition::{self, Exit, Partition};
 use crate::portable::trap::{external_abort, EntryFeatures, ExceptionClass, GuestState, InjectError, Esr};
 use crate::println;
@@ -103,11 +104,19 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
             Outcome::Leave
         }
         Exit::Abort { address, reason } => {
-            println!(
-                "bulkhead: partition \"{}\" vcpu {vcpu}: {} at {address:#x} ({reason}): injecting a synchronous external abort",
-                p.name,
-                if Esr(esr).class() == ExceptionClass::InstructionAbortLower { "instruction fetch" } else { "data abort" },
-            );
+            // A second's worth of counter ticks per window of reports.
+            let window = crate::arch::aarch64::cpu::counter_frequency().max(1);
+            let admit = p.run.lock().reports.admit(crate::arch::aarch64::cpu::counter(), window);
+            if let Admit::Print { dropped } = admit {
+                if dropped > 0 {
+                    println!("bulkhead: partition \"{}\": {dropped} more abort reports were left out", p.name);
+                }
+                println!(
+                    "bulkhead: partition \"{}\" vcpu {vcpu}: {} at {address:#x} ({reason}): injecting a synchronous external abort",
+                    p.name,
+                    if Esr(esr).class() == ExceptionClass::InstructionAbortLower { "instruction fetch" } else { "data abort" },
+                );
+            }
             if let Err(e) = inject_external_abort(regs, esr, exit.far) {
                 println!("bulkhead: partition \"{}\" vcpu {vcpu}: the abort cannot be injected ({e})", p.name);
                 crash(p, cpu);

@@ -6,6 +6,7 @@
 
 mod build;
 mod exit;
+pub mod report_limit;
 
 pub use build::{build, BuildError, CpuAssignment};
 pub use exit::{handle_sync, vpl011_line, AbortReason, Exit, SystemRegister};
@@ -86,6 +87,8 @@ pub struct RunState {
     /// CNTVOFF_EL2 for this boot: the counter when it started, so the guest's virtual counter
     /// starts near zero.
     pub cntvoff: u64,
+    /// How many fault reports (injected aborts) this partition may still print.
+    pub reports: report_limit::ReportLimit,
 }
 
 impl RunState {

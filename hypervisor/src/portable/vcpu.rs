@@ -193,6 +193,22 @@ impl Vcpu {
     }
 }
 
+/// `CNTV_CTL_EL0.ENABLE`.
+const CNTV_ENABLE: u64 = 1 << 0;
+/// `CNTV_CTL_EL0.IMASK`.
+const CNTV_IMASK: u64 = 1 << 1;
+
+/// When a vCPU's virtual timer (`CNTV_CTL_EL0`, `CNTV_CVAL_EL0`) asserts its interrupt, as a
+/// value of the physical counter (the virtual counter is the physical one less `cntvoff`):
+/// `None` when it cannot (disabled or masked). A deadline already passed is returned as it is:
+/// the caller's EL2 timer fires at once.
+pub const fn virtual_timer_deadline(cntv_ctl: u64, cntv_cval: u64, cntvoff: u64) -> Option<u64> {
+    if cntv_ctl & CNTV_ENABLE == 0 || cntv_ctl & CNTV_IMASK != 0 {
+        return None;
+    }
+    Some(cntv_cval.wrapping_add(cntvoff))
+}
+
 #[cfg(test)]
 #[path = "vcpu_tests.rs"]
 mod tests;

@@ -108,3 +108,12 @@ fn a_cpu_notices_a_new_start_of_the_vcpu_it_holds() {
     vcpu.leave(1);
     assert_eq!(vcpu.take(1).unwrap(), Taken::Fresh(VcpuRegisters::at_entry(0x20, 7)));
 }
+
+#[test]
+fn a_virtual_timer_deadline_is_its_compare_value_plus_the_counter_offset() {
+    assert_eq!(virtual_timer_deadline(0b001, 1_000, 50), Some(1_050));
+    assert_eq!(virtual_timer_deadline(0b000, 1_000, 50), None, "disabled");
+    assert_eq!(virtual_timer_deadline(0b011, 1_000, 50), None, "masked");
+    assert_eq!(virtual_timer_deadline(0b101, 1_000, 50), Some(1_050), "ISTATUS set: already due");
+    assert_eq!(virtual_timer_deadline(0b001, u64::MAX, 2), Some(1), "wraps by intent");
+}

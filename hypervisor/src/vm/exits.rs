@@ -6,6 +6,8 @@
 use crate::arch::aarch64::context::{ExitVector, GuestRegisters};
 use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::guest;
+use crate::arch::aarch64::timer;
+use crate::portable::vcpu::virtual_timer_deadline;
 use crate::arch::aarch64::world::GuestExit;
 use crate::portable::partition::report_limit::Admit;
 use crate::portable::partition::{self, Exit, Partition};
@@ -145,16 +147,31 @@ fn inject_external_abort(regs: &mut GuestRegisters, trapped_esr: u64, far: u64) 
     Ok(())
 }
 
-/// A trapped WFI: the vCPU waits on this CPU (blocked) until an interrupt for it is listed or
-/// a physical one arrives (its own virtual timer included: it stays loaded); the next entry
-/// takes the physical one. Returns false if the vCPU was stopped meanwhile.
+/// A trapped WFI: the vCPU is blocked until an interrupt for it is listed or a physical one
+/// arrives (the next entry takes it). It waits as a vCPU off its CPU will once schedulers
+/// exist: its virtual timer's deadline goes to this CPU's EL2 timer (CNTHP) and the guest
+/// timer's own PPI is held back meanwhile. When the EL2 timer wakes the CPU, the PPI is let
+/// through again and the guest's timer, still loaded and now due, raises it: its interrupt
+/// arrives on the usual path. (Injecting it at the EL2 timer's wake-up and masking the
+/// guest's timer there hung Linux: under QEMU the EL2 timer can wake the CPU before the
+/// guest's timer reports its condition met, and a guest that sees a timer interrupt with no
+/// condition met does not re-arm its masked timer.) Returns false if the vCPU was stopped
+/// meanwhile.
 pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
     if p.vcpus[vcpu].lock().block(cpu).is_err() {
         return false;
     }
     interrupts::flush(p, vcpu);
     if !interrupts::any_listed() {
+        let cntvoff = p.run.lock().cntvoff;
+        let (ctl, cval) = timer::virtual_timer();
+        if let Some(deadline) = virtual_timer_deadline(ctl, cval, cntvoff) {
+            timer::set_el2_deadline(deadline);
+        }
+        interrupts::hold_virtual_timer(cpu, true);
         crate::arch::aarch64::cpu::wait_for_interrupt();
+        timer::cancel_el2_deadline();
+        interrupts::hold_virtual_timer(cpu, false);
     }
     interrupts::sync(p, vcpu);
     matches!(p.vcpus[vcpu].lock().take(cpu), Ok(crate::portable::vcpu::Taken::Resident))

@@ -6,6 +6,7 @@ use crate::arch::aarch64::gic::{Gic, GicError, VirtualInterface};
 use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::gic::virtual_regs::{Hcr, VirtualCpuState};
 use crate::arch::aarch64::cpu;
+use crate::arch::aarch64::timer::{self, EL2_TIMER_PPI};
 use crate::portable::partition::Partition;
 use crate::portable::vgic::{Effects, GicVersion, ListRegister, VcpuId, MAINTENANCE_PPI, MAX_LIST_REGISTERS, VIRTUAL_TIMER_PPI};
 use crate::println;
@@ -18,7 +19,7 @@ const PRIORITY: u8 = 0x80;
 /// Sets up this CPU's GIC interface and the private interrupts the hypervisor uses.
 pub fn init_cpu(gic: &Gic, cpu: usize) -> Result<(), GicError> {
     gic.init_cpu(cpu)?;
-    for intid in [KICK_SGI, MAINTENANCE_PPI] {
+    for intid in [KICK_SGI, MAINTENANCE_PPI, EL2_TIMER_PPI] {
         gic.set_priority(intid, cpu, PRIORITY)?;
         gic.set_enabled(intid, cpu, true)?;
     }
@@ -117,6 +118,12 @@ pub fn reset_vcpu_interface(cpu: usize) {
     let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, true);
 }
 
+/// Holds back (or lets through again) the running vCPU's physical virtual-timer PPI while it
+/// waits blocked: its deadline is then the EL2 timer's, as for a vCPU off its CPU.
+pub fn hold_virtual_timer(cpu: usize, hold: bool) {
+    let _ = gic().set_enabled(VIRTUAL_TIMER_PPI, cpu, !hold);
+}
+
 /// Stops using the virtual interface on this CPU (its vCPU stopped).
 pub fn release_vcpu_interface(cpu: usize) {
     let gic = gic();
@@ -207,13 +214,18 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
                 // physical CPU interface when a guest deactivates one, so a timer re-armed
                 // already expired before the guest's EOI was never signalled again (the
                 // GICv2 Linux hang).
-                crate::arch::aarch64::timer::mask_virtual_timer();
+                timer::mask_virtual_timer();
                 gic.deactivate(irq);
                 let effects = p.vgic.lock().inject(VcpuId(vcpu), VIRTUAL_TIMER_PPI).unwrap_or(Effects::NONE);
                 act(p, vcpu, effects);
             }
             MAINTENANCE_PPI => maintenance = Some(irq),
             KICK_SGI => gic.deactivate(irq),
+            // A blocked vCPU's deadline that a wake-up for another reason left armed.
+            EL2_TIMER_PPI => {
+                timer::cancel_el2_deadline();
+                gic.deactivate(irq);
+            }
             // Console input: the caller drains the UART, which lowers the line, then
             // deactivates it.
             intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => console = Some(irq),
@@ -237,6 +249,10 @@ pub fn idle_irqs(cpu: usize) {
         match irq.intid() {
             intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => console = Some(irq),
             KICK_SGI | MAINTENANCE_PPI => gic.deactivate(irq),
+            EL2_TIMER_PPI => {
+                timer::cancel_el2_deadline();
+                gic.deactivate(irq);
+            }
             VIRTUAL_TIMER_PPI => {
                 // A stopped vCPU's timer: keep it quiet until a vCPU runs here again.
                 let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, false);

@@ -1,7 +1,33 @@
-//! The running guest's virtual timer (CNTV) as the hypervisor handles it.
+//! Timers at EL2: this CPU's own deadline (the EL2 physical timer, CNTHP, Arm ARM D12.8, on
+//! PPI 26), and the running guest's virtual timer registers (CNTV) as the hypervisor reads and
+//! masks them.
 
-use aarch64_cpu::registers::CNTV_CTL_EL0;
-use tock_registers::interfaces::ReadWriteable;
+use aarch64_cpu::registers::{CNTHP_CTL_EL2, CNTV_CTL_EL0, CNTV_CVAL_EL0};
+use core::arch::asm;
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
+
+/// The EL2 physical timer's interrupt.
+pub const EL2_TIMER_PPI: u32 = 26;
+
+/// Arms this CPU's EL2 timer to fire when the physical counter reaches `deadline`.
+pub fn set_el2_deadline(deadline: u64) {
+    // SAFETY: CNTHP_CVAL_EL2 only sets when this CPU's EL2 timer fires (aarch64-cpu has no
+    // accessor for it).
+    unsafe { asm!("msr cnthp_cval_el2, {}", "isb", in(reg) deadline, options(nostack, preserves_flags)) };
+    CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET);
+}
+
+/// Disarms this CPU's EL2 timer (its interrupt line drops); returns whether it had fired.
+pub fn cancel_el2_deadline() -> bool {
+    let fired = CNTHP_CTL_EL2.matches_all(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::ISTATUS::SET);
+    CNTHP_CTL_EL2.set(0);
+    fired
+}
+
+/// The running guest's virtual timer: `CNTV_CTL_EL0` and `CNTV_CVAL_EL0`.
+pub fn virtual_timer() -> (u64, u64) {
+    (CNTV_CTL_EL0.get(), CNTV_CVAL_EL0.get())
+}
 
 /// Masks the running vCPU's virtual timer output (`CNTV_CTL_EL0.IMASK`, Arm ARM D13.8.17),
 /// so its interrupt line drops until the guest writes `CNTV_CTL_EL0` again to re-arm it.

@@ -16,7 +16,8 @@ use crate::portable::partition::Partition;
 use crate::portable::psci::vmpidr_el2;
 use crate::portable::vcpu::Taken;
 
-use super::{diagnostics, exits, interrupts, Running, CURRENT, PARTITIONS, VTCR_EL2};
+use super::per_cpu::{self, Running};
+use super::{diagnostics, exits, interrupts, PARTITIONS, VTCR_EL2};
 
 /// What the exit handlers tell the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +98,7 @@ fn run_vcpu(cpu: usize, p: &'static Partition, vcpu: usize, taken: Taken, starts
     // SAFETY: the partition's stage-2 table maps only its own banks and is never freed.
     unsafe { guest::configure(&config) };
     load(&regs);
-    *CURRENT[cpu].lock() = Some(Running { partition: p.index, vcpu });
+    *per_cpu::this().running.lock() = Some(Running { partition: p.index, vcpu });
     let mut maintenance = None;
     loop {
         interrupts::flush(p, vcpu);
@@ -127,7 +128,7 @@ fn run_vcpu(cpu: usize, p: &'static Partition, vcpu: usize, taken: Taken, starts
     }
     interrupts::finish(maintenance.take());
     interrupts::release_vcpu_interface(cpu);
-    *CURRENT[cpu].lock() = None;
+    *per_cpu::this().running.lock() = None;
     p.vcpus[vcpu].lock().leave(cpu);
 }
 

@@ -5,12 +5,11 @@
 //! Each CPU writes only its own exit record, with relaxed atomics: the dump is a snapshot
 //! taken while the others run on, not a consistent cut.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::arch::aarch64::context::ExitVector;
 use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::world::GuestExit;
-use crate::arch::aarch64::entry::MAX_CPUS;
 use crate::portable::partition::Partition;
 use crate::portable::trap::Esr;
 use crate::portable::vgic::VcpuId;
@@ -19,26 +18,6 @@ use crate::println;
 /// The last line of a dump, which the test harness waits for.
 pub const DUMP_END: &str = "bulkhead: end of state dump";
 
-
-/// One CPU's latest exit from its guest.
-struct ExitRecord {
-    count: AtomicU64,
-    kind: AtomicU64,
-    esr: AtomicU64,
-    pc: AtomicU64,
-    /// The physical counter at the exit.
-    at: AtomicU64,
-}
-
-static EXITS: [ExitRecord; MAX_CPUS] = [const {
-    ExitRecord {
-        count: AtomicU64::new(0),
-        kind: AtomicU64::new(0),
-        esr: AtomicU64::new(0),
-        pc: AtomicU64::new(0),
-        at: AtomicU64::new(0),
-    }
-}; MAX_CPUS];
 
 /// `ExitRecord::kind` of an exit through the synchronous vector (the record keeps its ESR).
 const KIND_TRAP: u64 = 1;
@@ -49,7 +28,7 @@ const KIND_OTHER: u64 = 3;
 
 /// Records an exit of this CPU's vCPU at guest PC `pc`.
 pub fn record_exit(exit: GuestExit, pc: u64) {
-    let Some(record) = EXITS.get(cpu::index()) else { return };
+    let record = &super::per_cpu::this().exits;
     let kind = match exit.vector {
         ExitVector::Synchronous => KIND_TRAP,
         ExitVector::Irq => KIND_INTERRUPT,
@@ -67,7 +46,7 @@ pub fn dump(partitions: &[Partition], running: impl Fn(usize) -> Option<(usize, 
     let now = cpu::counter();
     let frequency = cpu::counter_frequency().max(1);
     println!("bulkhead: state dump (cpu {} answering the debug key)", cpu::index());
-    for (index, record) in EXITS.iter().enumerate().take(cpus) {
+    for (index, record) in super::per_cpu::CPUS.iter().map(|c| &c.exits).enumerate().take(cpus) {
         let count = record.count.load(Ordering::Relaxed);
         let who = match running(index).and_then(|(p, v)| partitions.get(p).map(|p| (p, v))) {
             Some((p, vcpu)) => alloc::format!("partition \"{}\" vcpu {vcpu}", p.name),

@@ -3,7 +3,7 @@
 //! null scheduler one vCPU per CPU for its whole life; an idle CPU sleeps in WFI.
 //!
 //! Who owns what: `PARTITIONS` is fixed after boot; each partition's `RunState` and each of
-//! its vCPUs are behind their locks; `CURRENT[cpu]` is written only by that CPU. Another CPU
+//! its vCPUs are behind their locks; each CPU's own state (`per_cpu`) is written only by that CPU. Another CPU
 //! asks a CPU to act (start a vCPU, notice a stop) by changing the vCPU's state and sending a
 //! kick SGI: a state change is never lost, however many arrive before the CPU looks.
 
@@ -33,6 +33,7 @@ mod diagnostics;
 mod exits;
 mod interrupts;
 pub mod memory;
+mod per_cpu;
 
 pub use cpu_loop::cpu_loop;
 pub use interrupts::init_cpu as init_cpu_interrupts;
@@ -52,14 +53,7 @@ static CONSOLE_INTID: AtomicU32 = AtomicU32::new(0);
 /// How many CPUs the board has (for the state dump).
 static CPU_COUNT: AtomicUsize = AtomicUsize::new(0);
 static MUX: Mutex<Multiplexer<'static, MAX_PARTITIONS, LINE>> = Mutex::new(Multiplexer::new());
-static CURRENT: [Mutex<Option<Running>>; MAX_CPUS] = [const { Mutex::new(None) }; MAX_CPUS];
 
-/// The vCPU a CPU runs.
-#[derive(Clone, Copy, Debug)]
-struct Running {
-    partition: usize,
-    vcpu: usize,
-}
 
 /// Module bytes for the validator (partial device trees), read from identity-mapped RAM.
 struct RamModules<'a>(&'a El2Memory);
@@ -309,7 +303,7 @@ fn drain_console(partitions: &[Partition]) {
 fn debug_key(partitions: &[Partition], key: u8) {
     match key {
         b'd' => {
-            let running = |cpu: usize| CURRENT.get(cpu).and_then(|slot| *slot.lock()).map(|r| (r.partition, r.vcpu));
+            let running = |cpu: usize| per_cpu::CPUS.get(cpu).and_then(|c| *c.running.lock()).map(|r| (r.partition, r.vcpu));
             diagnostics::dump(partitions, running, CPU_COUNT.load(Ordering::Relaxed));
         }
         b'h' | b'?' => println!("bulkhead: debug keys: d = dump the state of every cpu and vcpu, h = this help"),

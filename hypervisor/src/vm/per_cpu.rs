@@ -1,0 +1,56 @@
+//! Each CPU's own state in one place: the vCPU it runs (for the state dump) and the record of
+//! its latest guest exit. A CPU finds its entry by its index, which TPIDR_EL2 holds; only that
+//! CPU writes its entry, and the state dump reads every entry.
+
+use core::sync::atomic::AtomicU64;
+
+use spin::Mutex;
+
+use crate::arch::aarch64::cpu;
+use crate::arch::aarch64::entry::MAX_CPUS;
+
+/// The vCPU a CPU runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Running {
+    pub partition: usize,
+    pub vcpu: usize,
+}
+
+/// One CPU's latest exit from its guest.
+pub struct ExitRecord {
+    pub count: AtomicU64,
+    pub kind: AtomicU64,
+    pub esr: AtomicU64,
+    pub pc: AtomicU64,
+    /// The physical counter at the exit.
+    pub at: AtomicU64,
+}
+
+/// One CPU's state.
+pub struct PerCpu {
+    /// The vCPU it runs, if any.
+    pub running: Mutex<Option<Running>>,
+    /// Its latest guest exit.
+    pub exits: ExitRecord,
+}
+
+/// Every CPU's state, by CPU index.
+pub static CPUS: [PerCpu; MAX_CPUS] = [const {
+    PerCpu {
+        running: Mutex::new(None),
+        exits: ExitRecord {
+            count: AtomicU64::new(0),
+            kind: AtomicU64::new(0),
+            esr: AtomicU64::new(0),
+            pc: AtomicU64::new(0),
+            at: AtomicU64::new(0),
+        },
+    }
+}; MAX_CPUS];
+
+/// This CPU's state (boot refuses more CPUs than `MAX_CPUS`, so the index is in range; an
+/// index past it would find the last entry rather than fault).
+pub fn this() -> &'static PerCpu {
+    let index = cpu::index().min(MAX_CPUS - 1);
+    &CPUS[index]
+}

@@ -18,6 +18,11 @@ impl Esr {
         matches!(self.ec(), 0x24 | 0x25)
     }
 
+    /// Whether this is an instruction abort (a prefetch abort), from either exception level.
+    pub fn is_instruction_abort(self) -> bool {
+        matches!(self.ec(), 0x20 | 0x21)
+    }
+
     /// Data or instruction fault status code, ISS bits [5:0], meaningful for aborts.
     pub fn fault_status(self) -> u8 {
         (self.0 & 0x3f) as u8

@@ -82,11 +82,17 @@ fn isolation(name: &str, probes: &[u64]) -> Vec<String> {
     }
     lines.extend([
         says(name, "all probes faulted"),
+        format!("bulkhead: partition \"{name}\" vcpu 0: instruction fetch at {ISOLATION_FETCH:#x}"),
+        says(name, &format!("fetch from {ISOLATION_FETCH:#x} faulted")),
         says(name, "done"),
         stopped(name),
     ]);
     lines
 }
+
+/// Where the `isolation` guest fetches (its `isolation.fetch=`): executable in its own stage 1
+/// (the same GiB as its RAM), mapped by nobody in its stage 2.
+const ISOLATION_FETCH: u64 = 0x7000_0000;
 
 /// The `reset` guest's lines: boots 1 to 3, restarted by the hypervisor in between.
 fn reset(name: &str) -> Vec<String> {

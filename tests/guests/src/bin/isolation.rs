@@ -1,12 +1,14 @@
 //! The `isolation` guest: reads its own RAM, then each address given in the boot argument
 //! `isolation.probe=0xADDR,0xADDR` (another partition's RAM, an unmapped address); each of
-//! those reads must fault inside the guest.
+//! those reads must fault inside the guest. With `isolation.fetch=0xADDR` (an address its own
+//! stage 1 maps as executable memory and the hypervisor maps nothing at), it then branches
+//! there, and the fetch must raise a prefetch abort inside the guest.
 #![no_std]
 #![no_main]
 
 use test_guests::bootargs::{number_list, value};
 use test_guests::format::Span;
-use test_guests::runtime::{probe_read, Guest, IDENTITY_MAP_LIMIT};
+use test_guests::runtime::{probe_fetch, probe_read, Guest, IDENTITY_MAP_LIMIT};
 use test_guests::say;
 
 test_guests::entry!(main);
@@ -32,6 +34,13 @@ fn main(guest: &'static Guest) -> ! {
         guest.fail(format_args!("isolation.probe lists no address"));
     }
     say!(guest, "all probes faulted");
+    if let Some(fetch) = value(guest.bootargs, "isolation.fetch") {
+        match number_list(fetch).next() {
+            Some(Ok(address)) => check_fetch(guest, address),
+            Some(Err(error)) => guest.fail(format_args!("isolation.fetch: {error}")),
+            None => guest.fail(format_args!("isolation.fetch names no address")),
+        }
+    }
     say!(guest, "done");
     guest.psci.system_off()
 }
@@ -95,5 +104,28 @@ fn check_probe(guest: &Guest, address: u64) {
             fault.esr, fault.far
         )),
         Ok(value) => guest.fail(format_args!("read {address:#x} returned {value:#x}")),
+    }
+}
+
+/// Branches to `address`, outside the guest's RAM: the fetch must raise a prefetch abort.
+fn check_fetch(guest: &Guest, address: u64) {
+    let inside = |span: &&Span| address >= span.start && address - span.start < span.size;
+    if let Some(span) = guest.memory.ranges().iter().find(inside) {
+        guest.fail(format_args!("fetch {address:#x} is inside this guest's own ram {span}"));
+    }
+    if !address.is_multiple_of(4) || address >= IDENTITY_MAP_LIMIT {
+        guest.fail(format_args!("fetch {address:#x} is misaligned or beyond the identity map"));
+    }
+    // SAFETY: the address is outside the guest's RAM and, by the test's design, has nothing
+    // mapped by the hypervisor: the fetch faults before anything there runs.
+    match unsafe { probe_fetch(address) } {
+        Err(fault) if fault.esr.is_instruction_abort() => {
+            say!(guest, "fetch from {address:#x} faulted ({}, FAR {:#x})", fault.esr, fault.far);
+        }
+        Err(fault) => guest.fail(format_args!(
+            "fetch from {address:#x} raised {} (FAR {:#x}), not a prefetch abort",
+            fault.esr, fault.far
+        )),
+        Ok(()) => guest.fail(format_args!("fetch from {address:#x} returned without a fault")),
     }
 }

@@ -182,6 +182,19 @@ probe_load:
 probe_resume:
     ret
 
+// x0 = address to branch to. Returns x1 = ESR_EL1 of the fault (0: none), x2 = FAR_EL1; a
+// fetch that does not fault runs whatever is there, so callers only probe addresses that
+// must fault. The vector below returns here when x30 names probe_fetch_resume.
+.global test_guest_probe_fetch
+test_guest_probe_fetch:
+    mov     x5, x30
+    mov     x1, #0
+    mov     x2, #0
+    blr     x0
+probe_fetch_resume:
+    mov     x30, x5
+    ret
+
 .macro unexpected_vector kind
     .balign 0x80
     mov     x0, #\kind
@@ -195,7 +208,8 @@ exception_vectors:
     unexpected_vector 1
     unexpected_vector 2
     unexpected_vector 3
-    // Synchronous, current EL with SP_ELx: a fault of the probe load resumes after it.
+    // Synchronous, current EL with SP_ELx: a fault of the probe load resumes after it, and an
+    // instruction abort of the fetch probe (x30 names its return point) returns there.
     .balign 0x80
     mrs     x1, elr_el1
     adr     x2, probe_load
@@ -206,7 +220,17 @@ exception_vectors:
     adr     x3, probe_resume
     msr     elr_el1, x3
     eret
-1:  mov     x0, #4
+1:  adr     x3, probe_fetch_resume
+    cmp     x30, x3
+    b.ne    2f
+    mrs     x1, esr_el1
+    lsr     x4, x1, #26
+    cmp     x4, #0x21
+    b.ne    2f
+    mrs     x2, far_el1
+    msr     elr_el1, x3
+    eret
+2:  mov     x0, #4
     b       unexpected_exception
     unexpected_vector 5
     unexpected_vector 6

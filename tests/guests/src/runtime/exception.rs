@@ -39,6 +39,27 @@ pub unsafe fn probe_read(address: u64) -> Result<u64, Fault> {
     }
 }
 
+/// Branches to `address`, catching the instruction abort the fetch must raise.
+///
+/// # Safety
+/// Fetching from `address` must fault (the hypervisor maps nothing there for this guest):
+/// code that is there would run with whatever registers the call leaves.
+pub unsafe fn probe_fetch(address: u64) -> Result<(), Fault> {
+    let (esr, far): (u64, u64);
+    // SAFETY: the routine branches to `address`, whose fetch the caller guarantees faults; the
+    // vector returns to the routine's resume point with x1 = ESR and x2 = FAR (x3 and x4 are
+    // scratch), and the routine restores the link register it saved in x5.
+    unsafe {
+        asm!("bl test_guest_probe_fetch", inout("x0") address => _, out("x1") esr, out("x2") far,
+            out("x3") _, out("x4") _, out("x5") _, out("x30") _, options(nostack))
+    };
+    if esr == 0 {
+        Ok(())
+    } else {
+        Err(Fault { esr: Esr(esr), far })
+    }
+}
+
 /// Reports an exception the guest did not expect, then switches the guest off.
 #[unsafe(no_mangle)]
 extern "C" fn test_guest_unexpected_exception(vector: u64, esr: u64, elr: u64, far: u64) -> ! {

@@ -13,7 +13,7 @@ mod uart;
 use core::fmt;
 
 pub use boot::{IDENTITY_MAP_LIMIT, MAX_DTB_SIZE};
-pub use exception::{probe_read, Fault};
+pub use exception::{probe_fetch, probe_read, Fault};
 pub use psci::Psci;
 pub use uart::{Console, Pl011};
 

@@ -11,7 +11,7 @@ usage: cargo xtask <task> [options]
 
 tasks:
   build  [--board virt|rpi4] [--release]        build the hypervisor and the test guests as arm64 Images
-  run    [--board virt|rpi4] [--gic 2|3] [--release] [--append ARGS] [--timeout SECONDS]
+  run    [--board virt|rpi4] [--gic 2|3] [--debug] [--append ARGS] [--timeout SECONDS]
          [--linux | --bare-metal | --config FILE | --no-partitions]
                                                  boot it in QEMU on this console with the board's
                                                  demo: a Linux partition with a shell beside
@@ -31,7 +31,10 @@ tasks:
   bench                                          time trap, MMIO, hypercall, timer-interrupt and boot
                                                  costs on Bulkhead (release) and on Xen 4.17 under
                                                  QEMU -icount; prints a table, writes target/bench/
-  image  --board rpi4 --out DIR [--release]      write a Raspberry Pi 4 SD-card boot folder
+  image  --board rpi4 --out DIR [--debug]        write a Raspberry Pi 4 SD-card boot folder
+                                                 (run and image build the release hypervisor
+                                                 unless --debug; build, test and stress build
+                                                 debug unless --release; bench measures release)
   guests                                         fetch Debian's arm64 kernel, busybox and the Pi 4 DTB
   setup                                          install QEMU, dtc and the aarch64 target if missing
   help                                           this text";
@@ -145,7 +148,12 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     let (task, rest) = args.split_first().ok_or(CliError::NoTask)?;
     let mut board = None;
     let mut gic = None;
-    let mut profile = Profile::Debug;
+    // What a user runs or flashes is the release build (the debug build is about 13 times
+    // slower on traps); the test suite runs the debug build, which checks overflows.
+    let mut profile = match task.as_str() {
+        "run" | "image" => Profile::Release,
+        _ => Profile::Debug,
+    };
     let mut append = None;
     let mut timeout = None;
     let mut jobs = 2;
@@ -162,6 +170,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             "--board",
             "--gic",
             "--release",
+            "--debug",
             "--append",
             "--timeout",
             "--config",
@@ -177,7 +186,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             "--pending",
         ],
 "stress" => &["--runs", "--jobs", "--filter", "--release"],
-        "image" => &["--board", "--out", "--release"],
+        "image" => &["--board", "--out", "--release", "--debug"],
         "bench" | "guests" | "setup" | "help" | "--help" | "-h" => &[],
         other => return Err(CliError::UnknownTask(other.to_string())),
     };
@@ -199,6 +208,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
         }
         match option.as_str() {
             "--release" => profile = Profile::Release,
+            "--debug" => profile = Profile::Debug,
             "--qemu-only" => host_tests = false,
             "--pending" => pending = true,
             "--linux" => partitions = RunPartitions::LinuxDemo,
@@ -208,7 +218,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
         }
         if matches!(
             option.as_str(),
-            "--release" | "--qemu-only" | "--pending" | "--linux" | "--bare-metal" | "--no-partitions"
+            "--release" | "--debug" | "--qemu-only" | "--pending" | "--linux" | "--bare-metal" | "--no-partitions"
         ) {
             continue;
         }
@@ -336,7 +346,7 @@ mod tests {
             Ok(Task::Run {
                 board: "virt".into(),
                 gic: None,
-                profile: Profile::Debug,
+                profile: Profile::Release,
                 append: None,
                 timeout: None,
                 partitions: RunPartitions::LinuxDemo
@@ -363,9 +373,19 @@ mod tests {
             Ok(Task::Image {
                 board: "rpi4".into(),
                 out: "boot".into(),
+                profile: Profile::Release
+            })
+        );
+        assert_eq!(
+            parse(&args("image --board rpi4 --out boot --debug")),
+            Ok(Task::Image {
+                board: "rpi4".into(),
+                out: "boot".into(),
                 profile: Profile::Debug
             })
         );
+        assert!(matches!(parse(&args("run --debug")), Ok(Task::Run { profile: Profile::Debug, .. })));
+        assert!(parse(&args("test --debug")).is_err(), "test runs the debug build already");
         assert_eq!(
             parse(&args("test --jobs 1")),
             Ok(Task::Test {

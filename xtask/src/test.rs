@@ -117,7 +117,13 @@ pub fn test(
 /// Builds what the scenarios boot (the image, the test guests, the Linux guest, each
 /// partition config) and the configuration they run under.
 pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<RunConfig, TestError> {
-    println!("xtask: building the hypervisor image");
+    println!(
+        "xtask: building the hypervisor image ({})",
+        match profile {
+            Profile::Debug => "debug build: overflow checks and debug assertions on, as the tests want",
+            Profile::Release => "release build",
+        }
+    );
     let image = build::build(profile).map_err(TestError::Build)?;
     prereq::ensure_qemu().map_err(TestError::Prereq)?;
     prereq::ensure_dtc().map_err(TestError::Prereq)?;

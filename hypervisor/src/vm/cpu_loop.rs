@@ -2,7 +2,7 @@
 //! until it stops, and sleep in WFI otherwise (woken by a kick SGI or another interrupt).
 //!
 //! Under the null scheduler each vCPU has one CPU for life and each CPU at most one vCPU
-//! (`ASSIGNED`). The vCPU's registers live in this loop's frame while it runs (`regs`) and in
+//! (`assigned`, from the partitions' `vcpu_cpus`). The vCPU's registers live in this loop's frame while it runs (`regs`) and in
 //! its `Vcpu` slot otherwise; entry and exit handlers never diverge: they return an
 //! [`Outcome`] here.
 

@@ -5,6 +5,7 @@
 //! Each CPU writes only its own exit record, with relaxed atomics: the dump is a snapshot
 //! taken while the others run on, not a consistent cut.
 
+use core::fmt::Write;
 use core::sync::atomic::Ordering;
 
 use crate::arch::aarch64::context::ExitVector;
@@ -17,7 +18,6 @@ use crate::println;
 
 /// The last line of a dump, which the test harness waits for.
 pub const DUMP_END: &str = "bulkhead: end of state dump";
-
 
 /// `ExitRecord::kind` of an exit through the synchronous vector (the record keeps its ESR).
 const KIND_TRAP: u64 = 1;
@@ -41,55 +41,73 @@ pub fn record_exit(exit: GuestExit, pc: u64) {
     record.at.store(cpu::counter(), Ordering::Relaxed);
 }
 
-/// Prints the state dump. `running(cpu)` names the partition and vCPU a CPU runs, if any.
-pub fn dump(partitions: &[Partition], running: impl Fn(usize) -> Option<(usize, usize)>, cpus: usize) {
+/// One line of the dump, built before it is printed: no lock is held while the console
+/// waits on the UART, and nothing is allocated.
+type Line = heapless::String<512>;
+
+/// Prints the state dump.
+pub fn dump(partitions: &[Partition], cpus: usize) {
     let now = cpu::counter();
     let frequency = cpu::counter_frequency().max(1);
     println!("bulkhead: state dump (cpu {} answering the debug key)", cpu::index());
-    for (index, record) in super::per_cpu::CPUS.iter().map(|c| &c.exits).enumerate().take(cpus) {
-        let count = record.count.load(Ordering::Relaxed);
-        let who = match running(index).and_then(|(p, v)| partitions.get(p).map(|p| (p, v))) {
-            Some((p, vcpu)) => alloc::format!("partition \"{}\" vcpu {vcpu}", p.name),
-            None => alloc::string::String::from("no vcpu"),
-        };
-        if count == 0 {
-            println!("bulkhead:   cpu {index}: {who}, no exit yet");
-            continue;
-        }
-        let ago_ms = now.saturating_sub(record.at.load(Ordering::Relaxed)) * 1000 / frequency;
-        let pc = record.pc.load(Ordering::Relaxed);
-        let what = match record.kind.load(Ordering::Relaxed) {
-            KIND_INTERRUPT => alloc::string::String::from("interrupt"),
-            KIND_OTHER => alloc::format!("FIQ, SError or AArch32 exception (ESR_EL2 {:#x})", record.esr.load(Ordering::Relaxed)),
-            _ => {
-                let esr = record.esr.load(Ordering::Relaxed);
-                alloc::format!("{:?} (ESR_EL2 {esr:#x})", Esr(esr).class())
+    for (index, state) in super::per_cpu::CPUS.iter().enumerate().take(cpus) {
+        let mut line = Line::new();
+        let _ = write!(line, "bulkhead:   cpu {index}: ");
+        let running = *state.running.lock();
+        match running.and_then(|r| partitions.get(r.partition).map(|p| (p, r.vcpu))) {
+            Some((p, vcpu)) => {
+                let _ = write!(line, "partition \"{}\" vcpu {vcpu}", p.name);
             }
-        };
-        println!("bulkhead:   cpu {index}: {who}, {count} exits, the last {ago_ms} ms ago: {what} at pc {pc:#x}");
+            None => {
+                let _ = write!(line, "no vcpu");
+            }
+        }
+        let record = &state.exits;
+        let count = record.count.load(Ordering::Relaxed);
+        if count == 0 {
+            let _ = write!(line, ", no exit yet");
+        } else {
+            let ago_ms = now.saturating_sub(record.at.load(Ordering::Relaxed)) * 1000 / frequency;
+            let esr = record.esr.load(Ordering::Relaxed);
+            let _ = write!(line, ", {count} exits, the last {ago_ms} ms ago: ");
+            let _ = match record.kind.load(Ordering::Relaxed) {
+                KIND_INTERRUPT => write!(line, "interrupt"),
+                KIND_OTHER => write!(line, "FIQ, SError or AArch32 exception (ESR_EL2 {esr:#x})"),
+                _ => write!(line, "{:?} (ESR_EL2 {esr:#x})", Esr(esr).class()),
+            };
+            let _ = write!(line, " at pc {:#x}", record.pc.load(Ordering::Relaxed));
+        }
+        println!("{line}");
     }
     for p in partitions {
-        let (running, generation, power) = {
+        let mut line = Line::new();
+        {
             let run = p.run.lock();
-            (run.running, run.generation, alloc::format!("{:?}", run.power.states()))
-        };
-        println!(
-            "bulkhead:   partition \"{}\": {}, generation {generation}, vcpu power {power}",
-            p.name,
-            if running { "running" } else { "stopped" }
-        );
-        let vgic = p.vgic.lock();
-        let [group0, group1] = vgic.groups_enabled();
-        println!("bulkhead:     vgic: group 0 {}, group 1 {}", on_off(group0), on_off(group1));
+            let state = if run.running { "running" } else { "stopped" };
+            let _ = write!(line, "bulkhead:   partition \"{}\": {state}, generation {}, vcpu power {:?}", p.name, run.generation, run.power.states());
+        }
+        println!("{line}");
+        let mut line = Line::new();
+        {
+            let [group0, group1] = p.vgic.lock().groups_enabled();
+            let _ = write!(line, "bulkhead:     vgic: group 0 {}, group 1 {}", on_off(group0), on_off(group1));
+        }
+        println!("{line}");
         for (vcpu, &host) in p.vcpu_cpus.iter().enumerate() {
             let id = VcpuId(vcpu);
-            println!(
-                "bulkhead:     vcpu {vcpu} (cpu {host}): pending {}; active {}; listed {}; enabled {}",
-                vgic.pending_report(id),
-                vgic.active_report(id),
-                vgic.listed_report(id),
-                vgic.enabled_report(id),
-            );
+            let mut line = Line::new();
+            {
+                let vgic = p.vgic.lock();
+                let _ = write!(
+                    line,
+                    "bulkhead:     vcpu {vcpu} (cpu {host}): pending {}; active {}; listed {}; enabled {}",
+                    vgic.pending_report(id),
+                    vgic.active_report(id),
+                    vgic.listed_report(id),
+                    vgic.enabled_report(id),
+                );
+            }
+            println!("{line}");
         }
     }
     println!("{DUMP_END}");

@@ -7,11 +7,11 @@ use crate::arch::aarch64::context::{ExitVector, GuestRegisters};
 use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::guest;
 use crate::arch::aarch64::timer;
-use crate::portable::vcpu::virtual_timer_deadline;
 use crate::arch::aarch64::world::GuestExit;
 use crate::portable::partition::report_limit::Admit;
 use crate::portable::partition::{self, Exit, Partition};
-use crate::portable::trap::{external_abort, EntryFeatures, ExceptionClass, GuestState, InjectError, Esr};
+use crate::portable::trap::{external_abort, EntryFeatures, Esr, ExceptionClass, GuestState, InjectError};
+use crate::portable::vcpu::virtual_timer_deadline;
 use crate::println;
 
 use super::cpu_loop::Outcome;

@@ -54,7 +54,6 @@ static CONSOLE_INTID: AtomicU32 = AtomicU32::new(0);
 static CPU_COUNT: AtomicUsize = AtomicUsize::new(0);
 static MUX: Mutex<Multiplexer<'static, MAX_PARTITIONS, LINE>> = Mutex::new(Multiplexer::new());
 
-
 /// Module bytes for the validator (partial device trees), read from identity-mapped RAM.
 struct RamModules<'a>(&'a El2Memory);
 
@@ -303,8 +302,7 @@ fn drain_console(partitions: &[Partition]) {
 fn debug_key(partitions: &[Partition], key: u8) {
     match key {
         b'd' => {
-            let running = |cpu: usize| per_cpu::CPUS.get(cpu).and_then(|c| *c.running.lock()).map(|r| (r.partition, r.vcpu));
-            diagnostics::dump(partitions, running, CPU_COUNT.load(Ordering::Relaxed));
+            diagnostics::dump(partitions, CPU_COUNT.load(Ordering::Relaxed));
         }
         b'h' | b'?' => println!("bulkhead: debug keys: d = dump the state of every cpu and vcpu, h = this help"),
         _ => {}

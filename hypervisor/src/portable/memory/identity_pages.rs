@@ -17,9 +17,9 @@ const PAGE: Layout = match Layout::from_size_align(4096, 4096) {
 /// A pool of table pages, all allocated up front.
 #[derive(Debug)]
 pub struct IdentityPages {
+    /// The free pages; its capacity is every page the pool owns, so giving one back never
+    /// allocates.
     free: Vec<NonNull<u8>>,
-    /// How many pages the pool owns (free or in use).
-    owned: usize,
 }
 
 impl IdentityPages {
@@ -27,12 +27,11 @@ impl IdentityPages {
     pub fn preallocate(count: usize) -> Option<Self> {
         let mut free = Vec::new();
         free.try_reserve_exact(count).ok()?;
-        let mut pool = Self { free, owned: 0 };
+        let mut pool = Self { free };
         for _ in 0..count {
             // SAFETY: the layout has a non-zero size.
             let pointer = NonNull::new(unsafe { alloc_zeroed(PAGE) })?;
             pool.free.push(pointer);
-            pool.owned += 1;
         }
         Some(pool)
     }

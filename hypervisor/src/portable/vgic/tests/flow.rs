@@ -205,7 +205,7 @@ fn doorbell_raised_elsewhere_is_drained_at_flush() {
 }
 
 #[test]
-fn virtual_timer_is_a_hardware_mapped_ppi() {
+fn a_hardware_mapped_ppi_carries_the_hw_bit() {
     let mut vgic = ready(GicVersion::V3, 2);
     super::enable_private(&mut vgic, 1, VIRTUAL_TIMER_PPI);
     vgic.map_hw(VcpuId(1), VIRTUAL_TIMER_PPI, 27).expect("map");

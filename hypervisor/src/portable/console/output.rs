@@ -72,10 +72,17 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         if len == 0 {
             return;
         }
+        self.print_buffered(index, sink);
+        sink.write_bytes(LINE_END);
+    }
+
+    /// Prints partition `index`'s buffered bytes after its prefix, on a line of their own,
+    /// and empties the buffer.
+    fn print_buffered(&mut self, index: usize, sink: &mut impl ConsoleSink) {
         self.close_open_line(sink);
         self.write_prefix(index, sink);
+        let len = self.channels[index].len;
         write_visible(&self.channels[index].line[..len], sink);
-        sink.write_bytes(LINE_END);
         self.channels[index].len = 0;
     }
 
@@ -113,10 +120,7 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         if len == 0 {
             return;
         }
-        self.close_open_line(sink);
-        self.write_prefix(index, sink);
-        write_visible(&self.channels[index].line[..len], sink);
-        self.channels[index].len = 0;
+        self.print_buffered(index, sink);
         self.open_line = Some(index);
     }
 }

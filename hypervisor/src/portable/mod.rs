@@ -5,6 +5,7 @@ pub mod guest;
 pub mod memory;
 pub mod partition;
 pub mod psci;
+pub mod sched;
 pub mod trap;
 pub mod vcpu;
 pub mod vgic;

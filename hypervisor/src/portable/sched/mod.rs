@@ -1,0 +1,284 @@
+//! The schedulers of a CPU pool: `null`, `bulkhead,fixed-priority` and `credit2`, as pure
+//! logic over a clock the caller gives (ticks of the physical counter).
+//!
+//! A [`PoolScheduler`] owns the scheduling state of one pool: which vCPUs are runnable, which
+//! one each CPU runs, credits, cap budgets and statistics. The runtime calls it under one
+//! lock per pool: `wake` and `sleep` when a vCPU's runnability changes, `pick` when a CPU
+//! reschedules (at the `until` of its last decision, after a kick, when its vCPU blocks or
+//! stops), and acts on what it returns. Nothing here allocates after `add`, and every
+//! operation costs at most a few passes over the pool's vCPUs.
+//!
+//! Invariant: `pick` never returns a vCPU another CPU runs, nor one outside the CPU's pool,
+//! pinning or affinity.
+//!
+//! Times come from the runtime, not from a guest, but a guest decides when it traps, so every
+//! sum and product of times and credits saturates, and a clock that goes backwards counts as
+//! no time passing.
+
+mod cap;
+mod credit2;
+mod error;
+mod fixed_priority;
+mod null;
+mod table;
+pub mod time;
+
+#[cfg(test)]
+mod tests;
+
+use alloc::vec::Vec;
+
+use dom0less_config::Scheduler;
+
+pub use cap::CAP_PERIOD_US;
+pub use credit2::{
+    CARRYOVER_MAX_US, CREDIT_INIT_US, DEFAULT_WEIGHT, MAX_TIMER_US, MIN_TIMER_US, RATELIMIT_US,
+};
+pub use error::SchedError;
+pub use fixed_priority::SLICE_US;
+
+use table::{Entry, State, Table};
+
+/// A vCPU as the schedulers see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VcpuRef {
+    /// Index of its partition in the plan.
+    pub partition: u16,
+    /// Its id within the partition.
+    pub vcpu: u16,
+}
+
+/// How a vCPU is to be scheduled (from the plan).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VcpuParams {
+    /// Credit2 weight, 1..=65535 (Xen's default is 256, [`DEFAULT_WEIGHT`]): a vCPU gets CPU
+    /// time in proportion to its weight among those that compete.
+    pub weight: u16,
+    /// Credit2 cap in percent of one CPU, for the whole partition (0: none). Every vCPU of a
+    /// partition gives the same value.
+    pub cap_percent: u32,
+    /// Fixed-priority priority: higher runs first.
+    pub priority: u8,
+    /// The CPU it is pinned to (`null` and fixed-priority pools; ignored by credit2).
+    pub cpu: Option<usize>,
+    /// CPUs it may run on (empty: any CPU of the pool). CPUs outside the pool are ignored.
+    pub affinity: Vec<usize>,
+}
+
+/// What a CPU runs next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The vCPU to run, or none (idle).
+    pub run: Option<VcpuRef>,
+    /// The counter value at which the CPU must call `pick` again (slice end, ratelimit end,
+    /// cap budget exhausted or replenished); `None`: no tick needed.
+    pub until: Option<u64>,
+}
+
+impl Decision {
+    const IDLE: Self = Self {
+        run: None,
+        until: None,
+    };
+}
+
+/// What a vCPU has had, in ticks of the counter, up to the last scheduling event that
+/// touched it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuStats {
+    /// Time on a CPU.
+    pub cpu_time: u64,
+    /// Times it was given a CPU (a vCPU that keeps its CPU at a pick is not counted again).
+    pub runs: u64,
+    /// Time runnable but not running (queued, or parked by its cap).
+    pub waiting: u64,
+}
+
+/// The scheduler-specific state.
+#[derive(Debug)]
+enum Policy {
+    Null(null::Null),
+    FixedPriority(fixed_priority::FixedPriority),
+    Credit2(credit2::Credit2),
+}
+
+/// The scheduler of one CPU pool.
+#[derive(Debug)]
+pub struct PoolScheduler {
+    kind: Scheduler,
+    table: Table,
+    policy: Policy,
+}
+
+impl PoolScheduler {
+    /// A scheduler of kind `kind` for CPUs `cpus` (duplicates ignored) with a counter running
+    /// at `frequency_hz`.
+    pub fn new(kind: Scheduler, cpus: &[usize], frequency_hz: u64) -> Self {
+        let table = Table::new(cpus);
+        let policy = match kind {
+            Scheduler::Null => Policy::Null(null::Null::new(table.slots.len())),
+            Scheduler::FixedPriority => {
+                Policy::FixedPriority(fixed_priority::FixedPriority::new(frequency_hz))
+            }
+            Scheduler::Credit2 => Policy::Credit2(credit2::Credit2::new(frequency_hz)),
+        };
+        Self {
+            kind,
+            table,
+            policy,
+        }
+    }
+
+    /// Adds vCPU `v` (at build time); it starts not runnable. This is the only operation
+    /// that allocates.
+    pub fn add(&mut self, v: VcpuRef, params: VcpuParams) -> Result<(), SchedError> {
+        if self.table.find(v).is_some() {
+            return Err(SchedError::Duplicate { vcpu: v });
+        }
+        if params.weight == 0 {
+            return Err(SchedError::ZeroWeight { vcpu: v });
+        }
+        let mut affinity: Vec<usize> = params
+            .affinity
+            .iter()
+            .filter_map(|&cpu| self.table.slot_of(cpu))
+            .collect();
+        affinity.sort_unstable();
+        affinity.dedup();
+        if !params.affinity.is_empty() && affinity.is_empty() {
+            return Err(SchedError::NoCpuInAffinity { vcpu: v });
+        }
+        let pinned = if self.kind.pins_vcpus() {
+            let cpu = params.cpu.ok_or(SchedError::NotPinned {
+                vcpu: v,
+                scheduler: self.kind.name(),
+            })?;
+            let slot = self
+                .table
+                .slot_of(cpu)
+                .ok_or(SchedError::PinnedOutsidePool { vcpu: v, cpu })?;
+            if !params.affinity.is_empty() && !params.affinity.contains(&cpu) {
+                return Err(SchedError::PinnedOutsideAffinity { vcpu: v, cpu });
+            }
+            Some(slot)
+        } else {
+            None
+        };
+        let index = self.table.entries.len();
+        let group = match &mut self.policy {
+            Policy::Null(null) => {
+                null.claim(&self.table, v, pinned, index)?;
+                None
+            }
+            Policy::FixedPriority(_) => None,
+            Policy::Credit2(credit2) => credit2.join(&self.table, v, &params)?,
+        };
+        let credit = match &self.policy {
+            Policy::Credit2(credit2) => credit2.credit_init(),
+            _ => 0,
+        };
+        self.table.entries.push(Entry {
+            vcpu: v,
+            weight: params.weight,
+            priority: params.priority,
+            pinned,
+            affinity,
+            state: State::Asleep,
+            since: 0,
+            stats: VcpuStats::default(),
+            seq: 0,
+            yielded: false,
+            credit,
+            budget: 0,
+            group,
+        });
+        Ok(())
+    }
+
+    /// `v` becomes runnable (a no-op if it already is, or if it is unknown). Returns a CPU
+    /// of the pool that should reschedule now (kick it): an idle CPU that may run `v`, or
+    /// one whose current `v` should preempt.
+    pub fn wake(&mut self, v: VcpuRef, now: u64) -> Option<usize> {
+        let i = self.table.find(v)?;
+        if self.table.entries.get(i)?.runnable() {
+            return None;
+        }
+        let slot = match &mut self.policy {
+            Policy::Null(_) => null::wake(&mut self.table, i, now),
+            Policy::FixedPriority(_) => fixed_priority::wake(&mut self.table, i, now),
+            Policy::Credit2(credit2) => credit2.wake(&mut self.table, i, now),
+        }?;
+        let s = self.table.slots.get_mut(slot)?;
+        s.tickled = true;
+        Some(s.cpu)
+    }
+
+    /// `v` is no longer runnable (blocked in WFI, PSCI CPU_OFF, partition stopped). If it
+    /// was running, its run time is accounted and its CPU's current becomes none (the CPU
+    /// should pick).
+    pub fn sleep(&mut self, v: VcpuRef, now: u64) {
+        let Some(i) = self.table.find(v) else { return };
+        if let (
+            Policy::Credit2(credit2),
+            Some(Entry {
+                state: State::Running(_),
+                ..
+            }),
+        ) = (&mut self.policy, self.table.entries.get(i))
+        {
+            credit2.descheduled(&mut self.table, i, now);
+        }
+        self.table.set(i, State::Asleep, now, false);
+    }
+
+    /// CPU `cpu` reschedules at `now`: what it runs next, and when to ask again. A CPU
+    /// outside the pool gets idle and no tick.
+    pub fn pick(&mut self, cpu: usize, now: u64) -> Decision {
+        let Some(slot) = self.table.slot_of(cpu) else {
+            return Decision::IDLE;
+        };
+        let (run, until) = match &mut self.policy {
+            Policy::Null(null) => (null.pick(&mut self.table, slot, now), None),
+            Policy::FixedPriority(fp) => fp.pick(&mut self.table, slot, now),
+            Policy::Credit2(credit2) => credit2.pick(&mut self.table, slot, now),
+        };
+        if let Some(s) = self.table.slots.get_mut(slot) {
+            s.tickled = false;
+            s.ticking = until.is_some();
+        }
+        let run = run.and_then(|i| self.table.entries.get(i)).map(|e| e.vcpu);
+        Decision { run, until }
+    }
+
+    /// `v` gives up the rest of its slice (SCHEDOP_yield) and stays runnable; the runtime
+    /// then calls `pick` on its CPU. Under credit2 and fixed priority it runs again only if
+    /// nothing else (of its priority) waits; under `null` this does nothing.
+    pub fn yield_now(&mut self, v: VcpuRef, now: u64) {
+        let Some(i) = self.table.find(v) else { return };
+        match self.policy {
+            Policy::Null(_) => {}
+            Policy::FixedPriority(_) => fixed_priority::yield_now(&mut self.table, i, now),
+            Policy::Credit2(_) => {
+                if let Some(e) = self.table.entries.get_mut(i) {
+                    e.yielded = matches!(e.state, State::Running(_));
+                }
+            }
+        }
+    }
+
+    /// The vCPU CPU `cpu` runs, as of its last pick.
+    pub fn current(&self, cpu: usize) -> Option<VcpuRef> {
+        let i = self.table.current(self.table.slot_of(cpu)?)?;
+        self.table.entries.get(i).map(|e| e.vcpu)
+    }
+
+    /// `v`'s statistics, up to the last scheduling event that touched it.
+    pub fn stats(&self, v: VcpuRef) -> Option<VcpuStats> {
+        self.table.entries.get(self.table.find(v)?).map(|e| e.stats)
+    }
+
+    /// The pool's scheduler.
+    pub fn kind(&self) -> Scheduler {
+        self.kind
+    }
+}

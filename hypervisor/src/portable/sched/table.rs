@@ -1,0 +1,198 @@
+//! What every scheduler keeps: the pool's CPUs, its vCPUs, where each vCPU is, and its
+//! statistics. The schedulers decide; this table records and accounts.
+//!
+//! Invariant: a vCPU is `Running(slot)` exactly when `slots[slot].current` names it, so no
+//! vCPU is ever current on two CPUs.
+
+use alloc::vec::Vec;
+
+use super::{VcpuRef, VcpuStats};
+
+/// Where a vCPU is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Not runnable: never woken, blocked in WFI, off, or its partition stopped.
+    Asleep,
+    /// Runnable and waiting for a CPU (on the runqueue).
+    Queued,
+    /// Runnable but out of cap budget until the next replenishment (credit2 only).
+    Parked,
+    /// On the CPU of this slot.
+    Running(usize),
+}
+
+/// One vCPU of the pool.
+#[derive(Debug)]
+pub struct Entry {
+    pub vcpu: VcpuRef,
+    pub weight: u16,
+    pub priority: u8,
+    /// Slot of the CPU it is pinned to (null and fixed-priority).
+    pub pinned: Option<usize>,
+    /// Slots it may run on, sorted; empty: any of the pool.
+    pub affinity: Vec<usize>,
+    pub state: State,
+    /// When its statistics were last brought up to date.
+    pub since: u64,
+    pub stats: VcpuStats,
+    /// Queue order among equals: lower is earlier.
+    pub seq: u64,
+    /// It gave up the rest of its slice.
+    pub yielded: bool,
+    /// Credit2 credit, in ticks of run time at the pool's highest weight.
+    pub credit: i64,
+    /// Credit2 cap budget it holds while it runs, in ticks.
+    pub budget: i64,
+    /// Index of its partition's cap group (credit2, capped partitions only).
+    pub group: Option<usize>,
+}
+
+impl Entry {
+    /// Whether it may run on the CPU of `slot`.
+    pub fn allows(&self, slot: usize) -> bool {
+        match self.pinned {
+            Some(pinned) => pinned == slot,
+            None => self.affinity.is_empty() || self.affinity.binary_search(&slot).is_ok(),
+        }
+    }
+
+    /// Whether it is runnable (queued, parked or running).
+    pub fn runnable(&self) -> bool {
+        self.state != State::Asleep
+    }
+}
+
+/// One CPU of the pool.
+#[derive(Debug)]
+pub struct Slot {
+    /// The CPU's number, as the runtime gives it.
+    pub cpu: usize,
+    /// Index of the vCPU it runs.
+    pub current: Option<usize>,
+    /// When `current` started its present run on this CPU (ratelimit, slices).
+    pub run_start: u64,
+    /// A wake returned this CPU and it has not picked since.
+    pub tickled: bool,
+    /// Its last decision asked for a tick (`until` was set).
+    pub ticking: bool,
+}
+
+/// The pool's CPUs and vCPUs.
+#[derive(Debug)]
+pub struct Table {
+    /// Sorted by CPU number, no duplicates.
+    pub slots: Vec<Slot>,
+    /// In the order added; indices are stable (nothing is ever removed).
+    pub entries: Vec<Entry>,
+    next_seq: u64,
+}
+
+impl Table {
+    pub fn new(cpus: &[usize]) -> Self {
+        let mut numbers: Vec<usize> = cpus.to_vec();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let slots = numbers
+            .into_iter()
+            .map(|cpu| Slot {
+                cpu,
+                current: None,
+                run_start: 0,
+                tickled: false,
+                ticking: false,
+            })
+            .collect();
+        Self {
+            slots,
+            entries: Vec::new(),
+            next_seq: 0,
+        }
+    }
+
+    /// The slot of CPU `cpu`, if it is in the pool.
+    pub fn slot_of(&self, cpu: usize) -> Option<usize> {
+        self.slots.binary_search_by_key(&cpu, |s| s.cpu).ok()
+    }
+
+    /// The index of `vcpu`, if it was added.
+    pub fn find(&self, vcpu: VcpuRef) -> Option<usize> {
+        self.entries.iter().position(|e| e.vcpu == vcpu)
+    }
+
+    /// A queue position after every one given so far. (A 64-bit count of queue insertions
+    /// does not wrap in the life of a board.)
+    pub fn next_seq(&mut self) -> u64 {
+        let seq = self.next_seq;
+        self.next_seq = seq.wrapping_add(1);
+        seq
+    }
+
+    /// Brings vCPU `i`'s statistics up to `now` and returns the ticks since the last time:
+    /// run time while running, waiting time while queued or parked. A `now` earlier than
+    /// the last update counts as no time.
+    pub fn settle(&mut self, i: usize, now: u64) -> u64 {
+        let Some(e) = self.entries.get_mut(i) else {
+            return 0;
+        };
+        let delta = now.saturating_sub(e.since);
+        e.since = e.since.max(now);
+        match e.state {
+            State::Running(_) => e.stats.cpu_time = e.stats.cpu_time.saturating_add(delta),
+            State::Queued | State::Parked => {
+                e.stats.waiting = e.stats.waiting.saturating_add(delta)
+            }
+            State::Asleep => {}
+        }
+        delta
+    }
+
+    /// Moves vCPU `i` to `state` (not `Running`: see [`Table::run`]), settling its
+    /// statistics first and freeing its CPU if it ran. `Queued` puts it at the back of the
+    /// queue unless `keep_place`.
+    pub fn set(&mut self, i: usize, state: State, now: u64, keep_place: bool) {
+        self.settle(i, now);
+        let seq = if state == State::Queued && !keep_place {
+            Some(self.next_seq())
+        } else {
+            None
+        };
+        let Some(e) = self.entries.get_mut(i) else {
+            return;
+        };
+        if let State::Running(slot) = e.state {
+            if let Some(s) = self.slots.get_mut(slot) {
+                s.current = None;
+            }
+        }
+        e.state = state;
+        if let Some(seq) = seq {
+            e.seq = seq;
+        }
+        if state == State::Asleep {
+            e.yielded = false;
+        }
+    }
+
+    /// Starts vCPU `i` (queued) on the CPU of `slot` (whose current the caller has moved
+    /// off).
+    pub fn run(&mut self, i: usize, slot: usize, now: u64) {
+        self.settle(i, now);
+        let (Some(e), Some(s)) = (self.entries.get_mut(i), self.slots.get_mut(slot)) else {
+            return;
+        };
+        e.state = State::Running(slot);
+        e.stats.runs = e.stats.runs.saturating_add(1);
+        s.current = Some(i);
+        s.run_start = now;
+    }
+
+    /// The CPU number of `slot`.
+    pub fn cpu(&self, slot: usize) -> Option<usize> {
+        self.slots.get(slot).map(|s| s.cpu)
+    }
+
+    /// The current vCPU of `slot`.
+    pub fn current(&self, slot: usize) -> Option<usize> {
+        self.slots.get(slot).and_then(|s| s.current)
+    }
+}

@@ -1,0 +1,7 @@
+//! Host tests of the schedulers, on a simulated machine ([`sim`]).
+
+mod credit2;
+mod fixed_priority;
+mod null;
+mod sim;
+mod table;

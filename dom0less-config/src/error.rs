@@ -107,6 +107,20 @@ pub enum ConfigError {
     EmptyPool { pool: String },
     /// A `null`-scheduled pool has more vCPUs than CPUs.
     NullPoolOvercommitted { pool: String, vcpus: u32, cpus: u32 },
+    /// `bulkhead,weight` or `bulkhead,cap` on a partition whose pool is not credit2.
+    Credit2Only {
+        domain: String,
+        property: &'static str,
+        value: u32,
+        pool: String,
+        scheduler: &'static str,
+    },
+    /// `bulkhead,cap` above 100% per vCPU.
+    CapTooLarge {
+        domain: String,
+        cap: u32,
+        vcpus: u32,
+    },
     /// A pool names a scheduler this project does not know.
     UnknownScheduler { pool: String, name: String },
     /// A phandle that points nowhere.

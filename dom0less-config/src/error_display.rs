@@ -59,6 +59,17 @@ impl fmt::Display for ConfigError {
                 "{pool}: the null scheduler runs one vCPU per CPU but its domains have {vcpus} vCPUs for {cpus} CPUs; \
                  add CPUs, lower `cpus`, or use \"bulkhead,fixed-priority\""
             ),
+            Self::Credit2Only { domain, property, value, pool, scheduler } => write!(
+                f,
+                "{domain}: `{property}` = <{value}> applies only to a credit2 pool, but the partition runs in {pool} \
+                 (\"{scheduler}\"); remove it, or move the partition to a pool with cpupool-sched = \"credit2\""
+            ),
+            Self::CapTooLarge { domain, cap, vcpus } => write!(
+                f,
+                "{domain}: `bulkhead,cap` = <{cap}> is more than its {vcpus} vCPUs can use (at most {} percent, 100 per vCPU); \
+                 lower it, or use 0 for no cap",
+                vcpus.saturating_mul(crate::limits::MAX_CAP_PER_VCPU)
+            ),
             Self::UnknownScheduler { pool, name } => write!(
                 f,
                 "{pool}: scheduler \"{name}\" is not supported; use \"null\", \"credit2\" or \"bulkhead,fixed-priority\""

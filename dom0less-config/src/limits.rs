@@ -27,6 +27,11 @@ pub const MAX_DEVICE_RANGES: usize = 64;
 /// Most interrupts of one passthrough device.
 pub const MAX_DEVICE_INTERRUPTS: usize = 64;
 
+/// The credit2 weight of a partition without `bulkhead,weight` (Xen's default).
+pub const DEFAULT_WEIGHT: u16 = 256;
+/// Most `bulkhead,cap` per vCPU: a partition of N vCPUs can use at most N CPUs, 100% each.
+pub const MAX_CAP_PER_VCPU: u32 = 100;
+
 /// Which cap a [`crate::ConfigError::TooMany`] hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Limit {

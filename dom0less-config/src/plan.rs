@@ -61,6 +61,12 @@ pub struct Partition {
     pub vcpus: Vec<Vcpu>,
     /// Scheduling priority (`bulkhead,priority`, 0..=255, higher runs first; default 0).
     pub priority: u8,
+    /// Credit2 weight (`bulkhead,weight`, 1..=65535, default 256): CPU time in proportion
+    /// to it among the vCPUs that compete. Invariant: not 0; not 256 only in a credit2 pool.
+    pub weight: u16,
+    /// Credit2 cap (`bulkhead,cap`) in percent of one CPU for the whole partition; 0: none.
+    /// Invariant: at most 100 per vCPU; not 0 only in a credit2 pool.
+    pub cap_percent: u32,
     /// WFI and WFE trap to the hypervisor, which waits for the vCPU (`bulkhead,trap-wfi`);
     /// otherwise they run natively on the vCPU's own CPU.
     pub trap_wfi: bool,

@@ -78,6 +78,17 @@ fn example_document_compiles_with_computed_addresses() {
         (control.priority, control.crash_policy.name()),
         (200, "restart")
     );
+    let linux = &plan.partitions[1];
+    assert_eq!((linux.weight, linux.cap_percent), (512, 150));
+    assert_eq!((control.weight, control.cap_percent), (256, 0), "defaults");
+    assert_eq!(
+        (back.partitions[1].weight, back.partitions[1].cap),
+        (Some(512), Some(150))
+    );
+    assert_eq!(
+        (back.partitions[0].weight, back.partitions[0].cap),
+        (None, None)
+    );
     assert_eq!(control.vcpus[1].placement.map(|p| p.cpu), Some(3));
     assert_eq!(control.vcpus[0].placement.map(|p| p.cpu), Some(2));
     // The recovered document compiles to the same plan again.

@@ -91,9 +91,16 @@ fn compile_then_check_show_and_decompile() {
     let table = text(&out.stdout);
     assert!(table.contains("vcpu1      cpu 3 (MPIDR 0x3)"), "{table}");
     assert!(table.contains("channel    port 1 <-> linux:1"), "{table}");
+    assert!(
+        table.contains("weight     512   cap 150% of a CPU"),
+        "{table}"
+    );
     let out = run(&["show", &dtb, "--format", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
     assert_eq!(report["partitions"][0]["scheduler"], "null");
+    assert_eq!(report["partitions"][0]["weight"], 256);
+    assert_eq!(report["partitions"][1]["weight"], 512);
+    assert_eq!(report["partitions"][1]["cap"], 150);
     let out = run(&["decompile", &dtb]);
     let doc: dom0less_config::authoring::Document =
         toml::from_str(&text(&out.stdout)).expect("TOML output");

@@ -361,3 +361,74 @@ fn every_reject_fixture_has_a_test() {
         }
     }
 }
+rejection!(
+    weight_zero,
+    "reject-weight-zero",
+    ConfigError::InvalidValue { property, value, .. } if property == "bulkhead,weight" && value == "0"
+);
+rejection!(
+    weight_too_large,
+    "reject-weight-too-large",
+    ConfigError::InvalidValue { property, value, .. } if property == "bulkhead,weight" && value == "65536"
+);
+rejection!(
+    weight_outside_credit2,
+    "reject-weight-outside-credit2",
+    ConfigError::Credit2Only {
+        property: "bulkhead,weight",
+        value: 512,
+        scheduler: "null",
+        ..
+    }
+);
+rejection!(
+    cap_outside_credit2,
+    "reject-cap-outside-credit2",
+    ConfigError::Credit2Only {
+        property: "bulkhead,cap",
+        value: 50,
+        scheduler: "bulkhead,fixed-priority",
+        ..
+    }
+);
+rejection!(
+    cap_too_large,
+    "reject-cap-too-large",
+    ConfigError::CapTooLarge {
+        cap: 201,
+        vcpus: 2,
+        ..
+    }
+);
+
+#[test]
+fn scheduling_errors_name_the_node_the_value_and_the_fix() {
+    let message = |fixture: &str| match check(fixture) {
+        Err(errors) => errors[0].to_string(),
+        Ok(_) => panic!("{fixture} was accepted"),
+    };
+    let weight = message("reject-weight-outside-credit2");
+    for part in [
+        "/chosen/domU1",
+        "bulkhead,weight",
+        "<512>",
+        "\"null\"",
+        "cpupool-sched = \"credit2\"",
+    ] {
+        assert!(weight.contains(part), "{part} missing from: {weight}");
+    }
+    let cap = message("reject-cap-too-large");
+    for part in [
+        "/chosen/domU1",
+        "<201>",
+        "2 vCPUs",
+        "at most 200",
+        "lower it",
+    ] {
+        assert!(cap.contains(part), "{part} missing from: {cap}");
+    }
+    let zero = message("reject-weight-zero");
+    for part in ["/chosen/domU1", "bulkhead,weight", "from 1 to 65535"] {
+        assert!(zero.contains(part), "{part} missing from: {zero}");
+    }
+}

@@ -190,3 +190,36 @@ fn reference_page_example_is_valid() {
         Some(3)
     );
 }
+
+#[test]
+fn credit2_weights_and_caps_and_a_shared_fixed_priority_cpu() {
+    let plan = valid("valid-schedulers").plan;
+    let by_name = |name: &str| plan.partitions.iter().find(|p| p.name == name).unwrap();
+    let (rtos, logger, heavy, light) = (
+        by_name("rtos"),
+        by_name("logger"),
+        by_name("heavy"),
+        by_name("light"),
+    );
+    assert_eq!((heavy.weight, heavy.cap_percent), (512, 150));
+    assert_eq!(
+        (light.weight, light.cap_percent),
+        (256, 0),
+        "Xen's default weight, no cap"
+    );
+    assert_eq!((rtos.weight, rtos.cap_percent), (256, 0));
+    assert_eq!(plan.pools[heavy.pool].scheduler, Scheduler::Credit2);
+    let rt_pool = &plan.pools[rtos.pool];
+    assert_eq!(rt_pool.scheduler, Scheduler::FixedPriority);
+    let cpus: Vec<usize> = rtos
+        .vcpus
+        .iter()
+        .chain(&logger.vcpus)
+        .map(|v| v.placement.unwrap().cpu)
+        .collect();
+    assert_eq!(cpus, [3, 3, 3], "three vCPUs pinned to the pool's one CPU");
+    assert_eq!(
+        (rtos.vcpus[1].priority, logger.vcpus[0].priority),
+        (200, 10)
+    );
+}

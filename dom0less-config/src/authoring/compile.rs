@@ -300,6 +300,8 @@ fn domain_properties(
         ("nr_spis", p.nr_spis),
         ("max_grant_frames", p.max_grant_frames),
         ("max_maptrack_frames", p.max_maptrack_frames),
+        ("bulkhead,weight", p.weight.map(u32::from)),
+        ("bulkhead,cap", p.cap),
     ];
     for (name, value) in numbers {
         if let Some(v) = value {

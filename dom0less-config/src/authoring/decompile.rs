@@ -9,6 +9,7 @@ use super::{
     format_address, format_size, ChannelSpec, Document, ModuleSpec, PartitionSpec, PoolSpec,
     RangeSpec, SharedSpec, VcpuSpec,
 };
+use crate::limits::DEFAULT_WEIGHT;
 use crate::plan::{CrashPolicy, Enhanced, Memory, Module, PartitionPlan};
 
 fn module(m: &Module) -> ModuleSpec {
@@ -121,6 +122,8 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
             enhanced: enhanced.map(String::from),
             nr_spis: p.nr_spis,
             priority: p.priority,
+            weight: (p.weight != DEFAULT_WEIGHT).then_some(p.weight),
+            cap: (p.cap_percent != 0).then_some(p.cap_percent),
             on_crash: (p.crash_policy != CrashPolicy::Stop)
                 .then(|| String::from(p.crash_policy.name())),
             trap_wfi: p.trap_wfi,

@@ -95,6 +95,12 @@ pub struct PartitionSpec {
     /// Priority 0..=255 (higher first).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub priority: u8,
+    /// Credit2 weight 1..=65535 (`bulkhead,weight`; absent: 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u16>,
+    /// Credit2 cap in percent of one CPU (`bulkhead,cap`; absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cap: Option<u32>,
     /// `stop` (default), `restart` or `halt-system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_crash: Option<String>,

@@ -31,6 +31,8 @@ pub const MODELLED: &[&str] = &[
     "phandle",
     "linux,phandle",
     "bulkhead,priority",
+    "bulkhead,weight",
+    "bulkhead,cap",
     "bulkhead,on-crash",
     "bulkhead,trap-wfi",
 ];
@@ -57,6 +59,23 @@ pub(super) fn priority(reader: &mut Reader<'_>, node: NodeId) -> Option<u8> {
                 "bulkhead,priority",
                 format!("{value}"),
                 "a number from 0 to 255",
+            );
+            None
+        }
+    }
+}
+
+/// Reads a `bulkhead,weight` property (1..=65535).
+fn weight(reader: &mut Reader<'_>, node: NodeId) -> Option<u16> {
+    let value = reader.u32(node, "bulkhead,weight")?;
+    match u16::try_from(value) {
+        Ok(v) if v > 0 => Some(v),
+        _ => {
+            reader.invalid(
+                node,
+                "bulkhead,weight",
+                format!("{value}"),
+                "a number from 1 to 65535 (the default is 256)",
             );
             None
         }
@@ -172,6 +191,8 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
         }
     }
     d.priority = priority(reader, node).unwrap_or(0);
+    d.weight = weight(reader, node);
+    d.cap = reader.u32(node, "bulkhead,cap");
     d.crash_policy = match reader.string(node, "bulkhead,on-crash") {
         None => None,
         Some("stop") => Some(CrashPolicy::Stop),

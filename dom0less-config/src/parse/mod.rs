@@ -38,6 +38,10 @@ pub struct DomainDraft {
     pub pool: Option<NodeId>,
     pub vcpus: Vec<VcpuDraft>,
     pub priority: u8,
+    /// `bulkhead,weight`, when given (1..=65535 checked here).
+    pub weight: Option<u16>,
+    /// `bulkhead,cap`, when given (the bound depends on the pool: checked by the validator).
+    pub cap: Option<u32>,
     pub crash_policy: Option<CrashPolicy>,
     pub channels: Vec<ChannelDraft>,
     pub shared: Vec<SharedDraft>,

@@ -10,6 +10,7 @@ use crate::devicetree::{NodeId, Tree};
 use crate::error::ConfigError;
 use crate::findings::Errors;
 use crate::host::{cpu_nodes, HostInfo};
+use crate::limits::MAX_CAP_PER_VCPU;
 use crate::parse::{DomainDraft, Drafts};
 use crate::plan::{CpuPool, Partition, Placement, Scheduler, Vcpu};
 
@@ -202,6 +203,46 @@ pub(super) fn place_vcpus(
     for (index, pool) in pools.iter().enumerate() {
         if pool.scheduler.pins_vcpus() {
             pin(info, index, pool, partitions, errors);
+        }
+    }
+}
+
+/// `bulkhead,weight` and `bulkhead,cap` belong to credit2 pools, and a cap is at most 100%
+/// per vCPU.
+pub(super) fn check_credit2_settings(
+    pools: &[CpuPool],
+    drafts: &[DomainDraft],
+    partitions: &[Partition],
+    errors: &mut Errors,
+) {
+    for (d, p) in drafts.iter().zip(partitions) {
+        let Some(pool) = pools.get(p.pool) else {
+            continue;
+        };
+        if pool.scheduler != Scheduler::Credit2 {
+            let given = [
+                ("bulkhead,weight", d.weight.map(u32::from)),
+                ("bulkhead,cap", d.cap),
+            ];
+            for (property, value) in given {
+                if let Some(value) = value {
+                    errors.push(ConfigError::Credit2Only {
+                        domain: d.path.clone(),
+                        property,
+                        value,
+                        pool: pool.name.clone(),
+                        scheduler: pool.scheduler.name(),
+                    });
+                }
+            }
+        }
+        let most = d.vcpu_count.saturating_mul(MAX_CAP_PER_VCPU);
+        if let Some(cap) = d.cap.filter(|&cap| cap > most) {
+            errors.push(ConfigError::CapTooLarge {
+                domain: d.path.clone(),
+                cap,
+                vcpus: d.vcpu_count,
+            });
         }
     }
 }

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use crate::devicetree::{AddressRange, Tree};
 use crate::error::ConfigError;
 use crate::host::HostInfo;
-use crate::limits::Limit;
+use crate::limits::{Limit, DEFAULT_WEIGHT};
 use crate::parse::{self, DomainDraft, ModuleDraft, Reader};
 use crate::plan::{
     CrashPolicy, Enhanced, Memory, Module, Partition, PartitionPlan, Passthrough, Validated,
@@ -58,6 +58,7 @@ impl PartitionPlan {
             .map(|(d, pool)| skeleton(d, pool))
             .collect();
         cpus::place_vcpus(&info, &pools, &drafts.domains, &mut partitions, &mut errors);
+        cpus::check_credit2_settings(&pools, &drafts.domains, &partitions, &mut errors);
         let shared_regions = links::shared_memory(&drafts.domains, &mut partitions, &mut errors);
         links::event_channels(tree, &drafts.domains, &mut partitions, &mut errors);
         memory::check(&info, host, &drafts.domains, &shared_regions, &mut errors);
@@ -147,6 +148,8 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         pool,
         vcpus: Vec::new(),
         priority: d.priority,
+        weight: d.weight.unwrap_or(DEFAULT_WEIGHT),
+        cap_percent: d.cap.unwrap_or(0),
         crash_policy: d.crash_policy.unwrap_or(CrashPolicy::Stop),
         event_channels: Vec::new(),
         shared_memory: Vec::new(),

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use dom0less_config::authoring::{format_address, format_size};
-use dom0less_config::{ConfigError, Memory, Module, PartitionPlan, Validated};
+use dom0less_config::{ConfigError, Memory, Module, PartitionPlan, Scheduler, Validated};
 use serde_json::{json, Value};
 
 /// The variant name of an error, for scripts.
@@ -100,7 +100,8 @@ fn partition_json(plan: &PartitionPlan, index: usize) -> Value {
         })).collect::<Vec<_>>(),
         "pool": pool.name, "scheduler": pool.scheduler.name(),
         "memory": memory, "modules": modules, "console": p.vpl011,
-        "enhanced": format!("{:?}", p.enhanced), "priority": p.priority, "on_crash": p.crash_policy.name(),
+        "enhanced": format!("{:?}", p.enhanced), "priority": p.priority,
+        "weight": p.weight, "cap": p.cap_percent, "on_crash": p.crash_policy.name(),
         "channels": p.event_channels.iter().map(|c| json!({
             "port": c.port, "remote": plan.partitions[c.remote_partition].name, "remote_port": c.remote_port,
         })).collect::<Vec<_>>(),
@@ -168,6 +169,13 @@ fn print_partition(plan: &PartitionPlan, index: usize) {
         p.priority,
         p.crash_policy.name()
     );
+    if pool.scheduler == Scheduler::Credit2 {
+        let cap = match p.cap_percent {
+            0 => String::from("none"),
+            c => format!("{c}% of a CPU"),
+        };
+        println!("  weight     {}   cap {cap}", p.weight);
+    }
     for (id, v) in p.vcpus.iter().enumerate() {
         if let Some(pl) = v.placement {
             println!("  vcpu{id:<6} cpu {} (MPIDR {:#x})", pl.cpu, pl.mpidr);

@@ -53,6 +53,10 @@ impl FixedPriority {
                 }
             };
             if keep {
+                // A yield with no equal waiting is spent: it does not carry to a later pick.
+                if let Some(e) = table.entries.get_mut(c) {
+                    e.yielded = false;
+                }
                 let peer_waits = best.is_some_and(|b| priority(table, b) == priority(table, c));
                 return (Some(c), peer_waits.then_some(slice_end));
             }

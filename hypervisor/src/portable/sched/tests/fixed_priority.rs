@@ -160,3 +160,31 @@ fn two_cpus_schedule_apart_and_never_swap_pinned_vcpus() {
         assert!(sim.cpu_time(v) > ms(900), "{v}: {}", sim.cpu_time(v));
     }
 }
+
+#[test]
+fn a_yield_with_no_equal_waiting_is_spent() {
+    let mut sim = Sim::new(Scheduler::FixedPriority, &[0]);
+    let (a, b, low) = (vcpu(0, 0), vcpu(0, 1), vcpu(1, 0));
+    sim.add(a, on(0, 5));
+    sim.add(b, on(0, 5));
+    sim.add(low, on(0, 1));
+    sim.wake(a);
+    sim.wake(low);
+    sim.sched.yield_now(a, ms(1));
+    sim.now = ms(1);
+    sim.pick(0);
+    assert_eq!(
+        sim.sched.current(0),
+        Some(a),
+        "only a lower priority waits: a keeps the CPU"
+    );
+    sim.now = ms(2);
+    assert_eq!(sim.wake(b), Some(0), "an equal wakes while no slice runs");
+    assert_eq!(
+        sim.sched.current(0),
+        Some(a),
+        "a's earlier yield does not give b the CPU now"
+    );
+    sim.run_until(ms(30));
+    assert!(sim.cpu_time(b) > 0, "b gets its turn when a's slice ends");
+}

@@ -4,14 +4,19 @@
 //! ```text
 //!            start(pc, x0)            take(cpu)
 //!   Off ─────────────────> Starting ───────────> Running{cpu} ──block()──> Blocked{cpu}
-//!   (start also from Runnable, Running and Blocked: PSCI already checked; the CPU that
-//!    held the vCPU sees the new start at its next exit and lets go)
-//!    ^                                 take(cpu)  │   ^    ^                    │
-//!    │                     Runnable ─────────────-┘   │    └──── take(cpu) ─────┤
-//!    │                        ^    └── preempt(regs) ─┘                         │
-//!    │                        └────────────────────── wake() ───────────────────┘
+//!   (start also from Runnable, Running, Blocked and Waiting: PSCI already checked; the CPU
+//!    that held the vCPU sees the new start at its next exit and lets go)
+//!    ^                                 take(cpu)  │   ^  │  ^                   │
+//!    │                     Runnable ─────────────-┘   │  │  └─── take(cpu) ─────┘
+//!    │                      ^  ^ └── preempt(regs) ───┘  │ park(regs)
+//!    │                      │  └──── wake() ──── Waiting <┘
 //!    └── stop() from any state; leave(cpu) from Running/Blocked on that CPU
 //! ```
+//!
+//! `Blocked` waits in place (its CPU has nothing else to run: the null scheduler); `Waiting`
+//! waits off any CPU with its registers here, so its CPU can run another vCPU (a scheduler
+//! that shares CPUs). `wake` makes a waiting vCPU runnable; for one that is blocked or running
+//! it only names the CPU to kick.
 //!
 //! Invariant: while a vCPU is `Running` or `Blocked` on a CPU, that CPU holds its registers
 //! (the copy here is stale) and only that CPU changes them; in every other state the copy here
@@ -36,6 +41,9 @@ pub enum VcpuState {
     Running { cpu: usize },
     /// Waits on CPU `cpu` for an interrupt (a trapped WFI); its registers stay there.
     Blocked { cpu: usize },
+    /// Waits for an interrupt off any CPU (a trapped WFI in a pool that shares CPUs); its
+    /// registers are saved here.
+    Waiting,
 }
 
 /// A transition the state machine does not allow.
@@ -63,6 +71,17 @@ pub enum Taken {
     Saved(VcpuRegisters),
     /// Back on the CPU that holds its registers (it was blocked there): nothing to load.
     Resident,
+}
+
+/// What [`Vcpu::wake`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// It runs, or waits in place, on `cpu`: kick that CPU so it sees the new interrupt.
+    Kick { cpu: usize },
+    /// It waited off its CPU and is now runnable: its scheduler must find it a CPU.
+    Runnable,
+    /// Nothing to do: it is off, starting or already runnable.
+    Nothing,
 }
 
 /// One vCPU of a partition.
@@ -126,7 +145,7 @@ impl Vcpu {
         match self.state {
             VcpuState::Starting { .. } | VcpuState::Runnable => true,
             VcpuState::Blocked { cpu: holder } => holder == cpu,
-            VcpuState::Off | VcpuState::Running { .. } => false,
+            VcpuState::Off | VcpuState::Running { .. } | VcpuState::Waiting => false,
         }
     }
 
@@ -153,14 +172,36 @@ impl Vcpu {
         }
     }
 
-    /// An interrupt arrived for a blocked vCPU: it wants its CPU again.
-    pub fn wake(&mut self) -> Result<(), VcpuError> {
+    /// An interrupt arrived for it, or its timer expired: a waiting vCPU becomes runnable;
+    /// for one on a CPU, the CPU to kick.
+    pub fn wake(&mut self) -> Wake {
         match self.state {
-            VcpuState::Blocked { .. } => {
+            VcpuState::Waiting => {
                 self.state = VcpuState::Runnable;
+                Wake::Runnable
+            }
+            VcpuState::Running { cpu } | VcpuState::Blocked { cpu } => Wake::Kick { cpu },
+            VcpuState::Off | VcpuState::Starting { .. } | VcpuState::Runnable => Wake::Nothing,
+        }
+    }
+
+    /// The vCPU running on `cpu` waits for an interrupt off the CPU, its registers saved here.
+    pub fn park(&mut self, cpu: usize, registers: &VcpuRegisters) -> Result<(), VcpuError> {
+        match self.state {
+            VcpuState::Running { cpu: holder } if holder == cpu => {
+                self.registers = *registers;
+                self.state = VcpuState::Waiting;
                 Ok(())
             }
-            state => Err(VcpuError { operation: "wake", state }),
+            state => Err(VcpuError { operation: "park", state }),
+        }
+    }
+
+    /// The CPU it runs on or waits on, if any.
+    pub const fn cpu(&self) -> Option<usize> {
+        match self.state {
+            VcpuState::Running { cpu } | VcpuState::Blocked { cpu } => Some(cpu),
+            _ => None,
         }
     }
 

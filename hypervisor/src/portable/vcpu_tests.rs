@@ -55,8 +55,41 @@ fn blocking_keeps_the_vcpu_on_its_cpu_until_woken() {
     assert!(vcpu.wants(1) && !vcpu.wants(0), "only its own CPU resumes it");
     assert_eq!(vcpu.take(1).unwrap(), Taken::Resident);
     vcpu.block(1).unwrap();
-    vcpu.wake().unwrap();
-    assert_eq!(vcpu.state(), VcpuState::Runnable);
+    assert_eq!(vcpu.wake(), Wake::Kick { cpu: 1 }, "a vCPU blocked in place is resumed by its CPU");
+    assert_eq!(vcpu.state(), VcpuState::Blocked { cpu: 1 });
+}
+
+#[test]
+fn a_parked_vcpu_waits_off_its_cpu_and_any_cpu_resumes_it_once_woken() {
+    let mut vcpu = Vcpu::new();
+    vcpu.start(0, 0).unwrap();
+    vcpu.take(1).unwrap();
+    let registers = patterned();
+    assert!(vcpu.park(0, &registers).is_err(), "only its own CPU parks it");
+    vcpu.park(1, &registers).unwrap();
+    assert_eq!(vcpu.state(), VcpuState::Waiting);
+    assert_eq!(vcpu.cpu(), None);
+    assert!(!vcpu.wants(1) && !vcpu.wants(0), "a waiting vCPU is nobody's to take");
+    assert!(vcpu.take(1).is_err());
+    assert_eq!(vcpu.wake(), Wake::Runnable);
+    assert_eq!(vcpu.wake(), Wake::Nothing, "a second wake changes nothing");
+    assert_eq!(vcpu.take(0).unwrap(), Taken::Saved(registers), "every register comes back on another CPU");
+}
+
+#[test]
+fn a_stop_or_a_start_overrides_waiting() {
+    let mut vcpu = Vcpu::new();
+    vcpu.start(0, 0).unwrap();
+    vcpu.take(1).unwrap();
+    vcpu.park(1, &patterned()).unwrap();
+    vcpu.start(0x8000, 7).unwrap();
+    assert_eq!(vcpu.state(), VcpuState::Starting { pc: 0x8000, x0: 7 });
+    assert_eq!(vcpu.wake(), Wake::Nothing);
+    vcpu.take(2).unwrap();
+    vcpu.park(2, &patterned()).unwrap();
+    vcpu.stop();
+    assert_eq!(vcpu.wake(), Wake::Nothing, "a stopped vCPU is not woken");
+    assert_eq!(vcpu.state(), VcpuState::Off);
 }
 
 #[test]
@@ -65,7 +98,7 @@ fn refused_transitions_name_the_operation_and_state() {
     let error = vcpu.take(0).unwrap_err();
     assert_eq!(error, VcpuError { operation: "take", state: VcpuState::Off });
     assert_eq!(error.to_string(), "cannot take a vCPU that is Off");
-    assert!(vcpu.wake().is_err());
+    assert_eq!(vcpu.wake(), Wake::Nothing, "an off vCPU is not woken");
     assert!(vcpu.block(0).is_err());
     vcpu.start(0, 0).unwrap();
     assert!(vcpu.start(0, 0).is_err(), "a start not yet taken cannot start again");

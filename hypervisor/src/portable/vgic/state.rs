@@ -133,6 +133,12 @@ impl Vgic {
         self.changes = self.changes.wrapping_add(1);
     }
 
+    /// The change count: it moves whenever an interrupt is injected or the guest's view
+    /// changes. A vCPU parked while it stayed the same missed no interrupt.
+    pub const fn changes(&self) -> u64 {
+        self.changes
+    }
+
     /// The GIC version the guest sees.
     pub const fn version(&self) -> GicVersion {
         self.version

@@ -57,20 +57,7 @@ impl Vgic {
             }
             // Something changed after the sync kept the list registers: fold them back now,
             // from the shadow, which is what the hardware still holds.
-            let mut held = [None; MAX_LIST_REGISTERS];
-            let state = &self.vcpus[vcpu.0];
-            for (slot, entry) in state.shadow.iter().enumerate().take(state.shadow_len) {
-                held[slot] = entry.state.map(|lr_state| ListRegister {
-                    intid: entry.intid,
-                    priority: 0,
-                    state: lr_state,
-                    hw: None,
-                    group1: false,
-                    eoi_maintenance: false,
-                    source: 0,
-                });
-            }
-            let effects = self.full_sync(vcpu, &held[..lrs.len().min(MAX_LIST_REGISTERS)])?;
+            let effects = self.fold_back_kept(vcpu)?;
             let mut outcome = self.flush(vcpu, doorbell, lrs)?;
             outcome.kick.0 |= effects.kick.0 & !(1 << vcpu.0);
             return Ok(outcome);
@@ -204,6 +191,37 @@ impl Vgic {
             return Ok(Effects::NONE);
         }
         self.full_sync(vcpu, lrs)
+    }
+
+    /// The vCPU leaves its CPU (another vCPU's list registers go in there): list registers a
+    /// sync kept in the hardware are folded back into the model from the shadow, so the next
+    /// flush, wherever the vCPU runs, writes every list register afresh. Returns the other
+    /// vCPUs to kick.
+    pub fn release_list_registers(&mut self, vcpu: VcpuId) -> Result<Effects, VgicError> {
+        self.check_vcpu(vcpu)?;
+        if !self.vcpus[vcpu.0].kept {
+            return Ok(Effects::NONE);
+        }
+        self.fold_back_kept(vcpu)
+    }
+
+    /// Folds list registers kept by a sync back from the shadow, which is what the hardware
+    /// holds while they are kept.
+    fn fold_back_kept(&mut self, vcpu: VcpuId) -> Result<Effects, VgicError> {
+        let mut held = [None; MAX_LIST_REGISTERS];
+        let state = &self.vcpus[vcpu.0];
+        for (slot, entry) in state.shadow.iter().enumerate().take(state.shadow_len) {
+            held[slot] = entry.state.map(|lr_state| ListRegister {
+                intid: entry.intid,
+                priority: 0,
+                state: lr_state,
+                hw: None,
+                group1: false,
+                eoi_maintenance: false,
+                source: 0,
+            });
+        }
+        self.full_sync(vcpu, &held)
     }
 
     /// The whole fold of [`Vgic::sync`].

@@ -328,3 +328,31 @@ fn an_exit_that_changes_nothing_leaves_the_list_registers_alone() {
         assert!(cpu.intids().contains(&41), "{version:?}");
     }
 }
+
+/// A vCPU that leaves its CPU with list registers a sync kept (another vCPU's go in there):
+/// releasing folds them back, so its next flush, on any CPU, lists them all again instead of
+/// trusting hardware that now holds someone else's.
+#[test]
+fn a_vcpu_switched_out_gets_every_list_register_again() {
+    for version in [GicVersion::V2, GicVersion::V3] {
+        let mut vgic = ready(version, 2);
+        super::enable_private(&mut vgic, 0, VIRTUAL_TIMER_PPI);
+        let mut cpu = Cpu::new(0);
+        vgic.inject(VcpuId(0), VIRTUAL_TIMER_PPI).expect("timer");
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.intids(), [VIRTUAL_TIMER_PPI]);
+        vgic.sync(cpu.vcpu, &cpu.lrs).expect("sync keeps the registers");
+
+        vgic.release_list_registers(cpu.vcpu).expect("release");
+        assert!(vgic.is_pending(VcpuId(0), VIRTUAL_TIMER_PPI), "{version:?}: the model holds it again");
+        let mut elsewhere = [None; 4];
+        let outcome = vgic.flush(cpu.vcpu, &cpu.doorbell, &mut elsewhere).expect("flush");
+        assert!(!outcome.unchanged, "{version:?}: not the fast path");
+        assert_eq!(elsewhere.iter().flatten().map(|lr| lr.intid).collect::<Vec<_>>(), [VIRTUAL_TIMER_PPI], "{version:?}");
+
+        // Releasing registers a full sync already folded back changes nothing.
+        vgic.sync(cpu.vcpu, &[None; 4]).expect("the guest took it meanwhile");
+        vgic.release_list_registers(cpu.vcpu).expect("release again");
+        assert!(vgic.release_list_registers(VcpuId(7)).is_err(), "{version:?}: an unknown vCPU is refused");
+    }
+}

@@ -83,12 +83,15 @@ pub enum Failure {
     },
     /// A console line contained a forbidden text.
     ForbiddenLine { line: String, text: String },
+    /// The run ended as expected but its output fails a check.
+    Check { what: &'static str, why: String },
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Failure::Setup(why) => write!(f, "cannot set up: {why}"),
+            Failure::Check { what, why } => write!(f, "{what}: {why}"),
             Failure::Spawn { qemu, error } => write!(f, "cannot start {}: {error}", qemu.display()),
             Failure::DeadlineWaitingForLines {
                 deadline,
@@ -357,18 +360,29 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
     drop(readers);
     let _ = std::fs::remove_file(&monitor);
     outcome.elapsed = start.elapsed();
-    outcome.failure = judge(end, status, &matcher, scenario).or_else(|| {
-        // Lines after the last expected one are checked too.
-        outcome.console.iter().find_map(|line| {
-            matcher
-                .forbidden_in(line)
-                .map(|text| Failure::ForbiddenLine {
-                    line: line.clone(),
-                    text: text.to_string(),
-                })
+    outcome.failure = judge(end, status, &matcher, scenario)
+        .or_else(|| {
+            // Lines after the last expected one are checked too.
+            outcome.console.iter().find_map(|line| {
+                matcher
+                    .forbidden_in(line)
+                    .map(|text| Failure::ForbiddenLine {
+                        line: line.clone(),
+                        text: text.to_string(),
+                    })
+            })
         })
-    });
+        .or_else(|| run_checks(scenario, &outcome.console));
     outcome
+}
+
+/// The scenario's checks of the whole console, in order; the first that fails.
+pub fn run_checks(scenario: &Scenario, console: &[String]) -> Option<Failure> {
+    scenario.checks.iter().find_map(|c| {
+        (c.check)(console)
+            .err()
+            .map(|why| Failure::Check { what: c.what, why })
+    })
 }
 
 /// Decides the verdict from how the console watch ended and how QEMU exited.

@@ -31,6 +31,18 @@ pub struct Scenario {
     pub pending: bool,
     /// Partitions to boot: a config merged into the host device tree before the run.
     pub partitions: Option<PartitionConfig>,
+    /// Checks of the whole console once every line was seen and QEMU exited as expected
+    /// (figures the guests printed, the order of lines from different partitions).
+    pub checks: Vec<Check>,
+}
+
+/// A check of a finished run's console output.
+#[derive(Clone, Copy, Debug)]
+pub struct Check {
+    /// What it checks, for the failure message.
+    pub what: &'static str,
+    /// Returns why the console fails the check.
+    pub check: fn(&[String]) -> Result<(), String>,
 }
 
 /// Texts that fail any scenario that does not say otherwise.
@@ -53,6 +65,7 @@ impl Scenario {
             forbidden: DEFAULT_FORBIDDEN.iter().map(|t| t.to_string()).collect(),
             pending: false,
             partitions: None,
+            checks: Vec::new(),
         }
     }
 }

@@ -1,0 +1,71 @@
+//! The `spin` guest: measures how much CPU its partition gets. It counts loop iterations
+//! (each the same few instructions) between two moments of its own virtual time and reports
+//! the count, so that partitions sharing a CPU can be compared: their counts stand in the
+//! ratio of their CPU shares. Under QEMU `-icount`, virtual time follows the instructions all
+//! CPUs execute, so the counts repeat from run to run.
+//!
+//! Boot arguments: `spin.from=MS` and `spin.to=MS` bound the counting window in milliseconds
+//! of the guest's virtual counter (it starts near zero when the partition starts), and
+//! `spin.until=MS` (optional) keeps it spinning after its report, so that a partition started a
+//! little later still shares the CPU to the end of its own window; or `spin.work=N`: run N
+//! iterations, saying `start` before and `finished` after.
+#![no_std]
+#![no_main]
+
+use test_guests::bootargs::{parse_number, value};
+use test_guests::runtime::cpu::micros;
+use test_guests::runtime::Guest;
+use test_guests::say;
+
+test_guests::entry!(main);
+
+/// Iterations between two reads of the counter.
+const BATCH: u64 = 1024;
+
+/// One batch of iterations the compiler cannot fold away.
+#[inline(never)]
+fn batch(mut state: u64) -> u64 {
+    for _ in 0..BATCH {
+        state = core::hint::black_box(state.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    state
+}
+
+fn number(guest: &Guest, key: &str) -> Option<u64> {
+    let text = value(guest.bootargs, key)?;
+    match parse_number(text) {
+        Ok(n) => Some(n),
+        Err(e) => guest.fail(format_args!("{key}={text}: {e}")),
+    }
+}
+
+fn main(guest: &'static Guest) -> ! {
+    let mut state = 1;
+    if let Some(work) = number(guest, "spin.work") {
+        say!(guest, "start");
+        for _ in 0..work.div_ceil(BATCH) {
+            state = batch(state);
+        }
+        say!(guest, "finished {work} iterations");
+    } else {
+        let (Some(from), Some(to)) = (number(guest, "spin.from"), number(guest, "spin.to")) else {
+            guest.fail(format_args!("give spin.from= and spin.to= (ms), or spin.work="));
+        };
+        while micros() < from * 1000 {
+            state = batch(state);
+        }
+        let mut count = 0u64;
+        while micros() < to * 1000 {
+            state = batch(state);
+            count += BATCH;
+        }
+        say!(guest, "{count} iterations from {from} ms to {to} ms");
+        let until = number(guest, "spin.until").unwrap_or(0);
+        while micros() < until * 1000 {
+            state = batch(state);
+        }
+    }
+    core::hint::black_box(state);
+    say!(guest, "done");
+    guest.psci.system_off()
+}

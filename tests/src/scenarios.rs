@@ -2,6 +2,7 @@
 
 pub mod linux;
 pub mod partitions;
+pub mod scheduling;
 
 use crate::scenario::{Dtb, Expect, Scenario};
 
@@ -97,6 +98,7 @@ pub fn all() -> Vec<Scenario> {
     ];
     all.extend(partitions::all());
     all.extend(linux::all());
+    all.extend(scheduling::all());
     all
 }
 

@@ -1,22 +1,27 @@
-//! One loop per CPU: take the vCPU this CPU runs when it wants to run, run it exit after exit
-//! until it stops, and sleep in WFI otherwise (woken by a kick SGI or another interrupt).
+//! One loop per CPU: take a vCPU, run it exit after exit until it stops, waits or is
+//! preempted, and sleep in WFI when there is nothing to run (woken by a kick SGI, the EL2
+//! timer or another interrupt).
 //!
-//! Under the null scheduler each vCPU has one CPU for life and each CPU at most one vCPU
-//! (`assigned`, from the partitions' `vcpu_cpus`). The vCPU's registers live in this loop's frame while it runs (`regs`) and in
-//! its `Vcpu` slot otherwise; entry and exit handlers never diverge: they return an
-//! [`Outcome`] here.
+//! A CPU of a `null` pool runs one vCPU for its whole life (`assigned`, from the partitions'
+//! `vcpu_cpus`); a trapped WFI waits in place, and nothing on its exit path touches a
+//! scheduler. A CPU of a pool that shares its CPUs (credit2, fixed priority) asks its pool's
+//! scheduler what to run (`sched::Pool`), arms its EL2 timer for the slice end, parks a vCPU
+//! that waits for an interrupt and switches to the next one. The vCPU's registers live in
+//! this loop's frame while it runs (`regs`) and in its `Vcpu` slot otherwise; entry and exit
+//! handlers never diverge: they return an [`Outcome`] here.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::arch::aarch64::context::{El1Registers, FpRegisters, VcpuRegisters, VirtualCpuState};
 use crate::arch::aarch64::gic::Gic;
-use crate::arch::aarch64::{cpu, guest, vcpu_context, world};
+use crate::arch::aarch64::{cpu, guest, timer, vcpu_context, world};
 use crate::portable::guest::layout::GicVersion;
 use crate::portable::partition::Partition;
 use crate::portable::psci::vmpidr_el2;
-use crate::portable::vcpu::Taken;
+use crate::portable::vcpu::{virtual_timer_deadline, Taken};
 
 use super::per_cpu::{self, Running};
+use super::sched::{self, Next, Pool, Reschedule};
 use super::{diagnostics, exits, interrupts, PARTITIONS, VTCR_EL2};
 
 /// What the exit handlers tell the loop.
@@ -28,6 +33,8 @@ pub enum Outcome {
     Block,
     /// The vCPU is done on this CPU: it stopped, or its partition stopped or restarted.
     Leave,
+    /// The guest gives the CPU away for now (WFE in a pool that shares CPUs).
+    Yield,
 }
 
 /// `bulkhead.debug=switch-every-exit`: save every register of the vCPU to its slot after each
@@ -46,6 +53,20 @@ fn assigned(cpu: usize) -> Option<(&'static Partition, usize)> {
 
 /// This CPU's loop; every CPU ends its boot here.
 pub fn cpu_loop(cpu: usize) -> ! {
+    // Secondary CPUs get here before the partitions and pools exist; the first kick comes
+    // after they do.
+    while !sched::ready() {
+        cpu::wait_for_interrupt();
+        interrupts::idle_irqs(cpu);
+    }
+    match sched::pool_of_cpu(cpu) {
+        Some(pool) => scheduled_loop(cpu, pool),
+        None => pinned_loop(cpu),
+    }
+}
+
+/// A CPU of a `null` pool: its one vCPU, whenever it wants to run.
+fn pinned_loop(cpu: usize) -> ! {
     loop {
         if let Some((p, vcpu)) = assigned(cpu) {
             let taken = {
@@ -56,7 +77,7 @@ pub fn cpu_loop(cpu: usize) -> ! {
                 }
             };
             if let Some((taken, starts)) = taken {
-                run_vcpu(cpu, p, vcpu, taken, starts);
+                run_vcpu(cpu, p, vcpu, taken, starts, None);
                 continue;
             }
         }
@@ -67,8 +88,39 @@ pub fn cpu_loop(cpu: usize) -> ! {
     }
 }
 
-/// Runs a vCPU this CPU took until it leaves.
-fn run_vcpu(cpu: usize, p: &'static Partition, vcpu: usize, taken: Taken, starts: u64) {
+/// A CPU of a pool that shares its CPUs: whatever the pool's scheduler chooses.
+fn scheduled_loop(cpu: usize, pool: &'static Pool) -> ! {
+    let mut next = pool.next(cpu);
+    loop {
+        next = match next {
+            (Some(Next { partition, vcpu, taken, starts }), deadline) => {
+                run_vcpu(cpu, partition, vcpu, taken, starts, Some((pool, deadline))).unwrap_or_else(|| pool.next(cpu))
+            }
+            (None, deadline) => {
+                // Idle until a kick, an interrupt or the earliest deadline (a sleeper's timer).
+                arm(deadline);
+                if !per_cpu::this().take_reschedule() {
+                    cpu::wait_for_interrupt();
+                }
+                timer::cancel_el2_deadline();
+                interrupts::idle_irqs(cpu);
+                pool.next(cpu)
+            }
+        };
+    }
+}
+
+/// Runs a vCPU this CPU took until it leaves. With a pool (`scheduled`, with the deadline to
+/// ask its scheduler again), returns what the scheduler chose when it switched to another
+/// vCPU; `None` means the caller asks it.
+fn run_vcpu(
+    cpu: usize,
+    p: &'static Partition,
+    vcpu: usize,
+    taken: Taken,
+    starts: u64,
+    scheduled: Option<(&'static Pool, Option<u64>)>,
+) -> Option<(Option<Next>, Option<u64>)> {
     let cntvoff = {
         let mut run = p.run.lock();
         // vCPU 0 is on from the start; a vCPU started by CPU_ON is ON_PENDING until now.
@@ -80,11 +132,14 @@ fn run_vcpu(cpu: usize, p: &'static Partition, vcpu: usize, taken: Taken, starts
             interrupts::reset_vcpu_interface(cpu);
             regs
         }
-        Taken::Saved(regs) => regs,
+        Taken::Saved(regs) => {
+            interrupts::resume_vcpu_interface(cpu);
+            regs
+        }
         // A blocked vCPU is resumed inside this function, never through the loop.
         Taken::Resident => {
             p.vcpus[vcpu].lock().leave(cpu);
-            return;
+            return None;
         }
     };
     let config = guest::VcpuConfig {
@@ -99,8 +154,12 @@ fn run_vcpu(cpu: usize, p: &'static Partition, vcpu: usize, taken: Taken, starts
     unsafe { guest::configure(&config) };
     load(&regs);
     *per_cpu::this().running.lock() = Some(Running { partition: p.index, vcpu });
+    let pool = scheduled.map(|(pool, deadline)| {
+        arm(deadline);
+        pool
+    });
     let mut maintenance = None;
-    loop {
+    let switched = loop {
         interrupts::flush(p, vcpu);
         interrupts::finish(maintenance.take());
         // SAFETY: this CPU is configured for this vCPU above and its EL1 state is loaded;
@@ -111,25 +170,97 @@ fn run_vcpu(cpu: usize, p: &'static Partition, vcpu: usize, taken: Taken, starts
         if !p.vcpus[vcpu].lock().held_by(cpu, starts) {
             // Stopped, restarted or started again meanwhile: its list registers belong to the
             // old run; drop them unread.
-            break;
+            break None;
         }
-        match exits::handle(cpu, p, vcpu, &exit, &mut regs.general, &mut maintenance) {
-            Outcome::Resume => {}
-            Outcome::Block => {
+        let outcome = exits::handle(cpu, p, vcpu, &exit, &mut regs.general, &mut maintenance);
+        match (outcome, pool) {
+            (Outcome::Resume, _) => {}
+            (Outcome::Block, None) => {
                 if !exits::wait_for_interrupt(cpu, p, vcpu) {
-                    break;
+                    break None;
                 }
             }
-            Outcome::Leave => break,
+            (Outcome::Block, Some(pool)) => {
+                // What is due now goes into the list registers and straight back: anything
+                // listed completes the WFI at once. An interrupt raised after the change count
+                // is read moves it, and the park below wakes the vCPU at once.
+                let changes = p.vgic.lock().changes();
+                interrupts::flush(p, vcpu);
+                let listed = interrupts::any_listed();
+                interrupts::sync(p, vcpu);
+                if listed {
+                    continue;
+                }
+                switch_out(p, vcpu, &mut regs);
+                let deadline = virtual_timer_deadline(regs.el1.cntv_ctl, regs.el1.cntv_cval, cntvoff);
+                pool.park(cpu, p, vcpu, &regs, deadline, changes);
+                interrupts::finish(maintenance.take());
+                interrupts::release_vcpu_interface(cpu);
+                *per_cpu::this().running.lock() = None;
+                return None;
+            }
+            (Outcome::Leave, _) => break None,
+            (Outcome::Yield, Some(pool)) => {
+                pool.yield_now(p, vcpu);
+                per_cpu::this().request_reschedule();
+            }
+            (Outcome::Yield, None) => {}
+        }
+        if let Some(pool) = pool {
+            if per_cpu::this().take_reschedule() {
+                match pool.reschedule(cpu, p, vcpu, || {
+                    switch_out(p, vcpu, &mut regs);
+                    regs
+                }) {
+                    Reschedule::Keep(deadline) => arm(deadline),
+                    Reschedule::Switch(next, deadline) => break Some((next, deadline)),
+                }
+            }
         }
         if SWITCH_EVERY_EXIT.load(Ordering::Relaxed) && !switch_out_and_in(cpu, p, vcpu, &mut regs) {
-            break;
+            break None;
+        }
+    };
+    interrupts::finish(maintenance.take());
+    *per_cpu::this().running.lock() = None;
+    match switched {
+        // Preempted: its registers are saved; the next vCPU's load replaces this one's
+        // interface, or the CPU idles with it released.
+        Some((next, deadline)) => {
+            if next.is_none() {
+                interrupts::release_vcpu_interface(cpu);
+            }
+            Some((next, deadline))
+        }
+        None => {
+            interrupts::release_vcpu_interface(cpu);
+            p.vcpus[vcpu].lock().leave(cpu);
+            if let Some(pool) = pool {
+                timer::cancel_el2_deadline();
+                pool.left(p, vcpu);
+            }
+            None
         }
     }
-    interrupts::finish(maintenance.take());
-    interrupts::release_vcpu_interface(cpu);
-    *per_cpu::this().running.lock() = None;
-    p.vcpus[vcpu].lock().leave(cpu);
+}
+
+/// Arms this CPU's EL2 timer for the scheduler's next decision, or disarms it.
+fn arm(deadline: Option<u64>) {
+    match deadline {
+        Some(d) => timer::set_el2_deadline(d),
+        None => {
+            timer::cancel_el2_deadline();
+        }
+    }
+}
+
+/// Saves the running vCPU's registers (its general registers are in `regs` already),
+/// silences its virtual timer on this CPU, which the next vCPU's load replaces, and hands its
+/// list registers back to its vGIC (the next vCPU's flush overwrites them).
+fn switch_out(p: &Partition, vcpu: usize, regs: &mut VcpuRegisters) {
+    save(regs);
+    timer::disable_virtual_timer();
+    interrupts::release_list_registers(p, vcpu);
 }
 
 /// Loads a vCPU's EL1, FP/SIMD and virtual-interface registers into this CPU (its general

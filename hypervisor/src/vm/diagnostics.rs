@@ -96,11 +96,43 @@ pub fn dump(partitions: &[Partition], cpus: usize) {
         for (vcpu, &host) in p.vcpu_cpus.iter().enumerate() {
             let id = VcpuId(vcpu);
             let mut line = Line::new();
+            let (state, el1) = p.vcpus.get(vcpu).map_or((None, None), |slot| {
+                let slot = slot.lock();
+                (Some(slot.state()), Some(slot.registers().el1))
+            });
+            let _ = write!(line, "bulkhead:     vcpu {vcpu}: {state:?}");
+            if let (Some(crate::portable::vcpu::VcpuState::Waiting), Some(el1)) = (state, el1) {
+                let cntvoff = p.run.lock().cntvoff;
+                let _ = match crate::portable::vcpu::virtual_timer_deadline(el1.cntv_ctl, el1.cntv_cval, cntvoff) {
+                    Some(deadline) => write!(line, " (its timer is due in {} ms)", (deadline as i64).wrapping_sub(now as i64) * 1000 / frequency as i64),
+                    None => write!(line, " (its timer is off: CNTV_CTL {:#x})", el1.cntv_ctl),
+                };
+            }
+            match super::sched::pool_of(p) {
+                Some(pool) => {
+                    let stats = pool.stats(p, vcpu).unwrap_or_default();
+                    let ms = |ticks: u64| ticks.saturating_mul(1000) / frequency;
+                    let _ = write!(
+                        line,
+                        ", pool {} ({}): {} ms on a cpu, scheduled {} times, {} ms runnable but waiting",
+                        pool.name,
+                        pool.kind.name(),
+                        ms(stats.cpu_time),
+                        stats.runs,
+                        ms(stats.waiting)
+                    );
+                }
+                None => {
+                    let _ = write!(line, ", null pool: cpu {host} is its own");
+                }
+            }
+            println!("{line}");
+            let mut line = Line::new();
             {
                 let vgic = p.vgic.lock();
                 let _ = write!(
                     line,
-                    "bulkhead:     vcpu {vcpu} (cpu {host}): pending {}; active {}; listed {}; enabled {}",
+                    "bulkhead:       vgic: pending {}; active {}; listed {}; enabled {}",
                     vgic.pending_report(id),
                     vgic.active_report(id),
                     vgic.listed_report(id),

@@ -15,7 +15,7 @@ use crate::portable::vcpu::virtual_timer_deadline;
 use crate::println;
 
 use super::cpu_loop::Outcome;
-use super::{console_op, crash, drain_console, feed_console_input, interrupts, kick, restart_partition, stop_partition, PARTITIONS};
+use super::{console_op, crash, drain_console, feed_console_input, interrupts, restart_partition, stop_partition, PARTITIONS};
 
 /// Handles one exit of vCPU `vcpu` of `p` on CPU `cpu`. A maintenance interrupt taken is left
 /// in `after_flush`: the loop deactivates it once the next flush has rewritten the list
@@ -81,16 +81,13 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
             Outcome::Resume
         }
         Exit::Wait { interrupt: true } => Outcome::Block,
-        // WFE returns at once: this CPU has nothing else to run.
-        Exit::Wait { interrupt: false } => Outcome::Resume,
+        // WFE: where the CPU is shared the vCPU yields (it likely spins on a lock another vCPU
+        // holds); on a CPU of its own it returns at once.
+        Exit::Wait { interrupt: false } => Outcome::Yield,
         Exit::StartVcpu { vcpu: target, entry, context_id } => {
             let started = p.vcpus.get(target).map(|slot| slot.lock().start(entry, context_id));
             match started {
-                Some(Ok(())) => {
-                    if let Some(&host) = p.vcpu_cpus.get(target) {
-                        kick(host);
-                    }
-                }
+                Some(Ok(())) => super::sched::started(p, target),
                 Some(Err(e)) => println!("bulkhead: partition \"{}\" vcpu {target}: {e}", p.name),
                 None => println!("bulkhead: partition \"{}\": no vcpu {target}", p.name),
             }

@@ -11,6 +11,8 @@ use crate::portable::partition::Partition;
 use crate::portable::vgic::{Effects, GicVersion, ListRegister, VcpuId, MAINTENANCE_PPI, MAX_LIST_REGISTERS, VIRTUAL_TIMER_PPI};
 use crate::println;
 
+use super::per_cpu;
+
 /// The SGI one CPU sends another to make its vCPU exit and see new vGIC state.
 pub const KICK_SGI: u32 = 0;
 /// Priority of the interrupts the hypervisor takes (all of them: one level is enough).
@@ -98,6 +100,13 @@ pub fn flush(p: &Partition, vcpu: usize) {
     act(p, vcpu, Effects::kick(outcome.kick));
 }
 
+/// The vCPU leaves this CPU: interrupts the last sync left in the list registers go back to
+/// its vGIC (see `Vgic::release_list_registers`).
+pub fn release_list_registers(p: &Partition, vcpu: usize) {
+    let effects = p.vgic.lock().release_list_registers(VcpuId(vcpu)).unwrap_or(Effects::NONE);
+    act(p, vcpu, effects);
+}
+
 /// Whether a list register holds an interrupt (pending or active) for the guest.
 pub fn any_listed() -> bool {
     let vif = gic().virtual_interface();
@@ -116,6 +125,12 @@ pub fn reset_vcpu_interface(cpu: usize) {
     vif.set_hcr(Hcr::enabled());
     gic.deactivate(Acknowledged::of(VIRTUAL_TIMER_PPI));
     let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, true);
+}
+
+/// Lets the virtual timer's PPI through again for a vCPU that resumes here after running
+/// elsewhere or waiting (its interface state comes with its registers).
+pub fn resume_vcpu_interface(cpu: usize) {
+    let _ = gic().set_enabled(VIRTUAL_TIMER_PPI, cpu, true);
 }
 
 /// Holds back (or lets through again) the running vCPU's physical virtual-timer PPI while it
@@ -162,11 +177,7 @@ pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
     let gic = gic();
     let here = cpu::index();
     for target in effects.kick.iter() {
-        if let Some(&cpu) = p.vcpu_cpus.get(target.0) {
-            if cpu != here {
-                let _ = gic.send_sgi(KICK_SGI, cpu);
-            }
-        }
+        super::sched::notify(p, target.0);
     }
     for bit in 0..32 {
         let mask = 1u32 << bit;
@@ -220,11 +231,16 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
                 act(p, vcpu, effects);
             }
             MAINTENANCE_PPI => maintenance = Some(irq),
-            KICK_SGI => gic.deactivate(irq),
-            // A blocked vCPU's deadline that a wake-up for another reason left armed.
+            KICK_SGI => {
+                gic.deactivate(irq);
+                per_cpu::this().request_reschedule();
+            }
+            // The scheduler's slice end or a sleeper's deadline; under the null scheduler a
+            // blocked vCPU's deadline that a wake-up for another reason left armed.
             EL2_TIMER_PPI => {
                 timer::cancel_el2_deadline();
                 gic.deactivate(irq);
+                per_cpu::this().request_reschedule();
             }
             // Console input: the caller drains the UART, which lowers the line, then
             // deactivates it.

@@ -34,6 +34,7 @@ mod exits;
 mod interrupts;
 pub mod memory;
 mod per_cpu;
+mod sched;
 
 pub use cpu_loop::cpu_loop;
 pub use interrupts::init_cpu as init_cpu_interrupts;
@@ -112,6 +113,11 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         }
     };
     let partitions = PARTITIONS.call_once(|| partitions);
+    if let Err(e) = sched::init(&plan, partitions) {
+        println!("bulkhead: error: {e}");
+        println!("bulkhead: the partition config cannot be run; nothing was started");
+        fatal::stop();
+    }
     console::set_before_line(|sink| MUX.lock().close_open_line(&mut |b: &[u8]| sink(b)));
     {
         let mut mux = MUX.lock();
@@ -222,8 +228,9 @@ fn start_partition(p: &Partition) {
             if run_boot_count(p) == 1 {
                 println!("bulkhead: partition \"{}\" started", p.name);
             }
-            match p.vcpus[0].lock().start(pc, x0) {
-                Ok(()) => kick(p.vcpu_cpus[0]),
+            let started = p.vcpus[0].lock().start(pc, x0);
+            match started {
+                Ok(()) => sched::started(p, 0),
                 Err(e) => println!("bulkhead: partition \"{}\" vcpu 0: {e}", p.name),
             }
         }
@@ -259,13 +266,11 @@ fn console_op<T>(f: impl FnOnce(&mut Multiplexer<'static, MAX_PARTITIONS, LINE>,
 /// Makes the partition's vCPUs on other CPUs leave the guest (they see the new generation).
 fn kick_others(p: &Partition) {
     let here = cpu::index();
-    for &cpu in &p.vcpu_cpus {
+    sched::holders(p, |cpu| {
         if cpu != here {
-            if let Some(gic) = crate::arch::aarch64::gic::Gic::get() {
-                let _ = gic.send_sgi(interrupts::KICK_SGI, cpu);
-            }
+            kick(cpu);
         }
-    }
+    });
 }
 
 /// Routes what was typed on the physical console: three CTRL-a move the focus, every other

@@ -2,7 +2,7 @@
 //! its latest guest exit. A CPU finds its entry by its index, which TPIDR_EL2 holds; only that
 //! CPU writes its entry, and the state dump reads every entry.
 
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use spin::Mutex;
 
@@ -32,6 +32,21 @@ pub struct PerCpu {
     pub running: Mutex<Option<Running>>,
     /// Its latest guest exit.
     pub exits: ExitRecord,
+    /// Set when its scheduler must choose again (a kick SGI, its EL2 timer, a vCPU woken for
+    /// it by this CPU); only this CPU sets and clears it.
+    reschedule: AtomicBool,
+}
+
+impl PerCpu {
+    /// Asks this CPU's loop to consult its scheduler at the next opportunity.
+    pub fn request_reschedule(&self) {
+        self.reschedule.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a reschedule was asked for since the last call (and clears it).
+    pub fn take_reschedule(&self) -> bool {
+        self.reschedule.swap(false, Ordering::Relaxed)
+    }
 }
 
 /// Every CPU's state, by CPU index.
@@ -45,6 +60,7 @@ pub static CPUS: [PerCpu; MAX_CPUS] = [const {
             pc: AtomicU64::new(0),
             at: AtomicU64::new(0),
         },
+        reschedule: AtomicBool::new(false),
     }
 }; MAX_CPUS];
 

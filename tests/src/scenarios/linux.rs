@@ -125,6 +125,14 @@ pub fn all() -> Vec<Scenario> {
             "tests/scenarios/virt-gicv3-linux-mixed.dts",
             vec![linux("linux", 2), linux("linux2", 1), hello("hello", 64)],
         ),
+        // Four vCPUs on the two CPUs of a credit2 pool.
+        scenario(
+            "virt-gicv3-credit2-linux",
+            "virt",
+            Some(3),
+            "tests/scenarios/virt-credit2-linux.dts",
+            vec![linux("linux", 2), linux("linux2", 2)],
+        ),
         scenario(
             "raspi4b-linux",
             "rpi4",

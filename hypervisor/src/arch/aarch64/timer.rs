@@ -29,6 +29,12 @@ pub fn virtual_timer() -> (u64, u64) {
     (CNTV_CTL_EL0.get(), CNTV_CVAL_EL0.get())
 }
 
+/// Switches the virtual timer of the vCPU leaving this CPU off (its registers were saved), so
+/// it cannot fire for the next one; the next vCPU's load writes its own.
+pub fn disable_virtual_timer() {
+    CNTV_CTL_EL0.set(0);
+}
+
 /// Masks the running vCPU's virtual timer output (`CNTV_CTL_EL0.IMASK`, Arm ARM D13.8.17),
 /// so its interrupt line drops until the guest writes `CNTV_CTL_EL0` again to re-arm it.
 /// The hypervisor does this when the timer fires and delivers the interrupt as one latched

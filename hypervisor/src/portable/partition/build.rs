@@ -23,10 +23,11 @@ use core::fmt;
 use dom0less_config::{Memory, PartitionPlan, Scheduler};
 use spin::Mutex;
 
-/// Which physical CPU runs which vCPU, across all partitions.
+/// Which physical CPU a `null` pool gives each of its vCPUs, across all partitions (pools that
+/// share their CPUs put several vCPUs on one CPU and are not tracked here).
 #[derive(Debug)]
 pub struct CpuAssignment {
-    /// For each host CPU: the partition and vCPU it runs.
+    /// For each host CPU: the partition and vCPU of a `null` pool it runs.
     pub owner: Vec<Option<(usize, usize)>>,
 }
 
@@ -40,7 +41,7 @@ impl CpuAssignment {
 #[derive(Debug)]
 pub enum BuildError {
     TooManyVcpus { partition: String, vcpus: u32, max: usize },
-    /// Two vCPUs on one CPU need a scheduler that switches; only the null scheduler runs yet.
+    /// Two vCPUs of a `null` pool on one CPU (the validator refuses that first).
     CpuTaken { partition: String, vcpu: usize, cpu: usize, scheduler: &'static str },
     NoFreeCpu { partition: String, vcpu: usize, pool: String, scheduler: &'static str },
     Layout { partition: String, error: LayoutError },
@@ -65,11 +66,11 @@ impl fmt::Display for BuildError {
             }
             Self::CpuTaken { partition, vcpu, cpu, scheduler } => write!(
                 f,
-                "partition \"{partition}\" vCPU {vcpu}: CPU {cpu} already runs another vCPU; the {scheduler} scheduler would share it, but only one vCPU per CPU runs yet: give it a CPU of its own"
+                "partition \"{partition}\" vCPU {vcpu}: CPU {cpu} already runs another vCPU of its {scheduler} pool, which gives each vCPU a CPU of its own: give it a free CPU, or put both in a credit2 or bulkhead,fixed-priority pool"
             ),
             Self::NoFreeCpu { partition, vcpu, pool, scheduler } => write!(
                 f,
-                "partition \"{partition}\" vCPU {vcpu}: no free CPU in pool {pool} ({scheduler}); only one vCPU per CPU runs yet: add CPUs to the pool or use fewer vCPUs"
+                "partition \"{partition}\" vCPU {vcpu}: pool {pool} ({scheduler}) has no CPU its hard affinity allows; give it a CPU of the pool"
             ),
             Self::Layout { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Memory { partition, bytes, error } => {
@@ -149,9 +150,11 @@ pub fn build<const N: usize>(
         index,
         name: name(),
         vcpu_cpus,
+        pool: p.pool,
         gic,
         vpl011: p.vpl011,
-        trap_wfi: p.trap_wfi,
+        // Where CPUs are shared, a vCPU waiting in WFI must give its CPU to the others.
+        trap_wfi: p.trap_wfi || plan.pools.get(p.pool).is_some_and(|pool| pool.scheduler != Scheduler::Null),
         banks,
         kernel,
         initrd,
@@ -182,31 +185,35 @@ fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Re
     Ok(vgic)
 }
 
-/// The CPU of each vCPU: its placement in a pinning pool, else the first free CPU of its pool
-/// (within its hard affinity).
+/// The CPU of each vCPU: its placement in a pinning pool (a `null` pool's CPU is never
+/// given twice); in a credit2 pool, where vCPUs move, its home CPU: the first CPU of its hard
+/// affinity or pool, spread round robin (it takes the console interrupt and names the vCPU in
+/// reports; the scheduler decides where it runs).
 fn assign_cpus(plan: &PartitionPlan, index: usize, cpus: &mut CpuAssignment) -> Result<Vec<usize>, BuildError> {
     let p = &plan.partitions[index];
     let pool = &plan.pools[p.pool];
     let scheduler = pool.scheduler.name();
     let mut out = Vec::new();
     for (v, vcpu) in p.vcpus.iter().enumerate() {
-        let cpu = match vcpu.placement {
-            Some(placement) => {
+        let cpu = match (pool.scheduler, vcpu.placement) {
+            (Scheduler::Null, Some(placement)) => {
                 if cpus.owner.get(placement.cpu).copied().flatten().is_some() {
                     return Err(BuildError::CpuTaken { partition: p.name.clone(), vcpu: v, cpu: placement.cpu, scheduler });
                 }
+                if let Some(slot) = cpus.owner.get_mut(placement.cpu) {
+                    *slot = Some((index, v));
+                }
                 placement.cpu
             }
-            None => {
-                debug_assert!(pool.scheduler == Scheduler::Credit2 || pool.scheduler.pins_vcpus());
-                let allowed = |c: &&usize| vcpu.affinity.is_empty() || vcpu.affinity.contains(c);
-                let free = pool.cpus.iter().filter(allowed).find(|&&c| cpus.owner.get(c) == Some(&None));
-                *free.ok_or_else(|| BuildError::NoFreeCpu { partition: p.name.clone(), vcpu: v, pool: pool.name.clone(), scheduler })?
+            (_, Some(placement)) => placement.cpu,
+            (_, None) => {
+                let allowed: Vec<usize> = pool.cpus.iter().copied().filter(|c| vcpu.affinity.is_empty() || vcpu.affinity.contains(c)).collect();
+                match allowed.get((index + v) % allowed.len().max(1)) {
+                    Some(&cpu) => cpu,
+                    None => return Err(BuildError::NoFreeCpu { partition: p.name.clone(), vcpu: v, pool: pool.name.clone(), scheduler }),
+                }
             }
         };
-        if let Some(slot) = cpus.owner.get_mut(cpu) {
-            *slot = Some((index, v));
-        }
         out.push(cpu);
     }
     Ok(out)

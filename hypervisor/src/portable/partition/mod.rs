@@ -42,8 +42,12 @@ pub struct Partition {
     /// Position in the plan; also the console channel.
     pub index: usize,
     pub name: String,
-    /// The physical CPU each vCPU runs on (null scheduler: for its whole life).
+    /// Each vCPU's CPU: in a `null` pool the one it runs on for its whole life, in a
+    /// fixed-priority pool the one it is pinned to, in a credit2 pool its home CPU (where the
+    /// console interrupt goes; the scheduler moves it across the pool).
     pub vcpu_cpus: Vec<usize>,
+    /// Its CPU pool (index into the plan's pools).
+    pub pool: usize,
     pub gic: GicVersion,
     pub vpl011: bool,
     /// WFI and WFE trap to the hypervisor (`bulkhead,trap-wfi`).

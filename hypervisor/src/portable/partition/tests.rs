@@ -115,11 +115,12 @@ fn partitions_get_their_own_cpus_and_memory() {
     let [smp, hello] = &b.partitions[..] else { panic!("two partitions") };
     assert_eq!(smp.vcpu_count(), 2);
     assert_eq!(hello.vcpu_count(), 1);
-    let mut all: Vec<usize> = smp.vcpu_cpus.iter().chain(&hello.vcpu_cpus).copied().collect();
-    all.sort();
-    all.dedup();
-    assert_eq!(all.len(), 3, "no CPU runs two vCPUs: {:?} {:?}", smp.vcpu_cpus, hello.vcpu_cpus);
-    assert_eq!(b.cpus.owner.iter().filter(|o| o.is_some()).count(), 3);
+    // No pool is configured: every CPU is in the default credit2 pool, where vCPUs move; each
+    // gets a home CPU of the pool, spread round robin, and no CPU is reserved for one.
+    assert_eq!(smp.vcpu_cpus, [0, 1], "a partition's vCPUs get different home CPUs");
+    assert_eq!(hello.vcpu_cpus, [1]);
+    assert!(smp.trap_wfi && hello.trap_wfi, "WFI traps where CPUs are shared");
+    assert_eq!(b.cpus.owner.iter().filter(|o| o.is_some()).count(), 0);
     let a = smp.banks[0].host_range().unwrap();
     let h = hello.banks[0].host_range().unwrap();
     assert_eq!(a.size(), 8 << 20);

@@ -1,0 +1,378 @@
+//! CPU pools at run time: which pool each CPU serves, the scheduler of each pool that shares
+//! its CPUs (credit2, fixed priority), and the vCPUs that wait for an interrupt off their CPU
+//! with a timer deadline (the sleepers).
+//!
+//! A `null` pool has no scheduler here: each of its CPUs runs its one vCPU in place, and its
+//! hot paths never touch this module's locks.
+//!
+//! Lock order: a pool's lock, then a vCPU's, then the partition's vGIC. A transition that makes
+//! a vCPU less runnable (it parks, is preempted, leaves) is made with the pool's lock held and
+//! told to the scheduler in the same critical section; one that makes it more runnable (an
+//! interrupt wakes it, PSCI or a restart starts it) changes the vCPU first and tells the
+//! scheduler after. Either way the scheduler's view ends where the vCPU's state is (`settle`).
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use dom0less_config::{PartitionPlan, Scheduler};
+use spin::{Mutex, Once};
+
+use crate::arch::aarch64::context::VcpuRegisters;
+use crate::arch::aarch64::cpu;
+use crate::arch::aarch64::entry::MAX_CPUS;
+use crate::portable::partition::Partition;
+use crate::portable::sched::{Decision, PoolScheduler, VcpuParams, VcpuRef, VcpuStats};
+use crate::portable::vcpu::{Taken, VcpuState, Wake};
+
+use super::per_cpu;
+
+/// A CPU in no pool (none is left out by the validator; a CPU the config does not know).
+const NO_POOL: usize = usize::MAX;
+
+/// A pool whose CPUs switch between vCPUs.
+pub struct Pool {
+    pub name: alloc::string::String,
+    pub kind: Scheduler,
+    state: Mutex<PoolState>,
+}
+
+struct PoolState {
+    scheduler: PoolScheduler,
+    /// vCPUs waiting off their CPU with a virtual-timer deadline (physical counter): one entry
+    /// per vCPU at most, so the list never grows past the pool's vCPUs.
+    sleepers: Vec<(VcpuRef, u64)>,
+    /// How many vCPUs the pool has.
+    vcpus: usize,
+}
+
+/// What [`Pool::reschedule`] decided.
+// The next vCPU's registers travel by value once per switch, never stored: no allocation on
+// the switch path.
+#[allow(clippy::large_enum_variant)]
+pub enum Reschedule {
+    /// Keep running the vCPU; ask again at the deadline.
+    Keep(Option<u64>),
+    /// The vCPU was preempted (its registers are in its slot); run this one, or idle.
+    Switch(Option<Next>, Option<u64>),
+}
+
+/// The pools that share their CPUs, by plan index (`None` for `null` pools).
+static POOLS: Once<Vec<Option<Pool>>> = Once::new();
+/// Each CPU's pool (plan index).
+static CPU_POOL: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(NO_POOL) }; MAX_CPUS];
+
+/// Why the pool could not be set up.
+#[derive(Debug)]
+pub struct SetupError(alloc::string::String);
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Builds each pool's scheduler with its partitions' vCPUs (none runnable yet).
+pub fn init(plan: &PartitionPlan, partitions: &[Partition]) -> Result<(), SetupError> {
+    let frequency = cpu::counter_frequency().max(1);
+    let mut pools = Vec::with_capacity(plan.pools.len());
+    for (index, pool) in plan.pools.iter().enumerate() {
+        for &c in &pool.cpus {
+            if let Some(slot) = CPU_POOL.get(c) {
+                slot.store(index, Ordering::Relaxed);
+            }
+        }
+        if pool.scheduler == Scheduler::Null {
+            pools.push(None);
+            continue;
+        }
+        let mut scheduler = PoolScheduler::new(pool.scheduler, &pool.cpus, frequency);
+        let mut vcpus = 0;
+        for (pi, (planned, p)) in plan.partitions.iter().zip(partitions).enumerate().filter(|(_, (q, _))| q.pool == index) {
+            for (v, vcpu) in planned.vcpus.iter().enumerate() {
+                let params = VcpuParams {
+                    weight: planned.weight,
+                    cap_percent: planned.cap_percent,
+                    priority: vcpu.priority,
+                    cpu: vcpu.placement.map(|placement| placement.cpu),
+                    affinity: vcpu.affinity.clone(),
+                };
+                let reference = vcpu_ref(pi, v);
+                scheduler.add(reference, params).map_err(|e| {
+                    SetupError(alloc::format!("partition \"{}\" vcpu {v} in pool {}: {e}", p.name, pool.name))
+                })?;
+                vcpus += 1;
+            }
+        }
+        pools.push(Some(Pool {
+            name: pool.name.clone(),
+            kind: pool.scheduler,
+            state: Mutex::new(PoolState { scheduler, sleepers: Vec::with_capacity(vcpus), vcpus }),
+        }));
+    }
+    POOLS.call_once(|| pools);
+    Ok(())
+}
+
+/// Whether the pools are set up (the partitions exist then too).
+pub fn ready() -> bool {
+    POOLS.is_completed()
+}
+
+fn vcpu_ref(partition: usize, vcpu: usize) -> VcpuRef {
+    VcpuRef { partition: partition as u16, vcpu: vcpu as u16 }
+}
+
+fn partition_of(v: VcpuRef) -> Option<&'static Partition> {
+    super::PARTITIONS.get()?.get(usize::from(v.partition))
+}
+
+/// The pool that schedules CPU `cpu`, if it shares its CPUs.
+pub fn pool_of_cpu(cpu: usize) -> Option<&'static Pool> {
+    let index = CPU_POOL.get(cpu)?.load(Ordering::Relaxed);
+    POOLS.get()?.get(index)?.as_ref()
+}
+
+/// The pool that schedules partition `p`, if it shares its CPUs.
+pub fn pool_of(p: &Partition) -> Option<&'static Pool> {
+    POOLS.get()?.get(p.pool)?.as_ref()
+}
+
+/// Asks CPU `cpu` to look at its vCPUs and its scheduler again: this CPU notes it, another
+/// gets the kick SGI.
+pub fn kick(cpu: usize) {
+    if cpu == cpu::index() {
+        per_cpu::this().request_reschedule();
+    } else {
+        super::kick(cpu);
+    }
+}
+
+/// Vcpu `vcpu` of `p` was started (its partition's boot, PSCI CPU_ON): it wants a CPU.
+pub fn started(p: &Partition, vcpu: usize) {
+    match pool_of(p) {
+        None => {
+            if let Some(&cpu) = p.vcpu_cpus.get(vcpu) {
+                kick(cpu);
+            }
+        }
+        Some(pool) => pool.make_runnable(vcpu_ref(p.index, vcpu)),
+    }
+}
+
+/// An interrupt became pending for vCPU `vcpu` of `p`: kick the CPU it is on, or wake it if it
+/// waits off its CPU.
+pub fn notify(p: &Partition, vcpu: usize) {
+    let Some(pool) = pool_of(p) else {
+        // Null pool: the vCPU is on its own CPU for life.
+        if let Some(&cpu) = p.vcpu_cpus.get(vcpu) {
+            if cpu != cpu::index() {
+                super::kick(cpu);
+            }
+        }
+        return;
+    };
+    let Some(slot) = p.vcpus.get(vcpu) else { return };
+    let wake = slot.lock().wake();
+    match wake {
+        Wake::Kick { cpu } if cpu != cpu::index() => super::kick(cpu),
+        Wake::Kick { .. } | Wake::Nothing => {}
+        Wake::Runnable => pool.make_runnable(vcpu_ref(p.index, vcpu)),
+    }
+}
+
+/// The CPUs that hold one of `p`'s vCPUs now (running or waiting in place).
+pub fn holders(p: &Partition, mut each: impl FnMut(usize)) {
+    match pool_of(p) {
+        None => p.vcpu_cpus.iter().for_each(|&c| each(c)),
+        Some(_) => {
+            for slot in &p.vcpus {
+                let cpu = slot.lock().cpu();
+                if let Some(c) = cpu {
+                    each(c);
+                }
+            }
+        }
+    }
+}
+
+/// What the CPU's loop runs next.
+pub struct Next {
+    pub partition: &'static Partition,
+    pub vcpu: usize,
+    pub taken: Taken,
+    pub starts: u64,
+}
+
+impl Pool {
+    /// Tells the scheduler a vCPU now wants a CPU, and kicks the CPU it names.
+    fn make_runnable(&self, v: VcpuRef) {
+        let target = {
+            let mut state = self.state.lock();
+            state.sleepers.retain(|(s, _)| *s != v);
+            state.scheduler.wake(v, cpu::counter())
+        };
+        if let Some(c) = target {
+            kick(c);
+        }
+    }
+
+    /// Wakes the sleepers whose deadline passed; returns the earliest deadline left. Called
+    /// with the pool's lock held.
+    fn wake_expired(state: &mut PoolState, now: u64) -> Option<u64> {
+        let mut earliest: Option<u64> = None;
+        let mut i = 0;
+        while i < state.sleepers.len() {
+            let (v, deadline) = state.sleepers[i];
+            if deadline > now {
+                earliest = Some(earliest.map_or(deadline, |e| e.min(deadline)));
+                i += 1;
+                continue;
+            }
+            state.sleepers.swap_remove(i);
+            let Some(p) = partition_of(v) else { continue };
+            let Some(slot) = p.vcpus.get(usize::from(v.vcpu)) else { continue };
+            if slot.lock().wake() == Wake::Runnable {
+                if let Some(c) = state.scheduler.wake(v, now) {
+                    kick(c);
+                }
+            }
+        }
+        earliest
+    }
+
+    /// Makes the scheduler's view of `v` match its vCPU's state (called with the pool's lock
+    /// held, after a CPU let go of `v` or could not take it).
+    fn settle(state: &mut PoolState, v: VcpuRef, now: u64) {
+        let Some(p) = partition_of(v) else { return };
+        let Some(slot) = p.vcpus.get(usize::from(v.vcpu)) else { return };
+        let vcpu_state = slot.lock().state();
+        match vcpu_state {
+            VcpuState::Starting { .. } | VcpuState::Runnable => {
+                if let Some(c) = state.scheduler.wake(v, now) {
+                    kick(c);
+                }
+            }
+            VcpuState::Off | VcpuState::Waiting => state.scheduler.sleep(v, now),
+            VcpuState::Running { .. } | VcpuState::Blocked { .. } => {}
+        }
+    }
+
+    /// CPU `cpu` chooses what to run: wakes expired sleepers, asks the scheduler, and takes the
+    /// vCPU it names. Returns it (if any) and when to ask again (slice end or a sleeper's
+    /// deadline, whichever is first).
+    pub fn next(&self, cpu: usize) -> (Option<Next>, Option<u64>) {
+        let mut state = self.state.lock();
+        Self::choose(&mut state, cpu, None)
+    }
+
+    /// Takes the vCPU the scheduler names for `cpu` (`decided`, or a new pick). A vCPU named
+    /// but stopped meanwhile is settled and the choice made again; each round settles one vCPU
+    /// for good, so this ends within the pool's vCPUs.
+    fn choose(state: &mut PoolState, cpu: usize, mut decided: Option<(Decision, Option<u64>)>) -> (Option<Next>, Option<u64>) {
+        for _ in 0..=state.vcpus {
+            let now = cpu::counter();
+            let (Decision { run, until }, sleepers) = match decided.take() {
+                Some(d) => d,
+                None => {
+                    let sleepers = Self::wake_expired(state, now);
+                    (state.scheduler.pick(cpu, now), sleepers)
+                }
+            };
+            let deadline = earliest(until, sleepers);
+            let Some(v) = run else { return (None, deadline) };
+            let Some(p) = partition_of(v) else {
+                state.scheduler.sleep(v, now);
+                continue;
+            };
+            let vcpu = usize::from(v.vcpu);
+            let Some(slot) = p.vcpus.get(vcpu) else {
+                state.scheduler.sleep(v, now);
+                continue;
+            };
+            let taken = {
+                let mut slot = slot.lock();
+                slot.take(cpu).map(|taken| (taken, slot.starts()))
+            };
+            match taken {
+                Ok((taken, starts)) => return (Some(Next { partition: p, vcpu, taken, starts }), deadline),
+                Err(_) => Self::settle(state, v, now),
+            }
+        }
+        (None, None)
+    }
+
+    /// The vCPU `vcpu` of `p` running on `cpu` reached a reschedule point (its slice ended, a
+    /// kick, a wake-up here). Keeps it (with the new deadline), or preempts it (its registers
+    /// from `save`) and takes the next one.
+    pub fn reschedule(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
+        let mut state = self.state.lock();
+        let now = cpu::counter();
+        let sleepers = Self::wake_expired(&mut state, now);
+        let me = vcpu_ref(p.index, vcpu);
+        let decision = state.scheduler.pick(cpu, now);
+        if decision.run == Some(me) {
+            return Reschedule::Keep(earliest(decision.until, sleepers));
+        }
+        let registers = save();
+        if let Some(slot) = p.vcpus.get(vcpu) {
+            let _ = slot.lock().preempt(cpu, &registers);
+        }
+        Self::settle(&mut state, me, now);
+        let (next, deadline) = Self::choose(&mut state, cpu, Some((decision, sleepers)));
+        Reschedule::Switch(next, deadline)
+    }
+
+    /// The vCPU `vcpu` of `p` on `cpu` waits for an interrupt off the CPU: parks it with its
+    /// registers and its timer deadline. `changes` is the vGIC's change count when it was seen
+    /// to have nothing to deliver: if it moved since, an interrupt may have come in between and
+    /// the vCPU is woken at once.
+    pub fn park(&self, cpu: usize, p: &Partition, vcpu: usize, registers: &VcpuRegisters, deadline: Option<u64>, changes: u64) {
+        let mut state = self.state.lock();
+        let now = cpu::counter();
+        let me = vcpu_ref(p.index, vcpu);
+        let Some(slot) = p.vcpus.get(vcpu) else { return };
+        let parked = slot.lock().park(cpu, registers).is_ok();
+        if parked {
+            state.scheduler.sleep(me, now);
+            if let Some(d) = deadline {
+                state.sleepers.retain(|(s, _)| *s != me);
+                if state.sleepers.len() < state.sleepers.capacity() {
+                    state.sleepers.push((me, d));
+                }
+            }
+            let missed = p.vgic.lock().changes() != changes || p.doorbells.get(vcpu).is_some_and(|d| d.is_raised());
+            if missed && slot.lock().wake() == Wake::Runnable {
+                state.sleepers.retain(|(s, _)| *s != me);
+                if let Some(c) = state.scheduler.wake(me, now) {
+                    kick(c);
+                }
+            }
+        } else {
+            Self::settle(&mut state, me, now);
+        }
+    }
+
+    /// CPU `cpu` let go of the vCPU (it stopped, its partition stopped or restarted).
+    pub fn left(&self, p: &Partition, vcpu: usize) {
+        let mut state = self.state.lock();
+        Self::settle(&mut state, vcpu_ref(p.index, vcpu), cpu::counter());
+    }
+
+    /// The running vCPU gives up the rest of its slice (WFE, SCHEDOP_yield).
+    pub fn yield_now(&self, p: &Partition, vcpu: usize) {
+        self.state.lock().scheduler.yield_now(vcpu_ref(p.index, vcpu), cpu::counter());
+    }
+
+    /// A vCPU's run-time figures.
+    pub fn stats(&self, p: &Partition, vcpu: usize) -> Option<VcpuStats> {
+        self.state.lock().scheduler.stats(vcpu_ref(p.index, vcpu))
+    }
+}
+
+fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}

@@ -1,0 +1,118 @@
+//! Static event channels from the configuration (`xen,evtchn` nodes), bound before the
+//! partitions start, as Xen 4.18's dom0less does: the second end is allocated unbound at its
+//! port, then the first end binds to it at its own port.
+
+use dom0less_config::plan::{EventChannel, PartitionPlan};
+
+use super::effects::Effects;
+use super::error::{Errno, StaticChannelError};
+use super::interdomain::{bind_interdomain, Pair};
+use super::memory::NoMemory;
+use super::table::{Binding, EventChannels};
+
+/// Binds every static channel of the plan; `tables` holds one table per partition, in plan
+/// order. Each channel appears in both partitions' lists and is bound once.
+pub fn bind_static(
+    plan: &PartitionPlan,
+    tables: &mut [EventChannels],
+) -> Result<(), StaticChannelError> {
+    bind_lists(
+        plan.partitions.iter().map(|p| p.event_channels.as_slice()),
+        tables,
+    )
+}
+
+/// [`bind_static`] on each partition's list of channels.
+pub fn bind_lists<'a>(
+    lists: impl Iterator<Item = &'a [EventChannel]>,
+    tables: &mut [EventChannels],
+) -> Result<(), StaticChannelError> {
+    for (index, channels) in lists.enumerate() {
+        for channel in channels {
+            let remote = channel.remote_partition;
+            if (index, channel.port) > (remote, channel.remote_port) {
+                continue;
+            }
+            bind_one(tables, index, channel.port, remote, channel.remote_port)?;
+        }
+    }
+    Ok(())
+}
+
+/// Binds one static channel: `port` of partition `local` to `remote_port` of `remote`. The
+/// runtime also calls it for a restarted partition's channels.
+pub fn bind_one(
+    tables: &mut [EventChannels],
+    local: usize,
+    port: u32,
+    remote: usize,
+    remote_port: u32,
+) -> Result<(), StaticChannelError> {
+    let count = tables.len();
+    for index in [local, remote] {
+        if index >= count {
+            return Err(StaticChannelError::NoSuchPartition {
+                partition: local,
+                remote: index,
+            });
+        }
+    }
+    let port_error = |table: &EventChannels, port, errno| StaticChannelError::Port {
+        partition: table.partition,
+        port,
+        errno,
+        max_port: table.max_port,
+    };
+    let local_domid = EventChannels::domid_of(local);
+    {
+        let r = &mut tables[remote];
+        let claimed = match port_zero(remote_port) {
+            Err(e) => Err(e),
+            Ok(()) => r.allocate_port(remote_port, &mut NoMemory),
+        };
+        claimed.map_err(|e| port_error(r, remote_port, e))?;
+        r.bind(
+            remote_port,
+            Binding::Unbound {
+                remote_domid: local_domid,
+            },
+            0,
+        );
+    }
+    let pair = if local == remote {
+        Pair::Same(&mut tables[local])
+    } else if local < remote {
+        let (low, high) = tables.split_at_mut(remote);
+        Pair::Two {
+            local: &mut low[local],
+            remote: &mut high[0],
+        }
+    } else {
+        let (low, high) = tables.split_at_mut(local);
+        Pair::Two {
+            local: &mut high[0],
+            remote: &mut low[remote],
+        }
+    };
+    let bound = port_zero(port).and_then(|()| {
+        bind_interdomain(
+            pair,
+            port,
+            remote_port,
+            &mut NoMemory,
+            &mut Effects::default(),
+        )
+    });
+    bound
+        .map(|_| ())
+        .map_err(|e| port_error(&tables[local], port, e))
+}
+
+/// Port 0 is reserved: a static channel cannot use it (binding it would pick a free port).
+fn port_zero(port: u32) -> Result<(), Errno> {
+    if port == 0 {
+        Err(Errno::Ebusy)
+    } else {
+        Ok(())
+    }
+}

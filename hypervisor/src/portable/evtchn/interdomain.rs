@@ -19,14 +19,16 @@ pub enum Pair<'a> {
 }
 
 impl Pair<'_> {
-    fn local(&mut self) -> &mut EventChannels {
+    /// The caller's table.
+    pub fn local(&mut self) -> &mut EventChannels {
         match self {
             Pair::Same(t) => t,
             Pair::Two { local, .. } => local,
         }
     }
 
-    fn remote(&mut self) -> &mut EventChannels {
+    /// The remote domain's table.
+    pub fn remote(&mut self) -> &mut EventChannels {
         match self {
             Pair::Same(t) => t,
             Pair::Two { remote, .. } => remote,
@@ -52,7 +54,7 @@ pub fn resolve_domid(dom: u16, caller: usize, partitions: usize) -> Result<usize
 /// `remote_port` of the remote table, which must be unbound and waiting for the caller. Raises
 /// an event on the new local port, as Xen does in case the remote signalled before the bind.
 pub fn bind_interdomain(
-    mut tables: Pair<'_>,
+    tables: &mut Pair<'_>,
     local_port: u32,
     remote_port: u32,
     local_mem: &mut impl EventMemory,

@@ -39,8 +39,8 @@ pub fn bind_lists<'a>(
     Ok(())
 }
 
-/// Binds one static channel: `port` of partition `local` to `remote_port` of `remote`. The
-/// runtime also calls it for a restarted partition's channels.
+/// Binds one static channel: `port` of partition `local` to `remote_port` of `remote`, with
+/// every table at hand (before the partitions start).
 pub fn bind_one(
     tables: &mut [EventChannels],
     local: usize,
@@ -51,61 +51,44 @@ pub fn bind_one(
     let count = tables.len();
     for index in [local, remote] {
         if index >= count {
-            return Err(StaticChannelError::NoSuchPartition {
-                partition: local,
-                remote: index,
-            });
+            return Err(StaticChannelError::NoSuchPartition { partition: local, remote: index });
         }
-    }
-    let port_error = |table: &EventChannels, port, errno| StaticChannelError::Port {
-        partition: table.partition,
-        port,
-        errno,
-        max_port: table.max_port,
-    };
-    let local_domid = EventChannels::domid_of(local);
-    {
-        let r = &mut tables[remote];
-        let claimed = match port_zero(remote_port) {
-            Err(e) => Err(e),
-            Ok(()) => r.allocate_port(remote_port, &mut NoMemory),
-        };
-        claimed.map_err(|e| port_error(r, remote_port, e))?;
-        r.bind(
-            remote_port,
-            Binding::Unbound {
-                remote_domid: local_domid,
-            },
-            0,
-        );
     }
     let pair = if local == remote {
         Pair::Same(&mut tables[local])
     } else if local < remote {
         let (low, high) = tables.split_at_mut(remote);
-        Pair::Two {
-            local: &mut low[local],
-            remote: &mut high[0],
-        }
+        Pair::Two { local: &mut low[local], remote: &mut high[0] }
     } else {
         let (low, high) = tables.split_at_mut(local);
-        Pair::Two {
-            local: &mut high[0],
-            remote: &mut low[remote],
-        }
+        Pair::Two { local: &mut high[0], remote: &mut low[remote] }
     };
+    bind_channel(pair, port, remote_port)
+}
+
+/// Binds one static channel between two locked tables (lower partition index first). The
+/// remote port is claimed if it is free, or taken as it is if it is already waiting for the
+/// local partition: that is its state after the local partition restarted, so the runtime
+/// calls this for a restarted partition's channels too.
+pub fn bind_channel(mut tables: Pair<'_>, port: u32, remote_port: u32) -> Result<(), StaticChannelError> {
+    let error = |table: &EventChannels, port, errno| StaticChannelError::Port {
+        partition: table.partition,
+        port,
+        errno,
+        max_port: table.max_port,
+    };
+    let local_domid = tables.local().domid();
+    let r = tables.remote();
+    let waiting = r.binding(remote_port) == Some(Binding::Unbound { remote_domid: local_domid });
+    if !waiting {
+        let claimed = port_zero(remote_port).and_then(|()| r.allocate_port(remote_port, &mut NoMemory));
+        claimed.map_err(|e| error(r, remote_port, e))?;
+        r.bind(remote_port, Binding::Unbound { remote_domid: local_domid }, 0);
+    }
     let bound = port_zero(port).and_then(|()| {
-        bind_interdomain(
-            pair,
-            port,
-            remote_port,
-            &mut NoMemory,
-            &mut Effects::default(),
-        )
+        bind_interdomain(&mut tables, port, remote_port, &mut NoMemory, &mut Effects::default())
     });
-    bound
-        .map(|_| ())
-        .map_err(|e| port_error(&tables[local], port, e))
+    bound.map(|_| ()).map_err(|e| error(tables.local(), port, e))
 }
 
 /// Port 0 is reserved: a static channel cannot use it (binding it would pick a free port).

@@ -296,3 +296,18 @@ fn static_channel_errors_name_partition_and_port() {
         }
     );
 }
+
+#[test]
+fn a_restarted_partition_gets_its_static_channels_back() {
+    let mut w = World::new(2, 1);
+    bind(&[(0, 10, 1, 20), (1, 20, 0, 10)], &mut w.tables).unwrap();
+    w.stop(0);
+    w.tables[0].set_shared_info(Some(SHARED)).unwrap();
+    let s = w.status(1, 20);
+    assert_eq!((s.status, s.dom), (stat::UNBOUND, 1), "the peer waits for the restarted partition");
+    let (local, remote) = two(&mut w.tables, 0, 1);
+    crate::portable::evtchn::statics::bind_channel(Pair::Two { local, remote }, 10, 20).unwrap();
+    assert_eq!(w.status(0, 10).status, stat::INTERDOMAIN);
+    assert!(matches!(w.send(1, 20), Ok(Route::Remote(_))));
+    assert_eq!(w.take_upcalls(0), Upcalls(1));
+}

@@ -154,7 +154,7 @@ impl World {
         let mut fx = Effects::default();
         let result = if r == p {
             bind_interdomain(
-                Pair::Same(&mut self.tables[p]),
+                &mut Pair::Same(&mut self.tables[p]),
                 0,
                 remote_port,
                 &mut self.mems[p],
@@ -163,7 +163,7 @@ impl World {
         } else {
             let (local, remote) = two(&mut self.tables, p, r);
             bind_interdomain(
-                Pair::Two { local, remote },
+                &mut Pair::Two { local, remote },
                 0,
                 remote_port,
                 &mut self.mems[p],

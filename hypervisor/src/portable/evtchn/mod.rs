@@ -17,6 +17,7 @@
 //! Effects are acted on with no table lock held: the vGIC lock is never taken inside one.
 
 pub mod abi;
+pub mod args;
 pub mod effects;
 pub mod error;
 pub mod fifo;

@@ -1,6 +1,7 @@
 //! Host tests of the event channels: a fake guest memory, a two-partition world that routes
 //! sends and notices as the runtime will, and one file per area.
 
+mod args;
 mod delivery;
 mod fuzz;
 mod interdomain;

@@ -60,6 +60,7 @@ impl PartitionPlan {
         cpus::place_vcpus(&info, &pools, &drafts.domains, &mut partitions, &mut errors);
         let shared_regions = links::shared_memory(&drafts.domains, &mut partitions, &mut errors);
         links::event_channels(tree, &drafts.domains, &mut partitions, &mut errors);
+        links::evtchn_peers(&drafts.domains, &mut partitions, &mut errors);
         memory::check(&info, host, &drafts.domains, &shared_regions, &mut errors);
         devices::check(tree, host, &mut partitions, &mut errors, &mut warnings);
 
@@ -148,6 +149,7 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         vcpus: Vec::new(),
         priority: d.priority,
         crash_policy: d.crash_policy.unwrap_or(CrashPolicy::Stop),
+        evtchn_peers: None,
         event_channels: Vec::new(),
         shared_memory: Vec::new(),
         passthrough: Passthrough {

@@ -36,5 +36,5 @@ pub use error::{Errno, StaticChannelError};
 pub use interdomain::{bind_interdomain, resolve_domid, Pair};
 pub use memory::{EventMemory, MemoryError, NoMemory};
 pub use ops::Status;
-pub use statics::{bind_channel, bind_one, bind_static};
+pub use statics::{bind_channel, bind_one, bind_static, build_tables};
 pub use table::{Binding, EventChannels, Peers};

@@ -2,13 +2,34 @@
 //! partitions start, as Xen 4.18's dom0less does: the second end is allocated unbound at its
 //! port, then the first end binds to it at its own port.
 
+use alloc::vec::Vec;
+
 use dom0less_config::plan::{EventChannel, PartitionPlan};
 
 use super::effects::Effects;
 use super::error::{Errno, StaticChannelError};
 use super::interdomain::{bind_interdomain, Pair};
 use super::memory::NoMemory;
-use super::table::{Binding, EventChannels};
+use super::abi;
+use super::table::{Binding, EventChannels, Peers};
+
+/// One table per partition of the plan, with its vCPU count, Xen's default port range for a
+/// dom0less DomU and the plan's `bulkhead,evtchn-peers`, and every static channel bound.
+pub fn build_tables(plan: &PartitionPlan) -> Result<Vec<EventChannels>, StaticChannelError> {
+    let mut tables: Vec<EventChannels> = plan
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(index, p)| {
+            let vcpus = u16::try_from(p.vcpu_count).unwrap_or(u16::MAX);
+            let mut table = EventChannels::new(index, vcpus, abi::DEFAULT_MAX_PORT);
+            table.set_peers(Peers::from_plan(p.evtchn_peers.as_deref()));
+            table
+        })
+        .collect();
+    bind_static(plan, &mut tables)?;
+    Ok(tables)
+}
 
 /// Binds every static channel of the plan; `tables` holds one table per partition, in plan
 /// order. Each channel appears in both partitions' lists and is bound once.

@@ -73,6 +73,14 @@ impl Peers {
     /// Any partition.
     pub const ALL: Peers = Peers(u64::MAX);
 
+    /// The plan's `evtchn_peers` of a partition: `None` admits any partition.
+    pub fn from_plan(peers: Option<&[usize]>) -> Peers {
+        match peers {
+            None => Peers::ALL,
+            Some(list) => Peers(list.iter().filter(|&&i| i < 64).fold(0, |bits, &i| bits | 1 << i)),
+        }
+    }
+
     /// Whether partition `index` may connect ([`Peers::ALL`] admits any index, even one that
     /// names no partition, as Xen does not check `remote_dom` when allocating).
     pub const fn allows(self, index: usize) -> bool {

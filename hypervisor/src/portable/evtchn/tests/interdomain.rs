@@ -311,3 +311,10 @@ fn a_restarted_partition_gets_its_static_channels_back() {
     assert!(matches!(w.send(1, 20), Ok(Route::Remote(_))));
     assert_eq!(w.take_upcalls(0), Upcalls(1));
 }
+
+#[test]
+fn peers_come_from_the_plan() {
+    assert_eq!(Peers::from_plan(None), Peers::ALL);
+    assert_eq!(Peers::from_plan(Some(&[0, 2, 99])), Peers(0b101));
+    assert!(!Peers::from_plan(Some(&[])).allows(0));
+}

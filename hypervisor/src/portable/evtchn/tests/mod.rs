@@ -6,6 +6,7 @@ mod delivery;
 mod fuzz;
 mod interdomain;
 mod ops;
+mod plan;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -188,6 +188,9 @@ impl EventChannels {
             if !address.is_multiple_of(abi::PAGE_SIZE) {
                 return Err(MemoryError::Misaligned { address });
             }
+            if address.checked_add(abi::PAGE_SIZE).is_none() {
+                return Err(MemoryError::Unmapped { address });
+            }
         }
         self.shared_info = address;
         Ok(())
@@ -201,7 +204,8 @@ impl EventChannels {
             .vcpu_info
             .get_mut(usize::from(vcpu))
             .ok_or(Errno::Enoent)?;
-        if !address.is_multiple_of(8) {
+        // Aligned, and its fields' addresses cannot wrap.
+        if !address.is_multiple_of(8) || address.checked_add(abi::vcpu_info::SIZE).is_none() {
             return Err(Errno::Einval);
         }
         *slot = Some(address);

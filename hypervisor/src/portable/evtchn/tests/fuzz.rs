@@ -61,7 +61,8 @@ fn random_op(w: &mut World, rng: &mut Rng) {
     };
     let mut fx = Effects::default();
     let (t, m) = (&mut w.tables[p], &mut w.mems[p]);
-    match (rng.next() % 15) as u32 {
+    let _ = &mut fx;
+    match (rng.next() % 18) as u32 {
         op::BIND_INTERDOMAIN => drop(w.bind_interdomain(p, dom, a)),
         op::BIND_VIRQ => drop(t.bind_virq(a % 30, b % 4, m)),
         op::CLOSE => drop(w.close(p, a)),
@@ -89,6 +90,15 @@ fn random_op(w: &mut World, rng: &mut Rng) {
             let _ = t.expand_array(gfn, m, &mut fx);
         }
         op::SET_PRIORITY => drop(t.set_priority(a, b % 20)),
+        15 => {
+            let address = match rng.next() % 3 {
+                0 => rng.next(),
+                1 => u64::MAX - 7,
+                _ => RAM + 0x3000,
+            };
+            let _ = t.set_vcpu_info((rng.next() % 3) as u16, address);
+        }
+        16 => t.raise_virq(a % 30, (b % 3) as u16, m, &mut fx),
         _ => {
             // The guest scribbles over its own event memory.
             let address = SHARED + 4 * (rng.next() % 2048);
@@ -106,6 +116,7 @@ fn random_op(w: &mut World, rng: &mut Rng) {
 fn random_operation_sequences_never_panic() {
     for seed in 1..=20u64 {
         let mut w = World::new(2, 2);
+        w.tolerate_faults = true;
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         for _ in 0..2_000 {
             random_op(&mut w, &mut rng);

@@ -36,6 +36,10 @@ impl Upcalls {
 pub struct Effects {
     /// vCPUs whose `evtchn_upcall_pending` went from 0 to 1.
     pub upcalls: Upcalls,
+    /// A port went from not pending to pending: the runtime wakes the partition's vCPUs
+    /// blocked in `SCHEDOP_poll` so they check their ports again (Xen's
+    /// `evtchn_check_pollers`), with [`super::EventChannels::is_pending`].
+    pub newly_pending: bool,
     /// The first guest-memory failure, if any.
     pub fault: Option<MemoryError>,
 }

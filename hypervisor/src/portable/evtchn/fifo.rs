@@ -208,7 +208,9 @@ impl EventChannels {
             return Ok(());
         };
         let priority = channel.priority.min(fifo::PRIORITY_MIN);
-        test_and_set(mem, word, fifo::PENDING)?;
+        if !test_and_set(mem, word, fifo::PENDING)? {
+            fx.newly_pending = true;
+        }
         if test(mem, word, fifo::MASKED)? || test_and_set(mem, word, fifo::LINKED)? {
             return Ok(());
         }

@@ -61,6 +61,24 @@ impl EventChannels {
         self.fifo.active && self.is_busy_fifo(port, mem).unwrap_or(true)
     }
 
+    /// Whether a port is bound and pending (`SCHEDOP_poll` checks its ports with it). A port
+    /// that is not valid is -EINVAL, as Xen's poll answers; a word that cannot be read, -EFAULT.
+    pub fn is_pending(&self, port: u32, mem: &mut impl EventMemory) -> Result<bool, Errno> {
+        let channel = self.channel(port).ok_or(Errno::Einval)?;
+        if !channel.binding.usable() {
+            return Ok(false);
+        }
+        let pending = if self.fifo.active {
+            match self.fifo.word(port) {
+                Some(word) => super::memory::test(mem, word, super::abi::fifo::PENDING),
+                None => Ok(false),
+            }
+        } else {
+            self.is_pending_2l(port, mem)
+        };
+        pending.map_err(|_| Errno::Efault)
+    }
+
     /// `EVTCHNOP_alloc_unbound`, called on the table of the domain named by `dom` on behalf of
     /// partition `caller`: a new port that `remote_dom` may bind to. As in Xen, the port is
     /// looked for before the permission check, and only a domain itself may allocate in its table.
@@ -298,6 +316,17 @@ impl EventChannels {
                 Ok(None)
             }
             other => Ok(other),
+        }
+    }
+
+    /// Which table `EVTCHNOP_reset` of domain `dom` may reset for partition `caller`: only
+    /// its own (-ESRCH for no such domain, -EPERM for another one, as Xen's XSM answers a DomU).
+    pub fn reset_target(dom: u16, caller: usize, partitions: usize) -> Result<usize, Errno> {
+        let target = super::resolve_domid(dom, caller, partitions)?;
+        if target == caller {
+            Ok(target)
+        } else {
+            Err(Errno::Eperm)
         }
     }
 

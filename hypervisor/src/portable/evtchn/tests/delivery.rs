@@ -404,3 +404,26 @@ fn a_memory_failure_is_reported_not_a_panic() {
     // shared_info must be page-aligned.
     assert!(w.tables[0].set_shared_info(Some(RAM + 4)).is_err());
 }
+
+#[test]
+fn newly_pending_ports_are_reported_for_pollers() {
+    let mut w = one(1);
+    let a = w.tables[0].bind_ipi(0, &mut w.mems[0]).unwrap();
+    assert_eq!(w.tables[0].is_pending(a, &mut w.mems[0]), Ok(false));
+    let mut fx = Effects::default();
+    w.tables[0].send(a, &mut w.mems[0], &mut fx).unwrap();
+    assert!(fx.newly_pending);
+    assert_eq!(w.tables[0].is_pending(a, &mut w.mems[0]), Ok(true));
+    let mut fx = Effects::default();
+    w.tables[0].send(a, &mut w.mems[0], &mut fx).unwrap();
+    assert!(!fx.newly_pending, "already pending");
+    assert_eq!(w.tables[0].is_pending(a + 1, &mut w.mems[0]), Ok(false), "free port");
+    assert_eq!(w.tables[0].is_pending(4000, &mut w.mems[0]), Err(Errno::Einval));
+    // The same in FIFO.
+    let mut w = fifo_world(1);
+    let a = w.tables[0].bind_ipi(0, &mut w.mems[0]).unwrap();
+    let mut fx = Effects::default();
+    w.tables[0].send(a, &mut w.mems[0], &mut fx).unwrap();
+    assert!(fx.newly_pending);
+    assert_eq!(w.tables[0].is_pending(a, &mut w.mems[0]), Ok(true));
+}

@@ -287,3 +287,11 @@ fn domain_ids_resolve_as_dom0less_numbers_them() {
     assert_eq!(resolve_domid(0, 3, 4), Err(Errno::Esrch));
     assert_eq!(Errno::Einval.to_return(), -22);
 }
+
+#[test]
+fn only_the_own_table_may_be_reset() {
+    assert_eq!(EventChannels::reset_target(DOMID_SELF, 1, 2), Ok(1));
+    assert_eq!(EventChannels::reset_target(2, 1, 2), Ok(1));
+    assert_eq!(EventChannels::reset_target(1, 1, 2), Err(Errno::Eperm));
+    assert_eq!(EventChannels::reset_target(7, 1, 2), Err(Errno::Esrch));
+}

@@ -157,6 +157,11 @@ pub enum ConfigError {
         remote: String,
         remote_links_to: String,
     },
+    /// `bulkhead,evtchn-peers` names a domain that does not exist.
+    UnknownPeer { domain: String, name: String },
+    /// A static event channel joins two domains one of which does not admit the other in
+    /// `bulkhead,evtchn-peers`.
+    ChannelNotPermitted { domain: String, port: u32, peer: String },
     /// A static event channel outside any domain (a dom0 channel).
     ChannelOutsideDomain { node: String },
     /// Two nodes of one shared memory id disagree on the host range.

@@ -93,6 +93,14 @@ impl fmt::Display for ConfigError {
                 f,
                 "{node}: links to {remote}, which links to {remote_links_to}; both ends of a static event channel must name each other"
             ),
+            Self::UnknownPeer { domain, name } => write!(
+                f,
+                "{domain}: bulkhead,evtchn-peers names \"{name}\", which is no domain under /chosen; use the node name of a xen,domain node"
+            ),
+            Self::ChannelNotPermitted { domain, port, peer } => write!(
+                f,
+                "{domain}: static event channel port {port} joins it to {peer}, but bulkhead,evtchn-peers of one of them does not list the other; list each in the other's bulkhead,evtchn-peers or remove the channel"
+            ),
             Self::ChannelOutsideDomain { node } => {
                 write!(f, "{node}: static event channels for dom0 are not supported (there is no dom0); move it into a domain")
             }

@@ -72,6 +72,11 @@ pub struct Partition {
     pub trap_wfi: bool,
     /// What to do when the partition crashes (`bulkhead,on-crash`).
     pub crash_policy: CrashPolicy,
+    /// The partitions it may share event channels with (`bulkhead,evtchn-peers`), as indexes
+    /// in [`PartitionPlan::partitions`]; `None`: any partition. A channel needs each end to
+    /// admit the other. Invariant: every index is in bounds, and every static channel's peer
+    /// is admitted by both ends.
+    pub evtchn_peers: Option<Vec<usize>>,
     /// Static event channels. Invariant: local ports are unique within the partition and
     /// every channel's peer links back to it.
     pub event_channels: Vec<EventChannel>,

@@ -193,6 +193,16 @@ rejection!(
     ConfigError::ChannelNotMutual { .. }
 );
 rejection!(
+    unknown_evtchn_peer,
+    "reject-unknown-evtchn-peer",
+    ConfigError::UnknownPeer { .. }
+);
+rejection!(
+    channel_not_permitted,
+    "reject-channel-not-permitted",
+    ConfigError::ChannelNotPermitted { .. }
+);
+rejection!(
     shm_size_mismatch,
     "reject-shm-size-mismatch",
     ConfigError::SharedMemoryMismatch { .. }

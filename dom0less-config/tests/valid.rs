@@ -123,6 +123,8 @@ fn channels_and_shared_memory() {
     };
     assert_eq!(ports(0), [(10, 1, 10), (11, 1, 12)]);
     assert_eq!(ports(1), [(10, 0, 10), (12, 0, 11)]);
+    assert_eq!(plan.partitions[0].evtchn_peers, Some(vec![1]));
+    assert_eq!(plan.partitions[1].evtchn_peers, None);
     assert_eq!(plan.shared_regions.len(), 1);
     assert_eq!(
         plan.shared_regions[0].host,

@@ -274,6 +274,10 @@ fn domain_properties(
     if p.trap_wfi {
         tree.set_property(node, "bulkhead,trap-wfi", Vec::new());
     }
+    if let Some(peers) = &p.evtchn_peers {
+        let names: Vec<&str> = peers.iter().map(String::as_str).collect();
+        tree.set_property(node, "bulkhead,evtchn-peers", strings_value(&names));
+    }
     if let Some(pool) = &p.pool {
         let handle =
             pools

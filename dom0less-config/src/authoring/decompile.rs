@@ -127,6 +127,12 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
             on_crash: (p.crash_policy != CrashPolicy::Stop)
                 .then(|| String::from(p.crash_policy.name())),
             trap_wfi: p.trap_wfi,
+            evtchn_peers: p.evtchn_peers.as_ref().map(|peers| {
+                peers
+                    .iter()
+                    .filter_map(|&i| plan.partitions.get(i).map(|o| o.name.clone()))
+                    .collect()
+            }),
             kernel: module(&p.kernel),
             ramdisk: p.ramdisk.as_ref().map(module),
             device_tree: p.device_tree.as_ref().map(module),

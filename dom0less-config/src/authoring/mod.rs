@@ -107,6 +107,9 @@ pub struct PartitionSpec {
     /// Trap WFI/WFE to the hypervisor (`bulkhead,trap-wfi`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trap_wfi: bool,
+    /// The partitions it may share event channels with (`bulkhead,evtchn-peers`); absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evtchn_peers: Option<Vec<String>>,
     /// The kernel.
     pub kernel: ModuleSpec,
     /// The ramdisk.

@@ -35,6 +35,7 @@ pub const MODELLED: &[&str] = &[
     "bulkhead,cap",
     "bulkhead,on-crash",
     "bulkhead,trap-wfi",
+    "bulkhead,evtchn-peers",
 ];
 
 /// Legal Xen domain properties that are kept but have no effect yet.
@@ -146,6 +147,9 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
     }
     d.vpl011 = reader.property(node, "vpl011").is_some();
     d.trap_wfi = reader.property(node, "bulkhead,trap-wfi").is_some();
+    d.evtchn_peers = reader
+        .property(node, "bulkhead,evtchn-peers")
+        .map(|p| p.strings().map(String::from).collect());
     d.direct_map = reader.property(node, "direct-map").is_some();
     d.enhanced = read_enhanced(reader, node);
     d.nr_spis = reader.u32(node, "nr_spis");

@@ -30,6 +30,8 @@ pub struct DomainDraft {
     pub direct_map: bool,
     pub vpl011: bool,
     pub trap_wfi: bool,
+    /// `bulkhead,evtchn-peers`: names of the domains it may share event channels with.
+    pub evtchn_peers: Option<Vec<String>>,
     pub enhanced: Option<Enhanced>,
     pub nr_spis: Option<u32>,
     pub kernel: Option<ModuleDraft>,

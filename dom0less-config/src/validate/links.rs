@@ -143,3 +143,36 @@ pub(super) fn event_channels(
         }
     }
 }
+
+/// Resolves `bulkhead,evtchn-peers` names to partition indexes, and checks that every static
+/// event channel joins two partitions that admit each other.
+pub(super) fn evtchn_peers(drafts: &[DomainDraft], partitions: &mut [Partition], errors: &mut Errors) {
+    for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
+        let Some(names) = &d.evtchn_peers else { continue };
+        let mut peers = Vec::new();
+        for name in names {
+            match drafts.iter().position(|o| &o.name == name) {
+                Some(index) if !peers.contains(&index) => peers.push(index),
+                Some(_) => {}
+                None => errors.push(ConfigError::UnknownPeer {
+                    domain: d.path.clone(),
+                    name: name.clone(),
+                }),
+            }
+        }
+        p.evtchn_peers = Some(peers);
+    }
+    let admits = |p: &Partition, other: usize| p.evtchn_peers.as_ref().is_none_or(|l| l.contains(&other));
+    for (index, (d, p)) in drafts.iter().zip(partitions.iter()).enumerate() {
+        for c in &p.event_channels {
+            let Some(remote) = partitions.get(c.remote_partition) else { continue };
+            if !admits(p, c.remote_partition) || !admits(remote, index) {
+                errors.push(ConfigError::ChannelNotPermitted {
+                    domain: d.path.clone(),
+                    port: c.port,
+                    peer: remote.name.clone(),
+                });
+            }
+        }
+    }
+}

@@ -61,6 +61,7 @@ impl PartitionPlan {
         cpus::check_credit2_settings(&pools, &drafts.domains, &partitions, &mut errors);
         let shared_regions = links::shared_memory(&drafts.domains, &mut partitions, &mut errors);
         links::event_channels(tree, &drafts.domains, &mut partitions, &mut errors);
+        links::evtchn_peers(&drafts.domains, &mut partitions, &mut errors);
         memory::check(&info, host, &drafts.domains, &shared_regions, &mut errors);
         devices::check(tree, host, &mut partitions, &mut errors, &mut warnings);
 
@@ -151,6 +152,7 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         weight: d.weight.unwrap_or(DEFAULT_WEIGHT),
         cap_percent: d.cap.unwrap_or(0),
         crash_policy: d.crash_policy.unwrap_or(CrashPolicy::Stop),
+        evtchn_peers: None,
         event_channels: Vec::new(),
         shared_memory: Vec::new(),
         passthrough: Passthrough {

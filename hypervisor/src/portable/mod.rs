@@ -1,6 +1,7 @@
 //! Portable hypervisor logic: partitions, vCPUs, schedulers, virtual devices.
 //! Nothing here uses assembly or system registers; all of it is tested on the host.
 pub mod console;
+pub mod evtchn;
 pub mod guest;
 pub mod memory;
 pub mod partition;

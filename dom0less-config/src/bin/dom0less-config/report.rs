@@ -102,6 +102,9 @@ fn partition_json(plan: &PartitionPlan, index: usize) -> Value {
         "memory": memory, "modules": modules, "console": p.vpl011,
         "enhanced": format!("{:?}", p.enhanced), "priority": p.priority,
         "weight": p.weight, "cap": p.cap_percent, "on_crash": p.crash_policy.name(),
+        "evtchn_peers": p.evtchn_peers.as_ref().map(|peers| {
+            peers.iter().map(|&i| plan.partitions[i].name.clone()).collect::<Vec<_>>()
+        }),
         "channels": p.event_channels.iter().map(|c| json!({
             "port": c.port, "remote": plan.partitions[c.remote_partition].name, "remote_port": c.remote_port,
         })).collect::<Vec<_>>(),
@@ -180,6 +183,11 @@ fn print_partition(plan: &PartitionPlan, index: usize) {
         if let Some(pl) = v.placement {
             println!("  vcpu{id:<6} cpu {} (MPIDR {:#x})", pl.cpu, pl.mpidr);
         }
+    }
+    if let Some(peers) = &p.evtchn_peers {
+        let names: Vec<&str> = peers.iter().map(|&i| plan.partitions[i].name.as_str()).collect();
+        let list = if names.is_empty() { String::from("none") } else { names.join(", ") };
+        println!("  evtchn     peers {list}");
     }
     for c in &p.event_channels {
         println!(

@@ -185,10 +185,11 @@ impl Vcpu {
         }
     }
 
-    /// The vCPU running on `cpu` waits for an interrupt off the CPU, its registers saved here.
+    /// The vCPU running or blocked on `cpu` waits for an interrupt off the CPU, its registers
+    /// saved here.
     pub fn park(&mut self, cpu: usize, registers: &VcpuRegisters) -> Result<(), VcpuError> {
         match self.state {
-            VcpuState::Running { cpu: holder } if holder == cpu => {
+            VcpuState::Running { cpu: holder } | VcpuState::Blocked { cpu: holder } if holder == cpu => {
                 self.registers = *registers;
                 self.state = VcpuState::Waiting;
                 Ok(())

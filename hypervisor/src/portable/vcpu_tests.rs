@@ -74,6 +74,9 @@ fn a_parked_vcpu_waits_off_its_cpu_and_any_cpu_resumes_it_once_woken() {
     assert_eq!(vcpu.wake(), Wake::Runnable);
     assert_eq!(vcpu.wake(), Wake::Nothing, "a second wake changes nothing");
     assert_eq!(vcpu.take(0).unwrap(), Taken::Saved(registers), "every register comes back on another CPU");
+    vcpu.block(0).unwrap();
+    vcpu.park(0, &registers).unwrap();
+    assert_eq!(vcpu.state(), VcpuState::Waiting, "a vCPU blocked in place can be parked too");
 }
 
 #[test]

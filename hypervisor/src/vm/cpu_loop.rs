@@ -18,10 +18,10 @@ use crate::arch::aarch64::{cpu, guest, timer, vcpu_context, world};
 use crate::portable::guest::layout::GicVersion;
 use crate::portable::partition::Partition;
 use crate::portable::psci::vmpidr_el2;
-use crate::portable::vcpu::{virtual_timer_deadline, Taken};
+use crate::portable::vcpu::Taken;
 
 use super::per_cpu::{self, Running};
-use super::sched::{self, Next, Pool, Reschedule};
+use super::sched::{self, Next, Pool, Reschedule, Wait};
 use super::{diagnostics, exits, interrupts, PARTITIONS, VTCR_EL2};
 
 /// What the exit handlers tell the loop.
@@ -191,13 +191,31 @@ fn run_vcpu(
                 if listed {
                     continue;
                 }
-                switch_out(p, vcpu, &mut regs);
-                let deadline = virtual_timer_deadline(regs.el1.cntv_ctl, regs.el1.cntv_cval, cntvoff);
-                pool.park(cpu, p, vcpu, &regs, deadline, changes);
-                interrupts::finish(maintenance.take());
-                interrupts::release_vcpu_interface(cpu);
-                *per_cpu::this().running.lock() = None;
-                return None;
+                let wait = pool.block(cpu, p, vcpu, changes, cntvoff, || {
+                    switch_out(p, vcpu, &mut regs);
+                    regs
+                });
+                match wait {
+                    Wait::Resume => continue,
+                    Wait::Leave => break None,
+                    Wait::Switch(next, deadline) => break Some((next, deadline)),
+                    Wait::Here(deadline) => {
+                        // The vCPU's own timer is loaded: its PPI wakes the CPU, and the guest
+                        // takes it on the usual path once back in.
+                        arm(deadline);
+                        if !per_cpu::this().take_reschedule() {
+                            cpu::wait_for_interrupt();
+                        }
+                        match pool.woken(cpu, p, vcpu, || {
+                            switch_out(p, vcpu, &mut regs);
+                            regs
+                        }) {
+                            None => break None,
+                            Some(Reschedule::Keep(deadline)) => arm(deadline),
+                            Some(Reschedule::Switch(next, deadline)) => break Some((next, deadline)),
+                        }
+                    }
+                }
             }
             (Outcome::Leave, _) => break None,
             (Outcome::Yield, Some(pool)) => {

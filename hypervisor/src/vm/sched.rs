@@ -45,6 +45,21 @@ struct PoolState {
     vcpus: usize,
 }
 
+/// What a vCPU waiting for an interrupt does ([`Pool::block`]).
+// As for `Reschedule`: moved once per switch, never stored.
+#[allow(clippy::large_enum_variant)]
+pub enum Wait {
+    /// Nothing else wants the CPU: wait here with the vCPU loaded, the EL2 timer armed for
+    /// the deadline (a sleeper's or the scheduler's), then call [`Pool::woken`].
+    Here(Option<u64>),
+    /// An interrupt came in meanwhile: back into the guest.
+    Resume,
+    /// The vCPU is parked; run this one, or idle.
+    Switch(Option<Next>, Option<u64>),
+    /// The vCPU was stopped or started again meanwhile: let it go.
+    Leave,
+}
+
 /// What [`Pool::reschedule`] decided.
 // The next vCPU's registers travel by value once per switch, never stored: no allocation on
 // the switch path.
@@ -307,7 +322,13 @@ impl Pool {
     pub fn reschedule(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
         let mut state = self.state.lock();
         let now = cpu::counter();
-        let sleepers = Self::wake_expired(&mut state, now);
+        Self::decide(&mut state, cpu, p, vcpu, now, save)
+    }
+
+    /// Picks for `cpu`, whose running vCPU is `vcpu` of `p`: keeps it, or preempts it and takes
+    /// the next one.
+    fn decide(state: &mut PoolState, cpu: usize, p: &Partition, vcpu: usize, now: u64, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
+        let sleepers = Self::wake_expired(state, now);
         let me = vcpu_ref(p.index, vcpu);
         let decision = state.scheduler.pick(cpu, now);
         if decision.run == Some(me) {
@@ -317,31 +338,49 @@ impl Pool {
         if let Some(slot) = p.vcpus.get(vcpu) {
             let _ = slot.lock().preempt(cpu, &registers);
         }
-        Self::settle(&mut state, me, now);
-        let (next, deadline) = Self::choose(&mut state, cpu, Some((decision, sleepers)));
+        Self::settle(state, me, now);
+        let (next, deadline) = Self::choose(state, cpu, Some((decision, sleepers)));
         Reschedule::Switch(next, deadline)
     }
 
-    /// The vCPU `vcpu` of `p` on `cpu` waits for an interrupt off the CPU: parks it with its
-    /// registers and its timer deadline. `changes` is the vGIC's change count when it was seen
-    /// to have nothing to deliver: if it moved since, an interrupt may have come in between and
-    /// the vCPU is woken at once.
-    pub fn park(&self, cpu: usize, p: &Partition, vcpu: usize, registers: &VcpuRegisters, deadline: Option<u64>, changes: u64) {
+    /// The vCPU `vcpu` of `p` running on `cpu` waits for an interrupt (a trapped WFI with
+    /// nothing listed). `changes` is the vGIC's change count read before it was seen to have
+    /// nothing to deliver: if it moved since, an interrupt may have come in between. When
+    /// nothing else wants the CPU the vCPU waits in place, loaded, and its own timer or a kick
+    /// wakes the CPU (`Wait::Here`, then [`Pool::woken`]); otherwise it is parked with its
+    /// registers (from `save`) and its timer deadline among the sleepers, and the CPU runs the
+    /// next vCPU.
+    pub fn block(&self, cpu: usize, p: &Partition, vcpu: usize, changes: u64, cntvoff: u64, save: impl FnOnce() -> VcpuRegisters) -> Wait {
         let mut state = self.state.lock();
         let now = cpu::counter();
         let me = vcpu_ref(p.index, vcpu);
-        let Some(slot) = p.vcpus.get(vcpu) else { return };
-        let parked = slot.lock().park(cpu, registers).is_ok();
+        let Some(slot) = p.vcpus.get(vcpu) else { return Wait::Leave };
+        if slot.lock().block(cpu).is_err() {
+            // Stopped or started again meanwhile.
+            return Wait::Leave;
+        }
+        if missed(p, vcpu, changes) {
+            let _ = slot.lock().take(cpu);
+            return Wait::Resume;
+        }
+        state.scheduler.sleep(me, now);
+        let sleepers = Self::wake_expired(&mut state, now);
+        let decision = state.scheduler.pick(cpu, now);
+        if decision.run.is_none() {
+            return Wait::Here(earliest(decision.until, sleepers));
+        }
+        let registers = save();
+        let parked = slot.lock().park(cpu, &registers).is_ok();
         if parked {
-            state.scheduler.sleep(me, now);
-            if let Some(d) = deadline {
+            let el1 = &registers.el1;
+            if let Some(d) = crate::portable::vcpu::virtual_timer_deadline(el1.cntv_ctl, el1.cntv_cval, cntvoff) {
                 state.sleepers.retain(|(s, _)| *s != me);
-                if state.sleepers.len() < state.sleepers.capacity() {
+                if state.sleepers.len() < state.vcpus {
                     state.sleepers.push((me, d));
                 }
             }
-            let missed = p.vgic.lock().changes() != changes || p.doorbells.get(vcpu).is_some_and(|d| d.is_raised());
-            if missed && slot.lock().wake() == Wake::Runnable {
+            // An interrupt whose kick found the vCPU still blocked here would be lost now.
+            if missed(p, vcpu, changes) && slot.lock().wake() == Wake::Runnable {
                 state.sleepers.retain(|(s, _)| *s != me);
                 if let Some(c) = state.scheduler.wake(me, now) {
                     kick(c);
@@ -350,6 +389,27 @@ impl Pool {
         } else {
             Self::settle(&mut state, me, now);
         }
+        let (next, deadline) = Self::choose(&mut state, cpu, Some((decision, sleepers)));
+        Wait::Switch(next, deadline)
+    }
+
+    /// The CPU woke while the vCPU waited in place (its timer, an interrupt for it, a kick for
+    /// another vCPU, a deadline): the vCPU counts as woken (a WFI may end for no reason) and
+    /// the scheduler chooses; `None` if the vCPU was stopped or started again meanwhile.
+    pub fn woken(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Option<Reschedule> {
+        let mut state = self.state.lock();
+        let now = cpu::counter();
+        let me = vcpu_ref(p.index, vcpu);
+        let slot = p.vcpus.get(vcpu)?;
+        if !matches!(slot.lock().take(cpu), Ok(Taken::Resident)) {
+            return None;
+        }
+        if let Some(c) = state.scheduler.wake(me, now) {
+            if c != cpu {
+                kick(c);
+            }
+        }
+        Some(Self::decide(&mut state, cpu, p, vcpu, now, save))
     }
 
     /// CPU `cpu` let go of the vCPU (it stopped, its partition stopped or restarted).
@@ -367,6 +427,12 @@ impl Pool {
     pub fn stats(&self, p: &Partition, vcpu: usize) -> Option<VcpuStats> {
         self.state.lock().scheduler.stats(vcpu_ref(p.index, vcpu))
     }
+}
+
+/// Whether an interrupt may have reached vCPU `vcpu` of `p` since the vGIC's change count was
+/// `changes`.
+fn missed(p: &Partition, vcpu: usize, changes: u64) -> bool {
+    p.vgic.lock().changes() != changes || p.doorbells.get(vcpu).is_some_and(|d| d.is_raised())
 }
 
 fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {

@@ -4,6 +4,7 @@ pub mod console;
 pub mod evtchn;
 pub mod guest;
 pub mod memory;
+pub mod operator;
 pub mod partition;
 pub mod psci;
 pub mod sched;

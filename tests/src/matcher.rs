@@ -69,7 +69,8 @@ impl Matcher {
     /// The texts the current step can take next, each with its slot in `progress`.
     fn candidates(&self) -> Vec<(usize, &str)> {
         match self.steps.get(self.step) {
-            None => Vec::new(),
+            // Input is typed, not awaited.
+            None | Some(Expect::Type(_)) => Vec::new(),
             Some(Expect::Line(text)) => vec![(0, text.as_str())],
             Some(Expect::AnyOrder(group)) => group
                 .iter()
@@ -128,6 +129,22 @@ impl Matcher {
         }
     }
 
+    /// What to type now: the current step is an [`Expect::Type`].
+    pub fn pending_input(&self) -> Option<&str> {
+        match self.steps.get(self.step) {
+            Some(Expect::Type(text)) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The pending input was typed: on to the next step.
+    pub fn typed(&mut self) {
+        if self.pending_input().is_some() {
+            self.step += 1;
+            self.enter_step();
+        }
+    }
+
     /// Whether every step was seen.
     pub fn done(&self) -> bool {
         self.step >= self.steps.len()
@@ -156,14 +173,23 @@ pub enum WatchEnd {
 }
 
 /// Feeds lines from `lines` to `matcher` until it is done, a line holds a forbidden text, the
-/// sender side closes, or `deadline` passes. Every line received is appended to `log`.
+/// sender side closes, or `deadline` passes. Every line received is appended to `log`. Input
+/// steps are given to `keyboard` when their turn comes.
 pub fn watch(
     lines: &Receiver<String>,
     matcher: &mut Matcher,
     deadline: Instant,
     log: &mut Vec<String>,
+    keyboard: &mut dyn FnMut(&str),
 ) -> WatchEnd {
-    while !matcher.done() {
+    loop {
+        while let Some(text) = matcher.pending_input() {
+            keyboard(text);
+            matcher.typed();
+        }
+        if matcher.done() {
+            break;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return WatchEnd::Deadline;

@@ -108,6 +108,7 @@ fn watch_sees_all_lines_and_logs_them() {
         &mut m,
         Instant::now() + Duration::from_secs(5),
         &mut log,
+        &mut |_| {},
     );
     assert_eq!(end, WatchEnd::AllSeen);
     assert_eq!(log.len(), 6, "stops reading once everything was seen");
@@ -120,7 +121,7 @@ fn watch_stops_at_the_deadline_when_a_line_never_comes() {
     let mut m = Matcher::new(cpus());
     let mut log = Vec::new();
     let start = Instant::now();
-    let end = watch(&rx, &mut m, start + Duration::from_millis(200), &mut log);
+    let end = watch(&rx, &mut m, start + Duration::from_millis(200), &mut log, &mut |_| {});
     assert_eq!(end, WatchEnd::Deadline);
     assert!(start.elapsed() >= Duration::from_millis(200));
     assert!(start.elapsed() < Duration::from_secs(5));
@@ -140,6 +141,7 @@ fn watch_reports_a_closed_console() {
         &mut m,
         Instant::now() + Duration::from_secs(5),
         &mut Vec::new(),
+        &mut |_| {},
     );
     assert_eq!(end, WatchEnd::Closed);
 }
@@ -211,6 +213,7 @@ fn watch_stops_at_a_forbidden_line() {
         &mut m,
         Instant::now() + Duration::from_secs(5),
         &mut log,
+        &mut |_| {},
     );
     assert_eq!(
         end,
@@ -220,4 +223,28 @@ fn watch_stops_at_a_forbidden_line() {
         }
     );
     assert_eq!(log, ["banner", "cpu 0 online", "FATAL: oops"]);
+}
+
+#[test]
+fn input_is_typed_when_its_turn_comes() {
+    let (tx, rx) = mpsc::channel();
+    let mut m = Matcher::new(vec![
+        Expect::line("prompt"),
+        Expect::Type("list\r".to_string()),
+        Expect::Type("help\r".to_string()),
+        Expect::line("answer"),
+    ]);
+    tx.send("prompt".to_string()).unwrap();
+    tx.send("answer".to_string()).unwrap();
+    let mut typed = Vec::new();
+    let end = watch(
+        &rx,
+        &mut m,
+        Instant::now() + Duration::from_secs(5),
+        &mut Vec::new(),
+        &mut |text| typed.push(text.to_string()),
+    );
+    assert_eq!(end, WatchEnd::AllSeen);
+    assert_eq!(typed, ["list\r", "help\r"], "typed in order, after the prompt");
+    assert!(m.pending_input().is_none());
 }

@@ -1,6 +1,6 @@
 //! Runs one scenario: starts QEMU, reads its console, enforces the deadline, checks the exit.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -341,7 +341,12 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
     let mut matcher =
         Matcher::new(scenario.expect.clone()).with_forbidden(scenario.forbidden.clone());
     let mut stdin = child.stdin.take();
-    let end = watch(&console_rx, &mut matcher, deadline, &mut outcome.console);
+    let mut keyboard = |text: &str| {
+        if let Some(stdin) = stdin.as_mut() {
+            let _ = stdin.write_all(text.as_bytes()).and_then(|()| stdin.flush());
+        }
+    };
+    let end = watch(&console_rx, &mut matcher, deadline, &mut outcome.console, &mut keyboard);
     if matches!(end, WatchEnd::Deadline) {
         outcome.console_at_deadline = Some(outcome.console.len());
         outcome.diagnosis = diagnosis::diagnose(stdin.as_mut(), &console_rx, &mut outcome.console, &monitor);

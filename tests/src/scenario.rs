@@ -105,6 +105,8 @@ pub enum Expect {
     /// Several sequences at once: each sequence's lines in order, the sequences mixed in any
     /// way (partitions running in parallel, each with its own lines).
     Interleaved(Vec<Vec<String>>),
+    /// Type this on the console (QEMU's serial input), once every step before it was seen.
+    Type(String),
 }
 
 impl Expect {

@@ -58,6 +58,7 @@ fn expected_errors(expect: &[Expect]) -> Vec<&str> {
             Expect::Interleaved(sequences) => {
                 texts.extend(sequences.iter().flatten().map(String::as_str))
             }
+            Expect::Type(_) => {}
         }
     }
     texts.retain(|t| t.starts_with(CONFIG_ERROR));

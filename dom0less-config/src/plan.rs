@@ -23,6 +23,9 @@ pub struct PartitionPlan {
     pub shared_regions: Vec<SharedRegion>,
     /// The host's CPUs in `/cpus` order.
     pub cpus: Vec<HostCpu>,
+    /// The hypervisor console refuses commands that change state (`/chosen`
+    /// `bulkhead,console-control = "read-only"`); the default is `"read-write"`.
+    pub console_read_only: bool,
 }
 
 /// A validated plan plus what `check` must report without rejecting.

@@ -251,6 +251,11 @@ rejection!(
     ConfigError::AffinityOutsidePool { cpu: 0, .. }
 );
 rejection!(
+    console_control_value,
+    "reject-console-control",
+    ConfigError::InvalidValue { .. }
+);
+rejection!(
     enhanced_value,
     "reject-enhanced-value",
     ConfigError::InvalidValue { .. }

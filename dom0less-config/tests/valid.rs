@@ -196,6 +196,8 @@ fn reference_page_example_is_valid() {
 #[test]
 fn credit2_weights_and_caps_and_a_shared_fixed_priority_cpu() {
     let plan = valid("valid-schedulers").plan;
+    assert!(plan.console_read_only, "bulkhead,console-control = \"read-only\"");
+    assert!(!valid("valid-two-linux").plan.console_read_only, "read-write by default");
     let by_name = |name: &str| plan.partitions.iter().find(|p| p.name == name).unwrap();
     let (rtos, logger, heavy, light) = (
         by_name("rtos"),

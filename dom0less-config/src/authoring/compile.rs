@@ -120,6 +120,9 @@ pub fn compile(
         tree.set_property(chosen, "#address-cells", cells_value(&[2]));
         tree.set_property(chosen, "#size-cells", cells_value(&[2]));
     }
+    if let Some(control) = &doc.console_control {
+        tree.set_property(chosen, "bulkhead,console-control", strings_value(&[control]));
+    }
     let chosen_cells = (
         tree.address_cells(chosen).map_err(CompileError::HostTree)?,
         tree.size_cells(chosen).map_err(CompileError::HostTree)?,

@@ -187,6 +187,7 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
         })
         .collect();
     Document {
+        console_control: plan.console_read_only.then(|| String::from("read-only")),
         layout: None,
         pools,
         partitions,

@@ -21,6 +21,10 @@ pub use numbers::{format_address, format_size, parse_number};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Document {
+    /// `"read-only"` refuses the hypervisor console's commands that change state
+    /// (`bulkhead,console-control`); absent: `"read-write"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_control: Option<String>,
     /// Where modules without an address are placed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<Layout>,

@@ -105,6 +105,8 @@ pub struct PoolDraft {
 pub struct Drafts {
     pub domains: Vec<DomainDraft>,
     pub pools: Vec<PoolDraft>,
+    /// `/chosen` `bulkhead,console-control = "read-only"`.
+    pub console_read_only: bool,
 }
 
 /// Error and warning sink shared by the parsing functions.
@@ -235,6 +237,19 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
     let Some(chosen) = tree.find("/chosen") else {
         reader.errors.push(ConfigError::NoDomains);
         return drafts;
+    };
+    drafts.console_read_only = match reader.string(chosen, "bulkhead,console-control") {
+        None | Some("read-write") => false,
+        Some("read-only") => true,
+        Some(other) => {
+            reader.errors.push(ConfigError::InvalidValue {
+                node: tree.path(chosen),
+                property: String::from("bulkhead,console-control"),
+                value: String::from(other),
+                expected: "\"read-write\" (the default) or \"read-only\"",
+            });
+            false
+        }
     };
     // Caps first, so that the findings of the nodes read cannot crowd them out of the list.
     let children = tree.node(chosen).children();

@@ -80,6 +80,7 @@ impl PartitionPlan {
             pools,
             shared_regions,
             cpus: info.cpus,
+            console_read_only: drafts.console_read_only,
         };
         Ok(Validated {
             plan,

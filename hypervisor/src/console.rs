@@ -4,6 +4,8 @@
 use core::fmt::{self, Write};
 use spin::{Mutex, Once};
 
+use crate::portable::operator::LogRing;
+
 /// A byte sink for the console (the physical UART).
 pub trait Output: Sync {
     /// Writes all of `bytes`, waiting for room as needed.
@@ -31,6 +33,11 @@ pub fn read_byte() -> Option<u8> {
 
 static OUTPUT: Once<&'static dyn Output> = Once::new();
 static LOCK: Mutex<()> = Mutex::new(());
+/// The hypervisor's recent lines (not the partitions'), for the operator's `log`. Taken
+/// after `LOCK`.
+static LOG: Mutex<LogRing<LOG_BYTES>> = Mutex::new(LogRing::new());
+/// Bytes of recent hypervisor lines kept.
+pub const LOG_BYTES: usize = 4096;
 /// Called under the lock before each hypervisor line, with the raw writer: the partition
 /// console multiplexer ends a guest's unfinished line there.
 static BEFORE_LINE: Once<BeforeLine> = Once::new();
@@ -55,7 +62,24 @@ struct Writer {
 impl Writer {
     fn put(&self, bytes: &[u8]) {
         self.out.write_bytes(bytes);
+        LOG.lock().push(bytes);
     }
+}
+
+/// Copies the kept hypervisor lines into `buffer` (whole lines, `\n` after each); returns how
+/// many bytes. Printing them goes through the console again, so nothing is held meanwhile.
+pub fn recent_lines(buffer: &mut [u8; LOG_BYTES]) -> usize {
+    let log = LOG.lock();
+    let mut used = 0;
+    log.lines(|line| {
+        let end = used + line.len() + 1;
+        if end <= buffer.len() {
+            buffer[used..end - 1].copy_from_slice(line);
+            buffer[end - 1] = b'\n';
+            used = end;
+        }
+    });
+    used
 }
 
 impl Write for Writer {

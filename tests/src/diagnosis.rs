@@ -1,6 +1,6 @@
-//! When a scenario misses its deadline, the harness asks why before it stops QEMU: it presses
-//! the hypervisor's debug key `d` on the console (a dump of every CPU's last exit and every
-//! vCPU's interrupts) and reads every CPU's registers from QEMU's monitor (where each CPU is,
+//! When a scenario misses its deadline, the harness asks why before it stops QEMU: it types
+//! `dump` on the hypervisor console (a dump of every CPU's last exit and every vCPU's
+//! interrupts) and reads every CPU's registers from QEMU's monitor (where each CPU is,
 //! EL2 or guest, even when the hypervisor cannot answer).
 
 use std::io::{Read, Write};
@@ -10,11 +10,14 @@ use std::process::ChildStdin;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+/// What the harness types on the hypervisor console for the dump (the hypervisor has the input
+/// focus from boot).
+const DUMP_COMMAND: &[u8] = b"dump\r";
 /// The first line of the hypervisor's state dump.
 pub const DUMP_START: &str = "bulkhead: state dump";
 /// The last line of the hypervisor's state dump.
 pub const DUMP_END: &str = "bulkhead: end of state dump";
-/// How long the hypervisor gets to answer the debug key.
+/// How long the hypervisor gets to answer `dump`.
 const DUMP_WAIT: Duration = Duration::from_secs(5);
 /// How long the monitor gets to answer, and how long a pause ends its answer.
 const MONITOR_WAIT: Duration = Duration::from_secs(3);
@@ -26,7 +29,7 @@ pub fn monitor_path(scenario: &str) -> PathBuf {
     std::env::temp_dir().join(format!("bulkhead-{}-{scenario}.monitor", std::process::id()))
 }
 
-/// Presses the debug key and collects the dump (appending every console line to `log`), then
+/// Types `dump` and collects the dump (appending every console line to `log`), then
 /// asks the monitor for the registers. Returns the lines to report.
 pub fn diagnose(
     stdin: Option<&mut ChildStdin>,
@@ -35,11 +38,11 @@ pub fn diagnose(
     monitor: &Path,
 ) -> Vec<String> {
     let mut report = Vec::new();
-    let pressed = stdin.is_some_and(|stdin| stdin.write_all(b"d").and_then(|()| stdin.flush()).is_ok());
+    let pressed = stdin.is_some_and(|stdin| stdin.write_all(DUMP_COMMAND).and_then(|()| stdin.flush()).is_ok());
     if pressed {
         report.extend(read_dump(console, log));
     } else {
-        report.push("the debug key could not be sent to the console".to_string());
+        report.push("`dump` could not be typed on the console".to_string());
     }
     match monitor_registers(monitor) {
         Ok(text) => report.extend(summarise_registers(&text)),
@@ -63,7 +66,7 @@ fn read_dump(console: &Receiver<String>, log: &mut Vec<String>) -> Vec<String> {
         }
     }
     dump.push(format!(
-        "the hypervisor did not finish its state dump within {} s of the debug key (a CPU may \
+        "the hypervisor did not finish its state dump within {} s of `dump` (a CPU may \
          be stuck at EL2, or no CPU takes console interrupts: see the registers)",
         DUMP_WAIT.as_secs()
     ));

@@ -1,5 +1,6 @@
 //! The QEMU scenarios `cargo xtask test` runs. Add new ones here as data.
 
+pub mod console;
 pub mod linux;
 pub mod partitions;
 pub mod scheduling;
@@ -99,6 +100,7 @@ pub fn all() -> Vec<Scenario> {
     all.extend(partitions::all());
     all.extend(linux::all());
     all.extend(scheduling::all());
+    all.extend(console::all());
     all
 }
 

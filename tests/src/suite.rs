@@ -54,7 +54,7 @@ pub fn report(outcome: &Outcome) -> String {
         let _ = writeln!(text, "  | {line}");
     }
     if !outcome.diagnosis.is_empty() {
-        let _ = writeln!(text, "  at the deadline (debug key `d`, then QEMU's registers):");
+        let _ = writeln!(text, "  at the deadline (`dump` on the hypervisor console, then QEMU's registers):");
         for line in &outcome.diagnosis {
             let _ = writeln!(text, "  > {line}");
         }

@@ -12,7 +12,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::arch::aarch64::context::{El1Registers, FpRegisters, VcpuRegisters, VirtualCpuState};
+use crate::arch::aarch64::context::{El1Registers, ExitVector, FpRegisters, VcpuRegisters, VirtualCpuState};
 use crate::arch::aarch64::gic::Gic;
 use crate::arch::aarch64::{cpu, guest, timer, vcpu_context, world};
 use crate::portable::guest::layout::GicVersion;
@@ -173,6 +173,11 @@ fn run_vcpu(
             break None;
         }
         let outcome = exits::handle(cpu, p, vcpu, &exit, &mut regs.general, &mut maintenance);
+        // An interrupt's handling may have stopped or restarted this very partition (the
+        // operator's console): the old run must not go back in.
+        if exit.vector == ExitVector::Irq && outcome == Outcome::Resume && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
+            break None;
+        }
         match (outcome, pool) {
             (Outcome::Resume, _) => {}
             (Outcome::Block, None) => {

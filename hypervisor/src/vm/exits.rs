@@ -39,7 +39,7 @@ pub fn handle(
                 "bulkhead: partition \"{}\" vcpu {vcpu}: {:?} exception from the guest (ESR_EL2 {:#x}) at {:#x}",
                 p.name, exit.vector, exit.esr, regs.pc
             );
-            crash(p, cpu);
+            crash(p, cpu, format_args!("vcpu {vcpu}: {:?} exception (ESR_EL2 {:#x}) at {:#x}", exit.vector, exit.esr, regs.pc));
             Outcome::Leave
         }
     }
@@ -118,14 +118,14 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
             }
             if let Err(e) = inject_external_abort(regs, esr, exit.far) {
                 println!("bulkhead: partition \"{}\" vcpu {vcpu}: the abort cannot be injected ({e})", p.name);
-                crash(p, cpu);
+                crash(p, cpu, format_args!("vcpu {vcpu}: an abort at {address:#x} that cannot be injected ({e})"));
                 return Outcome::Leave;
             }
             Outcome::Resume
         }
         Exit::Crash { class, esr } => {
             println!("bulkhead: partition \"{}\" vcpu {vcpu}: unhandled trap {class:?} (ESR_EL2 {esr:#x}) at {:#x}", p.name, regs.pc);
-            crash(p, cpu);
+            crash(p, cpu, format_args!("vcpu {vcpu}: unhandled trap {class:?} (ESR_EL2 {esr:#x}) at {:#x}", regs.pc));
             Outcome::Leave
         }
     }

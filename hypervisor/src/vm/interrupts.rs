@@ -217,6 +217,7 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
     let mut console = None;
     while let Some(irq) = gic.acknowledge() {
         gic.end_of_interrupt(irq);
+        per_cpu::this().interrupts.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         match irq.intid() {
             VIRTUAL_TIMER_PPI => {
                 // The guest's timer fired: mask it (its line drops until the guest re-arms
@@ -262,6 +263,7 @@ pub fn idle_irqs(cpu: usize) {
     let mut console = None;
     while let Some(irq) = gic.acknowledge() {
         gic.end_of_interrupt(irq);
+        per_cpu::this().interrupts.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         match irq.intid() {
             intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => console = Some(irq),
             KICK_SGI | MAINTENANCE_PPI => gic.deactivate(irq),

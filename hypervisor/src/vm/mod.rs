@@ -33,6 +33,7 @@ mod diagnostics;
 mod exits;
 mod interrupts;
 pub mod memory;
+mod operator;
 mod per_cpu;
 mod sched;
 
@@ -96,6 +97,19 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
             fatal::stop();
         }
     };
+    {
+        let modules: u64 = validated
+            .plan
+            .partitions
+            .iter()
+            .flat_map(|p| [Some(&p.kernel), p.ramdisk.as_ref(), p.device_tree.as_ref()])
+            .flatten()
+            .map(|m| m.range.size())
+            .sum();
+        let hypervisor = facts.hypervisor.size();
+        let ram = ram.iter().map(|r| r.size()).sum();
+        operator::init(ram, hypervisor, modules, validated.plan.console_read_only);
+    }
     for w in &validated.warnings {
         println!("bulkhead: config warning: {w}");
     }
@@ -273,10 +287,17 @@ fn kick_others(p: &Partition) {
     });
 }
 
+/// Held by the CPU draining the console: typed bytes are read and routed by one CPU at a time,
+/// in order (and hypervisor console commands run one at a time).
+static DRAINING: Mutex<()> = Mutex::new(());
+
 /// Routes what was typed on the physical console: three CTRL-a move the focus, every other
 /// byte is queued for the focused partition's vPL011. Called on guest interrupts and vPL011
-/// traps; only a partition that receives bytes is touched.
+/// traps; only a partition that receives bytes is touched. A CPU that finds another draining
+/// leaves it the bytes (it reads until the UART is empty; the console interrupt, level
+/// triggered, comes again for a byte that arrives as it finishes).
 fn drain_console(partitions: &[Partition]) {
+    let Some(_draining) = DRAINING.try_lock() else { return };
     let focus_before = MUX.lock().focus();
     while let Some(byte) = console::read_byte() {
         let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return };
@@ -292,7 +313,7 @@ fn drain_console(partitions: &[Partition]) {
             }
             crate::portable::console::Focus::Hypervisor => {
                 for &key in routed.bytes() {
-                    debug_key(partitions, key);
+                    operator::key(partitions, key);
                 }
             }
         }
@@ -302,15 +323,12 @@ fn drain_console(partitions: &[Partition]) {
     }
 }
 
-/// A key typed while the hypervisor has the input focus: `d` dumps every CPU's and vCPU's
-/// state, `h` lists the keys; others are ignored.
-fn debug_key(partitions: &[Partition], key: u8) {
-    match key {
-        b'd' => {
-            diagnostics::dump(partitions, CPU_COUNT.load(Ordering::Relaxed));
-        }
-        b'h' | b'?' => println!("bulkhead: debug keys: d = dump the state of every cpu and vcpu, h = this help"),
-        _ => {}
+/// Gives partition `index` the input focus (the operator's `focus NAME`).
+fn focus_on(partitions: &[Partition], index: usize) {
+    let result = console_op(|mux, sink| mux.focus_on(index, &mut |b: &[u8]| sink(b)));
+    match result {
+        Some(Err(e)) => println!("bulkhead: {e}"),
+        _ => route_console_interrupt(partitions),
     }
 }
 
@@ -348,8 +366,13 @@ fn route_console_interrupt(partitions: &[Partition]) {
 }
 
 /// Applies the partition's crash policy to a partition whose vCPU on this CPU crashed (the
-/// vCPU's EL1 state is still in the CPU, for the report).
-fn crash(p: &Partition, cpu: usize) {
+/// vCPU's EL1 state is still in the CPU, for the report); `reason` is kept for `list`.
+fn crash(p: &Partition, cpu: usize, reason: core::fmt::Arguments<'_>) {
+    {
+        let mut kept = heapless::String::new();
+        let _ = core::fmt::write(&mut Truncating(&mut kept), reason);
+        p.run.lock().last_crash = Some(kept);
+    }
     let context = crate::arch::aarch64::vcpu_context::save_el1();
     println!("bulkhead: partition \"{}\" on cpu {cpu}: {context}", p.name);
     match p.crash_policy {
@@ -368,9 +391,33 @@ fn crash(p: &Partition, cpu: usize) {
     }
 }
 
+/// Writes into a fixed string, dropping what does not fit.
+struct Truncating<'a, const N: usize>(&'a mut heapless::String<N>);
+
+impl<const N: usize> core::fmt::Write for Truncating<'_, N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        for c in s.chars() {
+            if self.0.push(c).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Stops a partition; powers the board off when none is left running. Its vCPUs on other
 /// CPUs are kicked out of their guests and let go.
 fn stop_partition(p: &Partition) {
+    stop(p, true);
+}
+
+/// The operator's `stop NAME`: as [`stop_partition`], but the board stays up when none is
+/// left running (the operator may start one again).
+fn stop_partition_by_operator(p: &Partition) {
+    stop(p, false);
+}
+
+fn stop(p: &Partition, power_off_when_last: bool) {
     {
         let mut run = p.run.lock();
         run.running = false;
@@ -387,6 +434,10 @@ fn stop_partition(p: &Partition) {
     let partitions = PARTITIONS.get().expect("partitions exist");
     if partitions.iter().all(|q| !q.run.lock().running) {
         println!("bulkhead: all partitions stopped");
+        if !power_off_when_last {
+            println!("bulkhead: the board stays up for the console (start NAME)");
+            return;
+        }
         fatal::stop();
     }
 }

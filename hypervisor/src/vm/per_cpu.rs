@@ -32,6 +32,8 @@ pub struct PerCpu {
     pub running: Mutex<Option<Running>>,
     /// Its latest guest exit.
     pub exits: ExitRecord,
+    /// Physical interrupts it acknowledged (the operator's `irq`).
+    pub interrupts: AtomicU64,
     /// Set when its scheduler must choose again (a kick SGI, its EL2 timer, a vCPU woken for
     /// it by this CPU); only this CPU sets and clears it.
     reschedule: AtomicBool,
@@ -60,6 +62,7 @@ pub static CPUS: [PerCpu; MAX_CPUS] = [const {
             pc: AtomicU64::new(0),
             at: AtomicU64::new(0),
         },
+        interrupts: AtomicU64::new(0),
         reschedule: AtomicBool::new(false),
     }
 }; MAX_CPUS];

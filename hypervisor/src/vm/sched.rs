@@ -73,6 +73,20 @@ pub enum Reschedule {
 
 /// The pools that share their CPUs, by plan index (`None` for `null` pools).
 static POOLS: Once<Vec<Option<Pool>>> = Once::new();
+/// Every pool's name, scheduler and CPUs, by plan index (the operator's `pools`).
+static POOL_INFO: Once<Vec<PoolInfo>> = Once::new();
+
+/// A pool as the operator sees it.
+pub struct PoolInfo {
+    pub name: alloc::string::String,
+    pub kind: Scheduler,
+    pub cpus: Vec<usize>,
+}
+
+/// Every pool, by plan index.
+pub fn pools() -> &'static [PoolInfo] {
+    POOL_INFO.get().map_or(&[], |p| &p[..])
+}
 /// Each CPU's pool (plan index).
 static CPU_POOL: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(NO_POOL) }; MAX_CPUS];
 
@@ -124,6 +138,7 @@ pub fn init(plan: &PartitionPlan, partitions: &[Partition]) -> Result<(), SetupE
             state: Mutex::new(PoolState { scheduler, sleepers: Vec::with_capacity(vcpus), vcpus }),
         }));
     }
+    POOL_INFO.call_once(|| plan.pools.iter().map(|p| PoolInfo { name: p.name.clone(), kind: p.scheduler, cpus: p.cpus.clone() }).collect());
     POOLS.call_once(|| pools);
     Ok(())
 }

@@ -66,6 +66,11 @@ pub enum ConsoleError {
         /// The number of partitions registered.
         count: usize,
     },
+    /// The partition is stopped: it takes no input.
+    NotRunning {
+        /// The index given.
+        index: usize,
+    },
 }
 
 impl fmt::Display for ConsoleError {
@@ -81,6 +86,9 @@ impl fmt::Display for ConsoleError {
                 f,
                 "console partition {index} does not exist ({count} registered)"
             ),
+            Self::NotRunning { index } => {
+                write!(f, "console partition {index} is stopped and takes no input; start it first")
+            }
         }
     }
 }

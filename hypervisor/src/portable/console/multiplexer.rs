@@ -148,6 +148,20 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
             Focus::Partition(index) => index + 1,
         };
         let next = (first..self.count).find(|&index| self.channels[index].running);
+        self.set_focus(next, sink);
+    }
+
+    /// Gives the input focus to running partition `index` (the operator's `focus NAME`).
+    pub fn focus_on(&mut self, index: usize, sink: &mut impl ConsoleSink) -> Result<(), ConsoleError> {
+        if !self.is_running(index)? {
+            return Err(ConsoleError::NotRunning { index });
+        }
+        self.set_focus(Some(index), sink);
+        Ok(())
+    }
+
+    /// Moves the focus to a partition (or to the hypervisor) and says so.
+    fn set_focus(&mut self, next: Option<usize>, sink: &mut impl ConsoleSink) {
         self.focus = next.map_or(Focus::Hypervisor, Focus::Partition);
         self.close_open_line(sink);
         let name = next.map_or(HYPERVISOR_NAME, |index| self.channels[index].name);

@@ -162,7 +162,7 @@ pub fn build<const N: usize>(
         placement,
         vttbr_el2,
         crash_policy: p.crash_policy,
-        run: Mutex::new(RunState { running: false, boot_count: 1, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0, reports: super::report_limit::ReportLimit::new() }),
+        run: Mutex::new(RunState { running: false, boot_count: 1, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0, reports: super::report_limit::ReportLimit::new(), last_crash: None }),
         vgic: Mutex::new(vgic),
         doorbells: [const { Doorbell::new() }; MAX_VCPUS],
         vcpus,

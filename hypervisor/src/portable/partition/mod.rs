@@ -93,7 +93,12 @@ pub struct RunState {
     pub cntvoff: u64,
     /// How many fault reports (injected aborts) this partition may still print.
     pub reports: report_limit::ReportLimit,
+    /// Why it crashed last, for the operator's `list` (kept across restarts).
+    pub last_crash: Option<heapless::String<CRASH_REASON>>,
 }
+
+/// Bytes of a crash reason kept (`list` shows it).
+pub const CRASH_REASON: usize = 96;
 
 impl RunState {
     /// Queues console input; returns how many bytes did not fit and were dropped.

@@ -112,6 +112,7 @@ impl Vgic {
         for target in self.sgi_targets(from, request.targets).iter() {
             if let Some(irq) = self.irq_mut(target, intid) {
                 irq.set_pending(source);
+                self.raised = self.raised.wrapping_add(1);
             }
             kick.0 |= self.interested(target, intid).0;
         }

@@ -83,6 +83,9 @@ pub struct Vgic {
     /// register writes, SGIs): a vCPU whose list registers were filled at the current count,
     /// and that the guest left untouched, needs no new fill.
     pub(super) changes: u64,
+    /// Interrupts made pending from outside the guest's own acknowledgements: injections,
+    /// rising lines, SGIs (the operator's `irq`).
+    pub(super) raised: u64,
 }
 
 impl Vgic {
@@ -96,6 +99,7 @@ impl Vgic {
             spis: [IrqState::new(Trigger::Level); MAX_SPIS],
             vcpus: [VcpuState::new(); MAX_VCPUS],
             changes: 1,
+            raised: 0,
         }
     }
 
@@ -131,6 +135,11 @@ impl Vgic {
     /// Records a change from outside the list-register state machine.
     pub(super) fn touch(&mut self) {
         self.changes = self.changes.wrapping_add(1);
+    }
+
+    /// How many interrupts were raised for the guest (injections, rising lines, SGIs).
+    pub const fn raised(&self) -> u64 {
+        self.raised
     }
 
     /// The change count: it moves whenever an interrupt is injected or the guest's view
@@ -276,6 +285,7 @@ impl Vgic {
     pub fn inject(&mut self, vcpu: VcpuId, intid: IntId) -> Result<Effects, VgicError> {
         self.touch();
         self.irq_checked(vcpu, intid)?.set_pending(None);
+        self.raised = self.raised.wrapping_add(1);
         Ok(Effects::kick(self.interested(vcpu, intid)))
     }
 
@@ -298,6 +308,9 @@ impl Vgic {
         irq.line = level;
         if rising && irq.trigger == Trigger::Edge {
             irq.set_pending(None);
+        }
+        if rising {
+            self.raised = self.raised.wrapping_add(1);
         }
         Ok(Effects::kick(self.interested(vcpu, intid)))
     }

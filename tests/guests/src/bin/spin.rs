@@ -8,7 +8,9 @@
 //! of the guest's virtual counter (it starts near zero when the partition starts), and
 //! `spin.until=MS` (optional) keeps it spinning after its report, so that a partition started a
 //! little later still shares the CPU to the end of its own window; or `spin.work=N`: run N
-//! iterations, saying `start` before and `finished` after.
+//! iterations, saying `start` before and `finished` after; or `spin.tick=MS` with
+//! `spin.until=MS`: say `tick N` every MS milliseconds until then (a partition that keeps
+//! printing while the operator acts on others).
 #![no_std]
 #![no_main]
 
@@ -41,7 +43,19 @@ fn number(guest: &Guest, key: &str) -> Option<u64> {
 
 fn main(guest: &'static Guest) -> ! {
     let mut state = 1;
-    if let Some(work) = number(guest, "spin.work") {
+    if let Some(tick) = number(guest, "spin.tick") {
+        let until = number(guest, "spin.until").unwrap_or(0);
+        let mut next = tick.max(1);
+        let mut count = 0u64;
+        while micros() < until * 1000 {
+            if micros() >= next * 1000 {
+                count += 1;
+                say!(guest, "tick {count}");
+                next += tick.max(1);
+            }
+            state = batch(state);
+        }
+    } else if let Some(work) = number(guest, "spin.work") {
         say!(guest, "start");
         for _ in 0..work.div_ceil(BATCH) {
             state = batch(state);

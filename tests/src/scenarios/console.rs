@@ -1,0 +1,113 @@
+//! Hypervisor console scenarios: the harness types commands on QEMU's serial input while
+//! `spin` partitions keep printing, and checks the answers and their effects.
+
+use std::time::Duration;
+
+use crate::scenario::{Expect, PartitionConfig, Scenario};
+
+use super::partitions::{restarting, says, started, stopped, ALL_STOPPED};
+use super::{boot_lines, POWER_OFF};
+
+fn scenario(name: &str, file: &str, steps: Vec<Expect>) -> Scenario {
+    let mut expect = boot_lines("QEMU virt", "v3", 4);
+    expect.extend(steps);
+    expect.extend([Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)]);
+    Scenario {
+        gic: Some(3),
+        expect,
+        deadline: Duration::from_secs(90),
+        partitions: Some(PartitionConfig { file: file.into(), valid: true }),
+        ..Scenario::new(name, "virt")
+    }
+}
+
+fn typed(text: &str) -> Expect {
+    Expect::Type(format!("{text}\r"))
+}
+
+fn line(text: &str) -> Expect {
+    Expect::line(text)
+}
+
+/// `list`, `restart`, `stop`, `start`, `pools`, `mem`, `irq`, `log`, `focus` and the hints,
+/// with three partitions running.
+fn console() -> Scenario {
+    let done = |name: &str| vec![says(name, "done"), stopped(name)];
+    scenario(
+        "virt-gicv3-console",
+        "tests/scenarios/virt-console.dts",
+        vec![
+            Expect::AnyOrder(vec![started("alpha"), started("beta"), started("gamma")]),
+            line(&says("alpha", "tick 2")),
+            typed("list"),
+            line("bulkhead: 3 partitions:"),
+            line("bulkhead:   1 alpha: running, 1 vcpu, pool Pool-0 (credit2), 16 MiB, up "),
+            line(", 0 restarts"),
+            line("bulkhead:     vcpu 0: "),
+            line("bulkhead:   2 beta: running, 1 vcpu, pool Pool-0 (credit2), 16 MiB, up "),
+            line("bulkhead:   3 gamma: running, 1 vcpu, pool Pool-0 (credit2), 16 MiB, up "),
+            typed("restart beta"),
+            line("bulkhead: operator: restarting partition \"beta\""),
+            line(&restarting("beta", 2)),
+            // The others keep printing while beta boots again.
+            Expect::Interleaved(vec![vec![says("alpha", "tick")], vec![says("beta", "tick 1")]]),
+            typed("stop gamma"),
+            line("bulkhead: operator: stopping partition \"gamma\""),
+            line(&stopped("gamma")),
+            line(&says("alpha", "tick")),
+            typed("start gamma"),
+            line("bulkhead: operator: starting partition \"gamma\""),
+            line(&says("gamma", "tick 1")),
+            typed("list"),
+            line("bulkhead:   2 beta: running"),
+            line(", 1 restart"),
+            line("bulkhead:   3 gamma: running"),
+            typed("pools"),
+            line("bulkhead:   Pool-0 (credit2): cpus [0, 1, 2, 3], partitions alpha, beta, gamma"),
+            typed("mem"),
+            line("bulkhead: host RAM 2048 MiB: hypervisor "),
+            line("bulkhead:   partition \"alpha\": 16 MiB"),
+            line("bulkhead:   free or firmware: "),
+            typed("irq"),
+            line("bulkhead: interrupts taken: cpu 0 "),
+            line("bulkhead:   partition \"alpha\": "),
+            typed("log"),
+            line("bulkhead: recent messages:"),
+            line("  bulkhead: operator: starting partition \"gamma\""),
+            typed("bogus"),
+            line("bulkhead: unknown command \"bogus\"; type help for the list"),
+            typed("stop"),
+            line("bulkhead: stop needs a partition name: stop NAME (list shows them)"),
+            typed("stop nobody"),
+            line("bulkhead: no partition \"nobody\"; the partitions are alpha, beta, gamma"),
+            typed("help"),
+            line("bulkhead: commands:"),
+            typed("focus alpha"),
+            line("*** Serial input to alpha"),
+            Expect::Interleaved(vec![done("alpha"), done("beta"), done("gamma")]),
+        ],
+    )
+}
+
+/// `bulkhead,console-control = "read-only"`: `stop` is refused, `list` answers.
+fn read_only() -> Scenario {
+    scenario(
+        "virt-gicv3-console-read-only",
+        "tests/scenarios/virt-console-read-only.dts",
+        vec![
+            line(&started("solo")),
+            line(&says("solo", "tick 1")),
+            typed("stop solo"),
+            line("bulkhead: the console is read-only (bulkhead,console-control = \"read-only\"): stop solo refused"),
+            typed("list"),
+            line("bulkhead:   1 solo: running"),
+            line(&says("solo", "done")),
+            line(&stopped("solo")),
+        ],
+    )
+}
+
+/// Every console scenario.
+pub fn all() -> Vec<Scenario> {
+    vec![console(), read_only()]
+}

@@ -75,6 +75,9 @@ pub struct Partition {
     pub trap_wfi: bool,
     /// What to do when the partition crashes (`bulkhead,on-crash`).
     pub crash_policy: CrashPolicy,
+    /// Crash restarts in a row after which the partition stays stopped
+    /// (`bulkhead,restart-limit`, with `on-crash = "restart"`); `None`: no limit.
+    pub restart_limit: Option<u32>,
     /// The partitions it may share event channels with (`bulkhead,evtchn-peers`), as indexes
     /// in [`PartitionPlan::partitions`]; `None`: any partition. A channel needs each end to
     /// admit the other. Invariant: every index is in bounds, and every static channel's peer

@@ -251,6 +251,11 @@ rejection!(
     ConfigError::AffinityOutsidePool { cpu: 0, .. }
 );
 rejection!(
+    restart_limit_without_restart,
+    "reject-restart-limit-without-restart",
+    ConfigError::InvalidValue { .. }
+);
+rejection!(
     console_control_value,
     "reject-console-control",
     ConfigError::InvalidValue { .. }

@@ -61,6 +61,7 @@ fn two_linux_domains() {
         (10, CrashPolicy::Restart, false)
     );
     assert!(d2.trap_wfi && !d1.trap_wfi);
+    assert_eq!((d1.restart_limit, d2.restart_limit), (None, Some(5)));
     assert_eq!(d2.enhanced, Enhanced::Disabled);
     // No cpupools: one credit2 pool with every CPU.
     assert_eq!(plan.pools.len(), 1);

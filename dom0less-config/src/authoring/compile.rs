@@ -308,6 +308,7 @@ fn domain_properties(
         ("max_grant_frames", p.max_grant_frames),
         ("max_maptrack_frames", p.max_maptrack_frames),
         ("bulkhead,weight", p.weight.map(u32::from)),
+        ("bulkhead,restart-limit", p.restart_limit),
         ("bulkhead,cap", p.cap),
     ];
     for (name, value) in numbers {

@@ -124,6 +124,7 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
             priority: p.priority,
             weight: (p.weight != DEFAULT_WEIGHT).then_some(p.weight),
             cap: (p.cap_percent != 0).then_some(p.cap_percent),
+            restart_limit: p.restart_limit,
             on_crash: (p.crash_policy != CrashPolicy::Stop)
                 .then(|| String::from(p.crash_policy.name())),
             trap_wfi: p.trap_wfi,

@@ -108,6 +108,9 @@ pub struct PartitionSpec {
     /// `stop` (default), `restart` or `halt-system`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_crash: Option<String>,
+    /// Crash restarts in a row before the partition stays stopped (`bulkhead,restart-limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_limit: Option<u32>,
     /// Trap WFI/WFE to the hypervisor (`bulkhead,trap-wfi`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trap_wfi: bool,

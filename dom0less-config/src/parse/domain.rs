@@ -34,6 +34,7 @@ pub const MODELLED: &[&str] = &[
     "bulkhead,weight",
     "bulkhead,cap",
     "bulkhead,on-crash",
+    "bulkhead,restart-limit",
     "bulkhead,trap-wfi",
     "bulkhead,evtchn-peers",
 ];
@@ -212,6 +213,18 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
             None
         }
     };
+    d.restart_limit = reader.u32(node, "bulkhead,restart-limit");
+    if let (Some(limit), crash) = (d.restart_limit, d.crash_policy) {
+        if limit == 0 || crash != Some(CrashPolicy::Restart) {
+            reader.invalid(
+                node,
+                "bulkhead,restart-limit",
+                format!("{limit}"),
+                "a number of restarts from 1, with bulkhead,on-crash = \"restart\" (the limit counts those restarts)",
+            );
+            d.restart_limit = None;
+        }
+    }
     let cells = domain_cells(reader, node);
     subnodes::read_subnodes(reader, node, cells, &mut d);
     d

@@ -45,6 +45,8 @@ pub struct DomainDraft {
     /// `bulkhead,cap`, when given (the bound depends on the pool: checked by the validator).
     pub cap: Option<u32>,
     pub crash_policy: Option<CrashPolicy>,
+    /// `bulkhead,restart-limit` (only with `on-crash = "restart"`, at least 1).
+    pub restart_limit: Option<u32>,
     pub channels: Vec<ChannelDraft>,
     pub shared: Vec<SharedDraft>,
     pub passthrough: Option<bool>,

@@ -153,6 +153,7 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         weight: d.weight.unwrap_or(DEFAULT_WEIGHT),
         cap_percent: d.cap.unwrap_or(0),
         crash_policy: d.crash_policy.unwrap_or(CrashPolicy::Stop),
+        restart_limit: d.restart_limit,
         evtchn_peers: None,
         event_channels: Vec::new(),
         shared_memory: Vec::new(),

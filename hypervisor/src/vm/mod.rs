@@ -381,8 +381,24 @@ fn crash(p: &Partition, cpu: usize, reason: core::fmt::Arguments<'_>) {
             stop_partition(p);
         }
         CrashPolicy::Restart => {
-            println!("bulkhead: partition \"{}\" crashed; restarting it (on-crash = restart)", p.name);
-            restart_partition(p);
+            let (restarts, held) = {
+                let mut run = p.run.lock();
+                run.crash_restarts = run.crash_restarts.saturating_add(1);
+                run.held = p.restart_limit.is_some_and(|limit| run.crash_restarts > limit);
+                (run.crash_restarts, run.held)
+            };
+            if held {
+                println!(
+                    "bulkhead: partition \"{}\" crashed after {} crash restarts in a row (restart-limit {}); it stays stopped until the operator starts it",
+                    p.name,
+                    restarts.saturating_sub(1),
+                    p.restart_limit.unwrap_or(0)
+                );
+                stop_partition(p);
+            } else {
+                println!("bulkhead: partition \"{}\" crashed; restarting it (on-crash = restart)", p.name);
+                restart_partition(p);
+            }
         }
         CrashPolicy::HaltSystem => {
             println!("bulkhead: partition \"{}\" crashed; halting the system (on-crash = halt-system)", p.name);

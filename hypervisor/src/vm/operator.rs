@@ -99,11 +99,13 @@ fn run(partitions: &[Partition], line: &str) {
                 Command::Start(_) if running => println!("bulkhead: partition \"{name}\" is already running (restart {name} reloads it)"),
                 Command::Start(_) => {
                     println!("bulkhead: operator: starting partition \"{name}\"");
+                    forgive(p);
                     super::start_partition(p);
                     super::route_console_interrupt(partitions);
                 }
                 Command::Restart(_) => {
                     println!("bulkhead: operator: restarting partition \"{name}\"");
+                    forgive(p);
                     super::restart_partition(p);
                     super::route_console_interrupt(partitions);
                 }
@@ -111,6 +113,13 @@ fn run(partitions: &[Partition], line: &str) {
             }
         }
     }
+}
+
+/// The operator starts a partition again: its restart limit counts afresh.
+fn forgive(p: &Partition) {
+    let mut run = p.run.lock();
+    run.crash_restarts = 0;
+    run.held = false;
 }
 
 fn state_word(state: VcpuState) -> &'static str {
@@ -134,10 +143,14 @@ fn list(partitions: &[Partition]) {
     let now = cpu::counter();
     println!("bulkhead: {} partitions:", partitions.len());
     for p in partitions {
-        let (running, cntvoff, restarts, crash) = {
+        let (running, cntvoff, restarts, crash, held) = {
             let run = p.run.lock();
-            (run.running, run.cntvoff, run.boot_count.saturating_sub(1), run.last_crash.clone())
+            (run.running, run.cntvoff, run.boot_count.saturating_sub(1), run.last_crash.clone(), run.held)
         };
+        let mut why_held: heapless::String<64> = heapless::String::new();
+        if held {
+            let _ = write!(why_held, "restart-limit {} reached", p.restart_limit.unwrap_or(0));
+        }
         let uptime = running.then(|| ms(now.saturating_sub(cntvoff)));
         let pool = sched::pools().get(p.pool);
         let shared = sched::pool_of(p);
@@ -165,7 +178,7 @@ fn list(partitions: &[Partition]) {
             uptime_ms: uptime,
             restarts,
             last_crash: crash.as_deref(),
-            held: None,
+            held: held.then_some(why_held.as_str()),
             vcpus: &vcpus[..count],
         };
         let mut line = Line::new();

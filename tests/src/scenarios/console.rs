@@ -107,7 +107,32 @@ fn read_only() -> Scenario {
     )
 }
 
+/// A partition that crashes at every boot is restarted `bulkhead,restart-limit` times, then
+/// held stopped; `list` says why while the other partition keeps printing.
+fn restart_limit() -> Scenario {
+    scenario(
+        "virt-gicv3-restart-limit",
+        "tests/scenarios/virt-restart-limit.dts",
+        vec![
+            line(&says("crasher", "boot 1: crashing")),
+            line(&restarting("crasher", 2)),
+            line(&says("crasher", "boot 2: crashing")),
+            line(&restarting("crasher", 3)),
+            line(&says("crasher", "boot 3: crashing")),
+            line("bulkhead: partition \"crasher\" crashed after 2 crash restarts in a row (restart-limit 2); it stays stopped until the operator starts it"),
+            line(&stopped("crasher")),
+            typed("list"),
+            line("bulkhead:   1 crasher: stopped, 1 vcpu, pool Pool-0 (credit2), 16 MiB, 2 restarts, last crash: vcpu 0: unhandled trap SystemRegister"),
+            line(", held stopped: restart-limit 2 reached"),
+            line("bulkhead:   2 steady: running"),
+            line(&says("steady", "tick")),
+            line(&says("steady", "done")),
+            line(&stopped("steady")),
+        ],
+    )
+}
+
 /// Every console scenario.
 pub fn all() -> Vec<Scenario> {
-    vec![console(), read_only()]
+    vec![console(), read_only(), restart_limit()]
 }

@@ -101,7 +101,7 @@ fn partition_json(plan: &PartitionPlan, index: usize) -> Value {
         "pool": pool.name, "scheduler": pool.scheduler.name(),
         "memory": memory, "modules": modules, "console": p.vpl011,
         "enhanced": format!("{:?}", p.enhanced), "priority": p.priority,
-        "weight": p.weight, "cap": p.cap_percent, "on_crash": p.crash_policy.name(),
+        "weight": p.weight, "cap": p.cap_percent, "on_crash": p.crash_policy.name(), "restart_limit": p.restart_limit,
         "evtchn_peers": p.evtchn_peers.as_ref().map(|peers| {
             peers.iter().map(|&i| plan.partitions[i].name.clone()).collect::<Vec<_>>()
         }),
@@ -166,11 +166,12 @@ fn print_partition(plan: &PartitionPlan, index: usize) {
         }
     }
     println!(
-        "  console    {}   enhanced {:?}   priority {}   on-crash {}",
+        "  console    {}   enhanced {:?}   priority {}   on-crash {}{}",
         if p.vpl011 { "vpl011" } else { "none" },
         p.enhanced,
         p.priority,
-        p.crash_policy.name()
+        p.crash_policy.name(),
+        p.restart_limit.map(|l| format!(" (at most {l} in a row)")).unwrap_or_default()
     );
     if pool.scheduler == Scheduler::Credit2 {
         let cap = match p.cap_percent {

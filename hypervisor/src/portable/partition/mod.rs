@@ -61,6 +61,8 @@ pub struct Partition {
     pub placement: Placement,
     pub vttbr_el2: u64,
     pub crash_policy: CrashPolicy,
+    /// Crash restarts in a row after which it stays stopped (`bulkhead,restart-limit`).
+    pub restart_limit: Option<u32>,
     pub run: Mutex<RunState>,
     /// The virtual GIC. Lock order: `run`, then `vgic`.
     pub vgic: Mutex<Box<Vgic>>,
@@ -95,6 +97,10 @@ pub struct RunState {
     pub reports: report_limit::ReportLimit,
     /// Why it crashed last, for the operator's `list` (kept across restarts).
     pub last_crash: Option<heapless::String<CRASH_REASON>>,
+    /// Crash restarts since the operator last started or restarted it (or since boot).
+    pub crash_restarts: u32,
+    /// Stopped for good by its restart limit, until the operator starts it.
+    pub held: bool,
 }
 
 /// Bytes of a crash reason kept (`list` shows it).

@@ -10,7 +10,9 @@
 //! little later still shares the CPU to the end of its own window; or `spin.work=N`: run N
 //! iterations, saying `start` before and `finished` after; or `spin.tick=MS` with
 //! `spin.until=MS`: say `tick N` every MS milliseconds until then (a partition that keeps
-//! printing while the operator acts on others).
+//! printing while the operator acts on others); or `spin.crash`: write `ICC_SGI0R_EL1`, a
+//! GICv3 register that traps to the hypervisor and that it does not emulate, which applies the
+//! partition's crash policy.
 #![no_std]
 #![no_main]
 
@@ -43,6 +45,13 @@ fn number(guest: &Guest, key: &str) -> Option<u64> {
 
 fn main(guest: &'static Guest) -> ! {
     let mut state = 1;
+    if guest.bootargs.split(' ').any(|word| word == "spin.crash") {
+        say!(guest, "boot {}: crashing", guest.boot_count);
+        // SAFETY: a write of zero to ICC_SGI0R_EL1 (S3_0_C12_C11_7) has no effect on the
+        // guest's memory; it traps to the hypervisor, which is the point.
+        unsafe { core::arch::asm!("msr S3_0_C12_C11_7, xzr", options(nostack)) };
+        guest.fail(format_args!("the unemulated register write came back"));
+    }
     if let Some(tick) = number(guest, "spin.tick") {
         let until = number(guest, "spin.until").unwrap_or(0);
         let mut next = tick.max(1);

@@ -56,7 +56,8 @@ pub fn sync(p: &Partition, vcpu: usize) {
     let vif = gic().virtual_interface();
     let count = vif.lr_count().min(MAX_LIST_REGISTERS);
     let mut lrs = [None; MAX_LIST_REGISTERS];
-    let version = p.vgic.lock().version();
+    // The vGIC was built for the partition's GIC version (no lock needed to know it).
+    let version = p.gic;
     for (i, slot) in lrs.iter_mut().enumerate().take(count) {
         *slot = vif.read_lr(i).ok().and_then(|raw| decode(version, raw));
     }

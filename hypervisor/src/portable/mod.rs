@@ -12,3 +12,4 @@ pub mod trap;
 pub mod vcpu;
 pub mod vgic;
 pub mod vpl011;
+pub mod xen;

@@ -1,0 +1,177 @@
+//! Xen's hypercall ABI for arm64 guests: decoding `hvc #0xea1`, and the hypercalls a guest
+//! written for Xen uses to find and talk to its hypervisor (`xen_version`, `console_io`,
+//! `hvm_op` parameters, `vcpu_op` vcpu_info registration, `memory_op` shared_info mapping,
+//! `sched_op`), answered as Xen 4.17 answers a dom0less domU. Pure: the machine (guest
+//! address translation, host memory, the console, stage 2, the vGIC) is reached through
+//! [`Environment`], so all of it is tested on the host.
+//!
+//! The call: number in x16, arguments in x0-x4, result in x0 (negative Xen errno values on
+//! failure). Guest buffers are guest virtual addresses ([`guest_memory`]).
+
+pub mod abi;
+pub mod guest_memory;
+mod hvm_op;
+mod memory_op;
+mod sched_op;
+mod state;
+mod vcpu_op;
+mod version;
+
+pub use guest_memory::{Fault, GuestAccess};
+pub use state::{VcpuInfo, XenState};
+
+use crate::portable::guest::boot::GuestBank;
+use crate::portable::trap::GeneralRegisters;
+use abi::{errno, number};
+use spin::Mutex;
+
+/// One hypercall as the guest made it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hypercall {
+    /// x16.
+    pub number: u64,
+    /// x0 to x4.
+    pub args: [u64; 5],
+}
+
+impl Hypercall {
+    /// Reads the call from the trapped vCPU's registers.
+    pub fn from_registers(regs: &impl GeneralRegisters) -> Self {
+        Self { number: regs.x(16), args: [regs.x(0), regs.x(1), regs.x(2), regs.x(3), regs.x(4)] }
+    }
+}
+
+/// How a shutting-down guest wants to end (`SCHEDOP_shutdown` reasons, as we act on them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// `SHUTDOWN_poweroff`, and the reasons that mean "stop" without a toolstack (suspend,
+    /// soft reset, unknown ones).
+    Poweroff { reason: u32 },
+    /// `SHUTDOWN_reboot`: restart the partition.
+    Reboot,
+    /// `SHUTDOWN_crash`: the partition's crash policy.
+    Crash,
+    /// `SHUTDOWN_watchdog`, or a watchdog that expired: the partition's crash policy.
+    Watchdog,
+}
+
+/// What the hypervisor does after a hypercall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Put this in x0 and resume the guest.
+    Return(i64),
+    /// Put these in x0-x4 and execute the `hvc` again (a call done in pieces, as Xen's
+    /// continuations): no guest value can make one trap last long.
+    Again { args: [u64; 5] },
+    /// x0 = 0; give the CPU to another vCPU if one waits (`SCHEDOP_yield`).
+    Yield,
+    /// x0 = 0; wait as a trapped WFI does (`SCHEDOP_block`, `SCHEDOP_poll`).
+    Block,
+    /// The partition shuts down.
+    Shutdown(Shutdown),
+}
+
+/// Who makes the call: the partition's domain id and shape.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller<'a> {
+    /// Its domain id (1, 2, ... in `/chosen` order, as Xen dom0less numbers domUs).
+    pub domid: u16,
+    /// How many domains exist (ids 1 to `domains`); there is no domain 0.
+    pub domains: u16,
+    /// The calling vCPU.
+    pub vcpu: usize,
+    /// The partition's vCPU count.
+    pub vcpus: usize,
+    /// The partition's RAM.
+    pub banks: &'a [GuestBank],
+    /// Its RAM is mapped 1:1 (`direct-map`).
+    pub direct_mapped: bool,
+}
+
+impl Caller<'_> {
+    /// How a domain id argument resolves: the caller, another domain, or none.
+    pub fn domain(&self, domid: u16) -> Domain {
+        if domid == abi::DOMID_SELF || domid == self.domid {
+            Domain::Caller
+        } else if domid >= 1 && domid <= self.domains {
+            Domain::Other
+        } else {
+            Domain::None
+        }
+    }
+}
+
+/// A domain id argument, resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Domain {
+    Caller,
+    /// Another partition: a domU may not act on it (Xen's XSM says -EPERM).
+    Other,
+    /// No such domain (-ESRCH).
+    None,
+}
+
+/// What the hypercalls need of the hypervisor besides guest memory.
+pub trait Environment: GuestAccess {
+    /// Writes guest bytes to the partition's console.
+    fn console_write(&mut self, bytes: &[u8]);
+    /// Maps the partition's shared_info page at guest frame `gfn` in its stage 2 (over RAM
+    /// if there is RAM there). Errors are Xen errno values.
+    fn map_shared_info(&mut self, gfn: u64) -> Result<(), i64>;
+    /// Raises the event-channel upcall (PPI 31) on vCPU `vcpu` of the partition.
+    fn raise_upcall(&mut self, vcpu: usize);
+    /// The counter (CNTPCT) now, and its ticks per second, for watchdogs.
+    fn now(&self) -> (u64, u64);
+}
+
+/// Answers one hypercall. `state` is the partition's Xen state (taken only by the calls that
+/// need it: never by `xen_version`).
+pub fn dispatch(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<XenState>, call: &Hypercall) -> Outcome {
+    let [a0, a1, a2, _, _] = call.args;
+    match call.number {
+        number::XEN_VERSION => Outcome::Return(version::xen_version(env, caller, a0, a1)),
+        number::CONSOLE_IO => console_io(env, caller, call),
+        number::HVM_OP => Outcome::Return(hvm_op::hvm_op(env, caller, a0, a1)),
+        number::VCPU_OP => Outcome::Return(vcpu_op::vcpu_op(env, caller, state, a0, a1, a2)),
+        number::MEMORY_OP => memory_op::memory_op(env, caller, state, call),
+        number::SCHED_OP => sched_op::sched_op(env, caller, state, a0, a1),
+        // Event channels come with their own module; until it is wired they are absent.
+        number::EVENT_CHANNEL_OP => Outcome::Return(-errno::ENOSYS),
+        // physdev_op, sysctl, domctl and every other number: not implemented.
+        _ => Outcome::Return(-errno::ENOSYS),
+    }
+}
+
+/// Bytes `CONSOLEIO_write` takes per trap; a longer write continues with the rest.
+pub const CONSOLE_PIECE: usize = 256;
+
+/// `console_io`: a write goes to the partition's console (Xen 4.17 refuses it to a domU
+/// with -EPERM unless built with verbose debugging: we follow the documented ABI, since a
+/// partition's early console is useful); a read and every other command get -EPERM, as Xen
+/// answers a domU. Returns 0 once every byte is written.
+fn console_io(env: &mut impl Environment, caller: &Caller<'_>, call: &Hypercall) -> Outcome {
+    let [command, count, buffer, _, _] = call.args;
+    if command != abi::console::WRITE {
+        return Outcome::Return(-errno::EPERM);
+    }
+    // Xen takes the count as an unsigned int.
+    let count = count & 0xffff_ffff;
+    if count == 0 {
+        return Outcome::Return(0);
+    }
+    let length = (count as usize).min(CONSOLE_PIECE);
+    let mut bytes = [0u8; CONSOLE_PIECE];
+    if guest_memory::copy_from_guest(env, caller.banks, buffer, &mut bytes[..length]).is_err() {
+        return Outcome::Return(-errno::EFAULT);
+    }
+    env.console_write(&bytes[..length]);
+    let left = count - length as u64;
+    if left == 0 {
+        Outcome::Return(0)
+    } else {
+        Outcome::Again { args: [command, left, buffer.wrapping_add(length as u64), call.args[3], call.args[4]] }
+    }
+}
+
+#[cfg(test)]
+mod tests;

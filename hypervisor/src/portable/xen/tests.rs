@@ -1,0 +1,366 @@
+//! Host tests of the hypercall layer against a fake machine: guest memory with a hole in it.
+
+use super::abi::{errno, hvm, memory, number, sched, vcpu, version, DOMID_SELF};
+use super::*;
+use crate::portable::memory::AddressRange;
+use alloc::vec;
+use alloc::vec::Vec;
+
+const RAM_IPA: u64 = 0x4000_0000;
+const RAM_HOST: u64 = 0x8000_0000;
+const RAM_SIZE: u64 = 0x10_0000;
+/// A guest page whose stage-1 mapping is missing.
+const HOLE: u64 = RAM_IPA + 0x5000;
+/// The shared_info page's host address (outside the RAM bank).
+const SHARED_INFO: u64 = 0x9000_0000;
+
+struct Fake {
+    ram: Vec<u8>,
+    shared_info: Vec<u8>,
+    console: Vec<u8>,
+    mapped: Vec<u64>,
+    upcalls: Vec<usize>,
+}
+
+impl Fake {
+    fn new() -> Self {
+        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new() }
+    }
+
+    fn slot(&mut self, pa: u64, size: usize) -> &mut [u8] {
+        if (SHARED_INFO..SHARED_INFO + 4096).contains(&pa) {
+            let at = (pa - SHARED_INFO) as usize;
+            return &mut self.shared_info[at..at + size];
+        }
+        assert!(pa >= RAM_HOST && pa + size as u64 <= RAM_HOST + RAM_SIZE, "access outside RAM at {pa:#x}");
+        let at = (pa - RAM_HOST) as usize;
+        &mut self.ram[at..at + size]
+    }
+
+    fn poke(&mut self, ipa: u64, bytes: &[u8]) {
+        self.slot(ipa - RAM_IPA + RAM_HOST, bytes.len()).copy_from_slice(bytes);
+    }
+
+    fn peek(&mut self, ipa: u64, size: usize) -> Vec<u8> {
+        self.slot(ipa - RAM_IPA + RAM_HOST, size).to_vec()
+    }
+}
+
+impl GuestAccess for Fake {
+    fn translate(&mut self, va: u64, _write: bool) -> Option<u64> {
+        // The guest's own tables map its RAM 1:1 except the hole; other addresses reach
+        // stage 2 untranslated (and fail the RAM check).
+        if va & !0xfff == HOLE || va >= 1 << 48 {
+            return None;
+        }
+        Some(if (RAM_IPA..RAM_IPA + RAM_SIZE).contains(&va) { va - RAM_IPA + RAM_HOST } else { va })
+    }
+
+    fn read_host(&mut self, pa: u64, buffer: &mut [u8]) {
+        let len = buffer.len();
+        buffer.copy_from_slice(self.slot(pa, len));
+    }
+
+    fn write_host(&mut self, pa: u64, bytes: &[u8]) {
+        self.slot(pa, bytes.len()).copy_from_slice(bytes);
+    }
+}
+
+impl Environment for Fake {
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.console.extend_from_slice(bytes);
+    }
+
+    fn map_shared_info(&mut self, gfn: u64) -> Result<(), i64> {
+        self.mapped.push(gfn);
+        Ok(())
+    }
+
+    fn raise_upcall(&mut self, vcpu: usize) {
+        self.upcalls.push(vcpu);
+    }
+
+    fn now(&self) -> (u64, u64) {
+        (1000, 100)
+    }
+}
+
+fn banks() -> [GuestBank; 1] {
+    [GuestBank { ipa: AddressRange::new(RAM_IPA, RAM_SIZE).unwrap(), host: RAM_HOST }]
+}
+
+fn call(fake: &mut Fake, state: &Mutex<XenState>, number: u64, args: &[u64]) -> Outcome {
+    let banks = banks();
+    let caller = Caller { domid: 1, domains: 2, vcpu: 0, vcpus: 2, banks: &banks, direct_mapped: false };
+    let mut a = [0u64; 5];
+    a[..args.len()].copy_from_slice(args);
+    dispatch(fake, &caller, state, &Hypercall { number, args: a })
+}
+
+fn ret(fake: &mut Fake, state: &Mutex<XenState>, number: u64, args: &[u64]) -> i64 {
+    match call(fake, state, number, args) {
+        Outcome::Return(rc) => rc,
+        other => panic!("expected a return, got {other:?}"),
+    }
+}
+
+fn state() -> Mutex<XenState> {
+    Mutex::new(XenState::new(SHARED_INFO))
+}
+
+const BUF: u64 = RAM_IPA + 0x1000;
+
+#[test]
+fn xen_version_answers_as_xen_4_17() {
+    let (mut f, s) = (Fake::new(), state());
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::VERSION]), 0x40011);
+    // Only the low 32 bits of the command count.
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[1 << 32]), 0x40011);
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::CAPABILITIES, BUF]), 0);
+    assert_eq!(&f.peek(BUF, 17), b"xen-3.0-aarch64 \0");
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::PAGESIZE, 0]), 4096);
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::PAGESIZE, BUF]), -errno::EINVAL);
+    f.poke(BUF, &[0; 8]);
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::GET_FEATURES, BUF]), 0);
+    assert_eq!(f.peek(BUF + 4, 4), 0x16005u32.to_le_bytes());
+    f.poke(BUF, &1u32.to_le_bytes());
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::GET_FEATURES, BUF]), -errno::EINVAL);
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::COMMANDLINE, BUF]), 0);
+    assert_eq!(&f.peek(BUF, 9), b"<denied>\0");
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::BUILD_ID, 0]), -errno::EPERM);
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[99, BUF]), -errno::ENOSYS);
+}
+
+#[test]
+fn bad_buffers_are_efault_never_a_panic() {
+    let (mut f, s) = (Fake::new(), state());
+    for address in [0, HOLE, HOLE - 4, RAM_IPA + RAM_SIZE - 4, u64::MAX - 3, 1 << 60, SHARED_INFO] {
+        for command in [version::EXTRAVERSION, version::COMPILE_INFO, version::CAPABILITIES, version::GET_FEATURES, version::GUEST_HANDLE] {
+            assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[command, address]), -errno::EFAULT, "{command} at {address:#x}");
+        }
+    }
+}
+
+#[test]
+fn a_buffer_across_pages_is_copied_piece_by_piece() {
+    let (mut f, s) = (Fake::new(), state());
+    let at = RAM_IPA + 0x2000 - 5;
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::CAPABILITIES, at]), 0);
+    assert_eq!(&f.peek(at, 16), b"xen-3.0-aarch64 ");
+    // The second page is the hole: the part before it is written, the call fails.
+    assert_eq!(ret(&mut f, &s, number::XEN_VERSION, &[version::CAPABILITIES, HOLE - 3]), -errno::EFAULT);
+}
+
+#[test]
+fn console_writes_go_out_in_pieces() {
+    let (mut f, s) = (Fake::new(), state());
+    let text: Vec<u8> = (0..600u32).map(|i| b'a' + (i % 26) as u8).collect();
+    f.poke(BUF, &text);
+    let mut args = [abi::console::WRITE, 600, BUF, 0, 0];
+    let mut traps = 0;
+    loop {
+        traps += 1;
+        match call(&mut f, &s, number::CONSOLE_IO, &args) {
+            Outcome::Again { args: next } => args = next,
+            Outcome::Return(rc) => {
+                assert_eq!(rc, 0);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(traps, 3);
+    assert_eq!(f.console, text);
+    assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[abi::console::WRITE, 4, HOLE]), -errno::EFAULT);
+    assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[abi::console::READ, 4, BUF]), -errno::EPERM);
+    assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[abi::console::WRITE, 0, 0]), 0);
+}
+
+fn hvm_param(f: &mut Fake, domid: u16, index: u32) {
+    let mut p = [0u8; 16];
+    p[0..2].copy_from_slice(&domid.to_le_bytes());
+    p[4..8].copy_from_slice(&index.to_le_bytes());
+    p[8..16].copy_from_slice(&0x55u64.to_le_bytes());
+    f.poke(BUF, &p);
+}
+
+#[test]
+fn hvm_params_are_absent_and_read_only() {
+    let (mut f, s) = (Fake::new(), state());
+    for index in [hvm::CALLBACK_IRQ, hvm::STORE_PFN, hvm::STORE_EVTCHN, hvm::CONSOLE_PFN, hvm::CONSOLE_EVTCHN] {
+        hvm_param(&mut f, DOMID_SELF, index);
+        assert_eq!(ret(&mut f, &s, number::HVM_OP, &[hvm::GET_PARAM, BUF]), 0);
+        assert_eq!(f.peek(BUF + 8, 8), [0; 8]);
+        assert_eq!(ret(&mut f, &s, number::HVM_OP, &[hvm::SET_PARAM, BUF]), -errno::EPERM);
+    }
+    hvm_param(&mut f, 1, hvm::MONITOR_RING_PFN);
+    assert_eq!(ret(&mut f, &s, number::HVM_OP, &[hvm::GET_PARAM, BUF]), -errno::EPERM);
+    hvm_param(&mut f, 1, 1000);
+    assert_eq!(ret(&mut f, &s, number::HVM_OP, &[hvm::GET_PARAM, BUF]), -errno::EINVAL);
+    hvm_param(&mut f, 2, hvm::CALLBACK_IRQ);
+    assert_eq!(ret(&mut f, &s, number::HVM_OP, &[hvm::GET_PARAM, BUF]), -errno::EPERM);
+    hvm_param(&mut f, 3, hvm::CALLBACK_IRQ);
+    assert_eq!(ret(&mut f, &s, number::HVM_OP, &[hvm::GET_PARAM, BUF]), -errno::ESRCH);
+    assert_eq!(ret(&mut f, &s, number::HVM_OP, &[hvm::GET_PARAM, HOLE]), -errno::EFAULT);
+    assert_eq!(ret(&mut f, &s, number::HVM_OP, &[7, BUF]), -errno::ENOSYS);
+}
+
+fn vcpu_info_request(f: &mut Fake, gfn: u64, offset: u32) {
+    let mut r = [0u8; 16];
+    r[0..8].copy_from_slice(&gfn.to_le_bytes());
+    r[8..12].copy_from_slice(&offset.to_le_bytes());
+    f.poke(BUF, &r);
+}
+
+#[test]
+fn vcpu_info_moves_once_with_everything_pending() {
+    let (mut f, s) = (Fake::new(), state());
+    f.shared_info[16] = 0xab;
+    let target = RAM_IPA + 0x3000;
+    vcpu_info_request(&mut f, target >> 12, 64);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 0, BUF]), 0);
+    let info = f.peek(target + 64, 48);
+    assert_eq!(info[0], 1);
+    assert_eq!(info[8..16], [0xff; 8]);
+    assert_eq!(info[16], 0xab, "vCPU 0's old contents come from shared_info");
+    assert_eq!(f.upcalls, [0]);
+    assert_eq!(s.lock().vcpu_info_host(0), Some(target + 64 - RAM_IPA + RAM_HOST));
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 0, BUF]), -errno::EINVAL);
+    vcpu_info_request(&mut f, target >> 12, 4096 - 40);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, BUF]), -errno::ENXIO);
+    vcpu_info_request(&mut f, target >> 12, 4);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, BUF]), -errno::ENXIO);
+    vcpu_info_request(&mut f, 0x10, 0);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, BUF]), -errno::EINVAL);
+    vcpu_info_request(&mut f, u64::MAX, 0);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, BUF]), -errno::EINVAL);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 2, BUF]), -errno::ENOENT);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, HOLE]), -errno::EFAULT);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::IS_UP, 0, 0]), -errno::EINVAL);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::GET_RUNSTATE_INFO, 0, BUF]), -errno::EINVAL);
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_RUNSTATE_MEMORY_AREA, 0, BUF]), 0);
+}
+
+fn physmap(f: &mut Fake, domid: u16, space: u32, idx: u64, gpfn: u64) {
+    let mut r = [0u8; 24];
+    r[0..2].copy_from_slice(&domid.to_le_bytes());
+    r[4..8].copy_from_slice(&space.to_le_bytes());
+    r[8..16].copy_from_slice(&idx.to_le_bytes());
+    r[16..24].copy_from_slice(&gpfn.to_le_bytes());
+    f.poke(BUF, &r);
+}
+
+#[test]
+fn shared_info_is_mapped_once() {
+    let (mut f, s) = (Fake::new(), state());
+    let add = |f: &mut Fake| ret(f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP, BUF]);
+    physmap(&mut f, DOMID_SELF, memory::SPACE_SHARED_INFO, 1, 0x40010);
+    assert_eq!(add(&mut f), -errno::EINVAL);
+    physmap(&mut f, DOMID_SELF, memory::SPACE_SHARED_INFO, 0, u64::MAX);
+    assert_eq!(add(&mut f), -errno::EINVAL);
+    physmap(&mut f, 3, memory::SPACE_SHARED_INFO, 0, 0x40010);
+    assert_eq!(add(&mut f), -errno::ESRCH);
+    physmap(&mut f, 2, memory::SPACE_SHARED_INFO, 0, 0x40010);
+    assert_eq!(add(&mut f), -errno::EPERM);
+    physmap(&mut f, 1, memory::SPACE_SHARED_INFO, 0, 0x40010);
+    assert_eq!(add(&mut f), 0);
+    assert_eq!(f.mapped, [0x40010]);
+    physmap(&mut f, 1, memory::SPACE_SHARED_INFO, 0, 0x40011);
+    assert_eq!(add(&mut f), -errno::EBUSY);
+    for (space, rc) in [(memory::SPACE_GRANT_TABLE, -errno::ENOSYS), (memory::SPACE_GMFN, -errno::ENOSYS), (memory::SPACE_GMFN_RANGE, -errno::ENOSYS), (memory::SPACE_GMFN_FOREIGN, -errno::ENOSYS), (memory::SPACE_DEV_MMIO, -errno::EACCES), (77, -errno::ENOSYS)] {
+        physmap(&mut f, DOMID_SELF, space, 0, 0x40020);
+        f.poke(BUF + 2, &1u16.to_le_bytes());
+        assert_eq!(add(&mut f), rc, "space {space}");
+    }
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP, HOLE]), -errno::EFAULT);
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP | (1 << 30), BUF]), -errno::EDOM);
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[50, BUF]), -errno::ENOSYS);
+    assert_eq!(s.lock().reset(), Some(0x40010));
+    assert_eq!(s.lock().shared_info_gfn, None);
+}
+
+#[test]
+fn a_batch_reports_each_frame_and_continues_in_pieces() {
+    let (mut f, s) = (Fake::new(), state());
+    let (idxs, gpfns, errs) = (RAM_IPA + 0x8000, RAM_IPA + 0x9000, RAM_IPA + 0xa000);
+    let count = 100u16;
+    let mut r = [0u8; 40];
+    r[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    r[2..4].copy_from_slice(&count.to_le_bytes());
+    r[4..8].copy_from_slice(&memory::SPACE_GMFN.to_le_bytes());
+    r[16..24].copy_from_slice(&idxs.to_le_bytes());
+    r[24..32].copy_from_slice(&gpfns.to_le_bytes());
+    r[32..40].copy_from_slice(&errs.to_le_bytes());
+    f.poke(BUF, &r);
+    let mut args = [memory::ADD_TO_PHYSMAP_BATCH, BUF, 0, 0, 0];
+    let mut traps = 0;
+    while let Outcome::Again { args: next } = call(&mut f, &s, number::MEMORY_OP, &args) {
+        args = next;
+        traps += 1;
+        assert!(traps < 10);
+    }
+    assert_eq!(traps, 1);
+    let errors = f.peek(errs, 400);
+    assert!(errors.chunks(4).all(|e| i32::from_le_bytes([e[0], e[1], e[2], e[3]]) == -38));
+    // A range is not a batch space.
+    f.poke(BUF + 4, &memory::SPACE_GMFN_RANGE.to_le_bytes());
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP_BATCH, BUF]), -errno::EOPNOTSUPP);
+    // Foreign frames from a domU: itself by DOMID_SELF, another domain, no domain.
+    f.poke(BUF + 4, &memory::SPACE_GMFN_FOREIGN.to_le_bytes());
+    f.poke(BUF + 2, &3u16.to_le_bytes());
+    for (foreign, rc) in [(DOMID_SELF, -errno::EINVAL), (2, -errno::EPERM), (9, -errno::ESRCH), (1, -errno::ESRCH)] {
+        f.poke(BUF + 8, &foreign.to_le_bytes());
+        assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP_BATCH, BUF]), 0);
+        assert_eq!(f.peek(errs, 4), (rc as i32).to_le_bytes(), "foreign {foreign}");
+    }
+    f.poke(BUF + 24, &HOLE.to_le_bytes());
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP_BATCH, BUF]), -errno::EFAULT);
+}
+
+#[test]
+fn sched_op_maps_reasons_and_keeps_watchdogs() {
+    let (mut f, s) = (Fake::new(), state());
+    assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::YIELD, 0]), Outcome::Yield);
+    assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::BLOCK, 0]), Outcome::Block);
+    for (reason, expected) in [(0, Shutdown::Poweroff { reason: 0 }), (1, Shutdown::Reboot), (3, Shutdown::Crash), (4, Shutdown::Watchdog), (0x103, Shutdown::Crash), (2, Shutdown::Poweroff { reason: 2 })] {
+        f.poke(BUF, &(reason as u32).to_le_bytes());
+        assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::SHUTDOWN, BUF]), Outcome::Shutdown(expected));
+    }
+    assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::SHUTDOWN, HOLE]), Outcome::Return(-errno::EFAULT));
+    let mut poll = [0u8; 24];
+    poll[8..12].copy_from_slice(&200u32.to_le_bytes());
+    f.poke(BUF, &poll);
+    assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::POLL, BUF]), Outcome::Return(-errno::EINVAL));
+    poll[0..8].copy_from_slice(&HOLE.to_le_bytes());
+    poll[8..12].copy_from_slice(&1u32.to_le_bytes());
+    f.poke(BUF, &poll);
+    assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::POLL, BUF]), Outcome::Return(-errno::EFAULT));
+    let watchdog = |f: &mut Fake, id: u32, timeout: u32| {
+        f.poke(BUF, &id.to_le_bytes());
+        f.poke(BUF + 4, &timeout.to_le_bytes());
+        ret(f, &s, number::SCHED_OP, &[sched::WATCHDOG, BUF])
+    };
+    assert_eq!(watchdog(&mut f, 0, 10), 1);
+    assert_eq!(watchdog(&mut f, 0, 10), 2);
+    assert_eq!(watchdog(&mut f, 0, 10), -errno::ENOSPC);
+    assert_eq!(watchdog(&mut f, 3, 10), -errno::EINVAL);
+    assert_eq!(watchdog(&mut f, 2, 0), 0);
+    assert_eq!(watchdog(&mut f, 2, 5), -errno::EINVAL);
+    assert_eq!(s.lock().watchdogs, [Some(1000 + 10 * 100), None]);
+    assert_eq!(s.lock().expired_watchdog(1999), None);
+    assert_eq!(s.lock().expired_watchdog(2000), Some(0));
+    assert_eq!(watchdog(&mut f, u32::MAX, u32::MAX), -errno::EINVAL);
+    f.poke(BUF, &[0u8; 8]);
+    assert_eq!(ret(&mut f, &s, number::SCHED_OP, &[sched::REMOTE_SHUTDOWN, BUF]), -errno::ESRCH);
+    f.poke(BUF, &1u16.to_le_bytes());
+    assert_eq!(ret(&mut f, &s, number::SCHED_OP, &[sched::REMOTE_SHUTDOWN, BUF]), -errno::EPERM);
+    assert_eq!(ret(&mut f, &s, number::SCHED_OP, &[99, BUF]), -errno::ENOSYS);
+}
+
+#[test]
+fn unknown_and_unimplemented_calls_are_enosys() {
+    let (mut f, s) = (Fake::new(), state());
+    for n in [0, 6, number::EVENT_CHANNEL_OP, number::PHYSDEV_OP, number::SYSCTL, number::DOMCTL, 100, u64::MAX] {
+        assert_eq!(ret(&mut f, &s, n, &[0, 0]), -errno::ENOSYS, "hypercall {n}");
+    }
+}

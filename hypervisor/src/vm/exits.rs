@@ -32,6 +32,9 @@ pub fn handle(
         ExitVector::Synchronous => synchronous(cpu, p, vcpu, exit, regs),
         ExitVector::Irq => {
             *after_flush = irq(p, vcpu);
+            if super::xen::watchdog_expired(p, cpu) {
+                return Outcome::Leave;
+            }
             Outcome::Resume
         }
         ExitVector::Fiq | ExitVector::SError | ExitVector::Aarch32 => {
@@ -74,6 +77,7 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
         partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit)
     };
     regs.pc = pc;
+    let decision = if decision == Exit::Xen { super::xen::hypercall(p, vcpu, regs) } else { decision };
     match decision {
         Exit::Resume => Outcome::Resume,
         Exit::Vgic(effects) => {
@@ -93,6 +97,9 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
             }
             Outcome::Resume
         }
+        // No other vCPU shares this CPU yet: the yielding one goes on.
+        Exit::Yield | Exit::Xen => Outcome::Resume,
+        Exit::Shutdown(how) => super::xen::shutdown(p, cpu, how),
         Exit::StopVcpu => Outcome::Leave,
         Exit::StopPartition => {
             stop_partition(p);

@@ -36,6 +36,7 @@ pub mod memory;
 mod operator;
 mod per_cpu;
 mod sched;
+mod xen;
 
 pub use cpu_loop::cpu_loop;
 pub use interrupts::init_cpu as init_cpu_interrupts;
@@ -203,6 +204,9 @@ fn build_all(
         // Invariant: a partition's stage-2 table lives as long as the hypervisor (in the
         // partition, which `PARTITIONS` keeps for good).
         let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &mut vmids, stage2, pages, memory)?;
+        if matches!(plan.partitions[index].enhanced, dom0less_config::Enhanced::Enabled | dom0less_config::Enhanced::Legacy) {
+            println!("bulkhead: partition \"{}\": xen,enhanced asks for xenstore, but there is no control domain to run it: it gets the interfaces of \"no-xenstore\"", p.name);
+        }
         let bank = p.banks[0];
         println!(
             "bulkhead: partition \"{}\": {} vcpu{} on cpu {:?}, {} MiB of RAM at {:#x} (host {:#x}), {}",
@@ -222,6 +226,7 @@ fn build_all(
 
 /// Loads a partition from its pristine modules and asks vCPU 0's CPU to start it.
 fn start_partition(p: &Partition) {
+    xen::reset(p);
     let mut run = p.run.lock();
     let entry = {
         let mut memory = MEMORY.get().expect("set before partitions start").lock();

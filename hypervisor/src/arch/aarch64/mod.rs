@@ -30,6 +30,8 @@ pub mod timer;
 #[cfg(target_os = "none")]
 pub mod tlb;
 #[cfg(target_os = "none")]
+pub mod translate;
+#[cfg(target_os = "none")]
 pub mod uart;
 #[cfg(target_os = "none")]
 pub mod vcpu_context;

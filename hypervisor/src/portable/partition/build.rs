@@ -20,7 +20,8 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use dom0less_config::{Memory, PartitionPlan, Scheduler};
+use crate::portable::xen::XenPartition;
+use dom0less_config::{Enhanced, Memory, PartitionPlan, Scheduler};
 use spin::Mutex;
 
 /// Which physical CPU a `null` pool gives each of its vCPUs, across all partitions (pools that
@@ -56,6 +57,8 @@ pub enum BuildError {
     Power { partition: String, error: PowerError },
     BadRange { partition: String, what: &'static str },
     Vgic { partition: String, error: VgicError },
+    /// The heap has no page left for the partition's Xen shared_info page.
+    SharedInfo { partition: String },
 }
 
 impl fmt::Display for BuildError {
@@ -89,6 +92,7 @@ impl fmt::Display for BuildError {
             Self::Placement { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Power { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Vgic { partition, error } => write!(f, "partition \"{partition}\": virtual GIC: {error}"),
+            Self::SharedInfo { partition } => write!(f, "partition \"{partition}\": no memory left for its Xen shared_info page: give the hypervisor a larger heap or use fewer partitions"),
             Self::BadRange { partition, what } => write!(f, "partition \"{partition}\": {what} wraps past the end of memory"),
         }
     }
@@ -146,6 +150,8 @@ pub fn build<const N: usize>(
     let power = PowerStates::new(vcpu_cpus.len()).map_err(|error| BuildError::Power { partition: name(), error })?;
     let bootargs = p.kernel.bootargs.clone();
     let vcpus = vcpu_cpus.iter().map(|_| Mutex::new(Vcpu::new())).collect();
+    let direct_mapped = matches!(p.memory, Memory::Static { direct_map: true, .. });
+    let xen = XenPartition::new(p.enhanced != Enhanced::Disabled, direct_mapped).ok_or_else(|| BuildError::SharedInfo { partition: name() })?;
     let partition = Partition {
         index,
         name: name(),
@@ -168,6 +174,7 @@ pub fn build<const N: usize>(
         doorbells: [const { Doorbell::new() }; MAX_VCPUS],
         vcpus,
         stage2: Mutex::new(table),
+        xen,
     };
     Ok(partition)
 }

@@ -9,9 +9,7 @@ use crate::portable::vpl011::{TransmitSink, Vpl011Error, INTERRUPT_ID as VPL011_
 use core::fmt;
 
 /// Xen's hypercall immediate (`hvc #0xea1`); SMCCC calls use immediate 0.
-const XEN_HYPERCALL_IMMEDIATE: u16 = 0xea1;
-/// What an unimplemented hypercall returns: -ENOSYS, as Xen does.
-const ENOSYS: u64 = -38i64 as u64;
+const XEN_HYPERCALL_IMMEDIATE: u16 = crate::portable::xen::abi::HYPERCALL_IMMEDIATE;
 
 /// What to do after a synchronous trap from a guest vCPU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +32,13 @@ pub enum Exit {
     Wait { interrupt: bool },
     /// The guest did something the hypervisor cannot handle: apply its crash policy.
     Crash { class: ExceptionClass, esr: u64 },
+    /// A Xen hypercall (`hvc #0xea1`, number in x16): the vm layer answers it through
+    /// `portable::xen::dispatch`, which needs guest address translation (the PC is advanced).
+    Xen,
+    /// The vCPU offers its CPU to another vCPU (`SCHEDOP_yield`); with none waiting, resume.
+    Yield,
+    /// The partition shuts itself down (`SCHEDOP_shutdown`).
+    Shutdown(crate::portable::xen::Shutdown),
 }
 
 /// Why a data access was answered with an abort.
@@ -135,9 +140,11 @@ fn call(run: &mut RunState, vcpu: usize, esr: Esr, regs: &mut impl GeneralRegist
         return Exit::Crash { class: esr.class(), esr: esr.0 };
     };
     *pc = pc.wrapping_add(call.pc_advance);
+    if call.conduit == Conduit::Hvc && call.immediate == XEN_HYPERCALL_IMMEDIATE {
+        return Exit::Xen;
+    }
     if call.immediate != 0 {
-        let answer = if call.conduit == Conduit::Hvc && call.immediate == XEN_HYPERCALL_IMMEDIATE { ENOSYS } else { psci::status::NOT_SUPPORTED };
-        regs.set_x(0, answer);
+        regs.set_x(0, psci::status::NOT_SUPPORTED);
         return Exit::Resume;
     }
     let arguments = Arguments { x: [regs.x(0), regs.x(1), regs.x(2), regs.x(3)] };

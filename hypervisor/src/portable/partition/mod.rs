@@ -75,6 +75,8 @@ pub struct Partition {
     /// maintenance for the partition's VMID. Taken after `run`, never while a vCPU or the vGIC
     /// lock is held.
     pub stage2: Mutex<Stage2Table<IdentityPages>>,
+    /// The Xen interface: domain id `index + 1`, shared_info, registrations (`portable::xen`).
+    pub xen: crate::portable::xen::XenPartition,
 }
 
 /// What changes while a partition runs.
@@ -149,6 +151,11 @@ impl Partition {
         self.vcpu_cpus.len()
     }
 
+    /// Its Xen domain id: 1, 2, ... in `/chosen` order, as Xen dom0less numbers domUs.
+    pub fn domid(&self) -> u16 {
+        u16::try_from(self.index + 1).unwrap_or(u16::MAX)
+    }
+
     /// Puts the vGIC back to its reset state (same version, vCPUs and SPIs), with each vCPU's
     /// virtual timer latched again.
     fn reset_vgic(&self) -> Result<(), crate::portable::vgic::VgicError> {
@@ -175,7 +182,7 @@ impl Partition {
             bootargs: self.bootargs.as_deref(),
             initrd: self.placement.initrd,
             boot_count: run.boot_count,
-            extra_nodes: &[],
+            extra_nodes: if self.xen.hypervisor_node { &[crate::portable::xen::HYPERVISOR_NODE] } else { &[] },
         };
         let tree = dtb::build(&spec).map_err(LoadError::Dtb)?;
         let modules = BootModules { kernel: self.kernel, initrd: self.initrd, dtb: &tree };

@@ -248,14 +248,16 @@ fn psci_calls_become_exits() {
 }
 
 #[test]
-fn xen_hypercalls_answer_enosys_and_unknown_traps_crash() {
+fn xen_hypercalls_go_to_the_xen_layer_other_immediates_are_not_supported_and_unknown_traps_crash() {
     let b = build_all();
     let p = &b.partitions[0];
     let mut run = p.run.lock();
     let mut pc = 0x4008_0004;
     let mut regs = RegisterFile::default();
-    assert_eq!(handle_sync(p, &mut run, 0, hvc(0xea1), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
-    assert_eq!(regs.x[0] as i64, -38);
+    assert_eq!(handle_sync(p, &mut run, 0, hvc(0xea1), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Xen);
+    assert_eq!(pc, 0x4008_0004, "ELR_EL2 of an HVC is already the next instruction");
+    assert_eq!(handle_sync(p, &mut run, 0, hvc(0x1234), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
+    assert_eq!(regs.x[0] as i64, -1, "PSCI NOT_SUPPORTED");
     let esr = Esr::new(ExceptionClass::SystemRegister, true, 0);
     assert!(matches!(handle_sync(p, &mut run, 0, esr, 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Crash { .. }));
 }

@@ -22,6 +22,7 @@ pub mod number {
 /// Xen's errno values (`errno.h`), as the negative results hypercalls return.
 pub mod errno {
     pub const EPERM: i64 = 1;
+    pub const E2BIG: i64 = 7;
     pub const ENOENT: i64 = 2;
     pub const ESRCH: i64 = 3;
     pub const ENXIO: i64 = 6;
@@ -102,9 +103,9 @@ pub mod memory {
     /// `struct xen_add_to_physmap`: domid u16 @0, size u16 @2, space u32 @4, idx u64 @8,
     /// gpfn u64 @16.
     pub const ADD_TO_PHYSMAP_SIZE: usize = 24;
-    /// `struct xen_add_to_physmap_batch`: domid u16 @0, size u16 @2, space u32 @4, the
-    /// extra union (foreign_domid u16 / res0 u32) @8, idxs @16, gpfns @24, errs @32.
-    pub const ADD_TO_PHYSMAP_BATCH_SIZE: usize = 40;
+    /// `struct xen_add_to_physmap_batch`: domid u16 @0, space u16 @2, size u16 @4, the
+    /// extra union (foreign_domid / res0, u16) @6, idxs @8, gpfns @16, errs @24.
+    pub const ADD_TO_PHYSMAP_BATCH_SIZE: usize = 32;
 }
 
 /// `vcpu_op` commands and layouts (`vcpu.h`, `xen.h`).

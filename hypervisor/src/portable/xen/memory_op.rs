@@ -95,9 +95,9 @@ fn add_to_physmap_batch(env: &mut impl Environment, caller: &Caller<'_>, state: 
     let Ok(request) = read_struct::<{ memory::ADD_TO_PHYSMAP_BATCH_SIZE }>(env, caller.banks, arg) else {
         return Batch::Done(-errno::EFAULT);
     };
-    let (domid, size, space) = (u16_at(&request, 0), u64::from(u16_at(&request, 2)), u32_at(&request, 4));
-    let foreign = u16_at(&request, 8);
-    let (idxs, gpfns, errs) = (u64_at(&request, 16), u64_at(&request, 24), u64_at(&request, 32));
+    let (domid, space, size) = (u16_at(&request, 0), u32::from(u16_at(&request, 2)), u64::from(u16_at(&request, 4)));
+    let foreign = u16_at(&request, 6);
+    let (idxs, gpfns, errs) = (u64_at(&request, 8), u64_at(&request, 16), u64_at(&request, 24));
     if space == memory::SPACE_GMFN_RANGE {
         return Batch::Done(-errno::EOPNOTSUPP);
     }

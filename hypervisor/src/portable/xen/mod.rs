@@ -12,12 +12,14 @@ pub mod abi;
 pub mod guest_memory;
 mod hvm_op;
 mod memory_op;
+mod partition;
 mod sched_op;
 mod state;
 mod vcpu_op;
 mod version;
 
 pub use guest_memory::{Fault, GuestAccess};
+pub use partition::{XenPartition, HYPERVISOR_NODE};
 pub use state::{VcpuInfo, XenState};
 
 use crate::portable::guest::boot::GuestBank;
@@ -65,8 +67,10 @@ pub enum Outcome {
     Again { args: [u64; 5] },
     /// x0 = 0; give the CPU to another vCPU if one waits (`SCHEDOP_yield`).
     Yield,
-    /// x0 = 0; wait as a trapped WFI does (`SCHEDOP_block`, `SCHEDOP_poll`).
-    Block,
+    /// x0 = 0; wait as a trapped WFI does (`SCHEDOP_block`, `SCHEDOP_poll`). With
+    /// `unmask`, the guest resumes with IRQs unmasked (PSTATE.I clear), as Xen on Arm does
+    /// for `SCHEDOP_block`, so the interrupt that woke it is taken at once.
+    Block { unmask: bool },
     /// The partition shuts down.
     Shutdown(Shutdown),
 }
@@ -145,17 +149,19 @@ pub fn dispatch(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<X
 /// Bytes `CONSOLEIO_write` takes per trap; a longer write continues with the rest.
 pub const CONSOLE_PIECE: usize = 256;
 
-/// `console_io`: a write goes to the partition's console (Xen 4.17 refuses it to a domU
-/// with -EPERM unless built with verbose debugging: we follow the documented ABI, since a
-/// partition's early console is useful); a read and every other command get -EPERM, as Xen
-/// answers a domU. Returns 0 once every byte is written.
+/// `console_io`: a write goes to the partition's console and returns 0 once every byte is
+/// written (Debian's Xen 4.17 accepts a domU's write and returns 0 too, but shows it only at
+/// its debug log level); a read finds nothing (0: the guest's input is its virtual UART's),
+/// as on Xen for a domU; other commands are -ENOSYS. Counts are C `unsigned int`s.
 fn console_io(env: &mut impl Environment, caller: &Caller<'_>, call: &Hypercall) -> Outcome {
     let [command, count, buffer, _, _] = call.args;
-    if command != abi::console::WRITE {
-        return Outcome::Return(-errno::EPERM);
-    }
-    // Xen takes the count as an unsigned int.
     let count = count & 0xffff_ffff;
+    match command & 0xffff_ffff {
+        abi::console::WRITE => {}
+        abi::console::READ if count > i32::MAX as u64 => return Outcome::Return(-errno::E2BIG),
+        abi::console::READ => return Outcome::Return(0),
+        _ => return Outcome::Return(-errno::ENOSYS),
+    }
     if count == 0 {
         return Outcome::Return(0);
     }

@@ -25,7 +25,7 @@ pub fn sched_op(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<X
     let fault = Outcome::Return(-errno::EFAULT);
     match u64::from(cmd as u32) {
         sched::YIELD => Outcome::Yield,
-        sched::BLOCK => Outcome::Block,
+        sched::BLOCK => Outcome::Block { unmask: true },
         sched::SHUTDOWN => match read_struct::<4>(env, caller.banks, arg) {
             Ok(reason) => Outcome::Shutdown(shutdown(u32_at(&reason, 0))),
             Err(_) => fault,
@@ -71,7 +71,7 @@ fn poll(env: &mut impl Environment, caller: &Caller<'_>, arg: u64) -> Outcome {
             return Outcome::Return(-errno::EFAULT);
         }
     }
-    Outcome::Block
+    Outcome::Block { unmask: false }
 }
 
 /// `SCHEDOP_watchdog(id, timeout)` at counter value `now` (`ticks` a second): id 0 creates a

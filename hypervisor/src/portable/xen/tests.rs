@@ -172,7 +172,9 @@ fn console_writes_go_out_in_pieces() {
     assert_eq!(traps, 3);
     assert_eq!(f.console, text);
     assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[abi::console::WRITE, 4, HOLE]), -errno::EFAULT);
-    assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[abi::console::READ, 4, BUF]), -errno::EPERM);
+    assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[abi::console::READ, 4, BUF]), 0);
+    assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[abi::console::READ, 1 << 31, BUF]), -abi::errno::E2BIG);
+    assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[7, 4, BUF]), -errno::ENOSYS);
     assert_eq!(ret(&mut f, &s, number::CONSOLE_IO, &[abi::console::WRITE, 0, 0]), 0);
 }
 
@@ -284,13 +286,13 @@ fn a_batch_reports_each_frame_and_continues_in_pieces() {
     let (mut f, s) = (Fake::new(), state());
     let (idxs, gpfns, errs) = (RAM_IPA + 0x8000, RAM_IPA + 0x9000, RAM_IPA + 0xa000);
     let count = 100u16;
-    let mut r = [0u8; 40];
+    let mut r = [0u8; 32];
     r[0..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
-    r[2..4].copy_from_slice(&count.to_le_bytes());
-    r[4..8].copy_from_slice(&memory::SPACE_GMFN.to_le_bytes());
-    r[16..24].copy_from_slice(&idxs.to_le_bytes());
-    r[24..32].copy_from_slice(&gpfns.to_le_bytes());
-    r[32..40].copy_from_slice(&errs.to_le_bytes());
+    r[2..4].copy_from_slice(&(memory::SPACE_GMFN as u16).to_le_bytes());
+    r[4..6].copy_from_slice(&count.to_le_bytes());
+    r[8..16].copy_from_slice(&idxs.to_le_bytes());
+    r[16..24].copy_from_slice(&gpfns.to_le_bytes());
+    r[24..32].copy_from_slice(&errs.to_le_bytes());
     f.poke(BUF, &r);
     let mut args = [memory::ADD_TO_PHYSMAP_BATCH, BUF, 0, 0, 0];
     let mut traps = 0;
@@ -303,17 +305,17 @@ fn a_batch_reports_each_frame_and_continues_in_pieces() {
     let errors = f.peek(errs, 400);
     assert!(errors.chunks(4).all(|e| i32::from_le_bytes([e[0], e[1], e[2], e[3]]) == -38));
     // A range is not a batch space.
-    f.poke(BUF + 4, &memory::SPACE_GMFN_RANGE.to_le_bytes());
+    f.poke(BUF + 2, &(memory::SPACE_GMFN_RANGE as u16).to_le_bytes());
     assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP_BATCH, BUF]), -errno::EOPNOTSUPP);
     // Foreign frames from a domU: itself by DOMID_SELF, another domain, no domain.
-    f.poke(BUF + 4, &memory::SPACE_GMFN_FOREIGN.to_le_bytes());
-    f.poke(BUF + 2, &3u16.to_le_bytes());
+    f.poke(BUF + 2, &(memory::SPACE_GMFN_FOREIGN as u16).to_le_bytes());
+    f.poke(BUF + 4, &3u16.to_le_bytes());
     for (foreign, rc) in [(DOMID_SELF, -errno::EINVAL), (2, -errno::EPERM), (9, -errno::ESRCH), (1, -errno::ESRCH)] {
-        f.poke(BUF + 8, &foreign.to_le_bytes());
+        f.poke(BUF + 6, &foreign.to_le_bytes());
         assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP_BATCH, BUF]), 0);
         assert_eq!(f.peek(errs, 4), (rc as i32).to_le_bytes(), "foreign {foreign}");
     }
-    f.poke(BUF + 24, &HOLE.to_le_bytes());
+    f.poke(BUF + 16, &HOLE.to_le_bytes());
     assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP_BATCH, BUF]), -errno::EFAULT);
 }
 
@@ -321,7 +323,7 @@ fn a_batch_reports_each_frame_and_continues_in_pieces() {
 fn sched_op_maps_reasons_and_keeps_watchdogs() {
     let (mut f, s) = (Fake::new(), state());
     assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::YIELD, 0]), Outcome::Yield);
-    assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::BLOCK, 0]), Outcome::Block);
+    assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::BLOCK, 0]), Outcome::Block { unmask: true });
     for (reason, expected) in [(0, Shutdown::Poweroff { reason: 0 }), (1, Shutdown::Reboot), (3, Shutdown::Crash), (4, Shutdown::Watchdog), (0x103, Shutdown::Crash), (2, Shutdown::Poweroff { reason: 2 })] {
         f.poke(BUF, &(reason as u32).to_le_bytes());
         assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::SHUTDOWN, BUF]), Outcome::Shutdown(expected));
@@ -363,4 +365,20 @@ fn unknown_and_unimplemented_calls_are_enosys() {
     for n in [0, 6, number::EVENT_CHANNEL_OP, number::PHYSDEV_OP, number::SYSCTL, number::DOMCTL, 100, u64::MAX] {
         assert_eq!(ret(&mut f, &s, n, &[0, 0]), -errno::ENOSYS, "hypercall {n}");
     }
+}
+
+#[test]
+fn the_hypervisor_node_is_as_xen_writes_it() {
+    use crate::portable::guest::dtb::{build, GuestDtbSpec};
+    use crate::portable::guest::layout::GicVersion;
+    let ram = [AddressRange::new(RAM_IPA, RAM_SIZE).unwrap()];
+    let spec = GuestDtbSpec { name: "p", vcpus: 1, memory: &ram, gic: GicVersion::V3, vpl011: false, bootargs: None, initrd: None, boot_count: 1, extra_nodes: &[HYPERVISOR_NODE] };
+    let blob = build(&spec).unwrap();
+    let tree = fdt::Fdt::new_unaligned(&blob).unwrap();
+    let node = tree.find_node("/hypervisor").unwrap();
+    let property = |name: &str| node.raw_property(name).unwrap().value.to_vec();
+    assert_eq!(property("compatible"), b"xen,xen-4.17\0xen,xen\0");
+    assert_eq!(property("reg"), [0, 0, 0, 0, 0x38, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
+    assert_eq!(property("interrupts"), [0, 0, 0, 1, 0, 0, 0, 15, 0, 0, 0xf, 8]);
+    assert_eq!(property("interrupt-parent"), 65000u32.to_be_bytes());
 }

@@ -1,0 +1,216 @@
+//! Xen hypercalls on the machine: the `portable::xen` decisions made with the running vCPU's
+//! address translation (`arch::aarch64::translate`), the partition's RAM, its console, its
+//! live stage 2 and its vGIC, then turned into an [`Exit`] for `exits` to act on. Also the
+//! partition-wide parts: shared_info unmapped on a restart, and watchdog expiry.
+
+use crate::arch::aarch64::context::GuestRegisters;
+use crate::arch::aarch64::{cpu, translate};
+use crate::portable::memory::stage2::{MappingAttributes, Stage2Error};
+use crate::portable::memory::AddressRange;
+use crate::portable::partition::{Exit, Partition};
+use crate::portable::trap::GeneralRegisters;
+use crate::portable::vgic::VcpuId;
+use crate::portable::xen::abi::{errno, layout::EVENT_CHANNEL_PPI, number, PAGE_SIZE};
+use crate::portable::xen::guest_memory::{in_ram, ipa_to_host};
+use crate::portable::xen::{dispatch, Caller, Environment, GuestAccess, Hypercall, Outcome, Shutdown};
+use crate::println;
+use core::sync::atomic::Ordering;
+
+use super::cpu_loop::Outcome as LoopOutcome;
+use super::{console_op, crash, interrupts, memory, restart_partition, stop_partition, PARTITIONS};
+
+/// PSTATE.I, the IRQ mask (SPSR_EL2 bit 7).
+const PSTATE_I: u64 = 1 << 7;
+
+/// The machine as one hypercall of partition `p` sees it.
+struct Machine<'a> {
+    p: &'a Partition,
+    vcpu: usize,
+}
+
+impl Machine<'_> {
+    /// Whether host range `pa..pa + size` is the partition's RAM or its shared_info page:
+    /// the only memory a hypercall reads or writes.
+    fn allowed(&self, pa: u64, size: usize) -> bool {
+        let size = size as u64;
+        let shared = self.p.xen.shared_info;
+        in_ram(&self.p.banks, pa, size) || (pa >= shared && pa.checked_add(size).is_some_and(|end| end <= shared + PAGE_SIZE))
+    }
+}
+
+impl GuestAccess for Machine<'_> {
+    fn translate(&mut self, va: u64, write: bool) -> Option<u64> {
+        translate::guest_page(va, write)
+    }
+
+    fn read_host(&mut self, pa: u64, buffer: &mut [u8]) {
+        if self.allowed(pa, buffer.len()) {
+            // SAFETY: the range is the partition's RAM or shared_info page, identity mapped
+            // read-write at EL2; the guest may change it meanwhile, which bytes tolerate.
+            unsafe { core::ptr::copy_nonoverlapping(pa as *const u8, buffer.as_mut_ptr(), buffer.len()) };
+        }
+    }
+
+    fn write_host(&mut self, pa: u64, bytes: &[u8]) {
+        if self.allowed(pa, bytes.len()) {
+            // SAFETY: as for `read_host`; nothing of the hypervisor lives there.
+            unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), pa as *mut u8, bytes.len()) };
+        }
+    }
+}
+
+impl Environment for Machine<'_> {
+    fn console_write(&mut self, bytes: &[u8]) {
+        let index = self.p.index;
+        let _ = console_op(|mux, sink| {
+            for &byte in bytes {
+                let _ = mux.output(index, byte, &mut |b: &[u8]| sink(b));
+            }
+        });
+    }
+
+    fn map_shared_info(&mut self, gfn: u64) -> Result<(), i64> {
+        let ipa = gfn.checked_mul(PAGE_SIZE).ok_or(-errno::EINVAL)?;
+        let page = AddressRange::new(self.p.xen.shared_info, PAGE_SIZE).ok_or(-errno::EINVAL)?;
+        let frame = AddressRange::new(ipa, PAGE_SIZE).ok_or(-errno::EINVAL)?;
+        // Over RAM, the RAM page goes away while shared_info is there (as on Xen).
+        let ram = ipa_to_host(&self.p.banks, ipa, PAGE_SIZE);
+        if ram.is_some() {
+            memory::unmap_guest(self.p, frame).map_err(stage2_errno)?;
+        }
+        let mapped = memory::map_guest(self.p, ipa, page, MappingAttributes::RAM);
+        if let (Err(_), Some(host)) = (mapped, ram) {
+            restore_ram(self.p, ipa, host);
+        }
+        mapped.map_err(stage2_errno)
+    }
+
+    fn raise_upcall(&mut self, vcpu: usize) {
+        let effects = self.p.vgic.lock().inject(VcpuId(vcpu), EVENT_CHANNEL_PPI);
+        if let Ok(effects) = effects {
+            interrupts::act(self.p, self.vcpu, effects);
+        }
+    }
+
+    fn now(&self) -> (u64, u64) {
+        (cpu::counter(), cpu::counter_frequency())
+    }
+}
+
+/// The errno a stage-2 change that failed gives the guest.
+fn stage2_errno(error: Stage2Error) -> i64 {
+    match error {
+        Stage2Error::AlreadyMapped { .. } => -errno::EBUSY,
+        Stage2Error::OutOfTablePages { .. } => -errno::ENOMEM,
+        _ => -errno::EINVAL,
+    }
+}
+
+/// Maps the RAM page at `ipa` (host `host`) back into the partition.
+fn restore_ram(p: &Partition, ipa: u64, host: u64) {
+    let restored = AddressRange::new(host, PAGE_SIZE).map(|page| memory::map_guest(p, ipa, page, MappingAttributes::RAM));
+    if !matches!(restored, Some(Ok(()))) {
+        println!("bulkhead: partition \"{}\": its RAM page at {ipa:#x} could not be mapped back after shared_info", p.name);
+    }
+}
+
+/// Answers the Xen hypercall vCPU `vcpu` of `p` made (its registers are `regs`, the PC past
+/// the `hvc`); returns what the vCPU does next.
+pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit {
+    let call = Hypercall::from_registers(regs);
+    let domains = PARTITIONS.get().map_or(0, |all| all.len());
+    let caller = Caller {
+        domid: p.domid(),
+        domains: u16::try_from(domains).unwrap_or(u16::MAX),
+        vcpu,
+        vcpus: p.vcpu_count(),
+        banks: &p.banks,
+        direct_mapped: p.xen.direct_mapped,
+    };
+    let outcome = dispatch(&mut Machine { p, vcpu }, &caller, &p.xen.state, &call);
+    if call.number == number::SCHED_OP {
+        let earliest = p.xen.state.lock().watchdogs.iter().flatten().copied().min().unwrap_or(u64::MAX);
+        p.xen.watchdog.store(earliest, Ordering::Relaxed);
+    }
+    match outcome {
+        Outcome::Return(value) => {
+            regs.set_x(0, value as u64);
+            Exit::Resume
+        }
+        Outcome::Again { args } => {
+            for (i, value) in args.into_iter().enumerate() {
+                regs.set_x(i, value);
+            }
+            // Back onto the `hvc`, which the guest executes again with the new arguments.
+            regs.pc = regs.pc.wrapping_sub(4);
+            Exit::Resume
+        }
+        Outcome::Yield => {
+            regs.set_x(0, 0);
+            Exit::Yield
+        }
+        Outcome::Block { unmask } => {
+            regs.set_x(0, 0);
+            if unmask {
+                regs.pstate &= !PSTATE_I;
+            }
+            Exit::Wait { interrupt: true }
+        }
+        Outcome::Shutdown(how) => {
+            regs.set_x(0, 0);
+            Exit::Shutdown(how)
+        }
+    }
+}
+
+/// Acts on a partition's `SCHEDOP_shutdown`: power off stops it, reboot restarts it, crash
+/// and watchdog apply its crash policy.
+pub fn shutdown(p: &Partition, cpu: usize, how: Shutdown) -> LoopOutcome {
+    match how {
+        Shutdown::Poweroff { reason } => {
+            println!("bulkhead: partition \"{}\" shut itself down (Xen SCHEDOP_shutdown, reason {reason})", p.name);
+            stop_partition(p);
+        }
+        Shutdown::Reboot => restart_partition(p),
+        Shutdown::Crash => {
+            println!("bulkhead: partition \"{}\" reported a crash (Xen SCHEDOP_shutdown, SHUTDOWN_crash)", p.name);
+            crash(p, cpu);
+        }
+        Shutdown::Watchdog => {
+            println!("bulkhead: partition \"{}\" reported a watchdog expiry (Xen SCHEDOP_shutdown, SHUTDOWN_watchdog)", p.name);
+            crash(p, cpu);
+        }
+    }
+    LoopOutcome::Leave
+}
+
+/// Applies the crash policy if one of the partition's `SCHEDOP_watchdog` timers has expired;
+/// checked on its guest interrupt exits (its timer ticks), so a guest with a watchdog armed
+/// and interrupts masked for good is not caught. Returns whether it acted.
+pub fn watchdog_expired(p: &Partition, cpu: usize) -> bool {
+    let now = cpu::counter();
+    if p.xen.watchdog.load(Ordering::Relaxed) > now {
+        return false;
+    }
+    let expired = p.xen.state.lock().expired_watchdog(now);
+    let Some(id) = expired else { return false };
+    println!("bulkhead: partition \"{}\": its Xen watchdog {} expired; applying its crash policy", p.name, id + 1);
+    crash(p, cpu);
+    true
+}
+
+/// Forgets what the partition registered with the Xen interface (before it starts again),
+/// unmapping its shared_info page and giving the RAM under it back.
+pub fn reset(p: &Partition) {
+    let mapped = p.xen.state.lock().reset();
+    p.xen.clear_shared_info();
+    p.xen.watchdog.store(u64::MAX, Ordering::Relaxed);
+    let Some(gfn) = mapped else { return };
+    let Some(frame) = gfn.checked_mul(PAGE_SIZE).and_then(|ipa| AddressRange::new(ipa, PAGE_SIZE)) else { return };
+    if memory::unmap_guest(p, frame).is_err() {
+        println!("bulkhead: partition \"{}\": its shared_info page at {:#x} could not be unmapped", p.name, frame.start());
+    }
+    if let Some(host) = ipa_to_host(&p.banks, frame.start(), PAGE_SIZE) {
+        restore_ram(p, frame.start(), host);
+    }
+}

@@ -10,5 +10,5 @@ pub mod scenarios;
 pub mod suite;
 
 pub use runner::{run_scenario, Outcome, Prepared, RunConfig};
-pub use scenario::{Dtb, Expect, ExpectedExit, PartitionConfig, Scenario};
+pub use scenario::{Dtb, Expect, ExpectedExit, Hypervisor, PartitionConfig, Scenario};
 pub use suite::{run_all, run_each, Summary};

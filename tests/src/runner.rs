@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::command::{self, Boot, ConsoleMode, QEMU};
 use crate::diagnosis;
 use crate::matcher::{watch, Matcher, WatchEnd};
-use crate::scenario::{Dtb, ExpectedExit, Scenario};
+use crate::scenario::{Dtb, ExpectedExit, Hypervisor, Scenario};
 
 /// What every scenario run shares.
 #[derive(Clone, Debug)]
@@ -30,6 +30,8 @@ pub struct RunConfig {
     /// Built partition configs by scenario name, for scenarios with
     /// [`Scenario::partitions`]; an error says why the build failed, and fails the scenario.
     pub prepared: Vec<(String, Result<Prepared, String>)>,
+    /// Debian's Xen 4.17 image, for scenarios that boot [`Hypervisor::Xen`].
+    pub xen: Option<PathBuf>,
 }
 
 /// A scenario's partition config, built: the device tree to boot and the QEMU arguments that
@@ -53,6 +55,7 @@ impl RunConfig {
             jobs: 2,
             log_dir: None,
             prepared: Vec::new(),
+            xen: None,
         }
     }
 }
@@ -126,6 +129,12 @@ impl std::fmt::Display for Failure {
                 status,
             } => {
                 write!(f, "QEMU ended with {status}, expected exit status {code}")
+            }
+            Failure::WrongExit {
+                expected: ExpectedExit::Running,
+                status,
+            } => {
+                write!(f, "QEMU ended with {status}, expected it to keep running")
             }
             Failure::ForbiddenLine { line, text } => {
                 write!(f, "the console printed `{text}`: {line:?}")
@@ -219,10 +228,16 @@ pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<Stri
     if let Some(prepared) = prepared {
         extra.extend(prepared.qemu_args.iter().cloned());
     }
+    let kernel = match scenario.hypervisor {
+        Hypervisor::Bulkhead => &config.image,
+        Hypervisor::Xen => config.xen.as_ref().ok_or(
+            "the scenario boots Xen 4.17, whose image was not fetched (`cargo xtask test` fetches it)",
+        )?,
+    };
     let boot = Boot {
         board,
         gic: scenario.gic,
-        kernel: &config.image,
+        kernel,
         dtb: dtb.as_deref(),
         bootargs: scenario.bootargs.as_deref(),
         extra: &extra,
@@ -352,9 +367,11 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
         outcome.diagnosis = diagnosis::diagnose(stdin.as_mut(), &console_rx, &mut outcome.console, &monitor);
     }
     drop(stdin);
-    // A forbidden line ends the run at once.
+    // A forbidden line ends the run at once; so does the last line of a scenario whose
+    // machine keeps running.
     let stop_at = match end {
         WatchEnd::Forbidden { .. } => Instant::now(),
+        WatchEnd::AllSeen if scenario.exit == ExpectedExit::Running => Instant::now(),
         _ => deadline,
     };
     let status = wait_until(&mut child, stop_at);
@@ -410,6 +427,7 @@ fn judge(
             status: status.to_string(),
             waiting_for: matcher.waiting_for(),
         }),
+        (WatchEnd::AllSeen, _) if scenario.exit == ExpectedExit::Running => None,
         (WatchEnd::AllSeen, None) => Some(Failure::DeadlineWaitingForExit { deadline }),
         (WatchEnd::AllSeen, Some(status)) => match scenario.exit {
             ExpectedExit::Code(code) if status.code() == Some(code) => None,

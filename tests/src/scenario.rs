@@ -34,6 +34,8 @@ pub struct Scenario {
     /// Checks of the whole console once every line was seen and QEMU exited as expected
     /// (figures the guests printed, the order of lines from different partitions).
     pub checks: Vec<Check>,
+    /// The hypervisor QEMU boots: ours, or Debian's Xen 4.17 for comparison.
+    pub hypervisor: Hypervisor,
 }
 
 /// A check of a finished run's console output.
@@ -43,6 +45,17 @@ pub struct Check {
     pub what: &'static str,
     /// Returns why the console fails the check.
     pub check: fn(&[String]) -> Result<(), String>,
+}
+
+/// Which hypervisor a scenario boots.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Hypervisor {
+    /// The image under test.
+    #[default]
+    Bulkhead,
+    /// Debian's Xen 4.17 (`xen-hypervisor-4.17-arm64`), which the caller fetches and passes
+    /// in [`crate::RunConfig::xen`]: the same partition config and guests, to compare.
+    Xen,
 }
 
 /// Texts that fail any scenario that does not say otherwise.
@@ -66,6 +79,7 @@ impl Scenario {
             pending: false,
             partitions: None,
             checks: Vec::new(),
+            hypervisor: Hypervisor::Bulkhead,
         }
     }
 }
@@ -121,4 +135,7 @@ impl Expect {
 pub enum ExpectedExit {
     /// Exit by itself with this status code once every line was seen.
     Code(i32),
+    /// Still running once every line was seen: the run ends there and QEMU is stopped (Xen
+    /// does not switch the machine off when its last domain shuts down).
+    Running,
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use qemu_tests::{run_all, Dtb, RunConfig, Scenario};
+use qemu_tests::{run_all, Dtb, Hypervisor, RunConfig, Scenario};
 
 use crate::build::{self, BuildError};
 use crate::debian::{Debian, DebianError};
@@ -22,6 +22,7 @@ pub enum TestError {
     Prereq(PrereqError),
     Dtb { board: String, error: DebianError },
     Linux(LinuxError),
+    Xen(DebianError),
     NoScenario { filter: String },
     Failed { failed: usize, total: usize },
 }
@@ -36,6 +37,7 @@ impl fmt::Display for TestError {
                 write!(f, "device tree for board `{board}`: {error}")
             }
             TestError::Linux(e) => write!(f, "{e}"),
+            TestError::Xen(e) => write!(f, "fetching Xen 4.17 for the comparison scenarios: {e}"),
             TestError::NoScenario { filter } => {
                 write!(f, "no QEMU scenario name contains `{filter}`")
             }
@@ -151,6 +153,10 @@ pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<
         }
     }
 
+    if scenarios.iter().any(|s| s.hypervisor == Hypervisor::Xen) {
+        println!("xtask: fetching Debian's Xen 4.17 for the scenarios that compare with it");
+        config.xen = Some(debian.xen_image().map_err(TestError::Xen)?);
+    }
     if scenarios.iter().any(|s| s.partitions.is_some()) {
         let guests = build::guests(profile).map_err(TestError::Build)?;
         let linux = match scenarios.iter().any(partitions::names_linux) {
@@ -176,8 +182,13 @@ fn prepare_partitions(
             .iter()
             .find(|(name, _)| *name == scenario.board)
             .map(|(_, path)| path.clone());
+        // Modules are placed clear of the image that boots: ours, or Xen's.
+        let image = match (scenario.hypervisor, &config.xen) {
+            (Hypervisor::Xen, Some(xen)) => xen,
+            _ => &config.image,
+        };
         let inputs = Inputs {
-            image: &config.image,
+            image,
             guests,
             board_dtb: board_dtb.as_deref(),
             linux,

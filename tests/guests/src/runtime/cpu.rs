@@ -84,3 +84,10 @@ pub fn wait_for_interrupt() {
     // handlers.
     unsafe { asm!("msr daifset, #2", "dsb sy", "wfi", options(nostack, preserves_flags)) };
 }
+
+/// Masks IRQs at this CPU (PSTATE.I): a pending interrupt then waits for the guest to
+/// acknowledge it at the GIC instead of being taken.
+pub fn mask_interrupts() {
+    // SAFETY: setting PSTATE.I only masks interrupts; no memory is touched.
+    unsafe { asm!("msr daifset, #2", options(nostack, preserves_flags)) };
+}

@@ -8,6 +8,7 @@ pub mod gic;
 mod psci;
 pub mod registers;
 pub mod timing;
+pub mod xen;
 mod uart;
 
 use core::fmt;
@@ -52,6 +53,8 @@ pub struct Guest {
     pub psci_version: Result<Version, PsciError>,
     /// The interrupt controller, if the tree describes one.
     pub gic: Option<config::Gic>,
+    /// The device tree it booted with.
+    pub dtb: &'static [u8],
 }
 
 impl Guest {
@@ -140,7 +143,7 @@ pub unsafe fn primary(dtb: usize, default_name: &'static str, main: fn(&'static 
         }
     };
     let _ = PSCI.set(psci);
-    let guest = match read_guest(&fdt, name, psci) {
+    let guest = match read_guest(&fdt, blob, name, psci) {
         Ok(guest) => guest,
         Err(error) => {
             say_raw(format_args!("FAIL bad device tree: {error}"));
@@ -155,6 +158,7 @@ pub unsafe fn primary(dtb: usize, default_name: &'static str, main: fn(&'static 
 
 fn read_guest(
     fdt: &Fdt<'static>,
+    blob: &'static [u8],
     name: &'static str,
     psci: Psci,
 ) -> Result<Guest, ConfigError<'static>> {
@@ -168,6 +172,7 @@ fn read_guest(
         psci,
         psci_version: psci.version(),
         gic: config::gic(fdt).ok(),
+        dtb: blob,
     })
 }
 

@@ -1,0 +1,242 @@
+//! Xen's hypercall ABI, proven against Xen itself: the `xenabi` guest (`tests/guests`) calls
+//! every hypercall Bulkhead implements with valid and invalid arguments and prints one line per
+//! case, `xenabi: CASE = RESULT`. The same config boots on Bulkhead (virt GICv3 and GICv2,
+//! raspi4b) and on Debian's Xen 4.17 (`xsm=dummy`, `xen,enhanced = "no-xenstore"`), and each
+//! must print [`CASES`] in order: a [`Case::Same`] line on both, a [`Case::Differs`] line as
+//! each hypervisor answers it, with why we answer as we do.
+
+use crate::scenario::{Expect, ExpectedExit, Hypervisor, PartitionConfig, Scenario};
+
+use super::partitions::{started, ALL_STOPPED};
+use super::POWER_OFF;
+
+/// The config every run boots (the raspi4b run has its own, for the board's RAM layout).
+const CONFIG: &str = "tests/scenarios/virt-xen-abi.dts";
+
+/// One line of the guest's report.
+pub enum Case {
+    /// Both hypervisors print `xenabi: TEXT`.
+    Same(&'static str),
+    /// Each prints its own (an empty text: no line at all), for the reason given.
+    Differs { bulkhead: &'static str, xen: &'static str, why: &'static str },
+}
+
+const CAPABILITIES: &str = "Xen lists xen-3.0-armv7l when the CPU can run AArch32 at EL1; Bulkhead runs 64-bit guests only (HCR_EL2.RW is always set), so it does not offer what it cannot run";
+const WATCHDOG: &str = "Xen 4.17 returns -ENOSPC through an unsigned int (in domain_watchdog, `id == NR ? -ENOSPC : id + 1` has type unsigned int), so the guest sees 4294967268; we return -ENOSPC (-28), as sched.h documents";
+const SYSCTL: &str = "Xen copies a domU's sysctl or domctl request before refusing it (-EFAULT for a bad pointer, then -EACCES or -EPERM); the issue asks for -ENOSYS: no partition may use them, whatever it passes";
+const CONSOLE: &str = "Debian's Xen accepts a domU's CONSOLEIO_write (0) but prints it only at its debug log level; Bulkhead prints it on the partition's console";
+/// What `console_io` writes, as the console multiplexer shows it.
+const CONSOLE_TEXT: &str = "(xenabi) console_io says hello";
+
+/// The guest's report, in order.
+pub const CASES: &[Case] = &[
+    Case::Same("xen abi conformance"),
+    Case::Same("dt hypervisor compatible = xen,xen-4.17 xen,xen"),
+    Case::Same("dt hypervisor reg[0] = 0x38000000 0x1000000"),
+    Case::Same("dt hypervisor interrupts = 1 15 0xf08"),
+    Case::Same("xen_version version = 0x40011"),
+    Case::Same("xen_version version, upper bits set = 0x40011"),
+    Case::Same("xen_version extraversion = 0 terminated true"),
+    Case::Same("xen_version compile_info = 0 terminated true"),
+    Case::Same("xen_version changeset = 0 terminated true"),
+    Case::Differs { bulkhead: "xen_version capabilities = 0 \"xen-3.0-aarch64 \"", xen: "xen_version capabilities = 0 \"xen-3.0-aarch64 xen-3.0-armv7l \"", why: CAPABILITIES },
+    Case::Same("xen_version platform_parameters = 0 virt_start 0x200000"),
+    Case::Same("xen_version get_features submap 0 = 0 bits 0x16005"),
+    Case::Same("xen_version get_features submap 1 = -22 bits 0x0"),
+    Case::Same("xen_version pagesize = 4096"),
+    Case::Same("xen_version pagesize, non-null argument = -22"),
+    Case::Same("xen_version guest_handle = 0 first 0x0 second 0x0"),
+    Case::Same("xen_version commandline = 0 \"<denied>\""),
+    Case::Same("xen_version build_id = -1"),
+    Case::Same("xen_version unknown command 99 = -38"),
+    Case::Same("xen_version extraversion at 0x0 = -14"),
+    Case::Same("xen_version extraversion at 0x10000000 = -14"),
+    Case::Same("xen_version extraversion at 0x10000000000 = -14"),
+    Case::Same("xen_version compile_info at 0x0 = -14"),
+    Case::Same("xen_version compile_info at 0x10000000 = -14"),
+    Case::Same("xen_version compile_info at 0x10000000000 = -14"),
+    Case::Same("xen_version capabilities at 0x0 = -14"),
+    Case::Same("xen_version capabilities at 0x10000000 = -14"),
+    Case::Same("xen_version capabilities at 0x10000000000 = -14"),
+    Case::Same("xen_version get_features at 0x0 = -14"),
+    Case::Same("xen_version get_features at 0x10000000 = -14"),
+    Case::Same("xen_version get_features at 0x10000000000 = -14"),
+    Case::Same("xen_version guest_handle at 0x0 = -14"),
+    Case::Same("xen_version guest_handle at 0x10000000 = -14"),
+    Case::Same("xen_version guest_handle at 0x10000000000 = -14"),
+    Case::Differs { bulkhead: "xen_version capabilities across pages = 0 \"xen-3.0-aarch64 \"", xen: "xen_version capabilities across pages = 0 \"xen-3.0-aarch64 xen-3.0-armv7l \"", why: CAPABILITIES },
+    Case::Differs { bulkhead: CONSOLE_TEXT, xen: "", why: CONSOLE },
+    Case::Same("console_io write = 0"),
+    Case::Same("console_io write at 0x10000000 = -14"),
+    Case::Same("console_io read = 0"),
+    Case::Same("console_io unknown command 7 = -38"),
+    Case::Same("hvm_op get_param CALLBACK_IRQ = 0 value 0x0"),
+    Case::Same("hvm_op set_param CALLBACK_IRQ = -1"),
+    Case::Same("hvm_op get_param STORE_PFN = 0 value 0x0"),
+    Case::Same("hvm_op set_param STORE_PFN = -1"),
+    Case::Same("hvm_op get_param STORE_EVTCHN = 0 value 0x0"),
+    Case::Same("hvm_op set_param STORE_EVTCHN = -1"),
+    Case::Same("hvm_op get_param CONSOLE_PFN = 0 value 0x0"),
+    Case::Same("hvm_op set_param CONSOLE_PFN = -1"),
+    Case::Same("hvm_op get_param CONSOLE_EVTCHN = 0 value 0x0"),
+    Case::Same("hvm_op set_param CONSOLE_EVTCHN = -1"),
+    Case::Same("hvm_op get_param own domid 1 = 0"),
+    Case::Same("hvm_op get_param domid 2 (none) = -3"),
+    Case::Same("hvm_op get_param domid 0 (none) = -3"),
+    Case::Same("hvm_op get_param MONITOR_RING_PFN = -1"),
+    Case::Same("hvm_op get_param index 39 = -22"),
+    Case::Same("hvm_op get_param index 1000 = -22"),
+    Case::Same("hvm_op get_param at 0x0 = -14"),
+    Case::Same("hvm_op get_param at 0x10000000 = -14"),
+    Case::Same("hvm_op get_param at 0x10000000000 = -14"),
+    Case::Same("hvm_op unknown op 99 = -38"),
+    Case::Same("memory_op add_to_physmap shared_info idx 1 = -22"),
+    Case::Same("memory_op add_to_physmap shared_info domid 2 (none) = -3"),
+    Case::Same("memory_op add_to_physmap shared_info gfn INVALID = -22"),
+    Case::Same("memory_op add_to_physmap shared_info = 0 nonzero bytes 1"),
+    Case::Same("memory_op shared_info byte 0x430 = 0x2"),
+    Case::Same("memory_op add_to_physmap shared_info again = -16"),
+    Case::Same("memory_op add_to_physmap gmfn = -38"),
+    Case::Same("memory_op add_to_physmap gmfn_range = -38"),
+    Case::Same("memory_op add_to_physmap gmfn_foreign = -38"),
+    Case::Same("memory_op add_to_physmap dev_mmio = -13"),
+    Case::Same("memory_op add_to_physmap space 99 = -38"),
+    Case::Same("memory_op add_to_physmap at 0x0 = -14"),
+    Case::Same("memory_op add_to_physmap at 0x10000000 = -14"),
+    Case::Same("memory_op add_to_physmap at 0x10000000000 = -14"),
+    Case::Same("memory_op add_to_physmap_batch gmfn x2 = 0 errs -38 -38"),
+    Case::Same("memory_op add_to_physmap_batch shared_info again = 0 errs -16"),
+    Case::Same("memory_op add_to_physmap_batch gmfn_foreign from DOMID_SELF = 0 errs -22"),
+    Case::Same("memory_op add_to_physmap_batch gmfn_foreign from own domid 1 = 0 errs -3"),
+    Case::Same("memory_op add_to_physmap_batch gmfn_foreign from domid 9 (none) = 0 errs -3"),
+    Case::Same("memory_op add_to_physmap_batch gmfn_range = -95"),
+    Case::Same("memory_op add_to_physmap_batch size 0 = 0"),
+    Case::Same("memory_op add_to_physmap_batch idxs at 0x10000000 = -14"),
+    Case::Same("memory_op add_to_physmap_batch errs at 0x10000000 = -14"),
+    Case::Same("memory_op add_to_physmap_batch at 0x10000000 = -14"),
+    Case::Same("memory_op unknown command 63 = -38"),
+    Case::Same("vcpu_op register_vcpu_info vcpu 0 = 0 pending 1 selector 0xffffffffffffffff time nonzero 0"),
+    Case::Same("vcpu_op register_vcpu_info vcpu 0 again = -22"),
+    Case::Same("vcpu_op register_vcpu_info vcpu 1 offset 4050 = -6"),
+    Case::Same("vcpu_op register_vcpu_info vcpu 1 offset 4 = -6"),
+    Case::Same("vcpu_op register_vcpu_info vcpu 1 gfn without RAM = -22"),
+    Case::Same("vcpu_op register_vcpu_info vcpu 2 (none) = -2"),
+    Case::Same("vcpu_op register_vcpu_info at 0x0 = -14"),
+    Case::Same("vcpu_op register_vcpu_info at 0x10000000 = -14"),
+    Case::Same("vcpu_op register_vcpu_info at 0x10000000000 = -14"),
+    Case::Same("vcpu_op register_runstate_memory_area = 0"),
+    Case::Same("vcpu_op is_up = -22"),
+    Case::Same("vcpu_op get_runstate_info = -22"),
+    Case::Same("vcpu_op unknown command 99 = -22"),
+    Case::Same("sched_op yield = 0"),
+    Case::Same("sched_op block = 0 woken by the timer true"),
+    Case::Same("sched_op poll 200 ports = -22"),
+    Case::Same("sched_op poll ports at 0x10000000 = -14"),
+    Case::Same("sched_op poll at 0x10000000 = -14"),
+    Case::Same("sched_op shutdown at 0x10000000 = -14"),
+    Case::Same("sched_op shutdown_code = 0"),
+    Case::Same("sched_op remote_shutdown own domid 1 = -1"),
+    Case::Same("sched_op remote_shutdown DOMID_SELF = -3"),
+    Case::Same("sched_op remote_shutdown domid 9 (none) = -3"),
+    Case::Same("sched_op watchdog create = 1"),
+    Case::Same("sched_op watchdog create second = 2"),
+    Case::Differs { bulkhead: "sched_op watchdog create third = -28", xen: "sched_op watchdog create third = 4294967268", why: WATCHDOG },
+    Case::Same("sched_op watchdog kick 1 = 0"),
+    Case::Same("sched_op watchdog destroy 1 = 0"),
+    Case::Same("sched_op watchdog destroy 1 again = -22"),
+    Case::Same("sched_op watchdog destroy 2 = 0"),
+    Case::Same("sched_op watchdog id 3 = -22"),
+    Case::Same("sched_op watchdog at 0x10000000 = -14"),
+    Case::Same("sched_op pin_override = -1"),
+    Case::Same("sched_op unknown command 99 = -38"),
+    Case::Same("event_channel_op unknown command 99 = -38"),
+    Case::Same("physdev_op unknown command 99 = -38"),
+    Case::Differs { bulkhead: "sysctl at 0 = -38", xen: "sysctl at 0 = -14", why: SYSCTL },
+    Case::Differs { bulkhead: "domctl at 0 = -38", xen: "domctl at 0 = -14", why: SYSCTL },
+    Case::Same("hypercall 0x0 = -38"),
+    Case::Same("hypercall 0x6 = -38"),
+    Case::Same("hypercall 0x10 = -38"),
+    Case::Same("hypercall 0x13 = -38"),
+    Case::Same("hypercall 0x2b = -38"),
+    Case::Same("hypercall 0x40 = -38"),
+    Case::Same("hypercall 0x3e8 = -38"),
+    Case::Same("hypercall 0xffffffffffffffff = -38"),
+    Case::Same("done"),
+];
+
+/// The lines `hypervisor` prints for [`CASES`], in order.
+pub fn lines(hypervisor: Hypervisor) -> Vec<String> {
+    CASES
+        .iter()
+        .map(|case| match (case, hypervisor) {
+            (Case::Same(text), _) => format!("xenabi: {text}"),
+            (Case::Differs { bulkhead, .. }, Hypervisor::Bulkhead) => full(bulkhead),
+            (Case::Differs { xen, .. }, Hypervisor::Xen) => full(xen),
+        })
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+/// A guest case gets the guest's prefix; a line of the hypervisor's own is kept as it is.
+fn full(text: &str) -> String {
+    if text.is_empty() || text.starts_with('(') {
+        text.to_string()
+    } else {
+        format!("xenabi: {text}")
+    }
+}
+
+fn on_bulkhead(name: &str, board: &str, gic: Option<u8>, file: &str) -> Scenario {
+    let mut expect = vec![Expect::line(started("xenabi"))];
+    expect.extend(lines(Hypervisor::Bulkhead).into_iter().map(Expect::line));
+    expect.push(Expect::line("bulkhead: partition \"xenabi\" shut itself down (Xen SCHEDOP_shutdown, reason 0)"));
+    expect.push(Expect::line(ALL_STOPPED));
+    expect.push(Expect::line(POWER_OFF));
+    Scenario {
+        gic,
+        expect,
+        partitions: Some(PartitionConfig { file: file.into(), valid: true }),
+        ..Scenario::new(name, board)
+    }
+}
+
+/// The same guest and config on Debian's Xen 4.17: the key proof. Xen keeps the machine on
+/// after the domain shuts down, so the run ends at the guest's last line.
+fn on_xen() -> Scenario {
+    let mut expect = vec![Expect::line("Xen version 4.17")];
+    expect.extend(lines(Hypervisor::Xen).into_iter().map(Expect::line));
+    Scenario {
+        gic: Some(3),
+        expect,
+        exit: ExpectedExit::Running,
+        hypervisor: Hypervisor::Xen,
+        partitions: Some(PartitionConfig { file: CONFIG.into(), valid: true }),
+        deadline: std::time::Duration::from_secs(180),
+        ..Scenario::new("virt-gicv3-xen-abi-on-xen-4.17", "virt")
+    }
+}
+
+/// The conformance scenarios.
+pub fn all() -> Vec<Scenario> {
+    vec![
+        on_bulkhead("virt-gicv3-xen-abi", "virt", Some(3), CONFIG),
+        on_bulkhead("virt-gicv2-xen-abi", "virt", Some(2), CONFIG),
+        on_bulkhead("raspi4b-xen-abi", "rpi4", None, "tests/scenarios/raspi4b-xen-abi.toml"),
+        on_xen(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_difference_says_why_and_the_runs_share_the_rest() {
+        let differs = CASES.iter().filter(|c| matches!(c, Case::Differs { .. })).count();
+        assert!(CASES.iter().all(|c| !matches!(c, Case::Differs { why, .. } if why.is_empty())));
+        let (ours, xen) = (lines(Hypervisor::Bulkhead), lines(Hypervisor::Xen));
+        let common = ours.iter().filter(|l| xen.contains(l)).count();
+        assert_eq!(common, CASES.len() - differs);
+        assert_eq!(ours.last().map(String::as_str), Some("xenabi: done"));
+    }
+}

@@ -2,7 +2,8 @@
 //!
 //! Invariant: a `Partition` is built only from a validated `PartitionPlan`; its banks are
 //! disjoint host memory that no other partition and nothing of the hypervisor uses, and its
-//! stage-2 table maps exactly those banks (the vPL011 and everything else trap).
+//! stage-2 table maps exactly those banks (the vPL011 and everything else trap), and, once the
+//! guest asks, its own Xen shared_info page.
 
 mod build;
 mod exit;

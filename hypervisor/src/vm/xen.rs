@@ -8,6 +8,7 @@ use crate::arch::aarch64::{cpu, translate};
 use crate::portable::memory::stage2::{MappingAttributes, Stage2Error};
 use crate::portable::memory::AddressRange;
 use crate::portable::partition::{Exit, Partition};
+use crate::portable::psci::PowerState;
 use crate::portable::trap::GeneralRegisters;
 use crate::portable::vgic::VcpuId;
 use crate::portable::xen::abi::{errno, layout::EVENT_CHANNEL_PPI, number, PAGE_SIZE};
@@ -119,6 +120,13 @@ fn restore_ram(p: &Partition, ipa: u64, host: u64) {
 pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit {
     let call = Hypercall::from_registers(regs);
     let domains = PARTITIONS.get().map_or(0, |all| all.len());
+    // Only vcpu_op needs to know which vCPUs are up (a look at the PSCI states).
+    let vcpus_up = if call.number == number::VCPU_OP {
+        let run = p.run.lock();
+        run.power.states().iter().enumerate().filter(|(_, s)| **s != PowerState::Off).fold(0u64, |up, (i, _)| up | (1 << (i % 64)))
+    } else {
+        0
+    };
     let caller = Caller {
         domid: p.domid(),
         domains: u16::try_from(domains).unwrap_or(u16::MAX),
@@ -126,6 +134,7 @@ pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit 
         vcpus: p.vcpu_count(),
         banks: &p.banks,
         direct_mapped: p.xen.direct_mapped,
+        vcpus_up,
     };
     let outcome = dispatch(&mut Machine { p, vcpu }, &caller, &p.xen.state, &call);
     if call.number == number::SCHED_OP {

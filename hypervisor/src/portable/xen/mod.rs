@@ -90,6 +90,9 @@ pub struct Caller<'a> {
     pub banks: &'a [GuestBank],
     /// Its RAM is mapped 1:1 (`direct-map`).
     pub direct_mapped: bool,
+    /// Bit `n` set: vCPU `n` is up (PSCI on or starting). Only `vcpu_op` reads it (Xen lets
+    /// a vCPU register the vcpu_info of another only while that one is down).
+    pub vcpus_up: u64,
 }
 
 impl Caller<'_> {

@@ -20,11 +20,12 @@ struct Fake {
     console: Vec<u8>,
     mapped: Vec<u64>,
     upcalls: Vec<usize>,
+    vcpus_up: u64,
 }
 
 impl Fake {
     fn new() -> Self {
-        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new() }
+        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1 }
     }
 
     fn slot(&mut self, pa: u64, size: usize) -> &mut [u8] {
@@ -91,7 +92,7 @@ fn banks() -> [GuestBank; 1] {
 
 fn call(fake: &mut Fake, state: &Mutex<XenState>, number: u64, args: &[u64]) -> Outcome {
     let banks = banks();
-    let caller = Caller { domid: 1, domains: 2, vcpu: 0, vcpus: 2, banks: &banks, direct_mapped: false };
+    let caller = Caller { domid: 1, domains: 2, vcpu: 0, vcpus: 2, banks: &banks, direct_mapped: false, vcpus_up: fake.vcpus_up };
     let mut a = [0u64; 5];
     a[..args.len()].copy_from_slice(args);
     dispatch(fake, &caller, state, &Hypercall { number, args: a })
@@ -237,6 +238,12 @@ fn vcpu_info_moves_once_with_everything_pending() {
     vcpu_info_request(&mut f, u64::MAX, 0);
     assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, BUF]), -errno::EINVAL);
     assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 2, BUF]), -errno::ENOENT);
+    // Another vCPU's, only while it is down.
+    vcpu_info_request(&mut f, target >> 12, 128);
+    f.vcpus_up = 0b11;
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, BUF]), -errno::EINVAL);
+    f.vcpus_up = 0b01;
+    assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, BUF]), 0);
     assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::REGISTER_VCPU_INFO, 1, HOLE]), -errno::EFAULT);
     assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::IS_UP, 0, 0]), -errno::EINVAL);
     assert_eq!(ret(&mut f, &s, number::VCPU_OP, &[vcpu::GET_RUNSTATE_INFO, 0, BUF]), -errno::EINVAL);

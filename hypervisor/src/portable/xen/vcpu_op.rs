@@ -47,6 +47,10 @@ fn register_vcpu_info(env: &mut impl Environment, caller: &Caller<'_>, state: &M
     if xen.vcpu_info.get(target).copied().flatten().is_some() {
         return -errno::EINVAL;
     }
+    // On yourself, or on another vCPU that is down.
+    if target != caller.vcpu && caller.vcpus_up & (1 << (target % 64)) != 0 {
+        return -errno::EINVAL;
+    }
     let Some(host) = gfn.checked_mul(PAGE_SIZE).and_then(|ipa| ipa_to_host(caller.banks, ipa + u64::from(offset), vcpu::VCPU_INFO_SIZE)) else {
         return -errno::EINVAL;
     };

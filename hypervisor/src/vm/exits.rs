@@ -69,14 +69,18 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
         feed_console_input(p);
     }
     let mut pc = regs.pc;
-    let decision = {
+    // A Xen hypercall needs nothing of the run state: it is answered without that lock.
+    let decision = if partition::is_xen_hypercall(Esr(esr)) {
+        super::xen::hypercall(p, vcpu, regs)
+    } else {
         let mut run = p.run.lock();
         let mut transmit = |byte: u8| {
             let _ = console_op(|mux, sink| mux.output(index, byte, &mut |b: &[u8]| sink(b)));
         };
-        partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit)
+        let decision = partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit);
+        regs.pc = pc;
+        decision
     };
-    regs.pc = pc;
     let decision = if decision == Exit::Xen { super::xen::hypercall(p, vcpu, regs) } else { decision };
     match decision {
         Exit::Resume => Outcome::Resume,

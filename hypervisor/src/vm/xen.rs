@@ -117,6 +117,7 @@ fn restore_ram(p: &Partition, ipa: u64, host: u64) {
 
 /// Answers the Xen hypercall vCPU `vcpu` of `p` made (its registers are `regs`, the PC past
 /// the `hvc`); returns what the vCPU does next.
+#[inline(never)]
 pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit {
     let call = Hypercall::from_registers(regs);
     let domains = PARTITIONS.get().map_or(0, |all| all.len());
@@ -174,6 +175,7 @@ pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit 
 
 /// Acts on a partition's `SCHEDOP_shutdown`: power off stops it, reboot restarts it, crash
 /// and watchdog apply its crash policy.
+#[cold]
 pub fn shutdown(p: &Partition, cpu: usize, how: Shutdown) -> LoopOutcome {
     match how {
         Shutdown::Poweroff { reason } => {
@@ -197,10 +199,16 @@ pub fn shutdown(p: &Partition, cpu: usize, how: Shutdown) -> LoopOutcome {
 /// checked on its guest interrupt exits (its timer ticks), so a guest with a watchdog armed
 /// and interrupts masked for good is not caught. Returns whether it acted.
 pub fn watchdog_expired(p: &Partition, cpu: usize) -> bool {
+    // Most exits: no watchdog armed (`u64::MAX`), or not due.
+    let deadline = p.xen.watchdog.load(Ordering::Relaxed);
+    deadline != u64::MAX && deadline <= cpu::counter() && watchdog_fires(p, cpu)
+}
+
+/// The slow part of [`watchdog_expired`]: which one, and the crash policy.
+#[cold]
+#[inline(never)]
+fn watchdog_fires(p: &Partition, cpu: usize) -> bool {
     let now = cpu::counter();
-    if p.xen.watchdog.load(Ordering::Relaxed) > now {
-        return false;
-    }
     let expired = p.xen.state.lock().expired_watchdog(now);
     let Some(id) = expired else { return false };
     println!("bulkhead: partition \"{}\": its Xen watchdog {} expired; applying its crash policy", p.name, id + 1);

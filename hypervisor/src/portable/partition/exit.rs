@@ -135,6 +135,13 @@ fn data_abort(
     }
 }
 
+/// Whether a trap is a Xen hypercall (`hvc #0xea1` from AArch64): `handle_sync` answers it
+/// with [`Exit::Xen`] and leaves the PC as it is (ELR_EL2 of an HVC is already the next
+/// instruction), so a caller may go to the Xen layer without asking it.
+pub fn is_xen_hypercall(esr: Esr) -> bool {
+    esr.class() == ExceptionClass::Hvc64 && esr.iss() & 0xffff == u32::from(XEN_HYPERCALL_IMMEDIATE)
+}
+
 fn call(run: &mut RunState, vcpu: usize, esr: Esr, regs: &mut impl GeneralRegisters, pc: &mut u64) -> Exit {
     let Ok(call) = Call::decode(esr) else {
         return Exit::Crash { class: esr.class(), esr: esr.0 };

@@ -10,7 +10,7 @@ mod exit;
 pub mod report_limit;
 
 pub use build::{build, BuildError, CpuAssignment};
-pub use exit::{handle_sync, vpl011_line, AbortReason, Exit, SystemRegister};
+pub use exit::{handle_sync, is_xen_hypercall, vpl011_line, AbortReason, Exit, SystemRegister};
 
 use crate::portable::guest::boot::{load, BootError, BootModules, EntryState, GuestBank};
 use crate::portable::guest::dtb::{self, DtbError, GuestDtbSpec};

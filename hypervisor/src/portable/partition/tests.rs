@@ -256,6 +256,8 @@ fn xen_hypercalls_go_to_the_xen_layer_other_immediates_are_not_supported_and_unk
     let mut regs = RegisterFile::default();
     assert_eq!(handle_sync(p, &mut run, 0, hvc(0xea1), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Xen);
     assert_eq!(pc, 0x4008_0004, "ELR_EL2 of an HVC is already the next instruction");
+    assert!(crate::portable::partition::is_xen_hypercall(hvc(0xea1)));
+    assert!(!crate::portable::partition::is_xen_hypercall(hvc(0)) && !crate::portable::partition::is_xen_hypercall(hvc(0x1234)));
     assert_eq!(handle_sync(p, &mut run, 0, hvc(0x1234), 0, 0, &mut regs, &mut pc, &mut |_| {}), Exit::Resume);
     assert_eq!(regs.x[0] as i64, -1, "PSCI NOT_SUPPORTED");
     let esr = Esr::new(ExceptionClass::SystemRegister, true, 0);

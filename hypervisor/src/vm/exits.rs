@@ -101,8 +101,10 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
             }
             Outcome::Resume
         }
-        // No other vCPU shares this CPU yet: the yielding one goes on.
-        Exit::Yield | Exit::Xen => Outcome::Resume,
+        // SCHEDOP_yield: as a WFE, the CPU goes to another vCPU of its pool if one waits.
+        Exit::Yield => Outcome::Yield,
+        // Answered above; never left for here.
+        Exit::Xen => Outcome::Resume,
         Exit::Shutdown(how) => super::xen::shutdown(p, cpu, how),
         Exit::StopVcpu => Outcome::Leave,
         Exit::StopPartition => {

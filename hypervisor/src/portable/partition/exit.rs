@@ -35,7 +35,8 @@ pub enum Exit {
     /// A Xen hypercall (`hvc #0xea1`, number in x16): the vm layer answers it through
     /// `portable::xen::dispatch`, which needs guest address translation (the PC is advanced).
     Xen,
-    /// The vCPU offers its CPU to another vCPU (`SCHEDOP_yield`); with none waiting, resume.
+    /// The vCPU offers its CPU to another vCPU of its pool (`SCHEDOP_yield`); with none
+    /// waiting, it resumes.
     Yield,
     /// The partition shuts itself down (`SCHEDOP_shutdown`).
     Shutdown(crate::portable::xen::Shutdown),

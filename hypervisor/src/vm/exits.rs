@@ -63,25 +63,24 @@ fn irq(p: &Partition, vcpu: usize) -> Option<Acknowledged> {
 fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &mut GuestRegisters) -> Outcome {
     let index = p.index;
     let esr = exit.esr;
+    // A Xen hypercall needs nothing of the run state: answered apart, without that lock.
+    if partition::is_xen_hypercall(Esr(esr)) {
+        return super::xen::answer(cpu, p, vcpu, regs);
+    }
     if p.vpl011 && Esr(esr).class() == ExceptionClass::DataAbortLower {
         // The guest may be polling or reading its UART: bring typed input in and refill its FIFO.
         drain_console(PARTITIONS.get().map_or(&[][..], |p| &p[..]));
         feed_console_input(p);
     }
     let mut pc = regs.pc;
-    // A Xen hypercall needs nothing of the run state: it is answered without that lock.
-    let decision = if partition::is_xen_hypercall(Esr(esr)) {
-        super::xen::hypercall(p, vcpu, regs)
-    } else {
+    let decision = {
         let mut run = p.run.lock();
         let mut transmit = |byte: u8| {
             let _ = console_op(|mux, sink| mux.output(index, byte, &mut |b: &[u8]| sink(b)));
         };
-        let decision = partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit);
-        regs.pc = pc;
-        decision
+        partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit)
     };
-    let decision = if decision == Exit::Xen { super::xen::hypercall(p, vcpu, regs) } else { decision };
+    regs.pc = pc;
     match decision {
         Exit::Resume => Outcome::Resume,
         Exit::Vgic(effects) => {
@@ -103,8 +102,7 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
         }
         // SCHEDOP_yield: as a WFE, the CPU goes to another vCPU of its pool if one waits.
         Exit::Yield => Outcome::Yield,
-        // Answered above; never left for here.
-        Exit::Xen => Outcome::Resume,
+        Exit::Xen => super::xen::answer(cpu, p, vcpu, regs),
         Exit::Shutdown(how) => super::xen::shutdown(p, cpu, how),
         Exit::StopVcpu => Outcome::Leave,
         Exit::StopPartition => {

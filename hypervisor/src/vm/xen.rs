@@ -117,7 +117,6 @@ fn restore_ram(p: &Partition, ipa: u64, host: u64) {
 
 /// Answers the Xen hypercall vCPU `vcpu` of `p` made (its registers are `regs`, the PC past
 /// the `hvc`); returns what the vCPU does next.
-#[inline(never)]
 pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit {
     let call = Hypercall::from_registers(regs);
     let domains = PARTITIONS.get().map_or(0, |all| all.len());
@@ -170,6 +169,18 @@ pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit 
             regs.set_x(0, 0);
             Exit::Shutdown(how)
         }
+    }
+}
+
+/// Answers the Xen hypercall vCPU `vcpu` of `p` made on CPU `cpu` and says what the loop does
+/// next: kept out of the common trap path, which it leaves before taking any lock.
+#[inline(never)]
+pub fn answer(cpu: usize, p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> LoopOutcome {
+    match hypercall(p, vcpu, regs) {
+        Exit::Yield => LoopOutcome::Yield,
+        Exit::Wait { interrupt: true } => LoopOutcome::Block,
+        Exit::Shutdown(how) => shutdown(p, cpu, how),
+        _ => LoopOutcome::Resume,
     }
 }
 

@@ -196,11 +196,11 @@ pub fn shutdown(p: &Partition, cpu: usize, how: Shutdown) -> LoopOutcome {
         Shutdown::Reboot => restart_partition(p),
         Shutdown::Crash => {
             println!("bulkhead: partition \"{}\" reported a crash (Xen SCHEDOP_shutdown, SHUTDOWN_crash)", p.name);
-            crash(p, cpu);
+            crash(p, cpu, format_args!("it reported a crash (Xen SCHEDOP_shutdown, SHUTDOWN_crash)"));
         }
         Shutdown::Watchdog => {
             println!("bulkhead: partition \"{}\" reported a watchdog expiry (Xen SCHEDOP_shutdown, SHUTDOWN_watchdog)", p.name);
-            crash(p, cpu);
+            crash(p, cpu, format_args!("it reported a watchdog expiry (Xen SCHEDOP_shutdown, SHUTDOWN_watchdog)"));
         }
     }
     LoopOutcome::Leave
@@ -223,7 +223,7 @@ fn watchdog_fires(p: &Partition, cpu: usize) -> bool {
     let expired = p.xen.state.lock().expired_watchdog(now);
     let Some(id) = expired else { return false };
     println!("bulkhead: partition \"{}\": its Xen watchdog {} expired; applying its crash policy", p.name, id + 1);
-    crash(p, cpu);
+    crash(p, cpu, format_args!("its Xen watchdog {} expired", id + 1));
     true
 }
 

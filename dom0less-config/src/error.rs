@@ -196,6 +196,16 @@ pub enum ConfigError {
         device: String,
         reason: &'static str,
     },
+    /// A passthrough interrupt that the hypervisor or the partition's own virtual devices use.
+    InterruptReserved {
+        node: String,
+        device: String,
+        irq: u32,
+        user: &'static str,
+    },
+    /// A device that can do DMA, given without an IOMMU to a partition that is not
+    /// direct-mapped: its DMA addresses would be the guest's, not the host's.
+    DmaNeedsDirectMap { domain: String, device: String },
     /// Two domains with the same name.
     DuplicateDomain { name: String },
     /// More of something than this crate supports (the caps in [`crate::limits`]).

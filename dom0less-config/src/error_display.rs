@@ -118,6 +118,15 @@ impl fmt::Display for ConfigError {
                 write!(f, "interrupt {irq} is assigned to {first} and {second}; assign it to one domain")
             }
             Self::BadPassthrough { node, device, reason } => write!(f, "{node}: passthrough of {device}: {reason}"),
+            Self::InterruptReserved { node, device, irq, user } => write!(
+                f,
+                "{node}: passthrough of {device}: interrupt {irq} (SPI {}) is {user}; remove it from the device's `interrupts`",
+                irq.saturating_sub(32)
+            ),
+            Self::DmaNeedsDirectMap { domain, device } => write!(
+                f,
+                "{domain}: {device} can do DMA and there is no IOMMU, so its DMA addresses are host addresses: give {domain} `xen,static-mem` and `direct-map`, or do not pass the device through"
+            ),
             Self::DuplicateDomain { name } => write!(f, "two domains are named {name}; rename one"),
             Self::TooMany { node, limit, count } => write!(
                 f,

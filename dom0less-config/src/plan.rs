@@ -283,6 +283,11 @@ pub struct Device {
     pub mmio: Vec<(AddressRange, u64)>,
     /// Interrupt ids (SPIs as GIC INTIDs, i.e. SPI number + 32).
     pub interrupts: Vec<u32>,
-    /// `xen,force-assign-without-iommu`.
+    /// Each interrupt's trigger, from its specifier's flags. Invariant: as long as `interrupts`.
+    pub triggers: Vec<boards::Trigger>,
+    /// `xen,force-assign-without-iommu`. Invariant: true (there is no IOMMU).
     pub without_iommu: bool,
+    /// The host node says it does DMA (`dma-coherent`, `iommus`, `dmas`, or a virtio
+    /// transport). Invariant: only in a direct-mapped partition.
+    pub dma: bool,
 }

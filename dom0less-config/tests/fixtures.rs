@@ -10,19 +10,29 @@ use dom0less_config::{
 /// The hypervisor image the tests pretend to boot with.
 const HYPERVISOR: AddressRange = AddressRange::window(0x4000_0000, 0x4020_0000);
 
-/// Serves the compiled partial device tree at the two addresses the fixtures use.
-struct Partials(Vec<u8>);
+/// Serves the compiled partial device trees at the addresses the fixtures use:
+/// `partial-serial` at 0x4e000000 and 0x4e100000, then one per passthrough rule.
+struct Partials(Vec<(u64, Vec<u8>)>);
 
 impl ModuleSource for Partials {
     fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
-        [0x4e00_0000, 0x4e10_0000]
-            .contains(&range.start())
-            .then_some(self.0.as_slice())
+        self.0
+            .iter()
+            .find(|(at, _)| *at == range.start())
+            .map(|(_, bytes)| bytes.as_slice())
     }
 }
 
 fn check(name: &str) -> Result<Validated, Vec<ConfigError>> {
-    let partials = Partials(common::compile("partial-serial"));
+    let serial = common::compile("partial-serial");
+    let partials = Partials(vec![
+        (0x4e00_0000, serial.clone()),
+        (0x4e10_0000, serial),
+        (0x4e20_0000, common::compile("partial-no-force")),
+        (0x4e30_0000, common::compile("partial-virtio")),
+        (0x4e40_0000, common::compile("partial-console")),
+        (0x4e50_0000, common::compile("partial-spi0")),
+    ]);
     let host = HostFacts {
         hypervisor: HYPERVISOR,
         boot_cpu_mpidr: None,
@@ -284,6 +294,36 @@ rejection!(
     device_twice,
     "reject-device-twice",
     ConfigError::DeviceAssignedTwice { .. }
+);
+rejection!(
+    device_without_force_assign,
+    "reject-no-force",
+    ConfigError::BadPassthrough { reason, .. } if reason.contains("xen,force-assign-without-iommu")
+);
+rejection!(
+    dma_without_direct_map,
+    "reject-dma-no-direct-map",
+    ConfigError::DmaNeedsDirectMap { .. }
+);
+rejection!(
+    console_device,
+    "reject-console-device",
+    ConfigError::BadPassthrough { reason, .. } if reason.contains("hypervisor uses this device")
+);
+rejection!(
+    console_interrupt,
+    "reject-console-device",
+    ConfigError::InterruptReserved { irq: 125, .. }
+);
+rejection!(
+    console_page,
+    "reject-console-device",
+    ConfigError::BadPassthrough { reason, .. } if reason.contains("console UART")
+);
+rejection!(
+    vpl011_interrupt,
+    "reject-vpl011-interrupt",
+    ConfigError::InterruptReserved { irq: 32, .. }
 );
 rejection!(
     interrupt_twice,

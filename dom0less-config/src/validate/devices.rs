@@ -5,11 +5,12 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::HostFacts;
-use crate::devicetree::{decode_tuples, AddressRange, Tree};
+use crate::devicetree::{decode_tuples, AddressRange, NodeId, Tree};
 use crate::error::{ConfigError, Warning};
 use crate::findings::{Errors, Warnings};
 use crate::limits::{Limit, MAX_DEVICE_INTERRUPTS, MAX_DEVICE_RANGES, MAX_PASSTHROUGH_DEVICES};
-use crate::plan::{Device, Partition};
+use crate::plan::{Device, Memory, Partition};
+use boards::Trigger;
 
 /// Reads the devices of one partial device tree (Xen's `docs/misc/arm/passthrough.txt`).
 pub fn partial_tree_devices(
@@ -31,6 +32,14 @@ pub fn partial_tree_devices(
         });
         return devices;
     }
+    let console = console_node(host);
+    let console_irqs = console.map(|c| spis_of(host, c)).unwrap_or_default();
+    let console_pages: Vec<AddressRange> = console
+        .and_then(|c| host.translated_reg(c).ok())
+        .unwrap_or_default()
+        .iter()
+        .map(|r| r.grow_to(0x1000).unwrap_or(*r))
+        .collect();
     let root = partial.root();
     let (a, s) = (
         partial.address_cells(root).unwrap_or(2),
@@ -56,9 +65,22 @@ pub fn partial_tree_devices(
             continue;
         };
         let without_iommu = n.property("xen,force-assign-without-iommu").is_some();
-        if host.node(host_node).property("xen,passthrough").is_none() {
-            errors.push(fail("the host node lacks the `xen,passthrough` property"));
+        let host_device = host.node(host_node);
+        if host_device.property("xen,passthrough").is_none() {
+            errors.push(fail("the host node lacks the `xen,passthrough` property; add it to the host node"));
         }
+        if !without_iommu {
+            errors.push(fail(
+                "no IOMMU protects the device (Bulkhead drives none): add `xen,force-assign-without-iommu` to its node in the partial device tree, as Xen requires",
+            ));
+        }
+        if Some(host_node) == console || hypervisor_device(host, host_node) {
+            errors.push(fail(
+                "the hypervisor uses this device (its console UART, the GIC or the timer); pass another device through",
+            ));
+        }
+        let dma = ["dma-coherent", "iommus", "dmas"].iter().any(|p| host_device.property(p).is_some())
+            || host_device.is_compatible("virtio,mmio");
         // Xen maps whole pages, so `xen,reg` may cover the pages around the device's registers.
         let host_regs: Vec<AddressRange> = host
             .translated_reg(host_node)
@@ -80,6 +102,11 @@ pub fn partial_tree_devices(
                             ));
                             continue;
                         };
+                        if console_pages.iter().any(|c| c.overlaps(&range)) {
+                            errors.push(fail(
+                                "a `xen,reg` range covers the page of the hypervisor's console UART, which stage 2 maps whole; pass a device on other pages",
+                            ));
+                        }
                         if !host_regs.iter().any(|h| h.contains_range(&range)) {
                             errors.push(fail(
                                 "a `xen,reg` range is not inside the host node's `reg`",
@@ -94,6 +121,7 @@ pub fn partial_tree_devices(
             }
         }
         let mut interrupts = Vec::new();
+        let mut triggers = Vec::new();
         if let Some(cells) = n.property("interrupts").and_then(|p| p.cells().ok()) {
             if cells.len() / 3 > MAX_DEVICE_INTERRUPTS {
                 errors.push(too_many(Limit::DeviceInterrupts, cells.len() / 3));
@@ -104,7 +132,20 @@ pub fn partial_tree_devices(
             }
             for spec in cells.chunks_exact(3) {
                 match spec[0] {
-                    0 => interrupts.push(spec[1].saturating_add(32)),
+                    0 => {
+                        let irq = spec[1].saturating_add(32);
+                        if console_irqs.contains(&irq) {
+                            errors.push(ConfigError::InterruptReserved {
+                                node: String::from(node),
+                                device: String::from(path),
+                                irq,
+                                user: "the hypervisor's console UART interrupt",
+                            });
+                        }
+                        interrupts.push(irq);
+                        // Flags 1 and 2: edge (rising, falling); 4 and 8: level (high, low).
+                        triggers.push(if spec[2] & 0x3 != 0 { Trigger::Edge } else { Trigger::Level });
+                    }
                     _ => errors.push(fail("only SPIs (first cell 0) can be passed through")),
                 }
             }
@@ -113,11 +154,70 @@ pub fn partial_tree_devices(
             host_path: String::from(path),
             mmio,
             interrupts,
+            triggers,
             without_iommu,
+            dma,
         });
     }
     devices
 }
+
+/// The host's console UART (`/chosen/stdout-path`, through `/aliases`), which the hypervisor
+/// keeps for itself.
+fn console_node(host: &Tree) -> Option<NodeId> {
+    let chosen = host.find("/chosen")?;
+    let stdout = host.node(chosen).property("stdout-path")?.str().ok()?;
+    let path = stdout.split(':').next()?;
+    if path.starts_with('/') {
+        return host.find(path);
+    }
+    let aliases = host.find("/aliases")?;
+    let target = host.node(aliases).property(path)?.str().ok()?;
+    host.find(target)
+}
+
+/// The GIC (an interrupt controller) and the architected timer: the hypervisor drives both.
+fn hypervisor_device(host: &Tree, id: NodeId) -> bool {
+    let node = host.node(id);
+    node.property("interrupt-controller").is_some()
+        || node.is_compatible("arm,armv8-timer")
+        || node.is_compatible("arm,armv7-timer")
+}
+
+/// The SPIs (as INTIDs) of a host node's 3-cell `interrupts`.
+fn spis_of(host: &Tree, id: NodeId) -> Vec<u32> {
+    let cells = host.node(id).property("interrupts").and_then(|p| p.cells().ok()).unwrap_or_default();
+    cells
+        .chunks_exact(3)
+        .take(MAX_DEVICE_INTERRUPTS)
+        .filter(|spec| spec[0] == 0)
+        .map(|spec| spec[1].saturating_add(32))
+        .collect()
+}
+
+/// Rules that need the partition: the vPL011's SPI, and DMA without an IOMMU.
+fn check_partition(p: &Partition, errors: &mut Errors) {
+    let direct_map = matches!(p.memory, Memory::Static { direct_map: true, .. });
+    for d in &p.passthrough.devices {
+        if p.vpl011 && d.interrupts.contains(&VPL011_INTID) {
+            errors.push(ConfigError::InterruptReserved {
+                node: format!("/chosen/{}", p.name),
+                device: d.host_path.clone(),
+                irq: VPL011_INTID,
+                user: "the partition's virtual PL011 (vpl011) interrupt in Xen's guest layout",
+            });
+        }
+        if d.dma && !direct_map {
+            errors.push(ConfigError::DmaNeedsDirectMap {
+                domain: format!("/chosen/{}", p.name),
+                device: d.host_path.clone(),
+            });
+        }
+    }
+}
+
+/// The vPL011's interrupt in Xen's guest layout (`GUEST_VPL011_SPI`): SPI 0.
+pub const VPL011_INTID: u32 = 32;
 
 pub(super) fn check(
     tree: &Tree,
@@ -140,7 +240,8 @@ pub(super) fn check(
         };
         match Tree::parse(bytes) {
             Ok(partial) => {
-                p.passthrough.devices = partial_tree_devices(tree, &partial, &module.node, errors)
+                p.passthrough.devices = partial_tree_devices(tree, &partial, &module.node, errors);
+                check_partition(p, errors);
             }
             Err(error) => errors.push(ConfigError::BadProperty {
                 node: module.node.clone(),
@@ -162,9 +263,11 @@ fn assigned_twice(partitions: &[Partition], errors: &mut Errors) {
     };
     let mut devices: Vec<(&str, usize)> = Vec::new();
     let mut interrupts: Vec<(u32, usize)> = Vec::new();
+    let mut windows: Vec<(AddressRange, usize, &str)> = Vec::new();
     for (i, p) in partitions.iter().enumerate() {
         for d in &p.passthrough.devices {
             devices.push((&d.host_path, i));
+            windows.extend(d.mmio.iter().map(|(range, _)| (range.grow_to(0x1000).unwrap_or(*range), i, d.host_path.as_str())));
             interrupts.extend(d.interrupts.iter().map(|irq| (*irq, i)));
         }
     }
@@ -180,6 +283,43 @@ fn assigned_twice(partitions: &[Partition], errors: &mut Errors) {
                 first: name(*first),
                 second: name(*second),
             });
+        }
+    }
+    // Stage 2 maps whole pages: two partitions' windows on one page would share it.
+    // A sweep by start address keeps the window reaching furthest and the one reaching
+    // furthest among the other partitions': a window overlaps an earlier one of another
+    // partition exactly when the one of those two that is not its own reaches past its start.
+    windows.sort_unstable_by_key(|(range, i, _)| (range.start(), *i));
+    let mut furthest: Option<(AddressRange, usize, &str)> = None;
+    let mut other: Option<(AddressRange, usize, &str)> = None;
+    for &w in &windows {
+        let (range, part, device) = w;
+        let earlier = match furthest {
+            Some(f) if f.1 != part => Some(f),
+            _ => other,
+        };
+        if let Some((e_range, e_part, e_device)) = earlier {
+            if e_range.overlaps(&range) {
+                errors.push(ConfigError::DeviceAssignedTwice {
+                    device: format!("the page {range} of {device} (also {e_device}'s)"),
+                    first: name(e_part),
+                    second: name(part),
+                });
+            }
+        }
+        match furthest {
+            Some(f) if range.end() <= f.0.end() => {
+                if part != f.1 && other.is_none_or(|o| range.end() > o.0.end()) {
+                    other = Some(w);
+                }
+            }
+            Some(f) => {
+                if part != f.1 {
+                    other = Some(f);
+                }
+                furthest = Some(w);
+            }
+            None => furthest = Some(w),
         }
     }
     interrupts.sort_unstable();

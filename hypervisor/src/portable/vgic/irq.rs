@@ -46,8 +46,16 @@ pub struct IrqState {
     pub targets: u8,
     /// GICv3 `GICD_IROUTER` value (SPIs only): Aff3 in bits 39:32, IRM in bit 31, Aff2:Aff1:Aff0.
     pub route: u64,
-    /// Physical INTID when the interrupt is hardware-mapped (the list register's HW bit).
+    /// Physical INTID when the interrupt is hardware-mapped (the list register's HW bit), or
+    /// forwarded (below).
     pub hw: Option<u32>,
+    /// A physical SPI forwarded by software (device passthrough): the hypervisor acknowledges
+    /// the physical interrupt with a priority drop and leaves it active; the list register
+    /// has no HW bit but asks for an EOI maintenance interrupt, and when the guest has
+    /// deactivated it the hypervisor deactivates the physical one from its own CPU interface
+    /// ([`super::Vgic::take_released`]). Unlike the HW bit this makes every GIC, QEMU's GICv2
+    /// included, look at the physical line again.
+    pub forwarded: bool,
     /// The hypervisor raises it as single events and holds its source quiet until the guest
     /// re-arms it (the virtual timer, masked at EL2 when it fires, as Xen does): its pending
     /// state is a latch consumed when a list register takes it, whatever trigger the guest
@@ -82,6 +90,7 @@ impl IrqState {
             targets: 0,
             route: 0,
             hw: None,
+            forwarded: false,
             latched: false,
             owner: None,
             active_vcpu: None,

@@ -86,6 +86,11 @@ pub struct Vgic {
     /// Interrupts made pending from outside the guest's own acknowledgements: injections,
     /// rising lines, SGIs (the operator's `irq`).
     pub(super) raised: u64,
+    /// Forwarded SPIs the guest has deactivated since [`Vgic::take_released`] last ran, one
+    /// bit per SPI: the physical interrupt behind each must be deactivated.
+    pub(super) released: [u32; MAX_SPIS.div_ceil(32)],
+    /// Whether `released` has any bit set.
+    pub(super) any_released: bool,
 }
 
 impl Vgic {
@@ -100,6 +105,8 @@ impl Vgic {
             vcpus: [VcpuState::new(); MAX_VCPUS],
             changes: 1,
             raised: 0,
+            released: [0; MAX_SPIS.div_ceil(32)],
+            any_released: false,
         }
     }
 
@@ -333,6 +340,60 @@ impl Vgic {
         self.touch();
         self.irq_checked(vcpu, intid)?.latched = true;
         Ok(())
+    }
+
+    /// Forwards physical SPI `physical` to virtual SPI `intid` by software (device passthrough):
+    /// see [`IrqState::forwarded`]. The caller acknowledges the physical interrupt with a
+    /// priority drop only, calls [`Vgic::inject`], and after every sync deactivates what
+    /// [`Vgic::take_released`] hands back. Enabling, disabling, deactivating or retargeting
+    /// the virtual SPI by register asks for the same on the physical one (`Effects`).
+    pub fn map_forwarded(&mut self, intid: IntId, physical: u32) -> Result<(), VgicError> {
+        if is_private(intid) {
+            return Err(VgicError::NoSuchInterrupt { intid });
+        }
+        self.touch();
+        let irq = self.irq_checked(VcpuId(0), intid)?;
+        irq.hw = Some(physical);
+        irq.forwarded = true;
+        Ok(())
+    }
+
+    /// Records that the guest deactivated forwarded SPI `intid`.
+    pub(super) fn release(&mut self, intid: IntId) {
+        let spi = intid.wrapping_sub(SPI_FIRST) as usize;
+        if let Some(word) = self.released.get_mut(spi / 32) {
+            *word |= 1 << (spi % 32);
+            self.any_released = true;
+        }
+    }
+
+    /// Hands over the physical INTIDs of the forwarded SPIs the guest deactivated since the
+    /// last call (each once), for the caller to deactivate. Costs nothing when there are none.
+    pub fn take_released(&mut self, mut deactivate: impl FnMut(u32)) {
+        if !self.any_released {
+            return;
+        }
+        self.any_released = false;
+        for word in 0..self.released.len() {
+            let mut bits = core::mem::take(&mut self.released[word]);
+            while bits != 0 {
+                let bit = bits.trailing_zeros();
+                bits &= bits - 1;
+                let intid = SPI_FIRST + word as u32 * 32 + bit;
+                if let Some(physical) = self.irq(VcpuId(0), intid).and_then(|irq| irq.hw) {
+                    deactivate(physical);
+                }
+            }
+        }
+    }
+
+    /// The vCPU an SPI is delivered to now (its target), for routing the physical interrupt
+    /// behind a forwarded one.
+    pub fn spi_target(&self, intid: IntId) -> Option<VcpuId> {
+        if is_private(intid) {
+            return None;
+        }
+        self.target(VcpuId(0), intid)
     }
 
     /// The physical INTID a virtual one is mapped to.

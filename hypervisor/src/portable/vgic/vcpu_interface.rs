@@ -152,13 +152,14 @@ impl Vgic {
             }
         }
         irq.owner = Some(vcpu.0 as u8);
+        let hw_bit = irq.hw.filter(|_| !irq.forwarded);
         Some(ListRegister {
             intid,
             priority: irq.priority,
             state,
-            hw: irq.hw,
+            hw: hw_bit,
             group1: irq.group1,
-            eoi_maintenance: irq.hw.is_none() && (level_software || more_behind),
+            eoi_maintenance: irq.forwarded || (irq.hw.is_none() && (level_software || more_behind)),
             source: if v2_sgi { irq.lr_source } else { 0 },
         })
     }
@@ -251,6 +252,11 @@ impl Vgic {
                 continue;
             };
             irq.owner = None;
+            let released = irq.forwarded
+                && presented.is_some()
+                && !active_now
+                && !pending_now
+                && !irq.clear_active_in_lr;
             if !irq.clear_active_in_lr {
                 irq.active = active_now;
             }
@@ -271,6 +277,9 @@ impl Vgic {
             }
             irq.clear_active_in_lr = false;
             irq.clear_pending_in_lr = false;
+            if released {
+                self.release(intid);
+            }
             kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
         }
         Ok(Effects::kick(kick))

@@ -4,6 +4,7 @@ mod distributor_v2;
 mod distributor_v3;
 mod flow;
 mod flow_cases;
+mod forwarded;
 mod list_register;
 mod report;
 

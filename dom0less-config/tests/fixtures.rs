@@ -32,6 +32,7 @@ fn check(name: &str) -> Result<Validated, Vec<ConfigError>> {
         (0x4e30_0000, common::compile("partial-virtio")),
         (0x4e40_0000, common::compile("partial-console")),
         (0x4e50_0000, common::compile("partial-spi0")),
+        (0x4e60_0000, common::compile("partial-unaligned")),
     ]);
     let host = HostFacts {
         hypervisor: HYPERVISOR,
@@ -319,6 +320,11 @@ rejection!(
     console_page,
     "reject-console-device",
     ConfigError::BadPassthrough { reason, .. } if reason.contains("console UART")
+);
+rejection!(
+    unaligned_reg,
+    "reject-unaligned-reg",
+    ConfigError::BadPassthrough { reason, .. } if reason.contains("page aligned")
 );
 rejection!(
     vpl011_interrupt,

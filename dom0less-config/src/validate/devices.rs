@@ -102,6 +102,11 @@ pub fn partial_tree_devices(
                             ));
                             continue;
                         };
+                        if (range.start() | range.size() | e[2]) & 0xfff != 0 {
+                            errors.push(fail(
+                                "a `xen,reg` range is not page aligned (stage 2 maps 4 KiB pages): align its host address, size and guest address to 4 KiB, covering the pages around the registers",
+                            ));
+                        }
                         if console_pages.iter().any(|c| c.overlaps(&range)) {
                             errors.push(fail(
                                 "a `xen,reg` range covers the page of the hypervisor's console UART, which stage 2 maps whole; pass a device on other pages",

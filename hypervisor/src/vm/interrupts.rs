@@ -69,7 +69,11 @@ pub fn sync(p: &Partition, vcpu: usize) {
             effects = merge(effects, vgic.deactivate_unlisted(VcpuId(vcpu), hcr.eoi_count()).unwrap_or(Effects::NONE));
             vif.set_hcr(hcr.without_eoi_count());
         }
-        merge(effects, vgic.sync(VcpuId(vcpu), &lrs[..count]).unwrap_or(Effects::NONE))
+        let effects = merge(effects, vgic.sync(VcpuId(vcpu), &lrs[..count]).unwrap_or(Effects::NONE));
+        // Passthrough SPIs the guest deactivated: deactivate the physical ones here, which
+        // makes the GIC look at their lines again (`vm::passthrough`).
+        vgic.take_released(|physical| gic().deactivate(Acknowledged::of(physical)));
+        effects
     };
     act(p, vcpu, effects);
 }
@@ -182,12 +186,16 @@ pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
     }
     for bit in 0..32 {
         let mask = 1u32 << bit;
-        if (effects.hw_enable | effects.hw_disable | effects.hw_deactivate) & mask == 0 {
+        if (effects.hw_enable | effects.hw_disable | effects.hw_deactivate | effects.hw_retarget) & mask == 0 {
             continue;
         }
         let intid = effects.hw_base + bit;
         let Some(physical) = p.vgic.lock().hw_mapping(VcpuId(vcpu), intid) else { continue };
-        // No interrupt is hardware-mapped yet; a mapped PPI would belong to this CPU.
+        if effects.hw_retarget & mask != 0 {
+            super::passthrough::retarget(p, intid, physical);
+        }
+        // Only passthrough SPIs are mapped (`vm::passthrough`); a mapped PPI would belong to
+        // this CPU.
         if effects.hw_enable & mask != 0 {
             let _ = gic.set_enabled(physical, here, true);
         }
@@ -247,6 +255,8 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
             // Console input: the caller drains the UART, which lowers the line, then
             // deactivates it.
             intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => console = Some(irq),
+            // A passthrough SPI: it stays active until its guest has deactivated it.
+            intid if super::passthrough::deliver(intid) => {}
             other => {
                 gic.deactivate(irq);
                 let _ = gic.set_enabled(other, cpu::index(), false);
@@ -272,6 +282,7 @@ pub fn idle_irqs(cpu: usize) {
                 timer::cancel_el2_deadline();
                 gic.deactivate(irq);
             }
+            intid if super::passthrough::deliver(intid) => {}
             VIRTUAL_TIMER_PPI => {
                 // A stopped vCPU's timer: keep it quiet until a vCPU runs here again.
                 let _ = gic.set_enabled(VIRTUAL_TIMER_PPI, cpu, false);

@@ -32,6 +32,7 @@ mod cpu_loop;
 mod diagnostics;
 mod exits;
 mod interrupts;
+mod passthrough;
 pub mod memory;
 mod operator;
 mod per_cpu;
@@ -144,6 +145,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     }
     // Before any partition starts: a partition that stops at once routes the console interrupt.
     CONSOLE_INTID.store(platform.board.console.intid, Ordering::Relaxed);
+    passthrough::setup(partitions);
     for p in partitions {
         start_partition(p);
     }

@@ -8,4 +8,5 @@ pub mod boot;
 pub mod dtb;
 pub mod image;
 pub mod layout;
+pub mod passthrough;
 pub mod placement;

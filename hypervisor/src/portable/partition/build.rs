@@ -135,6 +135,12 @@ pub fn build<const N: usize>(
         let frame = AddressRange::new(gicv, GUEST_GICC_SIZE).ok_or_else(|| BuildError::BadRange { partition: name(), what: "the GICV frame" })?;
         table.map(GUEST_GICC_BASE, frame, MappingAttributes::DEVICE).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
     }
+    // Passthrough: each device window as device memory at its guest address (`xen,reg`).
+    for device in &p.passthrough.devices {
+        for (host, guest) in &device.mmio {
+            table.map(*guest, *host, MappingAttributes::DEVICE).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
+        }
+    }
     let vgic = new_vgic(p, gic, vcpu_cpus.len()).map_err(|error| BuildError::Vgic { partition: name(), error })?;
     let vmid = vmids.allocate().map_err(|error| BuildError::Vmid { partition: name(), error })?;
     let vttbr_el2 = table.vttbr_el2(vmid).map_err(|error| BuildError::Vttbr { partition: name(), error })?;
@@ -165,6 +171,13 @@ pub fn build<const N: usize>(
         kernel,
         initrd,
         bootargs,
+        partial_dtb: p.device_tree.as_ref().map(|m| m.range),
+        passthrough_irqs: p
+            .passthrough
+            .devices
+            .iter()
+            .flat_map(|d| d.interrupts.iter().copied().zip(d.triggers.iter().copied()))
+            .collect(),
         placement,
         vttbr_el2,
         crash_policy: p.crash_policy,
@@ -183,12 +196,17 @@ pub fn build<const N: usize>(
 /// virtual timer directly; when it fires the hypervisor masks it and injects one event.
 fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Result<Box<Vgic>, VgicError> {
     let version = gic;
-    let spis = (p.nr_spis.unwrap_or(0) as usize).max(MIN_SPIS);
+    // Passthrough SPIs keep their numbers in the guest: the vGIC reaches the highest.
+    let highest = p.passthrough.devices.iter().flat_map(|d| d.interrupts.iter()).max().map_or(0, |intid| intid.saturating_sub(31) as usize);
+    let spis = (p.nr_spis.unwrap_or(0) as usize).max(MIN_SPIS).max(highest);
     // About 50 KiB: configured in place on the heap, never moved through the stack.
     let mut vgic = Box::new(Vgic::empty());
     vgic.configure(VgicConfig { version, vcpus, spis })?;
     for v in 0..vcpus {
         vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;
+    }
+    for intid in p.passthrough.devices.iter().flat_map(|d| d.interrupts.iter()) {
+        vgic.map_forwarded(*intid, *intid)?;
     }
     Ok(vgic)
 }

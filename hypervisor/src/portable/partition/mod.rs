@@ -59,6 +59,12 @@ pub struct Partition {
     pub kernel: AddressRange,
     pub initrd: Option<AddressRange>,
     pub bootargs: Option<String>,
+    /// The partial device tree module (passthrough), whose `/passthrough` and `/aliases`
+    /// nodes go into the guest's device tree at every load.
+    pub partial_dtb: Option<AddressRange>,
+    /// Passthrough interrupts: physical SPIs forwarded to the same virtual INTIDs, as Xen
+    /// dom0less does, with their triggers.
+    pub passthrough_irqs: Vec<(u32, boards::Trigger)>,
     pub placement: Placement,
     pub vttbr_el2: u64,
     pub crash_policy: CrashPolicy,
@@ -135,6 +141,9 @@ pub enum LoadError {
     Dtb(DtbError),
     Boot(BootError),
     Vgic(crate::portable::vgic::VgicError),
+    /// The partial device tree could not be read or copied.
+    PartialTree(&'static str),
+    Passthrough(crate::portable::guest::passthrough::PassthroughError),
 }
 
 impl fmt::Display for LoadError {
@@ -143,6 +152,8 @@ impl fmt::Display for LoadError {
             Self::Dtb(e) => write!(f, "its device tree could not be built: {e}"),
             Self::Boot(e) => write!(f, "its modules could not be loaded: {e}"),
             Self::Vgic(e) => write!(f, "its virtual GIC could not be reset: {e}"),
+            Self::PartialTree(why) => write!(f, "its partial device tree {why}"),
+            Self::Passthrough(e) => write!(f, "{e}"),
         }
     }
 }
@@ -167,6 +178,12 @@ impl Partition {
         for v in 0..config.vcpus {
             vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;
         }
+        for &(intid, _) in &self.passthrough_irqs {
+            vgic.map_forwarded(intid, intid)?;
+            // The last boot may have left the physical interrupt active: the next sync
+            // deactivates it.
+            vgic.release_forwarded(intid);
+        }
         Ok(())
     }
 
@@ -185,7 +202,20 @@ impl Partition {
             boot_count: run.boot_count,
             extra_nodes: if self.xen.hypervisor_node { &[crate::portable::xen::HYPERVISOR_NODE] } else { &[] },
         };
-        let tree = dtb::build(&spec).map_err(LoadError::Dtb)?;
+        let tree = match self.partial_dtb {
+            None => dtb::build(&spec).map_err(LoadError::Dtb)?,
+            Some(module) => {
+                if module.size() > crate::portable::guest::placement::MAX_DTB_SIZE {
+                    return Err(LoadError::PartialTree("is larger than 2 MiB"));
+                }
+                let mut bytes = alloc::vec![0u8; module.size() as usize];
+                memory.read(module.start(), &mut bytes).map_err(|_| LoadError::PartialTree("cannot be read"))?;
+                let partial = dom0less_config::devicetree::Tree::parse(&bytes).map_err(|_| LoadError::PartialTree("does not parse"))?;
+                crate::portable::guest::passthrough::with_nodes(&partial, |nodes| dtb::build(&GuestDtbSpec { extra_nodes: nodes, ..spec }))
+                    .map_err(LoadError::Passthrough)?
+                    .map_err(LoadError::Dtb)?
+            }
+        };
         let modules = BootModules { kernel: self.kernel, initrd: self.initrd, dtb: &tree };
         let entry = load(memory, &self.banks, &self.placement, &modules).map_err(LoadError::Boot)?;
         run.power.reset();

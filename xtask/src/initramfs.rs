@@ -10,19 +10,46 @@ pub const INIT_SCRIPT: &str = "tests/linux/init";
 /// and `usr/sbin` with applet links at boot; `/init` mounts proc, sysfs, devtmpfs and tmpfs
 /// on the others.
 pub const DIRECTORIES: &[&str] = &[
-    "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root",
+    "bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "root", "lib",
+    "lib/modules",
+];
+
+/// Kernel modules put in `lib/modules/` (Debian's kernel has them as modules, without
+/// dependencies): the virtio-mmio transport and the virtio block driver, which `/init`
+/// loads when the partition was given a passthrough device.
+pub const MODULES: &[&str] = &[
+    "kernel/drivers/virtio/virtio_mmio.ko",
+    "kernel/drivers/block/virtio_blk.ko",
 ];
 
 /// `/dev/console` (character device 5:1). Linux opens it for `/init`'s standard streams
 /// before `/init` runs, so it must be in the archive: devtmpfs is mounted only later.
 pub const CONSOLE: (&str, u32, u32) = ("dev/console", 5, 1);
 
+/// The file the passthrough disk holds, and its text.
+pub const DISK_FILE: (&str, &[u8]) = ("passthrough.txt", b"hello from the passthrough disk\n");
+
+/// The virtio-blk disk of the passthrough scenarios: a `newc` cpio archive holding
+/// [`DISK_FILE`], which `/init` unpacks from `/dev/vda` (Debian's kernel has no filesystem
+/// built in, and a cpio needs no module), padded to 4 MiB, which `/init` then reads whole
+/// (many requests, so many completion interrupts).
+pub fn disk() -> Result<Vec<u8>, CpioError> {
+    let mut archive = Archive::new();
+    archive.file(DISK_FILE.0, 0o644, DISK_FILE.1)?;
+    let mut bytes = archive.finish();
+    bytes.resize(bytes.len().next_multiple_of(0x40_0000), 0);
+    Ok(bytes)
+}
+
 /// The archive's bytes: the directories, `bin/busybox` with `bin/sh` linked to it (the
-/// script's interpreter), `dev/console` and `init`.
-pub fn archive(busybox: &[u8], init: &[u8]) -> Result<Vec<u8>, CpioError> {
+/// script's interpreter), `dev/console`, the kernel modules (by file name) and `init`.
+pub fn archive(busybox: &[u8], init: &[u8], modules: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, CpioError> {
     let mut archive = Archive::new();
     for directory in DIRECTORIES {
         archive.directory(directory, 0o755)?;
+    }
+    for (name, bytes) in modules {
+        archive.file(&format!("lib/modules/{name}"), 0o644, bytes)?;
     }
     archive.file("bin/busybox", 0o755, busybox)?;
     archive.symlink("bin/sh", "busybox")?;
@@ -44,7 +71,8 @@ mod tests {
 
     #[test]
     fn the_archive_holds_busybox_its_shell_link_the_console_and_init() {
-        let bytes = archive(b"BUSYBOX-BYTES", b"#!/bin/sh\necho hi\n").unwrap();
+        let bytes = archive(b"BUSYBOX-BYTES", b"#!/bin/sh\necho hi\n", &[("m.ko", b"KO".to_vec())]).unwrap();
+        assert!(find(&bytes, b"lib/modules/m.ko\0").is_some());
         // Every parent comes before its children: the writer refuses anything else.
         for name in ["bin/busybox\0", "bin/sh\0", "dev/console\0", "init\0"] {
             assert!(find(&bytes, name.as_bytes()).is_some(), "{name}");

@@ -14,6 +14,8 @@ use crate::workspace;
 pub const KERNEL: &str = "Image";
 /// The initramfs's file name in the Linux guest directory.
 pub const INITRAMFS: &str = "initramfs.cpio";
+/// The virtio-blk disk image of the passthrough scenarios (`initramfs::disk`).
+pub const DISK: &str = "disk.img";
 /// The files a partition config may name from the Linux guest directory.
 pub const FILES: &[&str] = &[KERNEL, INITRAMFS];
 
@@ -85,7 +87,7 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), LinuxError> {
 /// Fetches the kernel and busybox (cached), copies the kernel to `target/images/linux/Image`
 /// and writes `target/images/linux/initramfs.cpio`.
 pub fn guest(debian: &mut Debian) -> Result<LinuxGuest, LinuxError> {
-    let (package, _) = debian.kernel_package().map_err(LinuxError::Debian)?;
+    let (package, kernel_dir) = debian.kernel_package().map_err(LinuxError::Debian)?;
     let kernel = debian.kernel_image().map_err(LinuxError::Debian)?;
     let busybox = debian.busybox().map_err(LinuxError::Debian)?;
     let dir = workspace::linux_images();
@@ -100,9 +102,18 @@ pub fn guest(debian: &mut Debian) -> Result<LinuxGuest, LinuxError> {
     let init = workspace::root().join(INIT_SCRIPT);
     let busybox = fs::read(&busybox).map_err(io(&busybox))?;
     let init = fs::read(&init).map_err(io(&init))?;
-    let archive = initramfs::archive(&busybox, &init).map_err(LinuxError::Cpio)?;
+    let modules_dir = kernel_dir.join("lib/modules").join(&guest.release);
+    let mut modules = Vec::new();
+    for relative in initramfs::MODULES {
+        let path = modules_dir.join(relative);
+        let name = relative.rsplit('/').next().unwrap_or(relative);
+        modules.push((name, fs::read(&path).map_err(io(&path))?));
+    }
+    let archive = initramfs::archive(&busybox, &init, &modules).map_err(LinuxError::Cpio)?;
     let initramfs = guest.initramfs();
     write_if_changed(&initramfs, &archive)?;
+    let disk = guest.dir.join(DISK);
+    write_if_changed(&disk, &initramfs::disk().map_err(LinuxError::Cpio)?)?;
     println!(
         "xtask: Linux guest {}: {} and {} ({} bytes)",
         guest.release,

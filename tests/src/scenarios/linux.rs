@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::scenario::{Expect, PartitionConfig, Scenario, DEFAULT_FORBIDDEN};
 
-use super::partitions::{hello, started, stopped, ALL_STOPPED};
+use super::partitions::{hello, isolation, started, stopped, ALL_STOPPED, UNMAPPED};
 use super::{boot_lines, POWER_OFF};
 
 /// The kernel command line every Linux partition in the configs has: the console on the
@@ -101,9 +101,55 @@ fn scenario(
     }
 }
 
+/// The Linux partition that owns the virtio-blk disk: its usual lines, with the disk's file
+/// and its interrupts after the CPU count.
+fn linux_with_disk(name: &str, cpus: u32) -> Vec<String> {
+    let mut lines = linux(name, cpus);
+    lines.splice(
+        3..3,
+        [
+            marker(name, "disk file: hello from the passthrough disk"),
+            marker(name, "virtio interrupts taken"),
+        ],
+    );
+    lines
+}
+
+/// The QEMU arguments of the passthrough scenarios: a virtio-blk disk (read only, so two
+/// scenarios may run at once) on the last virtio-mmio transport of `virt`.
+fn disk_args() -> Vec<String> {
+    [
+        "-drive",
+        "file=target/images/linux/disk.img,if=none,id=disk,format=raw,readonly=on",
+        "-device",
+        "virtio-blk-device,drive=disk",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// Device passthrough on QEMU virt: Linux owns the disk's virtio-mmio transport and reads a
+/// file from it; `isolation` probes the transport's registers and faults.
+fn passthrough(name: &str, gic: u8) -> Scenario {
+    let mut scenario = scenario(
+        name,
+        "virt",
+        Some(gic),
+        "tests/scenarios/virt-passthrough.dts",
+        vec![
+            linux_with_disk("linux", 2),
+            isolation("isolation", &[0xa00_3e00, UNMAPPED]),
+        ],
+    );
+    scenario.qemu_args = disk_args();
+    scenario
+}
+
 /// Every Linux scenario.
 pub fn all() -> Vec<Scenario> {
     vec![
+        passthrough("virt-gicv3-passthrough", 3),
+        passthrough("virt-gicv2-passthrough", 2),
         scenario(
             "virt-gicv3-linux",
             "virt",

@@ -17,6 +17,9 @@ pub const TEST_GUEST: &str = "bulkhead,test-guest";
 /// The property of a module node in a scenario fragment naming a file of the Linux guest
 /// (`Image` or `initramfs.cpio`, built by `cargo xtask guests`).
 pub const LINUX_FILE: &str = "bulkhead,linux";
+/// The property of a module node in a scenario fragment naming a device tree source (a
+/// partial device tree for passthrough), relative to the workspace root, which dtc compiles.
+pub const DTS_FILE: &str = "bulkhead,dts";
 /// How a TOML module `file` names a file of the Linux guest: `linux/Image`.
 pub const LINUX_PREFIX: &str = "linux/";
 
@@ -27,6 +30,8 @@ pub enum Named<'a> {
     TestGuest(&'a str),
     /// A file of the Linux guest (`Image`).
     Linux(&'a str),
+    /// A device tree source to compile.
+    Dts(&'a str),
 }
 
 /// Whether a config's text names a file of the Linux guest, which must then be built first.
@@ -41,6 +46,8 @@ pub enum MergeError {
     UnknownGuest { node: String, guest: String },
     /// A module node names a file the Linux guest does not have (or it was not built).
     UnknownLinuxFile { node: String, file: String },
+    /// A module node names a device tree source that does not compile.
+    BadDts { node: String, file: String },
     /// No free RAM is left for a module.
     NoRoom { node: String, size: u64 },
     /// A property the merge reads is malformed.
@@ -63,6 +70,10 @@ impl fmt::Display for MergeError {
                 f,
                 "{node}: `{LINUX_FILE}` names \"{file}\", which is not a file of the Linux \
                  guest (Image or initramfs.cpio, built by `cargo xtask guests`)"
+            ),
+            MergeError::BadDts { node, file } => write!(
+                f,
+                "{node}: `{DTS_FILE}` names \"{file}\", which is not a device tree source dtc compiles (a path from the workspace root)"
             ),
             MergeError::NoRoom { node, size } => {
                 write!(f, "{node}: no free host RAM for {size:#x} bytes")
@@ -145,7 +156,7 @@ fn string_property(tree: &Tree, id: NodeId, property: &str) -> Result<Option<Str
         .map_err(tree_error(tree, id))
 }
 
-/// Places every module a node names in [`TEST_GUEST`] or [`LINUX_FILE`]: writes the node's
+/// Places every module a node names in [`TEST_GUEST`], [`LINUX_FILE`] or [`DTS_FILE`]: writes the node's
 /// `reg` in its parent's cells and drops the property. `find` gives a named file and its size.
 pub fn place_named_modules(
     tree: &mut Tree,
@@ -154,7 +165,7 @@ pub fn place_named_modules(
 ) -> Result<Vec<Module>, MergeError> {
     let named: Vec<(NodeId, &str)> = tree
         .node_ids()
-        .flat_map(|id| [(id, TEST_GUEST), (id, LINUX_FILE)])
+        .flat_map(|id| [(id, TEST_GUEST), (id, LINUX_FILE), (id, DTS_FILE)])
         .filter(|(id, property)| tree.node(*id).property(property).is_some())
         .collect();
     let mut modules = Vec::new();
@@ -167,6 +178,12 @@ pub fn place_named_modules(
                 guest: name.clone(),
             };
             (Named::TestGuest(&name), unknown)
+        } else if property == DTS_FILE {
+            let unknown = MergeError::BadDts {
+                node: node.clone(),
+                file: name.clone(),
+            };
+            (Named::Dts(&name), unknown)
         } else {
             let unknown = MergeError::UnknownLinuxFile {
                 node: node.clone(),

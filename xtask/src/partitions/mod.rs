@@ -317,6 +317,12 @@ fn from_fragment(
             Named::TestGuest(name) => inputs.guests.join(format!("{name}.bin")),
             Named::Linux(name) if linux::FILES.contains(&name) => inputs.linux?.join(name),
             Named::Linux(_) => return None,
+            Named::Dts(source) => {
+                let stem = Path::new(source).file_stem()?.to_str()?;
+                let blob = dir.join(format!("{stem}.dtb"));
+                qemu_tree::compile(&workspace::root().join(source), &blob).ok()?;
+                blob
+            }
         };
         fs::metadata(&file).ok().map(|m| (file, m.len()))
     };

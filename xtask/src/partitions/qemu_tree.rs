@@ -22,7 +22,8 @@ pub fn dump_args(args: &[String], file: &Path) -> Option<Vec<String>> {
 /// Runs QEMU with arguments from [`dump_args`]. QEMU applies its own changes to a `-dtb`
 /// file (`/memory`, `/chosen`) before it dumps, so the result is what the hypervisor is given.
 pub fn dump(dumping: &[String]) -> Result<(), ShellError> {
-    shell::output(Command::new(QEMU).args(dumping)).map(drop)
+    // In the workspace root, as the scenarios' QEMU runs: their arguments name files from there.
+    shell::output(Command::new(QEMU).current_dir(crate::workspace::root()).args(dumping)).map(drop)
 }
 
 /// Device tree source of the blob at `dtb`.

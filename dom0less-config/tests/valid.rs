@@ -228,3 +228,11 @@ fn credit2_weights_and_caps_and_a_shared_fixed_priority_cpu() {
         (200, 10)
     );
 }
+
+#[test]
+fn one_kernel_module_shared_by_two_domains() {
+    let plan = valid("valid-shared-module").plan;
+    let kernels: Vec<_> = plan.partitions.iter().map(|p| p.kernel.range).collect();
+    assert_eq!(kernels.len(), 2);
+    assert_eq!(kernels[0], kernels[1], "the same module, each domain loads its own copy");
+}

@@ -19,6 +19,8 @@ struct User {
     property: &'static str,
     range: AddressRange,
     region: Region,
+    /// The domain a module belongs to (`None` for other users).
+    module_of: Option<usize>,
 }
 
 fn aligned(range: &AddressRange) -> bool {
@@ -39,15 +41,17 @@ pub(super) fn check(
     // Modules come first so that an overlap with a module is reported against the module.
     let mut users: Vec<User> = drafts
         .iter()
-        .flat_map(|d| [&d.kernel, &d.ramdisk, &d.device_tree])
-        .flatten()
-        .map(|m| User {
+        .enumerate()
+        .flat_map(|(i, d)| [&d.kernel, &d.ramdisk, &d.device_tree].map(|m| (i, m)))
+        .filter_map(|(i, m)| m.as_ref().map(|m| (i, m)))
+        .map(|(i, m)| User {
             node: m.path.clone(),
             property: "reg",
             range: m.range,
             region: Region::Module {
                 node: m.path.clone(),
             },
+            module_of: Some(i),
         })
         .collect();
     let mut dynamic: u64 = 0;
@@ -78,6 +82,7 @@ pub(super) fn check(
                         property: "xen,static-mem",
                         range: *bank,
                         region: Region::StaticMemory { node },
+                        module_of: None,
                     });
                 }
             }
@@ -98,6 +103,7 @@ pub(super) fn check(
                 property: "xen,shared-mem",
                 range,
                 region: Region::SharedMemory { id: r.id.clone() },
+                module_of: None,
             });
         }
     }
@@ -122,7 +128,11 @@ pub(super) fn check(
     }
     for (i, u) in users.iter().enumerate() {
         for other in &users[..i] {
-            if u.range.overlaps(&other.range) {
+            // One module loaded once and used by several domains (each gets its own copy),
+            // as Xen boots it: the same range exactly, in different domains.
+            let shared_module = matches!((u.module_of, other.module_of), (Some(a), Some(b)) if a != b)
+                && u.range == other.range;
+            if u.range.overlaps(&other.range) && !shared_module {
                 errors.push_with(|| ConfigError::MemoryOverlap {
                     node: u.node.clone(),
                     range: u.range,

@@ -69,7 +69,22 @@ fn garbage_input_fails_cleanly() {
     assert!(text(&out.stderr).contains("truncated"));
     let out = run(&["check"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("usage"));
+    assert!(text(&out.stderr).to_lowercase().contains("usage"));
+}
+
+#[test]
+fn help_works_and_a_fragment_without_a_host_tree_says_what_to_do() {
+    for args in [&["--help"][..], &["check", "--help"], &["help", "compile"]] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+    let fragment = scratch("fragment.dts");
+    std::fs::write(&fragment, "/ { chosen { }; };\n").expect("write");
+    let out = run(&["check", &fragment.to_string_lossy()]);
+    assert_eq!(out.status.code(), Some(2));
+    let message = text(&out.stderr);
+    assert!(message.contains("fragment") && message.contains("--host"), "{message}");
 }
 
 #[test]

@@ -52,8 +52,43 @@ fn read_tree(path: &str) -> Result<Tree, String> {
     crate::parse_tree(&bytes, path)
 }
 
-/// Loads FILE; a `.toml` needs a host tree.
+/// Whether device tree source is a fragment (no `/dts-v1/;` header): the partitions of a
+/// board, to be merged into its host tree, as the demos and the test scenarios are written.
+pub fn is_fragment(source: &str) -> bool {
+    !source.contains("/dts-v1/;")
+}
+
+/// What to do about a fragment given without a host tree.
+const FRAGMENT_HELP: &str = "it has no /dts-v1/; header, so it is a fragment of a board's tree (the partitions under /chosen), not a whole device tree. Give the board's tree it extends with --host HOST (.dtb or .dts): for QEMU virt, the tree QEMU makes (`qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3,dumpdtb=host.dtb -cpu cortex-a72 -smp 4 -m 2G`); for a Raspberry Pi 4, the firmware's bcm2711-rpi-4-b.dtb";
+
+/// Merges a fragment into the host tree's source (the fragment last, so that dtc resolves
+/// its references to host nodes) and compiles the result.
+fn merge_fragment(path: &str, source: &str, host: &str) -> Result<Tree, String> {
+    let host_tree = read_tree(host)?;
+    let host_source = to_dts(&host_tree.to_dtb())?;
+    let merged = format!("{}\n{}", String::from_utf8_lossy(&host_source), source);
+    let dir = std::env::temp_dir().join(format!("dom0less-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let file = dir.join("merged.dts");
+    std::fs::write(&file, merged).map_err(|e| e.to_string())?;
+    let result = dtc(&file.to_string_lossy(), "dts", "dtb")
+        .map_err(|e| format!("{path} merged into {host}: {e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    crate::parse_tree(&result?, path)
+}
+
+/// Loads FILE; a `.toml` or a `.dts` fragment needs a host tree.
 pub fn load(path: &str, host: Option<&str>) -> Result<Loaded, String> {
+    if path.ends_with(".dts") {
+        let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+        if is_fragment(&source) {
+            let host = host.ok_or_else(|| format!("{path}: {FRAGMENT_HELP}"))?;
+            return Ok(Loaded {
+                tree: merge_fragment(path, &source, host)?,
+                modules: None,
+            });
+        }
+    }
     if !path.ends_with(".toml") {
         return Ok(Loaded {
             tree: read_tree(path)?,

@@ -5,16 +5,82 @@ mod report;
 
 use std::process::ExitCode;
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
 use dom0less_config::authoring;
 use dom0less_config::devicetree::Tree;
 use dom0less_config::PartitionPlan;
 
-const USAGE: &str = "usage:
-  dom0less-config check FILE [--host HOST] [--hypervisor ADDR:SIZE] [--format text|json]
-  dom0less-config show FILE [--host HOST] [--hypervisor ADDR:SIZE] [--format text|json]
-  dom0less-config compile FILE.toml --host HOST -o OUT [--dts]
-  dom0less-config decompile FILE [-o OUT.toml]
-FILE is a .dtb, a .dts (compiled with dtc) or a .toml; HOST is a .dtb or .dts host tree.";
+/// Checks, shows, compiles and decompiles static partition configs in Xen's dom0less
+/// device-tree binding (docs/config.md).
+///
+/// FILE is a .dtb, a .dts (compiled with dtc, Debian package device-tree-compiler) or a
+/// .toml. A .dts or .toml that holds only the partitions (a fragment of /chosen, like the
+/// demos) needs the board's host tree it extends: --host HOST (.dtb or .dts).
+///
+/// Exit status: 0 valid (or done), 1 the config has errors (each printed with the node, the
+/// value and the fix), 2 unusable input or usage.
+#[derive(Parser)]
+#[command(name = "dom0less-config", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validates FILE as the hypervisor does at boot; prints a summary or every error.
+    Check(Inspect),
+    /// Prints the partition plan FILE gives (CPUs, memory, devices, channels).
+    Show(Inspect),
+    /// Compiles a .toml config onto a host tree into a DTB (or .dts) to boot with.
+    Compile {
+        /// The .toml config.
+        file: String,
+        /// The board's host device tree (.dtb or .dts).
+        #[arg(long)]
+        host: String,
+        /// Where to write the result.
+        #[arg(short, long)]
+        output: String,
+        /// Write device tree source instead of a blob.
+        #[arg(long)]
+        dts: bool,
+        /// The hypervisor image's host range, ADDR:SIZE, added to the overlap checks.
+        #[arg(long, value_name = "ADDR:SIZE")]
+        hypervisor: Option<String>,
+    },
+    /// Writes the TOML form of a config (a .dtb or .dts host tree with /chosen).
+    Decompile {
+        /// The config.
+        file: String,
+        /// Where to write the TOML (default: standard output).
+        #[arg(short, long)]
+        output: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct Inspect {
+    /// The config: .dtb, .dts or .toml.
+    file: String,
+    /// The board's host device tree (.dtb or .dts) that a .toml config or a /chosen fragment
+    /// extends.
+    #[arg(long)]
+    host: Option<String>,
+    /// The hypervisor image's host range, ADDR:SIZE, added to the overlap checks.
+    #[arg(long, value_name = "ADDR:SIZE")]
+    hypervisor: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
 
 /// Parsed command line.
 pub struct Options {
@@ -27,39 +93,26 @@ pub struct Options {
     pub hypervisor: Option<String>,
 }
 
-fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut iter = args.iter();
-    let command = iter.next().ok_or("missing command")?.clone();
-    let mut options = Options {
-        command,
-        file: String::new(),
-        host: None,
-        output: None,
-        dts: false,
-        json: false,
-        hypervisor: None,
-    };
-    while let Some(arg) = iter.next() {
-        let mut value = |name: &str| iter.next().cloned().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--host" => options.host = Some(value("--host")?),
-            "-o" | "--output" => options.output = Some(value("-o")?),
-            "--hypervisor" => options.hypervisor = Some(value("--hypervisor")?),
-            "--dts" => options.dts = true,
-            "--format" => match value("--format")?.as_str() {
-                "json" => options.json = true,
-                "text" => options.json = false,
-                other => return Err(format!("unknown format {other}; use text or json")),
-            },
-            other if other.starts_with('-') => return Err(format!("unknown option {other}")),
-            other if options.file.is_empty() => options.file = other.to_string(),
-            other => return Err(format!("unexpected argument {other}")),
+impl From<Cli> for Options {
+    fn from(cli: Cli) -> Self {
+        let none = |command: &str, file: String| Options {
+            command: String::from(command),
+            file,
+            host: None,
+            output: None,
+            dts: false,
+            json: false,
+            hypervisor: None,
+        };
+        match cli.command {
+            Command::Check(i) => Options { host: i.host, hypervisor: i.hypervisor, json: i.format == Format::Json, ..none("check", i.file) },
+            Command::Show(i) => Options { host: i.host, hypervisor: i.hypervisor, json: i.format == Format::Json, ..none("show", i.file) },
+            Command::Compile { file, host, output, dts, hypervisor } => {
+                Options { host: Some(host), output: Some(output), dts, hypervisor, ..none("compile", file) }
+            }
+            Command::Decompile { file, output } => Options { output, ..none("decompile", file) },
         }
     }
-    if options.file.is_empty() {
-        return Err(String::from("missing FILE"));
-    }
-    Ok(options)
 }
 
 fn run(options: &Options) -> Result<ExitCode, String> {
@@ -111,14 +164,8 @@ fn run(options: &Options) -> Result<ExitCode, String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let options = match parse_args(&args) {
-        Ok(o) => o,
-        Err(message) => {
-            eprintln!("error: {message}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    // clap prints help and version with status 0 and usage errors with status 2.
+    let options = Options::from(Cli::parse());
     match run(&options) {
         Ok(code) => code,
         Err(message) => {

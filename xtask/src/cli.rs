@@ -31,7 +31,9 @@ tasks:
   bench                                          time trap, MMIO, hypercall, timer-interrupt and boot
                                                  costs on Bulkhead (release) and on Xen 4.17 under
                                                  QEMU -icount; prints a table, writes target/bench/
-  image  --board rpi4 --out DIR [--debug]        write a Raspberry Pi 4 SD-card boot folder
+  image  --board rpi4 --out DIR [--config FILE.toml] [--debug]
+                                                 write a Raspberry Pi 4 SD-card boot folder with the
+                                                 partitions of FILE (default demo/rpi4.toml)
                                                  (run and image build the release hypervisor
                                                  unless --debug; build, test and stress build
                                                  debug unless --release; bench measures release)
@@ -83,6 +85,7 @@ pub enum Task {
     Image {
         board: String,
         out: PathBuf,
+        config: Option<PathBuf>,
         profile: Profile,
     },
     Bench,
@@ -164,6 +167,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
     let mut pending = false;
     let mut partitions = RunPartitions::LinuxDemo;
     let mut partitions_option: Option<String> = None;
+    let mut config = None;
     let allowed: &[&str] = match task.as_str() {
         "build" => &["--board", "--release"],
         "run" => &[
@@ -186,7 +190,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             "--pending",
         ],
 "stress" => &["--runs", "--jobs", "--filter", "--release"],
-        "image" => &["--board", "--out", "--release", "--debug"],
+        "image" => &["--board", "--out", "--config", "--release", "--debug"],
         "bench" | "guests" | "setup" | "help" | "--help" | "-h" => &[],
         other => return Err(CliError::UnknownTask(other.to_string())),
     };
@@ -264,7 +268,10 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                     .filter(|r| (1..=1000).contains(r))
                     .ok_or_else(|| bad("a number of runs from 1 to 1000"))?
             }
-            "--config" => partitions = RunPartitions::Config(PathBuf::from(value)),
+            "--config" => {
+                config = Some(PathBuf::from(&value));
+                partitions = RunPartitions::Config(PathBuf::from(value))
+            }
             _ => out = Some(PathBuf::from(value)),
         }
     }
@@ -304,6 +311,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                 task: task.clone(),
                 option: "--out",
             })?,
+            config,
             profile,
         },
         "bench" => Task::Bench,
@@ -373,6 +381,16 @@ mod tests {
             Ok(Task::Image {
                 board: "rpi4".into(),
                 out: "boot".into(),
+                config: None,
+                profile: Profile::Release
+            })
+        );
+        assert_eq!(
+            parse(&args("image --board rpi4 --out boot --config my.toml")),
+            Ok(Task::Image {
+                board: "rpi4".into(),
+                out: "boot".into(),
+                config: Some("my.toml".into()),
                 profile: Profile::Release
             })
         );
@@ -381,6 +399,7 @@ mod tests {
             Ok(Task::Image {
                 board: "rpi4".into(),
                 out: "boot".into(),
+                config: None,
                 profile: Profile::Debug
             })
         );

@@ -22,6 +22,8 @@ pub enum ImageTaskError {
         board: &'static str,
     },
     Build(BuildError),
+    /// The partition config could not be compiled onto the board's tree or is invalid.
+    Config { file: PathBuf, message: String },
     Io {
         path: String,
         source: std::io::Error,
@@ -38,6 +40,7 @@ impl fmt::Display for ImageTaskError {
                  makes it; there is no SD-card folder to write"
             ),
             ImageTaskError::Build(e) => write!(f, "{e}"),
+            ImageTaskError::Config { file, message } => write!(f, "{}: {message}", file.display()),
             ImageTaskError::Io { path, source } => write!(f, "{path}: {source}"),
         }
     }
@@ -45,21 +48,110 @@ impl fmt::Display for ImageTaskError {
 
 impl std::error::Error for ImageTaskError {}
 
-/// `config.txt` for the firmware: 64-bit, our kernel at its address, the PL011 on the pins.
-pub fn config_txt(kernel_name: &str, kernel_address: u64) -> String {
-    format!(
+/// The device tree the folder holds: the board's tree with the partitions in `/chosen`.
+pub const DTB_NAME: &str = "bulkhead.dtb";
+/// The partitions' modules packed into the one file the firmware loads at a fixed address.
+pub const MODULES_NAME: &str = "modules.bin";
+/// The RAM the firmware gives the ARM cores on every Pi 4 (1 GiB model, default GPU memory):
+/// the config is validated against it; the firmware writes the real `/memory` at boot.
+pub const PI4_MIN_RAM: (u64, u64) = (0, 0x3b40_0000);
+
+/// `config.txt` for the firmware: 64-bit, our kernel at its address, the PL011 on the pins,
+/// our device tree, and the packed modules at their address.
+pub fn config_txt(kernel_name: &str, kernel_address: u64, modules_address: Option<u64>) -> String {
+    let mut text = format!(
         "# Bulkhead hypervisor: the firmware starts it as a 64-bit kernel at EL2.\n\
          arm_64bit=1\n\
          kernel={kernel_name}\n\
          kernel_address={kernel_address:#x}\n\
          # The hypervisor's console is the PL011 (UART0): give it GPIO 14/15 instead of Bluetooth.\n\
          enable_uart=1\n\
-         dtoverlay=disable-bt\n"
-    )
+         dtoverlay=disable-bt\n\
+         # The board's tree with the partitions under /chosen (`cargo xtask image --config`).\n\
+         device_tree={DTB_NAME}\n"
+    );
+    if let Some(address) = modules_address {
+        text.push_str(&format!(
+            "# The partitions' kernels and modules, at the addresses the tree's /chosen gives.\n\
+             initramfs {MODULES_NAME} {address:#x}\n"
+        ));
+    }
+    text
+}
+
+/// Packs modules (host range, bytes) into one file that starts at the lowest address, the
+/// gaps zero-filled. `None` when there are none.
+pub fn pack_modules(modules: &[(dom0less_config::devicetree::AddressRange, Vec<u8>)]) -> Option<(u64, Vec<u8>)> {
+    let start = modules.iter().map(|(r, _)| r.start()).min()?;
+    let mut out = Vec::new();
+    let mut sorted: Vec<_> = modules.iter().collect();
+    sorted.sort_by_key(|(r, _)| r.start());
+    for (range, bytes) in sorted {
+        let offset = usize::try_from(range.start() - start).ok()?;
+        if out.len() < offset {
+            out.resize(offset, 0);
+        }
+        // The config's modules do not overlap (the validator checks) unless one is shared,
+        // which is the same bytes at the same place.
+        let end = offset + bytes.len();
+        if out.len() < end {
+            out.resize(end, 0);
+        }
+        out[offset..end].copy_from_slice(bytes);
+    }
+    Some((start, out))
+}
+
+/// Compiles `config` (TOML) onto the board's device tree, with `/memory` set to the RAM every
+/// Pi 4 has, and validates it with the modules' bytes and the hypervisor's place.
+fn partitions(
+    config: &Path,
+    board: &Board,
+    image_size: u64,
+    kernel_address: u64,
+    profile: Profile,
+) -> Result<dom0less_config::authoring::Compiled, ImageTaskError> {
+    use dom0less_config::devicetree::{cells_value, AddressRange, Tree};
+    let fail = |message: String| ImageTaskError::Config { file: config.to_path_buf(), message };
+    let mut debian = crate::debian::Debian::new();
+    let dtb = debian
+        .board_dtb(board)
+        .map_err(|e| fail(e.to_string()))?
+        .ok_or_else(|| fail(String::from("the board has no firmware device tree")))?;
+    let bytes = fs::read(&dtb).map_err(|e| fail(format!("{}: {e}", dtb.display())))?;
+    let mut host = Tree::parse(&bytes).map_err(|e| fail(format!("{}: {e}", dtb.display())))?;
+    let memory = host.find("/memory@0").or_else(|| host.find("/memory"));
+    let memory = memory.unwrap_or_else(|| {
+        let root = host.root();
+        host.add_node(root, "memory@0")
+    });
+    host.set_property(memory, "device_type", b"memory\0".to_vec());
+    let (start, size) = PI4_MIN_RAM;
+    let cells = [(start >> 32) as u32, start as u32, size as u32];
+    host.set_property(memory, "reg", cells_value(&cells));
+    let text = fs::read_to_string(config).map_err(|e| fail(e.to_string()))?;
+    let guests = crate::build::guests(profile).map_err(ImageTaskError::Build)?;
+    let linux = if crate::partitions::merge::names_linux(&text) {
+        Some(crate::linux::guest(&mut debian).map_err(|e| fail(e.to_string()))?.dir)
+    } else {
+        None
+    };
+    let compiled = crate::partitions::merge::compile_toml(&text, &host, &guests, linux.as_deref())
+        .map_err(|e| fail(e.to_string()))?;
+    let facts = dom0less_config::HostFacts {
+        hypervisor: AddressRange::new(kernel_address, image_size).unwrap_or_default(),
+        boot_cpu_mpidr: None,
+        modules: Some(&compiled),
+    };
+    if let Err(errors) = dom0less_config::PartitionPlan::from_tree(&compiled.tree, &facts) {
+        let list: Vec<String> = errors.iter().map(|e| format!("\n  error: {e}")).collect();
+        return Err(fail(format!("the config is invalid:{}", list.concat())));
+    }
+    Ok(compiled)
 }
 
 /// The README placed in the folder.
-pub fn readme(board: &Board, kernel_name: &str, dtb_name: &str) -> String {
+pub fn readme(board: &Board, kernel_name: &str, _dtb_name: &str) -> String {
     let mut text = format!(
         "Bulkhead hypervisor boot folder for the {model}\n\n\
          Copy everything in this folder to the FAT32 boot partition of an SD card, then copy these files\n\
@@ -67,14 +159,18 @@ pub fn readme(board: &Board, kernel_name: &str, dtb_name: &str) -> String {
          boot partition of a Raspberry Pi OS image) next to them, keeping the overlays/ subfolder:\n\n",
         model = board.model
     );
-    for file in FIRMWARE_FILES.iter().copied().chain([dtb_name]) {
+    for file in FIRMWARE_FILES {
         text.push_str(&format!("  {file}\n"));
     }
     text.push_str(&format!(
-        "\nThe firmware reads config.txt, loads {kernel_name} and the device tree {dtb_name}, and starts the\n\
+        "\nThe firmware reads config.txt, loads {kernel_name} at 0x200000, the device tree {DTB_NAME} (the\n\
+         board's tree with the partitions under /chosen, in Xen's dom0less binding) and {MODULES_NAME} (the\n\
+         partitions' kernels and modules, packed at the address config.txt gives), and starts the\n\
          hypervisor at EL2; secondary cores wait in the firmware's spin table until the hypervisor\n\
          releases them. The console is UART0 on GPIO 14 (TX, pin 8) and GPIO 15 (RX, pin 10): 115200 8N1,\n\
-         3.3 V levels.\n"
+         3.3 V levels. It shows the hypervisor's banner, then each partition's output as (name) lines.\n\n\
+         To change the partitions, run `cargo xtask image --board rpi4 --config FILE.toml --out DIR` again\n\
+         and copy {DTB_NAME}, {MODULES_NAME} and config.txt (the hypervisor itself does not change).\n"
     ));
     text
 }
@@ -86,8 +182,9 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), ImageTaskError> {
     })
 }
 
-/// Builds the hypervisor and writes the boot folder `out` for `board`.
-pub fn image(board: &str, out: &Path, profile: Profile) -> Result<PathBuf, ImageTaskError> {
+/// Builds the hypervisor and writes the boot folder `out` for `board`, with the partitions
+/// of `config` (a TOML file; the board's demo when `None`).
+pub fn image(board: &str, out: &Path, config: Option<&Path>, profile: Profile) -> Result<PathBuf, ImageTaskError> {
     let board = Board::by_name(board).ok_or_else(|| ImageTaskError::UnknownBoard(board.into()))?;
     let Packaging::RaspberryPiFirmware {
         kernel_name,
@@ -98,6 +195,15 @@ pub fn image(board: &str, out: &Path, profile: Profile) -> Result<PathBuf, Image
         return Err(ImageTaskError::NotFirmwareBooted { board: board.name });
     };
     let image = build::build(profile).map_err(ImageTaskError::Build)?;
+    let demo = crate::workspace::root().join("demo").join(format!("{}.toml", board.name));
+    let config = config.map_or(demo, Path::to_path_buf);
+    let kernel_bytes = fs::read(&image).map_err(|source| ImageTaskError::Io {
+        path: image.display().to_string(),
+        source,
+    })?;
+    let image_size = crate::partitions::placement::image_size(&kernel_bytes).unwrap_or(0);
+    let compiled = partitions(&config, board, image_size, kernel_address, profile)?;
+    let packed = pack_modules(&compiled.modules);
     fs::create_dir_all(out).map_err(|source| ImageTaskError::Io {
         path: out.display().to_string(),
         source,
@@ -107,20 +213,25 @@ pub fn image(board: &str, out: &Path, profile: Profile) -> Result<PathBuf, Image
         source,
     })?;
     write(&out.join(kernel_name), &kernel)?;
+    write(&out.join(DTB_NAME), &compiled.tree.to_dtb())?;
+    if let Some((_, bytes)) = &packed {
+        write(&out.join(MODULES_NAME), bytes)?;
+    }
     write(
         &out.join("config.txt"),
-        config_txt(kernel_name, kernel_address).as_bytes(),
+        config_txt(kernel_name, kernel_address, packed.as_ref().map(|(a, _)| *a)).as_bytes(),
     )?;
     write(
         &out.join("README.txt"),
         readme(board, kernel_name, dtb_name).as_bytes(),
     )?;
     println!(
-        "xtask: wrote {} with {kernel_name}, config.txt and README.txt",
-        out.display()
+        "xtask: wrote {} with {kernel_name}, {DTB_NAME} (the partitions of {}), {MODULES_NAME}, config.txt and README.txt",
+        out.display(),
+        config.display()
     );
     println!(
-        "xtask: copy these firmware files next to them: {}, {dtb_name}",
+        "xtask: copy these firmware files next to them: {}",
         FIRMWARE_FILES.join(", ")
     );
     Ok(out.to_path_buf())
@@ -140,17 +251,37 @@ mod tests {
         else {
             panic!("the Pi 4 is firmware-booted");
         };
-        let text = config_txt(kernel_name, kernel_address);
+        let text = config_txt(kernel_name, kernel_address, Some(0x2000_0000));
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert!(lines.contains(&"arm_64bit=1"));
         assert!(lines.contains(&format!("kernel={kernel_name}").as_str()));
         assert!(lines.contains(&"kernel_address=0x200000"));
+        assert!(lines.contains(&"device_tree=bulkhead.dtb"));
+        assert!(lines.contains(&"initramfs modules.bin 0x20000000"));
+    }
+
+    #[test]
+    fn modules_are_packed_from_the_lowest_address_with_zero_gaps() {
+        use dom0less_config::devicetree::AddressRange;
+        let range = |a, s| AddressRange::new(a, s).unwrap();
+        let modules = vec![
+            (range(0x2000_0010, 2), vec![7, 8]),
+            (range(0x2000_0000, 3), vec![1, 2, 3]),
+            (range(0x2000_0000, 3), vec![1, 2, 3]),
+        ];
+        let (start, bytes) = pack_modules(&modules).unwrap();
+        assert_eq!(start, 0x2000_0000);
+        assert_eq!(bytes.len(), 0x12);
+        assert_eq!(&bytes[..4], &[1, 2, 3, 0]);
+        assert_eq!(&bytes[0x10..], &[7, 8]);
+        assert_eq!(pack_modules(&[]), None);
     }
 
     #[test]
     fn readme_names_every_firmware_file() {
         let text = readme(&boards::RPI4, "bulkhead8.img", "bcm2711-rpi-4-b.dtb");
-        for file in FIRMWARE_FILES.iter().chain(&["bcm2711-rpi-4-b.dtb"]) {
+        assert!(text.contains(DTB_NAME) && text.contains(MODULES_NAME));
+        for file in FIRMWARE_FILES {
             assert!(text.contains(&format!("  {file}\n")), "{file}");
         }
         assert!(text.contains("Raspberry Pi 4 Model B"));
@@ -158,7 +289,7 @@ mod tests {
 
     #[test]
     fn boards_without_firmware_packaging_are_refused() {
-        let error = image("virt", Path::new("unused"), Profile::Debug).unwrap_err();
+        let error = image("virt", Path::new("unused"), None, Profile::Debug).unwrap_err();
         assert!(
             matches!(error, ImageTaskError::NotFirmwareBooted { board: "virt" }),
             "{error}"

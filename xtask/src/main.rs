@@ -90,8 +90,9 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
         Task::Image {
             board,
             out,
+            config,
             profile,
-        } => image::image(&board, &out, profile).map(drop)?,
+        } => image::image(&board, &out, config.as_deref(), profile).map(drop)?,
         Task::Bench => bench::bench()?,
         Task::Guests => guests::guests()?,
         Task::Setup => {

@@ -23,6 +23,8 @@ pub enum TestError {
     Dtb { board: String, error: DebianError },
     Linux(LinuxError),
     Xen(DebianError),
+    /// The Raspberry Pi 4 SD-card folder could not be written.
+    Image(String),
     NoScenario { filter: String },
     Failed { failed: usize, total: usize },
 }
@@ -38,6 +40,7 @@ impl fmt::Display for TestError {
             }
             TestError::Linux(e) => write!(f, "{e}"),
             TestError::Xen(e) => write!(f, "fetching Xen 4.17 for the comparison scenarios: {e}"),
+            TestError::Image(e) => write!(f, "the Raspberry Pi 4 SD-card folder: {e}"),
             TestError::NoScenario { filter } => {
                 write!(f, "no QEMU scenario name contains `{filter}`")
             }
@@ -157,6 +160,11 @@ pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<
         println!("xtask: fetching Debian's Xen 4.17 for the scenarios that compare with it");
         config.xen = Some(debian.xen_image().map_err(TestError::Xen)?);
     }
+    if scenarios.iter().any(|s| s.name == "raspi4b-sd-folder") {
+        // The SD-card folder a user flashes, with the board's demo partitions.
+        let out = workspace::root().join(qemu_tests::scenarios::partitions::SD_FOLDER);
+        crate::image::image("rpi4", &out, None, profile).map_err(|e| TestError::Image(e.to_string()))?;
+    }
     if scenarios.iter().any(|s| s.partitions.is_some()) {
         let guests = build::guests(profile).map_err(TestError::Build)?;
         let linux = match scenarios.iter().any(partitions::names_linux) {
@@ -240,7 +248,7 @@ mod tests {
     #[test]
     fn partition_scenarios_on_raspi4b_need_the_firmware_tree() {
         for s in qemu_tests::scenarios::all() {
-            if s.board == "rpi4" {
+            if s.board == "rpi4" && !matches!(s.dtb, Dtb::File(_)) {
                 assert!(needs_board_dtb(&s), "{}", s.name);
             } else {
                 assert!(!needs_board_dtb(&s), "{}", s.name);

@@ -127,6 +127,25 @@ struct Layout {
 /// An address no partition has in its stage-2 tables (beyond every partition's RAM).
 pub const UNMAPPED: u64 = 0x1_0000_0000;
 
+/// Where `cargo xtask test` writes the Raspberry Pi 4 SD-card folder (`cargo xtask image
+/// --board rpi4`, with its demo config) that `raspi4b-sd-folder` boots.
+pub const SD_FOLDER: &str = "target/images/rpi4-folder";
+
+/// The SD-card folder booted as the Pi 4 firmware boots it: the hypervisor at 0x200000 (the
+/// harness's `-kernel`, the same Image), the folder's device tree, and its packed modules at
+/// the address its `config.txt` gives (`initramfs modules.bin 0x20000000`); the partitions of
+/// `demo/rpi4.toml` run.
+fn sd_folder(layout: &Layout) -> Scenario {
+    let mut scenario = three_partitions("raspi4b-sd-folder", "demo/rpi4.toml", layout);
+    scenario.partitions = None;
+    scenario.dtb = crate::scenario::Dtb::File(format!("{SD_FOLDER}/bulkhead.dtb").into());
+    scenario.qemu_args = vec![
+        String::from("-device"),
+        format!("loader,file={SD_FOLDER}/modules.bin,addr=0x20000000,force-raw=on"),
+    ];
+    scenario
+}
+
 /// Three partitions on four CPUs: `smp` (2 vCPUs), `hello` and `isolation` (1 each).
 /// `isolation` probes `hello`'s host RAM and an unmapped address.
 fn three_partitions(name: &str, file: &str, layout: &Layout) -> Scenario {
@@ -304,6 +323,7 @@ pub fn all() -> Vec<Scenario> {
             "tests/scenarios/raspi4b-partitions.toml",
             &raspi,
         ),
+        sd_folder(&raspi),
         reset_beside_hello(),
         config_error(),
         switch_every_exit("virt-gicv3-switch", 3),

@@ -32,9 +32,16 @@ impl fmt::Display for PassthroughError {
     }
 }
 
-/// One level of the copy: its nodes, and for each the range of its children in the level below.
+/// One node of the copy: its name, its properties, and where its children are in the level below.
+struct Copied<'t> {
+    name: &'t str,
+    properties: Vec<(&'t str, &'t [u8])>,
+    children: core::ops::Range<usize>,
+}
+
+/// One level of the copy.
 struct Level<'t> {
-    nodes: Vec<(&'t str, Vec<(&'t str, &'t [u8])>, core::ops::Range<usize>)>,
+    nodes: Vec<Copied<'t>>,
 }
 
 /// Calls `use_nodes` once with the copied nodes of `partial`, as [`ExtraNode`]s for the guest
@@ -82,7 +89,7 @@ pub fn with_nodes<R>(
                             .collect();
                         let children = first_child..first_child + node.children().len();
                         first_child = children.end;
-                        (node.name(), properties, children)
+                        Copied { name: node.name(), properties, children }
                     })
                     .collect(),
             }
@@ -100,10 +107,10 @@ fn build<R>(levels: &[Level<'_>], below: &[ExtraNode<'_>], top: &mut dyn FnMut(&
     let nodes: Vec<ExtraNode<'_>> = level
         .nodes
         .iter()
-        .map(|(name, properties, children)| ExtraNode {
-            name,
-            properties,
-            children: below.get(children.clone()).unwrap_or(&[]),
+        .map(|node| ExtraNode {
+            name: node.name,
+            properties: &node.properties,
+            children: below.get(node.children.clone()).unwrap_or(&[]),
         })
         .collect();
     build(upper, &nodes, top)

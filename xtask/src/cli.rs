@@ -1,45 +1,137 @@
-//! The command line: `cargo xtask <task> [options]`, parsed by hand (there are few options).
+//! The command line: `cargo xtask <task> [options]`, parsed by clap (`--help` for the tool
+//! and each task, usage errors with status 2), turned into a [`Task`].
 
-use std::fmt;
 use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
 
 use crate::workspace::Profile;
 
-/// Usage text printed by `cargo xtask help` and after a command-line error.
-pub const USAGE: &str = "\
-usage: cargo xtask <task> [options]
+/// Project tasks of the Bulkhead hypervisor. `cargo xtask TASK --help` describes a task.
+///
+/// `run` and `image` build the release hypervisor unless --debug; `build`, `test` and
+/// `stress` build debug unless --release; `bench` measures release.
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about, long_about, disable_version_flag = true)]
+struct Cli {
+    #[command(subcommand)]
+    task: Command,
+}
 
-tasks:
-  build  [--board virt|rpi4] [--release]        build the hypervisor and the test guests as arm64 Images
-  run    [--board virt|rpi4] [--gic 2|3] [--debug] [--append ARGS] [--timeout SECONDS]
-         [--linux | --bare-metal | --config FILE | --no-partitions]
-                                                 boot it in QEMU on this console with the board's
-                                                 demo: a Linux partition with a shell beside
-                                                 bare-metal ones (demo/BOARD-linux.*, the default),
-                                                 only bare-metal ones (--bare-metal: demo/BOARD.*),
-                                                 a dom0less config FILE (.dts fragment of /chosen
-                                                 or .toml), or none
-                                                 (CTRL-] x quits QEMU; CTRL-a three times switches
-                                                 the console between partitions)
-  test   [--jobs N] [--filter TEXT] [--release] [--qemu-only] [--pending]
-                                                 host unit tests, the image, then every QEMU scenario
-                                                 (pending ones only with --pending or named by --filter)
-  stress [--runs N] [--jobs N] [--filter TEXT] [--release]
-                                                 boot each selected QEMU scenario N times (default:
-                                                 the Linux ones, 30 times, two QEMUs at once so each
-                                                 run has a neighbour loading the host); counts hangs
-  bench                                          time trap, MMIO, hypercall, timer-interrupt and boot
-                                                 costs on Bulkhead (release) and on Xen 4.17 under
-                                                 QEMU -icount; prints a table, writes target/bench/
-  image  --board rpi4 --out DIR [--config FILE.toml] [--debug]
-                                                 write a Raspberry Pi 4 SD-card boot folder with the
-                                                 partitions of FILE (default demo/rpi4.toml)
-                                                 (run and image build the release hypervisor
-                                                 unless --debug; build, test and stress build
-                                                 debug unless --release; bench measures release)
-  guests                                         fetch Debian's arm64 kernel, busybox and the Pi 4 DTB
-  setup                                          install QEMU, dtc and the aarch64 target if missing
-  help                                           this text";
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build the hypervisor and the test guests as arm64 Images.
+    Build {
+        #[command(flatten)]
+        board: BoardArg,
+        /// Build the release hypervisor.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Boot it in QEMU on this console with the board's demo: a Linux partition with a shell
+    /// beside bare-metal ones (demo/BOARD-linux.*, the default). CTRL-] x quits QEMU; CTRL-a
+    /// three times switches the console between partitions.
+    Run(RunArgs),
+    /// Host unit tests, the image, then every QEMU scenario (pending ones only with
+    /// --pending or named by --filter).
+    Test {
+        /// QEMU processes at once, 1 or 2.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        jobs: u8,
+        /// Run only the scenarios whose name contains TEXT.
+        #[arg(long, value_name = "TEXT")]
+        filter: Option<String>,
+        /// Test the release build instead of the debug build.
+        #[arg(long)]
+        release: bool,
+        /// Skip the host unit tests.
+        #[arg(long)]
+        qemu_only: bool,
+        /// Also run scenarios not yet expected to pass.
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Boot each selected QEMU scenario N times (default: the Linux ones, 30 times, two QEMUs
+    /// at once so each run has a neighbour loading the host); counts hangs.
+    Stress {
+        /// Boots per scenario, 1 to 1000.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        runs: u16,
+        /// QEMU processes at once, 1 or 2.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        jobs: u8,
+        /// The scenarios whose name contains TEXT.
+        #[arg(long, value_name = "TEXT", default_value = "linux")]
+        filter: String,
+        /// Stress the release build.
+        #[arg(long)]
+        release: bool,
+    },
+    /// Time trap, MMIO, hypercall, timer-interrupt and boot costs on Bulkhead (release) and
+    /// on Xen 4.17 under QEMU -icount; prints a table, writes target/bench/.
+    Bench,
+    /// Write a Raspberry Pi 4 SD-card boot folder: the hypervisor, the partitions of a
+    /// config compiled onto the board's tree, their modules, config.txt (README: "Flash a
+    /// Raspberry Pi 4").
+    Image {
+        /// The board (rpi4: the one booted by the Raspberry Pi firmware).
+        #[arg(long, value_parser = ["virt", "rpi4"])]
+        board: String,
+        /// The folder to write.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The partition config, TOML (default demo/BOARD.toml).
+        #[arg(long, value_name = "FILE.toml")]
+        config: Option<PathBuf>,
+        /// Build the debug hypervisor instead of the release one.
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Fetch Debian's arm64 kernel, busybox and the Pi 4 DTB.
+    Guests,
+    /// Install QEMU, dtc and the aarch64 target if missing.
+    Setup,
+}
+
+#[derive(Args, Debug)]
+struct BoardArg {
+    /// The board: virt (QEMU virt) or rpi4 (Raspberry Pi 4, QEMU raspi4b).
+    #[arg(long, default_value = "virt", value_parser = ["virt", "rpi4"])]
+    board: String,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    board: BoardArg,
+    /// GIC version of QEMU virt, 2 or 3.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(2..=3))]
+    gic: Option<u8>,
+    /// Boot the release hypervisor (the default).
+    #[arg(long, conflicts_with = "debug")]
+    release: bool,
+    /// Boot the debug hypervisor.
+    #[arg(long)]
+    debug: bool,
+    /// Add ARGS to the hypervisor's command line.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    append: Option<String>,
+    /// Stop QEMU after SECONDS.
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// The Linux demo (the default).
+    #[arg(long, group = "partitions")]
+    linux: bool,
+    /// The demo without Linux (demo/BOARD.*).
+    #[arg(long, group = "partitions")]
+    bare_metal: bool,
+    /// A dom0less config: a .dts fragment of /chosen or a .toml.
+    #[arg(long, value_name = "FILE", group = "partitions")]
+    config: Option<PathBuf>,
+    /// No partitions: the hypervisor alone.
+    #[arg(long, group = "partitions")]
+    no_partitions: bool,
+}
 
 /// What `run` boots beside the hypervisor.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,239 +183,64 @@ pub enum Task {
     Bench,
     Guests,
     Setup,
-    Help,
 }
 
-/// A command line that makes no sense.
-#[derive(Debug, PartialEq, Eq)]
-pub enum CliError {
-    NoTask,
-    UnknownTask(String),
-    UnknownOption {
-        task: String,
-        option: String,
-    },
-    MissingValue(String),
-    BadValue {
-        option: String,
-        value: String,
-        expected: &'static str,
-    },
-    Required {
-        task: String,
-        option: &'static str,
-    },
-    /// Two options that exclude each other.
-    Conflict {
-        first: String,
-        second: String,
-    },
-}
+/// A command line that makes no sense, or a request for help (clap's error kinds say which;
+/// `exit` prints it and exits 0 for help, 2 otherwise).
+pub type CliError = clap::Error;
 
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CliError::NoTask => write!(f, "no task given"),
-            CliError::UnknownTask(t) => write!(f, "unknown task `{t}`"),
-            CliError::UnknownOption { task, option } => {
-                write!(f, "`{task}` has no option `{option}`")
-            }
-            CliError::MissingValue(o) => write!(f, "`{o}` needs a value"),
-            CliError::BadValue {
-                option,
-                value,
-                expected,
-            } => {
-                write!(f, "`{option} {value}`: expected {expected}")
-            }
-            CliError::Required { task, option } => write!(f, "`{task}` needs `{option}`"),
-            CliError::Conflict { first, second } => {
-                write!(f, "`{first}` and `{second}` cannot be given together")
-            }
-        }
+fn profile(release: bool) -> Profile {
+    if release {
+        Profile::Release
+    } else {
+        Profile::Debug
     }
 }
-
-impl std::error::Error for CliError {}
 
 /// Parses the arguments after `cargo xtask`.
 pub fn parse(args: &[String]) -> Result<Task, CliError> {
-    let (task, rest) = args.split_first().ok_or(CliError::NoTask)?;
-    let mut board = None;
-    let mut gic = None;
-    // What a user runs or flashes is the release build (the debug build is about 13 times
-    // slower on traps); the test suite runs the debug build, which checks overflows.
-    let mut profile = match task.as_str() {
-        "run" | "image" => Profile::Release,
-        _ => Profile::Debug,
-    };
-    let mut append = None;
-    let mut timeout = None;
-    let mut jobs = 2;
-    let mut runs = 30;
-    let mut filter = None;
-    let mut out = None;
-    let mut host_tests = true;
-    let mut pending = false;
-    let mut partitions = RunPartitions::LinuxDemo;
-    let mut partitions_option: Option<String> = None;
-    let mut config = None;
-    let allowed: &[&str] = match task.as_str() {
-        "build" => &["--board", "--release"],
-        "run" => &[
-            "--board",
-            "--gic",
-            "--release",
-            "--debug",
-            "--append",
-            "--timeout",
-            "--config",
-            "--linux",
-            "--bare-metal",
-            "--no-partitions",
-        ],
-        "test" => &[
-            "--jobs",
-            "--filter",
-            "--release",
-            "--qemu-only",
-            "--pending",
-        ],
-"stress" => &["--runs", "--jobs", "--filter", "--release"],
-        "image" => &["--board", "--out", "--config", "--release", "--debug"],
-        "bench" | "guests" | "setup" | "help" | "--help" | "-h" => &[],
-        other => return Err(CliError::UnknownTask(other.to_string())),
-    };
-    let mut items = rest.iter();
-    while let Some(option) = items.next() {
-        if !allowed.contains(&option.as_str()) {
-            return Err(CliError::UnknownOption {
-                task: task.clone(),
-                option: option.clone(),
-            });
-        }
-        if matches!(option.as_str(), "--config" | "--linux" | "--bare-metal" | "--no-partitions") {
-            if let Some(first) = partitions_option.replace(option.clone()) {
-                return Err(CliError::Conflict {
-                    first,
-                    second: option.clone(),
-                });
-            }
-        }
-        match option.as_str() {
-            "--release" => profile = Profile::Release,
-            "--debug" => profile = Profile::Debug,
-            "--qemu-only" => host_tests = false,
-            "--pending" => pending = true,
-            "--linux" => partitions = RunPartitions::LinuxDemo,
-            "--bare-metal" => partitions = RunPartitions::Demo,
-            "--no-partitions" => partitions = RunPartitions::None,
-            _ => {}
-        }
-        if matches!(
-            option.as_str(),
-            "--release" | "--debug" | "--qemu-only" | "--pending" | "--linux" | "--bare-metal" | "--no-partitions"
-        ) {
-            continue;
-        }
-        let value = items
-            .next()
-            .ok_or_else(|| CliError::MissingValue(option.clone()))?
-            .clone();
-        let bad = |expected| CliError::BadValue {
-            option: option.clone(),
-            value: value.clone(),
-            expected,
-        };
-        match option.as_str() {
-            "--board" => {
-                if boards::Board::by_name(&value).is_none() {
-                    return Err(bad("a board name: virt or rpi4"));
-                }
-                board = Some(value);
-            }
-            "--gic" => {
-                gic = Some(
-                    value
-                        .parse()
-                        .ok()
-                        .filter(|v| matches!(v, 2 | 3))
-                        .ok_or_else(|| bad("2 or 3"))?,
-                )
-            }
-            "--append" => append = Some(value),
-            "--timeout" => timeout = Some(value.parse().map_err(|_| bad("a number of seconds"))?),
-            "--jobs" => {
-                jobs = value
-                    .parse()
-                    .ok()
-                    .filter(|j| (1..=2).contains(j))
-                    .ok_or_else(|| bad("1 or 2"))?
-            }
-            "--filter" => filter = Some(value),
-            "--runs" => {
-                runs = value
-                    .parse()
-                    .ok()
-                    .filter(|r| (1..=1000).contains(r))
-                    .ok_or_else(|| bad("a number of runs from 1 to 1000"))?
-            }
-            "--config" => {
-                config = Some(PathBuf::from(&value));
-                partitions = RunPartitions::Config(PathBuf::from(value))
-            }
-            _ => out = Some(PathBuf::from(value)),
-        }
-    }
-    let board_or_virt = board.clone().unwrap_or_else(|| "virt".to_string());
-    Ok(match task.as_str() {
-        "build" => Task::Build {
-            board: board_or_virt,
-            profile,
+    let cli = Cli::try_parse_from(std::iter::once("cargo xtask").chain(args.iter().map(String::as_str)))?;
+    Ok(match cli.task {
+        Command::Build { board, release } => Task::Build { board: board.board, profile: profile(release) },
+        Command::Run(r) => Task::Run {
+            board: r.board.board,
+            gic: r.gic,
+            // What a user runs or flashes is the release build (the debug build is about
+            // 13 times slower on traps).
+            profile: profile(!r.debug),
+            append: r.append,
+            timeout: r.timeout,
+            partitions: match (r.config, r.bare_metal, r.no_partitions) {
+                (Some(file), _, _) => RunPartitions::Config(file),
+                (None, true, _) => RunPartitions::Demo,
+                (None, _, true) => RunPartitions::None,
+                _ => RunPartitions::LinuxDemo,
+            },
         },
-        "run" => Task::Run {
-            board: board_or_virt,
-            gic,
-            profile,
-            append,
-            timeout,
-            partitions,
-        },
-        "stress" => Task::Stress {
-            runs,
-            jobs,
-            filter: filter.unwrap_or_else(|| "linux".to_string()),
-            profile,
-        },
-        "test" => Task::Test {
-            jobs,
+        Command::Test { jobs, filter, release, qemu_only, pending } => Task::Test {
+            jobs: usize::from(jobs),
             filter,
-            profile,
-            host_tests,
+            profile: profile(release),
+            host_tests: !qemu_only,
             pending,
         },
-        "image" => Task::Image {
-            board: board.ok_or(CliError::Required {
-                task: task.clone(),
-                option: "--board",
-            })?,
-            out: out.ok_or(CliError::Required {
-                task: task.clone(),
-                option: "--out",
-            })?,
-            config,
-            profile,
+        Command::Stress { runs, jobs, filter, release } => Task::Stress {
+            runs: usize::from(runs),
+            jobs: usize::from(jobs),
+            filter,
+            profile: profile(release),
         },
-        "bench" => Task::Bench,
-        "guests" => Task::Guests,
-        "setup" => Task::Setup,
-        _ => Task::Help,
+        Command::Bench => Task::Bench,
+        Command::Image { board, out, config, debug } => Task::Image { board, out, config, profile: profile(!debug) },
+        Command::Guests => Task::Guests,
+        Command::Setup => Task::Setup,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::error::ErrorKind;
 
     fn args(text: &str) -> Vec<String> {
         text.split_whitespace().map(String::from).collect()
@@ -332,15 +249,15 @@ mod tests {
     #[test]
     fn tasks_and_options_are_parsed() {
         assert_eq!(
-            parse(&args("build")),
-            Ok(Task::Build {
+            parse(&args("build")).ok(),
+            Some(Task::Build {
                 board: "virt".into(),
                 profile: Profile::Debug
             })
         );
         assert_eq!(
-            parse(&args("run --board rpi4 --release --gic 2")),
-            Ok(Task::Run {
+            parse(&args("run --board rpi4 --release --gic 2")).ok(),
+            Some(Task::Run {
                 board: "rpi4".into(),
                 gic: Some(2),
                 profile: Profile::Release,
@@ -350,8 +267,8 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&args("run --linux")),
-            Ok(Task::Run {
+            parse(&args("run --linux")).ok(),
+            Some(Task::Run {
                 board: "virt".into(),
                 gic: None,
                 profile: Profile::Release,
@@ -377,8 +294,8 @@ mod tests {
             })
         ));
         assert_eq!(
-            parse(&args("image --board rpi4 --out boot")),
-            Ok(Task::Image {
+            parse(&args("image --board rpi4 --out boot")).ok(),
+            Some(Task::Image {
                 board: "rpi4".into(),
                 out: "boot".into(),
                 config: None,
@@ -386,8 +303,8 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&args("image --board rpi4 --out boot --config my.toml")),
-            Ok(Task::Image {
+            parse(&args("image --board rpi4 --out boot --config my.toml")).ok(),
+            Some(Task::Image {
                 board: "rpi4".into(),
                 out: "boot".into(),
                 config: Some("my.toml".into()),
@@ -395,8 +312,8 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&args("image --board rpi4 --out boot --debug")),
-            Ok(Task::Image {
+            parse(&args("image --board rpi4 --out boot --debug")).ok(),
+            Some(Task::Image {
                 board: "rpi4".into(),
                 out: "boot".into(),
                 config: None,
@@ -406,8 +323,8 @@ mod tests {
         assert!(matches!(parse(&args("run --debug")), Ok(Task::Run { profile: Profile::Debug, .. })));
         assert!(parse(&args("test --debug")).is_err(), "test runs the debug build already");
         assert_eq!(
-            parse(&args("test --jobs 1")),
-            Ok(Task::Test {
+            parse(&args("test --jobs 1")).ok(),
+            Some(Task::Test {
                 jobs: 1,
                 filter: None,
                 profile: Profile::Debug,
@@ -416,8 +333,8 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&args("test --qemu-only --filter gicv2 --pending")),
-            Ok(Task::Test {
+            parse(&args("test --qemu-only --filter gicv2 --pending")).ok(),
+            Some(Task::Test {
                 jobs: 2,
                 filter: Some("gicv2".into()),
                 profile: Profile::Debug,
@@ -427,46 +344,45 @@ mod tests {
         );
     }
 
+    fn kind(text: &str) -> ErrorKind {
+        parse(&args(text)).expect_err(text).kind()
+    }
+
     #[test]
     fn bad_command_lines_are_refused() {
-        assert_eq!(parse(&[]), Err(CliError::NoTask));
-        assert_eq!(
-            parse(&args("frobnicate")),
-            Err(CliError::UnknownTask("frobnicate".into()))
-        );
-        assert!(matches!(
-            parse(&args("run --gic 4")),
-            Err(CliError::BadValue { .. })
-        ));
-        assert!(matches!(
-            parse(&args("build --board pc")),
-            Err(CliError::BadValue { .. })
-        ));
-        assert!(matches!(
-            parse(&args("build --gic 3")),
-            Err(CliError::UnknownOption { .. })
-        ));
-        assert!(matches!(
-            parse(&args("test --jobs 3")),
-            Err(CliError::BadValue { .. })
-        ));
+        assert_eq!(kind(""), ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand);
+        assert_eq!(kind("frobnicate"), ErrorKind::InvalidSubcommand);
+        assert_eq!(kind("run --gic 4"), ErrorKind::ValueValidation);
+        assert_eq!(kind("build --board pc"), ErrorKind::InvalidValue);
+        assert_eq!(kind("build --gic 3"), ErrorKind::UnknownArgument);
+        assert_eq!(kind("test --jobs 3"), ErrorKind::ValueValidation);
         assert!(parse(&args("stress --runs 0")).is_err());
     }
 
     #[test]
+    fn help_is_there_for_the_tool_and_every_task() {
+        for text in ["--help", "help", "image --help", "help image", "run -h", "test --help"] {
+            let error = parse(&args(text)).expect_err(text);
+            assert_eq!(error.kind(), ErrorKind::DisplayHelp, "{text}");
+            assert_eq!(error.exit_code(), 0, "{text}");
+        }
+        let help = parse(&args("image --help")).expect_err("help").to_string();
+        for needed in ["--board", "--out", "--config", "--debug"] {
+            assert!(help.contains(needed), "{needed}");
+        }
+    }
+
+    #[test]
     fn bench_takes_no_options() {
-        assert_eq!(parse(&args("bench")), Ok(Task::Bench));
-        assert!(matches!(
-            parse(&args("bench --release")),
-            Err(CliError::UnknownOption { .. })
-        ));
+        assert_eq!(parse(&args("bench")).ok(), Some(Task::Bench));
+        assert_eq!(kind("bench --release"), ErrorKind::UnknownArgument);
     }
 
     #[test]
     fn stress_defaults_to_the_linux_scenarios_thirty_times() {
         assert_eq!(
-            parse(&args("stress")),
-            Ok(Task::Stress {
+            parse(&args("stress")).ok(),
+            Some(Task::Stress {
                 runs: 30,
                 jobs: 2,
                 filter: "linux".into(),
@@ -474,8 +390,8 @@ mod tests {
             })
         );
         assert_eq!(
-            parse(&args("stress --runs 5 --filter gicv2 --jobs 1 --release")),
-            Ok(Task::Stress {
+            parse(&args("stress --runs 5 --filter gicv2 --jobs 1 --release")).ok(),
+            Some(Task::Stress {
                 runs: 5,
                 jobs: 1,
                 filter: "gicv2".into(),
@@ -486,31 +402,10 @@ mod tests {
 
     #[test]
     fn conflicting_partition_options_are_refused() {
-        assert_eq!(
-            parse(&args("run --linux --config x.dts")),
-            Err(CliError::Conflict {
-                first: "--linux".into(),
-                second: "--config".into()
-            })
-        );
-        assert!(matches!(
-            parse(&args("run --no-partitions --linux")),
-            Err(CliError::Conflict { .. })
-        ));
-        assert!(matches!(
-            parse(&args("build --linux")),
-            Err(CliError::UnknownOption { .. })
-        ));
-        assert_eq!(
-            parse(&args("run --board")),
-            Err(CliError::MissingValue("--board".into()))
-        );
-        assert_eq!(
-            parse(&args("image --out x")),
-            Err(CliError::Required {
-                task: "image".into(),
-                option: "--board"
-            })
-        );
+        assert_eq!(kind("run --linux --config x.dts"), ErrorKind::ArgumentConflict);
+        assert_eq!(kind("run --no-partitions --linux"), ErrorKind::ArgumentConflict);
+        assert_eq!(kind("build --linux"), ErrorKind::UnknownArgument);
+        assert_eq!(kind("run --board"), ErrorKind::InvalidValue);
+        assert_eq!(kind("image --out x"), ErrorKind::MissingRequiredArgument);
     }
 }

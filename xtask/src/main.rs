@@ -31,10 +31,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let task = match cli::parse(&args) {
         Ok(task) => task,
-        Err(e) => {
-            eprintln!("xtask: {e}\n\n{}", cli::USAGE);
-            return ExitCode::from(2);
-        }
+        // Help and version go to standard output with status 0; usage errors to standard
+        // error with status 2.
+        Err(e) => e.exit(),
     };
     match dispatch(task) {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,7 +99,6 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             prereq::ensure_qemu()?;
             prereq::ensure_dtc()?;
         }
-        Task::Help => println!("{}", cli::USAGE),
     }
     Ok(())
 }

@@ -69,16 +69,31 @@ fn expected_errors(expect: &[Expect]) -> Vec<&str> {
 /// the number of partitions and the warnings; without, checks that the errors the scenario
 /// expects (`bulkhead: config error: ...` lines, matched as substrings) are among the
 /// validator's.
+/// The bytes of the modules QEMU loads, by host range.
+struct Modules<'a>(&'a [(AddressRange, Vec<u8>)]);
+
+impl dom0less_config::ModuleSource for Modules<'_> {
+    fn bytes(&self, range: AddressRange) -> Option<&[u8]> {
+        self.0
+            .iter()
+            .find(|(r, _)| *r == range)
+            .map(|(_, bytes)| bytes.as_slice())
+    }
+}
+
 pub fn validate(
     dtb: &[u8],
     hypervisor: AddressRange,
+    modules: &[(AddressRange, Vec<u8>)],
     valid: bool,
     expect: &[Expect],
 ) -> Result<(usize, Vec<String>), CheckError> {
+    let modules = Modules(modules);
     let facts = HostFacts {
         hypervisor,
         boot_cpu_mpidr: Some(0),
-        modules: None,
+        // The modules' bytes, so that partial device trees (passthrough) are checked too.
+        modules: Some(&modules),
     };
     match (PartitionPlan::from_host_tree(dtb, &facts), valid) {
         (Ok(validated), true) => Ok((
@@ -159,10 +174,10 @@ mod tests {
     #[test]
     fn a_valid_config_passes_and_an_invalid_one_names_its_errors() {
         assert_eq!(
-            validate(&dtb(Some(KERNEL)), HYPERVISOR, true, &[]).map(|v| v.0),
+            validate(&dtb(Some(KERNEL)), HYPERVISOR, &[], true, &[]).map(|v| v.0),
             Ok(1)
         );
-        let Err(CheckError::Invalid { errors }) = validate(&dtb(None), HYPERVISOR, true, &[])
+        let Err(CheckError::Invalid { errors }) = validate(&dtb(None), HYPERVISOR, &[], true, &[])
         else {
             panic!("a domain without a kernel passed");
         };
@@ -173,7 +188,7 @@ mod tests {
     fn the_hypervisor_image_is_checked_against_modules() {
         let on_hypervisor = [0, 0x4020_0000, 0, 0x2_0000];
         assert!(matches!(
-            validate(&dtb(Some(on_hypervisor)), HYPERVISOR, true, &[]),
+            validate(&dtb(Some(on_hypervisor)), HYPERVISOR, &[], true, &[]),
             Err(CheckError::Invalid { .. })
         ));
     }
@@ -184,16 +199,17 @@ mod tests {
         assert!(validate(
             &dtb(None),
             HYPERVISOR,
+            &[],
             false,
             &expect("/chosen/solo: no kernel")
         )
         .is_ok());
         assert!(matches!(
-            validate(&dtb(None), HYPERVISOR, false, &expect("/chosen/solo: too many cpus")),
+            validate(&dtb(None), HYPERVISOR, &[], false, &expect("/chosen/solo: too many cpus")),
             Err(CheckError::ErrorsDiffer { missing, .. }) if missing.len() == 1
         ));
         assert_eq!(
-            validate(&dtb(Some(KERNEL)), HYPERVISOR, false, &[]),
+            validate(&dtb(Some(KERNEL)), HYPERVISOR, &[], false, &[]),
             Err(CheckError::UnexpectedlyValid { partitions: 1 })
         );
     }

@@ -250,9 +250,15 @@ pub fn prepare(scenario: &Scenario, inputs: &Inputs<'_>) -> Result<Prepared, Pre
     boot.dtb = Some(&merged);
     let booted = dir.join("booted.dtb");
     dump(&boot, &booted)?;
+    // Partial device trees only: the other modules' bytes are not needed to check.
+    let mut partials = Vec::new();
+    for module in modules.iter().filter(|m| m.file.extension().is_some_and(|e| e == "dtb")) {
+        partials.push((module.range, read(&module.file)?));
+    }
     let (partitions, notes) = check::validate(
         &read(&booted)?,
         layout.hypervisor,
+        &partials,
         config.valid,
         &scenario.expect,
     )

@@ -56,6 +56,9 @@ pub enum BuildError {
     Placement { partition: String, error: PlacementError },
     Power { partition: String, error: PowerError },
     BadRange { partition: String, what: &'static str },
+    /// A passthrough window's guest range lands on the guest's RAM or on an address of Xen's
+    /// guest layout (the GIC, the vPL011, the grant table and magic pages).
+    DeviceWindow { partition: String, device: String, guest: AddressRange, what: &'static str },
     Vgic { partition: String, error: VgicError },
     /// The heap has no page left for the partition's Xen shared_info page.
     SharedInfo { partition: String },
@@ -94,6 +97,10 @@ impl fmt::Display for BuildError {
             Self::Vgic { partition, error } => write!(f, "partition \"{partition}\": virtual GIC: {error}"),
             Self::SharedInfo { partition } => write!(f, "partition \"{partition}\": no memory left for its Xen shared_info page: give the hypervisor a larger heap or use fewer partitions"),
             Self::BadRange { partition, what } => write!(f, "partition \"{partition}\": {what} wraps past the end of memory"),
+            Self::DeviceWindow { partition, device, guest, what } => write!(
+                f,
+                "partition \"{partition}\": passthrough of {device}: its guest window {guest:?} (xen,reg) overlaps {what}; choose another guest address in its partial device tree"
+            ),
         }
     }
 }
@@ -138,6 +145,10 @@ pub fn build<const N: usize>(
     // Passthrough: each device window as device memory at its guest address (`xen,reg`).
     for device in &p.passthrough.devices {
         for (host, guest) in &device.mmio {
+            let window = AddressRange::new(*guest, host.size()).ok_or_else(|| BuildError::BadRange { partition: name(), what: "a passthrough window" })?;
+            if let Some(what) = guest_layout_clash(window, &banks) {
+                return Err(BuildError::DeviceWindow { partition: name(), device: device.host_path.clone(), guest: window, what });
+            }
             table.map(*guest, *host, MappingAttributes::DEVICE).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
         }
     }
@@ -190,6 +201,27 @@ pub fn build<const N: usize>(
         xen,
     };
     Ok(partition)
+}
+
+/// What of the guest's own layout a passthrough window's guest range would cover, if any: its
+/// RAM, or Xen's guest addresses for the GIC (either version), the vPL011, the grant table
+/// and the magic pages.
+pub(super) fn guest_layout_clash(window: AddressRange, banks: &[GuestBank]) -> Option<&'static str> {
+    use crate::portable::guest::layout as l;
+    let gic_end = l::GICV3_REDISTRIBUTOR_BASE + l::GICV3_REDISTRIBUTOR_REGION_SIZE;
+    let fixed = [
+        (l::GICV2_DISTRIBUTOR_BASE, gic_end - l::GICV2_DISTRIBUTOR_BASE, "the virtual GIC"),
+        (l::PL011_BASE, l::PL011_SIZE, "the vPL011"),
+        (l::GRANT_TABLE_BASE, l::GRANT_TABLE_SIZE, "the grant table window"),
+        (l::MAGIC_BASE, l::MAGIC_SIZE, "the magic pages"),
+    ];
+    if banks.iter().any(|b| b.ipa.overlaps(&window)) {
+        return Some("the partition's RAM");
+    }
+    fixed
+        .iter()
+        .find(|(base, size, _)| AddressRange::new(*base, *size).is_some_and(|r| r.overlaps(&window)))
+        .map(|(_, _, what)| *what)
 }
 
 /// The partition's vGIC, with each vCPU's virtual timer PPI latched: the guest uses the EL1

@@ -10,6 +10,8 @@ mod exit;
 pub mod report_limit;
 
 pub use build::{build, BuildError, CpuAssignment};
+#[cfg(test)]
+use build::guest_layout_clash;
 pub use exit::{handle_sync, is_xen_hypercall, vpl011_line, AbortReason, Exit, SystemRegister};
 
 use crate::portable::guest::boot::{load, BootError, BootModules, EntryState, GuestBank};

@@ -373,3 +373,18 @@ fn the_live_stage2_maps_and_unmaps_from_its_pool() {
     }
     assert!(ran_out, "a pool of preallocated pages is finite");
 }
+
+#[test]
+fn a_passthrough_window_may_not_cover_the_guests_ram_or_its_layout() {
+    use super::guest_layout_clash;
+    use crate::portable::guest::boot::GuestBank;
+    use crate::portable::memory::AddressRange;
+    let bank = GuestBank { ipa: AddressRange::new(0x6000_0000, 0x1000_0000).unwrap(), host: 0x6000_0000 };
+    let window = |start| AddressRange::new(start, 0x1000).unwrap();
+    assert_eq!(guest_layout_clash(window(0x0a00_3000), &[bank]), None, "virt's virtio page");
+    assert_eq!(guest_layout_clash(window(0x6800_0000), &[bank]), Some("the partition's RAM"));
+    assert_eq!(guest_layout_clash(window(0x0300_1000), &[bank]), Some("the virtual GIC"));
+    assert_eq!(guest_layout_clash(window(0x0400_0000), &[bank]), Some("the virtual GIC"), "GICv3 redistributors");
+    assert_eq!(guest_layout_clash(window(0x2200_0000), &[bank]), Some("the vPL011"));
+    assert_eq!(guest_layout_clash(window(0x3800_0000), &[bank]), Some("the grant table window"));
+}

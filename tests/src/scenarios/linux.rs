@@ -130,12 +130,12 @@ fn disk_args() -> Vec<String> {
 
 /// Device passthrough on QEMU virt: Linux owns the disk's virtio-mmio transport and reads a
 /// file from it; `isolation` probes the transport's registers and faults.
-fn passthrough(name: &str, gic: u8) -> Scenario {
+fn passthrough(name: &str, gic: u8, file: &str) -> Scenario {
     let mut scenario = scenario(
         name,
         "virt",
         Some(gic),
-        "tests/scenarios/virt-passthrough.dts",
+        file,
         vec![
             linux_with_disk("linux", 2),
             isolation("isolation", &[0xa00_3e00, UNMAPPED]),
@@ -148,8 +148,10 @@ fn passthrough(name: &str, gic: u8) -> Scenario {
 /// Every Linux scenario.
 pub fn all() -> Vec<Scenario> {
     vec![
-        passthrough("virt-gicv3-passthrough", 3),
-        passthrough("virt-gicv2-passthrough", 2),
+        passthrough("virt-gicv3-passthrough", 3, "tests/scenarios/virt-passthrough.dts"),
+        passthrough("virt-gicv2-passthrough", 2, "tests/scenarios/virt-passthrough.dts"),
+        // The vCPUs move between the two CPUs of a credit2 pool.
+        passthrough("virt-gicv3-credit2-passthrough", 3, "tests/scenarios/virt-passthrough-credit2.dts"),
         scenario(
             "virt-gicv3-linux",
             "virt",

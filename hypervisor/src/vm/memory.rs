@@ -2,14 +2,16 @@
 //! trait (the guest loader and the partition builder use it), and changes to a partition's
 //! live stage 2 followed by the TLB maintenance they need.
 
-use crate::arch::aarch64::memory::{El2Memory, OutsideRam};
+use crate::arch::aarch64::memory::El2Memory;
+use crate::arch::aarch64::reach::Refused;
 use crate::portable::memory::physical::{PhysicalMemory, PhysicalMemoryError};
 use crate::portable::memory::AddressRange;
 
-fn error(e: OutsideRam) -> PhysicalMemoryError {
-    match AddressRange::new(e.address, e.size) {
+fn error(e: Refused) -> PhysicalMemoryError {
+    let (address, size) = e.range();
+    match AddressRange::new(address, size) {
         Some(range) => PhysicalMemoryError::OutOfBounds { range },
-        None => PhysicalMemoryError::Overflow { address: e.address },
+        None => PhysicalMemoryError::Overflow { address },
     }
 }
 

@@ -76,11 +76,14 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     }
     CPU_COUNT.store(platform.cpus.len().min(MAX_CPUS), Ordering::Relaxed);
     let ram: Vec<AddressRange> = platform.ram.clone();
-    // SAFETY: these are the RAM banks the EL2 map covers read-write; guest banks and modules
-    // are the only memory written through it, and nothing else uses them.
-    let memory = MEMORY.call_once(|| Mutex::new(unsafe { El2Memory::new(ram.iter().map(|r| (r.start(), r.size())).collect()) }));
+    let hypervisor = image.range().expect("the linker script ends the image after its start");
+    let own = [hypervisor, dtb].iter().map(|r| (r.start(), r.size())).collect();
+    // SAFETY: these are the RAM banks the EL2 map covers read-write; the image (with its
+    // stacks, heap and EL2 tables) and the host tree are everything else the hypervisor uses
+    // in them; writes are allowed below only to the partitions' banks, which nothing else uses.
+    let memory = MEMORY.call_once(|| Mutex::new(unsafe { El2Memory::new(ram.iter().map(|r| (r.start(), r.size())).collect(), own) }));
     let facts = HostFacts {
-        hypervisor: image.range().expect("the linker script ends the image after its start"),
+        hypervisor,
         boot_cpu_mpidr: Some(platform.cpus[platform.boot_cpu]),
         modules: None,
     };
@@ -128,6 +131,16 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
             fatal::stop();
         }
     };
+    {
+        let mut memory = memory.lock();
+        for bank in partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()) {
+            if let Err(e) = memory.allow_writes(bank.start(), bank.size()) {
+                println!("bulkhead: error: a partition's bank {bank} cannot be loaded: {e}");
+                println!("bulkhead: the partition config cannot be run; nothing was started");
+                fatal::stop();
+            }
+        }
+    }
     let partitions = PARTITIONS.call_once(|| partitions);
     if let Err(e) = sched::init(&plan, partitions) {
         println!("bulkhead: error: {e}");

@@ -8,7 +8,14 @@ use spin::{Mutex, Once};
 /// The board's PL011 as the hypervisor console. Firmware (or QEMU) has configured it.
 pub struct Pl011Console {
     uart: Mutex<Uart<'static>>,
+    /// The registers' address, for the emergency path (`write_bytes_emergency`).
+    base: u64,
 }
+
+/// UARTDR and UARTFR (PL011 TRM 3.3.1, 3.3.3) and FR.TXFF, for the emergency path.
+const DR: u64 = 0x00;
+const FR: u64 = 0x18;
+const FR_TXFF: u32 = 1 << 5;
 
 impl Pl011Console {
     /// # Safety
@@ -18,7 +25,7 @@ impl Pl011Console {
         let regs = NonNull::new(base as *mut PL011Registers).expect("the console's address is not 0");
         // SAFETY: the caller guarantees the registers are mapped and ours alone.
         let regs = unsafe { UniqueMmioPointer::new(regs) };
-        Self { uart: Mutex::new(Uart::new(regs)) }
+        Self { uart: Mutex::new(Uart::new(regs)), base }
     }
 
     /// Turns on the receive FIFO and the receive interrupts (FIFO level and timeout), so typed
@@ -61,18 +68,32 @@ impl Pl011Console {
 
     /// Writes all of `bytes` even if another CPU is stuck holding the UART.
     pub fn write_bytes_emergency(&self, bytes: &[u8]) {
-        // A CPU that failed while printing may hold the lock for good: take it over after a
-        // while. Output may then interleave, which beats losing the report.
+        // A CPU that failed while printing may hold the lock for good. After a while, write
+        // without it, through the registers themselves: never a second `&mut Uart` beside the
+        // holder's. Output may then interleave, which beats losing the report.
         for _ in 0..1_000_000 {
             if let Some(mut uart) = self.uart.try_lock() {
                 return Self::write_all(&mut uart, bytes);
             }
             core::hint::spin_loop();
         }
-        // SAFETY: the holder is stuck (it took more than a million tries); the only effect of
-        // sharing is interleaved characters on the UART.
-        unsafe { self.uart.force_unlock() };
-        Self::write_all(&mut self.uart.lock(), bytes);
+        let data = (self.base + DR) as *mut u32;
+        let flags = (self.base + FR) as *const u32;
+        for &b in bytes {
+            // Bounded: a UART that never drains loses the rest of the report, not the CPU.
+            for _ in 0..1_000_000 {
+                // SAFETY: the constructor's contract makes `base` this PL011's registers, mapped
+                // as Device memory for good; a volatile read of UARTFR through a raw pointer makes
+                // no Rust reference, so it aliases nothing the lock holder has.
+                if unsafe { flags.read_volatile() } & FR_TXFF == 0 {
+                    break;
+                }
+                core::hint::spin_loop();
+            }
+            // SAFETY: as above, for UARTDR; the only effect on the stuck holder's writes is
+            // characters interleaved on the line.
+            unsafe { data.write_volatile(u32::from(b)) };
+        }
     }
 }
 

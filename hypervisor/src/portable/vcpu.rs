@@ -10,8 +10,13 @@
 //!    │                     Runnable ─────────────-┘   │  │  └─── take(cpu) ─────┘
 //!    │                      ^  ^ └── preempt(regs) ───┘  │ park(regs)
 //!    │                      │  └──── wake() ──── Waiting <┘
-//!    └── stop() from any state; leave(cpu) from Running/Blocked on that CPU
+//!    └── stop() from any state; leave(cpu) from Running/Blocked/Stopping on that CPU
+//!
+//!   stop() of a vCPU a CPU holds: Running{cpu}/Blocked{cpu} ──> Stopping{cpu} ──leave(cpu)──> Off
 //! ```
+//!
+//! A vCPU is held by a CPU while `Running`, `Blocked` or `Stopping` ([`Vcpu::holder`]): a
+//! partition's memory is scrubbed and reloaded only once none of its vCPUs is held.
 //!
 //! `Blocked` waits in place (its CPU has nothing else to run: the null scheduler); `Waiting`
 //! waits off any CPU with its registers here, so its CPU can run another vCPU (a scheduler
@@ -44,6 +49,9 @@ pub enum VcpuState {
     /// Waits for an interrupt off any CPU (a trapped WFI in a pool that shares CPUs); its
     /// registers are saved here.
     Waiting,
+    /// Stopped (its partition stops or restarts) while CPU `cpu` still holds it: that CPU
+    /// lets go at its next exit or wake-up ([`Vcpu::leave`]), and it cannot start before.
+    Stopping { cpu: usize },
 }
 
 /// A transition the state machine does not allow.
@@ -122,11 +130,12 @@ impl Vcpu {
 
     /// Starts it at `pc` with `x0`. PSCI decides whether a vCPU may start (it refuses CPU_ON
     /// of one that is on); here a vCPU that a CPU still holds (it switched itself off and its
-    /// CPU has not let go yet, or its partition restarts) starts afresh too: that CPU sees the
-    /// new start at its next exit and lets go. Only a start not yet taken is refused.
+    /// CPU has not let go yet) starts afresh too: that CPU sees the new start at its next exit
+    /// and lets go. A start not yet taken is refused, and so is a stopped vCPU whose CPU has
+    /// not let go (its partition is stopping or restarting: the start belongs to the old run).
     pub fn start(&mut self, pc: u64, x0: u64) -> Result<(), VcpuError> {
         match self.state {
-            VcpuState::Starting { .. } => Err(VcpuError { operation: "start", state: self.state }),
+            VcpuState::Starting { .. } | VcpuState::Stopping { .. } => Err(VcpuError { operation: "start", state: self.state }),
             _ => {
                 self.state = VcpuState::Starting { pc, x0 };
                 self.starts = self.starts.wrapping_add(1);
@@ -145,7 +154,7 @@ impl Vcpu {
         match self.state {
             VcpuState::Starting { .. } | VcpuState::Runnable => true,
             VcpuState::Blocked { cpu: holder } => holder == cpu,
-            VcpuState::Off | VcpuState::Running { .. } | VcpuState::Waiting => false,
+            VcpuState::Off | VcpuState::Running { .. } | VcpuState::Waiting | VcpuState::Stopping { .. } => false,
         }
     }
 
@@ -180,7 +189,8 @@ impl Vcpu {
                 self.state = VcpuState::Runnable;
                 Wake::Runnable
             }
-            VcpuState::Running { cpu } | VcpuState::Blocked { cpu } => Wake::Kick { cpu },
+            // A stopping vCPU's CPU is kicked too: it lets go sooner.
+            VcpuState::Running { cpu } | VcpuState::Blocked { cpu } | VcpuState::Stopping { cpu } => Wake::Kick { cpu },
             VcpuState::Off | VcpuState::Starting { .. } | VcpuState::Runnable => Wake::Nothing,
         }
     }
@@ -200,9 +210,15 @@ impl Vcpu {
 
     /// The CPU it runs on or waits on, if any.
     pub const fn cpu(&self) -> Option<usize> {
+        self.holder()
+    }
+
+    /// The CPU that holds it (its registers, or its way out: `Stopping`), if one does: it has
+    /// not left that CPU yet.
+    pub const fn holder(&self) -> Option<usize> {
         match self.state {
-            VcpuState::Running { cpu } | VcpuState::Blocked { cpu } => Some(cpu),
-            _ => None,
+            VcpuState::Running { cpu } | VcpuState::Blocked { cpu } | VcpuState::Stopping { cpu } => Some(cpu),
+            VcpuState::Off | VcpuState::Starting { .. } | VcpuState::Runnable | VcpuState::Waiting => None,
         }
     }
 
@@ -219,18 +235,20 @@ impl Vcpu {
         }
     }
 
-    /// Stops it, whatever it was doing; a CPU holding it leaves it at its next exit.
+    /// Stops it, whatever it was doing; a CPU holding it keeps holding it (`Stopping`) until
+    /// it leaves at its next exit.
     pub fn stop(&mut self) {
-        self.state = VcpuState::Off;
+        self.state = match self.holder() {
+            Some(cpu) => VcpuState::Stopping { cpu },
+            None => VcpuState::Off,
+        };
     }
 
     /// CPU `cpu` stops holding it (it stopped, or was stopped meanwhile). A vCPU started again
     /// meanwhile (`Starting`) stays so.
     pub fn leave(&mut self, cpu: usize) {
-        if let VcpuState::Running { cpu: holder } | VcpuState::Blocked { cpu: holder } = self.state {
-            if holder == cpu {
-                self.state = VcpuState::Off;
-            }
+        if self.holder() == Some(cpu) {
+            self.state = VcpuState::Off;
         }
     }
 }

@@ -123,10 +123,35 @@ fn stop_and_leave() {
     vcpu.start(0x10, 0).unwrap();
     vcpu.take(2).unwrap();
     vcpu.stop();
+    assert_eq!(vcpu.state(), VcpuState::Stopping { cpu: 2 }, "stopped, but CPU 2 has not let go");
+    assert_eq!(vcpu.holder(), Some(2));
+    assert!(!vcpu.held_by(2, vcpu.starts()), "CPU 2 sees the stop at its next exit");
+    assert!(vcpu.start(0x20, 0).is_err(), "no start before the old CPU lets go (a stale CPU_ON of the old run)");
+    assert!(!vcpu.wants(2));
+    vcpu.leave(2);
+    assert_eq!(vcpu.state(), VcpuState::Off);
+    assert_eq!(vcpu.holder(), None);
     vcpu.start(0x20, 0).unwrap();
     vcpu.leave(2);
     assert_eq!(vcpu.state(), VcpuState::Starting { pc: 0x20, x0: 0 }, "a restart is not undone by the old CPU leaving");
     assert_eq!(vcpu.starts(), 3);
+}
+
+#[test]
+fn a_blocked_vcpu_that_is_stopped_is_held_until_its_cpu_lets_go() {
+    let mut vcpu = Vcpu::new();
+    vcpu.start(0, 0).unwrap();
+    vcpu.take(1).unwrap();
+    vcpu.block(1).unwrap();
+    vcpu.stop();
+    assert_eq!(vcpu.holder(), Some(1));
+    assert!(vcpu.take(1).is_err(), "the waking CPU does not resume it");
+    assert_eq!(vcpu.wake(), Wake::Kick { cpu: 1 }, "a wake only hurries its CPU out");
+    vcpu.leave(1);
+    assert_eq!(vcpu.holder(), None);
+    let mut off = Vcpu::new();
+    off.stop();
+    assert_eq!(off.state(), VcpuState::Off, "a vCPU no CPU holds stops at once");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::arch::aarch64::world::GuestExit;
 use crate::portable::partition::report_limit::Admit;
 use crate::portable::partition::{self, Exit, Partition};
 use crate::portable::trap::{external_abort, EntryFeatures, Esr, ExceptionClass, GuestState, InjectError};
-use crate::portable::vcpu::virtual_timer_deadline;
+use crate::portable::vcpu::{virtual_timer_deadline, VcpuState};
 use crate::println;
 
 use super::cpu_loop::Outcome;
@@ -31,8 +31,9 @@ pub fn handle(
     match exit.vector {
         ExitVector::Synchronous => synchronous(cpu, p, vcpu, exit, regs),
         ExitVector::Irq => {
-            *after_flush = irq(p, vcpu);
-            if super::xen::watchdog_expired(p, cpu) {
+            let typed;
+            (*after_flush, typed) = irq(p, vcpu);
+            if (typed && stopped_meanwhile(p, vcpu, cpu)) || super::xen::watchdog_expired(p, cpu) {
                 return Outcome::Leave;
             }
             Outcome::Resume
@@ -48,16 +49,24 @@ pub fn handle(
     }
 }
 
-/// Physical interrupts taken while the guest ran; returns the maintenance interrupt, if taken.
-fn irq(p: &Partition, vcpu: usize) -> Option<Acknowledged> {
+/// Physical interrupts taken while the guest ran; returns the maintenance interrupt, if taken,
+/// and whether anything was typed on the console.
+fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
     let partitions = PARTITIONS.get().map_or(&[][..], |p| &p[..]);
     let taken = interrupts::guest_irq(p, vcpu);
     // The console interrupt brings typed input; the guests' ticks drain the UART too (a
     // fallback while the console interrupt goes only to a CPU that runs a guest).
-    drain_console(partitions);
+    let typed = drain_console(partitions);
     interrupts::finish_console(taken.console);
     feed_console_input(p);
-    taken.maintenance
+    (taken.maintenance, typed)
+}
+
+/// Whether the vCPU this CPU runs was stopped while it drained the console (the operator
+/// stopped or restarted its partition from here): it must not enter the guest again, whose
+/// memory may already hold the next run.
+fn stopped_meanwhile(p: &Partition, vcpu: usize, cpu: usize) -> bool {
+    p.vcpus.get(vcpu).is_none_or(|slot| slot.lock().state() != (VcpuState::Running { cpu }))
 }
 
 fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &mut GuestRegisters) -> Outcome {
@@ -69,7 +78,9 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
     }
     if p.vpl011 && Esr(esr).class() == ExceptionClass::DataAbortLower {
         // The guest may be polling or reading its UART: bring typed input in and refill its FIFO.
-        drain_console(PARTITIONS.get().map_or(&[][..], |p| &p[..]));
+        if drain_console(PARTITIONS.get().map_or(&[][..], |p| &p[..])) && stopped_meanwhile(p, vcpu, cpu) {
+            return Outcome::Leave;
+        }
         feed_console_input(p);
     }
     let mut pc = regs.pc;
@@ -92,7 +103,16 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
         // holds); on a CPU of its own it returns at once.
         Exit::Wait { interrupt: false } => Outcome::Yield,
         Exit::StartVcpu { vcpu: target, entry, context_id } => {
-            let started = p.vcpus.get(target).map(|slot| slot.lock().start(entry, context_id));
+            let started = {
+                let _run = p.run.lock();
+                // Checked under `run`, where stops and restarts stop the vCPUs: a CPU_ON from a
+                // run that is ending (this vCPU was stopped after its exit) must not start a
+                // vCPU of the next run.
+                if p.vcpus[vcpu].lock().state() != (VcpuState::Running { cpu }) {
+                    return Outcome::Leave;
+                }
+                p.vcpus.get(target).map(|slot| slot.lock().start(entry, context_id))
+            };
             match started {
                 Some(Ok(())) => super::sched::started(p, target),
                 Some(Err(e)) => println!("bulkhead: partition \"{}\" vcpu {target}: {e}", p.name),

@@ -297,7 +297,7 @@ pub fn idle_irqs(cpu: usize) {
     }
     if console.is_some() {
         if let Some(partitions) = super::PARTITIONS.get() {
-            super::drain_console(partitions);
+            let _ = super::drain_console(partitions);
         }
         finish_console(console);
     }

@@ -20,6 +20,7 @@ use crate::portable::memory::vmid::VmidAllocator;
 use crate::portable::memory::vtcr::Stage2Config;
 use crate::portable::memory::AddressRange;
 use crate::portable::partition::{self, CpuAssignment, Partition};
+use crate::portable::vcpu::VcpuState;
 use crate::platform::Platform;
 use crate::{console, println};
 use alloc::vec::Vec;
@@ -160,7 +161,8 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     CONSOLE_INTID.store(platform.board.console.intid, Ordering::Relaxed);
     passthrough::setup(partitions);
     for p in partitions {
-        start_partition(p);
+        let generation = p.run.lock().generation;
+        start_partition(p, generation);
     }
     if let Some(gic) = crate::arch::aarch64::gic::Gic::get() {
         let intid = platform.board.console.intid;
@@ -239,30 +241,40 @@ fn build_all(
     Ok(out)
 }
 
-/// Loads a partition from its pristine modules and asks vCPU 0's CPU to start it.
-fn start_partition(p: &Partition) {
+/// Loads a partition from its pristine modules and asks vCPU 0's CPU to start it, if the
+/// partition is still at `generation` (a stop or a restart asked meanwhile wins). The caller
+/// guarantees none of its vCPUs is held by a CPU: memory is scrubbed and reloaded here.
+fn start_partition(p: &Partition, generation: u64) {
     xen::reset(p);
     let mut run = p.run.lock();
+    if run.generation != generation {
+        return;
+    }
     let entry = {
         let mut memory = MEMORY.get().expect("set before partitions start").lock();
         let entry = p.load(&mut run, &mut *memory);
+        // The guest starts with its MMU and caches off: its memory must be in RAM, and no
+        // instruction cache may keep code of its previous run.
         for bank in &p.banks {
             if let Some(host) = bank.host_range() {
                 memory.clean(host.start(), host.size());
             }
         }
+        cpu::invalidate_icache();
         entry
     };
     match entry {
         Ok(EntryState { pc, x0, .. }) => {
             run.running = true;
             run.cntvoff = cpu::counter();
+            let first_boot = run.boot_count == 1;
+            // Under `run`: a stop or restart after this sees vCPU 0 started.
+            let started = p.vcpus[0].lock().start(pc, x0);
             drop(run);
             let _ = console_op(|mux, sink| mux.set_running(p.index, true, &mut |b: &[u8]| sink(b)));
-            if run_boot_count(p) == 1 {
+            if first_boot {
                 println!("bulkhead: partition \"{}\" started", p.name);
             }
-            let started = p.vcpus[0].lock().start(pc, x0);
             match started {
                 Ok(()) => sched::started(p, 0),
                 Err(e) => println!("bulkhead: partition \"{}\" vcpu 0: {e}", p.name),
@@ -274,10 +286,6 @@ fn start_partition(p: &Partition) {
             stop_partition(p);
         }
     }
-}
-
-fn run_boot_count(p: &Partition) -> u32 {
-    p.run.lock().boot_count
 }
 
 /// Wakes CPU `cpu` (from WFI, or out of its guest) to look at its vCPUs' states again.
@@ -297,16 +305,6 @@ fn console_op<T>(f: impl FnOnce(&mut Multiplexer<'static, MAX_PARTITIONS, LINE>,
     result
 }
 
-/// Makes the partition's vCPUs on other CPUs leave the guest (they see the new generation).
-fn kick_others(p: &Partition) {
-    let here = cpu::index();
-    sched::holders(p, |cpu| {
-        if cpu != here {
-            kick(cpu);
-        }
-    });
-}
-
 /// Held by the CPU draining the console: typed bytes are read and routed by one CPU at a time,
 /// in order (and hypervisor console commands run one at a time).
 static DRAINING: Mutex<()> = Mutex::new(());
@@ -316,11 +314,15 @@ static DRAINING: Mutex<()> = Mutex::new(());
 /// traps; only a partition that receives bytes is touched. A CPU that finds another draining
 /// leaves it the bytes (it reads until the UART is empty; the console interrupt, level
 /// triggered, comes again for a byte that arrives as it finishes).
-fn drain_console(partitions: &[Partition]) {
-    let Some(_draining) = DRAINING.try_lock() else { return };
+/// Returns whether anything was typed (an operator's command may then have stopped or
+/// restarted a partition, the caller's own included).
+fn drain_console(partitions: &[Partition]) -> bool {
+    let Some(_draining) = DRAINING.try_lock() else { return false };
     let focus_before = MUX.lock().focus();
+    let mut typed = false;
     while let Some(byte) = console::read_byte() {
-        let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return };
+        typed = true;
+        let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return typed };
         match routed.target {
             crate::portable::console::Focus::Partition(i) => {
                 if let Some(target) = partitions.get(i) {
@@ -341,6 +343,7 @@ fn drain_console(partitions: &[Partition]) {
     if MUX.lock().focus() != focus_before {
         route_console_interrupt(partitions);
     }
+    typed
 }
 
 /// Gives partition `index` the input focus (the operator's `focus NAME`).
@@ -441,8 +444,55 @@ impl<const N: usize> core::fmt::Write for Truncating<'_, N> {
     }
 }
 
+/// Whether this CPU's vCPU of `p` was stopped after its exit (`Stopping`): what it asks now
+/// (a stop, a restart, a CPU_ON) belongs to a run that another CPU is already ending.
+fn asks_for_an_old_run(p: &Partition, here: usize) -> bool {
+    p.vcpus.iter().any(|slot| slot.lock().state() == VcpuState::Stopping { cpu: here })
+}
+
+/// Stops every vCPU of `p` (with `run` held): a vCPU this CPU holds lets go at once (this CPU
+/// is in the hypervisor on its behalf, its caller returns `Leave`); the others are kicked
+/// out of their guests by the caller and let go at their next exit.
+fn stop_vcpus(p: &Partition, here: usize) {
+    for slot in &p.vcpus {
+        let mut vcpu = slot.lock();
+        vcpu.stop();
+        vcpu.leave(here);
+    }
+}
+
+/// Kicks every other CPU that still holds a vCPU of `p` out of its guest (or its WFI).
+fn kick_holders(p: &Partition) {
+    let here = cpu::index();
+    sched::holders(p, |cpu| {
+        if cpu != here {
+            kick(cpu);
+        }
+    });
+}
+
+/// How long a restart waits for the partition's vCPUs to leave their CPUs: a kicked CPU
+/// leaves at its next exit, well within this unless it is stuck.
+const LEAVE_TIMEOUT_MS: u64 = 1000;
+
+/// Waits, with no lock held, until no CPU holds a vCPU of `p` (every one left its CPU), or
+/// for at most `LEAVE_TIMEOUT_MS`. Returns the first vCPU still held then, with its CPU.
+fn wait_until_left(p: &Partition) -> Result<(), (usize, usize)> {
+    let frequency = cpu::counter_frequency().max(1);
+    let timeout = frequency.saturating_mul(LEAVE_TIMEOUT_MS) / 1000;
+    let start = cpu::counter();
+    loop {
+        let held = p.vcpus.iter().enumerate().find_map(|(i, slot)| slot.lock().holder().map(|cpu| (i, cpu)));
+        let Some(held) = held else { return Ok(()) };
+        if cpu::counter().wrapping_sub(start) > timeout {
+            return Err(held);
+        }
+        core::hint::spin_loop();
+    }
+}
+
 /// Stops a partition; powers the board off when none is left running. Its vCPUs on other
-/// CPUs are kicked out of their guests and let go.
+/// CPUs are kicked out of their guests and let go at their next exit.
 fn stop_partition(p: &Partition) {
     stop(p, true);
 }
@@ -454,20 +504,29 @@ fn stop_partition_by_operator(p: &Partition) {
 }
 
 fn stop(p: &Partition, power_off_when_last: bool) {
+    let here = cpu::index();
     {
         let mut run = p.run.lock();
+        if asks_for_an_old_run(p, here) {
+            return;
+        }
         run.running = false;
         run.generation = run.generation.wrapping_add(1);
         run.power.power_off();
-        for slot in &p.vcpus {
-            slot.lock().stop();
-        }
+        stop_vcpus(p, here);
     }
-    kick_others(p);
+    kick_holders(p);
+    stopped(p, power_off_when_last);
+}
+
+/// What follows a partition's stop: its console line closes, the console interrupt goes to a
+/// partition still running, and the board powers off when none is left (unless the operator
+/// stopped it: the board then stays up for the console).
+fn stopped(p: &Partition, power_off_when_last: bool) {
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     println!("bulkhead: partition \"{}\" stopped", p.name);
-    route_console_interrupt(PARTITIONS.get().expect("partitions exist"));
     let partitions = PARTITIONS.get().expect("partitions exist");
+    route_console_interrupt(partitions);
     if partitions.iter().all(|q| !q.run.lock().running) {
         println!("bulkhead: all partitions stopped");
         if !power_off_when_last {
@@ -478,20 +537,59 @@ fn stop(p: &Partition, power_off_when_last: bool) {
     }
 }
 
-/// Restarts a partition from its pristine modules, memory scrubbed.
+/// The operator's `start NAME` for a stopped partition: once every vCPU of its last run has
+/// left its CPU (kicked, waited for with no lock held, as a restart does), it is loaded
+/// afresh and started.
+fn start_partition_by_operator(p: &Partition) {
+    kick_holders(p);
+    if let Err((vcpu, cpu)) = wait_until_left(p) {
+        println!(
+            "bulkhead: partition \"{}\" vcpu {vcpu} has not left cpu {cpu} after {LEAVE_TIMEOUT_MS} ms; not loading its memory under it",
+            p.name
+        );
+        return;
+    }
+    let generation = p.run.lock().generation;
+    start_partition(p, generation);
+}
+
+/// Restarts a partition from its pristine modules, memory scrubbed. Called on a CPU that
+/// holds one of its vCPUs (the one that crashed or asked for the reset), or by the operator
+/// from any CPU: every vCPU is
+/// stopped under `run`, the CPUs that hold one are kicked, and memory is reloaded only once
+/// every vCPU has left its CPU. The wait holds no lock, and this CPU's own vCPU lets go
+/// first, so a restart asked by a vCPU of the partition itself cannot wait on itself; a
+/// second request from another vCPU of the old run finds its vCPU stopping and is dropped.
 fn restart_partition(p: &Partition) {
-    let boot = {
+    let here = cpu::index();
+    let (generation, boot) = {
         // It stays `running` throughout: a partition that restarts is not a stopped one, and
         // another partition stopping now must not power the board off.
         let mut run = p.run.lock();
+        if asks_for_an_old_run(p, here) {
+            return;
+        }
         run.boot_count = run.boot_count.wrapping_add(1);
         run.generation = run.generation.wrapping_add(1);
-        for slot in &p.vcpus {
-            slot.lock().stop();
-        }
-        run.boot_count
+        stop_vcpus(p, here);
+        (run.generation, run.boot_count)
     };
-    kick_others(p);
+    kick_holders(p);
+    if let Err((vcpu, cpu)) = wait_until_left(p) {
+        println!(
+            "bulkhead: partition \"{}\" vcpu {vcpu} has not left cpu {cpu} after {LEAVE_TIMEOUT_MS} ms; stopping the partition instead of reloading its memory under it",
+            p.name
+        );
+        // Its vCPUs are stopping already (a stop would take this for a request of the old run).
+        {
+            let mut run = p.run.lock();
+            run.running = false;
+            run.generation = run.generation.wrapping_add(1);
+            run.power.power_off();
+        }
+        stopped(p, true);
+        return;
+    }
     println!("bulkhead: partition \"{}\" restarting (boot {boot})", p.name);
-    start_partition(p);
+    start_partition(p, generation);
 }

@@ -100,7 +100,7 @@ fn run(partitions: &[Partition], line: &str) {
                 Command::Start(_) => {
                     println!("bulkhead: operator: starting partition \"{name}\"");
                     forgive(p);
-                    super::start_partition(p);
+                    super::start_partition_by_operator(p);
                     super::route_console_interrupt(partitions);
                 }
                 Command::Restart(_) => {
@@ -130,6 +130,7 @@ fn state_word(state: VcpuState) -> &'static str {
         VcpuState::Running { .. } => "running",
         VcpuState::Blocked { .. } => "waiting",
         VcpuState::Waiting => "waiting",
+        VcpuState::Stopping { .. } => "stopping",
     }
 }
 

@@ -283,7 +283,8 @@ impl Pool {
                 }
             }
             VcpuState::Off | VcpuState::Waiting => state.scheduler.sleep(v, now),
-            VcpuState::Running { .. } | VcpuState::Blocked { .. } => {}
+            // Still held: its CPU lets go and settles it again.
+            VcpuState::Running { .. } | VcpuState::Blocked { .. } | VcpuState::Stopping { .. } => {}
         }
     }
 

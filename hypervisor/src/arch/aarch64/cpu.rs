@@ -49,6 +49,17 @@ pub fn invalidate_dcache_to_poc(start: u64, len: u64) {
     unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
 }
 
+/// Makes instructions written to memory visible to instruction fetches on every CPU: the
+/// caller has cleaned the data cache over them to the point of coherency (which includes the
+/// point of unification); this invalidates every instruction cache to the point of
+/// unification, Inner Shareable (Arm ARM D7.5.9.2, IC IALLUIS), as needed before a guest
+/// runs code its memory held before (a restarted partition, whatever its VMID tags).
+pub fn invalidate_icache() {
+    // SAFETY: invalidating instruction caches changes no memory contents; the barriers have
+    // no memory-safety effect.
+    unsafe { asm!("dsb ish", "ic ialluis", "dsb ish", "isb", options(nostack, preserves_flags)) };
+}
+
 /// The smallest data cache line in the system, from CTR_EL0.DminLine.
 fn dcache_line() -> u64 {
     let ctr: u64;

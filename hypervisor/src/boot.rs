@@ -48,7 +48,8 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let ram = platform.as_ref().map(|p| p.ram.as_slice()).unwrap_or(&[]);
 
     let image = entry::image_layout();
-    let plan = layout::plan(board.mmio_windows, ram, &image);
+    let guards: alloc::vec::Vec<AddressRange> = entry::guard_pages().filter_map(|(start, size)| AddressRange::new(start, size)).collect();
+    let plan = layout::plan(board.mmio_windows, ram, &image, &guards);
     let Ok(map) = El2Map::build(&plan) else { cpu::park() };
     // SAFETY: the plan maps the image (code, data, stacks, heap), RAM and the board's devices,
     // which is everything this code touches; the MMU is off.
@@ -77,6 +78,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         // SAFETY: deliberately unsound: this read faults, and the fault report is what the
         // debug option exists to show. The exception handler never returns here.
         let _ = unsafe { (UNMAPPED_ADDRESS as *const u64).read_volatile() };
+    }
+
+    if platform.has_bootarg("bulkhead.debug=el2-stack-overflow") {
+        println!("bulkhead: debug: recursing at EL2 until the stack overflows");
+        overflow_the_stack(0);
     }
 
     // SAFETY: the board's GIC frames are in its MMIO windows, which the EL2 map has as Device
@@ -142,6 +148,17 @@ fn banner(p: &Platform, image: &layout::ImageLayout) {
     }
     println!("  hypervisor: {:#x}..{:#x} ({} KiB) at EL2", image.start, image.end, (image.end - image.start) >> 10);
     println!("bulkhead: cpu {} online (mpidr {:#x})", p.boot_cpu, cpu::mpidr());
+}
+
+/// Recurses for ever with a 1 KiB frame (under the 4 KiB guard page, so no frame jumps over
+/// it): `bulkhead.debug=el2-stack-overflow` shows that an overflow ends in the fatal report.
+#[inline(never)]
+fn overflow_the_stack(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 128]);
+    if core::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    overflow_the_stack(depth + 1).wrapping_add(frame[(depth % 128) as usize])
 }
 
 /// Which stack a CPU uses: the boot CPU took stack 0 in the entry code, so it swaps with CPU 0.

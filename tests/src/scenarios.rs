@@ -69,6 +69,21 @@ fn el2_fault() -> Scenario {
     }
 }
 
+/// An EL2 stack overflow on request: the guard page below the stack stops it, and the
+/// report, made on the CPU's fault stack, says what happened.
+fn el2_stack_overflow() -> Scenario {
+    Scenario {
+        gic: Some(3),
+        bootargs: Some("bulkhead.debug=el2-stack-overflow".to_string()),
+        expect: [BANNER, "bulkhead: FATAL: synchronous exception at EL2", "bulkhead: FATAL: EL2 stack overflow", "ESR_EL2", "SP", POWER_OFF]
+            .into_iter()
+            .map(Expect::line)
+            .collect(),
+        forbidden: vec!["FAIL".to_string()],
+        ..Scenario::new("virt-gicv3-el2-stack-overflow", "virt")
+    }
+}
+
 /// Every scenario.
 pub fn all() -> Vec<Scenario> {
     let mut all = vec![
@@ -97,6 +112,7 @@ pub fn all() -> Vec<Scenario> {
             Dtb::Board,
         ),
         el2_fault(),
+        el2_stack_overflow(),
     ];
     all.extend(partitions::all());
     all.extend(linux::all());

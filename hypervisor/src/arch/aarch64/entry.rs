@@ -8,10 +8,30 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// Bytes of stack per CPU.
 pub const STACK_SIZE: usize = 256 * 1024;
 
-/// CPUs the image has stacks for; a device tree listing more is refused.
-pub const MAX_CPUS: usize = 8;
+/// The page below every stack, left out of the EL2 map: a stack that overflows faults there
+/// instead of writing over the next CPU's stack.
+pub const GUARD_SIZE: usize = 4096;
 
-global_asm!(include_str!("entry.s"), stack_size = const STACK_SIZE);
+/// A CPU's stack slot: its guard page, then its stack.
+const STACK_SLOT: usize = GUARD_SIZE + STACK_SIZE;
+
+/// Each CPU's fault stack slot (guard page, then stack): the EL2 vectors report on it, so a
+/// report runs even when the CPU's own stack overflowed. A power of two: the vectors find a
+/// CPU's slot with a shift (`vectors.s`).
+pub const FAULT_STACK_SLOT: usize = 32 * 1024;
+pub const FAULT_STACK_SHIFT: u32 = FAULT_STACK_SLOT.trailing_zeros();
+const _: () = assert!(FAULT_STACK_SLOT.is_power_of_two() && FAULT_STACK_SLOT > 4 * GUARD_SIZE);
+
+/// CPUs the image has stacks for; a device tree listing more is refused. A power of two: the
+/// vectors mask the CPU index with it.
+pub const MAX_CPUS: usize = 8;
+const _: () = assert!(MAX_CPUS.is_power_of_two());
+
+global_asm!(
+    include_str!("entry.s"),
+    stack_slot_low = const STACK_SLOT & 0xffff,
+    stack_slot_high = const STACK_SLOT >> 16,
+);
 
 /// A static the boot CPU writes and other CPUs read at known points of the boot.
 #[repr(transparent)]
@@ -38,13 +58,19 @@ impl<T> BootCell<T> {
     }
 }
 
-#[repr(C, align(16))]
-pub struct Stacks([[u8; STACK_SIZE]; MAX_CPUS]);
+/// Stack slots, each a guard page (never mapped) and the stack above it.
+#[repr(C, align(4096))]
+pub struct Stacks<const SLOT: usize>([[u8; SLOT]; MAX_CPUS]);
 
 /// The CPUs' stacks; CPU n uses `STACKS[n]`. Read by `entry.s`.
 #[unsafe(no_mangle)]
 #[unsafe(link_section = ".stacks")]
-pub static STACKS: BootCell<Stacks> = BootCell::new(Stacks([[0; STACK_SIZE]; MAX_CPUS]));
+pub static STACKS: BootCell<Stacks<STACK_SLOT>> = BootCell::new(Stacks([[0; STACK_SLOT]; MAX_CPUS]));
+
+/// The CPUs' fault stacks; the EL2 vectors switch CPU n to the top of `FAULT_STACKS[n]`.
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".stacks")]
+pub static FAULT_STACKS: BootCell<Stacks<FAULT_STACK_SLOT>> = BootCell::new(Stacks([[0; FAULT_STACK_SLOT]; MAX_CPUS]));
 
 /// What a secondary CPU needs before it can run Rust: the EL2 MMU configuration, its stack
 /// and its index. The layout is read by `secondary_entry` in `entry.s`.
@@ -95,7 +121,7 @@ pub fn secondary_entry_address() -> u64 {
 /// The top of CPU `index`'s stack.
 pub fn stack_top(index: usize) -> u64 {
     assert!(index < MAX_CPUS, "cpu index {index} has no stack");
-    STACKS.0.get() as u64 + ((index + 1) * STACK_SIZE) as u64
+    STACKS.0.get() as u64 + ((index + 1) * STACK_SLOT) as u64
 }
 
 static STACK_TOPS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -110,10 +136,32 @@ pub fn cpu_stack_top(cpu: usize) -> u64 {
     STACK_TOPS[cpu].load(Ordering::Acquire)
 }
 
-/// The range of all CPUs' stacks, for checking frame pointers in a backtrace.
-pub fn stacks_range() -> (u64, u64) {
-    let start = STACKS.0.get() as u64;
-    (start, start + (MAX_CPUS * STACK_SIZE) as u64)
+/// The guard pages below every stack and fault stack: the EL2 map leaves them out.
+pub fn guard_pages() -> impl Iterator<Item = (u64, u64)> {
+    let stacks = STACKS.0.get() as u64;
+    let fault = FAULT_STACKS.0.get() as u64;
+    (0..MAX_CPUS as u64).flat_map(move |i| {
+        [(stacks + i * STACK_SLOT as u64, GUARD_SIZE as u64), (fault + i * FAULT_STACK_SLOT as u64, GUARD_SIZE as u64)]
+    })
+}
+
+/// Whether `len` bytes at `address` lie in one stack or fault stack, guard pages excluded
+/// (a backtrace reads only there).
+pub fn in_stacks(address: u64, len: u64) -> bool {
+    let within = |base: u64, slot: u64| {
+        let Some(offset) = address.checked_sub(base) else { return false };
+        let Some(end) = (offset % slot).checked_add(len) else { return false };
+        offset < slot * MAX_CPUS as u64 && offset % slot >= GUARD_SIZE as u64 && end <= slot
+    };
+    within(STACKS.0.get() as u64, STACK_SLOT as u64) || within(FAULT_STACKS.0.get() as u64, FAULT_STACK_SLOT as u64)
+}
+
+/// The CPU whose guard page holds `address`, and whether it is the fault stack's guard.
+pub fn guard_page_of(address: u64) -> Option<(usize, bool)> {
+    guard_pages()
+        .enumerate()
+        .find(|&(_, (start, size))| address >= start && address - start < size)
+        .map(|(i, _)| (i / 2, i % 2 == 1))
 }
 
 /// Fills the hand-off block for the next secondary CPU and cleans it to the point of

@@ -60,7 +60,8 @@ primary_entry:
 
     /* CPU 0's stack is the first one. */
 4:  adr_l   x1, STACKS
-    mov     x2, #{stack_size}
+    movz    x2, #{stack_slot_low}
+    movk    x2, #{stack_slot_high}, lsl #16
     add     sp, x1, x2
     msr     tpidr_el2, xzr
 

@@ -2,7 +2,7 @@
 //! from guests end `world::run` instead (`vectors.s`).
 
 use super::esr::Esr;
-use aarch64_cpu::registers::{ESR_EL2, FAR_EL2};
+use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, TPIDRRO_EL0};
 use core::arch::global_asm;
 use tock_registers::interfaces::Readable;
 
@@ -20,7 +20,12 @@ pub struct TrapFrame {
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
 const _: () = assert!(FRAME_SIZE == 272 && FRAME_SIZE.is_multiple_of(16));
 
-global_asm!(include_str!("vectors.s"), frame_size = const FRAME_SIZE);
+global_asm!(
+    include_str!("vectors.s"),
+    frame_size = const FRAME_SIZE,
+    max_cpus = const super::entry::MAX_CPUS,
+    fault_stack_shift = const super::entry::FAULT_STACK_SHIFT,
+);
 
 /// Which vector was taken (the index of the 0x80-byte entry in the table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,5 +67,7 @@ impl Vector {
 #[unsafe(no_mangle)]
 extern "C" fn handle_exception(frame: &mut TrapFrame, index: u64) {
     let vector = Vector::from_index(index);
-    super::fatal::exception_report(vector, Esr(ESR_EL2.get()), FAR_EL2.get(), frame)
+    // The vector left the stack pointer of the faulting code in TPIDRRO_EL0.
+    let sp = TPIDRRO_EL0.get();
+    super::fatal::exception_report(vector, Esr(ESR_EL2.get()), FAR_EL2.get(), sp, frame)
 }

@@ -17,7 +17,7 @@ macro_rules! emergency_println {
 }
 
 /// Reports an exception the hypervisor did not expect, and stops.
-pub fn exception_report(vector: Vector, esr: Esr, far: u64, frame: &TrapFrame) -> ! {
+pub fn exception_report(vector: Vector, esr: Esr, far: u64, sp: u64, frame: &TrapFrame) -> ! {
     let (what, kind) = match vector {
         Vector::CurrentSp0(k) | Vector::CurrentSpx(k) => ("at EL2", k),
         Vector::LowerAarch64(k) => ("from a lower exception level (AArch64)", k),
@@ -31,10 +31,18 @@ pub fn exception_report(vector: Vector, esr: Esr, far: u64, frame: &TrapFrame) -
     };
     let image = entry::image_layout().start;
     emergency_println!("bulkhead: FATAL: {kind} {what} on cpu {}", cpu::index());
+    let at_el2 = matches!(vector, Vector::CurrentSp0(_) | Vector::CurrentSpx(_));
+    if let Some((slot, fault_stack)) = entry::guard_page_of(far).filter(|_| at_el2) {
+        emergency_println!(
+            "bulkhead: FATAL: EL2 stack overflow: {far:#x} is the guard page below {} stack slot {slot} (SP {sp:#x})",
+            if fault_stack { "fault" } else { "cpu" }
+        );
+    }
     emergency_println!("  ESR_EL2  {esr}");
     emergency_println!("  FAR_EL2  {far:#018x}");
     emergency_println!("  ELR_EL2  {:#018x} (image offset {:#x})", frame.elr, frame.elr.wrapping_sub(image));
     emergency_println!("  SPSR_EL2 {:#010x}", frame.spsr);
+    emergency_println!("  SP       {sp:#018x}");
     for row in 0..8 {
         let mut line = heapless::String::<128>::new();
         for i in row * 4..(row * 4 + 4).min(31) {
@@ -60,16 +68,16 @@ pub fn panic_report(info: &core::panic::PanicInfo) -> ! {
 /// caller's fp, [fp + 8] the return address), as offsets in the image for `addr2line`.
 fn backtrace(mut fp: u64, lr: u64) {
     let image = entry::image_layout().start;
-    let (low, high) = entry::stacks_range();
     emergency_println!("  backtrace (image offsets):");
     if lr != 0 {
         emergency_println!("    {:#x}", lr.wrapping_sub(image));
     }
     for _ in 0..32 {
-        if fp < low || fp + 16 > high || !fp.is_multiple_of(16) {
+        if !entry::in_stacks(fp, 16) || !fp.is_multiple_of(16) {
             break;
         }
-        // SAFETY: `fp` is 16-byte aligned and inside the stacks, which are mapped read-write.
+        // SAFETY: `fp` is 16-byte aligned and inside one stack, outside its guard page: mapped
+        // read-write.
         let (next, ret) = unsafe { (*(fp as *const u64), *((fp + 8) as *const u64)) };
         if ret == 0 {
             break;

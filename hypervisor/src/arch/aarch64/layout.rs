@@ -30,6 +30,8 @@ pub enum Kind {
     ReadWrite,
     /// Device registers.
     Device,
+    /// Not mapped: a stack's guard page.
+    Guard,
 }
 
 /// One region of the EL2 map.
@@ -40,8 +42,9 @@ pub struct Region {
 }
 
 /// The regions of the EL2 map, in the order they must be applied (later ones refine earlier
-/// ones): device windows, RAM, then the image's text and read-only data.
-pub fn plan(mmio: &[AddressRange], ram: &[AddressRange], image: &ImageLayout) -> Vec<Region> {
+/// ones): device windows, RAM, then the image's text and read-only data, and last the stacks'
+/// guard pages, left unmapped.
+pub fn plan(mmio: &[AddressRange], ram: &[AddressRange], image: &ImageLayout, guards: &[AddressRange]) -> Vec<Region> {
     let mut regions = Vec::new();
     regions.extend(mmio.iter().map(|&range| Region { range, kind: Kind::Device }));
     regions.extend(ram.iter().map(|&range| Region { range, kind: Kind::ReadWrite }));
@@ -56,6 +59,7 @@ pub fn plan(mmio: &[AddressRange], ram: &[AddressRange], image: &ImageLayout) ->
             regions.push(Region { range, kind });
         }
     }
+    regions.extend(guards.iter().map(|&range| Region { range, kind: Kind::Guard }));
     regions
 }
 
@@ -67,9 +71,11 @@ mod tests {
 
     #[test]
     fn image_parts_refine_ram_and_come_last() {
-        let plan = plan(&[AddressRange::window(0, 0x4000_0000)], &[AddressRange::window(0x4000_0000, 0xc000_0000)], &IMAGE);
+        let guard = AddressRange::window(0x4030_0000, 0x4030_1000);
+        let plan = plan(&[AddressRange::window(0, 0x4000_0000)], &[AddressRange::window(0x4000_0000, 0xc000_0000)], &IMAGE, &[guard]);
         let kinds: Vec<Kind> = plan.iter().map(|r| r.kind).collect();
-        assert_eq!(kinds, [Kind::Device, Kind::ReadWrite, Kind::ReadWrite, Kind::Text, Kind::ReadOnly]);
+        assert_eq!(kinds, [Kind::Device, Kind::ReadWrite, Kind::ReadWrite, Kind::Text, Kind::ReadOnly, Kind::Guard]);
+        assert_eq!(plan[5].range, guard, "the guard pages come last: nothing maps them again");
         assert_eq!(plan[3].range, AddressRange::window(0x4020_0000, 0x4021_0000));
         assert_eq!(plan[4].range, AddressRange::window(0x4021_0000, 0x4021_8000));
     }
@@ -79,7 +85,7 @@ mod tests {
         for board in boards::ALL {
             let ram = [board.ram_windows[0]];
             let image = ImageLayout { start: ram[0].start() + 0x20_0000, text_end: ram[0].start() + 0x21_0000, rodata_end: ram[0].start() + 0x22_0000, end: ram[0].start() + 0x40_0000 };
-            let plan = plan(board.mmio_windows, &ram, &image);
+            let plan = plan(board.mmio_windows, &ram, &image, &[]);
             for d in plan.iter().filter(|r| r.kind == Kind::Device) {
                 for r in plan.iter().filter(|r| r.kind != Kind::Device) {
                     assert!(!d.range.overlaps(&r.range), "{}: {:x?} overlaps {:x?}", board.name, d, r);

@@ -31,6 +31,8 @@ fn attributes(kind: Kind) -> A {
         Kind::ReadOnly => BASE | NORMAL | A::READ_ONLY | A::XN,
         Kind::ReadWrite => BASE | NORMAL | A::XN,
         Kind::Device => BASE | DEVICE | A::XN,
+        // No VALID bit: aarch64-paging leaves the entries invalid, so any access faults.
+        Kind::Guard => A::empty(),
     }
 }
 

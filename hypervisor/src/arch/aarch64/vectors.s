@@ -2,9 +2,13 @@
  * EL2 exception vectors (Arm ARM D1.10.2: VBAR_EL2 + 0x000/0x200/0x400/0x600 for
  * current EL with SP0, current EL with SPx, lower EL AArch64, lower EL AArch32).
  *
- * Exceptions at EL2 are the hypervisor's own faults: each entry saves x0..x3, tells the
- * common path which vector it was and branches there; the common path saves the rest of the
- * trap frame and calls `handle_exception` (the fatal report).
+ * Exceptions at EL2 are the hypervisor's own faults, every one fatal: each entry moves to
+ * this CPU's fault stack (good even when SP_EL2 ran into the guard page below its stack,
+ * where the old stack would fault again for ever), saves x0..x3, tells the common path which
+ * vector it was and branches there; the common path saves the rest of the trap frame and
+ * calls `handle_exception` (the fatal report). The entry needs two scratch registers before
+ * it has a stack: TPIDR_EL1 holds x0 and TPIDRRO_EL0 the faulting SP meanwhile (a guest's
+ * values, lost anyway: the board stops).
  *
  * Exceptions from a guest end `bulkhead_vcpu_run`: the entry saves the guest's registers
  * into the `GuestRegisters` that `bulkhead_vcpu_run` was given, restores the hypervisor's
@@ -15,6 +19,18 @@
 
 .macro vector kind
     .balign 0x80
+    msr     tpidr_el1, x0
+    mov     x0, sp
+    msr     tpidrro_el0, x0
+    mrs     x0, tpidr_el2                   /* this CPU's index */
+    and     x0, x0, #({max_cpus} - 1)
+    add     x0, x0, #1
+    lsl     x0, x0, #{fault_stack_shift}    /* the top of its fault stack slot, less the base */
+    mov     sp, x0
+    adrp    x0, FAULT_STACKS
+    add     x0, x0, :lo12:FAULT_STACKS
+    add     sp, sp, x0
+    mrs     x0, tpidr_el1
     sub     sp, sp, #{frame_size}
     stp     x0, x1, [sp, #0]
     stp     x2, x3, [sp, #16]

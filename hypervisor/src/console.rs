@@ -115,6 +115,15 @@ pub fn with_lock(f: impl FnOnce(&mut dyn FnMut(&[u8]))) {
     }
 }
 
+/// Runs `f` with a writer to the console if no other CPU holds it (never waits); `None` if
+/// one does.
+pub fn try_with_lock(f: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Option<()> {
+    let out = OUTPUT.get()?;
+    let _guard = LOCK.try_lock()?;
+    f(&mut |bytes: &[u8]| out.write_bytes(bytes));
+    Some(())
+}
+
 /// Prints a line on the hypervisor console.
 #[macro_export]
 macro_rules! println {

@@ -15,7 +15,7 @@ use crate::portable::vcpu::{virtual_timer_deadline, VcpuState};
 use crate::println;
 
 use super::cpu_loop::Outcome;
-use super::{console_op, crash, drain_console, feed_console_input, interrupts, restart_partition, stop_partition, PARTITIONS};
+use super::{crash, drain_console, feed_console_input, interrupts, output, restart_partition, stop_partition, PARTITIONS};
 
 /// Handles one exit of vCPU `vcpu` of `p` on CPU `cpu`. A maintenance interrupt taken is left
 /// in `after_flush`: the loop deactivates it once the next flush has rewritten the list
@@ -59,6 +59,8 @@ fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
     let typed = drain_console(partitions);
     interrupts::finish_console(taken.console);
     feed_console_input(p);
+    // Output a race left in the buffers goes out on the partitions' ticks.
+    output::pump();
     (taken.maintenance, typed)
 }
 
@@ -86,11 +88,12 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
     let mut pc = regs.pc;
     let decision = {
         let mut run = p.run.lock();
-        let mut transmit = |byte: u8| {
-            let _ = console_op(|mux, sink| mux.output(index, byte, &mut |b: &[u8]| sink(b)));
-        };
+        // Into the partition's own buffer: no wait for the console or the UART here.
+        let mut transmit = |byte: u8| output::push(index, byte);
         partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit)
     };
+    // `run` is released: print what is buffered if the console is free.
+    output::pump();
     regs.pc = pc;
     match decision {
         Exit::Resume => Outcome::Resume,
@@ -138,6 +141,7 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
             let window = crate::arch::aarch64::cpu::counter_frequency().max(1);
             let admit = p.run.lock().reports.admit(crate::arch::aarch64::cpu::counter(), window);
             if let Admit::Print { dropped } = admit {
+                output::flush(p.index);
                 if dropped > 0 {
                     println!("bulkhead: partition \"{}\": {dropped} more abort reports were left out", p.name);
                 }

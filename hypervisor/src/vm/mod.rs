@@ -36,6 +36,7 @@ mod interrupts;
 mod passthrough;
 pub mod memory;
 mod operator;
+mod output;
 mod per_cpu;
 mod sched;
 mod xen;
@@ -396,6 +397,7 @@ fn crash(p: &Partition, cpu: usize, reason: core::fmt::Arguments<'_>) {
         let _ = core::fmt::write(&mut Truncating(&mut kept), reason);
         p.run.lock().last_crash = Some(kept);
     }
+    output::flush(p.index);
     let context = crate::arch::aarch64::vcpu_context::save_el1();
     println!("bulkhead: partition \"{}\" on cpu {cpu}: {context}", p.name);
     match p.crash_policy {
@@ -523,11 +525,13 @@ fn stop(p: &Partition, power_off_when_last: bool) {
 /// partition still running, and the board powers off when none is left (unless the operator
 /// stopped it: the board then stays up for the console).
 fn stopped(p: &Partition, power_off_when_last: bool) {
+    output::flush(p.index);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     println!("bulkhead: partition \"{}\" stopped", p.name);
     let partitions = PARTITIONS.get().expect("partitions exist");
     route_console_interrupt(partitions);
     if partitions.iter().all(|q| !q.run.lock().running) {
+        output::flush_all();
         println!("bulkhead: all partitions stopped");
         if !power_off_when_last {
             println!("bulkhead: the board stays up for the console (start NAME)");
@@ -590,6 +594,7 @@ fn restart_partition(p: &Partition) {
         stopped(p, true);
         return;
     }
+    output::flush(p.index);
     println!("bulkhead: partition \"{}\" restarting (boot {boot})", p.name);
     start_partition(p, generation);
 }

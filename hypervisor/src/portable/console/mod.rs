@@ -14,6 +14,7 @@
 pub mod input;
 pub mod multiplexer;
 pub mod output;
+pub mod raw;
 
 pub use input::Routed;
 pub use multiplexer::Multiplexer;
@@ -59,6 +60,11 @@ pub enum ConsoleError {
         /// The number of slots.
         capacity: usize,
     },
+    /// A partition may not take the name the hypervisor uses on the console.
+    ReservedName {
+        /// The name given.
+        name: &'static str,
+    },
     /// No partition has this index.
     NoSuchPartition {
         /// The index given.
@@ -82,6 +88,10 @@ impl fmt::Display for ConsoleError {
                     "the console multiplexer has room for {capacity} partitions only"
                 )
             }
+            Self::ReservedName { name } => write!(
+                f,
+                "the console name \"{name}\" is the hypervisor's own (its focus messages read \"({HYPERVISOR_NAME}) ***\"); rename the partition"
+            ),
             Self::NoSuchPartition { index, count } => write!(
                 f,
                 "console partition {index} does not exist ({count} registered)"

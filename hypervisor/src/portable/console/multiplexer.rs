@@ -1,5 +1,6 @@
 //! The multiplexer's state: partitions with their line buffers, the focus, the open line.
 
+use super::raw::RawFilter;
 use super::{ConsoleError, ConsoleSink, Focus, HYPERVISOR_NAME, LINE_END, SWITCH_CODE};
 
 /// One partition's console: its name, the line being collected, whether it runs.
@@ -35,6 +36,8 @@ pub struct Multiplexer<'a, const N: usize, const L: usize> {
     pub(super) switch_count: u8,
     /// The partition whose unfinished line the physical console shows, if any.
     pub(super) open_line: Option<usize>,
+    /// What the focused partition's raw output may do on its open line.
+    pub(super) raw: RawFilter,
 }
 
 impl<const N: usize, const L: usize> Default for Multiplexer<'_, N, L> {
@@ -55,11 +58,15 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
             focus: Focus::Hypervisor,
             switch_count: 0,
             open_line: None,
+            raw: RawFilter::new(),
         }
     }
 
     /// Registers a running partition under `name`; returns its index.
     pub fn add_partition(&mut self, name: &'a str) -> Result<usize, ConsoleError> {
+        if name.eq_ignore_ascii_case(HYPERVISOR_NAME) {
+            return Err(ConsoleError::ReservedName { name: HYPERVISOR_NAME });
+        }
         let index = self.count;
         let channel = self
             .channels

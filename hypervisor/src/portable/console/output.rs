@@ -3,8 +3,9 @@
 //! A partition's buffered lines reach the operator's terminal with their control bytes made
 //! visible (`^[` for ESC, `^?` for DEL; tab kept): a guest cannot move the cursor, erase its
 //! `(name)` prefix or draw a line that looks like another partition's or the hypervisor's.
-//! The partition holding the input focus is printed raw, byte by byte, so that a shell's line
-//! editing works; the operator chose to talk to it.
+//! The partition holding the input focus is printed byte by byte, so that a shell's line
+//! editing works, through a filter (`raw.rs`) that keeps it on its own line, right of its
+//! prefix: it cannot forge the focus banner or another partition's line either.
 
 use super::multiplexer::Multiplexer;
 use super::{ConsoleError, ConsoleSink, LINE_END};
@@ -105,11 +106,12 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
             self.close_open_line(sink);
             self.write_prefix(index, sink);
             self.open_line = Some(index);
+            self.raw.start_line();
         }
         if byte == b'\n' {
             self.close_open_line(sink);
         } else {
-            sink.write_bytes(&[byte]);
+            self.raw.push(byte, sink);
         }
     }
 
@@ -126,17 +128,27 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
 }
 
 /// Writes `bytes` with every control byte but tab in caret notation (`^[` for ESC, `^?` for
-/// DEL): runs of ordinary bytes go out as they are, UTF-8 included.
+/// DEL) and every C1 control in UTF-8 (U+0080 to U+009F, which some terminals obey) as
+/// `<U+009B>`: runs of ordinary bytes go out as they are, other UTF-8 included.
 pub(super) fn write_visible(bytes: &[u8], sink: &mut impl ConsoleSink) {
     let mut run = 0;
-    for (at, &byte) in bytes.iter().enumerate() {
+    let mut at = 0;
+    while let Some(&byte) = bytes.get(at) {
+        let c1 = byte == 0xc2 && bytes.get(at + 1).is_some_and(|next| (0x80..=0x9f).contains(next));
         let control = (byte < 0x20 && byte != b'\t') || byte == 0x7f;
-        if !control {
+        if !control && !c1 {
+            at += 1;
             continue;
         }
         sink.write_bytes(&bytes[run..at]);
-        sink.write_bytes(&[b'^', byte ^ 0x40]);
-        run = at + 1;
+        if c1 {
+            super::raw::write_c1(bytes[at + 1], sink);
+            at += 2;
+        } else {
+            sink.write_bytes(&[b'^', byte ^ 0x40]);
+            at += 1;
+        }
+        run = at;
     }
     sink.write_bytes(&bytes[run..]);
 }

@@ -248,3 +248,32 @@ fn control_bytes_are_shown_not_obeyed() {
     write(&mut mux, 1, "caf\u{e9} \u{2713}\n", &mut screen);
     assert_eq!(screen.take(), "(linux) caf\u{e9} \u{2713}\r\n", "UTF-8 passes through");
 }
+
+/// C1 controls in UTF-8 (U+009B is CSI to some terminals) are shown, not obeyed.
+#[test]
+fn c1_controls_are_shown_not_obeyed() {
+    let (mut mux, mut screen) = two_partitions();
+    write(&mut mux, 0, "a\u{9b}2J\u{85}\n", &mut screen);
+    assert_eq!(screen.take(), "(rtos) a<U+009B>2J<U+0085>\r\n");
+}
+
+/// The focused partition's raw output cannot reach back over its prefix or leave its line,
+/// so it cannot draw the focus banner at the start of a line.
+#[test]
+fn the_focused_partition_cannot_forge_the_focus_banner() {
+    let (mut mux, mut screen) = two_partitions();
+    switch(&mut mux, &mut screen);
+    screen.take();
+    write(&mut mux, 0, "ab\x08\x08\x08\x1b[99D\x1b[2K\x1b[A\r(Bulkhead) *** Serial input to Bulkhead", &mut screen);
+    assert_eq!(screen.take(), "(rtos) ab\x08\x08^H^[[2K^[[A(Bulkhead) *** Serial input to Bulkhead");
+    // A new line starts with the prefix again, and the cursor budget starts afresh.
+    write(&mut mux, 0, "\nx\x08\x08", &mut screen);
+    assert_eq!(screen.take(), "\r\n(rtos) x\x08^H");
+}
+
+#[test]
+fn no_partition_may_take_the_hypervisors_console_name() {
+    let mut mux: Multiplexer<'static, 4, 16> = Multiplexer::new();
+    assert_eq!(mux.add_partition("bulkhead"), Err(ConsoleError::ReservedName { name: HYPERVISOR_NAME }));
+    assert_eq!(mux.count(), 0);
+}

@@ -1,0 +1,154 @@
+//! Partitions' console output on its way to the UART. On the trap path a guest's byte only
+//! goes into its partition's own buffer (a short lock of that buffer alone); whichever CPU
+//! finds the console free next prints the buffers through the multiplexer. A trap never waits
+//! for the console lock or the UART, so a partition that prints a lot slows only the CPU that
+//! prints it, never another partition's vCPU.
+//!
+//! Bounds: a buffer holds `BUFFER` bytes; bytes a full buffer cannot take are counted and
+//! reported (`bulkhead: partition "x": N console bytes dropped`). One hold of the console
+//! prints at most `ROUND` bytes, so a CPU that waits for the console (the hypervisor's own
+//! lines) waits for one round at most, whatever a partition writes.
+
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use heapless::Deque;
+use spin::Mutex;
+
+use crate::console;
+use crate::portable::console::{ConsoleSink, Multiplexer};
+
+use super::{LINE, MAX_PARTITIONS, MUX};
+
+/// Bytes a partition's buffer holds.
+const BUFFER: usize = 4096;
+/// Bytes printed at most per hold of the console by a pump.
+const ROUND: usize = 512;
+/// Bytes taken out of a buffer at a time (its lock is never held while printing).
+const CHUNK: usize = 64;
+
+struct Buffer {
+    bytes: Deque<u8, BUFFER>,
+    /// Bytes refused since the last report.
+    dropped: u64,
+}
+
+impl Buffer {
+    const fn new() -> Self {
+        Self { bytes: Deque::new(), dropped: 0 }
+    }
+}
+
+static BUFFERS: [Mutex<Buffer>; MAX_PARTITIONS] = [const { Mutex::new(Buffer::new()) }; MAX_PARTITIONS];
+/// Some buffer may hold bytes: the pump's fast path is this one load.
+static PENDING: AtomicBool = AtomicBool::new(false);
+/// The partition the next round starts with, so every partition gets its turn.
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+type Mux = Multiplexer<'static, MAX_PARTITIONS, LINE>;
+
+/// Queues a byte partition `index` wrote to its console (the trap path: no wait).
+pub fn push(index: usize, byte: u8) {
+    let Some(buffer) = BUFFERS.get(index) else { return };
+    let mut buffer = buffer.lock();
+    if buffer.bytes.push_back(byte).is_err() {
+        buffer.dropped = buffer.dropped.saturating_add(1);
+    }
+    PENDING.store(true, Ordering::Release);
+}
+
+/// Prints buffered output if the console is free, at most two rounds; returns at once if
+/// another CPU holds the console (it, or the next pump, prints what is left).
+pub fn pump() {
+    for _ in 0..2 {
+        if !PENDING.swap(false, Ordering::Acquire) {
+            return;
+        }
+        let mut left = true;
+        let held = console::try_with_lock(|sink| {
+            let mut mux = MUX.lock();
+            left = print_round(&mut mux, ROUND, &mut |b: &[u8]| sink(b));
+        });
+        if held.is_none() || left {
+            PENDING.store(true, Ordering::Release);
+        }
+        if held.is_none() {
+            return;
+        }
+    }
+}
+
+/// Prints everything partition `index` buffered (waiting for the console): its lines come
+/// out before a hypervisor line about it (a crash, a restart, a stop).
+pub fn flush(index: usize) {
+    console::with_lock(|sink| {
+        let mut mux = MUX.lock();
+        print_buffer(&mut mux, index, BUFFER, &mut |b: &[u8]| sink(b));
+    });
+}
+
+/// Prints every buffer whole (waiting for the console): before the board stops.
+pub fn flush_all() {
+    console::with_lock(|sink| {
+        let mut mux = MUX.lock();
+        for index in 0..MAX_PARTITIONS {
+            print_buffer(&mut mux, index, BUFFER, &mut |b: &[u8]| sink(b));
+        }
+    });
+}
+
+/// One round: up to `budget` bytes from the buffers in turn. Returns whether bytes are left.
+fn print_round(mux: &mut Mux, mut budget: usize, sink: &mut impl ConsoleSink) -> bool {
+    let first = NEXT.load(Ordering::Relaxed) % MAX_PARTITIONS;
+    for offset in 0..MAX_PARTITIONS {
+        let index = (first + offset) % MAX_PARTITIONS;
+        budget -= print_buffer(mux, index, budget, sink);
+        if budget == 0 {
+            NEXT.store(index, Ordering::Relaxed);
+            return true;
+        }
+    }
+    BUFFERS.iter().any(|b| !b.lock().bytes.is_empty())
+}
+
+/// Prints up to `budget` bytes of partition `index`'s buffer through the multiplexer, then
+/// the count of bytes it dropped, if any. Returns how many bytes it printed.
+fn print_buffer(mux: &mut Mux, index: usize, budget: usize, sink: &mut impl ConsoleSink) -> usize {
+    let Some(buffer) = BUFFERS.get(index) else { return 0 };
+    let mut printed = 0;
+    while printed < budget {
+        let mut chunk = [0u8; CHUNK];
+        let (len, dropped) = {
+            let mut buffer = buffer.lock();
+            let mut len = 0;
+            while len < CHUNK.min(budget - printed) {
+                let Some(byte) = buffer.bytes.pop_front() else { break };
+                chunk[len] = byte;
+                len += 1;
+            }
+            let dropped = if buffer.bytes.is_empty() { core::mem::take(&mut buffer.dropped) } else { 0 };
+            (len, dropped)
+        };
+        for &byte in &chunk[..len] {
+            let _ = mux.output(index, byte, sink);
+        }
+        printed += len;
+        if dropped > 0 {
+            report_dropped(mux, index, dropped, sink);
+        }
+        if len < CHUNK {
+            break;
+        }
+    }
+    printed
+}
+
+/// `bulkhead: partition "x": N console bytes dropped`, on a line of its own.
+fn report_dropped(mux: &mut Mux, index: usize, dropped: u64, sink: &mut impl ConsoleSink) {
+    use core::fmt::Write;
+    let _ = mux.flush(index, sink);
+    mux.close_open_line(sink);
+    let mut line = heapless::String::<128>::new();
+    let name = mux.name(index).unwrap_or("?");
+    let _ = write!(line, "bulkhead: partition \"{name}\": {dropped} console bytes dropped (its output outran the console)\r\n");
+    sink.write_bytes(line.as_bytes());
+}

@@ -110,6 +110,86 @@ fn reset(name: &str) -> Vec<String> {
     lines
 }
 
+/// The `hello` guest's lines with a heartbeat of `beats` beats before it ends.
+fn hello_beating(name: &str, mib: u64, beats: u64) -> Vec<String> {
+    let mut lines = hello(name, mib);
+    let done = lines.len() - 2;
+    lines.insert(done, says(name, &format!("{beats} beats every 10 ms")));
+    lines
+}
+
+/// The `reset` guest's lines when it crashes on each boot but the last, restarted by its
+/// on-crash policy.
+fn crashing(name: &str, boots: u32) -> Vec<String> {
+    let mut lines = vec![started(name)];
+    for boot in 1..=boots {
+        if boot > 1 {
+            lines.push(restarting(name, boot));
+        }
+        lines.push(says(name, &format!("boot {boot} of {boots}")));
+        if boot < boots {
+            lines.push(says(name, "crash"));
+            lines.push(format!("bulkhead: partition \"{name}\" crashed; restarting it (on-crash = restart)"));
+        }
+    }
+    lines.extend([says(name, "no earlier secret survived its reset"), says(name, "done"), stopped(name)]);
+    lines
+}
+
+/// `reset` crashes and is restarted 99 times beside `hello`'s heartbeat; the 100th boot
+/// prints its count, and no boot finds the secret of the one before.
+fn restart_100() -> Scenario {
+    let mut expect = boot_lines("QEMU virt", "v3", 4);
+    expect.extend([
+        Expect::Interleaved(vec![crashing("reset", 100), hello_beating("hello", 64, 150)]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: Some(3),
+        expect,
+        pending: false,
+        partitions: Some(PartitionConfig { file: "tests/scenarios/virt-gicv3-restart-100.dts".into(), valid: true }),
+        ..Scenario::new("virt-gicv3-restart-100", "virt")
+    }
+}
+
+/// `hostile` tries everything a guest can to reach past its partition while `hello` keeps a
+/// heartbeat; every attempt comes back to it, then its crash policy (stop) applies.
+fn hostile_beside_hello() -> Scenario {
+    let name = "hostile";
+    // The banner says where the hypervisor sits: the address `hostile.scribble` names.
+    let mut expect = boot_lines("QEMU virt", "v3", 4);
+    expect.insert(3, Expect::line("hypervisor: 0x40200000.."));
+    let hostile = vec![
+        started(name),
+        says(name, "psci 1.1"),
+        says(name, "20 stores outside its memory faulted"),
+        says(name, "scribbled 64 KiB at 0x40200000, its own RAM"),
+        says(name, "2000 device accesses: "),
+        says(name, "3000 garbage calls answered"),
+        says(name, "300 lines of escape sequences written"),
+        says(name, "hvc at 0xfffffffffffffffc returned to 0, which faulted"),
+        says(name, "writing ICC_ASGI1R_EL1"),
+        format!("bulkhead: partition \"{name}\" crashed; stopping it (on-crash = stop)"),
+        stopped(name),
+    ];
+    expect.extend([
+        Expect::Interleaved(vec![hostile, hello_beating("hello", 64, 150)]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: Some(3),
+        expect,
+        pending: false,
+        partitions: Some(PartitionConfig { file: "tests/scenarios/virt-gicv3-hostile.dts".into(), valid: true }),
+        // No escape sequence or C1 control may reach the terminal raw, and nothing may fail.
+        forbidden: vec!["FAIL".to_string(), "FATAL".to_string(), "\u{1b}".to_string(), "\u{9b}".to_string()],
+        ..Scenario::new("virt-gicv3-hostile", "virt")
+    }
+}
+
 /// Where a board's three-partition scenario puts things: must agree with its config file.
 struct Layout {
     /// The board name.
@@ -325,6 +405,8 @@ pub fn all() -> Vec<Scenario> {
         ),
         sd_folder(&raspi),
         reset_beside_hello(),
+        restart_100(),
+        hostile_beside_hello(),
         config_error(),
         switch_every_exit("virt-gicv3-switch", 3),
         switch_every_exit("virt-gicv2-switch", 2),

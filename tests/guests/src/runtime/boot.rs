@@ -171,16 +171,28 @@ enable_mmu:
     isb
     ret
 
-// x0 = address. Returns x0 = the 64-bit value read, x1 = ESR_EL1 of the fault (0: none),
-// x2 = FAR_EL1. Only the vector below knows the labels.
-.global test_guest_probe_read
-test_guest_probe_read:
+// The probes: x0 = address (x4 = the value to store). Each returns x0 = the value read,
+// x1 = ESR_EL1 of the fault (0: none), x2 = FAR_EL1. A fault of an access between
+// probes_start and probes_end resumes at the next instruction (the vector below).
+.macro probe name, access
+.global \name
+\name:
     mov     x1, #0
     mov     x2, #0
-probe_load:
-    ldr     x0, [x0]
-probe_resume:
+    \access
     ret
+.endm
+
+probes_start:
+    probe test_guest_probe_read, "ldr x0, [x0]"
+    probe test_guest_probe_read32, "ldr w0, [x0]"
+    probe test_guest_probe_read16, "ldrh w0, [x0]"
+    probe test_guest_probe_read8, "ldrb w0, [x0]"
+    probe test_guest_probe_write64, "str x4, [x0]"
+    probe test_guest_probe_write32, "str w4, [x0]"
+    probe test_guest_probe_write16, "strh w4, [x0]"
+    probe test_guest_probe_write8, "strb w4, [x0]"
+probes_end:
 
 // x0 = address to branch to. Returns x1 = ESR_EL1 of the fault (0: none), x2 = FAR_EL1; a
 // fetch that does not fault runs whatever is there, so callers only probe addresses that
@@ -219,16 +231,19 @@ exception_vectors:
     unexpected_vector 1
     unexpected_vector 2
     unexpected_vector 3
-    // Synchronous, current EL with SP_ELx: a fault of the probe load resumes after it, and an
-    // instruction abort of the fetch probe (x30 names its return point) returns there.
+    // Synchronous, current EL with SP_ELx: a fault of a probe's access resumes after it, and
+    // an instruction abort of the fetch probe (x30 names its return point) returns there.
     .balign 0x80
     mrs     x1, elr_el1
-    adr     x2, probe_load
+    adr     x2, probes_start
     cmp     x1, x2
-    b.ne    1f
+    b.lo    1f
+    adr     x2, probes_end
+    cmp     x1, x2
+    b.hs    1f
+    add     x3, x1, #4
     mrs     x1, esr_el1
     mrs     x2, far_el1
-    adr     x3, probe_resume
     msr     elr_el1, x3
     eret
 1:  adr     x3, probe_fetch_resume

@@ -39,6 +39,65 @@ pub unsafe fn probe_read(address: u64) -> Result<u64, Fault> {
     }
 }
 
+/// How wide an access [`probe_access`] makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessSize {
+    Byte,
+    Half,
+    Word,
+    Double,
+}
+
+impl AccessSize {
+    /// Its width in bytes.
+    pub const fn bytes(self) -> u64 {
+        match self {
+            Self::Byte => 1,
+            Self::Half => 2,
+            Self::Word => 4,
+            Self::Double => 8,
+        }
+    }
+}
+
+/// Loads from `address` (`value` `None`) or stores `value` there, with an access of `size`,
+/// catching a synchronous fault instead of stopping. Returns the value loaded (0 for a store).
+///
+/// # Safety
+/// `address` must be aligned to `size`, and the access must not disturb anything the guest
+/// relies on (its own memory, a register of its own devices with side effects it needs).
+pub unsafe fn probe_access(address: u64, size: AccessSize, value: Option<u64>) -> Result<u64, Fault> {
+    macro_rules! probe {
+        ($routine:literal) => {{
+            let (read, esr, far): (u64, u64, u64);
+            // SAFETY: the routine is a leaf that makes one access to `address` and changes
+            // only x0-x2 and the link register, all declared (x4 is only read); a fault in
+            // its access returns through the vector to the instruction after it with x1 = ESR
+            // (never 0 for an exception) and x2 = FAR. The caller vouches for the access.
+            unsafe {
+                core::arch::asm!(concat!("bl ", $routine), inout("x0") address => read, out("x1") esr,
+                    out("x2") far, out("x3") _, in("x4") value.unwrap_or(0), out("x30") _, options(nostack))
+            };
+            (read, esr, far)
+        }};
+    }
+    let (read, esr, far) = match (size, value.is_some()) {
+        (AccessSize::Double, false) => probe!("test_guest_probe_read"),
+        (AccessSize::Word, false) => probe!("test_guest_probe_read32"),
+        (AccessSize::Half, false) => probe!("test_guest_probe_read16"),
+        (AccessSize::Byte, false) => probe!("test_guest_probe_read8"),
+        (AccessSize::Double, true) => probe!("test_guest_probe_write64"),
+        (AccessSize::Word, true) => probe!("test_guest_probe_write32"),
+        (AccessSize::Half, true) => probe!("test_guest_probe_write16"),
+        (AccessSize::Byte, true) => probe!("test_guest_probe_write8"),
+    };
+    match (esr, value) {
+        (0, None) => Ok(read),
+        (0, Some(_)) => Ok(0),
+        _ => Err(Fault { esr: Esr(esr), far }),
+    }
+}
+
 /// Branches to `address`, catching the instruction abort the fetch must raise.
 ///
 /// # Safety

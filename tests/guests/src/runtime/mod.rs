@@ -14,7 +14,7 @@ mod uart;
 use core::fmt;
 
 pub use boot::{IDENTITY_MAP_LIMIT, MAX_DTB_SIZE};
-pub use exception::{probe_fetch, probe_read, Fault};
+pub use exception::{probe_access, probe_fetch, probe_read, AccessSize, Fault};
 pub use psci::Psci;
 pub use uart::{Console, Pl011};
 
@@ -68,6 +68,13 @@ impl Guest {
         match self.psci_version {
             Ok(version) => self.say(format_args!("psci {version}")),
             Err(error) => self.say(format_args!("FAIL psci version: {error}")),
+        }
+    }
+
+    /// Writes `bytes` to the console as they are, without `NAME: ` or a newline.
+    pub fn console_write(&self, bytes: &[u8]) {
+        if let Some(console) = CONSOLE.get() {
+            bytes.iter().for_each(|&byte| console.uart().write_byte(byte));
         }
     }
 

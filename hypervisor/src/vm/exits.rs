@@ -3,6 +3,8 @@
 //! hypervisor cannot handle (the partition's crash policy). Each returns an [`Outcome`] to
 //! the CPU's loop.
 
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 use crate::arch::aarch64::context::{ExitVector, GuestRegisters};
 use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::guest;

@@ -9,6 +9,8 @@
 //! prints at most `ROUND` bytes, so a CPU that waits for the console (the hypervisor's own
 //! lines) waits for one round at most, whatever a partition writes.
 
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use heapless::Deque;
@@ -100,8 +102,8 @@ pub fn flush_all() {
 fn print_round(mux: &mut Mux, mut budget: usize, sink: &mut impl ConsoleSink) -> bool {
     let first = NEXT.load(Ordering::Relaxed) % MAX_PARTITIONS;
     for offset in 0..MAX_PARTITIONS {
-        let index = (first + offset) % MAX_PARTITIONS;
-        budget -= print_buffer(mux, index, budget, sink);
+        let index = first.wrapping_add(offset) % MAX_PARTITIONS;
+        budget = budget.saturating_sub(print_buffer(mux, index, budget, sink));
         if budget == 0 {
             NEXT.store(index, Ordering::Relaxed);
             return true;
@@ -120,10 +122,10 @@ fn print_buffer(mux: &mut Mux, index: usize, budget: usize, sink: &mut impl Cons
         let (len, dropped) = {
             let mut buffer = buffer.lock();
             let mut len = 0;
-            while len < CHUNK.min(budget - printed) {
+            while len < CHUNK.min(budget.saturating_sub(printed)) {
                 let Some(byte) = buffer.bytes.pop_front() else { break };
                 chunk[len] = byte;
-                len += 1;
+                len = len.saturating_add(1);
             }
             let dropped = if buffer.bytes.is_empty() { core::mem::take(&mut buffer.dropped) } else { 0 };
             (len, dropped)
@@ -131,7 +133,7 @@ fn print_buffer(mux: &mut Mux, index: usize, budget: usize, sink: &mut impl Cons
         for &byte in &chunk[..len] {
             let _ = mux.output(index, byte, sink);
         }
-        printed += len;
+        printed = printed.saturating_add(len);
         if dropped > 0 {
             report_dropped(mux, index, dropped, sink);
         }

@@ -34,7 +34,7 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
             len: 0,
         };
         if byte == SWITCH_CODE {
-            self.switch_count += 1;
+            self.switch_count = self.switch_count.saturating_add(1);
             if self.switch_count == SWITCH_COUNT {
                 self.switch_count = 0;
                 self.switch_focus(sink);

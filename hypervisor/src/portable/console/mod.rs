@@ -11,6 +11,8 @@
 //! turn, then back, and the hypervisor says so as Xen does (`*** Serial input to rtos
 //! (type 'CTRL-a' three times to switch input)`); every other byte goes to the focus.
 
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod input;
 pub mod multiplexer;
 pub mod output;

@@ -77,7 +77,8 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
             running: true,
             ..Channel::EMPTY
         };
-        self.count += 1;
+        // `index` < N: the slot exists.
+        self.count = index.saturating_add(1);
         Ok(index)
     }
 
@@ -152,7 +153,7 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
     pub(super) fn switch_focus(&mut self, sink: &mut impl ConsoleSink) {
         let first = match self.focus {
             Focus::Hypervisor => 0,
-            Focus::Partition(index) => index + 1,
+            Focus::Partition(index) => index.saturating_add(1),
         };
         let next = (first..self.count).find(|&index| self.channels[index].running);
         self.set_focus(next, sink);

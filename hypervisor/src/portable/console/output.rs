@@ -50,7 +50,8 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
             return;
         }
         channel.line[channel.len] = byte;
-        channel.len += 1;
+        // Below L: a full buffer was flushed by the byte before.
+        channel.len = channel.len.saturating_add(1);
         channel.wrapped = false;
         if channel.len == L {
             self.flush_line(index, sink);
@@ -133,20 +134,21 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
 pub(super) fn write_visible(bytes: &[u8], sink: &mut impl ConsoleSink) {
     let mut run = 0;
     let mut at = 0;
+    // `at` stays below `bytes.len()`, far from overflowing.
     while let Some(&byte) = bytes.get(at) {
-        let c1 = byte == 0xc2 && bytes.get(at + 1).is_some_and(|next| (0x80..=0x9f).contains(next));
+        let next = bytes.get(at.saturating_add(1)).copied().filter(|next| byte == 0xc2 && (0x80..=0x9f).contains(next));
         let control = (byte < 0x20 && byte != b'\t') || byte == 0x7f;
-        if !control && !c1 {
-            at += 1;
+        if !control && next.is_none() {
+            at = at.saturating_add(1);
             continue;
         }
         sink.write_bytes(&bytes[run..at]);
-        if c1 {
-            super::raw::write_c1(bytes[at + 1], sink);
-            at += 2;
+        if let Some(c1) = next {
+            super::raw::write_c1(c1, sink);
+            at = at.saturating_add(2);
         } else {
             sink.write_bytes(&[b'^', byte ^ 0x40]);
-            at += 1;
+            at = at.saturating_add(1);
         }
         run = at;
     }

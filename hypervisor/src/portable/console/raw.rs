@@ -83,7 +83,7 @@ impl RawFilter {
                 let parameter = byte.is_ascii_digit() || byte == b';';
                 if parameter && len < PARAMETERS {
                     parameters[len] = byte;
-                    self.state = State::Csi { parameters, len: len + 1 };
+                    self.state = State::Csi { parameters, len: len.saturating_add(1) };
                     return;
                 }
                 self.state = State::Text;
@@ -105,7 +105,7 @@ impl RawFilter {
             0x1b => self.state = State::Escape,
             0xc2 => self.state = State::Utf8Lead,
             0x08 if self.column > 0 => {
-                self.column -= 1;
+                self.column = self.column.saturating_sub(1);
                 sink.write_bytes(&[byte]);
             }
             b'\t' => {
@@ -140,7 +140,7 @@ impl RawFilter {
                 if n == 0 {
                     return;
                 }
-                self.column -= n;
+                self.column = self.column.saturating_sub(n);
                 sink.write_bytes(b"\x1b[");
                 write_decimal(n, sink);
                 sink.write_bytes(b"D");
@@ -164,7 +164,7 @@ fn parse_count(parameters: &[u8]) -> Option<usize> {
         if !digit.is_ascii_digit() {
             return None;
         }
-        n = n.saturating_mul(10).saturating_add(usize::from(digit - b'0'));
+        n = n.saturating_mul(10).saturating_add(usize::from(digit.saturating_sub(b'0')));
     }
     Some(n.max(1))
 }
@@ -188,6 +188,8 @@ pub(super) fn write_c1(byte: u8, sink: &mut impl ConsoleSink) {
 }
 
 /// Writes `n` in decimal, without allocating.
+// At most 20 digits of a usize fill the buffer from its end; `rest % 10` is below 10.
+#[allow(clippy::arithmetic_side_effects)]
 fn write_decimal(n: usize, sink: &mut impl ConsoleSink) {
     let mut buffer = [0u8; 20];
     let mut at = buffer.len();

@@ -266,7 +266,7 @@ fn assign_cpus(plan: &PartitionPlan, index: usize, cpus: &mut CpuAssignment) -> 
             (_, Some(placement)) => placement.cpu,
             (_, None) => {
                 let allowed: Vec<usize> = pool.cpus.iter().copied().filter(|c| vcpu.affinity.is_empty() || vcpu.affinity.contains(c)).collect();
-                match allowed.get((index + v) % allowed.len().max(1)) {
+                match index.wrapping_add(v).checked_rem(allowed.len()).and_then(|i| allowed.get(i)) {
                     Some(&cpu) => cpu,
                     None => return Err(BuildError::NoFreeCpu { partition: p.name.clone(), vcpu: v, pool: pool.name.clone(), scheduler }),
                 }

@@ -113,7 +113,7 @@ fn data_abort(
     console: &mut impl TransmitSink,
 ) -> Exit {
     let address = crate::portable::trap::fault_ipa(far, hpfar);
-    let in_vgic = partition.vgic.lock().trapped_ranges().iter().any(|&(base, size)| (base..base + size).contains(&address));
+    let in_vgic = partition.vgic.lock().trapped_ranges().iter().any(|&(base, size)| (base..base.saturating_add(size)).contains(&address));
     let in_vpl011 = partition.vpl011 && (PL011_BASE..PL011_BASE + PL011_SIZE).contains(&address);
     if !in_vgic && !in_vpl011 {
         return Exit::Abort { address, reason: AbortReason::Unmapped };

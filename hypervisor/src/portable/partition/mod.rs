@@ -5,6 +5,8 @@
 //! stage-2 table maps exactly those banks (the vPL011 and everything else trap), and, once the
 //! guest asks, its own Xen shared_info page.
 
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 mod build;
 mod exit;
 pub mod report_limit;
@@ -167,7 +169,7 @@ impl Partition {
 
     /// Its Xen domain id: 1, 2, ... in `/chosen` order, as Xen dom0less numbers domUs.
     pub fn domid(&self) -> u16 {
-        u16::try_from(self.index + 1).unwrap_or(u16::MAX)
+        u16::try_from(self.index.saturating_add(1)).unwrap_or(u16::MAX)
     }
 
     /// Puts the vGIC back to its reset state (same version, vCPUs and SPIs), with each vCPU's

@@ -41,7 +41,7 @@ impl ReportLimit {
             self.dropped = self.dropped.saturating_add(1);
             return Admit::Drop;
         }
-        self.printed += 1;
+        self.printed = self.printed.saturating_add(1);
         Admit::Print { dropped: core::mem::take(&mut self.dropped) }
     }
 }

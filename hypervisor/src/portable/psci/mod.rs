@@ -4,6 +4,8 @@
 //! ([`crate::portable::trap::Call`]) and passes `x0` to `x3` to [`handle`], then carries out the
 //! returned [`Action`]. References: Arm DEN0022 (PSCI 1.1) and DEN0028 (SMCCC 1.1 and later).
 
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod dispatch;
 pub mod function;
 pub mod power;

@@ -243,8 +243,10 @@ impl MmioAccess {
     /// The mask of the bits an access of this size carries.
     pub const fn size_mask(self) -> u64 {
         match self.size {
-            8 => u64::MAX,
-            size => (1u64 << (size as u32 * 8)) - 1,
+            1 => 0xff,
+            2 => 0xffff,
+            4 => 0xffff_ffff,
+            _ => u64::MAX,
         }
     }
 
@@ -259,9 +261,10 @@ impl MmioAccess {
     /// zero-extended otherwise; a W destination always has its upper half cleared.
     pub const fn loaded_value(self, device_value: u64) -> u64 {
         let value = device_value & self.size_mask();
-        let bits = self.size as u32 * 8;
+        // The size is 1, 2, 4 or 8 bytes (SAS): at most 64 bits.
+        let bits = (self.size as u32).wrapping_mul(8);
         let extended = if self.sign_extend && bits < 64 {
-            let shift = 64 - bits;
+            let shift = 64u32.wrapping_sub(bits);
             (((value << shift) as i64) >> shift) as u64
         } else {
             value

@@ -143,7 +143,8 @@ pub fn external_abort(
         far_el1: guest.far,
         elr_el1: guest.pc,
         spsr_el1: guest.pstate,
-        pc: (guest.vbar_el1 & !0x7ff) + vector,
+        // The vector's offset is below 0x800, the bits VBAR_EL1's alignment leaves clear.
+        pc: (guest.vbar_el1 & !0x7ff) | vector,
         pstate,
     })
 }

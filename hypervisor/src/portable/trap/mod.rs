@@ -6,6 +6,8 @@
 //! section D13 (the `ESR_ELx` description and its per-class ISS encodings) and section D1.10
 //! (exception entry).
 
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod data_abort;
 pub mod inject;
 pub mod instruction;

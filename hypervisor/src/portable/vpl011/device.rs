@@ -105,7 +105,8 @@ impl Vpl011 {
             4 => 7,
             _ => 4,
         };
-        FIFO_DEPTH * eighths / 8
+        // Constants: 16 * 7 at most.
+        FIFO_DEPTH.saturating_mul(eighths) / 8
     }
 
     fn flags(&self) -> u32 {
@@ -215,7 +216,7 @@ fn check_access(offset: u64, size: u8) -> Result<(u64, u32), Vpl011Error> {
     if !known {
         return Err(Vpl011Error::BadOffset { offset });
     }
-    Ok((register, (offset & 0b11) as u32 * 8))
+    Ok((register, ((offset & 0b11) as u32) << 3))
 }
 
 fn id_byte(register: u64) -> Option<u32> {
@@ -224,7 +225,12 @@ fn id_byte(register: u64) -> Option<u32> {
 }
 
 const fn size_mask(size: u8) -> u64 {
-    (1u64 << (size as u32 * 8)) - 1
+    match size {
+        1 => 0xff,
+        2 => 0xffff,
+        4 => 0xffff_ffff,
+        _ => u64::MAX,
+    }
 }
 
 #[cfg(test)]

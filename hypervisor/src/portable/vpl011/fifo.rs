@@ -47,8 +47,8 @@ impl ReceiveFifo {
         if self.is_full() {
             return Err(byte);
         }
-        self.bytes[(self.head + self.len) % FIFO_DEPTH] = byte;
-        self.len += 1;
+        self.bytes[self.head.wrapping_add(self.len) % FIFO_DEPTH] = byte;
+        self.len = self.len.saturating_add(1);
         Ok(())
     }
 
@@ -58,8 +58,8 @@ impl ReceiveFifo {
             return None;
         }
         let byte = self.bytes[self.head];
-        self.head = (self.head + 1) % FIFO_DEPTH;
-        self.len -= 1;
+        self.head = self.head.wrapping_add(1) % FIFO_DEPTH;
+        self.len = self.len.saturating_sub(1);
         Some(byte)
     }
 

@@ -6,6 +6,8 @@
 //! [`Vpl011::receive`], and after each of these sets the partition's SPI
 //! [`INTERRUPT_ID`] to the level [`Vpl011::interrupt_pending`] reports.
 
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 pub mod device;
 pub mod fifo;
 pub mod mmio;

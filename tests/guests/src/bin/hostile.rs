@@ -15,7 +15,7 @@
 //!   contexts, and Xen hypercalls with wild pointers;
 //! - `hostile.flood=N`: N console lines of escape sequences that try to erase its prefix,
 //!   draw the focus banner or another partition's line, and C1 controls;
-//! - `hostile.top`: a trapping instruction (HVC) at the last word of the address space, mapped
+//! - `hostile.top=1`: a trapping instruction (HVC) at the last word of the address space, mapped
 //!   through its own TTBR1: the PC wraps to 0, whose fetch faults inside the guest.
 //!
 //! Last, it writes ICC_ASGI1R_EL1, which the hypervisor does not emulate.

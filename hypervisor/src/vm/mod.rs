@@ -319,11 +319,13 @@ static DRAINING: Mutex<()> = Mutex::new(());
 /// restarted a partition, the caller's own included).
 fn drain_console(partitions: &[Partition]) -> bool {
     let Some(_draining) = DRAINING.try_lock() else { return false };
+    // Nothing typed (the usual case): only the UART is looked at, and never waited for.
+    let Some(first) = console::read_byte() else { return false };
     let focus_before = MUX.lock().focus();
-    let mut typed = false;
-    while let Some(byte) = console::read_byte() {
-        typed = true;
-        let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return typed };
+    let mut next = Some(first);
+    while let Some(byte) = next.take() {
+        next = console::read_byte();
+        let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return true };
         match routed.target {
             crate::portable::console::Focus::Partition(i) => {
                 if let Some(target) = partitions.get(i) {
@@ -344,7 +346,7 @@ fn drain_console(partitions: &[Partition]) -> bool {
     if MUX.lock().focus() != focus_before {
         route_console_interrupt(partitions);
     }
-    typed
+    true
 }
 
 /// Gives partition `index` the input focus (the operator's `focus NAME`).

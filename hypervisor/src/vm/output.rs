@@ -62,7 +62,8 @@ pub fn push(index: usize, byte: u8) {
 /// another CPU holds the console (it, or the next pump, prints what is left).
 pub fn pump() {
     for _ in 0..2 {
-        if !PENDING.swap(false, Ordering::Acquire) {
+        // A plain load first: most traps find nothing buffered and write no shared line.
+        if !PENDING.load(Ordering::Relaxed) || !PENDING.swap(false, Ordering::Acquire) {
             return;
         }
         let mut left = true;

@@ -55,10 +55,12 @@ impl Pl011Console {
 }
 
 impl Pl011Console {
-    /// A byte typed on the console, if one is waiting. Break, parity and framing errors lose
-    /// the byte; there is nobody to tell.
+    /// A byte typed on the console, if one is waiting and no other CPU is writing to the UART
+    /// (then the byte waits in the receive FIFO for the next look: a trap never waits for
+    /// another CPU's output). Break, parity and framing errors lose the byte; there is nobody
+    /// to tell.
     pub fn read_byte(&self) -> Option<u8> {
-        self.uart.lock().read_word().ok().flatten()
+        self.uart.try_lock()?.read_word().ok().flatten()
     }
 
     /// Writes all of `bytes`, waiting for room in the transmit FIFO.

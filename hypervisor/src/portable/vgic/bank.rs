@@ -53,7 +53,7 @@ impl BankRegister {
             0xc00..0xd00 => (BankRegister::Config, 0xc00, 4),
             _ => return None,
         };
-        Some((register, ((offset - base) * per_byte) as IntId))
+        Some((register, offset.saturating_sub(base).saturating_mul(per_byte) as IntId))
     }
 
     /// Bits per interrupt.
@@ -86,7 +86,7 @@ impl Vgic {
     ) -> u32 {
         let mut value = 0u32;
         for index in 0..register.span(size) {
-            let intid = first + index;
+            let intid = first.saturating_add(index);
             let Some(irq) = self.irq(vcpu, intid) else {
                 continue;
             };
@@ -98,9 +98,10 @@ impl Vgic {
                 BankRegister::Priority => irq.priority as u32,
                 BankRegister::Targets if intid < 32 => 1 << vcpu.0,
                 BankRegister::Targets => irq.targets as u32,
-                BankRegister::Config => (irq.trigger == Trigger::Edge) as u32 * 0b10,
+                BankRegister::Config => if irq.trigger == Trigger::Edge { 0b10 } else { 0 },
             };
-            value |= field << (index * register.field_width());
+            // A register holds at most 32 bits of fields: the shift stays below 32.
+            value |= field << index.wrapping_mul(register.field_width());
         }
         value
     }
@@ -119,12 +120,13 @@ impl Vgic {
             ..Effects::NONE
         };
         let width = register.field_width();
-        let field_mask = (1u32 << width) - 1;
-        let vcpu_mask = ((1u32 << self.vcpu_count) - 1) as u8;
+        let field_mask = super::effects::all_vcpus(width as usize);
+        let vcpu_mask = super::effects::all_vcpus(self.vcpu_count) as u8;
         let v2 = self.version == GicVersion::V2;
         for index in 0..register.span(size) {
-            let intid = first + index;
-            let field = (value >> (index * width)) & field_mask;
+            let intid = first.saturating_add(index);
+            // As in `bank_read`: the shift stays below 32.
+            let field = (value >> index.wrapping_mul(width)) & field_mask;
             let before = self.interested(vcpu, intid);
             let Some(irq) = self.irq_mut(vcpu, intid) else {
                 continue;
@@ -135,11 +137,11 @@ impl Vgic {
                 BankRegister::Group => irq.group1 = field != 0,
                 BankRegister::SetEnable if field != 0 => {
                     irq.enabled = true;
-                    effects.hw_enable |= bit * hw as u32;
+                    effects.hw_enable |= if hw { bit } else { 0 };
                 }
                 BankRegister::ClearEnable if field != 0 => {
                     irq.enabled = false;
-                    effects.hw_disable |= bit * hw as u32;
+                    effects.hw_disable |= if hw { bit } else { 0 };
                 }
                 // GICv2 SGI pending bits are read-only here; GICD_SPENDSGIR sets them (IHI 0048B 4.3.7).
                 BankRegister::SetPending if field != 0 && !(v2 && is_sgi(intid)) => {
@@ -151,13 +153,13 @@ impl Vgic {
                 BankRegister::SetActive if field != 0 => irq.active = true,
                 BankRegister::ClearActive if field != 0 => {
                     irq.clear_active();
-                    effects.hw_deactivate |= bit * hw as u32;
+                    effects.hw_deactivate |= if hw { bit } else { 0 };
                 }
                 BankRegister::Priority => irq.priority = field as u8 & PRIORITY_MASK,
                 BankRegister::Targets if intid >= 32 => {
                     let targets = field as u8 & vcpu_mask;
                     if targets != irq.targets {
-                        effects.hw_retarget |= bit * hw as u32;
+                        effects.hw_retarget |= if hw { bit } else { 0 };
                     }
                     irq.targets = targets;
                 }

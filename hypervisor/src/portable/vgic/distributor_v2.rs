@@ -22,7 +22,8 @@ const ID_BLOCK: u64 = GUEST_GICD_V2_SIZE - ID_BLOCK_FROM_END;
 
 /// `GICD_TYPER.ITLinesNumber` for a number of SPIs: lines = 32 * (N + 1).
 pub(super) const fn it_lines_number(spis: usize) -> u32 {
-    ((32 + spis).div_ceil(32) - 1) as u32
+    // The number of 32-interrupt blocks, SGIs and PPIs included, less one.
+    spis.saturating_add(32).div_ceil(32).saturating_sub(1) as u32
 }
 
 impl Vgic {
@@ -77,14 +78,14 @@ impl Vgic {
                 let mut value = 0;
                 for index in 0..size.bytes() as u32 {
                     let sources = self
-                        .irq(vcpu, first + index)
+                        .irq(vcpu, first.saturating_add(index))
                         .map_or(0, |irq| irq.sgi_sources);
-                    value |= (sources as u32) << (8 * index);
+                    value |= (sources as u32) << index.wrapping_mul(8);
                 }
                 value
             }
             ID_BLOCK..GUEST_GICD_V2_SIZE => {
-                id_register(GicVersion::V2, offset - ID_BLOCK).unwrap_or(0)
+                id_register(GicVersion::V2, offset.saturating_sub(ID_BLOCK)).unwrap_or(0)
             }
             // GICD_SGIR is write-only; reserved registers read as zero.
             _ => 0,
@@ -106,7 +107,7 @@ impl Vgic {
         let effects = match offset {
             CTLR => {
                 self.group_enabled = [value & 1 != 0, value & 2 != 0];
-                Effects::kick(VcpuSet((1 << self.vcpu_count) - 1))
+                Effects::kick(VcpuSet(super::effects::all_vcpus(self.vcpu_count)))
             }
             BANK_START..BANK_END => match BankRegister::decode(offset) {
                 Some((register, first)) => self.bank_write(vcpu, register, first, size, value),
@@ -122,8 +123,8 @@ impl Vgic {
                 let mut effects = Effects::NONE;
                 for index in 0..size.bytes() as u32 {
                     let sources =
-                        (value >> (8 * index)) as u8 & ((1u16 << self.vcpu_count) - 1) as u8;
-                    effects.kick.0 |= self.change_sgi_sources(vcpu, first + index, sources, set).0;
+                        (value >> index.wrapping_mul(8)) as u8 & super::effects::all_vcpus(self.vcpu_count) as u8;
+                    effects.kick.0 |= self.change_sgi_sources(vcpu, first.saturating_add(index), sources, set).0;
                 }
                 effects
             }

@@ -100,7 +100,7 @@ impl Vgic {
                 half(route, offset, size)
             }
             ID_BLOCK..GUEST_GICD_V3_SIZE => {
-                id_register(GicVersion::V3, offset - ID_BLOCK).unwrap_or(0) as u64
+                id_register(GicVersion::V3, offset.saturating_sub(ID_BLOCK)).unwrap_or(0) as u64
             }
             // TYPER2, STATUSR, IGRPMODR, NSACR, SGIR and everything reserved read as zero.
             _ => 0,
@@ -122,7 +122,7 @@ impl Vgic {
         let effects = match offset {
             CTLR => {
                 self.group_enabled = [value & 1 != 0, value & 2 != 0];
-                Effects::kick(VcpuSet((1 << self.vcpu_count) - 1))
+                Effects::kick(VcpuSet(super::effects::all_vcpus(self.vcpu_count)))
             }
             0x800..0xc00 => Effects::NONE,
             BANK_START..BANK_END => match BankRegister::decode(offset) {
@@ -172,7 +172,7 @@ impl Vgic {
 
 /// The INTID a `GICD_IROUTER<n>` offset belongs to.
 const fn router_intid(offset: u64) -> IntId {
-    ((offset - IROUTER) / 8) as IntId
+    (offset.saturating_sub(IROUTER) / 8) as IntId
 }
 
 /// A 64-bit register value as a 64-bit read, or the 32-bit half at `offset`.

@@ -51,8 +51,9 @@ impl Doorbell {
             let mut word = slot.swap(0, Ordering::Acquire);
             while word != 0 {
                 let bit = word.trailing_zeros();
-                word &= word - 1;
-                take(index as u32 * 32 + bit);
+                // `word` is not zero; the index is a small array's.
+                word &= word.wrapping_sub(1);
+                take((index as u32).wrapping_mul(32).wrapping_add(bit));
             }
         }
     }

@@ -6,6 +6,14 @@ use super::VcpuId;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VcpuSet(pub u32);
 
+/// The mask of vCPUs `0..count` (every vCPU of a partition of `count`; all 32 for more).
+pub const fn all_vcpus(count: usize) -> u32 {
+    match 1u32.checked_shl(count as u32) {
+        Some(bit) => bit.wrapping_sub(1),
+        None => u32::MAX,
+    }
+}
+
 impl VcpuSet {
     /// The empty set.
     pub const EMPTY: VcpuSet = VcpuSet(0);

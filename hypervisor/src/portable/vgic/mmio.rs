@@ -24,7 +24,7 @@ impl Vgic {
             GicVersion::V2 => [(GUEST_GICD_BASE, GUEST_GICD_V2_SIZE), (0, 0)],
             GicVersion::V3 => [
                 (GUEST_GICD_BASE, GUEST_GICD_V3_SIZE),
-                (GUEST_GICR_BASE, GUEST_GICR_STRIDE * self.vcpu_count as u64),
+                (GUEST_GICR_BASE, GUEST_GICR_STRIDE.saturating_mul(self.vcpu_count as u64)),
             ],
         }
     }

@@ -22,6 +22,7 @@
 //!
 //! Invariant: between a vCPU's `flush` and its next `sync`, the interrupts in its list registers are
 //! marked as owned by that vCPU; any change another core makes to one of them kicks that vCPU.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod bank;
 mod distributor_v2;

@@ -33,7 +33,7 @@ impl Vgic {
         let route = Self::vcpu_affinity(vcpu);
         let affinity = (((route >> 32) & 0xff) << 24) | (route & 0xff_ffff);
         let mut typer = (affinity << 32) | ((vcpu.0 as u64 & 0xffff) << 8);
-        if vcpu.0 + 1 == self.vcpu_count {
+        if vcpu.0.saturating_add(1) == self.vcpu_count {
             typer |= TYPER_LAST;
         }
         typer
@@ -100,7 +100,7 @@ impl Vgic {
                     }
                 }
                 ID_BLOCK..FRAME_SIZE => {
-                    id_register(GicVersion::V3, local - ID_BLOCK).unwrap_or(0) as u64
+                    id_register(GicVersion::V3, local.saturating_sub(ID_BLOCK)).unwrap_or(0) as u64
                 }
                 // CTLR (no LPIs, RWP clear), STATUSR, PROPBASER, PENDBASER and reserved: zero.
                 _ => 0,

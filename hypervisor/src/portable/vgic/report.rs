@@ -27,6 +27,8 @@ impl IntIdSet<'_> {
 }
 
 impl fmt::Display for IntIdSet<'_> {
+    // Counts and interrupt IDs below `intid_limit` (at most 1020): nothing here overflows.
+    #[allow(clippy::arithmetic_side_effects)]
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut runs = 0;
         let mut left_out = 0;

@@ -75,7 +75,7 @@ impl SgiRequest {
 impl Vgic {
     /// The vCPUs an SGI from `from` reaches; targets that do not exist are dropped.
     pub(super) fn sgi_targets(&self, from: VcpuId, targets: SgiTargets) -> VcpuSet {
-        let all = (1u32 << self.vcpu_count) - 1;
+        let all = super::effects::all_vcpus(self.vcpu_count);
         match targets {
             SgiTargets::List(set) => VcpuSet(set.0 & all),
             SgiTargets::AllButSelf => VcpuSet(all & !(1 << from.0)),
@@ -90,7 +90,7 @@ impl Vgic {
                 let mut set = VcpuSet::EMPTY;
                 let upper = ((aff3 as u64) << 32) | ((aff2 as u64) << 16) | ((aff1 as u64) << 8);
                 for bit in (0..16).filter(|b| list & (1 << b) != 0) {
-                    let aff0 = range as u64 * 16 + bit;
+                    let aff0 = (range as u64).wrapping_mul(16).wrapping_add(bit);
                     if aff0 <= 0xff {
                         if let Some(vcpu) = self.vcpu_with_affinity(upper | aff0) {
                             set.insert(vcpu);

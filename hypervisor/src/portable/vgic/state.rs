@@ -50,7 +50,7 @@ impl VcpuState {
         let mut intid = 0;
         while intid < PRIVATE_COUNT {
             private[intid] = IrqState::reset(intid as IntId);
-            intid += 1;
+            intid = intid.saturating_add(1);
         }
         VcpuState {
             private,
@@ -131,7 +131,7 @@ impl Vgic {
                 max: MAX_SPIS,
             });
         }
-        let spis = config.spis.div_ceil(32) * 32;
+        let spis = config.spis.div_ceil(32).saturating_mul(32);
         *self = Self::empty();
         self.version = config.version;
         self.vcpu_count = config.vcpus;
@@ -172,7 +172,7 @@ impl Vgic {
 
     /// One past the highest implemented INTID.
     pub const fn intid_limit(&self) -> IntId {
-        (SPI_FIRST as usize + self.spi_count) as IntId
+        (SPI_FIRST as usize).saturating_add(self.spi_count) as IntId
     }
 
     /// Checks a vCPU index.
@@ -192,7 +192,7 @@ impl Vgic {
         if is_private(intid) {
             self.vcpus.get(vcpu.0)?.private.get(intid as usize)
         } else if intid < self.intid_limit() {
-            self.spis.get((intid - SPI_FIRST) as usize)
+            self.spis.get(intid.saturating_sub(SPI_FIRST) as usize)
         } else {
             None
         }
@@ -203,7 +203,7 @@ impl Vgic {
         if is_private(intid) {
             self.vcpus.get_mut(vcpu.0)?.private.get_mut(intid as usize)
         } else if intid < self.intid_limit() {
-            self.spis.get_mut((intid - SPI_FIRST) as usize)
+            self.spis.get_mut(intid.saturating_sub(SPI_FIRST) as usize)
         } else {
             None
         }
@@ -236,7 +236,7 @@ impl Vgic {
         let irq = self.irq(vcpu, intid)?;
         match self.version {
             GicVersion::V2 => {
-                let targets = irq.targets as u32 & ((1u32 << self.vcpu_count) - 1);
+                let targets = irq.targets as u32 & super::effects::all_vcpus(self.vcpu_count);
                 (targets != 0).then(|| VcpuId(targets.trailing_zeros() as usize))
             }
             GicVersion::V3 => {
@@ -386,8 +386,9 @@ impl Vgic {
             let mut bits = core::mem::take(&mut self.released[word]);
             while bits != 0 {
                 let bit = bits.trailing_zeros();
-                bits &= bits - 1;
-                let intid = SPI_FIRST + word as u32 * 32 + bit;
+                // `bits` is not zero; a small array's word index.
+                bits &= bits.wrapping_sub(1);
+                let intid = SPI_FIRST.wrapping_add((word as u32).wrapping_mul(32)).wrapping_add(bit);
                 if let Some(physical) = self.irq(VcpuId(0), intid).and_then(|irq| irq.hw) {
                     deactivate(physical);
                 }

@@ -86,16 +86,17 @@ impl Vgic {
             {
                 continue;
             }
-            waiting += 1;
+            waiting = waiting.saturating_add(1);
             let key = rank(irq, intid);
             let Some(last) = capacity.checked_sub(1) else {
                 continue;
             };
             if key < chosen[last].0 {
                 let mut at = last;
-                while at > 0 && chosen[at - 1].0 > key {
-                    chosen[at] = chosen[at - 1];
-                    at -= 1;
+                // An insertion into `chosen`, indices below its length.
+                while let Some(before) = at.checked_sub(1).filter(|&b| chosen[b].0 > key) {
+                    chosen[at] = chosen[before];
+                    at = before;
                 }
                 chosen[at] = (key, intid);
             }
@@ -112,7 +113,7 @@ impl Vgic {
                     intid: entry.intid,
                     state: Some(entry.state),
                 };
-                state.shadow_len += 1;
+                state.shadow_len = state.shadow_len.saturating_add(1);
             }
         }
         outcome.used = self.vcpus[vcpu.0].shadow_len;

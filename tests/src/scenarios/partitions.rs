@@ -164,18 +164,24 @@ fn hostile_beside_hello() -> Scenario {
     let hostile = vec![
         started(name),
         says(name, "psci 1.1"),
+        says(name, "filled 56 MiB of its own RAM"),
         says(name, "20 stores outside its memory faulted"),
         says(name, "scribbled 64 KiB at 0x40200000, its own RAM"),
         says(name, "2000 device accesses: "),
         says(name, "3000 garbage calls answered"),
+        says(name, "filled 56 MiB of its own RAM"),
         says(name, "300 lines of escape sequences written"),
         says(name, "hvc at 0xfffffffffffffffc returned to 0, which faulted"),
         says(name, "writing ICC_ASGI1R_EL1"),
         format!("bulkhead: partition \"{name}\" crashed; stopping it (on-crash = stop)"),
         stopped(name),
     ];
+    // `hello` checks its RAM after its heartbeat: nothing `hostile` wrote reached it.
+    let mut guarded = hello_beating("hello", 64, 150);
+    let done = guarded.len() - 2;
+    guarded.insert(done, says("hello", "its RAM is intact (56 MiB checked)"));
     expect.extend([
-        Expect::Interleaved(vec![hostile, hello_beating("hello", 64, 150)]),
+        Expect::Interleaved(vec![hostile, guarded]),
         Expect::line(ALL_STOPPED),
         Expect::line(POWER_OFF),
     ]);

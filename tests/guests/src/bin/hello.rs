@@ -1,6 +1,8 @@
 //! The `hello` guest: reports its name, memory, CPUs and PSCI version from its device tree,
 //! then switches itself off. With `hello.beats=N` it first prints a heartbeat, `beat K` every
 //! 10 ms N times, and then the longest time between two beats (what a noisy neighbour cost it).
+//! With `hello.guard=1` it fills its RAM but the first and last 4 MiB with a pattern before
+//! the heartbeat and checks it after: no other partition may have written there.
 #![no_std]
 #![no_main]
 
@@ -22,17 +24,68 @@ fn main(guest: &'static Guest) -> ! {
     }
     say!(guest, "{} cpus", guest.cpus.mpidrs().len());
     guest.report_psci_version();
+    let guard = value(guest.bootargs, "hello.guard").is_some();
+    if guard {
+        guard_ram(guest, false);
+    }
     if let Some(text) = value(guest.bootargs, "hello.beats") {
         match parse_number(text) {
-            Ok(beats) => heartbeat(guest, beats),
+            Ok(beats) => heartbeat(guest, beats, guard),
             Err(error) => guest.fail(format_args!("hello.beats: {error}")),
         }
+    }
+    if guard {
+        guard_ram(guest, true);
     }
     say!(guest, "done");
     guest.psci.system_off()
 }
 
-fn heartbeat(guest: &Guest, beats: u64) {
+/// Checks one word in every 64 KiB of the guarded RAM (a beat's worth of checking).
+fn check_sample(guest: &Guest) {
+    const MARGIN: u64 = 4 << 20;
+    for span in guest.memory.ranges() {
+        let (Some(start), Some(end)) = (span.start.checked_add(MARGIN), (span.start + span.size).checked_sub(MARGIN)) else { continue };
+        for address in (start..end).step_by(64 << 10) {
+            // SAFETY: own RAM outside the image, stacks, tables and device tree.
+            let found = unsafe { (address as *const u64).read_volatile() };
+            if found != !address {
+                guest.fail(format_args!("its RAM at {address:#x} holds {found:#x}, not what it wrote"));
+            }
+        }
+    }
+}
+
+/// Writes (`check` false) or checks each word of its RAM but the first and last 4 MiB: its
+/// own address, inverted.
+fn guard_ram(guest: &Guest, check: bool) {
+    const MARGIN: u64 = 4 << 20;
+    let mut bytes = 0;
+    for span in guest.memory.ranges() {
+        let (Some(start), Some(end)) = (span.start.checked_add(MARGIN), (span.start + span.size).checked_sub(MARGIN)) else { continue };
+        let mut address = start;
+        while address + 8 <= end {
+            let word = address as *mut u64;
+            if check {
+                // SAFETY: own RAM outside the image, stacks, tables and device tree.
+                let found = unsafe { word.read_volatile() };
+                if found != !address {
+                    guest.fail(format_args!("its RAM at {address:#x} holds {found:#x}, not what it wrote"));
+                }
+            } else {
+                // SAFETY: as above.
+                unsafe { word.write_volatile(!address) };
+            }
+            address += 8;
+        }
+        bytes += end.saturating_sub(start);
+    }
+    if check {
+        say!(guest, "its RAM is intact ({} MiB checked)", bytes >> 20);
+    }
+}
+
+fn heartbeat(guest: &Guest, beats: u64, guard: bool) {
     let start = micros();
     let mut last = start;
     let mut longest = 0;
@@ -42,6 +95,9 @@ fn heartbeat(guest: &Guest, beats: u64) {
             core::hint::spin_loop();
         }
         say!(guest, "beat {beat}");
+        if guard {
+            check_sample(guest);
+        }
         let now = micros();
         longest = longest.max(now - last);
         last = now;

@@ -5,6 +5,11 @@
 //!
 //! - `hostile.write=0xADDR,...`: addresses it does not own (the host's GIC and UART, another
 //!   partition's RAM, nothing): a store of every size to each must fault inside the guest;
+//! - `hostile.fill=1`: fills all its RAM but the first and last 4 MiB (its image, stacks and
+//!   device tree) with a pattern, first thing and again after its calls: a neighbour that
+//!   guards its own RAM (`hello.guard=1`, checked on every beat) must find its pattern intact,
+//!   whatever host frames stage 2 gave each (the two are not synchronised: filling twice makes
+//!   it likely that one fill falls inside the neighbour's heartbeat);
 //! - `hostile.scribble=0xADDR`: 64 KiB of its own RAM at the guest-physical address equal to
 //!   the hypervisor's host address (its boot banner says where it sits): filled and read back,
 //!   it must be the guest's own memory (were it the hypervisor's code, the board would fail);
@@ -38,6 +43,10 @@ const SIZES: [AccessSize; 4] = [AccessSize::Byte, AccessSize::Half, AccessSize::
 fn main(guest: &'static Guest) -> ! {
     guest.report_psci_version();
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
+    let fill = value(guest.bootargs, "hostile.fill").is_some();
+    if fill {
+        fill_own_ram(guest);
+    }
     if let Some(list) = value(guest.bootargs, "hostile.write") {
         writes(guest, list);
     }
@@ -49,6 +58,9 @@ fn main(guest: &'static Guest) -> ! {
     }
     if let Some(n) = count(guest, "hostile.calls") {
         calls(guest, &mut random, n);
+    }
+    if fill {
+        fill_own_ram(guest);
     }
     if let Some(n) = count(guest, "hostile.flood") {
         flood(guest, &mut random, n);
@@ -104,6 +116,24 @@ fn writes(guest: &Guest, list: &str) {
         }
     }
     say!(guest, "{count} stores outside its memory faulted");
+}
+
+/// Fills its RAM but the first and last 4 MiB with "hostile!".
+fn fill_own_ram(guest: &Guest) {
+    const MARGIN: u64 = 4 << 20;
+    let mut bytes = 0;
+    for span in guest.memory.ranges() {
+        let (Some(start), Some(end)) = (span.start.checked_add(MARGIN), (span.start + span.size).checked_sub(MARGIN)) else { continue };
+        let mut address = start;
+        while address + 8 <= end {
+            // SAFETY: own RAM outside the first 4 MiB (image, stacks, tables) and the last
+            // 4 MiB (the device tree): nothing of the guest lives there.
+            unsafe { (address as *mut u64).write_volatile(u64::from_le_bytes(*b"hostile!")) };
+            address += 8;
+        }
+        bytes += end.saturating_sub(start);
+    }
+    say!(guest, "filled {} MiB of its own RAM", bytes >> 20);
 }
 
 /// Fills and reads back 64 KiB at `text`, own RAM at the hypervisor's host address.

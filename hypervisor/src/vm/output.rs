@@ -59,11 +59,21 @@ pub fn push(index: usize, byte: u8) {
 }
 
 /// Prints buffered output if the console is free, at most two rounds; returns at once if
-/// another CPU holds the console (it, or the next pump, prints what is left).
+/// another CPU holds the console (it, or the next pump, prints what is left). Called after
+/// every trap: the check is inlined, the printing kept out of the trap path's code.
+#[inline]
 pub fn pump() {
+    // A plain load first: most traps find nothing buffered and write no shared line.
+    if PENDING.load(Ordering::Relaxed) {
+        pump_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn pump_slow() {
     for _ in 0..2 {
-        // A plain load first: most traps find nothing buffered and write no shared line.
-        if !PENDING.load(Ordering::Relaxed) || !PENDING.swap(false, Ordering::Acquire) {
+        if !PENDING.swap(false, Ordering::Acquire) {
             return;
         }
         let mut left = true;

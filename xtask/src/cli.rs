@@ -131,6 +131,10 @@ struct RunArgs {
     /// No partitions: the hypervisor alone.
     #[arg(long, group = "partitions")]
     no_partitions: bool,
+    /// Start QEMU halted with its gdbstub on localhost:1234, and say how to attach gdb with
+    /// the hypervisor's symbols at their relocated address.
+    #[arg(long)]
+    gdb: bool,
 }
 
 /// What `run` boots beside the hypervisor.
@@ -160,6 +164,7 @@ pub enum Task {
         append: Option<String>,
         timeout: Option<u64>,
         partitions: RunPartitions,
+        gdb: bool,
     },
     Stress {
         runs: usize,
@@ -216,6 +221,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                 (None, _, true) => RunPartitions::None,
                 _ => RunPartitions::LinuxDemo,
             },
+            gdb: r.gdb,
         },
         Command::Test { jobs, filter, release, qemu_only, pending } => Task::Test {
             jobs: usize::from(jobs),
@@ -263,7 +269,8 @@ mod tests {
                 profile: Profile::Release,
                 append: None,
                 timeout: None,
-                partitions: RunPartitions::LinuxDemo
+                partitions: RunPartitions::LinuxDemo,
+                gdb: false
             })
         );
         assert_eq!(
@@ -274,9 +281,11 @@ mod tests {
                 profile: Profile::Release,
                 append: None,
                 timeout: None,
-                partitions: RunPartitions::LinuxDemo
+                partitions: RunPartitions::LinuxDemo,
+                gdb: false
             })
         );
+        assert!(matches!(parse(&args("run --gdb --bare-metal")), Ok(Task::Run { gdb: true, partitions: RunPartitions::Demo, .. })));
         assert!(matches!(
             parse(&args("run --bare-metal")),
             Ok(Task::Run { partitions: RunPartitions::Demo, .. })

@@ -57,6 +57,7 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             append,
             timeout,
             partitions,
+            gdb,
         } => run::run(&run::RunOptions {
             board: &board,
             gic,
@@ -64,6 +65,7 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             bootargs: append.as_deref(),
             timeout: timeout.map(Duration::from_secs),
             partitions,
+            gdb,
         })?,
         Task::Stress {
             runs,

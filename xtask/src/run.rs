@@ -93,6 +93,32 @@ pub struct RunOptions<'a> {
     pub bootargs: Option<&'a str>,
     pub timeout: Option<Duration>,
     pub partitions: RunPartitions,
+    /// QEMU starts halted with its gdbstub on localhost:1234.
+    pub gdb: bool,
+}
+
+/// Where QEMU loads the hypervisor's Image on each board (RAM + 2 MiB on virt, 2 MiB on the
+/// Pi): the image is linked at 0 and relocates itself, so its symbols are at this offset.
+pub fn load_address(board: &str) -> Option<u64> {
+    match board {
+        "virt" => Some(0x4020_0000),
+        "rpi4" => Some(0x20_0000),
+        _ => None,
+    }
+}
+
+/// How to attach gdb to a `--gdb` run: the command line and what to type first.
+pub fn gdb_help(elf: &Path, load: u64) -> String {
+    format!(
+        "xtask: QEMU waits for gdb on localhost:1234 (Debian's gdb-multiarch):\n\
+         xtask:   gdb-multiarch -ex 'set architecture aarch64' -ex 'target remote localhost:1234' \\\n\
+         xtask:       -ex 'add-symbol-file {} -o {load:#x}'\n\
+         xtask: then `break guest_exit` stops at every guest exit (vectors.s; `x/2gx $sp` shows the \
+         guest's x0 and x1), `break hypervisor::vm::exits::handle` at its handling, and `continue` \
+         boots. The symbols are the image's own: what runs before the relocation at entry is at \
+         the same addresses.",
+        elf.display()
+    )
 }
 
 /// The demo config of `board` (`demo/BOARD.dts` or `.toml`; `BOARD-linux` for Linux),
@@ -219,11 +245,22 @@ pub fn run(options: &RunOptions<'_>) -> Result<(), RunError> {
     let args = command::qemu_args(&boot, ConsoleMode::Interactive).map_err(RunError::Command)?;
     let mut qemu = Command::new(command::QEMU);
     qemu.args(&args).current_dir(workspace::root());
+    if options.gdb {
+        qemu.args(["-s", "-S"]);
+    }
     println!("$ {}", shell::describe(&qemu));
     println!("{}", banner(config.as_deref()));
-    let limit = options.timeout.unwrap_or(match options.partitions {
-        RunPartitions::LinuxDemo => LINUX_TIMEOUT,
-        _ => DEFAULT_TIMEOUT,
+    if options.gdb {
+        match load_address(board.name) {
+            Some(load) => println!("{}", gdb_help(&workspace::hypervisor_elf(options.profile), load)),
+            None => println!("xtask: QEMU waits for gdb on localhost:1234"),
+        }
+    }
+    let limit = options.timeout.unwrap_or(match (options.gdb, &options.partitions) {
+        // A debugging session lasts as long as the person at gdb wants.
+        (true, _) => LINUX_TIMEOUT,
+        (false, RunPartitions::LinuxDemo) => LINUX_TIMEOUT,
+        (false, _) => DEFAULT_TIMEOUT,
     });
     wait(qemu, limit)
 }
@@ -296,5 +333,21 @@ mod tests {
         assert!(text.contains("demo/virt.dts"));
         assert!(text.contains("CTRL-a three times"));
         assert!(text.contains("CTRL-] x quits QEMU"));
+    }
+}
+
+#[cfg(test)]
+mod gdb_tests {
+    use super::*;
+
+    #[test]
+    fn gdb_is_told_where_the_image_was_loaded() {
+        assert_eq!(load_address("virt"), Some(0x4020_0000));
+        assert_eq!(load_address("rpi4"), Some(0x20_0000));
+        assert_eq!(load_address("nope"), None);
+        let help = gdb_help(Path::new("target/x/hypervisor"), 0x4020_0000);
+        assert!(help.contains("add-symbol-file target/x/hypervisor -o 0x40200000"), "{help}");
+        assert!(help.contains("target remote localhost:1234"));
+        assert!(help.contains("break guest_exit"));
     }
 }

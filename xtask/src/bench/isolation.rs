@@ -8,6 +8,9 @@ use super::plugin::Sample;
 use super::results::Cell;
 use super::rows::{Report, LATENCY_CASES};
 
+/// The `spin` partitions of `isolation-saturated.dts`.
+pub const NEIGHBOURS: [&str; 3] = ["spin1", "spin2", "spin3"];
+
 /// The cases compared, and what the instructions counted for one sample are.
 pub const CASES: [(&str, &str); 4] = [
     ("null-trap", "null trap: PSCI_VERSION over HVC, trap to return"),

@@ -286,7 +286,19 @@ pub fn bench() -> Result<(), BenchError> {
             Err(why) => isolation::split(&Err(why.clone()), &[]),
         }
     };
-    let (alone, saturated) = (counted(&alone), counted(&saturated));
+    // The neighbours must all be running before the samples: each says `start` first.
+    let first_result = saturated.lines.iter().position(|l| l.contains(": bench.result")).unwrap_or(saturated.lines.len());
+    let late: Vec<&str> = isolation::NEIGHBOURS
+        .iter()
+        .copied()
+        .filter(|name| !saturated.lines[..first_result].iter().any(|l| l.contains(&format!("{name}: start"))))
+        .collect();
+    let (alone, saturated) = if late.is_empty() {
+        (counted(&alone), counted(&saturated))
+    } else {
+        let why = format!("{} had not started when the samples began", late.join(", "));
+        (counted(&alone), isolation::split(&Err(why), &[]))
+    };
     let isolation_rows = isolation::rows(&alone, &saturated);
 
     let base = format!("{} -machine virt,virtualization=on,gic-version=3 {}", command::QEMU, MACHINE_OPTIONS.join(" "));

@@ -18,6 +18,9 @@
 //! set [`TIMER_DELTA`] ticks ahead, the guest in WFI: counter at the wake-up minus the
 //! compare value).
 //!
+//! With `bench.start=MS`, nothing is measured before the guest's counter reaches MS
+//! milliseconds, so that partitions started after this one are running by then.
+//!
 //! Every round, untimed ones included, also brackets its operation with two markers
 //! (`hint #0x7f`, a NOP) for a QEMU plugin that counts this CPU's own instructions between
 //! them (`runtime/timing.rs`); in `timer-irq` the pair spans every wake-up up to the one
@@ -29,7 +32,7 @@ use core::fmt;
 
 use test_guests::bootargs;
 use test_guests::psci::PSCI_VERSION;
-use test_guests::runtime::cpu::virtual_timer;
+use test_guests::runtime::cpu::{micros, virtual_timer};
 use test_guests::runtime::gic::InterruptController;
 use test_guests::runtime::{self, timing, Guest};
 use test_guests::say;
@@ -60,6 +63,15 @@ fn main(guest: &'static Guest) -> ! {
         say!(guest, "bench.boot cntpct={count}");
         say!(guest, "bench.done");
         guest.psci.system_off()
+    }
+    if let Some(text) = bootargs::value(guest.bootargs, "bench.start") {
+        // Let the other partitions start before anything is measured.
+        let Ok(ms) = bootargs::parse_number(text) else {
+            guest.fail(format_args!("bench.start={text}: not a number of milliseconds"));
+        };
+        while micros() < ms.saturating_mul(1000) {
+            core::hint::spin_loop();
+        }
     }
     say!(guest, "bench.counter {}", timing::counter_frequency());
     let mut samples = [0u64; SAMPLES];

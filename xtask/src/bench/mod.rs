@@ -2,10 +2,14 @@
 //! release build and on Debian's Xen 4.17 in dom0less mode, under QEMU with `-icount
 //! shift=0,sleep=off` (virtual time follows instructions, so runs repeat to the tick), and
 //! compares them: a table on the terminal, `target/bench/results.json` and
-//! `target/bench/latency.svg`. See `docs/bench.md`. Timings are reported, never asserted.
+//! `target/bench/latency.svg`. It also counts, with a QEMU plugin, the instructions a
+//! null-pool CPU executes on the same paths with and without a saturated credit2 pool beside
+//! it (issue 9). See `docs/bench.md`. Timings are reported, never asserted.
 
 mod console;
+mod isolation;
 mod plot;
+mod plugin;
 mod protocol;
 mod results;
 mod rows;
@@ -27,33 +31,61 @@ use crate::partitions::{self, placement, Inputs, PrepareError};
 use crate::prereq::{self, PrereqError};
 use crate::workspace::{self, Profile};
 use console::{ConsoleError, End};
+use plugin::{PluginError, Sample};
 use protocol::{GuestReport, ProtocolError};
 use results::{Cell, Results, Row};
 
 /// The command, as the results name it.
 pub const COMMAND: &str = "cargo xtask bench";
 /// QEMU options after the board's own: the CPU the Xen figures were measured on, two CPUs,
-/// 1 GiB, and instruction-counted virtual time (1 ns per instruction, no sleeping).
-const MACHINE_OPTIONS: [&str; 8] = ["-cpu", "cortex-a57", "-smp", "2", "-m", "1G", "-icount", "shift=0,sleep=off"];
+/// 1 GiB.
+const MACHINE_OPTIONS: [&str; 6] = ["-cpu", "cortex-a57", "-smp", "2", "-m", "1G"];
+/// Instruction-counted virtual time (1 ns per instruction, no sleeping), for every run that
+/// reads the guest's clock.
+const VIRTUAL_TIME: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 /// How long one boot may take on the host.
 const DEADLINE: Duration = Duration::from_secs(900);
 
-/// A config the bench boots on both hypervisors, and the guests it waits for.
+/// QEMU options after [`MACHINE_OPTIONS`] for the isolation configs: a third CPU, so that
+/// the credit2 pool beside the null pool has two CPUs to balance between. No `-icount`: these
+/// runs count instructions with the plugin, not time, and under `-icount` QEMU's plugin
+/// counts on the timer path are not exact (see docs/bench.md).
+const ISOLATION_OPTIONS: [&str; 2] = ["-smp", "3"];
+
+/// A config the bench boots, the guests it waits for, and QEMU options of its own.
 #[derive(Clone, Copy, Debug)]
 struct Config {
     name: &'static str,
     file: &'static str,
     guests: &'static [&'static str],
+    options: &'static [&'static str],
 }
 
-const LATENCY: Config = Config { name: "latency", file: "tests/scenarios/bench/latency.dts", guests: &[rows::LATENCY_GUEST] };
-const BOOT: Config = Config { name: "boot", file: "tests/scenarios/bench/boot.dts", guests: &rows::BOOT_GUESTS };
+const LATENCY: Config =
+    Config { name: "latency", file: "tests/scenarios/bench/latency.dts", guests: &[rows::LATENCY_GUEST], options: &VIRTUAL_TIME };
+const BOOT: Config =
+    Config { name: "boot", file: "tests/scenarios/bench/boot.dts", guests: &rows::BOOT_GUESTS, options: &VIRTUAL_TIME };
+/// The bench guest alone in a null pool, and the same beside a saturated credit2 pool:
+/// booted on Bulkhead only, with the instruction-counting plugin.
+const ISOLATION_BASELINE: Config = Config {
+    name: "isolation-baseline",
+    file: "tests/scenarios/bench/isolation-baseline.dts",
+    guests: &[rows::LATENCY_GUEST],
+    options: &ISOLATION_OPTIONS,
+};
+const ISOLATION_SATURATED: Config = Config {
+    name: "isolation-saturated",
+    file: "tests/scenarios/bench/isolation-saturated.dts",
+    guests: &[rows::LATENCY_GUEST],
+    options: &ISOLATION_OPTIONS,
+};
 
 /// Why the bench could not run or is incomplete.
 #[derive(Debug)]
 pub enum BenchError {
     Build(BuildError),
     Prereq(PrereqError),
+    Plugin(PluginError),
     Xen(DebianError),
     Io { path: PathBuf, source: std::io::Error },
     Prepare { run: String, error: PrepareError },
@@ -70,6 +102,7 @@ impl fmt::Display for BenchError {
         match self {
             BenchError::Build(e) => write!(f, "{e}"),
             BenchError::Prereq(e) => write!(f, "{e}"),
+            BenchError::Plugin(e) => write!(f, "{e}"),
             BenchError::Xen(e) => write!(f, "fetching Xen: {e}"),
             BenchError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             BenchError::Prepare { run, error } => write!(f, "bench run `{run}`: {error}"),
@@ -91,17 +124,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
     move |source| BenchError::Io { path: path.to_path_buf(), source }
 }
 
-/// One QEMU boot: its name, QEMU arguments and the guests to wait for.
+/// One QEMU boot: its name, QEMU arguments, the guests to wait for, and where the
+/// instruction-counting plugin writes, if it is loaded.
 struct Run {
     name: String,
     args: Vec<String>,
     guests: &'static [&'static str],
+    plugin_log: Option<PathBuf>,
 }
 
-/// What a run printed: its console lines and the guests' reports.
+/// What a run printed: its console lines, the guests' reports, and the plugin's samples (or
+/// why there are none; empty without the plugin).
 struct Booted {
     lines: Vec<String>,
     reports: BTreeMap<String, GuestReport>,
+    samples: Result<Vec<Sample>, String>,
 }
 
 /// QEMU arguments for `kernel` with `dtb` and more arguments.
@@ -112,24 +149,41 @@ fn qemu_args(kernel: &Path, dtb: Option<&Path>, bootargs: Option<&str>, extra: &
     command::qemu_args(&boot, ConsoleMode::Captured).map_err(BenchError::Command)
 }
 
-/// Builds a config's boot for one hypervisor (`target/scenarios/bench-NAME-HYPERVISOR/`).
-fn plan(config: Config, hypervisor: &str, image: &Path, guests: &Path) -> Result<Run, BenchError> {
+/// Builds a config's boot for one hypervisor (`target/scenarios/bench-NAME-HYPERVISOR/`),
+/// with the instruction-counting `plugin` (its shared object) if given; its log goes to
+/// `logs/NAME.plugin.log`.
+fn plan(config: Config, hypervisor: &str, image: &Path, guests: &Path, plugin: Option<(&Path, &Path)>) -> Result<Run, BenchError> {
     let name = format!("bench-{}-{hypervisor}", config.name);
+    let options: Vec<String> = MACHINE_OPTIONS.iter().chain(config.options).map(|s| s.to_string()).collect();
     let scenario = Scenario {
         gic: Some(3),
-        qemu_args: MACHINE_OPTIONS.iter().map(|s| s.to_string()).collect(),
+        qemu_args: options,
         partitions: Some(PartitionConfig { file: config.file.into(), valid: true }),
         ..Scenario::new(&name, "virt")
     };
     let inputs = Inputs { image, guests, board_dtb: None, linux: None };
     let prepared = partitions::prepare(&scenario, &inputs).map_err(|error| BenchError::Prepare { run: name.clone(), error })?;
-    let args = qemu_args(image, Some(&prepared.dtb), None, &prepared.qemu_args)?;
-    Ok(Run { name, args, guests: config.guests })
+    let mut extra: Vec<String> = config.options.iter().map(|s| s.to_string()).collect();
+    extra.extend(prepared.qemu_args);
+    let plugin_log = plugin.map(|(library, logs)| {
+        let log = logs.join(format!("{name}.plugin.log"));
+        extra.extend(plugin::qemu_args(library, &log));
+        log
+    });
+    let args = qemu_args(image, Some(&prepared.dtb), None, &extra)?;
+    Ok(Run { name, args, guests: config.guests, plugin_log })
 }
 
 /// Boots a run and reads its guests' reports.
 fn boot(run: &Run, logs: &Path) -> Result<Booted, BenchError> {
     let log = logs.join(format!("{}.log", run.name));
+    if let Some(plugin_log) = &run.plugin_log {
+        // QEMU would add to an old log: start from none.
+        match fs::remove_file(plugin_log) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(plugin_log)(e)),
+            _ => {}
+        }
+    }
     let (lines, end) = console::boot(&run.args, run.guests, DEADLINE, &log)
         .map_err(|error| BenchError::Console { run: run.name.clone(), error })?;
     match end {
@@ -138,7 +192,13 @@ fn boot(run: &Run, logs: &Path) -> Result<Booted, BenchError> {
         End::Deadline(limit) => println!("xtask: bench: {}: stopped after {}s; see {}", run.name, limit.as_secs(), log.display()),
     }
     let reports = protocol::parse(&lines).map_err(|error| BenchError::Protocol { run: run.name.clone(), error })?;
-    Ok(Booted { lines, reports })
+    let samples = match &run.plugin_log {
+        None => Ok(Vec::new()),
+        Some(path) => fs::read_to_string(path)
+            .map_err(|e| format!("{}: {e}", path.display()))
+            .and_then(|text| plugin::parse(&text).map_err(|e| format!("{}: {e}", path.display()))),
+    };
+    Ok(Booted { lines, reports, samples })
 }
 
 /// Boots the runs two at a time (at most two QEMUs at once).
@@ -175,22 +235,28 @@ pub fn bench() -> Result<(), BenchError> {
     let out = workspace::target_dir().join("bench");
     let logs = out.join("logs");
     fs::create_dir_all(&logs).map_err(io(&logs))?;
+    let counter = plugin::build(&out).map_err(BenchError::Plugin)?;
 
     let mut runs = Vec::new();
     for config in [LATENCY, BOOT] {
-        runs.push(plan(config, "bulkhead", &ours, &guests)?);
-        runs.push(plan(config, "xen", &xen, &guests)?);
+        runs.push(plan(config, "bulkhead", &ours, &guests, None)?);
+        runs.push(plan(config, "xen", &xen, &guests, None)?);
     }
     // The boot guest alone on QEMU, no hypervisor: what the guest's own start costs.
     let bench_guest = guests.join("bench.bin");
-    let bare = qemu_args(&bench_guest, None, Some("guest.name=bare bench.mode=boot"), &[])?;
+    let time: Vec<String> = VIRTUAL_TIME.iter().map(|s| s.to_string()).collect();
+    let bare = qemu_args(&bench_guest, None, Some("guest.name=bare bench.mode=boot"), &time)?;
     // Without -dtb QEMU gives the guest EL1 and PSCI over HVC when EL2 is off.
     let bare: Vec<String> = bare.into_iter().map(|a| a.replace(",virtualization=on", "")).collect();
-    runs.push(Run { name: "bench-boot-bare".into(), args: bare, guests: &["bare"] });
+    runs.push(Run { name: "bench-boot-bare".into(), args: bare, guests: &["bare"], plugin_log: None });
+    for config in [ISOLATION_BASELINE, ISOLATION_SATURATED] {
+        runs.push(plan(config, "bulkhead", &ours, &guests, Some((&counter, &logs)))?);
+    }
     println!("xtask: bench: {} QEMU boots, two at a time, under -icount", runs.len());
     let mut booted = boot_all(&runs, &logs).into_iter();
     let mut next = || booted.next().unwrap_or_else(|| Err(BenchError::Incomplete(vec!["a boot is missing".into()])));
     let (latency_ours, latency_xen, boot_ours, boot_xen, bare) = (next()?, next()?, next()?, next()?, next()?);
+    let (alone, saturated) = (next()?, next()?);
 
     let ours_report = rows::report(&latency_ours.reports, rows::LATENCY_GUEST);
     let xen_report = rows::report(&latency_xen.reports, rows::LATENCY_GUEST);
@@ -213,9 +279,40 @@ pub fn bench() -> Result<(), BenchError> {
     let xen_ram = Cell::NotMeasured { why: "Xen allocates from the pool domains use at run time; see docs/bench.md".into() };
     table.push(Row::new("host-ram", "host RAM the hypervisor keeps for itself", "bytes", ours_ram, xen_ram));
 
-    let machine = format!("{} -machine virt,virtualization=on,gic-version=3 {}", command::QEMU, MACHINE_OPTIONS.join(" "));
-    let results = Results { command: COMMAND.into(), machine, counter_hz, rows: table };
+    let counted = |run: &Booted| {
+        let report = rows::report(&run.reports, rows::LATENCY_GUEST);
+        match &run.samples {
+            Ok(samples) => isolation::split(&report, samples),
+            Err(why) => isolation::split(&Err(why.clone()), &[]),
+        }
+    };
+    // The neighbours must all be running before the samples: each says `start` first.
+    let first_result = saturated.lines.iter().position(|l| l.contains(": bench.result")).unwrap_or(saturated.lines.len());
+    let late: Vec<&str> = isolation::NEIGHBOURS
+        .iter()
+        .copied()
+        .filter(|name| !saturated.lines[..first_result].iter().any(|l| l.contains(&format!("{name}: start"))))
+        .collect();
+    let (alone, saturated) = if late.is_empty() {
+        (counted(&alone), counted(&saturated))
+    } else {
+        let why = format!("{} had not started when the samples began", late.join(", "));
+        (counted(&alone), isolation::split(&Err(why), &[]))
+    };
+    let isolation_rows = isolation::rows(&alone, &saturated);
+
+    let base = format!("{} -machine virt,virtualization=on,gic-version=3 {}", command::QEMU, MACHINE_OPTIONS.join(" "));
+    let machine = format!("{base} {}", VIRTUAL_TIME.join(" "));
+    let isolation_machine = format!("{base} {}", ISOLATION_OPTIONS.join(" "));
+    let results = Results { command: COMMAND.into(), machine, counter_hz, rows: table, isolation_machine, isolation: isolation_rows };
     println!("\n$ {COMMAND}\n{}\n{}", results.machine, results::table(&results));
+    let cpu = [alone.cpu, saturated.cpu].into_iter().flatten().next().map_or("?".into(), |c| c.to_string());
+    println!(
+        "\nIsolation: the bench guest alone in a null pool (QEMU CPU {cpu}), then beside a saturated credit2 pool\n\
+         of two CPUs: the instructions that CPU executed per sample (QEMU plugin), median (min-max)\n{}\n{}",
+        results.isolation_machine,
+        isolation::table(&results.isolation)
+    );
     let json = out.join("results.json");
     let text = serde_json::to_string_pretty(&results).map_err(|e| BenchError::Io { path: json.clone(), source: e.into() })?;
     fs::write(&json, text + "\n").map_err(io(&json))?;
@@ -248,6 +345,12 @@ pub fn bench() -> Result<(), BenchError> {
             }
             _ => None,
         })
+        .chain(results.isolation.iter().flat_map(|row| {
+            [("baseline", &row.baseline), ("saturated", &row.saturated)].into_iter().filter_map(move |(run, cell)| match cell {
+                Cell::NotMeasured { why } => Some(format!("{} ({run}, instructions): {why}", row.case)),
+                _ => None,
+            })
+        }))
         .collect();
     if problems.is_empty() {
         Ok(())

@@ -31,6 +31,8 @@ pub struct CaseReport {
     pub claimed: [u64; 4],
     /// From the `bench.hist` lines: `(value, count)` in the order printed.
     pub histogram: Vec<(u64, u64)>,
+    /// From `bench.result`'s `warmup=`: the untimed rounds before the samples (0 if absent).
+    pub warmup: u64,
 }
 
 /// A report line that does not read as the protocol says.
@@ -93,7 +95,8 @@ pub fn parse<S: AsRef<str>>(lines: &[S]) -> Result<BTreeMap<String, GuestReport>
             ["result", case, fields @ ..] => {
                 let value = |key| field(fields, key).ok_or(bad("a result needs n, min, median and max"));
                 let claimed = [value("n")?, value("min")?, value("median")?, value("max")?];
-                report.cases.push(CaseReport { name: case.to_string(), claimed, histogram: Vec::new() });
+                let warmup = field(fields, "warmup").unwrap_or(0);
+                report.cases.push(CaseReport { name: case.to_string(), claimed, histogram: Vec::new(), warmup });
             }
             ["hist", case, runs @ ..] => {
                 let entry = report
@@ -128,7 +131,7 @@ mod tests {
     const BULKHEAD: &[&str] = &[
         "bulkhead: cpu 0 online (mpidr 0x0)",
         "(bench) bench: bench.counter 62500000",
-        "(bench) bench: bench.result null-trap n=1000 min=29 median=29 max=30",
+        "(bench) bench: bench.result null-trap n=1000 min=29 median=29 max=30 warmup=16",
         "(bench) bench: bench.hist null-trap 29*500 30*400",
         "(bench) bench: bench.hist null-trap 31*100",
         "(bench) bench: bench.value xen-version x0=0xffffffffffffffda",
@@ -143,6 +146,7 @@ mod tests {
         assert_eq!(bench.cases.len(), 1);
         assert_eq!(bench.cases[0].claimed, [1000, 29, 29, 30]);
         assert_eq!(bench.cases[0].histogram, [(29, 500), (30, 400), (31, 100)]);
+        assert_eq!(bench.cases[0].warmup, 16);
         assert_eq!(bench.values["xen-version"], (-38i64) as u64);
         assert!(bench.done && bench.failures.is_empty());
     }

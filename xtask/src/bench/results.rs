@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::isolation::IsolationRow;
 use super::stats::{self, Summary};
 
 /// What `cargo xtask bench` measured, as written to `target/bench/results.json`.
@@ -15,6 +16,10 @@ pub struct Results {
     /// The guests' counter frequency (CNTFRQ_EL0).
     pub counter_hz: u64,
     pub rows: Vec<Row>,
+    /// The machine of the isolation runs (`machine` with three CPUs).
+    pub isolation_machine: String,
+    /// Bulkhead's null-pool CPU alone and beside a saturated credit2 pool.
+    pub isolation: Vec<IsolationRow>,
 }
 
 /// One case.
@@ -162,6 +167,8 @@ mod tests {
                 Row::new("event-channel", "event channel", "ticks", Cell::NotImplemented, Cell::NotMeasured { why: "no case".into() }),
                 Row::new("image", "image size", "bytes", Cell::Value { value: 350_152 }, Cell::Value { value: 983_048 }),
             ],
+            isolation_machine: "virt, 3 CPUs".into(),
+            isolation: Vec::new(),
         }
     }
 

@@ -5,7 +5,7 @@
 //! and maximum and every sample value with its count, in lines `cargo xtask bench` parses:
 //!
 //! - `bench.counter HZ`: the counter frequency;
-//! - `bench.result CASE n=N min=A median=B max=C`;
+//! - `bench.result CASE n=N min=A median=B max=C warmup=W` (W untimed rounds came first);
 //! - `bench.hist CASE VALUE*COUNT ...` (several lines per case, values ascending);
 //! - `bench.value CASE x0=0x...`: what a call returned (the first call; every call must agree);
 //! - `bench.boot cntpct=N`: with `bench.mode=boot`, the physical counter when `main` starts,
@@ -17,6 +17,14 @@
 //! `xen-version` (`hvc #0xea1`, x16 = 17, XENVER_version) and `timer-irq` (the virtual timer
 //! set [`TIMER_DELTA`] ticks ahead, the guest in WFI: counter at the wake-up minus the
 //! compare value).
+//!
+//! With `bench.start=MS`, nothing is measured before the guest's counter reaches MS
+//! milliseconds, so that partitions started after this one are running by then.
+//!
+//! Every round, untimed ones included, also brackets its operation with two markers
+//! (`hint #0x7f`, a NOP) for a QEMU plugin that counts this CPU's own instructions between
+//! them (`runtime/timing.rs`); in `timer-irq` the pair spans every wake-up up to the one
+//! with the timer's interrupt.
 #![no_std]
 #![no_main]
 
@@ -24,7 +32,7 @@ use core::fmt;
 
 use test_guests::bootargs;
 use test_guests::psci::PSCI_VERSION;
-use test_guests::runtime::cpu::virtual_timer;
+use test_guests::runtime::cpu::{micros, virtual_timer};
 use test_guests::runtime::gic::InterruptController;
 use test_guests::runtime::{self, timing, Guest};
 use test_guests::say;
@@ -55,6 +63,15 @@ fn main(guest: &'static Guest) -> ! {
         say!(guest, "bench.boot cntpct={count}");
         say!(guest, "bench.done");
         guest.psci.system_off()
+    }
+    if let Some(text) = bootargs::value(guest.bootargs, "bench.start") {
+        // Let the other partitions start before anything is measured.
+        let Ok(ms) = bootargs::parse_number(text) else {
+            guest.fail(format_args!("bench.start={text}: not a number of milliseconds"));
+        };
+        while micros() < ms.saturating_mul(1000) {
+            core::hint::spin_loop();
+        }
     }
     say!(guest, "bench.counter {}", timing::counter_frequency());
     let mut samples = [0u64; SAMPLES];
@@ -123,9 +140,12 @@ fn timer_case(guest: &Guest, samples: &mut [u64]) {
     measure(guest, "timer-irq", samples, || {
         let deadline = virtual_timer::count() + TIMER_DELTA;
         virtual_timer::arm(deadline, virtual_timer::ENABLE);
+        // The instruction-counting sample spans every wake-up until the timer's interrupt.
+        timing::mark();
         loop {
             let woke = timing::wait_for_interrupt_then_count();
             let Some((raw, intid)) = gic.acknowledge() else { continue };
+            timing::mark();
             if intid != TIMER_PPI {
                 guest.fail(format_args!("interrupt {intid} arrived, not the timer's {TIMER_PPI}"));
             }
@@ -145,7 +165,7 @@ fn report(guest: &Guest, case: &str, samples: &mut [u64]) {
     let Some(Summary { count, min, median, max }) = stats::summarize(samples) else {
         return;
     };
-    say!(guest, "bench.result {case} n={count} min={min} median={median} max={max}");
+    say!(guest, "bench.result {case} n={count} min={min} median={median} max={max} warmup={WARMUP}");
     let mut line = [(0, 0); RUNS_PER_LINE];
     let mut filled = 0;
     for run in stats::runs(samples) {

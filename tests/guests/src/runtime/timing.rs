@@ -2,17 +2,29 @@
 //! counter, does the operation and reads the counter again, every read preceded by an ISB
 //! (Arm ARM D12.1.2: without it the counter read may be taken early or late), so nothing the
 //! compiler schedules lands inside the bracket.
+//!
+//! Inside the bracket, the operation sits between two markers, `hint #0x7f` (0xd5032fff): a
+//! hint with no architectural effect (a NOP on any CPU and hypervisor), at which a QEMU TCG
+//! plugin (`xtask/plugin/insn_marks.c`) counts what this CPU executed from the first marker
+//! to the second: one sample in instructions, beside the one in ticks.
 
 use core::arch::asm;
 
 use crate::psci::Conduit;
+
+/// One marker: starts or ends a sample the plugin counts (markers pair up on each CPU).
+pub fn mark() {
+    // SAFETY: an unallocated hint executes as a NOP (Arm ARM, A64 HINT instruction) and
+    // touches no memory or register.
+    unsafe { asm!("hint #0x7f", options(nomem, nostack, preserves_flags)) };
+}
 
 /// Ticks between two back-to-back bracketed counter reads: the cost of the bracket itself.
 pub fn empty() -> u64 {
     let (start, end): (u64, u64);
     // SAFETY: reading the virtual counter has no side effects.
     unsafe {
-        asm!("isb", "mrs {start}, cntvct_el0", "isb", "mrs {end}, cntvct_el0",
+        asm!("isb", "mrs {start}, cntvct_el0", "hint #0x7f", "hint #0x7f", "isb", "mrs {end}, cntvct_el0",
             start = out(reg) start, end = out(reg) end, options(nomem, nostack, preserves_flags))
     };
     end.wrapping_sub(start)
@@ -27,7 +39,8 @@ pub fn smccc_call(conduit: Conduit, function: u32) -> (u64, u64) {
         // SAFETY: the caller makes a call that changes no memory of the guest (a query such as
         // PSCI_VERSION); SMCCC 1.0 lets the callee change x0-x17, declared as outputs.
         Conduit::Hvc => unsafe {
-            asm!("isb", "mrs {start}, cntvct_el0", "hvc #0", "isb", "mrs {end}, cntvct_el0",
+            asm!("isb", "mrs {start}, cntvct_el0", "hint #0x7f", "hvc #0", "hint #0x7f", "isb",
+                "mrs {end}, cntvct_el0",
                 start = out(reg) start, end = out(reg) end, inout("x0") x0,
                 out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x5") _, out("x6") _,
                 out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
@@ -36,7 +49,8 @@ pub fn smccc_call(conduit: Conduit, function: u32) -> (u64, u64) {
         },
         // SAFETY: as for HVC.
         Conduit::Smc => unsafe {
-            asm!("isb", "mrs {start}, cntvct_el0", "smc #0", "isb", "mrs {end}, cntvct_el0",
+            asm!("isb", "mrs {start}, cntvct_el0", "hint #0x7f", "smc #0", "hint #0x7f", "isb",
+                "mrs {end}, cntvct_el0",
                 start = out(reg) start, end = out(reg) end, inout("x0") x0,
                 out("x1") _, out("x2") _, out("x3") _, out("x4") _, out("x5") _, out("x6") _,
                 out("x7") _, out("x8") _, out("x9") _, out("x10") _, out("x11") _,
@@ -60,7 +74,8 @@ pub unsafe fn xen_hypercall(number: u64, arg0: u64, arg1: u64) -> (u64, u64) {
     // SAFETY: the caller vouches for the hypercall's memory effects; x0-x17 are declared
     // clobbered, as a debug Xen overwrites the argument registers and x16.
     unsafe {
-        asm!("isb", "mrs {start}, cntvct_el0", "hvc #0xea1", "isb", "mrs {end}, cntvct_el0",
+        asm!("isb", "mrs {start}, cntvct_el0", "hint #0x7f", "hvc #0xea1", "hint #0x7f", "isb",
+                "mrs {end}, cntvct_el0",
             start = out(reg) start, end = out(reg) end, inout("x0") x0,
             inout("x1") arg1 => _, inout("x16") number => _,
             out("x2") _, out("x3") _, out("x4") _, out("x5") _, out("x6") _, out("x7") _,
@@ -80,8 +95,8 @@ pub unsafe fn mmio_read32(address: usize) -> (u64, u32) {
     let value: u32;
     // SAFETY: the caller vouches for the address; the load is the only memory access.
     unsafe {
-        asm!("isb", "mrs {start}, cntvct_el0", "ldr {value:w}, [{address}]", "isb",
-            "mrs {end}, cntvct_el0", start = out(reg) start, end = out(reg) end,
+        asm!("isb", "mrs {start}, cntvct_el0", "hint #0x7f", "ldr {value:w}, [{address}]",
+            "hint #0x7f", "isb", "mrs {end}, cntvct_el0", start = out(reg) start, end = out(reg) end,
             value = out(reg) value, address = in(reg) address, options(nostack, readonly))
     };
     (end.wrapping_sub(start), value)

@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod memory;
 pub mod ops;
 pub mod physmap;
+pub mod reservation;
 pub mod table;
 
 #[cfg(test)]
@@ -34,4 +35,5 @@ pub use lifecycle::Revoked;
 pub use memory::{Access, GrantMemory, HostFrame, MemoryError, Span, Stage2, Stage2Error};
 pub use ops::{Grants, MapRequest, UnmapRequest};
 pub use physmap::{Bank, BankError, Page, Physmap, Refusal};
+pub use reservation::{Direction, Progress};
 pub use table::{GrantTable, Limits, Mapping};

@@ -173,3 +173,112 @@ fn banks_must_be_aligned() {
     assert_eq!(pm.present_frame(RAM_GFN + 2), None);
     assert!(!BankError { bank: bad }.to_string().is_empty());
 }
+
+fn args(nr_extents: u64, extent_order: u32, domid: u16) -> args::Reservation {
+    args::Reservation {
+        extent_start: 0,
+        nr_extents,
+        extent_order,
+        mem_flags: 0,
+        domid,
+    }
+}
+
+#[test]
+fn whole_calls_in_pieces() {
+    use crate::portable::evtchn::Errno;
+    use crate::portable::gnttab::abi::DOMID_SELF;
+    let mut w = World::new(2);
+    let list: Vec<u64> = (0..100).map(|i| RAM_GFN + 100 + i).collect();
+    let read = |i: u64| list.get(i as usize).copied();
+    let a = args(100, 0, DOMID_SELF);
+    let first = w
+        .grants
+        .reservation(0, Direction::Decrease, &a, 0, read, &mut w.s2);
+    assert_eq!(first, Ok(Progress::Continue { done: 64 }));
+    let rest = w
+        .grants
+        .reservation(0, Direction::Decrease, &a, 64, read, &mut w.s2);
+    assert_eq!(rest, Ok(Progress::Finished { done: 100 }));
+    assert_eq!(
+        w.grants.reservation_pages(0, DOMID_SELF, true),
+        Ok(RAM_PAGES - 100)
+    );
+    assert_eq!(w.grants.reservation_pages(0, DOM1, false), Ok(RAM_PAGES));
+    assert_eq!(w.grants.reservation_pages(0, DOM2, true), Err(Errno::Eperm));
+    assert_eq!(w.grants.reservation_pages(0, 9, true), Err(Errno::Esrch));
+    // Populating more than was given back stops at the first present page.
+    let more: Vec<u64> = vec![RAM_GFN + 100, RAM_GFN + 5];
+    let p = w.grants.reservation(
+        0,
+        Direction::Populate,
+        &args(2, 0, DOMID_SELF),
+        0,
+        |i| more.get(i as usize).copied(),
+        &mut w.s2,
+    );
+    assert_eq!(
+        p,
+        Ok(Progress::Stopped {
+            done: 1,
+            refusal: Some(Refusal::Exhausted { gfn: RAM_GFN + 5 })
+        })
+    );
+    // An unreadable list entry stops the call; another domain is refused.
+    let p = w.grants.reservation(
+        0,
+        Direction::Populate,
+        &args(5, 0, DOMID_SELF),
+        0,
+        |_| None,
+        &mut w.s2,
+    );
+    assert_eq!(
+        p,
+        Ok(Progress::Stopped {
+            done: 0,
+            refusal: None
+        })
+    );
+    assert_eq!(
+        w.grants.reservation(
+            0,
+            Direction::Populate,
+            &args(1, 0, DOM2),
+            0,
+            read,
+            &mut w.s2
+        ),
+        Err(Errno::Eperm)
+    );
+    assert_eq!(
+        w.grants
+            .reservation(0, Direction::Populate, &args(1, 0, 77), 0, read, &mut w.s2),
+        Err(Errno::Esrch)
+    );
+    // A huge count is handled 64 at a time; a start past the end finishes at once.
+    let p = w.grants.reservation(
+        0,
+        Direction::Populate,
+        &args(u64::MAX, 10, DOMID_SELF),
+        0,
+        read,
+        &mut w.s2,
+    );
+    assert_eq!(
+        p,
+        Ok(Progress::Stopped {
+            done: 0,
+            refusal: Some(Refusal::ExtentOrder { order: 10 })
+        })
+    );
+    let p = w.grants.reservation(
+        0,
+        Direction::Populate,
+        &args(3, 0, DOMID_SELF),
+        5,
+        read,
+        &mut w.s2,
+    );
+    assert_eq!(p, Ok(Progress::Finished { done: 5 }));
+}

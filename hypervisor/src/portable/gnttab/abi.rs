@@ -32,8 +32,6 @@ pub mod gtf {
     pub const PCD: u16 = 1 << 6;
     pub const PAT: u16 = 1 << 7;
     pub const SUB_PAGE: u16 = 1 << 8;
-    /// The cache attributes a mapping on Arm refuses.
-    pub const CACHE: u16 = PWT | PCD | PAT;
 }
 
 /// `GNTMAP_*`: the `flags` of a map request.

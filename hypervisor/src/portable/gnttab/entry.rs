@@ -95,8 +95,3 @@ pub(super) fn reduce_status(
 pub(super) fn frame(mem: &mut impl GrantMemory, granter: usize, gref: u32) -> Option<u32> {
     mem.load(granter, offset(gref).saturating_add(4)).ok()
 }
-
-/// The entry's flags now.
-pub(super) fn current_flags(mem: &mut impl GrantMemory, granter: usize, gref: u32) -> u16 {
-    mem.load(granter, offset(gref)).map(flags).unwrap_or(0)
-}

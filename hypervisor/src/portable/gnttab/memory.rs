@@ -99,7 +99,8 @@ pub struct Stage2Error;
 /// `unmap` must leave no stale translation: invalidate the IPA for the partition's VMID on
 /// every CPU (TLBI IPAS2E1IS, then VMALLE1IS, DSB ISH) before it returns.
 pub trait Stage2 {
-    /// Maps a page of RAM (the partition's own, or a granted one) at guest frame `gfn`.
+    /// Maps a page of RAM (the partition's own, or a granted one) at guest frame `gfn`,
+    /// replacing the partition's own page if it is there (a grant mapped over present RAM).
     fn map(
         &mut self,
         partition: usize,

@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use super::abi::{gntmap, gtf, GrantStatus, DOMID_SELF, PAGE_SIZE, PIN_LIMIT};
+use super::abi::{gntmap, GrantStatus, DOMID_SELF, PAGE_SIZE, PIN_LIMIT};
 use super::entry;
 use super::memory::{Access, GrantMemory, Stage2};
 use super::physmap::Page;
@@ -141,10 +141,11 @@ impl Grants {
     ) -> Result<(), GrantStatus> {
         let readonly = req.flags & gntmap::READONLY != 0;
         let frame = self.pin(caller, granter, req.gref, readonly, true, mem)?;
-        // Arm's create_grant_host_mapping: host_map (and readonly) only, no cache attributes.
-        let cache = entry::current_flags(mem, granter, req.gref) & gtf::CACHE;
+        // Arm's create_grant_host_mapping: host_map (and readonly) only. The entry's cache
+        // attributes (GTF_PAT, GTF_PWT, GTF_PCD) matter only for I/O memory, which no
+        // partition can grant: a RAM page is mapped as RAM whatever they say, as on Xen.
         let gfn = req.host_addr / PAGE_SIZE;
-        let placed = if cache != 0 || req.flags & !gntmap::READONLY != gntmap::HOST_MAP {
+        let placed = if req.flags & !gntmap::READONLY != gntmap::HOST_MAP {
             Err(GrantStatus::GeneralError)
         } else {
             self.place(caller, gfn, frame, readonly, stage2)

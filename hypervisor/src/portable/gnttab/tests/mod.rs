@@ -1,6 +1,5 @@
 //! Host tests of the grant tables: fake grant frames, fake RAM, a fake stage 2, and a world of
 //! partitions driven as the runtime will drive them.
-#![allow(clippy::arithmetic_side_effects)]
 
 mod control;
 mod copy;

@@ -2,6 +2,7 @@
 //! Nothing here uses assembly or system registers; all of it is tested on the host.
 pub mod console;
 pub mod evtchn;
+pub mod gnttab;
 pub mod guest;
 pub mod memory;
 pub mod operator;

@@ -196,6 +196,8 @@ fn build_all(
             excluded.push(m.range);
         }
     }
+    // Static shared memory stays out of every partition's RAM: it is mapped where named.
+    excluded.extend(plan.shared_regions.iter().filter_map(|r| r.host));
     let mut frames = FrameAllocator::<64>::new(ram, &excluded).map_err(|error| partition::BuildError::Memory {
         partition: alloc::string::String::from("(all)"),
         bytes: 0,

@@ -278,6 +278,41 @@ fn reset_beside_hello() -> Scenario {
     }
 }
 
+/// Static shared memory: `writer` fills region "ring" at its guest address, `reader` finds the
+/// same host memory at another guest address, each from its own device tree.
+fn shared_memory() -> Scenario {
+    let mut expect = boot_lines("QEMU virt", "v3", 4);
+    let writer = vec![
+        started("writer"),
+        says("writer", "xen-shmem@50000000 id ring at 0x50000000 size 0x100000"),
+        says("writer", "wrote 511 words"),
+        says("writer", "done"),
+        stopped("writer"),
+    ];
+    let reader = vec![
+        started("reader"),
+        says("reader", "xen-shmem@60000000 id ring at 0x60000000 size 0x100000"),
+        says("reader", "read 511 words, pattern ok, last 0x"),
+        says("reader", "done"),
+        stopped("reader"),
+    ];
+    expect.extend([
+        Expect::Interleaved(vec![writer, reader]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: Some(3),
+        expect,
+        pending: false,
+        partitions: Some(PartitionConfig {
+            file: "tests/scenarios/virt-shared-memory.dts".into(),
+            valid: true,
+        }),
+        ..Scenario::new("virt-gicv3-shared-memory", "virt")
+    }
+}
+
 /// `timer` alone: a hundred virtual timer interrupts, each re-armed already expired before its
 /// end of interrupt. Before the fix of the GICv2 Linux hang, the GICv2 boards stopped after the
 /// first one (QEMU never signalled the hardware-mapped timer again).
@@ -413,6 +448,7 @@ pub fn all() -> Vec<Scenario> {
         reset_beside_hello(),
         restart_100(),
         hostile_beside_hello(),
+        shared_memory(),
         config_error(),
         switch_every_exit("virt-gicv3-switch", 3),
         switch_every_exit("virt-gicv2-switch", 2),

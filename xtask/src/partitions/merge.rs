@@ -142,9 +142,34 @@ pub fn claimed_ranges(tree: &Tree) -> Result<Vec<AddressRange>, MergeError> {
             if tree.node(child).is_compatible("multiboot,module") {
                 ranges.extend(tree.reg(child).map_err(tree_error(tree, child))?);
             }
+            if tree.node(child).is_compatible("xen,domain-shared-memory-v1") {
+                ranges.extend(shared_host_range(tree, domain, child)?);
+            }
         }
     }
     Ok(ranges)
+}
+
+/// The host range of a static shared-memory node (`xen,shared-mem = <host guest size>` in the
+/// domain's cells); none for the `<guest size>` form, whose host memory is not fixed.
+fn shared_host_range(tree: &Tree, domain: NodeId, node: NodeId) -> Result<Option<AddressRange>, MergeError> {
+    let Some(property) = tree.node(node).property("xen,shared-mem") else {
+        return Ok(None);
+    };
+    let address = tree.address_cells(domain).map_err(tree_error(tree, domain))? as usize;
+    let size = tree.size_cells(domain).map_err(tree_error(tree, domain))? as usize;
+    let words: Vec<u64> = property
+        .value()
+        .chunks_exact(4)
+        .map(|c| u64::from(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+        .collect();
+    if words.len() != 2 * address + size || address > 2 || size > 2 {
+        return Ok(None);
+    }
+    let number = |cells: &[u64]| cells.iter().fold(0u64, |n, &c| (n << 32) | c);
+    let host = number(&words[..address]);
+    let bytes = number(&words[2 * address..]);
+    Ok(AddressRange::new(host, bytes))
 }
 
 /// The string value of `property` in node `id`, if it has one.

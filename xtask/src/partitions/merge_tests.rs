@@ -285,3 +285,23 @@ fn a_toml_linux_file_is_read_from_the_linux_directory() {
     ));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn shared_memory_host_ranges_are_claimed() {
+    let mut tree = host();
+    domain(&mut tree, "one", "smp", None);
+    let d = tree.find("/chosen/one").unwrap();
+    let shm = tree.add_node(d, "shm@50000000");
+    tree.set_property(shm, "compatible", strings_value(&["xen,domain-shared-memory-v1"]));
+    tree.set_property(shm, "xen,shm-id", strings_value(&["ring"]));
+    tree.set_property(shm, "xen,shared-mem", cells_value(&[0x4820_0000, 0x5000_0000, 0x10_0000]));
+    // The `<guest size>` form fixes no host memory.
+    let loose = tree.add_node(d, "shm@60000000");
+    tree.set_property(loose, "compatible", strings_value(&["xen,domain-shared-memory-v1"]));
+    tree.set_property(loose, "xen,shared-mem", cells_value(&[0x6000_0000, 0x10_0000]));
+    let claimed = claimed_ranges(&tree).unwrap();
+    assert_eq!(claimed, [AddressRange::new(0x4820_0000, 0x10_0000).unwrap()]);
+    let mut placer = Placer::new(0x4820_0000, 0xc000_0000, claimed);
+    let modules = place_named_modules(&mut tree, &mut placer, &guests).unwrap();
+    assert_eq!(modules[0].range.start(), 0x4840_0000, "the module goes past the region");
+}

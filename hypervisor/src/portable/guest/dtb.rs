@@ -64,6 +64,17 @@ pub struct GuestDtbSpec<'a> {
     pub boot_count: u32,
     /// Further nodes under the root.
     pub extra_nodes: &'a [ExtraNode<'a>],
+    /// Static shared-memory regions, described under `/reserved-memory`.
+    pub shared_memory: &'a [SharedMemoryNode<'a>],
+}
+
+/// A static shared-memory region as the guest's device tree names it.
+#[derive(Clone, Copy, Debug)]
+pub struct SharedMemoryNode<'a> {
+    /// `xen,shm-id`.
+    pub id: &'a str,
+    /// Where the guest sees it.
+    pub guest: AddressRange,
 }
 
 /// Why a guest device tree could not be built.
@@ -118,6 +129,7 @@ pub fn build(spec: &GuestDtbSpec<'_>) -> Result<Vec<u8>, DtbError> {
 
     write_chosen(&mut fdt, spec)?;
     write_memory(&mut fdt, first_bank, spec.memory)?;
+    write_shared_memory(&mut fdt, spec.shared_memory)?;
     write_cpus(&mut fdt, spec.vcpus)?;
     write_psci(&mut fdt)?;
     write_timer(&mut fdt, spec)?;
@@ -266,6 +278,30 @@ fn write_extra(fdt: &mut FdtWriter, node: &ExtraNode<'_>) -> Result<(), DtbError
         write_extra(fdt, child)?;
     }
     fdt.end_node(handle)?;
+    Ok(())
+}
+
+/// Static shared memory as Xen 4.17 writes it for a domU: a `/reserved-memory` node (empty
+/// `ranges`, 2 address and 2 size cells) with one `xen-shmem@<guest address>` child per
+/// region: `compatible = "xen,shared-memory-v1"`, `reg` (guest address and size), `xen,id`
+/// (the `xen,shm-id`) and a 64-bit `xen,offset` of 0. No node without regions.
+fn write_shared_memory(fdt: &mut FdtWriter, regions: &[SharedMemoryNode<'_>]) -> Result<(), DtbError> {
+    if regions.is_empty() {
+        return Ok(());
+    }
+    let reserved = fdt.begin_node("reserved-memory")?;
+    fdt.property_null("ranges")?;
+    fdt.property_u32("#address-cells", 2)?;
+    fdt.property_u32("#size-cells", 2)?;
+    for region in regions {
+        let node = fdt.begin_node(&node_name("xen-shmem", region.guest.start()))?;
+        fdt.property("compatible", b"xen,shared-memory-v1\0")?;
+        fdt.property_array_u64("reg", &[region.guest.start(), region.guest.size()])?;
+        fdt.property_string("xen,id", region.id)?;
+        fdt.property_u64("xen,offset", 0)?;
+        fdt.end_node(node)?;
+    }
+    fdt.end_node(reserved)?;
     Ok(())
 }
 

@@ -25,6 +25,7 @@ fn spec(gic: GicVersion, vcpus: u32) -> GuestDtbSpec<'static> {
         initrd: AddressRange::new(0x4820_0000, 0x12_3456),
         boot_count: 3,
         extra_nodes: &[],
+        shared_memory: &[],
     }
 }
 
@@ -267,6 +268,28 @@ fn extra_nodes_are_written_under_the_root() {
         dtb.property("/passthrough/ethernet@ff000000", "reg"),
         [0, 0, 0, 0, 0xff, 0, 0, 0]
     );
+}
+
+#[test]
+fn shared_memory_is_described_as_xen_does() {
+    let none = Parsed::new(&spec(GicVersion::V3, 1));
+    assert!(!none.has("/reserved-memory"), "no regions, no node");
+    let regions = [
+        SharedMemoryNode { id: "telemetry", guest: AddressRange::new(0x5000_0000, 0x20_0000).unwrap() },
+        SharedMemoryNode { id: "b", guest: AddressRange::new(0x6000_0000, 0x1000).unwrap() },
+    ];
+    let dtb = Parsed::new(&GuestDtbSpec { shared_memory: &regions, ..spec(GicVersion::V3, 1) });
+    assert_eq!(dtb.property("/reserved-memory", "ranges"), b"");
+    assert_eq!(dtb.property("/reserved-memory", "#address-cells"), [0, 0, 0, 2]);
+    assert_eq!(dtb.property("/reserved-memory", "#size-cells"), [0, 0, 0, 2]);
+    let node = "/reserved-memory/xen-shmem@50000000";
+    assert_eq!(dtb.string(node, "compatible"), "xen,shared-memory-v1");
+    assert_eq!(dtb.property(node, "reg"), [0, 0, 0, 0, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0]);
+    assert_eq!(dtb.string(node, "xen,id"), "telemetry");
+    assert_eq!(dtb.property(node, "xen,offset"), [0; 8]);
+    assert_eq!(dtb.string("/reserved-memory/xen-shmem@60000000", "xen,id"), "b");
+    // Not RAM: the memory node lists the banks only.
+    assert!(!dtb.has("/memory@50000000"));
 }
 
 #[test]

@@ -9,6 +9,7 @@ use crate::portable::memory::frames::{FrameAllocator, FrameError};
 use crate::portable::memory::physical::{PhysicalMemory, PhysicalMemoryError};
 use crate::portable::memory::identity_pages::IdentityPages;
 use crate::portable::memory::stage2::{MappingAttributes, Stage2Error, Stage2Table};
+use super::shared_memory::{self, SharedMemoryError};
 use crate::portable::memory::vmid::{VmidAllocator, VmidError};
 use crate::portable::memory::vtcr::{Stage2Config, VtcrError};
 use crate::portable::memory::AddressRange;
@@ -62,6 +63,8 @@ pub enum BuildError {
     Vgic { partition: String, error: VgicError },
     /// The heap has no page left for the partition's Xen shared_info page.
     SharedInfo { partition: String },
+    /// A static shared-memory region cannot be mapped where the partition names it.
+    SharedMemory { partition: String, error: SharedMemoryError },
 }
 
 impl fmt::Display for BuildError {
@@ -96,6 +99,7 @@ impl fmt::Display for BuildError {
             Self::Power { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Vgic { partition, error } => write!(f, "partition \"{partition}\": virtual GIC: {error}"),
             Self::SharedInfo { partition } => write!(f, "partition \"{partition}\": no memory left for its Xen shared_info page: give the hypervisor a larger heap or use fewer partitions"),
+            Self::SharedMemory { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::BadRange { partition, what } => write!(f, "partition \"{partition}\": {what} wraps past the end of memory"),
             Self::DeviceWindow { partition, device, guest, what } => write!(
                 f,
@@ -155,6 +159,11 @@ pub fn build<const N: usize>(
     let vgic = new_vgic(p, gic, vcpu_cpus.len()).map_err(|error| BuildError::Vgic { partition: name(), error })?;
     let vmid = vmids.allocate().map_err(|error| BuildError::Vmid { partition: name(), error })?;
     let vttbr_el2 = table.vttbr_el2(vmid).map_err(|error| BuildError::Vttbr { partition: name(), error })?;
+    // Static shared memory: each region at its guest address, as RAM, owner and borrowers alike.
+    let shared_memory = shared_memory::regions(plan, index, &banks).map_err(|error| BuildError::SharedMemory { partition: name(), error })?;
+    for region in &shared_memory {
+        table.map(region.guest.start(), region.host, MappingAttributes::RAM).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
+    }
 
     let kernel = p.kernel.range;
     let initrd = p.ramdisk.as_ref().map(|m| m.range);
@@ -199,6 +208,7 @@ pub fn build<const N: usize>(
         vcpus,
         stage2: Mutex::new(table),
         xen,
+        shared_memory,
     };
     Ok(partition)
 }

@@ -10,6 +10,7 @@
 mod build;
 mod exit;
 pub mod report_limit;
+pub mod shared_memory;
 
 pub use build::{build, BuildError, CpuAssignment};
 #[cfg(test)]
@@ -88,6 +89,8 @@ pub struct Partition {
     pub stage2: Mutex<Stage2Table<IdentityPages>>,
     /// The Xen interface: domain id `index + 1`, shared_info, registrations (`portable::xen`).
     pub xen: crate::portable::xen::XenPartition,
+    /// Static shared-memory regions it maps (`xen,domain-shared-memory-v1`), fixed at build.
+    pub shared_memory: Vec<shared_memory::SharedMemory>,
 }
 
 /// What changes while a partition runs.
@@ -195,6 +198,8 @@ impl Partition {
     /// their pristine copies; resets PSCI and vPL011 state. Returns vCPU 0's entry state.
     pub fn load(&self, run: &mut RunState, memory: &mut impl PhysicalMemory) -> Result<EntryState, LoadError> {
         let ram: Vec<AddressRange> = self.banks.iter().map(|b| b.ipa).collect();
+        let shared: Vec<dtb::SharedMemoryNode<'_>> =
+            self.shared_memory.iter().map(|s| dtb::SharedMemoryNode { id: &s.id, guest: s.guest }).collect();
         let spec = GuestDtbSpec {
             name: &self.name,
             vcpus: self.vcpu_count() as u32,
@@ -205,6 +210,7 @@ impl Partition {
             initrd: self.placement.initrd,
             boot_count: run.boot_count,
             extra_nodes: if self.xen.hypervisor_node { &[crate::portable::xen::HYPERVISOR_NODE] } else { &[] },
+            shared_memory: &shared,
         };
         let tree = match self.partial_dtb {
             None => dtb::build(&spec).map_err(LoadError::Dtb)?,

@@ -388,3 +388,70 @@ fn a_passthrough_window_may_not_cover_the_guests_ram_or_its_layout() {
     assert_eq!(guest_layout_clash(window(0x2200_0000), &[bank]), Some("the vPL011"));
     assert_eq!(guest_layout_clash(window(0x3800_0000), &[bank]), Some("the grant table window"));
 }
+
+const SHM_HOST: u64 = 0x4380_0000;
+const SHM_SIZE: u64 = 0x10_0000;
+
+/// Adds a `xen,domain-shared-memory-v1` node to the `/chosen/<domain>` node.
+fn shared_node(t: &mut Tree, domain: &str, role: &str, guest: u64) {
+    let d = t.find(&format!("/chosen/{domain}")).expect("domain node");
+    let s = t.add_node(d, &format!("shm@{guest:x}"));
+    t.set_property(s, "compatible", strings_value(&["xen,domain-shared-memory-v1"]));
+    t.set_property(s, "role", strings_value(&[role]));
+    t.set_property(s, "xen,shm-id", strings_value(&["ring"]));
+    t.set_property(s, "xen,shared-mem", cells_value(&[SHM_HOST as u32, guest as u32, SHM_SIZE as u32]));
+}
+
+fn build_shared(owner_guest: u64) -> Result<Vec<Partition>, BuildError> {
+    let mut tree = host_tree();
+    shared_node(&mut tree, "smp", "owner", owner_guest);
+    shared_node(&mut tree, "hello", "borrower", 0x6000_0000);
+    let facts = HostFacts { hypervisor: AddressRange::new(HYPERVISOR.0, HYPERVISOR.1).unwrap(), boot_cpu_mpidr: Some(0), modules: None };
+    let plan = PartitionPlan::from_tree(&tree, &facts).expect("the fixture is valid").plan;
+    let ram = [AddressRange::new(RAM, RAM_SIZE).unwrap()];
+    let mut excluded = vec![
+        AddressRange::new(HYPERVISOR.0, HYPERVISOR.1).unwrap(),
+        AddressRange::new(KERNEL_A, KERNEL_SIZE).unwrap(),
+        AddressRange::new(KERNEL_B, KERNEL_SIZE).unwrap(),
+    ];
+    excluded.extend(plan.shared_regions.iter().filter_map(|r| r.host));
+    let mut frames = FrameAllocator::<16>::new(&ram, &excluded).unwrap();
+    let mut vmids = VmidAllocator::new();
+    let mut cpus = CpuAssignment::new(plan.cpus.len());
+    let memory = memory_with_kernels();
+    let config = Stage2Config::from_id_aa64mmfr0_el1(0b0100).unwrap();
+    (0..plan.partitions.len())
+        .map(|i| {
+            let pages = IdentityPages::preallocate(16).expect("pages");
+            build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, pages, &memory)
+        })
+        .collect()
+}
+
+#[test]
+fn static_shared_memory_is_mapped_in_owner_and_borrower() {
+    let parts = build_shared(0x5000_0000).unwrap();
+    let [owner, borrower] = &parts[..] else { panic!("two partitions") };
+    for (p, guest) in [(owner, 0x5000_0000u64), (borrower, 0x6000_0000)] {
+        let table = p.stage2.lock();
+        assert_eq!(table.translate(guest).map(|l| l.physical), Some(SHM_HOST), "{}", p.name);
+        assert_eq!(table.translate(guest + SHM_SIZE - 1).map(|l| l.physical), Some(SHM_HOST + SHM_SIZE - 1));
+        assert!(table.translate(guest + SHM_SIZE).is_none());
+        assert_eq!(p.shared_memory.len(), 1);
+        assert_eq!(p.shared_memory[0].id, "ring");
+        let region = AddressRange::new(SHM_HOST, SHM_SIZE).unwrap();
+        assert!(p.banks.iter().all(|b| !b.host_range().unwrap().overlaps(&region)), "RAM never takes the region");
+    }
+    assert!(owner.shared_memory[0].owner && !borrower.shared_memory[0].owner);
+}
+
+#[test]
+fn a_shared_region_over_guest_ram_is_refused() {
+    let error = build_shared(0x4000_0000).expect_err("refused");
+    let BuildError::SharedMemory { partition, error } = &error else { panic!("{error:?}") };
+    assert_eq!(partition, "smp");
+    assert!(matches!(error, shared_memory::SharedMemoryError::Clash { what: "the partition's RAM", .. }), "{error:?}");
+    assert!(error.to_string().contains("choose another guest address"));
+    let grant = build_shared(0x3800_0000).expect_err("refused");
+    assert!(grant.to_string().contains("grant-table window"), "{grant}");
+}

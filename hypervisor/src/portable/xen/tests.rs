@@ -379,7 +379,7 @@ fn the_hypervisor_node_is_as_xen_writes_it() {
     use crate::portable::guest::dtb::{build, GuestDtbSpec};
     use crate::portable::guest::layout::GicVersion;
     let ram = [AddressRange::new(RAM_IPA, RAM_SIZE).unwrap()];
-    let spec = GuestDtbSpec { name: "p", vcpus: 1, memory: &ram, gic: GicVersion::V3, vpl011: false, bootargs: None, initrd: None, boot_count: 1, extra_nodes: &[HYPERVISOR_NODE] };
+    let spec = GuestDtbSpec { name: "p", vcpus: 1, memory: &ram, gic: GicVersion::V3, vpl011: false, bootargs: None, initrd: None, boot_count: 1, extra_nodes: &[HYPERVISOR_NODE], shared_memory: &[] };
     let blob = build(&spec).unwrap();
     let tree = fdt::Fdt::new_unaligned(&blob).unwrap();
     let node = tree.find_node("/hypervisor").unwrap();

@@ -1,0 +1,67 @@
+//! A partition that stops or restarts: every mapping of its pages in other partitions is
+//! removed first, then its own mappings of others' pages, then its table and RAM pages are
+//! put back as built. The runtime calls [`Grants::stop`] after the partition's vCPUs are off
+//! and before its memory is scrubbed.
+
+use super::abi::INITIAL_FRAMES;
+use super::memory::{GrantMemory, Stage2};
+use super::ops::Grants;
+use super::physmap::Refusal;
+use super::table::Active;
+
+/// What [`Grants::stop`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// Mappings of the partition's pages that other partitions held.
+    pub foreign: usize,
+    /// Mappings the partition held of other partitions' pages.
+    pub own: usize,
+}
+
+impl Grants {
+    /// Revokes every mapping to and from `partition` and resets its table: one frame, no
+    /// pins, no mappings, frames unmapped from the window, every RAM page present again.
+    ///
+    /// A mapper whose mapping goes finds that guest frame empty (an access faults in the
+    /// mapper, which survives it) and its handle unknown (`GNTST_bad_handle`). Xen instead
+    /// keeps a dying domain's pages until every mapper unmaps them; Bulkhead scrubs and
+    /// reuses them for the restart, so the mappings must go first.
+    pub fn stop(
+        &mut self,
+        partition: usize,
+        mem: &mut impl GrantMemory,
+        stage2: &mut impl Stage2,
+    ) -> Result<Revoked, Refusal> {
+        let mut revoked = Revoked::default();
+        for mapper in 0..self.tables.len() {
+            let Some(table) = self.tables.get(mapper) else {
+                continue;
+            };
+            let held: alloc::vec::Vec<_> = table
+                .mappings()
+                .filter(|(_, m)| mapper == partition || m.granter == partition)
+                .collect();
+            for (handle, map) in held {
+                if map.granter == partition && mapper != partition {
+                    revoked.foreign = revoked.foreign.saturating_add(1);
+                } else {
+                    revoked.own = revoked.own.saturating_add(1);
+                }
+                self.drop_mapping(mapper, handle, map, mem, stage2);
+            }
+        }
+        let Some(table) = self.tables.get_mut(partition) else {
+            return Ok(revoked);
+        };
+        // Copies finish inside one call: no pin can be left, but none may survive a restart.
+        table.active.iter_mut().for_each(|a| *a = Active::default());
+        for slot in table.frame_gfns.iter_mut() {
+            if let Some(gfn) = slot.take() {
+                stage2.unmap(partition, gfn);
+            }
+        }
+        table.frames = INITIAL_FRAMES.min(table.max_frames);
+        table.physmap.restore(partition, stage2)?;
+        Ok(revoked)
+    }
+}

@@ -1,0 +1,120 @@
+//! What the grant tables need from the machine: atomic access to each partition's grant-table
+//! frames, byte copies between granted pages, and changes to stage 2.
+//!
+//! Host frames reach the runtime only as [`HostFrame`], which only [`super::Physmap`] makes,
+//! from a partition's own RAM banks: no operation can name hypervisor memory or a page that
+//! was not granted.
+
+use core::fmt;
+
+/// A 4 KiB page of some partition's RAM, by host physical address.
+///
+/// Invariant: page-aligned and inside the RAM banks of the partition whose [`super::Physmap`]
+/// made it (the plan keeps those banks apart from the hypervisor and every other partition).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HostFrame(u64);
+
+impl HostFrame {
+    /// Only the physmap makes frames.
+    pub(super) const fn new(address: u64) -> Self {
+        HostFrame(address)
+    }
+
+    /// The page's host physical address.
+    pub const fn address(self) -> u64 {
+        self.0
+    }
+}
+
+/// Part of a page: `offset + len` is at most 4096 (the module checks before it asks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub frame: HostFrame,
+    pub offset: u16,
+}
+
+/// Why the machine refused an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryError {
+    /// The grant-table frames of `partition` have no word at `offset`.
+    Table { partition: usize, offset: u64 },
+    /// A copy between pages failed.
+    Copy { from: u64, to: u64 },
+}
+
+impl fmt::Display for MemoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Table { partition, offset } => write!(
+                f,
+                "grant-table word at offset {offset:#x} of partition {partition} is not backed: \
+                 the runtime must give each partition max_grant_frames pages"
+            ),
+            Self::Copy { from, to } => write!(
+                f,
+                "grant copy from host {from:#x} to {to:#x} failed: both must be RAM pages the \
+                 hypervisor maps"
+            ),
+        }
+    }
+}
+
+/// The grant-table frames of every partition (pages the hypervisor owns and lets the guest map
+/// at the grant-table window), and copies between granted pages.
+///
+/// Table offsets are byte offsets from the start of the partition's first frame, 4-byte
+/// aligned and below `max_grant_frames * 4096` (checked by the module). Each call is one atomic
+/// access: the guest changes the same words concurrently.
+pub trait GrantMemory {
+    /// Reads a word.
+    fn load(&mut self, partition: usize, offset: u64) -> Result<u32, MemoryError>;
+    /// Writes `new` if the word holds `current`; returns the value found either way.
+    fn compare_exchange(
+        &mut self,
+        partition: usize,
+        offset: u64,
+        current: u32,
+        new: u32,
+    ) -> Result<u32, MemoryError>;
+    /// ANDs `bits` into a word; returns the previous value.
+    fn fetch_and(&mut self, partition: usize, offset: u64, bits: u32) -> Result<u32, MemoryError>;
+    /// Copies `len` bytes between two pages (the spans do not cross their page).
+    fn copy(&mut self, from: Span, to: Span, len: u16) -> Result<(), MemoryError>;
+}
+
+/// How a page is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// The stage-2 table refused a change (no table page left).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stage2Error;
+
+/// Changes to partitions' stage-2 tables, made by the runtime while the grant lock is held
+/// (so that no unmap can overtake the map it undoes).
+///
+/// `unmap` must leave no stale translation: invalidate the IPA for the partition's VMID on
+/// every CPU (TLBI IPAS2E1IS, then VMALLE1IS, DSB ISH) before it returns.
+pub trait Stage2 {
+    /// Maps a page of RAM (the partition's own, or a granted one) at guest frame `gfn`,
+    /// replacing the partition's own page if it is there (a grant mapped over present RAM).
+    fn map(
+        &mut self,
+        partition: usize,
+        gfn: u64,
+        frame: HostFrame,
+        access: Access,
+    ) -> Result<(), Stage2Error>;
+    /// Maps grant-table frame `index` of the partition's own table at guest frame `gfn`.
+    fn map_table_frame(
+        &mut self,
+        partition: usize,
+        gfn: u64,
+        index: u32,
+    ) -> Result<(), Stage2Error>;
+    /// Removes the page at guest frame `gfn`, with TLB maintenance.
+    fn unmap(&mut self, partition: usize, gfn: u64);
+}

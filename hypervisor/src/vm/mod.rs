@@ -269,6 +269,7 @@ fn start_partition(p: &Partition, generation: u64) {
     match entry {
         Ok(EntryState { pc, x0, .. }) => {
             run.running = true;
+            run.stop_announced = false;
             run.cntvoff = cpu::counter();
             let first_boot = run.boot_count == 1;
             // Under `run`: a stop or restart after this sees vCPU 0 started.
@@ -525,6 +526,10 @@ fn stop(p: &Partition, power_off_when_last: bool) {
     stopped(p, power_off_when_last);
 }
 
+/// Held while a printed stop is marked and the board looks whether every partition has
+/// stopped.
+static ANNOUNCING: Mutex<()> = Mutex::new(());
+
 /// What follows a partition's stop: its console line closes, the console interrupt goes to a
 /// partition still running, and the board powers off when none is left (unless the operator
 /// stopped it: the board then stays up for the console).
@@ -532,9 +537,20 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
     output::flush(p.index);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     println!("bulkhead: partition \"{}\" stopped", p.name);
+    // Printed first, marked after, and one CPU at a time marks a stop and looks whether it
+    // was the last: the last one marked powers off (nothing is printed under this lock but
+    // the final lines).
+    let _announcing = ANNOUNCING.lock();
+    {
+        let mut run = p.run.lock();
+        run.stop_announced = !run.running;
+    }
     let partitions = PARTITIONS.get().expect("partitions exist");
     route_console_interrupt(partitions);
-    if partitions.iter().all(|q| !q.run.lock().running) {
+    if partitions.iter().all(|q| {
+        let run = q.run.lock();
+        !run.running && run.stop_announced
+    }) {
         output::flush_all();
         println!("bulkhead: all partitions stopped");
         if !power_off_when_last {

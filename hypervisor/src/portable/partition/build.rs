@@ -202,7 +202,7 @@ pub fn build<const N: usize>(
         vttbr_el2,
         crash_policy: p.crash_policy,
         restart_limit: p.restart_limit,
-        run: Mutex::new(RunState { running: false, boot_count: 1, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0, reports: super::report_limit::ReportLimit::new(), last_crash: None, crash_restarts: 0, held: false }),
+        run: Mutex::new(RunState { running: false, stop_announced: false, boot_count: 1, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0, reports: super::report_limit::ReportLimit::new(), last_crash: None, crash_restarts: 0, held: false }),
         vgic: Mutex::new(vgic),
         doorbells: [const { Doorbell::new() }; MAX_VCPUS],
         vcpus,

@@ -97,6 +97,10 @@ pub struct Partition {
 #[derive(Debug)]
 pub struct RunState {
     pub running: bool,
+    /// Its stop was announced on the console (`partition "NAME" stopped`): only then does it
+    /// count towards "all partitions stopped", so that the board never powers off before
+    /// another CPU has printed a partition's stop.
+    pub stop_announced: bool,
     /// 1 for the first boot, one more for each restart.
     pub boot_count: u32,
     /// One more each time the partition stops or restarts: a vCPU started for an older

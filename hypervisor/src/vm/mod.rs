@@ -31,6 +31,7 @@ use spin::{Mutex, Once};
 
 mod cpu_loop;
 mod diagnostics;
+mod evtchn;
 mod exits;
 mod interrupts;
 mod passthrough;
@@ -212,7 +213,10 @@ fn build_all(
     let mut cpus = CpuAssignment::new(platform.cpus.len());
     let mut vmids = VmidAllocator::new();
     let mut out = Vec::new();
-    for index in 0..plan.partitions.len() {
+    // Every partition's event channels, the static ones bound before any starts.
+    let tables = crate::portable::evtchn::build_tables(plan)
+        .map_err(|error| partition::BuildError::EventChannel { partition: alloc::string::String::from("(all)"), error })?;
+    for (index, evtchn) in tables.into_iter().enumerate() {
         let gicv = match platform.gic {
             boards::GicLayout::V2 { gicv, .. } => Some(gicv),
             boards::GicLayout::V3 { .. } => None,
@@ -223,7 +227,7 @@ fn build_all(
         })?;
         // Invariant: a partition's stage-2 table lives as long as the hypervisor (in the
         // partition, which `PARTITIONS` keeps for good).
-        let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &mut vmids, stage2, pages, memory)?;
+        let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &mut vmids, stage2, pages, memory, evtchn)?;
         if matches!(plan.partitions[index].enhanced, dom0less_config::Enhanced::Enabled | dom0less_config::Enhanced::Legacy) {
             println!("bulkhead: partition \"{}\": xen,enhanced asks for xenstore, but there is no control domain to run it: it gets the interfaces of \"no-xenstore\"", p.name);
         }
@@ -534,6 +538,7 @@ static ANNOUNCING: Mutex<()> = Mutex::new(());
 /// partition still running, and the board powers off when none is left (unless the operator
 /// stopped it: the board then stays up for the console).
 fn stopped(p: &Partition, power_off_when_last: bool) {
+    evtchn::close_all(p);
     output::flush(p.index);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     println!("bulkhead: partition \"{}\" stopped", p.name);

@@ -13,12 +13,14 @@ use crate::portable::trap::GeneralRegisters;
 use crate::portable::vgic::VcpuId;
 use crate::portable::xen::abi::{errno, layout::EVENT_CHANNEL_PPI, number, PAGE_SIZE};
 use crate::portable::xen::guest_memory::{in_ram, ipa_to_host};
-use crate::portable::xen::{dispatch, Caller, Environment, GuestAccess, Hypercall, Outcome, Shutdown};
+use crate::portable::evtchn::args::Call;
+use crate::portable::evtchn::Errno;
+use crate::portable::xen::{dispatch, Answer, Caller, Environment, GuestAccess, Hypercall, Outcome, Shutdown};
 use crate::println;
 use core::sync::atomic::Ordering;
 
 use super::cpu_loop::Outcome as LoopOutcome;
-use super::{console_op, crash, interrupts, memory, restart_partition, stop_partition, PARTITIONS};
+use super::{console_op, crash, evtchn, interrupts, memory, restart_partition, stop_partition, PARTITIONS};
 
 /// PSTATE.I, the IRQ mask (SPSR_EL2 bit 7).
 const PSTATE_I: u64 = 1 << 7;
@@ -26,7 +28,6 @@ const PSTATE_I: u64 = 1 << 7;
 /// The machine as one hypercall of partition `p` sees it.
 struct Machine<'a> {
     p: &'a Partition,
-    vcpu: usize,
 }
 
 impl Machine<'_> {
@@ -87,14 +88,24 @@ impl Environment for Machine<'_> {
     }
 
     fn raise_upcall(&mut self, vcpu: usize) {
-        let effects = self.p.vgic.lock().inject(VcpuId(vcpu), EVENT_CHANNEL_PPI);
-        if let Ok(effects) = effects {
-            interrupts::act(self.p, self.vcpu, effects);
-        }
+        raise_upcall(self.p, vcpu);
+    }
+
+    fn event_channel(&mut self, call: Call) -> Result<Answer, Errno> {
+        let p = self.p;
+        evtchn::op(p, call, &mut |vcpu| raise_upcall(p, vcpu))
     }
 
     fn now(&self) -> (u64, u64) {
         (cpu::counter(), cpu::counter_frequency())
+    }
+}
+
+/// Raises the event-channel upcall PPI on vCPU `vcpu` of `p`, kicking or waking it.
+fn raise_upcall(p: &Partition, vcpu: usize) {
+    let effects = p.vgic.lock().inject(VcpuId(vcpu), EVENT_CHANNEL_PPI);
+    if let Ok(effects) = effects {
+        interrupts::act(p, vcpu, effects);
     }
 }
 
@@ -136,7 +147,7 @@ pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit 
         direct_mapped: p.xen.direct_mapped,
         vcpus_up,
     };
-    let outcome = dispatch(&mut Machine { p, vcpu }, &caller, &p.xen.state, &call);
+    let outcome = dispatch(&mut Machine { p }, &caller, &p.xen.state, &call);
     if call.number == number::SCHED_OP {
         let earliest = p.xen.state.lock().watchdogs.iter().flatten().copied().min().unwrap_or(u64::MAX);
         p.xen.watchdog.store(earliest, Ordering::Relaxed);
@@ -228,8 +239,10 @@ fn watchdog_fires(p: &Partition, cpu: usize) -> bool {
 }
 
 /// Forgets what the partition registered with the Xen interface (before it starts again),
-/// unmapping its shared_info page and giving the RAM under it back.
+/// unmapping its shared_info page and giving the RAM under it back; its event-channel ports
+/// close (its peers see them closed) and its static channels are bound again.
 pub fn reset(p: &Partition) {
+    evtchn::restart(p);
     let mapped = p.xen.state.lock().reset();
     p.xen.clear_shared_info();
     p.xen.watchdog.store(u64::MAX, Ordering::Relaxed);

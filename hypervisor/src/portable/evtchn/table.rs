@@ -326,3 +326,14 @@ impl EventChannels {
         u16::try_from(vcpu).ok().filter(|&v| v < self.vcpu_count)
     }
 }
+
+impl core::fmt::Debug for EventChannels {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("EventChannels")
+            .field("partition", &self.partition)
+            .field("valid", &self.valid)
+            .field("epoch", &self.epoch)
+            .field("fifo", &self.fifo.active)
+            .finish_non_exhaustive()
+    }
+}

@@ -65,6 +65,8 @@ pub enum BuildError {
     SharedInfo { partition: String },
     /// A static shared-memory region cannot be mapped where the partition names it.
     SharedMemory { partition: String, error: SharedMemoryError },
+    /// A static event channel could not be bound.
+    EventChannel { partition: String, error: crate::portable::evtchn::StaticChannelError },
 }
 
 impl fmt::Display for BuildError {
@@ -98,6 +100,7 @@ impl fmt::Display for BuildError {
             Self::Placement { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Power { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Vgic { partition, error } => write!(f, "partition \"{partition}\": virtual GIC: {error}"),
+            Self::EventChannel { partition, error } => write!(f, "partition \"{partition}\": its static event channels cannot be bound: {error}"),
             Self::SharedInfo { partition } => write!(f, "partition \"{partition}\": no memory left for its Xen shared_info page: give the hypervisor a larger heap or use fewer partitions"),
             Self::SharedMemory { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::BadRange { partition, what } => write!(f, "partition \"{partition}\": {what} wraps past the end of memory"),
@@ -116,6 +119,7 @@ const MIN_SPIS: usize = 32;
 /// Builds partition `index` of `plan`: takes its CPUs from `cpus`, its RAM from `frames` (or
 /// its static banks), maps it in a new stage-2 table, and places its modules. For a GICv2
 /// partition, `gicv` is the physical virtual-CPU-interface frame mapped at Xen's GICC address.
+/// `evtchn` is its event-channel table, built for the whole plan (static channels bound).
 #[allow(clippy::too_many_arguments)]
 pub fn build<const N: usize>(
     plan: &PartitionPlan,
@@ -128,6 +132,7 @@ pub fn build<const N: usize>(
     stage2: Stage2Config,
     pages: IdentityPages,
     memory: &impl PhysicalMemory,
+    evtchn: crate::portable::evtchn::EventChannels,
 ) -> Result<Partition, BuildError> {
     let p = &plan.partitions[index];
     let name = || String::from(p.name.as_str());
@@ -178,6 +183,7 @@ pub fn build<const N: usize>(
     let vcpus = vcpu_cpus.iter().map(|_| Mutex::new(Vcpu::new())).collect();
     let direct_mapped = matches!(p.memory, Memory::Static { direct_map: true, .. });
     let xen = XenPartition::new(p.enhanced != Enhanced::Disabled, direct_mapped).ok_or_else(|| BuildError::SharedInfo { partition: name() })?;
+    let evtchn = Mutex::new(evtchn);
     let partition = Partition {
         index,
         name: name(),
@@ -209,6 +215,8 @@ pub fn build<const N: usize>(
         stage2: Mutex::new(table),
         xen,
         shared_memory,
+        evtchn,
+        static_channels: p.event_channels.clone(),
     };
     Ok(partition)
 }

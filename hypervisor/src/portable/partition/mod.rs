@@ -91,6 +91,12 @@ pub struct Partition {
     pub xen: crate::portable::xen::XenPartition,
     /// Static shared-memory regions it maps (`xen,domain-shared-memory-v1`), fixed at build.
     pub shared_memory: Vec<shared_memory::SharedMemory>,
+    /// Its event-channel ports (`portable::evtchn`). Lock order: taken with no other lock of
+    /// this partition held, except while `bind_interdomain` holds two tables (lower partition
+    /// index first); the partition's `xen.state` may be taken inside it, never the vGIC.
+    pub evtchn: Mutex<crate::portable::evtchn::EventChannels>,
+    /// Its static event channels (`xen,evtchn`), bound again when it restarts.
+    pub static_channels: Vec<dom0less_config::plan::EventChannel>,
 }
 
 /// What changes while a partition runs.

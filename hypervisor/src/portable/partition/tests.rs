@@ -95,9 +95,10 @@ fn build_all() -> Built {
     let memory = memory_with_kernels();
     let config = Stage2Config::from_id_aa64mmfr0_el1(0b0100).unwrap();
     let mut partitions = Vec::new();
-    for i in 0..plan.partitions.len() {
+    let tables = crate::portable::evtchn::build_tables(&plan).unwrap();
+    for (i, evtchn) in tables.into_iter().enumerate() {
         let pages = IdentityPages::preallocate(16).expect("pages");
-        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, pages, &memory).unwrap();
+        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, pages, &memory, evtchn).unwrap();
         {
             let table = p.stage2.lock();
             let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
@@ -420,10 +421,13 @@ fn build_shared(owner_guest: u64) -> Result<Vec<Partition>, BuildError> {
     let mut cpus = CpuAssignment::new(plan.cpus.len());
     let memory = memory_with_kernels();
     let config = Stage2Config::from_id_aa64mmfr0_el1(0b0100).unwrap();
-    (0..plan.partitions.len())
-        .map(|i| {
+    let tables = crate::portable::evtchn::build_tables(&plan).unwrap();
+    tables
+        .into_iter()
+        .enumerate()
+        .map(|(i, evtchn)| {
             let pages = IdentityPages::preallocate(16).expect("pages");
-            build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, pages, &memory)
+            build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, pages, &memory, evtchn)
         })
         .collect()
 }

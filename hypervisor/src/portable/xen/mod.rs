@@ -9,6 +9,7 @@
 //! failure). Guest buffers are guest virtual addresses ([`guest_memory`]).
 
 pub mod abi;
+mod evtchn_op;
 pub mod guest_memory;
 mod hvm_op;
 mod memory_op;
@@ -18,6 +19,7 @@ mod state;
 mod vcpu_op;
 mod version;
 
+pub use evtchn_op::Answer;
 pub use guest_memory::{Fault, GuestAccess};
 pub use partition::{XenPartition, HYPERVISOR_NODE};
 pub use state::{VcpuInfo, XenState};
@@ -129,6 +131,9 @@ pub trait Environment: GuestAccess {
     fn raise_upcall(&mut self, vcpu: usize);
     /// The counter (CNTPCT) now, and its ticks per second, for watchdogs.
     fn now(&self) -> (u64, u64);
+    /// Performs one decoded `event_channel_op` on the partitions' event-channel tables,
+    /// raising the upcalls it causes (`portable::evtchn`, with its lock order).
+    fn event_channel(&mut self, call: crate::portable::evtchn::args::Call) -> Result<Answer, crate::portable::evtchn::Errno>;
 }
 
 /// Answers one hypercall. `state` is the partition's Xen state (taken only by the calls that
@@ -142,8 +147,7 @@ pub fn dispatch(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<X
         number::VCPU_OP => Outcome::Return(vcpu_op::vcpu_op(env, caller, state, a0, a1, a2)),
         number::MEMORY_OP => memory_op::memory_op(env, caller, state, call),
         number::SCHED_OP => sched_op::sched_op(env, caller, state, a0, a1),
-        // Event channels come with their own module; until it is wired they are absent.
-        number::EVENT_CHANNEL_OP => Outcome::Return(-errno::ENOSYS),
+        number::EVENT_CHANNEL_OP => Outcome::Return(evtchn_op::event_channel_op(env, caller, a0, a1)),
         // physdev_op, sysctl, domctl and every other number: not implemented.
         _ => Outcome::Return(-errno::ENOSYS),
     }

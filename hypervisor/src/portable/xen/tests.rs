@@ -21,11 +21,12 @@ struct Fake {
     mapped: Vec<u64>,
     upcalls: Vec<usize>,
     vcpus_up: u64,
+    evtchn_calls: Vec<crate::portable::evtchn::args::Call>,
 }
 
 impl Fake {
     fn new() -> Self {
-        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1 }
+        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new() }
     }
 
     fn slot(&mut self, pa: u64, size: usize) -> &mut [u8] {
@@ -83,6 +84,15 @@ impl Environment for Fake {
 
     fn now(&self) -> (u64, u64) {
         (1000, 100)
+    }
+
+    fn event_channel(&mut self, call: crate::portable::evtchn::args::Call) -> Result<super::Answer, crate::portable::evtchn::Errno> {
+        self.evtchn_calls.push(call);
+        match call {
+            crate::portable::evtchn::args::Call::AllocUnbound { .. } => Ok(super::Answer::Port(5)),
+            crate::portable::evtchn::args::Call::Send { port: 0 } => Err(crate::portable::evtchn::Errno::Einval),
+            _ => Ok(super::Answer::Done),
+        }
     }
 }
 
@@ -369,7 +379,7 @@ fn sched_op_maps_reasons_and_keeps_watchdogs() {
 #[test]
 fn unknown_and_unimplemented_calls_are_enosys() {
     let (mut f, s) = (Fake::new(), state());
-    for n in [0, 6, number::EVENT_CHANNEL_OP, number::PHYSDEV_OP, number::SYSCTL, number::DOMCTL, 100, u64::MAX] {
+    for n in [0, 6, number::PHYSDEV_OP, number::SYSCTL, number::DOMCTL, 100, u64::MAX] {
         assert_eq!(ret(&mut f, &s, n, &[0, 0]), -errno::ENOSYS, "hypercall {n}");
     }
 }
@@ -388,4 +398,23 @@ fn the_hypervisor_node_is_as_xen_writes_it() {
     assert_eq!(property("reg"), [0, 0, 0, 0, 0x38, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]);
     assert_eq!(property("interrupts"), [0, 0, 0, 1, 0, 0, 0, 15, 0, 0, 0xf, 8]);
     assert_eq!(property("interrupt-parent"), 65000u32.to_be_bytes());
+}
+
+#[test]
+fn event_channel_op_decodes_the_call_and_writes_the_answer_back() {
+    use crate::portable::evtchn::args::Call;
+    let (mut f, s) = (Fake::new(), state());
+    // EVTCHNOP_alloc_unbound (6): dom = DOMID_SELF, remote_dom = 2, port written at 4.
+    f.poke(BUF, &[0xf0, 0x7f, 2, 0, 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[6, BUF]), 0);
+    assert_eq!(f.peek(BUF, 8), [0xf0, 0x7f, 2, 0, 5, 0, 0, 0]);
+    assert_eq!(f.evtchn_calls, [Call::AllocUnbound { dom: 0x7ff0, remote_dom: 2 }]);
+    // EVTCHNOP_send (4) of port 0: the runtime's errno, nothing written.
+    f.poke(BUF, &[0, 0, 0, 0]);
+    assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[4, BUF]), -errno::EINVAL);
+    // An unknown command, a bad buffer.
+    assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[99, BUF]), -errno::ENOSYS);
+    assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[1 << 32 | 4, BUF]), -errno::ENOSYS);
+    assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[4, 0]), -errno::EFAULT);
+    assert_eq!(f.evtchn_calls.len(), 2);
 }

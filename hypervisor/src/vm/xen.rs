@@ -199,6 +199,8 @@ pub fn answer(cpu: usize, p: &Partition, vcpu: usize, regs: &mut GuestRegisters)
 /// and watchdog apply its crash policy.
 #[cold]
 pub fn shutdown(p: &Partition, cpu: usize, how: Shutdown) -> LoopOutcome {
+    // What the guest printed before it asked comes out before the hypervisor's line.
+    super::output::flush(p.index);
     match how {
         Shutdown::Poweroff { reason } => {
             println!("bulkhead: partition \"{}\" shut itself down (Xen SCHEDOP_shutdown, reason {reason})", p.name);

@@ -1,6 +1,7 @@
 //! The QEMU scenarios `cargo xtask test` runs. Add new ones here as data.
 
 pub mod console;
+pub mod event_channels;
 pub mod linux;
 pub mod partitions;
 pub mod scheduling;
@@ -119,6 +120,7 @@ pub fn all() -> Vec<Scenario> {
     all.extend(scheduling::all());
     all.extend(console::all());
     all.extend(xen_abi::all());
+    all.extend(event_channels::all());
     all
 }
 

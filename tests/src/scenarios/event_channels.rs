@@ -1,0 +1,39 @@
+//! Event channels between partitions: two `evtchn` guests (`tests/guests`), each on its own
+//! CPU, ping-pong 1000 events over the channel they make themselves and over a static one
+//! from the config, with the 2-level ABI and then FIFO; each counts what it received.
+
+use crate::scenario::{Expect, PartitionConfig, Scenario};
+
+use super::partitions::{says, started, stopped, ALL_STOPPED};
+use super::POWER_OFF;
+
+const CONFIG: &str = "tests/scenarios/virt-evtchn.dts";
+const ROUNDS: u32 = 1000;
+
+/// What one guest prints: each ABI's two channels, every event received.
+fn guest(name: &str) -> Vec<String> {
+    let mut lines = vec![started(name)];
+    for (abi, port) in [("2-level", 1), ("fifo", 2)] {
+        lines.push(says(name, &format!("{abi} interdomain port {port}: received {ROUNDS} of {ROUNDS}")));
+        lines.push(says(name, &format!("{abi} static port 10: received {ROUNDS} of {ROUNDS}")));
+    }
+    lines.push(says(name, "done"));
+    lines.push(format!("bulkhead: partition \"{name}\" shut itself down (Xen SCHEDOP_shutdown, reason 0)"));
+    lines.push(stopped(name));
+    lines
+}
+
+fn ping_pong(name: &str, gic: u8) -> Scenario {
+    Scenario {
+        gic: Some(gic),
+        expect: vec![Expect::Interleaved(vec![guest("ping"), guest("pong")]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
+        partitions: Some(PartitionConfig { file: CONFIG.into(), valid: true }),
+        forbidden: vec!["FAIL".to_string(), "an event was lost".to_string()],
+        ..Scenario::new(name, "virt")
+    }
+}
+
+/// The event-channel scenarios.
+pub fn all() -> Vec<Scenario> {
+    vec![ping_pong("virt-gicv3-evtchn-ping-pong", 3), ping_pong("virt-gicv2-evtchn-ping-pong", 2)]
+}

@@ -1,6 +1,7 @@
 //! Event channels between partitions: two `evtchn` guests (`tests/guests`), each on its own
 //! CPU, ping-pong 1000 events over the channel they make themselves and over a static one
-//! from the config, with the 2-level ABI and then FIFO; each counts what it received.
+//! from the config, with the 2-level ABI and then FIFO; each counts what it received. On virt
+//! GICv3 and GICv2, and on raspi4b (its own config file, for the board's RAM layout).
 
 use crate::scenario::{Expect, PartitionConfig, Scenario};
 
@@ -23,17 +24,21 @@ fn guest(name: &str) -> Vec<String> {
     lines
 }
 
-fn ping_pong(name: &str, gic: u8) -> Scenario {
+fn ping_pong(name: &str, board: &str, gic: Option<u8>, file: &str) -> Scenario {
     Scenario {
-        gic: Some(gic),
+        gic,
         expect: vec![Expect::Interleaved(vec![guest("ping"), guest("pong")]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
-        partitions: Some(PartitionConfig { file: CONFIG.into(), valid: true }),
+        partitions: Some(PartitionConfig { file: file.into(), valid: true }),
         forbidden: vec!["FAIL".to_string(), "an event was lost".to_string()],
-        ..Scenario::new(name, "virt")
+        ..Scenario::new(name, board)
     }
 }
 
 /// The event-channel scenarios.
 pub fn all() -> Vec<Scenario> {
-    vec![ping_pong("virt-gicv3-evtchn-ping-pong", 3), ping_pong("virt-gicv2-evtchn-ping-pong", 2)]
+    vec![
+        ping_pong("virt-gicv3-evtchn-ping-pong", "virt", Some(3), CONFIG),
+        ping_pong("virt-gicv2-evtchn-ping-pong", "virt", Some(2), CONFIG),
+        ping_pong("raspi4b-evtchn-ping-pong", "rpi4", None, "tests/scenarios/raspi4b-evtchn.toml"),
+    ]
 }

@@ -221,16 +221,16 @@ pub fn build<const N: usize>(
     Ok(partition)
 }
 
-/// What of the guest's own layout a passthrough window's guest range would cover, if any: its
-/// RAM, or Xen's guest addresses for the GIC (either version), the vPL011, the grant table
-/// and the magic pages.
+/// What of the guest's own layout a guest range (a passthrough window, a shared-memory region)
+/// would cover, if any: its RAM, or Xen's guest addresses for the GIC (either version), the
+/// vPL011, the grant-table window and the magic pages.
 pub(super) fn guest_layout_clash(window: AddressRange, banks: &[GuestBank]) -> Option<&'static str> {
     use crate::portable::guest::layout as l;
-    let gic_end = l::GICV3_REDISTRIBUTOR_BASE + l::GICV3_REDISTRIBUTOR_REGION_SIZE;
+    let gic_end = l::GICV3_REDISTRIBUTOR_BASE.saturating_add(l::GICV3_REDISTRIBUTOR_REGION_SIZE);
     let fixed = [
-        (l::GICV2_DISTRIBUTOR_BASE, gic_end - l::GICV2_DISTRIBUTOR_BASE, "the virtual GIC"),
+        (l::GICV2_DISTRIBUTOR_BASE, gic_end.saturating_sub(l::GICV2_DISTRIBUTOR_BASE), "the virtual GIC"),
         (l::PL011_BASE, l::PL011_SIZE, "the vPL011"),
-        (l::GRANT_TABLE_BASE, l::GRANT_TABLE_SIZE, "the grant table window"),
+        (l::GRANT_TABLE_BASE, l::GRANT_TABLE_SIZE, "the grant-table window"),
         (l::MAGIC_BASE, l::MAGIC_SIZE, "the magic pages"),
     ];
     if banks.iter().any(|b| b.ipa.overlaps(&window)) {

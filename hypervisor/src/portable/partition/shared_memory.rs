@@ -9,7 +9,6 @@ use core::fmt;
 use dom0less_config::PartitionPlan;
 
 use crate::portable::guest::boot::GuestBank;
-use crate::portable::guest::layout as l;
 use crate::portable::memory::range::PAGE_SIZE;
 use crate::portable::memory::AddressRange;
 
@@ -63,22 +62,8 @@ impl fmt::Display for SharedMemoryError {
 /// What of the guest's layout a guest range covers: its RAM, Xen's fixed guest addresses
 /// (GIC, vPL011, grant-table window, magic pages), or an earlier region.
 fn clash(guest: AddressRange, banks: &[GuestBank], earlier: &[SharedMemory]) -> Option<&'static str> {
-    if banks.iter().any(|b| b.ipa.overlaps(&guest)) {
-        return Some("the partition's RAM");
-    }
-    let gic_end = l::GICV3_REDISTRIBUTOR_BASE.saturating_add(l::GICV3_REDISTRIBUTOR_REGION_SIZE);
-    let fixed = [
-        (l::GICV2_DISTRIBUTOR_BASE, gic_end.saturating_sub(l::GICV2_DISTRIBUTOR_BASE), "the virtual GIC"),
-        (l::PL011_BASE, l::PL011_SIZE, "the vPL011"),
-        (l::GRANT_TABLE_BASE, l::GRANT_TABLE_SIZE, "the grant-table window"),
-        (l::MAGIC_BASE, l::MAGIC_SIZE, "the magic pages"),
-    ];
-    if let Some((_, _, what)) =
-        fixed.iter().find(|(base, size, _)| AddressRange::new(*base, *size).is_some_and(|r| r.overlaps(&guest)))
-    {
-        return Some(what);
-    }
-    earlier.iter().any(|s| s.guest.overlaps(&guest)).then_some("another shared region")
+    super::build::guest_layout_clash(guest, banks)
+        .or_else(|| earlier.iter().any(|s| s.guest.overlaps(&guest)).then_some("another shared region"))
 }
 
 /// The regions partition `index` of the plan names, checked against its guest layout.

@@ -387,7 +387,7 @@ fn a_passthrough_window_may_not_cover_the_guests_ram_or_its_layout() {
     assert_eq!(guest_layout_clash(window(0x0300_1000), &[bank]), Some("the virtual GIC"));
     assert_eq!(guest_layout_clash(window(0x0400_0000), &[bank]), Some("the virtual GIC"), "GICv3 redistributors");
     assert_eq!(guest_layout_clash(window(0x2200_0000), &[bank]), Some("the vPL011"));
-    assert_eq!(guest_layout_clash(window(0x3800_0000), &[bank]), Some("the grant table window"));
+    assert_eq!(guest_layout_clash(window(0x3800_0000), &[bank]), Some("the grant-table window"));
 }
 
 const SHM_HOST: u64 = 0x4380_0000;

@@ -543,19 +543,23 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     println!("bulkhead: partition \"{}\" stopped", p.name);
     // Printed first, marked after, and one CPU at a time marks a stop and looks whether it
-    // was the last: the last one marked powers off (nothing is printed under this lock but
-    // the final lines).
-    let _announcing = ANNOUNCING.lock();
-    {
-        let mut run = p.run.lock();
-        run.stop_announced = !run.running;
-    }
+    // was the last: only the last one marked finds every partition stopped and announced, so
+    // the final lines print once, after every stop line, and with this lock let go (the
+    // console waits on the UART).
+    let last = {
+        let _announcing = ANNOUNCING.lock();
+        {
+            let mut run = p.run.lock();
+            run.stop_announced = !run.running;
+        }
+        PARTITIONS.get().expect("partitions exist").iter().all(|q| {
+            let run = q.run.lock();
+            !run.running && run.stop_announced
+        })
+    };
     let partitions = PARTITIONS.get().expect("partitions exist");
     route_console_interrupt(partitions);
-    if partitions.iter().all(|q| {
-        let run = q.run.lock();
-        !run.running && run.stop_announced
-    }) {
+    if last {
         output::flush_all();
         println!("bulkhead: all partitions stopped");
         if !power_off_when_last {

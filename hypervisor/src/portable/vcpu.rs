@@ -208,11 +208,6 @@ impl Vcpu {
         }
     }
 
-    /// The CPU it runs on or waits on, if any.
-    pub const fn cpu(&self) -> Option<usize> {
-        self.holder()
-    }
-
     /// The CPU that holds it (its registers, or its way out: `Stopping`), if one does: it has
     /// not left that CPU yet.
     pub const fn holder(&self) -> Option<usize> {

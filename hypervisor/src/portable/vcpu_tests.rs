@@ -68,7 +68,7 @@ fn a_parked_vcpu_waits_off_its_cpu_and_any_cpu_resumes_it_once_woken() {
     assert!(vcpu.park(0, &registers).is_err(), "only its own CPU parks it");
     vcpu.park(1, &registers).unwrap();
     assert_eq!(vcpu.state(), VcpuState::Waiting);
-    assert_eq!(vcpu.cpu(), None);
+    assert_eq!(vcpu.holder(), None);
     assert!(!vcpu.wants(1) && !vcpu.wants(0), "a waiting vCPU is nobody's to take");
     assert!(vcpu.take(1).is_err());
     assert_eq!(vcpu.wake(), Wake::Runnable);

@@ -158,7 +158,10 @@ fn list(partitions: &[Partition]) {
         let mut vcpus = [VcpuRow { state: "off", cpu: None, cpu_ms: 0 }; crate::portable::partition::MAX_VCPUS];
         let count = p.vcpus.len().min(vcpus.len());
         for (v, row) in vcpus.iter_mut().enumerate().take(count) {
-            let state = p.vcpus[v].lock().state();
+            let (state, holder) = {
+                let slot = p.vcpus[v].lock();
+                (slot.state(), slot.holder())
+            };
             let cpu_ms = match shared {
                 Some(pool) => pool.stats(p, v).map_or(0, |s| ms(s.cpu_time)),
                 // A null pool's vCPU has its CPU whenever it runs.
@@ -167,7 +170,7 @@ fn list(partitions: &[Partition]) {
                     _ => uptime.unwrap_or(0),
                 },
             };
-            *row = VcpuRow { state: state_word(state), cpu: p.vcpus[v].lock().cpu(), cpu_ms };
+            *row = VcpuRow { state: state_word(state), cpu: holder, cpu_ms };
         }
         let row = PartitionRow {
             id: p.index + 1,

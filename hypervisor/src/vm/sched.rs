@@ -216,7 +216,7 @@ pub fn holders(p: &Partition, mut each: impl FnMut(usize)) {
         None => p.vcpu_cpus.iter().for_each(|&c| each(c)),
         Some(_) => {
             for slot in &p.vcpus {
-                let cpu = slot.lock().cpu();
+                let cpu = slot.lock().holder();
                 if let Some(c) = cpu {
                     each(c);
                 }
@@ -233,14 +233,37 @@ pub struct Next {
     pub starts: u64,
 }
 
+impl PoolState {
+    /// `v` wants a CPU: it leaves the sleepers and the scheduler hears of it. Returns the CPU
+    /// the scheduler names for it, if any.
+    fn runnable(&mut self, v: VcpuRef, now: u64) -> Option<usize> {
+        self.sleepers.retain(|(s, _)| *s != v);
+        self.scheduler.wake(v, now)
+    }
+
+    /// As [`PoolState::runnable`], from a pool operation that ends with this CPU choosing
+    /// anyway: only another CPU the scheduler names is kicked.
+    fn runnable_kick_others(&mut self, v: VcpuRef, now: u64) {
+        if let Some(c) = self.runnable(v, now) {
+            if c != cpu::index() {
+                super::kick(c);
+            }
+        }
+    }
+
+    /// `v` waits until the physical counter reaches `deadline` (one entry per vCPU).
+    fn sleep_until(&mut self, v: VcpuRef, deadline: u64) {
+        self.sleepers.retain(|(s, _)| *s != v);
+        if self.sleepers.len() < self.vcpus {
+            self.sleepers.push((v, deadline));
+        }
+    }
+}
+
 impl Pool {
     /// Tells the scheduler a vCPU now wants a CPU, and kicks the CPU it names.
     fn make_runnable(&self, v: VcpuRef) {
-        let target = {
-            let mut state = self.state.lock();
-            state.sleepers.retain(|(s, _)| *s != v);
-            state.scheduler.wake(v, cpu::counter())
-        };
+        let target = self.state.lock().runnable(v, cpu::counter());
         if let Some(c) = target {
             kick(c);
         }
@@ -262,9 +285,7 @@ impl Pool {
             let Some(p) = partition_of(v) else { continue };
             let Some(slot) = p.vcpus.get(usize::from(v.vcpu)) else { continue };
             if slot.lock().wake() == Wake::Runnable {
-                if let Some(c) = state.scheduler.wake(v, now) {
-                    kick(c);
-                }
+                state.runnable_kick_others(v, now);
             }
         }
         earliest
@@ -277,11 +298,7 @@ impl Pool {
         let Some(slot) = p.vcpus.get(usize::from(v.vcpu)) else { return };
         let vcpu_state = slot.lock().state();
         match vcpu_state {
-            VcpuState::Starting { .. } | VcpuState::Runnable => {
-                if let Some(c) = state.scheduler.wake(v, now) {
-                    kick(c);
-                }
-            }
+            VcpuState::Starting { .. } | VcpuState::Runnable => state.runnable_kick_others(v, now),
             VcpuState::Off | VcpuState::Waiting => state.scheduler.sleep(v, now),
             // Still held: its CPU lets go and settles it again.
             VcpuState::Running { .. } | VcpuState::Blocked { .. } | VcpuState::Stopping { .. } => {}
@@ -390,17 +407,11 @@ impl Pool {
         if parked {
             let el1 = &registers.el1;
             if let Some(d) = crate::portable::vcpu::virtual_timer_deadline(el1.cntv_ctl, el1.cntv_cval, cntvoff) {
-                state.sleepers.retain(|(s, _)| *s != me);
-                if state.sleepers.len() < state.vcpus {
-                    state.sleepers.push((me, d));
-                }
+                state.sleep_until(me, d);
             }
             // An interrupt whose kick found the vCPU still blocked here would be lost now.
             if missed(p, vcpu, changes) && slot.lock().wake() == Wake::Runnable {
-                state.sleepers.retain(|(s, _)| *s != me);
-                if let Some(c) = state.scheduler.wake(me, now) {
-                    kick(c);
-                }
+                state.runnable_kick_others(me, now);
             }
         } else {
             Self::settle(&mut state, me, now);
@@ -420,11 +431,7 @@ impl Pool {
         if !matches!(slot.lock().take(cpu), Ok(Taken::Resident)) {
             return None;
         }
-        if let Some(c) = state.scheduler.wake(me, now) {
-            if c != cpu {
-                kick(c);
-            }
-        }
+        state.runnable_kick_others(me, now);
         Some(Self::decide(&mut state, cpu, p, vcpu, now, save))
     }
 

@@ -33,21 +33,23 @@ impl Grants {
         stage2: &mut impl Stage2,
     ) -> Result<Revoked, Refusal> {
         let mut revoked = Revoked::default();
+        // Handle by handle (no list is built: this runs after boot, when nothing may grow).
         for mapper in 0..self.tables.len() {
-            let Some(table) = self.tables.get(mapper) else {
-                continue;
-            };
-            let held: alloc::vec::Vec<_> = table
-                .mappings()
-                .filter(|(_, m)| mapper == partition || m.granter == partition)
-                .collect();
-            for (handle, map) in held {
+            let capacity = self.tables.get(mapper).map_or(0, |t| t.maptrack_capacity());
+            for handle in 0..capacity {
+                let Some(map) = self.tables.get(mapper).and_then(|t| t.mapping(handle as u32))
+                else {
+                    continue;
+                };
+                if mapper != partition && map.granter != partition {
+                    continue;
+                }
                 if map.granter == partition && mapper != partition {
                     revoked.foreign = revoked.foreign.saturating_add(1);
                 } else {
                     revoked.own = revoked.own.saturating_add(1);
                 }
-                self.drop_mapping(mapper, handle, map, mem, stage2);
+                self.drop_mapping(mapper, handle as u32, map, mem, stage2);
             }
         }
         let Some(table) = self.tables.get_mut(partition) else {

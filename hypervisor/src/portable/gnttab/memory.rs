@@ -118,3 +118,49 @@ pub trait Stage2 {
     /// Removes the page at guest frame `gfn`, with TLB maintenance.
     fn unmap(&mut self, partition: usize, gfn: u64);
 }
+
+/// A borrowed grant memory is one too (the runtime hands the operations trait objects).
+impl<T: GrantMemory + ?Sized> GrantMemory for &mut T {
+    fn load(&mut self, partition: usize, offset: u64) -> Result<u32, MemoryError> {
+        (**self).load(partition, offset)
+    }
+    fn compare_exchange(
+        &mut self,
+        partition: usize,
+        offset: u64,
+        current: u32,
+        new: u32,
+    ) -> Result<u32, MemoryError> {
+        (**self).compare_exchange(partition, offset, current, new)
+    }
+    fn fetch_and(&mut self, partition: usize, offset: u64, bits: u32) -> Result<u32, MemoryError> {
+        (**self).fetch_and(partition, offset, bits)
+    }
+    fn copy(&mut self, from: Span, to: Span, len: u16) -> Result<(), MemoryError> {
+        (**self).copy(from, to, len)
+    }
+}
+
+/// A borrowed stage 2 is one too.
+impl<T: Stage2 + ?Sized> Stage2 for &mut T {
+    fn map(
+        &mut self,
+        partition: usize,
+        gfn: u64,
+        frame: HostFrame,
+        access: Access,
+    ) -> Result<(), Stage2Error> {
+        (**self).map(partition, gfn, frame, access)
+    }
+    fn map_table_frame(
+        &mut self,
+        partition: usize,
+        gfn: u64,
+        index: u32,
+    ) -> Result<(), Stage2Error> {
+        (**self).map_table_frame(partition, gfn, index)
+    }
+    fn unmap(&mut self, partition: usize, gfn: u64) {
+        (**self).unmap(partition, gfn)
+    }
+}

@@ -26,7 +26,7 @@ pub mod reservation;
 pub mod table;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use abi::GrantStatus;
 pub use control::Size;

@@ -202,6 +202,13 @@ impl Physmap {
         }
     }
 
+    /// Bytes its page states and spans hold on the heap.
+    pub(super) fn heap_bytes(&self) -> usize {
+        self.pages
+            .capacity()
+            .saturating_add(self.spans.capacity().saturating_mul(core::mem::size_of::<Span>()))
+    }
+
     /// Pages of RAM the partition has (`XENMEM_maximum_reservation`).
     pub fn total_pages(&self) -> u64 {
         self.pages.len() as u64

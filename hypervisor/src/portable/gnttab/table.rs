@@ -105,6 +105,43 @@ impl GrantTable {
         })
     }
 
+    /// Host bytes the table's bookkeeping takes (active entries, maptrack, free handles, frame
+    /// addresses, page states), with room for the allocator's rounding: what the runtime
+    /// carves from host RAM for it. The grant frames themselves
+    /// (`max_grant_frames * 4096` bytes) are counted apart.
+    pub fn bookkeeping_bytes(limits: Limits, banks: &[Bank]) -> u64 {
+        let (max_frames, handles, pages) = Self::sizes(limits, banks);
+        let size = |n: u64, one: usize| n.saturating_mul(one as u64);
+        // Each allocation may be rounded up to its alignment and a free-list node.
+        let slack = 64;
+        [
+            size(max_frames, core::mem::size_of::<Option<u64>>()),
+            size(max_frames, core::mem::size_of::<Active>())
+                .saturating_mul(u64::from(ENTRIES_PER_FRAME)),
+            size(handles, core::mem::size_of::<Option<Mapping>>()),
+            size(handles, core::mem::size_of::<u32>()),
+            size(banks.len() as u64, 64),
+            pages.max(8),
+        ]
+        .iter()
+        .fold(0u64, |sum, bytes| {
+            sum.saturating_add(*bytes).saturating_add(slack)
+        })
+    }
+
+    /// (grant frames at most, maptrack handles, RAM pages) for these limits and banks.
+    fn sizes(limits: Limits, banks: &[Bank]) -> (u64, u64, u64) {
+        let pages = banks
+            .iter()
+            .fold(0u64, |n, b| n.saturating_add(b.size / PAGE_SIZE));
+        let max_frames = u64::from(limits.max_grant_frames).min(abi::WINDOW_SIZE / PAGE_SIZE);
+        let handles = u64::from(limits.max_maptrack_frames)
+            .saturating_mul(u64::from(MAPTRACK_PER_FRAME))
+            .min(pages)
+            .min(u64::from(u32::MAX));
+        (max_frames, handles, pages)
+    }
+
     /// Admits only these partitions (bit per index) as granters for maps and copies.
     pub fn set_peers(&mut self, peers: u64) {
         self.peers = peers;

@@ -1,7 +1,7 @@
-//! `memory_op`: `XENMEM_add_to_physmap` and `XENMEM_add_to_physmap_batch`, for the one map
-//! space a partition uses today, `XENMAPSPACE_shared_info`; the other spaces get the errors
-//! Xen 4.17 gives a domU (grant-table frames: -ENOSYS until grant tables exist). Every other
-//! `memory_op` command is -ENOSYS.
+//! `memory_op`: `XENMEM_add_to_physmap` and `XENMEM_add_to_physmap_batch` for the map spaces
+//! a partition uses, `XENMAPSPACE_shared_info` and `XENMAPSPACE_grant_table` (the other
+//! spaces get the errors Xen 4.17 gives a domU), and the reservation calls (`gnttab_op`).
+//! Every other `memory_op` command is -ENOSYS.
 
 use super::abi::{errno, memory, INVALID_GFN};
 use super::guest_memory::{copy_from_guest, copy_to_guest, read_struct, u16_at, u32_at, u64_at};
@@ -31,7 +31,7 @@ pub fn memory_op(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<
                 Outcome::Again { args }
             }
         },
-        _ => Outcome::Return(-errno::ENOSYS),
+        _ => super::gnttab_op::reservation(env, caller, call).unwrap_or(Outcome::Return(-errno::ENOSYS)),
     }
 }
 
@@ -152,7 +152,7 @@ fn foreign_frame(caller: &Caller<'_>, domid: u16) -> i64 {
 }
 
 /// Maps one frame of `space` at `gpfn`.
-fn add_one(env: &mut impl Environment, state: &Mutex<XenState>, space: u32, idx: u64, gpfn: u64, _caller: &Caller<'_>) -> i64 {
+fn add_one(env: &mut impl Environment, state: &Mutex<XenState>, space: u32, idx: u64, gpfn: u64, caller: &Caller<'_>) -> i64 {
     match space {
         memory::SPACE_SHARED_INFO => {
             if idx != 0 {
@@ -171,8 +171,9 @@ fn add_one(env: &mut impl Environment, state: &Mutex<XenState>, space: u32, idx:
                 Err(e) => e,
             }
         }
+        memory::SPACE_GRANT_TABLE => super::gnttab_op::add_grant_frame(env, caller, idx, gpfn),
         memory::SPACE_DEV_MMIO => -errno::EACCES,
-        // Grant-table frames: not until grant tables exist. Plain frames: Arm has none to move.
+        // Plain frames: Arm has none to move.
         _ => -errno::ENOSYS,
     }
 }

@@ -1,7 +1,7 @@
 //! Xen's hypercall ABI for arm64 guests: decoding `hvc #0xea1`, and the hypercalls a guest
 //! written for Xen uses to find and talk to its hypervisor (`xen_version`, `console_io`,
 //! `hvm_op` parameters, `vcpu_op` vcpu_info registration, `memory_op` shared_info mapping,
-//! `sched_op`), answered as Xen 4.17 answers a dom0less domU. Pure: the machine (guest
+//! `sched_op`, `grant_table_op` and the reservation calls), answered as Xen 4.17 answers a dom0less domU. Pure: the machine (guest
 //! address translation, host memory, the console, stage 2, the vGIC) is reached through
 //! [`Environment`], so all of it is tested on the host.
 //!
@@ -10,6 +10,7 @@
 
 pub mod abi;
 mod evtchn_op;
+mod gnttab_op;
 pub mod guest_memory;
 mod hvm_op;
 mod memory_op;
@@ -134,6 +135,12 @@ pub trait Environment: GuestAccess {
     /// Performs one decoded `event_channel_op` on the partitions' event-channel tables,
     /// raising the upcalls it causes (`portable::evtchn`, with its lock order).
     fn event_channel(&mut self, call: crate::portable::evtchn::args::Call) -> Result<Answer, crate::portable::evtchn::Errno>;
+    /// Runs `f` once on every partition's grant tables, locked, with the machine's grant
+    /// frames and live stage 2 (`portable::gnttab`, with its lock order).
+    fn grants(
+        &mut self,
+        f: &mut dyn FnMut(&mut crate::portable::gnttab::Grants, &mut dyn crate::portable::gnttab::GrantMemory, &mut dyn crate::portable::gnttab::Stage2),
+    );
 }
 
 /// Answers one hypercall. `state` is the partition's Xen state (taken only by the calls that
@@ -148,6 +155,7 @@ pub fn dispatch(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<X
         number::MEMORY_OP => memory_op::memory_op(env, caller, state, call),
         number::SCHED_OP => sched_op::sched_op(env, caller, state, a0, a1),
         number::EVENT_CHANNEL_OP => Outcome::Return(evtchn_op::event_channel_op(env, caller, a0, a1)),
+        number::GRANT_TABLE_OP => gnttab_op::grant_table_op(env, caller, call),
         // physdev_op, sysctl, domctl and every other number: not implemented.
         _ => Outcome::Return(-errno::ENOSYS),
     }

@@ -22,11 +22,13 @@ struct Fake {
     upcalls: Vec<usize>,
     vcpus_up: u64,
     evtchn_calls: Vec<crate::portable::evtchn::args::Call>,
+    /// Two partitions' grant tables with fake frames and stage 2 (this caller is domain 1).
+    world: crate::portable::gnttab::tests::World,
 }
 
 impl Fake {
     fn new() -> Self {
-        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new() }
+        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new(), world: crate::portable::gnttab::tests::World::new(2) }
     }
 
     fn slot(&mut self, pa: u64, size: usize) -> &mut [u8] {
@@ -93,6 +95,14 @@ impl Environment for Fake {
             crate::portable::evtchn::args::Call::Send { port: 0 } => Err(crate::portable::evtchn::Errno::Einval),
             _ => Ok(super::Answer::Done),
         }
+    }
+
+    fn grants(
+        &mut self,
+        f: &mut dyn FnMut(&mut crate::portable::gnttab::Grants, &mut dyn crate::portable::gnttab::GrantMemory, &mut dyn crate::portable::gnttab::Stage2),
+    ) {
+        let world = &mut self.world;
+        f(&mut world.grants, &mut world.mem, &mut world.s2);
     }
 }
 
@@ -286,7 +296,8 @@ fn shared_info_is_mapped_once() {
     assert_eq!(f.mapped, [0x40010]);
     physmap(&mut f, 1, memory::SPACE_SHARED_INFO, 0, 0x40011);
     assert_eq!(add(&mut f), -errno::EBUSY);
-    for (space, rc) in [(memory::SPACE_GRANT_TABLE, -errno::ENOSYS), (memory::SPACE_GMFN, -errno::ENOSYS), (memory::SPACE_GMFN_RANGE, -errno::ENOSYS), (memory::SPACE_GMFN_FOREIGN, -errno::ENOSYS), (memory::SPACE_DEV_MMIO, -errno::EACCES), (77, -errno::ENOSYS)] {
+    // A grant frame goes only into the grant-table window (tests/gnttab.rs).
+    for (space, rc) in [(memory::SPACE_GRANT_TABLE, -errno::EINVAL), (memory::SPACE_GMFN, -errno::ENOSYS), (memory::SPACE_GMFN_RANGE, -errno::ENOSYS), (memory::SPACE_GMFN_FOREIGN, -errno::ENOSYS), (memory::SPACE_DEV_MMIO, -errno::EACCES), (77, -errno::ENOSYS)] {
         physmap(&mut f, DOMID_SELF, space, 0, 0x40020);
         f.poke(BUF + 2, &1u16.to_le_bytes());
         assert_eq!(add(&mut f), rc, "space {space}");
@@ -418,3 +429,5 @@ fn event_channel_op_decodes_the_call_and_writes_the_answer_back() {
     assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[4, 0]), -errno::EFAULT);
     assert_eq!(f.evtchn_calls.len(), 2);
 }
+
+mod gnttab;

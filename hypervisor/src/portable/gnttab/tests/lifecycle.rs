@@ -64,3 +64,31 @@ fn stopping_a_granter_removes_its_pages_everywhere() {
     // Stopping again is harmless.
     assert_eq!(w.stop(0), Revoked::default());
 }
+
+#[test]
+fn bookkeeping_bytes_cover_what_a_table_allocates() {
+    use super::table::Active;
+    use core::mem::size_of;
+    let bank = Bank {
+        guest: RAM,
+        host: host_base(0),
+        size: RAM_PAGES * PAGE_SIZE,
+    };
+    let limits = [
+        Limits::from_plan(None, None),
+        Limits::from_plan(Some(1), Some(1)),
+        Limits::from_plan(Some(0), Some(0)),
+        Limits::from_plan(Some(u32::MAX), Some(u32::MAX)),
+    ];
+    for limits in limits {
+        let t = GrantTable::new(limits, &[bank]).unwrap();
+        let used = t.frame_gfns.capacity() * size_of::<Option<u64>>()
+            + t.active.capacity() * size_of::<Active>()
+            + t.maptrack.capacity() * size_of::<Option<Mapping>>()
+            + t.free_handles.capacity() * size_of::<u32>()
+            + t.physmap.heap_bytes();
+        let carved = GrantTable::bookkeeping_bytes(limits, &[bank]);
+        assert!(carved >= used as u64 + 6 * 16, "{limits:?}: {carved} < {used}");
+        assert!(carved <= used as u64 + 4096, "{limits:?}: {carved} is far above {used}");
+    }
+}

@@ -30,6 +30,11 @@ static HEAP_MEMORY: entry::BootCell<HeapMemory> = entry::BootCell::new(HeapMemor
 #[global_allocator]
 static HEAP: BootHeap = BootHeap::new();
 
+/// The hypervisor's heap (for its arena, and what `mem` reports).
+pub fn heap() -> &'static BootHeap {
+    &HEAP
+}
+
 static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 /// The boot CPU's Rust entry, from `entry.s`, with the MMU off and `dtb` in x0.

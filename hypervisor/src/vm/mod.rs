@@ -33,6 +33,7 @@ mod cpu_loop;
 mod diagnostics;
 mod evtchn;
 mod exits;
+mod gnttab;
 mod interrupts;
 mod passthrough;
 pub mod memory;
@@ -245,6 +246,7 @@ fn build_all(
         );
         out.push(p);
     }
+    gnttab::build(plan, &out, &mut frames)?;
     Ok(out)
 }
 
@@ -252,6 +254,7 @@ fn build_all(
 /// partition is still at `generation` (a stop or a restart asked meanwhile wins). The caller
 /// guarantees none of its vCPUs is held by a CPU: memory is scrubbed and reloaded here.
 fn start_partition(p: &Partition, generation: u64) {
+    gnttab::revoke(p);
     xen::reset(p);
     let mut run = p.run.lock();
     if run.generation != generation {
@@ -539,6 +542,7 @@ static ANNOUNCING: Mutex<()> = Mutex::new(());
 /// stopped it: the board then stays up for the console).
 fn stopped(p: &Partition, power_off_when_last: bool) {
     evtchn::close_all(p);
+    gnttab::revoke(p);
     output::flush(p.index);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     println!("bulkhead: partition \"{}\" stopped", p.name);

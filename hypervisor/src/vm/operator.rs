@@ -221,7 +221,9 @@ fn mem(partitions: &[Partition]) {
     let hypervisor = HYPERVISOR_BYTES.load(Ordering::Relaxed);
     let modules = MODULE_BYTES.load(Ordering::Relaxed);
     println!("bulkhead: host RAM {} MiB: hypervisor {} KiB, boot modules {} KiB", mib(ram), kib(hypervisor), kib(modules));
-    let mut used = hypervisor.saturating_add(modules);
+    let grants = super::gnttab::carved_bytes();
+    println!("bulkhead:   grant tables (frames and bookkeeping): {} KiB", kib(grants));
+    let mut used = hypervisor.saturating_add(modules).saturating_add(grants);
     for p in partitions {
         let bytes: u64 = p.banks.iter().map(|b| b.ipa.size()).sum();
         used = used.saturating_add(bytes);

@@ -96,6 +96,10 @@ impl Environment for Machine<'_> {
         evtchn::op(p, call, &mut |vcpu| raise_upcall(p, vcpu))
     }
 
+    fn grants(&mut self, f: &mut dyn FnMut(&mut crate::portable::gnttab::Grants, &mut dyn crate::portable::gnttab::GrantMemory, &mut dyn crate::portable::gnttab::Stage2)) {
+        super::gnttab::with(f);
+    }
+
     fn now(&self) -> (u64, u64) {
         (cpu::counter(), cpu::counter_frequency())
     }

@@ -203,6 +203,7 @@ impl Physmap {
     }
 
     /// Bytes its page states and spans hold on the heap.
+    #[cfg(test)]
     pub(super) fn heap_bytes(&self) -> usize {
         self.pages
             .capacity()

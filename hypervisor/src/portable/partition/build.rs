@@ -67,6 +67,10 @@ pub enum BuildError {
     SharedMemory { partition: String, error: SharedMemoryError },
     /// A static event channel could not be bound.
     EventChannel { partition: String, error: crate::portable::evtchn::StaticChannelError },
+    /// No host RAM for the grant tables (frames and bookkeeping of every partition).
+    GrantTables { bytes: u64, error: FrameError },
+    /// A partition's RAM banks cannot describe its grant table.
+    GrantBank { partition: String, error: crate::portable::gnttab::BankError },
 }
 
 impl fmt::Display for BuildError {
@@ -101,6 +105,12 @@ impl fmt::Display for BuildError {
             Self::Power { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Vgic { partition, error } => write!(f, "partition \"{partition}\": virtual GIC: {error}"),
             Self::EventChannel { partition, error } => write!(f, "partition \"{partition}\": its static event channels cannot be bound: {error}"),
+            Self::GrantTables { bytes, error } => write!(
+                f,
+                "the grant tables need {} KiB of host RAM (Xen's max_grant_frames and max_maptrack_frames of the partitions with xen,enhanced): {error}; lower those properties or the partitions' memory",
+                bytes >> 10
+            ),
+            Self::GrantBank { partition, error } => write!(f, "partition \"{partition}\": grant table: {error}"),
             Self::SharedInfo { partition } => write!(f, "partition \"{partition}\": no memory left for its Xen shared_info page: give the hypervisor a larger heap or use fewer partitions"),
             Self::SharedMemory { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::BadRange { partition, what } => write!(f, "partition \"{partition}\": {what} wraps past the end of memory"),

@@ -62,6 +62,41 @@ pub fn linux(name: &str, cpus: u32) -> Vec<String> {
     lines
 }
 
+/// What Debian's kernel prints when it finds Xen's interfaces: the hypervisor (from the
+/// `/hypervisor` node and `xen_version`), the FIFO event-channel ABI, the grant table.
+pub const XEN_FOUND: &[&str] = &[
+    "Xen 4.17 support found",
+    "xen:events: Using FIFO-based ABI",
+    "xen:grant_table: Grant tables using version 1 layout",
+];
+
+/// Lines of Linux's Xen drivers that mean a hypercall was refused or answered wrongly.
+pub const XEN_TROUBLE: &[&str] = &[
+    "xen:grant_table: ",
+    "xen:events: ",
+    "xen:balloon: ",
+    "xen:xenbus: ",
+    "xen:manage: ",
+    "xen_",
+    "Xen: ",
+];
+
+/// The lines of Linux partition `name` with the Xen interfaces: its Xen drivers' boot lines,
+/// then its usual lines with `/sys/hypervisor` read after the CPU count.
+pub fn linux_on_xen_interfaces(name: &str, cpus: u32) -> Vec<String> {
+    let mut lines = linux(name, cpus);
+    lines.splice(1..1, XEN_FOUND.iter().map(|text| text.to_string()));
+    let after_cpus = 1 + XEN_FOUND.len() + 2;
+    lines.splice(
+        after_cpus..after_cpus,
+        [
+            marker(name, "hypervisor type xen"),
+            marker(name, "hypervisor version 4.17"),
+        ],
+    );
+    lines
+}
+
 /// A Linux scenario on `board`: the boot, then each partition's lines interleaved, then the
 /// power-off.
 fn scenario(
@@ -145,6 +180,20 @@ fn passthrough(name: &str, gic: u8, file: &str) -> Scenario {
     scenario
 }
 
+/// Linux with `xen,enhanced = "no-xenstore"`: its Xen drivers find the hypervisor and none
+/// complains (their error lines are forbidden, beside the usual kernel trouble).
+fn xen_interfaces() -> Scenario {
+    let mut scenario = scenario(
+        "virt-gicv3-linux-xen",
+        "virt",
+        Some(3),
+        "tests/scenarios/virt-linux-xen.dts",
+        vec![linux_on_xen_interfaces("linux", 2)],
+    );
+    scenario.forbidden.extend(XEN_TROUBLE.iter().map(|t| t.to_string()));
+    scenario
+}
+
 /// Every Linux scenario.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -181,6 +230,7 @@ pub fn all() -> Vec<Scenario> {
             "tests/scenarios/virt-credit2-linux.dts",
             vec![linux("linux", 2), linux("linux2", 2)],
         ),
+        xen_interfaces(),
         scenario(
             "raspi4b-linux",
             "rpi4",

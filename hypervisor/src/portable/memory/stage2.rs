@@ -317,6 +317,11 @@ impl<S: TablePageSource> Stage2Table<S> {
             });
         }
         self.check_ipa(ipa)?;
+        // Nothing there, nothing to do. (aarch64-paging's walk would also compute a negative
+        // output address for an invalid entry the range starts inside, which overflows.)
+        if !self.any_mapped(ipa) {
+            return Ok(());
+        }
         self.reserve(tables_needed(ipa, ipa.start()))?;
         self.mapping
             .map_range(

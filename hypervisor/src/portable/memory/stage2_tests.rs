@@ -359,3 +359,18 @@ fn errors_read_as_sentences() {
         "IPA range [0x40000000, 0x40001000) is already mapped"
     );
 }
+
+#[test]
+fn unmapping_a_page_that_was_never_mapped_is_a_no_op() {
+    let (mut table, live) = table(8);
+    // A page inside an empty 1 GiB slot, not at its start (the grant-table window's frames).
+    table.unmap(range(0x3800_1000, 0x1000)).unwrap();
+    assert_eq!(live.get(), 1, "no table was built for nothing");
+    table
+        .map(0x3800_0000, range(0x9000_0000, 0x1000), MappingAttributes::RAM)
+        .unwrap();
+    table.unmap(range(0x3800_3000, 0x1000)).unwrap();
+    assert!(table.translate(0x3800_0000).is_some(), "its neighbour stays");
+    table.unmap(range(0x3800_0000, 0x1000)).unwrap();
+    assert_eq!(table.translate(0x3800_0000), None);
+}

@@ -19,6 +19,9 @@ use test_guests::runtime::xen::hypercall;
 use test_guests::runtime::Guest;
 use test_guests::say;
 
+#[path = "xenabi/gnttab.rs"]
+mod gnttab;
+
 test_guests::entry!(main);
 
 const MEMORY_OP: u64 = 12;
@@ -102,6 +105,7 @@ fn main(guest: &'static Guest) -> ! {
     console_io(guest);
     hvm_op(guest);
     memory_op(guest);
+    gnttab::cases(guest);
     vcpu_op(guest);
     sched_op(guest);
     others(guest);

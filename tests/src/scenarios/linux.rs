@@ -62,23 +62,25 @@ pub fn linux(name: &str, cpus: u32) -> Vec<String> {
     lines
 }
 
-/// What Debian's kernel prints when it finds Xen's interfaces: the hypervisor (from the
-/// `/hypervisor` node and `xen_version`), the FIFO event-channel ABI, the grant table.
+/// What Debian's kernel prints when it finds Xen's interfaces, in order: the hypervisor (from
+/// the `/hypervisor` node and `xen_version`), the grant table, the FIFO event-channel ABI.
 pub const XEN_FOUND: &[&str] = &[
     "Xen 4.17 support found",
-    "xen:events: Using FIFO-based ABI",
     "xen:grant_table: Grant tables using version 1 layout",
+    "Grant table initialized",
+    "xen:events: Using FIFO-based ABI",
 ];
 
-/// Lines of Linux's Xen drivers that mean a hypercall was refused or answered wrongly.
+/// Texts that mean one of Linux's Xen drivers was refused or gave up (its error and warning
+/// lines say "failed" or "error"; FIFO refused falls back to the 2-level ABI). On a good boot
+/// no line of the partition or the hypervisor says any of them.
 pub const XEN_TROUBLE: &[&str] = &[
-    "xen:grant_table: ",
-    "xen:events: ",
-    "xen:balloon: ",
-    "xen:xenbus: ",
-    "xen:manage: ",
-    "xen_",
-    "Xen: ",
+    "Using 2-level ABI",
+    "failed",
+    "Failed",
+    "error",
+    "Error",
+    "not supported",
 ];
 
 /// The lines of Linux partition `name` with the Xen interfaces: its Xen drivers' boot lines,

@@ -2,6 +2,7 @@
 
 pub mod console;
 pub mod event_channels;
+pub mod grants;
 pub mod linux;
 pub mod partitions;
 pub mod scheduling;
@@ -121,6 +122,7 @@ pub fn all() -> Vec<Scenario> {
     all.extend(console::all());
     all.extend(xen_abi::all());
     all.extend(event_channels::all());
+    all.extend(grants::all());
     all
 }
 

@@ -242,7 +242,7 @@ pub fn revoke(p: &Partition) {
     };
     match revoked {
         Ok(r) if r.foreign != 0 || r.own != 0 => println!(
-            "bulkhead: partition \"{}\": {} grant mappings of its pages in other partitions and {} of its own removed",
+            "bulkhead: partition \"{}\": grant mappings removed: {} of its pages in other partitions, {} of other partitions' pages in it",
             p.name, r.foreign, r.own
         ),
         Ok(_) => {}

@@ -1,0 +1,62 @@
+//! Grant tables between partitions, with no control domain: two `grants` guests
+//! (`tests/guests`) share a page through a grant, move 1 MiB each way through it, and the
+//! granter restarts while the page is mapped: the hypervisor removes the mapping first, the
+//! mapper finds its handle unknown and maps the new boot's page, which holds nothing of the
+//! old one. On virt GICv3 and GICv2.
+
+use crate::scenario::{Expect, PartitionConfig, Scenario};
+
+use super::partitions::{says, started, stopped, ALL_STOPPED};
+use super::POWER_OFF;
+
+const CONFIG: &str = "tests/scenarios/virt-grants.dts";
+/// Rounds of 4032 payload bytes that make 1 MiB each way (the guest's `ROUNDS`).
+const EXCHANGED: &str = "261 rounds: 1052352 bytes each way, every byte checked";
+
+fn granter() -> Vec<String> {
+    let name = "granter";
+    vec![
+        started(name),
+        says(name, "boot 1: page granted to domain 2 as ref 8"),
+        says(name, EXCHANGED),
+        says(name, "restarting with the page mapped"),
+        "bulkhead: partition \"granter\" restarting (boot 2)".to_string(),
+        "bulkhead: partition \"granter\": grant mappings removed: 1 of its pages in other partitions, 0 of other partitions' pages in it".to_string(),
+        says(name, "boot 2: page granted to domain 2 as ref 8"),
+        says(name, "boot 2: the mapper said goodbye"),
+        says(name, "done"),
+        format!("bulkhead: partition \"{name}\" shut itself down (Xen SCHEDOP_shutdown, reason 0)"),
+        stopped(name),
+    ]
+}
+
+fn mapper() -> Vec<String> {
+    let name = "mapper";
+    vec![
+        started(name),
+        says(name, "mapped the granter's page"),
+        says(name, EXCHANGED),
+        says(name, "the grant was refused while the granter restarted: true"),
+        // GNTST_bad_handle: the mapping went with the granter's restart.
+        says(name, "unmap of the old handle = status -4"),
+        says(name, "mapped again: the new boot's page, nothing of the old one"),
+        says(name, "unmap = status 0"),
+        says(name, "done"),
+        format!("bulkhead: partition \"{name}\" shut itself down (Xen SCHEDOP_shutdown, reason 0)"),
+        stopped(name),
+    ]
+}
+
+fn exchange(name: &str, gic: u8) -> Scenario {
+    Scenario {
+        gic: Some(gic),
+        expect: vec![Expect::Interleaved(vec![granter(), mapper()]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
+        partitions: Some(PartitionConfig { file: CONFIG.into(), valid: true }),
+        ..Scenario::new(name, "virt")
+    }
+}
+
+/// The grant-table scenarios.
+pub fn all() -> Vec<Scenario> {
+    vec![exchange("virt-gicv3-grants", 3), exchange("virt-gicv2-grants", 2)]
+}

@@ -100,6 +100,18 @@ impl Environment for Machine<'_> {
         super::gnttab::with(f);
     }
 
+    fn reservation_refused(&mut self, refusal: crate::portable::gnttab::Refusal) {
+        // A second's worth of counter ticks per window, shared with the abort reports.
+        let window = cpu::counter_frequency().max(1);
+        let admit = self.p.run.lock().reports.admit(cpu::counter(), window);
+        if let crate::portable::partition::report_limit::Admit::Print { dropped } = admit {
+            if dropped > 0 {
+                println!("bulkhead: partition \"{}\": {dropped} more reports were left out", self.p.name);
+            }
+            println!("bulkhead: partition \"{}\": {refusal}", self.p.name);
+        }
+    }
+
     fn now(&self) -> (u64, u64) {
         (cpu::counter(), cpu::counter_frequency())
     }

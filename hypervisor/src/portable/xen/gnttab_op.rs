@@ -25,6 +25,10 @@ const GET_VERSION_SIZE: usize = 8;
 /// `frame_list` @8.
 const GET_STATUS_FRAMES_SIZE: usize = 16;
 const GET_STATUS_FRAMES_STATUS: usize = 6;
+/// Frame numbers `setup_table` reads out per lock.
+const SETUP_PIECE: usize = 64;
+/// What `setup_table` lists for a frame mapped nowhere (Xen on Arm's `INVALID_GFN`).
+const INVALID_GFN: u64 = u64::MAX;
 /// `XENMEM_increase_reservation`.
 const INCREASE_RESERVATION: u32 = 0;
 /// Largest `nr_extents` whose continuation Xen can encode (`UINT_MAX >> MEMOP_EXTENT_SHIFT`).
@@ -178,22 +182,32 @@ fn setup_table(env: &mut impl Environment, caller: &Caller<'_>, uop: u64) -> i64
     }
     let (dom, nr_frames, frame_list) = args::setup_table_request(&request);
     let me = index(caller);
-    // At most max_grant_frames (4096 at most) frame numbers, read out under the lock.
-    let mut frames = alloc::vec::Vec::new();
-    let result = with_grants(env, |g, _, _| {
-        g.setup_table(me, dom, nr_frames).map(|list| {
-            frames.extend(list);
-        })
-    });
-    let mut status = match result.unwrap_or(Err(GrantStatus::GeneralError)) {
+    let grown = with_grants(env, |g, _, _| g.setup_table(me, dom, nr_frames).map(|_| ()));
+    let mut status = match grown.unwrap_or(Err(GrantStatus::GeneralError)) {
         Ok(()) => GrantStatus::Okay,
         Err(status) => status,
     };
-    for (i, gfn) in frames.iter().enumerate() {
-        let at = frame_list.wrapping_add((i as u64).wrapping_mul(8));
-        if copy_to_guest(env, caller.banks, at, &gfn.to_le_bytes()).is_err() {
-            status = GrantStatus::BadVirtAddr;
+    // Where each frame is mapped, read a piece at a time under the lock and written with it
+    // let go (nothing is allocated on a trap; at most max_grant_frames, 4096, entries).
+    let mut first = 0u32;
+    while status == GrantStatus::Okay && first < nr_frames {
+        let mut piece = [INVALID_GFN; SETUP_PIECE];
+        let count = nr_frames.saturating_sub(first).min(SETUP_PIECE as u32);
+        with_grants(env, |g, _, _| {
+            if let Some(table) = g.table(me) {
+                for (slot, i) in piece.iter_mut().zip(first..first.saturating_add(count)) {
+                    *slot = table.frame_gfn(i).unwrap_or(INVALID_GFN);
+                }
+            }
+        });
+        for (slot, gfn) in piece.iter().take(count as usize).enumerate() {
+            let i = u64::from(first).saturating_add(slot as u64);
+            let at = frame_list.wrapping_add(i.wrapping_mul(8));
+            if copy_to_guest(env, caller.banks, at, &gfn.to_le_bytes()).is_err() {
+                status = GrantStatus::BadVirtAddr;
+            }
         }
+        first = first.saturating_add(count);
     }
     put_status(&mut request, args::setup_table::STATUS, status);
     let field = &request[args::setup_table::STATUS..args::setup_table::STATUS + 2];
@@ -352,7 +366,13 @@ fn extents(env: &mut impl Environment, caller: &Caller<'_>, call: &Hypercall, di
             args[0] = (call.args[0] & memory::COMMAND_MASK) | (next << memory::EXTENT_SHIFT);
             Outcome::Again { args }
         }
-        Some(Ok(Progress::Finished { done: n } | Progress::Stopped { done: n, .. })) => done(n),
+        Some(Ok(Progress::Stopped { done: n, refusal })) => {
+            if let Some(refusal) = refusal {
+                env.reservation_refused(refusal);
+            }
+            done(n)
+        }
+        Some(Ok(Progress::Finished { done: n })) => done(n),
         Some(Err(_)) | None => done(start),
     }
 }

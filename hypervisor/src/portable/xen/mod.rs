@@ -135,6 +135,9 @@ pub trait Environment: GuestAccess {
     /// Performs one decoded `event_channel_op` on the partitions' event-channel tables,
     /// raising the upcalls it causes (`portable::evtchn`, with its lock order).
     fn event_channel(&mut self, call: crate::portable::evtchn::args::Call) -> Result<Answer, crate::portable::evtchn::Errno>;
+    /// A reservation call of the partition stopped at a page it may not give back or take
+    /// (`refusal` says which and why), for the log; by default nothing is said.
+    fn reservation_refused(&mut self, _refusal: crate::portable::gnttab::Refusal) {}
     /// Runs `f` once on every partition's grant tables, locked, with the machine's grant
     /// frames and live stage 2 (`portable::gnttab`, with its lock order).
     fn grants(

@@ -24,11 +24,13 @@ struct Fake {
     evtchn_calls: Vec<crate::portable::evtchn::args::Call>,
     /// Two partitions' grant tables with fake frames and stage 2 (this caller is domain 1).
     world: crate::portable::gnttab::tests::World,
+    /// Reservation refusals reported for the log.
+    refusals: Vec<crate::portable::gnttab::Refusal>,
 }
 
 impl Fake {
     fn new() -> Self {
-        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new(), world: crate::portable::gnttab::tests::World::new(2) }
+        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new(), world: crate::portable::gnttab::tests::World::new(2), refusals: Vec::new() }
     }
 
     fn slot(&mut self, pa: u64, size: usize) -> &mut [u8] {
@@ -95,6 +97,10 @@ impl Environment for Fake {
             crate::portable::evtchn::args::Call::Send { port: 0 } => Err(crate::portable::evtchn::Errno::Einval),
             _ => Ok(super::Answer::Done),
         }
+    }
+
+    fn reservation_refused(&mut self, refusal: crate::portable::gnttab::Refusal) {
+        self.refusals.push(refusal);
     }
 
     fn grants(

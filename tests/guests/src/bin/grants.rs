@@ -46,7 +46,7 @@ const BOOT: u64 = 8;
 const PAYLOAD: u64 = 64;
 const PAYLOAD_BYTES: u64 = 4096 - PAYLOAD;
 /// Rounds that move at least 1 MiB each way.
-const ROUNDS: u32 = ((1 << 20) + PAYLOAD_BYTES as u32 - 1) / PAYLOAD_BYTES as u32;
+const ROUNDS: u32 = (1u32 << 20).div_ceil(PAYLOAD_BYTES as u32);
 /// Flag values: the granter filled the page, the mapper answered, the granter restarts, the
 /// mapper said goodbye.
 const FILLED: u32 = 1;

@@ -235,6 +235,7 @@ fn reservation_calls_balloon_within_the_partitions_own_memory() {
     assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[6, BUF]), 3);
     reservation(&mut f, &pages[..3], DOMID_SELF, 0);
     assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[6, BUF]), 0);
+    assert_eq!(f.refusals, [crate::portable::gnttab::Refusal::Exhausted { gfn: RAM_GFN + 100 }], "said for the log");
     // Another domain, an order above 9, increase_reservation: no extent done.
     reservation(&mut f, &pages[3..5], 2, 0);
     assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[1, BUF]), 0);

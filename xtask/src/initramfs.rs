@@ -20,7 +20,14 @@ pub const DIRECTORIES: &[&str] = &[
 pub const MODULES: &[&str] = &[
     "kernel/drivers/virtio/virtio_mmio.ko",
     "kernel/drivers/block/virtio_blk.ko",
+    // Xen's grant devices, for `gntshare` (`/dev/xen/gntalloc`, `/dev/xen/gntdev`).
+    "kernel/drivers/xen/xen-gntalloc.ko",
+    "kernel/drivers/xen/xen-gntdev.ko",
 ];
+
+/// Programs of `tests/linux/` built for arm64 Linux and put in `bin/`: one Rust file each,
+/// built with rustc alone (std, static, no crates).
+pub const PROGRAMS: &[&str] = &["gntshare"];
 
 /// `/dev/console` (character device 5:1). Linux opens it for `/init`'s standard streams
 /// before `/init` runs, so it must be in the archive: devtmpfs is mounted only later.
@@ -42,14 +49,18 @@ pub fn disk() -> Result<Vec<u8>, CpioError> {
 }
 
 /// The archive's bytes: the directories, `bin/busybox` with `bin/sh` linked to it (the
-/// script's interpreter), `dev/console`, the kernel modules (by file name) and `init`.
-pub fn archive(busybox: &[u8], init: &[u8], modules: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, CpioError> {
+/// script's interpreter), `dev/console`, the kernel modules (by file name), the programs (in
+/// `bin/`) and `init`.
+pub fn archive(busybox: &[u8], init: &[u8], modules: &[(&str, Vec<u8>)], programs: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, CpioError> {
     let mut archive = Archive::new();
     for directory in DIRECTORIES {
         archive.directory(directory, 0o755)?;
     }
     for (name, bytes) in modules {
         archive.file(&format!("lib/modules/{name}"), 0o644, bytes)?;
+    }
+    for (name, bytes) in programs {
+        archive.file(&format!("bin/{name}"), 0o755, bytes)?;
     }
     archive.file("bin/busybox", 0o755, busybox)?;
     archive.symlink("bin/sh", "busybox")?;
@@ -71,7 +82,8 @@ mod tests {
 
     #[test]
     fn the_archive_holds_busybox_its_shell_link_the_console_and_init() {
-        let bytes = archive(b"BUSYBOX-BYTES", b"#!/bin/sh\necho hi\n", &[("m.ko", b"KO".to_vec())]).unwrap();
+        let bytes = archive(b"BUSYBOX-BYTES", b"#!/bin/sh\necho hi\n", &[("m.ko", b"KO".to_vec())], &[("prog", b"ELF".to_vec())]).unwrap();
+        assert!(find(&bytes, b"bin/prog\0").is_some());
         assert!(find(&bytes, b"lib/modules/m.ko\0").is_some());
         // Every parent comes before its children: the writer refuses anything else.
         for name in ["bin/busybox\0", "bin/sh\0", "dev/console\0", "init\0"] {

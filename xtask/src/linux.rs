@@ -16,6 +16,9 @@ pub const KERNEL: &str = "Image";
 pub const INITRAMFS: &str = "initramfs.cpio";
 /// The virtio-blk disk image of the passthrough scenarios (`initramfs::disk`).
 pub const DISK: &str = "disk.img";
+/// The Rust target the initramfs's programs are built for: static arm64 Linux, linked by
+/// rust-lld (no C cross toolchain needed).
+pub const PROGRAM_TARGET: &str = "aarch64-unknown-linux-musl";
 /// The files a partition config may name from the Linux guest directory.
 pub const FILES: &[&str] = &[KERNEL, INITRAMFS];
 
@@ -28,6 +31,8 @@ pub enum LinuxError {
         source: std::io::Error,
     },
     Cpio(CpioError),
+    /// A program of `tests/linux/` did not build.
+    Program { name: String, why: String },
 }
 
 impl fmt::Display for LinuxError {
@@ -36,6 +41,7 @@ impl fmt::Display for LinuxError {
             LinuxError::Debian(e) => write!(f, "fetching the Linux guest's packages: {e}"),
             LinuxError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             LinuxError::Cpio(e) => write!(f, "building the initramfs: {e}"),
+            LinuxError::Program { name, why } => write!(f, "building tests/linux/{name}.rs for {PROGRAM_TARGET}: {why}"),
         }
     }
 }
@@ -84,6 +90,24 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<(), LinuxError> {
     fs::write(path, bytes).map_err(io(path))
 }
 
+/// Builds `tests/linux/NAME.rs` for [`PROGRAM_TARGET`] into `dir/NAME` and returns its bytes.
+fn program(dir: &Path, name: &str) -> Result<Vec<u8>, LinuxError> {
+    let failed = |why: String| LinuxError::Program { name: name.to_string(), why };
+    crate::prereq::ensure_rust_target(PROGRAM_TARGET).map_err(|e| failed(e.to_string()))?;
+    let source = workspace::root().join("tests/linux").join(format!("{name}.rs"));
+    let output = dir.join(name);
+    let mut rustc = std::process::Command::new("rustc");
+    rustc
+        .current_dir(workspace::root())
+        .args(["--edition", "2021", "--target", PROGRAM_TARGET, "-O"])
+        .args(["-C", "linker=rust-lld", "-C", "linker-flavor=ld.lld", "-C", "target-feature=+crt-static", "-C", "strip=symbols"])
+        .arg(&source)
+        .arg("-o")
+        .arg(&output);
+    crate::shell::run(&mut rustc).map_err(|e| failed(e.to_string()))?;
+    fs::read(&output).map_err(io(&output))
+}
+
 /// Fetches the kernel and busybox (cached), copies the kernel to `target/images/linux/Image`
 /// and writes `target/images/linux/initramfs.cpio`.
 pub fn guest(debian: &mut Debian) -> Result<LinuxGuest, LinuxError> {
@@ -109,7 +133,11 @@ pub fn guest(debian: &mut Debian) -> Result<LinuxGuest, LinuxError> {
         let name = relative.rsplit('/').next().unwrap_or(relative);
         modules.push((name, fs::read(&path).map_err(io(&path))?));
     }
-    let archive = initramfs::archive(&busybox, &init, &modules).map_err(LinuxError::Cpio)?;
+    let mut programs = Vec::new();
+    for name in initramfs::PROGRAMS {
+        programs.push((*name, program(&guest.dir, name)?));
+    }
+    let archive = initramfs::archive(&busybox, &init, &modules, &programs).map_err(LinuxError::Cpio)?;
     let initramfs = guest.initramfs();
     write_if_changed(&initramfs, &archive)?;
     let disk = guest.dir.join(DISK);

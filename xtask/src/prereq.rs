@@ -83,6 +83,11 @@ pub fn pinned_channel(text: &str) -> Option<String> {
 
 /// Adds the bare-metal target to the pinned toolchain when its sysroot lacks it.
 pub fn ensure_target() -> Result<(), PrereqError> {
+    ensure_rust_target(TARGET)
+}
+
+/// Adds Rust target `target` to the pinned toolchain unless it is there.
+pub fn ensure_rust_target(target: &str) -> Result<(), PrereqError> {
     let root = workspace::root();
     let sysroot = shell::output(
         Command::new("rustc")
@@ -91,7 +96,7 @@ pub fn ensure_target() -> Result<(), PrereqError> {
     )?;
     if Path::new(sysroot.trim())
         .join("lib/rustlib")
-        .join(TARGET)
+        .join(target)
         .is_dir()
     {
         return Ok(());
@@ -99,8 +104,8 @@ pub fn ensure_target() -> Result<(), PrereqError> {
     let toolchain_file = root.join("rust-toolchain.toml");
     let path = toolchain_file.display().to_string();
     let channel = pinned_channel(&read(&path)?).ok_or(PrereqError::NoChannel { path })?;
-    println!("xtask: the {TARGET} target is missing from toolchain {channel}; adding it");
-    shell::run(Command::new("rustup").args(["target", "add", TARGET, "--toolchain", &channel]))?;
+    println!("xtask: the {target} target is missing from toolchain {channel}; adding it");
+    shell::run(Command::new("rustup").args(["target", "add", target, "--toolchain", &channel]))?;
     Ok(())
 }
 

@@ -196,6 +196,37 @@ fn xen_interfaces() -> Scenario {
     scenario
 }
 
+/// The lines of a Linux partition of `virt-linux-grants.dts` (one vCPU), with what
+/// `gntshare` prints after the hypervisor's markers.
+fn linux_sharing(name: &str, shared: &str) -> Vec<String> {
+    let mut lines = linux_on_xen_interfaces(name, 1);
+    let after_hypervisor = 1 + XEN_FOUND.len() + 4;
+    lines.splice(
+        after_hypervisor..after_hypervisor,
+        [
+            marker(name, shared),
+            marker(name, "gntshare: 261 rounds, 1052352 bytes each way, every byte checked"),
+        ],
+    );
+    lines
+}
+
+/// Two unmodified Linux partitions share a page through grants, with no control domain.
+fn sharing() -> Scenario {
+    let mut scenario = scenario(
+        "virt-gicv3-linux-grants",
+        "virt",
+        Some(3),
+        "tests/scenarios/virt-linux-grants.dts",
+        vec![
+            linux_sharing("granter", "granted a page to domain 2 (gntalloc, ref "),
+            linux_sharing("mapper", "mapped domain 1's page (gntdev, ref "),
+        ],
+    );
+    scenario.forbidden.extend(XEN_TROUBLE.iter().map(|t| t.to_string()));
+    scenario
+}
+
 /// Every Linux scenario.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -233,6 +264,7 @@ pub fn all() -> Vec<Scenario> {
             vec![linux("linux", 2), linux("linux2", 2)],
         ),
         xen_interfaces(),
+        sharing(),
         scenario(
             "raspi4b-linux",
             "rpi4",

@@ -2,7 +2,7 @@
 //! (`tests/guests`) share a page through a grant, move 1 MiB each way through it, and the
 //! granter restarts while the page is mapped: the hypervisor removes the mapping first, the
 //! mapper finds its handle unknown and maps the new boot's page, which holds nothing of the
-//! old one. On virt GICv3 and GICv2.
+//! old one. On virt GICv3 and GICv2, and on raspi4b (its own config, for the board's RAM).
 
 use crate::scenario::{Expect, PartitionConfig, Scenario};
 
@@ -47,16 +47,20 @@ fn mapper() -> Vec<String> {
     ]
 }
 
-fn exchange(name: &str, gic: u8) -> Scenario {
+fn exchange(name: &str, board: &str, gic: Option<u8>, file: &str) -> Scenario {
     Scenario {
-        gic: Some(gic),
+        gic,
         expect: vec![Expect::Interleaved(vec![granter(), mapper()]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
-        partitions: Some(PartitionConfig { file: CONFIG.into(), valid: true }),
-        ..Scenario::new(name, "virt")
+        partitions: Some(PartitionConfig { file: file.into(), valid: true }),
+        ..Scenario::new(name, board)
     }
 }
 
 /// The grant-table scenarios.
 pub fn all() -> Vec<Scenario> {
-    vec![exchange("virt-gicv3-grants", 3), exchange("virt-gicv2-grants", 2)]
+    vec![
+        exchange("virt-gicv3-grants", "virt", Some(3), CONFIG),
+        exchange("virt-gicv2-grants", "virt", Some(2), CONFIG),
+        exchange("raspi4b-grants", "rpi4", None, "tests/scenarios/raspi4b-grants.toml"),
+    ]
 }

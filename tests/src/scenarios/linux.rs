@@ -204,6 +204,7 @@ fn linux_sharing(name: &str, shared: &str) -> Vec<String> {
     lines.splice(
         after_hypervisor..after_hypervisor,
         [
+            marker(name, "balloon gave back 1024 KiB"),
             marker(name, shared),
             marker(name, "gntshare: 261 rounds, 1052352 bytes each way, every byte checked"),
         ],

@@ -47,12 +47,14 @@ const PAYLOAD: u64 = 64;
 const PAYLOAD_BYTES: u64 = 4096 - PAYLOAD;
 /// Rounds that move at least 1 MiB each way.
 const ROUNDS: u32 = (1u32 << 20).div_ceil(PAYLOAD_BYTES as u32);
-/// Flag values: the granter filled the page, the mapper answered, the granter restarts, the
-/// mapper said goodbye.
+/// Flag values: the granter filled the page, the mapper answered, the granter is about to
+/// restart, the mapper said goodbye (second boot), the mapper let go of the old page.
 const FILLED: u32 = 1;
 const ANSWERED: u32 = 2;
 const RESTARTING: u32 = 3;
 const GOODBYE: u32 = 4;
+/// The mapper's last touch of the old boot's page: it will not read it again.
+const LET_GO: u32 = 5;
 /// Polls before a wait is declared hung (each is a few instructions and a yield).
 const PATIENCE: u64 = 50_000_000;
 
@@ -176,6 +178,9 @@ fn granter(guest: &'static Guest) -> ! {
         }
         say!(guest, "{ROUNDS} rounds: {} bytes each way, every byte checked", u64::from(ROUNDS) * PAYLOAD_BYTES);
         write32(shared + FLAG, RESTARTING);
+        // The mapper keeps the page mapped but stops reading it: once this boot ends, an
+        // access there would fault in the mapper.
+        wait_flag(guest, shared, LET_GO);
         say!(guest, "restarting with the page mapped");
         guest.psci.system_reset()
     }
@@ -261,6 +266,7 @@ fn mapper(guest: &'static Guest) -> ! {
     }
     say!(guest, "{ROUNDS} rounds: {} bytes each way, every byte checked", u64::from(ROUNDS) * PAYLOAD_BYTES);
     wait_flag(guest, at, RESTARTING);
+    write32(at + FLAG, LET_GO);
     // From here the page is not touched: the granter's restart removes it from this stage 2.
     let mut refused = false;
     let mut next_boot = false;

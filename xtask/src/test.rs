@@ -161,9 +161,7 @@ pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<
         config.xen = Some(debian.xen_image().map_err(TestError::Xen)?);
     }
     if scenarios.iter().any(|s| s.name == "raspi4b-sd-folder") {
-        // The SD-card folder a user flashes, with the board's demo partitions.
-        let out = workspace::root().join(qemu_tests::scenarios::partitions::SD_FOLDER);
-        crate::image::image("rpi4", &out, None, profile).map_err(|e| TestError::Image(e.to_string()))?;
+        sd_folder(&mut debian, profile)?;
     }
     if scenarios.iter().any(|s| s.partitions.is_some()) {
         let guests = build::guests(profile).map_err(TestError::Build)?;
@@ -174,6 +172,31 @@ pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<
         prepare_partitions(scenarios, &mut config, &guests, linux.as_deref());
     }
     Ok(config)
+}
+
+/// Writes the SD-card folder a user flashes, and the tree the Pi 4 firmware would boot it
+/// with: its own `bcm2711-rpi-4-b.dtb` (here Debian's) with the folder's overlay applied.
+fn sd_folder(debian: &mut Debian, profile: Profile) -> Result<(), TestError> {
+    use qemu_tests::scenarios::linux::{SD_FOLDER, SD_FOLDER_CONFIG, SD_FOLDER_TREE};
+    let root = workspace::root();
+    let out = root.join(SD_FOLDER);
+    let config = root.join(SD_FOLDER_CONFIG);
+    crate::image::image("rpi4", &out, Some(&config), profile, crate::image::Loader::Firmware)
+        .map_err(|e| TestError::Image(e.to_string()))?;
+    let board = debian
+        .board_dtb(&boards::RPI4)
+        .map_err(|e| TestError::Image(e.to_string()))?
+        .ok_or_else(|| TestError::Image(String::from("the Pi 4 has no firmware device tree")))?;
+    shell::output(
+        std::process::Command::new("fdtoverlay")
+            .arg("-i")
+            .arg(&board)
+            .arg("-o")
+            .arg(root.join(SD_FOLDER_TREE))
+            .arg(out.join(crate::image::overlay_path())),
+    )
+    .map(drop)
+    .map_err(|e| TestError::Image(format!("fdtoverlay (device-tree-compiler) on {}: {e}", board.display())))
 }
 
 /// Builds every partition scenario's boot into `config.prepared`; a failure is kept there and

@@ -145,6 +145,45 @@ fn passthrough(name: &str, gic: u8, file: &str) -> Scenario {
     scenario
 }
 
+/// Where `cargo xtask test` writes the Raspberry Pi 4 SD-card folder (`cargo xtask image
+/// --board rpi4 --config SD_FOLDER_CONFIG`) that `raspi4b-sd-folder` boots.
+pub const SD_FOLDER: &str = "target/images/rpi4-folder";
+/// The partitions of that folder: Linux, `hello` and `isolation` in the default pool (an
+/// overlay naming no node of the board applies to Debian's tree, which has no `__symbols__`).
+pub const SD_FOLDER_CONFIG: &str = "tests/scenarios/raspi4b-sd-folder.toml";
+/// Debian's `bcm2711-rpi-4-b.dtb` with the folder's `overlays/bulkhead.dtbo` applied by
+/// `fdtoverlay`, as the firmware applies `dtoverlay=bulkhead` to its own tree.
+pub const SD_FOLDER_TREE: &str = "target/images/rpi4-folder-firmware-tree.dtb";
+/// Where the folder's `config.txt` has the firmware load `modules.bin` (`initramfs`): the
+/// config's `module_base`.
+pub const SD_FOLDER_MODULES: u64 = 0x2000_0000;
+
+/// The SD-card folder booted as the Pi 4 firmware boots it: the hypervisor at 0x200000 (the
+/// harness's `-kernel`, the same Image), the firmware's tree with the folder's overlay
+/// applied, and its packed modules at the address its `config.txt` gives; Debian's Linux and
+/// two bare-metal partitions run.
+fn sd_folder() -> Scenario {
+    let mut scenario = scenario(
+        "raspi4b-sd-folder",
+        "rpi4",
+        None,
+        SD_FOLDER_CONFIG,
+        vec![
+            linux("linux", 2),
+            hello("hello", 32),
+            isolation("isolation", &[0x3000_0000, UNMAPPED]),
+        ],
+    );
+    // Booted from the folder's files, not compiled by the harness.
+    scenario.partitions = None;
+    scenario.dtb = crate::scenario::Dtb::File(SD_FOLDER_TREE.into());
+    scenario.qemu_args = vec![
+        String::from("-device"),
+        format!("loader,file={SD_FOLDER}/modules.bin,addr={SD_FOLDER_MODULES:#x},force-raw=on"),
+    ];
+    scenario
+}
+
 /// Every Linux scenario.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -188,6 +227,7 @@ pub fn all() -> Vec<Scenario> {
             "tests/scenarios/raspi4b-linux.toml",
             vec![linux("linux", 2)],
         ),
+        sd_folder(),
     ]
 }
 
@@ -211,9 +251,14 @@ mod tests {
     fn the_configs_give_every_linux_kernel_the_same_command_line() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for s in all() {
-            let config = s.partitions.as_ref().expect("a partition scenario");
-            let text = std::fs::read_to_string(root.join(&config.file)).unwrap();
-            assert!(text.contains(BOOTARGS), "{}", config.file.display());
+            // The SD-card folder's config is compiled by `cargo xtask image`, not the harness.
+            let file = match &s.partitions {
+                Some(config) => config.file.clone(),
+                None if s.name == "raspi4b-sd-folder" => SD_FOLDER_CONFIG.into(),
+                None => panic!("{}: a Linux scenario without partitions", s.name),
+            };
+            let text = std::fs::read_to_string(root.join(&file)).unwrap();
+            assert!(text.contains(BOOTARGS), "{}", file.display());
             assert!(
                 s.forbidden.iter().any(|f| f == "Kernel panic"),
                 "{}",

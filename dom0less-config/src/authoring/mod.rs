@@ -1,6 +1,7 @@
 //! The TOML authoring format: a document people write, compiled into Xen's dom0less binding
 //! and recovered from it (`compile` and `decompile`). Needs the `cli` feature (std).
 
+pub mod board_trees;
 mod compile;
 mod compile_layout;
 mod compile_links;

@@ -3,6 +3,7 @@
 
 mod apt_sources;
 mod bench;
+mod board_trees;
 mod build;
 mod cli;
 mod cpio;

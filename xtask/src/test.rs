@@ -23,7 +23,7 @@ pub enum TestError {
     Dtb { board: String, error: DebianError },
     Linux(LinuxError),
     Xen(DebianError),
-    /// The Raspberry Pi 4 SD-card folder could not be written.
+    /// The Raspberry Pi 4 SD-card folder could not be written, or a board tree is wrong.
     Image(String),
     NoScenario { filter: String },
     Failed { failed: usize, total: usize },
@@ -40,7 +40,7 @@ impl fmt::Display for TestError {
             }
             TestError::Linux(e) => write!(f, "{e}"),
             TestError::Xen(e) => write!(f, "fetching Xen 4.17 for the comparison scenarios: {e}"),
-            TestError::Image(e) => write!(f, "the Raspberry Pi 4 SD-card folder: {e}"),
+            TestError::Image(e) => write!(f, "board images and trees: {e}"),
             TestError::NoScenario { filter } => {
                 write!(f, "no QEMU scenario name contains `{filter}`")
             }
@@ -101,6 +101,7 @@ pub fn test(
         });
     }
     let config = prepare(&scenarios, jobs, profile)?;
+    crate::board_trees::check(&mut Debian::new(), &workspace::target_dir()).map_err(TestError::Image)?;
     for scenario in &skipped {
         println!("SKIP {} (pending)", scenario.name);
     }

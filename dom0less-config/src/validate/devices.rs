@@ -170,6 +170,21 @@ pub fn partial_tree_devices(
 /// The host's console UART (`/chosen/stdout-path`, through `/aliases`), which the hypervisor
 /// keeps for itself.
 fn console_node(host: &Tree) -> Option<NodeId> {
+    // On a board of ours, the console is the board's UART, whatever `stdout-path` says
+    // (Debian's Pi 4 tree names the mini UART there; the hypervisor writes to the PL011).
+    let compatible = host.node(host.root()).property("compatible");
+    if let Some(board) = compatible.and_then(|c| boards::Board::find(c.strings())) {
+        let base = board.console.base;
+        let holds = |id: &NodeId| {
+            let node = host.node(*id);
+            node.parent().is_some()
+                && node.property("interrupts").is_some()
+                && host.translated_reg(*id).is_ok_and(|r| r.iter().any(|r| r.contains(base)))
+        };
+        if let Some(found) = host.node_ids().find(holds) {
+            return Some(found);
+        }
+    }
     let chosen = host.find("/chosen")?;
     let stdout = host.node(chosen).property("stdout-path")?.str().ok()?;
     let path = stdout.split(':').next()?;

@@ -145,6 +145,29 @@ fn passthrough(name: &str, gic: u8, file: &str) -> Scenario {
     scenario
 }
 
+/// The Linux partition that owns the Pi's mini UART: its usual lines, with the UART's line
+/// after the CPU count.
+fn linux_with_mini_uart(name: &str, cpus: u32) -> Vec<String> {
+    let mut lines = linux(name, cpus);
+    lines.insert(3, marker(name, "mini uart: 20 lines sent, its interrupts taken"));
+    lines
+}
+
+/// Device passthrough on QEMU raspi4b: Linux owns the BCM2711 mini UART and sends through it,
+/// its interrupt forwarded; `isolation` probes the UART's page at its host address and faults.
+fn raspi4b_passthrough() -> Scenario {
+    scenario(
+        "raspi4b-passthrough",
+        "rpi4",
+        None,
+        "tests/scenarios/raspi4b-passthrough.dts",
+        vec![
+            linux_with_mini_uart("linux", 2),
+            isolation("isolation", &[0xfe21_5000, UNMAPPED]),
+        ],
+    )
+}
+
 /// Where `cargo xtask test` writes the Raspberry Pi 4 SD-card folder (`cargo xtask image
 /// --board rpi4 --config SD_FOLDER_CONFIG`) that `raspi4b-sd-folder` boots.
 pub const SD_FOLDER: &str = "target/images/rpi4-folder";
@@ -228,6 +251,7 @@ pub fn all() -> Vec<Scenario> {
             vec![linux("linux", 2)],
         ),
         sd_folder(),
+        raspi4b_passthrough(),
     ]
 }
 

@@ -119,3 +119,24 @@ fn a_board_node_without_a_label_is_refused() {
     assert!(matches!(&error, OverlayError::NoLabel { property, .. } if property == "cpupool-cpus"), "{error}");
     assert!(error.to_string().contains("cpu@N"), "{error}");
 }
+
+#[test]
+fn properties_set_on_board_nodes_get_fragments_of_their_own() {
+    let mut compiled = tree("valid-two-linux");
+    // A UART of the host fixture without `xen,passthrough`, given it by the config.
+    let path = "/soc/serial@7e201600";
+    let device = compiled.find(path).expect("host fixture has UART2");
+    assert!(compiled.node(device).property("xen,passthrough").is_none());
+    compiled.set_property(device, "xen,passthrough", Vec::new());
+    // A phandle the compiler gave a CPU is not carried: the overlay names CPUs by label.
+    let cpu = compiled.find("/cpus/cpu@0").unwrap();
+    compiled.set_property(cpu, "phandle", cells_value(&[0x4242]));
+    let overlay = overlay(&tree("host"), &compiled).expect("overlay");
+    let fragment = overlay.find("/fragment@1").expect("a fragment for the device");
+    assert_eq!(overlay.node(fragment).property("target-path").unwrap().str().unwrap(), path);
+    assert!(overlay.find("/fragment@2").is_none(), "nothing for the CPU's phandle");
+    let applied = apply(&tree("host"), &overlay, "board-node").expect("applies");
+    let node = applied.find(path).unwrap();
+    assert!(applied.node(node).property("xen,passthrough").is_some());
+    assert_eq!(validate(&applied), validate(&compiled));
+}

@@ -2,8 +2,10 @@
 //! Raspberry Pi's `dtoverlay=`), U-Boot's `fdt apply` or `fdtoverlay` adds to the board's own
 //! tree, so that the hypervisor finds the board and its partitions in one tree.
 //!
-//! The overlay has one fragment, `target-path = "/chosen"`, whose `__overlay__` holds every
-//! node and property the config added to `/chosen`. Phandles between its own nodes (a
+//! The overlay's first fragment, `target-path = "/chosen"`, has in its `__overlay__` every
+//! node and property the config added to `/chosen`; one more fragment per node of the board
+//! the config changed carries the properties it set there (`xen,passthrough` on a device
+//! given to a partition). Phandles between its own nodes (a
 //! domain's `domain-cpupool`, a static event channel's peer) are listed in
 //! `__local_fixups__`, so the applier renumbers them above the base tree's; a reference to a
 //! node of the board (a pool's CPUs) is listed in `__fixups__` under the label the board's
@@ -114,6 +116,37 @@ pub fn overlay(base: &Tree, compiled: &Tree) -> Result<Tree, OverlayError> {
         });
         if !in_base {
             copy(compiled, child, &mut out, target, String::new(), &mut copied);
+        }
+    }
+
+    // Properties the config set on nodes of the board (`xen,passthrough` on a device a
+    // partition is given): one more fragment per node. Phandles the compiler gave the board's
+    // CPUs stay out: the overlay names those by label.
+    let mut extra = 1usize;
+    for id in compiled.node_ids() {
+        let path = compiled.path(id);
+        if path == "/" || path == "/chosen" || path.starts_with("/chosen/") {
+            continue;
+        }
+        let Some(in_base) = base.find(&path).filter(|b| base.path(*b) == path) else {
+            continue;
+        };
+        let added: Vec<_> = compiled
+            .node(id)
+            .properties()
+            .iter()
+            .filter(|p| !matches!(p.name(), "phandle" | "linux,phandle"))
+            .filter(|p| base.node(in_base).property(p.name()).map(|b| b.value()) != Some(p.value()))
+            .collect();
+        if added.is_empty() {
+            continue;
+        }
+        let fragment = out.add_node(root, &format!("fragment@{extra}"));
+        extra += 1;
+        out.set_property(fragment, "target-path", strings_value(&[&path]));
+        let node = out.add_node(fragment, OVERLAY);
+        for property in added {
+            out.set_property(node, property.name(), property.value().to_vec());
         }
     }
 

@@ -183,8 +183,8 @@ pub const SD_FOLDER_MODULES: u64 = 0x2000_0000;
 
 /// The SD-card folder booted as the Pi 4 firmware boots it: the hypervisor at 0x200000 (the
 /// harness's `-kernel`, the same Image), the firmware's tree with the folder's overlay
-/// applied, and its packed modules at the address its `config.txt` gives; Debian's Linux and
-/// two bare-metal partitions run.
+/// applied, and its packed modules at the address its `config.txt` gives; Debian's Linux
+/// (owning the mini UART) and two bare-metal partitions run.
 fn sd_folder() -> Scenario {
     let mut scenario = scenario(
         "raspi4b-sd-folder",
@@ -192,7 +192,7 @@ fn sd_folder() -> Scenario {
         None,
         SD_FOLDER_CONFIG,
         vec![
-            linux("linux", 2),
+            linux_with_mini_uart("linux", 2),
             hello("hello", 32),
             isolation("isolation", &[0x3000_0000, UNMAPPED]),
         ],

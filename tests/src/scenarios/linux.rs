@@ -252,6 +252,14 @@ pub fn all() -> Vec<Scenario> {
         ),
         sd_folder(),
         raspi4b_passthrough(),
+        // Xen's own example of two domains, as booting.txt writes it (domU2 has no console).
+        scenario(
+            "virt-gicv3-xen-doc-two-domains",
+            "virt",
+            Some(3),
+            "tests/scenarios/virt-xen-doc-two-domains.dts",
+            vec![linux("domU1", 2), vec![started("domU2"), stopped("domU2")]],
+        ),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Passthrough on the Raspberry Pi 4's tree: the hypervisor's console is the board's PL011
 //! (UART0), not the mini UART Debian's `stdout-path` names, so the mini UART may be given to
-//! a partition and UART0 may not.
+//! a partition and UART0 may not; the GPIO block, an interrupt controller of its own, may be
+//! given, the GIC may not.
 #![cfg(feature = "cli")]
 
 mod common;
@@ -71,6 +72,16 @@ fn uart0_is_the_hypervisors_console_and_is_refused() {
     let errors = validate("/soc/serial@7e201000", 0xfe20_1000, 0x79).unwrap_err();
     assert!(
         errors.iter().any(|e| matches!(e, ConfigError::BadPassthrough { reason, .. } if reason.contains("console"))),
+        "{errors:#?}"
+    );
+}
+
+#[test]
+fn the_gpio_block_may_be_given_and_the_gic_may_not() {
+    validate("/soc/gpio@7e200000", 0xfe20_0000, 0x71).unwrap_or_else(|e| panic!("{e:#?}"));
+    let errors = validate("/soc/interrupt-controller@40041000", 0xff84_1000, 0x40).unwrap_err();
+    assert!(
+        errors.iter().any(|e| matches!(e, ConfigError::BadPassthrough { reason, .. } if reason.contains("the GIC"))),
         "{errors:#?}"
     );
 }

@@ -164,6 +164,11 @@ pub enum ConfigError {
     ChannelNotPermitted { domain: String, port: u32, peer: String },
     /// A static event channel outside any domain (a dom0 channel).
     ChannelOutsideDomain { node: String },
+    /// No domain, but boot modules directly under `/chosen`: dom0's kernel and ramdisk, and
+    /// there is no dom0.
+    Dom0Only { node: String },
+    /// A shared memory region no node gives a host address (Xen would choose one).
+    SharedMemoryNoHost { id: String, node: String },
     /// Two nodes of one shared memory id disagree on the host range.
     SharedMemoryMismatch {
         id: String,

@@ -101,6 +101,16 @@ impl fmt::Display for ConfigError {
                 f,
                 "{domain}: static event channel port {port} joins it to {peer}, but bulkhead,evtchn-peers of one of them does not list the other; list each in the other's bulkhead,evtchn-peers or remove the channel"
             ),
+            Self::Dom0Only { node } => write!(
+                f,
+                "{node}: a boot module directly under /chosen is dom0's kernel or ramdisk, and Bulkhead has no dom0 \
+                 (partitions are dom0-less only); put the kernel in a compatible = \"xen,domain\" node"
+            ),
+            Self::SharedMemoryNoHost { id, node } => write!(
+                f,
+                "{node}: shared memory \"{id}\" has no host address (`xen,shared-mem` with two values), and Bulkhead \
+                 does not choose one; give <host-address guest-address size>"
+            ),
             Self::ChannelOutsideDomain { node } => {
                 write!(f, "{node}: static event channels for dom0 are not supported (there is no dom0); move it into a domain")
             }

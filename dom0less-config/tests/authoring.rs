@@ -138,3 +138,37 @@ fn unknown_toml_keys_are_rejected() {
         toml::from_str("[[partition]]\nname = \"a\"\nvcpus = 1\nvcpu_count = 2\n");
     assert!(result.is_err());
 }
+
+#[test]
+fn a_partial_tree_marks_the_host_devices_it_passes_through() {
+    let doc: Document = toml::from_str(
+        r#"
+        [[partition]]
+        name = "owner"
+        vcpus = 1
+        memory = "16M"
+        kernel = { file = "Image" }
+        device_tree = { file = "partial.dtb" }
+        "#,
+    )
+    .expect("parses");
+    let partial = common::compile_source(
+        "/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>;\n\
+         passthrough { compatible = \"simple-bus\"; ranges; #address-cells = <2>; #size-cells = <2>;\n\
+         serial@10000000 { xen,path = \"/soc/serial@7e201600\"; };\n\
+         gone@20000000 { xen,path = \"/soc/nothing@0\"; }; }; };\n",
+    );
+    let read = |name: &str| match name {
+        "Image" => Ok(vec![0u8; 4096]),
+        "partial.dtb" => Ok(partial.clone()),
+        _ => Err(String::from("missing")),
+    };
+    let host = host();
+    let uart = host.find("/soc/serial@7e201600").expect("host fixture has UART2");
+    assert!(host.node(uart).property("xen,passthrough").is_none());
+    let compiled = compile(&doc, &host, &read).expect("compiles");
+    let uart = compiled.tree.find("/soc/serial@7e201600").unwrap();
+    assert!(compiled.tree.node(uart).property("xen,passthrough").is_some());
+    // A path the host does not have is left for the validator to name.
+    assert!(compiled.tree.find("/soc/nothing@0").is_none());
+}

@@ -142,3 +142,40 @@ fn toml_without_host_is_explained() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--host"));
 }
+
+#[test]
+fn a_fragment_without_a_host_tree_says_how_to_give_one() {
+    let out = run(&["check", "testdata/xen-docs/command-lines.dts"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("fragment of a board's tree"), "{stderr}");
+    assert!(stderr.contains("--board virt") && stderr.contains("--host HOST"), "{stderr}");
+}
+
+#[test]
+fn a_fragment_checks_on_a_built_in_board_tree() {
+    let out = run(&["check", "testdata/xen-docs/static-mem-in-ram.dts", "--board", "virt"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["check", "testdata/xen-docs/static-mem-in-ram.dts", "--board", "pc"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown board is a usage error");
+    let both = run(&["check", "testdata/xen-docs/static-mem-in-ram.dts", "--board", "virt", "--host", "x.dtb"]);
+    assert_eq!(both.status.code(), Some(2), "--board and --host exclude each other");
+}
+
+#[test]
+fn compile_writes_an_overlay_of_the_partitions() {
+    let out_file = scratch("partitions.dtbo");
+    let out = run(&[
+        "compile",
+        "testdata/xen-docs/static-evtchn-domus.dts",
+        "--board",
+        "virt",
+        "--overlay",
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let overlay = dom0less_config::devicetree::Tree::parse(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert!(overlay.find("/fragment@0/__overlay__/domU1/evtchn@3").is_some());
+    assert!(overlay.find("/__local_fixups__/fragment@0/__overlay__/domU2/evtchn@5").is_some());
+}

@@ -498,3 +498,13 @@ fn scheduling_errors_name_the_node_the_value_and_the_fix() {
         assert!(zero.contains(part), "{part} missing from: {zero}");
     }
 }
+rejection!(
+    dom0_only,
+    "reject-dom0-only",
+    ConfigError::Dom0Only { .. }
+);
+rejection!(
+    shm_no_host,
+    "reject-shm-no-host",
+    ConfigError::SharedMemoryNoHost { .. }
+);

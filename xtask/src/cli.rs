@@ -71,8 +71,8 @@ enum Command {
     /// on Xen 4.17 under QEMU -icount; prints a table, writes target/bench/.
     Bench,
     /// Write a Raspberry Pi 4 SD-card boot folder: the hypervisor, the partitions of a
-    /// config compiled onto the board's tree, their modules, config.txt (README: "Flash a
-    /// Raspberry Pi 4").
+    /// config as an overlay the firmware applies to its own tree, their modules, config.txt
+    /// (README: "Flash a Raspberry Pi 4").
     Image {
         /// The board (rpi4: the one booted by the Raspberry Pi firmware).
         #[arg(long, value_parser = ["virt", "rpi4"])]
@@ -86,10 +86,14 @@ enum Command {
         /// Build the debug hypervisor instead of the release one.
         #[arg(long)]
         debug: bool,
+        /// Boot through U-Boot: a boot.scr (made with mkimage, Debian's u-boot-tools) that
+        /// loads the hypervisor and each module, instead of the firmware loading them.
+        #[arg(long)]
+        u_boot: bool,
     },
     /// Fetch Debian's arm64 kernel, busybox and the Pi 4 DTB.
     Guests,
-    /// Install QEMU, dtc and the aarch64 target if missing.
+    /// Install QEMU, dtc (with fdtoverlay), mkimage and the aarch64 target if missing.
     Setup,
 }
 
@@ -184,6 +188,8 @@ pub enum Task {
         out: PathBuf,
         config: Option<PathBuf>,
         profile: Profile,
+        /// Write a U-Boot boot.scr instead of having the firmware load everything.
+        u_boot: bool,
     },
     Bench,
     Guests,
@@ -237,7 +243,9 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
             profile: profile(release),
         },
         Command::Bench => Task::Bench,
-        Command::Image { board, out, config, debug } => Task::Image { board, out, config, profile: profile(!debug) },
+        Command::Image { board, out, config, debug, u_boot } => {
+            Task::Image { board, out, config, profile: profile(!debug), u_boot }
+        }
         Command::Guests => Task::Guests,
         Command::Setup => Task::Setup,
     })
@@ -308,16 +316,18 @@ mod tests {
                 board: "rpi4".into(),
                 out: "boot".into(),
                 config: None,
-                profile: Profile::Release
+                profile: Profile::Release,
+                u_boot: false,
             })
         );
         assert_eq!(
-            parse(&args("image --board rpi4 --out boot --config my.toml")).ok(),
+            parse(&args("image --board rpi4 --out boot --config my.toml --u-boot")).ok(),
             Some(Task::Image {
                 board: "rpi4".into(),
                 out: "boot".into(),
                 config: Some("my.toml".into()),
-                profile: Profile::Release
+                profile: Profile::Release,
+                u_boot: true,
             })
         );
         assert_eq!(
@@ -326,7 +336,8 @@ mod tests {
                 board: "rpi4".into(),
                 out: "boot".into(),
                 config: None,
-                profile: Profile::Debug
+                profile: Profile::Debug,
+                u_boot: false,
             })
         );
         assert!(matches!(parse(&args("run --debug")), Ok(Task::Run { profile: Profile::Debug, .. })));

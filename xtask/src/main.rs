@@ -3,6 +3,7 @@
 
 mod apt_sources;
 mod bench;
+mod board_trees;
 mod build;
 mod cli;
 mod cpio;
@@ -19,6 +20,7 @@ mod run;
 mod shell;
 mod stress;
 mod test;
+mod uboot;
 mod workspace;
 
 use std::error::Error;
@@ -93,13 +95,18 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             out,
             config,
             profile,
-        } => image::image(&board, &out, config.as_deref(), profile).map(drop)?,
+            u_boot,
+        } => {
+            let loader = if u_boot { image::Loader::UBoot } else { image::Loader::Firmware };
+            image::image(&board, &out, config.as_deref(), profile, loader).map(drop)?
+        }
         Task::Bench => bench::bench()?,
         Task::Guests => guests::guests()?,
         Task::Setup => {
             prereq::ensure_target()?;
             prereq::ensure_qemu()?;
             prereq::ensure_dtc()?;
+            prereq::ensure_mkimage()?;
         }
     }
     Ok(())

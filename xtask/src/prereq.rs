@@ -268,6 +268,12 @@ pub fn ensure_dtc() -> Result<(), PrereqError> {
     ensure_program("dtc", "device-tree-compiler")
 }
 
+/// Makes sure U-Boot's `mkimage` runs (for `image --u-boot`); installs `u-boot-tools`
+/// otherwise.
+pub fn ensure_mkimage() -> Result<(), PrereqError> {
+    ensure_program("mkimage", "u-boot-tools")
+}
+
 /// Makes sure `program` runs; installs the Debian `package` that has it otherwise.
 pub fn ensure_program(program: &str, package: &str) -> Result<(), PrereqError> {
     if shell::has_program(program) {

@@ -23,7 +23,7 @@ pub enum TestError {
     Dtb { board: String, error: DebianError },
     Linux(LinuxError),
     Xen(DebianError),
-    /// The Raspberry Pi 4 SD-card folder could not be written.
+    /// The Raspberry Pi 4 SD-card folder could not be written, or a board tree is wrong.
     Image(String),
     NoScenario { filter: String },
     Failed { failed: usize, total: usize },
@@ -40,7 +40,7 @@ impl fmt::Display for TestError {
             }
             TestError::Linux(e) => write!(f, "{e}"),
             TestError::Xen(e) => write!(f, "fetching Xen 4.17 for the comparison scenarios: {e}"),
-            TestError::Image(e) => write!(f, "the Raspberry Pi 4 SD-card folder: {e}"),
+            TestError::Image(e) => write!(f, "board images and trees: {e}"),
             TestError::NoScenario { filter } => {
                 write!(f, "no QEMU scenario name contains `{filter}`")
             }
@@ -101,6 +101,7 @@ pub fn test(
         });
     }
     let config = prepare(&scenarios, jobs, profile)?;
+    crate::board_trees::check(&mut Debian::new(), &workspace::target_dir()).map_err(TestError::Image)?;
     for scenario in &skipped {
         println!("SKIP {} (pending)", scenario.name);
     }
@@ -161,9 +162,7 @@ pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<
         config.xen = Some(debian.xen_image().map_err(TestError::Xen)?);
     }
     if scenarios.iter().any(|s| s.name == "raspi4b-sd-folder") {
-        // The SD-card folder a user flashes, with the board's demo partitions.
-        let out = workspace::root().join(qemu_tests::scenarios::partitions::SD_FOLDER);
-        crate::image::image("rpi4", &out, None, profile).map_err(|e| TestError::Image(e.to_string()))?;
+        sd_folder(&mut debian, profile)?;
     }
     if scenarios.iter().any(|s| s.partitions.is_some()) {
         let guests = build::guests(profile).map_err(TestError::Build)?;
@@ -174,6 +173,31 @@ pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<
         prepare_partitions(scenarios, &mut config, &guests, linux.as_deref());
     }
     Ok(config)
+}
+
+/// Writes the SD-card folder a user flashes, and the tree the Pi 4 firmware would boot it
+/// with: its own `bcm2711-rpi-4-b.dtb` (here Debian's) with the folder's overlay applied.
+fn sd_folder(debian: &mut Debian, profile: Profile) -> Result<(), TestError> {
+    use qemu_tests::scenarios::linux::{SD_FOLDER, SD_FOLDER_CONFIG, SD_FOLDER_TREE};
+    let root = workspace::root();
+    let out = root.join(SD_FOLDER);
+    let config = root.join(SD_FOLDER_CONFIG);
+    crate::image::image("rpi4", &out, Some(&config), profile, crate::image::Loader::Firmware)
+        .map_err(|e| TestError::Image(e.to_string()))?;
+    let board = debian
+        .board_dtb(&boards::RPI4)
+        .map_err(|e| TestError::Image(e.to_string()))?
+        .ok_or_else(|| TestError::Image(String::from("the Pi 4 has no firmware device tree")))?;
+    shell::output(
+        std::process::Command::new("fdtoverlay")
+            .arg("-i")
+            .arg(&board)
+            .arg("-o")
+            .arg(root.join(SD_FOLDER_TREE))
+            .arg(out.join(crate::image::overlay_path())),
+    )
+    .map(drop)
+    .map_err(|e| TestError::Image(format!("fdtoverlay (device-tree-compiler) on {}: {e}", board.display())))
 }
 
 /// Builds every partition scenario's boot into `config.prepared`; a failure is kept there and

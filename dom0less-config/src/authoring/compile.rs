@@ -171,6 +171,7 @@ pub fn compile(
     }
 
     let pending = modules(doc, read)?;
+    mark_passthrough(&mut tree, &pending);
     let placed = super::compile_layout::place(doc, &info, &tree, pending)?;
     let mut compiled_modules = Vec::new();
 
@@ -341,6 +342,27 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
         .collect()
+}
+
+/// Marks each host node a partial device tree passes through (its `/passthrough` nodes'
+/// `xen,path`) with `xen,passthrough`, as Xen's binding wants of the host tree and as
+/// ImageBuilder does for its users. A path the host does not have, or a partial tree that
+/// does not parse, is left for the validator to report.
+fn mark_passthrough(tree: &mut Tree, modules: &[PendingModule]) {
+    for module in modules.iter().filter(|m| m.kind == "device-tree") {
+        let Some(partial) = module.bytes.as_deref().and_then(|b| Tree::parse(b).ok()) else {
+            continue;
+        };
+        let Some(passthrough) = partial.find("/passthrough") else {
+            continue;
+        };
+        for &device in partial.node(passthrough).children() {
+            let path = partial.node(device).property("xen,path").and_then(|p| p.str().ok());
+            if let Some(host) = path.and_then(|path| tree.find(path)) {
+                tree.set_property(host, "xen,passthrough", Vec::new());
+            }
+        }
+    }
 }
 
 fn modules(

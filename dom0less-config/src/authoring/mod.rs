@@ -1,11 +1,13 @@
 //! The TOML authoring format: a document people write, compiled into Xen's dom0less binding
 //! and recovered from it (`compile` and `decompile`). Needs the `cli` feature (std).
 
+pub mod board_trees;
 mod compile;
 mod compile_layout;
 mod compile_links;
 mod decompile;
 mod numbers;
+pub mod overlay;
 
 use std::collections::BTreeMap;
 use std::string::String;
@@ -16,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use compile::{compile, CompileError, Compiled};
 pub use decompile::decompile;
 pub use numbers::{format_address, format_size, parse_number};
+pub use overlay::{overlay, OverlayError};
 
 /// A whole configuration.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -253,6 +253,15 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
             false
         }
     };
+    // Xen's own settings in /chosen: valid, with nothing for Bulkhead to do.
+    for property in ["xen,xen-bootargs", "xen,dom0-bootargs", "xen,static-heap"] {
+        if tree.node(chosen).property(property).is_some() {
+            reader.warnings.push(Warning::NotSupportedYet {
+                node: tree.path(chosen),
+                property: String::from(property),
+            });
+        }
+    }
     // Caps first, so that the findings of the nodes read cannot crowd them out of the list.
     let children = tree.node(chosen).children();
     let count = |c: &str| {
@@ -273,6 +282,7 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
             });
         }
     }
+    let mut dom0_module = None;
     for child in children {
         let node = tree.node(*child);
         if node.is_compatible("xen,domain") {
@@ -291,13 +301,19 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
             || node.is_compatible("xen,multiboot-module")
             || node.is_compatible("xen,domain-shared-memory-v1")
         {
+            if !node.is_compatible("xen,domain-shared-memory-v1") && dom0_module.is_none() {
+                dom0_module = Some(*child);
+            }
             reader.warnings.push(Warning::Dom0Ignored {
                 node: tree.path(*child),
             });
         }
     }
     if drafts.domains.is_empty() {
-        reader.errors.push(ConfigError::NoDomains);
+        reader.errors.push(match dom0_module {
+            Some(module) => ConfigError::Dom0Only { node: tree.path(module) },
+            None => ConfigError::NoDomains,
+        });
     }
     drafts
 }

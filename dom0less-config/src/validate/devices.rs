@@ -33,6 +33,11 @@ pub fn partial_tree_devices(
         return devices;
     }
     let console = console_node(host);
+    let root_parent = host
+        .node(host.root())
+        .property("interrupt-parent")
+        .and_then(|p| p.u32().ok())
+        .and_then(|phandle| host.by_phandle(phandle));
     let console_irqs = console.map(|c| spis_of(host, c)).unwrap_or_default();
     let console_pages: Vec<AddressRange> = console
         .and_then(|c| host.translated_reg(c).ok())
@@ -74,7 +79,7 @@ pub fn partial_tree_devices(
                 "no IOMMU protects the device (Bulkhead drives none): add `xen,force-assign-without-iommu` to its node in the partial device tree, as Xen requires",
             ));
         }
-        if Some(host_node) == console || hypervisor_device(host, host_node) {
+        if Some(host_node) == console || hypervisor_device(host, host_node, root_parent) {
             errors.push(fail(
                 "the hypervisor uses this device (its console UART, the GIC or the timer); pass another device through",
             ));
@@ -170,6 +175,21 @@ pub fn partial_tree_devices(
 /// The host's console UART (`/chosen/stdout-path`, through `/aliases`), which the hypervisor
 /// keeps for itself.
 fn console_node(host: &Tree) -> Option<NodeId> {
+    // On a board of ours, the console is the board's UART, whatever `stdout-path` says
+    // (Debian's Pi 4 tree names the mini UART there; the hypervisor writes to the PL011).
+    let compatible = host.node(host.root()).property("compatible");
+    if let Some(board) = compatible.and_then(|c| boards::Board::find(c.strings())) {
+        let base = board.console.base;
+        let holds = |id: &NodeId| {
+            let node = host.node(*id);
+            node.parent().is_some()
+                && node.property("interrupts").is_some()
+                && host.translated_reg(*id).is_ok_and(|r| r.iter().any(|r| r.contains(base)))
+        };
+        if let Some(found) = host.node_ids().find(holds) {
+            return Some(found);
+        }
+    }
     let chosen = host.find("/chosen")?;
     let stdout = host.node(chosen).property("stdout-path")?.str().ok()?;
     let path = stdout.split(':').next()?;
@@ -181,12 +201,18 @@ fn console_node(host: &Tree) -> Option<NodeId> {
     host.find(target)
 }
 
-/// The GIC (an interrupt controller) and the architected timer: the hypervisor drives both.
-fn hypervisor_device(host: &Tree, id: NodeId) -> bool {
+/// The GIC and the architected timer: the hypervisor drives both. The GIC is the interrupt
+/// controller the root's `interrupt-parent` names, or one with a GIC's `compatible`; other
+/// interrupt controllers (a GPIO block's, the Pi's) are devices like any other.
+/// `root_parent` is the node the root's `interrupt-parent` names, looked up once per tree.
+fn hypervisor_device(host: &Tree, id: NodeId, root_parent: Option<NodeId>) -> bool {
     let node = host.node(id);
-    node.property("interrupt-controller").is_some()
-        || node.is_compatible("arm,armv8-timer")
-        || node.is_compatible("arm,armv7-timer")
+    let gic = node.property("interrupt-controller").is_some()
+        && (root_parent == Some(id)
+            || ["arm,gic-400", "arm,gic-v3", "arm,gic-v2", "arm,cortex-a15-gic", "arm,cortex-a9-gic"]
+                .iter()
+                .any(|c| node.is_compatible(c)));
+    gic || node.is_compatible("arm,armv8-timer") || node.is_compatible("arm,armv7-timer")
 }
 
 /// The SPIs (as INTIDs) of a host node's 3-cell `interrupts`.

@@ -79,6 +79,14 @@ pub(super) fn shared_memory(
             });
         }
     }
+    for (region, node) in regions.iter().zip(&first_node) {
+        if region.host.is_none() {
+            errors.push(ConfigError::SharedMemoryNoHost {
+                id: region.id.clone(),
+                node: node.clone(),
+            });
+        }
+    }
     regions
 }
 

@@ -33,8 +33,11 @@ pub fn compile(name: &str) -> Vec<u8> {
 
 /// Compiles device tree source text with `dtc`.
 pub fn compile_source(source: &str) -> Vec<u8> {
+    // One file per call: tests run in parallel threads of one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = std::env::temp_dir().join(format!(
-        "dom0less-config-{}-{}.dts",
+        "dom0less-config-{}-{call}-{}.dts",
         std::process::id(),
         source.len()
     ));

@@ -228,6 +228,68 @@ fn sharing() -> Scenario {
     scenario
 }
 
+/// The Linux partition that owns the Pi's mini UART: its usual lines, with the UART's line
+/// after the CPU count.
+fn linux_with_mini_uart(name: &str, cpus: u32) -> Vec<String> {
+    let mut lines = linux(name, cpus);
+    lines.insert(3, marker(name, "mini uart: 20 lines sent, its interrupts taken"));
+    lines
+}
+
+/// Device passthrough on QEMU raspi4b: Linux owns the BCM2711 mini UART and sends through it,
+/// its interrupt forwarded; `isolation` probes the UART's page at its host address and faults.
+fn raspi4b_passthrough() -> Scenario {
+    scenario(
+        "raspi4b-passthrough",
+        "rpi4",
+        None,
+        "tests/scenarios/raspi4b-passthrough.dts",
+        vec![
+            linux_with_mini_uart("linux", 2),
+            isolation("isolation", &[0xfe21_5000, UNMAPPED]),
+        ],
+    )
+}
+
+/// Where `cargo xtask test` writes the Raspberry Pi 4 SD-card folder (`cargo xtask image
+/// --board rpi4 --config SD_FOLDER_CONFIG`) that `raspi4b-sd-folder` boots.
+pub const SD_FOLDER: &str = "target/images/rpi4-folder";
+/// The partitions of that folder: Linux, `hello` and `isolation` in the default pool (an
+/// overlay naming no node of the board applies to Debian's tree, which has no `__symbols__`).
+pub const SD_FOLDER_CONFIG: &str = "tests/scenarios/raspi4b-sd-folder.toml";
+/// Debian's `bcm2711-rpi-4-b.dtb` with the folder's `overlays/bulkhead.dtbo` applied by
+/// `fdtoverlay`, as the firmware applies `dtoverlay=bulkhead` to its own tree.
+pub const SD_FOLDER_TREE: &str = "target/images/rpi4-folder-firmware-tree.dtb";
+/// Where the folder's `config.txt` has the firmware load `modules.bin` (`initramfs`): the
+/// config's `module_base`.
+pub const SD_FOLDER_MODULES: u64 = 0x2000_0000;
+
+/// The SD-card folder booted as the Pi 4 firmware boots it: the hypervisor at 0x200000 (the
+/// harness's `-kernel`, the same Image), the firmware's tree with the folder's overlay
+/// applied, and its packed modules at the address its `config.txt` gives; Debian's Linux
+/// (owning the mini UART) and two bare-metal partitions run.
+fn sd_folder() -> Scenario {
+    let mut scenario = scenario(
+        "raspi4b-sd-folder",
+        "rpi4",
+        None,
+        SD_FOLDER_CONFIG,
+        vec![
+            linux_with_mini_uart("linux", 2),
+            hello("hello", 32),
+            isolation("isolation", &[0x3000_0000, UNMAPPED]),
+        ],
+    );
+    // Booted from the folder's files, not compiled by the harness.
+    scenario.partitions = None;
+    scenario.dtb = crate::scenario::Dtb::File(SD_FOLDER_TREE.into());
+    scenario.qemu_args = vec![
+        String::from("-device"),
+        format!("loader,file={SD_FOLDER}/modules.bin,addr={SD_FOLDER_MODULES:#x},force-raw=on"),
+    ];
+    scenario
+}
+
 /// Every Linux scenario.
 pub fn all() -> Vec<Scenario> {
     vec![
@@ -273,6 +335,16 @@ pub fn all() -> Vec<Scenario> {
             "tests/scenarios/raspi4b-linux.toml",
             vec![linux("linux", 2)],
         ),
+        sd_folder(),
+        raspi4b_passthrough(),
+        // Xen's own example of two domains, as booting.txt writes it (domU2 has no console).
+        scenario(
+            "virt-gicv3-xen-doc-two-domains",
+            "virt",
+            Some(3),
+            "tests/scenarios/virt-xen-doc-two-domains.dts",
+            vec![linux("domU1", 2), vec![started("domU2"), stopped("domU2")]],
+        ),
     ]
 }
 
@@ -296,9 +368,14 @@ mod tests {
     fn the_configs_give_every_linux_kernel_the_same_command_line() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         for s in all() {
-            let config = s.partitions.as_ref().expect("a partition scenario");
-            let text = std::fs::read_to_string(root.join(&config.file)).unwrap();
-            assert!(text.contains(BOOTARGS), "{}", config.file.display());
+            // The SD-card folder's config is compiled by `cargo xtask image`, not the harness.
+            let file = match &s.partitions {
+                Some(config) => config.file.clone(),
+                None if s.name == "raspi4b-sd-folder" => SD_FOLDER_CONFIG.into(),
+                None => panic!("{}: a Linux scenario without partitions", s.name),
+            };
+            let text = std::fs::read_to_string(root.join(&file)).unwrap();
+            assert!(text.contains(BOOTARGS), "{}", file.display());
             assert!(
                 s.forbidden.iter().any(|f| f == "Kernel panic"),
                 "{}",

@@ -248,6 +248,10 @@ pub fn compile_toml(
         error: e.to_string(),
     })?;
     let read = |name: &str| {
+        // A partial device tree written as source: compiled by dtc, from the workspace root.
+        if name.ends_with(".dts") {
+            return dts_blob(&crate::workspace::root().join(name));
+        }
         let path = match (name.strip_prefix(LINUX_PREFIX), linux) {
             (Some(file), Some(dir)) => dir.join(file),
             (Some(_), None) => return Err(format!("{name}: the Linux guest was not built")),
@@ -256,6 +260,19 @@ pub fn compile_toml(
         std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
     };
     authoring::compile(&doc, host, &read).map_err(MergeError::Compile)
+}
+
+/// The blob dtc makes of the device tree source at `source`.
+fn dts_blob(source: &Path) -> Result<Vec<u8>, String> {
+    let output = std::process::Command::new("dtc")
+        .args(["-q", "-I", "dts", "-O", "dtb", "-o", "-"])
+        .arg(source)
+        .output()
+        .map_err(|e| format!("{}: cannot run dtc (device-tree-compiler): {e}", source.display()))?;
+    if !output.status.success() {
+        return Err(format!("{}: dtc: {}", source.display(), String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(output.stdout)
 }
 
 #[cfg(test)]

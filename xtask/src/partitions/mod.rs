@@ -6,7 +6,7 @@
 mod check;
 pub(crate) mod merge;
 pub(crate) mod placement;
-mod qemu_tree;
+pub mod qemu_tree;
 
 use std::fmt;
 use std::fs;

@@ -59,12 +59,51 @@ pub fn is_fragment(source: &str) -> bool {
 }
 
 /// What to do about a fragment given without a host tree.
-const FRAGMENT_HELP: &str = "it has no /dts-v1/; header, so it is a fragment of a board's tree (the partitions under /chosen), not a whole device tree. Give the board's tree it extends with --host HOST (.dtb or .dts): for QEMU virt, the tree QEMU makes (`qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3,dumpdtb=host.dtb -cpu cortex-a72 -smp 4 -m 2G`); for a Raspberry Pi 4, the firmware's bcm2711-rpi-4-b.dtb";
+const FRAGMENT_HELP: &str = "it has no /dts-v1/; header, so it is a fragment of a board's tree (the partitions under /chosen), not a whole device tree, and no host tree was given for it to extend. Name the board with --board virt (QEMU virt) or --board rpi4 (Raspberry Pi 4) to use the built-in tree, or give the board's own tree with --host HOST (.dtb or .dts): for QEMU virt, the tree QEMU makes (`qemu-system-aarch64 -machine virt,virtualization=on,gic-version=3,dumpdtb=host.dtb -cpu cortex-a72 -smp 4 -m 2G`); for a Raspberry Pi 4, the firmware's bcm2711-rpi-4-b.dtb";
+
+/// What to do about a TOML config given without a host tree.
+const TOML_HELP: &str = "a .toml config is compiled onto the board's device tree: name the board with --board virt or --board rpi4 (built-in trees), or give its tree with --host HOST (.dtb or .dts)";
+
+/// The host tree a config extends: a file, a built-in board tree, or none given.
+#[derive(Clone, Copy, Debug)]
+pub enum Host<'a> {
+    /// `--host FILE`.
+    File(&'a str),
+    /// `--board NAME`.
+    Board(&'a str),
+    /// Neither.
+    None,
+}
+
+impl Host<'_> {
+    /// The tree, and a name for messages; `None` when no host was given.
+    fn tree(&self) -> Result<Option<(Tree, String)>, String> {
+        match *self {
+            Host::File(path) => Ok(Some((read_tree(path)?, String::from(path)))),
+            Host::Board(board) => {
+                let tree = dom0less_config::authoring::board_trees::host_tree(board).ok_or_else(|| {
+                    format!(
+                        "--board {board}: no built-in tree for this board; use one of {} or give --host HOST",
+                        dom0less_config::authoring::board_trees::BOARDS.join(", ")
+                    )
+                })?;
+                Ok(Some((tree, format!("the built-in {board} tree"))))
+            }
+            Host::None => Ok(None),
+        }
+    }
+}
+
+/// The host tree alone (the base an overlay is written against).
+pub fn host_tree(host: Host<'_>) -> Result<Tree, String> {
+    host.tree()?
+        .map(|(tree, _)| tree)
+        .ok_or_else(|| String::from("--overlay needs the board's tree the overlay extends: --board or --host"))
+}
 
 /// Merges a fragment into the host tree's source (the fragment last, so that dtc resolves
 /// its references to host nodes) and compiles the result.
-fn merge_fragment(path: &str, source: &str, host: &str) -> Result<Tree, String> {
-    let host_tree = read_tree(host)?;
+fn merge_fragment(path: &str, source: &str, host_tree: &Tree, host: &str) -> Result<Tree, String> {
     let host_source = to_dts(&host_tree.to_dtb())?;
     let merged = format!("{}\n{}", String::from_utf8_lossy(&host_source), source);
     let dir = std::env::temp_dir().join(format!("dom0less-config-{}", std::process::id()));
@@ -78,13 +117,13 @@ fn merge_fragment(path: &str, source: &str, host: &str) -> Result<Tree, String> 
 }
 
 /// Loads FILE; a `.toml` or a `.dts` fragment needs a host tree.
-pub fn load(path: &str, host: Option<&str>) -> Result<Loaded, String> {
+pub fn load(path: &str, host: Host<'_>) -> Result<Loaded, String> {
     if path.ends_with(".dts") {
         let source = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
         if is_fragment(&source) {
-            let host = host.ok_or_else(|| format!("{path}: {FRAGMENT_HELP}"))?;
+            let (host_tree, host_name) = host.tree()?.ok_or_else(|| format!("{path}: {FRAGMENT_HELP}"))?;
             return Ok(Loaded {
-                tree: merge_fragment(path, &source, host)?,
+                tree: merge_fragment(path, &source, &host_tree, &host_name)?,
                 modules: None,
             });
         }
@@ -97,8 +136,7 @@ pub fn load(path: &str, host: Option<&str>) -> Result<Loaded, String> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     let doc: Document = toml::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
-    let host = host.ok_or("a .toml config needs --host HOST.dtb (the board's device tree)")?;
-    let host_tree = read_tree(host)?;
+    let (host_tree, _) = host.tree()?.ok_or_else(|| format!("{path}: {TOML_HELP}"))?;
     let base = Path::new(path)
         .parent()
         .map(Path::to_path_buf)

@@ -227,9 +227,9 @@ fn run_vcpu(
                             switch_out(p, vcpu, &mut regs);
                             regs
                         }) {
-                            None => break None,
-                            Some(Reschedule::Keep(deadline)) => arm(deadline),
-                            Some(Reschedule::Switch(next, deadline)) => break Some((next, deadline)),
+                            Reschedule::Leave => break None,
+                            Reschedule::Keep(deadline) => arm(deadline),
+                            Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                         }
                     }
                 }
@@ -249,6 +249,7 @@ fn run_vcpu(
                 }) {
                     Reschedule::Keep(deadline) => arm(deadline),
                     Reschedule::Switch(next, deadline) => break Some((next, deadline)),
+                    Reschedule::Leave => break None,
                 }
             }
         }

@@ -11,6 +11,14 @@
  * (excluded): the guest's own instructions and everything that CPU ran for it meanwhile at
  * any exception level. Other CPUs' instructions do not count, however QEMU interleaves them.
  *
+ * With arguments `trace=K` (up to 8 of them), the plugin also prints the address of every
+ * instruction of each CPU's K-th sample (counted from 0, untimed rounds included), in the order executed:
+ *
+ *     insn_marks: cpu=N trace pc=0x...
+ *
+ * which, matched against the hypervisor's symbols, says where a trap's instructions go
+ * (docs/bench.md, "Where a trap's instructions go").
+ *
  * Output goes through qemu_plugin_outs, which QEMU prints only with `-d plugin` (to the
  * file `-D` names). Debian ships no qemu-plugin.h, so the few types and functions used are
  * declared here as QEMU's plugin API (version 2 and later) defines them; `cargo xtask bench`
@@ -20,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The plugin API used, as QEMU's include/qemu/qemu-plugin.h declares it (API version 2+). */
 typedef uint64_t qemu_plugin_id_t;
@@ -33,6 +43,7 @@ typedef void (*qemu_plugin_vcpu_udata_cb_t)(unsigned int vcpu_index, void *userd
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
 struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t index);
 size_t qemu_plugin_insn_data(const struct qemu_plugin_insn *insn, void *dest, size_t len);
+uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
 void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
 void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
                                             qemu_plugin_vcpu_udata_cb_t cb,
@@ -54,9 +65,26 @@ struct cpu_state {
     uint64_t executed;
     uint64_t started;
     bool open;
+    /* Samples this CPU completed so far. */
+    uint64_t samples;
 };
 
 static struct cpu_state cpus[MAX_CPUS];
+
+/* The samples whose instruction addresses are printed (`trace=K`, up to MAX_TRACED). */
+#define MAX_TRACED 8
+static uint64_t traced[MAX_TRACED];
+static int tracing;
+
+static bool is_traced(uint64_t sample)
+{
+    for (int i = 0; i < tracing; i++) {
+        if (traced[i] == sample) {
+            return true;
+        }
+    }
+    return false;
+}
 
 /*
  * Every instruction calls this before it executes. QEMU's inline per-CPU counters
@@ -68,6 +96,23 @@ static void on_instruction(unsigned int index, void *userdata)
     (void)userdata;
     if (index < MAX_CPUS) {
         cpus[index].executed++;
+    }
+}
+
+/* As on_instruction, and prints the instruction's address if it belongs to the traced sample;
+ * `userdata` is the address. Registered instead of on_instruction when tracing. */
+static void on_traced_instruction(unsigned int index, void *userdata)
+{
+    if (index >= MAX_CPUS) {
+        return;
+    }
+    struct cpu_state *state = &cpus[index];
+    state->executed++;
+    if (state->open && is_traced(state->samples)) {
+        char line[80];
+        snprintf(line, sizeof line, "insn_marks: cpu=%u trace pc=0x%llx\n", index,
+                 (unsigned long long)(uintptr_t)userdata);
+        qemu_plugin_outs(line);
     }
 }
 
@@ -84,6 +129,7 @@ static void on_marker(unsigned int index, void *userdata)
         return;
     }
     state->open = false;
+    state->samples++;
     char line[64];
     snprintf(line, sizeof line, "insn_marks: cpu=%u insns=%llu\n", index,
              (unsigned long long)(state->executed - state->started));
@@ -105,7 +151,12 @@ static void on_translation(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (marker) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, QEMU_PLUGIN_CB_NO_REGS, NULL);
         }
-        qemu_plugin_register_vcpu_insn_exec_cb(insn, on_instruction, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        if (tracing) {
+            void *address = (void *)(uintptr_t)qemu_plugin_insn_vaddr(insn);
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_traced_instruction, QEMU_PLUGIN_CB_NO_REGS, address);
+        } else {
+            qemu_plugin_register_vcpu_insn_exec_cb(insn, on_instruction, QEMU_PLUGIN_CB_NO_REGS, NULL);
+        }
     }
 }
 
@@ -113,10 +164,19 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
                                                                int argc, char **argv)
 {
     (void)info;
-    (void)argv;
-    if (argc != 0) {
-        fprintf(stderr, "insn_marks: takes no arguments\n");
-        return -1;
+    for (int i = 0; i < argc; i++) {
+        char *end = NULL;
+        if (strncmp(argv[i], "trace=", 6) == 0 && argv[i][6] != '\0' && tracing < MAX_TRACED) {
+            traced[tracing] = strtoull(argv[i] + 6, &end, 10);
+        }
+        if (end == NULL || *end != '\0') {
+            fprintf(stderr,
+                    "insn_marks: argument \"%s\" not understood; the only one is trace=K (K the sample to trace, "
+                    "at most %d of them)\n",
+                    argv[i], MAX_TRACED);
+            return -1;
+        }
+        tracing++;
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translation);
     return 0;

@@ -159,13 +159,25 @@ fn run_vcpu(
         pool
     });
     let mut maintenance = None;
+    // The switch test saves and restores the vCPU on every exit: no exit may skip it.
+    let fast_path = !SWITCH_EVERY_EXIT.load(Ordering::Relaxed);
     let switched = loop {
         interrupts::flush(p, vcpu);
         interrupts::finish(maintenance.take());
-        // SAFETY: this CPU is configured for this vCPU above and its EL1 state is loaded;
-        // PSTATE comes from a guest exit or a fresh start at EL1h.
-        let exit = unsafe { world::run(&mut regs.general) };
-        diagnostics::record_exit(exit, regs.general.pc);
+        let exit = loop {
+            // SAFETY: this CPU is configured for this vCPU above and its EL1 state is loaded;
+            // PSTATE comes from a guest exit or a fresh start at EL1h.
+            let exit = unsafe { world::run(&mut regs.general) };
+            // A trap that changes nothing but the guest's registers goes straight back in
+            // (`portable::partition::fast` says why nothing else needs doing); the state
+            // dump counts it.
+            if fast_path && exits::fast(p, &exit, &mut regs.general) {
+                diagnostics::record_fast_exit();
+                continue;
+            }
+            diagnostics::record_exit(exit, regs.general.pc);
+            break exit;
+        };
         interrupts::sync(p, vcpu);
         if !p.vcpus[vcpu].lock().held_by(cpu, starts) {
             // Stopped, restarted or started again meanwhile: its list registers belong to the
@@ -215,9 +227,9 @@ fn run_vcpu(
                             switch_out(p, vcpu, &mut regs);
                             regs
                         }) {
-                            None => break None,
-                            Some(Reschedule::Keep(deadline)) => arm(deadline),
-                            Some(Reschedule::Switch(next, deadline)) => break Some((next, deadline)),
+                            Reschedule::Leave => break None,
+                            Reschedule::Keep(deadline) => arm(deadline),
+                            Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                         }
                     }
                 }
@@ -237,6 +249,7 @@ fn run_vcpu(
                 }) {
                     Reschedule::Keep(deadline) => arm(deadline),
                     Reschedule::Switch(next, deadline) => break Some((next, deadline)),
+                    Reschedule::Leave => break None,
                 }
             }
         }

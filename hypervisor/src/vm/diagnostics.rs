@@ -41,6 +41,13 @@ pub fn record_exit(exit: GuestExit, pc: u64) {
     record.at.store(cpu::counter(), Ordering::Relaxed);
 }
 
+/// Counts a trap of this CPU's vCPU answered on the fast path (its last exit stays the last
+/// one of the full path). Only this CPU writes its record: a load and a store suffice.
+pub fn record_fast_exit() {
+    let fast = &super::per_cpu::this().exits.fast;
+    fast.store(fast.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
 /// One line of the dump, built before it is printed: no lock is held while the console
 /// waits on the UART, and nothing is allocated.
 type Line = heapless::String<512>;
@@ -64,12 +71,13 @@ pub fn dump(partitions: &[Partition], cpus: usize) {
         }
         let record = &state.exits;
         let count = record.count.load(Ordering::Relaxed);
+        let fast = record.fast.load(Ordering::Relaxed);
         if count == 0 {
             let _ = write!(line, ", no exit yet");
         } else {
             let ago_ms = now.saturating_sub(record.at.load(Ordering::Relaxed)) * 1000 / frequency;
             let esr = record.esr.load(Ordering::Relaxed);
-            let _ = write!(line, ", {count} exits, the last {ago_ms} ms ago: ");
+            let _ = write!(line, ", {count} exits and {fast} traps answered on the fast path, the last exit {ago_ms} ms ago: ");
             let _ = match record.kind.load(Ordering::Relaxed) {
                 KIND_INTERRUPT => write!(line, "interrupt"),
                 KIND_OTHER => write!(line, "FIQ, SError or AArch32 exception (ESR_EL2 {esr:#x})"),

@@ -51,6 +51,21 @@ pub fn handle(
     }
 }
 
+/// The trap fast path (`portable::partition::fast`): answers a synchronous exit that needs
+/// nothing but the guest's registers and returns true, or returns false, having changed
+/// nothing, for the full path to handle it.
+pub fn fast(p: &Partition, exit: &GuestExit, regs: &mut GuestRegisters) -> bool {
+    if exit.vector != ExitVector::Synchronous {
+        return false;
+    }
+    let mut pc = regs.pc;
+    if !partition::fast::answer(p, Esr(exit.esr), exit.far, exit.hpfar, regs, &mut pc) {
+        return false;
+    }
+    regs.pc = pc;
+    true
+}
+
 /// Physical interrupts taken while the guest ran; returns the maintenance interrupt, if taken,
 /// and whether anything was typed on the console.
 fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {

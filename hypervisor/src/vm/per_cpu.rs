@@ -18,7 +18,10 @@ pub struct Running {
 
 /// One CPU's latest exit from its guest.
 pub struct ExitRecord {
+    /// Exits through the full path (`record_exit`).
     pub count: AtomicU64,
+    /// Traps answered on the fast path (`record_fast_exit`), not in `count`.
+    pub fast: AtomicU64,
     pub kind: AtomicU64,
     pub esr: AtomicU64,
     pub pc: AtomicU64,
@@ -57,6 +60,7 @@ pub static CPUS: [PerCpu; MAX_CPUS] = [const {
         running: Mutex::new(None),
         exits: ExitRecord {
             count: AtomicU64::new(0),
+            fast: AtomicU64::new(0),
             kind: AtomicU64::new(0),
             esr: AtomicU64::new(0),
             pc: AtomicU64::new(0),

@@ -69,6 +69,8 @@ pub enum Reschedule {
     Keep(Option<u64>),
     /// The vCPU was preempted (its registers are in its slot); run this one, or idle.
     Switch(Option<Next>, Option<u64>),
+    /// The vCPU was stopped or started again meanwhile: let it go (from [`Pool::woken`]).
+    Leave,
 }
 
 /// The pools that share their CPUs, by plan index (`None` for `null` pools).
@@ -422,17 +424,19 @@ impl Pool {
 
     /// The CPU woke while the vCPU waited in place (its timer, an interrupt for it, a kick for
     /// another vCPU, a deadline): the vCPU counts as woken (a WFI may end for no reason) and
-    /// the scheduler chooses; `None` if the vCPU was stopped or started again meanwhile.
-    pub fn woken(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Option<Reschedule> {
+    /// the scheduler chooses; `Reschedule::Leave` if the vCPU was stopped or started again
+    /// meanwhile. (Not an `Option<Reschedule>`: wrapping the decision, which may hold a whole
+    /// vCPU's registers, copied a kilobyte on every wake-up.)
+    pub fn woken(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
         let mut state = self.state.lock();
         let now = cpu::counter();
         let me = vcpu_ref(p.index, vcpu);
-        let slot = p.vcpus.get(vcpu)?;
+        let Some(slot) = p.vcpus.get(vcpu) else { return Reschedule::Leave };
         if !matches!(slot.lock().take(cpu), Ok(Taken::Resident)) {
-            return None;
+            return Reschedule::Leave;
         }
         state.runnable_kick_others(me, now);
-        Some(Self::decide(&mut state, cpu, p, vcpu, now, save))
+        Self::decide(&mut state, cpu, p, vcpu, now, save)
     }
 
     /// CPU `cpu` let go of the vCPU (it stopped, its partition stopped or restarted).

@@ -9,6 +9,7 @@
 
 mod build;
 mod exit;
+pub mod fast;
 pub mod report_limit;
 pub mod shared_memory;
 

@@ -459,3 +459,148 @@ fn a_shared_region_over_guest_ram_is_refused() {
     let grant = build_shared(0x3800_0000).expect_err("refused");
     assert!(grant.to_string().contains("grant-table window"), "{grant}");
 }
+
+/// `ldr w1, [x0]` (or `str w1, [x0]`) at `offset` in the vPL011's page: ISV, SAS = word,
+/// SRT = 1, translation fault level 3.
+fn vpl011_access(offset: u64, write: bool) -> (Esr, u64, u64) {
+    let iss = (1 << 24) | (2 << 22) | (1 << 16) | (u32::from(write) << 6) | 0x07;
+    let far = crate::portable::guest::layout::PL011_BASE + offset;
+    (Esr::new(ExceptionClass::DataAbortLower, true, iss), far, (far >> 12) << 4)
+}
+
+/// The fast path's answer to a trap, or `None` if it left the trap to the full path (then
+/// it must have changed nothing).
+fn fast_answer(p: &Partition, esr: Esr, far: u64, hpfar: u64, regs: &RegisterFile, pc: u64) -> Option<(RegisterFile, u64)> {
+    let (mut fast_regs, mut fast_pc) = (*regs, pc);
+    if fast::answer(p, esr, far, hpfar, &mut fast_regs, &mut fast_pc) {
+        Some((fast_regs, fast_pc))
+    } else {
+        assert_eq!((&fast_regs.x, fast_pc), (&regs.x, pc), "a trap left to the full path must be left as it was");
+        None
+    }
+}
+
+/// The same trap through the full path's decision.
+fn full_answer(p: &Partition, esr: Esr, far: u64, hpfar: u64, regs: &RegisterFile, pc: u64) -> (Exit, RegisterFile, u64) {
+    let (mut full_regs, mut full_pc) = (*regs, pc);
+    let mut run = p.run.lock();
+    let exit = handle_sync(p, &mut run, 0, esr, far, hpfar, &mut full_regs, &mut full_pc, &mut |_| {});
+    (exit, full_regs, full_pc)
+}
+
+#[test]
+fn the_fast_path_answers_smccc_queries_as_the_full_path_does() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let smc = Esr::new(ExceptionClass::Smc64, true, 0);
+    let queries: [[u64; 2]; 9] = [
+        [0x8400_0000, 0],           // PSCI_VERSION
+        [0x8000_0000, 0],           // SMCCC_VERSION
+        [0x8000_0001, 0x8000_8000], // SMCCC_ARCH_FEATURES (ARCH_WORKAROUND_1)
+        [0x8400_000a, 0x8400_0000], // PSCI_FEATURES (PSCI_VERSION)
+        [0x8400_000a, 0xc400_0003], // PSCI_FEATURES (CPU_ON, 64-bit)
+        [0x8400_000a, 0x1234],      // PSCI_FEATURES (not a function)
+        [0x8400_0006, 0],           // MIGRATE_INFO_TYPE
+        [0x8400_0000 | 0xffff_ffff_0000_0000, 0], // PSCI_VERSION, upper half ignored
+        [0x8400_000a, 0xffff_ffff_8400_0000],     // SMC32 PSCI_FEATURES: only w1 counts
+    ];
+    for [x0, x1] in queries {
+        for (esr, pc) in [(hvc(0), 0x4008_0004), (smc, 0x4008_0000)] {
+            let mut regs = RegisterFile::default();
+            regs.x[0] = x0;
+            regs.x[1] = x1;
+            regs.x[7] = 0x77;
+            let (fast_regs, fast_pc) = fast_answer(p, esr, 0, 0, &regs, pc).unwrap_or_else(|| panic!("{x0:#x} {x1:#x} is a query"));
+            let (exit, full_regs, full_pc) = full_answer(p, esr, 0, 0, &regs, pc);
+            assert_eq!(exit, Exit::Resume);
+            assert_eq!((fast_regs.x, fast_pc), (full_regs.x, full_pc), "{x0:#x} {x1:#x} over {:?}", esr.class());
+        }
+    }
+}
+
+#[test]
+fn calls_that_change_state_or_are_unknown_take_the_full_path() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    // CPU_ON, CPU_OFF, SYSTEM_OFF, SYSTEM_RESET, CPU_SUSPEND, AFFINITY_INFO, an unknown ID.
+    for x0 in [0xc400_0003, 0x8400_0002, 0x8400_0008, 0x8400_0009, 0x8400_0001, 0x8400_0004, 0x8400_00ff] {
+        let mut regs = RegisterFile::default();
+        regs.x[0] = x0;
+        regs.x[1] = 1;
+        assert_eq!(fast_answer(p, hvc(0), 0, 0, &regs, 0x4008_0004), None, "{x0:#x}");
+    }
+    // Another immediate; an SMC with Xen's immediate; an instruction abort; a WFI.
+    let mut regs = RegisterFile::default();
+    regs.x[0] = 0x8400_0000;
+    regs.x[16] = 17;
+    assert_eq!(fast_answer(p, hvc(0x1234), 0, 0, &regs, 0x4008_0004), None);
+    assert_eq!(fast_answer(p, Esr::new(ExceptionClass::Smc64, true, 0xea1), 0, 0, &regs, 0x4008_0004), None);
+    assert_eq!(fast_answer(p, Esr::new(ExceptionClass::InstructionAbortLower, true, 0x07), 0x1000, 0x10, &regs, 0x1000), None);
+    assert_eq!(fast_answer(p, Esr::new(ExceptionClass::WaitForInterruptOrEvent, true, 0), 0, 0, &regs, 0x4008_0000), None);
+}
+
+#[test]
+fn the_fast_path_answers_stateless_xen_version_commands_only() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let mut regs = RegisterFile::default();
+    regs.x[16] = 17; // xen_version
+    for (x0, x1, answer) in [(0, 0, 0x4_0011), (1 << 32, 0, 0x4_0011), (7, 0, 4096), (7, 8, (-22i64) as u64), (10, 0, (-1i64) as u64)] {
+        regs.x[0] = x0;
+        regs.x[1] = x1;
+        let (fast_regs, fast_pc) = fast_answer(p, hvc(0xea1), 0, 0, &regs, 0x4008_0004).expect("a stateless command");
+        assert_eq!((fast_regs.x[0], fast_pc), (answer, 0x4008_0004), "xen_version({x0:#x}, {x1:#x})");
+    }
+    // Commands that write guest memory, and other hypercalls, take the full path.
+    for (x16, x0) in [(17, 1), (17, 6), (17, 99), (18, 0), (29, 0), (32, 0)] {
+        regs.x[16] = x16;
+        regs.x[0] = x0;
+        regs.x[1] = 0x4000_0000;
+        assert_eq!(fast_answer(p, hvc(0xea1), 0, 0, &regs, 0x4008_0004), None, "hypercall {x16} command {x0}");
+    }
+}
+
+#[test]
+fn the_fast_path_reads_vpl011_registers_as_the_full_path_does_but_not_uartdr_or_writes() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let regs = RegisterFile::default();
+    // UARTFR, UARTCR, UARTIMSC, UARTRIS, UARTPeriphID0, UARTPCellID3.
+    for offset in [0x18, 0x30, 0x38, 0x3c, 0xfe0, 0xffc] {
+        let (esr, far, hpfar) = vpl011_access(offset, false);
+        let (fast_regs, fast_pc) = fast_answer(p, esr, far, hpfar, &regs, 0x4008_1000).unwrap_or_else(|| panic!("a read at {offset:#x}"));
+        let (exit, full_regs, full_pc) = full_answer(p, esr, far, hpfar, &regs, 0x4008_1000);
+        assert!(matches!(exit, Exit::Resume | Exit::Vgic(_)), "{exit:?}");
+        assert_eq!((fast_regs.x, fast_pc), (full_regs.x, full_pc), "offset {offset:#x}");
+        assert_eq!(fast_pc, 0x4008_1004);
+    }
+    // UARTDR takes a byte from the FIFO, a write may transmit, an unknown register aborts.
+    for (offset, write) in [(0x0, false), (0x0, true), (0x18, true), (0x44, true), (0x100, false)] {
+        let (esr, far, hpfar) = vpl011_access(offset, write);
+        assert_eq!(fast_answer(p, esr, far, hpfar, &regs, 0x4008_1000), None, "offset {offset:#x} write {write}");
+    }
+    // Outside the vPL011's page: an abort, decided by the full path.
+    let (esr, _, _) = vpl011_access(0x18, false);
+    assert_eq!(fast_answer(p, esr, 0x1_0000_0000, 0x1000_0000, &regs, 0x4008_1000), None);
+}
+
+#[test]
+fn a_vpl011_read_takes_the_full_path_while_input_waits_or_the_run_state_is_busy() {
+    let b = build_all();
+    let p = &b.partitions[0];
+    let regs = RegisterFile::default();
+    let (esr, far, hpfar) = vpl011_access(0x18, false);
+    {
+        let _busy = p.run.lock();
+        assert_eq!(fast_answer(p, esr, far, hpfar, &regs, 0x4008_1000), None, "another CPU holds the run state");
+    }
+    // 40 bytes typed: 16 fill the FIFO, the rest wait to be fed on the full path.
+    assert_eq!(p.run.lock().queue_input(&[b'x'; 40]), 0);
+    assert_eq!(fast_answer(p, esr, far, hpfar, &regs, 0x4008_1000), None, "input waits for the FIFO");
+    assert!(p.run.lock().feed_input());
+    assert_eq!(fast_answer(p, esr, far, hpfar, &regs, 0x4008_1000), None, "still more than the FIFO holds");
+    p.run.lock().input.clear();
+    let (fast_regs, _) = fast_answer(p, esr, far, hpfar, &regs, 0x4008_1000).expect("nothing waits: the fast path answers");
+    assert_eq!(fast_regs.x[1] & 0x10, 0, "RXFE clear: the FIFO holds bytes");
+    assert_ne!(fast_regs.x[1] & 0x40, 0, "RXFF set: the FIFO is full");
+}

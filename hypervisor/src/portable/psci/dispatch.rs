@@ -62,14 +62,12 @@ pub fn handle<const N: usize>(
     arguments: Arguments,
 ) -> Result<Action, PowerError> {
     power.state(caller)?;
+    if let Some(value) = query(arguments) {
+        return Ok(Action::Return(value));
+    }
     let function = FunctionId(arguments.x[0] as u32);
     let [_, x1, x2, x3] = arguments.x.map(|value| function.argument(value));
     let action = match function.0 {
-        id::SMCCC_VERSION => Action::Return(id::SMCCC_VERSION_1_1),
-        id::SMCCC_ARCH_FEATURES => Action::Return(arch_features(x1 as u32)),
-        id::PSCI_VERSION => Action::Return(id::PSCI_VERSION_1_1),
-        id::PSCI_FEATURES => Action::Return(psci_features(x1 as u32)),
-        id::MIGRATE_INFO_TYPE => Action::Return(status::MIGRATE_NOT_REQUIRED),
         id::CPU_SUSPEND | CPU_SUSPEND_64 => Action::Suspend,
         id::CPU_OFF => cpu_off(power, caller)?,
         id::CPU_ON | CPU_ON_64 => cpu_on(power, x1, x2, x3),
@@ -85,6 +83,23 @@ pub fn handle<const N: usize>(
         _ => Action::Return(status::NOT_SUPPORTED),
     };
     Ok(action)
+}
+
+/// The answer to a call that only asks about the interface (SMCCC_VERSION,
+/// SMCCC_ARCH_FEATURES, PSCI_VERSION, PSCI_FEATURES, MIGRATE_INFO_TYPE): the same for every
+/// caller, whatever the power states, so the trap fast path answers it without the
+/// partition's lock. `None` for every other function.
+pub fn query(arguments: Arguments) -> Option<u64> {
+    let function = FunctionId(arguments.x[0] as u32);
+    let x1 = function.argument(arguments.x[1]);
+    match function.0 {
+        id::SMCCC_VERSION => Some(id::SMCCC_VERSION_1_1),
+        id::SMCCC_ARCH_FEATURES => Some(arch_features(x1 as u32)),
+        id::PSCI_VERSION => Some(id::PSCI_VERSION_1_1),
+        id::PSCI_FEATURES => Some(psci_features(x1 as u32)),
+        id::MIGRATE_INFO_TYPE => Some(status::MIGRATE_NOT_REQUIRED),
+        _ => None,
+    }
 }
 
 const CPU_SUSPEND_64: u32 = id::CPU_SUSPEND + id::SMC64;

@@ -10,6 +10,6 @@ pub mod dispatch;
 pub mod function;
 pub mod power;
 
-pub use dispatch::{handle, Action, Arguments};
+pub use dispatch::{handle, query, Action, Arguments};
 pub use function::{status, FunctionId, Owner};
 pub use power::{vcpu_affinity, vmpidr_el2, PowerError, PowerState, PowerStates};

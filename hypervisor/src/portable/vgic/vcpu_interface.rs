@@ -3,7 +3,7 @@
 use super::doorbell::Doorbell;
 use super::effects::{Effects, VcpuSet};
 use super::error::VgicError;
-use super::irq::{is_sgi, IntId, IrqState};
+use super::irq::{is_sgi, IntId, IrqState, SPI_FIRST};
 use super::list_register::{ListRegister, LrState};
 use super::state::{LrShadow, Vgic};
 use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS};
@@ -76,20 +76,17 @@ impl Vgic {
         let mut chosen = [(u32::MAX, 0 as IntId); MAX_LIST_REGISTERS];
         let capacity = lrs.len();
         let mut waiting = 0usize;
-        for intid in 0..self.intid_limit() {
-            let Some(irq) = self.irq(vcpu, intid) else {
-                continue;
-            };
+        let mut consider = |irq: &IrqState, intid: IntId| {
             if irq.owner.is_some()
                 || !irq.wants_list_register(self.group_on(irq.group1))
                 || self.delivery_vcpu(vcpu, intid) != Some(vcpu)
             {
-                continue;
+                return;
             }
             waiting = waiting.saturating_add(1);
             let key = rank(irq, intid);
             let Some(last) = capacity.checked_sub(1) else {
-                continue;
+                return;
             };
             if key < chosen[last].0 {
                 let mut at = last;
@@ -99,6 +96,19 @@ impl Vgic {
                     at = before;
                 }
                 chosen[at] = (key, intid);
+            }
+        };
+        // The vCPU's private interrupts, then the SPIs, each walked as a slice: most are
+        // neither active nor pending, which `is_quiet` tells from three flags.
+        for (intid, irq) in self.vcpus[vcpu.0].private.iter().enumerate() {
+            if !irq.is_quiet() {
+                consider(irq, intid as IntId);
+            }
+        }
+        let spis = self.spis.get(..self.spi_count).unwrap_or(&self.spis[..]);
+        for (index, irq) in spis.iter().enumerate() {
+            if !irq.is_quiet() {
+                consider(irq, SPI_FIRST.saturating_add(index as IntId));
             }
         }
 

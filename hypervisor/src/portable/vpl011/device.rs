@@ -136,6 +136,26 @@ impl Vpl011 {
         let (register, shift) = check_access(offset, size)?;
         let value = match register {
             DR => self.read_data(),
+            _ => self.register(register, offset)?,
+        };
+        Ok(u64::from(value >> shift) & size_mask(size))
+    }
+
+    /// What [`Self::read`] would return for a read that changes nothing (every register but
+    /// UARTDR, whose read takes a byte from the FIFO); `None` for UARTDR and for an access
+    /// `read` refuses. The trap fast path answers these without touching the interrupt line.
+    pub fn peek(&self, offset: u64, size: u8) -> Option<u64> {
+        let (register, shift) = check_access(offset, size).ok()?;
+        if register == DR {
+            return None;
+        }
+        let value = self.register(register, offset).ok()?;
+        Some(u64::from(value >> shift) & size_mask(size))
+    }
+
+    /// The value of a register whose read has no side effect (not UARTDR).
+    fn register(&self, register: u64, offset: u64) -> Result<u32, Vpl011Error> {
+        let value = match register {
             RSR => self.receive_status,
             FR => self.flags(),
             ILPR => self.low_power_counter,
@@ -151,7 +171,7 @@ impl Vpl011 {
             DMACR => self.dma_control,
             id => id_byte(id).ok_or(Vpl011Error::BadOffset { offset })?,
         };
-        Ok(u64::from(value >> shift) & size_mask(size))
+        Ok(value)
     }
 
     /// Writes `size` bytes (1, 2 or 4) of `value` at `offset`; UARTDR bytes go to `sink`.

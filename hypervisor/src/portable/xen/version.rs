@@ -48,10 +48,24 @@ fn give(access: &mut impl GuestAccess, caller: &Caller<'_>, va: u64, bytes: &[u8
     }
 }
 
+/// The answer to the `xen_version` commands that touch no guest memory (`XENVER_version`,
+/// `XENVER_pagesize`, `XENVER_build_id`): the same for every caller, so the trap fast path
+/// answers them. `None` for the others.
+pub fn query(cmd: u64, arg: u64) -> Option<i64> {
+    match u64::from(cmd as u32) {
+        command::VERSION => Some(((MAJOR << 16) | MINOR) as i64),
+        command::PAGESIZE => Some(if arg == 0 { PAGE_SIZE as i64 } else { -errno::EINVAL }),
+        command::BUILD_ID => Some(-errno::EPERM),
+        _ => None,
+    }
+}
+
 /// `xen_version(cmd, arg)`. The command is a C `int`: only its low 32 bits count.
 pub fn xen_version(access: &mut impl GuestAccess, caller: &Caller<'_>, cmd: u64, arg: u64) -> i64 {
+    if let Some(answer) = query(cmd, arg) {
+        return answer;
+    }
     match u64::from(cmd as u32) {
-        command::VERSION => ((MAJOR << 16) | MINOR) as i64,
         command::EXTRAVERSION => give(access, caller, arg, &padded::<EXTRAVERSION_SIZE>(EXTRAVERSION_TEXT)),
         command::COMPILE_INFO => {
             let mut info = [0u8; 144];
@@ -79,13 +93,6 @@ pub fn xen_version(access: &mut impl GuestAccess, caller: &Caller<'_>, cmd: u64,
             info[4..].copy_from_slice(&features(caller.direct_mapped).to_le_bytes());
             give(access, caller, arg, &info)
         }
-        command::PAGESIZE => {
-            if arg == 0 {
-                PAGE_SIZE as i64
-            } else {
-                -errno::EINVAL
-            }
-        }
         command::GUEST_HANDLE => give(access, caller, arg, &[0u8; HANDLE_SIZE]),
         // A domU is denied the command line: Xen copies "<denied>" and its NUL.
         command::COMMANDLINE => {
@@ -93,7 +100,6 @@ pub fn xen_version(access: &mut impl GuestAccess, caller: &Caller<'_>, cmd: u64,
             denied[..8].copy_from_slice(DENIED.as_bytes());
             give(access, caller, arg, &denied)
         }
-        command::BUILD_ID => -errno::EPERM,
         _ => -errno::ENOSYS,
     }
 }

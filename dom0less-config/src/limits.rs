@@ -105,3 +105,15 @@ impl Limit {
         }
     }
 }
+
+/// The first crash-restart back-off under `bulkhead,restart-limit` when the config names
+/// none (`bulkhead,restart-backoff-ms`), in milliseconds.
+pub const DEFAULT_RESTART_BACKOFF_MS: u32 = 100;
+/// The longest crash-restart back-off, and the largest `bulkhead,restart-backoff-ms`, in
+/// milliseconds (one minute).
+pub const MAX_RESTART_BACKOFF_MS: u32 = 60_000;
+/// The shortest `bulkhead,heartbeat-ms` (a deadline closer than this would be missed by a
+/// healthy partition that merely waits for its turn on a shared CPU).
+pub const MIN_HEARTBEAT_MS: u32 = 10;
+/// The longest `bulkhead,heartbeat-ms`: one hour.
+pub const MAX_HEARTBEAT_MS: u32 = 3_600_000;

@@ -78,6 +78,15 @@ pub struct Partition {
     /// Crash restarts in a row after which the partition stays stopped
     /// (`bulkhead,restart-limit`, with `on-crash = "restart"`); `None`: no limit.
     pub restart_limit: Option<u32>,
+    /// The first back-off before a crash restart under a restart limit
+    /// (`bulkhead,restart-backoff-ms`, 1..=60000; [`crate::limits::DEFAULT_RESTART_BACKOFF_MS`] when a limit
+    /// is set without it); each crash restart in a row waits twice as long as the one before,
+    /// at most [`crate::limits::MAX_RESTART_BACKOFF_MS`]. `None` without a limit: restarts at once.
+    pub restart_backoff_ms: Option<u32>,
+    /// The partition must write to its console (its vPL011 or Xen `console_io`) within this
+    /// many milliseconds of its start and of its last write, or its crash policy applies
+    /// (`bulkhead,heartbeat-ms`, 10..=3600000); `None`: not watched.
+    pub heartbeat_ms: Option<u32>,
     /// The partitions it may share event channels with (`bulkhead,evtchn-peers`), as indexes
     /// in [`PartitionPlan::partitions`]; `None`: any partition. A channel needs each end to
     /// admit the other. Invariant: every index is in bounds, and every static channel's peer

@@ -267,6 +267,16 @@ rejection!(
     ConfigError::InvalidValue { .. }
 );
 rejection!(
+    restart_backoff_without_limit,
+    "reject-restart-backoff-without-limit",
+    ConfigError::InvalidValue { property, value, .. } if property == "bulkhead,restart-backoff-ms" && value == "500"
+);
+rejection!(
+    heartbeat_too_short,
+    "reject-heartbeat-too-short",
+    ConfigError::InvalidValue { property, value, .. } if property == "bulkhead,heartbeat-ms" && value == "5"
+);
+rejection!(
     console_control_value,
     "reject-console-control",
     ConfigError::InvalidValue { .. }

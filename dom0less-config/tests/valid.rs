@@ -62,6 +62,8 @@ fn two_linux_domains() {
     );
     assert!(d2.trap_wfi && !d1.trap_wfi);
     assert_eq!((d1.restart_limit, d2.restart_limit), (None, Some(5)));
+    assert_eq!((d1.restart_backoff_ms, d2.restart_backoff_ms), (None, Some(250)));
+    assert_eq!((d1.heartbeat_ms, d2.heartbeat_ms), (None, Some(2000)));
     assert_eq!(d2.enhanced, Enhanced::Disabled);
     // No cpupools: one credit2 pool with every CPU.
     assert_eq!(plan.pools.len(), 1);

@@ -310,6 +310,8 @@ fn domain_properties(
         ("max_maptrack_frames", p.max_maptrack_frames),
         ("bulkhead,weight", p.weight.map(u32::from)),
         ("bulkhead,restart-limit", p.restart_limit),
+        ("bulkhead,restart-backoff-ms", p.restart_backoff_ms),
+        ("bulkhead,heartbeat-ms", p.heartbeat_ms),
         ("bulkhead,cap", p.cap),
     ];
     for (name, value) in numbers {

@@ -9,7 +9,7 @@ use super::{
     format_address, format_size, ChannelSpec, Document, ModuleSpec, PartitionSpec, PoolSpec,
     RangeSpec, SharedSpec, VcpuSpec,
 };
-use crate::limits::DEFAULT_WEIGHT;
+use crate::limits::{DEFAULT_RESTART_BACKOFF_MS, DEFAULT_WEIGHT};
 use crate::plan::{CrashPolicy, Enhanced, Memory, Module, PartitionPlan};
 
 fn module(m: &Module) -> ModuleSpec {
@@ -125,6 +125,8 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
             weight: (p.weight != DEFAULT_WEIGHT).then_some(p.weight),
             cap: (p.cap_percent != 0).then_some(p.cap_percent),
             restart_limit: p.restart_limit,
+            restart_backoff_ms: p.restart_backoff_ms.filter(|&ms| ms != DEFAULT_RESTART_BACKOFF_MS),
+            heartbeat_ms: p.heartbeat_ms,
             on_crash: (p.crash_policy != CrashPolicy::Stop)
                 .then(|| String::from(p.crash_policy.name())),
             trap_wfi: p.trap_wfi,

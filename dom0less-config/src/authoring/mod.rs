@@ -114,6 +114,12 @@ pub struct PartitionSpec {
     /// Crash restarts in a row before the partition stays stopped (`bulkhead,restart-limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart_limit: Option<u32>,
+    /// The first back-off before a limited crash restart, in ms (`bulkhead,restart-backoff-ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_backoff_ms: Option<u32>,
+    /// Console-write deadline in ms (`bulkhead,heartbeat-ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ms: Option<u32>,
     /// Trap WFI/WFE to the hypervisor (`bulkhead,trap-wfi`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trap_wfi: bool,

@@ -6,7 +6,7 @@ use alloc::string::String;
 use super::{parse_ranges, subnodes, DomainDraft, Reader};
 use crate::devicetree::NodeId;
 use crate::error::{ConfigError, Warning};
-use crate::limits::{Limit, MAX_STATIC_BANKS, MAX_VCPUS};
+use crate::limits::{Limit, MAX_HEARTBEAT_MS, MAX_RESTART_BACKOFF_MS, MAX_STATIC_BANKS, MAX_VCPUS, MIN_HEARTBEAT_MS};
 use crate::plan::{CrashPolicy, Enhanced};
 
 /// Domain properties this crate acts on (Xen's binding plus `bulkhead,` extensions).
@@ -35,6 +35,8 @@ pub const MODELLED: &[&str] = &[
     "bulkhead,cap",
     "bulkhead,on-crash",
     "bulkhead,restart-limit",
+    "bulkhead,restart-backoff-ms",
+    "bulkhead,heartbeat-ms",
     "bulkhead,trap-wfi",
     "bulkhead,evtchn-peers",
 ];
@@ -223,6 +225,30 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
                 "a number of restarts from 1, with bulkhead,on-crash = \"restart\" (the limit counts those restarts)",
             );
             d.restart_limit = None;
+        }
+    }
+    d.restart_backoff_ms = reader.u32(node, "bulkhead,restart-backoff-ms");
+    if let Some(base) = d.restart_backoff_ms {
+        if !(1..=MAX_RESTART_BACKOFF_MS).contains(&base) || d.restart_limit.is_none() {
+            reader.invalid(
+                node,
+                "bulkhead,restart-backoff-ms",
+                format!("{base}"),
+                "milliseconds from 1 to 60000, with bulkhead,restart-limit (the back-off grows between the limited restarts)",
+            );
+            d.restart_backoff_ms = None;
+        }
+    }
+    d.heartbeat_ms = reader.u32(node, "bulkhead,heartbeat-ms");
+    if let Some(ms) = d.heartbeat_ms {
+        if !(MIN_HEARTBEAT_MS..=MAX_HEARTBEAT_MS).contains(&ms) {
+            reader.invalid(
+                node,
+                "bulkhead,heartbeat-ms",
+                format!("{ms}"),
+                "milliseconds from 10 to 3600000 (1 hour) within which the partition must write to its console",
+            );
+            d.heartbeat_ms = None;
         }
     }
     let cells = domain_cells(reader, node);

@@ -47,6 +47,10 @@ pub struct DomainDraft {
     pub crash_policy: Option<CrashPolicy>,
     /// `bulkhead,restart-limit` (only with `on-crash = "restart"`, at least 1).
     pub restart_limit: Option<u32>,
+    /// `bulkhead,restart-backoff-ms` (1..=60000, only with a restart limit).
+    pub restart_backoff_ms: Option<u32>,
+    /// `bulkhead,heartbeat-ms` (10..=3600000).
+    pub heartbeat_ms: Option<u32>,
     pub channels: Vec<ChannelDraft>,
     pub shared: Vec<SharedDraft>,
     pub passthrough: Option<bool>,

@@ -154,6 +154,8 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         cap_percent: d.cap.unwrap_or(0),
         crash_policy: d.crash_policy.unwrap_or(CrashPolicy::Stop),
         restart_limit: d.restart_limit,
+        restart_backoff_ms: d.restart_limit.map(|_| d.restart_backoff_ms.unwrap_or(crate::limits::DEFAULT_RESTART_BACKOFF_MS)),
+        heartbeat_ms: d.heartbeat_ms,
         evtchn_peers: None,
         event_channels: Vec::new(),
         shared_memory: Vec::new(),

@@ -102,6 +102,7 @@ fn partition_json(plan: &PartitionPlan, index: usize) -> Value {
         "memory": memory, "modules": modules, "console": p.vpl011,
         "enhanced": format!("{:?}", p.enhanced), "priority": p.priority,
         "weight": p.weight, "cap": p.cap_percent, "on_crash": p.crash_policy.name(), "restart_limit": p.restart_limit,
+        "restart_backoff_ms": p.restart_backoff_ms, "heartbeat_ms": p.heartbeat_ms,
         "evtchn_peers": p.evtchn_peers.as_ref().map(|peers| {
             peers.iter().map(|&i| plan.partitions[i].name.clone()).collect::<Vec<_>>()
         }),
@@ -171,8 +172,13 @@ fn print_partition(plan: &PartitionPlan, index: usize) {
         p.enhanced,
         p.priority,
         p.crash_policy.name(),
-        p.restart_limit.map(|l| format!(" (at most {l} in a row)")).unwrap_or_default()
+        p.restart_limit
+            .map(|l| format!(" (at most {l} in a row, back-off from {} ms)", p.restart_backoff_ms.unwrap_or(0)))
+            .unwrap_or_default()
     );
+    if let Some(ms) = p.heartbeat_ms {
+        println!("  heartbeat  console output at least every {ms} ms, else on-crash applies");
+    }
     if pool.scheduler == Scheduler::Credit2 {
         let cap = match p.cap_percent {
             0 => String::from("none"),

@@ -22,7 +22,7 @@ use crate::portable::vcpu::Taken;
 
 use super::per_cpu::{self, Running};
 use super::sched::{self, Next, Pool, Reschedule, Wait};
-use super::{diagnostics, exits, interrupts, PARTITIONS, VTCR_EL2};
+use super::{diagnostics, exits, health, interrupts, PARTITIONS, VTCR_EL2};
 
 /// What the exit handlers tell the loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +85,7 @@ fn pinned_loop(cpu: usize) -> ! {
         // returns and the interrupts are handled here).
         cpu::wait_for_interrupt();
         interrupts::idle_irqs(cpu);
+        health::poll(cpu);
     }
 }
 
@@ -104,6 +105,7 @@ fn scheduled_loop(cpu: usize, pool: &'static Pool) -> ! {
                 }
                 timer::cancel_el2_deadline();
                 interrupts::idle_irqs(cpu);
+                health::poll(cpu);
                 pool.next(cpu)
             }
         };

@@ -35,7 +35,10 @@ pub fn handle(
         ExitVector::Irq => {
             let typed;
             (*after_flush, typed) = irq(p, vcpu);
-            if (typed && stopped_meanwhile(p, vcpu, cpu)) || super::xen::watchdog_expired(p, cpu) {
+            // A health deadline of this CPU's partitions may have passed (and stopped or
+            // restarted this vCPU's own partition).
+            let acted = super::health::poll(cpu);
+            if ((typed || acted) && stopped_meanwhile(p, vcpu, cpu)) || super::xen::watchdog_expired(p, cpu) {
                 return Outcome::Leave;
             }
             Outcome::Resume
@@ -106,8 +109,16 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
     let decision = {
         let mut run = p.run.lock();
         // Into the partition's own buffer: no wait for the console or the UART here.
-        let mut transmit = |byte: u8| output::push(index, byte);
-        partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit)
+        let mut wrote = false;
+        let mut transmit = |byte: u8| {
+            output::push(index, byte);
+            wrote = true;
+        };
+        let decision = partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit);
+        if wrote {
+            super::health::alive(p);
+        }
+        decision
     };
     // `run` is released: print what is buffered if the console is free.
     output::pump();

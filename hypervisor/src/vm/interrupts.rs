@@ -6,7 +6,7 @@ use crate::arch::aarch64::gic::{Gic, GicError, VirtualInterface};
 use crate::arch::aarch64::gic::regs::Acknowledged;
 use crate::arch::aarch64::gic::virtual_regs::{Hcr, VirtualCpuState};
 use crate::arch::aarch64::cpu;
-use crate::arch::aarch64::timer::{self, EL2_TIMER_PPI};
+use crate::arch::aarch64::timer::{self, EL2_TIMER_PPI, HEALTH_TIMER_PPI};
 use crate::portable::partition::Partition;
 use crate::portable::vgic::{Effects, GicVersion, ListRegister, VcpuId, MAINTENANCE_PPI, MAX_LIST_REGISTERS, VIRTUAL_TIMER_PPI};
 use crate::println;
@@ -21,7 +21,8 @@ const PRIORITY: u8 = 0x80;
 /// Sets up this CPU's GIC interface and the private interrupts the hypervisor uses.
 pub fn init_cpu(gic: &Gic, cpu: usize) -> Result<(), GicError> {
     gic.init_cpu(cpu)?;
-    for intid in [KICK_SGI, MAINTENANCE_PPI, EL2_TIMER_PPI] {
+    timer::cancel_health_deadline();
+    for intid in [KICK_SGI, MAINTENANCE_PPI, EL2_TIMER_PPI, HEALTH_TIMER_PPI] {
         gic.set_priority(intid, cpu, PRIORITY)?;
         gic.set_enabled(intid, cpu, true)?;
     }
@@ -252,6 +253,11 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
                 gic.deactivate(irq);
                 per_cpu::this().request_reschedule();
             }
+            // A health deadline: the exit path's `health::poll` looks and re-arms it.
+            HEALTH_TIMER_PPI => {
+                timer::cancel_health_deadline();
+                gic.deactivate(irq);
+            }
             // Console input: the caller drains the UART, which lowers the line, then
             // deactivates it.
             intid if intid == super::CONSOLE_INTID.load(core::sync::atomic::Ordering::Relaxed) => console = Some(irq),
@@ -280,6 +286,11 @@ pub fn idle_irqs(cpu: usize) {
             KICK_SGI | MAINTENANCE_PPI => gic.deactivate(irq),
             EL2_TIMER_PPI => {
                 timer::cancel_el2_deadline();
+                gic.deactivate(irq);
+            }
+            // A health deadline: the loop's `health::poll` after this looks and re-arms it.
+            HEALTH_TIMER_PPI => {
+                timer::cancel_health_deadline();
                 gic.deactivate(irq);
             }
             intid if super::passthrough::deliver(intid) => {}

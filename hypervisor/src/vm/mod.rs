@@ -26,6 +26,8 @@ use crate::{console, println};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use dom0less_config::devicetree::Tree;
+use crate::portable::partition::health::{after_crash, AfterCrash};
+use crate::portable::partition::PendingRestart;
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
 use spin::{Mutex, Once};
 
@@ -34,6 +36,7 @@ mod diagnostics;
 mod evtchn;
 mod exits;
 mod gnttab;
+mod health;
 mod interrupts;
 mod passthrough;
 pub mod memory;
@@ -277,6 +280,7 @@ fn start_partition(p: &Partition, generation: u64) {
         Ok(EntryState { pc, x0, .. }) => {
             run.running = true;
             run.stop_announced = false;
+            run.restart_pending = None;
             run.cntvoff = cpu::counter();
             let first_boot = run.boot_count == 1;
             // Under `run`: a stop or restart after this sees vCPU 0 started.
@@ -286,6 +290,7 @@ fn start_partition(p: &Partition, generation: u64) {
             if first_boot {
                 println!("bulkhead: partition \"{}\" started", p.name);
             }
+            health::started(p);
             match started {
                 Ok(()) => sched::started(p, 0),
                 Err(e) => println!("bulkhead: partition \"{}\" vcpu 0: {e}", p.name),
@@ -404,37 +409,57 @@ fn route_console_interrupt(partitions: &[Partition]) {
 /// Applies the partition's crash policy to a partition whose vCPU on this CPU crashed (the
 /// vCPU's EL1 state is still in the CPU, for the report); `reason` is kept for `list`.
 fn crash(p: &Partition, cpu: usize, reason: core::fmt::Arguments<'_>) {
+    output::flush(p.index);
+    let context = crate::arch::aarch64::vcpu_context::save_el1();
+    println!("bulkhead: partition \"{}\" on cpu {cpu}: {context}", p.name);
+    apply_crash_policy(p, reason);
+}
+
+/// Applies the partition's crash policy (`bulkhead,on-crash`), from any CPU; `reason` is kept
+/// for `list`. Under `bulkhead,restart-limit` a crash restart waits its back-off
+/// (`health::after_crash`), and the crash after the limit holds the partition stopped.
+fn apply_crash_policy(p: &Partition, reason: core::fmt::Arguments<'_>) {
     {
         let mut kept = heapless::String::new();
         let _ = core::fmt::write(&mut Truncating(&mut kept), reason);
         p.run.lock().last_crash = Some(kept);
     }
-    output::flush(p.index);
-    let context = crate::arch::aarch64::vcpu_context::save_el1();
-    println!("bulkhead: partition \"{}\" on cpu {cpu}: {context}", p.name);
     match p.crash_policy {
         CrashPolicy::Stop => {
             println!("bulkhead: partition \"{}\" crashed; stopping it (on-crash = stop)", p.name);
             stop_partition(p);
         }
         CrashPolicy::Restart => {
-            let (restarts, held) = {
+            let decision = {
                 let mut run = p.run.lock();
-                run.crash_restarts = run.crash_restarts.saturating_add(1);
-                run.held = p.restart_limit.is_some_and(|limit| run.crash_restarts > limit);
-                (run.crash_restarts, run.held)
+                let decision = after_crash(run.crash_restarts, p.restart_limit, p.restart_backoff_ms);
+                match decision {
+                    AfterCrash::Restart { restart, .. } => run.crash_restarts = restart,
+                    AfterCrash::Hold { .. } => run.held = true,
+                }
+                decision
             };
-            if held {
-                println!(
-                    "bulkhead: partition \"{}\" crashed after {} crash restarts in a row (restart-limit {}); it stays stopped until the operator starts it",
-                    p.name,
-                    restarts.saturating_sub(1),
-                    p.restart_limit.unwrap_or(0)
-                );
-                stop_partition(p);
-            } else {
-                println!("bulkhead: partition \"{}\" crashed; restarting it (on-crash = restart)", p.name);
-                restart_partition(p);
+            match decision {
+                AfterCrash::Hold { restarts } => {
+                    println!(
+                        "bulkhead: partition \"{}\" crashed after {restarts} crash restarts in a row (restart-limit {}); it stays stopped until the operator starts it",
+                        p.name,
+                        p.restart_limit.unwrap_or(0)
+                    );
+                    stop_partition(p);
+                }
+                AfterCrash::Restart { after_ms: 0, .. } => {
+                    println!("bulkhead: partition \"{}\" crashed; restarting it (on-crash = restart)", p.name);
+                    restart_partition(p);
+                }
+                AfterCrash::Restart { restart, after_ms } => {
+                    println!(
+                        "bulkhead: partition \"{}\" crashed; restarting it in {after_ms} ms (on-crash = restart; back-off before crash restart {restart} of at most {})",
+                        p.name,
+                        p.restart_limit.unwrap_or(0)
+                    );
+                    restart_partition_later(p, restart, after_ms);
+                }
             }
         }
         CrashPolicy::HaltSystem => {
@@ -526,9 +551,11 @@ fn stop(p: &Partition, power_off_when_last: bool) {
         }
         run.running = false;
         run.generation = run.generation.wrapping_add(1);
+        run.restart_pending = None;
         run.power.power_off();
         stop_vcpus(p, here);
     }
+    health::stopped(p);
     kick_holders(p);
     stopped(p, power_off_when_last);
 }
@@ -608,9 +635,11 @@ fn restart_partition(p: &Partition) {
         }
         run.boot_count = run.boot_count.wrapping_add(1);
         run.generation = run.generation.wrapping_add(1);
+        run.restart_pending = None;
         stop_vcpus(p, here);
         (run.generation, run.boot_count)
     };
+    health::stopped(p);
     kick_holders(p);
     if let Err((vcpu, cpu)) = wait_until_left(p) {
         println!(
@@ -630,4 +659,54 @@ fn restart_partition(p: &Partition) {
     output::flush(p.index);
     println!("bulkhead: partition \"{}\" restarting (boot {boot})", p.name);
     start_partition(p, generation);
+}
+
+/// A crash restart after a back-off: the crashed run's vCPUs are stopped now (the partition
+/// stays running: a partition between two runs is not a stopped one), and the partition's
+/// home CPU restarts it once `after_ms` have passed (`health::poll`), unless the operator
+/// stops, starts or restarts it meanwhile. Meanwhile its CPUs are free for other work.
+fn restart_partition_later(p: &Partition, restart: u32, after_ms: u64) {
+    let here = cpu::index();
+    {
+        let mut run = p.run.lock();
+        if asks_for_an_old_run(p, here) {
+            return;
+        }
+        run.generation = run.generation.wrapping_add(1);
+        run.restart_pending = Some(health::pending_restart(run.generation, restart, after_ms));
+        stop_vcpus(p, here);
+    }
+    kick_holders(p);
+    health::deferred(p);
+}
+
+/// The end of a crash restart's back-off (on the partition's home CPU): once every vCPU of
+/// the crashed run has left, the partition is loaded afresh and started, if nothing changed
+/// its generation meanwhile.
+fn restart_after_backoff(p: &Partition, pending: PendingRestart) {
+    if let Err((vcpu, cpu)) = wait_until_left(p) {
+        println!(
+            "bulkhead: partition \"{}\" vcpu {vcpu} has not left cpu {cpu} after its restart back-off; stopping the partition instead of reloading its memory under it",
+            p.name
+        );
+        {
+            let mut run = p.run.lock();
+            run.running = false;
+            run.generation = run.generation.wrapping_add(1);
+            run.power.power_off();
+        }
+        stopped(p, true);
+        return;
+    }
+    let boot = {
+        let mut run = p.run.lock();
+        if run.generation != pending.generation {
+            return;
+        }
+        run.boot_count = run.boot_count.wrapping_add(1);
+        run.boot_count
+    };
+    output::flush(p.index);
+    println!("bulkhead: partition \"{}\" restarting (boot {boot}) after a back-off of {} ms", p.name, pending.delay_ms);
+    start_partition(p, pending.generation);
 }

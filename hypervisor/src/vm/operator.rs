@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 use crate::arch::aarch64::cpu;
-use crate::portable::operator::{self, Command, Key, LineEditor, PartitionRow, VcpuRow};
+use crate::portable::operator::{self, BackoffRow, Command, Key, LineEditor, PartitionRow, VcpuRow};
 use crate::portable::partition::Partition;
 use crate::portable::vcpu::VcpuState;
 use crate::{console, println};
@@ -144,10 +144,16 @@ fn list(partitions: &[Partition]) {
     let now = cpu::counter();
     println!("bulkhead: {} partitions:", partitions.len());
     for p in partitions {
-        let (running, cntvoff, restarts, crash, held) = {
+        let (running, cntvoff, restarts, crash, held, pending) = {
             let run = p.run.lock();
-            (run.running, run.cntvoff, run.boot_count.saturating_sub(1), run.last_crash.clone(), run.held)
+            (run.running, run.cntvoff, run.boot_count.saturating_sub(1), run.last_crash.clone(), run.held, run.restart_pending)
         };
+        let backoff = pending.map(|pending| BackoffRow {
+            remaining_ms: super::health::remaining_ms(&pending),
+            delay_ms: pending.delay_ms,
+            restart: pending.restart,
+            limit: p.restart_limit.unwrap_or(0),
+        });
         let mut why_held: heapless::String<64> = heapless::String::new();
         if held {
             let _ = write!(why_held, "restart-limit {} reached", p.restart_limit.unwrap_or(0));
@@ -183,6 +189,8 @@ fn list(partitions: &[Partition]) {
             restarts,
             last_crash: crash.as_deref(),
             held: held.then_some(why_held.as_str()),
+            backoff,
+            heartbeat_ms: p.heartbeat_ms,
             vcpus: &vcpus[..count],
         };
         let mut line = Line::new();

@@ -63,6 +63,9 @@ impl GuestAccess for Machine<'_> {
 
 impl Environment for Machine<'_> {
     fn console_write(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            super::health::alive(self.p);
+        }
         let index = self.p.index;
         let _ = console_op(|mux, sink| {
             for &byte in bytes {

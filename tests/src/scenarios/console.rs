@@ -107,32 +107,72 @@ fn read_only() -> Scenario {
     )
 }
 
-/// A partition that crashes at every boot is restarted `bulkhead,restart-limit` times, then
-/// held stopped; `list` says why while the other partition keeps printing.
+/// `steady`'s tick lines, `n` of them one after the other: at 200 ms a tick, what passes
+/// between two other lines.
+fn ticks(n: usize) -> Vec<Expect> {
+    (0..n).map(|_| line(&says("steady", "tick"))).collect()
+}
+
+/// A partition that crashes at every boot is restarted `bulkhead,restart-limit` times, each
+/// after a back-off twice the one before (1 s, then 2 s: `steady` ticks at least 4 and 8
+/// times meanwhile, and `list` shows the wait), then held stopped; `list` says why while the
+/// other partition keeps printing.
 fn restart_limit() -> Scenario {
-    scenario(
-        "virt-gicv3-restart-limit",
-        "tests/scenarios/virt-restart-limit.dts",
+    let mut steps = vec![
+        line(&says("crasher", "boot 1: crashing")),
+        line("bulkhead: partition \"crasher\" crashed; restarting it in 1000 ms (on-crash = restart; back-off before crash restart 1 of at most 2)"),
+    ];
+    steps.extend(ticks(4));
+    steps.extend([
+        line(&format!("{} after a back-off of 1000 ms", restarting("crasher", 2))),
+        line(&says("crasher", "boot 2: crashing")),
+        line("bulkhead: partition \"crasher\" crashed; restarting it in 2000 ms (on-crash = restart; back-off before crash restart 2 of at most 2)"),
+        typed("list"),
+        line("bulkhead:   1 crasher: waiting to restart, 1 vcpu, pool Pool-0 (credit2), 16 MiB, restart in "),
+        line(" (back-off 2.000s before crash restart 2 of at most 2), 1 restart, last crash: vcpu 0: unhandled trap SystemRegister"),
+    ]);
+    steps.extend(ticks(8));
+    steps.extend([
+        line(&format!("{} after a back-off of 2000 ms", restarting("crasher", 3))),
+        line(&says("crasher", "boot 3: crashing")),
+        line("bulkhead: partition \"crasher\" crashed after 2 crash restarts in a row (restart-limit 2); it stays stopped until the operator starts it"),
+        line(&stopped("crasher")),
+        typed("list"),
+        line("bulkhead:   1 crasher: stopped, 1 vcpu, pool Pool-0 (credit2), 16 MiB, 2 restarts, last crash: vcpu 0: unhandled trap SystemRegister"),
+        line(", held stopped: restart-limit 2 reached"),
+        line("bulkhead:   2 steady: running"),
+        line(&says("steady", "tick")),
+        line(&says("steady", "done")),
+        line(&stopped("steady")),
+    ]);
+    scenario("virt-gicv3-restart-limit", "tests/scenarios/virt-restart-limit.dts", steps)
+}
+
+/// `bulkhead,heartbeat-ms`: a partition that falls silent with its interrupts masked has its
+/// crash policy applied within its heartbeat (restart: its second boot prints again), while
+/// one that prints often enough under the same deadline is left alone.
+fn heartbeat() -> Scenario {
+    let mut s = scenario(
+        "virt-gicv3-heartbeat",
+        "tests/scenarios/virt-heartbeat.dts",
         vec![
-            line(&says("crasher", "boot 1: crashing")),
-            line(&restarting("crasher", 2)),
-            line(&says("crasher", "boot 2: crashing")),
-            line(&restarting("crasher", 3)),
-            line(&says("crasher", "boot 3: crashing")),
-            line("bulkhead: partition \"crasher\" crashed after 2 crash restarts in a row (restart-limit 2); it stays stopped until the operator starts it"),
-            line(&stopped("crasher")),
+            line(&says("quiet", "tick 3")),
+            line(&says("quiet", "falling silent")),
+            line("bulkhead: partition \"quiet\" wrote nothing to its console for 500 ms (bulkhead,heartbeat-ms = <500>); applying its crash policy"),
+            line("bulkhead: partition \"quiet\" crashed; restarting it (on-crash = restart)"),
+            line(&restarting("quiet", 2)),
+            line(&says("quiet", "tick 5")),
             typed("list"),
-            line("bulkhead:   1 crasher: stopped, 1 vcpu, pool Pool-0 (credit2), 16 MiB, 2 restarts, last crash: vcpu 0: unhandled trap SystemRegister"),
-            line(", held stopped: restart-limit 2 reached"),
-            line("bulkhead:   2 steady: running"),
-            line(&says("steady", "tick")),
-            line(&says("steady", "done")),
-            line(&stopped("steady")),
+            line("bulkhead:   1 quiet: running"),
+            line(", heartbeat 500ms, 1 restart, last crash: no console output for 500 ms (heartbeat)"),
+            Expect::Interleaved(vec![vec![says("quiet", "done"), stopped("quiet")], vec![says("steady", "done"), stopped("steady")]]),
         ],
-    )
+    );
+    s.forbidden.push(String::from("\"steady\" wrote nothing"));
+    s
 }
 
 /// Every console scenario.
 pub fn all() -> Vec<Scenario> {
-    vec![console(), read_only(), restart_limit()]
+    vec![console(), read_only(), restart_limit(), heartbeat()]
 }

@@ -1,8 +1,9 @@
 //! Timers at EL2: this CPU's own deadline (the EL2 physical timer, CNTHP, Arm ARM D12.8, on
-//! PPI 26), and the running guest's virtual timer registers (CNTV) as the hypervisor reads and
-//! masks them.
+//! PPI 26), its health deadline (the EL1 physical timer, CNTP, on PPI 30, which guests never
+//! reach: their CNTP accesses trap), and the running guest's virtual timer registers (CNTV)
+//! as the hypervisor reads and masks them.
 
-use aarch64_cpu::registers::{CNTHP_CTL_EL2, CNTV_CTL_EL0, CNTV_CVAL_EL0};
+use aarch64_cpu::registers::{CNTHP_CTL_EL2, CNTP_CTL_EL0, CNTP_CVAL_EL0, CNTV_CTL_EL0, CNTV_CVAL_EL0};
 use core::arch::asm;
 use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
@@ -22,6 +23,23 @@ pub fn cancel_el2_deadline() -> bool {
     let fired = CNTHP_CTL_EL2.matches_all(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::ISTATUS::SET);
     CNTHP_CTL_EL2.set(0);
     fired
+}
+
+/// The EL1 physical timer's interrupt: the hypervisor's health deadlines (heartbeats, restart
+/// back-offs).
+pub const HEALTH_TIMER_PPI: u32 = 30;
+
+/// Arms this CPU's health timer (the EL1 physical timer, which no guest can reach: CNTHCTL_EL2
+/// traps their accesses) to fire when the physical counter reaches `deadline`. It runs on
+/// whatever guest this CPU enters, so a guest that masks its interrupts cannot hold it off.
+pub fn set_health_deadline(deadline: u64) {
+    CNTP_CVAL_EL0.set(deadline);
+    CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::SET);
+}
+
+/// Disarms this CPU's health timer (its interrupt line drops).
+pub fn cancel_health_deadline() {
+    CNTP_CTL_EL0.set(0);
 }
 
 /// The running guest's virtual timer: `CNTV_CTL_EL0` and `CNTV_CVAL_EL0`.

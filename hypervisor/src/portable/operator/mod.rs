@@ -201,7 +201,23 @@ pub struct PartitionRow<'a> {
     pub last_crash: Option<&'a str>,
     /// Why it stays stopped, if the hypervisor keeps it so (its restart limit).
     pub held: Option<&'a str>,
+    /// A crash restart waiting out its back-off, if one is.
+    pub backoff: Option<BackoffRow>,
+    /// Its console-output deadline (`bulkhead,heartbeat-ms`), if watched.
+    pub heartbeat_ms: Option<u32>,
     pub vcpus: &'a [VcpuRow],
+}
+
+/// A crash restart waiting out its back-off, in `list`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackoffRow {
+    /// Milliseconds left before it restarts.
+    pub remaining_ms: u64,
+    /// The whole back-off.
+    pub delay_ms: u64,
+    /// Which crash restart in a row it is, and the limit.
+    pub restart: u32,
+    pub limit: u32,
 }
 
 /// Writes one partition's `list` lines: a summary, then one line per vCPU.
@@ -211,16 +227,31 @@ pub fn write_partition(out: &mut impl Write, row: &PartitionRow<'_>) -> fmt::Res
         "bulkhead:   {} {}: {}, {} vcpu{}, pool {} ({}), {} MiB",
         row.id,
         row.name,
-        if row.running { "running" } else { "stopped" },
+        match (row.running, row.backoff) {
+            (true, Some(_)) => "waiting to restart",
+            (true, None) => "running",
+            (false, _) => "stopped",
+        },
         row.vcpus.len(),
         if row.vcpus.len() == 1 { "" } else { "s" },
         row.pool,
         row.scheduler,
         row.ram_bytes >> 20,
     )?;
-    if let Some(ms) = row.uptime_ms {
+    if let Some(ms) = row.uptime_ms.filter(|_| row.backoff.is_none()) {
         write!(out, ", up ")?;
         write_duration(out, ms)?;
+    }
+    if let Some(backoff) = row.backoff {
+        write!(out, ", restart in ")?;
+        write_duration(out, backoff.remaining_ms)?;
+        write!(out, " (back-off ")?;
+        write_duration(out, backoff.delay_ms)?;
+        write!(out, " before crash restart {} of at most {})", backoff.restart, backoff.limit)?;
+    }
+    if let Some(ms) = row.heartbeat_ms {
+        write!(out, ", heartbeat ")?;
+        write_duration(out, u64::from(ms))?;
     }
     write!(out, ", {} restart{}", row.restarts, if row.restarts == 1 { "" } else { "s" })?;
     if let Some(reason) = row.last_crash {

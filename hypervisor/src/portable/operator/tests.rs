@@ -81,6 +81,8 @@ fn list_lines_carry_the_figures() {
         restarts: 1,
         last_crash: Some("data abort at 0x0"),
         held: None,
+        backoff: None,
+        heartbeat_ms: None,
         vcpus: &vcpus,
     };
     let mut line = String::new();
@@ -96,6 +98,14 @@ fn list_lines_carry_the_figures() {
     let mut line = String::new();
     write_partition(&mut line, &stopped).unwrap();
     assert!(line.ends_with("stopped, 2 vcpus, pool Pool-0 (credit2), 256 MiB, 0 restarts, held stopped: 3 restarts in a row (restart-limit 3)"), "{line}");
+    let backoff = BackoffRow { remaining_ms: 1500, delay_ms: 2000, restart: 3, limit: 3 };
+    let waiting = PartitionRow { backoff: Some(backoff), heartbeat_ms: Some(500), restarts: 2, ..row };
+    let mut line = String::new();
+    write_partition(&mut line, &waiting).unwrap();
+    assert_eq!(
+        line,
+        "bulkhead:   2 linux: waiting to restart, 2 vcpus, pool Pool-0 (credit2), 256 MiB, restart in 1.500s (back-off 2.000s before crash restart 3 of at most 3), heartbeat 500ms, 2 restarts, last crash: data abort at 0x0"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@
 mod build;
 mod exit;
 pub mod fast;
+pub mod health;
 pub mod report_limit;
 pub mod shared_memory;
 
@@ -76,6 +77,14 @@ pub struct Partition {
     pub crash_policy: CrashPolicy,
     /// Crash restarts in a row after which it stays stopped (`bulkhead,restart-limit`).
     pub restart_limit: Option<u32>,
+    /// The back-off before its first crash restart in a row under the limit, in ms; each next
+    /// one doubles it (`bulkhead,restart-backoff-ms`, `health::backoff_ms`).
+    pub restart_backoff_ms: Option<u32>,
+    /// Milliseconds within which it must write to its console (`bulkhead,heartbeat-ms`).
+    pub heartbeat_ms: Option<u32>,
+    /// The counter value by which it must next write to its console (`u64::MAX`: none, or
+    /// not watched now). Renewed by every console write; read by its home CPU's health poll.
+    pub heartbeat: core::sync::atomic::AtomicU64,
     pub run: Mutex<RunState>,
     /// The virtual GIC. Lock order: `run`, then `vgic`.
     pub vgic: Mutex<Box<Vgic>>,
@@ -128,6 +137,22 @@ pub struct RunState {
     pub crash_restarts: u32,
     /// Stopped for good by its restart limit, until the operator starts it.
     pub held: bool,
+    /// A crash restart waiting out its back-off (its vCPUs are stopped meanwhile).
+    pub restart_pending: Option<PendingRestart>,
+}
+
+/// A crash restart that waits for its back-off to pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingRestart {
+    /// The counter value from which it may restart.
+    pub at: u64,
+    /// The back-off, in milliseconds.
+    pub delay_ms: u64,
+    /// Its number among the crash restarts in a row (1 for the first).
+    pub restart: u32,
+    /// The partition's generation when the crash stopped it: a stop, start or restart by the
+    /// operator meanwhile changes it, and the pending restart is dropped.
+    pub generation: u64,
 }
 
 /// Bytes of a crash reason kept (`list` shows it).

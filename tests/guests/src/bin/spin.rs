@@ -10,9 +10,11 @@
 //! little later still shares the CPU to the end of its own window; or `spin.work=N`: run N
 //! iterations, saying `start` before and `finished` after; or `spin.tick=MS` with
 //! `spin.until=MS`: say `tick N` every MS milliseconds until then (a partition that keeps
-//! printing while the operator acts on others); or `spin.crash`: write `ICC_SGI0R_EL1`, a
-//! GICv3 register that traps to the hypervisor and that it does not emulate, which applies the
-//! partition's crash policy.
+//! printing while the operator acts on others), with `spin.hang=MS` (optional): on its first
+//! boot only, fall silent after MS milliseconds and spin for ever with interrupts masked (a
+//! partition that stops showing life: its heartbeat deadline catches it); or `spin.crash`:
+//! write `ICC_SGI0R_EL1`, a GICv3 register that traps to the hypervisor and that it does not
+//! emulate, which applies the partition's crash policy.
 #![no_std]
 #![no_main]
 
@@ -54,9 +56,20 @@ fn main(guest: &'static Guest) -> ! {
     }
     if let Some(tick) = number(guest, "spin.tick") {
         let until = number(guest, "spin.until").unwrap_or(0);
+        let hang = number(guest, "spin.hang").filter(|_| guest.boot_count == 1);
         let mut next = tick.max(1);
         let mut count = 0u64;
         while micros() < until * 1000 {
+            if hang.is_some_and(|hang| micros() >= hang * 1000) {
+                say!(guest, "falling silent");
+                // SAFETY: masking this CPU's own interrupts touches no memory; the guest then
+                // spins for ever, which is the point.
+                unsafe { core::arch::asm!("msr daifset, #0xf", options(nostack)) };
+                loop {
+                    state = batch(state);
+                    core::hint::black_box(state);
+                }
+            }
             if micros() >= next * 1000 {
                 count += 1;
                 say!(guest, "tick {count}");

@@ -9,6 +9,10 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=--no-dynamic-linker");
         println!("cargo:rustc-link-arg-bins=-znotext");
         println!("cargo:rustc-link-arg-bins=-zmax-page-size=4096");
+        // defmt's interned strings: a section of their own, never loaded.
+        if std::env::var_os("CARGO_FEATURE_DEFMT").is_some() {
+            println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+        }
     }
     println!("cargo:rerun-if-changed=src/arch/aarch64/image.ld");
     println!("cargo:rerun-if-changed=build.rs");

@@ -9,6 +9,8 @@ use crate::arch::aarch64::{cpu, fatal, power, smp};
 use crate::portable::memory::AddressRange;
 use crate::heap::BootHeap;
 use crate::platform::Platform;
+use crate::log;
+use crate::log::D;
 use crate::{console, println};
 use core::sync::atomic::{AtomicBool, Ordering};
 use dom0less_config::devicetree::Tree;
@@ -65,12 +67,12 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     console::init(console);
     power::init(board.power_off);
 
-    println!("");
-    println!("Bulkhead hypervisor v{}", env!("CARGO_PKG_VERSION"));
+    log!("");
+    log!("Bulkhead hypervisor v{}", env!("CARGO_PKG_VERSION"));
     let platform = match platform {
         Ok(p) => p,
         Err(e) => {
-            println!("bulkhead: error: {e}");
+            log!("bulkhead: error: {}", D(&e));
             fatal::stop();
         }
     };
@@ -79,14 +81,14 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     banner(&platform, &image);
 
     if platform.has_bootarg("bulkhead.debug=el2-fault") {
-        println!("bulkhead: debug: reading unmapped address {UNMAPPED_ADDRESS:#x} at EL2");
+        log!("bulkhead: debug: reading unmapped address {:#x} at EL2", UNMAPPED_ADDRESS);
         // SAFETY: deliberately unsound: this read faults, and the fault report is what the
         // debug option exists to show. The exception handler never returns here.
         let _ = unsafe { (UNMAPPED_ADDRESS as *const u64).read_volatile() };
     }
 
     if platform.has_bootarg("bulkhead.debug=el2-stack-overflow") {
-        println!("bulkhead: debug: recursing at EL2 until the stack overflows");
+        log!("bulkhead: debug: recursing at EL2 until the stack overflows");
         overflow_the_stack(0);
     }
 
@@ -95,12 +97,12 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let gic = match unsafe { Gic::init_distributor(&platform.gic, &platform.cpus, platform.boot_cpu) } {
         Ok(gic) => gic,
         Err(e) => {
-            println!("bulkhead: error: the GIC cannot be set up: {e}");
+            log!("bulkhead: error: the GIC cannot be set up: {}", D(&e));
             fatal::stop();
         }
     };
     if let Err(e) = crate::vm::init_cpu_interrupts(gic, platform.boot_cpu) {
-        println!("bulkhead: error: cpu {}: the GIC CPU interface cannot be set up: {e}", platform.boot_cpu);
+        log!("bulkhead: error: cpu {}: the GIC CPU interface cannot be set up: {}", platform.boot_cpu, D(&e));
         fatal::stop();
     }
     start_secondaries(&platform, mmu);
@@ -115,11 +117,11 @@ extern "C" fn primary_main(dtb: u64) -> ! {
 extern "C" fn secondary_main(index: u64) -> ! {
     if let Some(gic) = Gic::get() {
         if let Err(e) = crate::vm::init_cpu_interrupts(gic, index as usize) {
-            println!("bulkhead: cpu {index}: the GIC CPU interface cannot be set up: {e}; parking it");
+            log!("bulkhead: cpu {}: the GIC CPU interface cannot be set up: {}; parking it", index, D(&e));
             cpu::park();
         }
     }
-    println!("bulkhead: cpu {index} online (mpidr {:#x})", cpu::mpidr());
+    log!("bulkhead: cpu {} online (mpidr {:#x})", index, cpu::mpidr());
     ONLINE[index as usize].store(true, Ordering::Release);
     cpu::send_event();
     crate::vm::cpu_loop(index as usize)
@@ -145,14 +147,14 @@ fn banner(p: &Platform, image: &layout::ImageLayout) {
         boards::GicVersion::V2 => "v2",
         boards::GicVersion::V3 => "v3",
     };
-    println!("  board: {}", p.board.model);
-    println!("  gic: {gic} (distributor {:#x})", p.gic.gicd());
+    log!("  board: {}", p.board.model);
+    log!("  gic: {} (distributor {:#x})", D(&gic), p.gic.gicd());
     println!("  cpus: {} (MPIDR {:x?}), booted on cpu {}", p.cpus.len(), p.cpus, p.boot_cpu);
     for r in &p.ram {
-        println!("  ram: {:#x}..{:#x} ({} MiB)", r.start(), r.end(), r.size() >> 20);
+        log!("  ram: {:#x}..{:#x} ({} MiB)", r.start(), r.end(), (r.size() >> 20));
     }
-    println!("  hypervisor: {:#x}..{:#x} ({} KiB) at EL2", image.start, image.end, (image.end - image.start) >> 10);
-    println!("bulkhead: cpu {} online (mpidr {:#x})", p.boot_cpu, cpu::mpidr());
+    log!("  hypervisor: {:#x}..{:#x} ({} KiB) at EL2", image.start, image.end, (image.end - image.start) >> 10);
+    log!("bulkhead: cpu {} online (mpidr {:#x})", p.boot_cpu, cpu::mpidr());
 }
 
 /// Recurses for ever with a 1 KiB frame (under the 4 KiB guard page, so no frame jumps over
@@ -194,7 +196,7 @@ fn start_secondaries(p: &Platform, mmu: MmuConfig) {
         // (it reported online) or is given up on below, before the block is rewritten.
         unsafe { entry::prepare_secondary(boot) };
         if let Err(e) = smp::start_cpu(p.board.smp, mpidr, entry::secondary_entry_address()) {
-            println!("bulkhead: cpu {index}: {e}");
+            log!("bulkhead: cpu {}: {}", index, D(&e));
             continue;
         }
         let deadline = cpu::now_ns() + CPU_ONLINE_TIMEOUT_NS;
@@ -202,14 +204,14 @@ fn start_secondaries(p: &Platform, mmu: MmuConfig) {
             core::hint::spin_loop();
         }
         if !ONLINE[index].load(Ordering::Acquire) {
-            println!("bulkhead: cpu {index} (mpidr {mpidr:#x}) did not come online within 1 s");
+            log!("bulkhead: cpu {} (mpidr {:#x}) did not come online within 1 s", index, mpidr);
         }
     }
     let online = ONLINE.iter().filter(|c| c.load(Ordering::Acquire)).count();
     if online == p.cpus.len() {
-        println!("bulkhead: all {online} cpus online");
+        log!("bulkhead: all {} cpus online", online);
     } else {
-        println!("bulkhead: {online} of {} cpus online", p.cpus.len());
+        log!("bulkhead: {} of {} cpus online", online, p.cpus.len());
     }
 }
 

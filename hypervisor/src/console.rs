@@ -124,6 +124,34 @@ pub fn try_with_lock(f: impl FnOnce(&mut dyn FnMut(&[u8]))) -> Option<()> {
     Some(())
 }
 
+/// Takes the console lock for a defmt frame (released by [`unlock_after_frame`]), and ends a
+/// partition's unfinished line first, as before a text line.
+#[cfg(feature = "defmt")]
+pub fn lock_for_frame() {
+    core::mem::forget(LOCK.lock());
+    if let (Some(out), Some(hook)) = (OUTPUT.get(), BEFORE_LINE.get()) {
+        hook(&mut |bytes: &[u8]| out.write_bytes(bytes));
+    }
+}
+
+/// Lets go of the console lock a defmt frame took.
+///
+/// # Safety
+/// Only after [`lock_for_frame`] on this CPU, once per frame.
+#[cfg(feature = "defmt")]
+pub unsafe fn unlock_after_frame() {
+    // SAFETY: the caller took the lock with `lock_for_frame` and forgot its guard.
+    unsafe { LOCK.force_unlock() };
+}
+
+/// Writes bytes to the console as they are (a defmt frame's), the console lock held.
+#[cfg(feature = "defmt")]
+pub fn write_raw(bytes: &[u8]) {
+    if let Some(out) = OUTPUT.get() {
+        out.write_bytes(bytes);
+    }
+}
+
 /// Prints a line on the hypervisor console.
 #[macro_export]
 macro_rules! println {

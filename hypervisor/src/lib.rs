@@ -7,6 +7,7 @@ extern crate alloc;
 
 pub mod arch;
 pub mod console;
+pub mod log;
 pub mod portable;
 pub mod heap;
 pub mod platform;

@@ -13,7 +13,8 @@ use crate::portable::vgic::VcpuId;
 use crate::portable::xen::abi::{layout::EVENT_CHANNEL_PPI, PAGE_SIZE};
 use crate::portable::xen::guest_memory::{in_ram, ipa_to_host};
 use crate::portable::xen::Answer;
-use crate::println;
+use crate::log;
+use crate::log::D;
 
 use super::{interrupts, PARTITIONS};
 
@@ -101,7 +102,7 @@ fn act(q: &Partition, fx: &Effects, raise: &mut dyn FnMut(usize)) {
         raise(usize::from(vcpu));
     }
     if let Some(fault) = fx.fault {
-        println!("bulkhead: partition \"{}\": an event was lost: {fault}", q.name);
+        log!("bulkhead: partition \"{}\": an event was lost: {}", q.name.as_str(), D(&fault));
     }
 }
 
@@ -282,7 +283,7 @@ pub fn restart(p: &Partition) {
             continue;
         };
         if let Err(error) = bound {
-            println!("bulkhead: partition \"{}\": static event channel port {} not bound again: {error}", p.name, channel.port);
+            log!("bulkhead: partition \"{}\": static event channel port {} not bound again: {}", p.name.as_str(), channel.port, D(&error));
         }
     }
 }

@@ -14,7 +14,8 @@ use crate::portable::partition::report_limit::Admit;
 use crate::portable::partition::{self, Exit, Partition};
 use crate::portable::trap::{external_abort, EntryFeatures, Esr, ExceptionClass, GuestState, InjectError};
 use crate::portable::vcpu::{virtual_timer_deadline, VcpuState};
-use crate::println;
+use crate::log;
+use crate::log::{Dbg, D};
 
 use super::cpu_loop::Outcome;
 use super::{crash, drain_console, feed_console_input, interrupts, output, restart_partition, stop_partition, PARTITIONS};
@@ -44,10 +45,7 @@ pub fn handle(
             Outcome::Resume
         }
         ExitVector::Fiq | ExitVector::SError | ExitVector::Aarch32 => {
-            println!(
-                "bulkhead: partition \"{}\" vcpu {vcpu}: {:?} exception from the guest (ESR_EL2 {:#x}) at {:#x}",
-                p.name, exit.vector, exit.esr, regs.pc
-            );
+            log!("bulkhead: partition \"{}\" vcpu {}: {} exception from the guest (ESR_EL2 {:#x}) at {:#x}", p.name.as_str(), vcpu, Dbg(&exit.vector), exit.esr, regs.pc);
             crash(p, cpu, format_args!("vcpu {vcpu}: {:?} exception (ESR_EL2 {:#x}) at {:#x}", exit.vector, exit.esr, regs.pc));
             Outcome::Leave
         }
@@ -146,8 +144,8 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
             };
             match started {
                 Some(Ok(())) => super::sched::started(p, target),
-                Some(Err(e)) => println!("bulkhead: partition \"{}\" vcpu {target}: {e}", p.name),
-                None => println!("bulkhead: partition \"{}\": no vcpu {target}", p.name),
+                Some(Err(e)) => log!("bulkhead: partition \"{}\" vcpu {}: {}", p.name.as_str(), D(&target), D(&e)),
+                None => log!("bulkhead: partition \"{}\": no vcpu {}", p.name.as_str(), D(&target)),
             }
             Outcome::Resume
         }
@@ -171,23 +169,19 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
             if let Admit::Print { dropped } = admit {
                 output::flush(p.index);
                 if dropped > 0 {
-                    println!("bulkhead: partition \"{}\": {dropped} more abort reports were left out", p.name);
+                    log!("bulkhead: partition \"{}\": {} more abort reports were left out", p.name.as_str(), dropped);
                 }
-                println!(
-                    "bulkhead: partition \"{}\" vcpu {vcpu}: {} at {address:#x} ({reason}): injecting a synchronous external abort",
-                    p.name,
-                    if Esr(esr).class() == ExceptionClass::InstructionAbortLower { "instruction fetch" } else { "data abort" },
-                );
+                log!("bulkhead: partition \"{}\" vcpu {}: {} at {:#x} ({}): injecting a synchronous external abort", p.name.as_str(), vcpu, D(&if Esr(esr).class() == ExceptionClass::InstructionAbortLower { "instruction fetch" } else { "data abort" }), address, D(&reason));
             }
             if let Err(e) = inject_external_abort(regs, esr, exit.far) {
-                println!("bulkhead: partition \"{}\" vcpu {vcpu}: the abort cannot be injected ({e})", p.name);
+                log!("bulkhead: partition \"{}\" vcpu {}: the abort cannot be injected ({})", p.name.as_str(), vcpu, D(&e));
                 crash(p, cpu, format_args!("vcpu {vcpu}: an abort at {address:#x} that cannot be injected ({e})"));
                 return Outcome::Leave;
             }
             Outcome::Resume
         }
         Exit::Crash { class, esr } => {
-            println!("bulkhead: partition \"{}\" vcpu {vcpu}: unhandled trap {class:?} (ESR_EL2 {esr:#x}) at {:#x}", p.name, regs.pc);
+            log!("bulkhead: partition \"{}\" vcpu {}: unhandled trap {} (ESR_EL2 {:#x}) at {:#x}", p.name.as_str(), vcpu, Dbg(&class), esr, regs.pc);
             crash(p, cpu, format_args!("vcpu {vcpu}: unhandled trap {class:?} (ESR_EL2 {esr:#x}) at {:#x}", regs.pc));
             Outcome::Leave
         }

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use crate::arch::aarch64::{cpu, timer};
 use crate::portable::partition::health::{deadline_after, ticks_to_ms};
 use crate::portable::partition::{Partition, PendingRestart};
-use crate::println;
+use crate::log;
 
 use super::PARTITIONS;
 
@@ -137,10 +137,7 @@ fn poll_slow(cpu: usize) -> bool {
             acted = true;
             let ms = p.heartbeat_ms.unwrap_or(0);
             super::output::flush(p.index);
-            println!(
-                "bulkhead: partition \"{}\" wrote nothing to its console for {ms} ms (bulkhead,heartbeat-ms = <{ms}>); applying its crash policy",
-                p.name
-            );
+            log!("bulkhead: partition \"{}\" wrote nothing to its console for {} ms (bulkhead,heartbeat-ms = <{}>); applying its crash policy", p.name.as_str(), ms, ms);
             super::apply_crash_policy(p, format_args!("no console output for {ms} ms (heartbeat)"));
         }
     }

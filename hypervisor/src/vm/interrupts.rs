@@ -9,7 +9,8 @@ use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::timer::{self, EL2_TIMER_PPI, HEALTH_TIMER_PPI};
 use crate::portable::partition::Partition;
 use crate::portable::vgic::{Effects, GicVersion, ListRegister, VcpuId, MAINTENANCE_PPI, MAX_LIST_REGISTERS, VIRTUAL_TIMER_PPI};
-use crate::println;
+use crate::log;
+use crate::log::D;
 
 use super::per_cpu;
 
@@ -91,7 +92,7 @@ pub fn flush(p: &Partition, vcpu: usize) {
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
-            println!("bulkhead: partition \"{}\" vcpu {vcpu}: virtual GIC: {e}", p.name);
+            log!("bulkhead: partition \"{}\" vcpu {}: virtual GIC: {}", p.name.as_str(), vcpu, D(&e));
             return;
         }
     };
@@ -266,7 +267,7 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
             other => {
                 gic.deactivate(irq);
                 let _ = gic.set_enabled(other, cpu::index(), false);
-                println!("bulkhead: cpu {}: unexpected interrupt {other}; disabled it", cpu::index());
+                log!("bulkhead: cpu {}: unexpected interrupt {}; disabled it", cpu::index(), D(&other));
             }
         }
     }
@@ -302,7 +303,7 @@ pub fn idle_irqs(cpu: usize) {
             other => {
                 gic.deactivate(irq);
                 let _ = gic.set_enabled(other, cpu, false);
-                println!("bulkhead: cpu {cpu}: unexpected interrupt {other}; disabled it");
+                log!("bulkhead: cpu {}: unexpected interrupt {}; disabled it", cpu, D(&other));
             }
         }
     }

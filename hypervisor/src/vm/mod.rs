@@ -22,7 +22,9 @@ use crate::portable::memory::AddressRange;
 use crate::portable::partition::{self, CpuAssignment, Partition};
 use crate::portable::vcpu::VcpuState;
 use crate::platform::Platform;
-use crate::{console, println};
+use crate::log;
+use crate::log::{Dbg, D};
+use crate::console;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use dom0less_config::devicetree::Tree;
@@ -78,7 +80,7 @@ impl ModuleSource for RamModules<'_> {
 /// runs its own vCPU or waits. An invalid config is reported whole, and nothing starts.
 pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRange) -> ! {
     if platform.has_bootarg("bulkhead.debug=switch-every-exit") {
-        println!("bulkhead: debug: every exit saves the vCPU to memory, scribbles over the CPU and loads it back");
+        log!("bulkhead: debug: every exit saves the vCPU to memory, scribbles over the CPU and loads it back");
         cpu_loop::set_switch_every_exit(true);
     }
     CPU_COUNT.store(platform.cpus.len().min(MAX_CPUS), Ordering::Relaxed);
@@ -103,9 +105,9 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         Ok(v) => v,
         Err(errors) => {
             for e in &errors {
-                println!("bulkhead: config error: {e}");
+                log!("bulkhead: config error: {}", D(&e));
             }
-            println!("bulkhead: the partition config is invalid; nothing was started");
+            log!("bulkhead: the partition config is invalid; nothing was started");
             fatal::stop();
         }
     };
@@ -123,18 +125,18 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         operator::init(ram, hypervisor, modules, validated.plan.console_read_only);
     }
     for w in &validated.warnings {
-        println!("bulkhead: config warning: {w}");
+        log!("bulkhead: config warning: {}", D(&w));
     }
     let plan = validated.plan;
     if plan.partitions.is_empty() {
-        println!("bulkhead: no partitions configured");
+        log!("bulkhead: no partitions configured");
         fatal::stop();
     }
     let partitions = match build_all(platform, &plan, &ram, image, dtb, &memory.lock()) {
         Ok(p) => p,
         Err(e) => {
-            println!("bulkhead: error: {e}");
-            println!("bulkhead: the partition config cannot be run; nothing was started");
+            log!("bulkhead: error: {}", D(&e));
+            log!("bulkhead: the partition config cannot be run; nothing was started");
             fatal::stop();
         }
     };
@@ -142,16 +144,16 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         let mut memory = memory.lock();
         for bank in partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()) {
             if let Err(e) = memory.allow_writes(bank.start(), bank.size()) {
-                println!("bulkhead: error: a partition's bank {bank} cannot be loaded: {e}");
-                println!("bulkhead: the partition config cannot be run; nothing was started");
+                log!("bulkhead: error: a partition's bank {} cannot be loaded: {}", D(&bank), D(&e));
+                log!("bulkhead: the partition config cannot be run; nothing was started");
                 fatal::stop();
             }
         }
     }
     let partitions = PARTITIONS.call_once(|| partitions);
     if let Err(e) = sched::init(&plan, partitions) {
-        println!("bulkhead: error: {e}");
-        println!("bulkhead: the partition config cannot be run; nothing was started");
+        log!("bulkhead: error: {}", D(&e));
+        log!("bulkhead: the partition config cannot be run; nothing was started");
         fatal::stop();
     }
     console::set_before_line(|sink| MUX.lock().close_open_line(&mut |b: &[u8]| sink(b)));
@@ -159,7 +161,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         let mut mux = MUX.lock();
         for p in partitions {
             if let Err(e) = mux.add_partition(&p.name) {
-                println!("bulkhead: partition \"{}\": console: {e}", p.name);
+                log!("bulkhead: partition \"{}\": console: {}", p.name.as_str(), D(&e));
             }
         }
     }
@@ -233,20 +235,10 @@ fn build_all(
         // partition, which `PARTITIONS` keeps for good).
         let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &mut vmids, stage2, pages, memory, evtchn)?;
         if matches!(plan.partitions[index].enhanced, dom0less_config::Enhanced::Enabled | dom0less_config::Enhanced::Legacy) {
-            println!("bulkhead: partition \"{}\": xen,enhanced asks for xenstore, but there is no control domain to run it: it gets the interfaces of \"no-xenstore\"", p.name);
+            log!("bulkhead: partition \"{}\": xen,enhanced asks for xenstore, but there is no control domain to run it: it gets the interfaces of \"no-xenstore\"", p.name.as_str());
         }
         let bank = p.banks[0];
-        println!(
-            "bulkhead: partition \"{}\": {} vcpu{} on cpu {:?}, {} MiB of RAM at {:#x} (host {:#x}), {}",
-            p.name,
-            p.vcpu_count(),
-            if p.vcpu_count() == 1 { "" } else { "s" },
-            p.vcpu_cpus,
-            p.banks.iter().map(|b| b.ipa.size()).sum::<u64>() >> 20,
-            bank.ipa.start(),
-            bank.host,
-            if p.vpl011 { "console (vpl011)" } else { "no console" },
-        );
+        log!("bulkhead: partition \"{}\": {} vcpu{} on cpu {}, {} MiB of RAM at {:#x} (host {:#x}), {}", p.name.as_str(), p.vcpu_count(), if p.vcpu_count() == 1 { "" } else { "s" }, Dbg(&p.vcpu_cpus), D(&p.banks.iter().map(|b| b.ipa.size()).sum::<u64>() >> 20), bank.ipa.start(), bank.host, if p.vpl011 { "console (vpl011)" } else { "no console" });
         out.push(p);
     }
     gnttab::build(plan, &out, &mut frames)?;
@@ -288,17 +280,17 @@ fn start_partition(p: &Partition, generation: u64) {
             drop(run);
             let _ = console_op(|mux, sink| mux.set_running(p.index, true, &mut |b: &[u8]| sink(b)));
             if first_boot {
-                println!("bulkhead: partition \"{}\" started", p.name);
+                log!("bulkhead: partition \"{}\" started", p.name.as_str());
             }
             health::started(p);
             match started {
                 Ok(()) => sched::started(p, 0),
-                Err(e) => println!("bulkhead: partition \"{}\" vcpu 0: {e}", p.name),
+                Err(e) => log!("bulkhead: partition \"{}\" vcpu 0: {}", p.name.as_str(), D(&e)),
             }
         }
         Err(e) => {
             drop(run);
-            println!("bulkhead: partition \"{}\" cannot start: {e}", p.name);
+            log!("bulkhead: partition \"{}\" cannot start: {}", p.name.as_str(), D(&e));
             stop_partition(p);
         }
     }
@@ -346,7 +338,7 @@ fn drain_console(partitions: &[Partition]) -> bool {
                 if let Some(target) = partitions.get(i) {
                     let dropped = target.run.lock().queue_input(routed.bytes());
                     if dropped > 0 {
-                        println!("bulkhead: partition \"{}\": console input buffer full, {dropped} bytes dropped", target.name);
+                        log!("bulkhead: partition \"{}\": console input buffer full, {} bytes dropped", target.name.as_str(), dropped);
                     }
                     feed_console_input(target);
                 }
@@ -368,7 +360,7 @@ fn drain_console(partitions: &[Partition]) -> bool {
 fn focus_on(partitions: &[Partition], index: usize) {
     let result = console_op(|mux, sink| mux.focus_on(index, &mut |b: &[u8]| sink(b)));
     match result {
-        Some(Err(e)) => println!("bulkhead: {e}"),
+        Some(Err(e)) => log!("bulkhead: {}", D(&e)),
         _ => route_console_interrupt(partitions),
     }
 }
@@ -411,7 +403,7 @@ fn route_console_interrupt(partitions: &[Partition]) {
 fn crash(p: &Partition, cpu: usize, reason: core::fmt::Arguments<'_>) {
     output::flush(p.index);
     let context = crate::arch::aarch64::vcpu_context::save_el1();
-    println!("bulkhead: partition \"{}\" on cpu {cpu}: {context}", p.name);
+    log!("bulkhead: partition \"{}\" on cpu {}: {}", p.name.as_str(), cpu, D(&context));
     apply_crash_policy(p, reason);
 }
 
@@ -426,7 +418,7 @@ fn apply_crash_policy(p: &Partition, reason: core::fmt::Arguments<'_>) {
     }
     match p.crash_policy {
         CrashPolicy::Stop => {
-            println!("bulkhead: partition \"{}\" crashed; stopping it (on-crash = stop)", p.name);
+            log!("bulkhead: partition \"{}\" crashed; stopping it (on-crash = stop)", p.name.as_str());
             stop_partition(p);
         }
         CrashPolicy::Restart => {
@@ -441,29 +433,21 @@ fn apply_crash_policy(p: &Partition, reason: core::fmt::Arguments<'_>) {
             };
             match decision {
                 AfterCrash::Hold { restarts } => {
-                    println!(
-                        "bulkhead: partition \"{}\" crashed after {restarts} crash restarts in a row (restart-limit {}); it stays stopped until the operator starts it",
-                        p.name,
-                        p.restart_limit.unwrap_or(0)
-                    );
+                    log!("bulkhead: partition \"{}\" crashed after {} crash restarts in a row (restart-limit {}); it stays stopped until the operator starts it", p.name.as_str(), restarts, p.restart_limit.unwrap_or(0));
                     stop_partition(p);
                 }
                 AfterCrash::Restart { after_ms: 0, .. } => {
-                    println!("bulkhead: partition \"{}\" crashed; restarting it (on-crash = restart)", p.name);
+                    log!("bulkhead: partition \"{}\" crashed; restarting it (on-crash = restart)", p.name.as_str());
                     restart_partition(p);
                 }
                 AfterCrash::Restart { restart, after_ms } => {
-                    println!(
-                        "bulkhead: partition \"{}\" crashed; restarting it in {after_ms} ms (on-crash = restart; back-off before crash restart {restart} of at most {})",
-                        p.name,
-                        p.restart_limit.unwrap_or(0)
-                    );
+                    log!("bulkhead: partition \"{}\" crashed; restarting it in {} ms (on-crash = restart; back-off before crash restart {} of at most {})", p.name.as_str(), after_ms, restart, p.restart_limit.unwrap_or(0));
                     restart_partition_later(p, restart, after_ms);
                 }
             }
         }
         CrashPolicy::HaltSystem => {
-            println!("bulkhead: partition \"{}\" crashed; halting the system (on-crash = halt-system)", p.name);
+            log!("bulkhead: partition \"{}\" crashed; halting the system (on-crash = halt-system)", p.name.as_str());
             fatal::stop();
         }
     }
@@ -572,7 +556,7 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
     gnttab::revoke(p);
     output::flush(p.index);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
-    println!("bulkhead: partition \"{}\" stopped", p.name);
+    log!("bulkhead: partition \"{}\" stopped", p.name.as_str());
     // Printed first, marked after, and one CPU at a time marks a stop and looks whether it
     // was the last: only the last one marked finds every partition stopped and announced, so
     // the final lines print once, after every stop line, and with this lock let go (the
@@ -592,9 +576,9 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
     route_console_interrupt(partitions);
     if last {
         output::flush_all();
-        println!("bulkhead: all partitions stopped");
+        log!("bulkhead: all partitions stopped");
         if !power_off_when_last {
-            println!("bulkhead: the board stays up for the console (start NAME)");
+            log!("bulkhead: the board stays up for the console (start NAME)");
             return;
         }
         fatal::stop();
@@ -607,10 +591,7 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
 fn start_partition_by_operator(p: &Partition) {
     kick_holders(p);
     if let Err((vcpu, cpu)) = wait_until_left(p) {
-        println!(
-            "bulkhead: partition \"{}\" vcpu {vcpu} has not left cpu {cpu} after {LEAVE_TIMEOUT_MS} ms; not loading its memory under it",
-            p.name
-        );
+        log!("bulkhead: partition \"{}\" vcpu {} has not left cpu {} after {} ms; not loading its memory under it", p.name.as_str(), vcpu, cpu, LEAVE_TIMEOUT_MS);
         return;
     }
     let generation = p.run.lock().generation;
@@ -642,10 +623,7 @@ fn restart_partition(p: &Partition) {
     health::stopped(p);
     kick_holders(p);
     if let Err((vcpu, cpu)) = wait_until_left(p) {
-        println!(
-            "bulkhead: partition \"{}\" vcpu {vcpu} has not left cpu {cpu} after {LEAVE_TIMEOUT_MS} ms; stopping the partition instead of reloading its memory under it",
-            p.name
-        );
+        log!("bulkhead: partition \"{}\" vcpu {} has not left cpu {} after {} ms; stopping the partition instead of reloading its memory under it", p.name.as_str(), vcpu, cpu, LEAVE_TIMEOUT_MS);
         // Its vCPUs are stopping already (a stop would take this for a request of the old run).
         {
             let mut run = p.run.lock();
@@ -657,7 +635,7 @@ fn restart_partition(p: &Partition) {
         return;
     }
     output::flush(p.index);
-    println!("bulkhead: partition \"{}\" restarting (boot {boot})", p.name);
+    log!("bulkhead: partition \"{}\" restarting (boot {})", p.name.as_str(), boot);
     start_partition(p, generation);
 }
 
@@ -685,10 +663,7 @@ fn restart_partition_later(p: &Partition, restart: u32, after_ms: u64) {
 /// its generation meanwhile.
 fn restart_after_backoff(p: &Partition, pending: PendingRestart) {
     if let Err((vcpu, cpu)) = wait_until_left(p) {
-        println!(
-            "bulkhead: partition \"{}\" vcpu {vcpu} has not left cpu {cpu} after its restart back-off; stopping the partition instead of reloading its memory under it",
-            p.name
-        );
+        log!("bulkhead: partition \"{}\" vcpu {} has not left cpu {} after its restart back-off; stopping the partition instead of reloading its memory under it", p.name.as_str(), vcpu, cpu);
         {
             let mut run = p.run.lock();
             run.running = false;
@@ -707,6 +682,6 @@ fn restart_after_backoff(p: &Partition, pending: PendingRestart) {
         run.boot_count
     };
     output::flush(p.index);
-    println!("bulkhead: partition \"{}\" restarting (boot {boot}) after a back-off of {} ms", p.name, pending.delay_ms);
+    log!("bulkhead: partition \"{}\" restarting (boot {}) after a back-off of {} ms", p.name.as_str(), boot, pending.delay_ms);
     start_partition(p, pending.generation);
 }

@@ -21,7 +21,8 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use crate::arch::aarch64::gic::Gic;
 use crate::portable::partition::Partition;
 use crate::portable::vgic::{Effects, VcpuId};
-use crate::println;
+use crate::log;
+use crate::log::D;
 
 use super::interrupts;
 
@@ -50,8 +51,8 @@ pub fn setup(partitions: &[Partition]) {
                 .and_then(|()| gic.set_priority(intid, home, PRIORITY))
                 .and_then(|()| gic.route_spi(intid, home));
             match result {
-                Ok(()) => println!("bulkhead: partition \"{}\": interrupt {intid} (SPI {}) passed through, routed to cpu {home}", p.name, intid - 32),
-                Err(e) => println!("bulkhead: partition \"{}\": interrupt {intid} cannot be passed through: {e}", p.name),
+                Ok(()) => log!("bulkhead: partition \"{}\": interrupt {} (SPI {}) passed through, routed to cpu {}", p.name.as_str(), intid, (intid - 32), home),
+                Err(e) => log!("bulkhead: partition \"{}\": interrupt {} cannot be passed through: {}", p.name.as_str(), intid, D(&e)),
             }
         }
     }

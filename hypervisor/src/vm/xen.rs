@@ -16,7 +16,8 @@ use crate::portable::xen::guest_memory::{in_ram, ipa_to_host};
 use crate::portable::evtchn::args::Call;
 use crate::portable::evtchn::Errno;
 use crate::portable::xen::{dispatch, Answer, Caller, Environment, GuestAccess, Hypercall, Outcome, Shutdown};
-use crate::println;
+use crate::log;
+use crate::log::D;
 use core::sync::atomic::Ordering;
 
 use super::cpu_loop::Outcome as LoopOutcome;
@@ -141,7 +142,7 @@ fn stage2_errno(error: Stage2Error) -> i64 {
 fn restore_ram(p: &Partition, ipa: u64, host: u64) {
     let restored = AddressRange::new(host, PAGE_SIZE).map(|page| memory::map_guest(p, ipa, page, MappingAttributes::RAM));
     if !matches!(restored, Some(Ok(()))) {
-        println!("bulkhead: partition \"{}\": its RAM page at {ipa:#x} could not be mapped back after shared_info", p.name);
+        log!("bulkhead: partition \"{}\": its RAM page at {:#x} could not be mapped back after shared_info", p.name.as_str(), ipa);
     }
 }
 
@@ -222,16 +223,16 @@ pub fn shutdown(p: &Partition, cpu: usize, how: Shutdown) -> LoopOutcome {
     super::output::flush(p.index);
     match how {
         Shutdown::Poweroff { reason } => {
-            println!("bulkhead: partition \"{}\" shut itself down (Xen SCHEDOP_shutdown, reason {reason})", p.name);
+            log!("bulkhead: partition \"{}\" shut itself down (Xen SCHEDOP_shutdown, reason {})", p.name.as_str(), D(&reason));
             stop_partition(p);
         }
         Shutdown::Reboot => restart_partition(p),
         Shutdown::Crash => {
-            println!("bulkhead: partition \"{}\" reported a crash (Xen SCHEDOP_shutdown, SHUTDOWN_crash)", p.name);
+            log!("bulkhead: partition \"{}\" reported a crash (Xen SCHEDOP_shutdown, SHUTDOWN_crash)", p.name.as_str());
             crash(p, cpu, format_args!("it reported a crash (Xen SCHEDOP_shutdown, SHUTDOWN_crash)"));
         }
         Shutdown::Watchdog => {
-            println!("bulkhead: partition \"{}\" reported a watchdog expiry (Xen SCHEDOP_shutdown, SHUTDOWN_watchdog)", p.name);
+            log!("bulkhead: partition \"{}\" reported a watchdog expiry (Xen SCHEDOP_shutdown, SHUTDOWN_watchdog)", p.name.as_str());
             crash(p, cpu, format_args!("it reported a watchdog expiry (Xen SCHEDOP_shutdown, SHUTDOWN_watchdog)"));
         }
     }
@@ -254,7 +255,7 @@ fn watchdog_fires(p: &Partition, cpu: usize) -> bool {
     let now = cpu::counter();
     let expired = p.xen.state.lock().expired_watchdog(now);
     let Some(id) = expired else { return false };
-    println!("bulkhead: partition \"{}\": its Xen watchdog {} expired; applying its crash policy", p.name, id + 1);
+    log!("bulkhead: partition \"{}\": its Xen watchdog {} expired; applying its crash policy", p.name.as_str(), (id + 1));
     crash(p, cpu, format_args!("its Xen watchdog {} expired", id + 1));
     true
 }
@@ -270,7 +271,7 @@ pub fn reset(p: &Partition) {
     let Some(gfn) = mapped else { return };
     let Some(frame) = gfn.checked_mul(PAGE_SIZE).and_then(|ipa| AddressRange::new(ipa, PAGE_SIZE)) else { return };
     if memory::unmap_guest(p, frame).is_err() {
-        println!("bulkhead: partition \"{}\": its shared_info page at {:#x} could not be unmapped", p.name, frame.start());
+        log!("bulkhead: partition \"{}\": its shared_info page at {:#x} could not be unmapped", p.name.as_str(), frame.start());
     }
     if let Some(host) = ipa_to_host(&p.banks, frame.start(), PAGE_SIZE) {
         restore_ram(p, frame.start(), host);

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod command;
+pub mod defmt;
 pub mod diagnosis;
 pub mod matcher;
 pub mod runner;

@@ -32,6 +32,9 @@ pub struct RunConfig {
     pub prepared: Vec<(String, Result<Prepared, String>)>,
     /// Debian's Xen 4.17 image, for scenarios that boot [`Hypervisor::Xen`].
     pub xen: Option<PathBuf>,
+    /// The image built with the hypervisor's `defmt` feature and its ELF (whose symbols
+    /// decode the frames), for scenarios that boot [`Hypervisor::BulkheadDefmt`].
+    pub defmt: Option<(PathBuf, PathBuf)>,
 }
 
 /// A scenario's partition config, built: the device tree to boot and the QEMU arguments that
@@ -56,6 +59,7 @@ impl RunConfig {
             log_dir: None,
             prepared: Vec::new(),
             xen: None,
+            defmt: None,
         }
     }
 }
@@ -233,6 +237,9 @@ pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<Stri
         Hypervisor::Xen => config.xen.as_ref().ok_or(
             "the scenario boots Xen 4.17, whose image was not fetched (`cargo xtask test` fetches it)",
         )?,
+        Hypervisor::BulkheadDefmt => config.defmt.as_ref().map(|(image, _)| image).ok_or(
+            "the scenario boots the defmt build, which was not built (`cargo xtask test` builds it)",
+        )?,
     };
     let boot = Boot {
         board,
@@ -264,6 +271,35 @@ fn forward_lines(
                     if lines.send(line).is_err() {
                         return;
                     }
+                }
+            }
+        }
+    })
+}
+
+/// As [`forward_lines`], for a defmt build's console: frames are decoded into lines first.
+fn forward_decoded(
+    mut source: impl Read + Send + 'static,
+    lines: mpsc::Sender<String>,
+    mut console: crate::defmt::Console,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        let mut line = Vec::new();
+        loop {
+            let n = match source.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            for byte in console.feed(&chunk[..n]) {
+                if byte != b'\n' {
+                    line.push(byte);
+                    continue;
+                }
+                let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+                line.clear();
+                if lines.send(text).is_err() {
+                    return;
                 }
             }
         }
@@ -347,7 +383,18 @@ pub fn run_scenario(scenario: &Scenario, config: &RunConfig) -> Outcome {
     let (stderr_tx, stderr_rx) = mpsc::channel();
     let mut readers = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        readers.push(forward_lines(stdout, console_tx));
+        match (scenario.hypervisor, &config.defmt) {
+            (Hypervisor::BulkheadDefmt, Some((_, elf))) => match crate::defmt::Decoder::from_elf(elf) {
+                Ok(decoder) => readers.push(forward_decoded(stdout, console_tx, crate::defmt::Console::new(decoder))),
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    outcome.failure = Some(Failure::Setup(e.to_string()));
+                    return outcome;
+                }
+            },
+            _ => readers.push(forward_lines(stdout, console_tx)),
+        }
     }
     if let Some(stderr) = child.stderr.take() {
         readers.push(forward_lines(stderr, stderr_tx));

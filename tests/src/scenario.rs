@@ -56,6 +56,10 @@ pub enum Hypervisor {
     /// Debian's Xen 4.17 (`xen-hypervisor-4.17-arm64`), which the caller fetches and passes
     /// in [`crate::RunConfig::xen`]: the same partition config and guests, to compare.
     Xen,
+    /// The image under test built with its `defmt` feature, which the caller builds and
+    /// passes in [`crate::RunConfig::defmt`]: its log lines come as defmt frames, decoded with
+    /// the ELF's symbols before they are matched.
+    BulkheadDefmt,
 }
 
 /// Texts that fail any scenario that does not say otherwise.

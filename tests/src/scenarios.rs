@@ -153,6 +153,7 @@ mod tests {
     fn every_scenario_makes_a_qemu_command() {
         let mut config = RunConfig::new("Image".into(), "/ws".into());
         config.xen = Some("xen-4.17-arm64".into());
+        config.defmt = Some(("Image-defmt".into(), "hypervisor".into()));
         config
             .board_dtbs
             .push(("rpi4".into(), "/cache/bcm2711-rpi-4-b.dtb".into()));

@@ -53,8 +53,27 @@ pub fn cargo() -> Command {
 
 /// Builds the hypervisor ELF and converts it; returns the Image path.
 pub fn build(profile: Profile) -> Result<PathBuf, BuildError> {
+    build_variant(profile, Logs::Text).map(|(image, _)| image)
+}
+
+/// How the hypervisor logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logs {
+    /// Text lines on the console (the default build).
+    Text,
+    /// defmt frames (its `defmt` feature), built in `target/defmt/` so that both builds stay.
+    Defmt,
+}
+
+/// Builds the hypervisor ELF with the logs asked for and converts it; returns the Image and
+/// the ELF (whose symbols decode defmt frames).
+pub fn build_variant(profile: Profile, logs: Logs) -> Result<(PathBuf, PathBuf), BuildError> {
     prereq::ensure_target().map_err(BuildError::Prereq)?;
     let mut command = cargo();
+    let features = match logs {
+        Logs::Text => "image",
+        Logs::Defmt => "image,defmt",
+    };
     command.args([
         "build",
         "-p",
@@ -62,22 +81,30 @@ pub fn build(profile: Profile) -> Result<PathBuf, BuildError> {
         "--bin",
         "hypervisor",
         "--features",
-        "image",
+        features,
         "--target",
         TARGET,
     ]);
     if profile == Profile::Release {
         command.arg("--release");
     }
+    if logs == Logs::Defmt {
+        command.arg("--target-dir").arg(workspace::defmt_target_dir());
+    }
     shell::run(&mut command).map_err(BuildError::Cargo)?;
-    let elf = workspace::hypervisor_elf(profile);
-    let image = workspace::hypervisor_image(profile);
+    let (elf, image) = match logs {
+        Logs::Text => (workspace::hypervisor_elf(profile), workspace::hypervisor_image(profile)),
+        Logs::Defmt => (
+            workspace::defmt_target_dir().join(TARGET).join(profile.dir_name()).join("hypervisor"),
+            workspace::hypervisor_image(profile).with_file_name("Image-defmt"),
+        ),
+    };
     let size = elf_image::convert(&elf, &image).map_err(|error| BuildError::Image {
         elf: elf.clone(),
         error,
     })?;
     println!("xtask: wrote {} ({size} bytes)", image.display());
-    Ok(image)
+    Ok((image, elf))
 }
 
 /// The test guests' names: one binary per `tests/guests/src/bin/NAME.rs`, sorted.

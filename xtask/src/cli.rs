@@ -139,6 +139,10 @@ struct RunArgs {
     /// the hypervisor's symbols at their relocated address.
     #[arg(long)]
     gdb: bool,
+    /// Build the hypervisor with its defmt feature (compact binary log frames) and decode
+    /// its frames here with the ELF's symbols; the partitions' output stays text.
+    #[arg(long)]
+    defmt: bool,
 }
 
 /// What `run` boots beside the hypervisor.
@@ -169,6 +173,7 @@ pub enum Task {
         timeout: Option<u64>,
         partitions: RunPartitions,
         gdb: bool,
+        defmt: bool,
     },
     Stress {
         runs: usize,
@@ -228,6 +233,7 @@ pub fn parse(args: &[String]) -> Result<Task, CliError> {
                 _ => RunPartitions::LinuxDemo,
             },
             gdb: r.gdb,
+            defmt: r.defmt,
         },
         Command::Test { jobs, filter, release, qemu_only, pending } => Task::Test {
             jobs: usize::from(jobs),
@@ -278,7 +284,8 @@ mod tests {
                 append: None,
                 timeout: None,
                 partitions: RunPartitions::LinuxDemo,
-                gdb: false
+                gdb: false,
+                defmt: false
             })
         );
         assert_eq!(
@@ -290,10 +297,12 @@ mod tests {
                 append: None,
                 timeout: None,
                 partitions: RunPartitions::LinuxDemo,
-                gdb: false
+                gdb: false,
+                defmt: false
             })
         );
         assert!(matches!(parse(&args("run --gdb --bare-metal")), Ok(Task::Run { gdb: true, partitions: RunPartitions::Demo, .. })));
+        assert!(matches!(parse(&args("run --defmt --bare-metal")), Ok(Task::Run { defmt: true, gdb: false, .. })));
         assert!(matches!(
             parse(&args("run --bare-metal")),
             Ok(Task::Run { partitions: RunPartitions::Demo, .. })

@@ -60,6 +60,7 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             timeout,
             partitions,
             gdb,
+            defmt,
         } => run::run(&run::RunOptions {
             board: &board,
             gic,
@@ -68,6 +69,7 @@ fn dispatch(task: Task) -> Result<(), Box<dyn Error>> {
             timeout: timeout.map(Duration::from_secs),
             partitions,
             gdb,
+            defmt,
         })?,
         Task::Stress {
             runs,

@@ -50,6 +50,7 @@ pub enum RunError {
     },
     Command(CommandError),
     Spawn(std::io::Error),
+    Decoder(qemu_tests::defmt::DecoderError),
     Exit(String),
     Deadline(Duration),
 }
@@ -73,6 +74,7 @@ impl fmt::Display for RunError {
             RunError::Prepare { file, error } => write!(f, "{}: {error}", file.display()),
             RunError::Command(e) => write!(f, "{e}"),
             RunError::Spawn(e) => write!(f, "cannot start {}: {e}", command::QEMU),
+            RunError::Decoder(e) => write!(f, "{e}"),
             RunError::Exit(status) => write!(f, "QEMU ended with {status}"),
             RunError::Deadline(limit) => {
                 write!(f, "QEMU was still running after {}s and was stopped (use --timeout to allow more)", limit.as_secs())
@@ -95,6 +97,8 @@ pub struct RunOptions<'a> {
     pub partitions: RunPartitions,
     /// QEMU starts halted with its gdbstub on localhost:1234.
     pub gdb: bool,
+    /// The defmt build, its frames decoded on this terminal.
+    pub defmt: bool,
 }
 
 /// Where QEMU loads the hypervisor's Image on each board (RAM + 2 MiB on virt, 2 MiB on the
@@ -207,7 +211,8 @@ pub fn run(options: &RunOptions<'_>) -> Result<(), RunError> {
     let board = boards::Board::by_name(options.board)
         .ok_or_else(|| RunError::UnknownBoard(options.board.into()))?;
     let config = config_file(board, &options.partitions)?;
-    let image = build::build(options.profile).map_err(RunError::Build)?;
+    let logs = if options.defmt { build::Logs::Defmt } else { build::Logs::Text };
+    let (image, elf) = build::build_variant(options.profile, logs).map_err(RunError::Build)?;
     prereq::ensure_qemu().map_err(RunError::Prereq)?;
     let mut debian = Debian::new();
     let board_dtb: Option<PathBuf> = debian.board_dtb(board).map_err(RunError::Dtb)?;
@@ -252,7 +257,7 @@ pub fn run(options: &RunOptions<'_>) -> Result<(), RunError> {
     println!("{}", banner(config.as_deref()));
     if options.gdb {
         match load_address(board.name) {
-            Some(load) => println!("{}", gdb_help(&workspace::hypervisor_elf(options.profile), load)),
+            Some(load) => println!("{}", gdb_help(&elf, load)),
             None => println!("xtask: QEMU waits for gdb on localhost:1234"),
         }
     }
@@ -262,7 +267,36 @@ pub fn run(options: &RunOptions<'_>) -> Result<(), RunError> {
         (false, RunPartitions::LinuxDemo) => LINUX_TIMEOUT,
         (false, _) => DEFAULT_TIMEOUT,
     });
+    if options.defmt {
+        let decoder = qemu_tests::defmt::Decoder::from_elf(&elf).map_err(RunError::Decoder)?;
+        println!("xtask: decoding the hypervisor's defmt frames with the symbols of {}", elf.display());
+        qemu.stdout(std::process::Stdio::piped());
+        return wait_decoding(qemu, limit, qemu_tests::defmt::Console::new(decoder));
+    }
     wait(qemu, limit)
+}
+
+/// As [`wait`], with QEMU's console read through `console`, which decodes defmt frames into
+/// lines and passes the partitions' text through to this terminal.
+fn wait_decoding(mut qemu: Command, limit: Duration, mut console: qemu_tests::defmt::Console) -> Result<(), RunError> {
+    use std::io::{Read, Write};
+    let mut child = qemu.spawn().map_err(RunError::Spawn)?;
+    let Some(mut stdout) = child.stdout.take() else {
+        return wait_child(child, limit);
+    };
+    let printer = thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        let mut terminal = std::io::stdout();
+        while let Ok(n) = stdout.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            let _ = terminal.write_all(&console.feed(&chunk[..n])).and_then(|()| terminal.flush());
+        }
+    });
+    let result = wait_child(child, limit);
+    let _ = printer.join();
+    result
 }
 
 /// What the person at the console needs to know: what boots and which keys do what.
@@ -282,8 +316,13 @@ pub fn banner(config: Option<&Path>) -> String {
 
 /// Runs QEMU until it exits (success only with status 0) or `limit` passes.
 fn wait(mut qemu: Command, limit: Duration) -> Result<(), RunError> {
+    let child = qemu.spawn().map_err(RunError::Spawn)?;
+    wait_child(child, limit)
+}
+
+/// Waits for QEMU to exit (success only with status 0); stops it once `limit` passes.
+fn wait_child(mut child: std::process::Child, limit: Duration) -> Result<(), RunError> {
     let deadline = Instant::now() + limit;
-    let mut child = qemu.spawn().map_err(RunError::Spawn)?;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return if status.success() {

@@ -161,6 +161,10 @@ pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<
         println!("xtask: fetching Debian's Xen 4.17 for the scenarios that compare with it");
         config.xen = Some(debian.xen_image().map_err(TestError::Xen)?);
     }
+    if scenarios.iter().any(|s| s.hypervisor == Hypervisor::BulkheadDefmt) {
+        println!("xtask: building the hypervisor with its defmt feature for the scenarios that decode its frames");
+        config.defmt = Some(build::build_variant(profile, build::Logs::Defmt).map_err(TestError::Build)?);
+    }
     if scenarios.iter().any(|s| s.name == "raspi4b-sd-folder") {
         sd_folder(&mut debian, profile)?;
     }
@@ -215,8 +219,9 @@ fn prepare_partitions(
             .find(|(name, _)| *name == scenario.board)
             .map(|(_, path)| path.clone());
         // Modules are placed clear of the image that boots: ours, or Xen's.
-        let image = match (scenario.hypervisor, &config.xen) {
-            (Hypervisor::Xen, Some(xen)) => xen,
+        let image = match (scenario.hypervisor, &config.xen, &config.defmt) {
+            (Hypervisor::Xen, Some(xen), _) => xen,
+            (Hypervisor::BulkheadDefmt, _, Some((defmt, _))) => defmt,
             _ => &config.image,
         };
         let inputs = Inputs {

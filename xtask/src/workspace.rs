@@ -36,6 +36,11 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// Where the hypervisor built with its `defmt` feature goes (apart from the text build).
+pub fn defmt_target_dir() -> PathBuf {
+    target_dir().join("defmt")
+}
+
 /// Downloads kept between runs (Debian packages, extracted device trees and kernels).
 pub fn cache_dir() -> PathBuf {
     target_dir().join("cache")

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::scenario::{Expect, PartitionConfig, Scenario};
+use crate::defmt::DECODED;
+use crate::scenario::{Check, Expect, Hypervisor, PartitionConfig, Scenario};
 
 use super::partitions::{restarting, says, started, stopped, ALL_STOPPED};
 use super::{boot_lines, POWER_OFF};
@@ -172,7 +173,33 @@ fn heartbeat() -> Scenario {
     s
 }
 
+/// The hypervisor built with its `defmt` feature runs the heartbeat scenario: its log lines
+/// come as defmt frames, which the harness decodes with the ELF's symbols before matching
+/// (the same lines as the text build's, after `[defmt T] `), while the partitions' output
+/// stays text.
+fn defmt_heartbeat() -> Scenario {
+    let mut s = heartbeat();
+    s.name = String::from("virt-gicv3-defmt-heartbeat");
+    s.hypervisor = Hypervisor::BulkheadDefmt;
+    s.forbidden.push(String::from("undecodable defmt frame"));
+    s.checks.push(Check { what: "the hypervisor's lines came as defmt frames, the partitions' as text", check: decoded_frames });
+    s
+}
+
+fn decoded_frames(console: &[String]) -> Result<(), String> {
+    let decoded = |text: &str| console.iter().any(|l| l.starts_with(DECODED) && l.contains(text));
+    for text in ["bulkhead: partition \"quiet\" started", "bulkhead: partition \"quiet\" wrote nothing to its console", "bulkhead: all partitions stopped"] {
+        if !decoded(text) {
+            return Err(format!("no decoded defmt line with {text:?}"));
+        }
+    }
+    match console.iter().find(|l| l.contains("(quiet) quiet: tick")) {
+        Some(line) if !line.starts_with(DECODED) => Ok(()),
+        other => Err(format!("the partition's output should stay text; found {other:?}")),
+    }
+}
+
 /// Every console scenario.
 pub fn all() -> Vec<Scenario> {
-    vec![console(), read_only(), restart_limit(), heartbeat()]
+    vec![console(), read_only(), restart_limit(), heartbeat(), defmt_heartbeat()]
 }

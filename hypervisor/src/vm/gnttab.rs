@@ -19,7 +19,8 @@ use crate::portable::memory::AddressRange;
 use crate::portable::partition::{BuildError, Partition};
 use crate::portable::xen::abi::PAGE_SIZE;
 use crate::portable::xen::guest_memory::in_ram;
-use crate::println;
+use crate::log;
+use crate::log::D;
 
 use super::{memory, PARTITIONS};
 
@@ -92,14 +93,7 @@ pub fn build(plan: &PartitionPlan, partitions: &[Partition], frames: &mut FrameA
     FRAMES.call_once(|| placed);
     CARVED.store(carved.size(), Ordering::Relaxed);
     let (_, used) = crate::boot::heap().arena_usage();
-    println!(
-        "bulkhead: grant tables: {} KiB of host RAM at {:#x} ({} KiB of grant frames, {} KiB of bookkeeping, {} KiB of it used)",
-        carved.size() >> 10,
-        carved.start(),
-        frame_bytes >> 10,
-        arena_bytes >> 10,
-        used >> 10
-    );
+    log!("bulkhead: grant tables: {} KiB of host RAM at {:#x} ({} KiB of grant frames, {} KiB of bookkeeping, {} KiB of it used)", D(&carved.size() >> 10), carved.start(), D(&frame_bytes >> 10), D(&arena_bytes >> 10), D(&used >> 10));
     Ok(())
 }
 
@@ -210,7 +204,7 @@ impl Stage2 for Live {
         let Some(p) = partitions().get(partition) else { return };
         let Some(page) = gfn.checked_mul(PAGE_SIZE).and_then(|ipa| AddressRange::new(ipa, PAGE_SIZE)) else { return };
         if let Err(e) = memory::unmap_guest(p, page) {
-            println!("bulkhead: partition \"{}\": guest page {:#x} could not be unmapped: {e}", p.name, page.start());
+            log!("bulkhead: partition \"{}\": guest page {:#x} could not be unmapped: {}", p.name.as_str(), page.start(), D(&e));
         }
     }
 }
@@ -241,11 +235,8 @@ pub fn revoke(p: &Partition) {
         revoked
     };
     match revoked {
-        Ok(r) if r.foreign != 0 || r.own != 0 => println!(
-            "bulkhead: partition \"{}\": grant mappings removed: {} of its pages in other partitions, {} of other partitions' pages in it",
-            p.name, r.foreign, r.own
-        ),
+        Ok(r) if r.foreign != 0 || r.own != 0 => log!("bulkhead: partition \"{}\": grant mappings removed: {} of its pages in other partitions, {} of other partitions' pages in it", p.name.as_str(), D(&r.foreign), D(&r.own)),
         Ok(_) => {}
-        Err(refusal) => println!("bulkhead: partition \"{}\": its RAM could not all be put back after its grants: {refusal}", p.name),
+        Err(refusal) => log!("bulkhead: partition \"{}\": its RAM could not all be put back after its grants: {}", p.name.as_str(), D(&refusal)),
     }
 }

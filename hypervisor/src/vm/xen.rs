@@ -110,9 +110,9 @@ impl Environment for Machine<'_> {
         let admit = self.p.run.lock().reports.admit(cpu::counter(), window);
         if let crate::portable::partition::report_limit::Admit::Print { dropped } = admit {
             if dropped > 0 {
-                println!("bulkhead: partition \"{}\": {dropped} more reports were left out", self.p.name);
+                log!("bulkhead: partition \"{}\": {} more reports were left out", self.p.name.as_str(), dropped);
             }
-            println!("bulkhead: partition \"{}\": {refusal}", self.p.name);
+            log!("bulkhead: partition \"{}\": {}", self.p.name.as_str(), D(&refusal));
         }
     }
 

@@ -107,7 +107,8 @@ pub fn build_variant(profile: Profile, logs: Logs) -> Result<(PathBuf, PathBuf),
     Ok((image, elf))
 }
 
-/// The test guests' names: one binary per `tests/guests/src/bin/NAME.rs`, sorted.
+/// The test guests' names: one binary per `tests/guests/src/bin/NAME.rs` or
+/// `tests/guests/src/bin/NAME/main.rs` (a guest with modules of its own), sorted.
 pub fn guest_names() -> Result<Vec<String>, BuildError> {
     let dir = workspace::root().join("tests/guests/src/bin");
     let list_error = |error| BuildError::GuestList {
@@ -120,6 +121,10 @@ pub fn guest_names() -> Result<Vec<String>, BuildError> {
         if path.extension().is_some_and(|e| e == "rs") {
             if let Some(stem) = path.file_stem() {
                 names.push(stem.to_string_lossy().into_owned());
+            }
+        } else if path.join("main.rs").is_file() {
+            if let Some(name) = path.file_name() {
+                names.push(name.to_string_lossy().into_owned());
             }
         }
     }

@@ -207,7 +207,8 @@ fn run_vcpu(
                 interrupts::flush(p, vcpu);
                 let listed = interrupts::any_listed();
                 interrupts::sync(p, vcpu);
-                if listed {
+                // A `SCHEDOP_poll` woken by its ports before the park: it ends now.
+                if listed || p.xen.pollers.take_woken(vcpu) {
                     continue;
                 }
                 let wait = pool.block(cpu, p, vcpu, changes, cntvoff, || {

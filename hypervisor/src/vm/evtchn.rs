@@ -95,11 +95,15 @@ fn sync(p: &Partition, table: &mut EventChannels) {
     }
 }
 
-/// Raises the upcalls of `fx` on partition `q`'s vCPUs (no table lock held) and logs a fault.
-/// `raise` raises one on the calling partition through its hypercall environment.
+/// Raises the upcalls of `fx` on partition `q`'s vCPUs (no table lock held), wakes its
+/// vCPUs polling if a port became pending, and logs a fault. `raise` raises one on the
+/// calling partition through its hypercall environment.
 fn act(q: &Partition, fx: &Effects, raise: &mut dyn FnMut(usize)) {
     for vcpu in fx.upcalls.iter() {
         raise(usize::from(vcpu));
+    }
+    if fx.newly_pending {
+        wake_pollers(q);
     }
     if let Some(fault) = fx.fault {
         log!("bulkhead: partition \"{}\": an event was lost: {}", q.name.as_str(), D(&fault));
@@ -113,6 +117,29 @@ fn raise_remote(q: &Partition, vcpu: usize) {
     if let Ok(effects) = effects {
         interrupts::act(q, vcpu, effects);
     }
+}
+
+/// Wakes the vCPUs of `q` waiting in `SCHEDOP_poll` (Xen's `evtchn_check_pollers`): a port
+/// became pending, masked or not. The wake-up goes through the scheduler as an interrupt's
+/// does; a vCPU not parked yet finds itself woken before it parks (the vGIC's change count,
+/// [`crate::portable::xen::Pollers::take_woken`]).
+fn wake_pollers(q: &Partition) {
+    let woken = q.xen.pollers.wake_all();
+    if woken == 0 {
+        return;
+    }
+    // A vCPU between its last look at the change count and its park is caught by this.
+    q.vgic.lock().wake_waiters();
+    for vcpu in (0..64).filter(|v| woken & (1 << v) != 0) {
+        super::sched::notify(q, vcpu);
+    }
+}
+
+/// Whether port `port` of `p` is pending, for `SCHEDOP_poll` (-EINVAL: no such port).
+pub fn port_pending(p: &Partition, port: u32) -> Result<bool, Errno> {
+    let mut table = p.evtchn.lock();
+    sync(p, &mut table);
+    table.is_pending(port, &mut Ram::new(p))
 }
 
 fn partitions() -> &'static [Partition] {
@@ -187,6 +214,11 @@ pub fn op(p: &Partition, call: Call, raise: &mut dyn FnMut(usize)) -> Result<Ans
             peer_reset(all, &notice);
             Answer::Done
         }
+        Call::ResetCont { dom } => {
+            // Xen checks the domain as for a reset, then finds no reset in progress.
+            EventChannels::reset_target(dom, p.index, count)?;
+            return Err(Errno::Ebusy);
+        }
         Call::Status { dom, port } => {
             let target = resolve_domid(dom, p.index, count)?;
             let q = all.get(target).ok_or(Errno::Esrch)?;
@@ -233,7 +265,9 @@ fn local(table: &mut EventChannels, caller: usize, call: Call, mem: &mut Ram<'_>
             Answer::Done
         }
         // Handled by `op` with the locks they need.
-        Call::BindInterdomain { .. } | Call::Send { .. } | Call::Close { .. } | Call::Reset { .. } | Call::Status { .. } => return Err(Errno::Enosys),
+        Call::BindInterdomain { .. } | Call::Send { .. } | Call::Close { .. } | Call::Reset { .. } | Call::ResetCont { .. } | Call::Status { .. } => {
+            return Err(Errno::Enosys)
+        }
     })
 }
 

@@ -29,6 +29,8 @@ const PSTATE_I: u64 = 1 << 7;
 /// The machine as one hypercall of partition `p` sees it.
 struct Machine<'a> {
     p: &'a Partition,
+    /// The calling vCPU.
+    vcpu: usize,
 }
 
 impl Machine<'_> {
@@ -91,6 +93,10 @@ impl Environment for Machine<'_> {
         mapped.map_err(stage2_errno)
     }
 
+    fn unmap_shared_info(&mut self, gfn: u64) -> Result<(), i64> {
+        unmap_shared_info(self.p, gfn).map_err(stage2_errno)
+    }
+
     fn raise_upcall(&mut self, vcpu: usize) {
         raise_upcall(self.p, vcpu);
     }
@@ -119,6 +125,18 @@ impl Environment for Machine<'_> {
     fn now(&self) -> (u64, u64) {
         (cpu::counter(), cpu::counter_frequency())
     }
+
+    fn poll_begin(&mut self) {
+        self.p.xen.pollers.begin(self.vcpu);
+    }
+
+    fn port_pending(&mut self, port: u32) -> Result<bool, Errno> {
+        evtchn::port_pending(self.p, port)
+    }
+
+    fn poll_cancel(&mut self) {
+        self.p.xen.pollers.cancel(self.vcpu);
+    }
 }
 
 /// Raises the event-channel upcall PPI on vCPU `vcpu` of `p`, kicking or waking it.
@@ -136,6 +154,19 @@ fn stage2_errno(error: Stage2Error) -> i64 {
         Stage2Error::OutOfTablePages { .. } => -errno::ENOMEM,
         _ => -errno::EINVAL,
     }
+}
+
+/// Unmaps the shared_info page from guest frame `gfn` and maps back the RAM page it covered,
+/// if any (Xen leaves a hole there: the guest gets its page back here instead).
+fn unmap_shared_info(p: &Partition, gfn: u64) -> Result<(), Stage2Error> {
+    let Some(frame) = gfn.checked_mul(PAGE_SIZE).and_then(|ipa| AddressRange::new(ipa, PAGE_SIZE)) else {
+        return Ok(());
+    };
+    memory::unmap_guest(p, frame)?;
+    if let Some(host) = ipa_to_host(&p.banks, frame.start(), PAGE_SIZE) {
+        restore_ram(p, frame.start(), host);
+    }
+    Ok(())
 }
 
 /// Maps the RAM page at `ipa` (host `host`) back into the partition.
@@ -167,7 +198,7 @@ pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit 
         direct_mapped: p.xen.direct_mapped,
         vcpus_up,
     };
-    let outcome = dispatch(&mut Machine { p }, &caller, &p.xen.state, &call);
+    let outcome = dispatch(&mut Machine { p, vcpu }, &caller, &p.xen.state, &call);
     if call.number == number::SCHED_OP {
         let earliest = p.xen.state.lock().watchdogs.iter().flatten().copied().min().unwrap_or(u64::MAX);
         p.xen.watchdog.store(earliest, Ordering::Relaxed);
@@ -268,12 +299,9 @@ pub fn reset(p: &Partition) {
     let mapped = p.xen.state.lock().reset();
     p.xen.clear_shared_info();
     p.xen.watchdog.store(u64::MAX, Ordering::Relaxed);
+    p.xen.pollers.reset();
     let Some(gfn) = mapped else { return };
-    let Some(frame) = gfn.checked_mul(PAGE_SIZE).and_then(|ipa| AddressRange::new(ipa, PAGE_SIZE)) else { return };
-    if memory::unmap_guest(p, frame).is_err() {
-        log!("bulkhead: partition \"{}\": its shared_info page at {:#x} could not be unmapped", p.name.as_str(), frame.start());
-    }
-    if let Some(host) = ipa_to_host(&p.banks, frame.start(), PAGE_SIZE) {
-        restore_ram(p, frame.start(), host);
+    if let Err(error) = unmap_shared_info(p, gfn) {
+        log!("bulkhead: partition \"{}\": its shared_info page at guest frame {gfn:#x} could not be unmapped: {error}", p.name.as_str());
     }
 }

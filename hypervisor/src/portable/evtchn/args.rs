@@ -19,8 +19,11 @@ pub enum Call {
     Status { dom: u16, port: u32 },
     BindVcpu { port: u32, vcpu: u32 },
     Unmask { port: u32 },
-    /// `EVTCHNOP_reset` and `EVTCHNOP_reset_cont` (nothing here is preempted).
+    /// `EVTCHNOP_reset`.
     Reset { dom: u16 },
+    /// `EVTCHNOP_reset_cont`: continues a reset that was preempted. Nothing here is
+    /// preempted, so there is never one to continue (-EBUSY, as Xen answers then).
+    ResetCont { dom: u16 },
     InitControl { control_gfn: u64, offset: u32, vcpu: u32 },
     ExpandArray { array_gfn: u64 },
     SetPriority { port: u32, priority: u32 },
@@ -85,6 +88,7 @@ impl Call {
             },
             op::EXPAND_ARRAY => Call::ExpandArray { array_gfn: u64_at(b, 0)? },
             op::SET_PRIORITY => Call::SetPriority { port: u32_at(b, 0)?, priority: u32_at(b, 4)? },
+            op::RESET_CONT => Call::ResetCont { dom: u16_at(b, 0)? },
             _ => Call::Reset { dom: u16_at(b, 0)? },
         })
     }

@@ -62,11 +62,12 @@ impl EventChannels {
     }
 
     /// Whether a port is bound and pending (`SCHEDOP_poll` checks its ports with it). A port
-    /// that is not valid is -EINVAL, as Xen's poll answers; a word that cannot be read, -EFAULT.
+    /// that is not valid, or not in use (free, reserved), is -EINVAL, as Xen 4.17's poll
+    /// answers (`evtchn_port_poll`); a word that cannot be read, -EFAULT.
     pub fn is_pending(&self, port: u32, mem: &mut impl EventMemory) -> Result<bool, Errno> {
         let channel = self.channel(port).ok_or(Errno::Einval)?;
         if !channel.binding.usable() {
-            return Ok(false);
+            return Err(Errno::Einval);
         }
         let pending = if self.fifo.active {
             match self.fifo.word(port) {

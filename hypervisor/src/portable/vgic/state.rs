@@ -144,6 +144,13 @@ impl Vgic {
         self.changes = self.changes.wrapping_add(1);
     }
 
+    /// Moves the change count without raising an interrupt: a vCPU about to park, which
+    /// compares [`Vgic::changes`] with what it read before, stays awake (a Xen poll woken by
+    /// its ports, which the upcall does not signal when they are masked).
+    pub fn wake_waiters(&mut self) {
+        self.touch();
+    }
+
     /// How many interrupts were raised for the guest (injections, rising lines, SGIs).
     pub const fn raised(&self) -> u64 {
         self.raised

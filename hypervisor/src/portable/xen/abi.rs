@@ -92,6 +92,9 @@ pub mod console {
 pub mod memory {
     pub const ADD_TO_PHYSMAP: u64 = 7;
     pub const ADD_TO_PHYSMAP_BATCH: u64 = 23;
+    pub const REMOVE_FROM_PHYSMAP: u64 = 15;
+    /// `struct xen_remove_from_physmap`: domid u16 @0, gpfn u64 @8.
+    pub const REMOVE_FROM_PHYSMAP_SIZE: usize = 16;
     /// The low bits of the command; the rest is the continuation's start extent.
     pub const COMMAND_MASK: u64 = 0x3f;
     pub const EXTENT_SHIFT: u32 = 6;

@@ -21,10 +21,11 @@ pub enum Answer {
 /// The largest argument structure (`status`, `init_control`).
 const LARGEST: usize = 24;
 
-/// `HYPERVISOR_event_channel_op(cmd, arg)`: an unknown `cmd` is -ENOSYS, an unreadable or
-/// unwritable `arg` -EFAULT; otherwise the runtime's answer, copied back on success as Xen does.
+/// `HYPERVISOR_event_channel_op(cmd, arg)`: `cmd` is a C `int` (its low 32 bits); an unknown
+/// one is -ENOSYS, an unreadable or unwritable `arg` -EFAULT; otherwise the runtime's answer,
+/// copied back on success as Xen does.
 pub fn event_channel_op(env: &mut impl Environment, caller: &Caller<'_>, cmd: u64, arg: u64) -> i64 {
-    let Ok(cmd) = u32::try_from(cmd) else { return Errno::Enosys.to_return() };
+    let cmd = cmd as u32;
     let Some(size) = args::size(cmd) else { return Errno::Enosys.to_return() };
     let mut bytes = [0u8; LARGEST];
     let Some(structure) = bytes.get_mut(..size) else { return Errno::Enosys.to_return() };

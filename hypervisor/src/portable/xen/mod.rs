@@ -15,6 +15,7 @@ pub mod guest_memory;
 mod hvm_op;
 mod memory_op;
 mod partition;
+mod poll;
 mod sched_op;
 mod state;
 mod vcpu_op;
@@ -23,6 +24,7 @@ mod version;
 pub use evtchn_op::Answer;
 pub use guest_memory::{Fault, GuestAccess};
 pub use partition::{XenPartition, HYPERVISOR_NODE};
+pub use poll::Pollers;
 pub use state::{VcpuInfo, XenState};
 
 use crate::portable::guest::boot::GuestBank;
@@ -128,6 +130,9 @@ pub trait Environment: GuestAccess {
     /// Maps the partition's shared_info page at guest frame `gfn` in its stage 2 (over RAM
     /// if there is RAM there). Errors are Xen errno values.
     fn map_shared_info(&mut self, gfn: u64) -> Result<(), i64>;
+    /// Unmaps the partition's shared_info page from guest frame `gfn`, where it is mapped,
+    /// putting back the RAM page it covered if there is one. Errors are Xen errno values.
+    fn unmap_shared_info(&mut self, gfn: u64) -> Result<(), i64>;
     /// Raises the event-channel upcall (PPI 31) on vCPU `vcpu` of the partition.
     fn raise_upcall(&mut self, vcpu: usize);
     /// The counter (CNTPCT) now, and its ticks per second, for watchdogs.
@@ -144,6 +149,15 @@ pub trait Environment: GuestAccess {
         &mut self,
         f: &mut dyn FnMut(&mut crate::portable::gnttab::Grants, &mut dyn crate::portable::gnttab::GrantMemory, &mut dyn crate::portable::gnttab::Stage2),
     );
+    /// `SCHEDOP_poll` begins for the calling vCPU: from now on a port of its partition that
+    /// becomes pending wakes it ([`Pollers`]).
+    fn poll_begin(&mut self);
+    /// Whether `port` of the caller's partition is pending (bound or not, masked or not);
+    /// -EINVAL for a number that is no port of its table, -EFAULT if the event word cannot be
+    /// read.
+    fn port_pending(&mut self, port: u32) -> Result<bool, crate::portable::evtchn::Errno>;
+    /// The poll returns without waiting.
+    fn poll_cancel(&mut self);
 }
 
 /// The answer to a hypercall that needs nothing of the partition, its state or guest memory

@@ -2,6 +2,7 @@
 //! tree gets the `/hypervisor` node, and the state its hypercalls change.
 
 use super::abi::layout::{EVENT_CHANNEL_PPI, GRANT_TABLE_BASE, GRANT_TABLE_SIZE};
+use super::poll::Pollers;
 use super::state::XenState;
 use crate::portable::guest::dtb::{ExtraNode, GIC_PHANDLE};
 use alloc::alloc::{alloc_zeroed, Layout};
@@ -33,6 +34,8 @@ pub struct XenPartition {
     /// The earliest `SCHEDOP_watchdog` deadline (counter ticks), `u64::MAX` when none: read
     /// without the lock on the guest's interrupt exits.
     pub watchdog: AtomicU64,
+    /// Its vCPUs waiting in `SCHEDOP_poll`, woken by its ports becoming pending.
+    pub pollers: Pollers,
 }
 
 impl XenPartition {
@@ -46,7 +49,7 @@ impl XenPartition {
             return None;
         }
         let shared_info = page as u64;
-        let this = Self { state: Mutex::new(XenState::new(shared_info)), shared_info, hypervisor_node, direct_mapped, watchdog: AtomicU64::new(u64::MAX) };
+        let this = Self { state: Mutex::new(XenState::new(shared_info)), shared_info, hypervisor_node, direct_mapped, watchdog: AtomicU64::new(u64::MAX), pollers: Pollers::new() };
         this.clear_shared_info();
         Some(this)
     }

@@ -54,9 +54,11 @@ pub fn sched_op(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<X
     }
 }
 
-/// `SCHEDOP_poll`: the ports are checked readable, then the vCPU waits as for
-/// `SCHEDOP_block` (until an interrupt; the event-channel module will end it on the polled
-/// ports' events, and the timeout is not kept yet).
+/// `SCHEDOP_poll`, in Xen's order: the vCPU is marked polling, then each port is read
+/// (-EFAULT) and looked at (-EINVAL for no port; 0 at once if pending, masked or not); if none
+/// is pending the vCPU waits as for `SCHEDOP_block` without unmasking, until one of its
+/// partition's ports becomes pending or an interrupt comes. The timeout is not kept: it
+/// waits for one of those (Xen also returns at the timeout).
 fn poll(env: &mut impl Environment, caller: &Caller<'_>, arg: u64) -> Outcome {
     let Ok(request) = read_struct::<{ sched::POLL_SIZE }>(env, caller.banks, arg) else {
         return Outcome::Return(-errno::EFAULT);
@@ -65,10 +67,23 @@ fn poll(env: &mut impl Environment, caller: &Caller<'_>, arg: u64) -> Outcome {
     if count > sched::POLL_MAX_PORTS {
         return Outcome::Return(-errno::EINVAL);
     }
+    env.poll_begin();
     let mut port = [0u8; 4];
     for i in 0..u64::from(count) {
-        if copy_from_guest(env, caller.banks, ports.wrapping_add(i * 4), &mut port).is_err() {
-            return Outcome::Return(-errno::EFAULT);
+        let looked = match copy_from_guest(env, caller.banks, ports.wrapping_add(i * 4), &mut port) {
+            Err(_) => Err(-errno::EFAULT),
+            Ok(()) => env.port_pending(u32::from_le_bytes(port)).map_err(|e| e.to_return()),
+        };
+        match looked {
+            Ok(false) => {}
+            Ok(true) => {
+                env.poll_cancel();
+                return Outcome::Return(0);
+            }
+            Err(rc) => {
+                env.poll_cancel();
+                return Outcome::Return(rc);
+            }
         }
     }
     Outcome::Block { unmask: false }

@@ -26,11 +26,15 @@ struct Fake {
     world: crate::portable::gnttab::tests::World,
     /// Reservation refusals reported for the log.
     refusals: Vec<crate::portable::gnttab::Refusal>,
+    /// Ports that are pending; ports at or above 4096 are no ports.
+    pending: Vec<u32>,
+    /// Whether the vCPU polls now (begun and not cancelled).
+    polling: bool,
 }
 
 impl Fake {
     fn new() -> Self {
-        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new(), world: crate::portable::gnttab::tests::World::new(2), refusals: Vec::new() }
+        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new(), world: crate::portable::gnttab::tests::World::new(2), refusals: Vec::new(), pending: Vec::new(), polling: false }
     }
 
     fn slot(&mut self, pa: u64, size: usize) -> &mut [u8] {
@@ -82,6 +86,12 @@ impl Environment for Fake {
         Ok(())
     }
 
+    fn unmap_shared_info(&mut self, gfn: u64) -> Result<(), i64> {
+        let at = self.mapped.iter().position(|&g| g == gfn).expect("unmapped where it was mapped");
+        self.mapped.remove(at);
+        Ok(())
+    }
+
     fn raise_upcall(&mut self, vcpu: usize) {
         self.upcalls.push(vcpu);
     }
@@ -109,6 +119,24 @@ impl Environment for Fake {
     ) {
         let world = &mut self.world;
         f(&mut world.grants, &mut world.mem, &mut world.s2);
+    }
+
+    fn poll_begin(&mut self) {
+        assert!(!self.polling, "a poll begun twice");
+        self.polling = true;
+    }
+
+    fn port_pending(&mut self, port: u32) -> Result<bool, crate::portable::evtchn::Errno> {
+        assert!(self.polling, "ports are looked at after the poll begins");
+        if port >= 4096 {
+            return Err(crate::portable::evtchn::Errno::Einval);
+        }
+        Ok(self.pending.contains(&port))
+    }
+
+    fn poll_cancel(&mut self) {
+        assert!(self.polling, "a poll cancelled that had not begun");
+        self.polling = false;
     }
 }
 
@@ -371,6 +399,7 @@ fn sched_op_maps_reasons_and_keeps_watchdogs() {
     poll[8..12].copy_from_slice(&1u32.to_le_bytes());
     f.poke(BUF, &poll);
     assert_eq!(call(&mut f, &s, number::SCHED_OP, &[sched::POLL, BUF]), Outcome::Return(-errno::EFAULT));
+    assert!(!f.polling, "an error ends the poll");
     let watchdog = |f: &mut Fake, id: u32, timeout: u32| {
         f.poke(BUF, &id.to_le_bytes());
         f.poke(BUF + 4, &timeout.to_le_bytes());
@@ -431,9 +460,72 @@ fn event_channel_op_decodes_the_call_and_writes_the_answer_back() {
     assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[4, BUF]), -errno::EINVAL);
     // An unknown command, a bad buffer.
     assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[99, BUF]), -errno::ENOSYS);
-    assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[1 << 32 | 4, BUF]), -errno::ENOSYS);
+    // The command is a C int: upper bits are dropped, as Xen's do_event_channel_op sees it.
+    assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[1 << 32 | 4, BUF]), -errno::EINVAL);
     assert_eq!(ret(&mut f, &s, number::EVENT_CHANNEL_OP, &[4, 0]), -errno::EFAULT);
-    assert_eq!(f.evtchn_calls.len(), 2);
+    assert_eq!(f.evtchn_calls.len(), 3);
+}
+
+#[test]
+fn poll_returns_at_once_for_a_pending_port_and_waits_otherwise() {
+    let (mut f, s) = (Fake::new(), state());
+    let ports = BUF + 64;
+    let poll = |f: &mut Fake, list: &[u32]| {
+        for (i, port) in list.iter().enumerate() {
+            f.poke(ports + 4 * i as u64, &port.to_le_bytes());
+        }
+        let mut request = [0u8; 24];
+        request[..8].copy_from_slice(&ports.to_le_bytes());
+        request[8..12].copy_from_slice(&(list.len() as u32).to_le_bytes());
+        f.poke(BUF, &request);
+        call(f, &s, number::SCHED_OP, &[sched::POLL, BUF])
+    };
+    // Nothing pending: the vCPU waits, still polling, IRQs left as they are.
+    assert_eq!(poll(&mut f, &[3, 5]), Outcome::Block { unmask: false });
+    assert!(f.polling);
+    f.polling = false;
+    // The second port pending: 0 at once, the poll over.
+    f.pending = vec![5];
+    assert_eq!(poll(&mut f, &[3, 5]), Outcome::Return(0));
+    assert!(!f.polling);
+    // A port that is none: -EINVAL, unless a pending one comes first (Xen's order).
+    assert_eq!(poll(&mut f, &[9000, 5]), Outcome::Return(-errno::EINVAL));
+    assert_eq!(poll(&mut f, &[5, 9000]), Outcome::Return(0));
+    assert!(!f.polling);
+    // No ports: waits (for an interrupt).
+    assert_eq!(poll(&mut f, &[]), Outcome::Block { unmask: false });
+}
+
+#[test]
+fn remove_from_physmap_takes_shared_info_away_so_it_can_be_mapped_again() {
+    let (mut f, s) = (Fake::new(), state());
+    let remove = |f: &mut Fake, domid: u16, gpfn: u64| {
+        let mut request = [0u8; 16];
+        request[..2].copy_from_slice(&domid.to_le_bytes());
+        request[8..].copy_from_slice(&gpfn.to_le_bytes());
+        f.poke(BUF + 256, &request);
+        ret(f, &s, number::MEMORY_OP, &[memory::REMOVE_FROM_PHYSMAP, BUF + 256])
+    };
+    let (ram_gfn, empty_gfn) = (RAM_IPA >> 12, 0x1000_0000 >> 12);
+    // Nothing mapped yet: a RAM frame is refused, an empty frame has nothing to remove.
+    assert_eq!(remove(&mut f, DOMID_SELF, ram_gfn), -errno::EPERM);
+    assert_eq!(remove(&mut f, DOMID_SELF, empty_gfn), -errno::ENOENT);
+    physmap(&mut f, DOMID_SELF, memory::SPACE_SHARED_INFO, 0, ram_gfn + 16);
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP, BUF]), 0);
+    // Domain checks come first, then the frame.
+    assert_eq!(remove(&mut f, 7, ram_gfn + 16), -errno::ESRCH);
+    assert_eq!(remove(&mut f, 2, ram_gfn + 16), -errno::EPERM);
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::REMOVE_FROM_PHYSMAP, HOLE]), -errno::EFAULT);
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::REMOVE_FROM_PHYSMAP | 1 << 6, BUF + 256]), -errno::EINVAL);
+    assert_eq!(f.mapped, [ram_gfn + 16]);
+    // The caller's own id works as DOMID_SELF does.
+    assert_eq!(remove(&mut f, 1, ram_gfn + 16), 0);
+    assert!(f.mapped.is_empty());
+    assert_eq!(s.lock().shared_info_gfn, None);
+    // Mapped again elsewhere, where add_to_physmap said -EBUSY before the removal.
+    physmap(&mut f, DOMID_SELF, memory::SPACE_SHARED_INFO, 0, ram_gfn + 20);
+    assert_eq!(ret(&mut f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP, BUF]), 0);
+    assert_eq!(f.mapped, [ram_gfn + 20]);
 }
 
 mod gnttab;

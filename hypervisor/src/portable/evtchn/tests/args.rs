@@ -20,7 +20,8 @@ fn calls_decode_from_guest_bytes() {
         Call::decode(op::INIT_CONTROL, &ic),
         Ok(Call::InitControl { control_gfn: 0x1_2345_6789, offset: 64, vcpu: 1 })
     );
-    assert_eq!(Call::decode(op::RESET_CONT, &b), Ok(Call::Reset { dom: 0x7ff0 }));
+    assert_eq!(Call::decode(op::RESET, &b), Ok(Call::Reset { dom: 0x7ff0 }));
+    assert_eq!(Call::decode(op::RESET_CONT, &b), Ok(Call::ResetCont { dom: 0x7ff0 }));
     assert_eq!(Call::decode(op::BIND_PIRQ, &b), Err(Errno::Enosys));
     assert_eq!(Call::decode(99, &b), Err(Errno::Enosys));
     assert_eq!(Call::decode(op::STATUS, &b[..20]), Err(Errno::Efault));

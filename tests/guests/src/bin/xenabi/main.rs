@@ -19,7 +19,7 @@ use test_guests::runtime::xen::hypercall;
 use test_guests::runtime::Guest;
 use test_guests::say;
 
-#[path = "xenabi/gnttab.rs"]
+mod evtchn;
 mod gnttab;
 
 test_guests::entry!(main);
@@ -44,8 +44,8 @@ const TIMER_PPI: u32 = 27;
 
 /// Scratch pages in the guest's RAM for buffers the hypervisor reads and writes.
 #[repr(C, align(4096))]
-struct Pages([[u8; 4096]; 8]);
-static mut PAGES: Pages = Pages([[0; 4096]; 8]);
+struct Pages([[u8; 4096]; 12]);
+static mut PAGES: Pages = Pages([[0; 4096]; 12]);
 
 /// The address of scratch page `index`.
 fn page(index: usize) -> u64 {
@@ -108,6 +108,9 @@ fn main(guest: &'static Guest) -> ! {
     gnttab::cases(guest);
     vcpu_op(guest);
     sched_op(guest);
+    evtchn::cases(guest);
+    // Last: on Xen it takes a RAM page out of the domain, which no later case may count.
+    remove_from_physmap(guest, page(4) >> 12);
     others(guest);
     say!(guest, "done");
     let reason = page(0);
@@ -300,6 +303,28 @@ fn memory_op(guest: &Guest) {
     say!(guest, "memory_op unknown command 63 = {}", call(MEMORY_OP, &[63, buf]));
 }
 
+/// `XENMEM_remove_from_physmap` (15) of frame `gpfn` of domain `domid`.
+fn remove(domid: u16, gpfn: u64) -> i64 {
+    let buf = page(1);
+    poke(buf, &domid.to_le_bytes());
+    poke(buf + 2, &[0; 6]);
+    poke(buf + 8, &gpfn.to_le_bytes());
+    call(MEMORY_OP, &[15, buf])
+}
+
+/// Takes shared_info (at frame `shared`) away and maps it back at the same frame. Scratch
+/// page 7, which nothing uses after this, is the RAM frame asked for.
+fn remove_from_physmap(guest: &Guest, shared: u64) {
+    say!(guest, "memory_op remove_from_physmap domid 9 (none) = {}", remove(9, shared));
+    say!(guest, "memory_op remove_from_physmap gfn without RAM = {}", remove(DOMID_SELF, NO_RAM >> 12));
+    say!(guest, "memory_op remove_from_physmap RAM gfn = {}", remove(DOMID_SELF, page(7) >> 12));
+    say!(guest, "memory_op remove_from_physmap at {NO_RAM:#x} = {}", call(MEMORY_OP, &[15, NO_RAM]));
+    say!(guest, "memory_op remove_from_physmap shared_info = {}", remove(DOMID_SELF, shared));
+    say!(guest, "memory_op remove_from_physmap shared_info again = {}", remove(1, shared));
+    physmap(page(1), DOMID_SELF, 0, 0, 0, shared);
+    say!(guest, "memory_op add_to_physmap shared_info after removal = {}", call(MEMORY_OP, &[7, page(1)]));
+}
+
 /// Writes a `struct vcpu_register_vcpu_info` at `at`.
 fn vcpu_info(at: u64, gfn: u64, offset: u32) {
     poke(at, &gfn.to_le_bytes());
@@ -395,7 +420,6 @@ fn sched_op(guest: &Guest) {
 
 fn others(guest: &Guest) {
     let buf = page(1);
-    say!(guest, "event_channel_op unknown command 99 = {}", call(EVENT_CHANNEL_OP, &[99, buf]));
     say!(guest, "physdev_op unknown command 99 = {}", call(PHYSDEV_OP, &[99, buf]));
     say!(guest, "sysctl at 0 = {}", call(SYSCTL, &[0]));
     say!(guest, "domctl at 0 = {}", call(DOMCTL, &[0]));

@@ -30,6 +30,48 @@ pub fn runs(sorted: &[u64]) -> Runs<'_> {
     Runs { rest: sorted }
 }
 
+/// Runs per histogram line: short enough for Xen's 128-byte console line buffer.
+pub const RUNS_PER_LINE: usize = 6;
+
+/// Hands `line` the report lines `cargo xtask bench` reads for one case, from samples sorted
+/// in ascending order: `bench.result CASE n=N min=A median=B max=C warmup=W`, then
+/// `bench.hist CASE VALUE*COUNT ...` lines of at most [`RUNS_PER_LINE`] runs. Nothing for no
+/// samples.
+pub fn report(case: &str, sorted: &[u64], warmup: usize, mut line: impl FnMut(core::fmt::Arguments<'_>)) {
+    let Some(Summary { count, min, median, max }) = summarize(sorted) else {
+        return;
+    };
+    line(format_args!("bench.result {case} n={count} min={min} median={median} max={max} warmup={warmup}"));
+    let mut chunk = [(0, 0); RUNS_PER_LINE];
+    let mut filled = 0;
+    for run in runs(sorted) {
+        chunk[filled] = run;
+        filled += 1;
+        if filled == RUNS_PER_LINE {
+            line(format_args!("bench.hist {case} {}", RunList(&chunk)));
+            filled = 0;
+        }
+    }
+    if filled > 0 {
+        line(format_args!("bench.hist {case} {}", RunList(&chunk[..filled])));
+    }
+}
+
+/// Runs printed as `VALUE*COUNT` separated by spaces.
+struct RunList<'a>(&'a [(u64, usize)]);
+
+impl core::fmt::Display for RunList<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (index, (value, count)) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(" ")?;
+            }
+            write!(f, "{value}*{count}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Iterator of [`runs`].
 #[derive(Clone, Debug)]
 pub struct Runs<'a> {
@@ -63,6 +105,24 @@ mod tests {
         );
         assert_eq!(summarize(&[1, 2, 2]).map(|s| s.median), Some(2));
         assert_eq!(summarize(&[]), None);
+    }
+
+    #[test]
+    fn report_lines_are_the_summary_then_the_runs_six_a_line() {
+        let sorted: Vec<u64> = (1..=8).chain([8, 9]).collect();
+        let mut lines = Vec::new();
+        report("rt", &sorted, 16, |args| lines.push(args.to_string()));
+        assert_eq!(
+            lines,
+            [
+                "bench.result rt n=10 min=1 median=5 max=9 warmup=16",
+                "bench.hist rt 1*1 2*1 3*1 4*1 5*1 6*1",
+                "bench.hist rt 7*1 8*2 9*1",
+            ]
+        );
+        let mut none = 0;
+        report("rt", &[], 16, |_| none += 1);
+        assert_eq!(none, 0);
     }
 
     #[test]

@@ -28,15 +28,13 @@
 #![no_std]
 #![no_main]
 
-use core::fmt;
-
 use test_guests::bootargs;
 use test_guests::psci::PSCI_VERSION;
 use test_guests::runtime::cpu::{micros, virtual_timer};
 use test_guests::runtime::gic::InterruptController;
 use test_guests::runtime::{self, timing, Guest};
 use test_guests::say;
-use test_guests::stats::{self, Summary};
+use test_guests::stats;
 
 test_guests::entry!(main);
 
@@ -54,8 +52,6 @@ const UART_FR: usize = 0x18;
 /// Xen's `__HYPERVISOR_xen_version` and its `XENVER_version` command.
 const XEN_VERSION: u64 = 17;
 const XENVER_VERSION: u64 = 0;
-/// Runs per histogram line: short enough for Xen's 128-byte console line buffer.
-const RUNS_PER_LINE: usize = 6;
 
 fn main(guest: &'static Guest) -> ! {
     if bootargs::value(guest.bootargs, "bench.mode") == Some("boot") {
@@ -162,36 +158,5 @@ fn timer_case(guest: &Guest, samples: &mut [u64]) {
 /// Prints a case's summary and histogram lines.
 fn report(guest: &Guest, case: &str, samples: &mut [u64]) {
     samples.sort_unstable();
-    let Some(Summary { count, min, median, max }) = stats::summarize(samples) else {
-        return;
-    };
-    say!(guest, "bench.result {case} n={count} min={min} median={median} max={max} warmup={WARMUP}");
-    let mut line = [(0, 0); RUNS_PER_LINE];
-    let mut filled = 0;
-    for run in stats::runs(samples) {
-        line[filled] = run;
-        filled += 1;
-        if filled == RUNS_PER_LINE {
-            say!(guest, "bench.hist {case} {}", RunList(&line));
-            filled = 0;
-        }
-    }
-    if filled > 0 {
-        say!(guest, "bench.hist {case} {}", RunList(&line[..filled]));
-    }
-}
-
-/// Runs printed as `VALUE*COUNT` separated by spaces.
-struct RunList<'a>(&'a [(u64, usize)]);
-
-impl fmt::Display for RunList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, (value, count)) in self.0.iter().enumerate() {
-            if index > 0 {
-                f.write_str(" ")?;
-            }
-            write!(f, "{value}*{count}")?;
-        }
-        Ok(())
-    }
+    stats::report(case, samples, WARMUP, |line| guest.say(line));
 }

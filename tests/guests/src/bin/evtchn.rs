@@ -8,6 +8,16 @@
 //! scenario's deadline turns into a failure. Each side prints what it received, then shuts
 //! down with `SCHEDOP_shutdown(poweroff)`. Ping also prints the
 //! average round trip in counter ticks (not checked: a figure, not a test).
+//!
+//! After the 2-level rounds on the channel they made, pong masks its end and waits for
+//! `evtchn.polls=N` events (10 if not given) in `SCHEDOP_poll` instead: a masked port raises
+//! no upcall, so only the hypervisor's poll wake-up (Xen's `evtchn_check_pollers`) ends
+//! each wait; ping answers none of them, it only sends.
+//!
+//! With `evtchn.bench=1`, ping times each of [`BENCH_SAMPLES`] round trips on the 2-level
+//! channel they made (after [`BENCH_WARMUP`] untimed ones) and prints them as the bench
+//! guest does (`bench.counter`, `bench.result evtchn-round-trip ...`, `bench.hist ...`,
+//! `bench.done`) for `cargo xtask bench`; nothing else runs.
 #![no_std]
 #![no_main]
 
@@ -30,6 +40,10 @@ const EVENT_CHANNEL_OP: u64 = 32;
 const DOMID_SELF: u16 = 0x7ff0;
 const UPCALL_PPI: u32 = 31;
 const ROUNDS: u64 = 1000;
+const POLLS: u64 = 10;
+/// Timed round trips in bench mode, after untimed ones (as the bench guest's cases).
+const BENCH_SAMPLES: usize = 1000;
+const BENCH_WARMUP: usize = 16;
 /// The dynamic channel's port at ping: the lowest free port of a fresh table.
 const PING_PORT: u32 = 1;
 /// FIFO: the default priority's queue and the event word's bits.
@@ -240,7 +254,18 @@ fn main(guest: &'static Guest) -> ! {
         guest.fail(format_args!("register_vcpu_info = {rc}"));
     }
 
+    let polls = match value(guest.bootargs, "evtchn.polls").map(parse_number) {
+        None => POLLS,
+        Some(Ok(n)) => n,
+        Some(Err(error)) => guest.fail(format_args!("evtchn.polls: {error}")),
+    };
+    let bench = value(guest.bootargs, "evtchn.bench") == Some("1");
     let mut rx = Receiver { gic, abi: Abi::TwoLevel };
+    if bench {
+        let port = connect(guest, &rx, ping, Abi::TwoLevel);
+        round_trips(guest, &rx, ping, port);
+        shutdown();
+    }
     for abi in [Abi::TwoLevel, Abi::Fifo] {
         let name = if abi == Abi::TwoLevel { "2-level" } else { "fifo" };
         if abi == Abi::Fifo {
@@ -248,51 +273,155 @@ fn main(guest: &'static Guest) -> ! {
             rx.abi = Abi::Fifo;
         }
         // The guests' own channel.
-        let port = if ping {
-            let mut alloc = [0u8; 8];
-            alloc[..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
-            alloc[2..4].copy_from_slice(&2u16.to_le_bytes());
-            let (rc, out) = evtchn(6, &alloc);
-            let port = u32_at(&out, 4);
-            if rc != 0 || port != PING_PORT + u32::from(abi == Abi::Fifo) {
-                guest.fail(format_args!("alloc_unbound = {rc} port {port}"));
-            }
-            port
-        } else {
-            let remote_port = PING_PORT + u32::from(abi == Abi::Fifo);
-            let mut bind = [0u8; 12];
-            bind[..2].copy_from_slice(&1u16.to_le_bytes());
-            bind[4..8].copy_from_slice(&remote_port.to_le_bytes());
-            let mut tries = 0u64;
-            loop {
-                let (rc, out) = evtchn(0, &bind);
-                if rc == 0 {
-                    let port = u32_at(&out, 8);
-                    // Xen raises an event on the new port: not one of ping's.
-                    rx.wait(port);
-                    break port;
-                }
-                tries += 1;
-                if tries > 100_000_000 {
-                    guest.fail(format_args!("bind_interdomain to ping's port {remote_port} = {rc}"));
-                }
-                // SAFETY: SCHEDOP_yield takes no buffer.
-                unsafe { hypercall(SCHED_OP, [0, 0, 0, 0, 0]) };
-            }
-        };
+        let port = connect(guest, &rx, ping, abi);
         let received = rounds(guest, &rx, ping, port, count);
         say!(guest, "{name} interdomain port {port}: received {received} of {count}");
+        if abi == Abi::TwoLevel {
+            poll_rounds(guest, &rx, ping, port, polls);
+        }
         if let Some(port) = static_port {
             let received = rounds(guest, &rx, ping, port, count);
             say!(guest, "{name} static port {port}: received {received} of {count}");
         }
     }
     say!(guest, "done");
+    shutdown();
+}
+
+/// `SCHEDOP_shutdown(poweroff)`.
+fn shutdown() -> ! {
     let reason = page(0);
     word(reason).store(0, Ordering::Relaxed);
     // SAFETY: the reason is in the argument page.
     unsafe { hypercall(SCHED_OP, [2, reason, 0, 0, 0]) };
-    guest.fail(format_args!("SCHEDOP_shutdown returned"))
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+/// The guests' own channel for `abi`: ping allocates a port for domain 2, pong binds to it
+/// (trying until ping has allocated it). Returns this side's port.
+fn connect(guest: &Guest, rx: &Receiver, ping: bool, abi: Abi) -> u32 {
+    if ping {
+        let mut alloc = [0u8; 8];
+        alloc[..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+        alloc[2..4].copy_from_slice(&2u16.to_le_bytes());
+        let (rc, out) = evtchn(6, &alloc);
+        let port = u32_at(&out, 4);
+        if rc != 0 || port != PING_PORT + u32::from(abi == Abi::Fifo) {
+            guest.fail(format_args!("alloc_unbound = {rc} port {port}"));
+        }
+        return port;
+    }
+    let remote_port = PING_PORT + u32::from(abi == Abi::Fifo);
+    let mut bind = [0u8; 12];
+    bind[..2].copy_from_slice(&1u16.to_le_bytes());
+    bind[4..8].copy_from_slice(&remote_port.to_le_bytes());
+    let mut tries = 0u64;
+    loop {
+        let (rc, out) = evtchn(0, &bind);
+        if rc == 0 {
+            let port = u32_at(&out, 8);
+            // Xen raises an event on the new port: not one of ping's.
+            rx.wait(port);
+            return port;
+        }
+        tries += 1;
+        if tries > 100_000_000 {
+            guest.fail(format_args!("bind_interdomain to ping's port {remote_port} = {rc}"));
+        }
+        // SAFETY: SCHEDOP_yield takes no buffer.
+        unsafe { hypercall(SCHED_OP, [0, 0, 0, 0, 0]) };
+    }
+}
+
+/// The 2-level pending and mask words of `port` in shared_info, and its bit.
+fn bitmaps(port: u32) -> (&'static AtomicU32, &'static AtomicU32, u32) {
+    let offset = 4 * u64::from(port / 32);
+    (word(page(1) + 0x30 + offset), word(page(1) + 0x230 + offset), 1 << (port % 32))
+}
+
+/// Pong masks `port` and takes `polls` events in `SCHEDOP_poll`; ping sends them, one each
+/// time pong has taken the last (it reads pong's acknowledgements on the same channel, in
+/// the usual way: pong unmasks to answer).
+fn poll_rounds(guest: &Guest, rx: &Receiver, ping: bool, port: u32, polls: u64) {
+    if ping {
+        let rx_port = port;
+        let (pending, _, bit) = bitmaps(rx_port);
+        for _ in 0..polls {
+            send(guest, port);
+            // Pong's answer: wait for it with the same poll (ping's port is not masked, but
+            // poll ends on it as well).
+            while pending.fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
+                poll(guest, port);
+            }
+        }
+        say!(guest, "2-level poll port {port}: sent {polls}");
+        return;
+    }
+    let (pending, mask, bit) = bitmaps(port);
+    mask.fetch_or(bit, Ordering::AcqRel);
+    // No upcall left over from the rounds before: only the poll's wake-up may end a wait.
+    byte(page(2)).store(0, Ordering::Release);
+    word(page(2) + 8).store(0, Ordering::Release);
+    word(page(2) + 12).store(0, Ordering::Release);
+    while let Some((raw, _)) = rx.gic.acknowledge() {
+        rx.gic.end(raw);
+    }
+    let mut woken = 0;
+    for _ in 0..polls {
+        // Nothing but the poll wake-up ends this: the port is masked, IRQs are masked.
+        while pending.fetch_and(!bit, Ordering::AcqRel) & bit == 0 {
+            poll(guest, port);
+        }
+        woken += 1;
+        send(guest, port);
+    }
+    mask.fetch_and(!bit, Ordering::AcqRel);
+    say!(guest, "2-level poll port {port} masked: woken {woken} of {polls}");
+}
+
+/// `SCHEDOP_poll` on one port, no timeout.
+fn poll(guest: &Guest, port: u32) {
+    let ports = page(0) + 256;
+    word(ports).store(port, Ordering::Relaxed);
+    let request = page(0) + 128;
+    for (i, value) in [ports as u32, (ports >> 32) as u32, 1, 0, 0, 0].into_iter().enumerate() {
+        word(request + 4 * i as u64).store(value, Ordering::Relaxed);
+    }
+    // SAFETY: the request and the port list are in the argument page, read only.
+    let rc = unsafe { hypercall(SCHED_OP, [3, request, 0, 0, 0]) };
+    if rc != 0 {
+        guest.fail(format_args!("SCHEDOP_poll on port {port} = {rc}"));
+    }
+}
+
+/// Bench mode: ping times each round trip, pong answers them all.
+fn round_trips(guest: &Guest, rx: &Receiver, ping: bool, port: u32) {
+    let total = BENCH_WARMUP + BENCH_SAMPLES;
+    if !ping {
+        send(guest, port);
+        for _ in 0..total {
+            rx.wait(port);
+            send(guest, port);
+        }
+        return;
+    }
+    rx.wait(port);
+    let mut samples = [0u64; BENCH_SAMPLES];
+    for round in 0..total {
+        let start = counter();
+        send(guest, port);
+        rx.wait(port);
+        let ticks = counter().wrapping_sub(start);
+        if let Some(slot) = round.checked_sub(BENCH_WARMUP).and_then(|i| samples.get_mut(i)) {
+            *slot = ticks;
+        }
+    }
+    samples.sort_unstable();
+    say!(guest, "bench.counter {}", test_guests::runtime::timing::counter_frequency());
+    test_guests::stats::report("evtchn-round-trip", &samples, BENCH_WARMUP, |line| guest.say(line));
+    say!(guest, "bench.done");
 }
 
 /// Switches to FIFO: vCPU 0's control block at page 3, the first event array page at page 4.

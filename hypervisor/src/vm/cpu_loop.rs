@@ -99,7 +99,7 @@ fn scheduled_loop(cpu: usize, pool: &'static Pool) -> ! {
             }
             (None, deadline) => {
                 // Idle until a kick, an interrupt or the earliest deadline (a sleeper's timer).
-                arm(deadline);
+                arm(None, deadline);
                 if !per_cpu::this().take_reschedule() {
                     cpu::wait_for_interrupt();
                 }
@@ -157,9 +157,15 @@ fn run_vcpu(
     load(&regs);
     *per_cpu::this().running.lock() = Some(Running { partition: p.index, vcpu });
     let pool = scheduled.map(|(pool, deadline)| {
-        arm(deadline);
+        arm(Some(p), deadline);
         pool
     });
+    if pool.is_none() {
+        // A null pool has no scheduler deadline; the partition's watchdog may still want the
+        // timer.
+        per_cpu::this().slice.store(u64::MAX, Ordering::Relaxed);
+        arm_el2_timer(Some(p), None);
+    }
     let mut maintenance = None;
     // The switch test saves and restores the vCPU on every exit: no exit may skip it.
     let fast_path = !SWITCH_EVERY_EXIT.load(Ordering::Relaxed);
@@ -222,7 +228,7 @@ fn run_vcpu(
                     Wait::Here(deadline) => {
                         // The vCPU's own timer is loaded: its PPI wakes the CPU, and the guest
                         // takes it on the usual path once back in.
-                        arm(deadline);
+                        arm(Some(p), deadline);
                         if !per_cpu::this().take_reschedule() {
                             cpu::wait_for_interrupt();
                         }
@@ -231,7 +237,7 @@ fn run_vcpu(
                             regs
                         }) {
                             Reschedule::Leave => break None,
-                            Reschedule::Keep(deadline) => arm(deadline),
+                            Reschedule::Keep(deadline) => arm(Some(p), deadline),
                             Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                         }
                     }
@@ -250,7 +256,7 @@ fn run_vcpu(
                     switch_out(p, vcpu, &mut regs);
                     regs
                 }) {
-                    Reschedule::Keep(deadline) => arm(deadline),
+                    Reschedule::Keep(deadline) => arm(Some(p), deadline),
                     Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                     Reschedule::Leave => break None,
                 }
@@ -284,12 +290,25 @@ fn run_vcpu(
 }
 
 /// Arms this CPU's EL2 timer for the scheduler's next decision, or disarms it.
-fn arm(deadline: Option<u64>) {
-    match deadline {
-        Some(d) => timer::set_el2_deadline(d),
-        None => {
-            timer::cancel_el2_deadline();
-        }
+/// Takes `deadline` as this CPU's scheduler deadline and arms the EL2 timer (with `p`, the
+/// partition it runs, if any).
+fn arm(p: Option<&Partition>, deadline: Option<u64>) {
+    per_cpu::this().slice.store(deadline.unwrap_or(u64::MAX), Ordering::Relaxed);
+    arm_el2_timer(p, None);
+}
+
+/// Arms this CPU's EL2 timer for the earliest of its scheduler's deadline, partition `p`'s
+/// Xen watchdog (so that a guest spinning with its interrupts masked, which takes no exit,
+/// is still caught on time: the timer's interrupt is an exit) and `also`; disarms it when
+/// there is none.
+pub fn arm_el2_timer(p: Option<&Partition>, also: Option<u64>) {
+    let slice = per_cpu::this().slice.load(Ordering::Relaxed);
+    let watchdog = p.map_or(u64::MAX, |p| p.xen.watchdog.load(Ordering::Relaxed));
+    let deadline = slice.min(watchdog).min(also.unwrap_or(u64::MAX));
+    if deadline == u64::MAX {
+        timer::cancel_el2_deadline();
+    } else {
+        timer::set_el2_deadline(deadline);
     }
 }
 

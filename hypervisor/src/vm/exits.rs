@@ -219,12 +219,12 @@ pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
     if !interrupts::any_listed() {
         let cntvoff = p.run.lock().cntvoff;
         let (ctl, cval) = timer::virtual_timer();
-        if let Some(deadline) = virtual_timer_deadline(ctl, cval, cntvoff) {
-            timer::set_el2_deadline(deadline);
-        }
+        super::cpu_loop::arm_el2_timer(Some(p), virtual_timer_deadline(ctl, cval, cntvoff));
         interrupts::hold_virtual_timer(cpu, true);
         crate::arch::aarch64::cpu::wait_for_interrupt();
         timer::cancel_el2_deadline();
+        // The watchdog's deadline, if one is armed and the wait ended before it.
+        super::cpu_loop::arm_el2_timer(Some(p), None);
         interrupts::hold_virtual_timer(cpu, false);
     }
     interrupts::sync(p, vcpu);

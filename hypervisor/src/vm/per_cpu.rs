@@ -40,6 +40,10 @@ pub struct PerCpu {
     /// Set when its scheduler must choose again (a kick SGI, its EL2 timer, a vCPU woken for
     /// it by this CPU); only this CPU sets and clears it.
     reschedule: AtomicBool,
+    /// Its scheduler's next deadline (counter ticks; `u64::MAX`: none). The EL2 timer is
+    /// armed for the earlier of this and the running partition's Xen watchdog
+    /// (`cpu_loop::arm_el2_timer`); only this CPU reads and writes it.
+    pub slice: AtomicU64,
 }
 
 impl PerCpu {
@@ -68,6 +72,7 @@ pub static CPUS: [PerCpu; MAX_CPUS] = [const {
         },
         interrupts: AtomicU64::new(0),
         reschedule: AtomicBool::new(false),
+        slice: AtomicU64::new(u64::MAX),
     }
 }; MAX_CPUS];
 

@@ -201,7 +201,10 @@ pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit 
     let outcome = dispatch(&mut Machine { p, vcpu }, &caller, &p.xen.state, &call);
     if call.number == number::SCHED_OP {
         let earliest = p.xen.state.lock().watchdogs.iter().flatten().copied().min().unwrap_or(u64::MAX);
-        p.xen.watchdog.store(earliest, Ordering::Relaxed);
+        if p.xen.watchdog.swap(earliest, Ordering::Relaxed) != earliest {
+            // This CPU's EL2 timer follows the new deadline at once.
+            super::cpu_loop::arm_el2_timer(Some(p), None);
+        }
     }
     match outcome {
         Outcome::Return(value) => {
@@ -271,12 +274,22 @@ pub fn shutdown(p: &Partition, cpu: usize, how: Shutdown) -> LoopOutcome {
 }
 
 /// Applies the crash policy if one of the partition's `SCHEDOP_watchdog` timers has expired;
-/// checked on its guest interrupt exits (its timer ticks), so a guest with a watchdog armed
-/// and interrupts masked for good is not caught. Returns whether it acted.
+/// checked on its guest interrupt exits. The CPU running the vCPU that armed or kicked the
+/// watchdog has its EL2 timer set for the deadline (`cpu_loop::arm_el2_timer`), so that exit
+/// comes on time even from a guest spinning with its interrupts masked in a pool whose
+/// scheduler has no tick (`null`). Returns whether it acted.
 pub fn watchdog_expired(p: &Partition, cpu: usize) -> bool {
-    // Most exits: no watchdog armed (`u64::MAX`), or not due.
+    // Most exits: no watchdog armed (`u64::MAX`).
     let deadline = p.xen.watchdog.load(Ordering::Relaxed);
-    deadline != u64::MAX && deadline <= cpu::counter() && watchdog_fires(p, cpu)
+    if deadline == u64::MAX {
+        return false;
+    }
+    if deadline <= cpu::counter() {
+        return watchdog_fires(p, cpu);
+    }
+    // Not due: the EL2 timer may have fired for something else (and been disarmed).
+    super::cpu_loop::arm_el2_timer(Some(p), None);
+    false
 }
 
 /// The slow part of [`watchdog_expired`]: which one, and the crash policy.
@@ -286,7 +299,9 @@ fn watchdog_fires(p: &Partition, cpu: usize) -> bool {
     let now = cpu::counter();
     let expired = p.xen.state.lock().expired_watchdog(now);
     let Some(id) = expired else { return false };
-    log!("bulkhead: partition \"{}\": its Xen watchdog {} expired; applying its crash policy", p.name.as_str(), (id + 1));
+    let deadline = p.xen.watchdog.load(Ordering::Relaxed);
+    let late = now.saturating_sub(deadline).saturating_mul(1_000_000) / cpu::counter_frequency().max(1);
+    log!("bulkhead: partition \"{}\": its Xen watchdog {} expired ({} us after its deadline); applying its crash policy", p.name.as_str(), (id + 1), late);
     crash(p, cpu, format_args!("its Xen watchdog {} expired", id + 1));
     true
 }

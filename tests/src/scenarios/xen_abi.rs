@@ -7,7 +7,7 @@
 
 use crate::scenario::{Expect, ExpectedExit, Hypervisor, PartitionConfig, Scenario};
 
-use super::partitions::{started, ALL_STOPPED};
+use super::partitions::{says, started, stopped, ALL_STOPPED};
 use super::POWER_OFF;
 
 /// The config every run boots (the raspi4b run has its own, for the board's RAM layout).
@@ -425,9 +425,33 @@ fn on_xen() -> Scenario {
     }
 }
 
-/// The conformance scenarios.
+/// A Xen watchdog expires while its guest spins with IRQs masked, taking no exit: the
+/// hypervisor's EL2 timer catches it on time and the partition's crash policy (stop) applies,
+/// while another partition keeps ticking.
+fn watchdog_masked() -> Scenario {
+    let watchdog = vec![
+        started("watchdog"),
+        says("watchdog", "watchdog 1 armed for 1 s; spinning with interrupts masked"),
+        "bulkhead: partition \"watchdog\": its Xen watchdog 1 expired (".to_string(),
+        "bulkhead: partition \"watchdog\" crashed; stopping it (on-crash = stop)".to_string(),
+        stopped("watchdog"),
+    ];
+    let mut ticker = vec![started("ticker")];
+    ticker.extend((1..=4).map(|n| says("ticker", &format!("tick {n}"))));
+    ticker.push(says("ticker", "done"));
+    Scenario {
+        gic: Some(3),
+        expect: vec![Expect::Interleaved(vec![watchdog, ticker]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
+        partitions: Some(PartitionConfig { file: "tests/scenarios/virt-watchdog-masked.dts".into(), valid: true }),
+        forbidden: vec!["FAIL".to_string()],
+        ..Scenario::new("virt-gicv3-xen-watchdog-masked", "virt")
+    }
+}
+
+/// The conformance scenarios, and the watchdog's.
 pub fn all() -> Vec<Scenario> {
     vec![
+        watchdog_masked(),
         on_bulkhead("virt-gicv3-xen-abi", "virt", Some(3), CONFIG),
         on_bulkhead("virt-gicv2-xen-abi", "virt", Some(2), CONFIG),
         on_bulkhead("raspi4b-xen-abi", "rpi4", None, "tests/scenarios/raspi4b-xen-abi.toml"),

@@ -14,7 +14,9 @@
 //! boot only, fall silent after MS milliseconds and spin for ever with interrupts masked (a
 //! partition that stops showing life: its heartbeat deadline catches it); or `spin.crash`:
 //! write `ICC_SGI0R_EL1`, a GICv3 register that traps to the hypervisor and that it does not
-//! emulate, which applies the partition's crash policy.
+//! emulate, which applies the partition's crash policy; or `spin.watchdog=S`: create a Xen
+//! watchdog (`SCHEDOP_watchdog`) of S seconds, say so, then spin for ever with IRQs masked
+//! and nothing that traps, so that only the hypervisor's own timer can notice it expire.
 #![no_std]
 #![no_main]
 
@@ -53,6 +55,9 @@ fn main(guest: &'static Guest) -> ! {
         // guest's memory; it traps to the hypervisor, which is the point.
         unsafe { core::arch::asm!("msr S3_0_C12_C11_7, xzr", options(nostack)) };
         guest.fail(format_args!("the unemulated register write came back"));
+    }
+    if let Some(seconds) = number(guest, "spin.watchdog") {
+        watchdog(guest, seconds, state);
     }
     if let Some(tick) = number(guest, "spin.tick") {
         let until = number(guest, "spin.until").unwrap_or(0);
@@ -104,4 +109,21 @@ fn main(guest: &'static Guest) -> ! {
     core::hint::black_box(state);
     say!(guest, "done");
     guest.psci.system_off()
+}
+
+/// Creates a Xen watchdog of `seconds` and spins with IRQs masked, never trapping.
+fn watchdog(guest: &Guest, seconds: u64, mut state: u64) -> ! {
+    // `struct sched_watchdog`: id 0 (create), timeout in seconds.
+    let mut request = [0u32; 2];
+    request[1] = seconds as u32;
+    // SAFETY: SCHEDOP_watchdog (6) reads the 8-byte request and writes nothing.
+    let id = unsafe { test_guests::runtime::xen::hypercall(29, [6, request.as_mut_ptr() as u64, 0, 0, 0]) };
+    if id <= 0 {
+        guest.fail(format_args!("SCHEDOP_watchdog create = {id}"));
+    }
+    test_guests::runtime::cpu::mask_interrupts();
+    say!(guest, "watchdog {id} armed for {seconds} s; spinning with interrupts masked");
+    loop {
+        state = batch(state);
+    }
 }

@@ -15,12 +15,16 @@ pub const LATENCY_CASES: [(&str, &str); 5] = [
     ("timer-irq", "virtual timer IRQ, guest in WFI: wake - deadline"),
 ];
 
+/// The event-channel round trip: the row's name, what it measures, and the case the `evtchn`
+/// guest (ping, in `evtchn.bench=1` mode) reports.
+pub const EVENT_CHANNEL: (&str, &str) = ("event-channel", "event channel round trip between two partitions on two CPUs");
+pub const EVENT_CHANNEL_CASE: &str = "evtchn-round-trip";
+/// The guest that times the round trips.
+pub const EVENT_CHANNEL_GUEST: &str = "ping";
+
 /// Interfaces both hypervisors have that the bench guest does not time yet: name and what
 /// would be measured.
-pub const NOT_IMPLEMENTED: [(&str, &str); 2] = [
-    ("event-channel", "event channel round trip between two partitions"),
-    ("grant", "grant table map and unmap"),
-];
+pub const NOT_IMPLEMENTED: [(&str, &str); 1] = [("grant", "grant table map and unmap")];
 
 /// The name of the latency guest and of the two boot guests in the configs.
 pub const LATENCY_GUEST: &str = "bench";
@@ -65,12 +69,15 @@ pub fn latency_cell(report: &Report<'_>, case: &str) -> Cell {
     }
 }
 
-/// The latency rows, then the ones the bench guest does not time yet.
-pub fn latency_rows(bulkhead: &Report<'_>, xen: &Report<'_>) -> Vec<Row> {
+/// The latency rows, the event-channel row (from the `ping` guest's reports of its own run),
+/// then the not-implemented ones.
+pub fn latency_rows(bulkhead: &Report<'_>, xen: &Report<'_>, evtchn: (&Report<'_>, &Report<'_>)) -> Vec<Row> {
     let mut rows: Vec<Row> = LATENCY_CASES
         .iter()
         .map(|&(case, what)| Row::new(case, what, "ticks", latency_cell(bulkhead, case), latency_cell(xen, case)))
         .collect();
+    let (name, what) = EVENT_CHANNEL;
+    rows.push(Row::new(name, what, "ticks", latency_cell(evtchn.0, EVENT_CHANNEL_CASE), latency_cell(evtchn.1, EVENT_CHANNEL_CASE)));
     for (case, what) in NOT_IMPLEMENTED {
         // Both hypervisors implement them; the bench guest does not exercise them yet.
         let missing = || Cell::NotMeasured { why: "the bench guest has no case for it yet".into() };
@@ -140,8 +147,13 @@ mod tests {
         assert!(matches!(latency_cell(&ours, "mmio-read"), Cell::NotMeasured { why } if why.contains("disagree")));
         assert!(matches!(latency_cell(&ours, "timer-irq"), Cell::NotMeasured { why } if why.contains("no result")));
         assert!(matches!(latency_cell(&ours, "xen-version"), Cell::Measured { returned: Some(r), .. } if r == "-ENOSYS"));
-        let rows = latency_rows(&ours, &Err("Xen did not boot".into()));
-        assert_eq!(rows.len(), LATENCY_CASES.len() + NOT_IMPLEMENTED.len());
+        let evtchn = parse(&["(ping) ping: bench.result evtchn-round-trip n=2 min=300 median=300 max=310", "(ping) ping: bench.hist evtchn-round-trip 300*1 310*1", "(ping) ping: bench.done"]).unwrap();
+        let ping = report(&evtchn, EVENT_CHANNEL_GUEST);
+        let rows = latency_rows(&ours, &Err("Xen did not boot".into()), (&ping, &Err("Xen did not boot".into())));
+        assert_eq!(rows.len(), LATENCY_CASES.len() + 1 + NOT_IMPLEMENTED.len());
+        let event_channel = &rows[LATENCY_CASES.len()];
+        assert_eq!(event_channel.case, EVENT_CHANNEL.0);
+        assert!(matches!(&event_channel.bulkhead, Cell::Measured { summary, .. } if summary.median == 300));
         assert_eq!(rows[1].xen, Cell::NotMeasured { why: "Xen did not boot".into() });
         assert!(matches!(rows.last().map(|r| &r.bulkhead), Some(Cell::NotMeasured { .. })));
     }

@@ -1,13 +1,17 @@
-//! Event channels on the machine: each partition's table (`Partition::evtchn`) reached
-//! through its RAM and shared_info page, the `event_channel_op` calls run with the lock order
-//! of `portable::evtchn`, upcalls raised through the vGIC, and the ports of a partition that
-//! stops or restarts closed for its peers.
+//! Event channels on the machine: the partitions as `portable::evtchn::runtime` sees them
+//! (which runs each `event_channel_op` with the lock order of `portable::evtchn`, host-tested):
+//! each partition's table (`Partition::evtchn`) reached through its RAM and shared_info page,
+//! upcalls raised through the vGIC, pollers woken through the scheduler.
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use dom0less_config::plan::EventChannel;
+use spin::Mutex;
+
 use crate::portable::evtchn::args::Call;
-use crate::portable::evtchn::{bind_channel, bind_interdomain, resolve_domid, Effects, Errno, EventChannels, EventMemory, MemoryError, Pair, PeerClosed, PeerReset, Route};
+use crate::portable::evtchn::runtime::{self, Machine};
+use crate::portable::evtchn::{Errno, EventChannels, EventMemory, MemoryError, StaticChannelError};
 use crate::portable::partition::Partition;
 use crate::portable::vgic::VcpuId;
 use crate::portable::xen::abi::{layout::EVENT_CHANNEL_PPI, PAGE_SIZE};
@@ -95,27 +99,58 @@ fn sync(p: &Partition, table: &mut EventChannels) {
     }
 }
 
-/// Raises the upcalls of `fx` on partition `q`'s vCPUs (no table lock held), wakes its
-/// vCPUs polling if a port became pending, and logs a fault. `raise` raises one on the
-/// calling partition through its hypercall environment.
-fn act(q: &Partition, fx: &Effects, raise: &mut dyn FnMut(usize)) {
-    for vcpu in fx.upcalls.iter() {
-        raise(usize::from(vcpu));
-    }
-    if fx.newly_pending {
-        wake_pollers(q);
-    }
-    if let Some(fault) = fx.fault {
-        log!("bulkhead: partition \"{}\": an event was lost: {}", q.name.as_str(), D(&fault));
-    }
-}
+/// The machine's partitions, as the runtime layer (`portable::evtchn::runtime`) sees them.
+struct Board;
 
-/// Raises the upcall PPI on vCPU `vcpu` of a partition other than the caller's: the vGIC
-/// kicks or wakes it through the scheduler.
-fn raise_remote(q: &Partition, vcpu: usize) {
-    let effects = q.vgic.lock().inject(VcpuId(vcpu), EVENT_CHANNEL_PPI);
-    if let Ok(effects) = effects {
-        interrupts::act(q, vcpu, effects);
+impl Machine for Board {
+    type Memory<'a> = Ram<'a>;
+
+    fn count(&self) -> usize {
+        partitions().len()
+    }
+
+    fn table(&self, partition: usize) -> Option<&Mutex<EventChannels>> {
+        partitions().get(partition).map(|p| &p.evtchn)
+    }
+
+    fn memory(&self, partition: usize) -> Option<Ram<'_>> {
+        partitions().get(partition).map(Ram::new)
+    }
+
+    fn sync(&self, partition: usize, table: &mut EventChannels) {
+        if let Some(p) = partitions().get(partition) {
+            sync(p, table);
+        }
+    }
+
+    fn raise(&self, partition: usize, vcpu: usize) {
+        let Some(q) = partitions().get(partition) else { return };
+        let effects = q.vgic.lock().inject(VcpuId(vcpu), EVENT_CHANNEL_PPI);
+        if let Ok(effects) = effects {
+            interrupts::act(q, vcpu, effects);
+        }
+    }
+
+    fn wake_pollers(&self, partition: usize) {
+        if let Some(q) = partitions().get(partition) {
+            wake_pollers(q);
+        }
+    }
+
+    fn lost(&self, partition: usize, fault: MemoryError) {
+        if let Some(q) = partitions().get(partition) {
+            log!("bulkhead: partition \"{}\": an event was lost: {}", q.name.as_str(), D(&fault));
+        }
+    }
+
+    fn static_channels(&self, partition: usize) -> &[EventChannel] {
+        partitions().get(partition).map_or(&[], |p| p.static_channels.as_slice())
+    }
+
+    fn not_bound_again(&self, partition: usize, port: u32, error: StaticChannelError) {
+        if let Some(p) = partitions().get(partition) {
+            log!("bulkhead: partition \"{}\": static event channel port {} not bound again: {}", p.name.as_str(), port, D(&error));
+        }
     }
 }
 
@@ -135,189 +170,29 @@ fn wake_pollers(q: &Partition) {
     }
 }
 
-/// Whether port `port` of `p` is pending, for `SCHEDOP_poll` (-EINVAL: no such port).
-pub fn port_pending(p: &Partition, port: u32) -> Result<bool, Errno> {
-    let mut table = p.evtchn.lock();
-    sync(p, &mut table);
-    table.is_pending(port, &mut Ram::new(p))
-}
-
 fn partitions() -> &'static [Partition] {
     PARTITIONS.get().map_or(&[], |all| all.as_slice())
 }
 
-/// Runs one `event_channel_op` of partition `p`; `raise` raises an upcall on one of `p`'s vCPUs.
-pub fn op(p: &Partition, call: Call, raise: &mut dyn FnMut(usize)) -> Result<Answer, Errno> {
-    let all = partitions();
-    let count = all.len();
-    let mut fx = Effects::default();
-    let mut mem = Ram::new(p);
-    let answer = match call {
-        Call::BindInterdomain { remote_dom, remote_port } => {
-            let remote = resolve_domid(remote_dom, p.index, count)?;
-            let port = if remote == p.index {
-                let mut table = p.evtchn.lock();
-                sync(p, &mut table);
-                bind_interdomain(&mut Pair::Same(&mut table), 0, remote_port, &mut mem, &mut fx)?
-            } else {
-                let q = all.get(remote).ok_or(Errno::Esrch)?;
-                // Lower partition index first.
-                let (mut local, mut other) = if p.index < remote {
-                    let local = p.evtchn.lock();
-                    (local, q.evtchn.lock())
-                } else {
-                    let other = q.evtchn.lock();
-                    (p.evtchn.lock(), other)
-                };
-                sync(p, &mut local);
-                bind_interdomain(&mut Pair::Two { local: &mut local, remote: &mut other }, 0, remote_port, &mut mem, &mut fx)?
-            };
-            Answer::Port(port)
-        }
-        Call::Send { port } => {
-            let route = {
-                let mut table = p.evtchn.lock();
-                sync(p, &mut table);
-                table.send(port, &mut mem, &mut fx)?
-            };
-            if let Route::Remote(delivery) = route {
-                if let Some(q) = all.get(delivery.partition) {
-                    let mut remote_fx = Effects::default();
-                    {
-                        let mut table = q.evtchn.lock();
-                        sync(q, &mut table);
-                        table.deliver(&delivery, &mut Ram::new(q), &mut remote_fx);
-                    }
-                    act(q, &remote_fx, &mut |vcpu| raise_remote(q, vcpu));
-                }
-            }
-            Answer::Done
-        }
-        Call::Close { port } => {
-            let notice = {
-                let mut table = p.evtchn.lock();
-                sync(p, &mut table);
-                table.close(port, &mut mem, &mut fx)?
-            };
-            if let Some(notice) = notice {
-                peer_closed(all, &notice);
-            }
-            Answer::Done
-        }
-        Call::Reset { dom } => {
-            EventChannels::reset_target(dom, p.index, count)?;
-            let notice = {
-                let mut table = p.evtchn.lock();
-                sync(p, &mut table);
-                table.reset(&mut mem, &mut fx)
-            };
-            peer_reset(all, &notice);
-            Answer::Done
-        }
-        Call::ResetCont { dom } => {
-            // Xen checks the domain as for a reset, then finds no reset in progress.
-            EventChannels::reset_target(dom, p.index, count)?;
-            return Err(Errno::Ebusy);
-        }
-        Call::Status { dom, port } => {
-            let target = resolve_domid(dom, p.index, count)?;
-            let q = all.get(target).ok_or(Errno::Esrch)?;
-            let status = q.evtchn.lock().status(p.index, port)?;
-            Answer::Status(status)
-        }
-        other => {
-            let mut table = p.evtchn.lock();
-            sync(p, &mut table);
-            local(&mut table, p.index, other, &mut mem, &mut fx)?
-        }
-    };
-    act(p, &fx, raise);
-    Ok(answer)
+/// Runs one `event_channel_op` of partition `p`.
+pub fn op(p: &Partition, call: Call) -> Result<Answer, Errno> {
+    runtime::op(&Board, p.index, call)
 }
 
-/// The operations that only touch the caller's table.
-fn local(table: &mut EventChannels, caller: usize, call: Call, mem: &mut Ram<'_>, fx: &mut Effects) -> Result<Answer, Errno> {
-    Ok(match call {
-        Call::AllocUnbound { dom, remote_dom } => {
-            let partitions = partitions().len();
-            if resolve_domid(dom, caller, partitions)? != caller {
-                return Err(Errno::Eperm);
-            }
-            Answer::Port(table.alloc_unbound(caller, remote_dom, mem)?)
-        }
-        Call::BindVirq { virq, vcpu } => Answer::Port(table.bind_virq(virq, vcpu, mem)?),
-        Call::BindIpi { vcpu } => Answer::Port(table.bind_ipi(vcpu, mem)?),
-        Call::BindVcpu { port, vcpu } => {
-            table.bind_vcpu(port, vcpu)?;
-            Answer::Done
-        }
-        Call::Unmask { port } => {
-            table.unmask(port, mem, fx)?;
-            Answer::Done
-        }
-        Call::InitControl { control_gfn, offset, vcpu } => Answer::LinkBits(table.init_control(control_gfn, offset, vcpu, mem)?),
-        Call::ExpandArray { array_gfn } => {
-            table.expand_array(array_gfn, mem, fx)?;
-            Answer::Done
-        }
-        Call::SetPriority { port, priority } => {
-            table.set_priority(port, priority)?;
-            Answer::Done
-        }
-        // Handled by `op` with the locks they need.
-        Call::BindInterdomain { .. } | Call::Send { .. } | Call::Close { .. } | Call::Reset { .. } | Call::ResetCont { .. } | Call::Status { .. } => {
-            return Err(Errno::Enosys)
-        }
-    })
-}
-
-/// Applies a close notice to the peer's table.
-fn peer_closed(all: &[Partition], notice: &PeerClosed) {
-    if let Some(q) = all.get(notice.partition) {
-        q.evtchn.lock().peer_closed(notice);
-    }
-}
-
-/// Applies a reset notice to every other partition's table, one lock at a time.
-fn peer_reset(all: &[Partition], notice: &PeerReset) {
-    for q in all.iter().filter(|q| q.index != notice.partition) {
-        q.evtchn.lock().peer_reset(notice);
-    }
+/// Whether port `port` of `p` is pending, for `SCHEDOP_poll` (-EINVAL: no port in use).
+pub fn port_pending(p: &Partition, port: u32) -> Result<bool, Errno> {
+    runtime::port_pending(&Board, p.index, port)
 }
 
 /// Closes every port of a partition that stopped or is about to start again: its peers' ends
 /// go unbound (waiting for it, as after Xen's close).
 pub fn close_all(p: &Partition) {
-    let notice = p.evtchn.lock().stop();
-    peer_reset(partitions(), &notice);
+    runtime::close_all(&Board, p.index);
 }
 
-/// Closes every port of a partition about to (re)start and binds its static channels again.
-pub fn restart(p: &Partition) {
-    close_all(p);
-    let all = partitions();
-    for channel in &p.static_channels {
-        let remote = channel.remote_partition;
-        let bound = if remote == p.index {
-            // Listed from both ends: bound once, from the lower port.
-            if channel.port > channel.remote_port {
-                continue;
-            }
-            bind_channel(Pair::Same(&mut p.evtchn.lock()), channel.port, channel.remote_port)
-        } else if let Some(q) = all.get(remote) {
-            let (mut local, mut other) = if p.index < remote {
-                let local = p.evtchn.lock();
-                (local, q.evtchn.lock())
-            } else {
-                let other = q.evtchn.lock();
-                (p.evtchn.lock(), other)
-            };
-            bind_channel(Pair::Two { local: &mut local, remote: &mut other }, channel.port, channel.remote_port)
-        } else {
-            continue;
-        };
-        if let Err(error) = bound {
-            log!("bulkhead: partition \"{}\": static event channel port {} not bound again: {}", p.name.as_str(), channel.port, D(&error));
-        }
-    }
+/// Binds the static channels of a partition about to (re)start again (its ports were closed
+/// when it stopped, or by [`close_all`] just before). Called once its shared_info page is
+/// clean: an event a peer sends from here on stays pending for the new run.
+pub fn bind_static(p: &Partition) {
+    runtime::rebind_static(&Board, p.index);
 }

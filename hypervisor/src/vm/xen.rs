@@ -102,8 +102,7 @@ impl Environment for Machine<'_> {
     }
 
     fn event_channel(&mut self, call: Call) -> Result<Answer, Errno> {
-        let p = self.p;
-        evtchn::op(p, call, &mut |vcpu| raise_upcall(p, vcpu))
+        evtchn::op(self.p, call)
     }
 
     fn grants(&mut self, f: &mut dyn FnMut(&mut crate::portable::gnttab::Grants, &mut dyn crate::portable::gnttab::GrantMemory, &mut dyn crate::portable::gnttab::Stage2)) {
@@ -308,15 +307,18 @@ fn watchdog_fires(p: &Partition, cpu: usize) -> bool {
 
 /// Forgets what the partition registered with the Xen interface (before it starts again),
 /// unmapping its shared_info page and giving the RAM under it back; its event-channel ports
-/// close (its peers see them closed) and its static channels are bound again.
+/// close (its peers see them closed), then, with shared_info clean, its static channels are
+/// bound again (an event sent on them from then on waits, pending, for the new run).
 pub fn reset(p: &Partition) {
-    evtchn::restart(p);
+    evtchn::close_all(p);
     let mapped = p.xen.state.lock().reset();
     p.xen.clear_shared_info();
     p.xen.watchdog.store(u64::MAX, Ordering::Relaxed);
     p.xen.pollers.reset();
-    let Some(gfn) = mapped else { return };
-    if let Err(error) = unmap_shared_info(p, gfn) {
-        log!("bulkhead: partition \"{}\": its shared_info page at guest frame {gfn:#x} could not be unmapped: {error}", p.name.as_str());
+    if let Some(gfn) = mapped {
+        if let Err(error) = unmap_shared_info(p, gfn) {
+            log!("bulkhead: partition \"{}\": its shared_info page at guest frame {:#x} could not be unmapped: {}", p.name.as_str(), gfn, D(&error));
+        }
     }
+    evtchn::bind_static(p);
 }

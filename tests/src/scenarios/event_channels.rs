@@ -8,7 +8,7 @@
 
 use crate::scenario::{Expect, PartitionConfig, Scenario};
 
-use super::partitions::{says, started, stopped, ALL_STOPPED};
+use super::partitions::{restarting, says, started, stopped, ALL_STOPPED};
 use super::POWER_OFF;
 
 const CONFIG: &str = "tests/scenarios/virt-evtchn.dts";
@@ -43,9 +43,45 @@ fn ping_pong(name: &str, board: &str, gic: Option<u8>, file: &str) -> Scenario {
     }
 }
 
+/// Ping reboots with its channels open: pong sees their own channel closed and the static
+/// one bound again, and 100 more events each way over the static channel reach the new run.
+fn restart() -> Scenario {
+    const R: u32 = 100;
+    let mut ping = vec![
+        started("ping"),
+        says("ping", &format!("interdomain port 1: received {R} of {R}")),
+        says("ping", &format!("static port 10: received {R} of {R}")),
+        says("ping", "rebooting with ports 1 and 10 open"),
+        restarting("ping", 2),
+        says("ping", "boot 2: static port 10 = 0 state 2 dom 2 port 10"),
+        says("ping", &format!("boot 2: static port 10: received {R} of {R}")),
+    ];
+    let mut pong = vec![
+        started("pong"),
+        says("pong", &format!("interdomain port 1: received {R} of {R}")),
+        says("pong", &format!("static port 10: received {R} of {R}")),
+        says("pong", "peer closed: port 1 unbound, for domain 1"),
+        says("pong", "static port 10 bound again to domain 1 port 10"),
+        says("pong", &format!("after the restart: static port 10: received {R} of {R}")),
+    ];
+    for (name, lines) in [("ping", &mut ping), ("pong", &mut pong)] {
+        lines.push(says(name, "done"));
+        lines.push(format!("bulkhead: partition \"{name}\" shut itself down (Xen SCHEDOP_shutdown, reason 0)"));
+        lines.push(stopped(name));
+    }
+    Scenario {
+        gic: Some(3),
+        expect: vec![Expect::Interleaved(vec![ping, pong]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
+        partitions: Some(PartitionConfig { file: "tests/scenarios/virt-evtchn-restart.dts".into(), valid: true }),
+        forbidden: vec!["FAIL".to_string(), "an event was lost".to_string(), "not bound again".to_string()],
+        ..Scenario::new("virt-gicv3-evtchn-restart", "virt")
+    }
+}
+
 /// The event-channel scenarios.
 pub fn all() -> Vec<Scenario> {
     vec![
+        restart(),
         ping_pong("virt-gicv3-evtchn-ping-pong", "virt", Some(3), CONFIG),
         ping_pong("virt-gicv2-evtchn-ping-pong", "virt", Some(2), CONFIG),
         ping_pong("raspi4b-evtchn-ping-pong", "rpi4", None, "tests/scenarios/raspi4b-evtchn.toml"),

@@ -24,6 +24,7 @@ pub mod fifo;
 pub mod interdomain;
 pub mod memory;
 pub mod ops;
+pub mod runtime;
 pub mod statics;
 pub mod table;
 pub mod two_level;

@@ -18,6 +18,12 @@
 //! channel they made (after [`BENCH_WARMUP`] untimed ones) and prints them as the bench
 //! guest does (`bench.counter`, `bench.result evtchn-round-trip ...`, `bench.hist ...`,
 //! `bench.done`) for `cargo xtask bench`; nothing else runs.
+//!
+//! With `evtchn.restart=1` (and `evtchn.static=PORT`), ping's first boot plays the 2-level
+//! rounds on both channels, then reboots (`SCHEDOP_shutdown(reboot)`) with its ports open;
+//! pong waits until `EVTCHNOP_status` shows its end of their own channel closed by the peer
+//! and the static channel bound again, then both play the static rounds once more (ping's
+//! second boot). Nothing else runs.
 #![no_std]
 #![no_main]
 
@@ -264,7 +270,11 @@ fn main(guest: &'static Guest) -> ! {
     if bench {
         let port = connect(guest, &rx, ping, Abi::TwoLevel);
         round_trips(guest, &rx, ping, port);
-        shutdown();
+        shutdown(0);
+    }
+    if value(guest.bootargs, "evtchn.restart") == Some("1") {
+        let Some(static_port) = static_port else { guest.fail(format_args!("evtchn.restart=1 needs evtchn.static=PORT")) };
+        restart_rounds(guest, &rx, ping, static_port, count);
     }
     for abi in [Abi::TwoLevel, Abi::Fifo] {
         let name = if abi == Abi::TwoLevel { "2-level" } else { "fifo" };
@@ -285,13 +295,13 @@ fn main(guest: &'static Guest) -> ! {
         }
     }
     say!(guest, "done");
-    shutdown();
+    shutdown(0);
 }
 
-/// `SCHEDOP_shutdown(poweroff)`.
-fn shutdown() -> ! {
+/// `SCHEDOP_shutdown` with `reason`: 0 poweroff, 1 reboot.
+fn shutdown(reason_code: u32) -> ! {
     let reason = page(0);
-    word(reason).store(0, Ordering::Relaxed);
+    word(reason).store(reason_code, Ordering::Relaxed);
     // SAFETY: the reason is in the argument page.
     unsafe { hypercall(SCHED_OP, [2, reason, 0, 0, 0]) };
     loop {
@@ -437,4 +447,59 @@ fn fifo(guest: &Guest) {
     if rc != 0 {
         guest.fail(format_args!("expand_array = {rc}"));
     }
+}
+
+/// `EVTCHNOP_status` of this domain's `port`: (result, state, remote domain, remote port).
+fn status(port: u32) -> (i64, u32, u16, u32) {
+    let mut request = [0u8; 24];
+    request[..2].copy_from_slice(&DOMID_SELF.to_le_bytes());
+    request[4..8].copy_from_slice(&port.to_le_bytes());
+    let (rc, out) = evtchn(5, &request);
+    (rc, u32_at(&out, 8), u16::from_le_bytes([out[16], out[17]]), u32_at(&out, 20))
+}
+
+/// Yields until `port`'s status is `state` (1 unbound, 2 interdomain); fails after many tries.
+fn await_status(guest: &Guest, port: u32, state: u32) -> (u16, u32) {
+    for _ in 0..100_000_000u64 {
+        let (rc, now, dom, remote) = status(port);
+        if rc != 0 {
+            guest.fail(format_args!("status of port {port} = {rc}"));
+        }
+        if now == state {
+            return (dom, remote);
+        }
+        // SAFETY: SCHEDOP_yield takes no buffer.
+        unsafe { hypercall(SCHED_OP, [0, 0, 0, 0, 0]) };
+    }
+    guest.fail(format_args!("port {port} never reached state {state}"))
+}
+
+/// The restart mode (module documentation).
+fn restart_rounds(guest: &Guest, rx: &Receiver, ping: bool, static_port: u32, count: u64) -> ! {
+    if ping && guest.boot_count > 1 {
+        let (rc, state, dom, remote) = status(static_port);
+        say!(guest, "boot {}: static port {static_port} = {rc} state {state} dom {dom} port {remote}", guest.boot_count);
+        let received = rounds(guest, rx, ping, static_port, count);
+        say!(guest, "boot {}: static port {static_port}: received {received} of {count}", guest.boot_count);
+        say!(guest, "done");
+        shutdown(0);
+    }
+    let port = connect(guest, rx, ping, Abi::TwoLevel);
+    let received = rounds(guest, rx, ping, port, count);
+    say!(guest, "interdomain port {port}: received {received} of {count}");
+    let received = rounds(guest, rx, ping, static_port, count);
+    say!(guest, "static port {static_port}: received {received} of {count}");
+    if ping {
+        say!(guest, "rebooting with ports {port} and {static_port} open");
+        shutdown(1);
+    }
+    // Ping's restart closes both ends at once; the static one is bound again before it runs.
+    let (dom, _) = await_status(guest, port, 1);
+    say!(guest, "peer closed: port {port} unbound, for domain {dom}");
+    let (dom, remote) = await_status(guest, static_port, 2);
+    say!(guest, "static port {static_port} bound again to domain {dom} port {remote}");
+    let received = rounds(guest, rx, ping, static_port, count);
+    say!(guest, "after the restart: static port {static_port}: received {received} of {count}");
+    say!(guest, "done");
+    shutdown(0);
 }

@@ -7,6 +7,7 @@ mod fuzz;
 mod interdomain;
 mod ops;
 mod plan;
+mod runtime;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -72,6 +72,13 @@ const EVENT_CHANNEL: Config = Config {
     guests: &[rows::EVENT_CHANNEL_GUEST],
     options: &VIRTUAL_TIME,
 };
+/// The same in two `null` pools of one CPU each: booted on Bulkhead only.
+const EVENT_CHANNEL_NULL: Config = Config {
+    name: "evtchn-null",
+    file: "tests/scenarios/bench/evtchn-null.dts",
+    guests: &[rows::EVENT_CHANNEL_GUEST],
+    options: &VIRTUAL_TIME,
+};
 /// The bench guest alone in a null pool, and the same beside a saturated credit2 pool:
 /// booted on Bulkhead only, with the instruction-counting plugin.
 const ISOLATION_BASELINE: Config = Config {
@@ -261,18 +268,23 @@ pub fn bench() -> Result<(), BenchError> {
     }
     runs.push(plan(EVENT_CHANNEL, "bulkhead", &ours, &guests, None)?);
     runs.push(plan(EVENT_CHANNEL, "xen", &xen, &guests, None)?);
+    runs.push(plan(EVENT_CHANNEL_NULL, "bulkhead", &ours, &guests, None)?);
     println!("xtask: bench: {} QEMU boots, two at a time, under -icount", runs.len());
     let mut booted = boot_all(&runs, &logs).into_iter();
     let mut next = || booted.next().unwrap_or_else(|| Err(BenchError::Incomplete(vec!["a boot is missing".into()])));
     let (latency_ours, latency_xen, boot_ours, boot_xen, bare) = (next()?, next()?, next()?, next()?, next()?);
     let (alone, saturated) = (next()?, next()?);
-    let (evtchn_ours, evtchn_xen) = (next()?, next()?);
+    let (evtchn_ours, evtchn_xen, evtchn_null) = (next()?, next()?, next()?);
 
     let ours_report = rows::report(&latency_ours.reports, rows::LATENCY_GUEST);
     let xen_report = rows::report(&latency_xen.reports, rows::LATENCY_GUEST);
     let counter_hz = [&ours_report, &xen_report].iter().find_map(|r| r.as_ref().ok()?.frequency).unwrap_or(0);
     let evtchn = (rows::report(&evtchn_ours.reports, rows::EVENT_CHANNEL_GUEST), rows::report(&evtchn_xen.reports, rows::EVENT_CHANNEL_GUEST));
     let mut table = rows::latency_rows(&ours_report, &xen_report, (&evtchn.0, &evtchn.1));
+    let (name, what) = rows::EVENT_CHANNEL_NULL;
+    let null_pools = rows::latency_cell(&rows::report(&evtchn_null.reports, rows::EVENT_CHANNEL_GUEST), rows::EVENT_CHANNEL_CASE);
+    let no_null = Cell::NotMeasured { why: "Debian's Xen 4.17 has no null scheduler".into() };
+    table.insert(rows::LATENCY_CASES.len() + 1, Row::new(name, what, "ticks", null_pools, no_null));
     let bare_boot = rows::report(&bare.reports, "bare").ok().and_then(|r| r.boot_count);
     let floor = bare_boot.map_or(String::new(), |t| format!("; the guest alone on QEMU: {}", results::thousands(t)));
     for (last, which) in [(false, "first"), (true, "last")] {
@@ -336,7 +348,7 @@ pub fn bench() -> Result<(), BenchError> {
     let series: Vec<(String, Histogram, Histogram)> = results
         .rows
         .iter()
-        .filter(|row| row.case == rows::EVENT_CHANNEL.0 || rows::LATENCY_CASES.iter().any(|(case, _)| *case == row.case))
+        .filter(|row| [rows::EVENT_CHANNEL.0, rows::EVENT_CHANNEL_NULL.0].contains(&row.case.as_str()) || rows::LATENCY_CASES.iter().any(|(case, _)| *case == row.case))
         .map(|row| (row.what.clone(), histogram(&row.bulkhead), histogram(&row.xen)))
         .collect();
     let panels: Vec<plot::Panel<'_>> = series
@@ -351,7 +363,7 @@ pub fn bench() -> Result<(), BenchError> {
         .iter()
         .flat_map(|row| [("Bulkhead", &row.bulkhead), ("Xen", &row.xen)].map(|(who, cell)| (row, who, cell)))
         .filter_map(|(row, who, cell)| match cell {
-            Cell::NotMeasured { why } if !(who == "Xen" && matches!(row.case.as_str(), "host-ram" | "grant")) => {
+            Cell::NotMeasured { why } if !(who == "Xen" && matches!(row.case.as_str(), "host-ram" | "grant" | "event-channel-null")) => {
                 Some(format!("{} on {who}: {why}", row.case))
             }
             _ => None,

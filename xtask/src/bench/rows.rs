@@ -19,6 +19,8 @@ pub const LATENCY_CASES: [(&str, &str); 5] = [
 /// guest (ping, in `evtchn.bench=1` mode) reports.
 pub const EVENT_CHANNEL: (&str, &str) = ("event-channel", "event channel round trip between two partitions on two CPUs");
 pub const EVENT_CHANNEL_CASE: &str = "evtchn-round-trip";
+/// The same with each partition alone in a `null` pool (Bulkhead only).
+pub const EVENT_CHANNEL_NULL: (&str, &str) = ("event-channel-null", "event channel round trip, each partition alone in a null pool");
 /// The guest that times the round trips.
 pub const EVENT_CHANNEL_GUEST: &str = "ping";
 

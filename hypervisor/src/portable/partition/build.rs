@@ -267,6 +267,7 @@ fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Re
     vgic.configure(VgicConfig { version, vcpus, spis })?;
     for v in 0..vcpus {
         vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;
+        vgic.set_latched(VcpuId(v), crate::portable::xen::abi::layout::EVENT_CHANNEL_PPI)?;
     }
     for intid in p.passthrough.devices.iter().flat_map(|d| d.interrupts.iter()) {
         vgic.map_forwarded(*intid, *intid)?;

@@ -212,7 +212,7 @@ impl Partition {
     }
 
     /// Puts the vGIC back to its reset state (same version, vCPUs and SPIs), with each vCPU's
-    /// virtual timer latched again.
+    /// virtual timer and event-channel upcall latched again.
     fn reset_vgic(&self) -> Result<(), crate::portable::vgic::VgicError> {
         use crate::portable::vgic::{VcpuId, VgicConfig, VIRTUAL_TIMER_PPI};
         let mut vgic = self.vgic.lock();
@@ -220,6 +220,7 @@ impl Partition {
         vgic.configure(config)?;
         for v in 0..config.vcpus {
             vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;
+            vgic.set_latched(VcpuId(v), crate::portable::xen::abi::layout::EVENT_CHANNEL_PPI)?;
         }
         for &(intid, _) in &self.passthrough_irqs {
             vgic.map_forwarded(intid, intid)?;

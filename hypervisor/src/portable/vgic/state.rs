@@ -340,9 +340,10 @@ impl Vgic {
 
     /// Makes `intid` of `vcpu` an interrupt the hypervisor raises as single events with
     /// [`Vgic::inject`] while it holds the source quiet until the guest re-arms it: the
-    /// virtual timer, which the hypervisor masks (`CNTV_CTL_EL0.IMASK`) when it fires, as Xen
-    /// does. Its pending state is a latch whatever trigger the guest configures, so no
-    /// maintenance interrupt follows its deactivation.
+    /// virtual timer, which the hypervisor masks (`CNTV_CTL_EL0.IMASK`) when it fires, and the
+    /// event-channel upcall (PPI 31), raised once each time `evtchn_upcall_pending` goes from
+    /// 0 to 1, as Xen does. Its pending state is a latch whatever trigger the guest
+    /// configures, so no maintenance interrupt follows its deactivation.
     pub fn set_latched(&mut self, vcpu: VcpuId, intid: IntId) -> Result<(), VgicError> {
         self.touch();
         self.irq_checked(vcpu, intid)?.latched = true;

@@ -20,9 +20,11 @@ pub const DIRECTORIES: &[&str] = &[
 pub const MODULES: &[&str] = &[
     "kernel/drivers/virtio/virtio_mmio.ko",
     "kernel/drivers/block/virtio_blk.ko",
-    // Xen's grant devices, for `gntshare` (`/dev/xen/gntalloc`, `/dev/xen/gntdev`).
+    // Xen's grant and event-channel devices, for `gntshare` (`/dev/xen/gntalloc`,
+    // `/dev/xen/gntdev`, `/dev/xen/evtchn`).
     "kernel/drivers/xen/xen-gntalloc.ko",
     "kernel/drivers/xen/xen-gntdev.ko",
+    "kernel/drivers/xen/xen-evtchn.ko",
 ];
 
 /// Programs of `tests/linux/` built for arm64 Linux and put in `bin/`: one Rust file each,

@@ -197,8 +197,10 @@ fn xen_interfaces() -> Scenario {
 }
 
 /// The lines of a Linux partition of `virt-linux-grants.dts` (one vCPU), with what
-/// `gntshare` prints after the hypervisor's markers.
-fn linux_sharing(name: &str, shared: &str) -> Vec<String> {
+/// `gntshare` prints after the hypervisor's markers: the page shared, the event channel, the
+/// exchange, and the events that signalled it (their count is a figure: an event can be read
+/// at the next handoff's wait).
+fn linux_sharing(name: &str, shared: &str, channel: &str) -> Vec<String> {
     let mut lines = linux_on_xen_interfaces(name, 1);
     let after_hypervisor = 1 + XEN_FOUND.len() + 4;
     lines.splice(
@@ -206,13 +208,17 @@ fn linux_sharing(name: &str, shared: &str) -> Vec<String> {
         [
             marker(name, "balloon gave back 1024 KiB"),
             marker(name, shared),
+            marker(name, channel),
             marker(name, "gntshare: 261 rounds, 1052352 bytes each way, every byte checked"),
+            marker(name, "each handoff signalled on port "),
         ],
     );
     lines
 }
 
-/// Two unmodified Linux partitions share a page through grants, with no control domain.
+/// Two unmodified Linux partitions share a page through grants and signal each handoff
+/// through an event channel, with no control domain; the reference and the port are agreed
+/// on their command lines.
 fn sharing() -> Scenario {
     let mut scenario = scenario(
         "virt-gicv3-linux-grants",
@@ -220,8 +226,8 @@ fn sharing() -> Scenario {
         Some(3),
         "tests/scenarios/virt-linux-grants.dts",
         vec![
-            linux_sharing("granter", "granted a page to domain 2 (gntalloc, ref "),
-            linux_sharing("mapper", "mapped domain 1's page (gntdev, ref "),
+            linux_sharing("granter", "granted a page to domain 2 (gntalloc, ref 8)", "event channel port 1 unbound for domain 2"),
+            linux_sharing("mapper", "mapped domain 1's page (gntdev, ref 8)", "event channel bound to port 1 of domain 1"),
         ],
     );
     scenario.forbidden.extend(XEN_TROUBLE.iter().map(|t| t.to_string()));

@@ -73,7 +73,10 @@ pub fn system_registers() -> SystemRegisters {
     SystemRegisters { tpidr_el0: a, tpidrro_el0: b, tpidr_el1: c, contextidr_el1: d, sp_el0: e, cntv_cval_el0: f }
 }
 
+// Module-level assembly goes on in whatever section the assembly before it left open (the
+// boot code's ends in the stacks' NOLOAD section): name the section.
 global_asm!(
+    ".section .text.test_guest_trap_round_trip, \"ax\"",
     ".arch_extension fp",
     ".arch_extension simd",
     ".global test_guest_trap_round_trip",

@@ -3,6 +3,7 @@
 
 mod boot;
 pub mod cpu;
+pub mod events;
 mod exception;
 pub mod gic;
 mod psci;

@@ -14,9 +14,12 @@
 //!
 //! Cases: `counter` (two back-to-back counter reads: the bracket's own cost), `null-trap`
 //! (PSCI_VERSION), `mmio-read` (the UART's flag register, which both hypervisors emulate),
-//! `xen-version` (`hvc #0xea1`, x16 = 17, XENVER_version) and `timer-irq` (the virtual timer
+//! `xen-version` (`hvc #0xea1`, x16 = 17, XENVER_version), `timer-irq` (the virtual timer
 //! set [`TIMER_DELTA`] ticks ahead, the guest in WFI: counter at the wake-up minus the
-//! compare value).
+//! compare value), then, when the device tree has a `/hypervisor` node (the partition has
+//! `xen,enhanced`, so a grant table), `grant-map-unmap` (`GNTTABOP_map_grant_ref` of a grant
+//! of its own page to itself over a page it gave back, then `GNTTABOP_unmap_grant_ref`) and
+//! `grant-copy` (`GNTTABOP_copy` of that granted page, 4 KiB, into another of its pages).
 //!
 //! With `bench.start=MS`, nothing is measured before the guest's counter reaches MS
 //! milliseconds, so that partitions started after this one are running by then.
@@ -28,7 +31,10 @@
 #![no_std]
 #![no_main]
 
+use core::ptr::{addr_of_mut, read_volatile, write_volatile};
+
 use test_guests::bootargs;
+use test_guests::fdt::Fdt;
 use test_guests::psci::PSCI_VERSION;
 use test_guests::runtime::cpu::{micros, virtual_timer};
 use test_guests::runtime::gic::InterruptController;
@@ -93,6 +99,10 @@ fn main(guest: &'static Guest) -> ! {
         ticks
     });
     timer_case(guest, &mut samples);
+    // Last, so that the other cases' samples keep their place in a plugin's count.
+    if matches!(Fdt::new(guest.dtb).and_then(|tree| tree.find("/hypervisor")), Ok(Some(_))) {
+        grant_cases(guest, &mut samples);
+    }
     say!(guest, "bench.done");
     guest.psci.system_off()
 }
@@ -153,6 +163,144 @@ fn timer_case(guest: &Guest, samples: &mut [u64]) {
             return woke - deadline;
         }
     });
+}
+
+const MEMORY_OP: u64 = 12;
+const GRANT_TABLE_OP: u64 = 20;
+const DECREASE_RESERVATION: u64 = 1;
+const ADD_TO_PHYSMAP: u64 = 7;
+const SPACE_GRANT_TABLE: u32 = 1;
+const GNTTABOP_COPY: u64 = 5;
+const DOMID_SELF: u16 = 0x7ff0;
+/// The guest's own domain id: it is the only domain, the first one (1) on both hypervisors.
+const OWN_DOMID: u16 = 1;
+/// The grant-table window of the `/hypervisor` node, where grant frame 0 is mapped.
+const GRANT_WINDOW: u64 = 0x3800_0000;
+const GREF: u32 = 8;
+/// `GTF_permit_access`, `GNTMAP_host_map`, `GNTCOPY_source_gref`.
+const PERMIT: u32 = 1;
+const HOST_MAP: u32 = 1 << 1;
+const SOURCE_GREF: u16 = 1;
+/// Offsets in the request page: the map request, the unmap request, the copy request, the
+/// add_to_physmap and reservation arguments, and the reservation's extent list.
+const MAP_AT: u64 = 0;
+const UNMAP_AT: u64 = 64;
+const COPY_AT: u64 = 128;
+const PHYSMAP_AT: u64 = 256;
+const RESERVATION_AT: u64 = 512;
+const EXTENTS_AT: u64 = 1024;
+
+/// Page 0: requests; 1: the granted page; 2: where the grant is mapped (given back first);
+/// 3: the copy's destination.
+#[repr(C, align(4096))]
+struct GrantPages([[u8; 4096]; 4]);
+static mut GRANT_PAGES: GrantPages = GrantPages([[0; 4096]; 4]);
+
+fn grant_page(index: u64) -> u64 {
+    (addr_of_mut!(GRANT_PAGES) as u64) + index * 4096
+}
+
+fn put(at: u64, bytes: &[u8]) {
+    for (i, &b) in bytes.iter().enumerate() {
+        // SAFETY: `at` is inside the grant pages (or the guest's own grant-table frame), which
+        // the hypervisor reads only during the calls below.
+        unsafe { write_volatile((at + i as u64) as *mut u8, b) };
+    }
+}
+
+fn get16(at: u64) -> i16 {
+    // SAFETY: as for `put`.
+    unsafe { read_volatile(at as *const i16) }
+}
+
+/// Grant table map+unmap and copy: the guest grants its page 1 to itself as reference
+/// [`GREF`] and maps it over its page 2, which it gives back first (both hypervisors then map
+/// the grant where no RAM is), or copies it into page 3. Every call's answer and status is
+/// checked; the copy's bytes once at the end.
+fn grant_cases(guest: &Guest, samples: &mut [u64]) {
+    let requests = grant_page(0);
+    // Grant frame 0 at the window (`XENMEM_add_to_physmap`, XENMAPSPACE_grant_table).
+    let physmap = requests + PHYSMAP_AT;
+    put(physmap, &[0; 24]);
+    put(physmap, &DOMID_SELF.to_le_bytes());
+    put(physmap + 4, &SPACE_GRANT_TABLE.to_le_bytes());
+    put(physmap + 16, &(GRANT_WINDOW >> 12).to_le_bytes());
+    // SAFETY: the arguments are in the request page; the frame goes to the window, which
+    // holds nothing of the guest's.
+    let (_, rc) = unsafe { timing::xen_hypercall(MEMORY_OP, ADD_TO_PHYSMAP, physmap) };
+    if rc != 0 {
+        guest.fail(format_args!("add_to_physmap of grant frame 0 at {GRANT_WINDOW:#x} = {}", rc as i64));
+    }
+    // Page 2 given back (`XENMEM_decrease_reservation`, one extent of one page).
+    let reservation = requests + RESERVATION_AT;
+    put(requests + EXTENTS_AT, &(grant_page(2) >> 12).to_le_bytes());
+    put(reservation, &[0; 32]);
+    put(reservation, &(requests + EXTENTS_AT).to_le_bytes());
+    put(reservation + 8, &1u64.to_le_bytes());
+    put(reservation + 24, &DOMID_SELF.to_le_bytes());
+    // SAFETY: page 2 is never touched again by the guest.
+    let (_, done) = unsafe { timing::xen_hypercall(MEMORY_OP, DECREASE_RESERVATION, reservation) };
+    if done != 1 {
+        guest.fail(format_args!("decrease_reservation of page {:#x} = {}, not 1 extent", grant_page(2), done as i64));
+    }
+    // The granted page's pattern, then the entry: frame first, then flags and domain id.
+    for i in 0..4096u64 {
+        put(grant_page(1) + i, &[(i as u8).wrapping_mul(7).wrapping_add(3)]);
+    }
+    let entry = GRANT_WINDOW + u64::from(GREF) * 8;
+    put(entry + 4, &((grant_page(1) >> 12) as u32).to_le_bytes());
+    // SAFETY: a barrier has no operands.
+    unsafe { core::arch::asm!("dmb ish", options(nostack)) };
+    put(entry, &(PERMIT | u32::from(OWN_DOMID) << 16).to_le_bytes());
+
+    // `gnttab_map_grant_ref`: host_addr, flags, ref, dom; `gnttab_unmap_grant_ref`: host_addr,
+    // dev_bus_addr, handle (filled between the calls).
+    let (map, unmap) = (requests + MAP_AT, requests + UNMAP_AT);
+    put(map, &[0; 32]);
+    put(map, &grant_page(2).to_le_bytes());
+    put(map + 8, &HOST_MAP.to_le_bytes());
+    put(map + 12, &GREF.to_le_bytes());
+    put(map + 16, &OWN_DOMID.to_le_bytes());
+    put(unmap, &[0; 24]);
+    put(unmap, &grant_page(2).to_le_bytes());
+    measure(guest, "grant-map-unmap", samples, || {
+        // SAFETY: both requests are in the request page; the map's page 2 is not used.
+        let (ticks, mapped, unmapped) = unsafe { timing::xen_grant_map_unmap(map, unmap) };
+        let (map_status, unmap_status) = (get16(map + 18), get16(unmap + 20));
+        if mapped != 0 || unmapped != 0 || map_status != 0 || unmap_status != 0 {
+            guest.fail(format_args!(
+                "grant map = {} (status {map_status}), unmap = {} (status {unmap_status})",
+                mapped as i64, unmapped as i64
+            ));
+        }
+        ticks
+    });
+
+    // `gnttab_copy`: source (ref, domid, offset), dest (gmfn, domid, offset), len, flags.
+    let copy = requests + COPY_AT;
+    put(copy, &[0; 40]);
+    put(copy, &u64::from(GREF).to_le_bytes());
+    put(copy + 8, &OWN_DOMID.to_le_bytes());
+    put(copy + 16, &(grant_page(3) >> 12).to_le_bytes());
+    put(copy + 24, &DOMID_SELF.to_le_bytes());
+    put(copy + 32, &4096u16.to_le_bytes());
+    put(copy + 34, &SOURCE_GREF.to_le_bytes());
+    measure(guest, "grant-copy", samples, || {
+        // SAFETY: the request is in the request page; the copy writes page 3 only.
+        let (ticks, rc) = unsafe { timing::xen_hypercall3(GRANT_TABLE_OP, GNTTABOP_COPY, copy, 1) };
+        let status = get16(copy + 36);
+        if rc != 0 || status != 0 {
+            guest.fail(format_args!("grant copy = {} (status {status})", rc as i64));
+        }
+        ticks
+    });
+    for i in 0..4096u64 {
+        // SAFETY: page 3 is the guest's, written by the copies that are over.
+        let found = unsafe { read_volatile((grant_page(3) + i) as *const u8) };
+        if found != (i as u8).wrapping_mul(7).wrapping_add(3) {
+            guest.fail(format_args!("grant copy: byte {i} of the destination is {found:#x}"));
+        }
+    }
 }
 
 /// Prints a case's summary and histogram lines.

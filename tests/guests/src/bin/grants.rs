@@ -2,7 +2,8 @@
 //! domain. `grants.role=granter` (domain 1) grants one page of its RAM to domain 2 as grant
 //! reference 8; `grants.role=mapper` (domain 2) maps it with `GNTTABOP_map_grant_ref` and
 //! both move 1 MiB through it in each direction, a page's worth per round, every byte checked,
-//! a flag word in the page handing it over.
+//! a flag word in the page handing it over and an event on the config's static channel
+//! (`grants.port=P` at both ends) signalling each handoff, waited for in WFI on the upcall.
 //!
 //! Then the granter restarts (PSCI SYSTEM_RESET) while the page is mapped. The mapper, which
 //! stops touching the page once told, watches the grant with `GNTTABOP_copy`: it must see the
@@ -15,7 +16,8 @@
 
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
-use test_guests::bootargs::value;
+use test_guests::bootargs::{parse_number, value};
+use test_guests::runtime::events::{EventPages, Events};
 use test_guests::runtime::xen::hypercall;
 use test_guests::runtime::Guest;
 use test_guests::say;
@@ -137,6 +139,52 @@ fn wait_flag(guest: &Guest, at: u64, want: u32) {
     guest.fail(format_args!("waited too long for flag {want} (it is {})", read32(at + FLAG)));
 }
 
+static mut EVENT_PAGES: EventPages = EventPages([[0; 4096]; 3]);
+
+/// The handoffs of the first boot's exchange: the flag word, then an event on the port.
+struct Signal {
+    events: Events,
+    port: u32,
+}
+
+impl Signal {
+    fn new(guest: &Guest) -> Signal {
+        let port = match value(guest.bootargs, "grants.port").map(parse_number) {
+            Some(Ok(port)) if port > 0 && port < (1 << 17) => port as u32,
+            Some(Ok(port)) => guest.fail(format_args!("grants.port={port}: a port from 1 to 131071")),
+            Some(Err(error)) => guest.fail(format_args!("grants.port: {error}")),
+            None => guest.fail(format_args!("no grants.port=P: give the static event channel's port")),
+        };
+        // SAFETY: the pages are handed to the hypervisor once per boot, here.
+        let pages = unsafe { &mut *addr_of_mut!(EVENT_PAGES) };
+        let events = Events::new(guest.gic, pages).unwrap_or_else(|error| guest.fail(format_args!("{error}")));
+        Signal { events, port }
+    }
+
+    /// Writes `flag` after everything before it and signals the other side.
+    fn hand_over(&self, guest: &Guest, at: u64, flag: u32) {
+        barrier();
+        write32(at + FLAG, flag);
+        let rc = self.events.send(self.port);
+        if rc != 0 {
+            guest.fail(format_args!("EVTCHNOP_send on port {} = {rc}", self.port));
+        }
+    }
+
+    /// Waits, event by event, until the flag word says `want` (an event read early is taken
+    /// at the next wait, which then finds the flag unchanged and sleeps again).
+    fn wait_flag(&mut self, at: u64, want: u32) {
+        loop {
+            barrier();
+            if read32(at + FLAG) == want {
+                barrier();
+                return;
+            }
+            self.events.wait(self.port);
+        }
+    }
+}
+
 fn main(guest: &'static Guest) -> ! {
     match value(guest.bootargs, "grants.role") {
         Some("granter") => granter(guest),
@@ -147,6 +195,7 @@ fn main(guest: &'static Guest) -> ! {
 
 fn granter(guest: &'static Guest) -> ! {
     let boot = guest.boot_count;
+    let mut signal = Signal::new(guest);
     let shared = page(0);
     let request = page(1);
     put(request, &[0; 24]);
@@ -172,15 +221,16 @@ fn granter(guest: &'static Guest) -> ! {
             write32(shared + ROUND, round);
             fill(shared, boot, round, false);
             barrier();
-            write32(shared + FLAG, FILLED);
-            wait_flag(guest, shared, ANSWERED);
+            signal.hand_over(guest, shared, FILLED);
+            signal.wait_flag(shared, ANSWERED);
             check(guest, shared, boot, round, true);
         }
         say!(guest, "{ROUNDS} rounds: {} bytes each way, every byte checked", u64::from(ROUNDS) * PAYLOAD_BYTES);
-        write32(shared + FLAG, RESTARTING);
+        say!(guest, "each handoff signalled on port {}: {} events received", signal.port, signal.events.received);
+        signal.hand_over(guest, shared, RESTARTING);
         // The mapper keeps the page mapped but stops reading it: once this boot ends, an
         // access there would fault in the mapper.
-        wait_flag(guest, shared, LET_GO);
+        signal.wait_flag(shared, LET_GO);
         say!(guest, "restarting with the page mapped");
         guest.psci.system_reset()
     }
@@ -252,21 +302,22 @@ fn map_when_granted(guest: &Guest, at: u64) -> u32 {
 
 fn mapper(guest: &'static Guest) -> ! {
     let at = page(0);
+    let mut signal = Signal::new(guest);
     let handle = map_when_granted(guest, at);
     say!(guest, "mapped the granter's page");
     for round in 0..ROUNDS {
-        wait_flag(guest, at, FILLED);
+        signal.wait_flag(at, FILLED);
         if read32(at + ROUND) != round {
             guest.fail(format_args!("round {round}: the page says round {}", read32(at + ROUND)));
         }
         check(guest, at, 1, round, false);
         fill(at, 1, round, true);
-        barrier();
-        write32(at + FLAG, ANSWERED);
+        signal.hand_over(guest, at, ANSWERED);
     }
     say!(guest, "{ROUNDS} rounds: {} bytes each way, every byte checked", u64::from(ROUNDS) * PAYLOAD_BYTES);
-    wait_flag(guest, at, RESTARTING);
-    write32(at + FLAG, LET_GO);
+    say!(guest, "each handoff signalled on port {}: {} events received", signal.port, signal.events.received);
+    signal.wait_flag(at, RESTARTING);
+    signal.hand_over(guest, at, LET_GO);
     // From here the page is not touched: the granter's restart removes it from this stage 2.
     let mut refused = false;
     let mut next_boot = false;

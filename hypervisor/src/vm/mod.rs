@@ -168,6 +168,8 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     // Before any partition starts: a partition that stops at once routes the console interrupt.
     CONSOLE_INTID.store(platform.board.console.intid, Ordering::Relaxed);
     passthrough::setup(partitions);
+    // Each partition is scrubbed and loaded, then started at once on its own CPUs, while
+    // this CPU goes on to the next one.
     for p in partitions {
         let generation = p.run.lock().generation;
         start_partition(p, generation);
@@ -258,13 +260,9 @@ fn start_partition(p: &Partition, generation: u64) {
     let entry = {
         let mut memory = MEMORY.get().expect("set before partitions start").lock();
         let entry = p.load(&mut run, &mut *memory);
-        // The guest starts with its MMU and caches off: its memory must be in RAM, and no
-        // instruction cache may keep code of its previous run.
-        for bank in &p.banks {
-            if let Some(host) = bank.host_range() {
-                memory.clean(host.start(), host.size());
-            }
-        }
+        // The guest starts with its MMU and caches off: what the load wrote is already in
+        // RAM (`El2Memory` cleans every write as it makes it), and no instruction cache may
+        // keep code of its previous run.
         cpu::invalidate_icache();
         entry
     };

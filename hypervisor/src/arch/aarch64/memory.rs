@@ -1,6 +1,6 @@
 //! Host physical memory as the hypervisor sees it: identity mapped at EL2, so copying guest
-//! images is plain memory access, followed by cache cleaning for guests that start with
-//! their MMU off. Every access is checked (`reach`): reads reach RAM outside the hypervisor's
+//! images is plain memory access. Every write is cleaned to the point of coherency as it is
+//! made, for guests that start with their MMU off. Every access is checked (`reach`): reads reach RAM outside the hypervisor's
 //! own memory (its image with stacks, heap and EL2 tables, and the host device tree); writes
 //! reach only the partitions' banks.
 
@@ -39,18 +39,13 @@ impl El2Memory {
         Some(unsafe { core::slice::from_raw_parts(address as *const u8, size as usize) })
     }
 
-    /// Cleans `size` bytes at `address` to the point of coherency, so a guest with its MMU
-    /// off sees them.
-    pub fn clean(&self, address: u64, size: u64) {
-        super::cpu::clean_dcache_to_poc(address, size);
-    }
-
-    /// Copies `bytes` to `address`.
+    /// Copies `bytes` to `address` and cleans them to the point of coherency.
     pub fn write(&mut self, address: u64, bytes: &[u8]) -> Result<(), Refused> {
         self.reach.writable(address, bytes.len() as u64)?;
         // SAFETY: `writable` keeps the access inside a partition's bank, RAM mapped read-write
         // at EL2 (identity) that the constructor's contract says nothing else uses.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), address as *mut u8, bytes.len()) };
+        super::cpu::clean_dcache_to_poc(address, bytes.len() as u64);
         Ok(())
     }
 
@@ -63,11 +58,19 @@ impl El2Memory {
         Ok(())
     }
 
-    /// Sets `size` bytes at `address` to `value`.
+    /// Sets `size` bytes at `address` to `value` and cleans them to the point of coherency:
+    /// zeros with `DC ZVA` where the CPU permits it (`cpu::zero_to_poc`).
     pub fn fill(&mut self, address: u64, size: u64, value: u8) -> Result<(), Refused> {
         self.reach.writable(address, size)?;
-        // SAFETY: as for `write`.
-        unsafe { core::ptr::write_bytes(address as *mut u8, value, size as usize) };
+        if value == 0 {
+            // SAFETY: `writable` keeps the range inside a partition's bank: RAM (Normal memory
+            // in the EL2 map) that the constructor's contract says nothing else uses.
+            unsafe { super::cpu::zero_to_poc(address, size) };
+        } else {
+            // SAFETY: as for `write`.
+            unsafe { core::ptr::write_bytes(address as *mut u8, value, size as usize) };
+            super::cpu::clean_dcache_to_poc(address, size);
+        }
         Ok(())
     }
 
@@ -78,6 +81,7 @@ impl El2Memory {
         // SAFETY: the source is readable RAM, the destination a partition's bank (`write`);
         // `copy` allows overlap.
         unsafe { core::ptr::copy(source as *const u8, destination as *mut u8, size as usize) };
+        super::cpu::clean_dcache_to_poc(destination, size);
         Ok(())
     }
 }

@@ -26,6 +26,10 @@ pub struct PartitionPlan {
     /// The hypervisor console refuses commands that change state (`/chosen`
     /// `bulkhead,console-control = "read-only"`); the default is `"read-write"`.
     pub console_read_only: bool,
+    /// The partitions' memory is not zeroed before their first boot (`/chosen`
+    /// `bulkhead,boot-scrub = "off"`, for firmware that already clears RAM); the default is
+    /// `"on"`. A restart scrubs whatever this says.
+    pub skip_boot_scrub: bool,
 }
 
 /// A validated plan plus what `check` must report without rejecting.

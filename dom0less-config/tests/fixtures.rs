@@ -282,6 +282,11 @@ rejection!(
     ConfigError::InvalidValue { .. }
 );
 rejection!(
+    boot_scrub_value,
+    "reject-boot-scrub",
+    ConfigError::InvalidValue { property, value, .. } if property == "bulkhead,boot-scrub" && value == "later"
+);
+rejection!(
     enhanced_value,
     "reject-enhanced-value",
     ConfigError::InvalidValue { .. }

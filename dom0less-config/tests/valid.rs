@@ -201,6 +201,8 @@ fn credit2_weights_and_caps_and_a_shared_fixed_priority_cpu() {
     let plan = valid("valid-schedulers").plan;
     assert!(plan.console_read_only, "bulkhead,console-control = \"read-only\"");
     assert!(!valid("valid-two-linux").plan.console_read_only, "read-write by default");
+    assert!(plan.skip_boot_scrub, "bulkhead,boot-scrub = \"off\"");
+    assert!(!valid("valid-two-linux").plan.skip_boot_scrub, "scrubbed by default");
     let by_name = |name: &str| plan.partitions.iter().find(|p| p.name == name).unwrap();
     let (rtos, logger, heavy, light) = (
         by_name("rtos"),

@@ -123,6 +123,9 @@ pub fn compile(
     if let Some(control) = &doc.console_control {
         tree.set_property(chosen, "bulkhead,console-control", strings_value(&[control]));
     }
+    if let Some(scrub) = &doc.boot_scrub {
+        tree.set_property(chosen, "bulkhead,boot-scrub", strings_value(&[scrub]));
+    }
     let chosen_cells = (
         tree.address_cells(chosen).map_err(CompileError::HostTree)?,
         tree.size_cells(chosen).map_err(CompileError::HostTree)?,

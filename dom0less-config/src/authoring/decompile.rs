@@ -191,6 +191,7 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
         .collect();
     Document {
         console_control: plan.console_read_only.then(|| String::from("read-only")),
+        boot_scrub: plan.skip_boot_scrub.then(|| String::from("off")),
         layout: None,
         pools,
         partitions,

@@ -28,6 +28,10 @@ pub struct Document {
     /// (`bulkhead,console-control`); absent: `"read-write"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console_control: Option<String>,
+    /// `"off"` leaves the partitions' memory as the firmware left it at their first boot
+    /// (`bulkhead,boot-scrub`, for firmware that already clears RAM); absent: `"on"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_scrub: Option<String>,
     /// Where modules without an address are placed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<Layout>,

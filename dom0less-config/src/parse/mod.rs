@@ -113,6 +113,8 @@ pub struct Drafts {
     pub pools: Vec<PoolDraft>,
     /// `/chosen` `bulkhead,console-control = "read-only"`.
     pub console_read_only: bool,
+    /// `/chosen` `bulkhead,boot-scrub = "off"`.
+    pub skip_boot_scrub: bool,
 }
 
 /// Error and warning sink shared by the parsing functions.
@@ -253,6 +255,19 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
                 property: String::from("bulkhead,console-control"),
                 value: String::from(other),
                 expected: "\"read-write\" (the default) or \"read-only\"",
+            });
+            false
+        }
+    };
+    drafts.skip_boot_scrub = match reader.string(chosen, "bulkhead,boot-scrub") {
+        None | Some("on") => false,
+        Some("off") => true,
+        Some(other) => {
+            reader.errors.push(ConfigError::InvalidValue {
+                node: tree.path(chosen),
+                property: String::from("bulkhead,boot-scrub"),
+                value: String::from(other),
+                expected: "\"on\" (the default) or \"off\" (only for firmware that already clears RAM)",
             });
             false
         }

@@ -81,6 +81,7 @@ impl PartitionPlan {
             shared_regions,
             cpus: info.cpus,
             console_read_only: drafts.console_read_only,
+            skip_boot_scrub: drafts.skip_boot_scrub,
         };
         Ok(Validated {
             plan,

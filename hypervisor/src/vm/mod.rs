@@ -168,6 +168,9 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
     // Before any partition starts: a partition that stops at once routes the console interrupt.
     CONSOLE_INTID.store(platform.board.console.intid, Ordering::Relaxed);
     passthrough::setup(partitions);
+    if plan.skip_boot_scrub {
+        log!("bulkhead: boot scrub off (/chosen bulkhead,boot-scrub = \"off\"): partitions' RAM is not zeroed before their first boot, the firmware is trusted to have cleared it; restarts scrub");
+    }
     // Each partition is scrubbed and loaded, then started at once on its own CPUs, while
     // this CPU goes on to the next one.
     for p in partitions {

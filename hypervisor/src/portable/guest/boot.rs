@@ -113,13 +113,15 @@ pub fn host_address(banks: &[GuestBank], ipa: AddressRange) -> Result<u64, BootE
         .ok_or(BootError::NotGuestRam { ipa })
 }
 
-/// Scrubs the guest's RAM, copies the kernel, the DTB and the initrd to their placements, and
+/// Scrubs the guest's RAM (unless `scrub_ram` is false: RAM the firmware cleared, at the
+/// partition's first boot), copies the kernel, the DTB and the initrd to their placements, and
 /// returns vCPU0's entry state.
 pub fn load(
     memory: &mut impl PhysicalMemory,
     banks: &[GuestBank],
     placement: &Placement,
     modules: &BootModules<'_>,
+    scrub_ram: bool,
 ) -> Result<EntryState, BootError> {
     let named = [("kernel", Some(modules.kernel)), ("initrd", modules.initrd)];
     for (module, range) in named
@@ -150,7 +152,9 @@ pub fn load(
         let host = bank
             .host_range()
             .ok_or(BootError::NotGuestRam { ipa: bank.ipa })?;
-        scrub(memory, host)?;
+        if scrub_ram {
+            scrub(memory, host)?;
+        }
     }
     memory.copy(modules.kernel.start(), kernel_host, modules.kernel.size())?;
     memory.write(dtb_host, modules.dtb)?;

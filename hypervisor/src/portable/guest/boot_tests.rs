@@ -40,6 +40,19 @@ fn host_memory() -> (WindowMemory, KernelImage) {
 }
 
 #[test]
+fn load_without_scrub_copies_the_modules_and_leaves_the_rest_as_it_was() {
+    let (mut memory, image) = host_memory();
+    let placement = place(banks()[0].ipa, &image, None).unwrap();
+    let modules = BootModules { kernel: range(KERNEL_SOURCE, 0x1_0000), initrd: None, dtb: &[0xd0, 0x0d, 0xfe, 0xed] };
+    load(&mut memory, &banks(), &placement, &modules, false).unwrap();
+    let host = |ipa: u64| GUEST_HOST + (ipa - RAM0_BASE);
+    assert_eq!(&memory.slice(host(placement.kernel.start()), 0x1_0000)[56..60], b"ARMd");
+    assert_eq!(memory.slice(host(placement.dtb.start()), 4), [0xd0, 0x0d, 0xfe, 0xed]);
+    // The kernel's BSS was not zeroed: the firmware is trusted to have cleared RAM.
+    assert!(memory.slice(host(RAM0_BASE + 0x1_0000), 0x10_0000).iter().all(|byte| *byte == 0xee));
+}
+
+#[test]
 fn load_scrubs_copies_and_enters_at_the_kernel_with_x0_at_the_dtb() {
     let (mut memory, image) = host_memory();
     let placement = place(banks()[0].ipa, &image, Some(5000)).unwrap();
@@ -48,7 +61,7 @@ fn load_scrubs_copies_and_enters_at_the_kernel_with_x0_at_the_dtb() {
         initrd: Some(range(INITRD_SOURCE, 5000)),
         dtb: &[0xd0, 0x0d, 0xfe, 0xed],
     };
-    let entry = load(&mut memory, &banks(), &placement, &modules).unwrap();
+    let entry = load(&mut memory, &banks(), &placement, &modules, true).unwrap();
     assert_eq!(
         entry,
         EntryState {
@@ -125,7 +138,7 @@ fn modules_that_do_not_fit_or_sit_in_guest_ram_are_refused() {
         dtb: &big_dtb,
     };
     assert_eq!(
-        load(&mut memory, &banks(), &placement, &modules),
+        load(&mut memory, &banks(), &placement, &modules, true),
         Err(BootError::ModuleTooBig {
             module: "DTB",
             size: 0x20_0001,
@@ -139,7 +152,7 @@ fn modules_that_do_not_fit_or_sit_in_guest_ram_are_refused() {
         dtb: &[],
     };
     assert_eq!(
-        load(&mut memory, &banks(), &placement, &modules),
+        load(&mut memory, &banks(), &placement, &modules, true),
         Err(BootError::ModuleTooBig {
             module: "initrd",
             size: 5000,
@@ -153,7 +166,7 @@ fn modules_that_do_not_fit_or_sit_in_guest_ram_are_refused() {
         dtb: &[],
     };
     assert_eq!(
-        load(&mut memory, &banks(), &placement, &modules),
+        load(&mut memory, &banks(), &placement, &modules, true),
         Err(BootError::ModuleInGuestRam {
             module: "kernel",
             range: inside

@@ -201,6 +201,7 @@ pub fn build<const N: usize>(
         pool: p.pool,
         gic,
         vpl011: p.vpl011,
+        skip_boot_scrub: plan.skip_boot_scrub,
         // Where CPUs are shared, a vCPU waiting in WFI must give its CPU to the others.
         trap_wfi: p.trap_wfi || plan.pools.get(p.pool).is_some_and(|pool| pool.scheduler != Scheduler::Null),
         banks,
@@ -221,7 +222,7 @@ pub fn build<const N: usize>(
         restart_backoff_ms: p.restart_backoff_ms,
         heartbeat_ms: p.heartbeat_ms,
         heartbeat: core::sync::atomic::AtomicU64::new(u64::MAX),
-        run: Mutex::new(RunState { running: false, stop_announced: false, boot_count: 1, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0, reports: super::report_limit::ReportLimit::new(), last_crash: None, crash_restarts: 0, held: false, restart_pending: None }),
+        run: Mutex::new(RunState { running: false, stop_announced: false, boot_count: 1, untouched: true, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0, reports: super::report_limit::ReportLimit::new(), last_crash: None, crash_restarts: 0, held: false, restart_pending: None }),
         vgic: Mutex::new(vgic),
         doorbells: [const { Doorbell::new() }; MAX_VCPUS],
         vcpus,

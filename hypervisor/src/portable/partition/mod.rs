@@ -60,6 +60,9 @@ pub struct Partition {
     pub vpl011: bool,
     /// WFI and WFE trap to the hypervisor (`bulkhead,trap-wfi`).
     pub trap_wfi: bool,
+    /// Its first load leaves its RAM as the firmware left it (`/chosen`
+    /// `bulkhead,boot-scrub = "off"`); every later load scrubs.
+    pub skip_boot_scrub: bool,
     /// Guest RAM and the host memory behind it.
     pub banks: Vec<GuestBank>,
     /// Pristine boot modules in host memory, reloaded on every (re)start.
@@ -119,6 +122,8 @@ pub struct RunState {
     pub stop_announced: bool,
     /// 1 for the first boot, one more for each restart.
     pub boot_count: u32,
+    /// No load has written its RAM yet: it is as the firmware left it.
+    pub untouched: bool,
     /// One more each time the partition stops or restarts: a vCPU started for an older
     /// generation leaves the guest at its next exit.
     pub generation: u64,
@@ -264,7 +269,11 @@ impl Partition {
             }
         };
         let modules = BootModules { kernel: self.kernel, initrd: self.initrd, dtb: &tree };
-        let entry = load(memory, &self.banks, &self.placement, &modules).map_err(LoadError::Boot)?;
+        // Only the very first load may skip the scrub, and only by the config's choice: a
+        // restart, or a start after a stop, always scrubs what the last run left.
+        let scrub = !(self.skip_boot_scrub && run.untouched);
+        run.untouched = false;
+        let entry = load(memory, &self.banks, &self.placement, &modules, scrub).map_err(LoadError::Boot)?;
         run.power.reset();
         run.vpl011.reset();
         run.input.clear();

@@ -150,6 +150,23 @@ fn loading_scrubs_ram_and_places_kernel_and_dtb() {
     assert_eq!(b.memory.slice(host, 16), [0; 16]);
 }
 
+#[test]
+fn boot_scrub_off_skips_only_the_first_load() {
+    let mut b = build_all();
+    b.partitions[1].skip_boot_scrub = true;
+    let p = &b.partitions[1];
+    let mut run = p.run.lock();
+    p.load(&mut run, &mut b.memory).unwrap();
+    let host = p.banks[0].host;
+    // The fake memory started as 0xa5 everywhere: left as the "firmware" left it.
+    assert_eq!(b.memory.slice(host, 16), [0xa5; 16]);
+    assert!(!run.untouched);
+    // A restart (or a start after a stop) scrubs whatever the config says.
+    b.memory.write(host, &[0x5a; 16]).unwrap();
+    p.load(&mut run, &mut b.memory).unwrap();
+    assert_eq!(b.memory.slice(host, 16), [0; 16]);
+}
+
 fn vpl011_write(byte: u8) -> (Esr, u64, u64, RegisterFile) {
     // str w1, [x0]: ISV, SAS = word, SRT = 1, WnR, translation fault level 3.
     let iss = (1 << 24) | (2 << 22) | (1 << 16) | (1 << 6) | 0x07;

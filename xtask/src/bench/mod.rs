@@ -63,8 +63,18 @@ struct Config {
 
 const LATENCY: Config =
     Config { name: "latency", file: "tests/scenarios/bench/latency.dts", guests: &[rows::LATENCY_GUEST], options: &VIRTUAL_TIME };
+/// QEMU options for the boot configs: virtual time, and 2 GiB of RAM for their 512 + 384 MiB
+/// partitions (QEMU keeps the last `-m`).
+const BOOT_OPTIONS: [&str; 4] = ["-icount", "shift=0,sleep=off", "-m", "2G"];
 const BOOT: Config =
-    Config { name: "boot", file: "tests/scenarios/bench/boot.dts", guests: &rows::BOOT_GUESTS, options: &VIRTUAL_TIME };
+    Config { name: "boot", file: "tests/scenarios/bench/boot.dts", guests: &rows::BOOT_GUESTS, options: &BOOT_OPTIONS };
+/// The same without the boot-time scrub, by each hypervisor's explicit choice.
+const BOOT_NO_SCRUB: Config = Config {
+    name: "boot-noscrub",
+    file: "tests/scenarios/bench/boot-noscrub.dts",
+    guests: &rows::BOOT_GUESTS,
+    options: &BOOT_OPTIONS,
+};
 /// Two `evtchn` guests on the two CPUs, ping timing round trips over their channel.
 const EVENT_CHANNEL: Config = Config {
     name: "evtchn",
@@ -252,7 +262,7 @@ pub fn bench() -> Result<(), BenchError> {
     let counter = plugin::build(&out).map_err(BenchError::Plugin)?;
 
     let mut runs = Vec::new();
-    for config in [LATENCY, BOOT] {
+    for config in [LATENCY, BOOT, BOOT_NO_SCRUB] {
         runs.push(plan(config, "bulkhead", &ours, &guests, None)?);
         runs.push(plan(config, "xen", &xen, &guests, None)?);
     }
@@ -272,7 +282,8 @@ pub fn bench() -> Result<(), BenchError> {
     println!("xtask: bench: {} QEMU boots, two at a time, under -icount", runs.len());
     let mut booted = boot_all(&runs, &logs).into_iter();
     let mut next = || booted.next().unwrap_or_else(|| Err(BenchError::Incomplete(vec!["a boot is missing".into()])));
-    let (latency_ours, latency_xen, boot_ours, boot_xen, bare) = (next()?, next()?, next()?, next()?, next()?);
+    let (latency_ours, latency_xen, boot_ours, boot_xen) = (next()?, next()?, next()?, next()?);
+    let (unscrubbed_ours, unscrubbed_xen, bare) = (next()?, next()?, next()?);
     let (alone, saturated) = (next()?, next()?);
     let (evtchn_ours, evtchn_xen, evtchn_null) = (next()?, next()?, next()?);
 
@@ -287,9 +298,15 @@ pub fn bench() -> Result<(), BenchError> {
     table.insert(rows::LATENCY_CASES.len() + 1, Row::new(name, what, "ticks", null_pools, no_null));
     let bare_boot = rows::report(&bare.reports, "bare").ok().and_then(|r| r.boot_count);
     let floor = bare_boot.map_or(String::new(), |t| format!("; the guest alone on QEMU: {}", results::thousands(t)));
-    for (last, which) in [(false, "first"), (true, "last")] {
-        let what = format!("reset to the {which} of 2 partitions' main (physical counter{floor})");
-        table.push(Row::new(&format!("boot-{which}"), &what, "ticks", rows::boot_cell(&boot_ours.reports, last), rows::boot_cell(&boot_xen.reports, last)));
+    let boots = [("boot", "", &boot_ours, &boot_xen), ("boot-noscrub", ", boot scrub off", &unscrubbed_ours, &unscrubbed_xen)];
+    for (case, how, ours_boot, xen_boot) in boots {
+        for (last, which) in [(false, "first"), (true, "last")] {
+            let what = format!("reset to the {which} of 2 partitions' main (512 + 384 MiB{how}; physical counter{floor})");
+            let (ours_cell, xen_cell) = (rows::boot_cell(&ours_boot.reports, last), rows::boot_cell(&xen_boot.reports, last));
+            let (ours_insns, xen_insns) = (rows::in_instructions(&ours_cell, counter_hz), rows::in_instructions(&xen_cell, counter_hz));
+            table.push(Row::new(&format!("{case}-{which}"), &what, "ticks", ours_cell, xen_cell));
+            table.push(Row::new(&format!("{case}-{which}-instructions"), "the same in instructions (1 ns each under -icount shift=0)", "instructions", ours_insns, xen_insns));
+        }
     }
     let (ours_file, ours_loaded) = image_sizes(&ours)?;
     let (xen_file, xen_loaded) = image_sizes(&xen)?;

@@ -104,6 +104,21 @@ pub fn boot_cell(guests: &BTreeMap<String, GuestReport>, last: bool) -> Cell {
     value.map_or(Cell::NotMeasured { why: "no boot guests".into() }, |&value| Cell::Value { value })
 }
 
+/// A boot cell in instructions: under `-icount shift=0` one instruction is 1 ns of virtual
+/// time, so a tick of a `counter_hz` counter is 10^9 / `counter_hz` instructions (16 at
+/// 62.5 MHz). Not measured without the frequency or when it is not a whole number of
+/// instructions.
+pub fn in_instructions(ticks: &Cell, counter_hz: u64) -> Cell {
+    let per_tick = (counter_hz != 0 && 1_000_000_000 % counter_hz == 0).then(|| 1_000_000_000 / counter_hz);
+    match (ticks, per_tick) {
+        (Cell::Value { value }, Some(per_tick)) => Cell::Value { value: value.saturating_mul(per_tick) },
+        (Cell::Value { .. }, None) => {
+            Cell::NotMeasured { why: format!("a {counter_hz} Hz counter's tick is not a whole number of nanoseconds") }
+        }
+        (other, _) => other.clone(),
+    }
+}
+
 /// The hypervisor's own memory, in bytes: its image from the boot line
 /// `  hypervisor: 0x40200000..0x40a00000 (8192 KiB) at EL2`, plus the host RAM it carved for
 /// the grant tables (`bulkhead: grant tables: 980 KiB of host RAM at ...`) when it says so.
@@ -186,6 +201,15 @@ mod tests {
         assert_eq!(boot_cell(&guests, true), Cell::Value { value: 900 });
         let one = parse(&lines[1..3]).unwrap();
         assert!(matches!(boot_cell(&one, true), Cell::NotMeasured { .. }));
+    }
+
+    #[test]
+    fn boot_ticks_become_instructions_at_16_a_tick() {
+        assert_eq!(in_instructions(&Cell::Value { value: 1_000 }, 62_500_000), Cell::Value { value: 16_000 });
+        assert!(matches!(in_instructions(&Cell::Value { value: 1 }, 0), Cell::NotMeasured { .. }));
+        assert!(matches!(in_instructions(&Cell::Value { value: 1 }, 24_000_000 * 7), Cell::NotMeasured { .. }));
+        let missing = Cell::NotMeasured { why: "no boot line".into() };
+        assert_eq!(in_instructions(&missing, 62_500_000), missing);
     }
 
     #[test]

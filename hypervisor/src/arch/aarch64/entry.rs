@@ -6,7 +6,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes of stack per CPU: twice the deepest use measured (the painted stacks' high-water
-/// mark, which the console's `mem` and the board's last lines print): 30 KiB on the boot CPU
+/// mark, which the console's `mem` and the board's last lines print): 31 KiB on the boot CPU
 /// in a debug build (building the partitions), 19 KiB on a CPU running a Linux vCPU in a
 /// release build, in the Linux, grant, restart and hostile-guest scenarios.
 pub const STACK_SIZE: usize = 64 * 1024;

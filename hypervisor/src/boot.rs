@@ -37,6 +37,11 @@ pub fn heap() -> &'static BootHeap {
     &HEAP
 }
 
+/// The heap's bytes in use and its size, as `mem` and the board's last lines report them.
+pub fn heap_use() -> (usize, usize) {
+    (HEAP_SIZE.saturating_sub(HEAP.free()), HEAP_SIZE)
+}
+
 static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
 
 /// The boot CPU's Rust entry, from `entry.s`, with the MMU off and `dtb` in x0.

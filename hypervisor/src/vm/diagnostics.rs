@@ -10,6 +10,8 @@ use core::sync::atomic::Ordering;
 
 use crate::arch::aarch64::context::ExitVector;
 use crate::arch::aarch64::cpu;
+use crate::arch::aarch64::entry;
+use crate::portable::memory::stack_use::StackUse;
 use crate::arch::aarch64::world::GuestExit;
 use crate::portable::partition::Partition;
 use crate::portable::trap::Esr;
@@ -48,6 +50,42 @@ pub fn record_fast_exit() {
     fast.store(fast.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
+/// How deep each CPU's stack and fault stack have been since boot, one line for all, as `mem`,
+/// the dump and the board's last lines print it: `stacks: cpu 0 9/64 KiB (fault 0/28), ...`.
+/// A stack whose paint is gone to its bottom says `FULL`.
+pub fn stack_line(cpus: usize) -> heapless::String<512> {
+    let mut line = heapless::String::new();
+    let _ = write!(line, "stacks used, of their size:");
+    let kib = |bytes: usize| bytes.div_ceil(1024);
+    for cpu in 0..cpus {
+        let measure = |words: usize, read: &dyn Fn(usize) -> u64| StackUse::measure(words, entry::PAINT, read);
+        let Some((stack, fault)) = entry::measure_stacks(cpu, measure) else { continue };
+        let full = |u: &StackUse| if u.full() { " FULL" } else { "" };
+        let _ = write!(
+            line,
+            " cpu {cpu} {}/{} KiB{} (fault stack {}/{}{}),",
+            kib(stack.used),
+            kib(stack.size),
+            full(&stack),
+            kib(fault.used),
+            kib(fault.size),
+            full(&fault)
+        );
+    }
+    if line.ends_with(',') {
+        line.pop();
+    }
+    line
+}
+
+/// The heap's use: `heap: 1234 KiB used of 4096 KiB`.
+pub fn heap_line() -> heapless::String<64> {
+    let (used, size) = crate::boot::heap_use();
+    let mut line = heapless::String::new();
+    let _ = write!(line, "heap: {} KiB used of {} KiB", used.div_ceil(1024), size >> 10);
+    line
+}
+
 /// One line of the dump, built before it is printed: no lock is held while the console
 /// waits on the UART, and nothing is allocated.
 type Line = heapless::String<512>;
@@ -57,6 +95,7 @@ pub fn dump(partitions: &[Partition], cpus: usize) {
     let now = cpu::counter();
     let frequency = cpu::counter_frequency().max(1);
     println!("bulkhead: state dump (cpu {} answering the debug key)", cpu::index());
+    println!("bulkhead:   {}", stack_line(cpus));
     for (index, state) in super::per_cpu::CPUS.iter().enumerate().take(cpus) {
         let mut line = Line::new();
         let _ = write!(line, "bulkhead:   cpu {index}: ");

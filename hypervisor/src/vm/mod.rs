@@ -578,6 +578,8 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
     if last {
         output::flush_all();
         log!("bulkhead: all partitions stopped");
+        log!("bulkhead: {}", D(diagnostics::stack_line(CPU_COUNT.load(Ordering::Relaxed))));
+        log!("bulkhead: {}", D(diagnostics::heap_line()));
         if !power_off_when_last {
             log!("bulkhead: the board stays up for the console (start NAME)");
             return;

@@ -231,6 +231,8 @@ fn mem(partitions: &[Partition]) {
     println!("bulkhead: host RAM {} MiB: hypervisor {} KiB, boot modules {} KiB", mib(ram), kib(hypervisor), kib(modules));
     let grants = super::gnttab::carved_bytes();
     println!("bulkhead:   grant tables (frames and bookkeeping): {} KiB", kib(grants));
+    println!("bulkhead:   {}", diagnostics::stack_line(CPU_COUNT.load(Ordering::Relaxed)));
+    println!("bulkhead:   {}", diagnostics::heap_line());
     let mut used = hypervisor.saturating_add(modules).saturating_add(grants);
     for p in partitions {
         let bytes: u64 = p.banks.iter().map(|b| b.ipa.size()).sum();

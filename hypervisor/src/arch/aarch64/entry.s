@@ -58,8 +58,23 @@ primary_entry:
     stp     xzr, xzr, [x2], #16
     b       3b
 
+    /*
+     * Paint every stack and fault stack (guard pages too: they are not mapped yet) with
+     * one word, so that how deep each has been can be read later (entry.rs, stack_use).
+     */
+4:  adr_l   x2, __stacks_start
+    adr_l   x3, __stacks_end
+    movz    x4, #{paint_0}
+    movk    x4, #{paint_1}, lsl #16
+    movk    x4, #{paint_2}, lsl #32
+    movk    x4, #{paint_3}, lsl #48
+5:  cmp     x2, x3
+    b.hs    6f
+    stp     x4, x4, [x2], #16
+    b       5b
+
     /* CPU 0's stack is the first one. */
-4:  adr_l   x1, STACKS
+6:  adr_l   x1, STACKS
     movz    x2, #{stack_slot_low}
     movk    x2, #{stack_slot_high}, lsl #16
     add     sp, x1, x2

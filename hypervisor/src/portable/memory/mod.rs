@@ -8,6 +8,7 @@ pub mod frames;
 pub mod identity_pages;
 pub mod physical;
 pub mod range;
+pub mod stack_use;
 pub mod stage2;
 pub mod vmid;
 pub mod vtcr;

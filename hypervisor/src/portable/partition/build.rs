@@ -263,8 +263,8 @@ fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Re
     // Passthrough SPIs keep their numbers in the guest: the vGIC reaches the highest.
     let highest = p.passthrough.devices.iter().flat_map(|d| d.interrupts.iter()).max().map_or(0, |intid| intid.saturating_sub(31) as usize);
     let spis = (p.nr_spis.unwrap_or(0) as usize).max(MIN_SPIS).max(highest);
-    // About 50 KiB: configured in place on the heap, never moved through the stack.
-    let mut vgic = Box::new(Vgic::empty());
+    // About 50 KiB: built and configured in place on the heap, never moved through the stack.
+    let mut vgic = Vgic::boxed_empty();
     vgic.configure(VgicConfig { version, vcpus, spis })?;
     for v in 0..vcpus {
         vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;

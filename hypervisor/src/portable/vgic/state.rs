@@ -68,8 +68,8 @@ impl VcpuState {
 
 /// A partition's virtual GIC (distributor, redistributors and the list-register state machine).
 ///
-/// It is about 50 KiB: build it in place with [`Vgic::empty`] and [`Vgic::configure`] in a
-/// partition's static storage rather than on a small stack.
+/// It is about 50 KiB: build it in place with [`Vgic::boxed_empty`] and [`Vgic::configure`]
+/// rather than on a small stack.
 #[derive(Clone, Debug)]
 pub struct Vgic {
     pub(super) version: GicVersion,
@@ -110,6 +110,56 @@ impl Vgic {
         }
     }
 
+    /// A vGIC with no vCPUs on the heap, to be configured in place: built where it lives,
+    /// never on the stack (`Box::new(Vgic::empty())` builds the 50 KiB value on the stack
+    /// first and copies it, and so did the old `configure`: 103 KiB of stack at boot and on
+    /// every partition restart).
+    pub fn boxed_empty() -> alloc::boxed::Box<Self> {
+        // Adding a field makes this fail to compile until the writes below set it too.
+        let _every_field_is_written = |v: Vgic| {
+            let Vgic { version: _, vcpu_count: _, spi_count: _, group_enabled: _, spis: _, vcpus: _, changes: _, raised: _, released: _, any_released: _ } = v;
+        };
+        let mut slot = alloc::boxed::Box::<Self>::new_uninit();
+        let vgic = slot.as_mut_ptr();
+        // SAFETY: `vgic` points to memory for one `Vgic`, allocated above and owned by `slot`.
+        // Each field is written through a raw pointer to it (no reference to uninitialised
+        // memory is made), the arrays element by element, and the destructuring above lists
+        // every field, so all of them are initialised when `assume_init` runs.
+        unsafe {
+            core::ptr::addr_of_mut!((*vgic).version).write(GicVersion::V2);
+            core::ptr::addr_of_mut!((*vgic).vcpu_count).write(0);
+            core::ptr::addr_of_mut!((*vgic).spi_count).write(0);
+            core::ptr::addr_of_mut!((*vgic).group_enabled).write([false; 2]);
+            let spis = core::ptr::addr_of_mut!((*vgic).spis).cast::<IrqState>();
+            for i in 0..MAX_SPIS {
+                spis.add(i).write(IrqState::new(Trigger::Level));
+            }
+            let vcpus = core::ptr::addr_of_mut!((*vgic).vcpus).cast::<VcpuState>();
+            for i in 0..MAX_VCPUS {
+                vcpus.add(i).write(VcpuState::new());
+            }
+            core::ptr::addr_of_mut!((*vgic).changes).write(1);
+            core::ptr::addr_of_mut!((*vgic).raised).write(0);
+            core::ptr::addr_of_mut!((*vgic).released).write([0; MAX_SPIS.div_ceil(32)]);
+            core::ptr::addr_of_mut!((*vgic).any_released).write(false);
+            slot.assume_init()
+        }
+    }
+
+    /// Puts every field back as [`Vgic::empty`] has it, in place (no 50 KiB temporary).
+    fn clear(&mut self) {
+        self.version = GicVersion::V2;
+        self.vcpu_count = 0;
+        self.spi_count = 0;
+        self.group_enabled = [false; 2];
+        self.spis.fill(IrqState::new(Trigger::Level));
+        self.vcpus.fill(VcpuState::new());
+        self.changes = 1;
+        self.raised = 0;
+        self.released.fill(0);
+        self.any_released = false;
+    }
+
     /// A vGIC in its reset state for `config`.
     pub fn new(config: VgicConfig) -> Result<Self, VgicError> {
         let mut vgic = Self::empty();
@@ -132,7 +182,7 @@ impl Vgic {
             });
         }
         let spis = config.spis.div_ceil(32).saturating_mul(32);
-        *self = Self::empty();
+        self.clear();
         self.version = config.version;
         self.vcpu_count = config.vcpus;
         self.spi_count = spis.min(MAX_SPIS);

@@ -15,7 +15,7 @@ use super::{
 
 /// A configured vGIC on the heap (it is about 50 KiB).
 pub(super) fn vgic(version: GicVersion, vcpus: usize, spis: usize) -> Box<Vgic> {
-    let mut vgic = Box::new(Vgic::empty());
+    let mut vgic = Vgic::boxed_empty();
     vgic.configure(VgicConfig {
         version,
         vcpus,
@@ -23,6 +23,27 @@ pub(super) fn vgic(version: GicVersion, vcpus: usize, spis: usize) -> Box<Vgic> 
     })
     .expect("valid configuration");
     vgic
+}
+
+#[test]
+fn a_vgic_built_in_place_is_the_empty_one_and_configure_resets_in_place() {
+    let in_place = Vgic::boxed_empty();
+    let by_value = Box::new(Vgic::empty());
+    assert_eq!(format!("{in_place:?}"), format!("{by_value:?}"));
+
+    // Dirty one (enable an SPI, make it pending, raise a PPI), then configure it again: it is
+    // the same as a fresh one configured alike.
+    let config = VgicConfig { version: GicVersion::V3, vcpus: 2, spis: 64 };
+    let mut used = vgic(GicVersion::V3, 2, 64);
+    gicd_write(&mut used, 0x0, 0, 0x3);
+    gicd_write(&mut used, 0x104, 0, 0x1);
+    gicd_write(&mut used, 0x204, 0, 0x1);
+    let _ = used.inject(VcpuId(1), 27);
+    assert_ne!(format!("{used:?}"), format!("{:?}", vgic(GicVersion::V3, 2, 64)), "the writes changed it");
+    used.configure(config).expect("valid configuration");
+    let mut fresh = Box::new(Vgic::empty());
+    fresh.configure(config).expect("valid configuration");
+    assert_eq!(format!("{used:?}"), format!("{fresh:?}"));
 }
 
 /// Writes a distributor register by offset as `vcpu`.

@@ -107,7 +107,8 @@ pub fn build_variant(profile: Profile, logs: Logs) -> Result<(PathBuf, PathBuf),
     Ok((image, elf))
 }
 
-/// The test guests' names: one binary per `tests/guests/src/bin/NAME.rs`, sorted.
+/// The test guests' names: one binary per `tests/guests/src/bin/NAME.rs` or
+/// `tests/guests/src/bin/NAME/main.rs` (Cargo's two layouts), sorted.
 pub fn guest_names() -> Result<Vec<String>, BuildError> {
     let dir = workspace::root().join("tests/guests/src/bin");
     let list_error = |error| BuildError::GuestList {
@@ -117,10 +118,9 @@ pub fn guest_names() -> Result<Vec<String>, BuildError> {
     let mut names = Vec::new();
     for entry in fs::read_dir(&dir).map_err(list_error)? {
         let path = entry.map_err(list_error)?.path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            if let Some(stem) = path.file_stem() {
-                names.push(stem.to_string_lossy().into_owned());
-            }
+        let binary = if path.is_dir() { path.join("main.rs").is_file() } else { path.extension().is_some_and(|e| e == "rs") };
+        if let (true, Some(stem)) = (binary, path.file_stem()) {
+            names.push(stem.to_string_lossy().into_owned());
         }
     }
     names.sort();

@@ -64,7 +64,7 @@ impl fmt::Display for MergeError {
             MergeError::UnknownGuest { node, guest } => write!(
                 f,
                 "{node}: `{TEST_GUEST}` names \"{guest}\", which is not a test guest \
-                 (one per tests/guests/src/bin/NAME.rs)"
+                 (one per tests/guests/src/bin/NAME.rs or NAME/main.rs)"
             ),
             MergeError::UnknownLinuxFile { node, file } => write!(
                 f,

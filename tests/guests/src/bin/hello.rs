@@ -1,6 +1,7 @@
 //! The `hello` guest: reports its name, memory, CPUs and PSCI version from its device tree,
 //! then switches itself off. With `hello.beats=N` it first prints a heartbeat, `beat K` every
-//! 10 ms N times, and then the longest time between two beats (what a noisy neighbour cost it).
+//! 10 ms (`hello.period=MS`) N times, and then the longest time between two beats (what a noisy neighbour cost it)
+//! and how many were more than twice the period apart.
 //! With `hello.guard=1` it fills its RAM but the first and last 4 MiB with a pattern before
 //! the heartbeat and checks it after: no other partition may have written there.
 #![no_std]
@@ -14,7 +15,7 @@ use test_guests::say;
 
 test_guests::entry!(main);
 
-/// The heartbeat's period.
+/// The heartbeat's period unless `hello.period=MS` says otherwise.
 const PERIOD_MICROS: u64 = 10_000;
 
 fn main(guest: &'static Guest) -> ! {
@@ -28,9 +29,15 @@ fn main(guest: &'static Guest) -> ! {
     if guard {
         guard_ram(guest, false);
     }
+    let period = match value(guest.bootargs, "hello.period").map(parse_number) {
+        None => PERIOD_MICROS,
+        Some(Ok(millis)) if millis > 0 => millis.saturating_mul(1000),
+        Some(Ok(_)) => guest.fail(format_args!("hello.period=0: the period is at least 1 ms")),
+        Some(Err(error)) => guest.fail(format_args!("hello.period: {error}")),
+    };
     if let Some(text) = value(guest.bootargs, "hello.beats") {
         match parse_number(text) {
-            Ok(beats) => heartbeat(guest, beats, guard),
+            Ok(beats) => heartbeat(guest, beats, period, guard),
             Err(error) => guest.fail(format_args!("hello.beats: {error}")),
         }
     }
@@ -85,12 +92,13 @@ fn guard_ram(guest: &Guest, check: bool) {
     }
 }
 
-fn heartbeat(guest: &Guest, beats: u64, guard: bool) {
+fn heartbeat(guest: &Guest, beats: u64, period: u64, guard: bool) {
     let start = micros();
     let mut last = start;
     let mut longest = 0;
+    let mut late = 0u64;
     for beat in 1..=beats {
-        let due = start + beat * PERIOD_MICROS;
+        let due = start + beat * period;
         while micros() < due {
             core::hint::spin_loop();
         }
@@ -100,7 +108,10 @@ fn heartbeat(guest: &Guest, beats: u64, guard: bool) {
         }
         let now = micros();
         longest = longest.max(now - last);
+        if now - last > 2 * period {
+            late += 1;
+        }
         last = now;
     }
-    say!(guest, "{beats} beats every {} ms, longest gap {} us", PERIOD_MICROS / 1000, longest);
+    say!(guest, "{beats} beats every {} ms, longest gap {} us, {late} gaps over {} ms", period / 1000, longest, 2 * period / 1000);
 }

@@ -1,7 +1,8 @@
 //! The `hello` guest: reports its name, memory, CPUs and PSCI version from its device tree,
 //! then switches itself off. With `hello.beats=N` it first prints a heartbeat, `beat K` every
-//! 10 ms (`hello.period=MS`) N times, and then the longest time between two beats (what a noisy neighbour cost it)
-//! and how many were more than twice the period apart.
+//! 10 ms (`hello.period=MS`) N times, waiting for each in WFI on its virtual timer, and then
+//! the longest time between two beats (what a noisy neighbour cost it) and how many were more
+//! than twice the period apart.
 //! With `hello.guard=1` it fills its RAM but the first and last 4 MiB with a pattern before
 //! the heartbeat and checks it after: no other partition may have written there.
 #![no_std]
@@ -9,7 +10,7 @@
 
 use test_guests::bootargs::{parse_number, value};
 use test_guests::format::Span;
-use test_guests::runtime::cpu::micros;
+use test_guests::runtime::cpu::{self, micros, virtual_timer};
 use test_guests::runtime::Guest;
 use test_guests::say;
 
@@ -92,16 +93,36 @@ fn guard_ram(guest: &Guest, check: bool) {
     }
 }
 
+/// Waits until `due` (in [`micros`]) in WFI, woken by its virtual timer armed for then, as a
+/// periodic task would: its CPU idles meanwhile (on an emulator, its thread sleeps instead of
+/// competing with the other CPUs' threads for the host). Spins if the counter's frequency is
+/// unknown.
+fn sleep_until(due: u64) {
+    let frequency = cpu::counter_frequency();
+    loop {
+        let now = micros();
+        if now >= due {
+            break;
+        }
+        if frequency == 0 {
+            core::hint::spin_loop();
+            continue;
+        }
+        let ticks = u64::try_from(u128::from(due - now) * u128::from(frequency) / 1_000_000).unwrap_or(u64::MAX);
+        virtual_timer::arm(virtual_timer::count().wrapping_add(ticks.max(1)), virtual_timer::ENABLE);
+        cpu::wait_for_interrupt();
+    }
+    // Off until the next beat: the expired timer must not interrupt the printing.
+    virtual_timer::arm(0, 0);
+}
+
 fn heartbeat(guest: &Guest, beats: u64, period: u64, guard: bool) {
     let start = micros();
     let mut last = start;
     let mut longest = 0;
     let mut late = 0u64;
     for beat in 1..=beats {
-        let due = start + beat * period;
-        while micros() < due {
-            core::hint::spin_loop();
-        }
+        sleep_until(start + beat * period);
         say!(guest, "beat {beat}");
         if guard {
             check_sample(guest);

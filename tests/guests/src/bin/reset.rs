@@ -4,10 +4,10 @@
 //! given), then switches itself off. It ends a boot with PSCI `SYSTEM_RESET`, or with
 //! `reset.how=crash` by writing ICC_ASGI1R_EL1, which the hypervisor does not emulate (a
 //! partition with `bulkhead,on-crash = "restart"` is then restarted). With
-//! `reset.hold=MS` the first and the last boot wait MS milliseconds (of its own counter)
-//! after their `boot N of M` line, printing `holding for MS ms` first: time for the
-//! operator, or a test, to look at the hypervisor while the partition is in the same state
-//! before and after its restarts.
+//! `reset.hold=MS` the second boot (the first after a restart) and the last wait MS
+//! milliseconds (of its own counter) after their `boot N of M` line, printing `holding for
+//! MS ms` first: time for the operator, or a test, to look at the hypervisor while the
+//! partition is in the same state before and after its other restarts.
 #![no_std]
 #![no_main]
 
@@ -55,7 +55,7 @@ fn main(guest: &'static Guest) -> ! {
             Ok(millis) => millis,
             Err(error) => guest.fail(format_args!("reset.hold: {error}")),
         };
-        if boot == 1 || boot == boots {
+        if boot == 2 || boot == boots {
             say!(guest, "holding for {millis} ms");
             cpu::wait_until(millis.saturating_mul(1000), || false);
         }

@@ -61,9 +61,11 @@ impl TransmitSink for Transmitter {
         push(self.0, byte);
     }
 
+    /// Never waits (the trap fast path asks): a buffer another CPU holds at this moment
+    /// (pushing or printing) shows as `Waiting`.
     fn backlog(&self) -> Backlog {
         let Some(buffer) = BUFFERS.get(self.0) else { return Backlog::Empty };
-        let buffer = buffer.lock();
+        let Some(buffer) = buffer.try_lock() else { return Backlog::Waiting };
         if buffer.bytes.is_full() {
             Backlog::Full
         } else if buffer.bytes.is_empty() {

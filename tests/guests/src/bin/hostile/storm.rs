@@ -51,8 +51,28 @@ pub static AT_START: AtomicUsize = AtomicUsize::new(0);
 /// The race's starting shot.
 pub static GO: AtomicBool = AtomicBool::new(false);
 
-/// Words the Xen hypercalls get as "valid" pointers: the guest's own memory, with garbage.
-static SCRATCH: [AtomicU64; 512] = [const { AtomicU64::new(0) }; 512];
+/// Where the Xen hypercalls' "valid" pointers point: [`SCRATCH_SIZE`] bytes of the guest's
+/// own RAM, with garbage, at the start of a window of [`SCRATCH_REACH`] bytes that holds none
+/// of its code, data, stacks or device tree ([`scratch_window`]). The hypervisor writes
+/// answers where such a pointer points, and a grant-table batch writes a status every
+/// structure for as many structures as its count names (Xen's ABI, continued over several
+/// traps): from a pointer into the image's own `.bss`, a count of a billion wrote a status
+/// every 24 bytes over its statics, page tables and stacks up to the top of its RAM. So the
+/// window is away from the image, and counts over it are kept within it ([`MOST_REQUESTS`]).
+/// Set by the boot vCPU before any other starts.
+static SCRATCH: AtomicU64 = AtomicU64::new(0);
+const SCRATCH_SIZE: u64 = 4096;
+const SCRATCH_REACH: u64 = 1 << 20;
+/// The most structures a grant-table batch over the guest's own RAM may name, and the
+/// largest of them (`gnttab_copy`, 40 bytes): all stay inside the window.
+const MOST_REQUESTS: u64 = 4096;
+const LARGEST_REQUEST: u64 = 40;
+const _: () = assert!(SCRATCH_SIZE + MOST_REQUESTS * LARGEST_REQUEST <= SCRATCH_REACH);
+/// The guest's own RAM at each end of a range that the window keeps clear of: its image,
+/// stacks and tables at the start, its device tree at the top (as `hostile.fill` does).
+const KEPT: u64 = 4 << 20;
+/// Xen's grant_table_op(cmd, uop, count).
+const HYPERVISOR_GRANT_TABLE_OP: u64 = 20;
 
 /// The virtual GIC distributor, redistributors and vPL011 of Xen's guest layout (GICv3).
 const VGIC_DISTRIBUTOR: u64 = 0x0300_1000;
@@ -81,6 +101,10 @@ const HYPERVISOR_CONSOLE_IO: u64 = 18;
 /// Runs the boot vCPU's part: starts the others, storms until `target` operations were made
 /// by all, and prints what they were.
 pub fn run(guest: &'static Guest, target: u64) {
+    match scratch_window(guest) {
+        Some(base) => SCRATCH.store(base, Ordering::Release),
+        None => guest.fail(format_args!("storm: no RAM range of {} MiB for its scratch window", (2 * KEPT + SCRATCH_REACH) >> 20)),
+    }
     TARGET.store(target, Ordering::Release);
     let cpus = guest.cpus.mpidrs();
     for (index, &mpidr) in cpus.iter().enumerate().skip(1) {
@@ -198,25 +222,47 @@ fn call(random: &mut Random) {
     smccc(r & (1 << 45) != 0, r & (3 << 46) == 0, x);
 }
 
-/// A pointer for a hypercall argument: wild, null, in the guest's scratch words (valid,
-/// garbage), straddling the end of its RAM, or in its emulated devices.
+/// The scratch window's base: the middle of the first RAM range with room for it between
+/// the [`KEPT`] ends, page-aligned.
+fn scratch_window(guest: &Guest) -> Option<u64> {
+    guest.memory.ranges().iter().find_map(|span| {
+        let base = span.start.checked_add(span.size / 2)? & !0xfff;
+        let end = span.start.checked_add(span.size)?.checked_sub(KEPT)?;
+        (base >= span.start.checked_add(KEPT)? && base.checked_add(SCRATCH_REACH)? <= end).then_some(base)
+    })
+}
+
+/// Whether `address` is in the guest's own RAM.
+fn own(guest: &Guest, address: u64) -> bool {
+    guest.memory.ranges().iter().any(|span| address.wrapping_sub(span.start) < span.size)
+}
+
+/// A pointer for a hypercall argument: wild, null, in the scratch words (valid, garbage),
+/// straddling the end of its RAM (where its device tree ends long before), or in its
+/// emulated devices. A wild pointer that falls in its own RAM (about one random IPA in
+/// 8,000) points into the scratch words instead: the hypervisor may write there.
 fn pointer(guest: &Guest, random: &mut Random) -> u64 {
     let r = random.next();
-    match r % 6 {
+    let scratch = SCRATCH.load(Ordering::Acquire);
+    let wild = match r % 6 {
         0 => random.next(),
         1 => 0,
-        2 => SCRATCH.as_ptr() as u64 + (r >> 8) % 4096,
-        3 => guest.memory.ranges().first().map_or(0, |span| span.start + span.size - 1 - (r >> 8) % 8),
+        2 => return scratch + (r >> 8) % SCRATCH_SIZE,
+        3 => return guest.memory.ranges().first().map_or(0, |span| span.start + span.size - 1 - (r >> 8) % 8),
         4 => VGIC_DISTRIBUTOR + (r >> 8) % 0x1_0000,
         _ => (r >> 8) % IPA_SPACE,
-    }
+    };
+    if own(guest, wild) { scratch + wild % SCRATCH_SIZE } else { wild }
 }
 
 /// A Xen hypercall (`hvc #0xea1`, number in x16) with a random number and command, wild
 /// pointers, and garbage in the scratch words the valid pointers name.
 fn hypercall(guest: &Guest, random: &mut Random) {
-    for word in SCRATCH.iter().step_by(61) {
-        word.store(random.next(), Ordering::Relaxed);
+    let scratch = SCRATCH.load(Ordering::Acquire);
+    for offset in (0..SCRATCH_SIZE).step_by(61 * 8) {
+        // SAFETY: an aligned word of the scratch window, own RAM nothing of the guest lives
+        // in (`scratch_window`), written only atomically by the guest's vCPUs.
+        unsafe { AtomicU64::from_ptr((scratch + offset) as *mut u64) }.store(random.next(), Ordering::Relaxed);
     }
     let r = random.next();
     let number = if r & 0xf == 0 { random.next() } else { (r >> 4) % 48 };
@@ -225,11 +271,14 @@ fn hypercall(guest: &Guest, random: &mut Random) {
     match number {
         HYPERVISOR_SCHED_OP => x[0] = 0,
         HYPERVISOR_CONSOLE_IO => x[1] = (r >> 20) % 64,
+        // A batch over its own RAM stays inside the scratch window; over anything else its
+        // count stays wild (the first structure faults).
+        HYPERVISOR_GRANT_TABLE_OP if own(guest, x[1]) => x[2] %= MOST_REQUESTS + 1,
         _ => {}
     }
     // SAFETY: Xen's hypercall ABI: the answer in x0, x1-x5 and x16 may change (declared). The
     // calls that would stop, block or reset the guest are filtered above; what the valid
-    // pointers let the hypervisor write is the scratch words, read by nothing.
+    // pointers let the hypervisor write is inside the scratch window, read by nothing.
     unsafe {
         asm!("hvc #0xea1", inout("x0") x[0] => _, inout("x1") x[1] => _, inout("x2") x[2] => _,
             inout("x3") x[3] => _, inout("x4") x[4] => _, out("x5") _, inout("x16") number => _,
@@ -243,8 +292,7 @@ fn memory(guest: &Guest, random: &mut Random) {
     let r = random.next();
     let size = SIZES[(r & 3) as usize];
     let address = ((r >> 8) % IPA_SPACE) & !(size.bytes() - 1);
-    let own = guest.memory.ranges().iter().any(|span| address.wrapping_sub(span.start) < span.size);
-    let store = r & 4 != 0 && !own;
+    let store = r & 4 != 0 && !own(guest, address);
     // SAFETY: a load anywhere only returns a value (own RAM, or an abort); a store is made
     // only outside the guest's RAM, where nothing of the guest lives: its devices at worst,
     // which only this guest uses.

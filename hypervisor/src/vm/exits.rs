@@ -13,6 +13,7 @@ use crate::arch::aarch64::world::GuestExit;
 use crate::portable::partition::report_limit::Admit;
 use crate::portable::partition::{self, Exit, Partition};
 use crate::portable::trap::{external_abort, EntryFeatures, Esr, ExceptionClass, GuestState, InjectError};
+use crate::portable::vpl011::{Backlog, TransmitSink};
 use crate::portable::vcpu::{virtual_timer_deadline, VcpuState};
 use crate::log;
 use crate::log::{Dbg, D};
@@ -60,7 +61,7 @@ pub fn fast(p: &Partition, exit: &GuestExit, regs: &mut GuestRegisters) -> bool 
         return false;
     }
     let mut pc = regs.pc;
-    if !partition::fast::answer(p, Esr(exit.esr), exit.far, exit.hpfar, regs, &mut pc) {
+    if !partition::fast::answer(p, Esr(exit.esr), exit.far, exit.hpfar, regs, &mut pc, &output::Transmitter(p.index)) {
         return false;
     }
     regs.pc = pc;
@@ -106,14 +107,11 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
     let mut pc = regs.pc;
     let decision = {
         let mut run = p.run.lock();
-        // Into the partition's own buffer: no wait for the console or the UART here.
-        let mut wrote = false;
-        let mut transmit = |byte: u8| {
-            output::push(index, byte);
-            wrote = true;
-        };
+        // Into the partition's own buffer: no wait for the console or the UART here (a full
+        // buffer shows as TXFF in the vPL011's flags).
+        let mut transmit = Noted { transmitter: output::Transmitter(index), wrote: false };
         let decision = partition::handle_sync(p, &mut run, vcpu, Esr(esr), exit.far, exit.hpfar, regs, &mut pc, &mut transmit);
-        if wrote {
+        if transmit.wrote {
             super::health::alive(p);
         }
         decision
@@ -229,4 +227,22 @@ pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
     }
     interrupts::sync(p, vcpu);
     matches!(p.vcpus[vcpu].lock().take(cpu), Ok(crate::portable::vcpu::Taken::Resident))
+}
+
+/// The partition's console buffer as its vPL011's transmit side, noting whether the guest
+/// wrote (a sign of life for its health watch).
+struct Noted {
+    transmitter: output::Transmitter,
+    wrote: bool,
+}
+
+impl TransmitSink for Noted {
+    fn transmit(&mut self, byte: u8) {
+        self.transmitter.transmit(byte);
+        self.wrote = true;
+    }
+
+    fn backlog(&self) -> Backlog {
+        self.transmitter.backlog()
+    }
 }

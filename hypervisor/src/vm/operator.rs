@@ -221,7 +221,7 @@ fn pools(partitions: &[Partition]) {
     }
 }
 
-/// `mem`: host RAM by owner.
+/// `mem`: host RAM by owner, and what the hypervisor's heap has free.
 fn mem(partitions: &[Partition]) {
     let mib = |bytes: u64| bytes >> 20;
     let kib = |bytes: u64| bytes >> 10;
@@ -240,6 +240,7 @@ fn mem(partitions: &[Partition]) {
         println!("bulkhead:   partition \"{}\": {} MiB", p.name, mib(bytes));
     }
     println!("bulkhead:   free or firmware: {} MiB", mib(ram.saturating_sub(used)));
+    println!("bulkhead: hypervisor heap: {} bytes free", crate::boot::heap().free());
 }
 
 /// `irq`: physical interrupts per CPU, virtual ones raised per partition.

@@ -4,8 +4,11 @@
 //! for the console lock or the UART, so a partition that prints a lot slows only the CPU that
 //! prints it, never another partition's vCPU.
 //!
-//! Bounds: a buffer holds `BUFFER` bytes; bytes a full buffer cannot take are counted and
-//! reported (`bulkhead: partition "x": N console bytes dropped`). One hold of the console
+//! Back-pressure: a partition's vPL011 shows its buffer as its transmit FIFO ([`Transmitter`]:
+//! TXFF while the buffer is full), so a guest that waits for TXFF to clear, as PL011 drivers
+//! do, loses nothing. Bounds: a buffer holds `BUFFER` bytes; bytes written while it is full
+//! (the guest ignored TXFF, or two of its vCPUs raced for the last byte of room) are counted
+//! and reported (`bulkhead: partition "x": N console bytes dropped`). One hold of the console
 //! prints at most `ROUND` bytes, so a CPU that waits for the console (the hypervisor's own
 //! lines) waits for one round at most, whatever a partition writes.
 
@@ -18,6 +21,7 @@ use spin::Mutex;
 
 use crate::console;
 use crate::portable::console::{ConsoleSink, Multiplexer};
+use crate::portable::vpl011::{Backlog, TransmitSink};
 
 use super::{LINE, MAX_PARTITIONS, MUX};
 
@@ -47,6 +51,30 @@ static PENDING: AtomicBool = AtomicBool::new(false);
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 type Mux = Multiplexer<'static, MAX_PARTITIONS, LINE>;
+
+/// Partition `.0`'s buffer as the transmit side of its vPL011: bytes go in with [`push`], and
+/// the UART's flag register shows how full the buffer is.
+pub struct Transmitter(pub usize);
+
+impl TransmitSink for Transmitter {
+    fn transmit(&mut self, byte: u8) {
+        push(self.0, byte);
+    }
+
+    /// Never waits (the trap fast path asks): a buffer another CPU holds at this moment
+    /// (pushing or printing) shows as `Waiting`.
+    fn backlog(&self) -> Backlog {
+        let Some(buffer) = BUFFERS.get(self.0) else { return Backlog::Empty };
+        let Some(buffer) = buffer.try_lock() else { return Backlog::Waiting };
+        if buffer.bytes.is_full() {
+            Backlog::Full
+        } else if buffer.bytes.is_empty() {
+            Backlog::Empty
+        } else {
+            Backlog::Waiting
+        }
+    }
+}
 
 /// Queues a byte partition `index` wrote to its console (the trap path: no wait).
 pub fn push(index: usize, byte: u8) {
@@ -162,6 +190,6 @@ fn report_dropped(mux: &mut Mux, index: usize, dropped: u64, sink: &mut impl Con
     mux.close_open_line(sink);
     let mut line = heapless::String::<128>::new();
     let name = mux.name(index).unwrap_or("?");
-    let _ = write!(line, "bulkhead: partition \"{name}\": {dropped} console bytes dropped (its output outran the console)\r\n");
+    let _ = write!(line, "bulkhead: partition \"{name}\": {dropped} console bytes dropped (written while its UART showed its transmit FIFO full)\r\n");
     sink.write_bytes(line.as_bytes());
 }

@@ -69,6 +69,7 @@ fn console() -> Scenario {
             line("bulkhead: host RAM 2048 MiB: hypervisor "),
             line("bulkhead:   partition \"alpha\": 16 MiB"),
             line("bulkhead:   free or firmware: "),
+            line("bulkhead: hypervisor heap: "),
             typed("irq"),
             line("bulkhead: interrupts taken: cpu 0 "),
             line("bulkhead:   partition \"alpha\": "),

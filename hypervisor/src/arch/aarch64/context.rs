@@ -172,7 +172,10 @@ pub enum ExitVector {
     Irq,
     Fiq,
     SError,
-    /// Any exception from AArch32 EL1/EL0 (a partition is AArch64 only).
+    /// An exception through the lower-EL AArch32 vectors, taken only when EL1 is AArch32,
+    /// which HCR_EL2.RW never lets a guest be: exceptions from a guest's AArch32 EL0 come
+    /// through the AArch64 vectors (Arm ARM D1.10.2) with AArch32 syndromes. Handled as a
+    /// crash all the same.
     Aarch32,
 }
 

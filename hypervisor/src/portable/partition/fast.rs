@@ -6,7 +6,9 @@
 //! SMCCC_ARCH_FEATURES, PSCI_VERSION, PSCI_FEATURES, MIGRATE_INFO_TYPE) over HVC or SMC,
 //! the Xen hypercalls that touch no state ([`xen::stateless`]: `xen_version`'s version,
 //! page size and build id), and a read of any vPL011 register but UARTDR (the flags,
-//! control and identification registers) while no console input waits for the partition.
+//! control and identification registers) while no console input waits for the partition
+//! and none of its output waits in its console buffer (then the full path, which prints
+//! buffers, answers: a guest polling UARTFR for TXFF to clear must make the buffer drain).
 //! Each gets the answer its slow path gives: the same functions compute it.
 //!
 //! Why skipping the rest is sound: such a trap changes no interrupt state, so the vGIC's
@@ -20,6 +22,7 @@ use super::Partition;
 use crate::portable::guest::layout::{PL011_BASE, PL011_SIZE};
 use crate::portable::psci::{self, Arguments};
 use crate::portable::trap::{Call, Conduit, DataAbort, Esr, ExceptionClass, GeneralRegisters};
+use crate::portable::vpl011::{Backlog, TransmitSink};
 use crate::portable::xen::{self, Hypercall};
 
 /// Xen's hypercall immediate (`hvc #0xea1`); SMCCC calls use immediate 0.
@@ -29,11 +32,20 @@ const XEN_HYPERCALL_IMMEDIATE: u16 = crate::portable::xen::abi::HYPERCALL_IMMEDI
 /// traps above: writes the answer to the guest's registers, advances `pc` past the trapped
 /// instruction and returns true. Returns false, having changed nothing, for every other trap
 /// (and when the partition's run state is busy on another CPU), which then takes the full
-/// path. `far` and `hpfar` are FAR_EL2 and HPFAR_EL2.
-pub fn answer(partition: &Partition, esr: Esr, far: u64, hpfar: u64, regs: &mut impl GeneralRegisters, pc: &mut u64) -> bool {
+/// path. `far` and `hpfar` are FAR_EL2 and HPFAR_EL2; `transmit` is the partition's console
+/// buffer (the vPL011's transmit side).
+pub fn answer(
+    partition: &Partition,
+    esr: Esr,
+    far: u64,
+    hpfar: u64,
+    regs: &mut impl GeneralRegisters,
+    pc: &mut u64,
+    transmit: &impl TransmitSink,
+) -> bool {
     match esr.class() {
         ExceptionClass::Hvc64 | ExceptionClass::Smc64 => call(esr, regs, pc),
-        ExceptionClass::DataAbortLower if partition.vpl011 => vpl011_read(partition, esr, far, hpfar, regs, pc),
+        ExceptionClass::DataAbortLower if partition.vpl011 => vpl011_read(partition, esr, far, hpfar, regs, pc, transmit),
         _ => false,
     }
 }
@@ -54,7 +66,15 @@ fn call(esr: Esr, regs: &mut impl GeneralRegisters, pc: &mut u64) -> bool {
     true
 }
 
-fn vpl011_read(partition: &Partition, esr: Esr, far: u64, hpfar: u64, regs: &mut impl GeneralRegisters, pc: &mut u64) -> bool {
+fn vpl011_read(
+    partition: &Partition,
+    esr: Esr,
+    far: u64,
+    hpfar: u64,
+    regs: &mut impl GeneralRegisters,
+    pc: &mut u64,
+    transmit: &impl TransmitSink,
+) -> bool {
     let address = crate::portable::trap::fault_ipa(far, hpfar);
     if !(PL011_BASE..PL011_BASE + PL011_SIZE).contains(&address) {
         return false;
@@ -69,7 +89,12 @@ fn vpl011_read(partition: &Partition, esr: Esr, far: u64, hpfar: u64, regs: &mut
     if !run.input.is_empty() {
         return false;
     }
-    let Some(value) = run.vpl011.peek(address.wrapping_sub(PL011_BASE), access.size) else { return false };
+    // Output waiting in the console buffer is printed on the full path, which also shows
+    // the guest how full the buffer is.
+    if transmit.backlog() != Backlog::Empty {
+        return false;
+    }
+    let Some(value) = run.vpl011.peek(address.wrapping_sub(PL011_BASE), access.size, Backlog::Empty) else { return false };
     drop(run);
     access.complete_load(regs, value);
     *pc = pc.wrapping_add(esr.instruction_length());

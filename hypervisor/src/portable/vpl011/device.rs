@@ -1,8 +1,13 @@
 //! The register model of one partition's virtual PL011 (SBSA Generic UART subset).
 //!
-//! Transmission is immediate: each byte written to UARTDR goes straight to a
-//! [`TransmitSink`], so the transmit FIFO always reads empty and the TX interrupt is raised
-//! after each write, as when a real FIFO drains below its trigger level (PL011 TRM 2.8.3).
+//! Each byte written to UARTDR goes to a [`TransmitSink`] (the partition's console buffer),
+//! and the flag register shows how full that sink is as a real UART shows its transmit FIFO
+//! (PL011 TRM 3.3.3): TXFE while nothing waits, BUSY while bytes wait to go out, TXFF and
+//! BUSY while the sink can take no more. A guest that waits for TXFF to clear before writing,
+//! as every PL011 driver does, loses nothing however fast it writes; a byte written while
+//! TXFF shows is the sink's to drop (and count). The TX interrupt is raised after each
+//! write, as when a real FIFO drains below its trigger level (TRM 2.8.3): a driver that
+//! finds TXFF in its TX interrupt is interrupted again until the sink has room.
 //! The receive FIFO fills from the console; RX is raised at the UARTIFLS trigger level and
 //! RT (receive timeout) as soon as a byte waits, both cleared when reads drain the FIFO
 //! or through UARTICR (TRM 2.8.2, 2.8.4).
@@ -15,12 +20,29 @@ use super::Vpl011Error;
 pub trait TransmitSink {
     /// Takes one byte written by the guest to UARTDR.
     fn transmit(&mut self, byte: u8);
+
+    /// How much of what the guest transmitted still waits to go out (what the flag register
+    /// shows). A sink that passes bytes straight on is always empty.
+    fn backlog(&self) -> Backlog {
+        Backlog::Empty
+    }
 }
 
 impl<F: FnMut(u8)> TransmitSink for F {
     fn transmit(&mut self, byte: u8) {
         self(byte)
     }
+}
+
+/// How full a [`TransmitSink`] is, as UARTFR shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backlog {
+    /// Nothing waits: TXFE.
+    Empty,
+    /// Bytes wait to go out, and there is room for more: BUSY.
+    Waiting,
+    /// No room for another byte: TXFF and BUSY.
+    Full,
 }
 
 /// The state of one virtual PL011.
@@ -109,8 +131,12 @@ impl Vpl011 {
         FIFO_DEPTH.saturating_mul(eighths) / 8
     }
 
-    fn flags(&self) -> u32 {
-        let mut flags = FR_TXFE;
+    fn flags(&self, backlog: Backlog) -> u32 {
+        let mut flags = match backlog {
+            Backlog::Empty => FR_TXFE,
+            Backlog::Waiting => FR_BUSY,
+            Backlog::Full => FR_BUSY | FR_TXFF,
+        };
         if self.receive.is_empty() {
             flags |= FR_RXFE;
         }
@@ -131,12 +157,13 @@ impl Vpl011 {
         u32::from(byte)
     }
 
-    /// Reads `size` bytes (1, 2 or 4) at `offset` within the UART's page.
-    pub fn read(&mut self, offset: u64, size: u8) -> Result<u64, Vpl011Error> {
+    /// Reads `size` bytes (1, 2 or 4) at `offset` within the UART's page; the flag register
+    /// shows the transmit side as `backlog` says.
+    pub fn read(&mut self, offset: u64, size: u8, backlog: Backlog) -> Result<u64, Vpl011Error> {
         let (register, shift) = check_access(offset, size)?;
         let value = match register {
             DR => self.read_data(),
-            _ => self.register(register, offset)?,
+            _ => self.register(register, offset, backlog)?,
         };
         Ok(u64::from(value >> shift) & size_mask(size))
     }
@@ -144,20 +171,20 @@ impl Vpl011 {
     /// What [`Self::read`] would return for a read that changes nothing (every register but
     /// UARTDR, whose read takes a byte from the FIFO); `None` for UARTDR and for an access
     /// `read` refuses. The trap fast path answers these without touching the interrupt line.
-    pub fn peek(&self, offset: u64, size: u8) -> Option<u64> {
+    pub fn peek(&self, offset: u64, size: u8, backlog: Backlog) -> Option<u64> {
         let (register, shift) = check_access(offset, size).ok()?;
         if register == DR {
             return None;
         }
-        let value = self.register(register, offset).ok()?;
+        let value = self.register(register, offset, backlog).ok()?;
         Some(u64::from(value >> shift) & size_mask(size))
     }
 
     /// The value of a register whose read has no side effect (not UARTDR).
-    fn register(&self, register: u64, offset: u64) -> Result<u32, Vpl011Error> {
+    fn register(&self, register: u64, offset: u64, backlog: Backlog) -> Result<u32, Vpl011Error> {
         let value = match register {
             RSR => self.receive_status,
-            FR => self.flags(),
+            FR => self.flags(backlog),
             ILPR => self.low_power_counter,
             IBRD => self.integer_divisor,
             FBRD => self.fractional_divisor,

@@ -18,7 +18,7 @@ impl TransmitSink for Wire {
 }
 
 fn read32(uart: &mut Vpl011, offset: u64) -> u32 {
-    uart.read(offset, 4).unwrap() as u32
+    uart.read(offset, 4, Backlog::Empty).unwrap() as u32
 }
 
 fn write32(uart: &mut Vpl011, offset: u64, value: u32) {
@@ -131,7 +131,7 @@ fn identification_registers() {
         .map(|index| read32(&mut uart, PERIPH_ID0 + index * 4))
         .collect();
     assert_eq!(ids, [0x11, 0x10, 0x34, 0x00, 0x0d, 0xf0, 0x05, 0xb1]);
-    assert_eq!(uart.read(0xff0, 1), Ok(0x0d));
+    assert_eq!(uart.read(0xff0, 1, Backlog::Empty), Ok(0x0d));
     // Writes are ignored.
     write32(&mut uart, 0xfe0, 0xff);
     assert_eq!(read32(&mut uart, 0xfe0), 0x11);
@@ -144,8 +144,8 @@ fn narrow_accesses_see_their_byte_lanes() {
     uart.write(IMSC, 2, 0x0050, &mut Wire::default()).unwrap();
     uart.write(IMSC + 1, 1, 0x04, &mut Wire::default()).unwrap();
     assert_eq!(read32(&mut uart, IMSC), 0x0450);
-    assert_eq!(uart.read(IMSC + 1, 1), Ok(0x04));
-    assert_eq!(uart.read(FR, 1), Ok(u64::from(FR_TXFE | FR_RXFE)));
+    assert_eq!(uart.read(IMSC + 1, 1, Backlog::Empty), Ok(0x04));
+    assert_eq!(uart.read(FR, 1, Backlog::Empty), Ok(u64::from(FR_TXFE | FR_RXFE)));
     // A byte written to the upper lanes of UARTDR sends nothing.
     let mut wire = Wire::default();
     uart.write(DR + 1, 1, 0x41, &mut wire).unwrap();
@@ -169,21 +169,21 @@ fn bad_accesses_are_typed_errors() {
     let mut uart = uart();
     let mut wire = Wire::default();
     for offset in [0x008, 0x01c, 0x04c, 0x100, 0xfdc, 0x1000] {
-        assert_eq!(uart.read(offset, 4), Err(Vpl011Error::BadOffset { offset }));
+        assert_eq!(uart.read(offset, 4, Backlog::Empty), Err(Vpl011Error::BadOffset { offset }));
         assert_eq!(
             uart.write(offset, 4, 0, &mut wire),
             Err(Vpl011Error::BadOffset { offset })
         );
     }
     assert_eq!(
-        uart.read(DR, 8),
+        uart.read(DR, 8, Backlog::Empty),
         Err(Vpl011Error::BadSize {
             offset: DR,
             size: 8
         })
     );
     assert_eq!(
-        uart.read(FR + 1, 2),
+        uart.read(FR + 1, 2, Backlog::Empty),
         Err(Vpl011Error::Misaligned {
             offset: FR + 1,
             size: 2
@@ -234,8 +234,54 @@ fn the_receive_timeout_stays_raised_while_data_waits() {
     // Linux clears RT and RX at start-up and in its handler before it reads.
     uart.write(ICR, 4, u64::from(INT_RT | INT_RX), &mut |_| {}).unwrap();
     assert!(uart.interrupt_pending(), "a byte still waits: the line must stay high");
-    assert_eq!(uart.read(DR, 4).unwrap(), u64::from(b'a'));
+    assert_eq!(uart.read(DR, 4, Backlog::Empty).unwrap(), u64::from(b'a'));
     assert!(!uart.interrupt_pending());
     uart.write(ICR, 4, u64::from(INT_RT), &mut |_| {}).unwrap();
     assert!(!uart.interrupt_pending());
+}
+
+/// A sink with room for `room` bytes that nothing drains.
+struct Slow {
+    sent: Vec<u8>,
+    room: usize,
+}
+
+impl TransmitSink for Slow {
+    fn transmit(&mut self, byte: u8) {
+        if self.sent.len() < self.room {
+            self.sent.push(byte);
+        }
+    }
+
+    fn backlog(&self) -> Backlog {
+        match self.sent.len() {
+            0 => Backlog::Empty,
+            n if n >= self.room => Backlog::Full,
+            _ => Backlog::Waiting,
+        }
+    }
+}
+
+#[test]
+fn the_flags_show_the_sinks_backlog_as_the_transmit_fifo() {
+    let mut uart = uart();
+    let mut sink = Slow { sent: Vec::new(), room: 3 };
+    let flags = |uart: &mut Vpl011, sink: &Slow| uart.read(FR, 4, sink.backlog()).unwrap() as u32 & (FR_TXFE | FR_TXFF | FR_BUSY);
+    assert_eq!(flags(&mut uart, &sink), FR_TXFE, "an empty sink: transmit FIFO empty, not busy");
+    uart.write(DR, 4, u64::from(b'a'), &mut sink).unwrap();
+    assert_eq!(flags(&mut uart, &sink), FR_BUSY, "bytes wait: busy, not full");
+    // A guest that waits for TXFF to clear before each byte writes only what fits.
+    let mut written = 1;
+    for &byte in b"bcdefg" {
+        if flags(&mut uart, &sink) & FR_TXFF != 0 {
+            break;
+        }
+        uart.write(DR, 4, u64::from(byte), &mut sink).unwrap();
+        written += 1;
+    }
+    assert_eq!(written, 3);
+    assert_eq!(sink.sent, b"abc", "nothing a polite guest wrote was lost");
+    assert_eq!(flags(&mut uart, &sink), FR_TXFF | FR_BUSY);
+    sink.sent.clear();
+    assert_eq!(flags(&mut uart, &sink), FR_TXFE, "drained: empty again");
 }

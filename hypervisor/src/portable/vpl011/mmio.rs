@@ -24,7 +24,7 @@ impl Vpl011 {
         if access.write {
             self.write(offset, access.size, access.store_value(registers), sink)
         } else {
-            let value = self.read(offset, access.size)?;
+            let value = self.read(offset, access.size, sink.backlog())?;
             access.complete_load(registers, value);
             Ok(())
         }

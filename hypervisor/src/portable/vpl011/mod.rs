@@ -13,7 +13,7 @@ pub mod fifo;
 pub mod mmio;
 pub mod registers;
 
-pub use device::{TransmitSink, Vpl011};
+pub use device::{Backlog, TransmitSink, Vpl011};
 pub use fifo::FIFO_DEPTH;
 
 use core::fmt;

@@ -3,14 +3,18 @@
 //! gone, writes this boot's, and ends the boot until the last one (`reset.boots=N`, 3 if not
 //! given), then switches itself off. It ends a boot with PSCI `SYSTEM_RESET`, or with
 //! `reset.how=crash` by writing ICC_ASGI1R_EL1, which the hypervisor does not emulate (a
-//! partition with `bulkhead,on-crash = "restart"` is then restarted).
+//! partition with `bulkhead,on-crash = "restart"` is then restarted). With
+//! `reset.hold=MS` the second boot (the first after a restart) and the last wait MS
+//! milliseconds (of its own counter) after their `boot N of M` line, printing `holding for
+//! MS ms` first: time for the operator, or a test, to look at the hypervisor while the
+//! partition is in the same state before and after its other restarts.
 #![no_std]
 #![no_main]
 
 use core::arch::asm;
 
 use test_guests::bootargs::{parse_number, value};
-use test_guests::runtime::Guest;
+use test_guests::runtime::{cpu, Guest};
 use test_guests::say;
 
 test_guests::entry!(main);
@@ -46,6 +50,16 @@ fn main(guest: &'static Guest) -> ! {
     // SAFETY: as above.
     unsafe { secret.write_volatile(0x5ec2_e700_0000_0000 | boot) };
     say!(guest, "boot {boot} of {boots}");
+    if let Some(hold) = value(guest.bootargs, "reset.hold") {
+        let millis = match parse_number(hold) {
+            Ok(millis) => millis,
+            Err(error) => guest.fail(format_args!("reset.hold: {error}")),
+        };
+        if boot == 2 || boot == boots {
+            say!(guest, "holding for {millis} ms");
+            cpu::wait_until(millis.saturating_mul(1000), || false);
+        }
+    }
     if boot < boots {
         if crash {
             say!(guest, "crash");

@@ -26,6 +26,14 @@ pub fn micros() -> u64 {
     (u128::from(count) * 1_000_000 / u128::from(frequency)) as u64
 }
 
+/// The generic timer's frequency in Hz (CNTFRQ_EL0); 0 if firmware left it unset.
+pub fn counter_frequency() -> u64 {
+    let frequency: u64;
+    // SAFETY: reading CNTFRQ_EL0 has no side effects.
+    unsafe { asm!("mrs {}, cntfrq_el0", out(reg) frequency, options(nomem, nostack, preserves_flags)) };
+    frequency
+}
+
 /// Waits until `done` holds or `timeout_micros` pass; returns whether `done` held.
 pub fn wait_until(timeout_micros: u64, mut done: impl FnMut() -> bool) -> bool {
     let start = micros();

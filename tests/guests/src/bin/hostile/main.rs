@@ -21,11 +21,23 @@
 //! - `hostile.flood=N`: N console lines of escape sequences that try to erase its prefix,
 //!   draw the focus banner or another partition's line, and C1 controls;
 //! - `hostile.top=1`: a trapping instruction (HVC) at the last word of the address space, mapped
-//!   through its own TTBR1: the PC wraps to 0, whose fetch faults inside the guest.
+//!   through its own TTBR1: the PC wraps to 0, whose fetch faults inside the guest;
+//! - `hostile.storm=N`: N random operations made by all its vCPUs together (`storm.rs`).
 //!
-//! Last, it writes ICC_ASGI1R_EL1, which the hypervisor does not emulate.
+//! `hostile.ends=END,...` says how each boot ends (the first for boot 1, which makes the
+//! attempts above; later boots, after the partition's restart, only end): `race` (every vCPU
+//! on, then SYSTEM_RESET from two at once while the others switch vCPUs on and off), `aarch32`
+//! (an abort taken from AArch32 EL0, then a trap from it the hypervisor does not emulate,
+//! `aarch32.rs`), `sgi0r` (a write of ICC_SGI0R_EL1, the Group 0
+//! SGI that would be a physical FIQ, which the hypervisor traps and does not emulate),
+//! `asgi1r` (a write of ICC_ASGI1R_EL1, likewise) or `off` (SYSTEM_OFF). Without it, boot 1
+//! ends with `asgi1r`. The crashing ends must apply the partition's `bulkhead,on-crash`
+//! policy.
 #![no_std]
 #![no_main]
+
+mod aarch32;
+mod storm;
 
 use core::arch::asm;
 
@@ -33,7 +45,7 @@ use test_guests::bootargs::{number_list, parse_number, value};
 use test_guests::runtime::{probe_access, probe_fetch, AccessSize, Guest};
 use test_guests::say;
 
-test_guests::entry!(main);
+test_guests::entry!(main, storm::secondary);
 
 /// The virtual GIC distributor and vPL011 of Xen's guest layout (GICv3 guests).
 const VGIC_DISTRIBUTOR: u64 = 0x0300_1000;
@@ -42,6 +54,15 @@ const SIZES: [AccessSize; 4] = [AccessSize::Byte, AccessSize::Half, AccessSize::
 
 fn main(guest: &'static Guest) -> ! {
     guest.report_psci_version();
+    let boot = guest.boot_count;
+    let end = match value(guest.bootargs, "hostile.ends") {
+        Some(list) => list.split(',').nth(boot.saturating_sub(1) as usize).unwrap_or("missing"),
+        None => "asgi1r",
+    };
+    if boot > 1 {
+        say!(guest, "boot {boot}: ends with {end}");
+        finish(guest, end);
+    }
     let mut random = Random(0x9e37_79b9_7f4a_7c15);
     let fill = value(guest.bootargs, "hostile.fill").is_some();
     if fill {
@@ -68,11 +89,30 @@ fn main(guest: &'static Guest) -> ! {
     if value(guest.bootargs, "hostile.top").is_some() {
         top_of_address_space(guest);
     }
-    say!(guest, "writing ICC_ASGI1R_EL1, which nobody emulates");
-    // SAFETY: a write to a GIC system register the hypervisor traps (HCR_EL2.IMO) and does not
-    // emulate: the partition's crash policy ends this guest here.
-    unsafe { asm!("msr S3_0_C12_C11_6, xzr", options(nostack)) };
-    guest.fail(format_args!("the write to ICC_ASGI1R_EL1 came back"))
+    if let Some(n) = count(guest, "hostile.storm") {
+        storm::run(guest, n);
+    }
+    say!(guest, "boot {boot}: ends with {end}");
+    finish(guest, end)
+}
+
+/// Ends this boot as `hostile.ends` says.
+fn finish(guest: &'static Guest, end: &str) -> ! {
+    match end {
+        "race" => storm::race(guest, 0),
+        "aarch32" => aarch32::run(guest),
+        // SAFETY: a write to a GIC system register the hypervisor traps (HCR_EL2.FMO) and does
+        // not emulate: the partition's crash policy ends this run here.
+        "sgi0r" => unsafe { asm!("msr S3_0_C12_C11_7, xzr", options(nostack)) },
+        // SAFETY: as above (HCR_EL2.IMO).
+        "asgi1r" => unsafe { asm!("msr S3_0_C12_C11_6, xzr", options(nostack)) },
+        "off" => {
+            say!(guest, "done");
+            guest.psci.system_off()
+        }
+        other => guest.fail(format_args!("hostile.ends: no end {other:?} for boot {} (race, aarch32, sgi0r, asgi1r or off)", guest.boot_count)),
+    }
+    guest.fail(format_args!("the {end} end came back"))
 }
 
 fn count(guest: &Guest, key: &str) -> Option<u64> {
@@ -83,7 +123,7 @@ fn count(guest: &Guest, key: &str) -> Option<u64> {
     }
 }
 
-/// A xorshift generator: repeatable runs.
+/// A xorshift generator: repeatable runs (its seed must not be 0).
 struct Random(u64);
 
 impl Random {

@@ -49,6 +49,9 @@ static BUFFERS: [Mutex<Buffer>; MAX_PARTITIONS] = [const { Mutex::new(Buffer::ne
 static PENDING: AtomicBool = AtomicBool::new(false);
 /// The partition the next round starts with, so every partition gets its turn.
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Each buffer's length, stored under its lock whenever it changes, so the UART's flag
+/// register (read on the trap fast path) costs one load and takes no lock.
+static LENGTHS: [AtomicUsize; MAX_PARTITIONS] = [const { AtomicUsize::new(0) }; MAX_PARTITIONS];
 
 type Mux = Multiplexer<'static, MAX_PARTITIONS, LINE>;
 
@@ -61,17 +64,14 @@ impl TransmitSink for Transmitter {
         push(self.0, byte);
     }
 
-    /// Never waits (the trap fast path asks): a buffer another CPU holds at this moment
-    /// (pushing or printing) shows as `Waiting`.
+    /// Never waits (the trap fast path asks): one load of the length the buffer's holder
+    /// last stored, which is what a read just before that holder's change would have seen.
     fn backlog(&self) -> Backlog {
-        let Some(buffer) = BUFFERS.get(self.0) else { return Backlog::Empty };
-        let Some(buffer) = buffer.try_lock() else { return Backlog::Waiting };
-        if buffer.bytes.is_full() {
-            Backlog::Full
-        } else if buffer.bytes.is_empty() {
-            Backlog::Empty
-        } else {
-            Backlog::Waiting
+        let Some(length) = LENGTHS.get(self.0) else { return Backlog::Empty };
+        match length.load(Ordering::Acquire) {
+            0 => Backlog::Empty,
+            n if n >= BUFFER => Backlog::Full,
+            _ => Backlog::Waiting,
         }
     }
 }
@@ -82,6 +82,9 @@ pub fn push(index: usize, byte: u8) {
     let mut buffer = buffer.lock();
     if buffer.bytes.push_back(byte).is_err() {
         buffer.dropped = buffer.dropped.saturating_add(1);
+    }
+    if let Some(length) = LENGTHS.get(index) {
+        length.store(buffer.bytes.len(), Ordering::Release);
     }
     PENDING.store(true, Ordering::Release);
 }
@@ -165,6 +168,9 @@ fn print_buffer(mux: &mut Mux, index: usize, budget: usize, sink: &mut impl Cons
                 let Some(byte) = buffer.bytes.pop_front() else { break };
                 chunk[len] = byte;
                 len = len.saturating_add(1);
+            }
+            if let Some(length) = LENGTHS.get(index) {
+                length.store(buffer.bytes.len(), Ordering::Release);
             }
             let dropped = if buffer.bytes.is_empty() { core::mem::take(&mut buffer.dropped) } else { 0 };
             (len, dropped)

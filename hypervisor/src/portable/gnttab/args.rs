@@ -3,30 +3,7 @@
 
 use super::copy::{CopyPtr, CopyRequest};
 use super::ops::{MapRequest, UnmapRequest};
-
-fn u16_at(b: &[u8], at: usize) -> u16 {
-    let mut w = [0; 2];
-    if let Some(s) = b.get(at..at.saturating_add(2)) {
-        w.copy_from_slice(s);
-    }
-    u16::from_le_bytes(w)
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    let mut w = [0; 4];
-    if let Some(s) = b.get(at..at.saturating_add(4)) {
-        w.copy_from_slice(s);
-    }
-    u32::from_le_bytes(w)
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut w = [0; 8];
-    if let Some(s) = b.get(at..at.saturating_add(8)) {
-        w.copy_from_slice(s);
-    }
-    u64::from_le_bytes(w)
-}
+use crate::portable::xen::guest_memory::{u16_at, u32_at, u64_at};
 
 /// `struct gnttab_map_grant_ref`: 32 bytes; `status` (i16) at 18, `handle` (u32) at 20,
 /// `dev_bus_addr` (u64) at 24.

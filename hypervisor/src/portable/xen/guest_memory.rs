@@ -96,23 +96,30 @@ pub fn read_struct<const N: usize>(access: &mut impl GuestAccess, banks: &[Guest
     Ok(bytes)
 }
 
-/// Little-endian fields of a structure copied from a guest.
+/// Little-endian fields of a structure copied from a guest; a field past the end of `bytes`
+/// reads as zero (never a panic).
 pub fn u16_at(bytes: &[u8], offset: usize) -> u16 {
     let mut b = [0u8; 2];
-    b.copy_from_slice(&bytes[offset..offset + 2]);
+    if let Some(field) = bytes.get(offset..offset.saturating_add(2)) {
+        b.copy_from_slice(field);
+    }
     u16::from_le_bytes(b)
 }
 
 /// See [`u16_at`].
 pub fn u32_at(bytes: &[u8], offset: usize) -> u32 {
     let mut b = [0u8; 4];
-    b.copy_from_slice(&bytes[offset..offset + 4]);
+    if let Some(field) = bytes.get(offset..offset.saturating_add(4)) {
+        b.copy_from_slice(field);
+    }
     u32::from_le_bytes(b)
 }
 
 /// See [`u16_at`].
 pub fn u64_at(bytes: &[u8], offset: usize) -> u64 {
     let mut b = [0u8; 8];
-    b.copy_from_slice(&bytes[offset..offset + 8]);
+    if let Some(field) = bytes.get(offset..offset.saturating_add(8)) {
+        b.copy_from_slice(field);
+    }
     u64::from_le_bytes(b)
 }

@@ -59,7 +59,7 @@ impl HostInfo {
                 );
             }
         }
-        info.ram.sort();
+        crate::sort::sort(&mut info.ram);
         if let Some(reserved) = tree.find("/reserved-memory") {
             for child in tree.node(reserved).children() {
                 for range in tree.translated_reg(*child)? {

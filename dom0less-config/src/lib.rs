@@ -19,6 +19,7 @@ pub mod host;
 pub mod limits;
 pub mod parse;
 pub mod plan;
+pub mod sort;
 mod validate;
 
 pub use error::{ConfigError, Region, Warning};

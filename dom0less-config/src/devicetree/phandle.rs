@@ -20,7 +20,7 @@ impl PhandleIndex {
             .node_ids()
             .filter_map(|id| tree.node(id).phandle().map(|p| (p, id)))
             .collect();
-        entries.sort_unstable();
+        crate::sort::sort(&mut entries);
         Self { entries }
     }
 

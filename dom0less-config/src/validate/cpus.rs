@@ -39,7 +39,7 @@ pub(super) fn build_pools(
         .enumerate()
         .map(|(index, node)| (node, index))
         .collect();
-    by_node.sort_unstable();
+    crate::sort::sort(&mut by_node);
     let mut pools = Vec::new();
     for (p, draft) in drafts.pools.iter().enumerate() {
         let mut cpus = Vec::new();
@@ -278,9 +278,13 @@ fn pin(
     {
         order.extend((0..p.vcpus.len()).map(|v| (pi, v)));
     }
-    order.sort_by_key(|(pi, v)| match partitions[*pi].vcpus[*v].affinity.len() {
-        0 => usize::MAX,
-        n => n,
+    // By affinity size, then in the order listed (the partition, then the vCPU).
+    crate::sort::sort_by_key(&mut order, |&(pi, v)| {
+        let size = match partitions[pi].vcpus[v].affinity.len() {
+            0 => usize::MAX,
+            n => n,
+        };
+        (size, pi, v)
     });
     for (pi, id) in order {
         let name = partitions[pi].name.clone();

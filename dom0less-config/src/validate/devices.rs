@@ -302,7 +302,7 @@ fn assigned_twice(partitions: &[Partition], errors: &mut Errors) {
             interrupts.extend(d.interrupts.iter().map(|irq| (*irq, i)));
         }
     }
-    devices.sort_unstable();
+    crate::sort::sort(&mut devices);
     devices.dedup();
     for pair in devices.windows(2) {
         let [(device, first), (other, second)] = pair else {
@@ -320,7 +320,7 @@ fn assigned_twice(partitions: &[Partition], errors: &mut Errors) {
     // A sweep by start address keeps the window reaching furthest and the one reaching
     // furthest among the other partitions': a window overlaps an earlier one of another
     // partition exactly when the one of those two that is not its own reaches past its start.
-    windows.sort_unstable_by_key(|(range, i, _)| (range.start(), *i));
+    crate::sort::sort_by_key(&mut windows, |&(range, i, device)| (range.start(), i, device));
     let mut furthest: Option<(AddressRange, usize, &str)> = None;
     let mut other: Option<(AddressRange, usize, &str)> = None;
     for &w in &windows {
@@ -353,7 +353,7 @@ fn assigned_twice(partitions: &[Partition], errors: &mut Errors) {
             None => furthest = Some(w),
         }
     }
-    interrupts.sort_unstable();
+    crate::sort::sort(&mut interrupts);
     interrupts.dedup();
     for pair in interrupts.windows(2) {
         let [(irq, first), (other, second)] = pair else {

@@ -111,18 +111,19 @@ pub(super) fn event_channels(
         }
     }
     // Every channel by node, sorted, so that resolving a peer costs O(log n).
-    let mut by_node: Vec<(NodeId, usize, &ChannelDraft)> = drafts
+    // The channel's position in its domain breaks ties, as a stable sort would.
+    let mut by_node: Vec<(NodeId, usize, usize, &ChannelDraft)> = drafts
         .iter()
         .enumerate()
-        .flat_map(|(di, d)| d.channels.iter().map(move |c| (c.node, di, c)))
+        .flat_map(|(di, d)| d.channels.iter().enumerate().map(move |(ci, c)| (c.node, di, ci, c)))
         .collect();
-    by_node.sort_by_key(|(node, di, _)| (*node, *di));
+    crate::sort::sort_by_key(&mut by_node, |&(node, di, ci, _)| (node, di, ci));
     let find = |node: NodeId| {
-        let at = by_node.partition_point(|(n, _, _)| *n < node);
+        let at = by_node.partition_point(|(n, _, _, _)| *n < node);
         by_node
             .get(at)
-            .filter(|(n, _, _)| *n == node)
-            .map(|(_, di, c)| (*di, *c))
+            .filter(|(n, _, _, _)| *n == node)
+            .map(|(_, di, _, c)| (*di, *c))
     };
     for (d, p) in drafts.iter().zip(partitions.iter_mut()) {
         for c in &d.channels {

@@ -186,7 +186,7 @@ fn free_bytes(ram: &[AddressRange], taken: &[AddressRange]) -> u64 {
             .filter(|t| t.overlaps(bank))
             .map(|t| (t.start().max(bank.start()), t.end().min(bank_end)))
             .collect();
-        cuts.sort();
+        crate::sort::sort(&mut cuts);
         let mut cursor = bank.start();
         for (start, end) in cuts {
             if start > cursor {

@@ -143,7 +143,7 @@ impl PoolScheduler {
             .iter()
             .filter_map(|&cpu| self.table.slot_of(cpu))
             .collect();
-        affinity.sort_unstable();
+        dom0less_config::sort::sort(&mut affinity);
         affinity.dedup();
         if !params.affinity.is_empty() && affinity.is_empty() {
             return Err(SchedError::NoCpuInAffinity { vcpu: v });

@@ -90,7 +90,7 @@ pub struct Table {
 impl Table {
     pub fn new(cpus: &[usize]) -> Self {
         let mut numbers: Vec<usize> = cpus.to_vec();
-        numbers.sort_unstable();
+        dom0less_config::sort::sort(&mut numbers);
         numbers.dedup();
         let slots = numbers
             .into_iter()

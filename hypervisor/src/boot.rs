@@ -39,7 +39,7 @@ pub fn heap() -> &'static BootHeap {
 
 /// The heap's bytes in use and its size, as `mem` and the board's last lines report them.
 pub fn heap_use() -> (usize, usize) {
-    (HEAP_SIZE.saturating_sub(HEAP.free()), HEAP_SIZE)
+    (HEAP.size().saturating_sub(HEAP.free()), HEAP.size())
 }
 
 static ONLINE: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
@@ -60,6 +60,8 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let ram = platform.as_ref().map(|p| p.ram.as_slice()).unwrap_or(&[]);
 
     let image = entry::image_layout();
+    // The stack slots of CPUs the board does not have go to the heap (below, once it is shared).
+    let unused_stacks = entry::keep_stacks(platform.as_ref().map_or(MAX_CPUS, |p| p.cpus.len()));
     let guards: alloc::vec::Vec<AddressRange> = entry::guard_pages().filter_map(|(start, size)| AddressRange::new(start, size)).collect();
     let plan = layout::plan(board.mmio_windows, ram, &image, &guards);
     let Ok(map) = El2Map::build(&plan) else { cpu::park() };
@@ -112,6 +114,12 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     }
     start_secondaries(&platform, mmu);
     HEAP.share();
+    for (start, size) in unused_stacks {
+        // SAFETY: these are the stack slots of CPUs this board does not have (`keep_stacks`):
+        // image memory the EL2 map has read-write (their guard pages were not left out), which
+        // no CPU uses as a stack and nothing else uses.
+        unsafe { HEAP.add_region(start as usize, size as usize) };
+    }
     console.enable_receive_interrupts(platform.board.console.base);
     let dtb_range = AddressRange::new(dtb, bytes.len() as u64).expect("the tree's size was checked");
     crate::vm::run(&platform, &tree, &image, dtb_range)

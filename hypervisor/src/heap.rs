@@ -9,8 +9,13 @@
 //! Invariant: no guest trap allocates (MMIO emulation, PSCI, injection); only rare management
 //! events do (a partition restart builds its new device tree and frees it).
 //!
+//! The image holds only a small boot heap. Once the boot knows the board and the plan, it adds
+//! regions with [`BootHeap::add_region`]: the stack slots of CPUs the board does not have, and
+//! host RAM carved for what the partitions need (`vm::heap_plan`). An allocation the first
+//! region cannot serve is tried in the next.
+//!
 //! Large tables sized by the config (the grant tables' bookkeeping) do not come from this
-//! small heap: the boot carves host RAM for them and allocates them inside [`BootHeap::arena`],
+//! heap: the boot carves host RAM for them and allocates them inside [`BootHeap::arena`],
 //! a second heap over that memory that serves allocations only while the closure runs.
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -19,12 +24,19 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use linked_list_allocator::Heap;
 use spin::Mutex;
 
-/// The two-phase heap over `[start, end)`.
+/// How many regions [`BootHeap::add_region`] takes.
+pub const MORE_REGIONS: usize = 4;
+
+/// The two-phase heap over `[start, end)`, and the regions added after boot.
 pub struct BootHeap {
     next: AtomicUsize,
     end: AtomicUsize,
     shared: AtomicBool,
     heap: Mutex<Heap>,
+    /// Regions added after the boot phase, each its own heap.
+    more: Mutex<heapless::Vec<Heap, MORE_REGIONS>>,
+    /// Bytes of every region: the boot heap's and the added ones.
+    size: AtomicUsize,
     /// Host RAM carved for config-sized tables, and whether allocations go there now.
     arena: Mutex<Heap>,
     in_arena: AtomicBool,
@@ -37,6 +49,8 @@ impl BootHeap {
             end: AtomicUsize::new(0),
             shared: AtomicBool::new(false),
             heap: Mutex::new(Heap::empty()),
+            more: Mutex::new(heapless::Vec::new()),
+            size: AtomicUsize::new(0),
             arena: Mutex::new(Heap::empty()),
             in_arena: AtomicBool::new(false),
         }
@@ -50,6 +64,35 @@ impl BootHeap {
     pub unsafe fn init(&self, start: usize, size: usize) {
         self.next.store(start, Ordering::Relaxed);
         self.end.store(start + size, Ordering::Relaxed);
+        self.size.store(size, Ordering::Relaxed);
+    }
+
+    /// Adds `start..start + size` to the shared heap (after [`BootHeap::share`]); returns
+    /// whether it was taken (at most [`MORE_REGIONS`] are, and an empty one is not).
+    ///
+    /// # Safety
+    /// The range must be RAM mapped read-write at EL2 that nothing else uses from now on, for
+    /// as long as the hypervisor runs.
+    pub unsafe fn add_region(&self, start: usize, size: usize) -> bool {
+        if size == 0 || !self.shared.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut more = self.more.lock();
+        if more.push(Heap::empty()).is_err() {
+            return false;
+        }
+        if let Some(heap) = more.last_mut() {
+            // SAFETY: the caller gives this memory to the heap alone, for good; the new
+            // (empty) heap is initialised once, where it stays in the vector.
+            unsafe { heap.init(start as *mut u8, size) };
+        }
+        self.size.fetch_add(size, Ordering::Relaxed);
+        true
+    }
+
+    /// Bytes of every region: the boot heap's and those added.
+    pub fn size(&self) -> usize {
+        self.size.load(Ordering::Relaxed)
     }
 
     /// Ends the boot phase: the free rest becomes a heap all CPUs share. Call once, on the boot
@@ -94,10 +137,11 @@ impl BootHeap {
         (arena.size(), arena.used())
     }
 
-    /// Bytes still free.
+    /// Bytes still free, in every region.
     pub fn free(&self) -> usize {
         if self.shared.load(Ordering::Acquire) {
-            self.heap.lock().free()
+            let more: usize = self.more.lock().iter().map(Heap::free).sum();
+            self.heap.lock().free().saturating_add(more)
         } else {
             self.end.load(Ordering::Relaxed) - self.next.load(Ordering::Relaxed)
         }
@@ -120,7 +164,10 @@ impl BootHeap {
             return self.arena.lock().allocate_first_fit(layout).ok().map(|p| p.as_ptr() as usize);
         }
         if self.shared.load(Ordering::Acquire) {
-            self.heap.lock().allocate_first_fit(layout).ok().map(|p| p.as_ptr() as usize)
+            if let Ok(p) = self.heap.lock().allocate_first_fit(layout) {
+                return Some(p.as_ptr() as usize);
+            }
+            self.more.lock().iter_mut().find_map(|heap| heap.allocate_first_fit(layout).ok()).map(|p| p.as_ptr() as usize)
         } else {
             self.bump(layout)
         }
@@ -139,15 +186,21 @@ impl BootHeap {
                 return;
             }
         }
-        let heap = self.heap.lock();
-        let in_heap = (heap.bottom() as usize..heap.top() as usize).contains(&(ptr as usize));
-        drop(heap);
-        if in_heap {
-            if let Some(ptr) = NonNull::new(ptr) {
-                // SAFETY: `ptr` lies in the shared heap, so it came from `allocate_first_fit`
-                // with this layout (GlobalAlloc's contract) and is freed once.
-                unsafe { self.heap.lock().deallocate(ptr, layout) };
+        let Some(ptr) = NonNull::new(ptr) else { return };
+        let inside = |heap: &Heap| (heap.bottom() as usize..heap.top() as usize).contains(&(ptr.as_ptr() as usize));
+        {
+            let mut heap = self.heap.lock();
+            if inside(&heap) {
+                // SAFETY: `ptr` lies in the shared heap, so it came from its
+                // `allocate_first_fit` with this layout (GlobalAlloc's contract), freed once.
+                unsafe { heap.deallocate(ptr, layout) };
+                return;
             }
+        }
+        if let Some(heap) = self.more.lock().iter_mut().find(|heap| inside(heap)) {
+            // SAFETY: `ptr` lies in this added region, so it came from its
+            // `allocate_first_fit` with this layout (GlobalAlloc's contract), freed once.
+            unsafe { heap.deallocate(ptr, layout) };
         }
     }
 }
@@ -220,6 +273,29 @@ mod tests {
             h.give_back(c as *mut u8, layout);
         }
         assert!(h.free() > 60 * 1024 - 2048, "repeated allocate/free does not leak");
+    }
+
+    #[test]
+    fn added_regions_serve_what_the_first_cannot_and_take_their_blocks_back() {
+        let (h, _backing) = heap(8 * 1024);
+        let extra = vec![0u64; 16 * 1024 / 8];
+        let base = extra.as_ptr() as usize;
+        let big = Layout::from_size_align(12 * 1024, 8).unwrap();
+        // SAFETY: before sharing the region is refused, so nothing is handed out from it.
+        assert!(!unsafe { h.add_region(base, 16 * 1024) }, "regions are added after boot");
+        h.share();
+        assert!(h.take(big).is_none(), "the boot heap alone is too small");
+        // SAFETY: the backing vector outlives every block taken from it here.
+        assert!(unsafe { h.add_region(base, 16 * 1024) });
+        assert_eq!(h.size(), 24 * 1024);
+        let free = h.free();
+        let block = h.take(big).unwrap();
+        assert!((base..base + 16 * 1024).contains(&block), "served by the added region");
+        assert!(h.free() <= free - 12 * 1024);
+        h.give_back(block as *mut u8, big);
+        assert_eq!(h.free(), free, "given back to the region it came from");
+        let small = h.take(Layout::from_size_align(64, 8).unwrap()).unwrap();
+        assert!(!(base..base + 16 * 1024).contains(&small), "the boot heap is tried first");
     }
 
     #[test]

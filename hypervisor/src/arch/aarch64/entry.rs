@@ -3,7 +3,7 @@
 use core::arch::global_asm;
 use super::layout::ImageLayout;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Bytes of stack per CPU: twice the deepest use measured (the painted stacks' high-water
 /// mark, which the console's `mem` and the board's last lines print): 31 KiB on the boot CPU
@@ -33,6 +33,10 @@ pub const PAINT: u64 = 0x5453_4e50_4b43_4154;
 /// vectors mask the CPU index with it.
 pub const MAX_CPUS: usize = 8;
 const _: () = assert!(MAX_CPUS.is_power_of_two());
+
+/// How many CPUs keep their stack slots (the board's, once [`keep_stacks`] said so); the
+/// slots above belong to the heap.
+static STACKS_KEPT: AtomicUsize = AtomicUsize::new(MAX_CPUS);
 
 global_asm!(
     include_str!("entry.s"),
@@ -131,7 +135,7 @@ pub fn secondary_entry_address() -> u64 {
 
 /// The top of CPU `index`'s stack.
 pub fn stack_top(index: usize) -> u64 {
-    assert!(index < MAX_CPUS, "cpu index {index} has no stack");
+    assert!(index < STACKS_KEPT.load(Ordering::Relaxed), "cpu index {index} has no stack");
     STACKS.0.get() as u64 + ((index + 1) * STACK_SLOT) as u64
 }
 
@@ -173,22 +177,43 @@ pub fn measure_stacks<R>(cpu: usize, measure: impl Fn(usize, &dyn Fn(usize) -> u
     Some((measure(stack_words, &reader(stack, stack_words)), measure(fault_words, &reader(fault, fault_words))))
 }
 
-/// The guard pages below every stack and fault stack: the EL2 map leaves them out.
+/// Keeps the stack and fault stack slots of CPUs `0..cpus` (a board's CPUs take the slots of
+/// their indices; the boot CPU's swap with CPU 0's keeps them within) and returns what the
+/// others' slots span, as (address, bytes): their stacks, then their fault stacks. Each is one
+/// range of image memory (the slots of the highest indices), mapped read-write once the EL2
+/// map is built without their guard pages, for the heap. Call once, on the boot CPU, before
+/// [`guard_pages`] is planned; no CPU at or above `cpus` ever runs (the vectors find a CPU's
+/// fault stack by its index).
+pub fn keep_stacks(cpus: usize) -> [(u64, u64); 2] {
+    let cpus = cpus.clamp(1, MAX_CPUS);
+    STACKS_KEPT.store(cpus, Ordering::Relaxed);
+    let unused = (MAX_CPUS - cpus) as u64;
+    let stacks = STACKS.0.get() as u64 + (cpus * STACK_SLOT) as u64;
+    let fault = FAULT_STACKS.0.get() as u64 + (cpus * FAULT_STACK_SLOT) as u64;
+    [(stacks, unused * STACK_SLOT as u64), (fault, unused * FAULT_STACK_SLOT as u64)]
+}
+
+/// The bytes of stacks and fault stacks (guard pages included) kept for the board's CPUs.
+pub fn stacks_kept_bytes() -> u64 {
+    (STACKS_KEPT.load(Ordering::Relaxed) * (STACK_SLOT + FAULT_STACK_SLOT)) as u64
+}
+
+/// The guard pages below every kept stack and fault stack: the EL2 map leaves them out.
 pub fn guard_pages() -> impl Iterator<Item = (u64, u64)> {
     let stacks = STACKS.0.get() as u64;
     let fault = FAULT_STACKS.0.get() as u64;
-    (0..MAX_CPUS as u64).flat_map(move |i| {
+    (0..STACKS_KEPT.load(Ordering::Relaxed) as u64).flat_map(move |i| {
         [(stacks + i * STACK_SLOT as u64, GUARD_SIZE as u64), (fault + i * FAULT_STACK_SLOT as u64, GUARD_SIZE as u64)]
     })
 }
 
-/// Whether `len` bytes at `address` lie in one stack or fault stack, guard pages excluded
+/// Whether `len` bytes at `address` lie in one kept stack or fault stack, guard pages excluded
 /// (a backtrace reads only there).
 pub fn in_stacks(address: u64, len: u64) -> bool {
     let within = |base: u64, slot: u64| {
         let Some(offset) = address.checked_sub(base) else { return false };
         let Some(end) = (offset % slot).checked_add(len) else { return false };
-        offset < slot * MAX_CPUS as u64 && offset % slot >= GUARD_SIZE as u64 && end <= slot
+        offset < slot * STACKS_KEPT.load(Ordering::Relaxed) as u64 && offset % slot >= GUARD_SIZE as u64 && end <= slot
     };
     within(STACKS.0.get() as u64, STACK_SLOT as u64) || within(FAULT_STACKS.0.get() as u64, FAULT_STACK_SLOT as u64)
 }

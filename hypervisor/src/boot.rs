@@ -15,7 +15,11 @@ use crate::{console, println};
 use core::sync::atomic::{AtomicBool, Ordering};
 use dom0less_config::devicetree::Tree;
 
-const HEAP_SIZE: usize = 4 << 20;
+/// The heap in the image: what the boot needs before it knows the board and the plan (the
+/// EL2 tables, the host tree, the validated plan; 66 KiB on QEMU virt). The rest of the heap
+/// is added once they are known: the unused CPUs' stack slots, then host RAM for the
+/// partitions (`vm::heap_plan`).
+const HEAP_SIZE: usize = 512 << 10;
 /// The device tree may not be larger than this.
 const MAX_DTB_SIZE: u32 = 2 << 20;
 /// How long a secondary CPU may take to report online.

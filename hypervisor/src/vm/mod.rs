@@ -39,6 +39,7 @@ mod evtchn;
 mod exits;
 mod gnttab;
 mod health;
+mod heap_plan;
 mod interrupts;
 mod passthrough;
 pub mod memory;
@@ -215,6 +216,8 @@ fn build_all(
         bytes: 0,
         error,
     })?;
+    // The heap is sized from the plan: what the partitions need beyond what it has is carved now.
+    heap_plan::carve(plan, STAGE2_PAGES, &mut frames)?;
     let stage2 = Stage2Config::from_id_aa64mmfr0_el1(guest::id_aa64mmfr0_el1()).map_err(|error| partition::BuildError::Vttbr {
         partition: alloc::string::String::from("(all)"),
         error,

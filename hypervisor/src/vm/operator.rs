@@ -230,10 +230,12 @@ fn mem(partitions: &[Partition]) {
     let modules = MODULE_BYTES.load(Ordering::Relaxed);
     println!("bulkhead: host RAM {} MiB: hypervisor {} KiB, boot modules {} KiB", mib(ram), kib(hypervisor), kib(modules));
     let grants = super::gnttab::carved_bytes();
+    let heap = super::heap_plan::carved_bytes();
     println!("bulkhead:   grant tables (frames and bookkeeping): {} KiB", kib(grants));
+    println!("bulkhead:   heap carved for the partitions: {} KiB", kib(heap));
     println!("bulkhead:   {}", diagnostics::stack_line(CPU_COUNT.load(Ordering::Relaxed)));
     println!("bulkhead:   {}", diagnostics::heap_line());
-    let mut used = hypervisor.saturating_add(modules).saturating_add(grants);
+    let mut used = hypervisor.saturating_add(modules).saturating_add(grants).saturating_add(heap);
     for p in partitions {
         let bytes: u64 = p.banks.iter().map(|b| b.ipa.size()).sum();
         used = used.saturating_add(bytes);

@@ -111,12 +111,37 @@ pub struct EventChannels {
 }
 
 impl EventChannels {
+    /// Channel slots for ports up to `max_port`: whole buckets, as Xen grows them.
+    fn channel_slots(max_port: u32) -> u32 {
+        let max_port = max_port.min(abi::FIFO_PORTS - 1);
+        (max_port / abi::PORTS_PER_BUCKET + 1) * abi::PORTS_PER_BUCKET
+    }
+
+    /// The heap bytes [`EventChannels::new`] takes for `vcpu_count` vCPUs and `max_port`
+    /// (the boot sizes the heap from the plan before building the tables).
+    pub fn heap_bytes(vcpu_count: u16, max_port: u32) -> usize {
+        let vcpus = usize::from(vcpu_count);
+        let per_vcpu = core::mem::size_of::<[u32; abi::virq::COUNT as usize]>()
+            + core::mem::size_of::<Option<u64>>()
+            + core::mem::size_of::<super::fifo::FifoVcpu>();
+        (Self::channel_slots(max_port) as usize).saturating_mul(core::mem::size_of::<Channel>()).saturating_add(vcpus.saturating_mul(per_vcpu))
+    }
+
+    /// The heap bytes this table's slices hold (what [`EventChannels::heap_bytes`] predicts).
+    #[cfg(test)]
+    pub fn heap_bytes_held(&self) -> usize {
+        core::mem::size_of_val(&*self.channels)
+            + core::mem::size_of_val(&*self.virqs)
+            + core::mem::size_of_val(&*self.vcpu_info)
+            + core::mem::size_of_val(&*self.fifo.vcpus)
+    }
+
     /// The table of partition `partition` (index in `/chosen` order; its domain id is one
     /// more) with `vcpu_count` vCPUs and ports up to `max_port` ([`abi::DEFAULT_MAX_PORT`] as
     /// Xen 4.17 gives dom0less DomUs). Allocates everything the table will ever use.
     pub fn new(partition: usize, vcpu_count: u16, max_port: u32) -> Self {
+        let len = Self::channel_slots(max_port);
         let max_port = max_port.min(abi::FIFO_PORTS - 1);
-        let len = (max_port / abi::PORTS_PER_BUCKET + 1) * abi::PORTS_PER_BUCKET;
         let vcpus = usize::from(vcpu_count);
         let mut table = EventChannels {
             partition,

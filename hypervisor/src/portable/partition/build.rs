@@ -69,6 +69,8 @@ pub enum BuildError {
     EventChannel { partition: String, error: crate::portable::evtchn::StaticChannelError },
     /// No host RAM for the grant tables (frames and bookkeeping of every partition).
     GrantTables { bytes: u64, error: FrameError },
+    /// No host RAM for the heap the partitions need beyond what the hypervisor has.
+    Heap { bytes: u64, error: FrameError },
     /// A partition's RAM banks cannot describe its grant table.
     GrantBank { partition: String, error: crate::portable::gnttab::BankError },
 }
@@ -111,6 +113,11 @@ impl fmt::Display for BuildError {
                 bytes >> 10
             ),
             Self::GrantBank { partition, error } => write!(f, "partition \"{partition}\": grant table: {error}"),
+            Self::Heap { bytes, error } => write!(
+                f,
+                "the hypervisor's heap needs {} KiB of host RAM for these partitions (their virtual GICs, stage-2 tables, event channels and device trees): {error}; give the partitions less memory or use fewer partitions",
+                bytes >> 10
+            ),
             Self::SharedInfo { partition } => write!(f, "partition \"{partition}\": no memory left for its Xen shared_info page: give the hypervisor a larger heap or use fewer partitions"),
             Self::SharedMemory { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::BadRange { partition, what } => write!(f, "partition \"{partition}\": {what} wraps past the end of memory"),

@@ -11,6 +11,7 @@ mod build;
 mod exit;
 pub mod fast;
 pub mod health;
+pub mod heap_need;
 pub mod report_limit;
 pub mod shared_memory;
 

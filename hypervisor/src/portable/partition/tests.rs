@@ -79,6 +79,12 @@ struct Built {
     memory: WindowMemory,
 }
 
+/// The fixture's plan: `smp` (2 vCPUs) and `hello` (1).
+pub(super) fn two_partition_plan() -> PartitionPlan {
+    let facts = HostFacts { hypervisor: AddressRange::new(HYPERVISOR.0, HYPERVISOR.1).unwrap(), boot_cpu_mpidr: Some(0), modules: None };
+    PartitionPlan::from_tree(&host_tree(), &facts).expect("the fixture is valid").plan
+}
+
 fn build_all() -> Built {
     let tree = host_tree();
     let facts = HostFacts { hypervisor: AddressRange::new(HYPERVISOR.0, HYPERVISOR.1).unwrap(), boot_cpu_mpidr: Some(0), modules: None };

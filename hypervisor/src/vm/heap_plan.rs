@@ -1,0 +1,58 @@
+//! The heap sized from the plan: before the partitions are built, what they need
+//! (`portable::partition::heap_need`) beyond what the heap has free is carved from host RAM
+//! and added to the heap, for good.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use dom0less_config::{Memory, PartitionPlan};
+
+use crate::portable::memory::frames::FrameAllocator;
+use crate::portable::partition::{heap_need, BuildError};
+use crate::log;
+use crate::log::D;
+
+/// Host RAM carved for the heap, for `mem`.
+static CARVED: AtomicU64 = AtomicU64::new(0);
+
+/// Carves from `frames` what the heap lacks for `plan`'s partitions (with `stage2_pages`
+/// table pages each) and adds it to the heap. The carve keeps clear of every static bank
+/// of the plan (claimed later, at a fixed address). Call once, before the partitions are built.
+pub fn carve<const N: usize>(plan: &PartitionPlan, stage2_pages: usize, frames: &mut FrameAllocator<N>) -> Result<(), BuildError> {
+    let need = heap_need::for_plan(plan, stage2_pages) as u64;
+    let heap = crate::boot::heap();
+    let free = heap.free() as u64;
+    // Whole 64 KiB: a few table pages' alignment, and a round figure in the logs.
+    let lacking = need.saturating_sub(free).saturating_add(0xffff) & !0xffff;
+    if lacking == 0 {
+        log!("bulkhead: heap: {} KiB needed for {} partitions, {} KiB free in the image's heap and the unused CPUs' stacks: nothing carved from host RAM", D(&(need >> 10)), plan.partitions.len(), D(&(free >> 10)));
+        return Ok(());
+    }
+    let mut probe = frames.clone();
+    for p in &plan.partitions {
+        if let Memory::Static { banks, .. } = &p.memory {
+            for bank in banks {
+                // A bank that is not free as a whole is the partition builder's to report.
+                let _ = probe.claim(*bank);
+            }
+        }
+    }
+    let range = probe
+        .allocate_aligned(lacking, 4096)
+        .and_then(|range| frames.claim(range).map(|()| range))
+        .map_err(|error| BuildError::Heap { bytes: lacking, error })?;
+    // SAFETY: the range was just taken from the free host RAM (no partition, module, static
+    // bank, the image or the host tree is there), which the EL2 map covers read-write; it
+    // belongs to the heap for the hypervisor's lifetime.
+    let added = unsafe { heap.add_region(range.start() as usize, range.size() as usize) };
+    if !added {
+        return Err(BuildError::Heap { bytes: lacking, error: crate::portable::memory::frames::FrameError::OutOfMemory { size: lacking, alignment: 4096 } });
+    }
+    CARVED.store(range.size(), Ordering::Relaxed);
+    log!("bulkhead: heap: {} KiB needed for {} partitions, {} KiB free in the image's heap and the unused CPUs' stacks, {} KiB of host RAM carved at {:#x}", D(&(need >> 10)), plan.partitions.len(), D(&(free >> 10)), D(&(range.size() >> 10)), range.start());
+    Ok(())
+}
+
+/// Host RAM carved for the heap at boot.
+pub fn carved_bytes() -> u64 {
+    CARVED.load(Ordering::Relaxed)
+}

@@ -312,12 +312,20 @@ pub fn bench() -> Result<(), BenchError> {
     let (xen_file, xen_loaded) = image_sizes(&xen)?;
     table.push(Row::new("image-file", "image file size", "bytes", ours_file, xen_file));
     table.push(Row::new("image-loaded", "image in memory (header image_size, bss included)", "bytes", ours_loaded, xen_loaded));
-    let ours_ram = rows::bulkhead_memory(&latency_ours.lines).map_or(
-        Cell::NotMeasured { why: "no `hypervisor: START..END` boot line".into() },
+    let memory = rows::bulkhead_memory(&latency_ours.lines);
+    let missing = || Cell::NotMeasured { why: "no `hypervisor: START..END` boot line".into() };
+    let xen_ram = || Cell::NotMeasured { why: "Xen allocates from the pool domains use at run time; see docs/bench.md".into() };
+    let ours_ram = memory.map_or_else(missing, |m| Cell::Value { value: m.total() });
+    table.push(Row::new("host-ram", "host RAM the hypervisor keeps for itself", "bytes", ours_ram, xen_ram()));
+    let fixed = memory.map_or_else(missing, |m| Cell::Value { value: m.fixed });
+    table.push(Row::new("host-ram-fixed", "of which fixed: the image in memory (code, data, the CPUs' stacks, the boot heap)", "bytes", fixed, xen_ram()));
+    let partitions = memory.map_or(0, |m| m.partitions);
+    let per_partition = memory.and_then(|m| m.per_partition()).map_or_else(
+        || Cell::NotMeasured { why: "no `bulkhead: partition` boot line".into() },
         |value| Cell::Value { value },
     );
-    let xen_ram = Cell::NotMeasured { why: "Xen allocates from the pool domains use at run time; see docs/bench.md".into() };
-    table.push(Row::new("host-ram", "host RAM the hypervisor keeps for itself", "bytes", ours_ram, xen_ram));
+    let what = format!("of which per partition: heap carved from host RAM and grant tables ({partitions} partition{}, xen,enhanced)", if partitions == 1 { "" } else { "s" });
+    table.push(Row::new("host-ram-per-partition", &what, "bytes", per_partition, xen_ram()));
 
     let counted = |run: &Booted| {
         let report = rows::report(&run.reports, rows::LATENCY_GUEST);

@@ -119,17 +119,46 @@ pub fn in_instructions(ticks: &Cell, counter_hz: u64) -> Cell {
     }
 }
 
-/// The hypervisor's own memory, in bytes: its image from the boot line
-/// `  hypervisor: 0x40200000..0x40a00000 (8192 KiB) at EL2`, plus the host RAM it carved for
-/// the grant tables (`bulkhead: grant tables: 980 KiB of host RAM at ...`) when it says so.
-pub fn bulkhead_memory<S: AsRef<str>>(lines: &[S]) -> Option<u64> {
-    let grants = lines.iter().find_map(|line| {
-        let rest = line.as_ref().trim().strip_prefix("bulkhead: grant tables: ")?;
-        let kib: u64 = rest.split_whitespace().next()?.parse().ok()?;
-        kib.checked_mul(1024)
-    });
-    let image = image_memory(lines)?;
-    image.checked_add(grants.unwrap_or(0))
+/// The hypervisor's own memory, in bytes, from its boot lines: its image
+/// (`  hypervisor: 0x40200000..0x40a00000 (8192 KiB) at EL2`), the fixed part, and what it
+/// carved from host RAM for the partitions: the heap they need beyond what the image's heap
+/// and the unused CPUs' stacks hold (`bulkhead: heap: ... KiB of host RAM carved at ...`) and
+/// the grant tables (`bulkhead: grant tables: 980 KiB of host RAM at ...`), when it says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Memory {
+    /// The image in memory.
+    pub fixed: u64,
+    /// Host RAM carved for the partitions (heap and grant tables).
+    pub for_partitions: u64,
+    /// How many partitions it was carved for (`bulkhead: partition "NAME": ...` lines).
+    pub partitions: u64,
+}
+
+impl Memory {
+    pub fn total(&self) -> u64 {
+        self.fixed.saturating_add(self.for_partitions)
+    }
+
+    /// The part carved for the partitions, per partition (rounded down).
+    pub fn per_partition(&self) -> Option<u64> {
+        self.for_partitions.checked_div(self.partitions)
+    }
+}
+
+pub fn bulkhead_memory<S: AsRef<str>>(lines: &[S]) -> Option<Memory> {
+    let kib_after = |prefix: &str, marker: &str| {
+        lines.iter().find_map(|line| {
+            let rest = line.as_ref().trim().strip_prefix(prefix)?;
+            let before = &rest[..rest.find(marker)?];
+            let kib: u64 = before.rsplit(' ').next()?.parse().ok()?;
+            kib.checked_mul(1024)
+        })
+    };
+    let grants = kib_after("bulkhead: grant tables: ", " KiB of host RAM").unwrap_or(0);
+    let heap = kib_after("bulkhead: heap: ", " KiB of host RAM carved").unwrap_or(0);
+    let partitions = lines.iter().filter(|l| l.as_ref().trim().starts_with("bulkhead: partition \"") && l.as_ref().contains(" vcpu")).count() as u64;
+    let fixed = image_memory(lines)?;
+    Some(Memory { fixed, for_partitions: grants.checked_add(heap)?, partitions })
 }
 
 fn image_memory<S: AsRef<str>>(lines: &[S]) -> Option<u64> {
@@ -213,11 +242,24 @@ mod tests {
     }
 
     #[test]
-    fn bulkhead_memory_is_read_from_its_boot_line() {
-        assert_eq!(bulkhead_memory(LINES), Some(0x80_0000));
+    fn bulkhead_memory_is_read_from_its_boot_lines() {
+        let image_only = bulkhead_memory(LINES).unwrap();
+        assert_eq!(image_only, Memory { fixed: 0x80_0000, for_partitions: 0, partitions: 0 });
+        assert_eq!(image_only.per_partition(), None);
         assert_eq!(bulkhead_memory(&["hypervisor: nonsense"]), None);
-        let with_grants = [LINES[0], "bulkhead: grant tables: 980 KiB of host RAM at 0x40000000 (256 KiB of grant frames, 724 KiB of bookkeeping, 721 KiB of it used)"];
-        assert_eq!(bulkhead_memory(&with_grants), Some(0x80_0000 + 980 * 1024));
+        let carved = [
+            LINES[0],
+            "bulkhead: partition \"bench\": 1 vcpu on cpu [1], 64 MiB of RAM at 0x40000000 (host 0x40800000), console (vpl011)",
+            "bulkhead: partition \"other\": 2 vcpus on cpu [0, 1], 64 MiB of RAM at 0x40000000 (host 0x44800000), no console",
+            "bulkhead: heap: 900 KiB needed for 2 partitions, 500 KiB free in the image's heap and the unused CPUs' stacks, 448 KiB of host RAM carved at 0x40000000",
+            "bulkhead: grant tables: 980 KiB of host RAM at 0x40000000 (256 KiB of grant frames, 724 KiB of bookkeeping, 721 KiB of it used)",
+        ];
+        let memory = bulkhead_memory(&carved).unwrap();
+        assert_eq!(memory, Memory { fixed: 0x80_0000, for_partitions: (448 + 980) * 1024, partitions: 2 });
+        assert_eq!(memory.total(), 0x80_0000 + (448 + 980) * 1024);
+        assert_eq!(memory.per_partition(), Some((448 + 980) * 512));
+        let nothing_carved = [LINES[0], "bulkhead: heap: 400 KiB needed for 1 partitions, 900 KiB free in the image's heap and the unused CPUs' stacks: nothing carved from host RAM"];
+        assert_eq!(bulkhead_memory(&nothing_carved).unwrap().for_partitions, 0);
         assert_eq!(bulkhead_memory::<&str>(&[]), None);
     }
 }

@@ -32,6 +32,25 @@ impl fmt::Display for Region {
     }
 }
 
+/// Why a partition cannot take its interrupts directly (`bulkhead,irq-delivery = "direct"`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DirectRefusal {
+    /// The host's interrupt controller is not a GICv3 (`found`: its `compatible`, or none).
+    NotGicV3 { found: String },
+    /// Its pool does not pin one vCPU per CPU.
+    NotNullPool { pool: String, scheduler: &'static str },
+    /// Another partition runs in its pool.
+    SharedPool { pool: String, other: String },
+    /// Its pool holds the boot CPU, which keeps the console's interrupt.
+    BootCpu { pool: String, cpu: String },
+    /// `bulkhead,trap-wfi`: its WFI must wait on its own core.
+    TrapWfi,
+    /// `xen,enhanced`: the event-channel upcall is a virtual interrupt it would never see.
+    Enhanced,
+    /// Passthrough devices: their SPIs are not forwarded to the physical GIC yet.
+    Passthrough { device: String },
+}
+
 /// One problem that makes a configuration unusable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigError {
@@ -107,6 +126,8 @@ pub enum ConfigError {
     EmptyPool { pool: String },
     /// A `null`-scheduled pool has more vCPUs than CPUs.
     NullPoolOvercommitted { pool: String, vcpus: u32, cpus: u32 },
+    /// `bulkhead,irq-delivery = "direct"` on a partition that cannot have it.
+    DirectDelivery { domain: String, refusal: DirectRefusal },
     /// `bulkhead,weight` or `bulkhead,cap` on a partition whose pool is not credit2.
     Credit2Only {
         domain: String,

@@ -59,6 +59,10 @@ impl fmt::Display for ConfigError {
                 "{pool}: the null scheduler runs one vCPU per CPU but its domains have {vcpus} vCPUs for {cpus} CPUs; \
                  add CPUs, lower `cpus`, or use \"bulkhead,fixed-priority\""
             ),
+            Self::DirectDelivery { domain, refusal } => write!(
+                f,
+                "{domain}: `bulkhead,irq-delivery` = \"direct\" is refused: {refusal}"
+            ),
             Self::Credit2Only { domain, property, value, pool, scheduler } => write!(
                 f,
                 "{domain}: `{property}` = <{value}> applies only to a credit2 pool, but the partition runs in {pool} \
@@ -149,6 +153,50 @@ impl fmt::Display for ConfigError {
                 f,
                 "{omitted} more errors were left out (at most {} are listed); fix these and check again",
                 crate::MAX_ERRORS
+            ),
+        }
+    }
+}
+
+impl fmt::Display for crate::error::DirectRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const VIRTUAL: &str = "or use \"virtual\" (the default)";
+        match self {
+            Self::NotGicV3 { found } => write!(
+                f,
+                "direct delivery needs a GICv3 (the guest uses the physical ICC_* Group 1 \
+                 registers), but the host's interrupt controller is {found}; {VIRTUAL}"
+            ),
+            Self::NotNullPool { pool, scheduler } => write!(
+                f,
+                "it runs in {pool} (\"{scheduler}\"), but its CPUs must be its own: put it alone \
+                 in a pool with cpupool-sched = \"null\", {VIRTUAL}"
+            ),
+            Self::SharedPool { pool, other } => write!(
+                f,
+                "partition {other} also runs in {pool}, but its CPUs must be its own: give it a \
+                 null pool of its own, {VIRTUAL}"
+            ),
+            Self::BootCpu { pool, cpu } => write!(
+                f,
+                "its pool {pool} holds the boot CPU {cpu}, which takes the console's interrupt for \
+                 the hypervisor: move the pool to other CPUs, {VIRTUAL}"
+            ),
+            Self::TrapWfi => write!(
+                f,
+                "with `bulkhead,trap-wfi` its WFI would wait at EL2 for interrupts that go to EL1: \
+                 remove `bulkhead,trap-wfi`, {VIRTUAL}"
+            ),
+            Self::Enhanced => write!(
+                f,
+                "with `xen,enhanced` its event channels signal PPI 31 through the virtual CPU \
+                 interface, which a direct partition never sees (HCR_EL2.IMO is 0): remove \
+                 `xen,enhanced`, {VIRTUAL}"
+            ),
+            Self::Passthrough { device } => write!(
+                f,
+                "it is given {device}, whose interrupts are forwarded only in software so far: \
+                 remove the device, {VIRTUAL}"
             ),
         }
     }

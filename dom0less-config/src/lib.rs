@@ -22,7 +22,7 @@ pub mod plan;
 pub mod sort;
 mod validate;
 
-pub use error::{ConfigError, Region, Warning};
+pub use error::{ConfigError, DirectRefusal, Region, Warning};
 pub use findings::{MAX_ERRORS, MAX_WARNINGS};
 pub use limits::Limit;
 pub use plan::*;

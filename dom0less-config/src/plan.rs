@@ -77,6 +77,10 @@ pub struct Partition {
     /// WFI and WFE trap to the hypervisor, which waits for the vCPU (`bulkhead,trap-wfi`);
     /// otherwise they run natively on the vCPU's own CPU.
     pub trap_wfi: bool,
+    /// How its interrupts reach it (`bulkhead,irq-delivery`). Invariant: `Direct` only for a
+    /// partition alone in a `null` pool that leaves out the boot CPU, on a GICv3, without
+    /// `bulkhead,trap-wfi`, `xen,enhanced` or passthrough devices (`validate/delivery.rs`).
+    pub irq_delivery: IrqDelivery,
     /// What to do when the partition crashes (`bulkhead,on-crash`).
     pub crash_policy: CrashPolicy,
     /// Crash restarts in a row after which the partition stays stopped
@@ -158,6 +162,28 @@ pub struct Module {
     pub range: AddressRange,
     /// `bootargs`, if any.
     pub bootargs: Option<String>,
+}
+
+/// How a partition's interrupts reach it (`bulkhead,irq-delivery`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum IrqDelivery {
+    /// Every physical interrupt exits to the hypervisor, which injects virtual ones through
+    /// the GIC's list registers (`"virtual"`, the default).
+    #[default]
+    Virtual,
+    /// The partition's CPUs take its interrupts straight from the physical GICv3 at EL1, with
+    /// no exit; the hypervisor keeps its own as Group 0 (`"direct"`).
+    Direct,
+}
+
+impl IrqDelivery {
+    /// The property's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Virtual => "virtual",
+            Self::Direct => "direct",
+        }
+    }
 }
 
 /// A scheduler for a CPU pool.

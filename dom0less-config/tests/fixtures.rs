@@ -4,7 +4,7 @@ mod common;
 
 use dom0less_config::devicetree::{AddressRange, DtError};
 use dom0less_config::{
-    ConfigError, HostFacts, Limit, ModuleSource, PartitionPlan, Region, Validated,
+    ConfigError, DirectRefusal, HostFacts, Limit, ModuleSource, PartitionPlan, Region, Validated,
 };
 
 /// The hypervisor image the tests pretend to boot with.
@@ -179,6 +179,51 @@ rejection!(
         cpus: 2,
         ..
     }
+);
+rejection!(
+    direct_gicv2,
+    "reject-direct-gicv2",
+    ConfigError::DirectDelivery { refusal: DirectRefusal::NotGicV3 { found }, .. } if found == "\"arm,gic-400\""
+);
+rejection!(
+    direct_no_gic,
+    "reject-direct-no-gic",
+    ConfigError::DirectDelivery { refusal: DirectRefusal::NotGicV3 { .. }, .. }
+);
+rejection!(
+    direct_credit2,
+    "reject-direct-credit2",
+    ConfigError::DirectDelivery { refusal: DirectRefusal::NotNullPool { scheduler: "credit2", .. }, .. }
+);
+rejection!(
+    direct_boot_cpu,
+    "reject-direct-boot-cpu",
+    ConfigError::DirectDelivery { refusal: DirectRefusal::BootCpu { .. }, .. }
+);
+rejection!(
+    direct_trap_wfi,
+    "reject-direct-trap-wfi",
+    ConfigError::DirectDelivery { refusal: DirectRefusal::TrapWfi, .. }
+);
+rejection!(
+    direct_enhanced,
+    "reject-direct-enhanced",
+    ConfigError::DirectDelivery { refusal: DirectRefusal::Enhanced, .. }
+);
+rejection!(
+    direct_shared_pool,
+    "reject-direct-shared-pool",
+    ConfigError::DirectDelivery { domain, refusal: DirectRefusal::SharedPool { other, .. } } if domain == "rt" && other == "other"
+);
+rejection!(
+    direct_passthrough,
+    "reject-direct-passthrough",
+    ConfigError::DirectDelivery { refusal: DirectRefusal::Passthrough { .. }, .. }
+);
+rejection!(
+    direct_value,
+    "reject-direct-value",
+    ConfigError::InvalidValue { property, .. } if property == "bulkhead,irq-delivery"
 );
 rejection!(
     dangling_phandle,

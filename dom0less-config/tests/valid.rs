@@ -4,7 +4,7 @@ mod common;
 
 use dom0less_config::devicetree::AddressRange;
 use dom0less_config::{
-    ConfigError, CrashPolicy, Enhanced, HostFacts, Memory, ModuleSource, PartitionPlan, Scheduler,
+    ConfigError, CrashPolicy, Enhanced, HostFacts, IrqDelivery, Memory, ModuleSource, PartitionPlan, Scheduler,
     Validated, Warning,
 };
 
@@ -239,4 +239,31 @@ fn one_kernel_module_shared_by_two_domains() {
     let kernels: Vec<_> = plan.partitions.iter().map(|p| p.kernel.range).collect();
     assert_eq!(kernels.len(), 2);
     assert_eq!(kernels[0], kernels[1], "the same module, each domain loads its own copy");
+}
+
+#[test]
+fn direct_delivery_alone_in_a_null_pool_on_a_gicv3() {
+    let plan = valid("valid-direct-delivery").plan;
+    let rt = &plan.partitions[0];
+    assert_eq!(rt.irq_delivery, IrqDelivery::Direct);
+    assert_eq!(plan.pools[rt.pool].scheduler, Scheduler::Null);
+    assert_eq!(rt.vcpus[0].placement.map(|p| p.cpu), Some(2));
+    let other = valid("valid-two-linux").plan;
+    assert!(
+        other.partitions.iter().all(|p| p.irq_delivery == IrqDelivery::Virtual),
+        "virtual by default"
+    );
+}
+
+#[test]
+fn direct_delivery_refusals_name_the_partition_the_value_and_the_fix() {
+    let errors = check("reject-direct-credit2").expect_err("refused");
+    let text = errors
+        .iter()
+        .map(ToString::to_string)
+        .find(|t| t.contains("irq-delivery"))
+        .expect("a direct-delivery error");
+    assert!(text.starts_with("rt: `bulkhead,irq-delivery` = \"direct\" is refused"), "{text}");
+    assert!(text.contains("cpupool-sched = \"null\""), "{text}");
+    assert!(text.contains("\"virtual\""), "{text}");
 }

@@ -301,6 +301,7 @@ fn domain_properties(
         ("passthrough", &p.passthrough),
         ("llc-colors", &p.llc_colors),
         ("bulkhead,on-crash", &p.on_crash),
+        ("bulkhead,irq-delivery", &p.irq_delivery),
     ];
     for (name, value) in strings {
         if let Some(v) = value {

@@ -130,6 +130,8 @@ pub fn decompile(plan: &PartitionPlan) -> Document {
             on_crash: (p.crash_policy != CrashPolicy::Stop)
                 .then(|| String::from(p.crash_policy.name())),
             trap_wfi: p.trap_wfi,
+            irq_delivery: (p.irq_delivery != crate::plan::IrqDelivery::Virtual)
+                .then(|| String::from(p.irq_delivery.name())),
             evtchn_peers: p.evtchn_peers.as_ref().map(|peers| {
                 peers
                     .iter()

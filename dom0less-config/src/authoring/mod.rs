@@ -127,6 +127,9 @@ pub struct PartitionSpec {
     /// Trap WFI/WFE to the hypervisor (`bulkhead,trap-wfi`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trap_wfi: bool,
+    /// `virtual` (default) or `direct` (`bulkhead,irq-delivery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub irq_delivery: Option<String>,
     /// The partitions it may share event channels with (`bulkhead,evtchn-peers`); absent: any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evtchn_peers: Option<Vec<String>>,

@@ -7,7 +7,7 @@ use super::{parse_ranges, subnodes, DomainDraft, Reader};
 use crate::devicetree::NodeId;
 use crate::error::{ConfigError, Warning};
 use crate::limits::{Limit, MAX_HEARTBEAT_MS, MAX_RESTART_BACKOFF_MS, MAX_STATIC_BANKS, MAX_VCPUS, MIN_HEARTBEAT_MS};
-use crate::plan::{CrashPolicy, Enhanced};
+use crate::plan::{CrashPolicy, Enhanced, IrqDelivery};
 
 /// Domain properties this crate acts on (Xen's binding plus `bulkhead,` extensions).
 pub const MODELLED: &[&str] = &[
@@ -38,6 +38,7 @@ pub const MODELLED: &[&str] = &[
     "bulkhead,restart-backoff-ms",
     "bulkhead,heartbeat-ms",
     "bulkhead,trap-wfi",
+    "bulkhead,irq-delivery",
     "bulkhead,evtchn-peers",
 ];
 
@@ -150,6 +151,20 @@ pub(super) fn read_domain(reader: &mut Reader<'_>, node: NodeId) -> DomainDraft 
     }
     d.vpl011 = reader.property(node, "vpl011").is_some();
     d.trap_wfi = reader.property(node, "bulkhead,trap-wfi").is_some();
+    d.irq_delivery = match reader.string(node, "bulkhead,irq-delivery") {
+        None => None,
+        Some("virtual") => Some(IrqDelivery::Virtual),
+        Some("direct") => Some(IrqDelivery::Direct),
+        Some(other) => {
+            reader.invalid(
+                node,
+                "bulkhead,irq-delivery",
+                format!("\"{other}\""),
+                "\"virtual\" (the default) or \"direct\"",
+            );
+            None
+        }
+    };
     d.evtchn_peers = reader
         .property(node, "bulkhead,evtchn-peers")
         .map(|p| p.strings().map(String::from).collect());

@@ -13,7 +13,7 @@ use crate::devicetree::{decode_numbers, AddressRange, NodeId, PhandleIndex, Prop
 use crate::error::{ConfigError, Warning};
 use crate::findings::{Errors, Warnings};
 use crate::limits::{Limit, MAX_DOMAINS, MAX_HOST_CPUS, MAX_POOLS};
-use crate::plan::{CrashPolicy, Enhanced};
+use crate::plan::{CrashPolicy, Enhanced, IrqDelivery};
 
 pub use cpuset::CpuSet;
 pub use domain::{LEGAL_UNMODELLED, MODELLED};
@@ -30,6 +30,8 @@ pub struct DomainDraft {
     pub direct_map: bool,
     pub vpl011: bool,
     pub trap_wfi: bool,
+    /// `bulkhead,irq-delivery`, when given.
+    pub irq_delivery: Option<IrqDelivery>,
     /// `bulkhead,evtchn-peers`: names of the domains it may share event channels with.
     pub evtchn_peers: Option<Vec<String>>,
     pub enhanced: Option<Enhanced>,

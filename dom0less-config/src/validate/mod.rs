@@ -1,6 +1,7 @@
 //! Checks drafts against each other and the host, and builds the [`PartitionPlan`].
 
 mod cpus;
+mod delivery;
 mod devices;
 mod links;
 mod memory;
@@ -64,6 +65,7 @@ impl PartitionPlan {
         links::evtchn_peers(&drafts.domains, &mut partitions, &mut errors);
         memory::check(&info, host, &drafts.domains, &shared_regions, &mut errors);
         devices::check(tree, host, &mut partitions, &mut errors, &mut warnings);
+        delivery::check(tree, host, &info, &pools, &partitions, &mut errors);
 
         for (i, d) in drafts.domains.iter().enumerate() {
             if drafts.domains[..i].iter().any(|o| o.name == d.name) {
@@ -139,6 +141,7 @@ fn skeleton(d: &DomainDraft, pool: usize) -> Partition {
         memory,
         vpl011: d.vpl011,
         trap_wfi: d.trap_wfi,
+        irq_delivery: d.irq_delivery.unwrap_or_default(),
         enhanced: d.enhanced.unwrap_or(Enhanced::Disabled),
         nr_spis: d.nr_spis,
         kernel: d.kernel.as_ref().map(module).unwrap_or_else(|| Module {

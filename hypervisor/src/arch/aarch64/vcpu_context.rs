@@ -65,6 +65,6 @@ pub fn restore_el1(el1: &El1Registers) {
     CNTKCTL_EL1.set(el1.cntkctl);
     CNTV_CVAL_EL0.set(el1.cntv_cval);
     CNTV_CTL_EL0.set(el1.cntv_ctl);
-    // The physical timer is not the guest's: keep it off.
-    CNTP_CTL_EL0.set(0);
+    // The EL1 physical timer is not the guest's (its accesses trap) but the hypervisor's
+    // health timer: loading a vCPU leaves it armed.
 }

@@ -1,6 +1,7 @@
 //! The QEMU scenarios `cargo xtask test` runs. Add new ones here as data.
 
 pub mod console;
+pub mod direct;
 pub mod event_channels;
 pub mod grants;
 pub mod linux;
@@ -120,6 +121,7 @@ pub fn all() -> Vec<Scenario> {
     all.extend(linux::all());
     all.extend(scheduling::all());
     all.extend(console::all());
+    all.extend(direct::all());
     all.extend(xen_abi::all());
     all.extend(event_channels::all());
     all.extend(grants::all());

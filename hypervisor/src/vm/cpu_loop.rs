@@ -67,6 +67,13 @@ pub fn cpu_loop(cpu: usize) -> ! {
 
 /// A CPU of a `null` pool: its one vCPU, whenever it wants to run.
 fn pinned_loop(cpu: usize) -> ! {
+    let direct = assigned(cpu).is_some_and(|(p, _)| p.direct);
+    if direct {
+        if let Err(e) = super::direct::prepare_cpu(cpu) {
+            // `direct::check` refused such a GIC at boot: not reached.
+            crate::log!("bulkhead: cpu {}: direct interrupt delivery: {}", cpu, crate::log::D(&e));
+        }
+    }
     loop {
         if let Some((p, vcpu)) = assigned(cpu) {
             let taken = {
@@ -77,6 +84,11 @@ fn pinned_loop(cpu: usize) -> ! {
                 }
             };
             if let Some((taken, starts)) = taken {
+                if direct {
+                    // Its guest's interrupts take no exit: the health timer must be armed
+                    // before it runs (a start's kick may have come before `prepare_cpu`).
+                    health::poll(cpu);
+                }
                 run_vcpu(cpu, p, vcpu, taken, starts, None);
                 continue;
             }
@@ -84,7 +96,11 @@ fn pinned_loop(cpu: usize) -> ! {
         // Nothing to run: sleep until a kick or an interrupt (taken with IRQs masked, so WFI
         // returns and the interrupts are handled here).
         cpu::wait_for_interrupt();
-        interrupts::idle_irqs(cpu);
+        if direct {
+            super::direct::take_group0();
+        } else {
+            interrupts::idle_irqs(cpu);
+        }
         health::poll(cpu);
     }
 }
@@ -129,11 +145,18 @@ fn run_vcpu(
         let _ = run.power.mark_running(vcpu);
         run.cntvoff
     };
+    // A direct partition's interrupts bypass the vGIC's list registers (`vm::direct`).
+    let direct = p.direct;
     let mut regs = match taken {
+        Taken::Fresh(regs) if direct => {
+            super::direct::reset_cpu(cpu);
+            regs
+        }
         Taken::Fresh(regs) => {
             interrupts::reset_vcpu_interface(cpu);
             regs
         }
+        Taken::Saved(regs) if direct => regs,
         Taken::Saved(regs) => {
             interrupts::resume_vcpu_interface(cpu);
             regs
@@ -151,6 +174,7 @@ fn run_vcpu(
         cntvoff_el2: cntvoff,
         gic_v3: p.gic == GicVersion::V3,
         trap_wfi: p.trap_wfi,
+        direct_irqs: direct,
     };
     // SAFETY: the partition's stage-2 table maps only its own banks and is never freed.
     unsafe { guest::configure(&config) };
@@ -170,8 +194,10 @@ fn run_vcpu(
     // The switch test saves and restores the vCPU on every exit: no exit may skip it.
     let fast_path = !SWITCH_EVERY_EXIT.load(Ordering::Relaxed);
     let switched = loop {
-        interrupts::flush(p, vcpu);
-        interrupts::finish(maintenance.take());
+        if !direct {
+            interrupts::flush(p, vcpu);
+            interrupts::finish(maintenance.take());
+        }
         let exit = loop {
             // SAFETY: this CPU is configured for this vCPU above and its EL1 state is loaded;
             // PSTATE comes from a guest exit or a fresh start at EL1h.
@@ -186,7 +212,9 @@ fn run_vcpu(
             diagnostics::record_exit(exit, regs.general.pc);
             break exit;
         };
-        interrupts::sync(p, vcpu);
+        if !direct {
+            interrupts::sync(p, vcpu);
+        }
         if !p.vcpus[vcpu].lock().held_by(cpu, starts) {
             // Stopped, restarted or started again meanwhile: its list registers belong to the
             // old run; drop them unread.
@@ -195,7 +223,7 @@ fn run_vcpu(
         let outcome = exits::handle(cpu, p, vcpu, &exit, &mut regs.general, &mut maintenance);
         // An interrupt's handling may have stopped or restarted this very partition (the
         // operator's console): the old run must not go back in.
-        if exit.vector == ExitVector::Irq && outcome == Outcome::Resume && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
+        if matches!(exit.vector, ExitVector::Irq | ExitVector::Fiq) && outcome == Outcome::Resume && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
             break None;
         }
         match (outcome, pool) {
@@ -278,7 +306,11 @@ fn run_vcpu(
             Some((next, deadline))
         }
         None => {
-            interrupts::release_vcpu_interface(cpu);
+            if direct {
+                super::direct::reset_cpu(cpu);
+            } else {
+                interrupts::release_vcpu_interface(cpu);
+            }
             p.vcpus[vcpu].lock().leave(cpu);
             if let Some(pool) = pool {
                 timer::cancel_el2_deadline();

@@ -34,23 +34,28 @@ pub fn handle(
 ) -> Outcome {
     match exit.vector {
         ExitVector::Synchronous => synchronous(cpu, p, vcpu, exit, regs),
-        ExitVector::Irq => {
-            let typed;
-            (*after_flush, typed) = irq(p, vcpu);
-            // A health deadline of this CPU's partitions may have passed (and stopped or
-            // restarted this vCPU's own partition).
-            let acted = super::health::poll(cpu);
-            if ((typed || acted) && stopped_meanwhile(p, vcpu, cpu)) || super::xen::watchdog_expired(p, cpu) {
-                return Outcome::Leave;
-            }
-            Outcome::Resume
-        }
+        ExitVector::Irq => interrupt_exit(cpu, p, vcpu, after_flush),
+        // A direct partition's CPU takes the hypervisor's interrupts as Group 0: FIQs.
+        ExitVector::Fiq if p.direct => interrupt_exit(cpu, p, vcpu, after_flush),
         ExitVector::Fiq | ExitVector::SError | ExitVector::Aarch32 => {
             log!("bulkhead: partition \"{}\" vcpu {}: {} exception from the guest (ESR_EL2 {:#x}) at {:#x}", p.name.as_str(), vcpu, Dbg(&exit.vector), exit.esr, regs.pc);
             crash(p, cpu, format_args!("vcpu {vcpu}: {:?} exception (ESR_EL2 {:#x}) at {:#x}", exit.vector, exit.esr, regs.pc));
             Outcome::Leave
         }
     }
+}
+
+/// A physical interrupt exit (for a direct partition, an FIQ: the hypervisor's Group 0).
+fn interrupt_exit(cpu: usize, p: &Partition, vcpu: usize, after_flush: &mut Option<Acknowledged>) -> Outcome {
+    let typed;
+    (*after_flush, typed) = irq(p, vcpu);
+    // A health deadline of this CPU's partitions may have passed (and stopped or
+    // restarted this vCPU's own partition).
+    let acted = super::health::poll(cpu);
+    if ((typed || acted) && stopped_meanwhile(p, vcpu, cpu)) || super::xen::watchdog_expired(p, cpu) {
+        return Outcome::Leave;
+    }
+    Outcome::Resume
 }
 
 /// The trap fast path (`portable::partition::fast`): answers a synchronous exit that needs
@@ -72,7 +77,12 @@ pub fn fast(p: &Partition, exit: &GuestExit, regs: &mut GuestRegisters) -> bool 
 /// and whether anything was typed on the console.
 fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
     let partitions = PARTITIONS.get().map_or(&[][..], |p| &p[..]);
-    let taken = interrupts::guest_irq(p, vcpu);
+    let taken = if p.direct {
+        super::direct::take_group0();
+        interrupts::Taken { maintenance: None, console: None }
+    } else {
+        interrupts::guest_irq(p, vcpu)
+    };
     // The console interrupt brings typed input; the guests' ticks drain the UART too (a
     // fallback while the console interrupt goes only to a CPU that runs a guest).
     let typed = drain_console(partitions);
@@ -123,6 +133,13 @@ fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &
         Exit::Resume => Outcome::Resume,
         Exit::Vgic(effects) => {
             interrupts::act(p, vcpu, effects);
+            if p.direct {
+                super::direct::mirror(p, vcpu, cpu);
+            }
+            Outcome::Resume
+        }
+        Exit::DirectSgi { intid, targets } => {
+            super::direct::send_sgi(p, intid, targets);
             Outcome::Resume
         }
         Exit::Wait { interrupt: true } => Outcome::Block,

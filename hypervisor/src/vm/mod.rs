@@ -35,6 +35,7 @@ use spin::{Mutex, Once};
 
 mod cpu_loop;
 mod diagnostics;
+mod direct;
 mod evtchn;
 mod exits;
 mod gnttab;
@@ -152,6 +153,11 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         }
     }
     let partitions = PARTITIONS.call_once(|| partitions);
+    if let Err(e) = direct::check(partitions) {
+        log!("bulkhead: config error: {}", D(&e));
+        log!("bulkhead: the partition config cannot be run; nothing was started");
+        fatal::stop();
+    }
     if let Err(e) = sched::init(&plan, partitions) {
         log!("bulkhead: error: {}", D(&e));
         log!("bulkhead: the partition config cannot be run; nothing was started");
@@ -302,6 +308,11 @@ fn start_partition(p: &Partition, generation: u64) {
 
 /// Wakes CPU `cpu` (from WFI, or out of its guest) to look at its vCPUs' states again.
 fn kick(cpu: usize) {
+    // A direct partition's CPU takes the hypervisor's interrupts as Group 0.
+    if direct::is_direct_cpu(cpu) {
+        direct::kick(cpu);
+        return;
+    }
     if let Some(gic) = crate::arch::aarch64::gic::Gic::get() {
         let _ = gic.send_sgi(interrupts::KICK_SGI, cpu);
     }
@@ -393,7 +404,8 @@ fn route_console_interrupt(partitions: &[Partition]) {
         crate::portable::console::Focus::Partition(i) => partitions.get(i),
         crate::portable::console::Focus::Hypervisor => None,
     };
-    let running = |p: &&Partition| p.run.lock().running;
+    // Never to a direct partition's CPU, whose guest would take it as its own.
+    let running = |p: &&Partition| !p.direct && p.run.lock().running;
     let target = focused.filter(running).or_else(|| partitions.iter().find(running));
     if let Some(p) = target {
         if gic.route_spi(intid, p.vcpu_cpus[0]).is_ok() {

@@ -254,6 +254,14 @@ fn irq(partitions: &[Partition]) {
         let _ = write!(line, " cpu {c} {}", state.interrupts.load(Ordering::Relaxed));
     }
     println!("{line}");
+    // Exits from the guests, full path and fast path: a direct partition's CPU takes its
+    // guest's interrupts without one (`vm::direct`).
+    let mut line = Line::new();
+    let _ = write!(line, "bulkhead: guest exits:");
+    for (c, state) in per_cpu::CPUS.iter().enumerate().take(cpus) {
+        let _ = write!(line, " cpu {c} {}", state.exits.count.load(Ordering::Relaxed).wrapping_add(state.exits.fast.load(Ordering::Relaxed)));
+    }
+    println!("{line}");
     for p in partitions {
         let raised = p.vgic.lock().raised();
         println!("bulkhead:   partition \"{}\": {raised} virtual interrupts raised", p.name);

@@ -112,7 +112,7 @@ fn reset(name: &str) -> Vec<String> {
 
 /// The `hello` guest's lines with a heartbeat of `beats` beats, `period_ms` apart, before it
 /// ends.
-fn hello_beating(name: &str, mib: u64, beats: u64, period_ms: u64) -> Vec<String> {
+pub(crate) fn hello_beating(name: &str, mib: u64, beats: u64, period_ms: u64) -> Vec<String> {
     let mut lines = hello(name, mib);
     let done = lines.len() - 2;
     lines.insert(done, says(name, &format!("{beats} beats every {period_ms} ms")));

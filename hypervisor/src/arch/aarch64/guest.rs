@@ -9,6 +9,9 @@ use tock_registers::interfaces::{Readable, Writeable};
 /// interrupts and SErrors to EL2), FB and BSU inner shareable (broadcast maintenance), TSC (SMC
 /// traps: PSCI is answered here), RW (EL1 is AArch64), APK/API (no pointer-auth traps).
 const HCR_GUEST: u64 = 1 | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) | (1 << 10) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
+/// HCR_EL2.IMO: physical IRQs (Group 1) to EL2. Clear for a direct-delivery partition, whose
+/// Group 1 interrupts are taken at its EL1 while Group 0 (FMO) stays EL2's.
+const HCR_IMO: u64 = 1 << 4;
 /// HCR_EL2.TWI and TWE: trap WFI and WFE (a partition's `bulkhead,trap-wfi`).
 const HCR_TWI_TWE: u64 = (1 << 13) | (1 << 14);
 /// CPTR_EL2 with E2H = 0: RES1 bits only, so FP/SIMD is not trapped. The hypervisor never uses
@@ -31,6 +34,8 @@ pub struct VcpuConfig {
     pub gic_v3: bool,
     /// WFI and WFE trap to the hypervisor.
     pub trap_wfi: bool,
+    /// The guest takes Group 1 interrupts from the physical GIC itself (HCR_EL2.IMO clear).
+    pub direct_irqs: bool,
 }
 
 /// Configures this CPU's EL2 for a vCPU that arrives on it: stage 2, traps, the identity the
@@ -54,7 +59,8 @@ pub unsafe fn configure(config: &VcpuConfig) {
         // FIQ/IRQ bypass disabled); the hypervisor uses ICC_SRE_EL2.
         unsafe { asm!("msr S3_0_C12_C12_5, {}", in(reg) 0b111u64, options(nostack, preserves_flags)) };
     }
-    HCR_EL2.set(if config.trap_wfi { HCR_GUEST | HCR_TWI_TWE } else { HCR_GUEST });
+    let hcr = if config.trap_wfi { HCR_GUEST | HCR_TWI_TWE } else { HCR_GUEST };
+    HCR_EL2.set(if config.direct_irqs { hcr & !HCR_IMO } else { hcr });
     // SAFETY: TLB maintenance for the new VMID on this CPU; no memory-safety effect.
     unsafe { asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
 }

@@ -211,6 +211,7 @@ pub fn build<const N: usize>(
         skip_boot_scrub: plan.skip_boot_scrub,
         // Where CPUs are shared, a vCPU waiting in WFI must give its CPU to the others.
         trap_wfi: p.trap_wfi || plan.pools.get(p.pool).is_some_and(|pool| pool.scheduler != Scheduler::Null),
+        direct: p.irq_delivery == dom0less_config::IrqDelivery::Direct,
         banks,
         kernel,
         initrd,

@@ -4,7 +4,7 @@ use super::{Partition, RunState};
 use crate::portable::guest::layout::{PL011_BASE, PL011_SIZE};
 use crate::portable::psci::{self, Action, Arguments};
 use crate::portable::trap::{Call, Conduit, DataAbort, DataAbortError, ExceptionClass, GeneralRegisters, MmioAccess, Esr};
-use crate::portable::vgic::{AccessSize, Effects, VcpuId, VgicError};
+use crate::portable::vgic::{AccessSize, Effects, VcpuId, VcpuSet, VgicError};
 use crate::portable::vpl011::{TransmitSink, Vpl011Error, INTERRUPT_ID as VPL011_INTID};
 use core::fmt;
 
@@ -40,6 +40,9 @@ pub enum Exit {
     Yield,
     /// The partition shuts itself down (`SCHEDOP_shutdown`).
     Shutdown(crate::portable::xen::Shutdown),
+    /// A direct partition's `ICC_SGI1R_EL1` write: SGI `intid` for the physical CPUs of the
+    /// vCPUs in `targets` (the PC has been advanced).
+    DirectSgi { intid: u32, targets: VcpuSet },
 }
 
 /// Why a data access was answered with an abort.
@@ -229,7 +232,12 @@ impl SystemRegister {
 fn system_register(partition: &Partition, vcpu: usize, esr: Esr, regs: &mut impl GeneralRegisters, pc: &mut u64) -> Exit {
     let r = SystemRegister::decode(esr.iss());
     let exit = if r.is(3, 0, 12, 11, 5) && !r.read {
-        // ICC_SGI1R_EL1
+        // ICC_SGI1R_EL1: a direct partition's go to the physical GIC, for its own vCPUs only.
+        if partition.direct {
+            let (intid, targets) = partition.vgic.lock().sgi1r_targets(VcpuId(vcpu), regs.x(r.rt));
+            *pc = pc.wrapping_add(esr.instruction_length());
+            return Exit::DirectSgi { intid, targets };
+        }
         match partition.vgic.lock().send_sgi_v3(VcpuId(vcpu), regs.x(r.rt)) {
             Ok(effects) => Exit::Vgic(effects),
             Err(_) => return Exit::Crash { class: esr.class(), esr: esr.0 },

@@ -61,6 +61,9 @@ pub struct Partition {
     pub vpl011: bool,
     /// WFI and WFE trap to the hypervisor (`bulkhead,trap-wfi`).
     pub trap_wfi: bool,
+    /// Its CPUs take its interrupts straight from the physical GICv3 (`bulkhead,irq-delivery =
+    /// "direct"`, `vm::direct`); the plan's validator keeps it alone on its CPUs.
+    pub direct: bool,
     /// Its first load leaves its RAM as the firmware left it (`/chosen`
     /// `bulkhead,boot-scrub = "off"`); every later load scrubs.
     pub skip_boot_scrub: bool,

@@ -25,6 +25,7 @@
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 mod bank;
+mod direct;
 mod distributor_v2;
 mod distributor_v3;
 mod doorbell;
@@ -43,6 +44,7 @@ mod vcpu_interface;
 #[cfg(test)]
 mod tests;
 
+pub use direct::Configured;
 pub use doorbell::Doorbell;
 pub use effects::{Effects, VcpuSet};
 pub use error::VgicError;

@@ -10,6 +10,8 @@
 //! - `bench.value CASE x0=0x...`: what a call returned (the first call; every call must agree);
 //! - `bench.boot cntpct=N`: with `bench.mode=boot`, the physical counter when `main` starts,
 //!   and nothing else;
+//! - with `bench.mode=timer`, only the `counter` and `timer-irq` cases (no hypervisor call:
+//!   it also runs on bare QEMU, the baseline of the direct-delivery row);
 //! - `bench.done`.
 //!
 //! Cases: `counter` (two back-to-back counter reads: the bracket's own cost), `null-trap`
@@ -78,6 +80,11 @@ fn main(guest: &'static Guest) -> ! {
     say!(guest, "bench.counter {}", timing::counter_frequency());
     let mut samples = [0u64; SAMPLES];
     measure(guest, "counter", &mut samples, timing::empty);
+    if bootargs::value(guest.bootargs, "bench.mode") == Some("timer") {
+        timer_case(guest, &mut samples);
+        say!(guest, "bench.done");
+        guest.psci.system_off()
+    }
     let conduit = guest.psci.conduit();
     let mut first = None;
     measure(guest, "null-trap", &mut samples, || {

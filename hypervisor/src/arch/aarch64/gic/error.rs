@@ -41,6 +41,9 @@ pub enum GicError {
     SgiTargetOutOfRange { mpidr: u64 },
     /// A list register index beyond what `ICH_VTR_EL2` / `GICH_VTR` report.
     NoListRegister { index: usize, count: usize },
+    /// Direct interrupt delivery needs a GICv3 with one security state (`GICD_CTLR.DS`), so
+    /// that EL2 may own Group 0.
+    NoDirectDelivery { why: &'static str },
 }
 
 impl fmt::Display for GicError {
@@ -84,6 +87,7 @@ impl fmt::Display for GicError {
             Self::NoListRegister { index, count } => {
                 write!(f, "list register {index} does not exist: the virtual interface has {count}")
             }
+            Self::NoDirectDelivery { why } => write!(f, "direct interrupt delivery is not possible here: {why}"),
         }
     }
 }

@@ -29,6 +29,8 @@ pub mod walk;
 pub use error::GicError;
 
 #[cfg(target_os = "none")]
+pub mod direct;
+#[cfg(target_os = "none")]
 mod frame;
 #[cfg(target_os = "none")]
 mod gich;
@@ -45,6 +47,8 @@ mod virtual_interface;
 
 #[cfg(target_os = "none")]
 pub use physical::Gic;
+#[cfg(target_os = "none")]
+pub use v3::GicV3;
 #[cfg(target_os = "none")]
 pub use virtual_interface::VirtualInterface;
 

@@ -164,6 +164,18 @@ impl Gic {
         }
     }
 
+    /// The GICv3 driver, for direct interrupt delivery (`gic::direct`); an error naming why
+    /// not on a GICv2 or a GICv3 with two security states.
+    pub fn direct(&self) -> Result<&GicV3, GicError> {
+        match &self.version {
+            Version::V2(_) => Err(GicError::NoDirectDelivery { why: "the GIC is a GICv2, whose CPU interface is memory-mapped" }),
+            Version::V3(g) if !g.single_security_state() => Err(GicError::NoDirectDelivery {
+                why: "the GICv3 has two security states (GICD_CTLR.DS is 0), so Group 0 belongs to the Secure world",
+            }),
+            Version::V3(g) => Ok(g),
+        }
+    }
+
     /// The calling CPU's virtual interface control.
     pub fn virtual_interface(&self) -> VirtualInterface {
         self.virtual_interface

@@ -13,7 +13,7 @@ use crate::arch::aarch64::entry::MAX_CPUS;
 use boards::Trigger;
 use aarch64_cpu::registers::{ICC_SRE_EL2, MPIDR_EL1};
 use arm_gic::gicv3::registers::{Gicd, GicdCtlr, GicrSgi};
-use arm_gic::gicv3::{GicCpuInterface, GicDistributor, GicError as CrateError, GicRedistributor};
+use arm_gic::gicv3::{GicCpuInterface, GicDistributor, GicError as CrateError, GicRedistributor, Group, SecureIntGroup};
 use arm_gic::{IntId, InterruptGroup, UniqueMmioPointer};
 use core::ptr::NonNull;
 use spin::Mutex;
@@ -33,7 +33,21 @@ pub struct GicV3 {
     cpus: heapless::Vec<u64, MAX_CPUS>,
     lines: u32,
     range_selector: bool,
+    /// `GICD_CTLR.DS`: the GIC has one security state, so EL2 may own Group 0.
+    single_security: bool,
+    /// Each CPU's redistributor frame (RD_base), for the write-one-to-clear registers the
+    /// `arm-gic` driver does not reach; written only under that redistributor's lock.
+    frames: [usize; MAX_CPUS],
 }
+
+/// `GICD_CTLR.DS` (bit 6): security disabled, one security state (IHI 0069 §12.9.4).
+const GICD_CTLR_DS: u32 = 1 << 6;
+/// Offset of the SGI and PPI frame from a redistributor's RD_base (IHI 0069 §12.10).
+const GICR_SGI_BASE: usize = 0x1_0000;
+/// `GICR_ICENABLER0`, `GICR_ICPENDR0`, `GICR_ICACTIVER0` in the SGI frame (§12.11).
+const GICR_ICENABLER0: usize = 0x180;
+const GICR_ICPENDR0: usize = 0x280;
+const GICR_ICACTIVER0: usize = 0x380;
 
 impl GicV3 {
     /// Sets up the distributor on the boot CPU: every SPI disabled, Group 1, level-triggered,
@@ -72,6 +86,8 @@ impl GicV3 {
                 .cast::<u32>()
                 .read_volatile()
         });
+        // SAFETY: as for GICD_TYPER: GICD_CTLR is read without side effects.
+        let ctlr = unsafe { gicd.cast::<u32>().read_volatile() };
         // SAFETY: the caller guarantees `gicd` is the mapped distributor and that nothing else
         // drives it; this driver keeps the only pointer, behind a lock.
         let mut distributor = GicDistributor::new(unsafe { UniqueMmioPointer::new(gicd) });
@@ -96,6 +112,7 @@ impl GicV3 {
         distributor.modify_control(GicdCtlr::EnableGrp0 | GicdCtlr::EnableGrp1NS, true);
 
         let range_selector = typer.range_selector();
+        let raw_frames = frames.map(|frame| frame.map_or(0, |f| f.as_ptr() as usize));
         let redistributors = frames.map(|frame| {
             // SAFETY: each frame was found once in the walk, belongs to one CPU, and only
             // this driver drives it, behind its lock.
@@ -107,6 +124,8 @@ impl GicV3 {
             cpus: table,
             lines,
             range_selector,
+            single_security: ctlr & GICD_CTLR_DS != 0,
+            frames: raw_frames,
         })
     }
 
@@ -229,6 +248,54 @@ impl GicV3 {
     /// Number of INTIDs the distributor implements.
     pub fn lines(&self) -> u32 {
         self.lines
+    }
+
+    /// Whether the GIC has one security state (`GICD_CTLR.DS`), so that Group 0 is EL2's to
+    /// configure (with two, Group 0 belongs to the Secure world).
+    pub fn single_security_state(&self) -> bool {
+        self.single_security
+    }
+
+    /// Puts SGI or PPI `intid` of CPU `cpu` in Group 0 (`group0`) or Group 1 (`GICR_IGROUPR0`,
+    /// `GICR_IGRPMODR0` clear).
+    pub fn set_private_group(&self, intid: u32, cpu: usize, group0: bool) -> Result<(), GicError> {
+        let id = self.checked(intid)?;
+        if !is_private(intid) {
+            return Err(GicError::NoSuchInterrupt { intid, lines: 32 });
+        }
+        let group = if group0 { Group::Secure(SecureIntGroup::Group0) } else { Group::Group1NS };
+        self.redistributor(cpu)?.lock().set_group(id, group).map_err(|e| crate_error(e, intid, self.lines))
+    }
+
+    /// Disables, clears the pending state of and deactivates CPU `cpu`'s SGIs and PPIs in
+    /// `mask` (bit n: INTID n) through `GICR_ICENABLER0`, `GICR_ICPENDR0`, `GICR_ICACTIVER0`.
+    pub fn clear_private(&self, cpu: usize, mask: u32) -> Result<(), GicError> {
+        let redistributor = self.redistributor(cpu)?.lock();
+        let base = self.frames.get(cpu).copied().unwrap_or(0);
+        if base == 0 {
+            return Err(GicError::NoRedistributor { cpu, mpidr: self.mpidr(cpu)? });
+        }
+        for offset in [GICR_ICENABLER0, GICR_ICPENDR0, GICR_ICACTIVER0] {
+            // SAFETY: `base` is this CPU's redistributor frame, found and mapped at `init`
+            // (its SGI frame follows RD_base); these write-one-to-clear registers change
+            // interrupt state only, and the redistributor's lock is held.
+            unsafe { ((base + GICR_SGI_BASE + offset) as *mut u32).write_volatile(mask) };
+        }
+        redistributor.wait_for_pending_write();
+        Ok(())
+    }
+
+    /// Sends Group 0 SGI `sgi` to CPU `cpu` (`ICC_SGI0R_EL1`).
+    pub fn send_sgi_group0(&self, sgi: u32, cpu: usize) -> Result<(), GicError> {
+        let mpidr = self.mpidr(cpu)?;
+        let value = Sgi1r::to_cpu(sgi, mpidr).ok_or(GicError::NoSuchSgi { sgi })?;
+        if value.range_selector() != 0
+            && !(self.range_selector && sysreg::icc_ctlr_el1() & ICC_CTLR_RSS != 0)
+        {
+            return Err(GicError::SgiTargetOutOfRange { mpidr });
+        }
+        super::direct::send_sgi0(value.0);
+        Ok(())
     }
 
     fn mpidr(&self, cpu: usize) -> Result<u64, GicError> {

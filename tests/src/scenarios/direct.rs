@@ -1,0 +1,139 @@
+//! Direct interrupt delivery (`bulkhead,irq-delivery = "direct"`): a partition alone on its
+//! CPU takes its virtual timer's interrupts and its own SGIs without an exit, its SGIs reach
+//! no other CPU, and the hypervisor still restarts it by its heartbeat and stops and starts it
+//! from the console while it spins with every interrupt masked.
+
+use std::time::Duration;
+
+use crate::scenario::{Check, Expect, ExpectedExit, PartitionConfig, Scenario};
+
+use super::boot_lines;
+use super::partitions::{hello_beating, isolation, restarting, says, started, stopped};
+
+/// Timer interrupts the `direct` guest takes on each boot (its `ROUNDS`).
+const ROUNDS: u64 = 1000;
+/// Its CPU.
+const DIRECT_CPU: usize = 1;
+/// `hello`'s CPU, whose timer interrupts the hypervisor takes and injects.
+const HELLO_CPU: usize = 2;
+/// `hello`'s beats.
+const BEATS: u64 = 100;
+
+/// The `direct` guest's lines on one boot.
+fn direct_boot() -> Vec<String> {
+    vec![
+        says("direct", &format!("{ROUNDS} timer interrupts taken")),
+        says("direct", "SGIs 1 to 15 to itself taken; none to other CPUs and no SGI 0 arrived"),
+        says("direct", "falling silent with every interrupt masked"),
+    ]
+}
+
+fn typed(text: &str) -> Expect {
+    Expect::Type(format!("{text}\r"))
+}
+
+/// Timer interrupts through a direct partition's first two boots, beside `hello` and
+/// `isolation`; then the operator's `irq`, `stop` and `start`.
+fn direct() -> Scenario {
+    let mut first = vec![started("direct")];
+    first.extend(direct_boot());
+    first.extend([
+        "bulkhead: partition \"direct\" wrote nothing to its console for 1000 ms (bulkhead,heartbeat-ms = <1000>); applying its crash policy".to_string(),
+        "bulkhead: partition \"direct\" crashed; restarting it (on-crash = restart)".to_string(),
+        restarting("direct", 2),
+    ]);
+    first.extend(direct_boot());
+    let mut expect = boot_lines("QEMU virt", "v3", 4);
+    expect.push(Expect::Interleaved(vec![
+        first,
+        hello_beating("hello", 16, BEATS, 50),
+        isolation("isolation", &[0x1_0000_0000]),
+    ]));
+    expect.extend([
+        typed("irq"),
+        Expect::line("bulkhead: interrupts taken: cpu 0 "),
+        Expect::line("bulkhead: guest exits: cpu 0 "),
+        typed("stop direct"),
+        Expect::line("bulkhead: operator: stopping partition \"direct\""),
+        Expect::line(stopped("direct")),
+        typed("start direct"),
+        Expect::line("bulkhead: operator: starting partition \"direct\""),
+    ]);
+    expect.extend(direct_boot().into_iter().map(Expect::Line));
+    expect.extend([typed("stop direct"), Expect::line(stopped("direct"))]);
+    let mut s = Scenario {
+        gic: Some(3),
+        expect,
+        deadline: Duration::from_secs(120),
+        // The operator stopped the last partition: the board stays up for its console.
+        exit: ExpectedExit::Running,
+        partitions: Some(PartitionConfig { file: "tests/scenarios/virt-direct.dts".into(), valid: true }),
+        checks: vec![Check { what: "the direct partition's interrupts took no exit", check: no_exits }],
+        ..Scenario::new("virt-gicv3-direct", "virt")
+    };
+    // A stray SGI on another CPU, or one of the guest's on the hypervisor's side.
+    s.forbidden.extend(["unexpected interrupt".to_string(), "unexpected Group 0 interrupt".to_string()]);
+    s
+}
+
+/// The per-CPU figures of the console line that starts with `prefix` (`cpu N VALUE ...`).
+fn per_cpu(console: &[String], prefix: &str) -> Result<Vec<u64>, String> {
+    let line = console.iter().find_map(|l| l.split_once(prefix).map(|(_, rest)| rest)).ok_or(format!("no line {prefix:?}"))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .chunks(3)
+        .map(|w| match w {
+            ["cpu", _, value] => value.parse().map_err(|_| format!("{prefix:?}: {value:?} is not a number")),
+            _ => Err(format!("{prefix:?}: unexpected {w:?}")),
+        })
+        .collect()
+}
+
+/// Each boot of the `direct` guest before the operator's `irq` took [`ROUNDS`] timer
+/// interrupts and 15 SGIs on its CPU, each of which would be an interrupt the hypervisor
+/// takes (and an exit) with virtual delivery: the hypervisor took only a few there per boot
+/// (its heartbeat timer, kicks), and fewer exits than the guest took interrupts (its exits
+/// are its traps: GIC set-up, SGI writes, console bytes), while `hello`'s CPU counted each of
+/// its beats.
+fn no_exits(console: &[String]) -> Result<(), String> {
+    let asked = console.iter().position(|l| l.contains("bulkhead: interrupts taken: ")).ok_or("no `irq` answer")?;
+    let boots = console[..asked].iter().filter(|l| l.contains(&direct_boot()[0])).count() as u64;
+    let taken = per_cpu(console, "bulkhead: interrupts taken: ")?;
+    let exits = per_cpu(console, "bulkhead: guest exits: ")?;
+    let (direct, hello) = (taken.get(DIRECT_CPU).copied(), taken.get(HELLO_CPU).copied());
+    let direct_exits = exits.get(DIRECT_CPU).copied();
+    let (most_taken, most_exits) = (5 * boots, boots * ROUNDS);
+    match (direct, hello, direct_exits) {
+        (Some(d), Some(h), Some(e)) if boots > 0 && d <= most_taken && h >= BEATS && e < most_exits => Ok(()),
+        _ => Err(format!(
+            "after {boots} boots of {ROUNDS} timer interrupts: interrupts the hypervisor took on cpu {DIRECT_CPU} (direct) {direct:?}, \
+             on cpu {HELLO_CPU} (hello) {hello:?}; exits on cpu {DIRECT_CPU}: {direct_exits:?}; want at most {most_taken}, at least {BEATS}, \
+             and fewer than {most_exits}"
+        )),
+    }
+}
+
+/// The direct-delivery scenarios.
+pub fn all() -> Vec<Scenario> {
+    vec![direct()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_figures_are_read_per_cpu() {
+        let console = vec![
+            says("direct", "1000 timer interrupts taken"),
+            says("direct", "1000 timer interrupts taken"),
+            "bulkhead: interrupts taken: cpu 0 12 cpu 1 3 cpu 2 140 cpu 3 0".to_string(),
+            "bulkhead: guest exits: cpu 0 40 cpu 1 700 cpu 2 300 cpu 3 0".to_string(),
+        ];
+        assert_eq!(per_cpu(&console, "bulkhead: interrupts taken: "), Ok(vec![12, 3, 140, 0]));
+        assert_eq!(no_exits(&console), Ok(()));
+        let mut virtual_delivery = console.clone();
+        virtual_delivery[2] = "bulkhead: interrupts taken: cpu 0 12 cpu 1 2003 cpu 2 140 cpu 3 0".to_string();
+        assert!(no_exits(&virtual_delivery).is_err());
+    }
+}

@@ -5,7 +5,7 @@ use super::effects::{Effects, VcpuSet};
 use super::error::VgicError;
 use super::irq::{is_sgi, IntId, IrqState, SPI_FIRST};
 use super::list_register::{ListRegister, LrState};
-use super::state::{LrShadow, Vgic};
+use super::state::{LrShadow, Vgic, SPI_WORDS};
 use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS};
 
 /// What a flush did and what the caller must arm.
@@ -98,17 +98,53 @@ impl Vgic {
                 chosen[at] = (key, intid);
             }
         };
-        // The vCPU's private interrupts, then the SPIs, each walked as a slice: most are
-        // neither active nor pending, which `is_quiet` tells from three flags.
-        for (intid, irq) in self.vcpus[vcpu.0].private.iter().enumerate() {
+        // Only the stirred interrupts (`Vgic::spi_stirred`): the vCPU's private ones, then the
+        // SPIs. Those found quiet lose their bit; a later change sets it again.
+        let vcpu_state = &self.vcpus[vcpu.0];
+        let mut private_left = 0u32;
+        let mut bits = vcpu_state.stirred;
+        while bits != 0 {
+            let intid = bits.trailing_zeros();
+            bits &= bits.wrapping_sub(1);
+            let Some(irq) = vcpu_state.private.get(intid as usize) else { continue };
             if !irq.is_quiet() {
-                consider(irq, intid as IntId);
+                private_left |= 1 << (intid % 32);
+                consider(irq, intid);
             }
         }
-        let spis = self.spis.get(..self.spi_count).unwrap_or(&self.spis[..]);
-        for (index, irq) in spis.iter().enumerate() {
-            if !irq.is_quiet() {
-                consider(irq, SPI_FIRST.saturating_add(index as IntId));
+        let mut spi_left = [0u32; SPI_WORDS];
+        let spi_words = self.spi_stirred_words;
+        let mut words = spi_words;
+        while words != 0 {
+            let word = words.trailing_zeros() as usize;
+            words &= words.wrapping_sub(1);
+            let (Some(&stirred), Some(left)) = (self.spi_stirred.get(word), spi_left.get_mut(word)) else {
+                continue;
+            };
+            let mut bits = stirred;
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                // Below SPI_WORDS * 32; `irq_mut` sets no bit past the implemented SPIs.
+                let spi = word.wrapping_mul(32).wrapping_add(bit);
+                let Some(irq) = self.spis.get(spi) else { continue };
+                if !irq.is_quiet() {
+                    *left |= 1 << (bit % 32);
+                    consider(irq, SPI_FIRST.wrapping_add(spi as IntId));
+                }
+            }
+        }
+        self.vcpus[vcpu.0].stirred = private_left;
+        let mut words = spi_words;
+        while words != 0 {
+            let word = words.trailing_zeros() as usize;
+            words &= words.wrapping_sub(1);
+            let (Some(stirred), Some(&left)) = (self.spi_stirred.get_mut(word), spi_left.get(word)) else {
+                continue;
+            };
+            *stirred = left;
+            if left == 0 {
+                self.spi_stirred_words &= !(1 << (word % 32));
             }
         }
 

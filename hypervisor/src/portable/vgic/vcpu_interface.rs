@@ -5,7 +5,7 @@ use super::effects::{Effects, VcpuSet};
 use super::error::VgicError;
 use super::irq::{is_sgi, IntId, IrqState, SPI_FIRST};
 use super::list_register::{ListRegister, LrState};
-use super::state::{LrShadow, Vgic, SPI_WORDS};
+use super::state::{LrShadow, Vgic};
 use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS};
 
 /// What a flush did and what the caller must arm.
@@ -27,6 +27,43 @@ pub struct FlushOutcome {
 /// deactivation to work), then by priority, then by INTID.
 fn rank(irq: &IrqState, intid: IntId) -> u32 {
     ((!irq.active as u32) << 24) | ((irq.priority as u32) << 12) | intid
+}
+
+/// The best candidates for a vCPU's list registers so far, by [`rank`].
+struct Chosen {
+    /// `(rank, INTID)` in rank order; `u32::MAX` marks a free slot.
+    best: [(u32, IntId); MAX_LIST_REGISTERS],
+    /// How many list registers there are (at most [`MAX_LIST_REGISTERS`]).
+    capacity: usize,
+    /// Every candidate offered, listed or not.
+    waiting: usize,
+}
+
+impl Chosen {
+    fn new(capacity: usize) -> Self {
+        Chosen {
+            best: [(u32::MAX, 0); MAX_LIST_REGISTERS],
+            capacity: capacity.min(MAX_LIST_REGISTERS),
+            waiting: 0,
+        }
+    }
+
+    /// Counts a candidate and keeps it if it ranks among the best `capacity`.
+    fn offer(&mut self, key: u32, intid: IntId) {
+        self.waiting = self.waiting.saturating_add(1);
+        let Some(last) = self.capacity.checked_sub(1) else {
+            return;
+        };
+        if key < self.best[last].0 {
+            let mut at = last;
+            // An insertion into `best`, indices below its length.
+            while let Some(before) = at.checked_sub(1).filter(|&b| self.best[b].0 > key) {
+                self.best[at] = self.best[before];
+                at = before;
+            }
+            self.best[at] = (key, intid);
+        }
+    }
 }
 
 impl Vgic {
@@ -73,83 +110,51 @@ impl Vgic {
             }
         });
 
-        let mut chosen = [(u32::MAX, 0 as IntId); MAX_LIST_REGISTERS];
-        let capacity = lrs.len();
-        let mut waiting = 0usize;
-        let mut consider = |irq: &IrqState, intid: IntId| {
-            if irq.owner.is_some()
-                || !irq.wants_list_register(self.group_on(irq.group1))
-                || self.delivery_vcpu(vcpu, intid) != Some(vcpu)
-            {
-                return;
-            }
-            waiting = waiting.saturating_add(1);
-            let key = rank(irq, intid);
-            let Some(last) = capacity.checked_sub(1) else {
-                return;
-            };
-            if key < chosen[last].0 {
-                let mut at = last;
-                // An insertion into `chosen`, indices below its length.
-                while let Some(before) = at.checked_sub(1).filter(|&b| chosen[b].0 > key) {
-                    chosen[at] = chosen[before];
-                    at = before;
-                }
-                chosen[at] = (key, intid);
-            }
-        };
+        let mut chosen = Chosen::new(lrs.len());
         // Only the stirred interrupts (`Vgic::spi_stirred`): the vCPU's private ones, then the
         // SPIs. Those found quiet lose their bit; a later change sets it again.
-        let vcpu_state = &self.vcpus[vcpu.0];
-        let mut private_left = 0u32;
-        let mut bits = vcpu_state.stirred;
+        let mut bits = self.vcpus[vcpu.0].stirred;
+        let mut left = bits;
         while bits != 0 {
             let intid = bits.trailing_zeros();
             bits &= bits.wrapping_sub(1);
-            let Some(irq) = vcpu_state.private.get(intid as usize) else { continue };
-            if !irq.is_quiet() {
-                private_left |= 1 << (intid % 32);
-                consider(irq, intid);
+            let Some(irq) = self.vcpus[vcpu.0].private.get(intid as usize) else { continue };
+            if irq.is_quiet() {
+                left &= !(1 << (intid % 32));
+            } else if self.wants_here(vcpu, irq, intid) {
+                chosen.offer(rank(irq, intid), intid);
             }
         }
-        let mut spi_left = [0u32; SPI_WORDS];
-        let spi_words = self.spi_stirred_words;
-        let mut words = spi_words;
+        self.vcpus[vcpu.0].stirred = left;
+        let mut words = self.spi_stirred_words;
         while words != 0 {
             let word = words.trailing_zeros() as usize;
             words &= words.wrapping_sub(1);
-            let (Some(&stirred), Some(left)) = (self.spi_stirred.get(word), spi_left.get_mut(word)) else {
-                continue;
-            };
+            let Some(&stirred) = self.spi_stirred.get(word) else { continue };
             let mut bits = stirred;
+            let mut left = stirred;
             while bits != 0 {
                 let bit = bits.trailing_zeros() as usize;
                 bits &= bits.wrapping_sub(1);
                 // Below SPI_WORDS * 32; `irq_mut` sets no bit past the implemented SPIs.
                 let spi = word.wrapping_mul(32).wrapping_add(bit);
                 let Some(irq) = self.spis.get(spi) else { continue };
-                if !irq.is_quiet() {
-                    *left |= 1 << (bit % 32);
-                    consider(irq, SPI_FIRST.wrapping_add(spi as IntId));
+                let intid = SPI_FIRST.wrapping_add(spi as IntId);
+                if irq.is_quiet() {
+                    left &= !(1 << (bit % 32));
+                } else if self.wants_here(vcpu, irq, intid) {
+                    chosen.offer(rank(irq, intid), intid);
                 }
             }
-        }
-        self.vcpus[vcpu.0].stirred = private_left;
-        let mut words = spi_words;
-        while words != 0 {
-            let word = words.trailing_zeros() as usize;
-            words &= words.wrapping_sub(1);
-            let (Some(stirred), Some(&left)) = (self.spi_stirred.get_mut(word), spi_left.get(word)) else {
-                continue;
-            };
-            *stirred = left;
+            if let Some(slot) = self.spi_stirred.get_mut(word) {
+                *slot = left;
+            }
             if left == 0 {
                 self.spi_stirred_words &= !(1 << (word % 32));
             }
         }
-
         for (slot, lr) in lrs.iter_mut().enumerate() {
-            *lr = match chosen[slot] {
+            *lr = match chosen.best[slot] {
                 (u32::MAX, _) => None,
                 (_, intid) => self.load(vcpu, intid),
             };
@@ -163,9 +168,17 @@ impl Vgic {
             }
         }
         outcome.used = self.vcpus[vcpu.0].shadow_len;
-        outcome.underflow = waiting > outcome.used;
+        outcome.underflow = chosen.waiting > outcome.used;
         self.vcpus[vcpu.0].flushed_at = self.changes;
         Ok(outcome)
+    }
+
+    /// Whether a non-quiet interrupt wants one of `vcpu`'s list registers now: not held by a
+    /// vCPU's list registers already, pending and enabled (or active), and delivered to `vcpu`.
+    fn wants_here(&self, vcpu: VcpuId, irq: &IrqState, intid: IntId) -> bool {
+        irq.owner.is_none()
+            && irq.wants_list_register(self.group_on(irq.group1))
+            && self.delivery_vcpu(vcpu, intid) == Some(vcpu)
     }
 
     /// Builds the list register for one interrupt and moves the state it carries into it.

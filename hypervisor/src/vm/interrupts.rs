@@ -60,8 +60,13 @@ pub fn sync(p: &Partition, vcpu: usize) {
     let mut lrs = [None; MAX_LIST_REGISTERS];
     // The vGIC was built for the partition's GIC version (no lock needed to know it).
     let version = p.gic;
-    for (i, slot) in lrs.iter_mut().enumerate().take(count) {
-        *slot = vif.read_lr(i).ok().and_then(|raw| decode(version, raw));
+    // Only the list registers that hold something: `ELRSR` marks the empty ones (an entry
+    // the guest has deactivated, or one the flush left empty), which read as `None` anyway.
+    let mut full = !vif.elrsr() & ((1u64 << count) - 1);
+    while full != 0 {
+        let i = full.trailing_zeros() as usize;
+        full &= full - 1;
+        lrs[i] = vif.read_lr(i).ok().and_then(|raw| decode(version, raw));
     }
     let hcr = vif.hcr();
     let effects = {
@@ -100,8 +105,17 @@ pub fn flush(p: &Partition, vcpu: usize) {
         // The guest left its list registers as they were and nothing changed: they stay.
         return;
     }
-    for (i, lr) in lrs.iter().enumerate().take(count) {
+    // The flush fills list registers from index 0; of the rest, only those not already
+    // empty (`ELRSR`) need clearing.
+    let used = lrs[..count].iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+    for (i, lr) in lrs.iter().enumerate().take(used) {
         let _ = vif.write_lr(i, encode(version, lr));
+    }
+    let mut stale = !vif.elrsr() & ((1u64 << count) - 1) & !((1u64 << used) - 1);
+    while stale != 0 {
+        let i = stale.trailing_zeros() as usize;
+        stale &= stale - 1;
+        let _ = vif.write_lr(i, 0);
     }
     vif.set_hcr(Hcr::enabled().with(Hcr::UNDERFLOW, outcome.underflow));
     act(p, vcpu, Effects::kick(outcome.kick));
@@ -186,11 +200,11 @@ pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
     for target in effects.kick.iter() {
         super::sched::notify(p, target.0);
     }
-    for bit in 0..32 {
+    let mut bits = effects.hw_enable | effects.hw_disable | effects.hw_deactivate | effects.hw_retarget;
+    while bits != 0 {
+        let bit = bits.trailing_zeros();
+        bits &= bits - 1;
         let mask = 1u32 << bit;
-        if (effects.hw_enable | effects.hw_disable | effects.hw_deactivate | effects.hw_retarget) & mask == 0 {
-            continue;
-        }
         let intid = effects.hw_base + bit;
         let Some(physical) = p.vgic.lock().hw_mapping(VcpuId(vcpu), intid) else { continue };
         if effects.hw_retarget & mask != 0 {

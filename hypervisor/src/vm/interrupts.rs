@@ -53,21 +53,32 @@ fn encode(version: GicVersion, lr: &Option<ListRegister>) -> u64 {
     }
 }
 
+/// Every list register empty, for a sync that read none.
+const NO_LIST_REGISTERS: [Option<ListRegister>; MAX_LIST_REGISTERS] = [None; MAX_LIST_REGISTERS];
+
 /// On a guest exit: folds what the guest did with its list registers back into the vGIC.
 pub fn sync(p: &Partition, vcpu: usize) {
     let vif = gic().virtual_interface();
     let count = vif.lr_count().min(MAX_LIST_REGISTERS);
-    let mut lrs = [None; MAX_LIST_REGISTERS];
-    // The vGIC was built for the partition's GIC version (no lock needed to know it).
-    let version = p.gic;
     // Only the list registers that hold something: `ELRSR` marks the empty ones (an entry
     // the guest has deactivated, or one the flush left empty), which read as `None` anyway.
+    // When all are empty (the guest took what was listed, or nothing was), nothing is read
+    // and no array is filled.
     let mut full = !vif.elrsr() & ((1u64 << count) - 1);
-    while full != 0 {
-        let i = full.trailing_zeros() as usize;
-        full &= full - 1;
-        lrs[i] = vif.read_lr(i).ok().and_then(|raw| decode(version, raw));
-    }
+    let mut read: [Option<ListRegister>; MAX_LIST_REGISTERS];
+    let lrs: &[Option<ListRegister>] = if full == 0 {
+        &NO_LIST_REGISTERS[..count]
+    } else {
+        // The vGIC was built for the partition's GIC version (no lock needed to know it).
+        let version = p.gic;
+        read = [None; MAX_LIST_REGISTERS];
+        while full != 0 {
+            let i = full.trailing_zeros() as usize;
+            full &= full - 1;
+            read[i] = vif.read_lr(i).ok().and_then(|raw| decode(version, raw));
+        }
+        &read[..count]
+    };
     let hcr = vif.hcr();
     let effects = {
         let mut vgic = p.vgic.lock();
@@ -76,7 +87,7 @@ pub fn sync(p: &Partition, vcpu: usize) {
             effects = merge(effects, vgic.deactivate_unlisted(VcpuId(vcpu), hcr.eoi_count()).unwrap_or(Effects::NONE));
             vif.set_hcr(hcr.without_eoi_count());
         }
-        let effects = merge(effects, vgic.sync(VcpuId(vcpu), &lrs[..count]).unwrap_or(Effects::NONE));
+        let effects = merge(effects, vgic.sync(VcpuId(vcpu), lrs).unwrap_or(Effects::NONE));
         // Passthrough SPIs the guest deactivated: deactivate the physical ones here, which
         // makes the GIC look at their lines again (`vm::passthrough`).
         vgic.take_released(|physical| gic().deactivate(Acknowledged::of(physical)));
@@ -126,6 +137,14 @@ pub fn flush(p: &Partition, vcpu: usize) {
 pub fn release_list_registers(p: &Partition, vcpu: usize) {
     let effects = p.vgic.lock().release_list_registers(VcpuId(vcpu)).unwrap_or(Effects::NONE);
     act(p, vcpu, effects);
+}
+
+/// For a vCPU about to wait (after its exit's sync): the vGIC's change count, and whether its
+/// list registers would hold anything after a flush now (`Vgic::has_listable`), in which case
+/// its WFI completes at once. Changes nothing, so no flush and sync are needed to ask.
+pub fn listable(p: &Partition, vcpu: usize) -> (u64, bool) {
+    let vgic = p.vgic.lock();
+    (vgic.changes(), vgic.has_listable(VcpuId(vcpu), &p.doorbells[vcpu]))
 }
 
 /// Whether a list register holds an interrupt (pending or active) for the guest.

@@ -173,6 +173,45 @@ impl Vgic {
         Ok(outcome)
     }
 
+    /// Whether `vcpu`'s list registers would hold anything after a flush now: what a sync kept
+    /// in them, an interrupt a flush would list, or an interrupt raised on `doorbell` (counted
+    /// without draining it, so perhaps one that is disabled). Changes nothing: a vCPU about to
+    /// wait asks it instead of a flush and a sync, and its WFI completes at once when it is
+    /// true. Visits the stirred interrupts only.
+    pub fn has_listable(&self, vcpu: VcpuId, doorbell: &Doorbell) -> bool {
+        let Some(state) = self.vcpus.get(vcpu.0).filter(|_| vcpu.0 < self.vcpu_count) else {
+            return false;
+        };
+        if state.shadow_len != 0 || doorbell.is_raised() {
+            return true;
+        }
+        let mut bits = state.stirred;
+        while bits != 0 {
+            let intid = bits.trailing_zeros();
+            bits &= bits.wrapping_sub(1);
+            if state.private.get(intid as usize).is_some_and(|irq| !irq.is_quiet() && self.wants_here(vcpu, irq, intid)) {
+                return true;
+            }
+        }
+        let mut words = self.spi_stirred_words;
+        while words != 0 {
+            let word = words.trailing_zeros() as usize;
+            words &= words.wrapping_sub(1);
+            let mut bits = self.spi_stirred.get(word).copied().unwrap_or(0);
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                // Below SPI_WORDS * 32, as in `flush`.
+                let spi = word.wrapping_mul(32).wrapping_add(bit);
+                let intid = SPI_FIRST.wrapping_add(spi as IntId);
+                if self.spis.get(spi).is_some_and(|irq| !irq.is_quiet() && self.wants_here(vcpu, irq, intid)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
     /// Whether a non-quiet interrupt wants one of `vcpu`'s list registers now: not held by a
     /// vCPU's list registers already, pending and enabled (or active), and delivered to `vcpu`.
     fn wants_here(&self, vcpu: VcpuId, irq: &IrqState, intid: IntId) -> bool {

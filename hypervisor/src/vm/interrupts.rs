@@ -142,9 +142,27 @@ pub fn release_list_registers(p: &Partition, vcpu: usize) {
 /// For a vCPU about to wait (after its exit's sync): the vGIC's change count, and whether its
 /// list registers would hold anything after a flush now (`Vgic::has_listable`), in which case
 /// its WFI completes at once. Changes nothing, so no flush and sync are needed to ask.
+///
+/// When nothing is listable and the list registers are all empty (`ELRSR`), it also leaves the
+/// state a flush listing nothing would (`Vgic::settle_empty`, the underflow interrupt off): the
+/// flush after the wait then finds nothing changed and costs nothing, unless something did.
 pub fn listable(p: &Partition, vcpu: usize) -> (u64, bool) {
-    let vgic = p.vgic.lock();
-    (vgic.changes(), vgic.has_listable(VcpuId(vcpu), &p.doorbells[vcpu]))
+    let vif = gic().virtual_interface();
+    let all = (1u64 << vif.lr_count().min(MAX_LIST_REGISTERS)) - 1;
+    let empty = vif.elrsr() & all == all;
+    let (changes, listable) = {
+        let mut vgic = p.vgic.lock();
+        let listable = vgic.has_listable(VcpuId(vcpu), &p.doorbells[vcpu]);
+        if !listable && empty {
+            vgic.settle_empty(VcpuId(vcpu));
+        }
+        (vgic.changes(), listable)
+    };
+    if !listable && empty {
+        // This CPU's own interface: the flush this stands for would have written it.
+        vif.set_hcr(Hcr::enabled());
+    }
+    (changes, listable)
 }
 
 /// Whether a list register holds an interrupt (pending or active) for the guest.

@@ -212,6 +212,19 @@ impl Vgic {
         false
     }
 
+    /// Records that `vcpu`'s list registers are all empty in the hardware, the underflow
+    /// interrupt off, and that [`Vgic::has_listable`] said false under the same lock: the state
+    /// a flush that lists nothing and an untouched sync would leave. The next flush then leaves
+    /// the hardware alone unless something changes meanwhile, so a vCPU woken with nothing new
+    /// goes back in without a scan. Does nothing while list registers are in use.
+    pub fn settle_empty(&mut self, vcpu: VcpuId) {
+        let changes = self.changes;
+        if let Some(state) = self.vcpus.get_mut(vcpu.0).filter(|state| state.shadow_len == 0) {
+            state.flushed_at = changes;
+            state.kept = true;
+        }
+    }
+
     /// Whether a non-quiet interrupt wants one of `vcpu`'s list registers now: not held by a
     /// vCPU's list registers already, pending and enabled (or active), and delivered to `vcpu`.
     fn wants_here(&self, vcpu: VcpuId, irq: &IrqState, intid: IntId) -> bool {

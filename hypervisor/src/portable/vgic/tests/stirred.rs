@@ -237,8 +237,15 @@ fn run(version: GicVersion, seed: u64, steps: usize) {
                     }
                     vgic.sync(cpu.vcpu, &cpu.lrs).expect("sync");
                     in_guest[vcpu] = false;
-                    if rng.below(4) == 0 {
-                        vgic.release_list_registers(cpu.vcpu).expect("release");
+                    match rng.below(4) {
+                        0 => {
+                            vgic.release_list_registers(cpu.vcpu).expect("release");
+                        }
+                        // About to wait: nothing listable and the list registers empty.
+                        1 if !vgic.has_listable(cpu.vcpu, &cpu.doorbell) && cpu.lrs.iter().all(Option::is_none) => {
+                            vgic.settle_empty(cpu.vcpu);
+                        }
+                        _ => {}
                     }
                 } else {
                     let mut twin = full_scan_twin(&vgic);
@@ -252,12 +259,39 @@ fn run(version: GicVersion, seed: u64, steps: usize) {
                     let listable = vgic.has_listable(cpu.vcpu, &cpu.doorbell);
                     let state = &vgic.vcpus[vcpu];
                     let kept_changed = state.kept && state.shadow_len != 0 && state.flushed_at != vgic.changes;
+                    // Without what a sync or `settle_empty` kept: the flush starts from scratch
+                    // and writes every list register (the hardware is then what it writes).
+                    let mut fresh = twin.clone();
+                    let fresh_doorbell = Doorbell::new();
+                    for &intid in &raised {
+                        fresh_doorbell.raise(intid);
+                    }
+                    let mut fresh_lrs = [None; 4];
+                    if fresh.vcpus[vcpu].kept && fresh.vcpus[vcpu].flushed_at == fresh.changes {
+                        fresh.vcpus[vcpu].kept = false;
+                        let held = fresh.vcpus[vcpu].shadow_len;
+                        fresh.vcpus[vcpu].shadow_len = 0;
+                        for slot in 0..held {
+                            let intid = fresh.vcpus[vcpu].shadow[slot].intid;
+                            if let Some(irq) = fresh.irq_mut(cpu.vcpu, intid) {
+                                irq.owner = None;
+                            }
+                        }
+                        if held == 0 {
+                            fresh.flush(cpu.vcpu, &fresh_doorbell, &mut fresh_lrs).expect("fresh flush");
+                        }
+                    }
                     let mut twin_lrs = cpu.lrs;
                     let expected = twin.flush(cpu.vcpu, &twin_doorbell, &mut twin_lrs).expect("full-scan flush");
                     let outcome = vgic.flush(cpu.vcpu, &cpu.doorbell, &mut cpu.lrs).expect("flush");
                     assert_eq!(outcome, expected, "step {step}: flush outcome of vcpu {vcpu}");
                     assert_eq!(cpu.lrs, twin_lrs, "step {step}: list registers of vcpu {vcpu}");
                     assert_same_state(&vgic, &twin, step);
+                    // A flush that left the hardware as a kept sync or a settle had it leaves
+                    // what a flush from scratch writes: nothing was kept that should change.
+                    if outcome.unchanged && cpu.lrs.iter().all(Option::is_none) {
+                        assert_eq!(cpu.lrs, fresh_lrs, "step {step}: vcpu {vcpu} kept empty list registers a flush would fill");
+                    }
                     // What a vCPU about to wait asks instead of a flush: exact, but a doorbell
                     // raise counts without looking, and so do list registers a sync kept
                     // when something changed since (the flush folds them back first).

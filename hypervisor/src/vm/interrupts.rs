@@ -228,10 +228,15 @@ fn merge(a: Effects, b: Effects) -> Effects {
 
 /// Does what the vGIC asks: kicks vCPUs running on other CPUs, and enables, disables or
 /// deactivates the physical interrupts behind hardware-mapped virtual ones.
+#[inline]
 pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
-    if effects.is_empty() {
-        return;
+    if !effects.is_empty() {
+        act_on(p, vcpu, effects);
     }
+}
+
+/// [`act`] for effects that are not empty.
+fn act_on(p: &Partition, vcpu: usize, effects: Effects) {
     let gic = gic();
     let here = cpu::index();
     for target in effects.kick.iter() {

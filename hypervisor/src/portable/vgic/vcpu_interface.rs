@@ -92,12 +92,16 @@ impl Vgic {
                 self.vcpus[vcpu.0].kept = false;
                 return Ok(FlushOutcome { unchanged: true, used: self.vcpus[vcpu.0].shadow_len, ..FlushOutcome::default() });
             }
-            // Something changed after the sync kept the list registers: fold them back now,
-            // from the shadow, which is what the hardware still holds.
-            let effects = self.fold_back_kept(vcpu)?;
-            let mut outcome = self.flush(vcpu, doorbell, lrs)?;
-            outcome.kick.0 |= effects.kick.0 & !(1 << vcpu.0);
-            return Ok(outcome);
+            if self.vcpus[vcpu.0].shadow_len != 0 {
+                // Something changed after the sync kept the list registers: fold them back
+                // now, from the shadow, which is what the hardware still holds.
+                let effects = self.fold_back_kept(vcpu)?;
+                let mut outcome = self.flush(vcpu, doorbell, lrs)?;
+                outcome.kick.0 |= effects.kick.0 & !(1 << vcpu.0);
+                return Ok(outcome);
+            }
+            // Kept empty (or settled): nothing to fold back; they are filled afresh below.
+            self.vcpus[vcpu.0].kept = false;
         }
         if self.vcpus[vcpu.0].shadow_len != 0 {
             return Err(VgicError::FlushWithoutSync { vcpu });

@@ -234,13 +234,10 @@ fn run_vcpu(
                 }
             }
             (Outcome::Block, Some(pool)) => {
-                // What is due now goes into the list registers and straight back: anything
-                // listed completes the WFI at once. An interrupt raised after the change count
-                // is read moves it, and the park below wakes the vCPU at once.
-                let changes = p.vgic.lock().changes();
-                interrupts::flush(p, vcpu);
-                let listed = interrupts::any_listed();
-                interrupts::sync(p, vcpu);
+                // Anything a flush would list now completes the WFI at once. An interrupt
+                // raised after the change count is read moves it, and the park below wakes
+                // the vCPU at once.
+                let (changes, listed) = interrupts::listable(p, vcpu);
                 // A `SCHEDOP_poll` woken by its ports before the park: it ends now.
                 if listed || p.xen.pollers.take_woken(vcpu) {
                     continue;

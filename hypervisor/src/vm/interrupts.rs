@@ -53,16 +53,32 @@ fn encode(version: GicVersion, lr: &Option<ListRegister>) -> u64 {
     }
 }
 
+/// Every list register empty, for a sync that read none.
+const NO_LIST_REGISTERS: [Option<ListRegister>; MAX_LIST_REGISTERS] = [None; MAX_LIST_REGISTERS];
+
 /// On a guest exit: folds what the guest did with its list registers back into the vGIC.
 pub fn sync(p: &Partition, vcpu: usize) {
     let vif = gic().virtual_interface();
     let count = vif.lr_count().min(MAX_LIST_REGISTERS);
-    let mut lrs = [None; MAX_LIST_REGISTERS];
-    // The vGIC was built for the partition's GIC version (no lock needed to know it).
-    let version = p.gic;
-    for (i, slot) in lrs.iter_mut().enumerate().take(count) {
-        *slot = vif.read_lr(i).ok().and_then(|raw| decode(version, raw));
-    }
+    // Only the list registers that hold something: `ELRSR` marks the empty ones (an entry
+    // the guest has deactivated, or one the flush left empty), which read as `None` anyway.
+    // When all are empty (the guest took what was listed, or nothing was), nothing is read
+    // and no array is filled.
+    let mut full = !vif.elrsr() & ((1u64 << count) - 1);
+    let mut read: [Option<ListRegister>; MAX_LIST_REGISTERS];
+    let lrs: &[Option<ListRegister>] = if full == 0 {
+        &NO_LIST_REGISTERS[..count]
+    } else {
+        // The vGIC was built for the partition's GIC version (no lock needed to know it).
+        let version = p.gic;
+        read = [None; MAX_LIST_REGISTERS];
+        while full != 0 {
+            let i = full.trailing_zeros() as usize;
+            full &= full - 1;
+            read[i] = vif.read_lr(i).ok().and_then(|raw| decode(version, raw));
+        }
+        &read[..count]
+    };
     let hcr = vif.hcr();
     let effects = {
         let mut vgic = p.vgic.lock();
@@ -71,7 +87,7 @@ pub fn sync(p: &Partition, vcpu: usize) {
             effects = merge(effects, vgic.deactivate_unlisted(VcpuId(vcpu), hcr.eoi_count()).unwrap_or(Effects::NONE));
             vif.set_hcr(hcr.without_eoi_count());
         }
-        let effects = merge(effects, vgic.sync(VcpuId(vcpu), &lrs[..count]).unwrap_or(Effects::NONE));
+        let effects = merge(effects, vgic.sync(VcpuId(vcpu), lrs).unwrap_or(Effects::NONE));
         // Passthrough SPIs the guest deactivated: deactivate the physical ones here, which
         // makes the GIC look at their lines again (`vm::passthrough`).
         vgic.take_released(|physical| gic().deactivate(Acknowledged::of(physical)));
@@ -100,8 +116,17 @@ pub fn flush(p: &Partition, vcpu: usize) {
         // The guest left its list registers as they were and nothing changed: they stay.
         return;
     }
-    for (i, lr) in lrs.iter().enumerate().take(count) {
+    // The flush fills list registers from index 0; of the rest, only those not already
+    // empty (`ELRSR`) need clearing.
+    let used = lrs[..count].iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+    for (i, lr) in lrs.iter().enumerate().take(used) {
         let _ = vif.write_lr(i, encode(version, lr));
+    }
+    let mut stale = !vif.elrsr() & ((1u64 << count) - 1) & !((1u64 << used) - 1);
+    while stale != 0 {
+        let i = stale.trailing_zeros() as usize;
+        stale &= stale - 1;
+        let _ = vif.write_lr(i, 0);
     }
     vif.set_hcr(Hcr::enabled().with(Hcr::UNDERFLOW, outcome.underflow));
     act(p, vcpu, Effects::kick(outcome.kick));
@@ -112,6 +137,32 @@ pub fn flush(p: &Partition, vcpu: usize) {
 pub fn release_list_registers(p: &Partition, vcpu: usize) {
     let effects = p.vgic.lock().release_list_registers(VcpuId(vcpu)).unwrap_or(Effects::NONE);
     act(p, vcpu, effects);
+}
+
+/// For a vCPU about to wait (after its exit's sync): the vGIC's change count, and whether its
+/// list registers would hold anything after a flush now (`Vgic::has_listable`), in which case
+/// its WFI completes at once. Changes nothing, so no flush and sync are needed to ask.
+///
+/// When nothing is listable and the list registers are all empty (`ELRSR`), it also leaves the
+/// state a flush listing nothing would (`Vgic::settle_empty`, the underflow interrupt off): the
+/// flush after the wait then finds nothing changed and costs nothing, unless something did.
+pub fn listable(p: &Partition, vcpu: usize) -> (u64, bool) {
+    let vif = gic().virtual_interface();
+    let all = (1u64 << vif.lr_count().min(MAX_LIST_REGISTERS)) - 1;
+    let empty = vif.elrsr() & all == all;
+    let (changes, listable) = {
+        let mut vgic = p.vgic.lock();
+        let listable = vgic.has_listable(VcpuId(vcpu), &p.doorbells[vcpu]);
+        if !listable && empty {
+            vgic.settle_empty(VcpuId(vcpu));
+        }
+        (vgic.changes(), listable)
+    };
+    if !listable && empty {
+        // This CPU's own interface: the flush this stands for would have written it.
+        vif.set_hcr(Hcr::enabled());
+    }
+    (changes, listable)
 }
 
 /// Whether a list register holds an interrupt (pending or active) for the guest.
@@ -177,20 +228,25 @@ fn merge(a: Effects, b: Effects) -> Effects {
 
 /// Does what the vGIC asks: kicks vCPUs running on other CPUs, and enables, disables or
 /// deactivates the physical interrupts behind hardware-mapped virtual ones.
+#[inline]
 pub fn act(p: &Partition, vcpu: usize, effects: Effects) {
-    if effects.is_empty() {
-        return;
+    if !effects.is_empty() {
+        act_on(p, vcpu, effects);
     }
+}
+
+/// [`act`] for effects that are not empty.
+fn act_on(p: &Partition, vcpu: usize, effects: Effects) {
     let gic = gic();
     let here = cpu::index();
     for target in effects.kick.iter() {
         super::sched::notify(p, target.0);
     }
-    for bit in 0..32 {
+    let mut bits = effects.hw_enable | effects.hw_disable | effects.hw_deactivate | effects.hw_retarget;
+    while bits != 0 {
+        let bit = bits.trailing_zeros();
+        bits &= bits - 1;
         let mask = 1u32 << bit;
-        if (effects.hw_enable | effects.hw_disable | effects.hw_deactivate | effects.hw_retarget) & mask == 0 {
-            continue;
-        }
         let intid = effects.hw_base + bit;
         let Some(physical) = p.vgic.lock().hw_mapping(VcpuId(vcpu), intid) else { continue };
         if effects.hw_retarget & mask != 0 {

@@ -35,7 +35,16 @@ impl VcpuSet {
 
     /// The vCPUs in the set, lowest first.
     pub fn iter(self) -> impl Iterator<Item = VcpuId> {
-        (0..32).filter(move |i| self.0 & (1 << i) != 0).map(VcpuId)
+        // Visits the set bits only, lowest first.
+        let mut left = self.0;
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let index = left.trailing_zeros();
+            left &= left.wrapping_sub(1);
+            Some(VcpuId(index as usize))
+        })
     }
 }
 
@@ -86,5 +95,20 @@ impl Effects {
             && self.hw_disable == 0
             && self.hw_deactivate == 0
             && self.hw_retarget == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_lists_its_vcpus_lowest_first_and_nothing_else() {
+        let listed = |set: VcpuSet| set.iter().map(|v| v.0).collect::<std::vec::Vec<_>>();
+        assert!(listed(VcpuSet::EMPTY).is_empty());
+        assert_eq!(listed(VcpuSet(0b1)), [0]);
+        assert_eq!(listed(VcpuSet(0b1010_0110)), [1, 2, 5, 7]);
+        assert_eq!(listed(VcpuSet(1 << 31 | 1)), [0, 31]);
+        assert_eq!(listed(VcpuSet(u32::MAX)).len(), 32);
     }
 }

@@ -13,7 +13,10 @@
 //!   no list register, then [`Vgic::sync`] with the list registers read back from the hardware;
 //! - trapped MMIO goes to [`Vgic::mmio_read`] / [`Vgic::mmio_write`], a trapped `ICC_SGI1R_EL1`
 //!   write to [`Vgic::send_sgi_v3`];
-//! - just before entering the guest, [`Vgic::flush`] fills the list registers.
+//! - just before entering the guest, [`Vgic::flush`] fills the list registers; it visits only
+//!   the interrupts marked stirred since they last were quiet (see `Vgic::spi_stirred`);
+//! - a vCPU about to wait asks [`Vgic::has_listable`] instead of a flush and a sync, and when
+//!   nothing is and its list registers are empty, [`Vgic::settle_empty`] records that.
 //!
 //! Methods that change state return [`Effects`]: the vCPUs to kick (make them exit so that their
 //! next `flush` sees the change) and the hardware-mapped physical interrupts to enable, disable or

@@ -42,6 +42,9 @@ pub(super) struct VcpuState {
     /// The last sync found the list registers exactly as the last flush left them and nothing
     /// had changed since: `shadow` still describes them, and the next flush may leave them be.
     pub kept: bool,
+    /// The private interrupts a flush must look at, one bit per INTID 0 to 31 (see
+    /// [`Vgic::spi_stirred`]).
+    pub stirred: u32,
 }
 
 impl VcpuState {
@@ -62,6 +65,7 @@ impl VcpuState {
             shadow_len: 0,
             flushed_at: 0,
             kept: false,
+            stirred: 0,
         }
     }
 }
@@ -88,10 +92,25 @@ pub struct Vgic {
     pub(super) raised: u64,
     /// Forwarded SPIs the guest has deactivated since [`Vgic::take_released`] last ran, one
     /// bit per SPI: the physical interrupt behind each must be deactivated.
-    pub(super) released: [u32; MAX_SPIS.div_ceil(32)],
+    pub(super) released: [u32; SPI_WORDS],
     /// Whether `released` has any bit set.
     pub(super) any_released: bool,
+    /// The SPIs a flush must look at, one bit per SPI: set whenever an SPI's state is borrowed
+    /// for a change ([`Vgic::irq_mut`], the one way to change it), cleared by a flush that
+    /// finds the SPI quiet ([`IrqState::is_quiet`]). So a flush visits the few interrupts that
+    /// are pending, active or asserted (and those changed since the last flush), not all of them.
+    ///
+    /// Invariant: an interrupt that is not quiet has its bit set, here for SPIs and in its
+    /// vCPU's [`VcpuState::stirred`] for SGIs and PPIs.
+    pub(super) spi_stirred: [u32; SPI_WORDS],
+    /// One bit per word of `spi_stirred` that may be non-zero.
+    pub(super) spi_stirred_words: u32,
 }
+
+/// Words of a bitmap with one bit per SPI.
+pub(super) const SPI_WORDS: usize = MAX_SPIS.div_ceil(32);
+// The summary of `Vgic::spi_stirred` has one bit per word.
+const _: () = assert!(SPI_WORDS <= 32);
 
 impl Vgic {
     /// A vGIC with no vCPUs, to be configured in place.
@@ -105,8 +124,10 @@ impl Vgic {
             vcpus: [VcpuState::new(); MAX_VCPUS],
             changes: 1,
             raised: 0,
-            released: [0; MAX_SPIS.div_ceil(32)],
+            released: [0; SPI_WORDS],
             any_released: false,
+            spi_stirred: [0; SPI_WORDS],
+            spi_stirred_words: 0,
         }
     }
 
@@ -117,7 +138,7 @@ impl Vgic {
     pub fn boxed_empty() -> alloc::boxed::Box<Self> {
         // Adding a field makes this fail to compile until the writes below set it too.
         let _every_field_is_written = |v: Vgic| {
-            let Vgic { version: _, vcpu_count: _, spi_count: _, group_enabled: _, spis: _, vcpus: _, changes: _, raised: _, released: _, any_released: _ } = v;
+            let Vgic { version: _, vcpu_count: _, spi_count: _, group_enabled: _, spis: _, vcpus: _, changes: _, raised: _, released: _, any_released: _, spi_stirred: _, spi_stirred_words: _ } = v;
         };
         let mut slot = alloc::boxed::Box::<Self>::new_uninit();
         let vgic = slot.as_mut_ptr();
@@ -140,8 +161,10 @@ impl Vgic {
             }
             core::ptr::addr_of_mut!((*vgic).changes).write(1);
             core::ptr::addr_of_mut!((*vgic).raised).write(0);
-            core::ptr::addr_of_mut!((*vgic).released).write([0; MAX_SPIS.div_ceil(32)]);
+            core::ptr::addr_of_mut!((*vgic).released).write([0; SPI_WORDS]);
             core::ptr::addr_of_mut!((*vgic).any_released).write(false);
+            core::ptr::addr_of_mut!((*vgic).spi_stirred).write([0; SPI_WORDS]);
+            core::ptr::addr_of_mut!((*vgic).spi_stirred_words).write(0);
             slot.assume_init()
         }
     }
@@ -158,6 +181,8 @@ impl Vgic {
         self.raised = 0;
         self.released.fill(0);
         self.any_released = false;
+        self.spi_stirred.fill(0);
+        self.spi_stirred_words = 0;
     }
 
     /// A vGIC in its reset state for `config`.
@@ -255,12 +280,23 @@ impl Vgic {
         }
     }
 
-    /// Mutable state of `intid` as `vcpu` sees it.
+    /// Mutable state of `intid` as `vcpu` sees it, the one way to change an interrupt's
+    /// state: it marks the interrupt stirred, for the next flush to look at.
     pub(super) fn irq_mut(&mut self, vcpu: VcpuId, intid: IntId) -> Option<&mut IrqState> {
         if is_private(intid) {
-            self.vcpus.get_mut(vcpu.0)?.private.get_mut(intid as usize)
+            let state = self.vcpus.get_mut(vcpu.0)?;
+            let irq = state.private.get_mut(intid as usize)?;
+            state.stirred |= 1 << (intid % 32);
+            Some(irq)
         } else if intid < self.intid_limit() {
-            self.spis.get_mut(intid.saturating_sub(SPI_FIRST) as usize)
+            let spi = intid.saturating_sub(SPI_FIRST) as usize;
+            let irq = self.spis.get_mut(spi)?;
+            if let Some(word) = self.spi_stirred.get_mut(spi / 32) {
+                *word |= 1 << (spi % 32);
+                // `spi` is below MAX_SPIS: the word index is below 32.
+                self.spi_stirred_words |= 1 << (spi / 32);
+            }
+            Some(irq)
         } else {
             None
         }

@@ -29,6 +29,43 @@ fn rank(irq: &IrqState, intid: IntId) -> u32 {
     ((!irq.active as u32) << 24) | ((irq.priority as u32) << 12) | intid
 }
 
+/// The best candidates for a vCPU's list registers so far, by [`rank`].
+struct Chosen {
+    /// `(rank, INTID)` in rank order; `u32::MAX` marks a free slot.
+    best: [(u32, IntId); MAX_LIST_REGISTERS],
+    /// How many list registers there are (at most [`MAX_LIST_REGISTERS`]).
+    capacity: usize,
+    /// Every candidate offered, listed or not.
+    waiting: usize,
+}
+
+impl Chosen {
+    fn new(capacity: usize) -> Self {
+        Chosen {
+            best: [(u32::MAX, 0); MAX_LIST_REGISTERS],
+            capacity: capacity.min(MAX_LIST_REGISTERS),
+            waiting: 0,
+        }
+    }
+
+    /// Counts a candidate and keeps it if it ranks among the best `capacity`.
+    fn offer(&mut self, key: u32, intid: IntId) {
+        self.waiting = self.waiting.saturating_add(1);
+        let Some(last) = self.capacity.checked_sub(1) else {
+            return;
+        };
+        if key < self.best[last].0 {
+            let mut at = last;
+            // An insertion into `best`, indices below its length.
+            while let Some(before) = at.checked_sub(1).filter(|&b| self.best[b].0 > key) {
+                self.best[at] = self.best[before];
+                at = before;
+            }
+            self.best[at] = (key, intid);
+        }
+    }
+}
+
 impl Vgic {
     /// Fills `lrs` (one slot per hardware list register) with the interrupts `vcpu` should see:
     /// every active one, then the pending, enabled ones by priority. Drains `doorbell` first.
@@ -55,12 +92,16 @@ impl Vgic {
                 self.vcpus[vcpu.0].kept = false;
                 return Ok(FlushOutcome { unchanged: true, used: self.vcpus[vcpu.0].shadow_len, ..FlushOutcome::default() });
             }
-            // Something changed after the sync kept the list registers: fold them back now,
-            // from the shadow, which is what the hardware still holds.
-            let effects = self.fold_back_kept(vcpu)?;
-            let mut outcome = self.flush(vcpu, doorbell, lrs)?;
-            outcome.kick.0 |= effects.kick.0 & !(1 << vcpu.0);
-            return Ok(outcome);
+            if self.vcpus[vcpu.0].shadow_len != 0 {
+                // Something changed after the sync kept the list registers: fold them back
+                // now, from the shadow, which is what the hardware still holds.
+                let effects = self.fold_back_kept(vcpu)?;
+                let mut outcome = self.flush(vcpu, doorbell, lrs)?;
+                outcome.kick.0 |= effects.kick.0 & !(1 << vcpu.0);
+                return Ok(outcome);
+            }
+            // Kept empty (or settled): nothing to fold back; they are filled afresh below.
+            self.vcpus[vcpu.0].kept = false;
         }
         if self.vcpus[vcpu.0].shadow_len != 0 {
             return Err(VgicError::FlushWithoutSync { vcpu });
@@ -73,47 +114,51 @@ impl Vgic {
             }
         });
 
-        let mut chosen = [(u32::MAX, 0 as IntId); MAX_LIST_REGISTERS];
-        let capacity = lrs.len();
-        let mut waiting = 0usize;
-        let mut consider = |irq: &IrqState, intid: IntId| {
-            if irq.owner.is_some()
-                || !irq.wants_list_register(self.group_on(irq.group1))
-                || self.delivery_vcpu(vcpu, intid) != Some(vcpu)
-            {
-                return;
+        let mut chosen = Chosen::new(lrs.len());
+        // Only the stirred interrupts (`Vgic::spi_stirred`): the vCPU's private ones, then the
+        // SPIs. Those found quiet lose their bit; a later change sets it again.
+        let mut bits = self.vcpus[vcpu.0].stirred;
+        let mut left = bits;
+        while bits != 0 {
+            let intid = bits.trailing_zeros();
+            bits &= bits.wrapping_sub(1);
+            let Some(irq) = self.vcpus[vcpu.0].private.get(intid as usize) else { continue };
+            if irq.is_quiet() {
+                left &= !(1 << (intid % 32));
+            } else if self.wants_here(vcpu, irq, intid) {
+                chosen.offer(rank(irq, intid), intid);
             }
-            waiting = waiting.saturating_add(1);
-            let key = rank(irq, intid);
-            let Some(last) = capacity.checked_sub(1) else {
-                return;
-            };
-            if key < chosen[last].0 {
-                let mut at = last;
-                // An insertion into `chosen`, indices below its length.
-                while let Some(before) = at.checked_sub(1).filter(|&b| chosen[b].0 > key) {
-                    chosen[at] = chosen[before];
-                    at = before;
+        }
+        self.vcpus[vcpu.0].stirred = left;
+        let mut words = self.spi_stirred_words;
+        while words != 0 {
+            let word = words.trailing_zeros() as usize;
+            words &= words.wrapping_sub(1);
+            let Some(&stirred) = self.spi_stirred.get(word) else { continue };
+            let mut bits = stirred;
+            let mut left = stirred;
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                // Below SPI_WORDS * 32; `irq_mut` sets no bit past the implemented SPIs.
+                let spi = word.wrapping_mul(32).wrapping_add(bit);
+                let Some(irq) = self.spis.get(spi) else { continue };
+                let intid = SPI_FIRST.wrapping_add(spi as IntId);
+                if irq.is_quiet() {
+                    left &= !(1 << (bit % 32));
+                } else if self.wants_here(vcpu, irq, intid) {
+                    chosen.offer(rank(irq, intid), intid);
                 }
-                chosen[at] = (key, intid);
             }
-        };
-        // The vCPU's private interrupts, then the SPIs, each walked as a slice: most are
-        // neither active nor pending, which `is_quiet` tells from three flags.
-        for (intid, irq) in self.vcpus[vcpu.0].private.iter().enumerate() {
-            if !irq.is_quiet() {
-                consider(irq, intid as IntId);
+            if let Some(slot) = self.spi_stirred.get_mut(word) {
+                *slot = left;
+            }
+            if left == 0 {
+                self.spi_stirred_words &= !(1 << (word % 32));
             }
         }
-        let spis = self.spis.get(..self.spi_count).unwrap_or(&self.spis[..]);
-        for (index, irq) in spis.iter().enumerate() {
-            if !irq.is_quiet() {
-                consider(irq, SPI_FIRST.saturating_add(index as IntId));
-            }
-        }
-
         for (slot, lr) in lrs.iter_mut().enumerate() {
-            *lr = match chosen[slot] {
+            *lr = match chosen.best[slot] {
                 (u32::MAX, _) => None,
                 (_, intid) => self.load(vcpu, intid),
             };
@@ -127,9 +172,69 @@ impl Vgic {
             }
         }
         outcome.used = self.vcpus[vcpu.0].shadow_len;
-        outcome.underflow = waiting > outcome.used;
+        outcome.underflow = chosen.waiting > outcome.used;
         self.vcpus[vcpu.0].flushed_at = self.changes;
         Ok(outcome)
+    }
+
+    /// Whether `vcpu`'s list registers would hold anything after a flush now: what a sync kept
+    /// in them, an interrupt a flush would list, or an interrupt raised on `doorbell` (counted
+    /// without draining it, so perhaps one that is disabled). Changes nothing: a vCPU about to
+    /// wait asks it instead of a flush and a sync, and its WFI completes at once when it is
+    /// true. Visits the stirred interrupts only.
+    pub fn has_listable(&self, vcpu: VcpuId, doorbell: &Doorbell) -> bool {
+        let Some(state) = self.vcpus.get(vcpu.0).filter(|_| vcpu.0 < self.vcpu_count) else {
+            return false;
+        };
+        if state.shadow_len != 0 || doorbell.is_raised() {
+            return true;
+        }
+        let mut bits = state.stirred;
+        while bits != 0 {
+            let intid = bits.trailing_zeros();
+            bits &= bits.wrapping_sub(1);
+            if state.private.get(intid as usize).is_some_and(|irq| !irq.is_quiet() && self.wants_here(vcpu, irq, intid)) {
+                return true;
+            }
+        }
+        let mut words = self.spi_stirred_words;
+        while words != 0 {
+            let word = words.trailing_zeros() as usize;
+            words &= words.wrapping_sub(1);
+            let mut bits = self.spi_stirred.get(word).copied().unwrap_or(0);
+            while bits != 0 {
+                let bit = bits.trailing_zeros() as usize;
+                bits &= bits.wrapping_sub(1);
+                // Below SPI_WORDS * 32, as in `flush`.
+                let spi = word.wrapping_mul(32).wrapping_add(bit);
+                let intid = SPI_FIRST.wrapping_add(spi as IntId);
+                if self.spis.get(spi).is_some_and(|irq| !irq.is_quiet() && self.wants_here(vcpu, irq, intid)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Records that `vcpu`'s list registers are all empty in the hardware, the underflow
+    /// interrupt off, and that [`Vgic::has_listable`] said false under the same lock: the state
+    /// a flush that lists nothing and an untouched sync would leave. The next flush then leaves
+    /// the hardware alone unless something changes meanwhile, so a vCPU woken with nothing new
+    /// goes back in without a scan. Does nothing while list registers are in use.
+    pub fn settle_empty(&mut self, vcpu: VcpuId) {
+        let changes = self.changes;
+        if let Some(state) = self.vcpus.get_mut(vcpu.0).filter(|state| state.shadow_len == 0) {
+            state.flushed_at = changes;
+            state.kept = true;
+        }
+    }
+
+    /// Whether a non-quiet interrupt wants one of `vcpu`'s list registers now: not held by a
+    /// vCPU's list registers already, pending and enabled (or active), and delivered to `vcpu`.
+    fn wants_here(&self, vcpu: VcpuId, irq: &IrqState, intid: IntId) -> bool {
+        irq.owner.is_none()
+            && irq.wants_list_register(self.group_on(irq.group1))
+            && self.delivery_vcpu(vcpu, intid) == Some(vcpu)
     }
 
     /// Builds the list register for one interrupt and moves the state it carries into it.

@@ -7,6 +7,7 @@ mod flow_cases;
 mod forwarded;
 mod list_register;
 mod report;
+mod stirred;
 
 use super::{
     AccessSize, Doorbell, GicVersion, ListRegister, LrState, VcpuId, Vgic, VgicConfig,

@@ -19,6 +19,13 @@
  * which, matched against the hypervisor's symbols, says where a trap's instructions go
  * (docs/bench.md, "Where a trap's instructions go").
  *
+ * With the argument `total=on`, markers do not pair up: at every marker the plugin prints what
+ * all CPUs together executed from reset up to it (the marker excluded),
+ *
+ *     insn_marks: cpu=N total=K
+ *
+ * for a moment of a whole boot, such as a Linux init's first instruction (docs/bench.md).
+ *
  * Output goes through qemu_plugin_outs, which QEMU prints only with `-d plugin` (to the
  * file `-D` names). Debian ships no qemu-plugin.h, so the few types and functions used are
  * declared here as QEMU's plugin API (version 2 and later) defines them; `cargo xtask bench`
@@ -76,6 +83,9 @@ static struct cpu_state cpus[MAX_CPUS];
 static uint64_t traced[MAX_TRACED];
 static int tracing;
 
+/* `total=on`: every marker prints the instructions of all CPUs so far instead of pairing up. */
+static bool totals;
+
 static bool is_traced(uint64_t sample)
 {
     for (int i = 0; i < tracing; i++) {
@@ -123,6 +133,16 @@ static void on_marker(unsigned int index, void *userdata)
         return;
     }
     struct cpu_state *state = &cpus[index];
+    if (totals) {
+        uint64_t total = 0;
+        for (int i = 0; i < MAX_CPUS; i++) {
+            total += cpus[i].executed;
+        }
+        char line[64];
+        snprintf(line, sizeof line, "insn_marks: cpu=%u total=%llu\n", index, (unsigned long long)total);
+        qemu_plugin_outs(line);
+        return;
+    }
     if (!state->open) {
         state->started = state->executed;
         state->open = true;
@@ -166,13 +186,17 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
     (void)info;
     for (int i = 0; i < argc; i++) {
         char *end = NULL;
+        if (strcmp(argv[i], "total=on") == 0) {
+            totals = true;
+            continue;
+        }
         if (strncmp(argv[i], "trace=", 6) == 0 && argv[i][6] != '\0' && tracing < MAX_TRACED) {
             traced[tracing] = strtoull(argv[i] + 6, &end, 10);
         }
         if (end == NULL || *end != '\0') {
             fprintf(stderr,
-                    "insn_marks: argument \"%s\" not understood; the only one is trace=K (K the sample to trace, "
-                    "at most %d of them)\n",
+                    "insn_marks: argument \"%s\" not understood; the arguments are trace=K (K the sample to "
+                    "trace, at most %d of them) and total=on\n",
                     argv[i], MAX_TRACED);
             return -1;
         }

@@ -28,8 +28,9 @@ pub const MODULES: &[&str] = &[
 ];
 
 /// Programs of `tests/linux/` built for arm64 Linux and put in `bin/`: one Rust file each,
-/// built with rustc alone (std, static, no crates).
-pub const PROGRAMS: &[&str] = &["gntshare"];
+/// built with rustc alone (std, static, no crates). `bench_init` is the Linux bench's first
+/// process (`rdinit=/bin/bench_init`, docs/bench.md).
+pub const PROGRAMS: &[&str] = &["gntshare", "bench_init"];
 
 /// `/dev/console` (character device 5:1). Linux opens it for `/init`'s standard streams
 /// before `/init` runs, so it must be in the archive: devtmpfs is mounted only later.

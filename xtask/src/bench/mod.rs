@@ -8,6 +8,7 @@
 
 mod console;
 mod isolation;
+mod linux;
 mod plot;
 mod plugin;
 mod protocol;
@@ -31,7 +32,7 @@ use crate::partitions::{self, placement, Inputs, PrepareError};
 use crate::prereq::{self, PrereqError};
 use crate::workspace::{self, Profile};
 use console::{ConsoleError, End};
-use plugin::{PluginError, Sample};
+use plugin::{PluginError, Sample, Total};
 use protocol::{GuestReport, ProtocolError};
 use results::{Cell, Results, Row};
 
@@ -42,7 +43,7 @@ pub const COMMAND: &str = "cargo xtask bench";
 const MACHINE_OPTIONS: [&str; 6] = ["-cpu", "cortex-a57", "-smp", "2", "-m", "1G"];
 /// Instruction-counted virtual time (1 ns per instruction, no sleeping), for every run that
 /// reads the guest's clock.
-const VIRTUAL_TIME: [&str; 2] = ["-icount", "shift=0,sleep=off"];
+pub(crate) const VIRTUAL_TIME: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 /// How long one boot may take on the host.
 const DEADLINE: Duration = Duration::from_secs(900);
 
@@ -54,7 +55,7 @@ const ISOLATION_OPTIONS: [&str; 2] = ["-smp", "3"];
 
 /// A config the bench boots, the guests it waits for, and QEMU options of its own.
 #[derive(Clone, Copy, Debug)]
-struct Config {
+pub(crate) struct Config {
     name: &'static str,
     file: &'static str,
     guests: &'static [&'static str],
@@ -111,6 +112,7 @@ pub enum BenchError {
     Prereq(PrereqError),
     Plugin(PluginError),
     Xen(DebianError),
+    Linux(crate::linux::LinuxError),
     Io { path: PathBuf, source: std::io::Error },
     Prepare { run: String, error: PrepareError },
     Command(command::CommandError),
@@ -128,6 +130,7 @@ impl fmt::Display for BenchError {
             BenchError::Prereq(e) => write!(f, "{e}"),
             BenchError::Plugin(e) => write!(f, "{e}"),
             BenchError::Xen(e) => write!(f, "fetching Xen: {e}"),
+            BenchError::Linux(e) => write!(f, "the Linux case: {e}"),
             BenchError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             BenchError::Prepare { run, error } => write!(f, "bench run `{run}`: {error}"),
             BenchError::Command(e) => write!(f, "{e}"),
@@ -149,20 +152,38 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BenchError + '_ {
 }
 
 /// One QEMU boot: its name, QEMU arguments, the guests to wait for, and where the
-/// instruction-counting plugin writes, if it is loaded.
+/// instruction-counting plugin writes, if it is loaded (in its `total=on` mode if `totals`).
 struct Run {
     name: String,
     args: Vec<String>,
     guests: &'static [&'static str],
     plugin_log: Option<PathBuf>,
+    totals: bool,
 }
 
-/// What a run printed: its console lines, the guests' reports, and the plugin's samples (or
-/// why there are none; empty without the plugin).
+/// What a run printed: its console lines, the guests' reports, and the plugin's samples or
+/// totals (or why there are none; empty without the plugin or in the other mode).
 struct Booted {
     lines: Vec<String>,
     reports: BTreeMap<String, GuestReport>,
     samples: Result<Vec<Sample>, String>,
+    totals: Result<Vec<Total>, String>,
+}
+
+/// How a run loads the instruction-counting plugin: its shared object, the directory its
+/// log goes to, and whether in `total=on` mode.
+#[derive(Clone, Copy)]
+struct Counting<'a> {
+    library: &'a Path,
+    logs: &'a Path,
+    totals: bool,
+}
+
+/// The plugin's QEMU options for run `name` and where its log goes.
+fn counting_args(counting: Counting<'_>, name: &str) -> (Vec<String>, PathBuf) {
+    let log = counting.logs.join(format!("{name}.plugin.log"));
+    let args = if counting.totals { plugin::total_args(counting.library, &log) } else { plugin::qemu_args(counting.library, &log) };
+    (args, log)
 }
 
 /// QEMU arguments for `kernel` with `dtb` and more arguments.
@@ -174,9 +195,16 @@ fn qemu_args(kernel: &Path, dtb: Option<&Path>, bootargs: Option<&str>, extra: &
 }
 
 /// Builds a config's boot for one hypervisor (`target/scenarios/bench-NAME-HYPERVISOR/`),
-/// with the instruction-counting `plugin` (its shared object) if given; its log goes to
-/// `logs/NAME.plugin.log`.
-fn plan(config: Config, hypervisor: &str, image: &Path, guests: &Path, plugin: Option<(&Path, &Path)>) -> Result<Run, BenchError> {
+/// with the instruction-counting plugin if given (its log goes to `logs/NAME.plugin.log`)
+/// and the Linux guest's directory for a config that names its files.
+fn plan(
+    config: Config,
+    hypervisor: &str,
+    image: &Path,
+    guests: &Path,
+    plugin: Option<Counting<'_>>,
+    linux: Option<&Path>,
+) -> Result<Run, BenchError> {
     let name = format!("bench-{}-{hypervisor}", config.name);
     let options: Vec<String> = MACHINE_OPTIONS.iter().chain(config.options).map(|s| s.to_string()).collect();
     let scenario = Scenario {
@@ -185,17 +213,17 @@ fn plan(config: Config, hypervisor: &str, image: &Path, guests: &Path, plugin: O
         partitions: Some(PartitionConfig { file: config.file.into(), valid: true }),
         ..Scenario::new(&name, "virt")
     };
-    let inputs = Inputs { image, guests, board_dtb: None, linux: None };
+    let inputs = Inputs { image, guests, board_dtb: None, linux };
     let prepared = partitions::prepare(&scenario, &inputs).map_err(|error| BenchError::Prepare { run: name.clone(), error })?;
     let mut extra: Vec<String> = config.options.iter().map(|s| s.to_string()).collect();
     extra.extend(prepared.qemu_args);
-    let plugin_log = plugin.map(|(library, logs)| {
-        let log = logs.join(format!("{name}.plugin.log"));
-        extra.extend(plugin::qemu_args(library, &log));
+    let plugin_log = plugin.map(|counting| {
+        let (args, log) = counting_args(counting, &name);
+        extra.extend(args);
         log
     });
     let args = qemu_args(image, Some(&prepared.dtb), None, &extra)?;
-    Ok(Run { name, args, guests: config.guests, plugin_log })
+    Ok(Run { name, args, guests: config.guests, plugin_log, totals: plugin.is_some_and(|c| c.totals) })
 }
 
 /// Boots a run and reads its guests' reports.
@@ -216,13 +244,17 @@ fn boot(run: &Run, logs: &Path) -> Result<Booted, BenchError> {
         End::Deadline(limit) => println!("xtask: bench: {}: stopped after {}s; see {}", run.name, limit.as_secs(), log.display()),
     }
     let reports = protocol::parse(&lines).map_err(|error| BenchError::Protocol { run: run.name.clone(), error })?;
-    let samples = match &run.plugin_log {
-        None => Ok(Vec::new()),
-        Some(path) => fs::read_to_string(path)
-            .map_err(|e| format!("{}: {e}", path.display()))
-            .and_then(|text| plugin::parse(&text).map_err(|e| format!("{}: {e}", path.display()))),
+    let text = match &run.plugin_log {
+        None => Ok(String::new()),
+        Some(path) => fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display())),
     };
-    Ok(Booted { lines, reports, samples })
+    let path = run.plugin_log.as_ref().map_or(String::new(), |p| p.display().to_string());
+    let (samples, totals) = if run.totals {
+        (Ok(Vec::new()), text.and_then(|text| plugin::parse_totals(&text).map_err(|e| format!("{path}: {e}"))))
+    } else {
+        (text.and_then(|text| plugin::parse(&text).map_err(|e| format!("{path}: {e}"))), Ok(Vec::new()))
+    };
+    Ok(Booted { lines, reports, samples, totals })
 }
 
 /// Boots the runs two at a time (at most two QEMUs at once).
@@ -263,8 +295,8 @@ pub fn bench() -> Result<(), BenchError> {
 
     let mut runs = Vec::new();
     for config in [LATENCY, BOOT, BOOT_NO_SCRUB] {
-        runs.push(plan(config, "bulkhead", &ours, &guests, None)?);
-        runs.push(plan(config, "xen", &xen, &guests, None)?);
+        runs.push(plan(config, "bulkhead", &ours, &guests, None, None)?);
+        runs.push(plan(config, "xen", &xen, &guests, None, None)?);
     }
     // The boot guest alone on QEMU, no hypervisor: what the guest's own start costs.
     let bench_guest = guests.join("bench.bin");
@@ -272,13 +304,25 @@ pub fn bench() -> Result<(), BenchError> {
     let bare = qemu_args(&bench_guest, None, Some("guest.name=bare bench.mode=boot"), &time)?;
     // Without -dtb QEMU gives the guest EL1 and PSCI over HVC when EL2 is off.
     let bare: Vec<String> = bare.into_iter().map(|a| a.replace(",virtualization=on", "")).collect();
-    runs.push(Run { name: "bench-boot-bare".into(), args: bare, guests: &["bare"], plugin_log: None });
+    runs.push(Run { name: "bench-boot-bare".into(), args: bare, guests: &["bare"], plugin_log: None, totals: false });
+    let pairs = Counting { library: &counter, logs: &logs, totals: false };
     for config in [ISOLATION_BASELINE, ISOLATION_SATURATED] {
-        runs.push(plan(config, "bulkhead", &ours, &guests, Some((&counter, &logs)))?);
+        runs.push(plan(config, "bulkhead", &ours, &guests, Some(pairs), None)?);
     }
-    runs.push(plan(EVENT_CHANNEL, "bulkhead", &ours, &guests, None)?);
-    runs.push(plan(EVENT_CHANNEL, "xen", &xen, &guests, None)?);
-    runs.push(plan(EVENT_CHANNEL_NULL, "bulkhead", &ours, &guests, None)?);
+    runs.push(plan(EVENT_CHANNEL, "bulkhead", &ours, &guests, None, None)?);
+    runs.push(plan(EVENT_CHANNEL, "xen", &xen, &guests, None, None)?);
+    runs.push(plan(EVENT_CHANNEL_NULL, "bulkhead", &ours, &guests, None, None)?);
+    // Linux to init on both, and bare on the same QEMU, the plugin counting every CPU.
+    let linux = crate::linux::guest(&mut Debian::new()).map_err(BenchError::Linux)?;
+    let totals = Counting { library: &counter, logs: &logs, totals: true };
+    runs.push(plan(linux::CONFIG, "bulkhead", &ours, &guests, Some(totals), Some(&linux.dir))?);
+    runs.push(plan(linux::CONFIG, "xen", &xen, &guests, Some(totals), Some(&linux.dir))?);
+    let bare_name = "bench-linux-bare";
+    let (plugin_args, bare_log) = counting_args(totals, bare_name);
+    let mut options = linux::bare_options(&linux.initramfs());
+    options.extend(plugin_args);
+    let args = qemu_args(&linux.kernel(), None, Some(linux::BOOTARGS), &options)?;
+    runs.push(Run { name: bare_name.into(), args, guests: &[linux::GUEST], plugin_log: Some(bare_log), totals: true });
     println!("xtask: bench: {} QEMU boots, two at a time, under -icount", runs.len());
     let mut booted = boot_all(&runs, &logs).into_iter();
     let mut next = || booted.next().unwrap_or_else(|| Err(BenchError::Incomplete(vec!["a boot is missing".into()])));
@@ -286,6 +330,7 @@ pub fn bench() -> Result<(), BenchError> {
     let (unscrubbed_ours, unscrubbed_xen, bare) = (next()?, next()?, next()?);
     let (alone, saturated) = (next()?, next()?);
     let (evtchn_ours, evtchn_xen, evtchn_null) = (next()?, next()?, next()?);
+    let (linux_ours, linux_xen, linux_bare) = (next()?, next()?, next()?);
 
     let ours_report = rows::report(&latency_ours.reports, rows::LATENCY_GUEST);
     let xen_report = rows::report(&latency_xen.reports, rows::LATENCY_GUEST);
@@ -308,6 +353,7 @@ pub fn bench() -> Result<(), BenchError> {
             table.push(Row::new(&format!("{case}-{which}-instructions"), "the same in instructions (1 ns each under -icount shift=0)", "instructions", ours_insns, xen_insns));
         }
     }
+    table.extend(linux::rows(&linux_ours, &linux_xen, &linux_bare));
     let (ours_file, ours_loaded) = image_sizes(&ours)?;
     let (xen_file, xen_loaded) = image_sizes(&xen)?;
     table.push(Row::new("image-file", "image file size", "bytes", ours_file, xen_file));

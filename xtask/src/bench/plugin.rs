@@ -55,6 +55,39 @@ pub fn qemu_args(library: &Path, log: &Path) -> Vec<String> {
     vec!["-plugin".into(), path(library), "-d".into(), "plugin".into(), "-D".into(), path(log)]
 }
 
+/// The same with the plugin in its `total=on` mode: every marker prints the instructions all
+/// CPUs executed from reset up to it.
+pub fn total_args(library: &Path, log: &Path) -> Vec<String> {
+    let mut args = qemu_args(library, log);
+    args[1].push_str(",total=on");
+    args
+}
+
+/// What all CPUs executed from reset to a marker (`insn_marks: cpu=N total=K`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Total {
+    /// The CPU that executed the marker.
+    pub cpu: u32,
+    pub instructions: u64,
+}
+
+/// The `total=on` lines in the order the plugin printed them; other lines are skipped.
+pub fn parse_totals(text: &str) -> Result<Vec<Total>, BadLine> {
+    text.lines()
+        .filter_map(|line| Some((line, line.strip_prefix(PREFIX)?)))
+        .map(|(line, rest)| {
+            let mut words = rest.split_whitespace();
+            let mut number = |key: &str| words.next()?.strip_prefix(key)?.parse::<u64>().ok();
+            match (number("cpu="), number("total="), words.next()) {
+                (Some(cpu), Some(instructions), None) => {
+                    Ok(Total { cpu: u32::try_from(cpu).map_err(|_| BadLine(line.into()))?, instructions })
+                }
+                _ => Err(BadLine(line.into())),
+            }
+        })
+        .collect()
+}
+
 /// One sample: what CPU `cpu` (QEMU's index, from 0) executed between two markers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sample {
@@ -115,5 +148,15 @@ mod tests {
     fn qemu_loads_the_plugin_and_logs_its_output_to_a_file() {
         let args = qemu_args(Path::new("/p/lib.so"), Path::new("/l/x.log"));
         assert_eq!(args, ["-plugin", "/p/lib.so", "-d", "plugin", "-D", "/l/x.log"]);
+        let args = total_args(Path::new("/p/lib.so"), Path::new("/l/x.log"));
+        assert_eq!(args, ["-plugin", "/p/lib.so,total=on", "-d", "plugin", "-D", "/l/x.log"]);
+    }
+
+    #[test]
+    fn totals_are_read_and_pair_lines_refused() {
+        let text = "qemu: warning\ninsn_marks: cpu=1 total=925295917\n";
+        assert_eq!(parse_totals(text).unwrap(), [Total { cpu: 1, instructions: 925_295_917 }]);
+        let pair = "insn_marks: cpu=1 insns=2";
+        assert_eq!(parse_totals(pair), Err(BadLine(pair.into())));
     }
 }

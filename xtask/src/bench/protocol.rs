@@ -17,6 +17,8 @@ pub struct GuestReport {
     pub values: BTreeMap<String, u64>,
     /// `bench.boot cntpct=N`.
     pub boot_count: Option<u64>,
+    /// `bench.init cntvct=N`: the Linux bench's init read its virtual counter.
+    pub init_count: Option<u64>,
     /// `bench.done` was seen.
     pub done: bool,
     /// `FAIL ...` lines.
@@ -117,6 +119,9 @@ pub fn parse<S: AsRef<str>>(lines: &[S]) -> Result<BTreeMap<String, GuestReport>
             ["boot", fields @ ..] => {
                 report.boot_count = Some(field(fields, "cntpct").ok_or(bad("a boot line needs cntpct=N"))?)
             }
+            ["init", fields @ ..] => {
+                report.init_count = Some(field(fields, "cntvct").ok_or(bad("an init line needs cntvct=N"))?)
+            }
             ["done"] => report.done = true,
             _ => return Err(bad("unknown report line")),
         }
@@ -158,8 +163,10 @@ mod tests {
             "(XEN) DOM2: boot2: bench.boot cntpct=0x10",
             "(XEN) DOM2: boot2: bench.done",
             "(XEN) DOM1: boot1: FAIL unexpected exception: synchronous",
+            "(XEN) DOM3: linux: bench.init cntvct=57830994",
         ];
         let guests = parse(&lines).unwrap();
+        assert_eq!(guests["linux"].init_count, Some(57_830_994));
         assert_eq!(guests["boot1"].boot_count, Some(123));
         assert_eq!(guests["boot2"].boot_count, Some(16));
         assert!(guests["boot2"].done && !guests["boot1"].done);
@@ -168,7 +175,8 @@ mod tests {
 
     #[test]
     fn malformed_report_lines_are_errors_naming_the_line() {
-        let cases: [(&str, &str); 5] = [
+        let cases: [(&str, &str); 6] = [
+            ("linux: bench.init cntvct=x", "an init line needs cntvct=N"),
             ("bench: bench.result x n=1 min=2", "a result needs n, min, median and max"),
             ("bench: bench.hist x 1*1", "a histogram line before its case's result line"),
             ("bench: bench.counter fast", "the frequency is not a number"),

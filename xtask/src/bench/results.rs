@@ -35,6 +35,14 @@ pub struct Row {
     pub xen: Cell,
     /// Bulkhead's median (or value) over Xen's.
     pub ratio: Option<f64>,
+    /// The same measured with no hypervisor (bare Linux on the same QEMU), for rows that
+    /// compare both hypervisors with it; the ratios are each hypervisor's value over it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bare: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulkhead_over_bare: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub xen_over_bare: Option<f64>,
 }
 
 /// One hypervisor's result for a case.
@@ -89,7 +97,26 @@ impl Row {
             (Some(ours), Some(theirs)) => stats::ratio(ours, theirs),
             _ => None,
         };
-        Row { case: case.into(), what: what.into(), unit: unit.into(), bulkhead, xen, ratio }
+        Row {
+            case: case.into(),
+            what: what.into(),
+            unit: unit.into(),
+            bulkhead,
+            xen,
+            ratio,
+            bare: None,
+            bulkhead_over_bare: None,
+            xen_over_bare: None,
+        }
+    }
+
+    /// The row compared with the same figure measured with no hypervisor, if there is one.
+    pub fn against_bare(mut self, bare: Option<u64>) -> Self {
+        let over = |cell: &Cell| Some(cell.typical()? as f64 / bare.filter(|&b| b > 0)? as f64);
+        self.bulkhead_over_bare = over(&self.bulkhead);
+        self.xen_over_bare = over(&self.xen);
+        self.bare = bare;
+        self
     }
 }
 
@@ -124,12 +151,19 @@ pub fn table(results: &Results) -> String {
     text.push_str("|------|------|----------|----------|----------------|\n");
     for row in &results.rows {
         let ratio = row.ratio.map_or("-".to_string(), |r| format!("{r:.2}"));
+        let with_bare = |cell: &Cell, over: Option<f64>| match over {
+            Some(over) => format!("{} ({over:.3}x bare)", cell.text()),
+            None => cell.text(),
+        };
+        let what = match row.bare {
+            Some(bare) => format!("{}; bare: {}", row.what, thousands(bare)),
+            None => row.what.clone(),
+        };
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {ratio} |\n",
-            row.what,
+            "| {what} | {} | {} | {} | {ratio} |\n",
             row.unit,
-            row.bulkhead.text(),
-            row.xen.text()
+            with_bare(&row.bulkhead, row.bulkhead_over_bare),
+            with_bare(&row.xen, row.xen_over_bare)
         ));
     }
     text
@@ -163,6 +197,8 @@ mod tests {
                 ),
                 Row::new("event-channel", "event channel", "ticks", Cell::NotMeasured { why: "no case".into() }, Cell::NotMeasured { why: "no case".into() }),
                 Row::new("image", "image size", "bytes", Cell::Value { value: 350_152 }, Cell::Value { value: 983_048 }),
+                Row::new("linux", "to init", "instructions", Cell::Value { value: 1_100 }, Cell::Value { value: 2_000 })
+                    .against_bare(Some(1_000)),
             ],
             isolation_machine: "virt, 3 CPUs".into(),
             isolation: Vec::new(),
@@ -173,11 +209,12 @@ mod tests {
     fn the_table_shows_medians_ranges_returns_and_ratios() {
         let text = table(&sample());
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 6);
+        assert_eq!(lines.len(), 7);
         assert_eq!(lines[2], "| null trap | ticks | 58 (58-58) | 29 (29-30) | 2.00 |");
         assert_eq!(lines[3], "| xen_version | ticks | 12 (12-12), returns -ENOSYS | 26 (26-26), returns 4.17 | 0.46 |");
         assert_eq!(lines[4], "| event channel | ticks | not measured | not measured | - |");
         assert_eq!(lines[5], "| image size | bytes | 350,152 | 983,048 | 0.36 |");
+        assert_eq!(lines[6], "| to init; bare: 1,000 | instructions | 1,100 (1.100x bare) | 2,000 (2.000x bare) | 0.55 |");
     }
 
     #[test]
@@ -195,6 +232,10 @@ mod tests {
         assert_eq!(json["rows"][2]["xen"]["why"], "no case");
         assert_eq!(json["rows"][3]["xen"]["value"], 983_048);
         assert_eq!(json["counter_hz"], 62_500_000);
+        assert!(json["rows"][0].get("bare").is_none());
+        assert_eq!(json["rows"][4]["bare"], 1_000);
+        assert_eq!(json["rows"][4]["bulkhead_over_bare"], 1.1);
+        assert_eq!(json["rows"][4]["xen_over_bare"], 2.0);
     }
 
     #[test]

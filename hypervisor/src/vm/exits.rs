@@ -11,6 +11,7 @@ use crate::arch::aarch64::guest;
 use crate::arch::aarch64::timer;
 use crate::arch::aarch64::world::GuestExit;
 use crate::portable::partition::report_limit::Admit;
+use crate::portable::partition::fast::Fast;
 use crate::portable::partition::{self, Exit, Partition};
 use crate::portable::trap::{external_abort, EntryFeatures, Esr, ExceptionClass, GuestState, InjectError};
 use crate::portable::vpl011::{Backlog, TransmitSink};
@@ -66,8 +67,17 @@ pub fn fast(p: &Partition, exit: &GuestExit, regs: &mut GuestRegisters) -> bool 
         return false;
     }
     let mut pc = regs.pc;
-    if !partition::fast::answer(p, Esr(exit.esr), exit.far, exit.hpfar, regs, &mut pc, &output::Transmitter(p.index)) {
-        return false;
+    match partition::fast::answer(p, Esr(exit.esr), exit.far, exit.hpfar, regs, &mut pc, &mut output::Transmitter(p.index)) {
+        Fast::Full => return false,
+        Fast::Answered => {}
+        Fast::Transmitted(byte) => {
+            super::health::alive(p);
+            // Lines are printed whole: the buffer goes out when one ends, if the console is
+            // free (else its holder or the next pump prints it).
+            if byte == b'\n' {
+                output::pump();
+            }
+        }
     }
     regs.pc = pc;
     true

@@ -64,6 +64,14 @@ impl TransmitSink for Transmitter {
         push(self.0, byte);
     }
 
+    /// The trap fast path's write: only if the buffer's lock is free at once.
+    fn try_transmit(&mut self, byte: u8) -> bool {
+        let Some(buffer) = BUFFERS.get(self.0) else { return true };
+        let Some(buffer) = buffer.try_lock() else { return false };
+        queue(self.0, buffer, byte);
+        true
+    }
+
     /// Never waits (the trap fast path asks): one load of the length the buffer's holder
     /// last stored, which is what a read just before that holder's change would have seen.
     fn backlog(&self) -> Backlog {
@@ -79,7 +87,11 @@ impl TransmitSink for Transmitter {
 /// Queues a byte partition `index` wrote to its console (the trap path: no wait).
 pub fn push(index: usize, byte: u8) {
     let Some(buffer) = BUFFERS.get(index) else { return };
-    let mut buffer = buffer.lock();
+    queue(index, buffer.lock(), byte);
+}
+
+/// Puts a byte into partition `index`'s locked buffer, or counts it dropped if it is full.
+fn queue(index: usize, mut buffer: spin::MutexGuard<'_, Buffer>, byte: u8) {
     if buffer.bytes.push_back(byte).is_err() {
         buffer.dropped = buffer.dropped.saturating_add(1);
     }

@@ -495,7 +495,7 @@ fn vpl011_access(offset: u64, write: bool) -> (Esr, u64, u64) {
 /// it must have changed nothing).
 fn fast_answer(p: &Partition, esr: Esr, far: u64, hpfar: u64, regs: &RegisterFile, pc: u64) -> Option<(RegisterFile, u64)> {
     let (mut fast_regs, mut fast_pc) = (*regs, pc);
-    if fast::answer(p, esr, far, hpfar, &mut fast_regs, &mut fast_pc, &|_: u8| {}) {
+    if fast::answer(p, esr, far, hpfar, &mut fast_regs, &mut fast_pc, &mut |_: u8| {}) != fast::Fast::Full {
         Some((fast_regs, fast_pc))
     } else {
         assert_eq!((&fast_regs.x, fast_pc), (&regs.x, pc), "a trap left to the full path must be left as it was");
@@ -584,7 +584,7 @@ fn the_fast_path_answers_stateless_xen_version_commands_only() {
 }
 
 #[test]
-fn the_fast_path_reads_vpl011_registers_as_the_full_path_does_but_not_uartdr_or_writes() {
+fn the_fast_path_reads_vpl011_registers_as_the_full_path_does_but_not_uartdr_or_other_writes() {
     let b = build_all();
     let p = &b.partitions[0];
     let regs = RegisterFile::default();
@@ -597,8 +597,9 @@ fn the_fast_path_reads_vpl011_registers_as_the_full_path_does_but_not_uartdr_or_
         assert_eq!((fast_regs.x, fast_pc), (full_regs.x, full_pc), "offset {offset:#x}");
         assert_eq!(fast_pc, 0x4008_1004);
     }
-    // UARTDR takes a byte from the FIFO, a write may transmit, an unknown register aborts.
-    for (offset, write) in [(0x0, false), (0x0, true), (0x18, true), (0x44, true), (0x100, false)] {
+    // UARTDR takes a byte from the FIFO, a write to another register may change the line, an
+    // unknown register aborts.
+    for (offset, write) in [(0x0, false), (0x18, true), (0x44, true), (0x38, true), (0x100, false)] {
         let (esr, far, hpfar) = vpl011_access(offset, write);
         assert_eq!(fast_answer(p, esr, far, hpfar, &regs, 0x4008_1000), None, "offset {offset:#x} write {write}");
     }
@@ -628,24 +629,77 @@ fn a_vpl011_read_takes_the_full_path_while_input_waits_or_the_run_state_is_busy(
     assert_ne!(fast_regs.x[1] & 0x40, 0, "RXFF set: the FIFO is full");
 }
 
-/// A console buffer that always holds bytes.
-struct Waiting;
+/// A console buffer that keeps what it is given, and shows as full or busy when told.
+struct Buffer {
+    bytes: Vec<u8>,
+    full: bool,
+    busy: bool,
+}
 
-impl crate::portable::vpl011::TransmitSink for Waiting {
-    fn transmit(&mut self, _: u8) {}
+impl crate::portable::vpl011::TransmitSink for Buffer {
+    fn transmit(&mut self, byte: u8) {
+        self.bytes.push(byte);
+    }
+
+    fn try_transmit(&mut self, byte: u8) -> bool {
+        if !self.busy {
+            self.bytes.push(byte);
+        }
+        !self.busy
+    }
 
     fn backlog(&self) -> crate::portable::vpl011::Backlog {
-        crate::portable::vpl011::Backlog::Waiting
+        match (self.full, self.bytes.is_empty()) {
+            (true, _) => crate::portable::vpl011::Backlog::Full,
+            (false, true) => crate::portable::vpl011::Backlog::Empty,
+            (false, false) => crate::portable::vpl011::Backlog::Waiting,
+        }
     }
 }
 
 #[test]
-fn the_fast_path_leaves_uart_reads_to_the_full_path_while_output_waits() {
+fn the_fast_path_leaves_uart_accesses_to_the_full_path_while_the_buffer_is_full() {
     let b = build_all();
     let p = b.partitions.iter().find(|p| p.vpl011).expect("a partition with a vPL011");
-    let (esr, far, hpfar) = vpl011_access(crate::portable::vpl011::registers::FR, false);
-    let (mut regs, mut pc) = (RegisterFile::default(), 0x4008_0000);
-    assert!(!fast::answer(p, esr, far, hpfar, &mut regs, &mut pc, &Waiting), "the full path prints the buffer");
-    assert_eq!((regs, pc), (RegisterFile::default(), 0x4008_0000), "left as it was");
-    assert!(fast::answer(p, esr, far, hpfar, &mut regs, &mut pc, &|_: u8| {}), "nothing waits: answered at once");
+    let mut buffer = Buffer { bytes: b"waiting".to_vec(), full: true, busy: false };
+    for (offset, write) in [(crate::portable::vpl011::registers::FR, false), (0, true)] {
+        let (esr, far, hpfar) = vpl011_access(offset, write);
+        let (mut regs, mut pc) = (RegisterFile::default(), 0x4008_0000);
+        buffer.full = true;
+        let answer = fast::answer(p, esr, far, hpfar, &mut regs, &mut pc, &mut buffer);
+        assert_eq!(answer, fast::Fast::Full, "the full path prints the buffer");
+        assert_eq!((regs, pc), (RegisterFile::default(), 0x4008_0000), "left as it was");
+        buffer.full = false;
+        let answer = fast::answer(p, esr, far, hpfar, &mut regs, &mut pc, &mut buffer);
+        assert_ne!(answer, fast::Fast::Full, "bytes wait but there is room: answered at once");
+    }
+}
+
+#[test]
+fn a_console_byte_takes_the_fast_path_and_leaves_what_the_full_path_would() {
+    let b = build_all();
+    let p = b.partitions.iter().find(|p| p.vpl011).expect("a partition with a vPL011");
+    let (esr, far, hpfar) = vpl011_access(0, true);
+    let mut regs = RegisterFile::default();
+    regs.x[1] = u64::from(b'\n');
+    let mut fast_buffer = Buffer { bytes: Vec::new(), full: false, busy: false };
+    let (mut fast_regs, mut fast_pc) = (regs, 0x4008_1000);
+    let answer = fast::answer(p, esr, far, hpfar, &mut fast_regs, &mut fast_pc, &mut fast_buffer);
+    assert_eq!(answer, fast::Fast::Transmitted(b'\n'));
+    let fast_uart = p.run.lock().vpl011.clone();
+    p.run.lock().vpl011.reset();
+    let mut full_buffer = Buffer { bytes: Vec::new(), full: false, busy: false };
+    let (mut full_regs, mut full_pc) = (regs, 0x4008_1000);
+    let exit = handle_sync(p, &mut p.run.lock(), 0, esr, far, hpfar, &mut full_regs, &mut full_pc, &mut full_buffer);
+    assert!(matches!(exit, Exit::Resume | Exit::Vgic(_)), "{exit:?}");
+    assert_eq!((fast_regs.x, fast_pc, &fast_buffer.bytes), (full_regs.x, full_pc, &full_buffer.bytes));
+    assert_eq!(fast_uart, p.run.lock().vpl011, "the same UART state");
+    // A buffer whose lock another CPU holds, or a write that would raise the line: full path.
+    let mut busy = Buffer { bytes: Vec::new(), full: false, busy: true };
+    let (mut busy_regs, mut busy_pc) = (regs, 0x4008_1000);
+    assert_eq!(fast::answer(p, esr, far, hpfar, &mut busy_regs, &mut busy_pc, &mut busy), fast::Fast::Full);
+    assert_eq!((busy_regs.x, busy_pc, busy.bytes.len()), (regs.x, 0x4008_1000, 0));
+    p.run.lock().vpl011.write(crate::portable::vpl011::registers::IMSC, 4, 1 << 5, &mut busy).unwrap();
+    p.run.lock().vpl011.write(crate::portable::vpl011::registers::ICR, 4, 1 << 5, &mut busy).unwrap();
+    assert_eq!(fast::answer(p, esr, far, hpfar, &mut fast_regs, &mut fast_pc, &mut fast_buffer), fast::Fast::Full, "TX unmasked and clear");
 }

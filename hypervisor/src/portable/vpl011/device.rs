@@ -1,11 +1,13 @@
 //! The register model of one partition's virtual PL011 (SBSA Generic UART subset).
 //!
 //! Each byte written to UARTDR goes to a [`TransmitSink`] (the partition's console buffer),
-//! and the flag register shows how full that sink is as a real UART shows its transmit FIFO
-//! (PL011 TRM 3.3.3): TXFE while nothing waits, BUSY while bytes wait to go out, TXFF and
-//! BUSY while the sink can take no more. A guest that waits for TXFF to clear before writing,
-//! as every PL011 driver does, loses nothing however fast it writes; a byte written while
-//! TXFF shows is the sink's to drop (and count). The TX interrupt is raised after each
+//! which takes it at once: the UART transmits as fast as the guest writes, so the flag
+//! register (PL011 TRM 3.3.3) shows TXFE and no BUSY while the sink has room, even with
+//! bytes waiting in it for the physical console, and TXFF and BUSY while it can take no more.
+//! A guest that waits for TXFF to clear before writing, as every PL011 driver does, loses
+//! nothing however fast it writes; a byte written while TXFF shows is the sink's to drop (and
+//! count). A guest that waits for BUSY to clear after each line, as Linux's console does,
+//! does not wait for the physical UART. The TX interrupt is raised after each
 //! write, as when a real FIFO drains below its trigger level (TRM 2.8.3): a driver that
 //! finds TXFF in its TX interrupt is interrupted again until the sink has room.
 //! The receive FIFO fills from the console; RX is raised at the UARTIFLS trigger level and
@@ -21,6 +23,13 @@ pub trait TransmitSink {
     /// Takes one byte written by the guest to UARTDR.
     fn transmit(&mut self, byte: u8);
 
+    /// Takes the byte if that needs no wait (the trap fast path asks); returns false, having
+    /// taken nothing, if it would have to wait. A sink that never waits takes it always.
+    fn try_transmit(&mut self, byte: u8) -> bool {
+        self.transmit(byte);
+        true
+    }
+
     /// How much of what the guest transmitted still waits to go out (what the flag register
     /// shows). A sink that passes bytes straight on is always empty.
     fn backlog(&self) -> Backlog {
@@ -34,12 +43,12 @@ impl<F: FnMut(u8)> TransmitSink for F {
     }
 }
 
-/// How full a [`TransmitSink`] is, as UARTFR shows it.
+/// How full a [`TransmitSink`] is, and what UARTFR shows of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backlog {
     /// Nothing waits: TXFE.
     Empty,
-    /// Bytes wait to go out, and there is room for more: BUSY.
+    /// Bytes wait to go out, and there is room for more: TXFE too (the UART took them).
     Waiting,
     /// No room for another byte: TXFF and BUSY.
     Full,
@@ -133,8 +142,7 @@ impl Vpl011 {
 
     fn flags(&self, backlog: Backlog) -> u32 {
         let mut flags = match backlog {
-            Backlog::Empty => FR_TXFE,
-            Backlog::Waiting => FR_BUSY,
+            Backlog::Empty | Backlog::Waiting => FR_TXFE,
             Backlog::Full => FR_BUSY | FR_TXFF,
         };
         if self.receive.is_empty() {
@@ -178,6 +186,27 @@ impl Vpl011 {
         }
         let value = self.register(register, offset, backlog).ok()?;
         Some(u64::from(value >> shift) & size_mask(size))
+    }
+
+    /// A write of `size` bytes of `value` at `offset` that only transmits a byte and leaves
+    /// the interrupt line's level as it is: a write to UARTDR's low byte when raising TX
+    /// changes no unmasked interrupt and the sink takes the byte without waiting. Does it
+    /// and returns true, or returns false having changed nothing (then [`Self::write`] and
+    /// the line's update take the full path). The trap fast path writes this way.
+    pub fn write_quietly(&mut self, offset: u64, size: u8, value: u64, sink: &mut impl TransmitSink) -> bool {
+        let Ok((register, shift)) = check_access(offset, size) else { return false };
+        if register != DR || shift != 0 {
+            return false;
+        }
+        let raised = self.raw_interrupts | INT_TX;
+        if (raised & self.interrupt_mask != 0) != self.interrupt_pending() {
+            return false;
+        }
+        if !sink.try_transmit((value & 0xff) as u8) {
+            return false;
+        }
+        self.raw_interrupts = raised;
+        true
     }
 
     /// The value of a register whose read has no side effect (not UARTDR).

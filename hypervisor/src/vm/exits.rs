@@ -72,9 +72,10 @@ pub fn fast(p: &Partition, exit: &GuestExit, regs: &mut GuestRegisters) -> bool 
         Fast::Answered => {}
         Fast::Transmitted(byte) => {
             super::health::alive(p);
-            // Lines are printed whole: the buffer goes out when one ends, if the console is
-            // free (else its holder or the next pump prints it).
-            if byte == b'\n' {
+            // Lines are printed whole: the buffer goes out when one ends (or at once for the
+            // partition holding the focus), if the console is free (else its holder or the
+            // next pump prints it).
+            if output::wants_print(p.index, byte) {
                 output::pump();
             }
         }

@@ -324,6 +324,7 @@ fn console_op<T>(f: impl FnOnce(&mut Multiplexer<'static, MAX_PARTITIONS, LINE>,
     console::with_lock(|out| {
         let mut mux = MUX.lock();
         result = Some(f(&mut mux, out));
+        output::note_focus(mux.focus());
     });
     result
 }

@@ -1,8 +1,11 @@
 //! Partitions' console output on its way to the UART. On the trap path a guest's byte only
-//! goes into its partition's own buffer (a short lock of that buffer alone); whichever CPU
-//! finds the console free next prints the buffers through the multiplexer. A trap never waits
-//! for the console lock or the UART, so a partition that prints a lot slows only the CPU that
-//! prints it, never another partition's vCPU.
+//! goes into its partition's own buffer (a short lock of that buffer alone, only tried on the
+//! trap fast path); whichever CPU finds the console free next prints the buffers through the
+//! multiplexer: after a line ends (or any byte of the partition holding the input focus), and
+//! on other exits. A trap never waits for the console lock or the UART, so a partition that
+//! prints a lot slows only the CPU that prints it, never another partition's vCPU. A byte the
+//! multiplexer holds back (another partition's line is open on the console) stays in its
+//! buffer and is offered again by a later pump.
 //!
 //! Back-pressure: a partition's vPL011 shows its buffer as its transmit FIFO ([`Transmitter`]:
 //! TXFF while the buffer is full), so a guest that waits for TXFF to clear, as PL011 drivers
@@ -19,8 +22,9 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use heapless::Deque;
 use spin::Mutex;
 
+use crate::arch::aarch64::cpu;
 use crate::console;
-use crate::portable::console::{ConsoleSink, Multiplexer};
+use crate::portable::console::{ConsoleSink, Focus, Multiplexer};
 use crate::portable::vpl011::{Backlog, TransmitSink};
 
 use super::{LINE, MAX_PARTITIONS, MUX};
@@ -53,7 +57,33 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 /// register (read on the trap fast path) costs one load and takes no lock.
 static LENGTHS: [AtomicUsize; MAX_PARTITIONS] = [const { AtomicUsize::new(0) }; MAX_PARTITIONS];
 
+/// The partition holding the input focus (`usize::MAX`: the hypervisor), noted after every
+/// console operation: its bytes are printed as they come, so a prompt shows at once.
+static FOCUSED: AtomicUsize = AtomicUsize::new(usize::MAX);
+
 type Mux = Multiplexer<'static, MAX_PARTITIONS, LINE>;
+
+/// Notes where the input focus is now (after the multiplexer may have moved it).
+pub fn note_focus(focus: Focus) {
+    let index = match focus {
+        Focus::Partition(index) => index,
+        Focus::Hypervisor => usize::MAX,
+    };
+    FOCUSED.store(index, Ordering::Relaxed);
+}
+
+/// Whether partition `index`'s byte `byte` should be printed now rather than at a later
+/// exit: it ends a line, or the partition has the focus.
+#[inline]
+pub fn wants_print(index: usize, byte: u8) -> bool {
+    byte == b'\n' || FOCUSED.load(Ordering::Relaxed) == index
+}
+
+/// The multiplexer's clock: the counter in milliseconds.
+fn now_ms() -> u64 {
+    let per_ms = cpu::counter_frequency().checked_div(1000).unwrap_or(0).max(1);
+    cpu::counter().checked_div(per_ms).unwrap_or(0)
+}
 
 /// Partition `.0`'s buffer as the transmit side of its vPL011: bytes go in with [`push`], and
 /// the UART's flag register shows how full the buffer is.
@@ -122,6 +152,7 @@ fn pump_slow() {
         let mut left = true;
         let held = console::try_with_lock(|sink| {
             let mut mux = MUX.lock();
+            mux.set_clock(now_ms());
             left = print_round(&mut mux, ROUND, &mut |b: &[u8]| sink(b));
         });
         if held.is_none() || left {
@@ -138,6 +169,7 @@ fn pump_slow() {
 pub fn flush(index: usize) {
     console::with_lock(|sink| {
         let mut mux = MUX.lock();
+        mux.make_way(index, &mut |b: &[u8]| sink(b));
         print_buffer(&mut mux, index, BUFFER, &mut |b: &[u8]| sink(b));
     });
 }
@@ -146,6 +178,7 @@ pub fn flush(index: usize) {
 pub fn flush_all() {
     console::with_lock(|sink| {
         let mut mux = MUX.lock();
+        mux.close_open_line(&mut |b: &[u8]| sink(b));
         for index in 0..MAX_PARTITIONS {
             print_buffer(&mut mux, index, BUFFER, &mut |b: &[u8]| sink(b));
         }
@@ -167,34 +200,48 @@ fn print_round(mux: &mut Mux, mut budget: usize, sink: &mut impl ConsoleSink) ->
 }
 
 /// Prints up to `budget` bytes of partition `index`'s buffer through the multiplexer, then
-/// the count of bytes it dropped, if any. Returns how many bytes it printed.
+/// the count of bytes it dropped, if any. Returns how many bytes it printed. The bytes are
+/// copied out first and removed only once the multiplexer took them: a byte it holds back
+/// stays first in the buffer. Only the multiplexer's holder removes bytes, so the ones
+/// removed are the ones copied.
 fn print_buffer(mux: &mut Mux, index: usize, budget: usize, sink: &mut impl ConsoleSink) -> usize {
     let Some(buffer) = BUFFERS.get(index) else { return 0 };
     let mut printed = 0;
     while printed < budget {
         let mut chunk = [0u8; CHUNK];
-        let (len, dropped) = {
-            let mut buffer = buffer.lock();
-            let mut len = 0;
-            while len < CHUNK.min(budget.saturating_sub(printed)) {
-                let Some(byte) = buffer.bytes.pop_front() else { break };
-                chunk[len] = byte;
+        let len = {
+            let buffer = buffer.lock();
+            let want = CHUNK.min(budget.saturating_sub(printed));
+            let mut len: usize = 0;
+            for (slot, &byte) in chunk.iter_mut().zip(buffer.bytes.iter()).take(want) {
+                *slot = byte;
                 len = len.saturating_add(1);
+            }
+            len
+        };
+        let mut taken: usize = 0;
+        for &byte in &chunk[..len] {
+            // An unknown index cannot come from here; a byte held back ends this turn.
+            if mux.output(index, byte, sink) == Ok(false) {
+                break;
+            }
+            taken = taken.saturating_add(1);
+        }
+        let dropped = {
+            let mut buffer = buffer.lock();
+            for _ in 0..taken {
+                buffer.bytes.pop_front();
             }
             if let Some(length) = LENGTHS.get(index) {
                 length.store(buffer.bytes.len(), Ordering::Release);
             }
-            let dropped = if buffer.bytes.is_empty() { core::mem::take(&mut buffer.dropped) } else { 0 };
-            (len, dropped)
+            if buffer.bytes.is_empty() { core::mem::take(&mut buffer.dropped) } else { 0 }
         };
-        for &byte in &chunk[..len] {
-            let _ = mux.output(index, byte, sink);
-        }
-        printed = printed.saturating_add(len);
+        printed = printed.saturating_add(taken);
         if dropped > 0 {
             report_dropped(mux, index, dropped, sink);
         }
-        if len < CHUNK {
+        if taken < CHUNK {
             break;
         }
     }

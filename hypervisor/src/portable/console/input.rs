@@ -37,7 +37,7 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
             self.switch_count = self.switch_count.saturating_add(1);
             if self.switch_count == SWITCH_COUNT {
                 self.switch_count = 0;
-                self.switch_focus(sink);
+                self.switch_focus(true, sink);
                 routed.target = self.focus;
             }
             return routed;

@@ -1,7 +1,11 @@
 //! The console multiplexer: partitions' output on the one physical UART, and input focus.
 //!
 //! Output: each partition's bytes are collected per line and printed whole, prefixed with
-//! the partition's name in parentheses, `(rtos) text`. Xen prefixes its own lines `(XEN) `
+//! the partition's name in parentheses, `(rtos) text`. No partition's line is printed in the
+//! middle of another's: while the focused partition's unfinished line is on the console, the
+//! others' lines wait ([`HOLD_MS`] at most after it last grew); a line that has to be broken
+//! anyway (longer than the line buffer, held past that time, or interrupted by a hypervisor
+//! line) ends with [`CUT_MARK`], and its rest follows on a line of its own. Xen prefixes its own lines `(XEN) `
 //! and guest console lines `(d1) `; the same shape with the partition's name reads the same
 //! way and names the partition as the configuration does, where Xen's vpl011 form `DOM1: `
 //! would need a number to be mapped back to a name. The partition holding the input focus
@@ -32,6 +36,13 @@ pub const SWITCH_COUNT: u8 = 3;
 pub const HYPERVISOR_NAME: &str = "Bulkhead";
 /// What ends every line written to the physical console (carriage return, line feed).
 pub const LINE_END: &[u8] = b"\r\n";
+/// What ends a piece of a line that was broken, before [`LINE_END`]: the rest of the line
+/// follows later, on a line of its own with the prefix.
+pub const CUT_MARK: &[u8] = b" [cut]";
+/// How long the focused partition's unfinished line keeps the others' lines waiting after
+/// it last grew, in the multiplexer's clock ([`Multiplexer::set_clock`], milliseconds): a
+/// prompt waiting for the operator does not hold the console for ever.
+pub const HOLD_MS: u64 = 100;
 
 /// The physical console, as the multiplexer writes to it.
 pub trait ConsoleSink {

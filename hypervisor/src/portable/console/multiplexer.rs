@@ -1,7 +1,7 @@
 //! The multiplexer's state: partitions with their line buffers, the focus, the open line.
 
 use super::raw::RawFilter;
-use super::{ConsoleError, ConsoleSink, Focus, HYPERVISOR_NAME, LINE_END, SWITCH_CODE};
+use super::{ConsoleError, ConsoleSink, Focus, CUT_MARK, HOLD_MS, HYPERVISOR_NAME, LINE_END, SWITCH_CODE};
 
 /// One partition's console: its name, the line being collected, whether it runs.
 #[derive(Clone, Copy, Debug)]
@@ -10,8 +10,6 @@ pub(super) struct Channel<'a, const L: usize> {
     pub(super) line: [u8; L],
     pub(super) len: usize,
     pub(super) running: bool,
-    /// The last byte filled the buffer, which was printed as a piece of a longer line.
-    pub(super) wrapped: bool,
 }
 
 impl<const L: usize> Channel<'_, L> {
@@ -20,7 +18,6 @@ impl<const L: usize> Channel<'_, L> {
         line: [0; L],
         len: 0,
         running: false,
-        wrapped: false,
     };
 }
 
@@ -34,8 +31,13 @@ pub struct Multiplexer<'a, const N: usize, const L: usize> {
     pub(super) focus: Focus,
     /// How many switch characters arrived in a row, not yet forwarded.
     pub(super) switch_count: u8,
-    /// The partition whose unfinished line the physical console shows, if any.
+    /// The partition whose unfinished line the physical console shows, if any (always the
+    /// focused one).
     pub(super) open_line: Option<usize>,
+    /// When the open line last grew, on the caller's clock.
+    pub(super) open_at: u64,
+    /// The caller's clock (milliseconds), as last set.
+    pub(super) now: u64,
     /// What the focused partition's raw output may do on its open line.
     pub(super) raw: RawFilter,
 }
@@ -58,8 +60,16 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
             focus: Focus::Hypervisor,
             switch_count: 0,
             open_line: None,
+            open_at: 0,
+            now: 0,
             raw: RawFilter::new(),
         }
+    }
+
+    /// Sets the multiplexer's clock (milliseconds, any origin, never going back): how long
+    /// the focused partition's unfinished line holds the others' lines is measured on it.
+    pub fn set_clock(&mut self, now_ms: u64) {
+        self.now = self.now.max(now_ms);
     }
 
     /// Registers a running partition under `name`; returns its index.
@@ -114,11 +124,18 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
     ) -> Result<(), ConsoleError> {
         self.channel(index)?;
         if !running {
+            // Its own open line ends with it, uncut.
+            if self.open_line == Some(index) {
+                self.open_line = None;
+                sink.write_bytes(LINE_END);
+            }
             self.flush(index, sink)?;
         }
         self.channels[index].running = running;
         if !running && self.focus == Focus::Partition(index) {
-            self.switch_focus(sink);
+            // The next partition's unfinished line is not shown now: whatever the hypervisor
+            // prints next (this partition stopped) would cut it. It comes with its next byte.
+            self.switch_focus(false, sink);
         }
         Ok(())
     }
@@ -132,12 +149,28 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
             })
     }
 
-    /// Ends the unfinished line on the physical console, if there is one.
+    /// Ends the unfinished line on the physical console, if there is one, with [`CUT_MARK`]:
+    /// its rest comes later on a line of its own.
     ///
     /// The hypervisor calls this before writing a line of its own.
     pub fn close_open_line(&mut self, sink: &mut impl ConsoleSink) {
         if self.open_line.take().is_some() {
+            sink.write_bytes(CUT_MARK);
             sink.write_bytes(LINE_END);
+        }
+    }
+
+    /// Whether another partition's unfinished line still holds partition `index`'s lines
+    /// back: it is open and grew less than [`HOLD_MS`] ago.
+    pub(super) fn held(&self, index: usize) -> bool {
+        matches!(self.open_line, Some(open) if open != index) && self.now < self.open_at.saturating_add(HOLD_MS)
+    }
+
+    /// Cuts another partition's open line, so that partition `index`'s buffered output can
+    /// be printed at once (before a hypervisor line about it: a crash, a stop).
+    pub fn make_way(&mut self, index: usize, sink: &mut impl ConsoleSink) {
+        if self.open_line.is_some_and(|open| open != index) {
+            self.close_open_line(sink);
         }
     }
 
@@ -149,14 +182,15 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
     }
 
     /// Moves the focus to the next running partition, or to the hypervisor after the
-    /// last one, and prints where input goes now.
-    pub(super) fn switch_focus(&mut self, sink: &mut impl ConsoleSink) {
+    /// last one, and prints where input goes now; with `show`, the new focus's unfinished
+    /// line follows (a prompt the operator should see).
+    pub(super) fn switch_focus(&mut self, show: bool, sink: &mut impl ConsoleSink) {
         let first = match self.focus {
             Focus::Hypervisor => 0,
             Focus::Partition(index) => index.saturating_add(1),
         };
         let next = (first..self.count).find(|&index| self.channels[index].running);
-        self.set_focus(next, sink);
+        self.set_focus(next, show, sink);
     }
 
     /// Gives the input focus to running partition `index` (the operator's `focus NAME`).
@@ -164,12 +198,13 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
         if !self.is_running(index)? {
             return Err(ConsoleError::NotRunning { index });
         }
-        self.set_focus(Some(index), sink);
+        self.set_focus(Some(index), true, sink);
         Ok(())
     }
 
-    /// Moves the focus to a partition (or to the hypervisor) and says so.
-    fn set_focus(&mut self, next: Option<usize>, sink: &mut impl ConsoleSink) {
+    /// Moves the focus to a partition (or to the hypervisor) and says so, then shows the
+    /// partition's unfinished line if `show`.
+    fn set_focus(&mut self, next: Option<usize>, show: bool, sink: &mut impl ConsoleSink) {
         self.focus = next.map_or(Focus::Hypervisor, Focus::Partition);
         self.close_open_line(sink);
         let name = next.map_or(HYPERVISOR_NAME, |index| self.channels[index].name);
@@ -181,7 +216,7 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
         sink.write_bytes(&[b'a' + SWITCH_CODE - 1]);
         sink.write_bytes(b"' three times to switch input)");
         sink.write_bytes(LINE_END);
-        if let Some(index) = next {
+        if let Some(index) = next.filter(|_| show) {
             self.show_unfinished_line(index, sink);
         }
     }

@@ -1,4 +1,5 @@
-//! Partition output: whole prefixed lines, long lines in pieces, the focus printed at once.
+//! Partition output: whole prefixed lines, long lines in cut pieces, the focus printed at
+//! once, and no line printed inside another.
 //!
 //! A partition's buffered lines reach the operator's terminal with their control bytes made
 //! visible (`^[` for ESC, `^?` for DEL; tab kept): a guest cannot move the cursor, erase its
@@ -8,55 +9,65 @@
 //! prefix: it cannot forge the focus banner or another partition's line either.
 
 use super::multiplexer::Multiplexer;
-use super::{ConsoleError, ConsoleSink, LINE_END};
+use super::{ConsoleError, ConsoleSink, CUT_MARK, LINE_END};
 use crate::portable::vpl011::TransmitSink;
 
 impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
-    /// Takes one byte partition `index` wrote to its console.
+    /// Takes one byte partition `index` wrote to its console; returns whether it took it.
     ///
     /// Carriage returns are dropped (every line ends with [`LINE_END`]). A line is printed
-    /// when it ends or fills the `L`-byte buffer, so a longer line comes out in pieces,
-    /// each with the prefix. The partition holding the focus is printed byte by byte.
+    /// when it ends; a line longer than the `L`-byte buffer comes out in pieces, each with
+    /// the prefix, all but the last ending with [`CUT_MARK`]. The partition holding the
+    /// focus is printed byte by byte. While the focused partition's unfinished line is on
+    /// the console (for [`super::HOLD_MS`] after it last grew), another partition's byte
+    /// that would print a line is refused (`Ok(false)`, nothing changed): the caller keeps
+    /// it and offers it again later.
     pub fn output(
         &mut self,
         index: usize,
         byte: u8,
         sink: &mut impl ConsoleSink,
-    ) -> Result<(), ConsoleError> {
+    ) -> Result<bool, ConsoleError> {
         self.channel(index)?;
-        self.push_byte(index, byte, sink);
-        Ok(())
+        Ok(self.push_byte(index, byte, sink))
     }
 
     /// [`Self::output`] for an index known to be registered.
-    fn push_byte(&mut self, index: usize, byte: u8, sink: &mut impl ConsoleSink) {
+    fn push_byte(&mut self, index: usize, byte: u8, sink: &mut impl ConsoleSink) -> bool {
         if byte == b'\r' {
-            return;
+            return true;
         }
         if self.focus == super::Focus::Partition(index) {
             self.output_now(index, byte, sink);
-            return;
+            return true;
         }
-        let channel = &mut self.channels[index];
+        let completes = byte == b'\n' || self.channels[index].len >= L;
+        if completes && self.held(index) {
+            return false;
+        }
         if byte == b'\n' {
-            // An empty line is printed, unless it only ends a line already printed in pieces.
-            let wrapped = core::mem::replace(&mut channel.wrapped, false);
-            if channel.len == 0 && !wrapped {
+            if self.channels[index].len == 0 {
+                // An empty line is printed too.
                 self.close_open_line(sink);
                 self.write_prefix(index, sink);
                 sink.write_bytes(LINE_END);
             }
             self.flush_line(index, sink);
-            return;
+            return true;
         }
-        channel.line[channel.len] = byte;
-        // Below L: a full buffer was flushed by the byte before.
-        channel.len = channel.len.saturating_add(1);
-        channel.wrapped = false;
-        if channel.len == L {
-            self.flush_line(index, sink);
-            self.channels[index].wrapped = true;
+        if self.channels[index].len >= L {
+            // A longer line than the buffer: this piece goes, cut, and the line goes on.
+            self.print_buffered(index, sink);
+            sink.write_bytes(CUT_MARK);
+            sink.write_bytes(LINE_END);
         }
+        let channel = &mut self.channels[index];
+        // Below L: a full buffer was printed just above.
+        if let Some(slot) = channel.line.get_mut(channel.len) {
+            *slot = byte;
+            channel.len = channel.len.saturating_add(1);
+        }
+        true
     }
 
     /// Prints partition `index`'s unfinished line, if any, as a line of its own (for
@@ -69,7 +80,6 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
 
     /// [`Self::flush`] for an index known to be registered.
     fn flush_line(&mut self, index: usize, sink: &mut impl ConsoleSink) {
-        self.channels[index].wrapped = false;
         let len = self.channels[index].len;
         if len == 0 {
             return;
@@ -78,8 +88,8 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         sink.write_bytes(LINE_END);
     }
 
-    /// Prints partition `index`'s buffered bytes after its prefix, on a line of their own,
-    /// and empties the buffer.
+    /// Prints partition `index`'s buffered bytes after its prefix, on a line of their own
+    /// (cutting another open line), and empties the buffer.
     fn print_buffered(&mut self, index: usize, sink: &mut impl ConsoleSink) {
         self.close_open_line(sink);
         self.write_prefix(index, sink);
@@ -102,15 +112,23 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         })
     }
 
+    /// Prints a byte of the focused partition `index` on its open line, opening it (with
+    /// what the partition wrote before it had the focus) if another line is open or none.
     fn output_now(&mut self, index: usize, byte: u8, sink: &mut impl ConsoleSink) {
         if self.open_line != Some(index) {
             self.close_open_line(sink);
-            self.write_prefix(index, sink);
+            if self.channels[index].len > 0 {
+                self.print_buffered(index, sink);
+            } else {
+                self.write_prefix(index, sink);
+            }
             self.open_line = Some(index);
             self.raw.start_line();
         }
+        self.open_at = self.now;
         if byte == b'\n' {
-            self.close_open_line(sink);
+            self.open_line = None;
+            sink.write_bytes(LINE_END);
         } else {
             self.raw.push(byte, sink);
         }
@@ -125,6 +143,8 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         }
         self.print_buffered(index, sink);
         self.open_line = Some(index);
+        self.open_at = self.now;
+        self.raw.start_line();
     }
 }
 
@@ -167,7 +187,8 @@ impl<S: ConsoleSink, const N: usize, const L: usize> TransmitSink
 {
     fn transmit(&mut self, byte: u8) {
         // The index was checked when the transmitter was made, and partitions are never
-        // removed.
-        self.multiplexer.push_byte(self.index, byte, self.sink);
+        // removed. A byte held back is dropped: this sink has nowhere to keep it (the
+        // hypervisor's own sink, `vm/output.rs`, keeps it in the partition's buffer).
+        let _ = self.multiplexer.push_byte(self.index, byte, self.sink);
     }
 }

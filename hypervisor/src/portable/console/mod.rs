@@ -3,7 +3,8 @@
 //! Output: each partition's bytes are collected per line and printed whole, prefixed with
 //! the partition's name in parentheses, `(rtos) text`. No partition's line is printed in the
 //! middle of another's: while the focused partition's unfinished line is on the console, the
-//! others' lines wait ([`HOLD_MS`] at most after it last grew); a line that has to be broken
+//! others' lines wait ([`HOLD_MS`] at most after it last grew, [`MAX_HOLD_MS`] after it
+//! opened); a line that has to be broken
 //! anyway (longer than the line buffer, held past that time, or interrupted by a hypervisor
 //! line) ends with [`CUT_MARK`], and its rest follows on a line of its own. Xen prefixes its own lines `(XEN) `
 //! and guest console lines `(d1) `; the same shape with the partition's name reads the same
@@ -43,6 +44,9 @@ pub const CUT_MARK: &[u8] = b" [cut]";
 /// it last grew, in the multiplexer's clock ([`Multiplexer::set_clock`], milliseconds): a
 /// prompt waiting for the operator does not hold the console for ever.
 pub const HOLD_MS: u64 = 100;
+/// How long it keeps them waiting at most after it opened, however often it grows: the
+/// focused partition cannot hold the others' output back for longer by writing slowly.
+pub const MAX_HOLD_MS: u64 = 1000;
 
 /// The physical console, as the multiplexer writes to it.
 pub trait ConsoleSink {

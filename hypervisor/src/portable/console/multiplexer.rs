@@ -1,7 +1,7 @@
 //! The multiplexer's state: partitions with their line buffers, the focus, the open line.
 
 use super::raw::RawFilter;
-use super::{ConsoleError, ConsoleSink, Focus, CUT_MARK, HOLD_MS, HYPERVISOR_NAME, LINE_END, SWITCH_CODE};
+use super::{ConsoleError, ConsoleSink, Focus, CUT_MARK, HOLD_MS, HYPERVISOR_NAME, LINE_END, MAX_HOLD_MS, SWITCH_CODE};
 
 /// One partition's console: its name, the line being collected, whether it runs.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +36,8 @@ pub struct Multiplexer<'a, const N: usize, const L: usize> {
     pub(super) open_line: Option<usize>,
     /// When the open line last grew, on the caller's clock.
     pub(super) open_at: u64,
+    /// When the open line opened.
+    pub(super) opened_at: u64,
     /// The caller's clock (milliseconds), as last set.
     pub(super) now: u64,
     /// What the focused partition's raw output may do on its open line.
@@ -61,6 +63,7 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
             switch_count: 0,
             open_line: None,
             open_at: 0,
+            opened_at: 0,
             now: 0,
             raw: RawFilter::new(),
         }
@@ -161,9 +164,12 @@ impl<'a, const N: usize, const L: usize> Multiplexer<'a, N, L> {
     }
 
     /// Whether another partition's unfinished line still holds partition `index`'s lines
-    /// back: it is open and grew less than [`HOLD_MS`] ago.
+    /// back: it is open, grew less than [`HOLD_MS`] ago and opened less than
+    /// [`MAX_HOLD_MS`] ago.
     pub(super) fn held(&self, index: usize) -> bool {
-        matches!(self.open_line, Some(open) if open != index) && self.now < self.open_at.saturating_add(HOLD_MS)
+        matches!(self.open_line, Some(open) if open != index)
+            && self.now < self.open_at.saturating_add(HOLD_MS)
+            && self.now < self.opened_at.saturating_add(MAX_HOLD_MS)
     }
 
     /// Cuts another partition's open line, so that partition `index`'s buffered output can

@@ -123,6 +123,7 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
                 self.write_prefix(index, sink);
             }
             self.open_line = Some(index);
+            self.opened_at = self.now;
             self.raw.start_line();
         }
         self.open_at = self.now;
@@ -144,6 +145,7 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         self.print_buffered(index, sink);
         self.open_line = Some(index);
         self.open_at = self.now;
+        self.opened_at = self.now;
         self.raw.start_line();
     }
 }

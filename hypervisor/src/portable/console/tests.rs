@@ -238,6 +238,25 @@ fn an_open_line_quiet_for_the_hold_time_is_cut_and_says_so() {
     assert_eq!(mux.now, 1_000 + HOLD_MS);
 }
 
+#[test]
+fn a_focused_partition_writing_slowly_holds_the_others_for_a_bounded_time() {
+    let (mut mux, mut screen) = two_partitions();
+    let mut queues = Queues::default();
+    switch(&mut mux, &mut screen);
+    screen.take();
+    queues.write(1, "tick\n");
+    let mut now = 0;
+    while now < MAX_HOLD_MS {
+        queues.write(0, "x");
+        queues.pump(&mut mux, &mut screen);
+        assert!(!screen.take().contains("(linux)"), "held at {now} ms");
+        now += HOLD_MS - 1;
+        mux.set_clock(now);
+    }
+    queues.pump(&mut mux, &mut screen);
+    assert_eq!(screen.take(), " [cut]\r\n(linux) tick\r\n");
+}
+
 /// Issue 12's sighting in `virt-gicv3-console`: "(beta) b" then "(beta) eta: done". The
 /// focused partition stopped while another had half a line buffered; the focus moved to it
 /// and showed the half, which the hypervisor's next line cut.

@@ -151,7 +151,9 @@ fn pump_slow() {
         }
         let mut left = true;
         let held = console::try_with_lock(|sink| {
-            let mut mux = MUX.lock();
+            // Taken without the console lock only for a moment (to read the focus): tried,
+            // so a pump after a fast-path trap never waits.
+            let Some(mut mux) = MUX.try_lock() else { return };
             mux.set_clock(now_ms());
             left = print_round(&mut mux, ROUND, &mut |b: &[u8]| sink(b));
         });

@@ -14,7 +14,8 @@
 //! access costs, and the caller prints the buffer at the end of a line, not the writer's trap.
 //! Each gets the answer its slow path gives: the same functions compute it.
 //!
-//! Why skipping the rest is sound: such a trap changes no interrupt state, so the vGIC's
+//! Why skipping the rest is sound: such a trap changes no interrupt state (a console byte
+//! raises the UART's raw TX flag only when that leaves its interrupt line as it is), so the vGIC's
 //! sync and flush would find nothing to do (what the guest did to its list registers is
 //! folded in at its next full exit, as for a guest that did not trap at all); anything
 //! another CPU asks of this vCPU meanwhile (an interrupt to inject, a stop, a restart, a

@@ -28,9 +28,13 @@ pub const MODULES: &[&str] = &[
 ];
 
 /// Programs of `tests/linux/` built for arm64 Linux and put in `bin/`: one Rust file each,
-/// built with rustc alone (std, static, no crates). `bench_init` is the Linux bench's first
-/// process (`rdinit=/bin/bench_init`, docs/bench.md).
-pub const PROGRAMS: &[&str] = &["gntshare", "bench_init"];
+/// built with rustc alone (std, static, no crates).
+pub const PROGRAMS: &[&str] = &["gntshare"];
+
+/// The Linux bench's first process (`rdinit=/bin/bench_init`, docs/bench.md), built like
+/// [`PROGRAMS`] but alone in an archive of its own ([`bench_archive`]): the test
+/// initramfs stays as it was for the partitions with little RAM.
+pub const BENCH_INIT: &str = "bench_init";
 
 /// `/dev/console` (character device 5:1). Linux opens it for `/init`'s standard streams
 /// before `/init` runs, so it must be in the archive: devtmpfs is mounted only later.
@@ -73,6 +77,18 @@ pub fn archive(busybox: &[u8], init: &[u8], modules: &[(&str, Vec<u8>)], program
     Ok(archive.finish())
 }
 
+/// The Linux bench's initramfs: `bin/bench_init` and `dev/console`, nothing else.
+pub fn bench_archive(init: &[u8]) -> Result<Vec<u8>, CpioError> {
+    let mut archive = Archive::new();
+    for directory in ["bin", "dev"] {
+        archive.directory(directory, 0o755)?;
+    }
+    archive.file(&format!("bin/{BENCH_INIT}"), 0o755, init)?;
+    let (console, major, minor) = CONSOLE;
+    archive.char_device(console, 0o600, major, minor)?;
+    Ok(archive.finish())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +121,15 @@ mod tests {
             u32::from_str_radix(&header[14..22], 16).unwrap(),
             S_IFLNK | 0o777
         );
+    }
+
+    #[test]
+    fn the_bench_archive_holds_its_init_and_the_console_only() {
+        let bytes = bench_archive(b"ELF-INIT").unwrap();
+        assert!(find(&bytes, b"bin/bench_init\0").is_some());
+        assert!(find(&bytes, b"dev/console\0").is_some());
+        assert!(find(&bytes, b"ELF-INIT").is_some());
+        assert!(find(&bytes, b"busybox").is_none());
     }
 
     #[test]

@@ -16,11 +16,13 @@ pub const KERNEL: &str = "Image";
 pub const INITRAMFS: &str = "initramfs.cpio";
 /// The virtio-blk disk image of the passthrough scenarios (`initramfs::disk`).
 pub const DISK: &str = "disk.img";
+/// The Linux bench's initramfs (`initramfs::bench_archive`).
+pub const BENCH_INITRAMFS: &str = "bench-initramfs.cpio";
 /// The Rust target the initramfs's programs are built for: static arm64 Linux, linked by
 /// rust-lld (no C cross toolchain needed).
 pub const PROGRAM_TARGET: &str = "aarch64-unknown-linux-musl";
 /// The files a partition config may name from the Linux guest directory.
-pub const FILES: &[&str] = &[KERNEL, INITRAMFS];
+pub const FILES: &[&str] = &[KERNEL, INITRAMFS, BENCH_INITRAMFS];
 
 /// Why the Linux guest's files could not be made.
 #[derive(Debug)]
@@ -66,6 +68,11 @@ impl LinuxGuest {
     /// The initramfs.
     pub fn initramfs(&self) -> PathBuf {
         self.dir.join(INITRAMFS)
+    }
+
+    /// The Linux bench's initramfs.
+    pub fn bench_initramfs(&self) -> PathBuf {
+        self.dir.join(BENCH_INITRAMFS)
     }
 }
 
@@ -140,6 +147,8 @@ pub fn guest(debian: &mut Debian) -> Result<LinuxGuest, LinuxError> {
     let archive = initramfs::archive(&busybox, &init, &modules, &programs).map_err(LinuxError::Cpio)?;
     let initramfs = guest.initramfs();
     write_if_changed(&initramfs, &archive)?;
+    let bench = initramfs::bench_archive(&program(&guest.dir, initramfs::BENCH_INIT)?).map_err(LinuxError::Cpio)?;
+    write_if_changed(&guest.bench_initramfs(), &bench)?;
     let disk = guest.dir.join(DISK);
     write_if_changed(&disk, &initramfs::disk().map_err(LinuxError::Cpio)?)?;
     println!(

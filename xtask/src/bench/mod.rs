@@ -319,7 +319,7 @@ pub fn bench() -> Result<(), BenchError> {
     runs.push(plan(linux::CONFIG, "xen", &xen, &guests, Some(totals), Some(&linux.dir))?);
     let bare_name = "bench-linux-bare";
     let (plugin_args, bare_log) = counting_args(totals, bare_name);
-    let mut options = linux::bare_options(&linux.initramfs());
+    let mut options = linux::bare_options(&linux.bench_initramfs());
     options.extend(plugin_args);
     let args = qemu_args(&linux.kernel(), None, Some(linux::BOOTARGS), &options)?;
     runs.push(Run { name: bare_name.into(), args, guests: &[linux::GUEST], plugin_log: Some(bare_log), totals: true });

@@ -290,7 +290,13 @@ impl Physmap {
 
     /// Maps every page that is not present back to its own frame (a partition that stops
     /// gets its banks back as they were built). Grant mappings must be gone already.
+    /// Costs nothing when every page is present (the usual stop, and every first load): the
+    /// walk over each page (about 23 instructions a page, 5.3 M for 896 MiB) is done only
+    /// when the count of present pages says some are missing.
     pub fn restore(&mut self, partition: usize, stage2: &mut impl Stage2) -> Result<(), Refusal> {
+        if self.populated == self.total_pages() {
+            return Ok(());
+        }
         for s in self.spans.clone() {
             for i in 0..s.pages {
                 let gfn = s.first_gfn.saturating_add(i);

@@ -92,3 +92,26 @@ fn bookkeeping_bytes_cover_what_a_table_allocates() {
         assert!(carved <= used as u64 + 4096, "{limits:?}: {carved} is far above {used}");
     }
 }
+
+#[test]
+fn stopping_a_partition_with_every_page_present_touches_no_stage2_entry() {
+    let mut w = World::new(2);
+    let before = w.s2.entries.clone();
+    // A full table refuses every map: a restore that tried one would fail the stop.
+    w.s2.full = true;
+    assert_eq!(w.stop(0), Revoked::default());
+    assert_eq!(w.s2.unmaps, 0);
+    assert_eq!(w.s2.entries, before);
+    // One page given back: the stop walks the pages and maps exactly that one back.
+    w.s2.full = false;
+    w.grants
+        .table_mut(0)
+        .unwrap()
+        .physmap_mut()
+        .decrease(0, RAM_GFN + 7, 0, &mut w.s2)
+        .unwrap();
+    assert_eq!(w.s2.at(0, RAM_GFN + 7), None);
+    assert_eq!(w.stop(0), Revoked::default());
+    assert_eq!(w.s2.entries, before);
+    assert_eq!(w.grants.table(0).unwrap().physmap().present_pages(), RAM_PAGES);
+}

@@ -212,7 +212,7 @@ fn inject_external_abort(regs: &mut GuestRegisters, trapped_esr: u64, far: u64) 
 }
 
 /// A trapped WFI: the vCPU is blocked until an interrupt for it is listed or a physical one
-/// arrives (the next entry takes it). It waits as a vCPU off its CPU will once schedulers
+/// arrives. It waits as a vCPU off its CPU will once schedulers
 /// exist: its virtual timer's deadline goes to this CPU's EL2 timer (CNTHP) and the guest
 /// timer's own PPI is held back meanwhile. When the EL2 timer wakes the CPU, the PPI is let
 /// through again and the guest's timer, still loaded and now due, raises it: its interrupt

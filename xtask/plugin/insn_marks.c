@@ -26,6 +26,11 @@
  *
  * for a moment of a whole boot, such as a Linux init's first instruction (docs/bench.md).
  *
+ * With `window=K` (up to 8, beside or instead of trace=), every CPU's instructions are printed
+ * the same way from the moment a CPU starts its K-th sample until that CPU ends it: what the
+ * other CPUs ran meanwhile too, for an operation that crosses CPUs (an event-channel round
+ * trip: the `evtchn` guest's ping marks each one).
+ *
  * Output goes through qemu_plugin_outs, which QEMU prints only with `-d plugin` (to the
  * file `-D` names). Debian ships no qemu-plugin.h, so the few types and functions used are
  * declared here as QEMU's plugin API (version 2 and later) defines them; `cargo xtask bench`
@@ -82,6 +87,20 @@ static struct cpu_state cpus[MAX_CPUS];
 #define MAX_TRACED 8
 static uint64_t traced[MAX_TRACED];
 static int tracing;
+/* The samples during which every CPU is traced (`window=K`), and whether one is open. */
+static uint64_t windows[MAX_TRACED];
+static int windowing;
+static bool window_open;
+
+static bool is_window(uint64_t sample)
+{
+    for (int i = 0; i < windowing; i++) {
+        if (windows[i] == sample) {
+            return true;
+        }
+    }
+    return false;
+}
 
 /* `total=on`: every marker prints the instructions of all CPUs so far instead of pairing up. */
 static bool totals;
@@ -118,7 +137,7 @@ static void on_traced_instruction(unsigned int index, void *userdata)
     }
     struct cpu_state *state = &cpus[index];
     state->executed++;
-    if (state->open && is_traced(state->samples)) {
+    if ((state->open && is_traced(state->samples)) || window_open) {
         char line[80];
         snprintf(line, sizeof line, "insn_marks: cpu=%u trace pc=0x%llx\n", index,
                  (unsigned long long)(uintptr_t)userdata);
@@ -146,7 +165,13 @@ static void on_marker(unsigned int index, void *userdata)
     if (!state->open) {
         state->started = state->executed;
         state->open = true;
+        if (is_window(state->samples)) {
+            window_open = true;
+        }
         return;
+    }
+    if (is_window(state->samples)) {
+        window_open = false;
     }
     state->open = false;
     state->samples++;
@@ -171,7 +196,7 @@ static void on_translation(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         if (marker) {
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_marker, QEMU_PLUGIN_CB_NO_REGS, NULL);
         }
-        if (tracing) {
+        if (tracing || windowing) {
             void *address = (void *)(uintptr_t)qemu_plugin_insn_vaddr(insn);
             qemu_plugin_register_vcpu_insn_exec_cb(insn, on_traced_instruction, QEMU_PLUGIN_CB_NO_REGS, address);
         } else {
@@ -192,15 +217,23 @@ __attribute__((visibility("default"))) int qemu_plugin_install(qemu_plugin_id_t 
         }
         if (strncmp(argv[i], "trace=", 6) == 0 && argv[i][6] != '\0' && tracing < MAX_TRACED) {
             traced[tracing] = strtoull(argv[i] + 6, &end, 10);
+            if (end != NULL && *end == '\0') {
+                tracing++;
+                continue;
+            }
         }
-        if (end == NULL || *end != '\0') {
-            fprintf(stderr,
-                    "insn_marks: argument \"%s\" not understood; the arguments are trace=K (K the sample to "
-                    "trace, at most %d of them) and total=on\n",
-                    argv[i], MAX_TRACED);
-            return -1;
+        if (strncmp(argv[i], "window=", 7) == 0 && argv[i][7] != '\0' && windowing < MAX_TRACED) {
+            windows[windowing] = strtoull(argv[i] + 7, &end, 10);
+            if (end != NULL && *end == '\0') {
+                windowing++;
+                continue;
+            }
         }
-        tracing++;
+        fprintf(stderr,
+                "insn_marks: argument \"%s\" not understood; the arguments are trace=K, window=K (K a sample "
+                "number, at most %d of each) and total=on\n",
+                argv[i], MAX_TRACED);
+        return -1;
     }
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translation);
     return 0;

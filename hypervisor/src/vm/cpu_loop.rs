@@ -229,7 +229,7 @@ fn run_vcpu(
         match (outcome, pool) {
             (Outcome::Resume, _) => {}
             (Outcome::Block, None) => {
-                if !exits::wait_for_interrupt(cpu, p, vcpu) {
+                if !exits::wait_for_interrupt(cpu, p, vcpu, &mut maintenance) {
                     break None;
                 }
             }
@@ -251,12 +251,20 @@ fn run_vcpu(
                     Wait::Leave => break None,
                     Wait::Switch(next, deadline) => break Some((next, deadline)),
                     Wait::Here(deadline) => {
-                        // The vCPU's own timer is loaded: its PPI wakes the CPU, and the guest
-                        // takes it on the usual path once back in.
+                        // The vCPU's own timer is loaded: its PPI wakes the CPU.
                         arm(Some(p), deadline);
                         if !per_cpu::this().take_reschedule() {
                             cpu::wait_for_interrupt();
                         }
+                        // What woke the CPU (the timer's PPI, a kick, the EL2 timer) is taken
+                        // here, as after an IRQ exit, rather than by entering the guest for it
+                        // to exit at once: the flush below lists what it raised.
+                        if exits::interrupted(cpu, p, vcpu, &mut maintenance) == Outcome::Leave {
+                            break None;
+                        }
+                        // A kick taken just now asked for the pick `woken` makes next; one
+                        // that comes after stays pending and exits the guest.
+                        per_cpu::this().take_reschedule();
                         match pool.woken(cpu, p, vcpu, || {
                             switch_out(p, vcpu, &mut regs);
                             regs

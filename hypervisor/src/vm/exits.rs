@@ -35,9 +35,9 @@ pub fn handle(
 ) -> Outcome {
     match exit.vector {
         ExitVector::Synchronous => synchronous(cpu, p, vcpu, exit, regs),
-        ExitVector::Irq => interrupt_exit(cpu, p, vcpu, after_flush),
+        ExitVector::Irq => interrupted(cpu, p, vcpu, after_flush),
         // A direct partition's CPU takes the hypervisor's interrupts as Group 0: FIQs.
-        ExitVector::Fiq if p.direct => interrupt_exit(cpu, p, vcpu, after_flush),
+        ExitVector::Fiq if p.direct => interrupted(cpu, p, vcpu, after_flush),
         ExitVector::Fiq | ExitVector::SError | ExitVector::Aarch32 => {
             log!("bulkhead: partition \"{}\" vcpu {}: {} exception from the guest (ESR_EL2 {:#x}) at {:#x}", p.name.as_str(), vcpu, Dbg(&exit.vector), exit.esr, regs.pc);
             crash(p, cpu, format_args!("vcpu {vcpu}: {:?} exception (ESR_EL2 {:#x}) at {:#x}", exit.vector, exit.esr, regs.pc));
@@ -46,10 +46,16 @@ pub fn handle(
     }
 }
 
-/// A physical interrupt exit (for a direct partition, an FIQ: the hypervisor's Group 0).
-fn interrupt_exit(cpu: usize, p: &Partition, vcpu: usize, after_flush: &mut Option<Acknowledged>) -> Outcome {
-    let typed;
-    (*after_flush, typed) = irq(p, vcpu);
+/// Takes the physical interrupts pending on this CPU for vCPU `vcpu` of `p`, which it holds:
+/// after an IRQ exit (for a direct partition, an FIQ: the hypervisor's Group 0), or where the
+/// vCPU waited in WFI without leaving its CPU (the wait ended for one of them; taking them
+/// there saves entering the guest only to exit for them at once). `Outcome::Leave` if its partition stopped or restarted meanwhile.
+pub fn interrupted(cpu: usize, p: &Partition, vcpu: usize, after_flush: &mut Option<Acknowledged>) -> Outcome {
+    let (maintenance, typed) = irq(p, vcpu);
+    // One taken earlier and not yet finished stays active, so it cannot be taken again here.
+    if maintenance.is_some() {
+        *after_flush = maintenance;
+    }
     // A health deadline of this CPU's partitions may have passed (and stopped or
     // restarted this vCPU's own partition).
     let acted = super::health::poll(cpu);
@@ -104,11 +110,14 @@ fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
     (taken.maintenance, typed)
 }
 
-/// Whether the vCPU this CPU runs was stopped while it drained the console (the operator
-/// stopped or restarted its partition from here): it must not enter the guest again, whose
-/// memory may already hold the next run.
+/// Whether the vCPU this CPU holds (running, or waiting in WFI without leaving the CPU) was
+/// stopped while it drained the console (the operator stopped or restarted its partition from
+/// here): it must not enter the guest again, whose memory may already hold the next run.
 fn stopped_meanwhile(p: &Partition, vcpu: usize, cpu: usize) -> bool {
-    p.vcpus.get(vcpu).is_none_or(|slot| slot.lock().state() != (VcpuState::Running { cpu }))
+    p.vcpus.get(vcpu).is_none_or(|slot| {
+        let state = slot.lock().state();
+        state != (VcpuState::Running { cpu }) && state != (VcpuState::Blocked { cpu })
+    })
 }
 
 fn synchronous(cpu: usize, p: &Partition, vcpu: usize, exit: &GuestExit, regs: &mut GuestRegisters) -> Outcome {
@@ -228,16 +237,18 @@ fn inject_external_abort(regs: &mut GuestRegisters, trapped_esr: u64, far: u64) 
 }
 
 /// A trapped WFI: the vCPU is blocked until an interrupt for it is listed or a physical one
-/// arrives (the next entry takes it). It waits as a vCPU off its CPU will once schedulers
+/// arrives. It waits as a vCPU off its CPU will once schedulers
 /// exist: its virtual timer's deadline goes to this CPU's EL2 timer (CNTHP) and the guest
 /// timer's own PPI is held back meanwhile. When the EL2 timer wakes the CPU, the PPI is let
 /// through again and the guest's timer, still loaded and now due, raises it: its interrupt
 /// arrives on the usual path. (Injecting it at the EL2 timer's wake-up and masking the
 /// guest's timer there hung Linux: under QEMU the EL2 timer can wake the CPU before the
 /// guest's timer reports its condition met, and a guest that sees a timer interrupt with no
-/// condition met does not re-arm its masked timer.) Returns false if the vCPU was stopped
-/// meanwhile.
-pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
+/// condition met does not re-arm its masked timer.) The physical interrupts that ended the
+/// wait are taken before the vCPU goes back in ([`interrupted`]; a maintenance interrupt is
+/// left in `after_flush`), not by entering the guest only for it to exit for them. Returns
+/// false if the vCPU was stopped meanwhile.
+pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize, after_flush: &mut Option<Acknowledged>) -> bool {
     if p.vcpus[vcpu].lock().block(cpu).is_err() {
         return false;
     }
@@ -252,6 +263,9 @@ pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
         // The watchdog's deadline, if one is armed and the wait ended before it.
         super::cpu_loop::arm_el2_timer(Some(p), None);
         interrupts::hold_virtual_timer(cpu, false);
+        if interrupted(cpu, p, vcpu, after_flush) == Outcome::Leave {
+            return false;
+        }
     }
     interrupts::sync(p, vcpu);
     matches!(p.vcpus[vcpu].lock().take(cpu), Ok(crate::portable::vcpu::Taken::Resident))

@@ -20,9 +20,19 @@ impl Upcalls {
         vcpu < 128 && self.0 & (1 << vcpu) != 0
     }
 
-    /// The vCPUs, lowest first.
+    /// The vCPUs, lowest first: one step per vCPU in the set, not per possible vCPU (a
+    /// send's two calls walked all 128 bits, about 3,400 instructions a send).
     pub fn iter(self) -> impl Iterator<Item = u16> {
-        (0..128u16).filter(move |&v| self.contains(v))
+        let mut rest = self.0;
+        core::iter::from_fn(move || {
+            if rest == 0 {
+                return None;
+            }
+            // At most 127: `rest` is a nonzero u128.
+            let lowest = rest.trailing_zeros();
+            rest &= rest.wrapping_sub(1);
+            u16::try_from(lowest).ok()
+        })
     }
 }
 

@@ -287,8 +287,7 @@ impl Credit2 {
         };
         let time = match u64::try_from(margin) {
             Ok(margin) if margin > 0 => {
-                let ticks =
-                    u128::from(margin) * u128::from(e.weight) / u128::from(self.max_weight.max(1));
+                let ticks = scale(margin, u64::from(e.weight), u64::from(self.max_weight));
                 u64::try_from(ticks)
                     .unwrap_or(u64::MAX)
                     .clamp(min_time, self.max_timer.max(min_time))

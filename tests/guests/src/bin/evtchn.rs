@@ -421,8 +421,10 @@ fn round_trips(guest: &Guest, rx: &Receiver, ping: bool, port: u32) {
     let mut samples = [0u64; BENCH_SAMPLES];
     for round in 0..total {
         let start = counter();
+        test_guests::runtime::timing::mark();
         send(guest, port);
         rx.wait(port);
+        test_guests::runtime::timing::mark();
         let ticks = counter().wrapping_sub(start);
         if let Some(slot) = round.checked_sub(BENCH_WARMUP).and_then(|i| samples.get_mut(i)) {
             *slot = ticks;

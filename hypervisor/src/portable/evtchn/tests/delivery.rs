@@ -427,3 +427,16 @@ fn newly_pending_ports_are_reported_for_pollers() {
     assert!(fx.newly_pending);
     assert_eq!(w.tables[0].is_pending(a, &mut w.mems[0]), Ok(true));
 }
+
+#[test]
+fn upcall_sets_list_their_vcpus_lowest_first() {
+    assert_eq!(Upcalls(0).iter().count(), 0);
+    let mut some = Upcalls::default();
+    for v in [127, 0, 5, 64, 200] {
+        some.insert(v);
+    }
+    assert_eq!(some.iter().collect::<Vec<_>>(), vec![0, 5, 64, 127], "200 is past any partition");
+    let all = Upcalls(u128::MAX);
+    assert_eq!(all.iter().collect::<Vec<_>>(), (0..128).collect::<Vec<u16>>());
+    assert!(all.iter().all(|v| all.contains(v)));
+}

@@ -21,6 +21,27 @@ fn conversions_saturate_and_never_give_zero() {
 }
 
 #[test]
+fn scaling_takes_the_short_ways_to_the_same_value() {
+    let wide = |v: u64, n: u64, d: u64| i64::try_from(u128::from(v) * u128::from(n) / u128::from(d.max(1))).unwrap_or(i64::MAX);
+    let cases = [
+        (625_000, 256, 256),
+        (625_000, 512, 256),
+        (625_000, 256, 512),
+        (7, 65535, 3),
+        (1 << 47, 65535, 1),
+        (1 << 48, 65535, 7),
+        (u64::MAX, 2, 3),
+        (u64::MAX, 1, 1),
+        (u64::MAX / 3, 3, 3),
+        (0, 65535, 1),
+        (12_345, 0, 9),
+    ];
+    for (v, n, d) in cases {
+        assert_eq!(scale(v, n, d), wide(v, n, d), "{v} * {n} / {d}");
+    }
+}
+
+#[test]
 fn a_clock_that_goes_back_counts_no_time() {
     let mut sched = PoolScheduler::new(Scheduler::Credit2, &[0], HZ);
     sched.add(vcpu(0, 0), params()).unwrap();

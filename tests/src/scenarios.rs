@@ -7,6 +7,7 @@ pub mod linux;
 pub mod partitions;
 pub mod scheduling;
 pub mod xen_abi;
+pub mod xen_docs;
 
 use crate::scenario::{Dtb, Expect, Scenario};
 
@@ -123,6 +124,7 @@ pub fn all() -> Vec<Scenario> {
     all.extend(xen_abi::all());
     all.extend(event_channels::all());
     all.extend(grants::all());
+    all.extend(xen_docs::all());
     all
 }
 

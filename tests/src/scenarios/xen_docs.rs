@@ -111,7 +111,26 @@ fn static_memory() -> Scenario {
     )
 }
 
+/// The dom0less guide's one domain, on the Pi 4 (its modules' low addresses are RAM there):
+/// the kernel and the ramdisk at the guide's addresses, the domain runs.
+fn dom0less_guide() -> Scenario {
+    let mut expect = boot_lines("Raspberry Pi 4 Model B", "v2", 4);
+    expect.extend([
+        Expect::line("bulkhead: partition \"domU1\": 1 vcpu on cpu [0], 128 MiB of RAM at 0x40000000"),
+        Expect::Interleaved(vec![hello(128)]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        expect,
+        dtb: crate::scenario::Dtb::Board,
+        partitions: Some(PartitionConfig { file: "tests/scenarios/raspi4b-xen-doc-dom0less-guide.dts".into(), valid: true }),
+        deadline: Duration::from_secs(60),
+        ..Scenario::new("raspi4b-xen-doc-dom0less-guide", "rpi4")
+    }
+}
+
 /// The documentation-example scenarios.
 pub fn all() -> Vec<Scenario> {
-    vec![static_event_channels(), static_shared_memory(), command_lines(), static_heap(), static_memory()]
+    vec![static_event_channels(), static_shared_memory(), command_lines(), static_heap(), static_memory(), dom0less_guide()]
 }

@@ -1,7 +1,9 @@
 //! Every example of Xen's dom0less documentation (booting.txt and the dom0less guide) that
 //! fits a static dom0-less board, written as a `/chosen` fragment under `testdata/xen-docs/`
 //! and checked on a built-in board tree: valid, or refused with messages naming what is
-//! missing. Each file's comment says which example it is and why it passes or fails.
+//! missing. Each file's comment says which example it is and why it passes or fails. The
+//! valid ones are also booted, with test guests as their kernels, by the QEMU scenarios
+//! `virt-gicv3-xen-doc-*` and `raspi4b-xen-doc-dom0less-guide` (`tests/scenarios/`).
 #![cfg(feature = "cli")]
 
 use std::process::Command;

@@ -35,6 +35,9 @@ pub struct RunConfig {
     /// The image built with the hypervisor's `defmt` feature and its ELF (whose symbols
     /// decode the frames), for scenarios that boot [`Hypervisor::BulkheadDefmt`].
     pub defmt: Option<(PathBuf, PathBuf)>,
+    /// Debian's U-Boot for the Raspberry Pi 4 (`u-boot.bin`), for scenarios that boot
+    /// [`Hypervisor::BulkheadByUBoot`].
+    pub u_boot: Option<PathBuf>,
 }
 
 /// A scenario's partition config, built: the device tree to boot and the QEMU arguments that
@@ -60,6 +63,7 @@ impl RunConfig {
             prepared: Vec::new(),
             xen: None,
             defmt: None,
+            u_boot: None,
         }
     }
 }
@@ -239,6 +243,9 @@ pub fn scenario_args(scenario: &Scenario, config: &RunConfig) -> Result<Vec<Stri
         )?,
         Hypervisor::BulkheadDefmt => config.defmt.as_ref().map(|(image, _)| image).ok_or(
             "the scenario boots the defmt build, which was not built (`cargo xtask test` builds it)",
+        )?,
+        Hypervisor::BulkheadByUBoot => config.u_boot.as_ref().ok_or(
+            "the scenario boots through U-Boot, which was not fetched (`cargo xtask test` fetches Debian's u-boot-rpi)",
         )?,
     };
     let boot = Boot {

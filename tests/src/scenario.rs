@@ -60,6 +60,11 @@ pub enum Hypervisor {
     /// passes in [`crate::RunConfig::defmt`]: its log lines come as defmt frames, decoded with
     /// the ELF's symbols before they are matched.
     BulkheadDefmt,
+    /// The image under test started by Debian's U-Boot for the Raspberry Pi 4 (`rpi_arm64`),
+    /// which QEMU boots as the kernel (the caller fetches it and passes it in
+    /// [`crate::RunConfig::u_boot`]); U-Boot finds the hypervisor and the modules on the SD
+    /// card the scenario's QEMU arguments attach, with their `boot.scr`.
+    BulkheadByUBoot,
 }
 
 /// Texts that fail any scenario that does not say otherwise.

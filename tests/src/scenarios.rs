@@ -8,6 +8,7 @@ pub mod linux;
 pub mod partitions;
 pub mod scheduling;
 pub mod xen_abi;
+pub mod xen_docs;
 
 use crate::scenario::{Dtb, Expect, Scenario};
 
@@ -125,6 +126,7 @@ pub fn all() -> Vec<Scenario> {
     all.extend(xen_abi::all());
     all.extend(event_channels::all());
     all.extend(grants::all());
+    all.extend(xen_docs::all());
     all
 }
 
@@ -140,7 +142,7 @@ mod tests {
             assert!(boards::Board::by_name(&s.board).is_some(), "{}", s.name);
             assert!(all[i + 1..].iter().all(|o| o.name != s.name), "{}", s.name);
             // Xen keeps the machine on after its last domain; those runs end at their last line.
-            if s.hypervisor == crate::scenario::Hypervisor::Bulkhead {
+            if matches!(s.hypervisor, crate::scenario::Hypervisor::Bulkhead | crate::scenario::Hypervisor::BulkheadByUBoot) {
                 assert_eq!(
                     s.expect.last(),
                     Some(&Expect::line(POWER_OFF)),
@@ -156,6 +158,7 @@ mod tests {
         let mut config = RunConfig::new("Image".into(), "/ws".into());
         config.xen = Some("xen-4.17-arm64".into());
         config.defmt = Some(("Image-defmt".into(), "hypervisor".into()));
+        config.u_boot = Some("u-boot.bin".into());
         config
             .board_dtbs
             .push(("rpi4".into(), "/cache/bcm2711-rpi-4-b.dtb".into()));

@@ -16,6 +16,10 @@ pub const KERNEL_METAPACKAGE: &str = "linux-image-arm64";
 pub const BUSYBOX: &str = "busybox-static";
 /// Xen for arm64, the hypervisor `cargo xtask bench` compares with.
 pub const XEN_HYPERVISOR: &str = "xen-hypervisor-4.17-arm64";
+/// U-Boot for the Raspberry Pi boards, with the 64-bit build for the Pi 3 and 4.
+pub const U_BOOT_RPI: &str = "u-boot-rpi";
+/// The 64-bit Pi U-Boot in that package.
+pub const U_BOOT_RPI_ARM64: &str = "usr/lib/u-boot/rpi_arm64/u-boot.bin";
 
 /// Why a package could not be fetched or did not hold the expected file.
 #[derive(Debug)]
@@ -316,6 +320,17 @@ impl Debian {
                 package: BUSYBOX.into(),
                 pattern: "bin/busybox".into(),
             })
+        }
+    }
+
+    /// Debian's 64-bit U-Boot for the Raspberry Pi 3 and 4 ([`U_BOOT_RPI_ARM64`] of
+    /// [`U_BOOT_RPI`]).
+    pub fn u_boot_rpi(&mut self) -> Result<PathBuf, DebianError> {
+        let path = self.unpack(U_BOOT_RPI)?.join(U_BOOT_RPI_ARM64);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(DebianError::NotInPackage { package: U_BOOT_RPI.into(), pattern: U_BOOT_RPI_ARM64.into() })
         }
     }
 

@@ -274,6 +274,12 @@ pub fn ensure_mkimage() -> Result<(), PrereqError> {
     ensure_program("mkimage", "u-boot-tools")
 }
 
+/// Makes sure mtools runs (`mformat`, `mcopy`: SD-card images of a folder without root);
+/// installs `mtools` otherwise.
+pub fn ensure_mtools() -> Result<(), PrereqError> {
+    ensure_program("mformat", "mtools")
+}
+
 /// Makes sure `program` runs; installs the Debian `package` that has it otherwise.
 pub fn ensure_program(program: &str, package: &str) -> Result<(), PrereqError> {
     if shell::has_program(program) {

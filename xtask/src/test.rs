@@ -168,6 +168,11 @@ pub fn prepare(scenarios: &[Scenario], jobs: usize, profile: Profile) -> Result<
     if scenarios.iter().any(|s| s.name == "raspi4b-sd-folder") {
         sd_folder(&mut debian, profile)?;
     }
+    if scenarios.iter().any(|s| s.hypervisor == Hypervisor::BulkheadByUBoot) {
+        println!("xtask: fetching Debian's U-Boot for the Pi and making the SD card it boots");
+        config.u_boot = Some(debian.u_boot_rpi().map_err(|e| TestError::Image(e.to_string()))?);
+        u_boot_card(&mut debian, profile)?;
+    }
     if scenarios.iter().any(|s| s.partitions.is_some()) {
         let guests = build::guests(profile).map_err(TestError::Build)?;
         let linux = match scenarios.iter().any(partitions::names_linux) {
@@ -188,6 +193,26 @@ fn sd_folder(debian: &mut Debian, profile: Profile) -> Result<(), TestError> {
     let config = root.join(SD_FOLDER_CONFIG);
     crate::image::image("rpi4", &out, Some(&config), profile, crate::image::Loader::Firmware)
         .map_err(|e| TestError::Image(e.to_string()))?;
+    overlay_onto_board_tree(debian, &out, &root.join(SD_FOLDER_TREE))
+}
+
+/// Writes the `--u-boot` folder of `raspi4b-u-boot`'s config, the SD-card image of it, and
+/// the tree the firmware would hand U-Boot (Debian's Pi 4 tree with the folder's overlay).
+fn u_boot_card(debian: &mut Debian, profile: Profile) -> Result<(), TestError> {
+    use qemu_tests::scenarios::partitions::{U_BOOT_CARD, U_BOOT_CONFIG, U_BOOT_FOLDER, U_BOOT_TREE};
+    prereq::ensure_mkimage().map_err(TestError::Prereq)?;
+    prereq::ensure_mtools().map_err(TestError::Prereq)?;
+    let root = workspace::root();
+    let out = root.join(U_BOOT_FOLDER);
+    crate::image::image("rpi4", &out, Some(&root.join(U_BOOT_CONFIG)), profile, crate::image::Loader::UBoot)
+        .map_err(|e| TestError::Image(e.to_string()))?;
+    overlay_onto_board_tree(debian, &out, &root.join(U_BOOT_TREE))?;
+    crate::uboot::sd_card(&out, &root.join(U_BOOT_CARD)).map_err(TestError::Image)
+}
+
+/// Applies the folder's overlay to Debian's Pi 4 tree with `fdtoverlay`, as the firmware
+/// applies `dtoverlay=` to its own.
+fn overlay_onto_board_tree(debian: &mut Debian, folder: &std::path::Path, out: &std::path::Path) -> Result<(), TestError> {
     let board = debian
         .board_dtb(&boards::RPI4)
         .map_err(|e| TestError::Image(e.to_string()))?
@@ -197,8 +222,8 @@ fn sd_folder(debian: &mut Debian, profile: Profile) -> Result<(), TestError> {
             .arg("-i")
             .arg(&board)
             .arg("-o")
-            .arg(root.join(SD_FOLDER_TREE))
-            .arg(out.join(crate::image::overlay_path())),
+            .arg(out)
+            .arg(folder.join(crate::image::overlay_path())),
     )
     .map(drop)
     .map_err(|e| TestError::Image(format!("fdtoverlay (device-tree-compiler) on {}: {e}", board.display())))

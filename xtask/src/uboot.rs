@@ -1,6 +1,8 @@
 //! `cargo xtask image --u-boot`: the U-Boot script that loads the hypervisor and each
 //! partition module at its address and starts the hypervisor with `booti` and the tree the
-//! firmware handed U-Boot (the partitions' overlay applied), compiled by `mkimage`.
+//! firmware handed U-Boot (the partitions' overlay applied), compiled by `mkimage`; and an
+//! SD-card image of such a folder (a partition table and a FAT32 file system made by
+//! mtools, no root needed), which `cargo xtask test` boots through U-Boot.
 
 use std::path::Path;
 use std::process::Command;
@@ -107,6 +109,76 @@ pub fn mkimage(source: &Path, out: &Path) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+/// Where the SD card's one partition starts: 1 MiB in, as partitioning tools align it.
+pub const PARTITION_START_SECTOR: u32 = 2048;
+const SECTOR: u64 = 512;
+
+/// The master boot record of a card image of `total_sectors` with one bootable FAT32 (LBA)
+/// partition from [`PARTITION_START_SECTOR`] to the end: the one entry at offset 446
+/// (status 0x80, CHS fields saturated as for LBA-only disks, type 0x0c, first sector,
+/// sector count) and the 0x55 0xaa signature. U-Boot's distro boot looks for its script on
+/// partition 1 of a partitioned card; a bare FAT image it reports as "No partition table".
+pub fn master_boot_record(total_sectors: u32) -> [u8; 512] {
+    let mut mbr = [0u8; 512];
+    let count = total_sectors.saturating_sub(PARTITION_START_SECTOR);
+    let entry = &mut mbr[446..462];
+    entry[0] = 0x80;
+    entry[1..4].copy_from_slice(&[0xfe, 0xff, 0xff]);
+    entry[4] = 0x0c;
+    entry[5..8].copy_from_slice(&[0xfe, 0xff, 0xff]);
+    entry[8..12].copy_from_slice(&PARTITION_START_SECTOR.to_le_bytes());
+    entry[12..16].copy_from_slice(&count.to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    mbr
+}
+
+/// The card image's size for a folder of `bytes`: twice its size with 16 MiB to spare,
+/// rounded up to a MiB, and at least 64 MiB (FAT32 wants some 65,000 clusters).
+pub fn card_size(bytes: u64) -> u64 {
+    const MIB: u64 = 1 << 20;
+    bytes.saturating_mul(2).saturating_add(16 * MIB).div_ceil(MIB).saturating_mul(MIB).max(64 * MIB)
+}
+
+fn folder_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total = total.saturating_add(if meta.is_dir() { folder_bytes(&entry.path())? } else { meta.len() });
+    }
+    Ok(total)
+}
+
+/// Writes `card`, an SD-card image whose one FAT32 partition holds everything in `folder`,
+/// without root: the partition table is written here, the file system made and filled by
+/// mtools (`mformat`, `mcopy`) inside the image at the partition's offset.
+pub fn sd_card(folder: &Path, card: &Path) -> Result<(), String> {
+    let size = card_size(folder_bytes(folder).map_err(|e| format!("{}: {e}", folder.display()))?);
+    let sectors = u32::try_from(size / SECTOR).map_err(|_| format!("a card of {size} bytes is too large for its partition table"))?;
+    let mut file = std::fs::File::create(card).map_err(|e| format!("{}: {e}", card.display()))?;
+    file.set_len(size).map_err(|e| format!("{}: {e}", card.display()))?;
+    std::io::Write::write_all(&mut file, &master_boot_record(sectors)).map_err(|e| format!("{}: {e}", card.display()))?;
+    drop(file);
+    let partition = format!("{}@@{}", card.display(), u64::from(PARTITION_START_SECTOR) * SECTOR);
+    let fat_sectors = sectors.saturating_sub(PARTITION_START_SECTOR);
+    shell::output(
+        Command::new("mformat")
+            .args(["-i", &partition, "-F", "-v", "BULKHEAD"])
+            .args(["-T", &fat_sectors.to_string(), "-h", "64", "-s", "32", "-H", &PARTITION_START_SECTOR.to_string()])
+            .arg("::"),
+    )
+    .map_err(|e| format!("mformat (mtools) on {}: {e}", card.display()))?;
+    let mut entries: Vec<std::path::PathBuf> = std::fs::read_dir(folder)
+        .map_err(|e| format!("{}: {e}", folder.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    shell::output(Command::new("mcopy").args(["-i", &partition, "-s", "-o"]).args(&entries).arg("::/"))
+        .map(drop)
+        .map_err(|e| format!("mcopy (mtools) into {}: {e}", card.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +209,25 @@ mod tests {
             }
         }
         Compiled { tree, modules }
+    }
+
+    #[test]
+    fn the_card_has_one_bootable_fat32_partition_from_one_mib_to_its_end() {
+        let mbr = master_boot_record(131_072);
+        assert_eq!(&mbr[510..], [0x55, 0xaa]);
+        let entry = &mbr[446..462];
+        assert_eq!((entry[0], entry[4]), (0x80, 0x0c));
+        assert_eq!(u32::from_le_bytes(entry[8..12].try_into().unwrap()), 2048);
+        assert_eq!(u32::from_le_bytes(entry[12..16].try_into().unwrap()), 131_072 - 2048);
+        assert!(mbr[462..510].iter().all(|&b| b == 0), "one entry only");
+        assert!(mbr[..446].iter().all(|&b| b == 0), "no boot code");
+    }
+
+    #[test]
+    fn the_card_is_sized_from_the_folder() {
+        assert_eq!(card_size(1 << 20), 64 << 20);
+        assert_eq!(card_size(40 << 20), 96 << 20);
+        assert_eq!(card_size((40 << 20) + 1), 97 << 20);
     }
 
     #[test]

@@ -88,9 +88,9 @@ pub fn sync(p: &Partition, vcpu: usize) {
             vif.set_hcr(hcr.without_eoi_count());
         }
         let effects = merge(effects, vgic.sync(VcpuId(vcpu), lrs).unwrap_or(Effects::NONE));
-        // Passthrough SPIs the guest deactivated: deactivate the physical ones here, which
-        // makes the GIC look at their lines again (`vm::passthrough`).
-        vgic.take_released(|physical| gic().deactivate(Acknowledged::of(physical)));
+        // Passthrough SPIs forwarded by software that the guest deactivated: deactivate the
+        // physical ones here, which makes the GIC look at their lines again (`vm::passthrough`).
+        vgic.take_released(|physical| super::passthrough::deactivate(p, physical));
         effects
     };
     act(p, vcpu, effects);
@@ -261,7 +261,7 @@ fn act_on(p: &Partition, vcpu: usize, effects: Effects) {
             let _ = gic.set_enabled(physical, here, false);
         }
         if effects.hw_deactivate & mask != 0 {
-            gic.deactivate(Acknowledged::of(physical));
+            super::passthrough::deactivate(p, physical);
         }
     }
 }
@@ -298,7 +298,10 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
                 let effects = p.vgic.lock().inject(VcpuId(vcpu), VIRTUAL_TIMER_PPI).unwrap_or(Effects::NONE);
                 act(p, vcpu, effects);
             }
-            MAINTENANCE_PPI => maintenance = Some(irq),
+            MAINTENANCE_PPI => {
+                super::passthrough::note_maintenance(p, &gic.virtual_interface());
+                maintenance = Some(irq);
+            }
             KICK_SGI => {
                 gic.deactivate(irq);
                 per_cpu::this().request_reschedule();

@@ -263,6 +263,7 @@ fn build_all(
 /// partition is still at `generation` (a stop or a restart asked meanwhile wins). The caller
 /// guarantees none of its vCPUs is held by a CPU: memory is scrubbed and reloaded here.
 fn start_partition(p: &Partition, generation: u64) {
+    passthrough::quiesce(p);
     gnttab::revoke(p);
     xen::reset(p);
     let mut run = p.run.lock();
@@ -571,9 +572,11 @@ static ANNOUNCING: Mutex<()> = Mutex::new(());
 fn stopped(p: &Partition, power_off_when_last: bool) {
     evtchn::close_all(p);
     gnttab::revoke(p);
+    passthrough::quiesce(p);
     output::flush(p.index);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
     log!("bulkhead: partition \"{}\" stopped", p.name.as_str());
+    passthrough::report(p);
     // Printed first, marked after, and one CPU at a time marks a stop and looks whether it
     // was the last: only the last one marked finds every partition stopped and announced, so
     // the final lines print once, after every stop line, and with this lock let go (the

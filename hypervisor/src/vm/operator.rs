@@ -265,6 +265,7 @@ fn irq(partitions: &[Partition]) {
     for p in partitions {
         let raised = p.vgic.lock().raised();
         println!("bulkhead:   partition \"{}\": {raised} virtual interrupts raised", p.name);
+        super::passthrough::report(p);
     }
 }
 

@@ -18,14 +18,20 @@ const POLLS: u32 = 10;
 
 /// What one guest prints: each ABI's two channels, every event received.
 fn guest(name: &str) -> Vec<String> {
+    guest_with(name, name == "ping", ROUNDS, 10)
+}
+
+/// What one `evtchn` guest prints with `rounds` events per channel and the static channel
+/// on `static_port`; `ping` for the one that sends in the poll round.
+pub fn guest_with(name: &str, ping: bool, rounds: u32, static_port: u32) -> Vec<String> {
     let mut lines = vec![started(name)];
     for (abi, port) in [("2-level", 1), ("fifo", 2)] {
-        lines.push(says(name, &format!("{abi} interdomain port {port}: received {ROUNDS} of {ROUNDS}")));
+        lines.push(says(name, &format!("{abi} interdomain port {port}: received {rounds} of {rounds}")));
         if abi == "2-level" {
-            let polled = if name == "ping" { format!("2-level poll port {port}: sent {POLLS}") } else { format!("2-level poll port {port} masked: woken {POLLS} of {POLLS}") };
+            let polled = if ping { format!("2-level poll port {port}: sent {POLLS}") } else { format!("2-level poll port {port} masked: woken {POLLS} of {POLLS}") };
             lines.push(says(name, &polled));
         }
-        lines.push(says(name, &format!("{abi} static port 10: received {ROUNDS} of {ROUNDS}")));
+        lines.push(says(name, &format!("{abi} static port {static_port}: received {rounds} of {rounds}")));
     }
     lines.push(says(name, "done"));
     lines.push(format!("bulkhead: partition \"{name}\" shut itself down (Xen SCHEDOP_shutdown, reason 0)"));

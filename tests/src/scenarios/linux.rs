@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::scenario::{Expect, PartitionConfig, Scenario, DEFAULT_FORBIDDEN};
+use crate::scenario::{Check, Expect, PartitionConfig, Scenario, DEFAULT_FORBIDDEN};
 
 use super::partitions::{hello, isolation, started, stopped, ALL_STOPPED, UNMAPPED};
 use super::{boot_lines, POWER_OFF};
@@ -179,7 +179,68 @@ fn passthrough(name: &str, gic: u8, file: &str) -> Scenario {
         ],
     );
     scenario.qemu_args = disk_args();
+    scenario.checks.push(passthrough_check(gic, 10));
     scenario
+}
+
+/// The counts the hypervisor prints when a partition with passthrough interrupts stops:
+/// how they were delivered, how many were taken, how many EOI maintenance interrupts were
+/// about them and how many the hypervisor deactivated itself.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PassthroughCounts {
+    pub delivery: String,
+    pub taken: u64,
+    pub eoi_maintenance: u64,
+    pub deactivated: u64,
+}
+
+/// Reads partition `name`'s passthrough counts from the console.
+pub fn passthrough_counts(console: &[String], name: &str) -> Result<PassthroughCounts, String> {
+    let prefix = format!("bulkhead: partition \"{name}\": passthrough interrupts ");
+    let line = console
+        .iter()
+        .rev()
+        .find_map(|l| l.split_once(&prefix).map(|(_, rest)| rest.to_string()))
+        .ok_or_else(|| format!("no line `{prefix}...`"))?;
+    let (delivery, figures) = line.split_once(": ").ok_or_else(|| format!("no counts in `{line}`"))?;
+    let numbers: Vec<u64> = figures
+        .split(", ")
+        .map(|part| part.split(' ').next().unwrap_or("").parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{figures}`: {e}"))?;
+    match numbers[..] {
+        [taken, eoi_maintenance, deactivated] => Ok(PassthroughCounts { delivery: delivery.to_string(), taken, eoi_maintenance, deactivated }),
+        _ => Err(format!("`{figures}`: three counts expected")),
+    }
+}
+
+/// On GICv3 the disk's interrupts are hardware-mapped: the guest deactivates each at the
+/// GIC, so none causes an EOI maintenance interrupt and the hypervisor deactivates none;
+/// on GICv2 they are forwarded by software, and the same counts show the maintenance
+/// interrupts that costs (the measurement is the same on both). At least `least` must have
+/// been taken: the virtio disk takes some 35, the Pi's mini UART a few.
+fn passthrough_check(gic: u8, least: u64) -> Check {
+    fn v3(c: &PassthroughCounts) -> bool {
+        c.delivery == "hardware-mapped" && c.eoi_maintenance == 0 && c.deactivated == 0
+    }
+    fn v2(c: &PassthroughCounts) -> bool {
+        c.delivery == "forwarded by software" && c.eoi_maintenance >= 1 && c.deactivated >= 1
+    }
+    fn judge(console: &[String], least: u64, gic: u8) -> Result<(), String> {
+        let c = passthrough_counts(console, "linux")?;
+        let ok = c.taken >= least && if gic == 3 { v3(&c) } else { v2(&c) };
+        match (ok, gic) {
+            (true, _) => Ok(()),
+            (false, 3) => Err(format!("{c:?}: expected hardware-mapped, at least {least} taken, no EOI maintenance interrupt, none deactivated by the hypervisor")),
+            (false, _) => Err(format!("{c:?}: expected forwarded by software, at least {least} taken, EOI maintenance interrupts and deactivations by the hypervisor")),
+        }
+    }
+    // A check is a plain function: one per case.
+    match (gic, least) {
+        (3, _) => Check { what: "the passthrough interrupts were hardware-mapped: no EOI maintenance interrupt, no deactivation by the hypervisor", check: |c| judge(c, 10, 3) },
+        (_, 1) => Check { what: "the passthrough interrupts were forwarded by software, deactivated by the hypervisor after EOI maintenance interrupts", check: |c| judge(c, 1, 2) },
+        _ => Check { what: "the passthrough interrupts were forwarded by software, deactivated by the hypervisor after EOI maintenance interrupts", check: |c| judge(c, 10, 2) },
+    }
 }
 
 /// Linux with `xen,enhanced = "no-xenstore"`: its Xen drivers find the hypervisor and none
@@ -245,7 +306,7 @@ fn linux_with_mini_uart(name: &str, cpus: u32) -> Vec<String> {
 /// Device passthrough on QEMU raspi4b: Linux owns the BCM2711 mini UART and sends through it,
 /// its interrupt forwarded; `isolation` probes the UART's page at its host address and faults.
 fn raspi4b_passthrough() -> Scenario {
-    scenario(
+    let mut scenario = scenario(
         "raspi4b-passthrough",
         "rpi4",
         None,
@@ -254,7 +315,10 @@ fn raspi4b_passthrough() -> Scenario {
             linux_with_mini_uart("linux", 2),
             isolation("isolation", &[0xfe21_5000, UNMAPPED]),
         ],
-    )
+    );
+    // The GIC-400 is a GICv2: the UART's interrupt is forwarded by software.
+    scenario.checks.push(passthrough_check(2, 1));
+    scenario
 }
 
 /// Where `cargo xtask test` writes the Raspberry Pi 4 SD-card folder (`cargo xtask image
@@ -358,6 +422,19 @@ pub fn all() -> Vec<Scenario> {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn passthrough_counts_are_read_from_the_hypervisors_line() {
+        let console = vec![
+            "bulkhead: partition \"linux\" stopped".to_string(),
+            "bulkhead: partition \"linux\": passthrough interrupts hardware-mapped: 35 taken, 0 EOI maintenance interrupts, 0 deactivated by the hypervisor".to_string(),
+        ];
+        let counts = passthrough_counts(&console, "linux").unwrap();
+        assert_eq!(counts, PassthroughCounts { delivery: "hardware-mapped".into(), taken: 35, eoi_maintenance: 0, deactivated: 0 });
+        assert!((passthrough_check(3, 10).check)(&console).is_ok());
+        assert!((passthrough_check(2, 10).check)(&console).is_err());
+        assert!(passthrough_counts(&console, "other").is_err());
+    }
 
     #[test]
     fn markers_carry_the_partition_prefix_and_the_cpu_count() {

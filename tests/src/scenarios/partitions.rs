@@ -588,7 +588,49 @@ pub fn all() -> Vec<Scenario> {
         // The demos `cargo xtask run` boots by default, so that they keep working.
         three_partitions("virt-gicv3-demo", "demo/virt.dts", &virt(3)),
         three_partitions("raspi4b-demo", "demo/rpi4.toml", &raspi),
+        through_u_boot(),
     ]
+}
+
+/// The partitions of the SD card `raspi4b-u-boot` boots (`cargo xtask image --board rpi4
+/// --u-boot --config U_BOOT_CONFIG`).
+pub const U_BOOT_CONFIG: &str = "tests/scenarios/raspi4b-u-boot.toml";
+/// Where `cargo xtask test` writes that folder.
+pub const U_BOOT_FOLDER: &str = "target/images/rpi4-u-boot-folder";
+/// The FAT image of the folder, as the SD card's first partition.
+pub const U_BOOT_CARD: &str = "target/images/rpi4-u-boot-sd.img";
+/// Debian's `bcm2711-rpi-4-b.dtb` with the folder's overlay applied by `fdtoverlay`: what
+/// the firmware hands U-Boot at `${fdt_addr}`.
+pub const U_BOOT_TREE: &str = "target/images/rpi4-u-boot-firmware-tree.dtb";
+
+/// The `--u-boot` folder booted as a Pi 4 boots it through U-Boot: QEMU starts Debian's
+/// U-Boot (`rpi_arm64`) with the firmware's tree, U-Boot's distro boot finds `boot.scr` on
+/// the SD card's FAT partition, which loads the hypervisor and each module at its address and
+/// starts the hypervisor with `booti`; the partitions run.
+fn through_u_boot() -> Scenario {
+    let mut expect = vec![Expect::line("U-Boot 20")];
+    expect.extend(boot_lines("Raspberry Pi 4 Model B", "v2", 4));
+    expect.extend([
+        Expect::Interleaved(vec![
+            smp("smp", 2),
+            hello("hello", 32),
+            isolation("isolation", &[0x3000_0000, UNMAPPED]),
+        ]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        expect,
+        dtb: crate::scenario::Dtb::File(U_BOOT_TREE.into()),
+        // The card is attached read-only to QEMU's view: writes (U-Boot saves nothing) would
+        // go to a temporary overlay, so two runs may share the image.
+        qemu_args: ["-drive", &format!("file={U_BOOT_CARD},if=sd,format=raw,snapshot=on")].map(String::from).to_vec(),
+        hypervisor: crate::scenario::Hypervisor::BulkheadByUBoot,
+        // U-Boot waits 2 s for a key before its distro boot, then reads the files at some
+        // 2 MiB/s from QEMU's SD model.
+        deadline: std::time::Duration::from_secs(120),
+        ..Scenario::new("raspi4b-u-boot", "rpi4")
+    }
 }
 
 #[cfg(test)]
@@ -659,6 +701,7 @@ mod tests {
             .collect();
         // Compiled by `cargo xtask image` into the SD-card folder, not by the harness.
         used.push(crate::scenarios::linux::SD_FOLDER_CONFIG.into());
+        used.push(U_BOOT_CONFIG.into());
         // A config may name another file of the directory (a partial device tree module).
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let texts: Vec<String> = used

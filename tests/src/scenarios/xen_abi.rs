@@ -379,7 +379,7 @@ pub fn lines(hypervisor: Hypervisor) -> Vec<String> {
         .iter()
         .map(|case| match (case, hypervisor) {
             (Case::Same(text), _) => format!("xenabi: {text}"),
-            (Case::Differs { bulkhead, .. }, Hypervisor::Bulkhead | Hypervisor::BulkheadDefmt) => full(bulkhead),
+            (Case::Differs { bulkhead, .. }, Hypervisor::Bulkhead | Hypervisor::BulkheadDefmt | Hypervisor::BulkheadByUBoot) => full(bulkhead),
             (Case::Differs { xen, .. }, Hypervisor::Xen) => full(xen),
         })
         .filter(|line| !line.is_empty())

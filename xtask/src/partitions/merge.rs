@@ -50,6 +50,8 @@ pub enum MergeError {
     BadDts { node: String, file: String },
     /// No free RAM is left for a module.
     NoRoom { node: String, size: u64 },
+    /// A module node's own `reg` is smaller than the file it names.
+    TooSmall { node: String, size: u64, given: u64 },
     /// A property the merge reads is malformed.
     Tree { node: String, error: DtError },
     /// The TOML file does not parse.
@@ -78,6 +80,10 @@ impl fmt::Display for MergeError {
             MergeError::NoRoom { node, size } => {
                 write!(f, "{node}: no free host RAM for {size:#x} bytes")
             }
+            MergeError::TooSmall { node, size, given } => write!(
+                f,
+                "{node}: its `reg` gives {given:#x} bytes but the file it names has {size:#x}; enlarge the range or drop `reg` to have the module placed"
+            ),
             MergeError::Tree { node, error } => write!(f, "{node}: {error}"),
             MergeError::Toml { error } => write!(f, "{error}"),
             MergeError::Compile(e) => write!(f, "{e}"),
@@ -183,6 +189,8 @@ fn string_property(tree: &Tree, id: NodeId, property: &str) -> Result<Option<Str
 
 /// Places every module a node names in [`TEST_GUEST`], [`LINUX_FILE`] or [`DTS_FILE`]: writes the node's
 /// `reg` in its parent's cells and drops the property. `find` gives a named file and its size.
+/// A node that has a `reg` already stays at its address, its size that of the file (which
+/// must fit the range it gave).
 pub fn place_named_modules(
     tree: &mut Tree,
     placer: &mut Placer,
@@ -217,10 +225,18 @@ pub fn place_named_modules(
             (Named::Linux(&name), unknown)
         };
         let (file, size) = find(named).ok_or(unknown)?;
-        let range = placer.place(size).ok_or(MergeError::NoRoom {
-            node: node.clone(),
-            size,
-        })?;
+        // A node with its own `reg` (a documentation example's fixed address) keeps its
+        // address, if the file fits the range it names; the others are placed.
+        let fixed = tree.reg(id).map_err(tree_error(tree, id))?.first().copied();
+        let range = match fixed {
+            Some(given) => AddressRange::new(given.start(), size)
+                .filter(|r| r.end() <= given.end())
+                .ok_or(MergeError::TooSmall { node: node.clone(), size, given: given.size() })?,
+            None => placer.place(size).ok_or(MergeError::NoRoom {
+                node: node.clone(),
+                size,
+            })?,
+        };
         let parent = tree.node(id).parent().unwrap_or(tree.root());
         let address_cells = tree
             .address_cells(parent)

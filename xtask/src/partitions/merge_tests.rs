@@ -112,6 +112,33 @@ fn guests_are_placed_around_static_memory_and_pass_the_validator() {
 }
 
 #[test]
+fn a_module_with_its_own_reg_stays_at_its_address_if_the_file_fits() {
+    let mut tree = host();
+    domain(&mut tree, "one", "hello", None);
+    let kernel = tree.find("/chosen/one/kernel").unwrap();
+    tree.set_property(kernel, "reg", cells_value(&[0x5000_0000, 0xff_ffff]));
+    let claimed = claimed_ranges(&tree).unwrap();
+    assert_eq!(claimed, [AddressRange::new(0x5000_0000, 0xff_ffff).unwrap()]);
+    let mut placer = Placer::new(0x4820_0000, 0xc000_0000, claimed);
+    let modules = place_named_modules(&mut tree, &mut placer, &guests).unwrap();
+    assert_eq!(modules[0].range, AddressRange::new(0x5000_0000, 0x1e000).unwrap());
+    assert_eq!(
+        tree.node(kernel).property("reg").unwrap().value(),
+        cells_value(&[0x5000_0000, 0x1e000]).as_slice(),
+        "the address kept, the file's size"
+    );
+
+    // A file larger than the range the node gave does not fit there.
+    let mut tree = host();
+    domain(&mut tree, "one", "smp", None);
+    let kernel = tree.find("/chosen/one/kernel").unwrap();
+    tree.set_property(kernel, "reg", cells_value(&[0x5000_0000, 0x10_0000]));
+    let mut placer = Placer::new(0x4820_0000, 0xc000_0000, Vec::new());
+    let error = place_named_modules(&mut tree, &mut placer, &guests).unwrap_err();
+    assert!(matches!(error, MergeError::TooSmall { size, given, .. } if size == 3 * MIB && given == MIB), "{error}");
+}
+
+#[test]
 fn an_unknown_guest_or_full_ram_is_an_error() {
     let mut tree = host();
     domain(&mut tree, "one", "nosuch", None);

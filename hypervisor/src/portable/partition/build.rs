@@ -278,8 +278,9 @@ fn new_vgic(p: &dom0less_config::Partition, gic: GicVersion, vcpus: usize) -> Re
         vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;
         vgic.set_latched(VcpuId(v), crate::portable::xen::abi::layout::EVENT_CHANNEL_PPI)?;
     }
+    let delivery = super::passthrough::Delivery::for_gic(gic);
     for intid in p.passthrough.devices.iter().flat_map(|d| d.interrupts.iter()) {
-        vgic.map_forwarded(*intid, *intid)?;
+        delivery.map(&mut vgic, *intid, *intid)?;
     }
     Ok(vgic)
 }

@@ -12,6 +12,7 @@ mod exit;
 pub mod fast;
 pub mod health;
 pub mod heap_need;
+pub mod passthrough;
 pub mod report_limit;
 pub mod shared_memory;
 
@@ -76,8 +77,8 @@ pub struct Partition {
     /// The partial device tree module (passthrough), whose `/passthrough` and `/aliases`
     /// nodes go into the guest's device tree at every load.
     pub partial_dtb: Option<AddressRange>,
-    /// Passthrough interrupts: physical SPIs forwarded to the same virtual INTIDs, as Xen
-    /// dom0less does, with their triggers.
+    /// Passthrough interrupts: physical SPIs delivered to the same virtual INTIDs, as Xen
+    /// dom0less does, with their triggers (`passthrough::Delivery` says how).
     pub passthrough_irqs: Vec<(u32, boards::Trigger)>,
     pub placement: Placement,
     pub vttbr_el2: u64,
@@ -231,11 +232,11 @@ impl Partition {
             vgic.set_latched(VcpuId(v), VIRTUAL_TIMER_PPI)?;
             vgic.set_latched(VcpuId(v), crate::portable::xen::abi::layout::EVENT_CHANNEL_PPI)?;
         }
+        // The physical SPIs were disabled and deactivated before the load
+        // (`vm::passthrough::quiesce`): the new run's guest enables them when it is ready.
+        let delivery = passthrough::Delivery::for_gic(self.gic);
         for &(intid, _) in &self.passthrough_irqs {
-            vgic.map_forwarded(intid, intid)?;
-            // The last boot may have left the physical interrupt active: the next sync
-            // deactivates it.
-            vgic.release_forwarded(intid);
+            delivery.map(&mut vgic, intid, intid)?;
         }
         Ok(())
     }

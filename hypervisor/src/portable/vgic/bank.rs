@@ -152,8 +152,14 @@ impl Vgic {
                 }
                 BankRegister::SetActive if field != 0 => irq.active = true,
                 BankRegister::ClearActive if field != 0 => {
+                    // The physical interrupt behind a mapped one is deactivated only if the
+                    // guest may have it active (active, or in a list register, which may hold
+                    // an acknowledgement not yet synced): one only pending for the guest keeps
+                    // its physical interrupt active until the guest has handled it, and a guest
+                    // clearing every active bit at boot deactivates nothing.
+                    let was_active = irq.active || irq.owner.is_some();
                     irq.clear_active();
-                    effects.hw_deactivate |= if hw { bit } else { 0 };
+                    effects.hw_deactivate |= if hw && was_active { bit } else { 0 };
                 }
                 BankRegister::Priority => irq.priority = field as u8 & PRIORITY_MASK,
                 BankRegister::Targets if intid >= 32 => {

@@ -88,6 +88,16 @@ const V2_EOI: u32 = 1 << 19;
 const V2_CPUID_MASK: u32 = 0x7;
 
 impl ListRegister {
+    /// The virtual INTID field of a raw list register of `version`, whatever its state: an
+    /// entry the guest has deactivated reads as invalid (state 00) but keeps its INTID, which
+    /// tells what an EOI maintenance interrupt (`EISR`) was about.
+    pub const fn raw_intid(version: super::GicVersion, raw: u64) -> IntId {
+        match version {
+            super::GicVersion::V3 => raw as u32,
+            super::GicVersion::V2 => raw as u32 & V2_ID_MASK,
+        }
+    }
+
     /// The `ICH_LR<n>_EL2` value for this entry.
     pub const fn encode_v3(&self) -> u64 {
         let mut value = (self.state.field() << V3_STATE_SHIFT)

@@ -452,14 +452,6 @@ impl Vgic {
         Ok(())
     }
 
-    /// Asks for forwarded SPI `intid`'s physical interrupt to be deactivated at the next
-    /// [`Vgic::take_released`] (a partition restarting may have left it active).
-    pub fn release_forwarded(&mut self, intid: IntId) {
-        if self.irq(VcpuId(0), intid).is_some_and(|irq| irq.forwarded) {
-            self.release(intid);
-        }
-    }
-
     /// Records that the guest deactivated forwarded SPI `intid`.
     pub(super) fn release(&mut self, intid: IntId) {
         let spi = intid.wrapping_sub(SPI_FIRST) as usize;

@@ -38,6 +38,21 @@ fn v3_hardware_mapped_active() {
 }
 
 #[test]
+fn v3_hardware_mapped_spi_with_a_physical_intid_over_bit_41() {
+    // A passthrough SPI: pINTID 1019 (0x3fb) sets bit 41, which is EOI only without HW.
+    let lr = ListRegister {
+        hw: Some(0x3fb),
+        ..entry(0x3fb, LrState::Pending)
+    };
+    // State 01 (62), HW (61), Group (60), priority 0xa0, pINTID 0x3fb in 44:32, vINTID 0x3fb.
+    let value = 0x70a0_03fb_0000_03fb;
+    assert_eq!(lr.encode_v3(), value);
+    let decoded = ListRegister::decode_v3(value).expect("valid");
+    assert_eq!((decoded.hw, decoded.eoi_maintenance), (Some(0x3fb), false));
+    assert_eq!(decoded, lr);
+}
+
+#[test]
 fn v3_eoi_maintenance_and_pending_active() {
     let lr = ListRegister {
         eoi_maintenance: true,

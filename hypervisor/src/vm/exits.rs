@@ -32,6 +32,8 @@ pub fn handle(
     regs: &mut GuestRegisters,
     after_flush: &mut Option<Acknowledged>,
 ) -> Outcome {
+    // The vCPU ran since it last waited: a `SCHEDOP_poll` it waited in is over.
+    p.xen.pollers.ran(vcpu);
     match exit.vector {
         ExitVector::Synchronous => synchronous(cpu, p, vcpu, exit, regs),
         ExitVector::Irq => {
@@ -217,7 +219,13 @@ pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
     if !interrupts::any_listed() {
         let cntvoff = p.run.lock().cntvoff;
         let (ctl, cval) = timer::virtual_timer();
-        super::cpu_loop::arm_el2_timer(Some(p), virtual_timer_deadline(ctl, cval, cntvoff));
+        // The guest's timer, or the timeout of the `SCHEDOP_poll` it waits in, if earlier.
+        let timer = virtual_timer_deadline(ctl, cval, cntvoff);
+        let until = match (timer, p.xen.pollers.deadline(vcpu)) {
+            (Some(t), Some(poll)) => Some(t.min(poll)),
+            (t, poll) => t.or(poll),
+        };
+        super::cpu_loop::arm_el2_timer(Some(p), until);
         interrupts::hold_virtual_timer(cpu, true);
         crate::arch::aarch64::cpu::wait_for_interrupt();
         timer::cancel_el2_deadline();

@@ -15,7 +15,7 @@ use crate::portable::xen::abi::{errno, layout::EVENT_CHANNEL_PPI, number, PAGE_S
 use crate::portable::xen::guest_memory::{in_ram, ipa_to_host};
 use crate::portable::evtchn::args::Call;
 use crate::portable::evtchn::Errno;
-use crate::portable::xen::{dispatch, Answer, Caller, Environment, GuestAccess, Hypercall, Outcome, Shutdown};
+use crate::portable::xen::{dispatch, Answer, Caller, Environment, GuestAccess, Hypercall, Outcome, PortSet, Shutdown};
 use crate::log;
 use crate::log::D;
 use core::sync::atomic::Ordering;
@@ -135,6 +135,10 @@ impl Environment for Machine<'_> {
 
     fn poll_cancel(&mut self) {
         self.p.xen.pollers.cancel(self.vcpu);
+    }
+
+    fn poll_wait(&mut self, ports: &PortSet, deadline: u64) {
+        self.p.xen.pollers.wait(self.vcpu, ports, deadline);
     }
 }
 

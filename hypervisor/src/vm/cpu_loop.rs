@@ -161,8 +161,7 @@ fn run_vcpu(
         pool
     });
     if pool.is_none() {
-        // A null pool has no scheduler deadline; the partition's watchdog may still want the
-        // timer.
+        // A null pool has no scheduler deadline.
         per_cpu::this().slice.store(u64::MAX, Ordering::Relaxed);
         arm_el2_timer(Some(p), None);
     }
@@ -297,14 +296,12 @@ fn arm(p: Option<&Partition>, deadline: Option<u64>) {
     arm_el2_timer(p, None);
 }
 
-/// Arms this CPU's EL2 timer for the earliest of its scheduler's deadline, partition `p`'s
-/// Xen watchdog (so that a guest spinning with its interrupts masked, which takes no exit,
-/// is still caught on time: the timer's interrupt is an exit) and `also`; disarms it when
-/// there is none.
-pub fn arm_el2_timer(p: Option<&Partition>, also: Option<u64>) {
+/// Arms this CPU's EL2 timer for the earlier of its scheduler's deadline and `also` (a
+/// waiting vCPU's timer or `SCHEDOP_poll` timeout); disarms it when there is none. (`p`, the
+/// partition it runs, is unused: its Xen watchdog is its home CPU's, `health`.)
+pub fn arm_el2_timer(_p: Option<&Partition>, also: Option<u64>) {
     let slice = per_cpu::this().slice.load(Ordering::Relaxed);
-    let watchdog = p.map_or(u64::MAX, |p| p.xen.watchdog.load(Ordering::Relaxed));
-    let deadline = slice.min(watchdog).min(also.unwrap_or(u64::MAX));
+    let deadline = slice.min(also.unwrap_or(u64::MAX));
     if deadline == u64::MAX {
         timer::cancel_el2_deadline();
     } else {

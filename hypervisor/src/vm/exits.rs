@@ -39,10 +39,11 @@ pub fn handle(
         ExitVector::Irq => {
             let typed;
             (*after_flush, typed) = irq(p, vcpu);
-            // A health deadline of this CPU's partitions may have passed (and stopped or
-            // restarted this vCPU's own partition).
+            // A health deadline of this CPU's partitions (a heartbeat, a Xen watchdog, a
+            // restart back-off) may have passed (and stopped or restarted this vCPU's own
+            // partition).
             let acted = super::health::poll(cpu);
-            if ((typed || acted) && stopped_meanwhile(p, vcpu, cpu)) || super::xen::watchdog_expired(p, cpu) {
+            if (typed || acted) && stopped_meanwhile(p, vcpu, cpu) {
                 return Outcome::Leave;
             }
             Outcome::Resume
@@ -229,8 +230,6 @@ pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize) -> bool {
         interrupts::hold_virtual_timer(cpu, true);
         crate::arch::aarch64::cpu::wait_for_interrupt();
         timer::cancel_el2_deadline();
-        // The watchdog's deadline, if one is armed and the wait ended before it.
-        super::cpu_loop::arm_el2_timer(Some(p), None);
         interrupts::hold_virtual_timer(cpu, false);
     }
     interrupts::sync(p, vcpu);

@@ -1,6 +1,7 @@
 //! Health deadlines at run time: a partition's heartbeat (`bulkhead,heartbeat-ms`: it must
-//! write to its console within that time, else its crash policy applies) and a crash restart
-//! waiting out its back-off (`bulkhead,restart-limit`). Both belong to the partition's home
+//! write to its console within that time, else its crash policy applies), its Xen
+//! `SCHEDOP_watchdog` timers (their expiry applies it too) and a crash restart waiting out its
+//! back-off (`bulkhead,restart-limit`). All belong to the partition's home
 //! CPU (vCPU 0's CPU), whose health timer (`timer::set_health_deadline`, the EL1 physical
 //! timer no guest reaches) is armed for the earliest of them. That CPU looks (`poll`) on
 //! every interrupt exit and every wake-up from idle; whoever sets a deadline on another CPU
@@ -40,6 +41,12 @@ pub fn started(p: &Partition) {
         p.heartbeat.store(deadline_after(cpu::counter(), u64::from(ms), cpu::counter_frequency()), Ordering::Release);
         tell_home(p);
     }
+}
+
+/// `p`'s earliest Xen watchdog deadline changed (`Partition::xen.watchdog`): its home CPU
+/// looks and arms its timer for it, whichever CPU the partition's vCPUs run on, if any.
+pub fn watchdog_changed(p: &Partition) {
+    tell_home(p);
 }
 
 /// `p` stopped: nothing of it is watched until it starts again.
@@ -115,6 +122,16 @@ fn poll_slow(cpu: usize) -> bool {
             acted = true;
             super::restart_after_backoff(p, pending);
             continue;
+        }
+        // Its Xen watchdog: claimed once by the look that finds it expired.
+        let watchdog = p.xen.watchdog.load(Ordering::Acquire);
+        if watchdog <= now {
+            if super::xen::watchdog_expired(p, now) {
+                acted = true;
+                continue;
+            }
+        } else {
+            earliest = earliest.min(watchdog);
         }
         let deadline = p.heartbeat.load(Ordering::Acquire);
         if deadline == u64::MAX {

@@ -49,9 +49,11 @@ pub fn watchdog_changed(p: &Partition) {
     tell_home(p);
 }
 
-/// `p` stopped: nothing of it is watched until it starts again.
+/// `p` stopped: nothing of it is watched until it starts again (its Xen watchdogs are
+/// forgotten with the run; `xen::reset` clears them before the next).
 pub fn stopped(p: &Partition) {
     p.heartbeat.store(u64::MAX, Ordering::Release);
+    p.xen.watchdog.store(u64::MAX, Ordering::Release);
 }
 
 /// `p` wrote to its console: a sign of life, which moves its heartbeat deadline on. Only a
@@ -75,6 +77,7 @@ pub fn pending_restart(generation: u64, restart: u32, delay_ms: u64) -> PendingR
 /// waits for the next run, and its home CPU is told to wake at the end of the back-off.
 pub fn deferred(p: &Partition) {
     p.heartbeat.store(u64::MAX, Ordering::Release);
+    p.xen.watchdog.store(u64::MAX, Ordering::Release);
     tell_home(p);
 }
 
@@ -123,10 +126,17 @@ fn poll_slow(cpu: usize) -> bool {
             super::restart_after_backoff(p, pending);
             continue;
         }
-        // Its Xen watchdog: claimed once by the look that finds it expired.
+        // Its Xen watchdog: claimed once by the look that finds it expired, and only while the
+        // run that set it goes on (a stop or a pending restart forgets it).
         let watchdog = p.xen.watchdog.load(Ordering::Acquire);
         if watchdog <= now {
-            if super::xen::watchdog_expired(p, now) {
+            let running = {
+                let run = p.run.lock();
+                run.running && run.restart_pending.is_none()
+            };
+            if !running {
+                let _ = p.xen.watchdog.compare_exchange(watchdog, u64::MAX, Ordering::AcqRel, Ordering::Acquire);
+            } else if super::xen::watchdog_expired(p, now) {
                 acted = true;
                 continue;
             }

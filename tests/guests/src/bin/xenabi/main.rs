@@ -128,12 +128,15 @@ fn main(guest: &'static Guest) -> ! {
 pub static SEND_AT: AtomicU64 = AtomicU64::new(0);
 pub static SEND_PORT: AtomicU32 = AtomicU32::new(0);
 pub static SENT: AtomicU32 = AtomicU32::new(0);
+/// Set by vCPU 1 once it is up and waiting for work: the timed polls start after its start-up.
+pub static READY: AtomicU32 = AtomicU32::new(0);
 /// vCPU 1's scratch page: the other pages are vCPU 0's.
 const SENDER_PAGE: usize = 11;
 
 /// vCPU 1 (started by `evtchn::timed_polls`): sends an event when it is told to, at the time
 /// it is told, while vCPU 0 waits in `SCHEDOP_poll`. It prints nothing.
 fn secondary(_guest: &'static Guest, _slot: usize) -> ! {
+    READY.store(1, Ordering::Release);
     loop {
         let at = SEND_AT.load(Ordering::Acquire);
         if at == 0 || test_guests::runtime::timing::physical_count() < at {

@@ -115,7 +115,7 @@ fn scheduled_loop(cpu: usize, pool: &'static Pool) -> ! {
             }
             (None, deadline) => {
                 // Idle until a kick, an interrupt or the earliest deadline (a sleeper's timer).
-                arm(None, deadline);
+                arm(deadline);
                 if !per_cpu::this().take_reschedule() {
                     cpu::wait_for_interrupt();
                 }
@@ -181,14 +181,13 @@ fn run_vcpu(
     load(&regs);
     *per_cpu::this().running.lock() = Some(Running { partition: p.index, vcpu });
     let pool = scheduled.map(|(pool, deadline)| {
-        arm(Some(p), deadline);
+        arm(deadline);
         pool
     });
     if pool.is_none() {
-        // A null pool has no scheduler deadline; the partition's watchdog may still want the
-        // timer.
+        // A null pool has no scheduler deadline.
         per_cpu::this().slice.store(u64::MAX, Ordering::Relaxed);
-        arm_el2_timer(Some(p), None);
+        arm_el2_timer(None);
     }
     let mut maintenance = None;
     // The switch test saves and restores the vCPU on every exit: no exit may skip it.
@@ -252,7 +251,7 @@ fn run_vcpu(
                     Wait::Switch(next, deadline) => break Some((next, deadline)),
                     Wait::Here(deadline) => {
                         // The vCPU's own timer is loaded: its PPI wakes the CPU.
-                        arm(Some(p), deadline);
+                        arm(deadline);
                         if !per_cpu::this().take_reschedule() {
                             cpu::wait_for_interrupt();
                         }
@@ -270,7 +269,7 @@ fn run_vcpu(
                             regs
                         }) {
                             Reschedule::Leave => break None,
-                            Reschedule::Keep(deadline) => arm(Some(p), deadline),
+                            Reschedule::Keep(deadline) => arm(deadline),
                             Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                         }
                     }
@@ -289,7 +288,7 @@ fn run_vcpu(
                     switch_out(p, vcpu, &mut regs);
                     regs
                 }) {
-                    Reschedule::Keep(deadline) => arm(Some(p), deadline),
+                    Reschedule::Keep(deadline) => arm(deadline),
                     Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                     Reschedule::Leave => break None,
                 }
@@ -327,21 +326,18 @@ fn run_vcpu(
 }
 
 /// Arms this CPU's EL2 timer for the scheduler's next decision, or disarms it.
-/// Takes `deadline` as this CPU's scheduler deadline and arms the EL2 timer (with `p`, the
-/// partition it runs, if any).
-fn arm(p: Option<&Partition>, deadline: Option<u64>) {
+/// Takes `deadline` as this CPU's scheduler deadline and arms the EL2 timer.
+fn arm(deadline: Option<u64>) {
     per_cpu::this().slice.store(deadline.unwrap_or(u64::MAX), Ordering::Relaxed);
-    arm_el2_timer(p, None);
+    arm_el2_timer(None);
 }
 
-/// Arms this CPU's EL2 timer for the earliest of its scheduler's deadline, partition `p`'s
-/// Xen watchdog (so that a guest spinning with its interrupts masked, which takes no exit,
-/// is still caught on time: the timer's interrupt is an exit) and `also`; disarms it when
-/// there is none.
-pub fn arm_el2_timer(p: Option<&Partition>, also: Option<u64>) {
+/// Arms this CPU's EL2 timer for the earlier of its scheduler's deadline and `also` (a
+/// waiting vCPU's timer or `SCHEDOP_poll` timeout); disarms it when there is none. (A
+/// partition's Xen watchdog is not here: it is its home CPU's health deadline, `health`.)
+pub fn arm_el2_timer(also: Option<u64>) {
     let slice = per_cpu::this().slice.load(Ordering::Relaxed);
-    let watchdog = p.map_or(u64::MAX, |p| p.xen.watchdog.load(Ordering::Relaxed));
-    let deadline = slice.min(watchdog).min(also.unwrap_or(u64::MAX));
+    let deadline = slice.min(also.unwrap_or(u64::MAX));
     if deadline == u64::MAX {
         timer::cancel_el2_deadline();
     } else {

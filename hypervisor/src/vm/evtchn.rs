@@ -131,9 +131,9 @@ impl Machine for Board {
         }
     }
 
-    fn wake_pollers(&self, partition: usize) {
+    fn wake_pollers(&self, partition: usize, port: Option<u32>) {
         if let Some(q) = partitions().get(partition) {
-            wake_pollers(q);
+            wake_pollers(q, port);
         }
     }
 
@@ -154,18 +154,19 @@ impl Machine for Board {
     }
 }
 
-/// Wakes the vCPUs of `q` waiting in `SCHEDOP_poll` (Xen's `evtchn_check_pollers`): a port
-/// became pending, masked or not. The wake-up goes through the scheduler as an interrupt's
-/// does; a vCPU not parked yet finds itself woken before it parks (the vGIC's change count,
+/// Wakes the vCPUs of `q` waiting in `SCHEDOP_poll` for `port` (Xen's
+/// `evtchn_check_pollers`; `None`: several ports, every poller): it became pending, masked or
+/// not. The wake-up goes through the scheduler as an interrupt's does; a vCPU not parked yet
+/// finds itself woken before it parks (the vGIC's change count,
 /// [`crate::portable::xen::Pollers::take_woken`]).
-fn wake_pollers(q: &Partition) {
-    let woken = q.xen.pollers.wake_all();
+fn wake_pollers(q: &Partition, port: Option<u32>) {
+    let woken = q.xen.pollers.wake(port);
     if woken == 0 {
         return;
     }
     // A vCPU between its last look at the change count and its park is caught by this.
     q.vgic.lock().wake_waiters();
-    for vcpu in (0..64).filter(|v| woken & (1 << v) != 0) {
+    for vcpu in (0..64).filter(|&v| woken & (1u64 << v) != 0) {
         super::sched::notify(q, vcpu);
     }
 }

@@ -33,6 +33,8 @@ pub fn handle(
     regs: &mut GuestRegisters,
     after_flush: &mut Option<Acknowledged>,
 ) -> Outcome {
+    // The vCPU ran since it last waited: a `SCHEDOP_poll` it waited in is over.
+    p.xen.pollers.ran(vcpu);
     match exit.vector {
         ExitVector::Synchronous => synchronous(cpu, p, vcpu, exit, regs),
         ExitVector::Irq => interrupted(cpu, p, vcpu, after_flush),
@@ -56,10 +58,10 @@ pub fn interrupted(cpu: usize, p: &Partition, vcpu: usize, after_flush: &mut Opt
     if maintenance.is_some() {
         *after_flush = maintenance;
     }
-    // A health deadline of this CPU's partitions may have passed (and stopped or
-    // restarted this vCPU's own partition).
+    // A health deadline of this CPU's partitions (a heartbeat, a Xen watchdog, a restart
+    // back-off) may have passed (and stopped or restarted this vCPU's own partition).
     let acted = super::health::poll(cpu);
-    if ((typed || acted) && stopped_meanwhile(p, vcpu, cpu)) || super::xen::watchdog_expired(p, cpu) {
+    if (typed || acted) && stopped_meanwhile(p, vcpu, cpu) {
         return Outcome::Leave;
     }
     Outcome::Resume
@@ -256,12 +258,16 @@ pub fn wait_for_interrupt(cpu: usize, p: &Partition, vcpu: usize, after_flush: &
     if !interrupts::any_listed() {
         let cntvoff = p.run.lock().cntvoff;
         let (ctl, cval) = timer::virtual_timer();
-        super::cpu_loop::arm_el2_timer(Some(p), virtual_timer_deadline(ctl, cval, cntvoff));
+        // The guest's timer, or the timeout of the `SCHEDOP_poll` it waits in, if earlier.
+        let timer = virtual_timer_deadline(ctl, cval, cntvoff);
+        let until = match (timer, p.xen.pollers.deadline(vcpu)) {
+            (Some(t), Some(poll)) => Some(t.min(poll)),
+            (t, poll) => t.or(poll),
+        };
+        super::cpu_loop::arm_el2_timer(until);
         interrupts::hold_virtual_timer(cpu, true);
         crate::arch::aarch64::cpu::wait_for_interrupt();
         timer::cancel_el2_deadline();
-        // The watchdog's deadline, if one is armed and the wait ended before it.
-        super::cpu_loop::arm_el2_timer(Some(p), None);
         interrupts::hold_virtual_timer(cpu, false);
         if interrupted(cpu, p, vcpu, after_flush) == Outcome::Leave {
             return false;

@@ -1,6 +1,7 @@
 //! Health deadlines at run time: a partition's heartbeat (`bulkhead,heartbeat-ms`: it must
-//! write to its console within that time, else its crash policy applies) and a crash restart
-//! waiting out its back-off (`bulkhead,restart-limit`). Both belong to the partition's home
+//! write to its console within that time, else its crash policy applies), its Xen
+//! `SCHEDOP_watchdog` timers (their expiry applies it too) and a crash restart waiting out its
+//! back-off (`bulkhead,restart-limit`). All belong to the partition's home
 //! CPU (vCPU 0's CPU), whose health timer (`timer::set_health_deadline`, the EL1 physical
 //! timer no guest reaches) is armed for the earliest of them. That CPU looks (`poll`) on
 //! every interrupt exit and every wake-up from idle; whoever sets a deadline on another CPU
@@ -42,9 +43,17 @@ pub fn started(p: &Partition) {
     }
 }
 
-/// `p` stopped: nothing of it is watched until it starts again.
+/// `p`'s earliest Xen watchdog deadline changed (`Partition::xen.watchdog`): its home CPU
+/// looks and arms its timer for it, whichever CPU the partition's vCPUs run on, if any.
+pub fn watchdog_changed(p: &Partition) {
+    tell_home(p);
+}
+
+/// `p` stopped: nothing of it is watched until it starts again (its Xen watchdogs are
+/// forgotten with the run; `xen::reset` clears them before the next).
 pub fn stopped(p: &Partition) {
     p.heartbeat.store(u64::MAX, Ordering::Release);
+    p.xen.watchdog.store(u64::MAX, Ordering::Release);
 }
 
 /// `p` wrote to its console: a sign of life, which moves its heartbeat deadline on. Only a
@@ -68,6 +77,7 @@ pub fn pending_restart(generation: u64, restart: u32, delay_ms: u64) -> PendingR
 /// waits for the next run, and its home CPU is told to wake at the end of the back-off.
 pub fn deferred(p: &Partition) {
     p.heartbeat.store(u64::MAX, Ordering::Release);
+    p.xen.watchdog.store(u64::MAX, Ordering::Release);
     tell_home(p);
 }
 
@@ -115,6 +125,23 @@ fn poll_slow(cpu: usize) -> bool {
             acted = true;
             super::restart_after_backoff(p, pending);
             continue;
+        }
+        // Its Xen watchdog: claimed once by the look that finds it expired, and only while the
+        // run that set it goes on (a stop or a pending restart forgets it).
+        let watchdog = p.xen.watchdog.load(Ordering::Acquire);
+        if watchdog <= now {
+            let running = {
+                let run = p.run.lock();
+                run.running && run.restart_pending.is_none()
+            };
+            if !running {
+                let _ = p.xen.watchdog.compare_exchange(watchdog, u64::MAX, Ordering::AcqRel, Ordering::Acquire);
+            } else if super::xen::watchdog_expired(p, now) {
+                acted = true;
+                continue;
+            }
+        } else {
+            earliest = earliest.min(watchdog);
         }
         let deadline = p.heartbeat.load(Ordering::Acquire);
         if deadline == u64::MAX {

@@ -41,8 +41,8 @@ pub struct PerCpu {
     /// it by this CPU); only this CPU sets and clears it.
     reschedule: AtomicBool,
     /// Its scheduler's next deadline (counter ticks; `u64::MAX`: none). The EL2 timer is
-    /// armed for the earlier of this and the running partition's Xen watchdog
-    /// (`cpu_loop::arm_el2_timer`); only this CPU reads and writes it.
+    /// armed for it, or for a waiting vCPU's earlier deadline (`cpu_loop::arm_el2_timer`);
+    /// only this CPU reads and writes it.
     pub slice: AtomicU64,
 }
 

@@ -401,14 +401,16 @@ impl Pool {
         state.scheduler.sleep(me, now);
         let sleepers = Self::wake_expired(&mut state, now);
         let decision = state.scheduler.pick(cpu, now);
+        // The timeout of a `SCHEDOP_poll` it waits in wakes it as its timer would.
+        let poll = p.xen.pollers.deadline(vcpu);
         if decision.run.is_none() {
-            return Wait::Here(earliest(decision.until, sleepers));
+            return Wait::Here(earliest(earliest(decision.until, sleepers), poll));
         }
         let registers = save();
         let parked = slot.lock().park(cpu, &registers).is_ok();
         if parked {
             let el1 = &registers.el1;
-            if let Some(d) = crate::portable::vcpu::virtual_timer_deadline(el1.cntv_ctl, el1.cntv_cval, cntvoff) {
+            if let Some(d) = earliest(crate::portable::vcpu::virtual_timer_deadline(el1.cntv_ctl, el1.cntv_cval, cntvoff), poll) {
                 state.sleep_until(me, d);
             }
             // An interrupt whose kick found the vCPU still blocked here would be lost now.

@@ -1,7 +1,8 @@
 //! Xen hypercalls on the machine: the `portable::xen` decisions made with the running vCPU's
 //! address translation (`arch::aarch64::translate`), the partition's RAM, its console, its
 //! live stage 2 and its vGIC, then turned into an [`Exit`] for `exits` to act on. Also the
-//! partition-wide parts: shared_info unmapped on a restart, and watchdog expiry.
+//! partition-wide parts: shared_info unmapped on a restart, and watchdog expiry (noticed by
+//! the partition's home CPU, `health`).
 
 use crate::arch::aarch64::context::GuestRegisters;
 use crate::arch::aarch64::{cpu, translate};
@@ -15,7 +16,7 @@ use crate::portable::xen::abi::{errno, layout::EVENT_CHANNEL_PPI, number, PAGE_S
 use crate::portable::xen::guest_memory::{in_ram, ipa_to_host};
 use crate::portable::evtchn::args::Call;
 use crate::portable::evtchn::Errno;
-use crate::portable::xen::{dispatch, Answer, Caller, Environment, GuestAccess, Hypercall, Outcome, Shutdown};
+use crate::portable::xen::{dispatch, Answer, Caller, Environment, GuestAccess, Hypercall, Outcome, PortSet, Shutdown};
 use crate::log;
 use crate::log::D;
 use core::sync::atomic::Ordering;
@@ -136,6 +137,10 @@ impl Environment for Machine<'_> {
     fn poll_cancel(&mut self) {
         self.p.xen.pollers.cancel(self.vcpu);
     }
+
+    fn poll_wait(&mut self, ports: &PortSet, deadline: u64) {
+        self.p.xen.pollers.wait(self.vcpu, ports, deadline);
+    }
 }
 
 /// Raises the event-channel upcall PPI on vCPU `vcpu` of `p`, kicking or waking it.
@@ -200,9 +205,9 @@ pub fn hypercall(p: &Partition, vcpu: usize, regs: &mut GuestRegisters) -> Exit 
     let outcome = dispatch(&mut Machine { p, vcpu }, &caller, &p.xen.state, &call);
     if call.number == number::SCHED_OP {
         let earliest = p.xen.state.lock().watchdogs.iter().flatten().copied().min().unwrap_or(u64::MAX);
-        if p.xen.watchdog.swap(earliest, Ordering::Relaxed) != earliest {
-            // This CPU's EL2 timer follows the new deadline at once.
-            super::cpu_loop::arm_el2_timer(Some(p), None);
+        if p.xen.watchdog.swap(earliest, Ordering::AcqRel) != earliest {
+            // The partition's home CPU follows the new deadline at once.
+            super::health::watchdog_changed(p);
         }
     }
     match outcome {
@@ -272,36 +277,29 @@ pub fn shutdown(p: &Partition, cpu: usize, how: Shutdown) -> LoopOutcome {
     LoopOutcome::Leave
 }
 
-/// Applies the crash policy if one of the partition's `SCHEDOP_watchdog` timers has expired;
-/// checked on its guest interrupt exits. The CPU running the vCPU that armed or kicked the
-/// watchdog has its EL2 timer set for the deadline (`cpu_loop::arm_el2_timer`), so that exit
-/// comes on time even from a guest spinning with its interrupts masked in a pool whose
-/// scheduler has no tick (`null`). Returns whether it acted.
-pub fn watchdog_expired(p: &Partition, cpu: usize) -> bool {
-    // Most exits: no watchdog armed (`u64::MAX`).
-    let deadline = p.xen.watchdog.load(Ordering::Relaxed);
-    if deadline == u64::MAX {
-        return false;
-    }
-    if deadline <= cpu::counter() {
-        return watchdog_fires(p, cpu);
-    }
-    // Not due: the EL2 timer may have fired for something else (and been disarmed).
-    super::cpu_loop::arm_el2_timer(Some(p), None);
-    false
-}
-
-/// The slow part of [`watchdog_expired`]: which one, and the crash policy.
+/// Applies the crash policy if one of the partition's `SCHEDOP_watchdog` timers has expired
+/// at counter value `now`: called by the partition's home CPU (`health::poll`), whose health
+/// timer is armed for the earliest deadline, so the expiry is noticed on time wherever the
+/// partition's vCPUs are: running on any CPU (with their interrupts masked too: the health
+/// timer is the hypervisor's), parked, or waiting. The watchdogs are cleared under the Xen
+/// state's lock, so one look acts, once. Returns whether it acted.
 #[cold]
 #[inline(never)]
-fn watchdog_fires(p: &Partition, cpu: usize) -> bool {
-    let now = cpu::counter();
-    let expired = p.xen.state.lock().expired_watchdog(now);
-    let Some(id) = expired else { return false };
-    let deadline = p.xen.watchdog.load(Ordering::Relaxed);
+pub fn watchdog_expired(p: &Partition, now: u64) -> bool {
+    let expired = {
+        let mut state = p.xen.state.lock();
+        let Some(id) = state.expired_watchdog(now) else { return false };
+        let deadline = state.watchdogs.get(id).copied().flatten().unwrap_or(now);
+        // The run it watched ends: no other look acts on it again.
+        state.watchdogs = [None; crate::portable::xen::abi::sched::WATCHDOGS];
+        p.xen.watchdog.store(u64::MAX, Ordering::Release);
+        (id, deadline)
+    };
+    let (id, deadline) = expired;
     let late = now.saturating_sub(deadline).saturating_mul(1_000_000) / cpu::counter_frequency().max(1);
+    super::output::flush(p.index);
     log!("bulkhead: partition \"{}\": its Xen watchdog {} expired ({} us after its deadline); applying its crash policy", p.name.as_str(), (id + 1), late);
-    crash(p, cpu, format_args!("its Xen watchdog {} expired", id + 1));
+    super::apply_crash_policy(p, format_args!("its Xen watchdog {} expired", id + 1));
     true
 }
 

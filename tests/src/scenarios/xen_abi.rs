@@ -192,6 +192,12 @@ pub const CASES: &[Case] = &[
     Case::Same("gnttab dump_table = -38"),
     Case::Same("gnttab unknown op 99 = -38"),
     Case::Same("gnttab query_size with continuation bits = -22"),
+    Case::Same("memory_op remove_from_physmap grant frame 0 = 0"),
+    Case::Same("gnttab setup_table after remove_from_physmap = 0 status 0 frame 0xffffffffffffffff"),
+    Case::Same("memory_op remove_from_physmap grant frame 0 again = -2"),
+    Case::Same("memory_op add_to_physmap grant_table frame 0 again = 0"),
+    Case::Same("gnttab grant frame 0 entry 1 after re-adding = flags 0x1"),
+    Case::Same("gnttab copy through the re-added frame = 0 status 0 reached true"),
     Case::Same("vcpu_op register_vcpu_info vcpu 0 = 0 pending 1 selector 0xffffffffffffffff time nonzero 0"),
     Case::Same("vcpu_op register_vcpu_info vcpu 0 again = -22"),
     Case::Same("vcpu_op register_vcpu_info vcpu 1 offset 4050 = -6"),
@@ -370,6 +376,15 @@ pub const CASES: &[Case] = &[
     Case::Same("hypercall 0x40 = -38"),
     Case::Same("hypercall 0x3e8 = -38"),
     Case::Same("hypercall 0xffffffffffffffff = -38"),
+    // SCHEDOP_poll's timeout, and whom an event wakes (vCPU 1 sends on port 4, which makes
+    // port 3 pending; ports 1 and 3 are masked, so no upcall is involved).
+    Case::Same("psci cpu_on vcpu 1 = ok"),
+    Case::Same("sched_op poll timeout already past = 0 pending 0x0"),
+    Case::Same("sched_op poll port 1, timeout in 20 ms = 0 woken by the timeout true"),
+    Case::Same("sched_op poll port 1, port 3 pending meanwhile = 0 woken by the timeout true sent true port 3 pending true"),
+    Case::Same("sched_op poll ports 1 3, port 3 pending meanwhile = 0 woken before the timeout true sent true port 3 pending true"),
+    Case::Same("sched_op poll port 3, pending meanwhile = 0 woken before the timeout true sent true port 3 pending true"),
+    Case::Same("event_channel_op reset after the polls = 0"),
     Case::Same("done"),
 ];
 
@@ -426,7 +441,7 @@ fn on_xen() -> Scenario {
 }
 
 /// A Xen watchdog expires while its guest spins with IRQs masked, taking no exit: the
-/// hypervisor's EL2 timer catches it on time and the partition's crash policy (stop) applies,
+/// partition's home CPU's health timer catches it on time and the partition's crash policy (stop) applies,
 /// while another partition keeps ticking.
 fn watchdog_masked() -> Scenario {
     let watchdog = vec![
@@ -448,10 +463,35 @@ fn watchdog_masked() -> Scenario {
     }
 }
 
+/// A Xen watchdog expires while its vCPU is parked (it waits in WFI with nothing to wake it,
+/// and `ticker` keeps their one credit2 CPU busy): no CPU runs the partition, yet its home
+/// CPU's health timer notices the expiry on time and its crash policy (stop) applies, while
+/// `ticker` keeps ticking on that CPU.
+fn watchdog_parked() -> Scenario {
+    let watchdog = vec![
+        started("watchdog"),
+        says("watchdog", "watchdog 1 armed for 1 s; waiting for ever"),
+        "bulkhead: partition \"watchdog\": its Xen watchdog 1 expired (".to_string(),
+        "bulkhead: partition \"watchdog\" crashed; stopping it (on-crash = stop)".to_string(),
+        stopped("watchdog"),
+    ];
+    let mut ticker = vec![started("ticker")];
+    ticker.extend((1..=4).map(|n| says("ticker", &format!("tick {n}"))));
+    ticker.push(says("ticker", "done"));
+    Scenario {
+        gic: Some(3),
+        expect: vec![Expect::Interleaved(vec![watchdog, ticker]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
+        partitions: Some(PartitionConfig { file: "tests/scenarios/virt-watchdog-parked.dts".into(), valid: true }),
+        forbidden: vec!["FAIL".to_string()],
+        ..Scenario::new("virt-gicv3-xen-watchdog-parked", "virt")
+    }
+}
+
 /// The conformance scenarios, and the watchdog's.
 pub fn all() -> Vec<Scenario> {
     vec![
         watchdog_masked(),
+        watchdog_parked(),
         on_bulkhead("virt-gicv3-xen-abi", "virt", Some(3), CONFIG),
         on_bulkhead("virt-gicv2-xen-abi", "virt", Some(2), CONFIG),
         on_bulkhead("raspi4b-xen-abi", "rpi4", None, "tests/scenarios/raspi4b-xen-abi.toml"),

@@ -46,15 +46,35 @@ impl Upcalls {
 pub struct Effects {
     /// vCPUs whose `evtchn_upcall_pending` went from 0 to 1.
     pub upcalls: Upcalls,
-    /// A port went from not pending to pending: the runtime wakes the partition's vCPUs
-    /// blocked in `SCHEDOP_poll` so they check their ports again (Xen's
-    /// `evtchn_check_pollers`), with [`super::EventChannels::is_pending`].
-    pub newly_pending: bool,
+    /// Which ports went from not pending to pending: the runtime wakes the partition's vCPUs
+    /// blocked in `SCHEDOP_poll` for them (Xen's `evtchn_check_pollers`), which then return.
+    pub newly_pending: NewlyPending,
     /// The first guest-memory failure, if any.
     pub fault: Option<MemoryError>,
 }
 
+/// The ports one operation made pending, for the pollers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NewlyPending {
+    /// None.
+    #[default]
+    None,
+    /// This one.
+    Port(u32),
+    /// More than one: every poller of the partition is woken (each looks at its ports again).
+    Several,
+}
+
 impl Effects {
+    /// Records that `port` went from not pending to pending.
+    pub fn became_pending(&mut self, port: u32) {
+        self.newly_pending = match self.newly_pending {
+            NewlyPending::None => NewlyPending::Port(port),
+            NewlyPending::Port(p) if p == port => NewlyPending::Port(p),
+            _ => NewlyPending::Several,
+        };
+    }
+
     /// Records a failure (the first one is kept).
     pub fn fault(&mut self, error: MemoryError) {
         self.fault.get_or_insert(error);

@@ -209,7 +209,7 @@ impl EventChannels {
         };
         let priority = channel.priority.min(fifo::PRIORITY_MIN);
         if !test_and_set(mem, word, fifo::PENDING)? {
-            fx.newly_pending = true;
+            fx.became_pending(port);
         }
         if test(mem, word, fifo::MASKED)? || test_and_set(mem, word, fifo::LINKED)? {
             return Ok(());

@@ -32,7 +32,7 @@ pub mod two_level;
 #[cfg(test)]
 mod tests;
 
-pub use effects::{Delivery, Effects, PeerClosed, PeerReset, Route, Upcalls};
+pub use effects::{Delivery, Effects, NewlyPending, PeerClosed, PeerReset, Route, Upcalls};
 pub use error::{Errno, StaticChannelError};
 pub use interdomain::{bind_interdomain, resolve_domid, Pair};
 pub use memory::{EventMemory, MemoryError, NoMemory};

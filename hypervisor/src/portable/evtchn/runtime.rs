@@ -9,7 +9,7 @@ use dom0less_config::plan::EventChannel;
 use spin::{Mutex, MutexGuard};
 
 use super::args::Call;
-use super::{bind_channel, bind_interdomain, resolve_domid, Delivery, Effects, Errno, EventChannels, EventMemory, MemoryError, Pair, PeerClosed, PeerReset, Route, StaticChannelError};
+use super::{bind_channel, bind_interdomain, resolve_domid, Delivery, Effects, Errno, EventChannels, EventMemory, MemoryError, NewlyPending, Pair, PeerClosed, PeerReset, Route, StaticChannelError};
 use crate::portable::xen::Answer;
 
 /// What the runtime needs of the machine. Partitions are named by index (domain id - 1).
@@ -29,8 +29,9 @@ pub trait Machine {
     fn sync(&self, partition: usize, table: &mut EventChannels);
     /// Raises the upcall on vCPU `vcpu` of `partition` (no table lock held).
     fn raise(&self, partition: usize, vcpu: usize);
-    /// A port of `partition` became pending: wake its vCPUs in `SCHEDOP_poll`.
-    fn wake_pollers(&self, partition: usize);
+    /// Port `port` of `partition` became pending (`None`: several did): wake its vCPUs in
+    /// `SCHEDOP_poll` that wait for it.
+    fn wake_pollers(&self, partition: usize, port: Option<u32>);
     /// An event for `partition` was lost: its memory refused the write.
     fn lost(&self, partition: usize, fault: MemoryError);
     /// The static channels of `partition` (from its config).
@@ -58,8 +59,10 @@ fn act<M: Machine>(m: &M, partition: usize, fx: &Effects) {
     for vcpu in fx.upcalls.iter() {
         m.raise(partition, usize::from(vcpu));
     }
-    if fx.newly_pending {
-        m.wake_pollers(partition);
+    match fx.newly_pending {
+        NewlyPending::None => {}
+        NewlyPending::Port(port) => m.wake_pollers(partition, Some(port)),
+        NewlyPending::Several => m.wake_pollers(partition, None),
     }
     if let Some(fault) = fx.fault {
         m.lost(partition, fault);

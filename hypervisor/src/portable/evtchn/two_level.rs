@@ -22,7 +22,7 @@ impl EventChannels {
         if test_and_set(mem, shared + shared_info::EVTCHN_PENDING, port)? {
             return Ok(());
         }
-        fx.newly_pending = true;
+        fx.became_pending(port);
         if !test(mem, shared + shared_info::EVTCHN_MASK, port)? {
             self.select_2l(vcpu, port, mem, fx)?;
         }

@@ -81,6 +81,22 @@ impl Grants {
         Errno::Eopnotsupp
     }
 
+    /// `XENMEM_remove_from_physmap` of guest frame `gfn` where a frame of the caller's grant
+    /// table is mapped: unmaps it (the frame keeps its entries and can be mapped again with
+    /// `add_to_physmap`; `setup_table` lists it as unmapped meanwhile), as Xen removes it.
+    /// Returns whether a grant frame was there.
+    pub fn unmap_table_frame(&mut self, caller: usize, gfn: u64, stage2: &mut impl Stage2) -> bool {
+        let Some(table) = self.tables.get_mut(caller) else {
+            return false;
+        };
+        let Some(slot) = table.frame_gfns.iter_mut().find(|g| **g == Some(gfn)) else {
+            return false;
+        };
+        *slot = None;
+        stage2.unmap(caller, gfn);
+        true
+    }
+
     /// `XENMEM_add_to_physmap` with `XENMAPSPACE_grant_table`: maps grant frame `index` of the
     /// caller's table at guest frame `gfn`, growing the table to `index + 1` frames. Status
     /// frames (v2) and frames past `max_grant_frames` are -EINVAL, as on Xen; so is a `gfn`

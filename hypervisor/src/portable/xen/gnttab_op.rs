@@ -298,6 +298,13 @@ pub fn add_grant_frame(env: &mut impl Environment, caller: &Caller<'_>, idx: u64
     }
 }
 
+/// `XENMEM_remove_from_physmap` of guest frame `gpfn`: whether a frame of the caller's grant
+/// table was mapped there (and is now unmapped).
+pub fn remove_grant_frame(env: &mut impl Environment, caller: &Caller<'_>, gpfn: u64) -> bool {
+    let me = index(caller);
+    with_grants(env, |g, _, s2| g.unmap_table_frame(me, gpfn, &mut { s2 })).unwrap_or(false)
+}
+
 /// The reservation commands of `memory_op`; `None` for any other command. As on Xen, an
 /// increase, decrease or populate call returns how many extents it did (`start` when its
 /// arguments are refused); the counts return pages or an errno.

@@ -1,7 +1,7 @@
 //! `memory_op`: `XENMEM_add_to_physmap` and `XENMEM_add_to_physmap_batch` for the map spaces
 //! a partition uses, `XENMAPSPACE_shared_info` and `XENMAPSPACE_grant_table` (the other
 //! spaces get the errors Xen 4.17 gives a domU), `XENMEM_remove_from_physmap` for the
-//! shared_info page, and the reservation calls (`gnttab_op`). Every other `memory_op`
+//! shared_info page and grant-table frames, and the reservation calls (`gnttab_op`). Every other `memory_op`
 //! command is -ENOSYS.
 
 use super::abi::{errno, memory, INVALID_GFN};
@@ -39,8 +39,8 @@ pub fn memory_op(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<
 
 /// `XENMEM_remove_from_physmap`, in Xen 4.17's order: no continuation (-EINVAL), the
 /// structure (-EFAULT), the domain (-ESRCH; another domU -EPERM), then the frame. The frame
-/// shared_info is mapped at is unmapped (0), and `add_to_physmap` may map it again. A frame
-/// of the partition's RAM is refused (-EPERM; Xen takes the page out of the domain, but a
+/// shared_info is mapped at, or a frame of the caller's grant table, is unmapped (0), and
+/// `add_to_physmap` may map it again. A frame of the partition's RAM is refused (-EPERM; Xen takes the page out of the domain, but a
 /// partition's memory is fixed by its config); a frame with nothing there is -ENOENT.
 fn remove_from_physmap(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<XenState>, start: u64, arg: u64) -> i64 {
     if start != 0 {
@@ -55,15 +55,21 @@ fn remove_from_physmap(env: &mut impl Environment, caller: &Caller<'_>, state: &
         Domain::Other => return -errno::EPERM,
         Domain::Caller => {}
     }
-    let mut xen = state.lock();
-    if xen.shared_info_gfn == Some(gpfn) {
-        return match env.unmap_shared_info(gpfn) {
-            Ok(()) => {
-                xen.shared_info_gfn = None;
-                0
-            }
-            Err(e) => e,
-        };
+    {
+        let mut xen = state.lock();
+        if xen.shared_info_gfn == Some(gpfn) {
+            return match env.unmap_shared_info(gpfn) {
+                Ok(()) => {
+                    xen.shared_info_gfn = None;
+                    0
+                }
+                Err(e) => e,
+            };
+        }
+    }
+    // Taken after the Xen state's lock is released: the grant lock is never taken inside it.
+    if super::gnttab_op::remove_grant_frame(env, caller, gpfn) {
+        return 0;
     }
     let ram = gpfn.checked_mul(super::abi::PAGE_SIZE).is_some_and(|ipa| super::guest_memory::ipa_to_host(caller.banks, ipa, super::abi::PAGE_SIZE).is_some());
     if ram {

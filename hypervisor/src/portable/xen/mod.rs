@@ -24,7 +24,7 @@ mod version;
 pub use evtchn_op::Answer;
 pub use guest_memory::{Fault, GuestAccess};
 pub use partition::{XenPartition, HYPERVISOR_NODE};
-pub use poll::Pollers;
+pub use poll::{system_time_to_counter, PortSet, Pollers};
 pub use state::{VcpuInfo, XenState};
 
 use crate::portable::guest::boot::GuestBank;
@@ -135,7 +135,7 @@ pub trait Environment: GuestAccess {
     fn unmap_shared_info(&mut self, gfn: u64) -> Result<(), i64>;
     /// Raises the event-channel upcall (PPI 31) on vCPU `vcpu` of the partition.
     fn raise_upcall(&mut self, vcpu: usize);
-    /// The counter (CNTPCT) now, and its ticks per second, for watchdogs.
+    /// The counter (CNTPCT) now, and its ticks per second, for watchdogs and poll timeouts.
     fn now(&self) -> (u64, u64);
     /// Performs one decoded `event_channel_op` on the partitions' event-channel tables,
     /// raising the upcalls it causes (`portable::evtchn`, with its lock order).
@@ -158,6 +158,10 @@ pub trait Environment: GuestAccess {
     fn port_pending(&mut self, port: u32) -> Result<bool, crate::portable::evtchn::Errno>;
     /// The poll returns without waiting.
     fn poll_cancel(&mut self);
+    /// The poll found none of its ports pending: the calling vCPU waits (after this call
+    /// returns [`Outcome::Block`]) until one of `ports` becomes pending or the counter reaches
+    /// `deadline` (`u64::MAX`: no timeout), whichever comes first, or an interrupt comes.
+    fn poll_wait(&mut self, ports: &PortSet, deadline: u64);
 }
 
 /// The answer to a hypercall that needs nothing of the partition, its state or guest memory

@@ -4,6 +4,7 @@
 use super::abi::{errno, sched, DOMID_SELF};
 use super::guest_memory::{copy_from_guest, read_struct, u16_at, u32_at, u64_at};
 use super::state::XenState;
+use super::poll::{system_time_to_counter, PortSet};
 use super::{Caller, Domain, Environment, Outcome, Shutdown};
 use spin::Mutex;
 
@@ -54,25 +55,32 @@ pub fn sched_op(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<X
     }
 }
 
-/// `SCHEDOP_poll`, in Xen's order: the vCPU is marked polling, then each port is read
-/// (-EFAULT) and looked at (-EINVAL for no port; 0 at once if pending, masked or not); if none
-/// is pending the vCPU waits as for `SCHEDOP_block` without unmasking, until one of its
-/// partition's ports becomes pending or an interrupt comes. The timeout is not kept: it
-/// waits for one of those (Xen also returns at the timeout).
+/// `SCHEDOP_poll`, in Xen 4.17's order (`do_poll`): more than 128 ports -EINVAL; the vCPU is
+/// marked polling, then each port is read (-EFAULT) and looked at (-EINVAL for no port; 0 at
+/// once if pending, masked or not). With none pending, the timeout (`struct sched_poll`'s
+/// third field: an absolute system time in ns, 0 for none) is looked at: one already past
+/// returns 0 at once (Xen blocks and its timer wakes the vCPU straight away: the same answer);
+/// otherwise the vCPU waits as for `SCHEDOP_block`, without unmasking, until one of its ports
+/// becomes pending, the timeout passes or an interrupt comes, and returns 0.
 fn poll(env: &mut impl Environment, caller: &Caller<'_>, arg: u64) -> Outcome {
     let Ok(request) = read_struct::<{ sched::POLL_SIZE }>(env, caller.banks, arg) else {
         return Outcome::Return(-errno::EFAULT);
     };
-    let (ports, count) = (u64_at(&request, 0), u32_at(&request, 8));
+    let (ports, count, timeout) = (u64_at(&request, 0), u32_at(&request, 8), u64_at(&request, 16));
     if count > sched::POLL_MAX_PORTS {
         return Outcome::Return(-errno::EINVAL);
     }
     env.poll_begin();
+    let mut wanted = PortSet::EMPTY;
     let mut port = [0u8; 4];
     for i in 0..u64::from(count) {
         let looked = match copy_from_guest(env, caller.banks, ports.wrapping_add(i * 4), &mut port) {
             Err(_) => Err(-errno::EFAULT),
-            Ok(()) => env.port_pending(u32::from_le_bytes(port)).map_err(|e| e.to_return()),
+            Ok(()) => {
+                let number = u32::from_le_bytes(port);
+                wanted.insert(number);
+                env.port_pending(number).map_err(|e| e.to_return())
+            }
         };
         match looked {
             Ok(false) => {}
@@ -86,6 +94,19 @@ fn poll(env: &mut impl Environment, caller: &Caller<'_>, arg: u64) -> Outcome {
             }
         }
     }
+    let deadline = match timeout {
+        0 => u64::MAX,
+        ns => {
+            let (now, frequency) = env.now();
+            let deadline = system_time_to_counter(ns, frequency);
+            if deadline <= now {
+                env.poll_cancel();
+                return Outcome::Return(0);
+            }
+            deadline
+        }
+    };
+    env.poll_wait(&wanted, deadline);
     Outcome::Block { unmask: false }
 }
 

@@ -30,11 +30,13 @@ struct Fake {
     pending: Vec<u32>,
     /// Whether the vCPU polls now (begun and not cancelled).
     polling: bool,
+    /// What a poll that waits waits for: its ports and deadline.
+    waiting: Option<(super::PortSet, u64)>,
 }
 
 impl Fake {
     fn new() -> Self {
-        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new(), world: crate::portable::gnttab::tests::World::new(2), refusals: Vec::new(), pending: Vec::new(), polling: false }
+        Self { ram: vec![0; RAM_SIZE as usize], shared_info: vec![0; 4096], console: Vec::new(), mapped: Vec::new(), upcalls: Vec::new(), vcpus_up: 1, evtchn_calls: Vec::new(), world: crate::portable::gnttab::tests::World::new(2), refusals: Vec::new(), pending: Vec::new(), polling: false, waiting: None }
     }
 
     fn slot(&mut self, pa: u64, size: usize) -> &mut [u8] {
@@ -97,7 +99,7 @@ impl Environment for Fake {
     }
 
     fn now(&self) -> (u64, u64) {
-        (1000, 100)
+        (1000, 1000)
     }
 
     fn event_channel(&mut self, call: crate::portable::evtchn::args::Call) -> Result<super::Answer, crate::portable::evtchn::Errno> {
@@ -137,6 +139,11 @@ impl Environment for Fake {
     fn poll_cancel(&mut self) {
         assert!(self.polling, "a poll cancelled that had not begun");
         self.polling = false;
+    }
+
+    fn poll_wait(&mut self, ports: &super::PortSet, deadline: u64) {
+        assert!(self.polling, "a poll waits after it began");
+        self.waiting = Some((*ports, deadline));
     }
 }
 
@@ -411,9 +418,9 @@ fn sched_op_maps_reasons_and_keeps_watchdogs() {
     assert_eq!(watchdog(&mut f, 3, 10), -errno::EINVAL);
     assert_eq!(watchdog(&mut f, 2, 0), 0);
     assert_eq!(watchdog(&mut f, 2, 5), -errno::EINVAL);
-    assert_eq!(s.lock().watchdogs, [Some(1000 + 10 * 100), None]);
-    assert_eq!(s.lock().expired_watchdog(1999), None);
-    assert_eq!(s.lock().expired_watchdog(2000), Some(0));
+    assert_eq!(s.lock().watchdogs, [Some(1000 + 10 * 1000), None]);
+    assert_eq!(s.lock().expired_watchdog(10_999), None);
+    assert_eq!(s.lock().expired_watchdog(11_000), Some(0));
     assert_eq!(watchdog(&mut f, u32::MAX, u32::MAX), -errno::EINVAL);
     f.poke(BUF, &[0u8; 8]);
     assert_eq!(ret(&mut f, &s, number::SCHED_OP, &[sched::REMOTE_SHUTDOWN, BUF]), -errno::ESRCH);
@@ -494,6 +501,50 @@ fn poll_returns_at_once_for_a_pending_port_and_waits_otherwise() {
     assert!(!f.polling);
     // No ports: waits (for an interrupt).
     assert_eq!(poll(&mut f, &[]), Outcome::Block { unmask: false });
+}
+
+/// Polls `list` with `timeout` (system time, ns); the fake's counter is at 1000, 1 kHz.
+fn poll_with_timeout(f: &mut Fake, s: &Mutex<XenState>, list: &[u32], timeout: u64) -> Outcome {
+    let ports = BUF + 64;
+    for (i, port) in list.iter().enumerate() {
+        f.poke(ports + 4 * i as u64, &port.to_le_bytes());
+    }
+    let mut request = [0u8; 24];
+    request[..8].copy_from_slice(&ports.to_le_bytes());
+    request[8..12].copy_from_slice(&(list.len() as u32).to_le_bytes());
+    request[16..].copy_from_slice(&timeout.to_le_bytes());
+    f.poke(BUF, &request);
+    f.polling = false;
+    f.waiting = None;
+    call(f, s, number::SCHED_OP, &[sched::POLL, BUF])
+}
+
+#[test]
+fn poll_waits_for_its_own_ports_until_its_timeout() {
+    let (mut f, s) = (Fake::new(), state());
+    // No timeout (0): the vCPU waits for its two ports and nothing else, with no deadline.
+    assert_eq!(poll_with_timeout(&mut f, &s, &[3, 70], 0), Outcome::Block { unmask: false });
+    let (ports, deadline) = f.waiting.expect("the poll waits");
+    assert_eq!(deadline, u64::MAX);
+    assert!(ports.contains(3) && ports.contains(70));
+    assert!(!ports.contains(4) && !ports.contains(69) && !ports.contains(1));
+    // 2 s of system time is counter value 2000 at 1 kHz: after now (1000), so it waits.
+    assert_eq!(poll_with_timeout(&mut f, &s, &[7], 2_000_000_000), Outcome::Block { unmask: false });
+    assert_eq!(f.waiting.map(|(_, d)| d), Some(2000));
+    assert!(f.polling);
+    // A timeout at or before now returns 0 at once, the poll over, whatever the ports.
+    for past in [1, 1_000_000_000] {
+        assert_eq!(poll_with_timeout(&mut f, &s, &[7], past), Outcome::Return(0));
+        assert!(!f.polling && f.waiting.is_none());
+    }
+    // The ports are looked at before the timeout (Xen's order): a bad port is still -EINVAL.
+    assert_eq!(poll_with_timeout(&mut f, &s, &[9000], 1), Outcome::Return(-errno::EINVAL));
+    f.pending = vec![7];
+    assert_eq!(poll_with_timeout(&mut f, &s, &[7], 2_000_000_000), Outcome::Return(0));
+    assert!(f.waiting.is_none());
+    // The largest timeout saturates: no deadline the counter can reach.
+    assert_eq!(poll_with_timeout(&mut f, &s, &[8], u64::MAX), Outcome::Block { unmask: false });
+    assert_eq!(f.waiting.map(|(_, d)| d), Some(u64::MAX / 1_000_000));
 }
 
 #[test]

@@ -16,7 +16,9 @@
 //! write `ICC_SGI0R_EL1`, a GICv3 register that traps to the hypervisor and that it does not
 //! emulate, which applies the partition's crash policy; or `spin.watchdog=S`: create a Xen
 //! watchdog (`SCHEDOP_watchdog`) of S seconds, say so, then spin for ever with IRQs masked
-//! and nothing that traps, so that only the hypervisor's own timer can notice it expire.
+//! and nothing that traps, so that only the hypervisor's own timer can notice it expire (with
+//! `spin.wait` as well: wait for ever in WFI instead, with no interrupt that could end it, so
+//! that a scheduler parks the vCPU and gives its CPU to others).
 #![no_std]
 #![no_main]
 
@@ -122,6 +124,12 @@ fn watchdog(guest: &Guest, seconds: u64, mut state: u64) -> ! {
         guest.fail(format_args!("SCHEDOP_watchdog create = {id}"));
     }
     test_guests::runtime::cpu::mask_interrupts();
+    if guest.bootargs.split(' ').any(|word| word == "spin.wait") {
+        say!(guest, "watchdog {id} armed for {seconds} s; waiting for ever");
+        loop {
+            test_guests::runtime::cpu::wait_for_interrupt();
+        }
+    }
     say!(guest, "watchdog {id} armed for {seconds} s; spinning with interrupts masked");
     loop {
         state = batch(state);

@@ -412,11 +412,18 @@ fn newly_pending_ports_are_reported_for_pollers() {
     assert_eq!(w.tables[0].is_pending(a, &mut w.mems[0]), Ok(false));
     let mut fx = Effects::default();
     w.tables[0].send(a, &mut w.mems[0], &mut fx).unwrap();
-    assert!(fx.newly_pending);
+    assert_eq!(fx.newly_pending, NewlyPending::Port(a));
     assert_eq!(w.tables[0].is_pending(a, &mut w.mems[0]), Ok(true));
     let mut fx = Effects::default();
     w.tables[0].send(a, &mut w.mems[0], &mut fx).unwrap();
-    assert!(!fx.newly_pending, "already pending");
+    assert_eq!(fx.newly_pending, NewlyPending::None, "already pending");
+    // Two ports in one operation's effects: the pollers cannot be told one port.
+    let mut fx = Effects::default();
+    fx.became_pending(a);
+    fx.became_pending(a);
+    assert_eq!(fx.newly_pending, NewlyPending::Port(a));
+    fx.became_pending(a + 1);
+    assert_eq!(fx.newly_pending, NewlyPending::Several);
     assert_eq!(w.tables[0].is_pending(a + 1, &mut w.mems[0]), Err(Errno::Einval), "free port");
     assert_eq!(w.tables[0].is_pending(4000, &mut w.mems[0]), Err(Errno::Einval));
     // The same in FIFO.
@@ -424,7 +431,7 @@ fn newly_pending_ports_are_reported_for_pollers() {
     let a = w.tables[0].bind_ipi(0, &mut w.mems[0]).unwrap();
     let mut fx = Effects::default();
     w.tables[0].send(a, &mut w.mems[0], &mut fx).unwrap();
-    assert!(fx.newly_pending);
+    assert_eq!(fx.newly_pending, NewlyPending::Port(a));
     assert_eq!(w.tables[0].is_pending(a, &mut w.mems[0]), Ok(true));
 }
 

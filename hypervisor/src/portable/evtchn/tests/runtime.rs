@@ -39,7 +39,7 @@ impl EventMemory for Mem<'_> {
 #[derive(Default)]
 struct Record {
     upcalls: Vec<(usize, usize)>,
-    woken: Vec<usize>,
+    woken: Vec<(usize, Option<u32>)>,
     lost: Vec<usize>,
     not_bound: Vec<(usize, u32)>,
     syncs: usize,
@@ -111,8 +111,8 @@ impl Machine for Fake {
     fn raise(&self, partition: usize, vcpu: usize) {
         self.record.lock().unwrap().upcalls.push((partition, vcpu));
     }
-    fn wake_pollers(&self, partition: usize) {
-        self.record.lock().unwrap().woken.push(partition);
+    fn wake_pollers(&self, partition: usize, port: Option<u32>) {
+        self.record.lock().unwrap().woken.push((partition, port));
     }
     fn lost(&self, partition: usize, _fault: MemoryError) {
         self.record.lock().unwrap().lost.push(partition);
@@ -138,7 +138,7 @@ fn an_interdomain_send_reaches_the_peer_and_raises_its_upcall() {
     // Binding raises an event on the binder's new port (Xen does).
     assert!(m.pending(1, b));
     assert_eq!(bound.upcalls, [(1, 0)]);
-    assert_eq!(bound.woken, [1], "a port became pending: pollers are woken");
+    assert_eq!(bound.woken, [(1, Some(b))], "a port became pending: its pollers are woken");
     assert_eq!(m.op(0, Call::Send { port: a }), Ok(Answer::Done));
     let sent = m.take();
     assert_eq!(sent.upcalls, [], "the peer's upcall is still pending from the bind");
@@ -150,7 +150,7 @@ fn an_interdomain_send_reaches_the_peer_and_raises_its_upcall() {
     assert_eq!(m.op(0, Call::Send { port: a }), Ok(Answer::Done));
     assert!(m.pending(1, b));
     let sent = m.take();
-    assert_eq!((sent.upcalls, sent.woken), (vec![(1, 0)], vec![1]));
+    assert_eq!((sent.upcalls, sent.woken), (vec![(1, 0)], vec![(1, Some(b))]));
     assert_eq!(m.status(0, a).status, abi::stat::INTERDOMAIN);
 }
 
@@ -167,7 +167,7 @@ fn a_masked_port_wakes_pollers_without_an_upcall() {
     assert_eq!(m.op(0, Call::Send { port: b }), Ok(Answer::Done));
     let sent = m.take();
     assert_eq!(sent.upcalls, [], "masked: no upcall");
-    assert_eq!(sent.woken, [0], "but the pollers wake");
+    assert_eq!(sent.woken, [(0, Some(a))], "but the pollers of that port wake");
     assert_eq!(runtime::port_pending(&m, 0, a), Ok(true));
     assert_eq!(runtime::port_pending(&m, 0, 40), Err(Errno::Einval), "a free port");
     assert_eq!(runtime::port_pending(&m, 3, a), Err(Errno::Einval), "no such partition");

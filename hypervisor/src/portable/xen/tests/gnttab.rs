@@ -103,6 +103,40 @@ fn grant_frames_map_only_into_the_window() {
     assert_eq!(add(&mut f), -errno::EPERM);
 }
 
+#[test]
+fn remove_from_physmap_unmaps_a_grant_frame_which_can_be_mapped_again() {
+    let (mut f, s) = (Fake::new(), state());
+    let add = |f: &mut Fake| ret(f, &s, number::MEMORY_OP, &[memory::ADD_TO_PHYSMAP, BUF]);
+    let remove = |f: &mut Fake, domid: u16, gpfn: u64| {
+        let mut request = [0u8; 16];
+        request[..2].copy_from_slice(&domid.to_le_bytes());
+        request[8..].copy_from_slice(&gpfn.to_le_bytes());
+        f.poke(BUF + 256, &request);
+        ret(f, &s, number::MEMORY_OP, &[memory::REMOVE_FROM_PHYSMAP, BUF + 256])
+    };
+    let window = WINDOW_BASE / 4096;
+    physmap(&mut f, DOMID_SELF, memory::SPACE_GRANT_TABLE, 2, window + 5);
+    assert_eq!(add(&mut f), 0);
+    // Another domain's id is refused before the frame is looked at.
+    assert_eq!(remove(&mut f, 2, window + 5), -errno::EPERM);
+    assert_eq!(f.world.s2.at(0, window + 5), Some(Mapped::TableFrame(2)));
+    // A window frame with nothing there.
+    assert_eq!(remove(&mut f, DOMID_SELF, window + 6), -errno::ENOENT);
+    assert_eq!(remove(&mut f, DOMID_SELF, window + 5), 0);
+    assert_eq!(f.world.s2.at(0, window + 5), None, "the frame left the stage 2");
+    assert_eq!(f.world.grants.table(0).unwrap().frame_gfn(2), None, "setup_table lists it unmapped");
+    assert_eq!(f.world.grants.table(0).unwrap().frames(), 3, "the table keeps its frames");
+    assert_eq!(remove(&mut f, DOMID_SELF, window + 5), -errno::ENOENT, "a hole now, as on Xen");
+    // Mapped again, at the same frame or another.
+    physmap(&mut f, DOMID_SELF, memory::SPACE_GRANT_TABLE, 2, window + 7);
+    assert_eq!(add(&mut f), 0);
+    assert_eq!(f.world.s2.at(0, window + 7), Some(Mapped::TableFrame(2)));
+    assert_eq!(remove(&mut f, 1, window + 7), 0, "the caller's own id");
+    physmap(&mut f, DOMID_SELF, memory::SPACE_GRANT_TABLE, 2, window + 5);
+    assert_eq!(add(&mut f), 0);
+    assert_eq!(f.world.grants.table(0).unwrap().frame_gfn(2), Some(window + 5));
+}
+
 /// Writes a `gnttab_map_grant_ref` at `at`.
 fn map_request(f: &mut Fake, at: u64, host_addr: u64, flags: u32, gref: u32, dom: u16) {
     let mut m = [0u8; 32];

@@ -12,7 +12,11 @@
 use test_guests::runtime::Guest;
 use test_guests::say;
 
-use super::{call, clear, page, peek, peek_u64, poke, BAD, DOMID_SELF, EVENT_CHANNEL_OP, NO_RAM, SCHED_OP};
+use core::sync::atomic::Ordering;
+
+use test_guests::runtime::timing::{counter_frequency, physical_count};
+
+use super::{call, clear, page, peek, peek_u64, poke, BAD, DOMID_SELF, EVENT_CHANNEL_OP, NO_RAM, SCHED_OP, READY, SEND_AT, SEND_PORT, SENT};
 
 const BIND_INTERDOMAIN: u64 = 0;
 const BIND_VIRQ: u64 = 1;
@@ -395,4 +399,97 @@ fn pointers(guest: &Guest) {
     say!(guest, "event_channel_op reset at the end = {}", reset(DOMID_SELF));
     quiet();
     say!(guest, "event_channel_op unknown command 99 = {}", call(EVENT_CHANNEL_OP, &[99, page(ARGS)]));
+}
+
+/// `SCHEDOP_poll` on `ports` with the timeout `timeout` gives for the counter value the call
+/// starts at (system time in ns; 0: none); returns the result and the counter ticks it took.
+/// The deadline is computed from the same counter value the time taken is measured from.
+fn poll_ports(ports: &[u32], timeout: impl FnOnce(u64) -> u64) -> (i64, u64) {
+    let list = page(ARGS) + 64;
+    for (i, port) in ports.iter().enumerate() {
+        poke(list + 4 * i as u64, &port.to_le_bytes());
+    }
+    let poll = page(ARGS) + 128;
+    poke(poll, &list.to_le_bytes());
+    poke(poll + 8, &(ports.len() as u32).to_le_bytes());
+    let start = physical_count();
+    poke(poll + 16, &timeout(start).to_le_bytes());
+    let rc = call(SCHED_OP, &[3, poll]);
+    (rc, physical_count().saturating_sub(start))
+}
+
+/// A timeout of Xen's system time `ms` milliseconds after counter value `count`, as a guest
+/// finds it on Arm: the physical counter in ns. (Xen counts from the counter at its own boot,
+/// Bulkhead from zero; under QEMU both start near zero, so a deadline is late at most by how
+/// long Xen took to start.)
+fn after_ms(count: u64, ms: u64) -> u64 {
+    let ns = u128::from(count) * 1_000_000_000 / u128::from(counter_frequency().max(1));
+    u64::try_from(ns).unwrap_or(u64::MAX).saturating_add(ms * 1_000_000)
+}
+
+/// Asks vCPU 1 to send on `port` `ms` milliseconds from now.
+fn send_later(port: u32, ms: u64) {
+    SEND_PORT.store(port, Ordering::Release);
+    SEND_AT.store(physical_count() + ms * counter_frequency() / 1000, Ordering::Release);
+}
+
+/// Waits until vCPU 1 has sent `count` events in all.
+fn wait_sent(count: u32) -> bool {
+    test_guests::runtime::cpu::wait_until(1_000_000, || SENT.load(Ordering::Acquire) >= count)
+}
+
+/// Whether 2-level port `port` (below 64) is pending.
+fn pending(port: u32) -> bool {
+    pending_word() & (1 << port) != 0
+}
+
+/// Clears 2-level port `port`'s pending bit.
+fn clear_pending(port: u32) {
+    poke(page(4) + 0x30, &(pending_word() & !(1 << port)).to_le_bytes());
+}
+
+/// `SCHEDOP_poll`'s timeout and whom an event wakes: a timeout already past returns at once,
+/// one in the near future wakes the vCPU then; a one-port poll is not woken by another port
+/// of the partition becoming pending (vCPU 1 sends on it meanwhile), a poll is woken by any of
+/// its own ports. The ports are masked, so no upcall (an interrupt, which would end any poll)
+/// is involved: only the poll's own wake-up and its timer can end it.
+pub fn timed_polls(guest: &'static test_guests::runtime::Guest) {
+    let mpidrs = guest.cpus.mpidrs();
+    let started = mpidrs.get(1).map(|&mpidr| guest.psci.cpu_on(mpidr, 1));
+    // Up, and then quiet for 10 ms more: its start is over before the first poll.
+    let up = matches!(started, Some(Ok(()))) && test_guests::runtime::cpu::wait_until(1_000_000, || READY.load(Ordering::Acquire) == 1);
+    let settle = physical_count() + 10 * counter_frequency() / 1000;
+    while physical_count() < settle {
+        core::hint::spin_loop();
+    }
+    say!(guest, "psci cpu_on vcpu 1 = {}", if up { "ok" } else { "failed" });
+    let (_, a) = alloc_unbound(DOMID_SELF, DOMID_SELF);
+    let _ = bind_interdomain(DOMID_SELF, a);
+    let (_, c) = alloc_unbound(DOMID_SELF, DOMID_SELF);
+    let (_, d) = bind_interdomain(DOMID_SELF, c);
+    quiet();
+    poke(page(4) + 0x230, &((1u64 << a) | (1u64 << c)).to_le_bytes());
+    let ms = counter_frequency() / 1000;
+    let (rc, _) = poll_ports(&[a], |_| 1);
+    say!(guest, "sched_op poll timeout already past = {rc} pending {:#x}", pending_word());
+    let (rc, took) = poll_ports(&[a], |start| after_ms(start, 20));
+    say!(guest, "sched_op poll port {a}, timeout in 20 ms = {rc} woken by the timeout {}", took >= 20 * ms);
+    // Port c becomes pending 5 ms in: not a's poll's port.
+    send_later(d, 5);
+    let (rc, took) = poll_ports(&[a], |start| after_ms(start, 30));
+    let sent = wait_sent(1);
+    say!(guest, "sched_op poll port {a}, port {c} pending meanwhile = {rc} woken by the timeout {} sent {sent} port {c} pending {}", took >= 30 * ms, pending(c));
+    // The same event for a poll of a and c: c's event ends it.
+    clear_pending(c);
+    send_later(d, 5);
+    let (rc, took) = poll_ports(&[a, c], |start| after_ms(start, 1000));
+    let sent = wait_sent(2);
+    say!(guest, "sched_op poll ports {a} {c}, port {c} pending meanwhile = {rc} woken before the timeout {} sent {sent} port {c} pending {}", took < 500 * ms, pending(c));
+    clear_pending(c);
+    send_later(d, 5);
+    let (rc, took) = poll_ports(&[c], |start| after_ms(start, 1000));
+    let sent = wait_sent(3);
+    say!(guest, "sched_op poll port {c}, pending meanwhile = {rc} woken before the timeout {} sent {sent} port {c} pending {}", took < 500 * ms, pending(c));
+    say!(guest, "event_channel_op reset after the polls = {}", reset(DOMID_SELF));
+    quiet();
 }

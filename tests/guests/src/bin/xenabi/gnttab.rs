@@ -17,7 +17,7 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 use test_guests::runtime::Guest;
 use test_guests::say;
 
-use super::{call, peek, peek_u64, poke, BAD, DOMID_SELF, MEMORY_OP, NO_RAM};
+use super::{call, peek, peek_u64, poke, remove, BAD, DOMID_SELF, MEMORY_OP, NO_RAM};
 
 const GRANT_TABLE_OP: u64 = 20;
 /// `GNTTABOP_*`.
@@ -104,6 +104,7 @@ pub fn cases(guest: &Guest) {
     maps(guest);
     copies(guest);
     refused(guest);
+    removal(guest);
 }
 
 fn query_size(dom: u16) -> (i64, i16, u32, u32) {
@@ -354,4 +355,25 @@ fn refused(guest: &Guest) {
     say!(guest, "gnttab dump_table = {}", gnttab(DUMP_TABLE, buf, 1));
     say!(guest, "gnttab unknown op 99 = {}", gnttab(99, buf, 1));
     say!(guest, "gnttab query_size with continuation bits = {}", gnttab(QUERY_SIZE | 1 << 12, buf, 1));
+}
+
+/// Grant frame 0 taken out of the guest's address space with `XENMEM_remove_from_physmap`,
+/// then mapped again at the same frame: its entries are still there, and a copy through one
+/// of them works.
+fn removal(guest: &Guest) {
+    let window = WINDOW >> 12;
+    say!(guest, "memory_op remove_from_physmap grant frame 0 = {}", remove(DOMID_SELF, window));
+    let (rc, st) = setup_table(1, 1);
+    say!(guest, "gnttab setup_table after remove_from_physmap = {rc} status {st} frame {:#x}", peek_u64(page(1)));
+    say!(guest, "memory_op remove_from_physmap grant frame 0 again = {}", remove(DOMID_SELF, window));
+    say!(guest, "memory_op add_to_physmap grant_table frame 0 again = {}", add_frame(DOMID_SELF, 0, window));
+    say!(guest, "gnttab grant frame 0 entry 1 after re-adding = flags {:#x}", flags(1));
+    let (buf, source, granted) = (page(0), page(3), page(2));
+    poke(source + 200, b"copied after the re-add");
+    poke(granted + 1000, &[0; 23]);
+    copy_request(buf, source >> 12, DOMID_SELF, 200, 1, 1000, 23, DEST_GREF);
+    let rc = gnttab(COPY, buf, 1);
+    let mut copied = [0u8; 23];
+    peek(granted + 1000, &mut copied);
+    say!(guest, "gnttab copy through the re-added frame = {rc} status {} reached {}", status(buf + 36), &copied == b"copied after the re-add");
 }

@@ -11,6 +11,7 @@
 #![no_main]
 
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use test_guests::fdt::Fdt;
 use test_guests::runtime::cpu::virtual_timer;
@@ -22,7 +23,7 @@ use test_guests::say;
 mod evtchn;
 mod gnttab;
 
-test_guests::entry!(main);
+test_guests::entry!(main, secondary);
 
 const MEMORY_OP: u64 = 12;
 const XEN_VERSION: u64 = 17;
@@ -54,7 +55,8 @@ fn page(index: usize) -> u64 {
 
 fn poke(address: u64, bytes: &[u8]) {
     for (i, &b) in bytes.iter().enumerate() {
-        // SAFETY: callers pass addresses inside `PAGES`, which only this CPU touches.
+        // SAFETY: callers pass addresses inside `PAGES`; each page is touched by one vCPU
+        // (`SENDER_PAGE` by vCPU 1, the others by vCPU 0).
         unsafe { write_volatile((address + i as u64) as *mut u8, b) };
     }
 }
@@ -112,11 +114,41 @@ fn main(guest: &'static Guest) -> ! {
     // Last: on Xen it takes a RAM page out of the domain, which no later case may count.
     remove_from_physmap(guest, page(4) >> 12);
     others(guest);
+    // After every case that needs vCPU 1 down: it sends the events the polls wait for.
+    evtchn::timed_polls(guest);
     say!(guest, "done");
     let reason = page(0);
     poke(reason, &0u32.to_le_bytes());
     call(SCHED_OP, &[2, reason]);
     guest.fail(format_args!("SCHEDOP_shutdown returned"))
+}
+
+/// vCPU 1's one job: `EVTCHNOP_send` on [`SEND_PORT`] once the physical counter reaches
+/// [`SEND_AT`] (0: nothing to do), then [`SENT`] counts it.
+pub static SEND_AT: AtomicU64 = AtomicU64::new(0);
+pub static SEND_PORT: AtomicU32 = AtomicU32::new(0);
+pub static SENT: AtomicU32 = AtomicU32::new(0);
+/// Set by vCPU 1 once it is up and waiting for work: the timed polls start after its start-up.
+pub static READY: AtomicU32 = AtomicU32::new(0);
+/// vCPU 1's scratch page: the other pages are vCPU 0's.
+const SENDER_PAGE: usize = 11;
+
+/// vCPU 1 (started by `evtchn::timed_polls`): sends an event when it is told to, at the time
+/// it is told, while vCPU 0 waits in `SCHEDOP_poll`. It prints nothing.
+fn secondary(_guest: &'static Guest, _slot: usize) -> ! {
+    READY.store(1, Ordering::Release);
+    loop {
+        let at = SEND_AT.load(Ordering::Acquire);
+        if at == 0 || test_guests::runtime::timing::physical_count() < at {
+            core::hint::spin_loop();
+            continue;
+        }
+        let buf = page(SENDER_PAGE);
+        poke(buf, &SEND_PORT.load(Ordering::Acquire).to_le_bytes());
+        call(EVENT_CHANNEL_OP, &[4, buf]);
+        SEND_AT.store(0, Ordering::Release);
+        SENT.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// What the device tree says of the hypervisor.

@@ -105,6 +105,11 @@ const ISOLATION_SATURATED: Config = Config {
     options: &ISOLATION_OPTIONS,
 };
 
+/// The bench guest's timer case alone in a null pool with direct interrupt delivery: booted
+/// on Bulkhead only, against the same guest on bare QEMU.
+const DIRECT: Config =
+    Config { name: "direct", file: "tests/scenarios/bench/direct.dts", guests: &[rows::LATENCY_GUEST], options: &VIRTUAL_TIME };
+
 /// Why the bench could not run or is incomplete.
 #[derive(Debug)]
 pub enum BenchError {
@@ -323,6 +328,11 @@ pub fn bench() -> Result<(), BenchError> {
     options.extend(plugin_args);
     let args = qemu_args(&linux.kernel(), None, Some(linux::BOOTARGS), &options)?;
     runs.push(Run { name: bare_name.into(), args, guests: &[linux::GUEST], plugin_log: Some(bare_log), totals: true });
+    runs.push(plan(DIRECT, "bulkhead", &ours, &guests, None, None)?);
+    // The timer case on bare QEMU, no hypervisor: what direct delivery is compared with.
+    let bare_timer = qemu_args(&bench_guest, None, Some(&format!("guest.name={} bench.mode=timer", rows::BARE_TIMER_GUEST)), &time)?;
+    let bare_timer: Vec<String> = bare_timer.into_iter().map(|a| a.replace(",virtualization=on", "")).collect();
+    runs.push(Run { name: "bench-timer-bare".into(), args: bare_timer, guests: &[rows::BARE_TIMER_GUEST], plugin_log: None, totals: false });
     println!("xtask: bench: {} QEMU boots, two at a time, under -icount", runs.len());
     let mut booted = boot_all(&runs, &logs).into_iter();
     let mut next = || booted.next().unwrap_or_else(|| Err(BenchError::Incomplete(vec!["a boot is missing".into()])));
@@ -331,6 +341,7 @@ pub fn bench() -> Result<(), BenchError> {
     let (alone, saturated) = (next()?, next()?);
     let (evtchn_ours, evtchn_xen, evtchn_null) = (next()?, next()?, next()?);
     let (linux_ours, linux_xen, linux_bare) = (next()?, next()?, next()?);
+    let (direct, timer_bare) = (next()?, next()?);
 
     let ours_report = rows::report(&latency_ours.reports, rows::LATENCY_GUEST);
     let xen_report = rows::report(&latency_xen.reports, rows::LATENCY_GUEST);
@@ -341,6 +352,14 @@ pub fn bench() -> Result<(), BenchError> {
     let null_pools = rows::latency_cell(&rows::report(&evtchn_null.reports, rows::EVENT_CHANNEL_GUEST), rows::EVENT_CHANNEL_CASE);
     let no_null = Cell::NotMeasured { why: "Debian's Xen 4.17 has no null scheduler".into() };
     table.insert(rows::LATENCY_CASES.len() + 1, Row::new(name, what, "ticks", null_pools, no_null));
+    let direct_cell = rows::latency_cell(&rows::report(&direct.reports, rows::LATENCY_GUEST), rows::TIMER_CASE);
+    let bare_cell = rows::latency_cell(&rows::report(&timer_bare.reports, rows::BARE_TIMER_GUEST), rows::TIMER_CASE);
+    let no_direct = Cell::NotMeasured { why: "Xen 4.17 has no direct interrupt delivery".into() };
+    let no_hypervisor = Cell::NotMeasured { why: "bare QEMU: no hypervisor".into() };
+    let (name, what) = rows::TIMER_DIRECT;
+    table.insert(rows::LATENCY_CASES.len() + 2, Row::new(name, &rows::direct_what(what, &direct_cell, &bare_cell), "ticks", direct_cell, no_direct));
+    let (name, what) = rows::TIMER_BARE;
+    table.insert(rows::LATENCY_CASES.len() + 3, Row::new(name, what, "ticks", bare_cell, no_hypervisor));
     let bare_boot = rows::report(&bare.reports, "bare").ok().and_then(|r| r.boot_count);
     let floor = bare_boot.map_or(String::new(), |t| format!("; the guest alone on QEMU: {}", results::thousands(t)));
     let boots = [("boot", "", &boot_ours, &boot_xen), ("boot-noscrub", ", boot scrub off", &unscrubbed_ours, &unscrubbed_xen)];
@@ -434,7 +453,10 @@ pub fn bench() -> Result<(), BenchError> {
         .iter()
         .flat_map(|row| [("Bulkhead", &row.bulkhead), ("Xen", &row.xen)].map(|(who, cell)| (row, who, cell)))
         .filter_map(|(row, who, cell)| match cell {
-            Cell::NotMeasured { why } if !(who == "Xen" && (row.case.starts_with("host-ram") || matches!(row.case.as_str(), "grant" | "event-channel-null"))) => {
+            Cell::NotMeasured { why }
+                if !(who == "Xen"
+                    && (row.case.starts_with("host-ram") || matches!(row.case.as_str(), "grant" | "event-channel-null" | "timer-irq-direct" | "timer-irq-bare"))) =>
+            {
                 Some(format!("{} on {who}: {why}", row.case))
             }
             _ => None,

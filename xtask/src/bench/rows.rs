@@ -32,6 +32,25 @@ pub const NOT_IMPLEMENTED: [(&str, &str); 0] = [];
 
 /// The name of the latency guest and of the two boot guests in the configs.
 pub const LATENCY_GUEST: &str = "bench";
+/// The bench guest's timer case.
+pub const TIMER_CASE: &str = "timer-irq";
+/// The timer case with direct interrupt delivery (`tests/scenarios/bench/direct.dts`).
+pub const TIMER_DIRECT: (&str, &str) =
+    ("timer-irq-direct", "virtual timer IRQ, guest in WFI, direct delivery (alone in a null pool, no exit)");
+/// The same guest on bare QEMU, no hypervisor.
+pub const TIMER_BARE: (&str, &str) = ("timer-irq-bare", "the same on bare QEMU, no hypervisor (the guest at EL1)");
+/// The bench guest's name on bare QEMU in its timer mode.
+pub const BARE_TIMER_GUEST: &str = "bare-timer";
+
+/// The direct row's description with its ratio to bare QEMU, when both were measured.
+pub fn direct_what(what: &str, direct: &Cell, bare: &Cell) -> String {
+    match (direct, bare) {
+        (Cell::Measured { summary: d, .. }, Cell::Measured { summary: b, .. }) if b.median > 0 => {
+            format!("{what}; {:.2}x bare QEMU's median", d.median as f64 / b.median as f64)
+        }
+        _ => what.to_string(),
+    }
+}
 pub const BOOT_GUESTS: [&str; 2] = ["boot1", "boot2"];
 
 /// A guest's report, or why there is none usable.

@@ -103,10 +103,12 @@ fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
         interrupts::guest_irq(p, vcpu)
     };
     // The console interrupt brings typed input; the guests' ticks drain the UART too (a
-    // fallback while the console interrupt goes only to a CPU that runs a guest).
+    // fallback while the console interrupt goes only to a CPU that runs a guest). Input the
+    // drain routes is fed to its partition's FIFO there; input left queued behind a full FIFO
+    // is fed when the guest next reads its vPL011 (such a read takes the full path while
+    // input waits), so an interrupt exit has none to feed.
     let typed = drain_console(partitions);
     interrupts::finish_console(taken.console);
-    feed_console_input(p);
     // Output a race left in the buffers goes out on the partitions' ticks.
     output::pump();
     (taken.maintenance, typed)

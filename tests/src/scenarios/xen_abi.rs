@@ -444,23 +444,7 @@ fn on_xen() -> Scenario {
 /// partition's home CPU's health timer catches it on time and the partition's crash policy (stop) applies,
 /// while another partition keeps ticking.
 fn watchdog_masked() -> Scenario {
-    let watchdog = vec![
-        started("watchdog"),
-        says("watchdog", "watchdog 1 armed for 1 s; spinning with interrupts masked"),
-        "bulkhead: partition \"watchdog\": its Xen watchdog 1 expired (".to_string(),
-        "bulkhead: partition \"watchdog\" crashed; stopping it (on-crash = stop)".to_string(),
-        stopped("watchdog"),
-    ];
-    let mut ticker = vec![started("ticker")];
-    ticker.extend((1..=4).map(|n| says("ticker", &format!("tick {n}"))));
-    ticker.push(says("ticker", "done"));
-    Scenario {
-        gic: Some(3),
-        expect: vec![Expect::Interleaved(vec![watchdog, ticker]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
-        partitions: Some(PartitionConfig { file: "tests/scenarios/virt-watchdog-masked.dts".into(), valid: true }),
-        forbidden: vec!["FAIL".to_string()],
-        ..Scenario::new("virt-gicv3-xen-watchdog-masked", "virt")
-    }
+    watchdog_expiry("virt-gicv3-xen-watchdog-masked", "masked", "spinning with interrupts masked")
 }
 
 /// A Xen watchdog expires while its vCPU is parked (it waits in WFI with nothing to wake it,
@@ -468,9 +452,16 @@ fn watchdog_masked() -> Scenario {
 /// CPU's health timer notices the expiry on time and its crash policy (stop) applies, while
 /// `ticker` keeps ticking on that CPU.
 fn watchdog_parked() -> Scenario {
+    watchdog_expiry("virt-gicv3-xen-watchdog-parked", "parked", "waiting for ever")
+}
+
+/// `watchdog` arms its Xen watchdog for 1 s and then does what `doing` says (config
+/// `tests/scenarios/virt-watchdog-CONFIG.dts`): the expiry stops it (on-crash = stop) while
+/// `ticker` ticks four times beside it.
+fn watchdog_expiry(name: &str, config: &str, doing: &str) -> Scenario {
     let watchdog = vec![
         started("watchdog"),
-        says("watchdog", "watchdog 1 armed for 1 s; waiting for ever"),
+        says("watchdog", &format!("watchdog 1 armed for 1 s; {doing}")),
         "bulkhead: partition \"watchdog\": its Xen watchdog 1 expired (".to_string(),
         "bulkhead: partition \"watchdog\" crashed; stopping it (on-crash = stop)".to_string(),
         stopped("watchdog"),
@@ -481,9 +472,9 @@ fn watchdog_parked() -> Scenario {
     Scenario {
         gic: Some(3),
         expect: vec![Expect::Interleaved(vec![watchdog, ticker]), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)],
-        partitions: Some(PartitionConfig { file: "tests/scenarios/virt-watchdog-parked.dts".into(), valid: true }),
+        partitions: Some(PartitionConfig { file: format!("tests/scenarios/virt-watchdog-{config}.dts").into(), valid: true }),
         forbidden: vec!["FAIL".to_string()],
-        ..Scenario::new("virt-gicv3-xen-watchdog-parked", "virt")
+        ..Scenario::new(name, "virt")
     }
 }
 

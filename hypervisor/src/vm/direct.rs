@@ -26,6 +26,7 @@ use crate::arch::aarch64::timer::{self, EL2_TIMER_PPI, HEALTH_TIMER_PPI};
 use crate::log;
 use crate::log::D;
 use crate::portable::partition::Partition;
+use crate::portable::vcpu::VcpuState;
 use crate::portable::vgic::{VcpuId, VcpuSet, MAINTENANCE_PPI, VIRTUAL_TIMER_PPI};
 
 use super::interrupts::KICK_SGI;
@@ -91,21 +92,27 @@ pub fn watcher() -> usize {
 }
 
 /// Forces the vCPUs of direct partition `p` that a CPU still holds although they are stopped
-/// (`holder` is one: vCPU index and CPU, for the log) out of their guests, from this CPU: its
-/// stage 2 is withdrawn (every root entry invalid, `Stage2Table::withdraw`) and its VMID's
-/// TLB entries invalidated on every CPU of the Inner Shareable domain, so that each of its
-/// CPUs takes a stage-2 fault to EL2 at its guest's next instruction fetch, whatever the
-/// guest masked or claimed, and lets go there (`cpu_loop::run_vcpu`: a vCPU no longer held
-/// leaves without its exit being handled, and `reset_cpu` clears the active priorities it
-/// claimed). [`give_back`] restores the table once every vCPU has left. Does nothing if the
-/// table is withdrawn already.
-pub fn force_exit(p: &Partition, holder: (usize, usize), waited_ms: u64) {
-    let withdrawn = {
+/// out of their guests, from this CPU, `waited_ms` after their kick: its stage 2 is withdrawn
+/// (every root entry invalid, `Stage2Table::withdraw`) and its VMID's TLB entries invalidated
+/// on every CPU of the Inner Shareable domain, so that each of its CPUs takes a stage-2 fault
+/// to EL2 at its guest's next instruction fetch, whatever the guest masked or claimed, and
+/// lets go there (`cpu_loop::run_vcpu`: a vCPU no longer held leaves without its exit being
+/// handled, and `reset_cpu` clears the active priorities it claimed). [`give_back`] restores
+/// the table once every vCPU has left. Does nothing if the table is withdrawn already, or if
+/// no vCPU is stopping any more: looked at under the table's lock, which `give_back` takes
+/// too, so a run started meanwhile (only after a `give_back`) is never withdrawn from.
+pub fn force_exit(p: &Partition, waited_ms: u64) {
+    let (holder, withdrawn) = {
         let mut table = p.stage2.lock();
+        let stopping = p.vcpus.iter().enumerate().find_map(|(vcpu, slot)| match slot.lock().state() {
+            VcpuState::Stopping { cpu } => Some((vcpu, cpu)),
+            _ => None,
+        });
+        let Some(holder) = stopping else { return };
         if table.withdrawn() {
             return;
         }
-        table.withdraw()
+        (holder, table.withdraw())
     };
     // SAFETY: `vttbr_el2` is this partition's own (its table and VMID); this CPU runs at EL2
     // with interrupts masked and does not enter a guest before the call puts its own VTTBR_EL2

@@ -528,11 +528,8 @@ fn wait_until_left(p: &Partition) -> Result<(), (usize, usize)> {
     let start = cpu::counter();
     let mut forced = false;
     loop {
-        let held = p.vcpus.iter().enumerate().find_map(|(i, slot)| {
-            let slot = slot.lock();
-            slot.holder().map(|cpu| (i, cpu, matches!(slot.state(), VcpuState::Stopping { .. })))
-        });
-        let Some((vcpu, holder, stopping)) = held else {
+        let held = p.vcpus.iter().enumerate().find_map(|(i, slot)| slot.lock().holder().map(|cpu| (i, cpu)));
+        let Some((vcpu, holder)) = held else {
             if p.direct {
                 direct::give_back(p);
             }
@@ -542,9 +539,9 @@ fn wait_until_left(p: &Partition) -> Result<(), (usize, usize)> {
         if waited > timeout {
             return Err((vcpu, holder));
         }
-        if p.direct && stopping && !forced && waited > force_after {
+        if p.direct && !forced && waited > force_after {
             forced = true;
-            direct::force_exit(p, (vcpu, holder), waited.saturating_mul(1000) / frequency);
+            direct::force_exit(p, waited.saturating_mul(1000) / frequency);
         }
         core::hint::spin_loop();
     }

@@ -84,11 +84,6 @@ fn pinned_loop(cpu: usize) -> ! {
                 }
             };
             if let Some((taken, starts)) = taken {
-                if direct {
-                    // Its guest's interrupts take no exit: the health timer must be armed
-                    // before it runs (a start's kick may have come before `prepare_cpu`).
-                    health::poll(cpu);
-                }
                 run_vcpu(cpu, p, vcpu, taken, starts, None);
                 continue;
             }

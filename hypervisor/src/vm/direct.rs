@@ -9,8 +9,16 @@
 //! to its CPU's physical redistributor after each of its trapped GIC accesses, and its
 //! `ICC_SGI1R_EL1` writes (which trap while HCR_EL2.FMO is set) become physical Group 1 SGIs
 //! to its own vCPUs' CPUs only.
+//!
+//! Taking a CPU back: a guest can hold off the hypervisor's Group 0 on its own CPU by claiming
+//! an active priority in `ICC_AP1R0_EL1` (no Armv8.0 trap catches the write). So a direct
+//! partition's health deadlines are watched from the boot CPU ([`watcher`]), and a stopped
+//! vCPU whose CPU has not let go [`FORCE_AFTER_MS`] after its kick is forced out from the
+//! waiting CPU ([`force_exit`]): the partition's stage 2 is withdrawn and its VMID's TLB
+//! entries invalidated everywhere, so the guest's next instruction fetch exits to EL2, where
+//! its CPU lets go and puts its Group 1 state (the claimed priority included) back to reset.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::arch::aarch64::gic::{direct as cpu_interface, Gic, GicError};
 use crate::arch::aarch64::gic::virtual_regs::{Hcr, VirtualCpuState};
@@ -18,6 +26,7 @@ use crate::arch::aarch64::timer::{self, EL2_TIMER_PPI, HEALTH_TIMER_PPI};
 use crate::log;
 use crate::log::D;
 use crate::portable::partition::Partition;
+use crate::portable::vcpu::VcpuState;
 use crate::portable::vgic::{VcpuId, VcpuSet, MAINTENANCE_PPI, VIRTUAL_TIMER_PPI};
 
 use super::interrupts::KICK_SGI;
@@ -34,6 +43,20 @@ const GUEST_PRIORITY_FLOOR: u8 = 0x90;
 
 /// CPUs set up for direct delivery (bit n: CPU n); kicks to them are Group 0 SGIs.
 static DIRECT_CPUS: AtomicU64 = AtomicU64::new(0);
+
+/// The CPU that watches the direct partitions' health deadlines: the boot CPU, which the
+/// validator keeps out of every direct pool.
+static WATCHER: AtomicUsize = AtomicUsize::new(0);
+
+/// How long a direct CPU may take to let go of a stopped vCPU after its kick before the
+/// partition's stage 2 is withdrawn to force it out ([`force_exit`]). On hardware a CPU that
+/// takes its Group 0 kick lets go within microseconds. On QEMU without `-icount` (one host
+/// thread per CPU, four CPUs on two host cores shared with builds) the `virt-gicv3-direct`
+/// guest that masks only PSTATE let go 7.5 to 18 ms after its kick (debug and release
+/// builds), and once had not within 20 ms: the host's scheduling, not the guest's. A forced
+/// exit of a CPU that was about to let go anyway costs only the TLB maintenance and one
+/// stage-2 fault, but its log line blames the guest, so the bound leaves room for such a host.
+pub const FORCE_AFTER_MS: u64 = 100;
 
 fn gic() -> &'static Gic {
     Gic::get().expect("the GIC is set up before any guest runs")
@@ -56,7 +79,60 @@ pub fn check(partitions: &[Partition]) -> Result<(), GicError> {
             DIRECT_CPUS.fetch_or(1 << cpu, Ordering::SeqCst);
         }
     }
+    WATCHER.store(crate::arch::aarch64::cpu::index(), Ordering::SeqCst);
     Ok(())
+}
+
+/// The CPU that owns a direct partition's health deadlines (its heartbeat, its Xen
+/// watchdogs, a crash restart's back-off): the boot CPU, where [`check`] ran. Its own guests
+/// take their interrupts through EL2 (no direct partition runs there), so no guest can hold
+/// off its health timer, while a direct guest can hold off its own CPU's.
+pub fn watcher() -> usize {
+    WATCHER.load(Ordering::Relaxed)
+}
+
+/// Forces the vCPUs of direct partition `p` that a CPU still holds although they are stopped
+/// out of their guests, from this CPU, `waited_ms` after their kick: its stage 2 is withdrawn
+/// (every root entry invalid, `Stage2Table::withdraw`) and its VMID's TLB entries invalidated
+/// on every CPU of the Inner Shareable domain, so that each of its CPUs takes a stage-2 fault
+/// to EL2 at its guest's next instruction fetch, whatever the guest masked or claimed, and
+/// lets go there (`cpu_loop::run_vcpu`: a vCPU no longer held leaves without its exit being
+/// handled, and `reset_cpu` clears the active priorities it claimed). [`give_back`] restores
+/// the table once every vCPU has left. Does nothing if the table is withdrawn already, or if
+/// no vCPU is stopping any more: looked at under the table's lock, which `give_back` takes
+/// too, so a run started meanwhile (only after a `give_back`) is never withdrawn from.
+pub fn force_exit(p: &Partition, waited_ms: u64) {
+    let (holder, withdrawn) = {
+        let mut table = p.stage2.lock();
+        let stopping = p.vcpus.iter().enumerate().find_map(|(vcpu, slot)| match slot.lock().state() {
+            VcpuState::Stopping { cpu } => Some((vcpu, cpu)),
+            _ => None,
+        });
+        let Some(holder) = stopping else { return };
+        if table.withdrawn() {
+            return;
+        }
+        (holder, table.withdraw())
+    };
+    // SAFETY: `vttbr_el2` is this partition's own (its table and VMID); this CPU runs at EL2
+    // with interrupts masked and does not enter a guest before the call puts its own VTTBR_EL2
+    // back (`tlb::invalidate_guest` says why its own guest's state is safe meanwhile).
+    unsafe { crate::arch::aarch64::tlb::invalidate_guest(p.vttbr_el2) };
+    let (vcpu, cpu) = holder;
+    log!(
+        "bulkhead: partition \"{}\" vcpu {} has not left cpu {} {} ms after its kick (a direct guest can hold off the hypervisor's interrupts on its CPU); withdrew its stage 2 (root entries: {}) to force it out",
+        p.name.as_str(),
+        vcpu,
+        cpu,
+        waited_ms,
+        withdrawn
+    );
+}
+
+/// After every vCPU of `p` has left its CPU: its stage 2 as it was before a [`force_exit`]
+/// (entries becoming valid again need no TLB maintenance). Nothing if none happened.
+pub fn give_back(p: &Partition) {
+    p.stage2.lock().give_back();
 }
 
 /// Sets up the calling CPU, `cpu`, for its direct partition, once, before it first runs it:

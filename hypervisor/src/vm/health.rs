@@ -1,9 +1,10 @@
 //! Health deadlines at run time: a partition's heartbeat (`bulkhead,heartbeat-ms`: it must
 //! write to its console within that time, else its crash policy applies), its Xen
 //! `SCHEDOP_watchdog` timers (their expiry applies it too) and a crash restart waiting out its
-//! back-off (`bulkhead,restart-limit`). All belong to the partition's home
-//! CPU (vCPU 0's CPU), whose health timer (`timer::set_health_deadline`, the EL1 physical
-//! timer no guest reaches) is armed for the earliest of them. That CPU looks (`poll`) on
+//! back-off (`bulkhead,restart-limit`). All belong to the partition's home CPU (vCPU 0's
+//! CPU; the boot CPU for a direct partition, whose guest can hold off the hypervisor's
+//! interrupts on its own CPU), whose health timer (`timer::set_health_deadline`, the EL1
+//! physical timer no guest reaches) is armed for the earliest of them. That CPU looks (`poll`) on
 //! every interrupt exit and every wake-up from idle; whoever sets a deadline on another CPU
 //! kicks it so that it looks and arms its timer.
 //!
@@ -24,8 +25,13 @@ use super::PARTITIONS;
 /// Some partition has a heartbeat or a pending restart: the poll's fast path is this load.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
-/// The CPU that owns `p`'s health deadlines.
+/// The CPU that owns `p`'s health deadlines: vCPU 0's, or for a direct partition, whose
+/// guest can hold off the hypervisor's interrupts on its own CPUs, the boot CPU
+/// (`direct::watcher`).
 fn home(p: &Partition) -> usize {
+    if p.direct {
+        return super::direct::watcher();
+    }
     p.vcpu_cpus.first().copied().unwrap_or(0)
 }
 

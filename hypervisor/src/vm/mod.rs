@@ -518,15 +518,30 @@ const LEAVE_TIMEOUT_MS: u64 = 1000;
 
 /// Waits, with no lock held, until no CPU holds a vCPU of `p` (every one left its CPU), or
 /// for at most `LEAVE_TIMEOUT_MS`. Returns the first vCPU still held then, with its CPU.
+/// A direct partition's stopped vCPU still held `direct::FORCE_AFTER_MS` after the kick is
+/// forced out (its guest may hold off the kick), and once every vCPU has left its stage 2 is
+/// put back as it was.
 fn wait_until_left(p: &Partition) -> Result<(), (usize, usize)> {
     let frequency = cpu::counter_frequency().max(1);
     let timeout = frequency.saturating_mul(LEAVE_TIMEOUT_MS) / 1000;
+    let force_after = frequency.saturating_mul(direct::FORCE_AFTER_MS) / 1000;
     let start = cpu::counter();
+    let mut forced = false;
     loop {
         let held = p.vcpus.iter().enumerate().find_map(|(i, slot)| slot.lock().holder().map(|cpu| (i, cpu)));
-        let Some(held) = held else { return Ok(()) };
-        if cpu::counter().wrapping_sub(start) > timeout {
-            return Err(held);
+        let Some((vcpu, holder)) = held else {
+            if p.direct {
+                direct::give_back(p);
+            }
+            return Ok(());
+        };
+        let waited = cpu::counter().wrapping_sub(start);
+        if waited > timeout {
+            return Err((vcpu, holder));
+        }
+        if p.direct && !forced && waited > force_after {
+            forced = true;
+            direct::force_exit(p, waited.saturating_mul(1000) / frequency);
         }
         core::hint::spin_loop();
     }
@@ -559,6 +574,14 @@ fn stop(p: &Partition, power_off_when_last: bool) {
     }
     health::stopped(p);
     kick_holders(p);
+    // A direct guest may hold off its CPU's kick: the stop waits for its vCPUs to leave,
+    // forcing them out if they do not (`wait_until_left`). The others leave at their next
+    // exit, which the kick brings.
+    if p.direct {
+        if let Err((vcpu, cpu)) = wait_until_left(p) {
+            log!("bulkhead: partition \"{}\" vcpu {} has not left cpu {} after {} ms, even with its stage 2 withdrawn; it stays stopped with none of its memory mapped", p.name.as_str(), vcpu, cpu, LEAVE_TIMEOUT_MS);
+        }
+    }
     stopped(p, power_off_when_last);
 }
 

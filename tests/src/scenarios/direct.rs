@@ -1,7 +1,9 @@
 //! Direct interrupt delivery (`bulkhead,irq-delivery = "direct"`): a partition alone on its
 //! CPU takes its virtual timer's interrupts and its own SGIs without an exit, its SGIs reach
 //! no other CPU, and the hypervisor still restarts it by its heartbeat and stops and starts it
-//! from the console while it spins with every interrupt masked.
+//! from the console while it spins with every interrupt masked, and also when it first claims
+//! the most urgent active priority in `ICC_AP1R0_EL1`, which holds off the hypervisor's own
+//! interrupts on its CPU (the hypervisor then forces it out from another CPU).
 
 use std::time::Duration;
 
@@ -16,41 +18,75 @@ const ROUNDS: u64 = 1000;
 const DIRECT_CPU: usize = 1;
 /// `hello`'s CPU, whose timer interrupts the hypervisor takes and injects.
 const HELLO_CPU: usize = 2;
+/// The CPU of `claim`, the same guest claiming active priority 0.
+const CLAIM_CPU: usize = 3;
 /// `hello`'s beats (50 ms apart): it outlives the operator's steps, and its own end
 /// switches the board off.
-const BEATS: u64 = 200;
+const BEATS: u64 = 300;
 /// `hello`'s beats by the time the operator asks (the direct guest's two boots take a
 /// second and more): its CPU took at least that many interrupts.
 const BEATS_BY_THEN: u64 = 10;
 
-/// The `direct` guest's lines on one boot.
+/// The lines of the `direct` guest named `name` on one boot; `claim`: it claims priority 0.
+fn guest_boot(name: &str, claim: bool) -> Vec<String> {
+    let mut lines = vec![
+        says(name, &format!("{ROUNDS} timer interrupts taken")),
+        says(name, "SGIs 1 to 15 to itself taken; none to other CPUs and no SGI 0 arrived"),
+    ];
+    if claim {
+        lines.push(says(name, "claimed active priority 0 in ICC_AP1R0_EL1"));
+    }
+    lines.push(says(name, "falling silent with every interrupt masked"));
+    lines
+}
+
+/// The `direct` partition's lines on one boot.
 fn direct_boot() -> Vec<String> {
-    vec![
-        says("direct", &format!("{ROUNDS} timer interrupts taken")),
-        says("direct", "SGIs 1 to 15 to itself taken; none to other CPUs and no SGI 0 arrived"),
-        says("direct", "falling silent with every interrupt masked"),
-    ]
+    guest_boot("direct", false)
+}
+
+/// The `claim` partition's lines on one boot.
+fn claim_boot() -> Vec<String> {
+    guest_boot("claim", true)
+}
+
+/// The hypervisor's line when it forces vCPU 0 of `name` off `cpu` through its stage 2.
+fn forced(name: &str, cpu: usize) -> String {
+    format!("bulkhead: partition \"{name}\" vcpu 0 has not left cpu {cpu} ")
+}
+
+/// A partition's first boot, its heartbeat restart (forced off `forced_cpu` if given) and
+/// its second boot.
+fn two_boots(name: &str, boot: &[String], forced_cpu: Option<usize>) -> Vec<String> {
+    let mut lines = vec![started(name)];
+    lines.extend_from_slice(boot);
+    lines.extend([
+        format!("bulkhead: partition \"{name}\" wrote nothing to its console for 1000 ms (bulkhead,heartbeat-ms = <1000>); applying its crash policy"),
+        format!("bulkhead: partition \"{name}\" crashed; restarting it (on-crash = restart)"),
+    ]);
+    lines.extend(forced_cpu.map(|cpu| forced(name, cpu)));
+    lines.push(restarting(name, 2));
+    lines.extend_from_slice(boot);
+    lines
 }
 
 fn typed(text: &str) -> Expect {
     Expect::Type(format!("{text}\r"))
 }
 
-/// Timer interrupts through a direct partition's first two boots, beside `hello` and
-/// `isolation`; then the operator's `irq`, `stop` and `start`.
+/// Timer interrupts through the first two boots of two direct partitions (one of them
+/// claiming priority 0, taken back by force), beside `hello` and `isolation`; then the
+/// operator's `irq`, and `stop` and `start` of each.
 fn direct() -> Scenario {
-    let mut first = vec![started("direct")];
-    first.extend(direct_boot());
-    first.extend([
-        "bulkhead: partition \"direct\" wrote nothing to its console for 1000 ms (bulkhead,heartbeat-ms = <1000>); applying its crash policy".to_string(),
-        "bulkhead: partition \"direct\" crashed; restarting it (on-crash = restart)".to_string(),
-        restarting("direct", 2),
-    ]);
-    first.extend(direct_boot());
     let mut expect = boot_lines("QEMU virt", "v3", 4);
     let mut hello = hello_beating("hello", 16, BEATS, 50);
     let hello_end = hello.split_off(hello.len() - 3);
-    expect.push(Expect::Interleaved(vec![first, hello, isolation("isolation", &[0x1_0000_0000])]));
+    expect.push(Expect::Interleaved(vec![
+        two_boots("direct", &direct_boot(), None),
+        two_boots("claim", &claim_boot(), Some(CLAIM_CPU)),
+        hello,
+        isolation("isolation", &[0x1_0000_0000]),
+    ]));
     expect.extend([
         typed("irq"),
         Expect::line("bulkhead: interrupts taken: cpu 0 "),
@@ -63,6 +99,16 @@ fn direct() -> Scenario {
     ]);
     expect.extend(direct_boot().into_iter().map(Expect::Line));
     expect.extend([typed("stop direct"), Expect::line(stopped("direct"))]);
+    expect.extend([
+        typed("stop claim"),
+        Expect::line("bulkhead: operator: stopping partition \"claim\""),
+        Expect::line(forced("claim", CLAIM_CPU)),
+        Expect::line(stopped("claim")),
+        typed("start claim"),
+        Expect::line("bulkhead: operator: starting partition \"claim\""),
+    ]);
+    expect.extend(claim_boot().into_iter().map(Expect::Line));
+    expect.extend([typed("stop claim"), Expect::line(forced("claim", CLAIM_CPU)), Expect::line(stopped("claim"))]);
     expect.extend(hello_end.into_iter().map(Expect::Line));
     expect.extend([Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)]);
     let mut s = Scenario {
@@ -73,8 +119,14 @@ fn direct() -> Scenario {
         checks: vec![Check { what: "the direct partition's interrupts took no exit", check: no_exits }],
         ..Scenario::new("virt-gicv3-direct", "virt")
     };
-    // A stray SGI on another CPU, or one of the guest's on the hypervisor's side.
-    s.forbidden.extend(["unexpected interrupt".to_string(), "unexpected Group 0 interrupt".to_string()]);
+    // A stray SGI on another CPU, or one of the guest's on the hypervisor's side; a vCPU that
+    // not even a withdrawn stage 2 brought out.
+    s.forbidden.extend([
+        "unexpected interrupt".to_string(),
+        "unexpected Group 0 interrupt".to_string(),
+        "even with its stage 2 withdrawn".to_string(),
+        "has not left cpu 3 after".to_string(),
+    ]);
     s
 }
 

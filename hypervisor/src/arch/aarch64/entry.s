@@ -36,16 +36,29 @@ primary_entry:
     cmp     x1, #(2 << 2)
     b.ne    wrong_el
 
-    /* Apply R_AARCH64_RELATIVE relocations: *(base + offset) = base + addend. */
+    /*
+     * Apply R_AARCH64_RELATIVE relocations: *(base + offset) = base + addend, for offsets in
+     * the loaded data [__text_end, __image_end). Code is never relocated; a relocation below
+     * that belongs to a section that is not loaded but is linked at 0 too (defmt's `.defmt`,
+     * whose timestamp marker holds a pointer), and applying it would write over this code.
+     */
     adr_l   x1, __image_start
     adr_l   x2, __rela_start
     adr_l   x3, __rela_end
+    adr_l   x7, __text_end
+    sub     x7, x7, x1
+    adr_l   x8, __image_end
+    sub     x8, x8, x1
 1:  cmp     x2, x3
     b.hs    2f
     ldp     x4, x5, [x2], #16
     ldr     x6, [x2], #8
     cmp     x5, #1027               /* R_AARCH64_RELATIVE */
     b.ne    bad_relocation
+    cmp     x4, x7
+    b.lo    1b
+    cmp     x4, x8
+    b.hs    1b
     add     x6, x6, x1
     str     x6, [x1, x4]
     b       1b

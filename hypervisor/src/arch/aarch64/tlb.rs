@@ -9,6 +9,15 @@ use tock_registers::interfaces::{Readable, Writeable};
 /// entries of the VMID in `vttbr_el2` (`TLBI VMALLS12E1IS` acts on the current VMID, so this
 /// CPU's VTTBR_EL2 names it for the moment and is put back).
 ///
+/// The switch leaves this CPU's own guest (the vCPU whose EL1 registers it holds, if any)
+/// as it was: this CPU runs at EL2 throughout and enters no guest before VTTBR_EL2 is put
+/// back; the TLBI removes only entries tagged with the other VMID, never its own guest's; and
+/// an entry this CPU might cache meanwhile for the other VMID (a walk of the EL1&0 regime
+/// with its own guest's stage-1 registers over the other table) is tagged with the other
+/// VMID, so it can only be used while that VMID is current here, that is by a vCPU of the
+/// other partition, whose `guest::configure` invalidates the VMID's entries on this CPU
+/// before it runs.
+///
 /// # Safety
 /// `vttbr_el2` must be a partition's VTTBR_EL2 (its table and VMID); no guest runs on this CPU
 /// during the call (it runs at EL2 with interrupts masked).

@@ -19,6 +19,11 @@ use super::vtcr::{vttbr_el2, Stage2Config, VtcrError, START_LEVEL};
 // Addresses pass between `u64` and the crate's `usize`: both are 64 bits on every target we build.
 const _: () = assert!(usize::BITS == 64);
 
+/// Entries in the root table: one 4 KiB page of 8-byte descriptors.
+const ROOT_ENTRIES: usize = 512;
+/// A descriptor's valid bit (bit 0).
+const DESCRIPTOR_VALID: u64 = 1;
+
 /// One zeroed 4 KiB page for a translation table.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub struct TablePage {
@@ -179,6 +184,12 @@ pub enum Stage2Error {
         /// The IPA range.
         ipa: AddressRange,
     },
+    /// The table's whole address space is withdrawn ([`Stage2Table::withdraw`]): no change
+    /// until it is given back.
+    Withdrawn {
+        /// The IPA range asked for.
+        ipa: AddressRange,
+    },
 }
 
 impl fmt::Display for Stage2Error {
@@ -203,6 +214,10 @@ impl fmt::Display for Stage2Error {
                 "stage-2 tables may need {needed} pages but only {available} are left"
             ),
             Self::Rejected { ipa } => write!(f, "the stage-2 table refused IPA range {ipa}"),
+            Self::Withdrawn { ipa } => write!(
+                f,
+                "IPA range {ipa} cannot change: the partition's stage 2 is withdrawn until it restarts"
+            ),
         }
     }
 }
@@ -252,6 +267,8 @@ impl<S: TablePageSource> Translation<Stage2Attributes> for Pages<S> {
 pub struct Stage2Table<S: TablePageSource> {
     mapping: Mapping<Pages<S>, Stage2>,
     config: Stage2Config,
+    /// Every root entry is invalid for now ([`withdraw`](Self::withdraw)).
+    withdrawn: bool,
 }
 
 // SAFETY: the table owns its pages (through its page source) and reaches them only through
@@ -272,6 +289,7 @@ impl<S: TablePageSource> Stage2Table<S> {
         Ok(Self {
             mapping: Mapping::new(Pages(source), START_LEVEL, Stage2),
             config,
+            withdrawn: false,
         })
     }
 
@@ -290,6 +308,7 @@ impl<S: TablePageSource> Stage2Table<S> {
         }
         let ipa_range = AddressRange::new(ipa, physical.size()).ok_or(unaligned)?;
         self.check_ipa(ipa_range)?;
+        self.check_present(ipa_range)?;
         let limit = self.config.pa_limit();
         if physical.end() > limit {
             return Err(Stage2Error::OutsidePhysicalSpace { physical, limit });
@@ -317,6 +336,7 @@ impl<S: TablePageSource> Stage2Table<S> {
             });
         }
         self.check_ipa(ipa)?;
+        self.check_present(ipa)?;
         // Nothing there, nothing to do. (aarch64-paging's walk would also compute a negative
         // output address for an invalid entry the range starts inside, which overflows.)
         if !self.any_mapped(ipa) {
@@ -372,6 +392,69 @@ impl<S: TablePageSource> Stage2Table<S> {
     /// The page source, for its accounting.
     pub fn page_source(&self) -> &S {
         &self.mapping.translation().0
+    }
+
+    /// Takes the guest's whole address space away at once, for the hypervisor to force a vCPU
+    /// out of its guest from another CPU (`vm::direct`): each valid entry of the root table is
+    /// made invalid with its other bits kept, so that once the VMID's TLB entries are
+    /// invalidated the guest's next instruction fetch or memory access takes a stage-2
+    /// translation fault. Nothing below the root changes; mapping and unmapping are refused
+    /// until [`give_back`](Self::give_back). Returns how many entries it withdrew.
+    pub fn withdraw(&mut self) -> usize {
+        if self.withdrawn {
+            return 0;
+        }
+        self.withdrawn = true;
+        self.flip_root_entries(true)
+    }
+
+    /// Undoes [`withdraw`](Self::withdraw) (no TLB maintenance is needed: entries become
+    /// valid, none changes). Returns how many entries it made valid again.
+    pub fn give_back(&mut self) -> usize {
+        if !self.withdrawn {
+            return 0;
+        }
+        self.withdrawn = false;
+        self.flip_root_entries(false)
+    }
+
+    /// Whether the address space is withdrawn.
+    pub const fn withdrawn(&self) -> bool {
+        self.withdrawn
+    }
+
+    /// Clears (`withdraw`) or sets the valid bit of every root entry that holds a descriptor.
+    /// An entry the table library left empty is zero; a withdrawn one is a descriptor with its
+    /// valid bit clear, which only this function writes.
+    fn flip_root_entries(&mut self, withdraw: bool) -> usize {
+        let root = self.page_source().to_virtual(self.root_address()).cast::<u64>();
+        let mut flipped = 0;
+        for index in 0..ROOT_ENTRIES {
+            // SAFETY: the root is one 4 KiB table page of this table's page source (the
+            // source's contract: valid for reads and writes through `to_virtual`), so its
+            // `ROOT_ENTRIES` 8-byte entries are in bounds and aligned; `&mut self` keeps every
+            // other access of ours away, and an aligned 64-bit store is single-copy atomic for
+            // the walkers that read the entry meanwhile (Arm ARM B2.2.1).
+            unsafe {
+                let entry = root.as_ptr().add(index);
+                let bits = entry.read_volatile();
+                let next = match (withdraw, bits & DESCRIPTOR_VALID != 0) {
+                    (true, true) => bits & !DESCRIPTOR_VALID,
+                    (false, false) if bits != 0 => bits | DESCRIPTOR_VALID,
+                    _ => continue,
+                };
+                entry.write_volatile(next);
+            }
+            flipped += 1;
+        }
+        flipped
+    }
+
+    fn check_present(&self, ipa: AddressRange) -> Result<(), Stage2Error> {
+        match self.withdrawn {
+            true => Err(Stage2Error::Withdrawn { ipa }),
+            false => Ok(()),
+        }
     }
 
     fn check_ipa(&self, ipa: AddressRange) -> Result<(), Stage2Error> {

@@ -374,3 +374,80 @@ fn unmapping_a_page_that_was_never_mapped_is_a_no_op() {
     table.unmap(range(0x3800_0000, 0x1000)).unwrap();
     assert_eq!(table.translate(0x3800_0000), None);
 }
+
+/// The root table's 512 raw entries.
+fn root_entries(table: &Stage2Table<HeapPages>) -> Vec<u64> {
+    let root = table.root_address() as *const u64;
+    // SAFETY: the root is a live 4 KiB page of the table's heap page source.
+    (0..512).map(|i| unsafe { root.add(i).read() }).collect()
+}
+
+#[test]
+fn withdrawing_invalidates_every_root_entry_and_giving_back_restores_them() {
+    let (mut table, live) = table(8);
+    // A 1 GiB block, a level 2 table with 2 MiB blocks and a device page: three root entries.
+    table
+        .map(0x4000_0000, range(0x8000_0000, BLOCK_1G), MappingAttributes::RAM)
+        .unwrap();
+    table
+        .map(0x8000_0000, range(0x4820_0000, 0x40_0000), MappingAttributes::RAM)
+        .unwrap();
+    table
+        .map(0x0900_0000, range(0x0900_0000, 0x1000), MappingAttributes::DEVICE)
+        .unwrap();
+    let before = root_entries(&table);
+    assert_eq!(before.iter().filter(|&&e| e & 1 == 1).count(), 3);
+    let pages = live.get();
+
+    assert_eq!(table.withdraw(), 3);
+    assert!(table.withdrawn());
+    let withdrawn = root_entries(&table);
+    assert!(withdrawn.iter().all(|&e| e & 1 == 0), "no root entry is valid");
+    for (old, new) in before.iter().zip(&withdrawn) {
+        assert_eq!(old & !1, *new, "only the valid bit changes");
+    }
+    for ipa in [0x4000_0000, 0x8020_0000, 0x0900_0000] {
+        assert_eq!(table.translate(ipa), None, "{ipa:#x} translates to nothing");
+    }
+    assert_eq!(table.withdraw(), 0, "a second withdrawal changes nothing");
+
+    // No change while withdrawn: the library would take a withdrawn entry for an empty one.
+    let ipa = range(0x4000_0000, 0x1000);
+    assert_eq!(
+        table.unmap(ipa),
+        Err(Stage2Error::Withdrawn { ipa })
+    );
+    assert!(matches!(
+        table.map(0xc000_0000, range(0x1_0000_0000, 0x1000), MappingAttributes::RAM),
+        Err(Stage2Error::Withdrawn { .. })
+    ));
+    assert_eq!(live.get(), pages, "no table page was taken");
+
+    assert_eq!(table.give_back(), 3);
+    assert!(!table.withdrawn());
+    assert_eq!(root_entries(&table), before);
+    assert_eq!(table.translate(0x4012_3456).map(|l| l.physical), Some(0x8012_3456));
+    assert_eq!(table.translate(0x8020_0000).map(|l| l.physical), Some(0x4840_0000));
+    assert_eq!(table.give_back(), 0);
+    table.unmap(ipa).unwrap();
+    assert_eq!(table.translate(0x4000_0000), None);
+}
+
+#[test]
+fn withdrawing_an_empty_table_withdraws_nothing_and_refuses_changes() {
+    let (mut table, _) = table(4);
+    assert_eq!(table.withdraw(), 0);
+    assert!(table.withdrawn());
+    assert!(root_entries(&table).iter().all(|&e| e == 0));
+    let error = table
+        .map(0x4000_0000, range(0x8000_0000, 0x1000), MappingAttributes::RAM)
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "IPA range [0x40000000, 0x40001000) cannot change: the partition's stage 2 is withdrawn until it restarts"
+    );
+    assert_eq!(table.give_back(), 0);
+    table
+        .map(0x4000_0000, range(0x8000_0000, 0x1000), MappingAttributes::RAM)
+        .unwrap();
+}

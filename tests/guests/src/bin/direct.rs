@@ -5,12 +5,16 @@
 //! all but itself) and checks that none comes back, sends each of SGIs 1 to 15 to itself and
 //! takes it, checks that its SGI 0 (the hypervisor's kick on its CPU) goes nowhere, then
 //! masks every interrupt (DAIF) and spins silently, for the hypervisor to stop, restart or
-//! catch by its heartbeat.
+//! catch by its heartbeat. With `direct.claim=1` on its command line it first claims the most
+//! urgent active priority, 0, in `ICC_AP1R0_EL1` (the physical register: no Armv8.0 trap
+//! catches the write), which holds off every interrupt of its CPU, the hypervisor's Group 0
+//! ones included: the hypervisor must take the CPU back from another one.
 #![no_std]
 #![no_main]
 
 use core::arch::asm;
 
+use test_guests::bootargs::value;
 use test_guests::runtime::cpu::{self, virtual_timer};
 use test_guests::runtime::gic::InterruptController;
 use test_guests::runtime::Guest;
@@ -66,12 +70,16 @@ fn main(guest: &'static Guest) -> ! {
     send_sgi1r(1);
     expect_nothing(guest, &gic, "its SGI 0, the hypervisor's kick");
     say!(guest, "SGIs 1 to 15 to itself taken; none to other CPUs and no SGI 0 arrived");
-    say!(guest, "falling silent with every interrupt masked");
-    // SAFETY: masking this vCPU's own interrupts touches no memory.
-    unsafe { asm!("msr daifset, #0xf", options(nomem, nostack)) };
-    loop {
-        core::hint::spin_loop();
+    let claim = value(guest.bootargs, "direct.claim").is_some();
+    if claim {
+        claim_priority_zero(guest);
+        say!(guest, "claimed active priority 0 in ICC_AP1R0_EL1");
     }
+    say!(guest, "falling silent with every interrupt masked");
+    // SAFETY: masking this vCPU's own interrupts and branching to itself touch no memory.
+    // The loop is one branch to itself, no ISB in it (Rust's `spin_loop` hint is one): only
+    // an exit or a fetch that faults can end it.
+    unsafe { asm!("msr daifset, #0xf", "2: b 2b", options(nomem, nostack, noreturn)) }
 }
 
 /// Waits in WFI for the next interrupt, acknowledges and ends it, and returns its INTID.
@@ -107,4 +115,17 @@ fn expect_nothing(guest: &Guest, gic: &InterruptController, after: &str) {
 fn send_sgi1r(value: u64) {
     // SAFETY: an SGI request touches no memory.
     unsafe { asm!("msr S3_0_C12_C11_5, {}", "isb", in(reg) value, options(nostack, preserves_flags)) };
+}
+
+/// Marks priority 0 active in `ICC_AP1R0_EL1` (bit 0: the most urgent group priority, with 5
+/// or more priority bits), with no interrupt behind it: the CPU's running priority becomes 0,
+/// the most urgent there is, so that no interrupt of either group is signalled to it any more.
+/// Fails if the write did not stick.
+fn claim_priority_zero(guest: &Guest) {
+    let read: u64;
+    // SAFETY: a write and a read of a GIC CPU interface register touch no memory.
+    unsafe { asm!("msr S3_0_C12_C9_0, {one}", "isb", "mrs {read}, S3_0_C12_C9_0", one = in(reg) 1u64, read = out(reg) read, options(nomem, nostack, preserves_flags)) };
+    if read & 1 == 0 {
+        guest.fail(format_args!("ICC_AP1R0_EL1 reads {read:#x} after 1 was written: priority 0 was not claimed"));
+    }
 }

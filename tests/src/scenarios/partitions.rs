@@ -430,6 +430,31 @@ fn shared_memory() -> Scenario {
     }
 }
 
+/// An allocated partition before a static one in `/chosen`, the static bank where first fit
+/// would have put the first: every static bank is claimed before any partition is placed, so
+/// it boots (it stopped with "static memory ... is not free" before), and `dynamic` runs above
+/// `fixed`'s bank.
+fn static_memory_placed_first() -> Scenario {
+    let mut expect = boot_lines("QEMU virt", "v3", 4);
+    expect.extend([
+        Expect::line("bulkhead: partition \"dynamic\": 1 vcpu on cpu [0], 256 MiB of RAM at 0x40000000 (host 0x54000000)"),
+        Expect::line("bulkhead: partition \"fixed\": 1 vcpu on cpu [1], 64 MiB of RAM at 0x40000000 (host 0x50000000)"),
+        Expect::Interleaved(vec![hello("dynamic", 256), hello("fixed", 64)]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: Some(3),
+        expect,
+        pending: false,
+        partitions: Some(PartitionConfig {
+            file: "tests/scenarios/virt-static-mem-placed-first.dts".into(),
+            valid: true,
+        }),
+        ..Scenario::new("virt-gicv3-static-mem-placed-first", "virt")
+    }
+}
+
 /// `timer` alone: a hundred virtual timer interrupts, each re-armed already expired before its
 /// end of interrupt. Before the fix of the GICv2 Linux hang, the GICv2 boards stopped after the
 /// first one (QEMU never signalled the hardware-mapped timer again).
@@ -569,6 +594,7 @@ pub fn all() -> Vec<Scenario> {
         restart_100(),
         hostile_beside_hello(),
         shared_memory(),
+        static_memory_placed_first(),
         config_error(),
         register_round_trips("virt-gicv3-switch", 3, true),
         register_round_trips("virt-gicv2-switch", 2, true),

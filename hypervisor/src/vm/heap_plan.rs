@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use dom0less_config::{Memory, PartitionPlan};
+use dom0less_config::PartitionPlan;
 
 use crate::portable::memory::frames::FrameAllocator;
 use crate::portable::partition::{heap_need, BuildError};
@@ -15,8 +15,8 @@ use crate::log::D;
 static CARVED: AtomicU64 = AtomicU64::new(0);
 
 /// Carves from `frames` what the heap lacks for `plan`'s partitions (with `stage2_pages`
-/// table pages each) and adds it to the heap. The carve keeps clear of every static bank
-/// of the plan (claimed later, at a fixed address). Call once, before the partitions are built.
+/// table pages each) and adds it to the heap. Call once, after the plan's static banks are
+/// claimed from `frames` (so the carve keeps clear of them) and before the partitions are built.
 pub fn carve<const N: usize>(plan: &PartitionPlan, stage2_pages: usize, frames: &mut FrameAllocator<N>) -> Result<(), BuildError> {
     let need = heap_need::for_plan(plan, stage2_pages) as u64;
     let heap = crate::boot::heap();
@@ -27,18 +27,8 @@ pub fn carve<const N: usize>(plan: &PartitionPlan, stage2_pages: usize, frames: 
         log!("bulkhead: heap: {} KiB needed for {} partitions, {} KiB free in the image's heap and the unused CPUs' stacks: nothing carved from host RAM", D(&(need >> 10)), plan.partitions.len(), D(&(free >> 10)));
         return Ok(());
     }
-    let mut probe = frames.clone();
-    for p in &plan.partitions {
-        if let Memory::Static { banks, .. } = &p.memory {
-            for bank in banks {
-                // A bank that is not free as a whole is the partition builder's to report.
-                let _ = probe.claim(*bank);
-            }
-        }
-    }
-    let range = probe
+    let range = frames
         .allocate_aligned(lacking, 4096)
-        .and_then(|range| frames.claim(range).map(|()| range))
         .map_err(|error| BuildError::Heap { bytes: lacking, error })?;
     // SAFETY: the range was just taken from the free host RAM (no partition, module, static
     // bank, the image or the host tree is there), which the EL2 map covers read-write; it

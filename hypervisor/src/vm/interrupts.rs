@@ -103,7 +103,12 @@ pub fn flush(p: &Partition, vcpu: usize) {
     let mut lrs = [None; MAX_LIST_REGISTERS];
     let (outcome, version) = {
         let mut vgic = p.vgic.lock();
-        (vgic.flush(VcpuId(vcpu), &p.doorbells[vcpu], &mut lrs[..count]), vgic.version())
+        let outcome = vgic.flush(VcpuId(vcpu), &p.doorbells[vcpu], &mut lrs[..count]);
+        // A flush that folded back list registers a sync had kept may have found a
+        // passthrough SPI whose pending state the guest cleared before taking it
+        // (`Vgic::take_released`): its physical SPI is deactivated now, not at the next exit.
+        vgic.take_released(|physical| super::passthrough::deactivate(p, physical));
+        (outcome, vgic.version())
     };
     let outcome = match outcome {
         Ok(o) => o,
@@ -135,7 +140,13 @@ pub fn flush(p: &Partition, vcpu: usize) {
 /// The vCPU leaves this CPU: interrupts the last sync left in the list registers go back to
 /// its vGIC (see `Vgic::release_list_registers`).
 pub fn release_list_registers(p: &Partition, vcpu: usize) {
-    let effects = p.vgic.lock().release_list_registers(VcpuId(vcpu)).unwrap_or(Effects::NONE);
+    let effects = {
+        let mut vgic = p.vgic.lock();
+        let effects = vgic.release_list_registers(VcpuId(vcpu)).unwrap_or(Effects::NONE);
+        // As after a flush: what the fold found to deactivate (`Vgic::take_released`).
+        vgic.take_released(|physical| super::passthrough::deactivate(p, physical));
+        effects
+    };
     act(p, vcpu, effects);
 }
 

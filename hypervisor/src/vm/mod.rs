@@ -222,6 +222,10 @@ fn build_all(
         bytes: 0,
         error,
     })?;
+    // Every static bank first, as Xen dom0less reserves them: whatever is allocated after
+    // (the heap's carve, each partition's RAM in `/chosen` order, the grant tables) goes
+    // around them.
+    let claimed = partition::claim_static_banks(plan, &mut frames)?;
     // The heap is sized from the plan: what the partitions need beyond what it has is carved now.
     heap_plan::carve(plan, STAGE2_PAGES, &mut frames)?;
     let stage2 = Stage2Config::from_id_aa64mmfr0_el1(guest::id_aa64mmfr0_el1()).map_err(|error| partition::BuildError::Vttbr {
@@ -247,7 +251,7 @@ fn build_all(
         })?;
         // Invariant: a partition's stage-2 table lives as long as the hypervisor (in the
         // partition, which `PARTITIONS` keeps for good).
-        let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &mut vmids, stage2, pages, memory, evtchn)?;
+        let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &claimed, &mut vmids, stage2, pages, memory, evtchn)?;
         if matches!(plan.partitions[index].enhanced, dom0less_config::Enhanced::Enabled | dom0less_config::Enhanced::Legacy) {
             log!("bulkhead: partition \"{}\": xen,enhanced asks for xenstore, but there is no control domain to run it: it gets the interfaces of \"no-xenstore\"", p.name.as_str());
         }

@@ -241,22 +241,13 @@ fn print_buffer(mux: &mut Mux, index: usize, budget: usize, sink: &mut impl Cons
         };
         printed = printed.saturating_add(taken);
         if dropped > 0 {
-            report_dropped(mux, index, dropped, sink);
+            // Its unfinished line, cut, then the count on a line of its own. The index is one
+            // of the multiplexer's (the buffers are the partitions').
+            let _ = mux.report_dropped(index, dropped, sink);
         }
         if taken < CHUNK {
             break;
         }
     }
     printed
-}
-
-/// `bulkhead: partition "x": N console bytes dropped`, on a line of its own.
-fn report_dropped(mux: &mut Mux, index: usize, dropped: u64, sink: &mut impl ConsoleSink) {
-    use core::fmt::Write;
-    let _ = mux.flush(index, sink);
-    mux.close_open_line(sink);
-    let mut line = heapless::String::<128>::new();
-    let name = mux.name(index).unwrap_or("?");
-    let _ = write!(line, "bulkhead: partition \"{name}\": {dropped} console bytes dropped (written while its UART showed its transmit FIFO full)\r\n");
-    sink.write_bytes(line.as_bytes());
 }

@@ -48,7 +48,8 @@ struct Counts {
     /// EOI maintenance interrupts about one of its passthrough SPIs.
     eoi_maintenance: AtomicU64,
     /// Physical deactivations made by the hypervisor (after an EOI maintenance interrupt,
-    /// a clear-active by register, a deactivation of an interrupt no list register held).
+    /// a clear-active by register, a deactivation of an interrupt no list register held, a
+    /// clear-pending of one the guest had not acknowledged).
     deactivated: AtomicU64,
 }
 
@@ -114,7 +115,8 @@ pub fn retarget(p: &Partition, intid: u32, physical: u32) {
 
 /// Deactivates physical SPI `physical` of `p` from this CPU's interface, for the guest: it
 /// deactivated the virtual SPI (forwarded by software), cleared its active state by register,
-/// or ended one that no list register held.
+/// ended one that no list register held, or cleared the pending state of one it had not
+/// acknowledged (it will never deactivate that one).
 pub fn deactivate(p: &Partition, physical: u32) {
     let Some(gic) = Gic::get() else { return };
     gic.deactivate(Acknowledged::of(physical));

@@ -430,6 +430,63 @@ fn shared_memory() -> Scenario {
     }
 }
 
+/// An allocated partition before a static one in `/chosen`, the static bank where first fit
+/// would have put the first: every static bank is claimed before any partition is placed, so
+/// it boots (it stopped with "static memory ... is not free" before), and `dynamic` runs above
+/// `fixed`'s bank.
+fn static_memory_placed_first() -> Scenario {
+    let mut expect = boot_lines("QEMU virt", "v3", 4);
+    expect.extend([
+        Expect::line("bulkhead: partition \"dynamic\": 1 vcpu on cpu [0], 256 MiB of RAM at 0x40000000 (host 0x54000000)"),
+        Expect::line("bulkhead: partition \"fixed\": 1 vcpu on cpu [1], 64 MiB of RAM at 0x40000000 (host 0x50000000)"),
+        Expect::Interleaved(vec![hello("dynamic", 256), hello("fixed", 64)]),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: Some(3),
+        expect,
+        pending: false,
+        partitions: Some(PartitionConfig {
+            file: "tests/scenarios/virt-static-mem-placed-first.dts".into(),
+            valid: true,
+        }),
+        ..Scenario::new("virt-gicv3-static-mem-placed-first", "virt")
+    }
+}
+
+/// The `gpio` guest owns QEMU virt's PL061 and raises its interrupt itself; it clears the
+/// SPI's pending state before taking it (the physical SPI must not stay active: it stayed so
+/// before, and the interrupt never came back), and after taking it (it stays active, and its
+/// end of interrupt reaches the physical SPI). The hypervisor's counts when `gpio` stops say
+/// who deactivated what: on GICv3 the hypervisor only the ten cleared before they were taken.
+fn passthrough_gpio(name: &str, gic: u8) -> Scenario {
+    let (gic_text, counts) = match gic {
+        3 => ("v3", "hardware-mapped: 40 taken, 0 EOI maintenance interrupts, 10 deactivated by the hypervisor"),
+        _ => ("v2", "forwarded by software: 40 taken, 30 EOI maintenance interrupts, 40 deactivated by the hypervisor"),
+    };
+    let mut expect = boot_lines("QEMU virt", gic_text, 4);
+    expect.extend([
+        Expect::line(started("gpio")),
+        Expect::line(says("gpio", "10 interrupts cleared before they were taken came back")),
+        Expect::line(says("gpio", "10 interrupts cleared while active stayed active and came back after their end")),
+        Expect::line(says("gpio", "done")),
+        Expect::line(format!("bulkhead: partition \"gpio\": passthrough interrupts {counts}")),
+        Expect::line(ALL_STOPPED),
+        Expect::line(POWER_OFF),
+    ]);
+    Scenario {
+        gic: Some(gic),
+        expect,
+        pending: false,
+        partitions: Some(PartitionConfig {
+            file: "tests/scenarios/virt-passthrough-gpio.dts".into(),
+            valid: true,
+        }),
+        ..Scenario::new(name, "virt")
+    }
+}
+
 /// `timer` alone: a hundred virtual timer interrupts, each re-armed already expired before its
 /// end of interrupt. Before the fix of the GICv2 Linux hang, the GICv2 boards stopped after the
 /// first one (QEMU never signalled the hardware-mapped timer again).
@@ -569,6 +626,9 @@ pub fn all() -> Vec<Scenario> {
         restart_100(),
         hostile_beside_hello(),
         shared_memory(),
+        static_memory_placed_first(),
+        passthrough_gpio("virt-gicv3-passthrough-gpio", 3),
+        passthrough_gpio("virt-gicv2-passthrough-gpio", 2),
         config_error(),
         register_round_trips("virt-gicv3-switch", 3, true),
         register_round_trips("virt-gicv2-switch", 2, true),

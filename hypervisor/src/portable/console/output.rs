@@ -78,6 +78,37 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         Ok(())
     }
 
+    /// Says on a line of its own that partition `index` lost `dropped` bytes of output
+    /// (written while its UART showed its transmit FIFO full). Its unfinished line goes
+    /// first, ended with [`CUT_MARK`] like every other broken line: the bytes lost came
+    /// after it, and what the partition writes next is printed on a line of its own.
+    pub fn report_dropped(
+        &mut self,
+        index: usize,
+        dropped: u64,
+        sink: &mut impl ConsoleSink,
+    ) -> Result<(), ConsoleError> {
+        use core::fmt::Write;
+        self.channel(index)?;
+        if self.channels[index].len != 0 {
+            self.print_buffered(index, sink);
+            sink.write_bytes(CUT_MARK);
+            sink.write_bytes(LINE_END);
+        }
+        // The focused partition's own open line, or another's.
+        self.close_open_line(sink);
+        // A u64 has at most 20 decimal digits.
+        let mut count = heapless::String::<20>::new();
+        let _ = write!(count, "{dropped}");
+        sink.write_bytes(b"bulkhead: partition \"");
+        sink.write_bytes(self.channels[index].name.as_bytes());
+        sink.write_bytes(b"\": ");
+        sink.write_bytes(count.as_bytes());
+        sink.write_bytes(b" console bytes dropped (written while its UART showed its transmit FIFO full)");
+        sink.write_bytes(LINE_END);
+        Ok(())
+    }
+
     /// [`Self::flush`] for an index known to be registered.
     fn flush_line(&mut self, index: usize, sink: &mut impl ConsoleSink) {
         let len = self.channels[index].len;

@@ -377,6 +377,31 @@ fn the_hypervisor_can_close_an_open_line_before_its_own() {
 }
 
 #[test]
+fn a_drop_report_cuts_the_unfinished_line_like_every_broken_line() {
+    let (mut mux, mut screen) = two_partitions();
+    const REPORT: &str = " console bytes dropped (written while its UART showed its transmit FIFO full)\r\n";
+    // The bytes lost came after "abc": the line is broken, and says so.
+    write(&mut mux, 1, "abc", &mut screen);
+    mux.report_dropped(1, 7, &mut screen).unwrap();
+    assert_eq!(screen.take(), format!("(linux) abc [cut]\r\nbulkhead: partition \"linux\": 7{REPORT}"));
+    write(&mut mux, 1, "def\n", &mut screen);
+    assert_eq!(screen.take(), "(linux) def\r\n", "its rest on a line of its own");
+    // Nothing unfinished: the report alone, uncut.
+    mux.report_dropped(1, u64::MAX, &mut screen).unwrap();
+    assert_eq!(screen.take(), format!("bulkhead: partition \"linux\": {}{REPORT}", u64::MAX));
+    // The focused partition's open line, and another partition's, are cut the same way.
+    switch(&mut mux, &mut screen);
+    screen.take();
+    write(&mut mux, 0, "$ ", &mut screen);
+    write(&mut mux, 1, "xy", &mut screen);
+    mux.report_dropped(1, 1, &mut screen).unwrap();
+    assert_eq!(screen.take(), format!("(rtos) $  [cut]\r\n(linux) xy [cut]\r\nbulkhead: partition \"linux\": 1{REPORT}"));
+    mux.report_dropped(0, 2, &mut screen).unwrap();
+    assert_eq!(screen.take(), format!("bulkhead: partition \"rtos\": 2{REPORT}"));
+    assert_eq!(mux.report_dropped(2, 1, &mut screen), Err(ConsoleError::NoSuchPartition { index: 2, count: 2 }));
+}
+
+#[test]
 fn vpl011_output_reaches_the_console_through_a_transmitter() {
     let (mut mux, mut screen) = two_partitions();
     let mut uart = Vpl011::new();

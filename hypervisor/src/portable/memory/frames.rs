@@ -127,6 +127,11 @@ impl<const N: usize> FrameAllocator<N> {
         &self.free[..self.count]
     }
 
+    /// The largest free range, if any (the first of equal ones).
+    pub fn largest_free(&self) -> Option<AddressRange> {
+        self.free_ranges().iter().copied().reduce(|best, range| if range.size() > best.size() { range } else { best })
+    }
+
     /// The number of free bytes.
     pub fn free_bytes(&self) -> u64 {
         self.free_ranges().iter().map(AddressRange::size).sum()

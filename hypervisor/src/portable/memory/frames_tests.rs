@@ -169,3 +169,16 @@ fn errors_read_as_sentences() {
         "host memory [0x1000, 0x2000) is not free"
     );
 }
+
+#[test]
+fn the_largest_free_range_is_the_first_of_the_biggest() {
+    let ram = [range(0x0, 0x10_0000)];
+    let mut allocator = FrameAllocator::<4>::new(&ram, &[range(0x4000, 0x1000), range(0x9000, 0x1000)]).unwrap();
+    // Free: [0, 0x4000), [0x5000, 0x9000), [0xa000, 0x100000).
+    assert_eq!(allocator.largest_free(), Some(range(0xa000, 0xf6000)));
+    allocator.claim(range(0xa000, 0xf6000)).unwrap();
+    assert_eq!(allocator.largest_free(), Some(range(0x0, 0x4000)), "the first of two 16 KiB ranges");
+    allocator.claim(range(0x0, 0x4000)).unwrap();
+    allocator.claim(range(0x5000, 0x4000)).unwrap();
+    assert_eq!(allocator.largest_free(), None);
+}

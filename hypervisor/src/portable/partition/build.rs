@@ -48,6 +48,9 @@ pub enum BuildError {
     NoFreeCpu { partition: String, vcpu: usize, pool: String, scheduler: &'static str },
     Layout { partition: String, error: LayoutError },
     Memory { partition: String, bytes: u64, error: FrameError },
+    /// A partition's RAM bank (allocated, not static) fits in no free range of host RAM:
+    /// the static banks, shared regions, modules and the hypervisor split it too finely.
+    NoRoom { partition: String, bytes: u64, largest: Option<AddressRange> },
     StaticMemory { partition: String, bank: AddressRange, error: FrameError },
     Stage2 { partition: String, error: Stage2Error },
     Vmid { partition: String, error: VmidError },
@@ -93,8 +96,16 @@ impl fmt::Display for BuildError {
             Self::Memory { partition, bytes, error } => {
                 write!(f, "partition \"{partition}\": cannot allocate {} MiB of RAM: {error}", bytes >> 20)
             }
+            Self::NoRoom { partition, bytes, largest } => {
+                write!(f, "partition \"{partition}\": needs {} MiB of host RAM in one range, but ", bytes >> 20)?;
+                match largest {
+                    Some(range) => write!(f, "the largest free range is {range} ({} MiB)", range.size() >> 20)?,
+                    None => write!(f, "no host RAM is free")?,
+                }
+                write!(f, " once every static bank, static shared-memory region, boot module, reserved region and the hypervisor has its place, and the partitions before it theirs: lower its memory, or move the static banks and modules so that free RAM is less split")
+            }
             Self::StaticMemory { partition, bank, error } => {
-                write!(f, "partition \"{partition}\": static memory {bank:?} is not free: {error}")
+                write!(f, "partition \"{partition}\": static memory {bank} (xen,static-mem) cannot be taken: {error}; give it host RAM that no other partition's bank, boot module, reserved region, static shared memory or the hypervisor uses")
             }
             Self::Stage2 { partition, error } => write!(f, "partition \"{partition}\": stage-2 table: {error}"),
             Self::Vmid { partition, error } => write!(f, "partition \"{partition}\": {error}"),
@@ -129,12 +140,36 @@ impl fmt::Display for BuildError {
     }
 }
 
+/// Proof that every `xen,static-mem` bank of the plan was taken from the frame allocator
+/// before any partition's RAM was allocated from it ([`claim_static_banks`]): [`build`]
+/// asks for it, and takes no static bank itself.
+#[derive(Debug)]
+pub struct StaticBanksClaimed(());
+
+/// Takes every partition's `xen,static-mem` banks from `frames`, before anything is allocated
+/// from it: as Xen dom0less reserves static memory first and places the other domains around
+/// it, a partition earlier in `/chosen` is never placed on a later one's fixed bank. Call it
+/// once, on the allocator that already excludes the hypervisor, the boot modules, the
+/// reserved regions and the static shared memory.
+pub fn claim_static_banks<const N: usize>(plan: &PartitionPlan, frames: &mut FrameAllocator<N>) -> Result<StaticBanksClaimed, BuildError> {
+    for p in &plan.partitions {
+        if let Memory::Static { banks, .. } = &p.memory {
+            for bank in banks {
+                frames
+                    .claim(*bank)
+                    .map_err(|error| BuildError::StaticMemory { partition: String::from(p.name.as_str()), bank: *bank, error })?;
+            }
+        }
+    }
+    Ok(StaticBanksClaimed(()))
+}
+
 /// SPIs every partition's vGIC has at least: the vPL011 is SPI 0, and Linux expects a full
 /// group of 32.
 const MIN_SPIS: usize = 32;
 
 /// Builds partition `index` of `plan`: takes its CPUs from `cpus`, its RAM from `frames` (or
-/// its static banks), maps it in a new stage-2 table, and places its modules. For a GICv2
+/// its static banks, which `claimed` says were taken already), maps it in a new stage-2 table, and places its modules. For a GICv2
 /// partition, `gicv` is the physical virtual-CPU-interface frame mapped at Xen's GICC address.
 /// `evtchn` is its event-channel table, built for the whole plan (static channels bound).
 #[allow(clippy::too_many_arguments)]
@@ -145,6 +180,7 @@ pub fn build<const N: usize>(
     gicv: Option<u64>,
     cpus: &mut CpuAssignment,
     frames: &mut FrameAllocator<N>,
+    claimed: &StaticBanksClaimed,
     vmids: &mut VmidAllocator,
     stage2: Stage2Config,
     pages: IdentityPages,
@@ -157,7 +193,7 @@ pub fn build<const N: usize>(
         return Err(BuildError::TooManyVcpus { partition: name(), vcpus: p.vcpu_count, max: MAX_VCPUS });
     }
     let vcpu_cpus = assign_cpus(plan, index, cpus)?;
-    let banks = guest_banks(p, frames)?;
+    let banks = guest_banks(p, frames, claimed)?;
 
     let mut table = Stage2Table::new(pages, stage2).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
     for bank in &banks {
@@ -319,16 +355,19 @@ fn assign_cpus(plan: &PartitionPlan, index: usize, cpus: &mut CpuAssignment) -> 
     Ok(out)
 }
 
-/// Guest RAM banks: allocated from free host RAM, or the static banks (1:1 with direct-map,
-/// else packed from Xen's guest RAM base).
-fn guest_banks<const N: usize>(p: &dom0less_config::Partition, frames: &mut FrameAllocator<N>) -> Result<Vec<GuestBank>, BuildError> {
+/// Guest RAM banks: allocated from free host RAM, or the static banks, claimed before any
+/// partition was built (1:1 with direct-map, else packed from Xen's guest RAM base).
+fn guest_banks<const N: usize>(p: &dom0less_config::Partition, frames: &mut FrameAllocator<N>, _claimed: &StaticBanksClaimed) -> Result<Vec<GuestBank>, BuildError> {
     let name = || String::from(p.name.as_str());
     let mut banks = Vec::new();
     match &p.memory {
         Memory::Allocated { bytes } => {
             let (ipas, count) = ram_banks(*bytes).map_err(|error| BuildError::Layout { partition: name(), error })?;
             for ipa in &ipas[..count] {
-                let host = frames.allocate(ipa.size()).map_err(|error| BuildError::Memory { partition: name(), bytes: ipa.size(), error })?;
+                let host = frames.allocate(ipa.size()).map_err(|error| match error {
+                    FrameError::OutOfMemory { .. } => BuildError::NoRoom { partition: name(), bytes: ipa.size(), largest: frames.largest_free() },
+                    error => BuildError::Memory { partition: name(), bytes: ipa.size(), error },
+                })?;
                 banks.push(GuestBank { ipa: *ipa, host: host.start() });
             }
         }
@@ -340,7 +379,6 @@ fn guest_banks<const N: usize>(p: &dom0less_config::Partition, frames: &mut Fram
             let mut next_ipa = ipas[0].start();
             for s in statics {
                 let host = *s;
-                frames.claim(host).map_err(|error| BuildError::StaticMemory { partition: name(), bank: host, error })?;
                 let ipa_start = if *direct_map { host.start() } else { next_ipa };
                 let ipa = AddressRange::new(ipa_start, host.size()).ok_or_else(|| BuildError::BadRange { partition: name(), what: "a static memory bank" })?;
                 banks.push(GuestBank { ipa, host: host.start() });

@@ -16,7 +16,7 @@ pub mod passthrough;
 pub mod report_limit;
 pub mod shared_memory;
 
-pub use build::{build, BuildError, CpuAssignment};
+pub use build::{build, claim_static_banks, BuildError, CpuAssignment, StaticBanksClaimed};
 #[cfg(test)]
 use build::guest_layout_clash;
 pub use exit::{handle_sync, is_xen_hypercall, vpl011_line, AbortReason, Exit, SystemRegister};

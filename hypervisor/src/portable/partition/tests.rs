@@ -96,6 +96,7 @@ fn build_all() -> Built {
         AddressRange::new(KERNEL_B, KERNEL_SIZE).unwrap(),
     ];
     let mut frames = FrameAllocator::<16>::new(&ram, &excluded).unwrap();
+    let claimed = claim_static_banks(&plan, &mut frames).unwrap();
     let mut vmids = VmidAllocator::new();
     let mut cpus = CpuAssignment::new(plan.cpus.len());
     let memory = memory_with_kernels();
@@ -104,7 +105,7 @@ fn build_all() -> Built {
     let tables = crate::portable::evtchn::build_tables(&plan).unwrap();
     for (i, evtchn) in tables.into_iter().enumerate() {
         let pages = IdentityPages::preallocate(16).expect("pages");
-        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, pages, &memory, evtchn).unwrap();
+        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &claimed, &mut vmids, config, pages, &memory, evtchn).unwrap();
         {
             let table = p.stage2.lock();
             let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
@@ -430,8 +431,14 @@ fn build_shared(owner_guest: u64) -> Result<Vec<Partition>, BuildError> {
     let mut tree = host_tree();
     shared_node(&mut tree, "smp", "owner", owner_guest);
     shared_node(&mut tree, "hello", "borrower", 0x6000_0000);
+    build_tree(&tree)
+}
+
+/// Builds every partition of `tree`'s config as `vm::build_all` does: the static banks
+/// claimed first, then each partition in `/chosen` order.
+fn build_tree(tree: &Tree) -> Result<Vec<Partition>, BuildError> {
     let facts = HostFacts { hypervisor: AddressRange::new(HYPERVISOR.0, HYPERVISOR.1).unwrap(), boot_cpu_mpidr: Some(0), modules: None };
-    let plan = PartitionPlan::from_tree(&tree, &facts).expect("the fixture is valid").plan;
+    let plan = PartitionPlan::from_tree(tree, &facts).expect("the fixture is valid").plan;
     let ram = [AddressRange::new(RAM, RAM_SIZE).unwrap()];
     let mut excluded = vec![
         AddressRange::new(HYPERVISOR.0, HYPERVISOR.1).unwrap(),
@@ -440,6 +447,7 @@ fn build_shared(owner_guest: u64) -> Result<Vec<Partition>, BuildError> {
     ];
     excluded.extend(plan.shared_regions.iter().filter_map(|r| r.host));
     let mut frames = FrameAllocator::<16>::new(&ram, &excluded).unwrap();
+    let claimed = claim_static_banks(&plan, &mut frames)?;
     let mut vmids = VmidAllocator::new();
     let mut cpus = CpuAssignment::new(plan.cpus.len());
     let memory = memory_with_kernels();
@@ -450,9 +458,46 @@ fn build_shared(owner_guest: u64) -> Result<Vec<Partition>, BuildError> {
         .enumerate()
         .map(|(i, evtchn)| {
             let pages = IdentityPages::preallocate(16).expect("pages");
-            build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &mut vmids, config, pages, &memory, evtchn)
+            build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &claimed, &mut vmids, config, pages, &memory, evtchn)
         })
         .collect()
+}
+
+/// The fixture with `hello` (the second partition) given `xen,static-mem` at `host`, and
+/// `smp` (the first, allocated) `smp_mib` MiB.
+fn static_after_dynamic(host: u64, smp_mib: u32) -> Tree {
+    let mut tree = host_tree();
+    let smp = tree.find("/chosen/smp").expect("smp");
+    tree.set_property(smp, "memory", cells_value(&[0, smp_mib * 1024]));
+    let hello = tree.find("/chosen/hello").expect("hello");
+    tree.set_property(hello, "xen,static-mem", cells_value(&[host as u32, 4 << 20]));
+    tree
+}
+
+#[test]
+fn an_earlier_allocated_partition_is_placed_around_a_later_static_bank() {
+    // First fit would put smp's 8 MiB at the first 2 MiB boundary after the hypervisor,
+    // 0x40800000: there lies hello's static bank, as Xen dom0less allows.
+    let bank = AddressRange::new(HYPERVISOR.0 + HYPERVISOR.1, 4 << 20).unwrap();
+    let parts = build_tree(&static_after_dynamic(bank.start(), 8)).expect("the config boots");
+    let [smp, hello] = &parts[..] else { panic!("two partitions") };
+    assert_eq!(hello.banks[0].host_range(), Some(bank), "hello runs in its own bank");
+    let smp_ram = smp.banks[0].host_range().unwrap();
+    assert_eq!(smp_ram, AddressRange::new(bank.end(), 8 << 20).unwrap(), "smp goes after it");
+}
+
+#[test]
+fn an_allocated_partition_with_no_range_left_names_itself_its_size_and_the_largest_range() {
+    // hello's bank splits the RAM after the hypervisor into 16 MiB below it and 20 MiB above
+    // (up to the kernels): smp's 24 MiB fits in neither, though the validator counts enough.
+    let parts = build_tree(&static_after_dynamic(0x4180_0000, 24));
+    let Err(error) = parts else { panic!("built") };
+    let largest = AddressRange::new(0x41c0_0000, 20 << 20).unwrap();
+    assert!(matches!(&error, BuildError::NoRoom { partition, bytes, largest: Some(l) } if partition == "smp" && *bytes == 24 << 20 && *l == largest), "{error:?}");
+    let text = error.to_string();
+    for part in ["partition \"smp\"", "24 MiB", "[0x41c00000, 0x43000000) (20 MiB)", "lower its memory, or move the static banks"] {
+        assert!(text.contains(part), "{part:?} missing from: {text}");
+    }
 }
 
 #[test]

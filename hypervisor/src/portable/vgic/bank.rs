@@ -148,7 +148,17 @@ impl Vgic {
                     irq.set_pending(None)
                 }
                 BankRegister::ClearPending if field != 0 && !(v2 && is_sgi(intid)) => {
-                    irq.clear_pending()
+                    irq.clear_pending();
+                    // A mapped SPI the hypervisor took, now neither pending nor active for
+                    // the guest: the guest will never deactivate it, so the physical one is
+                    // deactivated now, or its device could never interrupt again (KVM's
+                    // vGIC does the same). One that is active stays so until the guest
+                    // deactivates it, which reaches the physical SPI as ever; one a list
+                    // register holds is decided when that list register is synced.
+                    if hw && irq.physical_active && !irq.active && irq.owner.is_none() {
+                        irq.physical_active = false;
+                        effects.hw_deactivate |= bit;
+                    }
                 }
                 BankRegister::SetActive if field != 0 => irq.active = true,
                 BankRegister::ClearActive if field != 0 => {
@@ -159,7 +169,10 @@ impl Vgic {
                     // clearing every active bit at boot deactivates nothing.
                     let was_active = irq.active || irq.owner.is_some();
                     irq.clear_active();
-                    effects.hw_deactivate |= if hw && was_active { bit } else { 0 };
+                    if hw && was_active {
+                        irq.physical_active = false;
+                        effects.hw_deactivate |= bit;
+                    }
                 }
                 BankRegister::Priority => irq.priority = field as u8 & PRIORITY_MASK,
                 BankRegister::Targets if intid >= 32 => {

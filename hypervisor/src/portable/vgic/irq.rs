@@ -56,6 +56,13 @@ pub struct IrqState {
     /// ([`super::Vgic::take_released`]). Unlike the HW bit this makes every GIC, QEMU's GICv2
     /// included, look at the physical line again.
     pub forwarded: bool,
+    /// Mapped interrupts ([`Self::hw`]): the hypervisor took the physical interrupt (it is
+    /// active at the physical GIC, acknowledged with a priority drop only) and nothing has
+    /// deactivated it since. Set by an injection; cleared when the guest's deactivation
+    /// reaches the physical GIC (a hardware-mapped list register) or the hypervisor
+    /// deactivates it (a forwarded one's release, a clear-active, an unlisted EOI, or a
+    /// clear-pending that leaves the guest nothing to deactivate).
+    pub physical_active: bool,
     /// The hypervisor raises it as single events and holds its source quiet until the guest
     /// re-arms it (the virtual timer, masked at EL2 when it fires, as Xen does): its pending
     /// state is a latch consumed when a list register takes it, whatever trigger the guest
@@ -91,6 +98,7 @@ impl IrqState {
             route: 0,
             hw: None,
             forwarded: false,
+            physical_active: false,
             latched: false,
             owner: None,
             active_vcpu: None,

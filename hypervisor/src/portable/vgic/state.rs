@@ -90,8 +90,10 @@ pub struct Vgic {
     /// Interrupts made pending from outside the guest's own acknowledgements: injections,
     /// rising lines, SGIs (the operator's `irq`).
     pub(super) raised: u64,
-    /// Forwarded SPIs the guest has deactivated since [`Vgic::take_released`] last ran, one
-    /// bit per SPI: the physical interrupt behind each must be deactivated.
+    /// Mapped SPIs whose physical interrupt the hypervisor must deactivate, found since
+    /// [`Vgic::take_released`] last ran, one bit per SPI: forwarded ones the guest has
+    /// deactivated, and mapped ones whose pending state the guest cleared while a list
+    /// register held them and before it acknowledged them.
     pub(super) released: [u32; SPI_WORDS],
     /// Whether `released` has any bit set.
     pub(super) any_released: bool,
@@ -384,7 +386,11 @@ impl Vgic {
     /// acknowledged): it becomes pending. `vcpu` selects the bank for SGIs and PPIs.
     pub fn inject(&mut self, vcpu: VcpuId, intid: IntId) -> Result<Effects, VgicError> {
         self.touch();
-        self.irq_checked(vcpu, intid)?.set_pending(None);
+        let irq = self.irq_checked(vcpu, intid)?;
+        irq.set_pending(None);
+        // A mapped interrupt is injected when the hypervisor took the physical one: it stays
+        // active there until someone deactivates it.
+        irq.physical_active |= irq.hw.is_some();
         self.raised = self.raised.wrapping_add(1);
         Ok(Effects::kick(self.interested(vcpu, intid)))
     }
@@ -452,7 +458,8 @@ impl Vgic {
         Ok(())
     }
 
-    /// Records that the guest deactivated forwarded SPI `intid`.
+    /// Records that the physical SPI behind mapped SPI `intid` must be deactivated (the guest
+    /// deactivated the forwarded SPI, or cleared the pending state of one it never took).
     pub(super) fn release(&mut self, intid: IntId) {
         let spi = intid.wrapping_sub(SPI_FIRST) as usize;
         if let Some(word) = self.released.get_mut(spi / 32) {
@@ -461,8 +468,9 @@ impl Vgic {
         }
     }
 
-    /// Hands over the physical INTIDs of the forwarded SPIs the guest deactivated since the
-    /// last call (each once), for the caller to deactivate. Costs nothing when there are none.
+    /// Hands over the physical INTIDs of the mapped SPIs to deactivate found since the last
+    /// call (each once: see [`Vgic::released`]), for the caller to deactivate. Costs nothing
+    /// when there are none.
     pub fn take_released(&mut self, mut deactivate: impl FnMut(u32)) {
         if !self.any_released {
             return;

@@ -373,6 +373,23 @@ impl Vgic {
                 && !active_now
                 && !pending_now
                 && !irq.clear_active_in_lr;
+            // The guest cleared the pending state of a mapped SPI while a list register held
+            // it, and had not acknowledged it: the list register is dropped below, so nothing
+            // would ever deactivate the physical SPI; the hypervisor does.
+            let dropped = irq.hw.is_some()
+                && irq.physical_active
+                && irq.clear_pending_in_lr
+                && pending_now
+                && !active_now
+                && !irq.clear_active_in_lr;
+            if irq.hw.is_some() && presented.is_some() && !active_now && !pending_now {
+                // Deactivated: by the guest through a hardware-mapped list register, or
+                // handed to the hypervisor (`released`; a clear-active already did it).
+                irq.physical_active = false;
+            }
+            if dropped {
+                irq.physical_active = false;
+            }
             if !irq.clear_active_in_lr {
                 irq.active = active_now;
             }
@@ -393,7 +410,7 @@ impl Vgic {
             }
             irq.clear_active_in_lr = false;
             irq.clear_pending_in_lr = false;
-            if released {
+            if released || dropped {
                 self.release(intid);
             }
             kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
@@ -424,6 +441,7 @@ impl Vgic {
             };
             irq.clear_active();
             if irq.hw.is_some() {
+                irq.physical_active = false;
                 // One hardware deactivation per call fits the effect masks; callers loop on count.
                 return Ok(Effects {
                     hw_base: intid,

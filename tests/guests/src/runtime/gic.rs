@@ -12,7 +12,13 @@ use crate::config::Gic;
 const GICD_CTLR_ENABLE_BOTH: u32 = 0b11;
 const GICD_IGROUPR0: usize = 0x080;
 const GICD_ISENABLER0: usize = 0x100;
+const GICD_ICPENDR0: usize = 0x280;
+const GICD_ISACTIVER0: usize = 0x300;
 const GICD_IPRIORITYR: usize = 0x400;
+const GICD_ITARGETSR: usize = 0x800;
+/// `GICD_IROUTER<n>`, 8 bytes per SPI from INTID 0's slot (GICv3).
+const GICD_IROUTER: usize = 0x6000;
+const GICC_HPPIR: usize = 0x018;
 const GICC_CTLR: usize = 0x000;
 const GICC_PMR: usize = 0x004;
 const GICC_IAR: usize = 0x00c;
@@ -74,6 +80,60 @@ impl InterruptController {
         }
     }
 
+    /// Enables SPI `intid` at `priority` for this vCPU (vCPU 0, the boot vCPU): group 1 on a
+    /// GICv3, routed to affinity 0; on a GICv2 targeted at CPU interface 0. Call
+    /// [`InterruptController::enable_private`] first for the CPU interface.
+    pub fn enable_spi(&self, intid: u32, priority: u8) {
+        let (word, bit) = (4 * (intid / 32) as usize, 1u32 << (intid % 32));
+        match self.gic {
+            Gic::V2 { distributor, .. } => {
+                write8(distributor, GICD_IPRIORITYR + intid as usize, priority);
+                write8(distributor, GICD_ITARGETSR + intid as usize, 1);
+                write32(distributor, GICD_ISENABLER0 + word, bit);
+            }
+            Gic::V3 { distributor, .. } => {
+                let groups = read32(distributor, GICD_IGROUPR0 + word);
+                write32(distributor, GICD_IGROUPR0 + word, groups | bit);
+                write8(distributor, GICD_IPRIORITYR + intid as usize, priority);
+                write64(distributor, GICD_IROUTER + 8 * intid as usize, 0);
+                write32(distributor, GICD_ISENABLER0 + word, bit);
+            }
+        }
+    }
+
+    /// Clears the pending state of SPI `intid` (`GICD_ICPENDR<n>`).
+    pub fn clear_pending(&self, intid: u32) {
+        let (word, bit) = (4 * (intid / 32) as usize, 1u32 << (intid % 32));
+        write32(self.distributor(), GICD_ICPENDR0 + word, bit);
+    }
+
+    /// Whether SPI `intid` is active, as the distributor reads it (`GICD_ISACTIVER<n>`).
+    pub fn is_active(&self, intid: u32) -> bool {
+        let (word, bit) = (4 * (intid / 32) as usize, 1u32 << (intid % 32));
+        read32(self.distributor(), GICD_ISACTIVER0 + word) & bit != 0
+    }
+
+    /// The INTID of the most urgent interrupt pending at this vCPU's interface, without
+    /// acknowledging it (`GICC_HPPIR`, `ICC_HPPIR1_EL1`); `None` when nothing is pending.
+    pub fn highest_pending(&self) -> Option<u32> {
+        let intid = match self.gic {
+            Gic::V2 { cpu_interface, .. } => read32(cpu_interface, GICC_HPPIR) & 0x3ff,
+            Gic::V3 { .. } => {
+                let value: u64;
+                // SAFETY: reading ICC_HPPIR1_EL1 changes nothing and touches no memory.
+                unsafe { asm!("mrs {}, S3_0_C12_C12_2", out(reg) value, options(nomem, nostack, preserves_flags)) };
+                value as u32 & 0xff_ffff
+            }
+        };
+        (!(FIRST_SPECIAL..1024).contains(&intid)).then_some(intid)
+    }
+
+    fn distributor(&self) -> u64 {
+        match self.gic {
+            Gic::V2 { distributor, .. } | Gic::V3 { distributor, .. } => distributor,
+        }
+    }
+
     /// Acknowledges the most urgent pending interrupt: the raw `IAR` value (to give back to
     /// [`InterruptController::end`]) and its INTID; `None` when nothing is pending.
     pub fn acknowledge(&self) -> Option<(u32, u32)> {
@@ -123,6 +183,14 @@ fn write32(base: u64, offset: usize, value: u32) {
     // SAFETY: as for `read32`.
     unsafe {
         asm!("str {:w}, [{}]", in(reg) value, in(reg) base as usize + offset,
+            options(nostack, preserves_flags))
+    };
+}
+
+fn write64(base: u64, offset: usize, value: u64) {
+    // SAFETY: as for `read32`; GICD_IROUTER<n> is a 64-bit register.
+    unsafe {
+        asm!("str {}, [{}]", in(reg) value, in(reg) base as usize + offset,
             options(nostack, preserves_flags))
     };
 }

@@ -130,3 +130,127 @@ fn clearing_active_bits_deactivates_the_physical_spi_only_if_the_guest_may_have_
         assert_eq!((effects.hw_base, effects.hw_deactivate), (32, 1 << 15), "{version:?}");
     }
 }
+
+/// `GICD_ICPENDR1` (SPIs 32 to 63) and the bit of SPI 47 in it.
+const ICPENDR1: u64 = 0x284;
+const SPI_47: u64 = 1 << 15;
+
+/// A partition's vGIC on `version` with SPI 47 passed through as `Delivery::for_gic` does.
+fn passed_through(version: GicVersion) -> Box<Vgic> {
+    let mut vgic = ready(version, 1);
+    Delivery::for_gic(version).map(&mut vgic, 47, 47).expect("map");
+    vgic
+}
+
+#[test]
+fn a_pending_state_cleared_before_the_guest_saw_the_spi_deactivates_the_physical_one() {
+    for version in [GicVersion::V3, GicVersion::V2] {
+        let mut vgic = passed_through(version);
+        // The hypervisor took the physical SPI (it stays active) and injected it; the
+        // guest clears the pending state before any list register held it.
+        vgic.inject(VcpuId(0), 47).expect("inject");
+        let effects = gicd_write(&mut vgic, ICPENDR1, 0, SPI_47);
+        assert_eq!((effects.hw_base, effects.hw_deactivate), (32, 1 << 15), "{version:?}");
+        assert!(!vgic.is_pending(VcpuId(0), 47) && !vgic.is_active(VcpuId(0), 47));
+        let mut cpu = Cpu::new(0);
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.entry(47), None, "nothing left for the guest");
+        assert_eq!(released(&mut vgic), [] as [u32; 0], "deactivated once, by the effect");
+        // Clearing it again finds nothing to deactivate.
+        assert_eq!(gicd_write(&mut vgic, ICPENDR1, 0, SPI_47).hw_deactivate, 0);
+        // The device interrupts again: taken, injected, listed.
+        vgic.inject(VcpuId(0), 47).expect("inject");
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.entry(47).map(|lr| lr.state), Some(LrState::Pending), "{version:?}");
+    }
+}
+
+#[test]
+fn a_pending_state_cleared_while_a_list_register_holds_the_spi_deactivates_it_at_the_sync() {
+    for version in [GicVersion::V3, GicVersion::V2] {
+        let mut vgic = passed_through(version);
+        let mut cpu = Cpu::new(0);
+        vgic.inject(VcpuId(0), 47).expect("inject");
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.entry(47).map(|lr| lr.state), Some(LrState::Pending));
+        // Another vCPU (or this one, with its interrupts masked) clears it: the list register
+        // may hold an acknowledgement not yet synced, so nothing is deactivated yet.
+        assert_eq!(gicd_write(&mut vgic, ICPENDR1, 0, SPI_47).hw_deactivate, 0);
+        assert_eq!(released(&mut vgic), [] as [u32; 0]);
+        // The sync finds it still only pending: the list register goes, and the physical SPI
+        // is the hypervisor's to deactivate, once.
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.entry(47), None, "{version:?}");
+        assert_eq!(released(&mut vgic), [47], "{version:?}");
+        assert_eq!(released(&mut vgic), [] as [u32; 0]);
+        assert!(!vgic.is_pending(VcpuId(0), 47) && !vgic.is_active(VcpuId(0), 47));
+        vgic.inject(VcpuId(0), 47).expect("inject");
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.entry(47).map(|lr| lr.state), Some(LrState::Pending), "delivered again");
+    }
+}
+
+#[test]
+fn a_pending_state_cleared_in_list_registers_a_sync_kept_is_found_by_the_next_flush() {
+    for version in [GicVersion::V3, GicVersion::V2] {
+        let mut vgic = passed_through(version);
+        let mut cpu = Cpu::new(0);
+        vgic.inject(VcpuId(0), 47).expect("inject");
+        cpu.cycle(&mut vgic);
+        // An exit that changed nothing: the sync keeps the list registers as they are.
+        vgic.sync(cpu.vcpu, &cpu.lrs).expect("sync");
+        // The exit was this vCPU's GICD_ICPENDR write.
+        assert_eq!(gicd_write(&mut vgic, ICPENDR1, 0, SPI_47).hw_deactivate, 0);
+        vgic.flush(cpu.vcpu, &cpu.doorbell, &mut cpu.lrs).expect("flush");
+        assert_eq!(cpu.entry(47), None);
+        assert_eq!(released(&mut vgic), [47], "{version:?}");
+    }
+}
+
+#[test]
+fn an_spi_the_guest_took_stays_active_when_its_pending_state_is_cleared_and_its_deactivation_reaches_the_gic() {
+    for version in [GicVersion::V3, GicVersion::V2] {
+        let mut vgic = passed_through(version);
+        let mut cpu = Cpu::new(0);
+        vgic.inject(VcpuId(0), 47).expect("inject");
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.acknowledge(), Some(47));
+        // Clearing the pending state leaves the active state alone (GICD_ICPENDR<n>).
+        let effects = gicd_write(&mut vgic, ICPENDR1, 0, SPI_47);
+        assert_eq!(effects.hw_deactivate, 0);
+        cpu.cycle(&mut vgic);
+        assert_eq!(released(&mut vgic), [] as [u32; 0], "the guest has it active");
+        assert_eq!(cpu.entry(47).map(|lr| lr.state), Some(LrState::Active), "{version:?}");
+        // The guest's EOI: on GICv3 the hardware-mapped list register deactivates the
+        // physical SPI; on GICv2 the EOI maintenance interrupt hands it to the hypervisor.
+        cpu.deactivate(47);
+        if version == GicVersion::V2 {
+            cpu.lrs = [None; 4];
+        }
+        cpu.cycle(&mut vgic);
+        let expected: &[u32] = if version == GicVersion::V2 { &[47] } else { &[] };
+        assert_eq!(released(&mut vgic), expected, "{version:?}");
+        // And nothing is deactivated twice: a later clear-pending finds nothing.
+        assert_eq!(gicd_write(&mut vgic, ICPENDR1, 0, SPI_47).hw_deactivate, 0);
+        vgic.inject(VcpuId(0), 47).expect("inject");
+        cpu.cycle(&mut vgic);
+        assert_eq!(cpu.entry(47).map(|lr| lr.state), Some(LrState::Pending));
+    }
+}
+
+#[test]
+fn a_pending_state_the_guest_set_itself_and_clears_deactivates_nothing() {
+    for version in [GicVersion::V3, GicVersion::V2] {
+        let mut vgic = passed_through(version);
+        // GICD_ISPENDR1 then GICD_ICPENDR1: the physical SPI was never taken.
+        gicd_write(&mut vgic, 0x204, 0, SPI_47);
+        assert!(vgic.is_pending(VcpuId(0), 47));
+        assert_eq!(gicd_write(&mut vgic, ICPENDR1, 0, SPI_47).hw_deactivate, 0, "{version:?}");
+        let mut cpu = Cpu::new(0);
+        gicd_write(&mut vgic, 0x204, 0, SPI_47);
+        cpu.cycle(&mut vgic);
+        gicd_write(&mut vgic, ICPENDR1, 0, SPI_47);
+        cpu.cycle(&mut vgic);
+        assert_eq!(released(&mut vgic), [] as [u32; 0], "{version:?}");
+    }
+}

@@ -67,11 +67,15 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     // The stack slots of CPUs the board does not have go to the heap (below, once it is shared).
     let unused_stacks = entry::keep_stacks(platform.as_ref().map_or(MAX_CPUS, |p| p.cpus.len()));
     let guards: alloc::vec::Vec<AddressRange> = entry::guard_pages().filter_map(|(start, size)| AddressRange::new(start, size)).collect();
-    let plan = layout::plan(board.mmio_windows, ram, &image, &guards);
+    // The host tree is the only RAM outside the image the hypervisor uses before it reads the
+    // plan; the rest of RAM stays Non-cacheable until what the plan makes of it is known.
+    let host_tree: alloc::vec::Vec<AddressRange> = AddressRange::new(dtb, bytes.len() as u64).and_then(|r| r.grow_to(4096)).into_iter().collect();
+    let plan = layout::plan(board.mmio_windows, ram, &host_tree, &image, &guards);
     let Ok(map) = El2Map::build(&plan) else { cpu::park() };
     // SAFETY: the plan maps the image (code, data, stacks, heap), RAM and the board's devices,
     // which is everything this code touches; the MMU is off.
     let mmu = unsafe { map.enable(&image) };
+    crate::arch::aarch64::guest::untrap_fp_simd();
 
     // SAFETY: the board data names the console, and the EL2 map has its window as Device memory.
     let console = unsafe { uart::init(board.console.base) };
@@ -132,6 +136,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
 /// A secondary CPU's Rust entry, from `entry.s`, with the MMU on.
 #[unsafe(no_mangle)]
 extern "C" fn secondary_main(index: u64) -> ! {
+    crate::arch::aarch64::guest::untrap_fp_simd();
     if let Some(gic) = Gic::get() {
         if let Err(e) = crate::vm::init_cpu_interrupts(gic, index as usize) {
             log!("bulkhead: cpu {}: the GIC CPU interface cannot be set up: {}; parking it", index, D(&e));

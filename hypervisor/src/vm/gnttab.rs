@@ -62,6 +62,11 @@ pub fn build(plan: &PartitionPlan, partitions: &[Partition], frames: &mut FrameA
     let arena_bytes = bookkeeping.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
     let total = frame_bytes.saturating_add(arena_bytes).max(PAGE_SIZE);
     let carved = frames.allocate(total).map_err(|error| BuildError::GrantTables { bytes: total, error })?;
+    // Write-back, as guests map the frames (free RAM is Non-cacheable in the EL2 map until
+    // it is taken).
+    // SAFETY: the range was just taken from the free host RAM: nothing uses it or, with no
+    // partition started yet and the other CPUs idle, the blocks around it.
+    unsafe { crate::arch::aarch64::mmu::make_cacheable(carved) }.map_err(|e| BuildError::HostMap { what: "grant tables", range: carved, reason: alloc::format!("{e}") })?;
     // SAFETY: the range was just taken from the free host RAM (no partition, module, the
     // hypervisor image or the host tree is there), which the EL2 map covers read-write; it
     // belongs to the grant tables for the hypervisor's lifetime.

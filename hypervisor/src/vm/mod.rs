@@ -134,6 +134,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         log!("bulkhead: no partitions configured");
         fatal::stop();
     }
+    cache_own_ranges(&plan, &mut memory.lock());
     let partitions = match build_all(platform, &plan, &ram, image, dtb, &memory.lock()) {
         Ok(p) => p,
         Err(e) => {
@@ -147,6 +148,16 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         for bank in partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()) {
             if let Err(e) = memory.allow_writes(bank.start(), bank.size()) {
                 log!("bulkhead: error: a partition's bank {} cannot be loaded: {}", D(&bank), D(&e));
+                log!("bulkhead: the partition config cannot be run; nothing was started");
+                fatal::stop();
+            }
+            // A bank is switched to write-back after its first load, while other partitions
+            // may run: the blocks its ends lie in are split now, while nothing runs, so that
+            // switch touches no descriptor of anything else.
+            // SAFETY: no partition runs yet and the other CPUs wait idle in their loops: the
+            // memory around a bank's ends (another bank, free RAM, a module) is not accessed.
+            if let Err(e) = unsafe { crate::arch::aarch64::mmu::split_edges(bank) } {
+                log!("bulkhead: error: a partition's bank {}: {}", D(&bank), D(&e));
                 log!("bulkhead: the partition config cannot be run; nothing was started");
                 fatal::stop();
             }
@@ -278,10 +289,11 @@ fn start_partition(p: &Partition, generation: u64) {
         let mut memory = MEMORY.get().expect("set before partitions start").lock();
         let entry = p.load(&mut run, &mut *memory);
         // The guest starts with its MMU and caches off: what the load wrote is already in
-        // RAM (`El2Memory` cleans every write as it makes it), and no instruction cache may
-        // keep code of its previous run.
+        // RAM (`El2Memory` writes through the Non-cacheable map on a first load and cleans
+        // every write through the write-back one), and no instruction cache may keep code of
+        // its previous run.
         cpu::invalidate_icache();
-        entry
+        entry.map_err(StartError::from).and_then(|entry| cache_banks(p, &mut memory).map(|()| entry))
     };
     match entry {
         Ok(EntryState { pc, x0, .. }) => {
@@ -307,6 +319,61 @@ fn start_partition(p: &Partition, generation: u64) {
             drop(run);
             log!("bulkhead: partition \"{}\" cannot start: {}", p.name.as_str(), D(&e));
             stop_partition(p);
+        }
+    }
+}
+
+/// Why a loaded partition cannot start.
+enum StartError {
+    Load(partition::LoadError),
+    /// Its bank could not be switched to write-back in the EL2 map.
+    Cache { bank: AddressRange, error: crate::arch::aarch64::mmu::RemapError },
+}
+
+impl From<partition::LoadError> for StartError {
+    fn from(e: partition::LoadError) -> Self {
+        Self::Load(e)
+    }
+}
+
+impl core::fmt::Display for StartError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Load(e) => write!(f, "{e}"),
+            Self::Cache { bank, error } => write!(f, "its bank {bank} stays Non-cacheable at EL2, where hypercalls read its buffers: {error}"),
+        }
+    }
+}
+
+/// Switches `p`'s banks to write-back in the EL2 map after a load, before its vCPUs start
+/// (a no-op after the first load: a bank stays write-back from then on).
+fn cache_banks(p: &Partition, memory: &mut El2Memory) -> Result<(), StartError> {
+    for bank in p.banks.iter().filter_map(|b| b.host_range()) {
+        // SAFETY: none of `p`'s vCPUs runs (the caller's contract) and no other partition
+        // reaches its banks; the blocks around a bank's ends were split at boot (`run`).
+        unsafe { memory.make_cacheable(bank) }.map_err(|error| StartError::Cache { bank, error })?;
+    }
+    Ok(())
+}
+
+/// Switches to write-back the RAM the hypervisor itself uses from the plan (it was
+/// Non-cacheable from the MMU's start, as all RAM outside the image and the host tree): the
+/// boot modules, copied into partitions at every load, and the static shared-memory regions,
+/// which guests use cacheably. The validator read the partial device trees through the
+/// Non-cacheable map, which no cache holds a line of. A range that cannot be switched stops
+/// the board: nothing has started.
+fn cache_own_ranges(plan: &PartitionPlan, memory: &mut El2Memory) {
+    let modules = plan.partitions.iter().flat_map(|p| [Some(&p.kernel), p.ramdisk.as_ref(), p.device_tree.as_ref()]).flatten().map(|m| m.range);
+    let shared = plan.shared_regions.iter().filter_map(|r| r.host);
+    for range in modules.chain(shared) {
+        let Some(pages) = range.grow_to(4096) else { continue };
+        // SAFETY: only this CPU runs hypervisor code that touches RAM outside the image (the
+        // others wait idle in their loops) and no partition runs; nothing is using these
+        // ranges or the blocks around them during the switch.
+        if let Err(e) = unsafe { memory.make_cacheable(pages) } {
+            log!("bulkhead: error: boot module or shared memory {}: {}", D(&range), D(&e));
+            log!("bulkhead: the partition config cannot be run; nothing was started");
+            fatal::stop();
         }
     }
 }

@@ -169,6 +169,118 @@ pub unsafe fn zero_to_poc(start: u64, len: u64) {
     unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
 }
 
+/// Bytes the Non-cacheable zeroing loop writes with one instruction: four 16-byte SIMD
+/// registers of zeros.
+const UNCACHED_STORE: u64 = 64;
+
+/// Zeroes `start..start + len` through a Normal Non-cacheable mapping, so the zeros go to
+/// memory as they are written and need no clean: one `ST1` of four zeroed SIMD registers with
+/// post-increment a 64-byte line, 32 a loop iteration (1.06 instructions a line). `DC ZVA`
+/// would zero a line as well, but it takes its address in a register and has no
+/// post-increment, so each line would cost it and an `ADD` (2.06 a line). The unaligned head
+/// and tail take plain stores. The routine saves and restores the four SIMD registers it
+/// uses (they may hold a guest's values: the world switch leaves them in the CPU), and needs
+/// FP/SIMD untrapped at EL2 (`guest::untrap_fp_simd`, at each CPU's boot). Ends with
+/// `DSB SY`, so the zeros have reached memory when it returns.
+///
+/// # Safety
+/// `start..start + len` must be mapped Normal Non-cacheable read-write at EL2, with no line of
+/// it in any cache, and nothing else may use it meanwhile.
+pub unsafe fn zero_uncached(start: u64, len: u64) {
+    match super::zeroing::cut(start, len, UNCACHED_STORE) {
+        None => {
+            // SAFETY: the caller's contract.
+            unsafe { core::ptr::write_bytes(start as *mut u8, 0, len as usize) };
+        }
+        Some(cut) => {
+            for (address, size) in [cut.head, cut.tail] {
+                // SAFETY: head and tail lie inside the caller's range.
+                unsafe { core::ptr::write_bytes(address as *mut u8, 0, size as usize) };
+            }
+            // SAFETY: the body lies inside the caller's range, 64-byte aligned; the routine
+            // writes zeros there and preserves every register but its scratch x0 to x2.
+            unsafe { bulkhead_zero_uncached(cut.body.0, cut.body.1 / UNCACHED_STORE) };
+        }
+    }
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
+unsafe extern "C" {
+    /// Writes `blocks` times 64 zero bytes from `address` (64-byte aligned) on; saves and
+    /// restores q0 to q3; clobbers x0 to x2 and the flags (a call clobbers them anyway).
+    fn bulkhead_zero_uncached(address: u64, blocks: u64);
+}
+
+core::arch::global_asm!(
+    ".arch_extension fp",
+    ".arch_extension simd",
+    ".global bulkhead_zero_uncached",
+    "bulkhead_zero_uncached:",
+    "    cbz x1, 4f",
+    "    stp q0, q1, [sp, #-64]!",
+    "    stp q2, q3, [sp, #32]",
+    "    movi v0.2d, #0",
+    "    movi v1.2d, #0",
+    "    movi v2.2d, #0",
+    "    movi v3.2d, #0",
+    "    lsr x2, x1, #5",
+    "    and x1, x1, #31",
+    "    cbz x2, 2f",
+    "1:",
+    "    .rept 32",
+    "    st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [x0], #64",
+    "    .endr",
+    "    subs x2, x2, #1",
+    "    b.ne 1b",
+    "2:",
+    "    cbz x1, 3f",
+    "    st1 {{v0.2d, v1.2d, v2.2d, v3.2d}}, [x0], #64",
+    "    sub x1, x1, #1",
+    "    b 2b",
+    "3:",
+    "    ldp q2, q3, [sp, #32]",
+    "    ldp q0, q1, [sp], #64",
+    "4:",
+    "    ret",
+);
+
+/// Cleans and invalidates every line of this CPU's data and unified caches up to the Level of
+/// Coherence, by set and way (`DC CISW` over each level's sets and ways, Arm ARM D7.5.9,
+/// "Data cache maintenance by set/way"): dirty lines are written back to memory, and no line
+/// of any address is left in them. Only for the boot CPU before the others start: set/way
+/// maintenance reaches this CPU's caches and the levels it shares, not another CPU's private
+/// ones, and a line another CPU allocates meanwhile survives it. Uses CSSELR_EL1, which no
+/// guest has used yet at that point.
+pub fn clean_invalidate_dcache_all() {
+    use super::set_way::{Clidr, Geometry};
+    let (clidr, mmfr2): (u64, u64);
+    // SAFETY: reading ID registers has no side effects (aarch64-cpu has no CLIDR_EL1 accessor).
+    unsafe {
+        asm!("mrs {}, clidr_el1", out(reg) clidr, options(nomem, nostack, preserves_flags));
+        asm!("mrs {}, id_aa64mmfr2_el1", out(reg) mmfr2, options(nomem, nostack, preserves_flags));
+    }
+    let ccidx = (mmfr2 >> 20) & 0xf != 0;
+    for level in Clidr(clidr).data_levels() {
+        let ccsidr: u64;
+        // SAFETY: selecting a cache level for CCSIDR_EL1 and reading it change no memory; the
+        // ISB makes the read see the selection.
+        unsafe {
+            asm!("msr csselr_el1, {}", "isb", "mrs {}, ccsidr_el1", in(reg) u64::from(level - 1) << 1, out(reg) ccsidr, options(nostack, preserves_flags));
+        }
+        let geometry = Geometry::decode(ccsidr, ccidx);
+        for way in 0..geometry.ways {
+            for set in 0..geometry.sets {
+                // SAFETY: clean and invalidate writes dirty data back before discarding it,
+                // so no memory contents change.
+                unsafe { asm!("dc cisw, {}", in(reg) geometry.operand(level, set, way), options(nostack, preserves_flags)) };
+            }
+        }
+    }
+    // SAFETY: barriers have no memory-safety effect.
+    unsafe { asm!("dsb sy", "isb", options(nostack, preserves_flags)) };
+}
+
 /// Invalidates the data cache lines holding `start..start + len` (DC IVAC), so that the
 /// next access reads memory. Only for memory whose up-to-date contents are in memory.
 pub fn invalidate_dcache_to_poc(start: u64, len: u64) {

@@ -14,9 +14,18 @@ const HCR_GUEST: u64 = 1 | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) 
 const HCR_IMO: u64 = 1 << 4;
 /// HCR_EL2.TWI and TWE: trap WFI and WFE (a partition's `bulkhead,trap-wfi`).
 const HCR_TWI_TWE: u64 = (1 << 13) | (1 << 14);
-/// CPTR_EL2 with E2H = 0: RES1 bits only, so FP/SIMD is not trapped. The hypervisor never uses
-/// FP/SIMD registers (softfloat target), so a guest's stay live in the registers.
+/// CPTR_EL2 with E2H = 0: RES1 bits only, so FP/SIMD is not trapped. The hypervisor's code
+/// uses no FP/SIMD registers (softfloat target), so a guest's stay live in the registers; only
+/// the Non-cacheable scrub (`cpu::zero_uncached`) uses four, which it saves and restores.
 const CPTR_EL2_NO_TRAPS: u64 = 0x33ff;
+
+/// Lets this CPU use FP/SIMD at EL2 (CPTR_EL2.TFP, whose value at reset is unknown), for the
+/// Non-cacheable scrub before any vCPU has run here; the same value every vCPU runs with.
+pub fn untrap_fp_simd() {
+    CPTR_EL2.set(CPTR_EL2_NO_TRAPS);
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("isb", options(nostack, preserves_flags)) };
+}
 /// CNTHCTL_EL2 with E2H = 0: EL1PCTEN (the guest may read the physical counter) without
 /// EL1PCEN, so the EL1 physical timer's registers trap: guests get the virtual timer, and the
 /// hypervisor answers CNTP_* accesses (they read as zero).

@@ -26,8 +26,13 @@ pub enum Kind {
     Text,
     /// Hypervisor constants: read-only.
     ReadOnly,
-    /// RAM: read-write, never executable.
+    /// Memory the hypervisor uses: Normal write-back, read-write, never executable.
     ReadWrite,
+    /// RAM the hypervisor does not use yet: Normal Non-cacheable, read-write, never
+    /// executable, until it is switched to write-back (`mmu::make_cacheable`) for the
+    /// hypervisor's own use or for a partition after its first load. No cache can hold a line
+    /// of it meanwhile: nothing maps it cacheable (ARCHITECTURE.md, EL2 memory).
+    Uncached,
     /// Device registers.
     Device,
     /// Not mapped: a stack's guard page.
@@ -42,12 +47,15 @@ pub struct Region {
 }
 
 /// The regions of the EL2 map, in the order they must be applied (later ones refine earlier
-/// ones): device windows, RAM, then the image's text and read-only data, and last the stacks'
-/// guard pages, left unmapped.
-pub fn plan(mmio: &[AddressRange], ram: &[AddressRange], image: &ImageLayout, guards: &[AddressRange]) -> Vec<Region> {
+/// ones): device windows, RAM as Non-cacheable, the RAM the hypervisor uses from the start
+/// besides its image (`cacheable`: the host device tree) as write-back, then the image
+/// (write-back) with its text and read-only data, and last the stacks' guard pages, left
+/// unmapped.
+pub fn plan(mmio: &[AddressRange], ram: &[AddressRange], cacheable: &[AddressRange], image: &ImageLayout, guards: &[AddressRange]) -> Vec<Region> {
     let mut regions = Vec::new();
     regions.extend(mmio.iter().map(|&range| Region { range, kind: Kind::Device }));
-    regions.extend(ram.iter().map(|&range| Region { range, kind: Kind::ReadWrite }));
+    regions.extend(ram.iter().map(|&range| Region { range, kind: Kind::Uncached }));
+    regions.extend(cacheable.iter().map(|&range| Region { range, kind: Kind::ReadWrite }));
     // The image is in RAM, but map it on its own in case a bank does not cover all of it.
     for (start, end, kind) in [
         (image.start, image.end, Kind::ReadWrite),
@@ -72,12 +80,23 @@ mod tests {
     #[test]
     fn image_parts_refine_ram_and_come_last() {
         let guard = AddressRange::window(0x4030_0000, 0x4030_1000);
-        let plan = plan(&[AddressRange::window(0, 0x4000_0000)], &[AddressRange::window(0x4000_0000, 0xc000_0000)], &IMAGE, &[guard]);
+        let dtb = AddressRange::window(0x4000_0000, 0x4010_0000);
+        let plan = plan(&[AddressRange::window(0, 0x4000_0000)], &[AddressRange::window(0x4000_0000, 0xc000_0000)], &[dtb], &IMAGE, &[guard]);
         let kinds: Vec<Kind> = plan.iter().map(|r| r.kind).collect();
-        assert_eq!(kinds, [Kind::Device, Kind::ReadWrite, Kind::ReadWrite, Kind::Text, Kind::ReadOnly, Kind::Guard]);
-        assert_eq!(plan[5].range, guard, "the guard pages come last: nothing maps them again");
-        assert_eq!(plan[3].range, AddressRange::window(0x4020_0000, 0x4021_0000));
-        assert_eq!(plan[4].range, AddressRange::window(0x4021_0000, 0x4021_8000));
+        assert_eq!(kinds, [Kind::Device, Kind::Uncached, Kind::ReadWrite, Kind::ReadWrite, Kind::Text, Kind::ReadOnly, Kind::Guard]);
+        assert_eq!(plan[2].range, dtb, "the host tree is write-back from the start");
+        assert_eq!(plan[6].range, guard, "the guard pages come last: nothing maps them again");
+        assert_eq!(plan[4].range, AddressRange::window(0x4020_0000, 0x4021_0000));
+        assert_eq!(plan[5].range, AddressRange::window(0x4021_0000, 0x4021_8000));
+    }
+
+    #[test]
+    fn ram_is_non_cacheable_but_where_the_hypervisor_lives() {
+        let ram = AddressRange::window(0x4000_0000, 0xc000_0000);
+        let plan = plan(&[], &[ram], &[], &IMAGE, &[]);
+        assert_eq!(plan[0], Region { range: ram, kind: Kind::Uncached });
+        assert!(plan[1..].iter().all(|r| r.kind != Kind::Uncached), "everything after RAM refines it as the hypervisor's");
+        assert_eq!(plan[1], Region { range: AddressRange::window(IMAGE.start, IMAGE.end), kind: Kind::ReadWrite });
     }
 
     #[test]
@@ -85,7 +104,7 @@ mod tests {
         for board in boards::ALL {
             let ram = [board.ram_windows[0]];
             let image = ImageLayout { start: ram[0].start() + 0x20_0000, text_end: ram[0].start() + 0x21_0000, rodata_end: ram[0].start() + 0x22_0000, end: ram[0].start() + 0x40_0000 };
-            let plan = plan(board.mmio_windows, &ram, &image, &[]);
+            let plan = plan(board.mmio_windows, &ram, &[], &image, &[]);
             for d in plan.iter().filter(|r| r.kind == Kind::Device) {
                 for r in plan.iter().filter(|r| r.kind != Kind::Device) {
                     assert!(!d.range.overlaps(&r.range), "{}: {:x?} overlaps {:x?}", board.name, d, r);

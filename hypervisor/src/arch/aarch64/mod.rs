@@ -1,12 +1,13 @@
 //! The AArch64 EL2 layer: entry, exception vectors, the EL2 MMU, CPUs, console and power.
-//! The only place with assembly and system-register access; `context`, `layout`, `reach`, `esr`
-//! and `zeroing` are pure and build on the host for tests.
+//! The only place with assembly and system-register access; `context`, `layout`, `reach`, `esr`,
+//! `set_way` and `zeroing` are pure and build on the host for tests.
 
 pub mod context;
 pub mod esr;
 pub mod gic;
 pub mod layout;
 pub mod reach;
+pub mod set_way;
 pub mod zeroing;
 
 #[cfg(target_os = "none")]

@@ -82,6 +82,12 @@ impl Reach {
         Ok(())
     }
 
+    /// Whether `size` bytes at `address` lie inside one RAM bank (the hypervisor's own memory
+    /// included); never for an empty range or one whose end passes 2^64.
+    pub fn in_ram(&self, address: u64, size: u64) -> bool {
+        size != 0 && self.ram.iter().any(|&bank| contains(bank, (address, size)))
+    }
+
     /// Whether `size` bytes at `address` may be read: inside one RAM bank, outside the
     /// hypervisor. An empty access is always allowed (it touches nothing).
     pub fn readable(&self, address: u64, size: u64) -> Result<(), Refused> {
@@ -170,6 +176,17 @@ mod tests {
         assert_eq!(r.readable(0x1000, 4), Err(Refused::OutsideRam { address: 0x1000, size: 4 }));
         assert_eq!(r.readable(u64::MAX - 3, 8), Err(Refused::OutsideRam { address: u64::MAX - 3, size: 8 }));
         assert_eq!(r.readable(RAM.0 + RAM.1 - 4, 8), Err(Refused::OutsideRam { address: RAM.0 + RAM.1 - 4, size: 8 }));
+    }
+
+    #[test]
+    fn in_ram_is_inside_one_bank_whoever_uses_it() {
+        let r = reach();
+        assert!(r.in_ram(IMAGE.0, IMAGE.1), "the hypervisor's own memory is RAM too");
+        assert!(r.in_ram(RAM.0, RAM.1));
+        assert!(!r.in_ram(RAM.0 + RAM.1 - 4, 8), "past the bank's end");
+        assert!(!r.in_ram(0x1000, 0x1000));
+        assert!(!r.in_ram(RAM.0, 0), "an empty range");
+        assert!(!r.in_ram(u64::MAX - 3, 8));
     }
 
     #[test]

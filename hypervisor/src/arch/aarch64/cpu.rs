@@ -269,11 +269,34 @@ pub fn clean_invalidate_dcache_all() {
             asm!("msr csselr_el1, {}", "isb", "mrs {}, ccsidr_el1", in(reg) u64::from(level - 1) << 1, out(reg) ccsidr, options(nostack, preserves_flags));
         }
         let geometry = Geometry::decode(ccsidr, ccidx);
+        // Consecutive sets of one way differ by one line in the operand.
+        let step = 1u64 << geometry.line_shift;
         for way in 0..geometry.ways {
-            for set in 0..geometry.sets {
-                // SAFETY: clean and invalidate writes dirty data back before discarding it,
-                // so no memory contents change.
-                unsafe { asm!("dc cisw, {}", in(reg) geometry.operand(level, set, way), options(nostack, preserves_flags)) };
+            let (iterations, rest) = (geometry.sets / 16, geometry.sets % 16);
+            let mut operand = geometry.operand(level, 0, way);
+            // SAFETY: clean and invalidate writes dirty data back before discarding it, so no
+            // memory contents change. 16 sets a loop iteration (2.1 instructions a set).
+            unsafe {
+                asm!(
+                    "cbz {n:w}, 2f",
+                    "1:",
+                    ".rept 16",
+                    "dc cisw, {op}",
+                    "add {op}, {op}, {step}",
+                    ".endr",
+                    "subs {n:w}, {n:w}, #1",
+                    "b.ne 1b",
+                    "2:",
+                    op = inout(reg) operand,
+                    n = inout(reg) iterations => _,
+                    step = in(reg) step,
+                    options(nostack),
+                );
+            }
+            for _ in 0..rest {
+                // SAFETY: as above.
+                unsafe { asm!("dc cisw, {}", in(reg) operand, options(nostack, preserves_flags)) };
+                operand += step;
             }
         }
     }

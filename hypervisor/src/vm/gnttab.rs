@@ -31,6 +31,8 @@ static GRANTS: Once<Mutex<Grants>> = Once::new();
 static FRAMES: Once<Vec<(u64, u32)>> = Once::new();
 /// Host RAM carved for the grant tables (frames and bookkeeping), for `mem`.
 static CARVED: AtomicU64 = AtomicU64::new(0);
+/// Where they were carved.
+static CARVED_AT: spin::Once<AddressRange> = spin::Once::new();
 
 /// The grant-table limits of partition `index`: the config's, with Xen's defaults, for a
 /// partition with the Xen interfaces; none for the others (they see no `/hypervisor` node,
@@ -49,7 +51,10 @@ fn banks(p: &Partition) -> Vec<Bank> {
 /// Builds every partition's grant table in host RAM carved from `frames`: first the grant
 /// frames of each (zeroed), then an arena holding the tables' bookkeeping. Call once, after
 /// the partitions are built (their RAM is placed) and before any starts.
-pub fn build(plan: &PartitionPlan, partitions: &[Partition], frames: &mut FrameAllocator<64>) -> Result<(), BuildError> {
+/// `ram` is the host's RAM and `keep_out` the hypervisor's image and host tree: the carve is
+/// switched to write-back in the EL2 map by whole 2 MiB blocks where those blocks hold none of
+/// them, no partition's bank and not the heap's carve (`layout::cacheable_span`).
+pub fn build(plan: &PartitionPlan, partitions: &[Partition], frames: &mut FrameAllocator<64>, ram: &[AddressRange], keep_out: &[AddressRange]) -> Result<(), BuildError> {
     let mut frame_bytes = 0u64;
     let mut bookkeeping = 0u64;
     for p in partitions {
@@ -64,9 +69,15 @@ pub fn build(plan: &PartitionPlan, partitions: &[Partition], frames: &mut FrameA
     let carved = frames.allocate(total).map_err(|error| BuildError::GrantTables { bytes: total, error })?;
     // Write-back, as guests map the frames (free RAM is Non-cacheable in the EL2 map until
     // it is taken).
-    // SAFETY: the range was just taken from the free host RAM: nothing uses it or, with no
-    // partition started yet and the other CPUs idle, the blocks around it.
-    unsafe { crate::arch::aarch64::mmu::make_cacheable(carved) }.map_err(|e| BuildError::HostMap { what: "grant tables", range: carved, reason: alloc::format!("{e}") })?;
+    let mut keep_out = keep_out.to_vec();
+    keep_out.extend(partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()));
+    keep_out.extend(super::heap_plan::carved_range());
+    let span = crate::arch::aarch64::layout::cacheable_span(carved, ram, &keep_out).unwrap_or(carved);
+    // SAFETY: the range was just taken from the free host RAM, and its span holds nothing the
+    // hypervisor or a partition uses (`keep_out`: the rest is free RAM, modules, reserved
+    // memory); no partition has started and the other CPUs are idle, so nothing accesses it
+    // or the blocks around it.
+    unsafe { crate::arch::aarch64::mmu::make_cacheable(span) }.map_err(|e| BuildError::HostMap { what: "grant tables", range: carved, reason: alloc::format!("{e}") })?;
     // SAFETY: the range was just taken from the free host RAM (no partition, module, the
     // hypervisor image or the host tree is there), which the EL2 map covers read-write; it
     // belongs to the grant tables for the hypervisor's lifetime.
@@ -97,9 +108,15 @@ pub fn build(plan: &PartitionPlan, partitions: &[Partition], frames: &mut FrameA
     GRANTS.call_once(|| Mutex::new(Grants::new(tables)));
     FRAMES.call_once(|| placed);
     CARVED.store(carved.size(), Ordering::Relaxed);
+    CARVED_AT.call_once(|| carved);
     let (_, used) = crate::boot::heap().arena_usage();
     log!("bulkhead: grant tables: {} KiB of host RAM at {:#x} ({} KiB of grant frames, {} KiB of bookkeeping, {} KiB of it used)", D(&carved.size() >> 10), carved.start(), D(&frame_bytes >> 10), D(&arena_bytes >> 10), D(&used >> 10));
     Ok(())
+}
+
+/// The host RAM the grant tables took at build, once built.
+pub fn carved_range() -> Option<AddressRange> {
+    CARVED_AT.get().copied()
 }
 
 /// Host RAM the grant tables took at build.

@@ -7,12 +7,15 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use dom0less_config::PartitionPlan;
 
 use crate::portable::memory::frames::FrameAllocator;
+use crate::portable::memory::AddressRange;
 use crate::portable::partition::{heap_need, BuildError};
 use crate::log;
 use crate::log::D;
 
 /// Host RAM carved for the heap, for `mem`.
 static CARVED: AtomicU64 = AtomicU64::new(0);
+/// Where it was carved, if anywhere.
+static CARVED_AT: spin::Once<AddressRange> = spin::Once::new();
 
 /// Carves from `frames` what the heap lacks for `plan`'s partitions (with `stage2_pages`
 /// table pages each) and adds it to the heap. Call once, after the plan's static banks are
@@ -43,8 +46,15 @@ pub fn carve<const N: usize>(plan: &PartitionPlan, stage2_pages: usize, frames: 
         return Err(BuildError::Heap { bytes: lacking, error: crate::portable::memory::frames::FrameError::OutOfMemory { size: lacking, alignment: 4096 } });
     }
     CARVED.store(range.size(), Ordering::Relaxed);
+    CARVED_AT.call_once(|| range);
     log!("bulkhead: heap: {} KiB needed for {} partitions, {} KiB free in the image's heap and the unused CPUs' stacks, {} KiB of host RAM carved at {:#x}", D(&(need >> 10)), plan.partitions.len(), D(&(free >> 10)), D(&(range.size() >> 10)), range.start());
     Ok(())
+}
+
+/// The host RAM carved for the heap at boot, if any (nothing may unmap it for a moment: the
+/// EL2 map's own new tables may live there).
+pub fn carved_range() -> Option<AddressRange> {
+    CARVED_AT.get().copied()
 }
 
 /// Host RAM carved for the heap at boot.

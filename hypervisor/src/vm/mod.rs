@@ -134,7 +134,6 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         log!("bulkhead: no partitions configured");
         fatal::stop();
     }
-    cache_own_ranges(&plan, &mut memory.lock());
     let partitions = match build_all(platform, &plan, &ram, image, dtb, &memory.lock()) {
         Ok(p) => p,
         Err(e) => {
@@ -143,6 +142,13 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
             fatal::stop();
         }
     };
+    {
+        let mut keep_out = alloc::vec![hypervisor, dtb];
+        keep_out.extend(partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()));
+        keep_out.extend(heap_plan::carved_range());
+        keep_out.extend(gnttab::carved_range());
+        cache_own_ranges(&plan, &mut memory.lock(), &ram, &keep_out);
+    }
     {
         let mut memory = memory.lock();
         for bank in partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()) {
@@ -270,7 +276,8 @@ fn build_all(
         log!("bulkhead: partition \"{}\": {} vcpu{} on cpu {}, {} MiB of RAM at {:#x} (host {:#x}), {}", p.name.as_str(), p.vcpu_count(), if p.vcpu_count() == 1 { "" } else { "s" }, Dbg(&p.vcpu_cpus), D(&p.banks.iter().map(|b| b.ipa.size()).sum::<u64>() >> 20), bank.ipa.start(), bank.host, if p.vpl011 { "console (vpl011)" } else { "no console" });
         out.push(p);
     }
-    gnttab::build(plan, &out, &mut frames)?;
+    let keep_out: Vec<AddressRange> = [image.range(), Some(dtb)].into_iter().flatten().collect();
+    gnttab::build(plan, &out, &mut frames, ram, &keep_out)?;
     Ok(out)
 }
 
@@ -359,18 +366,21 @@ fn cache_banks(p: &Partition, memory: &mut El2Memory) -> Result<(), StartError> 
 /// Switches to write-back the RAM the hypervisor itself uses from the plan (it was
 /// Non-cacheable from the MMU's start, as all RAM outside the image and the host tree): the
 /// boot modules, copied into partitions at every load, and the static shared-memory regions,
-/// which guests use cacheably. The validator read the partial device trees through the
-/// Non-cacheable map, which no cache holds a line of. A range that cannot be switched stops
-/// the board: nothing has started.
-fn cache_own_ranges(plan: &PartitionPlan, memory: &mut El2Memory) {
+/// which guests use cacheably; by whole 2 MiB blocks where those hold nothing of `keep_out`
+/// (the hypervisor's image and tree, the banks, the carved heap and grant tables:
+/// `layout::cacheable_span`), else by pages. The validator and the partition builder read the
+/// modules through the Non-cacheable map, which no cache holds a line of. Call after the
+/// partitions are placed, before any starts. A range that cannot be switched stops the board:
+/// nothing has started.
+fn cache_own_ranges(plan: &PartitionPlan, memory: &mut El2Memory, ram: &[AddressRange], keep_out: &[AddressRange]) {
     let modules = plan.partitions.iter().flat_map(|p| [Some(&p.kernel), p.ramdisk.as_ref(), p.device_tree.as_ref()]).flatten().map(|m| m.range);
     let shared = plan.shared_regions.iter().filter_map(|r| r.host);
     for range in modules.chain(shared) {
-        let Some(pages) = range.grow_to(4096) else { continue };
+        let Some(span) = crate::arch::aarch64::layout::cacheable_span(range, ram, keep_out) else { continue };
         // SAFETY: only this CPU runs hypervisor code that touches RAM outside the image (the
-        // others wait idle in their loops) and no partition runs; nothing is using these
-        // ranges or the blocks around them during the switch.
-        if let Err(e) = unsafe { memory.make_cacheable(pages) } {
+        // others wait idle in their loops) and no partition runs; `span` holds nothing of
+        // `keep_out`, so nothing uses it or the blocks around it during the switch.
+        if let Err(e) = unsafe { memory.make_cacheable(span) } {
             log!("bulkhead: error: boot module or shared memory {}: {}", D(&range), D(&e));
             log!("bulkhead: the partition config cannot be run; nothing was started");
             fatal::stop();

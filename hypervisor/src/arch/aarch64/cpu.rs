@@ -246,7 +246,7 @@ core::arch::global_asm!(
 );
 
 /// Cleans and invalidates every line of this CPU's data and unified caches up to the Level of
-/// Coherence, by set and way (`DC CISW` over each level's sets and ways, Arm ARM D7.5.9,
+/// Coherence, by set and way (`DC CISW` over each level's sets and ways, Arm ARM,
 /// "Data cache maintenance by set/way"): dirty lines are written back to memory, and no line
 /// of any address is left in them. Only for the boot CPU before the others start: set/way
 /// maintenance reaches this CPU's caches and the levels it shares, not another CPU's private

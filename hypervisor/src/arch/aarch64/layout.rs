@@ -71,6 +71,19 @@ pub fn plan(mmio: &[AddressRange], ram: &[AddressRange], cacheable: &[AddressRan
     regions
 }
 
+/// A 2 MiB block of the EL2 map.
+const BLOCK_2M: u64 = 0x20_0000;
+
+/// What to switch to write-back in the EL2 map for `range`, RAM the hypervisor takes for its
+/// own use: the 2 MiB blocks around it when they lie inside one RAM window and hold nothing of
+/// `keep_out` (the hypervisor's image and host tree, the partitions' banks), so that no block
+/// mapping has to be split into pages (a split writes 1,024 descriptors); else its pages.
+/// `None` if its end overflows.
+pub fn cacheable_span(range: AddressRange, ram: &[AddressRange], keep_out: &[AddressRange]) -> Option<AddressRange> {
+    let blocks = range.grow_to(BLOCK_2M).filter(|b| ram.iter().any(|r| r.contains_range(b)) && !keep_out.iter().any(|k| k.overlaps(b)));
+    blocks.or_else(|| range.grow_to(4096))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +110,24 @@ mod tests {
         assert_eq!(plan[0], Region { range: ram, kind: Kind::Uncached });
         assert!(plan[1..].iter().all(|r| r.kind != Kind::Uncached), "everything after RAM refines it as the hypervisor's");
         assert_eq!(plan[1], Region { range: AddressRange::window(IMAGE.start, IMAGE.end), kind: Kind::ReadWrite });
+    }
+
+    #[test]
+    fn a_cacheable_span_takes_whole_blocks_where_nothing_else_lies() {
+        let ram = [AddressRange::window(0x4000_0000, 0xc000_0000)];
+        let module = AddressRange::window(0x4820_0000, 0x4820_a8c0);
+        let bank = AddressRange::window(0x4850_2000, 0x6860_0000);
+        let image = AddressRange::window(IMAGE.start, IMAGE.end);
+        assert_eq!(cacheable_span(module, &ram, &[image, bank]), Some(AddressRange::window(0x4820_0000, 0x4840_0000)));
+        // A bank in the block: its pages only, so the bank stays Non-cacheable until loaded.
+        let near = AddressRange::window(0x4850_0000, 0x4850_1000);
+        assert_eq!(cacheable_span(near, &ram, &[image, bank]), Some(near));
+        // Beside the image: pages, never the image's own mappings.
+        let after_image = AddressRange::window(0x4040_0000 - 0x800, 0x4040_0000);
+        assert_eq!(cacheable_span(after_image, &ram, &[image]), Some(AddressRange::window(0x403f_f000, 0x4040_0000)));
+        // Past the end of RAM's last block: pages.
+        let end = AddressRange::window(0xbff0_0000, 0xbff0_0100);
+        assert_eq!(cacheable_span(end, &[AddressRange::window(0x4000_0000, 0xbff8_0000)], &[]), Some(AddressRange::window(0xbff0_0000, 0xbff0_1000)));
     }
 
     #[test]

@@ -26,7 +26,7 @@ fn overlaps(a: Range, b: Range) -> bool {
     a.0 < b.0.saturating_add(b.1) && b.0 < a.0.saturating_add(a.1)
 }
 
-/// Completes the Non-cacheable writes before it (Arm ARM B2.3.12, DSB): they have reached
+/// Completes the Non-cacheable writes before it (Arm ARM, "Data Synchronization Barrier"): they have reached
 /// memory when it returns.
 fn complete_writes() {
     // SAFETY: a barrier has no memory-safety effect.

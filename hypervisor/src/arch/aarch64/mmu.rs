@@ -145,7 +145,7 @@ impl fmt::Display for RemapError {
 }
 
 /// Switches `range` from Normal Non-cacheable to write-back in the EL2 map, with
-/// break-before-make (Arm ARM D8.16.1): where an end of `range` lies inside a block
+/// break-before-make (Arm ARM, "Using break-before-make when updating translation table entries"): where an end of `range` lies inside a block
 /// mapping, that block is first made invalid, its TLB entries invalidated on every CPU
 /// (`TLBI VAE2IS`, `DSB ISH`, `ISB`) and remapped as a table of smaller mappings with the same
 /// attributes; then every descriptor of `range` is made invalid, its TLB entries invalidated

@@ -60,7 +60,7 @@ impl Geometry {
 
     /// The `DC CISW` / `DC CSW` / `DC ISW` operand for `set` and `way` at cache `level` (1 to
     /// 7): the way in the top bits of the low word, the set above the line offset, the level
-    /// minus one in bits 3:1 (Arm ARM C5.3, "DC CISW").
+    /// minus one in bits 3:1 (Arm ARM, "DC CISW").
     pub const fn operand(self, level: u32, set: u32, way: u32) -> u64 {
         let way_bits = if self.ways > 1 { (way as u64) << self.way_shift() } else { 0 };
         way_bits | ((set as u64) << self.line_shift) | (((level - 1) as u64) << 1)

@@ -134,7 +134,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         log!("bulkhead: no partitions configured");
         fatal::stop();
     }
-    let partitions = match build_all(platform, &plan, &ram, image, dtb, &memory.lock()) {
+    let partitions = match build_all(platform, &plan, &ram, image, dtb, &mut memory.lock()) {
         Ok(p) => p,
         Err(e) => {
             log!("bulkhead: error: {}", D(&e));
@@ -143,27 +143,10 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         }
     };
     {
-        let mut keep_out = alloc::vec![hypervisor, dtb];
-        keep_out.extend(partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()));
-        keep_out.extend(heap_plan::carved_range());
-        keep_out.extend(gnttab::carved_range());
-        cache_own_ranges(&plan, &mut memory.lock(), &ram, &keep_out);
-    }
-    {
         let mut memory = memory.lock();
         for bank in partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()) {
             if let Err(e) = memory.allow_writes(bank.start(), bank.size()) {
                 log!("bulkhead: error: a partition's bank {} cannot be loaded: {}", D(&bank), D(&e));
-                log!("bulkhead: the partition config cannot be run; nothing was started");
-                fatal::stop();
-            }
-            // A bank is switched to write-back after its first load, while other partitions
-            // may run: the blocks its ends lie in are split now, while nothing runs, so that
-            // switch touches no descriptor of anything else.
-            // SAFETY: no partition runs yet and the other CPUs wait idle in their loops: the
-            // memory around a bank's ends (another bank, free RAM, a module) is not accessed.
-            if let Err(e) = unsafe { crate::arch::aarch64::mmu::split_edges(bank) } {
-                log!("bulkhead: error: a partition's bank {}: {}", D(&bank), D(&e));
                 log!("bulkhead: the partition config cannot be run; nothing was started");
                 fatal::stop();
             }
@@ -220,7 +203,7 @@ fn build_all(
     ram: &[AddressRange],
     image: &ImageLayout,
     dtb: AddressRange,
-    memory: &El2Memory,
+    memory: &mut El2Memory,
 ) -> Result<Vec<Partition>, partition::BuildError> {
     let mut excluded: Vec<AddressRange> = Vec::new();
     excluded.extend(AddressRange::new(image.start, image.end - image.start));
@@ -276,8 +259,22 @@ fn build_all(
         log!("bulkhead: partition \"{}\": {} vcpu{} on cpu {}, {} MiB of RAM at {:#x} (host {:#x}), {}", p.name.as_str(), p.vcpu_count(), if p.vcpu_count() == 1 { "" } else { "s" }, Dbg(&p.vcpu_cpus), D(&p.banks.iter().map(|b| b.ipa.size()).sum::<u64>() >> 20), bank.ipa.start(), bank.host, if p.vpl011 { "console (vpl011)" } else { "no console" });
         out.push(p);
     }
-    let keep_out: Vec<AddressRange> = [image.range(), Some(dtb)].into_iter().flatten().collect();
+    let mut keep_out: Vec<AddressRange> = [image.range(), Some(dtb)].into_iter().flatten().collect();
     gnttab::build(plan, &out, &mut frames, ram, &keep_out)?;
+    let banks: Vec<AddressRange> = out.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()).collect();
+    for &bank in &banks {
+        // A bank is switched to write-back after its first load, while other partitions may
+        // run: the blocks its ends lie in are split now, while nothing runs, so that switch
+        // touches no descriptor of anything else.
+        // SAFETY: no partition runs yet and the other CPUs wait idle in their loops: the
+        // memory around a bank's ends (another bank, free RAM, a module) is not accessed.
+        unsafe { crate::arch::aarch64::mmu::split_edges(bank) }
+            .map_err(|e| partition::BuildError::HostMap { what: "partition bank", range: bank, reason: alloc::format!("{e}") })?;
+    }
+    keep_out.extend(banks);
+    keep_out.extend(heap_plan::carved_range());
+    keep_out.extend(gnttab::carved_range());
+    cache_own_ranges(plan, memory, ram, &keep_out)?;
     Ok(out)
 }
 
@@ -370,9 +367,8 @@ fn cache_banks(p: &Partition, memory: &mut El2Memory) -> Result<(), StartError> 
 /// (the hypervisor's image and tree, the banks, the carved heap and grant tables:
 /// `layout::cacheable_span`), else by pages. The validator and the partition builder read the
 /// modules through the Non-cacheable map, which no cache holds a line of. Call after the
-/// partitions are placed, before any starts. A range that cannot be switched stops the board:
-/// nothing has started.
-fn cache_own_ranges(plan: &PartitionPlan, memory: &mut El2Memory, ram: &[AddressRange], keep_out: &[AddressRange]) {
+/// partitions are placed, before any starts.
+fn cache_own_ranges(plan: &PartitionPlan, memory: &mut El2Memory, ram: &[AddressRange], keep_out: &[AddressRange]) -> Result<(), partition::BuildError> {
     let modules = plan.partitions.iter().flat_map(|p| [Some(&p.kernel), p.ramdisk.as_ref(), p.device_tree.as_ref()]).flatten().map(|m| m.range);
     let shared = plan.shared_regions.iter().filter_map(|r| r.host);
     for range in modules.chain(shared) {
@@ -380,12 +376,10 @@ fn cache_own_ranges(plan: &PartitionPlan, memory: &mut El2Memory, ram: &[Address
         // SAFETY: only this CPU runs hypervisor code that touches RAM outside the image (the
         // others wait idle in their loops) and no partition runs; `span` holds nothing of
         // `keep_out`, so nothing uses it or the blocks around it during the switch.
-        if let Err(e) = unsafe { memory.make_cacheable(span) } {
-            log!("bulkhead: error: boot module or shared memory {}: {}", D(&range), D(&e));
-            log!("bulkhead: the partition config cannot be run; nothing was started");
-            fatal::stop();
-        }
+        unsafe { memory.make_cacheable(span) }
+            .map_err(|e| partition::BuildError::HostMap { what: "boot module or shared memory", range, reason: alloc::format!("{e}") })?;
     }
+    Ok(())
 }
 
 /// Wakes CPU `cpu` (from WFI, or out of its guest) to look at its vCPUs' states again.

@@ -76,8 +76,9 @@ pub enum BuildError {
     Heap { bytes: u64, error: FrameError },
     /// A partition's RAM banks cannot describe its grant table.
     GrantBank { partition: String, error: crate::portable::gnttab::BankError },
-    /// Host RAM taken for the hypervisor's own use (`what`) could not be switched from
-    /// Non-cacheable to write-back in the EL2 map (`reason`: the map's error).
+    /// Host RAM (`what`: taken for the hypervisor's own use, or a partition's bank) could not
+    /// be switched from Non-cacheable to write-back in the EL2 map, or the block mappings
+    /// around it split (`reason`: the map's error).
     HostMap { what: &'static str, range: AddressRange, reason: String },
 }
 
@@ -127,7 +128,7 @@ impl fmt::Display for BuildError {
                 bytes >> 10
             ),
             Self::GrantBank { partition, error } => write!(f, "partition \"{partition}\": grant table: {error}"),
-            Self::HostMap { what, range, reason } => write!(f, "the {what} carved at {range} cannot be used: {reason}"),
+            Self::HostMap { what, range, reason } => write!(f, "the {what} at {range} cannot be used: {reason}"),
             Self::Heap { bytes, error } => write!(
                 f,
                 "the hypervisor's heap needs {} KiB of host RAM for these partitions (their virtual GICs, stage-2 tables, event channels and device trees): {error}; give the partitions less memory or use fewer partitions",

@@ -192,7 +192,7 @@ fn run_vcpu(
             interrupts::flush(p, vcpu);
             interrupts::finish(maintenance.take());
         }
-        let exit = loop {
+        let (exit, handled) = loop {
             // SAFETY: this CPU is configured for this vCPU above and its EL1 state is loaded;
             // PSTATE comes from a guest exit or a fresh start at EL1h.
             let exit = unsafe { world::run(&mut regs.general) };
@@ -204,8 +204,22 @@ fn run_vcpu(
                 continue;
             }
             diagnostics::record_exit(exit, regs.general.pc);
-            break exit;
+            // A Xen hypercall is answered before the sync; one that left the vCPU's
+            // interrupts alone goes straight back in too (`exits::Hypercall`).
+            if fast_path && !direct {
+                match exits::hypercall(cpu, p, vcpu, starts, &exit, &mut regs.general, pool.is_some()) {
+                    Some(exits::Hypercall::Quiet) => continue,
+                    Some(exits::Hypercall::Handled(outcome)) => break (exit, Some(outcome)),
+                    None => {}
+                }
+            }
+            break (exit, None);
         };
+        // A hypercall that stopped or restarted its own partition let the vCPU go: its list
+        // registers belong to the old run, whose vGIC a restart has already reset.
+        if handled.is_some() && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
+            break None;
+        }
         if !direct {
             interrupts::sync(p, vcpu);
         }
@@ -214,7 +228,10 @@ fn run_vcpu(
             // old run; drop them unread.
             break None;
         }
-        let outcome = exits::handle(cpu, p, vcpu, &exit, &mut regs.general, &mut maintenance);
+        let outcome = match handled {
+            Some(outcome) => outcome,
+            None => exits::handle(cpu, p, vcpu, &exit, &mut regs.general, &mut maintenance),
+        };
         // An interrupt's handling may have stopped or restarted this very partition (the
         // operator's console): the old run must not go back in.
         if matches!(exit.vector, ExitVector::Irq | ExitVector::Fiq) && outcome == Outcome::Resume && !p.vcpus[vcpu].lock().held_by(cpu, starts) {

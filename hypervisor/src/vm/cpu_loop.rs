@@ -187,12 +187,14 @@ fn run_vcpu(
     let mut maintenance = None;
     // The switch test saves and restores the vCPU on every exit: no exit may skip it.
     let fast_path = !SWITCH_EVERY_EXIT.load(Ordering::Relaxed);
+    // The last exit was a quiet hypercall (`exits::Hypercall`): no flush before the entry.
+    let mut quiet = false;
     let switched = loop {
-        if !direct {
+        if !direct && !core::mem::take(&mut quiet) {
             interrupts::flush(p, vcpu);
             interrupts::finish(maintenance.take());
         }
-        let (exit, handled) = loop {
+        let exit = loop {
             // SAFETY: this CPU is configured for this vCPU above and its EL1 state is loaded;
             // PSTATE comes from a guest exit or a fresh start at EL1h.
             let exit = unsafe { world::run(&mut regs.general) };
@@ -204,16 +206,20 @@ fn run_vcpu(
                 continue;
             }
             diagnostics::record_exit(exit, regs.general.pc);
-            // A Xen hypercall is answered before the sync; one that left the vCPU's
-            // interrupts alone goes straight back in too (`exits::Hypercall`).
-            if fast_path && !direct {
-                match exits::hypercall(cpu, p, vcpu, starts, &exit, &mut regs.general, pool.is_some()) {
-                    Some(exits::Hypercall::Quiet) => continue,
-                    Some(exits::Hypercall::Handled(outcome)) => break (exit, Some(outcome)),
-                    None => {}
+            break exit;
+        };
+        // A Xen hypercall is answered before the sync; one that left the vCPU's interrupts
+        // alone goes straight back in too, without the sync and the flush (`exits::Hypercall`).
+        let handled = match fast_path && !direct {
+            true => match exits::hypercall(cpu, p, vcpu, starts, &exit, &mut regs.general, pool.is_some()) {
+                Some(exits::Hypercall::Quiet) => {
+                    quiet = true;
+                    continue;
                 }
-            }
-            break (exit, None);
+                Some(exits::Hypercall::Handled(outcome)) => Some(outcome),
+                None => None,
+            },
+            false => None,
         };
         // A hypercall that stopped or restarted its own partition let the vCPU go: its list
         // registers belong to the old run, whose vGIC a restart has already reset.

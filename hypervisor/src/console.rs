@@ -134,6 +134,34 @@ pub fn transmit_interrupt() -> usize {
     sent
 }
 
+/// Waits until the transmit ring has room for `bytes`, sending from it into the UART's FIFO
+/// itself meanwhile (the interrupt stays armed for the rest): for the operator's long
+/// answers (the state dump), which are asked for, and which the CPU answering them, the one
+/// the console interrupt goes to, could not otherwise send until it is done. Holds no lock
+/// while it waits; gives up after [`PATIENCE`] polls without progress (the line then takes
+/// the ring's policy). Nothing to wait for while writers wait for the UART anyway.
+pub fn make_room(bytes: usize) {
+    let Some(out) = OUTPUT.get() else { return };
+    let mut wait = patience();
+    while INTERRUPT_DRIVEN.load(Ordering::Relaxed) {
+        let sent = {
+            let mut ring = RING.lock();
+            if ring.free() >= bytes {
+                return;
+            }
+            let mut sent = 0;
+            out.transmit(&mut |fifo| sent = ring.relieve(&mut Fifo(fifo)));
+            FREE.store(ring.free(), Ordering::Relaxed);
+            sent
+        };
+        if sent > 0 {
+            wait = patience();
+        } else if !wait() {
+            return;
+        }
+    }
+}
+
 /// Whether the ring has room for `bytes` more now (always, while writers wait for the UART).
 /// Only the console lock's holder adds bytes, and the interrupt only takes them out: what
 /// the holder sees here stays true until it writes.

@@ -202,6 +202,22 @@ impl<const N: usize> TransmitRing<N> {
         sent
     }
 
+    /// A writer that waits for room in the ring (an operator's long answer) sends a burst
+    /// itself, as the interrupt would, leaving the interrupt armed for the rest (or disarmed
+    /// once the ring is empty). Returns the bytes written.
+    pub fn relieve(&mut self, fifo: &mut impl TransmitFifo) -> usize {
+        let sent = self.burst(fifo);
+        self.stats.waited = self.stats.waited.saturating_add(sent as u64);
+        if self.is_empty() {
+            self.resume_if_room();
+        }
+        if self.is_empty() && self.armed {
+            self.armed = false;
+            fifo.set_interrupt(false);
+        }
+        sent
+    }
+
     /// Sends everything queued, waiting for room in the FIFO: `wait` is called while it is
     /// full and returns false once it gave up (the UART is not draining), which drops the
     /// rest. Leaves the interrupt disarmed. Returns the bytes written.

@@ -329,3 +329,28 @@ fn the_emergency_path_takes_everything_in_order_across_the_wrap() {
     assert_eq!(out, expected);
     assert!(ring.is_empty());
 }
+
+#[test]
+fn a_writer_waiting_for_room_sends_bursts_itself_and_the_interrupt_stays_armed_until_empty() {
+    let mut ring = TransmitRing::<1024>::new();
+    let mut uart = Uart::new(16);
+    ring.queue(&[b'd'; 1000]);
+    ring.prime(&mut uart);
+    assert!(ring.armed());
+    let mut rounds = 0;
+    while ring.free() < 900 {
+        uart.send(16);
+        assert!(ring.relieve(&mut uart) > 0);
+        assert!(ring.armed(), "the interrupt still sends the rest");
+        rounds += 1;
+    }
+    assert_eq!(rounds, 54, "16 bytes a round, from 984 queued after the prime to 124 at most");
+    while !ring.is_empty() {
+        uart.send(16);
+        ring.relieve(&mut uart);
+    }
+    assert!(!ring.armed() && !uart.interrupt);
+    assert_eq!(uart.taken(), vec![b'd'; 1000]);
+    assert_eq!(ring.stats().waited, 1000 - 16);
+    assert_eq!(ring.stats().interrupts, 0);
+}

@@ -5,7 +5,9 @@
 //! on other exits. A trap never waits for the console lock or the UART, so a partition that
 //! prints a lot slows only the CPU that prints it, never another partition's vCPU. A byte the
 //! multiplexer holds back (another partition's line is open on the console) stays in its
-//! buffer and is offered again by a later pump.
+//! buffer and is offered again by a later pump, and so is a byte the UART's transmit ring
+//! has no room for (`ONE_BYTE_AT_MOST`): printing queues into that ring, and the UART's
+//! transmit interrupt sends it (`console.rs`).
 //!
 //! Back-pressure: a partition's vPL011 shows its buffer as its transmit FIFO ([`Transmitter`]:
 //! TXFF while the buffer is full), so a guest that waits for TXFF to clear, as PL011 drivers

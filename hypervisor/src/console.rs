@@ -93,7 +93,9 @@ static FREE: AtomicUsize = AtomicUsize::new(RING_BYTES);
 static INTERRUPT_DRIVEN: AtomicBool = AtomicBool::new(false);
 
 /// Writes `bytes` to the UART through the ring: queued (and the FIFO primed) while the
-/// transmit interrupt drives it, else sent at once, waiting for the FIFO.
+/// transmit interrupt drives it, else sent at once, waiting for the FIFO. Out of line: every
+/// console sink calls it, several times a line.
+#[inline(never)]
 fn send(out: &dyn Output, bytes: &[u8]) {
     let mut ring = RING.lock();
     if INTERRUPT_DRIVEN.load(Ordering::Relaxed) {
@@ -140,6 +142,7 @@ pub fn transmit_interrupt() -> usize {
 /// the console interrupt goes to, could not otherwise send until it is done. Holds no lock
 /// while it waits; gives up after [`PATIENCE`] polls without progress (the line then takes
 /// the ring's policy). Nothing to wait for while writers wait for the UART anyway.
+#[cold]
 pub fn make_room(bytes: usize) {
     let Some(out) = OUTPUT.get() else { return };
     let mut wait = patience();
@@ -172,6 +175,7 @@ pub fn has_room(bytes: usize) -> bool {
 /// Lets the UART's transmit interrupt send the console (`true`: the console interrupt is
 /// routed to a CPU that takes it), or makes writers wait for the UART again (`false`): then
 /// the interrupt is disarmed and what the ring holds is sent first, waiting.
+#[cold]
 pub fn interrupt_driven(on: bool) {
     let Some(out) = OUTPUT.get() else { return };
     let mut ring = RING.lock();
@@ -185,6 +189,7 @@ pub fn interrupt_driven(on: bool) {
 }
 
 /// What the transmit ring has done since boot.
+#[cold]
 pub fn transmit_stats() -> TransmitStats {
     RING.lock().stats()
 }

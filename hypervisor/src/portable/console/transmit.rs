@@ -60,9 +60,11 @@ impl Stream {
     }
 }
 
-/// A drop in progress: what was lost, and where the lost stream stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A drop: whether one is in progress, what it lost, and where the lost stream stands. All
+/// zero when none is (so an empty ring is all zeros, and the ring's static lives in `.bss`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Dropping {
+    active: bool,
     bytes: u64,
     stream: Stream,
 }
@@ -96,7 +98,7 @@ pub struct TransmitRing<const N: usize> {
     len: usize,
     armed: bool,
     accepted: Stream,
-    dropping: Option<Dropping>,
+    dropping: Dropping,
     stats: TransmitStats,
 }
 
@@ -114,7 +116,7 @@ impl<const N: usize> TransmitRing<N> {
     /// An empty ring, transmitter idle.
     pub const fn new() -> Self {
         let () = Self::SIZE_IS_A_POWER_OF_TWO;
-        Self { bytes: [0; N], start: 0, len: 0, armed: false, accepted: Stream { in_frame: false, line_open: false }, dropping: None, stats: TransmitStats { primed: 0, from_interrupt: 0, interrupts: 0, waited: 0, dropped: 0 } }
+        Self { bytes: [0; N], start: 0, len: 0, armed: false, accepted: Stream { in_frame: false, line_open: false }, dropping: Dropping { active: false, bytes: 0, stream: Stream { in_frame: false, line_open: false } }, stats: TransmitStats { primed: 0, from_interrupt: 0, interrupts: 0, waited: 0, dropped: 0 } }
     }
 
     /// Bytes queued, not yet in the FIFO.
@@ -145,23 +147,26 @@ impl<const N: usize> TransmitRing<N> {
     /// Queues `bytes` whole, or drops them (see the module's policy); never waits. Returns
     /// whether they were queued.
     pub fn queue(&mut self, bytes: &[u8]) -> bool {
-        if let Some(mut dropping) = self.dropping {
-            dropping.bytes = dropping.bytes.saturating_add(bytes.len() as u64);
-            dropping.stream.advance(bytes);
-            self.dropping = Some(dropping);
-            self.count_dropped(bytes.len());
-            self.resume_if_room();
-            return false;
-        }
-        if bytes.len() > self.free() {
-            let mut stream = self.accepted;
-            stream.advance(bytes);
-            self.dropping = Some(Dropping { bytes: bytes.len() as u64, stream });
-            self.count_dropped(bytes.len());
+        if self.dropping.active || bytes.len() > self.free() {
+            self.drop_bytes(bytes);
             return false;
         }
         self.push(bytes);
         true
+    }
+
+    /// Drops `bytes` (starting a drop if none is in progress), and ends the drop if the lost
+    /// stream now allows it.
+    #[cold]
+    #[inline(never)]
+    fn drop_bytes(&mut self, bytes: &[u8]) {
+        if !self.dropping.active {
+            self.dropping = Dropping { active: true, bytes: 0, stream: self.accepted };
+        }
+        self.dropping.bytes = self.dropping.bytes.saturating_add(bytes.len() as u64);
+        self.dropping.stream.advance(bytes);
+        self.count_dropped(bytes.len());
+        self.resume_if_room();
     }
 
     /// A writer's part once it queued: if the transmitter is idle, fills the FIFO with what it
@@ -205,6 +210,7 @@ impl<const N: usize> TransmitRing<N> {
     /// A writer that waits for room in the ring (an operator's long answer) sends a burst
     /// itself, as the interrupt would, leaving the interrupt armed for the rest (or disarmed
     /// once the ring is empty). Returns the bytes written.
+    #[inline(never)]
     pub fn relieve(&mut self, fifo: &mut impl TransmitFifo) -> usize {
         let sent = self.burst(fifo);
         self.stats.waited = self.stats.waited.saturating_add(sent as u64);
@@ -221,12 +227,13 @@ impl<const N: usize> TransmitRing<N> {
     /// Sends everything queued, waiting for room in the FIFO: `wait` is called while it is
     /// full and returns false once it gave up (the UART is not draining), which drops the
     /// rest. Leaves the interrupt disarmed. Returns the bytes written.
+    #[inline(never)]
     pub fn drain(&mut self, fifo: &mut impl TransmitFifo, mut wait: impl FnMut() -> bool) -> usize {
         if self.armed {
             self.armed = false;
             fifo.set_interrupt(false);
         }
-        if self.dropping.is_some_and(|d| d.stream.at_boundary()) {
+        if self.dropping.active && self.dropping.stream.at_boundary() {
             self.announce_drop();
         }
         let mut sent: usize = 0;
@@ -251,6 +258,7 @@ impl<const N: usize> TransmitRing<N> {
     /// Writes `bytes` and everything queued before them, waiting for the UART (`wait` as for
     /// [`Self::drain`]): early boot, the board's last lines. Goes through the ring in pieces,
     /// so a drop still in progress is ended (and reported) where the stream allows.
+    #[inline(never)]
     pub fn write_waiting(&mut self, bytes: &[u8], fifo: &mut impl TransmitFifo, mut wait: impl FnMut() -> bool) -> usize {
         let mut sent = self.drain(fifo, &mut wait);
         for piece in bytes.chunks(N / 2) {
@@ -262,6 +270,7 @@ impl<const N: usize> TransmitRing<N> {
 
     /// Takes every queued byte out in order, for a writer that sends them itself (the fatal
     /// report's emergency path); returns how many.
+    #[inline(never)]
     pub fn take_all(&mut self, mut out: impl FnMut(&[u8])) -> usize {
         let taken = self.len;
         while !self.is_empty() {
@@ -325,16 +334,17 @@ impl<const N: usize> TransmitRing<N> {
 
     /// Ends a drop whose lost stream is at a line end, once there is room again.
     fn resume_if_room(&mut self) {
-        let Some(dropping) = self.dropping else { return };
-        if dropping.stream.at_boundary() && (self.free() >= Self::RESUME || self.is_empty()) {
+        if self.dropping.active && self.dropping.stream.at_boundary() && (self.free() >= Self::RESUME || self.is_empty()) {
             self.announce_drop();
         }
     }
 
     /// Closes what the ring last took (an open line with the cut mark, an open defmt frame
     /// with its zero byte) and queues the line that counts the loss.
+    #[cold]
+    #[inline(never)]
     fn announce_drop(&mut self) {
-        let Some(dropping) = self.dropping.take() else { return };
+        let dropping = core::mem::take(&mut self.dropping);
         if self.accepted.in_frame {
             self.push(&[0]);
         }

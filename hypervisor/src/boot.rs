@@ -124,7 +124,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         // no CPU uses as a stack and nothing else uses.
         unsafe { HEAP.add_region(start as usize, size as usize) };
     }
-    console.enable_receive_interrupts(platform.board.console.base);
+    console.enable_interrupts(platform.board.console.base);
     let dtb_range = AddressRange::new(dtb, bytes.len() as u64).expect("the tree's size was checked");
     crate::vm::run(&platform, &tree, &image, dtb_range)
 }

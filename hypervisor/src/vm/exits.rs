@@ -143,6 +143,11 @@ fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
     // drain routes is fed to its partition's FIFO there; input left queued behind a full FIFO
     // is fed when the guest next reads its vPL011 (such a read takes the full path while
     // input waits), so an interrupt exit has none to feed.
+    // The console interrupt also says the UART's transmit FIFO has room (while the ring
+    // has bytes for it): its next burst goes now.
+    if taken.console.is_some() {
+        crate::console::transmit_interrupt();
+    }
     let typed = drain_console(partitions);
     interrupts::finish_console(taken.console);
     // Output a race left in the buffers goes out on the partitions' ticks.

@@ -26,7 +26,7 @@ use crate::log;
 use crate::log::{Dbg, D};
 use crate::console;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use dom0less_config::devicetree::Tree;
 use crate::portable::partition::health::{after_crash, AfterCrash};
 use crate::portable::partition::PendingRestart;
@@ -189,7 +189,8 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         let _ = gic.set_trigger(intid, platform.boot_cpu, boards::Trigger::Level);
         let _ = gic.set_priority(intid, platform.boot_cpu, 0x80);
     }
-    route_console_interrupt(partitions);
+    // From here the UART's transmit interrupt sends the console, if a CPU takes it.
+    console::interrupt_driven(route_console_interrupt(partitions));
     cpu_loop(cpu::index())
 }
 
@@ -382,7 +383,9 @@ fn focus_on(partitions: &[Partition], index: usize) {
     let result = console_op(|mux, sink| mux.focus_on(index, &mut |b: &[u8]| sink(b)));
     match result {
         Some(Err(e)) => log!("bulkhead: {}", D(&e)),
-        _ => route_console_interrupt(partitions),
+        _ => {
+            route_console_interrupt(partitions);
+        }
     }
 }
 
@@ -401,10 +404,15 @@ fn feed_console_input(p: &Partition) {
     }
 }
 
+/// Whether the console interrupt was ever routed and enabled (then a CPU takes it, and the
+/// UART's transmit interrupt can send the console).
+static CONSOLE_ROUTED: AtomicBool = AtomicBool::new(false);
+
 /// Sends the console interrupt to a CPU that runs a guest (interrupts are only taken there):
-/// the focused partition's first vCPU if it runs, else any running partition's.
-fn route_console_interrupt(partitions: &[Partition]) {
-    let Some(gic) = crate::arch::aarch64::gic::Gic::get() else { return };
+/// the focused partition's first vCPU if it runs, else any running partition's. Returns
+/// whether it is routed and enabled (now or by an earlier call).
+fn route_console_interrupt(partitions: &[Partition]) -> bool {
+    let Some(gic) = crate::arch::aarch64::gic::Gic::get() else { return false };
     let intid = CONSOLE_INTID.load(Ordering::Relaxed);
     let focused = match MUX.lock().focus() {
         crate::portable::console::Focus::Partition(i) => partitions.get(i),
@@ -414,10 +422,11 @@ fn route_console_interrupt(partitions: &[Partition]) {
     let running = |p: &&Partition| !p.direct && p.run.lock().running;
     let target = focused.filter(running).or_else(|| partitions.iter().find(running));
     if let Some(p) = target {
-        if gic.route_spi(intid, p.vcpu_cpus[0]).is_ok() {
-            let _ = gic.set_enabled(intid, p.vcpu_cpus[0], true);
+        if gic.route_spi(intid, p.vcpu_cpus[0]).is_ok() && gic.set_enabled(intid, p.vcpu_cpus[0], true).is_ok() {
+            CONSOLE_ROUTED.store(true, Ordering::Relaxed);
         }
     }
+    CONSOLE_ROUTED.load(Ordering::Relaxed)
 }
 
 /// Applies the partition's crash policy to a partition whose vCPU on this CPU crashed (the
@@ -622,12 +631,16 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
     let partitions = PARTITIONS.get().expect("partitions exist");
     route_console_interrupt(partitions);
     if last {
+        // The last lines wait for the UART: the board may switch off right after them.
+        console::interrupt_driven(false);
         output::flush_all();
         log!("bulkhead: all partitions stopped");
         log!("bulkhead: {}", D(diagnostics::stack_line(CPU_COUNT.load(Ordering::Relaxed))));
         log!("bulkhead: {}", D(diagnostics::heap_line()));
+        log!("bulkhead: {}", D(diagnostics::console_line()));
         if !power_off_when_last {
             log!("bulkhead: the board stays up for the console (start NAME)");
+            console::interrupt_driven(CONSOLE_ROUTED.load(Ordering::Relaxed));
             return;
         }
         fatal::stop();

@@ -245,7 +245,8 @@ fn mem(partitions: &[Partition]) {
     println!("bulkhead: hypervisor heap: {} bytes free", crate::boot::heap().free());
 }
 
-/// `irq`: physical interrupts per CPU, virtual ones raised per partition.
+/// `irq`: physical interrupts per CPU, the UART's transmit side, virtual interrupts raised
+/// per partition.
 fn irq(partitions: &[Partition]) {
     let cpus = CPU_COUNT.load(Ordering::Relaxed);
     let mut line = Line::new();
@@ -262,6 +263,7 @@ fn irq(partitions: &[Partition]) {
         let _ = write!(line, " cpu {c} {}", state.exits.count.load(Ordering::Relaxed).wrapping_add(state.exits.fast.load(Ordering::Relaxed)));
     }
     println!("{line}");
+    println!("bulkhead: {}", super::diagnostics::console_line());
     for p in partitions {
         let raised = p.vgic.lock().raised();
         println!("bulkhead:   partition \"{}\": {raised} virtual interrupts raised", p.name);

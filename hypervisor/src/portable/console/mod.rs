@@ -22,6 +22,7 @@ pub mod input;
 pub mod multiplexer;
 pub mod output;
 pub mod raw;
+pub mod transmit;
 
 pub use input::Routed;
 pub use multiplexer::Multiplexer;

@@ -53,3 +53,19 @@ pub fn unmap_guest(p: &crate::portable::partition::Partition, ipa: AddressRange)
     unsafe { crate::arch::aarch64::tlb::invalidate_guest(p.vttbr_el2) };
     Ok(())
 }
+
+/// Rebuilds partition `p`'s stage 2 from its static mappings: every run-time mapping goes
+/// (grants, grant frames, shared_info, pages given back), every table page the run took goes
+/// back to the page pool (the static mappings' pages are kept), then every CPU forgets the
+/// VMID's translations. For a partition that stops or is loaded again, with none of its
+/// vCPUs in its guest and its grants revoked.
+pub fn rebuild_stage2(p: &crate::portable::partition::Partition) {
+    let mut table = p.stage2.lock();
+    let rebuilt = table.clear().and_then(|()| p.static_mappings.iter().try_for_each(|&(ipa, host, attributes)| table.map(ipa, host, attributes)));
+    // SAFETY: `vttbr_el2` is this partition's; this CPU runs at EL2 here.
+    unsafe { crate::arch::aarch64::tlb::invalidate_guest(p.vttbr_el2) };
+    drop(table);
+    if let Err(e) = rebuilt {
+        crate::log!("bulkhead: partition \"{}\": its stage-2 table could not be rebuilt from its static mappings: {}", p.name.as_str(), crate::log::D(&e));
+    }
+}

@@ -3,7 +3,7 @@
 use super::*;
 use crate::portable::guest::image::test_header;
 use crate::portable::memory::frames::FrameAllocator;
-use crate::portable::memory::identity_pages::IdentityPages;
+use crate::portable::memory::identity_pages::{heap, IdentityPages};
 use crate::portable::memory::physical::testing::WindowMemory;
 use crate::portable::memory::vmid::VmidAllocator;
 use crate::portable::memory::vtcr::Stage2Config;
@@ -104,8 +104,9 @@ fn build_all() -> Built {
     let mut partitions = Vec::new();
     let tables = crate::portable::evtchn::build_tables(&plan).unwrap();
     for (i, evtchn) in tables.into_iter().enumerate() {
-        let pages = IdentityPages::preallocate(16).expect("pages");
-        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &claimed, &mut vmids, config, pages, &memory, evtchn).unwrap();
+        let pages = IdentityPages::new(i, heap::FNS, 16).expect("pages");
+        let banks = guest_banks(&plan.partitions[i], &mut frames, &claimed).unwrap();
+        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, banks, &mut vmids, config, pages, &memory, evtchn).unwrap();
         {
             let table = p.stage2.lock();
             let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
@@ -457,8 +458,9 @@ fn build_tree(tree: &Tree) -> Result<Vec<Partition>, BuildError> {
         .into_iter()
         .enumerate()
         .map(|(i, evtchn)| {
-            let pages = IdentityPages::preallocate(16).expect("pages");
-            build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &claimed, &mut vmids, config, pages, &memory, evtchn)
+            let pages = IdentityPages::new(i, heap::FNS, 16).expect("pages");
+            let banks = guest_banks(&plan.partitions[i], &mut frames, &claimed)?;
+            build(&plan, i, GicVersion::V3, None, &mut cpus, banks, &mut vmids, config, pages, &memory, evtchn)
         })
         .collect()
 }

@@ -197,8 +197,7 @@ impl Live {
         let p = partitions().get(partition).ok_or(Stage2Error)?;
         let ipa = gfn.checked_mul(PAGE_SIZE).ok_or(Stage2Error)?;
         let (page, frame) = AddressRange::new(ipa, PAGE_SIZE).zip(AddressRange::new(host, PAGE_SIZE)).ok_or(Stage2Error)?;
-        memory::unmap_guest(p, page).map_err(|_| Stage2Error)?;
-        memory::map_guest(p, ipa, frame, attributes).map_err(|_| Stage2Error)
+        memory::replace_guest(p, page, frame, attributes).map_err(|_| Stage2Error)
     }
 }
 

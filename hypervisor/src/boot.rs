@@ -36,7 +36,7 @@ static HEAP_MEMORY: entry::BootCell<HeapMemory> = entry::BootCell::new(HeapMemor
 #[global_allocator]
 static HEAP: BootHeap = BootHeap::new();
 
-/// The hypervisor's heap (for its arena, and what `mem` reports).
+/// The hypervisor's heap (for the regions the boot adds, and what `mem` reports).
 pub fn heap() -> &'static BootHeap {
     &HEAP
 }

@@ -15,7 +15,7 @@ use crate::arch::aarch64::{cpu, fatal};
 use crate::portable::console::Multiplexer;
 use crate::portable::guest::boot::EntryState;
 use crate::portable::memory::frames::FrameAllocator;
-use crate::portable::memory::identity_pages::IdentityPages;
+use crate::portable::memory::identity_pages::{IdentityPages, PageFns};
 use crate::portable::memory::vmid::VmidAllocator;
 use crate::portable::memory::vtcr::Stage2Config;
 use crate::portable::memory::AddressRange;
@@ -47,6 +47,7 @@ pub mod memory;
 mod operator;
 mod output;
 mod per_cpu;
+mod pool;
 mod sched;
 mod xen;
 
@@ -56,9 +57,6 @@ pub use interrupts::init_cpu as init_cpu_interrupts;
 const MAX_PARTITIONS: usize = 16;
 /// Console line buffer per partition.
 const LINE: usize = 256;
-/// Stage-2 table pages per partition, preallocated at build: its banks take a few with block
-/// mappings; the rest serve mappings made at run time.
-const STAGE2_PAGES: usize = 32;
 
 static PARTITIONS: Once<Vec<Partition>> = Once::new();
 static MEMORY: Once<Mutex<El2Memory>> = Once::new();
@@ -228,31 +226,47 @@ fn build_all(
     // around them.
     let claimed = partition::claim_static_banks(plan, &mut frames)?;
     // The heap is sized from the plan: what the partitions need beyond what it has is carved now.
-    heap_plan::carve(plan, STAGE2_PAGES, &mut frames)?;
+    heap_plan::carve(plan, &mut frames)?;
     let stage2 = Stage2Config::from_id_aa64mmfr0_el1(guest::id_aa64mmfr0_el1()).map_err(|error| partition::BuildError::Vttbr {
         partition: alloc::string::String::from("(all)"),
         error,
     })?;
     VTCR_EL2.store(stage2.vtcr_el2(), Ordering::Release);
     let gic = platform.gic.version();
+    let gicv = match platform.gic {
+        boards::GicLayout::V2 { gicv, .. } => Some(gicv),
+        boards::GicLayout::V3 { .. } => None,
+    };
+    // Every partition's RAM is placed first; what the boot leaves free then becomes the page
+    // pool that the partitions' stage-2 tables and grant tables take their pages from, each
+    // partition up to its cap.
+    let mut placed = Vec::with_capacity(plan.partitions.len());
+    let mut caps = Vec::with_capacity(plan.partitions.len());
+    let mut stage2_caps = Vec::with_capacity(plan.partitions.len());
+    for (index, p) in plan.partitions.iter().enumerate() {
+        let banks = partition::guest_banks(p, &mut frames, &claimed)?;
+        let statics = partition::static_mappings(plan, index, gic, gicv, &banks)?;
+        let stage2_cap = partition::stage2_cap(&statics, &banks);
+        caps.push(stage2_cap.saturating_add(gnttab::page_cap(plan, index, &banks)));
+        stage2_caps.push(stage2_cap);
+        placed.push(banks);
+    }
+    let cap_pages = caps.iter().fold(0usize, |sum, &c| sum.saturating_add(c));
+    pool::init(frames, &caps).map_err(|_| partition::BuildError::PagePool { pages: cap_pages })?;
     let mut cpus = CpuAssignment::new(platform.cpus.len());
     let mut vmids = VmidAllocator::new();
     let mut out = Vec::new();
     // Every partition's event channels, the static ones bound before any starts.
     let tables = crate::portable::evtchn::build_tables(plan)
         .map_err(|error| partition::BuildError::EventChannel { partition: alloc::string::String::from("(all)"), error })?;
-    for (index, evtchn) in tables.into_iter().enumerate() {
-        let gicv = match platform.gic {
-            boards::GicLayout::V2 { gicv, .. } => Some(gicv),
-            boards::GicLayout::V3 { .. } => None,
-        };
-        let pages = IdentityPages::preallocate(STAGE2_PAGES).ok_or_else(|| partition::BuildError::Stage2 {
+    for ((index, evtchn), (banks, stage2_cap)) in tables.into_iter().enumerate().zip(placed.into_iter().zip(stage2_caps)) {
+        let pages = IdentityPages::new(index, PageFns { take: |owner| pool::take(owner).ok(), give: pool::give }, stage2_cap).ok_or_else(|| partition::BuildError::Stage2 {
             partition: p_name(plan, index),
-            error: crate::portable::memory::stage2::Stage2Error::OutOfTablePages { needed: STAGE2_PAGES, available: 0 },
+            error: crate::portable::memory::stage2::Stage2Error::OutOfTablePages { needed: 1, available: 0 },
         })?;
         // Invariant: a partition's stage-2 table lives as long as the hypervisor (in the
         // partition, which `PARTITIONS` keeps for good).
-        let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &claimed, &mut vmids, stage2, pages, memory, evtchn)?;
+        let p = partition::build(plan, index, gic, gicv, &mut cpus, banks, &mut vmids, stage2, pages, memory, evtchn)?;
         if matches!(plan.partitions[index].enhanced, dom0less_config::Enhanced::Enabled | dom0less_config::Enhanced::Legacy) {
             log!("bulkhead: partition \"{}\": xen,enhanced asks for xenstore, but there is no control domain to run it: it gets the interfaces of \"no-xenstore\"", p.name.as_str());
         }
@@ -260,7 +274,16 @@ fn build_all(
         log!("bulkhead: partition \"{}\": {} vcpu{} on cpu {}, {} MiB of RAM at {:#x} (host {:#x}), {}", p.name.as_str(), p.vcpu_count(), if p.vcpu_count() == 1 { "" } else { "s" }, Dbg(&p.vcpu_cpus), D(&p.banks.iter().map(|b| b.ipa.size()).sum::<u64>() >> 20), bank.ipa.start(), bank.host, if p.vpl011 { "console (vpl011)" } else { "no console" });
         out.push(p);
     }
-    gnttab::build(plan, &out, &mut frames)?;
+    gnttab::build(plan, &out)?;
+    for p in &out {
+        let account = pool::account(p.index).unwrap_or_default();
+        let (table_pages, table_cap) = p.stage2.lock().page_source().held();
+        log!("bulkhead: partition \"{}\": run-time host RAM: {} KiB held at boot ({} KiB of stage-2 tables, {} KiB of grant table), up to {} KiB as it grows ({} KiB of stage-2 tables)", p.name.as_str(), D(&((account.held as u64) << 2)), D(&((table_pages as u64) << 2)), D(&((gnttab::pages_held(p.index) as u64) << 2)), D(&((account.cap as u64) << 2)), D(&((table_cap as u64) << 2)));
+    }
+    let free = pool::free_bytes();
+    if (cap_pages as u64).saturating_mul(4096) > free {
+        log!("bulkhead: warning: the partitions' run-time caps add up to {} KiB but host RAM has {} KiB free: a partition growing to its cap may be refused (GNTST_no_space, -ENOMEM)", D(&((cap_pages as u64) << 2)), D(&(free >> 10)));
+    }
     Ok(out)
 }
 
@@ -271,6 +294,7 @@ fn start_partition(p: &Partition, generation: u64) {
     passthrough::quiesce(p);
     gnttab::revoke(p);
     xen::reset(p);
+    memory::rebuild_stage2(p);
     let mut run = p.run.lock();
     if run.generation != generation {
         return;
@@ -608,6 +632,7 @@ static ANNOUNCING: Mutex<()> = Mutex::new(());
 fn stopped(p: &Partition, power_off_when_last: bool) {
     evtchn::close_all(p);
     gnttab::revoke(p);
+    memory::rebuild_stage2(p);
     passthrough::quiesce(p);
     output::flush(p.index);
     let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));

@@ -293,6 +293,11 @@ impl Write for Writer {
 }
 
 /// Prints under the console lock, so lines from different CPUs do not interleave.
+///
+/// Out of line: every `log!` and `println!` calls this one copy (with link-time optimisation
+/// it was inlined, formatting machinery and all, into seven callers). Not `#[cold]`: that
+/// moved blocks in `run_vcpu`, and its trap fast path came out two instructions longer.
+#[inline(never)]
 pub fn print(args: fmt::Arguments) {
     if let Some(out) = OUTPUT.get() {
         let _guard = LOCK.lock();

@@ -161,7 +161,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         log!("bulkhead: the partition config cannot be run; nothing was started");
         fatal::stop();
     }
-    console::set_before_line(|sink| MUX.lock().close_open_line(&mut |b: &[u8]| sink(b)));
+    console::set_before_line(|mut sink| MUX.lock().close_open_line(&mut sink));
     {
         let mut mux = MUX.lock();
         for p in partitions {
@@ -318,7 +318,7 @@ fn start_partition(p: &Partition, generation: u64) {
             // Under `run`: a stop or restart after this sees vCPU 0 started.
             let started = p.vcpus[0].lock().start(pc, x0);
             drop(run);
-            let _ = console_op(|mux, sink| mux.set_running(p.index, true, &mut |b: &[u8]| sink(b)));
+            let _ = console_op(|mux, mut sink| mux.set_running(p.index, true, &mut sink));
             if first_boot {
                 log!("bulkhead: partition \"{}\" started", p.name.as_str());
             }
@@ -378,7 +378,7 @@ fn drain_console(partitions: &[Partition]) -> bool {
     let mut next = Some(first);
     while let Some(byte) = next.take() {
         next = console::read_byte();
-        let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return true };
+        let Some(routed) = console_op(|mux, mut sink| mux.input(byte, &mut sink)) else { return true };
         match routed.target {
             crate::portable::console::Focus::Partition(i) => {
                 if let Some(target) = partitions.get(i) {
@@ -404,7 +404,7 @@ fn drain_console(partitions: &[Partition]) -> bool {
 
 /// Gives partition `index` the input focus (the operator's `focus NAME`).
 fn focus_on(partitions: &[Partition], index: usize) {
-    let result = console_op(|mux, sink| mux.focus_on(index, &mut |b: &[u8]| sink(b)));
+    let result = console_op(|mux, mut sink| mux.focus_on(index, &mut sink));
     match result {
         Some(Err(e)) => log!("bulkhead: {}", D(&e)),
         _ => {
@@ -635,7 +635,7 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
     memory::rebuild_stage2(p);
     passthrough::quiesce(p);
     output::flush(p.index);
-    let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
+    let _ = console_op(|mux, mut sink| mux.set_running(p.index, false, &mut sink));
     log!("bulkhead: partition \"{}\" stopped", p.name.as_str());
     passthrough::report(p);
     // Printed first, marked after, and one CPU at a time marks a stop and looks whether it

@@ -159,12 +159,12 @@ fn pump_slow() {
             return;
         }
         let mut left = true;
-        let held = console::try_with_lock(|sink| {
+        let held = console::try_with_lock(|mut sink| {
             // Taken without the console lock only for a moment (to read the focus): tried,
             // so a pump after a fast-path trap never waits.
             let Some(mut mux) = MUX.try_lock() else { return };
             mux.set_clock(now_ms());
-            left = print_round(&mut mux, ROUND, &mut |b: &[u8]| sink(b));
+            left = print_round(&mut mux, ROUND, &mut sink);
 
         });
         if held.is_none() || left {
@@ -179,20 +179,20 @@ fn pump_slow() {
 /// Prints everything partition `index` buffered (waiting for the console): its lines come
 /// out before a hypervisor line about it (a crash, a restart, a stop).
 pub fn flush(index: usize) {
-    console::with_lock(|sink| {
+    console::with_lock(|mut sink| {
         let mut mux = MUX.lock();
-        mux.make_way(index, &mut |b: &[u8]| sink(b));
-        print_buffer(&mut mux, index, BUFFER, Room::Unchecked, &mut |b: &[u8]| sink(b));
+        mux.make_way(index, &mut sink);
+        print_buffer(&mut mux, index, BUFFER, Room::Unchecked, &mut sink);
     });
 }
 
 /// Prints every buffer whole (waiting for the console): before the board stops.
 pub fn flush_all() {
-    console::with_lock(|sink| {
+    console::with_lock(|mut sink| {
         let mut mux = MUX.lock();
-        mux.close_open_line(&mut |b: &[u8]| sink(b));
+        mux.close_open_line(&mut sink);
         for index in 0..MAX_PARTITIONS {
-            print_buffer(&mut mux, index, BUFFER, Room::Unchecked, &mut |b: &[u8]| sink(b));
+            print_buffer(&mut mux, index, BUFFER, Room::Unchecked, &mut sink);
         }
     });
 }

@@ -36,7 +36,7 @@ static HEAP_MEMORY: entry::BootCell<HeapMemory> = entry::BootCell::new(HeapMemor
 #[global_allocator]
 static HEAP: BootHeap = BootHeap::new();
 
-/// The hypervisor's heap (for its arena, and what `mem` reports).
+/// The hypervisor's heap (for the regions the boot adds, and what `mem` reports).
 pub fn heap() -> &'static BootHeap {
     &HEAP
 }
@@ -128,7 +128,7 @@ extern "C" fn primary_main(dtb: u64) -> ! {
         // no CPU uses as a stack and nothing else uses.
         unsafe { HEAP.add_region(start as usize, size as usize) };
     }
-    console.enable_receive_interrupts(platform.board.console.base);
+    console.enable_interrupts(platform.board.console.base);
     let dtb_range = AddressRange::new(dtb, bytes.len() as u64).expect("the tree's size was checked");
     crate::vm::run(&platform, &tree, &image, dtb_range)
 }

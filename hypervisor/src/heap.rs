@@ -14,9 +14,8 @@
 //! host RAM carved for what the partitions need (`vm::heap_plan`). An allocation the first
 //! region cannot serve is tried in the next.
 //!
-//! Large tables sized by the config (the grant tables' bookkeeping) do not come from this
-//! heap: the boot carves host RAM for them and allocates them inside [`BootHeap::arena`],
-//! a second heap over that memory that serves allocations only while the closure runs.
+//! What partitions grow by at run time (grant tables, stage-2 pages) does not come from this
+//! heap: it comes a page at a time from the pool of free host RAM (`vm::pool`).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
@@ -37,9 +36,6 @@ pub struct BootHeap {
     more: Mutex<heapless::Vec<Heap, MORE_REGIONS>>,
     /// Bytes of every region: the boot heap's and the added ones.
     size: AtomicUsize,
-    /// Host RAM carved for config-sized tables, and whether allocations go there now.
-    arena: Mutex<Heap>,
-    in_arena: AtomicBool,
 }
 
 impl BootHeap {
@@ -51,8 +47,6 @@ impl BootHeap {
             heap: Mutex::new(Heap::empty()),
             more: Mutex::new(heapless::Vec::new()),
             size: AtomicUsize::new(0),
-            arena: Mutex::new(Heap::empty()),
-            in_arena: AtomicBool::new(false),
         }
     }
 
@@ -108,35 +102,6 @@ impl BootHeap {
         self.shared.store(true, Ordering::Release);
     }
 
-    /// Runs `f` with every allocation served from `start..start + size` (and none from the
-    /// heap): what `f` allocates and keeps lives there. Once per boot, on the boot CPU, after
-    /// [`BootHeap::share`] and before other CPUs allocate; an allocation the arena cannot hold
-    /// fails (the caller sized it from the config).
-    ///
-    /// # Safety
-    /// `start..start + size` must be RAM mapped read-write at EL2 that nothing else uses, for
-    /// as long as the allocations made in it live.
-    pub unsafe fn arena<R>(&self, start: usize, size: usize, f: impl FnOnce() -> R) -> R {
-        {
-            let mut arena = self.arena.lock();
-            if arena.size() == 0 && size > 0 {
-                // SAFETY: the caller gives this memory to the arena alone; it is handed to the
-                // arena heap once (its size is no longer 0 afterwards).
-                unsafe { arena.init(start as *mut u8, size) };
-            }
-        }
-        self.in_arena.store(true, Ordering::Release);
-        let result = f();
-        self.in_arena.store(false, Ordering::Release);
-        result
-    }
-
-    /// The arena's size and the bytes of it in use.
-    pub fn arena_usage(&self) -> (usize, usize) {
-        let arena = self.arena.lock();
-        (arena.size(), arena.used())
-    }
-
     /// Bytes still free, in every region.
     pub fn free(&self) -> usize {
         if self.shared.load(Ordering::Acquire) {
@@ -160,9 +125,6 @@ impl BootHeap {
     }
 
     fn take(&self, layout: Layout) -> Option<usize> {
-        if self.in_arena.load(Ordering::Acquire) {
-            return self.arena.lock().allocate_first_fit(layout).ok().map(|p| p.as_ptr() as usize);
-        }
         if self.shared.load(Ordering::Acquire) {
             if let Ok(p) = self.heap.lock().allocate_first_fit(layout) {
                 return Some(p.as_ptr() as usize);
@@ -173,19 +135,10 @@ impl BootHeap {
         }
     }
 
+    // Out of line: link-time optimisation inlined it into the functions that free most (seven
+    // copies). Nothing frees on the trap path.
+    #[inline(never)]
     fn give_back(&self, ptr: *mut u8, layout: Layout) {
-        {
-            let mut arena = self.arena.lock();
-            let in_arena = (arena.bottom() as usize..arena.top() as usize).contains(&(ptr as usize));
-            if in_arena {
-                if let Some(ptr) = NonNull::new(ptr) {
-                    // SAFETY: `ptr` lies in the arena, so it came from its `allocate_first_fit`
-                    // with this layout (GlobalAlloc's contract) and is freed once.
-                    unsafe { arena.deallocate(ptr, layout) };
-                }
-                return;
-            }
-        }
         let Some(ptr) = NonNull::new(ptr) else { return };
         let inside = |heap: &Heap| (heap.bottom() as usize..heap.top() as usize).contains(&(ptr.as_ptr() as usize));
         {
@@ -296,26 +249,5 @@ mod tests {
         assert_eq!(h.free(), free, "given back to the region it came from");
         let small = h.take(Layout::from_size_align(64, 8).unwrap()).unwrap();
         assert!(!(base..base + 16 * 1024).contains(&small), "the boot heap is tried first");
-    }
-
-    #[test]
-    fn the_arena_serves_only_inside_its_closure_and_takes_its_blocks_back() {
-        let (h, _backing) = heap(64 * 1024);
-        h.share();
-        let arena = vec![0u64; 4096 / 8];
-        let base = arena.as_ptr() as usize;
-        let layout = Layout::from_size_align(512, 8).unwrap();
-        // SAFETY: the arena's backing vector outlives every block taken from it here.
-        let inside = unsafe { h.arena(base, 4096, || h.take(layout).unwrap()) };
-        assert!((base..base + 4096).contains(&inside), "allocated in the arena");
-        assert!(h.arena_usage().1 >= 512);
-        // SAFETY: as above.
-        let too_big = unsafe { h.arena(base, 4096, || h.take(Layout::from_size_align(8192, 8).unwrap())) };
-        assert!(too_big.is_none(), "the arena does not spill into the heap");
-        let outside = h.take(layout).unwrap();
-        assert!(!(base..base + 4096).contains(&outside), "after the closure the heap serves");
-        h.give_back(inside as *mut u8, layout);
-        assert_eq!(h.arena_usage().1, 0, "an arena block is given back to the arena");
-        h.give_back(outside as *mut u8, layout);
     }
 }

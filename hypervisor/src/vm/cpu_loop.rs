@@ -187,8 +187,10 @@ fn run_vcpu(
     let mut maintenance = None;
     // The switch test saves and restores the vCPU on every exit: no exit may skip it.
     let fast_path = !SWITCH_EVERY_EXIT.load(Ordering::Relaxed);
+    // The last exit was a quiet hypercall (`exits::Hypercall`): no flush before the entry.
+    let mut quiet = false;
     let switched = loop {
-        if !direct {
+        if !direct && !core::mem::take(&mut quiet) {
             interrupts::flush(p, vcpu);
             interrupts::finish(maintenance.take());
         }
@@ -206,6 +208,24 @@ fn run_vcpu(
             diagnostics::record_exit(exit, regs.general.pc);
             break exit;
         };
+        // A Xen hypercall is answered before the sync; one that left the vCPU's interrupts
+        // alone goes straight back in too, without the sync and the flush (`exits::Hypercall`).
+        let handled = match fast_path && !direct {
+            true => match exits::hypercall(cpu, p, vcpu, starts, &exit, &mut regs.general, pool.is_some()) {
+                Some(exits::Hypercall::Quiet) => {
+                    quiet = true;
+                    continue;
+                }
+                Some(exits::Hypercall::Handled(outcome)) => Some(outcome),
+                None => None,
+            },
+            false => None,
+        };
+        // A hypercall that stopped or restarted its own partition let the vCPU go: its list
+        // registers belong to the old run, whose vGIC a restart has already reset.
+        if handled.is_some() && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
+            break None;
+        }
         if !direct {
             interrupts::sync(p, vcpu);
         }
@@ -214,7 +234,10 @@ fn run_vcpu(
             // old run; drop them unread.
             break None;
         }
-        let outcome = exits::handle(cpu, p, vcpu, &exit, &mut regs.general, &mut maintenance);
+        let outcome = match handled {
+            Some(outcome) => outcome,
+            None => exits::handle(cpu, p, vcpu, &exit, &mut regs.general, &mut maintenance),
+        };
         // An interrupt's handling may have stopped or restarted this very partition (the
         // operator's console): the old run must not go back in.
         if matches!(exit.vector, ExitVector::Irq | ExitVector::Fiq) && outcome == Outcome::Resume && !p.vcpus[vcpu].lock().held_by(cpu, starts) {

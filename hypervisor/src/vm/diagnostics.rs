@@ -86,6 +86,28 @@ pub fn heap_line() -> heapless::String<64> {
     line
 }
 
+/// What the UART's transmit side did since boot: `console: 5120 bytes sent, 4800 of them by
+/// 150 transmit interrupts, 320 by writers priming the FIFO, 0 waiting for it; 0 dropped`.
+pub fn console_line() -> heapless::String<192> {
+    let stats = crate::console::transmit_stats();
+    let mut line = heapless::String::new();
+    let _ = write!(
+        line,
+        "console: {} bytes sent, {} of them by {} transmit interrupts, {} by writers priming the FIFO, {} waiting for it; {} dropped",
+        stats.sent(),
+        stats.from_interrupt,
+        stats.interrupts,
+        stats.primed,
+        stats.waited,
+        stats.dropped
+    );
+    line
+}
+
+/// Room each dump line waits for in the UART's transmit ring (the longest line and its end):
+/// the dump is asked for by the operator, and is printed whole.
+const DUMP_LINE_ROOM: usize = 520;
+
 /// One line of the dump, built before it is printed: no lock is held while the console
 /// waits on the UART, and nothing is allocated.
 type Line = heapless::String<512>;
@@ -94,7 +116,9 @@ type Line = heapless::String<512>;
 pub fn dump(partitions: &[Partition], cpus: usize) {
     let now = cpu::counter();
     let frequency = cpu::counter_frequency().max(1);
+    crate::console::make_room(DUMP_LINE_ROOM);
     println!("bulkhead: state dump (cpu {} answering the debug key)", cpu::index());
+    crate::console::make_room(DUMP_LINE_ROOM);
     println!("bulkhead:   {}", stack_line(cpus));
     for (index, state) in super::per_cpu::CPUS.iter().enumerate().take(cpus) {
         let mut line = Line::new();
@@ -124,7 +148,8 @@ pub fn dump(partitions: &[Partition], cpus: usize) {
             };
             let _ = write!(line, " at pc {:#x}", record.pc.load(Ordering::Relaxed));
         }
-        println!("{line}");
+        crate::console::make_room(DUMP_LINE_ROOM);
+    println!("{line}");
     }
     for p in partitions {
         let mut line = Line::new();
@@ -133,13 +158,15 @@ pub fn dump(partitions: &[Partition], cpus: usize) {
             let state = if run.running { "running" } else { "stopped" };
             let _ = write!(line, "bulkhead:   partition \"{}\": {state}, generation {}, vcpu power {:?}", p.name, run.generation, run.power.states());
         }
-        println!("{line}");
+        crate::console::make_room(DUMP_LINE_ROOM);
+    println!("{line}");
         let mut line = Line::new();
         {
             let [group0, group1] = p.vgic.lock().groups_enabled();
             let _ = write!(line, "bulkhead:     vgic: group 0 {}, group 1 {}", on_off(group0), on_off(group1));
         }
-        println!("{line}");
+        crate::console::make_room(DUMP_LINE_ROOM);
+    println!("{line}");
         for (vcpu, &host) in p.vcpu_cpus.iter().enumerate() {
             let id = VcpuId(vcpu);
             let mut line = Line::new();
@@ -173,7 +200,8 @@ pub fn dump(partitions: &[Partition], cpus: usize) {
                     let _ = write!(line, ", null pool: cpu {host} is its own");
                 }
             }
-            println!("{line}");
+            crate::console::make_room(DUMP_LINE_ROOM);
+    println!("{line}");
             let mut line = Line::new();
             {
                 let vgic = p.vgic.lock();
@@ -186,9 +214,11 @@ pub fn dump(partitions: &[Partition], cpus: usize) {
                     vgic.enabled_report(id),
                 );
             }
-            println!("{line}");
+            crate::console::make_room(DUMP_LINE_ROOM);
+    println!("{line}");
         }
     }
+    crate::console::make_room(DUMP_LINE_ROOM);
     println!("{DUMP_END}");
 }
 

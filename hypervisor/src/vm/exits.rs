@@ -67,6 +67,42 @@ pub fn interrupted(cpu: usize, p: &Partition, vcpu: usize, after_flush: &mut Opt
     Outcome::Resume
 }
 
+/// A Xen hypercall that leaves the calling vCPU's interrupts alone needs neither the list
+/// registers' sync before it nor their flush after it, for the fast path's reason
+/// (`portable::partition::fast`): the guest's own changes to its list registers are folded in
+/// at its next full exit, and whatever another CPU raises for it meanwhile comes with a kick,
+/// pending until the guest is entered again. [`hypercall`] answers such a call that way.
+pub enum Hypercall {
+    /// Answered; the vCPU's interrupts did not change: enter the guest again at once.
+    Quiet,
+    /// Answered with this outcome, but its interrupts may have changed (an upcall to itself,
+    /// another vCPU of the partition, a vGIC change from elsewhere meanwhile), or the CPU must
+    /// reschedule: the loop syncs and goes on as after the full path's handling.
+    Handled(Outcome),
+}
+
+/// Answers exit `exit` of vCPU `vcpu` of `p`, held by CPU `cpu` as start `starts`, if it is a
+/// Xen hypercall (`None` otherwise, or if the vCPU is no longer held: the full path sees
+/// that). `scheduled`: its CPU is in a pool that shares CPUs, where a reschedule request
+/// (a kick, the slice's end) must reach the loop.
+pub fn hypercall(cpu: usize, p: &Partition, vcpu: usize, starts: u64, exit: &GuestExit, regs: &mut GuestRegisters, scheduled: bool) -> Option<Hypercall> {
+    if exit.vector != ExitVector::Synchronous || !partition::is_xen_hypercall(Esr(exit.esr)) {
+        return None;
+    }
+    if !p.vcpus.get(vcpu).is_some_and(|slot| slot.lock().held_by(cpu, starts)) {
+        return None;
+    }
+    let before = p.vgic.lock().changes();
+    // As `handle` does first.
+    p.xen.pollers.ran(vcpu);
+    let outcome = super::xen::answer(cpu, p, vcpu, regs);
+    let quiet = outcome == Outcome::Resume
+        && p.vgic.lock().changes() == before
+        && !p.doorbells.get(vcpu).is_some_and(|d| d.is_raised())
+        && !(scheduled && super::per_cpu::this().reschedule_requested());
+    Some(if quiet { Hypercall::Quiet } else { Hypercall::Handled(outcome) })
+}
+
 /// The trap fast path (`portable::partition::fast`): answers a synchronous exit that needs
 /// nothing but the guest's registers and returns true, or returns false, having changed
 /// nothing, for the full path to handle it.
@@ -107,6 +143,11 @@ fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
     // drain routes is fed to its partition's FIFO there; input left queued behind a full FIFO
     // is fed when the guest next reads its vPL011 (such a read takes the full path while
     // input waits), so an interrupt exit has none to feed.
+    // The console interrupt also says the UART's transmit FIFO has room (while the ring
+    // has bytes for it): its next burst goes now.
+    if taken.console.is_some() {
+        crate::console::transmit_interrupt();
+    }
     let typed = drain_console(partitions);
     interrupts::finish_console(taken.console);
     // Output a race left in the buffers goes out on the partitions' ticks.

@@ -1,19 +1,23 @@
 //! Grant tables on the machine: every partition's table (`portable::gnttab`) behind one
-//! lock, its grant frames and bookkeeping in host RAM carved at build (never the boot heap),
-//! grants mapped into and out of the partitions' live stage 2 with TLB maintenance, and a
-//! partition's mappings revoked both ways when it stops or restarts.
+//! lock, its grant frames and bookkeeping in pages of host RAM from the pool (`vm::pool`),
+//! taken as the table grows and given back when the partition stops, grants mapped into and
+//! out of the partitions' live stage 2 with TLB maintenance, and a partition's mappings
+//! revoked both ways when it stops or restarts.
 //!
-//! Lock order: a partition's `run` (when held), then `GRANTS`, then a partition's `stage2`.
+//! Lock order: a partition's `run` (when held), then `GRANTS`, then a partition's `stage2`,
+//! then the pool.
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use dom0less_config::{Enhanced, PartitionPlan};
 use spin::{Mutex, Once};
 
-use crate::portable::gnttab::{self, Access, Bank, GrantMemory, GrantTable, Grants, HostFrame, Limits, MemoryError, Span, Stage2, Stage2Error};
-use crate::portable::memory::frames::FrameAllocator;
+use crate::portable::gnttab::{Access, Bank, GrantMemory, GrantTable, Grants, HostFrame, Limits, MemoryError, Span, Stage2, Stage2Error};
+use crate::portable::memory::page_pool::PageSource;
 use crate::portable::memory::stage2::{self, MappingAttributes, MemoryType};
 use crate::portable::memory::AddressRange;
 use crate::portable::partition::{BuildError, Partition};
@@ -22,17 +26,13 @@ use crate::portable::xen::guest_memory::in_ram;
 use crate::log;
 use crate::log::D;
 
-use super::{memory, PARTITIONS};
+use super::{memory, pool, PARTITIONS};
 
 /// Every partition's grant table.
 static GRANTS: Once<Mutex<Grants>> = Once::new();
-/// Each partition's grant frames: the host address of the first (they are contiguous) and
-/// how many (`max_grant_frames`, 0 for a partition without `xen,enhanced`).
-static FRAMES: Once<Vec<(u64, u32)>> = Once::new();
-/// Host RAM carved for the grant tables (frames and bookkeeping), for `mem`.
-static CARVED: AtomicU64 = AtomicU64::new(0);
-/// Where they were carved.
-static CARVED_AT: spin::Once<AddressRange> = spin::Once::new();
+/// Each partition's grant frames: the host address of frame `i` in slot `i` (0: none), one
+/// slot per frame its `max_grant_frames` allows.
+static FRAMES: Once<Vec<Box<[AtomicU64]>>> = Once::new();
 
 /// The grant-table limits of partition `index`: the config's, with Xen's defaults, for a
 /// partition with the Xen interfaces; none for the others (they see no `/hypervisor` node,
@@ -48,80 +48,44 @@ fn banks(p: &Partition) -> Vec<Bank> {
     p.banks.iter().map(|b| Bank { guest: b.ipa.start(), host: b.host, size: b.ipa.size() }).collect()
 }
 
-/// Builds every partition's grant table in host RAM carved from `frames`: first the grant
-/// frames of each (zeroed), then an arena holding the tables' bookkeeping. Call once, after
-/// the partitions are built (their RAM is placed) and before any starts.
-/// `ram` is the host's RAM and `keep_out` the hypervisor's image and host tree: the carve is
-/// switched to write-back in the EL2 map by whole 2 MiB blocks where those blocks hold none of
-/// them, no partition's bank and not the heap's carve (`layout::cacheable_span`).
-pub fn build(plan: &PartitionPlan, partitions: &[Partition], frames: &mut FrameAllocator<64>, ram: &[AddressRange], keep_out: &[AddressRange]) -> Result<(), BuildError> {
-    let mut frame_bytes = 0u64;
-    let mut bookkeeping = 0u64;
+/// The most pages of host RAM partition `index`'s grant table may hold at once (its frames,
+/// their active entries, its maptrack, its RAM page states) in RAM `banks`: its share of the
+/// pool's cap.
+pub fn page_cap(plan: &PartitionPlan, index: usize, banks: &[crate::portable::guest::boot::GuestBank]) -> usize {
+    let banks: Vec<Bank> = banks.iter().map(|b| Bank { guest: b.ipa.start(), host: b.host, size: b.ipa.size() }).collect();
+    GrantTable::page_cap(limits(plan, index), &banks)
+}
+
+/// Builds every partition's grant table, each with Xen's one initial frame from the pool
+/// (none for a partition without `xen,enhanced`). Call once, after the pool is made and
+/// before any partition starts.
+pub fn build(plan: &PartitionPlan, partitions: &[Partition]) -> Result<(), BuildError> {
+    let mut tables = Vec::with_capacity(partitions.len());
+    let mut frames = Vec::with_capacity(partitions.len());
     for p in partitions {
-        let limits = limits(plan, p.index);
-        let banks = banks(p);
-        let count = u64::from(limits.max_grant_frames).min(gnttab::abi::WINDOW_SIZE / PAGE_SIZE);
-        frame_bytes = frame_bytes.saturating_add(count.saturating_mul(PAGE_SIZE));
-        bookkeeping = bookkeeping.saturating_add(GrantTable::bookkeeping_bytes(limits, &banks));
-    }
-    let arena_bytes = bookkeeping.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-    let total = frame_bytes.saturating_add(arena_bytes).max(PAGE_SIZE);
-    let carved = frames.allocate(total).map_err(|error| BuildError::GrantTables { bytes: total, error })?;
-    // Write-back, as guests map the frames (free RAM is Non-cacheable in the EL2 map until
-    // it is taken).
-    let mut keep_out = keep_out.to_vec();
-    keep_out.extend(partitions.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()));
-    keep_out.extend(super::heap_plan::carved_range());
-    let span = crate::arch::aarch64::layout::cacheable_span(carved, ram, &keep_out).unwrap_or(carved);
-    // SAFETY: the range was just taken from the free host RAM, and its span holds nothing the
-    // hypervisor or a partition uses (`keep_out`: the rest is free RAM, modules, reserved
-    // memory); no partition has started and the other CPUs are idle, so nothing accesses it
-    // or the blocks around it.
-    unsafe { crate::arch::aarch64::mmu::make_cacheable(span) }.map_err(|e| BuildError::HostMap { what: "grant tables", range: carved, reason: alloc::format!("{e}") })?;
-    // SAFETY: the range was just taken from the free host RAM (no partition, module, the
-    // hypervisor image or the host tree is there), which the EL2 map covers read-write; it
-    // belongs to the grant tables for the hypervisor's lifetime.
-    unsafe { core::ptr::write_bytes(carved.start() as *mut u8, 0, frame_bytes as usize) };
-    let mut placed = Vec::with_capacity(partitions.len());
-    let mut next = carved.start();
-    for p in partitions {
-        let count = limits(plan, p.index).max_grant_frames.min((gnttab::abi::WINDOW_SIZE / PAGE_SIZE) as u32);
-        placed.push((next, count));
-        next = next.saturating_add(u64::from(count).saturating_mul(PAGE_SIZE));
-    }
-    let arena = next;
-    let build_tables = || -> Result<Vec<GrantTable>, BuildError> {
-        let mut tables = Vec::with_capacity(partitions.len());
-        for p in partitions {
-            let mut table = GrantTable::new(limits(plan, p.index), &banks(p))
-                .map_err(|error| BuildError::GrantBank { partition: p.name.clone(), error })?;
-            if let Some(peers) = plan.partitions.get(p.index).and_then(|q| q.evtchn_peers.as_ref()) {
-                table.set_peers(peers.iter().filter(|&&i| i < 64).fold(0u64, |bits, &i| bits | (1 << i)));
-            }
-            tables.push(table);
+        let mut table = GrantTable::new(p.index, limits(plan, p.index), &banks(p))
+            .map_err(|error| BuildError::GrantBank { partition: p.name.clone(), error })?;
+        if let Some(peers) = plan.partitions.get(p.index).and_then(|q| q.evtchn_peers.as_ref()) {
+            table.set_peers(peers.iter().filter(|&&i| i < 64).fold(0u64, |bits, &i| bits | (1 << i)));
         }
-        Ok(tables)
-    };
-    // SAFETY: `arena..arena + arena_bytes` is the rest of the carved range, used by nothing
-    // else; the tables allocated in it live for good (in `GRANTS`).
-    let tables = unsafe { crate::boot::heap().arena(arena as usize, arena_bytes as usize, build_tables) }?;
-    GRANTS.call_once(|| Mutex::new(Grants::new(tables)));
-    FRAMES.call_once(|| placed);
-    CARVED.store(carved.size(), Ordering::Relaxed);
-    CARVED_AT.call_once(|| carved);
-    let (_, used) = crate::boot::heap().arena_usage();
-    log!("bulkhead: grant tables: {} KiB of host RAM at {:#x} ({} KiB of grant frames, {} KiB of bookkeeping, {} KiB of it used)", D(&carved.size() >> 10), carved.start(), D(&frame_bytes >> 10), D(&arena_bytes >> 10), D(&used >> 10));
+        frames.push((0..table.max_frames()).map(|_| AtomicU64::new(0)).collect::<Box<[AtomicU64]>>());
+        tables.push(table);
+    }
+    FRAMES.call_once(|| frames);
+    let mut grants = Grants::new(tables);
+    for p in partitions {
+        let wants = grants.table(p.index).is_some_and(|t| t.max_frames() > 0);
+        if wants && !grants.start_table(p.index, &mut Frames) {
+            return Err(BuildError::GrantTables { partition: p.name.clone() });
+        }
+    }
+    GRANTS.call_once(|| Mutex::new(grants));
     Ok(())
 }
 
-/// The host RAM the grant tables took at build, once built.
-pub fn carved_range() -> Option<AddressRange> {
-    CARVED_AT.get().copied()
-}
-
-/// Host RAM the grant tables took at build.
-pub fn carved_bytes() -> u64 {
-    CARVED.load(Ordering::Relaxed)
+/// Pages partition `p`'s grant table holds now.
+pub fn pages_held(p: usize) -> usize {
+    GRANTS.get().and_then(|g| g.lock().table(p).map(GrantTable::pages_held)).unwrap_or(0)
 }
 
 fn partitions() -> &'static [Partition] {
@@ -132,23 +96,65 @@ fn partitions() -> &'static [Partition] {
 struct Frames;
 
 impl Frames {
+    /// Slot `index` of partition `partition`'s grant frames.
+    fn slot(partition: usize, index: u64) -> Option<&'static AtomicU64> {
+        FRAMES.get()?.get(partition)?.get(usize::try_from(index).ok()?)
+    }
+
+    /// The host address of grant frame `index` of `partition`, if it has a page.
+    fn frame(partition: usize, index: u64) -> Option<u64> {
+        Some(Self::slot(partition, index)?.load(Ordering::Acquire)).filter(|&a| a != 0)
+    }
+
     /// The word at `offset` of partition `partition`'s grant frames.
     fn word(partition: usize, offset: u64) -> Result<&'static AtomicU32, MemoryError> {
         let refused = MemoryError::Table { partition, offset };
-        let &(base, count) = FRAMES.get().and_then(|f| f.get(partition)).ok_or(refused)?;
-        let size = u64::from(count).saturating_mul(PAGE_SIZE);
-        if !offset.is_multiple_of(4) || offset >= size {
+        if !offset.is_multiple_of(4) {
             return Err(refused);
         }
-        let host = base.checked_add(offset).ok_or(refused)?;
-        // SAFETY: `host` is 4-byte aligned inside the partition's grant frames, carved at
-        // build and kept for good; the guest writes the same words through its window, which
-        // is why every access is atomic.
+        let base = Self::frame(partition, offset / PAGE_SIZE).ok_or(refused)?;
+        let host = base.checked_add(offset % PAGE_SIZE).ok_or(refused)?;
+        // SAFETY: `host` is 4-byte aligned inside a grant frame of the partition, a page the
+        // pool gave it, kept until the frame is removed under the grant lock (which the caller
+        // holds); the guest writes the same words through its window, which is why every
+        // access is atomic.
         Ok(unsafe { AtomicU32::from_ptr(host as *mut u32) })
     }
 }
 
+// SAFETY: the pool's pages, as `pool::Pages` promises.
+unsafe impl PageSource for Frames {
+    fn take_page(&mut self, owner: usize) -> Option<NonNull<u8>> {
+        pool::Pages.take_page(owner)
+    }
+
+    unsafe fn give_page(&mut self, owner: usize, page: NonNull<u8>) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { pool::Pages.give_page(owner, page) }
+    }
+}
+
 impl GrantMemory for Frames {
+    fn add_frame(&mut self, partition: usize, index: u32) -> Result<(), MemoryError> {
+        let refused = MemoryError::NoPage { partition, index };
+        let slot = Self::slot(partition, u64::from(index)).ok_or(refused)?;
+        if slot.load(Ordering::Acquire) != 0 {
+            return Ok(());
+        }
+        let page = pool::take(partition).map_err(|_| refused)?;
+        slot.store(page.as_ptr() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    fn remove_frames(&mut self, partition: usize, first: u32) {
+        let Some(slots) = FRAMES.get().and_then(|f| f.get(partition)) else { return };
+        for slot in slots.iter().skip(first as usize) {
+            if let Some(page) = NonNull::new(slot.swap(0, Ordering::AcqRel) as *mut u8) {
+                pool::give(partition, page);
+            }
+        }
+    }
+
     fn load(&mut self, partition: usize, offset: u64) -> Result<u32, MemoryError> {
         Ok(Self::word(partition, offset)?.load(Ordering::Acquire))
     }
@@ -191,8 +197,7 @@ impl Live {
         let p = partitions().get(partition).ok_or(Stage2Error)?;
         let ipa = gfn.checked_mul(PAGE_SIZE).ok_or(Stage2Error)?;
         let (page, frame) = AddressRange::new(ipa, PAGE_SIZE).zip(AddressRange::new(host, PAGE_SIZE)).ok_or(Stage2Error)?;
-        memory::unmap_guest(p, page).map_err(|_| Stage2Error)?;
-        memory::map_guest(p, ipa, frame, attributes).map_err(|_| Stage2Error)
+        memory::replace_guest(p, page, frame, attributes).map_err(|_| Stage2Error)
     }
 }
 
@@ -213,11 +218,7 @@ impl Stage2 for Live {
     }
 
     fn map_table_frame(&mut self, partition: usize, gfn: u64, index: u32) -> Result<(), Stage2Error> {
-        let &(base, count) = FRAMES.get().and_then(|f| f.get(partition)).ok_or(Stage2Error)?;
-        if index >= count {
-            return Err(Stage2Error);
-        }
-        let host = base.checked_add(u64::from(index).saturating_mul(PAGE_SIZE)).ok_or(Stage2Error)?;
+        let host = Frames::frame(partition, u64::from(index)).ok_or(Stage2Error)?;
         let attributes = MappingAttributes { memory: MemoryType::Normal, access: stage2::Access::ReadWrite, executable: false };
         Self::replace(partition, gfn, host, attributes)
     }
@@ -239,20 +240,23 @@ pub fn with(f: &mut dyn FnMut(&mut Grants, &mut dyn GrantMemory, &mut dyn Stage2
 }
 
 /// Revokes every grant mapping to and from `p` (its pages leave the other partitions' stage
-/// 2, its own mappings of theirs go), puts its RAM pages back as built and zeroes its grant
-/// frames, under the grant lock: once it returns, nothing of `p` is reachable through a grant
-/// and no old entry can grant anything. Called when `p` stops and before it is loaded again,
-/// with none of its vCPUs in its guest.
+/// 2, its own mappings of theirs go), puts its RAM pages back as built, gives back every page
+/// its table grew by and zeroes the frame it keeps, under the grant lock: once it returns,
+/// nothing of `p` is reachable through a grant and no old entry can grant anything. Called
+/// when `p` stops and before it is loaded again, with none of its vCPUs in its guest.
 pub fn revoke(p: &Partition) {
     let Some(grants) = GRANTS.get() else { return };
     let revoked = {
         let mut grants = grants.lock();
         let revoked = grants.stop(p.index, &mut Frames, &mut Live);
-        if let Some(&(base, count)) = FRAMES.get().and_then(|f| f.get(p.index)) {
-            let bytes = u64::from(count).saturating_mul(PAGE_SIZE);
-            // SAFETY: the partition's grant frames, carved at build; no guest maps them now
-            // (`stop` took them out of its window) and the lock keeps every operation out.
-            unsafe { core::ptr::write_bytes(base as *mut u8, 0, bytes as usize) };
+        for slot in FRAMES.get().and_then(|f| f.get(p.index)).into_iter().flat_map(|s| s.iter()) {
+            let page = slot.load(Ordering::Acquire);
+            if page != 0 {
+                // SAFETY: a grant frame of the partition, a page the pool gave it; no guest
+                // maps it now (`stop` took it out of its window) and the lock keeps every
+                // operation out.
+                unsafe { core::ptr::write_bytes(page as *mut u8, 0, PAGE_SIZE as usize) };
+            }
         }
         revoked
     };

@@ -17,11 +17,11 @@ static CARVED: AtomicU64 = AtomicU64::new(0);
 /// Where it was carved, if anywhere.
 static CARVED_AT: spin::Once<AddressRange> = spin::Once::new();
 
-/// Carves from `frames` what the heap lacks for `plan`'s partitions (with `stage2_pages`
-/// table pages each) and adds it to the heap. Call once, after the plan's static banks are
-/// claimed from `frames` (so the carve keeps clear of them) and before the partitions are built.
-pub fn carve<const N: usize>(plan: &PartitionPlan, stage2_pages: usize, frames: &mut FrameAllocator<N>) -> Result<(), BuildError> {
-    let need = heap_need::for_plan(plan, stage2_pages) as u64;
+/// Carves from `frames` what the heap lacks for `plan`'s partitions and adds it to the heap.
+/// Call once, after the plan's static banks are claimed from `frames` (so the carve keeps
+/// clear of them) and before the partitions are built.
+pub fn carve<const N: usize>(plan: &PartitionPlan, frames: &mut FrameAllocator<N>) -> Result<(), BuildError> {
+    let need = heap_need::for_plan(plan) as u64;
     let heap = crate::boot::heap();
     let free = heap.free() as u64;
     // Whole 64 KiB: a few table pages' alignment, and a round figure in the logs.

@@ -345,7 +345,8 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
 }
 
 /// Physical interrupts pending on a CPU that runs no vCPU (it woke from WFI in its loop): the
-/// kick SGI and anything a stopped vCPU left behind are deactivated, console input is routed.
+/// kick SGI and anything a stopped vCPU left behind are deactivated, console input is routed
+/// and the UART's transmit FIFO refilled.
 pub fn idle_irqs(cpu: usize) {
     let gic = gic();
     let mut console = None;
@@ -378,10 +379,13 @@ pub fn idle_irqs(cpu: usize) {
         }
     }
     if console.is_some() {
+        crate::console::transmit_interrupt();
         if let Some(partitions) = super::PARTITIONS.get() {
             let _ = super::drain_console(partitions);
         }
         finish_console(console);
+        // The ring has room again: the partitions' buffered lines may follow.
+        super::output::pump();
     }
 }
 

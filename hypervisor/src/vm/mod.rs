@@ -15,7 +15,7 @@ use crate::arch::aarch64::{cpu, fatal};
 use crate::portable::console::Multiplexer;
 use crate::portable::guest::boot::EntryState;
 use crate::portable::memory::frames::FrameAllocator;
-use crate::portable::memory::identity_pages::IdentityPages;
+use crate::portable::memory::identity_pages::{IdentityPages, PageFns};
 use crate::portable::memory::vmid::VmidAllocator;
 use crate::portable::memory::vtcr::Stage2Config;
 use crate::portable::memory::AddressRange;
@@ -26,7 +26,7 @@ use crate::log;
 use crate::log::{Dbg, D};
 use crate::console;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use dom0less_config::devicetree::Tree;
 use crate::portable::partition::health::{after_crash, AfterCrash};
 use crate::portable::partition::PendingRestart;
@@ -47,6 +47,7 @@ pub mod memory;
 mod operator;
 mod output;
 mod per_cpu;
+mod pool;
 mod sched;
 mod xen;
 
@@ -56,9 +57,6 @@ pub use interrupts::init_cpu as init_cpu_interrupts;
 const MAX_PARTITIONS: usize = 16;
 /// Console line buffer per partition.
 const LINE: usize = 256;
-/// Stage-2 table pages per partition, preallocated at build: its banks take a few with block
-/// mappings; the rest serve mappings made at run time.
-const STAGE2_PAGES: usize = 32;
 
 static PARTITIONS: Once<Vec<Partition>> = Once::new();
 static MEMORY: Once<Mutex<El2Memory>> = Once::new();
@@ -163,7 +161,7 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         log!("bulkhead: the partition config cannot be run; nothing was started");
         fatal::stop();
     }
-    console::set_before_line(|sink| MUX.lock().close_open_line(&mut |b: &[u8]| sink(b)));
+    console::set_before_line(|mut sink| MUX.lock().close_open_line(&mut sink));
     {
         let mut mux = MUX.lock();
         for p in partitions {
@@ -189,7 +187,8 @@ pub fn run(platform: &Platform, tree: &Tree, image: &ImageLayout, dtb: AddressRa
         let _ = gic.set_trigger(intid, platform.boot_cpu, boards::Trigger::Level);
         let _ = gic.set_priority(intid, platform.boot_cpu, 0x80);
     }
-    route_console_interrupt(partitions);
+    // From here the UART's transmit interrupt sends the console, if a CPU takes it.
+    console::interrupt_driven(route_console_interrupt(partitions));
     cpu_loop(cpu::index())
 }
 
@@ -227,31 +226,48 @@ fn build_all(
     // around them.
     let claimed = partition::claim_static_banks(plan, &mut frames)?;
     // The heap is sized from the plan: what the partitions need beyond what it has is carved now.
-    heap_plan::carve(plan, STAGE2_PAGES, &mut frames)?;
+    heap_plan::carve(plan, &mut frames)?;
     let stage2 = Stage2Config::from_id_aa64mmfr0_el1(guest::id_aa64mmfr0_el1()).map_err(|error| partition::BuildError::Vttbr {
         partition: alloc::string::String::from("(all)"),
         error,
     })?;
     VTCR_EL2.store(stage2.vtcr_el2(), Ordering::Release);
     let gic = platform.gic.version();
+    let gicv = match platform.gic {
+        boards::GicLayout::V2 { gicv, .. } => Some(gicv),
+        boards::GicLayout::V3 { .. } => None,
+    };
+    // Every partition's RAM is placed first; what the boot leaves free then becomes the page
+    // pool that the partitions' stage-2 tables and grant tables take their pages from, each
+    // partition up to its cap.
+    let mut placed = Vec::with_capacity(plan.partitions.len());
+    let mut caps = Vec::with_capacity(plan.partitions.len());
+    let mut stage2_caps = Vec::with_capacity(plan.partitions.len());
+    for (index, p) in plan.partitions.iter().enumerate() {
+        let banks = partition::guest_banks(p, &mut frames, &claimed)?;
+        let statics = partition::static_mappings(plan, index, gic, gicv, &banks)?;
+        let stage2_cap = partition::stage2_cap(&statics, &banks);
+        caps.push(stage2_cap.saturating_add(gnttab::page_cap(plan, index, &banks)));
+        stage2_caps.push(stage2_cap);
+        placed.push(banks);
+    }
+    let cap_pages = caps.iter().fold(0usize, |sum, &c| sum.saturating_add(c));
+    let pool_ranges: Vec<AddressRange> = frames.free_ranges().to_vec();
+    pool::init(frames, &caps).map_err(|_| partition::BuildError::PagePool { pages: cap_pages })?;
     let mut cpus = CpuAssignment::new(platform.cpus.len());
     let mut vmids = VmidAllocator::new();
     let mut out = Vec::new();
     // Every partition's event channels, the static ones bound before any starts.
     let tables = crate::portable::evtchn::build_tables(plan)
         .map_err(|error| partition::BuildError::EventChannel { partition: alloc::string::String::from("(all)"), error })?;
-    for (index, evtchn) in tables.into_iter().enumerate() {
-        let gicv = match platform.gic {
-            boards::GicLayout::V2 { gicv, .. } => Some(gicv),
-            boards::GicLayout::V3 { .. } => None,
-        };
-        let pages = IdentityPages::preallocate(STAGE2_PAGES).ok_or_else(|| partition::BuildError::Stage2 {
+    for ((index, evtchn), (banks, stage2_cap)) in tables.into_iter().enumerate().zip(placed.into_iter().zip(stage2_caps)) {
+        let pages = IdentityPages::new(index, PageFns { take: |owner| pool::take(owner).ok(), give: pool::give }, stage2_cap).ok_or_else(|| partition::BuildError::Stage2 {
             partition: p_name(plan, index),
-            error: crate::portable::memory::stage2::Stage2Error::OutOfTablePages { needed: STAGE2_PAGES, available: 0 },
+            error: crate::portable::memory::stage2::Stage2Error::OutOfTablePages { needed: 1, available: 0 },
         })?;
         // Invariant: a partition's stage-2 table lives as long as the hypervisor (in the
         // partition, which `PARTITIONS` keeps for good).
-        let p = partition::build(plan, index, gic, gicv, &mut cpus, &mut frames, &claimed, &mut vmids, stage2, pages, memory, evtchn)?;
+        let p = partition::build(plan, index, gic, gicv, &mut cpus, banks, &mut vmids, stage2, pages, memory, evtchn)?;
         if matches!(plan.partitions[index].enhanced, dom0less_config::Enhanced::Enabled | dom0less_config::Enhanced::Legacy) {
             log!("bulkhead: partition \"{}\": xen,enhanced asks for xenstore, but there is no control domain to run it: it gets the interfaces of \"no-xenstore\"", p.name.as_str());
         }
@@ -259,8 +275,17 @@ fn build_all(
         log!("bulkhead: partition \"{}\": {} vcpu{} on cpu {}, {} MiB of RAM at {:#x} (host {:#x}), {}", p.name.as_str(), p.vcpu_count(), if p.vcpu_count() == 1 { "" } else { "s" }, Dbg(&p.vcpu_cpus), D(&p.banks.iter().map(|b| b.ipa.size()).sum::<u64>() >> 20), bank.ipa.start(), bank.host, if p.vpl011 { "console (vpl011)" } else { "no console" });
         out.push(p);
     }
+    gnttab::build(plan, &out)?;
+    for p in &out {
+        let account = pool::account(p.index).unwrap_or_default();
+        let (table_pages, table_cap) = p.stage2.lock().page_source().held();
+        log!("bulkhead: partition \"{}\": run-time host RAM: {} KiB held at boot ({} KiB of stage-2 tables, {} KiB of grant table), up to {} KiB as it grows ({} KiB of stage-2 tables)", p.name.as_str(), D(&((account.held as u64) << 2)), D(&((table_pages as u64) << 2)), D(&((gnttab::pages_held(p.index) as u64) << 2)), D(&((account.cap as u64) << 2)), D(&((table_cap as u64) << 2)));
+    }
+    let free = pool::free_bytes();
+    if (cap_pages as u64).saturating_mul(4096) > free {
+        log!("bulkhead: warning: the partitions' run-time caps add up to {} KiB but host RAM has {} KiB free: a partition growing to its cap may be refused (GNTST_no_space, -ENOMEM)", D(&((cap_pages as u64) << 2)), D(&(free >> 10)));
+    }
     let mut keep_out: Vec<AddressRange> = [image.range(), Some(dtb)].into_iter().flatten().collect();
-    gnttab::build(plan, &out, &mut frames, ram, &keep_out)?;
     let banks: Vec<AddressRange> = out.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()).collect();
     for &bank in &banks {
         // A bank is switched to write-back after its first load, while other partitions may
@@ -273,8 +298,22 @@ fn build_all(
     }
     keep_out.extend(banks);
     keep_out.extend(heap_plan::carved_range());
-    keep_out.extend(gnttab::carved_range());
     cache_own_ranges(plan, memory, ram, &keep_out)?;
+    // The page pool's RAM (stage-2 tables, grant frames and maptrack taken at run time, some
+    // already written above through the Non-cacheable map) is read cacheably by the stage-2
+    // walker and by guests: write-back before any partition starts.
+    // The Non-cacheable writes made so far (stage-2 tables, first grant frames) reach memory
+    // before their map changes.
+    crate::arch::aarch64::cpu::complete_accesses();
+    for range in pool_ranges {
+        let span = crate::arch::aarch64::layout::cacheable_span(range, ram, &keep_out).unwrap_or(range);
+        // SAFETY: the pool's ranges are free RAM and the pages partitions took from them at
+        // build; no partition runs and the other CPUs wait idle, so nothing accesses them or
+        // the blocks around them (the banks' edges are split above); no cache holds a line of
+        // them (RAM outside the image has been Non-cacheable since the MMU went on).
+        unsafe { memory.make_cacheable(span) }
+            .map_err(|e| partition::BuildError::HostMap { what: "page pool", range, reason: alloc::format!("{e}") })?;
+    }
     Ok(out)
 }
 
@@ -285,6 +324,7 @@ fn start_partition(p: &Partition, generation: u64) {
     passthrough::quiesce(p);
     gnttab::revoke(p);
     xen::reset(p);
+    memory::rebuild_stage2(p);
     let mut run = p.run.lock();
     if run.generation != generation {
         return;
@@ -309,7 +349,7 @@ fn start_partition(p: &Partition, generation: u64) {
             // Under `run`: a stop or restart after this sees vCPU 0 started.
             let started = p.vcpus[0].lock().start(pc, x0);
             drop(run);
-            let _ = console_op(|mux, sink| mux.set_running(p.index, true, &mut |b: &[u8]| sink(b)));
+            let _ = console_op(|mux, mut sink| mux.set_running(p.index, true, &mut sink));
             if first_boot {
                 log!("bulkhead: partition \"{}\" started", p.name.as_str());
             }
@@ -424,7 +464,7 @@ fn drain_console(partitions: &[Partition]) -> bool {
     let mut next = Some(first);
     while let Some(byte) = next.take() {
         next = console::read_byte();
-        let Some(routed) = console_op(|mux, sink| mux.input(byte, &mut |b: &[u8]| sink(b))) else { return true };
+        let Some(routed) = console_op(|mux, mut sink| mux.input(byte, &mut sink)) else { return true };
         match routed.target {
             crate::portable::console::Focus::Partition(i) => {
                 if let Some(target) = partitions.get(i) {
@@ -450,10 +490,12 @@ fn drain_console(partitions: &[Partition]) -> bool {
 
 /// Gives partition `index` the input focus (the operator's `focus NAME`).
 fn focus_on(partitions: &[Partition], index: usize) {
-    let result = console_op(|mux, sink| mux.focus_on(index, &mut |b: &[u8]| sink(b)));
+    let result = console_op(|mux, mut sink| mux.focus_on(index, &mut sink));
     match result {
         Some(Err(e)) => log!("bulkhead: {}", D(&e)),
-        _ => route_console_interrupt(partitions),
+        _ => {
+            route_console_interrupt(partitions);
+        }
     }
 }
 
@@ -472,10 +514,15 @@ fn feed_console_input(p: &Partition) {
     }
 }
 
+/// Whether the console interrupt was ever routed and enabled (then a CPU takes it, and the
+/// UART's transmit interrupt can send the console).
+static CONSOLE_ROUTED: AtomicBool = AtomicBool::new(false);
+
 /// Sends the console interrupt to a CPU that runs a guest (interrupts are only taken there):
-/// the focused partition's first vCPU if it runs, else any running partition's.
-fn route_console_interrupt(partitions: &[Partition]) {
-    let Some(gic) = crate::arch::aarch64::gic::Gic::get() else { return };
+/// the focused partition's first vCPU if it runs, else any running partition's. Returns
+/// whether it is routed and enabled (now or by an earlier call).
+fn route_console_interrupt(partitions: &[Partition]) -> bool {
+    let Some(gic) = crate::arch::aarch64::gic::Gic::get() else { return false };
     let intid = CONSOLE_INTID.load(Ordering::Relaxed);
     let focused = match MUX.lock().focus() {
         crate::portable::console::Focus::Partition(i) => partitions.get(i),
@@ -485,10 +532,11 @@ fn route_console_interrupt(partitions: &[Partition]) {
     let running = |p: &&Partition| !p.direct && p.run.lock().running;
     let target = focused.filter(running).or_else(|| partitions.iter().find(running));
     if let Some(p) = target {
-        if gic.route_spi(intid, p.vcpu_cpus[0]).is_ok() {
-            let _ = gic.set_enabled(intid, p.vcpu_cpus[0], true);
+        if gic.route_spi(intid, p.vcpu_cpus[0]).is_ok() && gic.set_enabled(intid, p.vcpu_cpus[0], true).is_ok() {
+            CONSOLE_ROUTED.store(true, Ordering::Relaxed);
         }
     }
+    CONSOLE_ROUTED.load(Ordering::Relaxed)
 }
 
 /// Applies the partition's crash policy to a partition whose vCPU on this CPU crashed (the
@@ -670,9 +718,10 @@ static ANNOUNCING: Mutex<()> = Mutex::new(());
 fn stopped(p: &Partition, power_off_when_last: bool) {
     evtchn::close_all(p);
     gnttab::revoke(p);
+    memory::rebuild_stage2(p);
     passthrough::quiesce(p);
     output::flush(p.index);
-    let _ = console_op(|mux, sink| mux.set_running(p.index, false, &mut |b: &[u8]| sink(b)));
+    let _ = console_op(|mux, mut sink| mux.set_running(p.index, false, &mut sink));
     log!("bulkhead: partition \"{}\" stopped", p.name.as_str());
     passthrough::report(p);
     // Printed first, marked after, and one CPU at a time marks a stop and looks whether it
@@ -693,12 +742,16 @@ fn stopped(p: &Partition, power_off_when_last: bool) {
     let partitions = PARTITIONS.get().expect("partitions exist");
     route_console_interrupt(partitions);
     if last {
+        // The last lines wait for the UART: the board may switch off right after them.
+        console::interrupt_driven(false);
         output::flush_all();
         log!("bulkhead: all partitions stopped");
         log!("bulkhead: {}", D(diagnostics::stack_line(CPU_COUNT.load(Ordering::Relaxed))));
         log!("bulkhead: {}", D(diagnostics::heap_line()));
+        log!("bulkhead: {}", D(diagnostics::console_line()));
         if !power_off_when_last {
             log!("bulkhead: the board stays up for the console (start NAME)");
+            console::interrupt_driven(CONSOLE_ROUTED.load(Ordering::Relaxed));
             return;
         }
         fatal::stop();

@@ -229,13 +229,18 @@ fn mem(partitions: &[Partition]) {
     let hypervisor = HYPERVISOR_BYTES.load(Ordering::Relaxed);
     let modules = MODULE_BYTES.load(Ordering::Relaxed);
     println!("bulkhead: host RAM {} MiB: hypervisor {} KiB, boot modules {} KiB", mib(ram), kib(hypervisor), kib(modules));
-    let grants = super::gnttab::carved_bytes();
     let heap = super::heap_plan::carved_bytes();
-    println!("bulkhead:   grant tables (frames and bookkeeping): {} KiB", kib(grants));
     println!("bulkhead:   heap carved for the partitions: {} KiB", kib(heap));
+    let mut grown = 0u64;
+    for p in partitions {
+        let account = super::pool::account(p.index).unwrap_or_default();
+        grown = grown.saturating_add((account.held as u64).saturating_mul(4096));
+        println!("bulkhead:   partition \"{}\": run-time pages {} KiB (at most {} KiB so far, cap {} KiB; grant table {} KiB)", p.name, account.held * 4, account.peak * 4, account.cap * 4, super::gnttab::pages_held(p.index) * 4);
+    }
+    println!("bulkhead:   page pool: {} KiB free", kib(super::pool::free_bytes()));
     println!("bulkhead:   {}", diagnostics::stack_line(CPU_COUNT.load(Ordering::Relaxed)));
     println!("bulkhead:   {}", diagnostics::heap_line());
-    let mut used = hypervisor.saturating_add(modules).saturating_add(grants).saturating_add(heap);
+    let mut used = hypervisor.saturating_add(modules).saturating_add(grown).saturating_add(heap);
     for p in partitions {
         let bytes: u64 = p.banks.iter().map(|b| b.ipa.size()).sum();
         used = used.saturating_add(bytes);
@@ -245,7 +250,8 @@ fn mem(partitions: &[Partition]) {
     println!("bulkhead: hypervisor heap: {} bytes free", crate::boot::heap().free());
 }
 
-/// `irq`: physical interrupts per CPU, virtual ones raised per partition.
+/// `irq`: physical interrupts per CPU, the UART's transmit side, virtual interrupts raised
+/// per partition.
 fn irq(partitions: &[Partition]) {
     let cpus = CPU_COUNT.load(Ordering::Relaxed);
     let mut line = Line::new();
@@ -262,6 +268,7 @@ fn irq(partitions: &[Partition]) {
         let _ = write!(line, " cpu {c} {}", state.exits.count.load(Ordering::Relaxed).wrapping_add(state.exits.fast.load(Ordering::Relaxed)));
     }
     println!("{line}");
+    println!("bulkhead: {}", super::diagnostics::console_line());
     for p in partitions {
         let raised = p.vgic.lock().raised();
         println!("bulkhead:   partition \"{}\": {raised} virtual interrupts raised", p.name);

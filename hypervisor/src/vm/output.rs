@@ -5,7 +5,9 @@
 //! on other exits. A trap never waits for the console lock or the UART, so a partition that
 //! prints a lot slows only the CPU that prints it, never another partition's vCPU. A byte the
 //! multiplexer holds back (another partition's line is open on the console) stays in its
-//! buffer and is offered again by a later pump.
+//! buffer and is offered again by a later pump, and so is a byte the UART's transmit ring
+//! has no room for (`ONE_BYTE_AT_MOST`): printing queues into that ring, and the UART's
+//! transmit interrupt sends it (`console.rs`).
 //!
 //! Back-pressure: a partition's vPL011 shows its buffer as its transmit FIFO ([`Transmitter`]:
 //! TXFF while the buffer is full), so a guest that waits for TXFF to clear, as PL011 drivers
@@ -35,6 +37,13 @@ const BUFFER: usize = 4096;
 const ROUND: usize = 512;
 /// Bytes taken out of a buffer at a time (its lock is never held while printing).
 const CHUNK: usize = 64;
+/// The most the multiplexer writes to the UART's transmit ring for one byte a partition
+/// wrote: the partition's whole line (`LINE` bytes, each shown in 4 at most: a C1 control's
+/// two bytes become `<U+009B>`), its prefix (a name is 128 bytes at most), a cut mark and line
+/// end, another partition's open line cut, and the dropped-bytes report. A pump hands the
+/// multiplexer a byte only while the ring has this much room, so the partitions' output
+/// never overflows it: it waits in their buffers, whose TXFF holds their guests back.
+const ONE_BYTE_AT_MOST: usize = 4 * LINE + 512;
 
 struct Buffer {
     bytes: Deque<u8, BUFFER>,
@@ -150,12 +159,13 @@ fn pump_slow() {
             return;
         }
         let mut left = true;
-        let held = console::try_with_lock(|sink| {
+        let held = console::try_with_lock(|mut sink| {
             // Taken without the console lock only for a moment (to read the focus): tried,
             // so a pump after a fast-path trap never waits.
             let Some(mut mux) = MUX.try_lock() else { return };
             mux.set_clock(now_ms());
-            left = print_round(&mut mux, ROUND, &mut |b: &[u8]| sink(b));
+            left = print_round(&mut mux, ROUND, &mut sink);
+
         });
         if held.is_none() || left {
             PENDING.store(true, Ordering::Release);
@@ -169,20 +179,20 @@ fn pump_slow() {
 /// Prints everything partition `index` buffered (waiting for the console): its lines come
 /// out before a hypervisor line about it (a crash, a restart, a stop).
 pub fn flush(index: usize) {
-    console::with_lock(|sink| {
+    console::with_lock(|mut sink| {
         let mut mux = MUX.lock();
-        mux.make_way(index, &mut |b: &[u8]| sink(b));
-        print_buffer(&mut mux, index, BUFFER, &mut |b: &[u8]| sink(b));
+        mux.make_way(index, &mut sink);
+        print_buffer(&mut mux, index, BUFFER, Room::Unchecked, &mut sink);
     });
 }
 
 /// Prints every buffer whole (waiting for the console): before the board stops.
 pub fn flush_all() {
-    console::with_lock(|sink| {
+    console::with_lock(|mut sink| {
         let mut mux = MUX.lock();
-        mux.close_open_line(&mut |b: &[u8]| sink(b));
+        mux.close_open_line(&mut sink);
         for index in 0..MAX_PARTITIONS {
-            print_buffer(&mut mux, index, BUFFER, &mut |b: &[u8]| sink(b));
+            print_buffer(&mut mux, index, BUFFER, Room::Unchecked, &mut sink);
         }
     });
 }
@@ -192,7 +202,7 @@ fn print_round(mux: &mut Mux, mut budget: usize, sink: &mut impl ConsoleSink) ->
     let first = NEXT.load(Ordering::Relaxed) % MAX_PARTITIONS;
     for offset in 0..MAX_PARTITIONS {
         let index = first.wrapping_add(offset) % MAX_PARTITIONS;
-        budget = budget.saturating_sub(print_buffer(mux, index, budget, sink));
+        budget = budget.saturating_sub(print_buffer(mux, index, budget, Room::Checked, sink));
         if budget == 0 {
             NEXT.store(index, Ordering::Relaxed);
             return true;
@@ -201,12 +211,24 @@ fn print_round(mux: &mut Mux, mut budget: usize, sink: &mut impl ConsoleSink) ->
     BUFFERS.iter().any(|b| !b.lock().bytes.is_empty())
 }
 
+/// Whether a print looks at the transmit ring's room first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Room {
+    /// Each byte only while the ring has room for what it may become (a pump: what does not
+    /// fit waits in the buffer for a later pump).
+    Checked,
+    /// Every byte (a flush before a hypervisor line about the partition, or before the board
+    /// stops: the ring's own policy applies, or the console waits for the UART).
+    Unchecked,
+}
+
 /// Prints up to `budget` bytes of partition `index`'s buffer through the multiplexer, then
 /// the count of bytes it dropped, if any. Returns how many bytes it printed. The bytes are
 /// copied out first and removed only once the multiplexer took them: a byte it holds back
-/// stays first in the buffer. Only the multiplexer's holder removes bytes, so the ones
-/// removed are the ones copied.
-fn print_buffer(mux: &mut Mux, index: usize, budget: usize, sink: &mut impl ConsoleSink) -> usize {
+/// (or, with [`Room::Checked`], one the transmit ring has no room for) stays first in the
+/// buffer. Only the multiplexer's holder removes bytes, so the ones removed are the ones
+/// copied.
+fn print_buffer(mux: &mut Mux, index: usize, budget: usize, room: Room, sink: &mut impl ConsoleSink) -> usize {
     let Some(buffer) = BUFFERS.get(index) else { return 0 };
     let mut printed = 0;
     while printed < budget {
@@ -223,6 +245,9 @@ fn print_buffer(mux: &mut Mux, index: usize, budget: usize, sink: &mut impl Cons
         };
         let mut taken: usize = 0;
         for &byte in &chunk[..len] {
+            if room == Room::Checked && !console::has_room(ONE_BYTE_AT_MOST) {
+                break;
+            }
             // An unknown index cannot come from here; a byte held back ends this turn.
             if mux.output(index, byte, sink) == Ok(false) {
                 break;

@@ -52,6 +52,11 @@ impl PerCpu {
         self.reschedule.store(true, Ordering::Relaxed);
     }
 
+    /// Whether a reschedule was asked for and not yet taken (leaves it asked).
+    pub fn reschedule_requested(&self) -> bool {
+        self.reschedule.load(Ordering::Relaxed)
+    }
+
     /// Whether a reschedule was asked for since the last call (and clears it).
     pub fn take_reschedule(&self) -> bool {
         self.reschedule.swap(false, Ordering::Relaxed)

@@ -71,9 +71,9 @@ impl Environment for Machine<'_> {
             super::health::alive(self.p);
         }
         let index = self.p.index;
-        let _ = console_op(|mux, sink| {
+        let _ = console_op(|mux, mut sink| {
             for &byte in bytes {
-                let _ = mux.output(index, byte, &mut |b: &[u8]| sink(b));
+                let _ = mux.output(index, byte, &mut sink);
             }
         });
     }

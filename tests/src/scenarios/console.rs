@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::defmt::DECODED;
 use crate::scenario::{Check, Expect, Hypervisor, PartitionConfig, Scenario};
 
-use super::partitions::{restarting, says, started, stopped, ALL_STOPPED};
+use super::partitions::{restarting, says, started, stopped, ALL_STOPPED, SENT_BY_TRANSMIT_INTERRUPT};
 use super::{boot_lines, POWER_OFF};
 
 fn scenario(name: &str, file: &str, steps: Vec<Expect>) -> Scenario {
@@ -18,6 +18,7 @@ fn scenario(name: &str, file: &str, steps: Vec<Expect>) -> Scenario {
         expect,
         deadline: Duration::from_secs(90),
         partitions: Some(PartitionConfig { file: file.into(), valid: true }),
+        checks: vec![SENT_BY_TRANSMIT_INTERRUPT],
         ..Scenario::new(name, "virt")
     }
 }
@@ -72,6 +73,7 @@ fn console() -> Scenario {
             line("bulkhead: hypervisor heap: "),
             typed("irq"),
             line("bulkhead: interrupts taken: cpu 0 "),
+            line("bulkhead: console: "),
             line("bulkhead:   partition \"alpha\": "),
             typed("log"),
             line("bulkhead: recent messages:"),

@@ -10,6 +10,39 @@ use super::{boot_lines, BANNER, POWER_OFF};
 
 /// The hypervisor's line once every partition has stopped.
 pub const ALL_STOPPED: &str = "bulkhead: all partitions stopped";
+/// How the board's last lines begin the UART's transmit figures (`console: N bytes sent, M of
+/// them by K transmit interrupts, ...; D dropped`).
+const CONSOLE_FIGURES: &str = "bulkhead: console: ";
+
+/// The console went out through the UART's transmit interrupt: the board's last figures show
+/// bytes sent from it, and none dropped.
+pub const SENT_BY_TRANSMIT_INTERRUPT: Check = Check { what: "the console left through the UART's transmit interrupt, nothing dropped", check: sent_by_transmit_interrupt };
+
+fn sent_by_transmit_interrupt(lines: &[String]) -> Result<(), String> {
+    let line = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.find(CONSOLE_FIGURES).map(|at| &l[at + CONSOLE_FIGURES.len()..]))
+        .ok_or_else(|| format!("no \"{CONSOLE_FIGURES}\" line among the board's last lines"))?;
+    let words: Vec<&str> = line.split([' ', ',', ';']).filter(|w| !w.is_empty()).collect();
+    // The number just before `word` ("M of them", "K transmit interrupts", "D dropped").
+    let before = |word: &str| -> Result<u64, String> {
+        let at = words.iter().position(|w| *w == word).ok_or_else(|| format!("no \"{word}\" in \"{line}\""))?;
+        let number = at.checked_sub(1).and_then(|i| words.get(i)).ok_or_else(|| format!("nothing before \"{word}\" in \"{line}\""))?;
+        number.parse().map_err(|_| format!("\"{number}\" is no number in \"{line}\""))
+    };
+    let from_interrupt = before("of")?;
+    let interrupts = before("transmit")?;
+    let dropped = before("dropped")?;
+    if from_interrupt == 0 || interrupts == 0 {
+        return Err(format!("no byte left through the transmit interrupt: \"{line}\""));
+    }
+    if dropped != 0 {
+        return Err(format!("{dropped} bytes dropped: \"{line}\""));
+    }
+    Ok(())
+}
+
 /// How the hypervisor's line for each config error begins; the validator's message follows.
 pub const CONFIG_ERROR: &str = "bulkhead: config error: ";
 /// The hypervisor's line after the config errors.
@@ -371,6 +404,7 @@ fn three_partitions(name: &str, file: &str, layout: &Layout) -> Scenario {
             file: file.into(),
             valid: true,
         }),
+        checks: vec![SENT_BY_TRANSMIT_INTERRUPT],
         ..Scenario::new(name, layout.board)
     }
 }
@@ -800,5 +834,20 @@ mod tests {
         let restarts: Vec<_> = lines.iter().filter(|l| l.contains("restarting")).collect();
         assert_eq!(restarts, [&restarting("reset", 2), &restarting("reset", 3)]);
         assert_eq!(lines.last(), Some(&stopped("reset")));
+    }
+
+    fn figures(last: &str) -> Vec<String> {
+        vec!["bulkhead: console: 10 bytes sent, 0 of them by 0 transmit interrupts, 10 by writers priming the FIFO, 0 waiting for it; 0 dropped".into(), last.into()]
+    }
+
+    #[test]
+    fn the_transmit_figures_are_read_from_the_last_line() {
+        let good = "bulkhead: console: 3391 bytes sent, 1321 of them by 44 transmit interrupts, 939 by writers priming the FIFO, 1131 waiting for it; 0 dropped";
+        assert_eq!(sent_by_transmit_interrupt(&figures(good)), Ok(()));
+        let none = "bulkhead: console: 939 bytes sent, 0 of them by 0 transmit interrupts, 939 by writers priming the FIFO, 0 waiting for it; 0 dropped";
+        assert!(sent_by_transmit_interrupt(&figures(none)).unwrap_err().contains("no byte left through the transmit interrupt"));
+        let lossy = "bulkhead: console: 3391 bytes sent, 1321 of them by 44 transmit interrupts, 939 by writers priming the FIFO, 1131 waiting for it; 7 dropped";
+        assert!(sent_by_transmit_interrupt(&figures(lossy)).unwrap_err().starts_with("7 bytes dropped"));
+        assert!(sent_by_transmit_interrupt(&[]).is_err());
     }
 }

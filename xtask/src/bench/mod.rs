@@ -381,7 +381,7 @@ pub fn bench() -> Result<(), BenchError> {
     let missing = || Cell::NotMeasured { why: "no `hypervisor: START..END` boot line".into() };
     let xen_ram = || Cell::NotMeasured { why: "Xen allocates from the pool domains use at run time; see docs/bench.md".into() };
     let ours_ram = memory.map_or_else(missing, |m| Cell::Value { value: m.total() });
-    table.push(Row::new("host-ram", "host RAM the hypervisor keeps for itself", "bytes", ours_ram, xen_ram()));
+    table.push(Row::new("host-ram", "host RAM the hypervisor keeps for itself at boot", "bytes", ours_ram, xen_ram()));
     let fixed = memory.map_or_else(missing, |m| Cell::Value { value: m.fixed });
     table.push(Row::new("host-ram-fixed", "of which fixed: the image in memory (code, data, the CPUs' stacks, the boot heap)", "bytes", fixed, xen_ram()));
     let partitions = memory.map_or(0, |m| m.partitions);
@@ -389,8 +389,15 @@ pub fn bench() -> Result<(), BenchError> {
         || Cell::NotMeasured { why: "no `bulkhead: partition` boot line".into() },
         |value| Cell::Value { value },
     );
-    let what = format!("of which per partition: heap carved from host RAM and grant tables ({partitions} partition{}, xen,enhanced)", if partitions == 1 { "" } else { "s" });
+    let plural = if partitions == 1 { "" } else { "s" };
+    let what = format!("of which per partition, kept at boot: heap carved from host RAM, stage-2 tables and first grant frame from the page pool ({partitions} partition{plural}, xen,enhanced)");
     table.push(Row::new("host-ram-per-partition", &what, "bytes", per_partition, xen_ram()));
+    let growth = memory.and_then(|m| m.growth_cap_per_partition()).map_or_else(
+        || Cell::NotMeasured { why: "no `run-time host RAM` boot line".into() },
+        |value| Cell::Value { value },
+    );
+    let what = format!("per partition, grown at run time from the page pool at most (its cap: stage-2 tables for run-time mappings, grant frames, maptrack, page states; {partitions} partition{plural})");
+    table.push(Row::new("host-ram-growth-cap", &what, "bytes", growth, xen_ram()));
 
     let counted = |run: &Booted| {
         let report = rows::report(&run.reports, rows::LATENCY_GUEST);

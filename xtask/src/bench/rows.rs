@@ -139,16 +139,20 @@ pub fn in_instructions(ticks: &Cell, counter_hz: u64) -> Cell {
 }
 
 /// The hypervisor's own memory, in bytes, from its boot lines: its image
-/// (`  hypervisor: 0x40200000..0x40a00000 (8192 KiB) at EL2`), the fixed part, and what it
-/// carved from host RAM for the partitions: the heap they need beyond what the image's heap
-/// and the unused CPUs' stacks hold (`bulkhead: heap: ... KiB of host RAM carved at ...`) and
-/// the grant tables (`bulkhead: grant tables: 980 KiB of host RAM at ...`), when it says so.
+/// (`  hypervisor: 0x40200000..0x40a00000 (8192 KiB) at EL2`), the fixed part; what it carved
+/// from host RAM for the partitions' heap beyond what the image's heap and the unused CPUs'
+/// stacks hold (`bulkhead: heap: ... KiB of host RAM carved at ...`); and each partition's
+/// pages from the page pool, held at boot and the most it may grow to
+/// (`bulkhead: partition "NAME": run-time host RAM: 12 KiB held at boot (...), up to 2280 KiB
+/// as it grows (...)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Memory {
     /// The image in memory.
     pub fixed: u64,
-    /// Host RAM carved for the partitions (heap and grant tables).
+    /// Host RAM kept for the partitions at boot (heap carved, pool pages held).
     pub for_partitions: u64,
+    /// The most the partitions' pool pages may grow to at run time (their caps).
+    pub growth_cap: u64,
     /// How many partitions it was carved for (`bulkhead: partition "NAME": ...` lines).
     pub partitions: u64,
 }
@@ -158,26 +162,38 @@ impl Memory {
         self.fixed.saturating_add(self.for_partitions)
     }
 
-    /// The part carved for the partitions, per partition (rounded down).
+    /// The part kept for the partitions at boot, per partition (rounded down).
     pub fn per_partition(&self) -> Option<u64> {
         self.for_partitions.checked_div(self.partitions)
+    }
+
+    /// The most a partition's pool pages may grow to, per partition (rounded down).
+    pub fn growth_cap_per_partition(&self) -> Option<u64> {
+        self.growth_cap.checked_div(self.partitions)
     }
 }
 
 pub fn bulkhead_memory<S: AsRef<str>>(lines: &[S]) -> Option<Memory> {
+    let kib = |text: &str| text.trim().parse::<u64>().ok()?.checked_mul(1024);
     let kib_after = |prefix: &str, marker: &str| {
         lines.iter().find_map(|line| {
             let rest = line.as_ref().trim().strip_prefix(prefix)?;
             let before = &rest[..rest.find(marker)?];
-            let kib: u64 = before.rsplit(' ').next()?.parse().ok()?;
-            kib.checked_mul(1024)
+            kib(before.rsplit(' ').next()?)
         })
     };
-    let grants = kib_after("bulkhead: grant tables: ", " KiB of host RAM").unwrap_or(0);
     let heap = kib_after("bulkhead: heap: ", " KiB of host RAM carved").unwrap_or(0);
+    // (held at boot, cap) from each partition's run-time line.
+    let pool = lines.iter().filter_map(|line| {
+        let rest = line.as_ref().split_once(": run-time host RAM: ")?.1;
+        let (held, rest) = rest.split_once(" KiB held at boot")?;
+        let cap = rest.split_once("up to ")?.1.split_once(" KiB")?.0;
+        Some((kib(held)?, kib(cap)?))
+    });
+    let (held, cap) = pool.fold((0u64, 0u64), |(h, c), (held, cap)| (h.saturating_add(held), c.saturating_add(cap)));
     let partitions = lines.iter().filter(|l| l.as_ref().trim().starts_with("bulkhead: partition \"") && l.as_ref().contains(" vcpu")).count() as u64;
     let fixed = image_memory(lines)?;
-    Some(Memory { fixed, for_partitions: grants.checked_add(heap)?, partitions })
+    Some(Memory { fixed, for_partitions: heap.checked_add(held)?, growth_cap: cap, partitions })
 }
 
 fn image_memory<S: AsRef<str>>(lines: &[S]) -> Option<u64> {
@@ -263,7 +279,7 @@ mod tests {
     #[test]
     fn bulkhead_memory_is_read_from_its_boot_lines() {
         let image_only = bulkhead_memory(LINES).unwrap();
-        assert_eq!(image_only, Memory { fixed: 0x80_0000, for_partitions: 0, partitions: 0 });
+        assert_eq!(image_only, Memory { fixed: 0x80_0000, for_partitions: 0, growth_cap: 0, partitions: 0 });
         assert_eq!(image_only.per_partition(), None);
         assert_eq!(bulkhead_memory(&["hypervisor: nonsense"]), None);
         let carved = [
@@ -271,12 +287,14 @@ mod tests {
             "bulkhead: partition \"bench\": 1 vcpu on cpu [1], 64 MiB of RAM at 0x40000000 (host 0x40800000), console (vpl011)",
             "bulkhead: partition \"other\": 2 vcpus on cpu [0, 1], 64 MiB of RAM at 0x40000000 (host 0x44800000), no console",
             "bulkhead: heap: 900 KiB needed for 2 partitions, 500 KiB free in the image's heap and the unused CPUs' stacks, 448 KiB of host RAM carved at 0x40000000",
-            "bulkhead: grant tables: 980 KiB of host RAM at 0x40000000 (256 KiB of grant frames, 724 KiB of bookkeeping, 721 KiB of it used)",
+            "bulkhead: partition \"bench\": run-time host RAM: 16 KiB held at boot (8 KiB of stage-2 tables, 8 KiB of grant table), up to 2000 KiB as it grows (600 KiB of stage-2 tables)",
+            "bulkhead: partition \"other\": run-time host RAM: 8 KiB held at boot (8 KiB of stage-2 tables, 0 KiB of grant table), up to 600 KiB as it grows (536 KiB of stage-2 tables)",
         ];
         let memory = bulkhead_memory(&carved).unwrap();
-        assert_eq!(memory, Memory { fixed: 0x80_0000, for_partitions: (448 + 980) * 1024, partitions: 2 });
-        assert_eq!(memory.total(), 0x80_0000 + (448 + 980) * 1024);
-        assert_eq!(memory.per_partition(), Some((448 + 980) * 512));
+        assert_eq!(memory, Memory { fixed: 0x80_0000, for_partitions: (448 + 24) * 1024, growth_cap: 2600 * 1024, partitions: 2 });
+        assert_eq!(memory.total(), 0x80_0000 + (448 + 24) * 1024);
+        assert_eq!(memory.per_partition(), Some((448 + 24) * 512));
+        assert_eq!(memory.growth_cap_per_partition(), Some(1300 * 1024));
         let nothing_carved = [LINES[0], "bulkhead: heap: 400 KiB needed for 1 partitions, 900 KiB free in the image's heap and the unused CPUs' stacks: nothing carved from host RAM"];
         assert_eq!(bulkhead_memory(&nothing_carved).unwrap().for_partitions, 0);
         assert_eq!(bulkhead_memory::<&str>(&[]), None);

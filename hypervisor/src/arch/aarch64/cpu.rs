@@ -373,3 +373,10 @@ pub fn park() -> ! {
         unsafe { asm!("msr daifset, #0xf", "wfi", options(nostack, preserves_flags)) };
     }
 }
+
+/// Waits until every memory access this CPU made before it is complete (`DSB SY`): writes
+/// through the Non-cacheable map have then reached memory, before a range's attributes change.
+pub fn complete_accesses() {
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}

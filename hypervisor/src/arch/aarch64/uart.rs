@@ -1,6 +1,9 @@
-//! The physical console: the board's PL011, through `arm-pl011-uart`.
+//! The physical console: the board's PL011, through `arm-pl011-uart`. Its transmit side is
+//! driven by the console's transmit ring (`console.rs`) through [`Transmitter`]: a byte is
+//! written only while UARTFR.TXFF is clear, and the transmit interrupt (UARTIMSC.TXIM, at the
+//! FIFO level UARTIFLS sets) asks for more; only the emergency path waits for the FIFO.
 
-use arm_pl011_uart::{Interrupts, PL011Registers, Uart};
+use arm_pl011_uart::{FifoLevel, Interrupts, PL011Registers, Uart};
 use core::ptr::NonNull;
 use safe_mmio::UniqueMmioPointer;
 use spin::{Mutex, Once};
@@ -28,9 +31,10 @@ impl Pl011Console {
         Self { uart: Mutex::new(Uart::new(regs)), base }
     }
 
-    /// Turns on the receive FIFO and the receive interrupts (FIFO level and timeout), so typed
-    /// characters wait in the UART and raise the console interrupt.
-    pub fn enable_receive_interrupts(&self, base: u64) {
+    /// Turns on the FIFOs and the receive interrupts (FIFO level and timeout), so typed
+    /// characters wait in the UART and raise the console interrupt, and sets the transmit
+    /// interrupt's level (the transmit ring arms it while it has bytes to send).
+    pub fn enable_interrupts(&self, base: u64) {
         let mut uart = self.uart.lock();
         while uart.is_busy() {
             core::hint::spin_loop();
@@ -41,7 +45,17 @@ impl Pl011Console {
         // SAFETY: the constructor's contract makes `base` this PL011's mapped registers; the
         // transmitter is idle, so changing the FIFO mode loses nothing.
         unsafe { lcr_h.write_volatile(lcr_h.read_volatile() | (1 << 4)) };
+        // Both at half the FIFO (UARTIFLS 0b010 for each, its reset value, PL011 TRM 3.3.9:
+        // 8 of 16 entries, 16 of 32 on r1p5): the transmit interrupt comes with half a FIFO
+        // still to send, time enough to refill it before the line goes idle.
+        uart.set_interrupt_fifo_levels(FifoLevel::Bytes16, FifoLevel::Bytes16);
         uart.set_interrupt_masks(Interrupts::RXI | Interrupts::RTI);
+    }
+
+    /// Runs `f` with the UART's transmit side, the UART's lock held (a receiving CPU then
+    /// leaves the typed bytes in the FIFO for its next look).
+    pub fn transmit<T>(&self, f: impl FnOnce(&mut Transmitter<'_>) -> T) -> T {
+        f(&mut Transmitter { uart: &mut self.uart.lock() })
     }
 
     fn write_all(uart: &mut Uart<'static>, bytes: &[u8]) {
@@ -61,11 +75,6 @@ impl Pl011Console {
     /// to tell.
     pub fn read_byte(&self) -> Option<u8> {
         self.uart.try_lock()?.read_word().ok().flatten()
-    }
-
-    /// Writes all of `bytes`, waiting for room in the transmit FIFO.
-    pub fn write_bytes(&self, bytes: &[u8]) {
-        Self::write_all(&mut self.uart.lock(), bytes);
     }
 
     /// Writes all of `bytes` even if another CPU is stuck holding the UART.
@@ -99,6 +108,44 @@ impl Pl011Console {
     }
 }
 
+/// The PL011's transmit side, for the time its lock is held.
+pub struct Transmitter<'a> {
+    uart: &'a mut Uart<'static>,
+}
+
+impl Transmitter<'_> {
+    /// Whether the transmit FIFO is full (UARTFR.TXFF, PL011 TRM 3.3.3).
+    pub fn is_full(&self) -> bool {
+        self.uart.is_tx_fifo_full()
+    }
+
+    /// Writes a byte into the transmit FIFO (UARTDR) without looking at TXFF.
+    pub fn write(&mut self, byte: u8) {
+        self.uart.write_word(byte);
+    }
+
+    /// Unmasks or masks the transmit interrupt (UARTIMSC.TXIM, PL011 TRM 3.3.10), leaving the
+    /// receive ones as they are.
+    pub fn set_interrupt(&mut self, enabled: bool) {
+        let masks = self.uart.interrupt_masks();
+        let masks = if enabled { masks | Interrupts::TXI } else { masks - Interrupts::TXI };
+        self.uart.set_interrupt_masks(masks);
+    }
+}
+
+/// A function that hands what a console holds back in its own buffer to the writer it is
+/// given.
+pub type Backlog = fn(&mut dyn FnMut(&[u8]));
+
+/// The console's backlog, written before an emergency report so that the report comes after
+/// it: set by the console once it buffers (`console.rs`).
+static BACKLOG: Once<Backlog> = Once::new();
+
+/// Sets the function that hands over the console's backlog to the emergency path.
+pub fn set_backlog(backlog: Backlog) {
+    BACKLOG.call_once(|| backlog);
+}
+
 /// The board's console, once boot has set it up.
 static CONSOLE: Once<Pl011Console> = Once::new();
 
@@ -114,6 +161,9 @@ pub unsafe fn init(base: u64) -> &'static Pl011Console {
 /// Writes a fatal report's text to the console, whoever holds it (nothing before `init`).
 pub fn emergency_write(text: &str) {
     if let Some(console) = CONSOLE.get() {
+        if let Some(backlog) = BACKLOG.get() {
+            backlog(&mut |bytes: &[u8]| console.write_bytes_emergency(bytes));
+        }
         for (i, line) in text.split('\n').enumerate() {
             if i > 0 {
                 console.write_bytes_emergency(b"\r\n");

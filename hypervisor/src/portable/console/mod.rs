@@ -22,6 +22,7 @@ pub mod input;
 pub mod multiplexer;
 pub mod output;
 pub mod raw;
+pub mod transmit;
 
 pub use input::Routed;
 pub use multiplexer::Multiplexer;
@@ -49,6 +50,10 @@ pub const HOLD_MS: u64 = 100;
 pub const MAX_HOLD_MS: u64 = 1000;
 
 /// The physical console, as the multiplexer writes to it.
+///
+/// The hypervisor hands the multiplexer the console's `&mut dyn FnMut(&[u8])` itself (as
+/// `&mut sink`), never a closure around it: each closure is a type of its own, and each gave
+/// the multiplexer's output path another copy in the image (about 5 KB each, four of them).
 pub trait ConsoleSink {
     /// Writes bytes as they are.
     fn write_bytes(&mut self, bytes: &[u8]);

@@ -2,8 +2,10 @@
 //! `get_status_frames`, `transfer`, and `XENMEM_add_to_physmap` with
 //! `XENMAPSPACE_grant_table` (a grant frame mapped into the grant-table window).
 
-use super::abi::{GrantStatus, INVALID_GFN, MAPIDX_STATUS, PAGE_SIZE, WINDOW_BASE, WINDOW_SIZE};
-use super::memory::Stage2;
+use super::abi::{
+    GrantStatus, INITIAL_FRAMES, INVALID_GFN, MAPIDX_STATUS, PAGE_SIZE, WINDOW_BASE, WINDOW_SIZE,
+};
+use super::memory::{GrantMemory, Stage2};
 use super::ops::Grants;
 use crate::portable::evtchn::Errno;
 
@@ -37,21 +39,33 @@ impl Grants {
         })
     }
 
+    /// Gives partition `partition`'s table Xen's initial frame (`INITIAL_NR_GRANT_FRAMES`),
+    /// before it starts; false if the machine has no page for it. A table without frames
+    /// (`max_grant_frames` 0: no `xen,enhanced`) stays empty.
+    pub fn start_table(&mut self, partition: usize, mem: &mut impl GrantMemory) -> bool {
+        self.tables.get_mut(partition).is_some_and(|t| {
+            let frames = INITIAL_FRAMES.min(t.max_frames);
+            t.grow(frames, mem)
+        })
+    }
+
     /// `GNTTABOP_setup_table`: grows the table to `nr_frames` and answers where each of the
     /// first `nr_frames` frames is mapped in the caller (`INVALID_GFN` where it is not, as Xen
-    /// on Arm: a guest maps its frames with `add_to_physmap`).
+    /// on Arm: a guest maps its frames with `add_to_physmap`). More than `max_grant_frames`,
+    /// or a growth the machine has no pages for, is `GNTST_general_error`, as on Xen (its
+    /// `gnttab_grow_table` failing); the table then keeps its size.
     pub fn setup_table(
         &mut self,
         caller: usize,
         dom: u16,
         nr_frames: u32,
+        mem: &mut impl GrantMemory,
     ) -> Result<impl Iterator<Item = u64> + '_, GrantStatus> {
         let p = self.own_table(caller, dom)?;
         let table = self.tables.get_mut(p).ok_or(GrantStatus::BadDomain)?;
-        if nr_frames > table.max_frames {
+        if nr_frames > table.max_frames || !table.grow(nr_frames, mem) {
             return Err(GrantStatus::GeneralError);
         }
-        table.frames = table.frames.max(nr_frames);
         let table = &*table;
         Ok((0..nr_frames).map(move |i| table.frame_gfn(i).unwrap_or(INVALID_GFN)))
     }
@@ -99,15 +113,18 @@ impl Grants {
 
     /// `XENMEM_add_to_physmap` with `XENMAPSPACE_grant_table`: maps grant frame `index` of the
     /// caller's table at guest frame `gfn`, growing the table to `index + 1` frames. Status
-    /// frames (v2) and frames past `max_grant_frames` are -EINVAL, as on Xen; so is a `gfn`
-    /// outside the grant-table window (Xen accepts any; Bulkhead keeps the window the
-    /// `/hypervisor` node announces, so a frame never covers RAM or a device).
+    /// frames (v2) and frames past `max_grant_frames` are -EINVAL, as on Xen; so is a frame
+    /// the table could not grow to for want of pages (Xen's `gnttab_get_shared_frame_mfn`
+    /// finding the frame still missing), and a `gfn` outside the grant-table window (Xen
+    /// accepts any; Bulkhead keeps the window the `/hypervisor` node announces, so a frame
+    /// never covers RAM or a device).
     pub fn map_table_frame(
         &mut self,
         caller: usize,
         index: u64,
         gfn: u64,
         stage2: &mut impl Stage2,
+        mem: &mut impl GrantMemory,
     ) -> Result<(), Errno> {
         if index & MAPIDX_STATUS != 0 {
             return Err(Errno::Einval);
@@ -118,7 +135,7 @@ impl Grants {
             .filter(|&i| i < table.max_frames)
             .ok_or(Errno::Einval)?;
         let window = WINDOW_BASE / PAGE_SIZE..(WINDOW_BASE + WINDOW_SIZE) / PAGE_SIZE;
-        if !window.contains(&gfn) {
+        if !window.contains(&gfn) || !table.grow(index.saturating_add(1), mem) {
             return Err(Errno::Einval);
         }
         // Another frame at that address is replaced; this frame leaves its old address.
@@ -145,7 +162,6 @@ impl Grants {
         if let Some(slot) = table.frame_gfns.get_mut(index as usize) {
             *slot = Some(gfn);
         }
-        table.frames = table.frames.max(index.saturating_add(1));
         Ok(())
     }
 }

@@ -7,7 +7,6 @@ use super::abi::INITIAL_FRAMES;
 use super::memory::{GrantMemory, Stage2};
 use super::ops::Grants;
 use super::physmap::Refusal;
-use super::table::Active;
 
 /// What [`Grants::stop`] removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,7 +19,9 @@ pub struct Revoked {
 
 impl Grants {
     /// Revokes every mapping to and from `partition` and resets its table: one frame, no
-    /// pins, no mappings, frames unmapped from the window, every RAM page present again.
+    /// pins, no mappings, frames unmapped from the window, every RAM page present again, and
+    /// every page the table grew by given back (its frames past the first, their active
+    /// entries, its maptrack, its page states).
     ///
     /// A mapper whose mapping goes finds that guest frame empty (an access faults in the
     /// mapper, which survives it) and its handle unknown (`GNTST_bad_handle`). Xen instead
@@ -55,15 +56,16 @@ impl Grants {
         let Some(table) = self.tables.get_mut(partition) else {
             return Ok(revoked);
         };
-        // Copies finish inside one call: no pin can be left, but none may survive a restart.
-        table.active.iter_mut().for_each(|a| *a = Active::default());
         for slot in table.frame_gfns.iter_mut() {
             if let Some(gfn) = slot.take() {
                 stage2.unmap(partition, gfn);
             }
         }
-        table.frames = INITIAL_FRAMES.min(table.max_frames);
-        table.physmap.restore(partition, stage2)?;
+        let restored = table.physmap.restore(partition, stage2, &mut *mem);
+        // Copies finish inside one call: no pin can be left, but none may survive a restart
+        // (the active entries left are cleared).
+        table.shrink(INITIAL_FRAMES.min(table.max_frames), mem);
+        restored?;
         Ok(revoked)
     }
 }

@@ -6,6 +6,9 @@
 //! was not granted.
 
 use core::fmt;
+use core::ptr::NonNull;
+
+use crate::portable::memory::page_pool::PageSource;
 
 /// A 4 KiB page of some partition's RAM, by host physical address.
 ///
@@ -40,6 +43,9 @@ pub enum MemoryError {
     Table { partition: usize, offset: u64 },
     /// A copy between pages failed.
     Copy { from: u64, to: u64 },
+    /// No page of host RAM for grant frame `index` of `partition` (its cap, or host RAM, ran
+    /// out).
+    NoPage { partition: usize, index: u32 },
 }
 
 impl fmt::Display for MemoryError {
@@ -48,24 +54,35 @@ impl fmt::Display for MemoryError {
             Self::Table { partition, offset } => write!(
                 f,
                 "grant-table word at offset {offset:#x} of partition {partition} is not backed: \
-                 the runtime must give each partition max_grant_frames pages"
+                 the table must be grown to a frame before its entries are used"
             ),
             Self::Copy { from, to } => write!(
                 f,
                 "grant copy from host {from:#x} to {to:#x} failed: both must be RAM pages the \
                  hypervisor maps"
             ),
+            Self::NoPage { partition, index } => write!(
+                f,
+                "no page of host RAM for grant frame {index} of partition {partition}: its \
+                 cap or the board's free RAM ran out; lower its max_grant_frames"
+            ),
         }
     }
 }
 
 /// The grant-table frames of every partition (pages the hypervisor owns and lets the guest map
-/// at the grant-table window), and copies between granted pages.
+/// at the grant-table window), copies between granted pages, and the pages the tables grow by
+/// (its [`PageSource`], charged to a partition).
 ///
 /// Table offsets are byte offsets from the start of the partition's first frame, 4-byte
-/// aligned and below `max_grant_frames * 4096` (checked by the module). Each call is one atomic
+/// aligned and below the frames the table has (checked by the module). Each call is one atomic
 /// access: the guest changes the same words concurrently.
-pub trait GrantMemory {
+pub trait GrantMemory: PageSource {
+    /// Backs grant frame `index` of `partition` with a zeroed page of host RAM charged to it
+    /// (a frame already backed is kept as it is).
+    fn add_frame(&mut self, partition: usize, index: u32) -> Result<(), MemoryError>;
+    /// Gives back the grant frames `first..` of `partition`.
+    fn remove_frames(&mut self, partition: usize, first: u32);
     /// Reads a word.
     fn load(&mut self, partition: usize, offset: u64) -> Result<u32, MemoryError>;
     /// Writes `new` if the word holds `current`; returns the value found either way.
@@ -119,8 +136,25 @@ pub trait Stage2 {
     fn unmap(&mut self, partition: usize, gfn: u64);
 }
 
+// SAFETY: the borrowed source keeps its own promises.
+unsafe impl<T: PageSource + ?Sized> PageSource for &mut T {
+    fn take_page(&mut self, owner: usize) -> Option<NonNull<u8>> {
+        (**self).take_page(owner)
+    }
+    unsafe fn give_page(&mut self, owner: usize, page: NonNull<u8>) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { (**self).give_page(owner, page) }
+    }
+}
+
 /// A borrowed grant memory is one too (the runtime hands the operations trait objects).
 impl<T: GrantMemory + ?Sized> GrantMemory for &mut T {
+    fn add_frame(&mut self, partition: usize, index: u32) -> Result<(), MemoryError> {
+        (**self).add_frame(partition, index)
+    }
+    fn remove_frames(&mut self, partition: usize, first: u32) {
+        (**self).remove_frames(partition, first)
+    }
     fn load(&mut self, partition: usize, offset: u64) -> Result<u32, MemoryError> {
         (**self).load(partition, offset)
     }

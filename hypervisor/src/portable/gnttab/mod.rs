@@ -36,4 +36,4 @@ pub use memory::{Access, GrantMemory, HostFrame, MemoryError, Span, Stage2, Stag
 pub use ops::{Grants, MapRequest, UnmapRequest};
 pub use physmap::{Bank, BankError, Page, Physmap, Refusal};
 pub use reservation::{Direction, Progress};
-pub use table::{GrantTable, Limits, Mapping};
+pub use table::{GrantTable, Limits, Mapping, TableError};

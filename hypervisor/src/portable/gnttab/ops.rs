@@ -119,7 +119,7 @@ impl Grants {
             .tables
             .get_mut(caller)
             .ok_or(GrantStatus::BadDomain)?
-            .take_handle()
+            .take_handle(mem)
             .ok_or(GrantStatus::NoSpace)?;
         let result = self.map_with(caller, granter, handle, req, mem, stage2);
         if result.is_err() {
@@ -148,21 +148,20 @@ impl Grants {
         let placed = if req.flags & !gntmap::READONLY != gntmap::HOST_MAP {
             Err(GrantStatus::GeneralError)
         } else {
-            self.place(caller, gfn, frame, readonly, stage2)
+            self.place(caller, gfn, frame, readonly, stage2, mem)
         };
         match placed {
             Ok(()) => {
-                if let Some(slot) = self
-                    .tables
-                    .get_mut(caller)
-                    .and_then(|t| t.maptrack.get_mut(handle as usize))
-                {
-                    *slot = Some(Mapping {
-                        granter,
-                        gref: req.gref,
-                        readonly,
-                        gfn,
-                    });
+                if let Some(t) = self.tables.get_mut(caller) {
+                    t.set_mapping(
+                        handle,
+                        Mapping {
+                            granter,
+                            gref: req.gref,
+                            readonly,
+                            gfn,
+                        },
+                    );
                 }
                 Ok(())
             }
@@ -181,26 +180,33 @@ impl Grants {
         frame: super::memory::HostFrame,
         readonly: bool,
         stage2: &mut impl Stage2,
+        mem: &mut impl GrantMemory,
     ) -> Result<(), GrantStatus> {
         let physmap = &mut self
             .tables
             .get_mut(caller)
             .ok_or(GrantStatus::BadDomain)?
             .physmap;
-        match physmap.page(gfn) {
-            Some(Page::Populated | Page::Ballooned) => {}
+        let was = match physmap.page(gfn) {
+            Some(state @ (Page::Populated | Page::Ballooned)) => state,
             // Outside its RAM, or a grant there already: Xen's p2m insertion failing.
             None | Some(Page::Granted) => return Err(GrantStatus::GeneralError),
+        };
+        // The state first (it may need a page of states, which may not be had: Xen's p2m
+        // running out of pages is GNTST_general_error too).
+        if !physmap.set(gfn, Page::Granted, mem, caller) {
+            return Err(GrantStatus::GeneralError);
         }
         let access = if readonly {
             Access::ReadOnly
         } else {
             Access::ReadWrite
         };
-        stage2
-            .map(caller, gfn, frame, access)
-            .map_err(|_| GrantStatus::GeneralError)?;
-        physmap.set(gfn, Page::Granted);
+        if stage2.map(caller, gfn, frame, access).is_err() {
+            // Its page of states is there now: setting it back takes nothing.
+            let _ = physmap.set(gfn, was, mem, caller);
+            return Err(GrantStatus::GeneralError);
+        }
         Ok(())
     }
 
@@ -337,7 +343,8 @@ impl Grants {
     ) {
         stage2.unmap(mapper, map.gfn);
         if let Some(t) = self.tables.get_mut(mapper) {
-            t.physmap.set(map.gfn, Page::Ballooned);
+            // The page held a grant, so its page of states is there: this takes nothing.
+            let _ = t.physmap.set(map.gfn, Page::Ballooned, &mut *mem, mapper);
             t.put_handle(handle);
         }
         self.unpin(map.granter, map.gref, map.readonly, mem);

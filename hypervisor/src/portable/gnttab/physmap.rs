@@ -4,12 +4,18 @@
 //!
 //! Memory stays static: a page given back with `XENMEM_decrease_reservation` keeps its host
 //! frame, reserved for this partition, and `XENMEM_populate_physmap` maps that same frame back.
+//!
+//! Page states take a byte each, in pages of 4096 states taken from the machine's
+//! [`PageSource`] only where a page leaves the present state: a partition that gives nothing
+//! back and maps no grant holds none (an absent page of states reads as all present).
 
 use alloc::vec::Vec;
 use core::fmt;
 
 use super::abi::{MAX_EXTENT_ORDER, PAGE_SIZE};
 use super::memory::{Access, HostFrame, Stage2};
+use crate::portable::memory::page_pool::PageSource;
+use crate::portable::memory::paged::{Paged, Zeroable};
 
 /// One RAM bank: `size` bytes at guest address `guest`, backed at host address `host`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,12 +30,15 @@ pub struct Bank {
 #[repr(u8)]
 pub enum Page {
     /// The partition's own host frame is mapped.
-    Populated,
+    Populated = 0,
     /// Given back: nothing is mapped (the host frame stays reserved).
-    Ballooned,
+    Ballooned = 1,
     /// Another partition's granted page is mapped here (a maptrack entry names it).
-    Granted,
+    Granted = 2,
 }
+
+// SAFETY: a one-byte enum whose zero is `Populated`, a variant with no fields.
+unsafe impl Zeroable for Page {}
 
 /// Why a reservation call stopped at an extent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +56,8 @@ pub enum Refusal {
     GrantMapped { gfn: u64 },
     /// The stage-2 table had no room.
     Stage2 { gfn: u64 },
+    /// No page of host RAM to record the page's state in.
+    NoStatePage { gfn: u64 },
 }
 
 impl fmt::Display for Refusal {
@@ -81,6 +92,11 @@ impl fmt::Display for Refusal {
                 "stage-2 table full while mapping guest frame {gfn:#x}: the partition's table \
                  pages ran out"
             ),
+            Self::NoStatePage { gfn } => write!(
+                f,
+                "no page of host RAM to record the state of guest frame {gfn:#x}: the \
+                 partition's cap or the board's free RAM ran out"
+            ),
         }
     }
 }
@@ -114,13 +130,14 @@ struct Span {
 #[derive(Debug)]
 pub struct Physmap {
     spans: Vec<Span>,
-    pages: Vec<Page>,
+    states: Paged<Page>,
+    total: u64,
     populated: u64,
 }
 
 impl Physmap {
     /// Every page of the banks starts present, as the partition is built.
-    pub fn new(banks: &[Bank]) -> Result<Self, BankError> {
+    pub fn new(banks: &[Bank]) -> Result<Self, super::table::TableError> {
         let mut spans = Vec::with_capacity(banks.len());
         let mut total: usize = 0;
         for &bank in banks {
@@ -130,7 +147,7 @@ impl Physmap {
             let fits = bank.guest.checked_add(bank.size).is_some()
                 && bank.host.checked_add(bank.size).is_some();
             if !aligned || !fits {
-                return Err(BankError { bank });
+                return Err(BankError { bank }.into());
             }
             let pages = bank.size / PAGE_SIZE;
             let count = usize::try_from(pages).map_err(|_| BankError { bank })?;
@@ -142,12 +159,39 @@ impl Physmap {
             });
             total = total.checked_add(count).ok_or(BankError { bank })?;
         }
-        let mut pages = Vec::new();
-        pages.resize(total, Page::Populated);
+        let states = Paged::new(Self::max_state_pages(total as u64) as usize)?;
         Ok(Physmap {
             spans,
-            pages,
+            states,
+            total: total as u64,
             populated: total as u64,
+        })
+    }
+
+    /// Pages of states `pages` RAM pages may need.
+    pub fn max_state_pages(pages: u64) -> u64 {
+        pages.div_ceil(Paged::<Page>::PER_PAGE as u64)
+    }
+
+    /// Pages of states it holds.
+    pub fn state_pages(&self) -> usize {
+        self.states.present_pages()
+    }
+
+    /// Gives back its pages of states once every page is present again (a partition that
+    /// stops, after [`Physmap::restore`]).
+    pub(super) fn release_states(&mut self, source: &mut impl PageSource, owner: usize) {
+        if self.populated == self.total {
+            self.states.release_from(0, source, owner);
+        }
+    }
+
+    /// The guest frame of state `index`.
+    fn gfn_of(&self, index: usize) -> Option<u64> {
+        self.spans.iter().find_map(|s| {
+            let within = index.checked_sub(s.first_index)?;
+            let within = u64::try_from(within).ok().filter(|&w| w < s.pages)?;
+            s.first_gfn.checked_add(within)
         })
     }
 
@@ -163,14 +207,15 @@ impl Physmap {
     /// The state of a RAM page; `None` outside the banks.
     pub fn page(&self, gfn: u64) -> Option<Page> {
         let (index, _) = self.locate(gfn)?;
-        self.pages.get(index).copied()
+        Some(self.states.get(index).copied().unwrap_or(Page::Populated))
     }
 
     /// The host frame of a present RAM page (Xen's `get_page_from_gfn` for RAM): the only
     /// way a granter's page becomes a [`HostFrame`].
     pub fn present_frame(&self, gfn: u64) -> Option<HostFrame> {
         let (index, frame) = self.locate(gfn)?;
-        (self.pages.get(index) == Some(&Page::Populated)).then_some(frame)
+        let state = self.states.get(index).copied().unwrap_or(Page::Populated);
+        (state == Page::Populated).then_some(frame)
     }
 
     /// The host frame of a RAM page whatever its state (a pinned grant keeps its page even
@@ -187,12 +232,26 @@ impl Physmap {
             .any(|s| f.checked_sub(s.host_frame).is_some_and(|i| i < s.pages))
     }
 
-    pub(super) fn set(&mut self, gfn: u64, to: Page) {
+    /// Records page `gfn`'s state; false (and nothing changed) if no page of states could be
+    /// had for it.
+    #[must_use]
+    pub(super) fn set(&mut self, gfn: u64, to: Page, source: &mut impl PageSource, owner: usize) -> bool {
         let Some((index, _)) = self.locate(gfn) else {
-            return;
+            return true;
         };
-        let Some(page) = self.pages.get_mut(index) else {
-            return;
+        let Some(chunk) = index.checked_div(Paged::<Page>::PER_PAGE) else {
+            return false;
+        };
+        if !self.states.has_page(chunk) {
+            if to == Page::Populated {
+                return true;
+            }
+            if !self.states.ensure(chunk, source, owner) {
+                return false;
+            }
+        }
+        let Some(page) = self.states.get_mut(index) else {
+            return false;
         };
         let was = core::mem::replace(page, to);
         match (was == Page::Populated, to == Page::Populated) {
@@ -200,19 +259,12 @@ impl Physmap {
             (false, true) => self.populated = self.populated.saturating_add(1),
             _ => {}
         }
-    }
-
-    /// Bytes its page states and spans hold on the heap.
-    #[cfg(test)]
-    pub(super) fn heap_bytes(&self) -> usize {
-        self.pages
-            .capacity()
-            .saturating_add(self.spans.capacity().saturating_mul(core::mem::size_of::<Span>()))
+        true
     }
 
     /// Pages of RAM the partition has (`XENMEM_maximum_reservation`).
     pub fn total_pages(&self) -> u64 {
-        self.pages.len() as u64
+        self.total
     }
 
     /// Pages present (`XENMEM_current_reservation`).
@@ -237,6 +289,7 @@ impl Physmap {
         gfn: u64,
         order: u32,
         stage2: &mut impl Stage2,
+        source: &mut impl PageSource,
     ) -> Result<(), Refusal> {
         for page in Self::extent(gfn, order)? {
             match self.page(page) {
@@ -244,8 +297,11 @@ impl Physmap {
                 Some(Page::Ballooned) => return Err(Refusal::NotPopulated { gfn: page }),
                 Some(Page::Granted) => return Err(Refusal::GrantMapped { gfn: page }),
                 Some(Page::Populated) => {
+                    // The state first: a page unmapped must be known as given back.
+                    if !self.set(page, Page::Ballooned, source, partition) {
+                        return Err(Refusal::NoStatePage { gfn: page });
+                    }
                     stage2.unmap(partition, page);
-                    self.set(page, Page::Ballooned);
                 }
             }
         }
@@ -260,6 +316,7 @@ impl Physmap {
         gfn: u64,
         order: u32,
         stage2: &mut impl Stage2,
+        source: &mut impl PageSource,
     ) -> Result<(), Refusal> {
         for page in Self::extent(gfn, order)? {
             match self.page(page) {
@@ -279,37 +336,50 @@ impl Physmap {
             {
                 for undo in gfn..page {
                     stage2.unmap(partition, undo);
-                    self.set(undo, Page::Ballooned);
+                    // Its page of states is there: the page was given back before.
+                    let _ = self.set(undo, Page::Ballooned, source, partition);
                 }
                 return Err(Refusal::Stage2 { gfn: page });
             }
-            self.set(page, Page::Populated);
+            // Present again: a state page is there (it was given back), nothing is taken.
+            let _ = self.set(page, Page::Populated, source, partition);
         }
         Ok(())
     }
 
     /// Maps every page that is not present back to its own frame (a partition that stops
     /// gets its banks back as they were built). Grant mappings must be gone already.
-    /// Costs nothing when every page is present (the usual stop, and every first load): the
-    /// walk over each page (about 23 instructions a page, 5.3 M for 896 MiB) is done only
-    /// when the count of present pages says some are missing.
-    pub fn restore(&mut self, partition: usize, stage2: &mut impl Stage2) -> Result<(), Refusal> {
-        if self.populated == self.total_pages() {
+    /// Visits only the pages of states it holds (none when every page is present: the usual
+    /// stop, and every first load); walking every page cost 5.3 M instructions for 896 MiB.
+    pub fn restore(
+        &mut self,
+        partition: usize,
+        stage2: &mut impl Stage2,
+        source: &mut impl PageSource,
+    ) -> Result<(), Refusal> {
+        if self.populated == self.total {
             return Ok(());
         }
-        for s in self.spans.clone() {
-            for i in 0..s.pages {
-                let gfn = s.first_gfn.saturating_add(i);
-                if self.page(gfn) == Some(Page::Populated) {
+        let per_page = Paged::<Page>::PER_PAGE;
+        for chunk in 0..self.states.max_pages() {
+            if !self.states.has_page(chunk) {
+                continue;
+            }
+            let first = chunk.saturating_mul(per_page);
+            for index in first..first.saturating_add(per_page) {
+                if self.states.get(index).is_none_or(|&p| p == Page::Populated) {
                     continue;
                 }
+                let Some(gfn) = self.gfn_of(index) else {
+                    continue;
+                };
                 let Some((_, frame)) = self.locate(gfn) else {
                     continue;
                 };
                 stage2
                     .map(partition, gfn, frame, Access::ReadWrite)
                     .map_err(|_| Refusal::Stage2 { gfn })?;
-                self.set(gfn, Page::Populated);
+                let _ = self.set(gfn, Page::Populated, source, partition);
             }
         }
         Ok(())

@@ -5,7 +5,7 @@
 
 use super::abi::DOMID_SELF;
 use super::args::Reservation;
-use super::memory::Stage2;
+use super::memory::{GrantMemory, Stage2};
 use super::ops::Grants;
 use super::physmap::Refusal;
 use crate::portable::evtchn::Errno;
@@ -46,6 +46,7 @@ impl Grants {
     ///
     /// Another domain is -EPERM (a domU adjusts only itself), an unknown one -ESRCH; an
     /// extent order above 9 stops the call at once, as Xen returns the extents done.
+    #[allow(clippy::too_many_arguments)]
     pub fn reservation(
         &mut self,
         caller: usize,
@@ -54,6 +55,7 @@ impl Grants {
         start: u64,
         mut extent: impl FnMut(u64) -> Option<u64>,
         stage2: &mut impl Stage2,
+        mem: &mut impl GrantMemory,
     ) -> Result<Progress, Errno> {
         let target = self.by_any_id(caller, args.domid).ok_or(Errno::Esrch)?;
         if target != caller {
@@ -74,8 +76,12 @@ impl Grants {
                 });
             };
             let result = match direction {
-                Direction::Decrease => physmap.decrease(caller, gfn, args.extent_order, stage2),
-                Direction::Populate => physmap.populate(caller, gfn, args.extent_order, stage2),
+                Direction::Decrease => {
+                    physmap.decrease(caller, gfn, args.extent_order, stage2, &mut *mem)
+                }
+                Direction::Populate => {
+                    physmap.populate(caller, gfn, args.extent_order, stage2, &mut *mem)
+                }
             };
             if let Err(refusal) = result {
                 return Ok(Progress::Stopped {

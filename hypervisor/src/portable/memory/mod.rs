@@ -6,6 +6,8 @@
 
 pub mod frames;
 pub mod identity_pages;
+pub mod page_pool;
+pub mod paged;
 pub mod physical;
 pub mod range;
 pub mod stack_use;

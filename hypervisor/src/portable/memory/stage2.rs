@@ -58,6 +58,12 @@ pub unsafe trait TablePageSource {
 
     /// How many more pages [`allocate_zeroed`](Self::allocate_zeroed) will hand out.
     fn available(&self) -> usize;
+
+    /// Makes sure the next `count` calls of [`allocate_zeroed`](Self::allocate_zeroed)
+    /// succeed (a source that takes pages from elsewhere takes them now); false if it cannot.
+    fn reserve(&self, count: usize) -> bool {
+        self.available() >= count
+    }
 }
 
 /// The memory type a mapping gives the guest.
@@ -279,11 +285,10 @@ unsafe impl<S: TablePageSource + Send> Send for Stage2Table<S> {}
 impl<S: TablePageSource> Stage2Table<S> {
     /// An empty table whose root page comes from `source`.
     pub fn new(source: S, config: Stage2Config) -> Result<Self, Stage2Error> {
-        let available = source.available();
-        if available < 1 {
+        if !source.reserve(1) {
             return Err(Stage2Error::OutOfTablePages {
                 needed: 1,
-                available,
+                available: source.available(),
             });
         }
         Ok(Self {
@@ -351,6 +356,15 @@ impl<S: TablePageSource> Stage2Table<S> {
                 Constraints::NO_CONTIGUOUS_HINT,
             )
             .map_err(|_| Stage2Error::Rejected { ipa })
+    }
+
+    /// Removes every mapping and gives back every table page but the root (a partition whose
+    /// tables are rebuilt from its static mappings when it stops).
+    pub fn clear(&mut self) -> Result<(), Stage2Error> {
+        let all = AddressRange::new(0, self.config.ipa_limit()).ok_or(Stage2Error::Rejected {
+            ipa: AddressRange::default(),
+        })?;
+        self.unmap(all)
     }
 
     /// What backs `ipa`, or `None` if nothing does.
@@ -477,9 +491,12 @@ impl<S: TablePageSource> Stage2Table<S> {
     }
 
     fn reserve(&self, needed: usize) -> Result<(), Stage2Error> {
-        let available = self.page_source().available();
-        if available < needed {
-            return Err(Stage2Error::OutOfTablePages { needed, available });
+        let source = self.page_source();
+        if !source.reserve(needed) {
+            return Err(Stage2Error::OutOfTablePages {
+                needed,
+                available: source.available(),
+            });
         }
         Ok(())
     }

@@ -169,7 +169,7 @@ pub const HELP: &[&str] = &[
     "bulkhead:   focus NAME     give a partition the console input (CTRL-a three times comes back)",
     "bulkhead:   pools          cpu pools, their schedulers and cpus",
     "bulkhead:   mem            host RAM: hypervisor, partitions, free",
-    "bulkhead:   irq            interrupts taken per cpu and injected per partition",
+    "bulkhead:   irq            interrupts taken per cpu, the UART's transmit figures, injected per partition",
     "bulkhead:   log            the hypervisor's recent messages",
     "bulkhead:   dump           every cpu's and vcpu's state",
 ];

@@ -8,7 +8,8 @@ use crate::portable::guest::placement::{place, PlacementError};
 use crate::portable::memory::frames::{FrameAllocator, FrameError};
 use crate::portable::memory::physical::{PhysicalMemory, PhysicalMemoryError};
 use crate::portable::memory::identity_pages::IdentityPages;
-use crate::portable::memory::stage2::{MappingAttributes, Stage2Error, Stage2Table};
+use crate::portable::memory::stage2::{tables_needed, MappingAttributes, Stage2Error, Stage2Table};
+use crate::portable::memory::{BLOCK_1G, BLOCK_2M};
 use super::shared_memory::{self, SharedMemoryError};
 use crate::portable::memory::vmid::{VmidAllocator, VmidError};
 use crate::portable::memory::vtcr::{Stage2Config, VtcrError};
@@ -70,12 +71,14 @@ pub enum BuildError {
     SharedMemory { partition: String, error: SharedMemoryError },
     /// A static event channel could not be bound.
     EventChannel { partition: String, error: crate::portable::evtchn::StaticChannelError },
-    /// No host RAM for the grant tables (frames and bookkeeping of every partition).
-    GrantTables { bytes: u64, error: FrameError },
+    /// No page of host RAM for a partition's first grant frame.
+    GrantTables { partition: String },
+    /// No heap for the pool's free list (its capacity is reserved at boot).
+    PagePool { pages: usize },
     /// No host RAM for the heap the partitions need beyond what the hypervisor has.
     Heap { bytes: u64, error: FrameError },
     /// A partition's RAM banks cannot describe its grant table.
-    GrantBank { partition: String, error: crate::portable::gnttab::BankError },
+    GrantBank { partition: String, error: crate::portable::gnttab::TableError },
     /// Host RAM (`what`: taken for the hypervisor's own use, or a partition's bank) could not
     /// be switched from Non-cacheable to write-back in the EL2 map, or the block mappings
     /// around it split (`reason`: the map's error).
@@ -122,10 +125,13 @@ impl fmt::Display for BuildError {
             Self::Power { partition, error } => write!(f, "partition \"{partition}\": {error}"),
             Self::Vgic { partition, error } => write!(f, "partition \"{partition}\": virtual GIC: {error}"),
             Self::EventChannel { partition, error } => write!(f, "partition \"{partition}\": its static event channels cannot be bound: {error}"),
-            Self::GrantTables { bytes, error } => write!(
+            Self::GrantTables { partition } => write!(
                 f,
-                "the grant tables need {} KiB of host RAM (Xen's max_grant_frames and max_maptrack_frames of the partitions with xen,enhanced): {error}; lower those properties or the partitions' memory",
-                bytes >> 10
+                "partition \"{partition}\": no page of host RAM for its first grant frame: give the partitions less memory"
+            ),
+            Self::PagePool { pages } => write!(
+                f,
+                "the hypervisor's heap has no room for the page pool's free list ({pages} pages, the sum of the partitions' caps): use fewer partitions or smaller max_grant_frames/max_maptrack_frames"
             ),
             Self::GrantBank { partition, error } => write!(f, "partition \"{partition}\": grant table: {error}"),
             Self::HostMap { what, range, reason } => write!(f, "the {what} at {range} cannot be used: {reason}"),
@@ -173,19 +179,72 @@ pub fn claim_static_banks<const N: usize>(plan: &PartitionPlan, frames: &mut Fra
 /// group of 32.
 const MIN_SPIS: usize = 32;
 
-/// Builds partition `index` of `plan`: takes its CPUs from `cpus`, its RAM from `frames` (or
-/// its static banks, which `claimed` says were taken already), maps it in a new stage-2 table, and places its modules. For a GICv2
-/// partition, `gicv` is the physical virtual-CPU-interface frame mapped at Xen's GICC address.
-/// `evtchn` is its event-channel table, built for the whole plan (static channels bound).
+/// One mapping a partition's stage 2 has from its build on: guest address, host range,
+/// attributes.
+pub type StaticMapping = (u64, AddressRange, MappingAttributes);
+
+/// Partition `index`'s static mappings, in the order they are made: its RAM banks, the GICV
+/// frame at Xen's GICC address (GICv2, `gicv`), each passthrough window as device memory at
+/// its guest address (`xen,reg`), each static shared-memory region as RAM at its guest address.
+pub fn static_mappings(plan: &PartitionPlan, index: usize, gic: GicVersion, gicv: Option<u64>, banks: &[GuestBank]) -> Result<Vec<StaticMapping>, BuildError> {
+    let p = &plan.partitions[index];
+    let name = || String::from(p.name.as_str());
+    let mut out = Vec::new();
+    for bank in banks {
+        let host = bank.host_range().ok_or_else(|| BuildError::BadRange { partition: name(), what: "a RAM bank" })?;
+        out.push((bank.ipa.start(), host, MappingAttributes::RAM));
+    }
+    if let (GicVersion::V2, Some(gicv)) = (gic, gicv) {
+        let frame = AddressRange::new(gicv, GUEST_GICC_SIZE).ok_or_else(|| BuildError::BadRange { partition: name(), what: "the GICV frame" })?;
+        out.push((GUEST_GICC_BASE, frame, MappingAttributes::DEVICE));
+    }
+    for device in &p.passthrough.devices {
+        for (host, guest) in &device.mmio {
+            let window = AddressRange::new(*guest, host.size()).ok_or_else(|| BuildError::BadRange { partition: name(), what: "a passthrough window" })?;
+            if let Some(what) = guest_layout_clash(window, banks) {
+                return Err(BuildError::DeviceWindow { partition: name(), device: device.host_path.clone(), guest: window, what });
+            }
+            out.push((*guest, *host, MappingAttributes::DEVICE));
+        }
+    }
+    let shared_memory = shared_memory::regions(plan, index, banks).map_err(|error| BuildError::SharedMemory { partition: name(), error })?;
+    for region in &shared_memory {
+        out.push((region.guest.start(), region.host, MappingAttributes::RAM));
+    }
+    Ok(out)
+}
+
+/// The most stage-2 table pages a partition with these static mappings and RAM banks may hold
+/// at once: a root, what the static mappings can need (`tables_needed` each, an upper bound),
+/// and what run-time mappings can add: a level-3 table for every 2 MiB and a level-2 table
+/// for every 1 GiB of its RAM (grants mapped and pages given back split blocks), nine for the
+/// 16 MiB grant-table window, two for its shared_info page and two reserved ahead of a change.
+pub fn stage2_cap(statics: &[StaticMapping], banks: &[GuestBank]) -> usize {
+    let statics = statics.iter().fold(1usize, |sum, (ipa, host, _)| {
+        let need = AddressRange::new(*ipa, host.size()).map_or(0, |range| tables_needed(range, host.start()));
+        sum.saturating_add(need)
+    });
+    let ram = banks.iter().fold(0u64, |sum, bank| {
+        let size = bank.ipa.size();
+        sum.saturating_add(size.div_ceil(BLOCK_2M)).saturating_add(size.div_ceil(BLOCK_1G)).saturating_add(2)
+    });
+    let run_time = usize::try_from(ram).unwrap_or(usize::MAX).saturating_add(9 + 2 + 2);
+    statics.saturating_add(run_time)
+}
+
+/// Builds partition `index` of `plan` in its RAM `banks` (`guest_banks`): takes its CPUs from
+/// `cpus`, maps its static mappings (`static_mappings`) in a new stage-2 table whose pages
+/// come from `pages`, and places its modules. For a GICv2 partition, `gicv` is the physical
+/// virtual-CPU-interface frame mapped at Xen's GICC address. `evtchn` is its event-channel
+/// table, built for the whole plan (static channels bound).
 #[allow(clippy::too_many_arguments)]
-pub fn build<const N: usize>(
+pub fn build(
     plan: &PartitionPlan,
     index: usize,
     gic: GicVersion,
     gicv: Option<u64>,
     cpus: &mut CpuAssignment,
-    frames: &mut FrameAllocator<N>,
-    claimed: &StaticBanksClaimed,
+    banks: Vec<GuestBank>,
     vmids: &mut VmidAllocator,
     stage2: Stage2Config,
     pages: IdentityPages,
@@ -198,35 +257,19 @@ pub fn build<const N: usize>(
         return Err(BuildError::TooManyVcpus { partition: name(), vcpus: p.vcpu_count, max: MAX_VCPUS });
     }
     let vcpu_cpus = assign_cpus(plan, index, cpus)?;
-    let banks = guest_banks(p, frames, claimed)?;
-
+    let static_mappings = static_mappings(plan, index, gic, gicv, &banks)?;
     let mut table = Stage2Table::new(pages, stage2).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
-    for bank in &banks {
-        let host = bank.host_range().ok_or_else(|| BuildError::BadRange { partition: name(), what: "a RAM bank" })?;
-        table.map(bank.ipa.start(), host, MappingAttributes::RAM).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
+    for &(ipa, host, attributes) in &static_mappings {
+        table.map(ipa, host, attributes).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
     }
-    if let (GicVersion::V2, Some(gicv)) = (gic, gicv) {
-        let frame = AddressRange::new(gicv, GUEST_GICC_SIZE).ok_or_else(|| BuildError::BadRange { partition: name(), what: "the GICV frame" })?;
-        table.map(GUEST_GICC_BASE, frame, MappingAttributes::DEVICE).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
-    }
-    // Passthrough: each device window as device memory at its guest address (`xen,reg`).
-    for device in &p.passthrough.devices {
-        for (host, guest) in &device.mmio {
-            let window = AddressRange::new(*guest, host.size()).ok_or_else(|| BuildError::BadRange { partition: name(), what: "a passthrough window" })?;
-            if let Some(what) = guest_layout_clash(window, &banks) {
-                return Err(BuildError::DeviceWindow { partition: name(), device: device.host_path.clone(), guest: window, what });
-            }
-            table.map(*guest, *host, MappingAttributes::DEVICE).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
-        }
+    // The pages the static mappings took stay the partition's: a rebuild needs them again.
+    if !table.page_source().keep_current() {
+        return Err(BuildError::Stage2 { partition: name(), error: Stage2Error::OutOfTablePages { needed: table.page_source().held().0, available: 0 } });
     }
     let vgic = new_vgic(p, gic, vcpu_cpus.len()).map_err(|error| BuildError::Vgic { partition: name(), error })?;
     let vmid = vmids.allocate().map_err(|error| BuildError::Vmid { partition: name(), error })?;
     let vttbr_el2 = table.vttbr_el2(vmid).map_err(|error| BuildError::Vttbr { partition: name(), error })?;
-    // Static shared memory: each region at its guest address, as RAM, owner and borrowers alike.
     let shared_memory = shared_memory::regions(plan, index, &banks).map_err(|error| BuildError::SharedMemory { partition: name(), error })?;
-    for region in &shared_memory {
-        table.map(region.guest.start(), region.host, MappingAttributes::RAM).map_err(|error| BuildError::Stage2 { partition: name(), error })?;
-    }
 
     let kernel = p.kernel.range;
     let initrd = p.ramdisk.as_ref().map(|m| m.range);
@@ -276,6 +319,7 @@ pub fn build<const N: usize>(
         doorbells: [const { Doorbell::new() }; MAX_VCPUS],
         vcpus,
         stage2: Mutex::new(table),
+        static_mappings,
         xen,
         shared_memory,
         evtchn,
@@ -362,7 +406,7 @@ fn assign_cpus(plan: &PartitionPlan, index: usize, cpus: &mut CpuAssignment) -> 
 
 /// Guest RAM banks: allocated from free host RAM, or the static banks, claimed before any
 /// partition was built (1:1 with direct-map, else packed from Xen's guest RAM base).
-fn guest_banks<const N: usize>(p: &dom0less_config::Partition, frames: &mut FrameAllocator<N>, _claimed: &StaticBanksClaimed) -> Result<Vec<GuestBank>, BuildError> {
+pub fn guest_banks<const N: usize>(p: &dom0less_config::Partition, frames: &mut FrameAllocator<N>, _claimed: &StaticBanksClaimed) -> Result<Vec<GuestBank>, BuildError> {
     let name = || String::from(p.name.as_str());
     let mut banks = Vec::new();
     match &p.memory {

@@ -16,17 +16,18 @@ const PAGE: usize = 4096;
 /// CPUs and three partitions, measured).
 pub const FIXED: usize = 64 << 10;
 
-/// Bytes of heap partition `p` takes: what it keeps for good (its vGIC, `stage2_pages` table
-/// pages, the Xen shared_info page and the page its alignment may waste, the partition and its
-/// vCPUs, its event-channel table, names and lists), and what each of its starts builds and
-/// frees (its device tree: the partial device tree read in, the tree written, which grows by
-/// doubling), with a quarter more for the allocator's alignment and fragments.
-pub fn for_partition(p: &dom0less_config::Partition, stage2_pages: usize) -> usize {
+/// Bytes of heap partition `p` takes: what it keeps for good (its vGIC, the Xen shared_info
+/// page and the page its alignment may waste, the partition and its vCPUs, its event-channel
+/// table, names and lists), and what each of its starts builds and frees (its device tree:
+/// the partial device tree read in, the tree written, which grows by doubling), with a
+/// quarter more for the allocator's alignment and fragments. Its stage-2 table pages and grant
+/// table come from the page pool instead (`page_pool`).
+pub fn for_partition(p: &dom0less_config::Partition) -> usize {
     let vcpus = p.vcpus.len();
     let vcpu_count = u16::try_from(vcpus).unwrap_or(u16::MAX);
     let kept = [
         size_of::<Vgic>(),
-        stage2_pages.saturating_add(2).saturating_mul(PAGE),
+        2 * PAGE,
         size_of::<Partition>(),
         vcpus.saturating_mul(size_of::<Mutex<Vcpu>>().saturating_add(size_of::<usize>())),
         EventChannels::heap_bytes(vcpu_count, DEFAULT_MAX_PORT),
@@ -41,8 +42,8 @@ pub fn for_partition(p: &dom0less_config::Partition, stage2_pages: usize) -> usi
 
 /// Bytes of heap the plan needs: [`FIXED`] and each partition's [`for_partition`]. Every
 /// partition's device tree counts, as partitions may restart at the same time.
-pub fn for_plan(plan: &dom0less_config::PartitionPlan, stage2_pages: usize) -> usize {
-    plan.partitions.iter().fold(FIXED, |sum, p| sum.saturating_add(for_partition(p, stage2_pages)))
+pub fn for_plan(plan: &dom0less_config::PartitionPlan) -> usize {
+    plan.partitions.iter().fold(FIXED, |sum, p| sum.saturating_add(for_partition(p)))
 }
 
 #[cfg(test)]
@@ -50,17 +51,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_partition_needs_its_vgic_table_pages_and_event_channels_and_more_with_a_larger_tree() {
+    fn a_partition_needs_its_vgic_and_event_channels_and_more_with_a_larger_tree() {
         let plan = super::super::tests::two_partition_plan();
         let p = &plan.partitions[0];
-        let need = for_partition(p, 32);
-        let floor = size_of::<Vgic>() + 32 * PAGE + EventChannels::heap_bytes(2, DEFAULT_MAX_PORT);
+        let need = for_partition(p);
+        let floor = size_of::<Vgic>() + 2 * PAGE + EventChannels::heap_bytes(2, DEFAULT_MAX_PORT);
         assert!(need > floor, "{need} <= {floor}");
         assert!(need < floor * 2, "{need}: a quarter more, and the device tree's allowance");
         let mut bigger = p.clone();
         bigger.kernel.bootargs = Some("x".repeat(10_000));
-        assert!(for_partition(&bigger, 32) >= need + 40_000, "four times the command line more");
-        assert_eq!(for_plan(&plan, 32), FIXED + for_partition(&plan.partitions[0], 32) + for_partition(&plan.partitions[1], 32));
+        assert!(for_partition(&bigger) >= need + 40_000, "four times the command line more");
+        assert_eq!(for_plan(&plan), FIXED + for_partition(&plan.partitions[0]) + for_partition(&plan.partitions[1]));
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub mod passthrough;
 pub mod report_limit;
 pub mod shared_memory;
 
-pub use build::{build, claim_static_banks, BuildError, CpuAssignment, StaticBanksClaimed};
+pub use build::{build, claim_static_banks, guest_banks, stage2_cap, static_mappings, BuildError, CpuAssignment, StaticBanksClaimed, StaticMapping};
 #[cfg(test)]
 use build::guest_layout_clash;
 pub use exit::{handle_sync, is_xen_hypercall, vpl011_line, AbortReason, Exit, SystemRegister};
@@ -101,10 +101,14 @@ pub struct Partition {
     /// The vCPUs: state and saved registers. Lock order: `run`, then a vCPU, then `vgic`.
     pub vcpus: Vec<Mutex<Vcpu>>,
     /// The live stage-2 table (its VTTBR is `vttbr_el2`): mapping changes at run time go
-    /// through it, with page-table pages from a pool preallocated at build, followed by TLB
+    /// through it, with page-table pages from the host RAM page pool (those of the static
+    /// mappings kept for good, the others given back when it stops), followed by TLB
     /// maintenance for the partition's VMID. Taken after `run`, never while a vCPU or the vGIC
     /// lock is held.
     pub stage2: Mutex<Stage2Table<IdentityPages>>,
+    /// What its stage 2 maps from its build on (`build::static_mappings`): the table is
+    /// rebuilt from them when it stops.
+    pub static_mappings: Vec<StaticMapping>,
     /// The Xen interface: domain id `index + 1`, shared_info, registrations (`portable::xen`).
     pub xen: crate::portable::xen::XenPartition,
     /// Static shared-memory regions it maps (`xen,domain-shared-memory-v1`), fixed at build.

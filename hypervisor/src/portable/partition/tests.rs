@@ -3,7 +3,7 @@
 use super::*;
 use crate::portable::guest::image::test_header;
 use crate::portable::memory::frames::FrameAllocator;
-use crate::portable::memory::identity_pages::IdentityPages;
+use crate::portable::memory::identity_pages::{heap, IdentityPages};
 use crate::portable::memory::physical::testing::WindowMemory;
 use crate::portable::memory::vmid::VmidAllocator;
 use crate::portable::memory::vtcr::Stage2Config;
@@ -104,8 +104,10 @@ fn build_all() -> Built {
     let mut partitions = Vec::new();
     let tables = crate::portable::evtchn::build_tables(&plan).unwrap();
     for (i, evtchn) in tables.into_iter().enumerate() {
-        let pages = IdentityPages::preallocate(16).expect("pages");
-        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &claimed, &mut vmids, config, pages, &memory, evtchn).unwrap();
+        let banks = guest_banks(&plan.partitions[i], &mut frames, &claimed).unwrap();
+        let cap = stage2_cap(&static_mappings(&plan, i, GicVersion::V3, None, &banks).unwrap(), &banks);
+        let pages = IdentityPages::new(i, heap::FNS, cap).expect("pages");
+        let p = build(&plan, i, GicVersion::V3, None, &mut cpus, banks, &mut vmids, config, pages, &memory, evtchn).unwrap();
         {
             let table = p.stage2.lock();
             let leaf = table.translate(0x4000_0000).expect("guest RAM is mapped");
@@ -457,8 +459,10 @@ fn build_tree(tree: &Tree) -> Result<Vec<Partition>, BuildError> {
         .into_iter()
         .enumerate()
         .map(|(i, evtchn)| {
-            let pages = IdentityPages::preallocate(16).expect("pages");
-            build(&plan, i, GicVersion::V3, None, &mut cpus, &mut frames, &claimed, &mut vmids, config, pages, &memory, evtchn)
+            let banks = guest_banks(&plan.partitions[i], &mut frames, &claimed)?;
+            let cap = stage2_cap(&static_mappings(&plan, i, GicVersion::V3, None, &banks)?, &banks);
+            let pages = IdentityPages::new(i, heap::FNS, cap).expect("pages");
+            build(&plan, i, GicVersion::V3, None, &mut cpus, banks, &mut vmids, config, pages, &memory, evtchn)
         })
         .collect()
 }
@@ -747,4 +751,33 @@ fn a_console_byte_takes_the_fast_path_and_leaves_what_the_full_path_would() {
     p.run.lock().vpl011.write(crate::portable::vpl011::registers::IMSC, 4, 1 << 5, &mut busy).unwrap();
     p.run.lock().vpl011.write(crate::portable::vpl011::registers::ICR, 4, 1 << 5, &mut busy).unwrap();
     assert_eq!(fast::answer(p, esr, far, hpfar, &mut fast_regs, &mut fast_pc, &mut fast_buffer), fast::Fast::Full, "TX unmasked and clear");
+}
+
+#[test]
+fn stage2_keeps_the_pages_its_static_mappings_take_and_its_cap_covers_splitting_every_block() {
+    use crate::portable::memory::stage2::TablePageSource;
+    let b = build_all();
+    for p in &b.partitions {
+        let mut table = p.stage2.lock();
+        let (held, cap) = table.page_source().held();
+        assert_eq!(held, table.page_source().kept(), "what the build took is kept");
+        assert!(held <= 4, "a root and a level-2 table (and a spare) map a small bank: {held}");
+        let ram = p.banks[0].ipa;
+        assert_eq!(cap, stage2_cap(&p.static_mappings, &p.banks));
+        // Split every 2 MiB block of its RAM, as grants over all of it would: within the cap.
+        let mut ipa = ram.start();
+        while ipa < ram.end() {
+            table.unmap(AddressRange::new(ipa + 0x1000, 0x1000).unwrap()).unwrap();
+            ipa += 2 << 20;
+        }
+        assert!(table.page_source().held().0 <= cap);
+        assert!(table.page_source().available() > 0);
+        // Cleared and mapped from its static mappings again, it holds what it kept.
+        table.clear().unwrap();
+        for &(ipa, host, attributes) in &p.static_mappings {
+            table.map(ipa, host, attributes).unwrap();
+        }
+        assert_eq!(table.page_source().held().0, held);
+        assert_eq!(table.translate(ram.start() + 0x1000).unwrap().physical, p.banks[0].host + 0x1000);
+    }
 }

@@ -14,8 +14,8 @@
 //!   hoard credit.
 //! - A slice runs until the vCPU's credit falls to that of the best waiting vCPU, within
 //!   [`MIN_TIMER_US`] and [`MAX_TIMER_US`], and not less than what is left of the ratelimit.
-//! - A wake kicks an idle CPU the woken vCPU may use, else the CPU whose current vCPU has the
-//!   least credit if the woken one has more.
+//! - A wake kicks an idle CPU the woken vCPU may use (the one it last ran on first), else the
+//!   CPU whose current vCPU has the least credit if the woken one has more.
 //! - Caps: see [`super::cap`].
 //!
 //! Guarantee: no starvation. A queued vCPU's credit does not fall while it waits, the running
@@ -130,7 +130,13 @@ impl Credit2 {
             table.entries.get(i).is_some_and(|e| e.allows(slot))
                 && table.slots.get(slot).is_some_and(|s| !s.tickled)
         };
-        // An idle CPU it may use.
+        // An idle CPU it may use: first the one it last ran on (as Xen's `runq_tickle`
+        // does), where a vCPU that waited in place is still loaded and whose CPU is about to
+        // pick anyway; kicking another idle CPU would wake it for nothing.
+        let last = table.entries.get(i).and_then(|e| e.last);
+        if let Some(slot) = last.filter(|&s| allowed(table, s) && table.current(s).is_none()) {
+            return Some(slot);
+        }
         for slot in 0..table.slots.len() {
             if allowed(table, slot) && table.current(slot).is_none() {
                 return Some(slot);

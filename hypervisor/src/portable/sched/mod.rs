@@ -191,6 +191,7 @@ impl PoolScheduler {
             credit,
             budget: 0,
             group,
+            last: None,
         });
         Ok(())
     }

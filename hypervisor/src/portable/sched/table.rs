@@ -45,6 +45,8 @@ pub struct Entry {
     pub budget: i64,
     /// Index of its partition's cap group (credit2, capped partitions only).
     pub group: Option<usize>,
+    /// The slot it last ran on (credit2 wakes it there first when that CPU is idle).
+    pub last: Option<usize>,
 }
 
 impl Entry {
@@ -181,6 +183,7 @@ impl Table {
             return;
         };
         e.state = State::Running(slot);
+        e.last = Some(slot);
         e.stats.runs = e.stats.runs.saturating_add(1);
         s.current = Some(i);
         s.run_start = now;

@@ -182,7 +182,7 @@ fn setup_table(env: &mut impl Environment, caller: &Caller<'_>, uop: u64) -> i64
     }
     let (dom, nr_frames, frame_list) = args::setup_table_request(&request);
     let me = index(caller);
-    let grown = with_grants(env, |g, _, _| g.setup_table(me, dom, nr_frames).map(|_| ()));
+    let grown = with_grants(env, |g, mem, _| g.setup_table(me, dom, nr_frames, &mut { mem }).map(|_| ()));
     let mut status = match grown.unwrap_or(Err(GrantStatus::GeneralError)) {
         Ok(()) => GrantStatus::Okay,
         Err(status) => status,
@@ -291,7 +291,7 @@ fn get_status_frames(env: &mut impl Environment, caller: &Caller<'_>, uop: u64) 
 /// at guest frame `gpfn` (domain and map-space checks done by the caller).
 pub fn add_grant_frame(env: &mut impl Environment, caller: &Caller<'_>, idx: u64, gpfn: u64) -> i64 {
     let me = index(caller);
-    match with_grants(env, |g, _, s2| g.map_table_frame(me, idx, gpfn, &mut { s2 })) {
+    match with_grants(env, |g, mem, s2| g.map_table_frame(me, idx, gpfn, &mut { s2 }, &mut { mem })) {
         Some(Ok(())) => 0,
         Some(Err(e)) => e.to_return(),
         None => -errno::ENOSYS,
@@ -364,8 +364,8 @@ fn extents(env: &mut impl Environment, caller: &Caller<'_>, call: &Hypercall, di
         *slot = u64::from_le_bytes(gfn);
     }
     let me = index(caller);
-    let progress = with_grants(env, |g, _, s2| {
-        g.reservation(me, direction, &reservation, start, |i| if i < readable { i.checked_sub(start).and_then(|k| list.get(k as usize)).copied() } else { None }, &mut { s2 })
+    let progress = with_grants(env, |g, mem, s2| {
+        g.reservation(me, direction, &reservation, start, |i| if i < readable { i.checked_sub(start).and_then(|k| list.get(k as usize)).copied() } else { None }, &mut { s2 }, &mut { mem })
     });
     match progress {
         Some(Ok(Progress::Continue { done: next })) => {

@@ -36,7 +36,7 @@ fn query_size_and_defaults() {
     let w = World::with_limits(1, limits);
     assert_eq!(w.grants.query_size(0, DOMID_SELF).unwrap().max_frames, 4);
     assert_eq!(
-        w.grants.table(0).unwrap().maptrack_capacity(),
+        w.grants.table(0).unwrap().maptrack_limit() as usize,
         256,
         "2 frames of 256, capped by RAM pages"
     );
@@ -52,23 +52,23 @@ fn setup_table_grows_and_lists_frames() {
         },
     );
     assert_eq!(
-        w.grants.setup_table(0, DOMID_SELF, 5).err(),
+        w.grants.setup_table(0, DOMID_SELF, 5, &mut w.mem).err(),
         Some(GrantStatus::GeneralError)
     );
     assert_eq!(
-        w.grants.setup_table(0, DOM2, 1).err(),
+        w.grants.setup_table(0, DOM2, 1, &mut w.mem).err(),
         Some(GrantStatus::PermissionDenied)
     );
     assert_eq!(
-        w.grants.setup_table(0, 7, 1).err(),
+        w.grants.setup_table(0, 7, 1, &mut w.mem).err(),
         Some(GrantStatus::BadDomain)
     );
-    w.grants.map_table_frame(0, 1, WIN + 1, &mut w.s2).unwrap();
-    let list: Vec<u64> = w.grants.setup_table(0, DOMID_SELF, 3).unwrap().collect();
+    w.grants.map_table_frame(0, 1, WIN + 1, &mut w.s2, &mut w.mem).unwrap();
+    let list: Vec<u64> = w.grants.setup_table(0, DOMID_SELF, 3, &mut w.mem).unwrap().collect();
     assert_eq!(list, vec![INVALID_GFN, WIN + 1, INVALID_GFN]);
     assert_eq!(w.grants.table(0).unwrap().frames(), 3);
     assert_eq!(w.grants.table(0).unwrap().entries(), 3 * 512);
-    let none: Vec<u64> = w.grants.setup_table(0, DOMID_SELF, 0).unwrap().collect();
+    let none: Vec<u64> = w.grants.setup_table(0, DOMID_SELF, 0, &mut w.mem).unwrap().collect();
     assert!(none.is_empty());
     assert_eq!(w.grants.table(0).unwrap().frames(), 3, "never shrinks");
 }
@@ -101,29 +101,29 @@ fn table_frames_in_the_window() {
             max_maptrack_frames: 1,
         },
     );
-    w.grants.map_table_frame(0, 0, WIN, &mut w.s2).unwrap();
+    w.grants.map_table_frame(0, 0, WIN, &mut w.s2, &mut w.mem).unwrap();
     assert_eq!(w.s2.at(0, WIN), Some(Mapped::TableFrame(0)));
     assert_eq!(
-        w.grants.map_table_frame(0, 4, WIN + 4, &mut w.s2),
+        w.grants.map_table_frame(0, 4, WIN + 4, &mut w.s2, &mut w.mem),
         Err(Errno::Einval),
         "past max_grant_frames"
     );
     assert_eq!(
-        w.grants.map_table_frame(0, u64::MAX, WIN, &mut w.s2),
+        w.grants.map_table_frame(0, u64::MAX, WIN, &mut w.s2, &mut w.mem),
         Err(Errno::Einval)
     );
     assert_eq!(
-        w.grants.map_table_frame(0, MAPIDX_STATUS, WIN, &mut w.s2),
+        w.grants.map_table_frame(0, MAPIDX_STATUS, WIN, &mut w.s2, &mut w.mem),
         Err(Errno::Einval),
         "v2 status frame"
     );
     assert_eq!(
-        w.grants.map_table_frame(0, 1, RAM_GFN, &mut w.s2),
+        w.grants.map_table_frame(0, 1, RAM_GFN, &mut w.s2, &mut w.mem),
         Err(Errno::Einval),
         "over RAM"
     );
     assert_eq!(
-        w.grants.map_table_frame(0, 1, WIN + 4096, &mut w.s2),
+        w.grants.map_table_frame(0, 1, WIN + 4096, &mut w.s2, &mut w.mem),
         Err(Errno::Einval),
         "past the window"
     );
@@ -132,15 +132,15 @@ fn table_frames_in_the_window() {
         Some(true)
     );
     // Moving frame 0 unmaps its old place; frame 3 grows the table to 4 frames.
-    w.grants.map_table_frame(0, 0, WIN + 8, &mut w.s2).unwrap();
+    w.grants.map_table_frame(0, 0, WIN + 8, &mut w.s2, &mut w.mem).unwrap();
     assert_eq!(w.s2.at(0, WIN), None);
-    w.grants.map_table_frame(0, 3, WIN + 8, &mut w.s2).unwrap();
+    w.grants.map_table_frame(0, 3, WIN + 8, &mut w.s2, &mut w.mem).unwrap();
     assert_eq!(w.s2.at(0, WIN + 8), Some(Mapped::TableFrame(3)));
     assert_eq!(w.grants.table(0).unwrap().frame_gfn(0), None, "displaced");
     assert_eq!(w.grants.table(0).unwrap().frames(), 4);
     w.s2.full = true;
     assert_eq!(
-        w.grants.map_table_frame(0, 1, WIN + 1, &mut w.s2),
+        w.grants.map_table_frame(0, 1, WIN + 1, &mut w.s2, &mut w.mem),
         Err(Errno::Enomem)
     );
 }

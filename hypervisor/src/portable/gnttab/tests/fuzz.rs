@@ -99,7 +99,7 @@ fn step(w: &mut World, rng: &mut Rng, ok: &mut [u32; 3]) {
             };
             let to = (1 + rng.small(n as u64)) as u16;
             let at = u64::from(gref).wrapping_mul(abi::ENTRY_SIZE);
-            if at < w.mem.max_offset {
+            if w.grants.table(p).is_some_and(|t| at < u64::from(t.frames()) * PAGE_SIZE) {
                 w.mem
                     .grant(p, gref, flags, to, RAM_GFN.wrapping_add(page) as u32);
             }
@@ -161,19 +161,19 @@ fn step(w: &mut World, rng: &mut Rng, ok: &mut [u32; 3]) {
             let order = rng.small(3) as u32;
             let pm = w.grants.table_mut(p).unwrap().physmap_mut();
             let _ = if rng.next().is_multiple_of(2) {
-                pm.decrease(p, RAM_GFN.wrapping_add(page), order, &mut w.s2)
+                pm.decrease(p, RAM_GFN.wrapping_add(page), order, &mut w.s2, &mut w.mem)
             } else {
-                pm.populate(p, RAM_GFN.wrapping_add(page), order, &mut w.s2)
+                pm.populate(p, RAM_GFN.wrapping_add(page), order, &mut w.s2, &mut w.mem)
             };
         }
         7 => {
             let gfn = (WINDOW_BASE / PAGE_SIZE).wrapping_add(rng.small(6));
-            let _ = w.grants.map_table_frame(p, rng.small(6), gfn, &mut w.s2);
+            let _ = w.grants.map_table_frame(p, rng.small(6), gfn, &mut w.s2, &mut w.mem);
         }
         8 => {
             let _ = w
                 .grants
-                .setup_table(p, dom, rng.small(6) as u32)
+                .setup_table(p, dom, rng.small(6) as u32, &mut w.mem)
                 .map(|l| l.count());
         }
         _ => {

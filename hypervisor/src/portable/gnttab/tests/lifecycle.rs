@@ -19,10 +19,10 @@ fn stopping_a_granter_removes_its_pages_everywhere() {
         .table_mut(0)
         .unwrap()
         .physmap_mut()
-        .decrease(0, RAM_GFN + 40, 1, &mut w.s2)
+        .decrease(0, RAM_GFN + 40, 1, &mut w.s2, &mut w.mem)
         .unwrap();
     w.grants
-        .map_table_frame(0, 0, WINDOW_BASE / PAGE_SIZE, &mut w.s2)
+        .map_table_frame(0, 0, WINDOW_BASE / PAGE_SIZE, &mut w.s2, &mut w.mem)
         .unwrap();
     let revoked = w.stop(0);
     assert_eq!(revoked, Revoked { foreign: 2, own: 1 });
@@ -66,34 +66,6 @@ fn stopping_a_granter_removes_its_pages_everywhere() {
 }
 
 #[test]
-fn bookkeeping_bytes_cover_what_a_table_allocates() {
-    use super::table::Active;
-    use core::mem::size_of;
-    let bank = Bank {
-        guest: RAM,
-        host: host_base(0),
-        size: RAM_PAGES * PAGE_SIZE,
-    };
-    let limits = [
-        Limits::from_plan(None, None),
-        Limits::from_plan(Some(1), Some(1)),
-        Limits::from_plan(Some(0), Some(0)),
-        Limits::from_plan(Some(u32::MAX), Some(u32::MAX)),
-    ];
-    for limits in limits {
-        let t = GrantTable::new(limits, &[bank]).unwrap();
-        let used = t.frame_gfns.capacity() * size_of::<Option<u64>>()
-            + t.active.capacity() * size_of::<Active>()
-            + t.maptrack.capacity() * size_of::<Option<Mapping>>()
-            + t.free_handles.capacity() * size_of::<u32>()
-            + t.physmap.heap_bytes();
-        let carved = GrantTable::bookkeeping_bytes(limits, &[bank]);
-        assert!(carved >= used as u64 + 6 * 16, "{limits:?}: {carved} < {used}");
-        assert!(carved <= used as u64 + 4096, "{limits:?}: {carved} is far above {used}");
-    }
-}
-
-#[test]
 fn stopping_a_partition_with_every_page_present_touches_no_stage2_entry() {
     let mut w = World::new(2);
     let before = w.s2.entries.clone();
@@ -108,7 +80,7 @@ fn stopping_a_partition_with_every_page_present_touches_no_stage2_entry() {
         .table_mut(0)
         .unwrap()
         .physmap_mut()
-        .decrease(0, RAM_GFN + 7, 0, &mut w.s2)
+        .decrease(0, RAM_GFN + 7, 0, &mut w.s2, &mut w.mem)
         .unwrap();
     assert_eq!(w.s2.at(0, RAM_GFN + 7), None);
     assert_eq!(w.stop(0), Revoked::default());

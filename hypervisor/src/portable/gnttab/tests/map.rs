@@ -142,7 +142,7 @@ fn status_codes_in_xens_order() {
         .table_mut(1)
         .unwrap()
         .physmap_mut()
-        .populate(1, RAM_GFN + 10, 0, &mut w.s2)
+        .populate(1, RAM_GFN + 10, 0, &mut w.s2, &mut w.mem)
         .unwrap();
     // A guest-available flag bit: Arm's host mapping refuses it.
     assert_eq!(
@@ -358,7 +358,7 @@ fn handles_are_reused() {
         .table_mut(1)
         .unwrap()
         .physmap_mut()
-        .populate(1, RAM_GFN + 10, 0, &mut w.s2)
+        .populate(1, RAM_GFN + 10, 0, &mut w.s2, &mut w.mem)
         .unwrap();
     assert_eq!(w.map(1, DOM1, 1, 10, RW), Ok(0));
 }

@@ -4,14 +4,18 @@
 mod control;
 mod copy;
 mod fuzz;
+mod growth;
 mod lifecycle;
 mod map;
 mod reservation;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::abi::{gtf, ENTRY_SIZE, PAGE_SIZE};
 use super::*;
+use crate::portable::memory::page_pool::fake::HeapPages;
+use crate::portable::memory::page_pool::PageSource;
+use core::ptr::NonNull;
 
 /// Guest RAM of every partition: 1 MiB at 0x4000_0000.
 pub const RAM: u64 = 0x4000_0000;
@@ -28,7 +32,12 @@ pub fn host_base(p: usize) -> u64 {
 pub struct FakeMemory {
     pub table: BTreeMap<(usize, u64), u32>,
     pub bytes: BTreeMap<u64, u8>,
-    pub max_offset: u64,
+    /// Grant frames backed, by (partition, index).
+    pub frames: BTreeSet<(usize, u32)>,
+    /// Pages the tables grew by (their bookkeeping; frames are counted in `frames`).
+    pub pages: HeapPages,
+    /// Refuse to back more frames than this per partition (a cap or host RAM run out).
+    pub frame_limit: Option<u32>,
     /// Values the "guest" writes over a word on each compare-exchange (a racing guest).
     pub racing: Option<(usize, u64)>,
 }
@@ -50,16 +59,21 @@ impl FakeMemory {
         self.word(p, u64::from(gref) * ENTRY_SIZE) as u16
     }
 
-    fn check(&self, offset: u64) -> Result<(), MemoryError> {
+    fn check(&self, p: usize, offset: u64) -> Result<(), MemoryError> {
         assert!(
             offset.is_multiple_of(4),
             "unaligned table access {offset:#x}"
         );
         assert!(
-            offset < self.max_offset,
-            "table access {offset:#x} past max_grant_frames"
+            self.frames.contains(&(p, (offset / PAGE_SIZE) as u32)),
+            "table access {offset:#x} of partition {p} outside the frames it has"
         );
         Ok(())
+    }
+
+    /// Frames partition `p` has backed.
+    pub fn frames_of(&self, p: usize) -> usize {
+        self.frames.iter().filter(|(q, _)| *q == p).count()
     }
 
     pub fn byte(&self, address: u64) -> u8 {
@@ -67,9 +81,37 @@ impl FakeMemory {
     }
 }
 
+// SAFETY: the heap pages' promises.
+unsafe impl PageSource for FakeMemory {
+    fn take_page(&mut self, owner: usize) -> Option<NonNull<u8>> {
+        self.pages.take_page(owner)
+    }
+    unsafe fn give_page(&mut self, owner: usize, page: NonNull<u8>) {
+        // SAFETY: passed on.
+        unsafe { self.pages.give_page(owner, page) }
+    }
+}
+
 impl GrantMemory for FakeMemory {
+    fn add_frame(&mut self, p: usize, index: u32) -> Result<(), MemoryError> {
+        if self.frames.contains(&(p, index)) {
+            return Ok(());
+        }
+        if self.frame_limit.is_some_and(|limit| self.frames_of(p) as u32 >= limit) {
+            return Err(MemoryError::NoPage { partition: p, index });
+        }
+        self.frames.insert((p, index));
+        // A new frame is zeroed.
+        for offset in (u64::from(index) * PAGE_SIZE..u64::from(index + 1) * PAGE_SIZE).step_by(4) {
+            self.table.remove(&(p, offset));
+        }
+        Ok(())
+    }
+    fn remove_frames(&mut self, p: usize, first: u32) {
+        self.frames.retain(|&(q, i)| q != p || i < first);
+    }
     fn load(&mut self, p: usize, offset: u64) -> Result<u32, MemoryError> {
-        self.check(offset)?;
+        self.check(p, offset)?;
         Ok(self.word(p, offset))
     }
     fn compare_exchange(
@@ -79,7 +121,7 @@ impl GrantMemory for FakeMemory {
         current: u32,
         new: u32,
     ) -> Result<u32, MemoryError> {
-        self.check(offset)?;
+        self.check(p, offset)?;
         if self.racing == Some((p, offset)) {
             // The guest flips its readonly bit between every read and update.
             let w = self.word(p, offset) ^ u32::from(gtf::PWT);
@@ -92,7 +134,7 @@ impl GrantMemory for FakeMemory {
         Ok(old)
     }
     fn fetch_and(&mut self, p: usize, offset: u64, bits: u32) -> Result<u32, MemoryError> {
-        self.check(offset)?;
+        self.check(p, offset)?;
         let old = self.word(p, offset);
         self.table.insert((p, offset), old & bits);
         Ok(old)
@@ -195,17 +237,20 @@ impl World {
                     host: host_base(p),
                     size: RAM_PAGES * PAGE_SIZE,
                 };
-                GrantTable::new(limits, &[bank]).unwrap()
+                GrantTable::new(p, limits, &[bank]).unwrap()
             })
             .collect();
-        World {
+        let mut world = World {
             grants: Grants::new(tables),
-            mem: FakeMemory {
-                max_offset: u64::from(limits.max_grant_frames) * PAGE_SIZE,
-                ..FakeMemory::default()
-            },
+            mem: FakeMemory::default(),
             s2: FakeStage2::new(n),
+        };
+        for p in 0..n {
+            if limits.max_grant_frames > 0 {
+                assert!(world.grants.start_table(p, &mut world.mem));
+            }
         }
+        world
     }
 
     /// Partition `granter` grants its page `page` (index in its RAM) to `to` as `gref`.

@@ -2,10 +2,6 @@
 
 use super::*;
 
-fn physmap(w: &mut World, p: usize) -> &mut Physmap {
-    w.grants.table_mut(p).unwrap().physmap_mut()
-}
-
 #[test]
 fn give_back_and_take_again() {
     let mut w = World::new(1);
@@ -14,8 +10,8 @@ fn give_back_and_take_again() {
         RAM_PAGES
     );
     let mut s2 = FakeStage2::new(1);
-    physmap(&mut w, 0)
-        .decrease(0, RAM_GFN + 8, 2, &mut s2)
+    w.grants.table_mut(0).unwrap().physmap_mut()
+        .decrease(0, RAM_GFN + 8, 2, &mut s2, &mut w.mem)
         .unwrap();
     for i in 8..12 {
         assert_eq!(s2.at(0, RAM_GFN + i), None);
@@ -28,8 +24,8 @@ fn give_back_and_take_again() {
         w.grants.table(0).unwrap().physmap().total_pages(),
         RAM_PAGES
     );
-    physmap(&mut w, 0)
-        .populate(0, RAM_GFN + 8, 1, &mut s2)
+    w.grants.table_mut(0).unwrap().physmap_mut()
+        .populate(0, RAM_GFN + 8, 1, &mut s2, &mut w.mem)
         .unwrap();
     assert_eq!(
         s2.at(0, RAM_GFN + 9),
@@ -46,49 +42,49 @@ fn give_back_and_take_again() {
 fn refusals() {
     let mut w = World::new(1);
     let mut s2 = FakeStage2::new(1);
-    let pm = physmap(&mut w, 0);
+    let pm = w.grants.table_mut(0).unwrap().physmap_mut();
     assert_eq!(
-        pm.populate(0, RAM_GFN, 0, &mut s2),
+        pm.populate(0, RAM_GFN, 0, &mut s2, &mut w.mem),
         Err(Refusal::Exhausted { gfn: RAM_GFN })
     );
     assert_eq!(
-        pm.decrease(0, RAM_GFN, 10, &mut s2),
+        pm.decrease(0, RAM_GFN, 10, &mut s2, &mut w.mem),
         Err(Refusal::ExtentOrder { order: 10 })
     );
     assert_eq!(
-        pm.decrease(0, 0, 0, &mut s2),
+        pm.decrease(0, 0, 0, &mut s2, &mut w.mem),
         Err(Refusal::NotRam { gfn: 0 })
     );
     assert_eq!(
-        pm.populate(0, u64::MAX, 0, &mut s2),
+        pm.populate(0, u64::MAX, 0, &mut s2, &mut w.mem),
         Err(Refusal::NotRam { gfn: u64::MAX })
     );
     assert_eq!(
-        pm.decrease(0, u64::MAX, 3, &mut s2),
+        pm.decrease(0, u64::MAX, 3, &mut s2, &mut w.mem),
         Err(Refusal::NotRam { gfn: u64::MAX })
     );
     // The last pages of RAM and one past: the first three go, then it stops.
     let last = RAM_GFN + RAM_PAGES - 3;
     assert_eq!(
-        pm.decrease(0, last, 2, &mut s2),
+        pm.decrease(0, last, 2, &mut s2, &mut w.mem),
         Err(Refusal::NotRam {
             gfn: RAM_GFN + RAM_PAGES
         })
     );
     assert_eq!(pm.present_pages(), RAM_PAGES - 3);
     assert_eq!(
-        pm.decrease(0, last, 0, &mut s2),
+        pm.decrease(0, last, 0, &mut s2, &mut w.mem),
         Err(Refusal::NotPopulated { gfn: last })
     );
     // Populating an extent with a present page in it changes nothing.
     assert_eq!(
-        pm.populate(0, last - 1, 1, &mut s2),
+        pm.populate(0, last - 1, 1, &mut s2, &mut w.mem),
         Err(Refusal::Exhausted { gfn: last - 1 })
     );
     assert_eq!(s2.at(0, last), None);
     s2.full = true;
     assert_eq!(
-        pm.populate(0, last, 1, &mut s2),
+        pm.populate(0, last, 1, &mut s2, &mut w.mem),
         Err(Refusal::Stage2 { gfn: last })
     );
     assert_eq!(pm.page(last), Some(Page::Ballooned));
@@ -108,13 +104,13 @@ fn a_grant_mapped_page_is_not_given_back() {
     w.grant(0, 1, 1, 3, false);
     let h = w.map(1, DOM1, 1, 10, abi::gntmap::HOST_MAP).unwrap();
     let mut s2 = FakeStage2::new(2);
-    let pm = physmap(&mut w, 1);
+    let pm = w.grants.table_mut(1).unwrap().physmap_mut();
     assert_eq!(
-        pm.decrease(1, RAM_GFN + 10, 0, &mut s2),
+        pm.decrease(1, RAM_GFN + 10, 0, &mut s2, &mut w.mem),
         Err(Refusal::GrantMapped { gfn: RAM_GFN + 10 })
     );
     assert_eq!(
-        pm.populate(1, RAM_GFN + 10, 0, &mut s2),
+        pm.populate(1, RAM_GFN + 10, 0, &mut s2, &mut w.mem),
         Err(Refusal::GrantMapped { gfn: RAM_GFN + 10 })
     );
     assert_eq!(
@@ -126,8 +122,8 @@ fn a_grant_mapped_page_is_not_given_back() {
     // The granter gives back its granted page: it cannot be granted anew, but a pinned one
     // stays mapped (its frame stays reserved for the granter).
     let h = w.map(1, DOM1, 1, 11, abi::gntmap::HOST_MAP).unwrap();
-    physmap(&mut w, 0)
-        .decrease(0, RAM_GFN + 3, 0, &mut s2)
+    w.grants.table_mut(0).unwrap().physmap_mut()
+        .decrease(0, RAM_GFN + 3, 0, &mut s2, &mut w.mem)
         .unwrap();
     assert!(matches!(w.s2.at(1, RAM_GFN + 11), Some(Mapped::Ram(..))));
     w.unmap(1, h, 11).unwrap();
@@ -144,7 +140,7 @@ fn banks_must_be_aligned() {
         host: 0x1_0000_0000,
         size: PAGE_SIZE,
     };
-    assert_eq!(Physmap::new(&[bad]).err(), Some(BankError { bank: bad }));
+    assert_eq!(Physmap::new(&[bad]).err(), Some(TableError::Bank(BankError { bank: bad })));
     let wraps = Bank {
         guest: u64::MAX - 0xfff,
         host: 0,
@@ -194,11 +190,11 @@ fn whole_calls_in_pieces() {
     let a = args(100, 0, DOMID_SELF);
     let first = w
         .grants
-        .reservation(0, Direction::Decrease, &a, 0, read, &mut w.s2);
+        .reservation(0, Direction::Decrease, &a, 0, read, &mut w.s2, &mut w.mem);
     assert_eq!(first, Ok(Progress::Continue { done: 64 }));
     let rest = w
         .grants
-        .reservation(0, Direction::Decrease, &a, 64, read, &mut w.s2);
+        .reservation(0, Direction::Decrease, &a, 64, read, &mut w.s2, &mut w.mem);
     assert_eq!(rest, Ok(Progress::Finished { done: 100 }));
     assert_eq!(
         w.grants.reservation_pages(0, DOMID_SELF, true),
@@ -215,7 +211,7 @@ fn whole_calls_in_pieces() {
         &args(2, 0, DOMID_SELF),
         0,
         |i| more.get(i as usize).copied(),
-        &mut w.s2,
+        &mut w.s2, &mut w.mem
     );
     assert_eq!(
         p,
@@ -231,7 +227,7 @@ fn whole_calls_in_pieces() {
         &args(5, 0, DOMID_SELF),
         0,
         |_| None,
-        &mut w.s2,
+        &mut w.s2, &mut w.mem
     );
     assert_eq!(
         p,
@@ -247,13 +243,13 @@ fn whole_calls_in_pieces() {
             &args(1, 0, DOM2),
             0,
             read,
-            &mut w.s2
+            &mut w.s2, &mut w.mem
         ),
         Err(Errno::Eperm)
     );
     assert_eq!(
         w.grants
-            .reservation(0, Direction::Populate, &args(1, 0, 77), 0, read, &mut w.s2),
+            .reservation(0, Direction::Populate, &args(1, 0, 77), 0, read, &mut w.s2, &mut w.mem),
         Err(Errno::Esrch)
     );
     // A huge count is handled 64 at a time; a start past the end finishes at once.
@@ -263,7 +259,7 @@ fn whole_calls_in_pieces() {
         &args(u64::MAX, 10, DOMID_SELF),
         0,
         read,
-        &mut w.s2,
+        &mut w.s2, &mut w.mem
     );
     assert_eq!(
         p,
@@ -278,7 +274,7 @@ fn whole_calls_in_pieces() {
         &args(3, 0, DOMID_SELF),
         5,
         read,
-        &mut w.s2,
+        &mut w.s2, &mut w.mem
     );
     assert_eq!(p, Ok(Progress::Finished { done: 5 }));
 }

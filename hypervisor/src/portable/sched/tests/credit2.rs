@@ -186,6 +186,21 @@ fn a_wake_preempts_the_poorest_current_or_takes_an_idle_cpu() {
 }
 
 #[test]
+fn a_wake_goes_to_the_idle_cpu_the_vcpu_last_ran_on() {
+    let mut sim = Sim::new(Scheduler::Credit2, &[0, 1]);
+    let (a, b) = (vcpu(0, 0), vcpu(1, 0));
+    sim.add(a, params());
+    sim.add(b, params());
+    assert_eq!(sim.wake(a), Some(0));
+    assert_eq!(sim.wake(b), Some(1));
+    sim.run_until(ms(1));
+    sim.sleep(a);
+    sim.sleep(b);
+    assert_eq!(sim.wake(b), Some(1), "CPU 0 is idle too, but b waited on CPU 1");
+    assert_eq!(sim.wake(a), Some(0));
+}
+
+#[test]
 fn a_poorer_wake_preempts_nothing() {
     let mut sim = Sim::new(Scheduler::Credit2, &[0]);
     let (rich, poor) = (vcpu(0, 0), vcpu(1, 0));

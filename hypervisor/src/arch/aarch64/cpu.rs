@@ -20,41 +20,49 @@ pub fn mpidr() -> u64 {
     MPIDR_EL1.get() & 0xff_00ff_ffff
 }
 
-/// Runs the data cache maintenance instruction `$op` (by virtual address) on every line
-/// holding `$start..$start + $len`, 16 lines a loop iteration (2.1 instructions a line, where
-/// a loop of one line an iteration took 4), then `DSB SY`.
-macro_rules! each_line {
-    ($op:literal, $start:expr, $len:expr) => {{
-        let (start, len): (u64, u64) = ($start, $len);
-        let line = dcache_line();
-        let first = start & !(line - 1);
-        let lines = start.saturating_add(len).saturating_sub(first).div_ceil(line);
-        let (iterations, rest) = (lines / 16, lines % 16);
-        let mut address = first;
-        // SAFETY: the caller's contract for `$op` (cleaning writes dirty data back and changes
-        // no memory contents; invalidating is only for lines whose data memory holds).
+/// Runs the data cache maintenance instruction `$op` `$count` times on the operand `$first`,
+/// `$first + $step`, ...: 16 a loop iteration (2.1 instructions each, where a loop of one an
+/// iteration took 4). The caller states why `$op` on those operands is sound.
+macro_rules! dc_strided {
+    ($op:literal, $first:expr, $step:expr, $count:expr) => {{
+        let (mut operand, step, count): (u64, u64, u64) = ($first, $step, $count);
+        let (iterations, rest) = (count / 16, count % 16);
+        // SAFETY: the caller's contract for `$op` on these operands.
         unsafe {
             asm!(
                 "cbz {n}, 2f",
                 "1:",
                 ".rept 16",
                 concat!("dc ", $op, ", {a}"),
-                "add {a}, {a}, {line}",
+                "add {a}, {a}, {step}",
                 ".endr",
                 "subs {n}, {n}, #1",
                 "b.ne 1b",
                 "2:",
-                a = inout(reg) address,
+                a = inout(reg) operand,
                 n = inout(reg) iterations => _,
-                line = in(reg) line,
+                step = in(reg) step,
                 options(nostack),
             );
         }
         for _ in 0..rest {
             // SAFETY: as above.
-            unsafe { asm!(concat!("dc ", $op, ", {}"), in(reg) address, options(nostack, preserves_flags)) };
-            address += line;
+            unsafe { asm!(concat!("dc ", $op, ", {}"), in(reg) operand, options(nostack, preserves_flags)) };
+            operand += step;
         }
+    }};
+}
+
+/// Runs the data cache maintenance instruction `$op` (by virtual address) on every line
+/// holding `$start..$start + $len`, then `DSB SY`. Cleaning writes dirty data back and changes
+/// no memory contents; invalidating is only for lines whose data memory holds.
+macro_rules! each_line {
+    ($op:literal, $start:expr, $len:expr) => {{
+        let (start, len): (u64, u64) = ($start, $len);
+        let line = dcache_line();
+        let first = start & !(line - 1);
+        let lines = start.saturating_add(len).saturating_sub(first).div_ceil(line);
+        dc_strided!($op, first, line, lines);
         // SAFETY: a barrier has no memory-safety effect.
         unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
     }};
@@ -272,32 +280,9 @@ pub fn clean_invalidate_dcache_all() {
         // Consecutive sets of one way differ by one line in the operand.
         let step = 1u64 << geometry.line_shift;
         for way in 0..geometry.ways {
-            let (iterations, rest) = (geometry.sets / 16, geometry.sets % 16);
-            let mut operand = geometry.operand(level, 0, way);
-            // SAFETY: clean and invalidate writes dirty data back before discarding it, so no
-            // memory contents change. 16 sets a loop iteration (2.1 instructions a set).
-            unsafe {
-                asm!(
-                    "cbz {n:w}, 2f",
-                    "1:",
-                    ".rept 16",
-                    "dc cisw, {op}",
-                    "add {op}, {op}, {step}",
-                    ".endr",
-                    "subs {n:w}, {n:w}, #1",
-                    "b.ne 1b",
-                    "2:",
-                    op = inout(reg) operand,
-                    n = inout(reg) iterations => _,
-                    step = in(reg) step,
-                    options(nostack),
-                );
-            }
-            for _ in 0..rest {
-                // SAFETY: as above.
-                unsafe { asm!("dc cisw, {}", in(reg) operand, options(nostack, preserves_flags)) };
-                operand += step;
-            }
+            // Clean and invalidate writes dirty data back before discarding it, so no memory
+            // contents change.
+            dc_strided!("cisw", geometry.operand(level, 0, way), step, u64::from(geometry.sets));
         }
     }
     // SAFETY: barriers have no memory-safety effect.

@@ -9,6 +9,8 @@ pub mod operator;
 pub mod partition;
 pub mod psci;
 pub mod sched;
+#[cfg(test)]
+pub mod test_rng;
 pub mod trap;
 pub mod vcpu;
 pub mod vgic;

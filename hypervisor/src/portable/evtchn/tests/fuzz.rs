@@ -4,24 +4,15 @@
 use super::*;
 use crate::portable::evtchn::abi::{op, DOMID_SELF};
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
+use crate::portable::test_rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Mostly small values, sometimes anything.
-    fn value(&mut self) -> u32 {
-        match self.next() % 8 {
-            0 => self.next() as u32,
-            1 => 1023 + (self.next() % 3) as u32,
-            _ => (self.next() % 80) as u32,
-        }
+/// Mostly small values (ports, vCPUs), sometimes just past the 2-level ABI's 1024 ports,
+/// sometimes anything.
+fn value(rng: &mut Rng) -> u32 {
+    match rng.below(8) {
+        0 => rng.word() as u32,
+        1 => 1023 + rng.below(3) as u32,
+        _ => rng.below(80) as u32,
     }
 }
 
@@ -52,61 +43,61 @@ fn check_invariants(w: &World) {
 }
 
 fn random_op(w: &mut World, rng: &mut Rng) {
-    let p = (rng.next() % 2) as usize;
-    let (a, b) = (rng.value(), rng.value());
-    let dom = match rng.next() % 4 {
+    let p = (rng.word() % 2) as usize;
+    let (a, b) = (value(rng), value(rng));
+    let dom = match rng.word() % 4 {
         0 => DOMID_SELF,
-        1 => rng.next() as u16,
-        _ => (rng.next() % 3) as u16,
+        1 => rng.word() as u16,
+        _ => (rng.word() % 3) as u16,
     };
     let mut fx = Effects::default();
     let (t, m) = (&mut w.tables[p], &mut w.mems[p]);
     let _ = &mut fx;
-    match (rng.next() % 18) as u32 {
+    match (rng.word() % 18) as u32 {
         op::BIND_INTERDOMAIN => drop(w.bind_interdomain(p, dom, a)),
         op::BIND_VIRQ => drop(t.bind_virq(a % 30, b % 4, m)),
         op::CLOSE => drop(w.close(p, a)),
         op::SEND => drop(w.send(p, a)),
         op::STATUS => drop(resolve_domid(dom, p, 2).map(|d| w.tables[d].status(p, a))),
-        op::ALLOC_UNBOUND => drop(w.alloc_unbound(p, dom, rng.next() as u16)),
+        op::ALLOC_UNBOUND => drop(w.alloc_unbound(p, dom, rng.word() as u16)),
         op::BIND_IPI => drop(t.bind_ipi(a % 4, m)),
         op::BIND_VCPU => drop(t.bind_vcpu(a, b % 4)),
         op::UNMASK => drop(w.unmask(p, a)),
         op::RESET => {
-            if rng.next().is_multiple_of(8) {
+            if rng.word().is_multiple_of(8) {
                 w.reset(p)
             }
         }
         op::INIT_CONTROL => {
-            let gfn = if rng.next().is_multiple_of(2) {
+            let gfn = if rng.word().is_multiple_of(2) {
                 SHARED_GFN + 1
             } else {
-                rng.next()
+                rng.word()
             };
             let _ = t.init_control(gfn, a, b % 4, m);
         }
         op::EXPAND_ARRAY => {
-            let gfn = SHARED_GFN + 2 + rng.next() % 200;
+            let gfn = SHARED_GFN + 2 + rng.word() % 200;
             let _ = t.expand_array(gfn, m, &mut fx);
         }
         op::SET_PRIORITY => drop(t.set_priority(a, b % 20)),
         15 => {
-            let address = match rng.next() % 3 {
-                0 => rng.next(),
+            let address = match rng.word() % 3 {
+                0 => rng.word(),
                 1 => u64::MAX - 7,
                 _ => RAM + 0x3000,
             };
-            let _ = t.set_vcpu_info((rng.next() % 3) as u16, address);
+            let _ = t.set_vcpu_info((rng.word() % 3) as u16, address);
         }
         16 => t.raise_virq(a % 30, (b % 3) as u16, m, &mut fx),
         _ => {
             // The guest scribbles over its own event memory.
-            let address = SHARED + 4 * (rng.next() % 2048);
-            let value = rng.next() as u32;
+            let address = SHARED + 4 * (rng.word() % 2048);
+            let value = rng.word() as u32;
             w.mems[p].set(address, value);
         }
     }
-    if rng.next().is_multiple_of(500) {
+    if rng.word().is_multiple_of(500) {
         w.stop(p);
         w.tables[p].set_shared_info(Some(SHARED)).unwrap();
     }

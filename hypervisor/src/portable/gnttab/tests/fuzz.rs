@@ -5,23 +5,7 @@
 use super::*;
 use crate::portable::gnttab::abi::{gntcopy, gntmap, DOMID_SELF, WINDOW_BASE};
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn small(&mut self, n: u64) -> u64 {
-        match self.next() % 16 {
-            0 => self.next(),
-            _ => self.next() % n,
-        }
-    }
-}
+use crate::portable::test_rng::Rng;
 
 fn check(w: &World) {
     let n = w.grants.len();
@@ -77,23 +61,23 @@ fn check(w: &World) {
 
 fn step(w: &mut World, rng: &mut Rng, ok: &mut [u32; 3]) {
     let n = w.grants.len();
-    let p = (rng.next() % n as u64) as usize;
-    let dom = match rng.next() % 8 {
+    let p = (rng.word() % n as u64) as usize;
+    let dom = match rng.word() % 8 {
         0 => DOMID_SELF,
-        1 => rng.next() as u16,
+        1 => rng.word() as u16,
         2 => 0,
-        _ => (1 + rng.next() % n as u64) as u16,
+        _ => (1 + rng.word() % n as u64) as u16,
     };
     let gref = rng.small(6) as u32;
-    let page = if rng.next().is_multiple_of(4) {
+    let page = if rng.word().is_multiple_of(4) {
         rng.small(RAM_PAGES + 2)
     } else {
         rng.small(16)
     };
-    match rng.next() % 10 {
+    match rng.word() % 10 {
         0 | 1 => {
-            let flags = match rng.next() % 4 {
-                0 => rng.next() as u16 & 0x1ff,
+            let flags = match rng.word() % 4 {
+                0 => rng.word() as u16 & 0x1ff,
                 1 => abi::gtf::PERMIT_ACCESS | abi::gtf::READONLY,
                 _ => abi::gtf::PERMIT_ACCESS,
             };
@@ -105,15 +89,15 @@ fn step(w: &mut World, rng: &mut Rng, ok: &mut [u32; 3]) {
             }
         }
         2 | 3 => {
-            let flags = match rng.next() % 4 {
-                0 => rng.next() as u32,
+            let flags = match rng.word() % 4 {
+                0 => rng.word() as u32,
                 1 => gntmap::HOST_MAP | gntmap::READONLY,
                 _ => gntmap::HOST_MAP,
             };
             let host_addr = RAM_GFN
                 .wrapping_add(rng.small(32))
                 .wrapping_mul(PAGE_SIZE)
-                .wrapping_add(rng.next() % 2);
+                .wrapping_add(rng.word() % 2);
             let req = MapRequest {
                 host_addr,
                 flags,
@@ -124,7 +108,7 @@ fn step(w: &mut World, rng: &mut Rng, ok: &mut [u32; 3]) {
         }
         4 => {
             let mapped: Vec<_> = w.grants.table(p).unwrap().mappings().collect();
-            let (handle, host_addr) = match (rng.next() % 3, mapped.first()) {
+            let (handle, host_addr) = match (rng.word() % 3, mapped.first()) {
                 (0, _) | (_, None) => (rng.small(4) as u32, rng.small(4).wrapping_mul(PAGE_SIZE)),
                 (_, Some(&(h, m))) => (h, m.gfn * PAGE_SIZE),
             };
@@ -137,15 +121,15 @@ fn step(w: &mut World, rng: &mut Rng, ok: &mut [u32; 3]) {
         }
         5 => {
             let side = |rng: &mut Rng| CopyPtr {
-                value: if rng.next().is_multiple_of(2) {
+                value: if rng.word().is_multiple_of(2) {
                     rng.small(6)
                 } else {
                     RAM_GFN.wrapping_add(rng.small(32))
                 },
-                domid: if rng.next().is_multiple_of(2) {
+                domid: if rng.word().is_multiple_of(2) {
                     DOMID_SELF
                 } else {
-                    (rng.next() % 4) as u16
+                    (rng.word() % 4) as u16
                 },
                 offset: rng.small(2048) as u16,
             };
@@ -153,14 +137,14 @@ fn step(w: &mut World, rng: &mut Rng, ok: &mut [u32; 3]) {
                 source: side(rng),
                 dest: side(rng),
                 len: rng.small(2049) as u16,
-                flags: (rng.next() % 4) as u16 & (gntcopy::SOURCE_GREF | gntcopy::DEST_GREF),
+                flags: (rng.word() % 4) as u16 & (gntcopy::SOURCE_GREF | gntcopy::DEST_GREF),
             };
             ok[2] += u32::from(w.copy(p, req).is_ok());
         }
         6 => {
             let order = rng.small(3) as u32;
             let pm = w.grants.table_mut(p).unwrap().physmap_mut();
-            let _ = if rng.next().is_multiple_of(2) {
+            let _ = if rng.word().is_multiple_of(2) {
                 pm.decrease(p, RAM_GFN.wrapping_add(page), order, &mut w.s2, &mut w.mem)
             } else {
                 pm.populate(p, RAM_GFN.wrapping_add(page), order, &mut w.s2, &mut w.mem)
@@ -177,7 +161,7 @@ fn step(w: &mut World, rng: &mut Rng, ok: &mut [u32; 3]) {
                 .map(|l| l.count());
         }
         _ => {
-            if rng.next().is_multiple_of(16) {
+            if rng.word().is_multiple_of(16) {
                 w.stop(p);
             }
         }

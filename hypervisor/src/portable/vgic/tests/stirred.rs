@@ -9,28 +9,14 @@ use super::super::state::SPI_WORDS;
 use super::super::{GUEST_GICR_BASE, GUEST_GICR_STRIDE};
 use super::*;
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
+use crate::portable::test_rng::Rng;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// One bit most of the time, any pattern sometimes.
-    fn mask(&mut self) -> u64 {
-        if self.below(4) == 0 {
-            self.next() & 0xffff_ffff
-        } else {
-            1 << self.below(32)
-        }
+/// One bit most of the time, any pattern sometimes.
+fn mask(rng: &mut Rng) -> u64 {
+    if rng.below(4) == 0 {
+        rng.word() & 0xffff_ffff
+    } else {
+        1 << rng.below(32)
     }
 }
 
@@ -165,13 +151,13 @@ fn run(version: GicVersion, seed: u64, steps: usize) {
             _ => rng.below(u64::from(limit)) as u32,
         };
         match rng.below(16) {
-            0 => bank_write(&mut vgic, 0x080, intid, vcpu, rng.mask() | rng.mask()),
-            1 => bank_write(&mut vgic, 0x100, intid, vcpu, rng.mask()),
-            2 => bank_write(&mut vgic, 0x180, intid, vcpu, rng.mask()),
-            3 => bank_write(&mut vgic, 0x200, intid, vcpu, rng.mask()),
-            4 => bank_write(&mut vgic, 0x280, intid, vcpu, rng.mask()),
-            5 => bank_write(&mut vgic, 0x300, intid, vcpu, rng.mask()),
-            6 => bank_write(&mut vgic, 0x380, intid, vcpu, rng.mask()),
+            0 => bank_write(&mut vgic, 0x080, intid, vcpu, mask(&mut rng) | mask(&mut rng)),
+            1 => bank_write(&mut vgic, 0x100, intid, vcpu, mask(&mut rng)),
+            2 => bank_write(&mut vgic, 0x180, intid, vcpu, mask(&mut rng)),
+            3 => bank_write(&mut vgic, 0x200, intid, vcpu, mask(&mut rng)),
+            4 => bank_write(&mut vgic, 0x280, intid, vcpu, mask(&mut rng)),
+            5 => bank_write(&mut vgic, 0x300, intid, vcpu, mask(&mut rng)),
+            6 => bank_write(&mut vgic, 0x380, intid, vcpu, mask(&mut rng)),
             7 => {
                 // ICFGR: two bits per interrupt, 16 a word.
                 let offset = 0xc00 + u64::from(intid / 16) * 4;
@@ -180,7 +166,7 @@ fn run(version: GicVersion, seed: u64, steps: usize) {
                 } else {
                     GUEST_GICD_BASE + offset
                 };
-                vgic.mmio_write(address, AccessSize::Word, VcpuId(vcpu), rng.next() & 0xaaaa_aaaa)
+                vgic.mmio_write(address, AccessSize::Word, VcpuId(vcpu), rng.word() & 0xaaaa_aaaa)
                     .expect("ICFGR");
             }
             8 if intid >= SPI_FIRST => {

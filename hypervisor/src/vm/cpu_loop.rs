@@ -187,6 +187,7 @@ fn run_vcpu(
     let mut maintenance = None;
     // The switch test saves and restores the vCPU on every exit: no exit may skip it.
     let fast_path = !SWITCH_EVERY_EXIT.load(Ordering::Relaxed);
+    let fast_exits = diagnostics::fast_exits();
     // The last exit was a quiet hypercall (`exits::Hypercall`): no flush before the entry.
     let mut quiet = false;
     let switched = loop {
@@ -202,7 +203,7 @@ fn run_vcpu(
             // (`portable::partition::fast` says why nothing else needs doing); the state
             // dump counts it.
             if fast_path && exits::fast(p, &exit, &mut regs.general) {
-                diagnostics::record_fast_exit();
+                diagnostics::record_fast_exit(fast_exits);
                 continue;
             }
             diagnostics::record_exit(exit, regs.general.pc);

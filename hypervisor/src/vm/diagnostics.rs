@@ -6,7 +6,7 @@
 //! taken while the others run on, not a consistent cut.
 
 use core::fmt::Write;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::arch::aarch64::context::ExitVector;
 use crate::arch::aarch64::cpu;
@@ -43,10 +43,16 @@ pub fn record_exit(exit: GuestExit, pc: u64) {
     record.at.store(cpu::counter(), Ordering::Relaxed);
 }
 
-/// Counts a trap of this CPU's vCPU answered on the fast path (its last exit stays the last
-/// one of the full path). Only this CPU writes its record: a load and a store suffice.
-pub fn record_fast_exit() {
-    let fast = &super::per_cpu::this().exits.fast;
+/// This CPU's count of traps answered on the fast path, for [`record_fast_exit`]: a CPU's
+/// loop finds it once, not at every trap.
+pub fn fast_exits() -> &'static AtomicU64 {
+    &super::per_cpu::this().exits.fast
+}
+
+/// Counts a trap of this CPU's vCPU answered on the fast path in `fast`, this CPU's count
+/// ([`fast_exits`]); its last exit stays the last one of the full path. Only this CPU writes
+/// its record: a load and a store suffice.
+pub fn record_fast_exit(fast: &AtomicU64) {
     fast.store(fast.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 

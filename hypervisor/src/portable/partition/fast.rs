@@ -67,7 +67,8 @@ pub fn answer(
                 Fast::Full
             }
         }
-        ExceptionClass::DataAbortLower if partition.vpl011 => vpl011_access(partition, esr, far, hpfar, regs, pc, transmit),
+        // The class is a data abort's: the ISS is one's, with no second check of the class.
+        ExceptionClass::DataAbortLower if partition.vpl011 => vpl011_access(partition, DataAbort { esr }, far, hpfar, regs, pc, transmit),
         _ => Fast::Full,
     }
 }
@@ -90,7 +91,7 @@ fn call(esr: Esr, regs: &mut impl GeneralRegisters, pc: &mut u64) -> bool {
 
 fn vpl011_access(
     partition: &Partition,
-    esr: Esr,
+    abort: DataAbort,
     far: u64,
     hpfar: u64,
     regs: &mut impl GeneralRegisters,
@@ -101,7 +102,7 @@ fn vpl011_access(
     if !(PL011_BASE..PL011_BASE + PL011_SIZE).contains(&address) {
         return Fast::Full;
     }
-    let Ok(access) = DataAbort::new(esr).and_then(|a| a.mmio_access(far, hpfar)) else { return Fast::Full };
+    let Ok(access) = abort.mmio_access(far, hpfar) else { return Fast::Full };
     // A full buffer is printed on the full path, which also drops and counts what a guest
     // writes past TXFF: a guest polling for TXFF to clear must see its buffer drain.
     if transmit.backlog() == Backlog::Full {
@@ -124,6 +125,6 @@ fn vpl011_access(
     };
     drop(run);
     let Some(answered) = answered else { return Fast::Full };
-    *pc = pc.wrapping_add(esr.instruction_length());
+    *pc = pc.wrapping_add(abort.esr.instruction_length());
     answered
 }

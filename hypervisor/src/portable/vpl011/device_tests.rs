@@ -329,3 +329,42 @@ fn a_quiet_write_transmits_only_when_the_line_and_the_sink_allow_it() {
     assert!(uart.write_quietly(DR, 4, u64::from(b'e'), &mut sink), "already raised: the level stays");
     assert_eq!(sink.sent, b"abde");
 }
+
+#[test]
+fn a_peek_reads_what_a_read_would_and_changes_nothing() {
+    // The trap fast path answers reads with `peek`, and UARTFR by a path of its own: every
+    // offset of the page at every size, over receive FIFOs empty, part full and full and every
+    // backlog, must give what `read` gives (nothing for UARTDR, whose read pops a byte).
+    let mut states = Vec::new();
+    for received in [0usize, 1, 31, 32] {
+        let mut uart = uart();
+        write32(&mut uart, IMSC, INT_RX | INT_RT);
+        for byte in 0..received {
+            uart.receive(byte as u8).unwrap();
+        }
+        states.push(uart);
+    }
+    for uart in &states {
+        for backlog in [Backlog::Empty, Backlog::Waiting, Backlog::Full] {
+            for offset in 0..0x1000u64 {
+                for size in [1u8, 2, 4, 8, 3, 0] {
+                    let peeked = uart.peek(offset, size, backlog);
+                    let mut reader = uart.clone();
+                    let read = reader.read(offset, size, backlog).ok();
+                    match offset & !0b11 {
+                        DR => assert_eq!(peeked, None, "{offset:#x}/{size}: UARTDR is never peeked"),
+                        _ => {
+                            assert_eq!(peeked, read, "{offset:#x}/{size} with {} received, {backlog:?}", uart.pending_input());
+                            assert_eq!(&reader, uart, "{offset:#x}/{size}: the read changed nothing either");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let full = &states[3];
+    assert_eq!(full.peek(FR, 4, Backlog::Full), Some(u64::from(FR_TXFF | FR_BUSY | FR_RXFF)));
+    assert_eq!(states[0].peek(FR, 4, Backlog::Waiting), Some(u64::from(FR_TXFE | FR_RXFE)));
+    assert_eq!(states[1].peek(FR, 2, Backlog::Empty), Some(u64::from(FR_TXFE)));
+    assert_eq!(states[1].peek(FR + 1, 1, Backlog::Empty), Some(0));
+}

@@ -16,6 +16,10 @@ use crate::scenario::{Dtb, Expect, Scenario};
 pub const BANNER: &str = "Bulkhead hypervisor v0.1.0";
 /// The last line of every clean run.
 pub const POWER_OFF: &str = "bulkhead: powering off";
+/// QEMU's `-icount`: virtual time follows the instructions executed, 1 ns each, whatever the
+/// host's load, and QEMU runs the board's CPUs in turn in one thread (`sleep=off`: when
+/// every CPU waits, time jumps to the next timer deadline).
+pub(crate) const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 
 /// Lines of a boot that brings all `cpus` online on `model` with GIC `gic` (`"v2"`/`"v3"`).
 pub fn boot_lines(model: &str, gic: &str, cpus: u32) -> Vec<Expect> {

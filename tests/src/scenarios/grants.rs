@@ -29,6 +29,8 @@ fn granter() -> Vec<String> {
         "bulkhead: partition \"granter\": grant mappings removed: 1 of its pages in other partitions, 0 of other partitions' pages in it".to_string(),
         says(name, "boot 2: page granted to domain 2 as ref 8"),
         says(name, "boot 2: the mapper said goodbye"),
+        // Not before the mapper's unmap: its status 0 must not race the shutdown.
+        says(name, "boot 2: the mapper unmapped the page, access ended"),
         says(name, "done"),
         format!("bulkhead: partition \"{name}\" shut itself down (Xen SCHEDOP_shutdown, reason 0)"),
         stopped(name),

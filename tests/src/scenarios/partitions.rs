@@ -6,7 +6,7 @@
 
 use crate::scenario::{Check, Expect, PartitionConfig, Scenario};
 
-use super::{boot_lines, BANNER, POWER_OFF};
+use super::{boot_lines, BANNER, ICOUNT, POWER_OFF};
 
 /// The hypervisor's line once every partition has stopped.
 pub const ALL_STOPPED: &str = "bulkhead: all partitions stopped";
@@ -153,12 +153,9 @@ pub(crate) fn hello_beating(name: &str, mib: u64, beats: u64, period_ms: u64) ->
 }
 
 /// The heartbeat period (`hello.period`) of the scenarios that check it against a bound.
-/// Not 10 ms: without `-icount` the guest's counter follows the host's clock, and on a host
-/// with two cores shared with builds (load average 4 to 7) QEMU's threads were seen stopped
-/// for 30 to 60 ms with no partition beside `hello` at fault; twice 50 ms leaves room for
-/// that and still catches a hypervisor that holds the neighbour up. `hello` waits for each
-/// beat in WFI, so that its QEMU thread sleeps rather than competes with the neighbour's
-/// for the host (spinning, it saw gaps of 160 to 175 ms beside the storm on such a host).
+/// `hello` waits for each beat in WFI, so that its QEMU thread sleeps rather than competes
+/// with the neighbour's for the host (spinning, it saw gaps of 160 to 175 ms beside the
+/// storm on a loaded host).
 const HEARTBEAT_MS: u64 = 50;
 
 /// The `reset` guest's lines when it crashes on each boot but the last, restarted by its
@@ -181,10 +178,17 @@ fn crashing(name: &str, boots: u32) -> Vec<String> {
 
 /// `reset` crashes and is restarted 99 times beside `hello`'s heartbeat; the 100th boot
 /// prints its count, and no boot finds the secret of the one before. The second and the last
-/// boot hold for a second, while the harness types `mem` on the hypervisor console: the
+/// boot hold for 300 ms, while the harness types `mem` on the hypervisor console: the
 /// heap's free bytes must be the same after the first restart as after the 99th. (Boot 1 is
 /// not the reference: the heap had 1296 bytes less free then than after any restart, in two
 /// runs out of three; what the first restart gives back is not found yet.)
+///
+/// Under `-icount`, so that `hello`'s counter measures what the board did, not the host's
+/// load: without it, on a host with two cores shared with another QEMU and builds, `hello`
+/// saw gaps of 103 and 131 ms between beats with nothing of the restarts at fault (in
+/// `virt-gicv3-hostile` a gap of 106 ms came with `hello` alone on the board). Its gaps are
+/// bounded by [`within_icount_turns`]; 50,046 to 52,230 us was measured (the 99 restarts,
+/// 16 MiB scrubbed and reloaded each, take less than one period of virtual time).
 fn restart_100() -> Scenario {
     let mem = || [Expect::Type("mem\r".to_string()), Expect::line(HEAP_FREE)];
     let mut expect = boot_lines("QEMU virt", "v3", 4);
@@ -205,9 +209,10 @@ fn restart_100() -> Scenario {
         partitions: Some(PartitionConfig { file: "tests/scenarios/virt-gicv3-restart-100.dts".into(), valid: true }),
         checks: vec![
             Check { what: "every one of reset's 100 boots, in order", check: reset_crashed_99_times },
-            Check { what: "hello's heartbeat ran whole and undisturbed", check: hello_beat_through_the_restarts },
+            Check { what: "hello's heartbeat ran whole and undisturbed (by virtual time)", check: hello_beat_through_the_restarts },
             Check { what: "the hypervisor's heap had as much free after the 99th restart as after the first", check: heap_same_after_restarts },
         ],
+        qemu_args: ICOUNT.iter().map(|s| s.to_string()).collect(),
         deadline: std::time::Duration::from_secs(120),
         ..Scenario::new("virt-gicv3-restart-100", "virt")
     }
@@ -236,7 +241,7 @@ fn reset_crashed_99_times(console: &[String]) -> Result<(), String> {
 
 fn hello_beat_through_the_restarts(console: &[String]) -> Result<(), String> {
     in_order(console, &hello_beating("hello", 64, RESTART_BEATS, HEARTBEAT_MS))?;
-    heartbeat_within_twice_its_period(console)
+    within_icount_turns(console)
 }
 
 /// The two heap lines `mem` printed give the same number of free bytes, both read while
@@ -319,7 +324,7 @@ fn hostile_beside_hello() -> Scenario {
         // No escape sequence or C1 control may reach the terminal raw, and nothing may fail.
         forbidden: vec!["FAIL".to_string(), "FATAL".to_string(), "\u{1b}".to_string(), "\u{9b}".to_string()],
         checks: vec![
-            Check { what: "hello's heartbeat never missed its period by more than 2x", check: heartbeat_within_twice_its_period },
+            Check { what: "hello's heartbeat kept its period but for the host's stalls", check: within_host_stalls },
             Check { what: "hello's heartbeat lasted until the hostile partition's storm was over", check: heartbeat_outlasted_the_storm },
         ],
         deadline: std::time::Duration::from_secs(150),
@@ -331,27 +336,85 @@ fn hostile_beside_hello() -> Scenario {
 const HOSTILE_STORM: u64 = 1_000_000;
 const HOSTILE_BEATS: u64 = 1800;
 
+/// The line that sums up `hello`'s heartbeat.
+fn heartbeat_line(console: &[String]) -> Result<&String, String> {
+    console
+        .iter()
+        .find(|l| l.starts_with("(hello) hello: ") && l.contains(" ms, longest gap "))
+        .ok_or_else(|| String::from("`hello` reported no longest gap"))
+}
+
 /// The period (in milliseconds) and the longest gap between two beats (in microseconds)
 /// `hello` reported.
 fn longest_gap(console: &[String]) -> Result<(u64, u64), String> {
-    let line = console
-        .iter()
-        .find(|l| l.starts_with("(hello) hello: ") && l.contains(" ms, longest gap "))
-        .ok_or("`hello` reported no longest gap")?;
+    let line = heartbeat_line(console)?;
     let number = |after: &str, unit: &str| line.split(after).nth(1)?.split(unit).next()?.parse::<u64>().ok();
     number(" beats every ", " ms")
         .zip(number("longest gap ", " us"))
         .ok_or_else(|| format!("`hello`'s heartbeat line gives no period and longest gap: {line:?}"))
 }
 
-/// hello's beats, a period apart by its own virtual counter, were never more than two periods
-/// apart.
-fn heartbeat_within_twice_its_period(console: &[String]) -> Result<(), String> {
+/// The longest QEMU's `-icount` round robin may keep `hello`'s CPU from running while it has
+/// work: it runs the CPUs in turn in one thread, each turn at most a quarter (four CPUs) of
+/// the time to the next timer deadline, which its round-robin kick keeps within 100 ms; so a
+/// lock another CPU holds when its turn ends can hold `hello` up that long. QEMU's, not the
+/// board's.
+const ICOUNT_TURN_MS: u64 = 25;
+
+/// Under `-icount` (virtual time is instructions, 1 ns each, and no host load stretches it),
+/// hello's beats were never further apart than its period and one of QEMU's turns
+/// ([`ICOUNT_TURN_MS`]): anything the hypervisor does on `hello`'s CPU or in its way for
+/// longer fails the check.
+fn within_icount_turns(console: &[String]) -> Result<(), String> {
     let (period_ms, gap) = longest_gap(console)?;
-    if gap > 2 * period_ms * 1000 {
-        return Err(format!("`hello`'s longest gap between beats was {gap} us, more than twice its {period_ms} ms period"));
+    let allowed = (period_ms + ICOUNT_TURN_MS) * 1000;
+    if gap > allowed {
+        return Err(format!(
+            "`hello`'s longest gap between beats was {gap} us by virtual time, more than its {period_ms} ms period and QEMU's {ICOUNT_TURN_MS} ms turn ({allowed} us): something held its CPU (its `late beat` lines say where the time went)"
+        ));
     }
     Ok(())
+}
+
+/// The longest a QEMU without `-icount` was seen to stop `hello`'s CPU on a host with two
+/// cores shared with another QEMU and builds, with nothing of the board at fault: 207 ms
+/// (woken 157 ms after its deadline; and 106 ms with `hello` alone on the board, the hostile
+/// partition stopped), rounded up; the same run under `-icount` never saw more than 55.3 ms.
+/// `hello`'s counter follows the host's clock there, so a stalled QEMU thread looks like a
+/// late beat.
+const HOST_STALL_MS: u64 = 300;
+
+/// Without `-icount` (`virt-gicv3-hostile`, whose storm wants its vCPUs truly in parallel):
+/// hello's beats were never further apart than a period and the host's longest stall
+/// ([`HOST_STALL_MS`]), and at most one in a hundred was more than two periods after the one
+/// before (a stall of the host is a rare episode; a hypervisor that holds `hello` up for its
+/// neighbour does it again and again). What the board itself costs `hello` is measured under
+/// `-icount` by `virt-gicv3-restart-100`, and for this scenario in its file's comment.
+fn within_host_stalls(console: &[String]) -> Result<(), String> {
+    let (period_ms, gap) = longest_gap(console)?;
+    let allowed = (period_ms + HOST_STALL_MS) * 1000;
+    if gap > allowed {
+        return Err(format!(
+            "`hello`'s longest gap between beats was {gap} us, more than its {period_ms} ms period and the {HOST_STALL_MS} ms a loaded host was seen to stall QEMU ({allowed} us): something held its CPU (its `late beat` lines say where the time went)"
+        ));
+    }
+    let (beats, late) = late_beats(console)?;
+    if late * 100 > beats {
+        return Err(format!(
+            "{late} of `hello`'s {beats} beats came more than twice its {period_ms} ms period after the one before, more than one in a hundred: its CPU was held up again and again (its `late beat` lines say where the time went)"
+        ));
+    }
+    Ok(())
+}
+
+/// How many beats `hello` gave and how many came more than two periods after the one before.
+fn late_beats(console: &[String]) -> Result<(u64, u64), String> {
+    let line = heartbeat_line(console)?;
+    let number = |after: &str, before: &str| line.split(after).nth(1)?.split(before).next()?.parse::<u64>().ok();
+    let beats = line.strip_prefix("(hello) hello: ").and_then(|rest| rest.split(' ').next()?.parse::<u64>().ok());
+    beats
+        .zip(number(" us, ", " gaps over "))
+        .ok_or_else(|| format!("`hello`'s heartbeat line gives no count of beats and late ones: {line:?}"))
 }
 
 /// hello's last beat came after the hostile storm's summary: the heartbeat covered it.
@@ -737,14 +800,27 @@ mod tests {
     }
 
     #[test]
-    fn the_heartbeat_check_reads_the_longest_gap() {
-        let good = console(&["(hello) hello: 6000 beats every 10 ms, longest gap 19990 us, 0 gaps over 20 ms"]);
-        assert_eq!(heartbeat_within_twice_its_period(&good), Ok(()));
-        let late = console(&["(hello) hello: 6000 beats every 10 ms, longest gap 20001 us, 1 gaps over 20 ms"]);
-        assert!(heartbeat_within_twice_its_period(&late).unwrap_err().contains("20001 us, more than twice its 10 ms"));
-        let slower = console(&["(hello) hello: 1200 beats every 50 ms, longest gap 61000 us, 0 gaps over 100 ms"]);
-        assert_eq!(heartbeat_within_twice_its_period(&slower), Ok(()));
-        assert!(heartbeat_within_twice_its_period(&console(&["(hello) hello: done"])).unwrap_err().contains("no longest gap"));
+    fn under_icount_the_heartbeat_gap_is_within_a_period_and_a_turn() {
+        let good = console(&["(hello) hello: 400 beats every 50 ms, longest gap 75000 us, 0 gaps over 100 ms"]);
+        assert_eq!(within_icount_turns(&good), Ok(()));
+        let late = console(&["(hello) hello: 400 beats every 50 ms, longest gap 75001 us, 0 gaps over 100 ms"]);
+        assert!(within_icount_turns(&late).unwrap_err().contains("75001 us by virtual time, more than its 50 ms period and QEMU's 25 ms turn (75000 us)"));
+        let shorter = console(&["(hello) hello: 6000 beats every 10 ms, longest gap 35001 us, 3 gaps over 20 ms"]);
+        assert!(within_icount_turns(&shorter).is_err());
+        assert!(within_icount_turns(&console(&["(hello) hello: done"])).unwrap_err().contains("no longest gap"));
+    }
+
+    #[test]
+    fn without_icount_the_heartbeat_allows_the_host_stalls_but_not_many_late_beats() {
+        let stalled = console(&["(hello) hello: 1800 beats every 50 ms, longest gap 181078 us, 3 gaps over 100 ms"]);
+        assert_eq!(within_host_stalls(&stalled), Ok(()));
+        let edge = console(&["(hello) hello: 1800 beats every 50 ms, longest gap 350000 us, 18 gaps over 100 ms"]);
+        assert_eq!(within_host_stalls(&edge), Ok(()));
+        let held = console(&["(hello) hello: 1800 beats every 50 ms, longest gap 350001 us, 1 gaps over 100 ms"]);
+        assert!(within_host_stalls(&held).unwrap_err().contains("350001 us, more than its 50 ms period and the 300 ms"));
+        let often = console(&["(hello) hello: 1800 beats every 50 ms, longest gap 120000 us, 19 gaps over 100 ms"]);
+        assert!(within_host_stalls(&often).unwrap_err().contains("19 of `hello`'s 1800 beats"));
+        assert!(within_host_stalls(&console(&["(hello) hello: done"])).unwrap_err().contains("no longest gap"));
     }
 
     #[test]

@@ -4,10 +4,7 @@
 use crate::scenario::{Check, Expect, PartitionConfig, Scenario};
 
 use super::partitions::{says, started, stopped, ALL_STOPPED};
-use super::{boot_lines, POWER_OFF};
-
-/// Virtual time follows the instructions executed, 1 ns each.
-const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
+use super::{boot_lines, ICOUNT, POWER_OFF};
 
 fn scenario(name: &str, file: &str, expect: Vec<Expect>, checks: Vec<Check>) -> Scenario {
     let mut lines = boot_lines("QEMU virt", "v3", 4);

@@ -10,7 +10,10 @@
 //! grant refused while the granter's memory is scrubbed and reloaded, its own handle unknown
 //! afterwards (the hypervisor removed the mapping before the restart), and the new boot's page
 //! free of what the old boot wrote. The granter's second boot grants the page again, the
-//! mapper maps it, checks the new boot's pattern and says goodbye through it.
+//! mapper maps it, checks the new boot's pattern, says goodbye through it and unmaps it; the
+//! granter ends its access once the hypervisor shows the entry no longer in use, and only
+//! then shuts down (were it to shut down at the goodbye, its shutdown would remove the
+//! mapping under the mapper's own unmap, which then found its handle gone).
 #![no_std]
 #![no_main]
 
@@ -36,6 +39,8 @@ const UNMAP: u64 = 1;
 const COPY: u64 = 5;
 /// `GTF_permit_access`, `GNTMAP_host_map`, `GNTCOPY_source_gref`.
 const PERMIT: u16 = 1;
+/// `GTF_reading` and `GTF_writing`: the hypervisor's marks on an entry while it is mapped.
+const IN_USE: u32 = (1 << 3) | (1 << 4);
 const HOST_MAP: u32 = 1 << 1;
 const SOURCE_GREF: u16 = 1;
 const GRANTER: u16 = 1;
@@ -234,10 +239,32 @@ fn granter(guest: &'static Guest) -> ! {
         say!(guest, "restarting with the page mapped");
         guest.psci.system_reset()
     }
-    // The second boot: the mapper maps the page again and says goodbye in it.
+    // The second boot: the mapper maps the page again, says goodbye in it and unmaps it.
     wait_flag(guest, shared, GOODBYE);
     say!(guest, "boot {boot}: the mapper said goodbye");
+    end_access(guest);
+    say!(guest, "boot {boot}: the mapper unmapped the page, access ended");
     shutdown(guest)
+}
+
+/// Ends the mapper's access to grant `GREF` as a Xen granter does before it reuses or frees
+/// the page: waits until the hypervisor has cleared `GTF_reading` and `GTF_writing` (the
+/// mapper's unmap), then revokes the entry. Shutting down instead while the page was still
+/// mapped would remove the mapping under the mapper, whose own unmap, racing it, would then
+/// find its handle gone.
+fn end_access(guest: &Guest) {
+    let entry = WINDOW + u64::from(GREF) * 8;
+    for _ in 0..PATIENCE {
+        barrier();
+        if read32(entry) & IN_USE == 0 {
+            // Flags and domain id: no domain may map it from now on.
+            write32(entry, 0);
+            barrier();
+            return;
+        }
+        call(SCHED_OP, &[0, 0]);
+    }
+    guest.fail(format_args!("grant {GREF} stayed in use (flags {:#x}) after the mapper's goodbye: its unmap never cleared GTF_reading/GTF_writing", read32(entry) & 0xffff))
 }
 
 fn map(guest: &Guest, at: u64) -> (i16, u32) {

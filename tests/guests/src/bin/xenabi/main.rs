@@ -308,7 +308,7 @@ fn memory_op(guest: &Guest) {
         call(MEMORY_OP, &[23, buf])
     };
     fn errs_of(errs: u64) -> u64 {
-        if errs >= 1 << 39 || errs < 0x4000_0000 { page(7) } else { errs }
+        if (0x4000_0000..1 << 39).contains(&errs) { errs } else { page(7) }
     }
     for i in 0..2u64 {
         poke(idxs + i * 8, &0u64.to_le_bytes());

@@ -329,7 +329,11 @@ fn start_partition(p: &Partition, generation: u64) {
     passthrough::quiesce(p);
     gnttab::revoke(p);
     xen::reset(p);
-    memory::rebuild_stage2(p);
+    // A partition that was never loaded has never run: its stage 2 holds the static
+    // mappings its build made and nothing else, so only later starts rebuild it.
+    if !p.run.lock().untouched {
+        memory::rebuild_stage2(p);
+    }
     let mut run = p.run.lock();
     if run.generation != generation {
         return;

@@ -197,6 +197,22 @@ fn reference_page_example_is_valid() {
 }
 
 #[test]
+fn the_boot_scrub_read_alone_agrees_with_the_plan() {
+    // The hypervisor reads this one property before its MMU goes on, to map RAM by it.
+    let off = |name: &str| {
+        let tree = dom0less_config::devicetree::Tree::parse(&common::compile(name)).unwrap();
+        dom0less_config::parse::boot_scrub_off(&tree)
+    };
+    assert!(off("valid-schedulers"), "bulkhead,boot-scrub = \"off\"");
+    assert!(valid("valid-schedulers").plan.skip_boot_scrub);
+    assert!(!off("valid-two-linux"), "absent: scrubbed");
+    assert!(!valid("valid-two-linux").plan.skip_boot_scrub);
+    // An invalid value is "on" for the early read; the parser rejects it, so nothing starts.
+    assert!(!off("reject-boot-scrub"), "bulkhead,boot-scrub = \"later\"");
+    assert!(check("reject-boot-scrub").is_err());
+}
+
+#[test]
 fn credit2_weights_and_caps_and_a_shared_fixed_priority_cpu() {
     let plan = valid("valid-schedulers").plan;
     assert!(plan.console_read_only, "bulkhead,console-control = \"read-only\"");

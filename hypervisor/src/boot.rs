@@ -2,7 +2,7 @@
 
 use crate::arch::aarch64::entry::{self, SecondaryBoot, MAX_CPUS};
 use crate::arch::aarch64::gic::Gic;
-use crate::arch::aarch64::layout;
+use crate::arch::aarch64::layout::{self, RamMapping};
 use crate::arch::aarch64::mmu::{El2Map, MmuConfig};
 use crate::arch::aarch64::uart;
 use crate::arch::aarch64::{cpu, fatal, power, smp};
@@ -68,10 +68,15 @@ extern "C" fn primary_main(dtb: u64) -> ! {
     let unused_stacks = entry::keep_stacks(platform.as_ref().map_or(MAX_CPUS, |p| p.cpus.len()));
     let guards: alloc::vec::Vec<AddressRange> = entry::guard_pages().filter_map(|(start, size)| AddressRange::new(start, size)).collect();
     // The host tree is the only RAM outside the image the hypervisor uses before it reads the
-    // plan; the rest of RAM stays Non-cacheable until what the plan makes of it is known.
+    // plan. With the boot scrub on, the rest of RAM stays Non-cacheable until what the plan
+    // makes of it is known (the first loads zero the banks through that map, with no clean);
+    // with it off, nothing zeroes RAM, and all of it is write-back from the start. That one
+    // property is read now, before the config is validated; an invalid value reads as "on",
+    // and the validator stops the boot on it.
+    let ram_mapping = RamMapping::for_boot_scrub(!dom0less_config::parse::boot_scrub_off(&tree));
     let host_tree: alloc::vec::Vec<AddressRange> = AddressRange::new(dtb, bytes.len() as u64).and_then(|r| r.grow_to(4096)).into_iter().collect();
-    let plan = layout::plan(board.mmio_windows, ram, &host_tree, &image, &guards);
-    let Ok(map) = El2Map::build(&plan) else { cpu::park() };
+    let plan = layout::plan(board.mmio_windows, ram, ram_mapping, &host_tree, &image, &guards);
+    let Ok(map) = El2Map::build(&plan, ram_mapping) else { cpu::park() };
     // SAFETY: the plan maps the image (code, data, stacks, heap), RAM and the board's devices,
     // which is everything this code touches; the MMU is off.
     let mmu = unsafe { map.enable(&image) };

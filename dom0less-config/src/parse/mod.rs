@@ -240,6 +240,18 @@ pub fn parse_ranges(text: &str) -> Option<Vec<(u32, u32)>> {
     Some(out)
 }
 
+/// The `/chosen` property that turns the scrub of each partition's first load off.
+pub const BOOT_SCRUB: &str = "bulkhead,boot-scrub";
+
+/// Whether `tree`'s `/chosen` turns the boot scrub off (`bulkhead,boot-scrub = "off"`), read
+/// alone, before the config is parsed: the hypervisor maps RAM by this choice before its MMU
+/// goes on. Only a well-formed `"off"` counts, exactly when [`read_chosen`] sets
+/// `skip_boot_scrub`; any other value reads as "on" here, and the parser rejects it.
+pub fn boot_scrub_off(tree: &Tree) -> bool {
+    let chosen = tree.find("/chosen");
+    chosen.and_then(|c| tree.node(c).property(BOOT_SCRUB)).and_then(|p| p.str().ok()) == Some("off")
+}
+
 /// Reads `/chosen`: domains and cpupools.
 pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
     let tree = reader.tree;
@@ -261,13 +273,13 @@ pub fn read_chosen(reader: &mut Reader<'_>) -> Drafts {
             false
         }
     };
-    drafts.skip_boot_scrub = match reader.string(chosen, "bulkhead,boot-scrub") {
+    drafts.skip_boot_scrub = match reader.string(chosen, BOOT_SCRUB) {
         None | Some("on") => false,
         Some("off") => true,
         Some(other) => {
             reader.errors.push(ConfigError::InvalidValue {
                 node: tree.path(chosen),
-                property: String::from("bulkhead,boot-scrub"),
+                property: String::from(BOOT_SCRUB),
                 value: String::from(other),
                 expected: "\"on\" (the default) or \"off\" (only for firmware that already clears RAM)",
             });

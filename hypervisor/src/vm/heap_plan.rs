@@ -33,8 +33,8 @@ pub fn carve<const N: usize>(plan: &PartitionPlan, frames: &mut FrameAllocator<N
     let range = frames
         .allocate_aligned(lacking, 4096)
         .map_err(|error| BuildError::Heap { bytes: lacking, error })?;
-    // The heap is write-back, as everything the hypervisor keeps (free RAM is Non-cacheable
-    // in the EL2 map until it is taken).
+    // The heap is write-back, as everything the hypervisor keeps (with the boot scrub on,
+    // free RAM is Non-cacheable in the EL2 map until it is taken; off, this does nothing).
     // SAFETY: the range was just taken from the free host RAM: nothing uses it or, with no
     // partition started yet and the other CPUs idle, the blocks around it.
     unsafe { crate::arch::aarch64::mmu::make_cacheable(range) }.map_err(|e| BuildError::HostMap { what: "heap", range, reason: alloc::format!("{e}") })?;

@@ -9,7 +9,7 @@
 
 use crate::arch::aarch64::entry::MAX_CPUS;
 use crate::arch::aarch64::guest;
-use crate::arch::aarch64::layout::ImageLayout;
+use crate::arch::aarch64::layout::{ImageLayout, RamMapping};
 use crate::arch::aarch64::memory::El2Memory;
 use crate::arch::aarch64::{cpu, fatal};
 use crate::portable::console::Multiplexer;
@@ -285,6 +285,11 @@ fn build_all(
     if (cap_pages as u64).saturating_mul(4096) > free {
         log!("bulkhead: warning: the partitions' run-time caps add up to {} KiB but host RAM has {} KiB free: a partition growing to its cap may be refused (GNTST_no_space, -ENOMEM)", D(&((cap_pages as u64) << 2)), D(&(free >> 10)));
     }
+    if crate::arch::aarch64::mmu::ram_mapping() == Some(RamMapping::WriteBack) {
+        // The boot scrub is off and RAM has been write-back from the MMU's start: nothing to
+        // split or switch (the loader cleans what it copies into a bank).
+        return Ok(out);
+    }
     let mut keep_out: Vec<AddressRange> = [image.range(), Some(dtb)].into_iter().flatten().collect();
     let banks: Vec<AddressRange> = out.iter().flat_map(|p| p.banks.iter()).filter_map(|b| b.host_range()).collect();
     for &bank in &banks {
@@ -324,7 +329,11 @@ fn start_partition(p: &Partition, generation: u64) {
     passthrough::quiesce(p);
     gnttab::revoke(p);
     xen::reset(p);
-    memory::rebuild_stage2(p);
+    // A partition that was never loaded has never run: its stage 2 holds the static
+    // mappings its build made and nothing else, so only later starts rebuild it.
+    if !p.run.lock().untouched {
+        memory::rebuild_stage2(p);
+    }
     let mut run = p.run.lock();
     if run.generation != generation {
         return;

@@ -474,7 +474,21 @@ fn three_partitions(name: &str, file: &str, layout: &Layout) -> Scenario {
 
 /// `reset` restarts itself twice beside `hello`, which runs undisturbed.
 fn reset_beside_hello() -> Scenario {
+    reset_and_hello("virt-gicv3-reset", None)
+}
+
+/// The same with the boot scrub off: RAM is write-back at EL2 from the start, the first
+/// loads skip the zeroing and clean what they copy, and each restart still zeroes what the
+/// last boot left (the `reset` guest finds no secret of an earlier boot).
+fn reset_beside_hello_without_boot_scrub() -> Scenario {
+    reset_and_hello("virt-gicv3-reset-noscrub", Some("bulkhead: boot scrub off"))
+}
+
+/// `reset` and `hello` from `tests/scenarios/NAME.dts`; `notice`, a line the hypervisor
+/// prints once the config is read.
+fn reset_and_hello(name: &str, notice: Option<&str>) -> Scenario {
     let mut expect = boot_lines("QEMU virt", "v3", 4);
+    expect.extend(notice.map(Expect::line));
     expect.extend([
         Expect::Interleaved(vec![reset("reset"), hello("hello", 64)]),
         Expect::line(ALL_STOPPED),
@@ -485,10 +499,10 @@ fn reset_beside_hello() -> Scenario {
         expect,
         pending: false,
         partitions: Some(PartitionConfig {
-            file: "tests/scenarios/virt-gicv3-reset.dts".into(),
+            file: format!("tests/scenarios/{name}.dts").into(),
             valid: true,
         }),
-        ..Scenario::new("virt-gicv3-reset", "virt")
+        ..Scenario::new(name, "virt")
     }
 }
 
@@ -720,6 +734,7 @@ pub fn all() -> Vec<Scenario> {
             &raspi,
         ),
         reset_beside_hello(),
+        reset_beside_hello_without_boot_scrub(),
         restart_100(),
         hostile_beside_hello(),
         shared_memory(),

@@ -66,28 +66,23 @@ primary_entry:
     /* Zero .bss. Plain stores: with the MMU off memory is Device, where DC ZVA faults. */
 2:  adr_l   x2, __bss_start
     adr_l   x3, __bss_end
-3:  cmp     x2, x3
-    b.hs    4f
-    stp     xzr, xzr, [x2], #16
-    b       3b
+    mov     x4, xzr
+    bl      fill_words
 
     /*
      * Paint every stack and fault stack (guard pages too: they are not mapped yet) with
      * one word, so that how deep each has been can be read later (entry.rs, stack_use).
      */
-4:  adr_l   x2, __stacks_start
+    adr_l   x2, __stacks_start
     adr_l   x3, __stacks_end
     movz    x4, #{paint_0}
     movk    x4, #{paint_1}, lsl #16
     movk    x4, #{paint_2}, lsl #32
     movk    x4, #{paint_3}, lsl #48
-5:  cmp     x2, x3
-    b.hs    6f
-    stp     x4, x4, [x2], #16
-    b       5b
+    bl      fill_words
 
     /* CPU 0's stack is the first one. */
-6:  adr_l   x1, STACKS
+    adr_l   x1, STACKS
     movz    x2, #{stack_slot_low}
     movk    x2, #{stack_slot_high}, lsl #16
     add     sp, x1, x2
@@ -131,6 +126,29 @@ secondary_entry:
     mov     x0, x6
     bl      secondary_main
     b       park
+
+/*
+ * Writes x4 to every word of [x2, x3), both 16-byte aligned, with plain stores: 256 bytes a
+ * loop iteration (1.1 instructions per 16 bytes; the 800 KiB of stacks took 205 K
+ * instructions 16 bytes at a time), then 16 bytes at a time. Uses no stack; clobbers x2
+ * and x5.
+ */
+fill_words:
+    sub     x5, x3, x2
+    lsr     x5, x5, #8
+    cbz     x5, 2f
+1:
+    .irp    offset, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240
+    stp     x4, x4, [x2, #\offset]
+    .endr
+    stp     x4, x4, [x2], #256
+    subs    x5, x5, #1
+    b.ne    1b
+2:  cmp     x2, x3
+    b.hs    3f
+    stp     x4, x4, [x2], #16
+    b       2b
+3:  ret
 
 wrong_el:
 bad_relocation:

@@ -28,15 +28,42 @@ pub enum Kind {
     ReadOnly,
     /// Memory the hypervisor uses: Normal write-back, read-write, never executable.
     ReadWrite,
-    /// RAM the hypervisor does not use yet: Normal Non-cacheable, read-write, never
-    /// executable, until it is switched to write-back (`mmu::make_cacheable`) for the
-    /// hypervisor's own use or for a partition after its first load. No cache can hold a line
-    /// of it meanwhile: nothing maps it cacheable (ARCHITECTURE.md, EL2 memory).
+    /// RAM the hypervisor does not use yet, with the boot scrub on (`RamMapping::NonCacheable`):
+    /// Normal Non-cacheable, read-write, never executable, until it is switched to write-back
+    /// (`mmu::make_cacheable`) for the hypervisor's own use or for a partition after its first
+    /// load. No cache can hold a line of it meanwhile: nothing maps it cacheable
+    /// (ARCHITECTURE.md, EL2 memory).
     Uncached,
     /// Device registers.
     Device,
     /// Not mapped: a stack's guard page.
     Guard,
+}
+
+/// How the EL2 map has RAM outside the hypervisor's own memory from the MMU's start, chosen
+/// by the config before the MMU goes on (`/chosen` `bulkhead,boot-scrub`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RamMapping {
+    /// Normal Non-cacheable (`Kind::Uncached`), switched to write-back range by range as its
+    /// use becomes known: a first load zeroes the banks through it and needs no clean.
+    NonCacheable,
+    /// Normal write-back (`Kind::ReadWrite`) for good: with the boot scrub off nothing zeroes
+    /// RAM, the loader cleans what it copies, and no range is ever switched.
+    WriteBack,
+}
+
+impl RamMapping {
+    /// The mapping for a config that scrubs each partition's first load (`scrub`) or not.
+    pub const fn for_boot_scrub(scrub: bool) -> Self {
+        if scrub { Self::NonCacheable } else { Self::WriteBack }
+    }
+
+    const fn kind(self) -> Kind {
+        match self {
+            Self::NonCacheable => Kind::Uncached,
+            Self::WriteBack => Kind::ReadWrite,
+        }
+    }
 }
 
 /// One region of the EL2 map.
@@ -47,14 +74,21 @@ pub struct Region {
 }
 
 /// The regions of the EL2 map, in the order they must be applied (later ones refine earlier
-/// ones): device windows, RAM as Non-cacheable, the RAM the hypervisor uses from the start
-/// besides its image (`cacheable`: the host device tree) as write-back, then the image
-/// (write-back) with its text and read-only data, and last the stacks' guard pages, left
-/// unmapped.
-pub fn plan(mmio: &[AddressRange], ram: &[AddressRange], cacheable: &[AddressRange], image: &ImageLayout, guards: &[AddressRange]) -> Vec<Region> {
+/// ones): device windows, RAM as `ram_mapping` says (Non-cacheable or write-back), the RAM
+/// the hypervisor uses from the start besides its image (`cacheable`: the host device tree)
+/// as write-back, then the image (write-back) with its text and read-only data, and last the
+/// stacks' guard pages, left unmapped.
+pub fn plan(
+    mmio: &[AddressRange],
+    ram: &[AddressRange],
+    ram_mapping: RamMapping,
+    cacheable: &[AddressRange],
+    image: &ImageLayout,
+    guards: &[AddressRange],
+) -> Vec<Region> {
     let mut regions = Vec::new();
     regions.extend(mmio.iter().map(|&range| Region { range, kind: Kind::Device }));
-    regions.extend(ram.iter().map(|&range| Region { range, kind: Kind::Uncached }));
+    regions.extend(ram.iter().map(|&range| Region { range, kind: ram_mapping.kind() }));
     regions.extend(cacheable.iter().map(|&range| Region { range, kind: Kind::ReadWrite }));
     // The image is in RAM, but map it on its own in case a bank does not cover all of it.
     for (start, end, kind) in [
@@ -94,7 +128,7 @@ mod tests {
     fn image_parts_refine_ram_and_come_last() {
         let guard = AddressRange::window(0x4030_0000, 0x4030_1000);
         let dtb = AddressRange::window(0x4000_0000, 0x4010_0000);
-        let plan = plan(&[AddressRange::window(0, 0x4000_0000)], &[AddressRange::window(0x4000_0000, 0xc000_0000)], &[dtb], &IMAGE, &[guard]);
+        let plan = plan(&[AddressRange::window(0, 0x4000_0000)], &[AddressRange::window(0x4000_0000, 0xc000_0000)], RamMapping::NonCacheable, &[dtb], &IMAGE, &[guard]);
         let kinds: Vec<Kind> = plan.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, [Kind::Device, Kind::Uncached, Kind::ReadWrite, Kind::ReadWrite, Kind::Text, Kind::ReadOnly, Kind::Guard]);
         assert_eq!(plan[2].range, dtb, "the host tree is write-back from the start");
@@ -106,10 +140,22 @@ mod tests {
     #[test]
     fn ram_is_non_cacheable_but_where_the_hypervisor_lives() {
         let ram = AddressRange::window(0x4000_0000, 0xc000_0000);
-        let plan = plan(&[], &[ram], &[], &IMAGE, &[]);
+        let plan = plan(&[], &[ram], RamMapping::NonCacheable, &[], &IMAGE, &[]);
         assert_eq!(plan[0], Region { range: ram, kind: Kind::Uncached });
         assert!(plan[1..].iter().all(|r| r.kind != Kind::Uncached), "everything after RAM refines it as the hypervisor's");
         assert_eq!(plan[1], Region { range: AddressRange::window(IMAGE.start, IMAGE.end), kind: Kind::ReadWrite });
+    }
+
+    #[test]
+    fn with_the_boot_scrub_off_ram_is_write_back_and_nothing_is_non_cacheable() {
+        assert_eq!(RamMapping::for_boot_scrub(true), RamMapping::NonCacheable);
+        assert_eq!(RamMapping::for_boot_scrub(false), RamMapping::WriteBack);
+        let ram = AddressRange::window(0x4000_0000, 0xc000_0000);
+        let plan = plan(&[], &[ram], RamMapping::WriteBack, &[], &IMAGE, &[]);
+        assert_eq!(plan[0], Region { range: ram, kind: Kind::ReadWrite });
+        assert!(plan.iter().all(|r| r.kind != Kind::Uncached));
+        // The image still refines it: its text read-only executable.
+        assert!(plan.iter().any(|r| r.kind == Kind::Text && r.range == AddressRange::window(IMAGE.start, IMAGE.text_end)));
     }
 
     #[test]
@@ -135,7 +181,7 @@ mod tests {
         for board in boards::ALL {
             let ram = [board.ram_windows[0]];
             let image = ImageLayout { start: ram[0].start() + 0x20_0000, text_end: ram[0].start() + 0x21_0000, rodata_end: ram[0].start() + 0x22_0000, end: ram[0].start() + 0x40_0000 };
-            let plan = plan(board.mmio_windows, &ram, &[], &image, &[]);
+            let plan = plan(board.mmio_windows, &ram, RamMapping::NonCacheable, &[], &image, &[]);
             for d in plan.iter().filter(|r| r.kind == Kind::Device) {
                 for r in plan.iter().filter(|r| r.kind != Kind::Device) {
                     assert!(!d.range.overlaps(&r.range), "{}: {:x?} overlaps {:x?}", board.name, d, r);

@@ -1,12 +1,14 @@
 //! Host physical memory as the hypervisor sees it: identity mapped at EL2, so copying guest
 //! images is plain memory access. RAM outside the hypervisor's own memory is Normal
 //! Non-cacheable in the EL2 map until it is switched to write-back (`make_cacheable`): a
-//! partition's banks are, after their first load. Every write reaches the point of coherency
+//! partition's banks are, after their first load; with the boot scrub off it is write-back
+//! from the MMU's start (`layout::RamMapping`). Every write reaches the point of coherency
 //! as it is made, for guests that start with their MMU off: through the Non-cacheable map by
 //! itself, through the write-back map by a clean. Every access is checked (`reach`): reads
 //! reach RAM outside the hypervisor's own memory (its image with stacks, heap and EL2 tables,
 //! and the host device tree); writes reach only the partitions' banks.
 
+use super::layout::RamMapping;
 use super::mmu::RemapError;
 use super::reach::{Range, Reach, Refused};
 use alloc::vec::Vec;
@@ -16,8 +18,8 @@ use core::arch::asm;
 /// RAM as mapped at EL2. Accesses [`Reach`] refuses are refused.
 pub struct El2Memory {
     reach: Reach,
-    /// The ranges switched to write-back in the EL2 map (the rest of RAM outside the
-    /// hypervisor's own memory is Non-cacheable).
+    /// The ranges write-back in the EL2 map: switched, or all of RAM where it was write-back
+    /// from the start (the rest of RAM outside the hypervisor's own memory is Non-cacheable).
     cacheable: Vec<Range>,
 }
 
@@ -42,10 +44,15 @@ impl El2Memory {
     /// byte of it that the hypervisor uses other than through this accessor (its image, with
     /// stacks, heap and EL2 tables; the host device tree). The ranges later given to
     /// [`El2Memory::allow_writes`] are then memory nothing else uses.
-    /// Every byte of `ram` outside `hypervisor` must be mapped Normal Non-cacheable at EL2
+    /// Every byte of `ram` outside `hypervisor` must be mapped as the EL2 map says it has RAM
+    /// from the start (`mmu::ram_mapping`): write-back for good, or Normal Non-cacheable
     /// (`layout::Kind::Uncached`) until this accessor switches it.
     pub unsafe fn new(ram: Vec<Range>, hypervisor: Vec<Range>) -> Self {
-        Self { reach: Reach::new(ram, hypervisor), cacheable: Vec::new() }
+        let cacheable = match super::mmu::ram_mapping() {
+            Some(RamMapping::WriteBack) => ram.clone(),
+            Some(RamMapping::NonCacheable) | None => Vec::new(),
+        };
+        Self { reach: Reach::new(ram, hypervisor), cacheable }
     }
 
     /// Whether `size` bytes at `address` are mapped Non-cacheable: no part of them was

@@ -1,8 +1,9 @@
 //! The hypervisor's own address space: an identity map at EL2 (stage 1), built with
 //! `aarch64-paging` from the board's device windows, the RAM banks and the image layout, and
-//! kept once it is on, to switch RAM from Non-cacheable to write-back (`make_cacheable`).
+//! kept once it is on, to switch RAM from Non-cacheable to write-back (`make_cacheable`) when
+//! it was mapped Non-cacheable from the start (`RamMapping`).
 
-use super::layout::{ImageLayout, Kind, Region};
+use super::layout::{ImageLayout, Kind, RamMapping, Region};
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, MAIR_EL2, SCTLR_EL2, TCR_EL2};
 use aarch64_paging::descriptor::El23Attributes as A;
 use aarch64_paging::idmap::IdMap;
@@ -48,6 +49,8 @@ fn attributes(kind: Kind) -> A {
 /// The EL2 page tables, with the register values that turn them on.
 pub struct El2Map {
     idmap: IdMap<El2>,
+    /// How `regions` had RAM outside the hypervisor's own memory.
+    ram: RamMapping,
 }
 
 /// Register values a CPU loads to use the EL2 map.
@@ -60,14 +63,14 @@ pub struct MmuConfig {
 }
 
 impl El2Map {
-    /// Builds the tables (on the boot heap).
-    pub fn build(regions: &[Region]) -> Result<Self, MapError> {
+    /// Builds the tables (on the boot heap) from `regions`, a `layout::plan` made with `ram`.
+    pub fn build(regions: &[Region], ram: RamMapping) -> Result<Self, MapError> {
         let mut idmap = IdMap::new(ROOT_LEVEL, El2);
         for r in regions {
             let region = MemoryRegion::new(r.range.start() as usize, r.range.end() as usize);
             idmap.map_range(&region, attributes(r.kind))?;
         }
-        Ok(Self { idmap })
+        Ok(Self { idmap, ram })
     }
 
     /// The values for MAIR_EL2, TCR_EL2, TTBR0_EL2 and SCTLR_EL2.
@@ -89,10 +92,13 @@ impl El2Map {
         // Lines cached before the MMU was turned off may hide what was written since with the
         // caches off (relocations, .bss, these tables): discard them.
         super::cpu::invalidate_dcache_to_poc(image.start, image.end - image.start);
-        // Then every line the firmware left anywhere else goes (written back if dirty), so that
-        // no cache holds a line of the RAM this map makes Non-cacheable: nothing allocates one
-        // while the MMU is off, and nothing maps that RAM cacheable once it is on. The image's
-        // stale lines went first: a dirty one written back now would overwrite this image.
+        // Then every line the firmware left anywhere else goes (written back if dirty). With
+        // RAM Non-cacheable, so that no cache holds a line of it: nothing allocates one while
+        // the MMU is off, and nothing maps that RAM cacheable once it is on. With RAM
+        // write-back, so that no dirty line of the firmware's can later be written back over
+        // what a guest wrote with its caches off (the loader cleans what it writes itself).
+        // The image's stale lines went first: a dirty one written back now would overwrite
+        // this image.
         super::cpu::clean_invalidate_dcache_all();
         MAIR_EL2.set(config.mair_el2);
         TCR_EL2.set(config.tcr_el2);
@@ -106,13 +112,23 @@ impl El2Map {
         // SAFETY: as above.
         unsafe { asm!("isb", options(nostack, preserves_flags)) };
         // Kept for good: the tables are never freed while TTBR0_EL2 points at them.
-        LIVE.call_once(|| Mutex::new(Live(idmap)));
+        let ram = self.ram;
+        LIVE.call_once(|| Mutex::new(Live { idmap, ram }));
         config
     }
 }
 
 /// The EL2 map once it is on.
-struct Live(IdMap<El2>);
+struct Live {
+    idmap: IdMap<El2>,
+    ram: RamMapping,
+}
+
+/// How the EL2 map has RAM outside the hypervisor's own memory from the MMU's start; `None`
+/// before the MMU is on.
+pub fn ram_mapping() -> Option<RamMapping> {
+    LIVE.get().map(|live| live.lock().ram)
+}
 
 // SAFETY: the tables are reached only through `LIVE`'s lock, from whichever CPU holds it;
 // nothing in them belongs to one CPU.
@@ -152,7 +168,8 @@ impl fmt::Display for RemapError {
 /// the same way, and written again as write-back. A range already write-back is written again
 /// the same way. Lines written through the Non-cacheable map are in memory already (the
 /// writers end with `DSB SY`), and no cache holds a line of `range` (`Kind::Uncached`), so the
-/// first cacheable access reads memory.
+/// first cacheable access reads memory. Nothing to do where the map has had RAM write-back
+/// from the start (`RamMapping::WriteBack`).
 ///
 /// # Safety
 /// Nothing may access `range` during the call, and where an end of it lies inside a block
@@ -163,8 +180,12 @@ pub unsafe fn make_cacheable(range: AddressRange) -> Result<(), RemapError> {
     if !range.is_aligned(PAGE) {
         return Err(RemapError::Unaligned { range });
     }
-    let mut map = LIVE.get().ok_or(RemapError::NotOn)?.lock();
-    let map = &mut map.0;
+    let mut live = LIVE.get().ok_or(RemapError::NotOn)?.lock();
+    if live.ram == RamMapping::WriteBack {
+        // RAM has been write-back since the MMU's start: nothing to switch.
+        return Ok(());
+    }
+    let map = &mut live.idmap;
     let error = |error| RemapError::Map { range, error };
     for edge in [range.start(), range.end()] {
         split_at(map, edge).map_err(error)?;
@@ -180,7 +201,7 @@ pub unsafe fn make_cacheable(range: AddressRange) -> Result<(), RemapError> {
 
 /// Splits the block mappings in which an end of `range` lies (break-before-make, as
 /// `make_cacheable` does), so that switching `range` later touches no descriptor that maps
-/// anything else.
+/// anything else. Nothing to do where RAM is write-back from the start (nothing is switched).
 ///
 /// # Safety
 /// Nothing may access the memory of a block mapping in which an end of `range` lies during
@@ -189,9 +210,13 @@ pub unsafe fn split_edges(range: AddressRange) -> Result<(), RemapError> {
     if !range.is_aligned(PAGE) {
         return Err(RemapError::Unaligned { range });
     }
-    let mut map = LIVE.get().ok_or(RemapError::NotOn)?.lock();
+    let mut live = LIVE.get().ok_or(RemapError::NotOn)?.lock();
+    if live.ram == RamMapping::WriteBack {
+        // No range is ever switched, so no block needs splitting.
+        return Ok(());
+    }
     for edge in [range.start(), range.end()] {
-        split_at(&mut map.0, edge).map_err(|error| RemapError::Map { range, error })?;
+        split_at(&mut live.idmap, edge).map_err(|error| RemapError::Map { range, error })?;
     }
     Ok(())
 }

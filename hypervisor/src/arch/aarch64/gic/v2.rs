@@ -232,6 +232,21 @@ impl GicV2 {
         self.cpu_interface.dir.set(irq.raw());
     }
 
+    /// Deactivates SPI `intid` at the distributor (`GICD_ICACTIVERn`, §4.3.10), whichever CPU
+    /// interface acknowledged it: the distributor keeps one active state per SPI (only the
+    /// SGI and PPI word, `GICD_ICACTIVER0`, is banked per CPU). `GICC_DIR` is an operation of
+    /// the writing CPU's interface; this one does not depend on which CPU writes it.
+    pub fn deactivate_spi(&self, intid: u32) -> Result<(), GicError> {
+        if is_private(intid) {
+            return Err(GicError::NotShared { intid });
+        }
+        if intid >= self.lines {
+            return Err(GicError::NoSuchInterrupt { intid, lines: self.lines });
+        }
+        self.distributor.icactiver[(intid / 32) as usize].set(1 << (intid % 32));
+        Ok(())
+    }
+
     /// Sends SGI `sgi` to CPU `cpu` (`GICD_SGIR`, §4.3.15).
     pub fn send_sgi(&self, sgi: u32, cpu: usize) -> Result<(), GicError> {
         let interface = self.interface_of(cpu)?;

@@ -6,7 +6,7 @@
 
 use super::frame::Frame;
 use super::regs::{
-    is_private, spi_target_byte, Acknowledged, GicdTyper, PrivateTargets, Sgir, FIRST_SPI,
+    is_private, spi_bit, spi_target_byte, Acknowledged, GicdTyper, PrivateTargets, Sgir, FIRST_SPI,
 };
 use super::GicError;
 use crate::arch::aarch64::cpu;
@@ -237,13 +237,14 @@ impl GicV2 {
     /// SGI and PPI word, `GICD_ICACTIVER0`, is banked per CPU). `GICC_DIR` is an operation of
     /// the writing CPU's interface; this one does not depend on which CPU writes it.
     pub fn deactivate_spi(&self, intid: u32) -> Result<(), GicError> {
-        if is_private(intid) {
-            return Err(GicError::NotShared { intid });
-        }
-        if intid >= self.lines {
-            return Err(GicError::NoSuchInterrupt { intid, lines: self.lines });
-        }
-        self.distributor.icactiver[(intid / 32) as usize].set(1 << (intid % 32));
+        let Some((word, bit)) = spi_bit(intid, self.lines) else {
+            return Err(if is_private(intid) {
+                GicError::NotShared { intid }
+            } else {
+                GicError::NoSuchInterrupt { intid, lines: self.lines }
+            });
+        };
+        self.distributor.icactiver[word].set(bit);
         Ok(())
     }
 

@@ -865,7 +865,7 @@ fn give_up_restart(p: &Partition, generation: u64, why: core::fmt::Arguments<'_>
         run.power.power_off();
         run.generation
     };
-    log!("bulkhead: partition \"{}\" {}; stopping the partition instead of reloading its memory under it", p.name.as_str(), why);
+    log!("bulkhead: partition \"{}\" {}; stopping the partition instead of reloading its memory under it", p.name.as_str(), D(why));
     stopped(p, stopped_at, true);
 }
 

@@ -29,6 +29,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use dom0less_config::devicetree::Tree;
 use crate::portable::partition::health::{after_crash, AfterCrash};
+use crate::portable::partition::restart::{Restart, RestartLater, Restarting};
 use crate::portable::partition::PendingRestart;
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
 use spin::{Mutex, Once};
@@ -66,6 +67,17 @@ static CONSOLE_INTID: AtomicU32 = AtomicU32::new(0);
 /// How many CPUs the board has (for the state dump).
 static CPU_COUNT: AtomicUsize = AtomicUsize::new(0);
 static MUX: Mutex<Multiplexer<'static, MAX_PARTITIONS, LINE>> = Mutex::new(Multiplexer::new());
+/// One per partition: held by whoever clears a run's state and loads the partition
+/// (`start_partition`) or clears a stopped run's (`stopped`), so that one partition is never
+/// cleared and loaded by two CPUs at once, and the clearing for a run that a newer one
+/// replaced never happens after the newer one's load. Taken before `run`; held for one load,
+/// which a waiter spins through as it would for `run` (the load holds `run` throughout).
+static RELOAD: [Mutex<()>; MAX_PARTITIONS] = [const { Mutex::new(()) }; MAX_PARTITIONS];
+
+/// `p`'s reload lock (`RELOAD`).
+fn reload_lock(p: &Partition) -> spin::MutexGuard<'static, ()> {
+    RELOAD[p.index % MAX_PARTITIONS].lock()
+}
 
 /// Module bytes for the validator (partial device trees), read from identity-mapped RAM.
 struct RamModules<'a>(&'a El2Memory);
@@ -325,7 +337,13 @@ fn build_all(
 /// Loads a partition from its pristine modules and asks vCPU 0's CPU to start it, if the
 /// partition is still at `generation` (a stop or a restart asked meanwhile wins). The caller
 /// guarantees none of its vCPUs is held by a CPU: memory is scrubbed and reloaded here.
+/// Under the partition's reload lock, and only for the current generation, so that a
+/// replaced run's clearing never runs after (or while) a newer run loads.
 fn start_partition(p: &Partition, generation: u64) {
+    let reload = reload_lock(p);
+    if !p.run.lock().may_load(generation) {
+        return;
+    }
     passthrough::quiesce(p);
     gnttab::revoke(p);
     xen::reset(p);
@@ -335,7 +353,7 @@ fn start_partition(p: &Partition, generation: u64) {
         memory::rebuild_stage2(p);
     }
     let mut run = p.run.lock();
-    if run.generation != generation {
+    if !run.may_load(generation) {
         return;
     }
     let entry = {
@@ -353,11 +371,13 @@ fn start_partition(p: &Partition, generation: u64) {
             run.running = true;
             run.stop_announced = false;
             run.restart_pending = None;
+            run.loaded();
             run.cntvoff = cpu::counter();
             let first_boot = run.boot_count == 1;
             // Under `run`: a stop or restart after this sees vCPU 0 started.
             let started = p.vcpus[0].lock().start(pc, x0);
             drop(run);
+            drop(reload);
             let _ = console_op(|mux, mut sink| mux.set_running(p.index, true, &mut sink));
             if first_boot {
                 log!("bulkhead: partition \"{}\" started", p.name.as_str());
@@ -370,6 +390,8 @@ fn start_partition(p: &Partition, generation: u64) {
         }
         Err(e) => {
             drop(run);
+            // The stop clears the run under the same lock.
+            drop(reload);
             log!("bulkhead: partition \"{}\" cannot start: {}", p.name.as_str(), D(&e));
             stop_partition(p);
         }
@@ -693,7 +715,7 @@ fn stop_partition_by_operator(p: &Partition) {
 
 fn stop(p: &Partition, power_off_when_last: bool) {
     let here = cpu::index();
-    {
+    let generation = {
         let mut run = p.run.lock();
         if asks_for_an_old_run(p, here) {
             return;
@@ -703,7 +725,8 @@ fn stop(p: &Partition, power_off_when_last: bool) {
         run.restart_pending = None;
         run.power.power_off();
         stop_vcpus(p, here);
-    }
+        run.generation
+    };
     health::stopped(p);
     kick_holders(p);
     // A direct guest may hold off its CPU's kick: the stop waits for its vCPUs to leave,
@@ -714,21 +737,28 @@ fn stop(p: &Partition, power_off_when_last: bool) {
             log!("bulkhead: partition \"{}\" vcpu {} has not left cpu {} after {} ms, even with its stage 2 withdrawn; it stays stopped with none of its memory mapped", p.name.as_str(), vcpu, cpu, LEAVE_TIMEOUT_MS);
         }
     }
-    stopped(p, power_off_when_last);
+    stopped(p, generation, power_off_when_last);
 }
 
 /// Held while a printed stop is marked and the board looks whether every partition has
 /// stopped.
 static ANNOUNCING: Mutex<()> = Mutex::new(());
 
-/// What follows a partition's stop: its console line closes, the console interrupt goes to a
-/// partition still running, and the board powers off when none is left (unless the operator
-/// stopped it: the board then stays up for the console).
-fn stopped(p: &Partition, power_off_when_last: bool) {
-    evtchn::close_all(p);
-    gnttab::revoke(p);
-    memory::rebuild_stage2(p);
-    passthrough::quiesce(p);
+/// What follows a partition's stop at `generation`: its run's channels, grants, stage-2
+/// changes and passthrough interrupts are cleared (under its reload lock, and only if no
+/// newer run started meanwhile, which cleared them itself), its console line closes, the
+/// console interrupt goes to a partition still running, and the board powers off when none
+/// is left (unless the operator stopped it: the board then stays up for the console).
+fn stopped(p: &Partition, generation: u64, power_off_when_last: bool) {
+    {
+        let _reload = reload_lock(p);
+        if p.run.lock().may_load(generation) {
+            evtchn::close_all(p);
+            gnttab::revoke(p);
+            memory::rebuild_stage2(p);
+            passthrough::quiesce(p);
+        }
+    }
     output::flush(p.index);
     let _ = console_op(|mux, mut sink| mux.set_running(p.index, false, &mut sink));
     log!("bulkhead: partition \"{}\" stopped", p.name.as_str());
@@ -789,36 +819,54 @@ fn start_partition_by_operator(p: &Partition) {
 /// second request from another vCPU of the old run finds its vCPU stopping and is dropped.
 fn restart_partition(p: &Partition) {
     let here = cpu::index();
-    let (generation, boot) = {
+    let restart = {
         // It stays `running` throughout: a partition that restarts is not a stopped one, and
         // another partition stopping now must not power the board off.
         let mut run = p.run.lock();
         if asks_for_an_old_run(p, here) {
             return;
         }
-        run.boot_count = run.boot_count.wrapping_add(1);
-        run.generation = run.generation.wrapping_add(1);
-        run.restart_pending = None;
-        stop_vcpus(p, here);
-        (run.generation, run.boot_count)
+        let restart = run.ask_restart();
+        if let Restart::Begin(_) = restart {
+            stop_vcpus(p, here);
+        }
+        restart
+    };
+    let Restarting { generation, boot } = match restart {
+        Restart::Begin(begun) => begun,
+        Restart::Joined(under_way) => {
+            log!("bulkhead: partition \"{}\" is already restarting (boot {}); this request joins that restart", p.name.as_str(), under_way.boot);
+            return;
+        }
     };
     health::stopped(p);
     kick_holders(p);
     if let Err((vcpu, cpu)) = wait_until_left(p) {
-        log!("bulkhead: partition \"{}\" vcpu {} has not left cpu {} after {} ms; stopping the partition instead of reloading its memory under it", p.name.as_str(), vcpu, cpu, LEAVE_TIMEOUT_MS);
-        // Its vCPUs are stopping already (a stop would take this for a request of the old run).
-        {
-            let mut run = p.run.lock();
-            run.running = false;
-            run.generation = run.generation.wrapping_add(1);
-            run.power.power_off();
-        }
-        stopped(p, true);
+        give_up_restart(p, generation, format_args!("vcpu {vcpu} has not left cpu {cpu} after {LEAVE_TIMEOUT_MS} ms"));
         return;
     }
     output::flush(p.index);
     log!("bulkhead: partition \"{}\" restarting (boot {})", p.name.as_str(), boot);
     start_partition(p, generation);
+}
+
+/// A restart at `generation` whose old vCPUs did not leave their CPUs (`why`): the partition
+/// is stopped instead of having its memory reloaded under them, unless a stop or another
+/// restart replaced that run meanwhile (the vCPU waited for may then be the newer run's).
+fn give_up_restart(p: &Partition, generation: u64, why: core::fmt::Arguments<'_>) {
+    // Its vCPUs are stopping already (a stop would take this for a request of the old run).
+    let stopped_at = {
+        let mut run = p.run.lock();
+        if !run.may_load(generation) {
+            return;
+        }
+        run.running = false;
+        run.generation = run.generation.wrapping_add(1);
+        run.power.power_off();
+        run.generation
+    };
+    log!("bulkhead: partition \"{}\" {}; stopping the partition instead of reloading its memory under it", p.name.as_str(), D(why));
+    stopped(p, stopped_at, true);
 }
 
 /// A crash restart after a back-off: the crashed run's vCPUs are stopped now (the partition
@@ -827,14 +875,20 @@ fn restart_partition(p: &Partition) {
 /// stops, starts or restarts it meanwhile. Meanwhile its CPUs are free for other work.
 fn restart_partition_later(p: &Partition, restart: u32, after_ms: u64) {
     let here = cpu::index();
-    {
+    let later = {
         let mut run = p.run.lock();
         if asks_for_an_old_run(p, here) {
             return;
         }
-        run.generation = run.generation.wrapping_add(1);
-        run.restart_pending = Some(health::pending_restart(run.generation, restart, after_ms));
-        stop_vcpus(p, here);
+        let later = run.ask_restart_later(|generation| health::pending_restart(generation, restart, after_ms));
+        if later == RestartLater::Deferred {
+            stop_vcpus(p, here);
+        }
+        later
+    };
+    if let RestartLater::Joined(under_way) = later {
+        log!("bulkhead: partition \"{}\" is already restarting (boot {}); its crash restart joins that restart", p.name.as_str(), under_way.boot);
+        return;
     }
     kick_holders(p);
     health::deferred(p);
@@ -844,26 +898,15 @@ fn restart_partition_later(p: &Partition, restart: u32, after_ms: u64) {
 /// the crashed run has left, the partition is loaded afresh and started, if nothing changed
 /// its generation meanwhile.
 fn restart_after_backoff(p: &Partition, pending: PendingRestart) {
+    // From here the restart is under way: a request meanwhile joins it.
+    let Some(Restarting { generation, boot }) = p.run.lock().begin_restart_after_backoff(&pending) else {
+        return;
+    };
     if let Err((vcpu, cpu)) = wait_until_left(p) {
-        log!("bulkhead: partition \"{}\" vcpu {} has not left cpu {} after its restart back-off; stopping the partition instead of reloading its memory under it", p.name.as_str(), vcpu, cpu);
-        {
-            let mut run = p.run.lock();
-            run.running = false;
-            run.generation = run.generation.wrapping_add(1);
-            run.power.power_off();
-        }
-        stopped(p, true);
+        give_up_restart(p, generation, format_args!("vcpu {vcpu} has not left cpu {cpu} after its restart back-off"));
         return;
     }
-    let boot = {
-        let mut run = p.run.lock();
-        if run.generation != pending.generation {
-            return;
-        }
-        run.boot_count = run.boot_count.wrapping_add(1);
-        run.boot_count
-    };
     output::flush(p.index);
     log!("bulkhead: partition \"{}\" restarting (boot {}) after a back-off of {} ms", p.name.as_str(), boot, pending.delay_ms);
-    start_partition(p, pending.generation);
+    start_partition(p, generation);
 }

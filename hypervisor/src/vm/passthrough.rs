@@ -17,13 +17,20 @@
 //! physical SPI stays active, and is not taken again, until its guest is done with it: a
 //! guest that never deactivates it holds back only its own device's interrupt.
 //!
+//! The hypervisor's own deactivations (after a forwarded SPI's end of interrupt, a clear-active
+//! or clear-pending by register, a stop) often run on another CPU than the one that took the
+//! SPI: a credit2 vCPU moves between CPUs while the SPI stays routed to its home CPU. They go
+//! to the distributor (`Gic::deactivate_spi`: `GICD_ICACTIVERn` on GICv2), which acts on the
+//! SPI whichever CPU interface acknowledged it, rather than to this CPU's interface.
+//!
 //! Counts per partition (the operator's `irq`, and a line when the partition stops): physical
 //! interrupts taken, EOI maintenance interrupts that were about a passthrough SPI (read from
-//! `EISR` when one is taken), and physical deactivations the hypervisor made.
+//! `EISR` when one is taken), and physical deactivations the hypervisor made, with how many
+//! of those ran on another CPU than the one that had taken the interrupt.
 
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
-use crate::arch::aarch64::gic::regs::Acknowledged;
+use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::gic::{Gic, VirtualInterface};
 use crate::portable::partition::passthrough::Delivery;
 use crate::portable::partition::Partition;
@@ -40,6 +47,9 @@ const PRIORITY: u8 = 0x80;
 
 /// For each physical INTID: 0, or the owning partition's index plus one.
 static OWNER: [AtomicU8; INTIDS] = [const { AtomicU8::new(0) }; INTIDS];
+/// For each physical INTID: the CPU that took it last (for the count of deactivations made
+/// elsewhere).
+static TAKEN_ON: [AtomicU8; INTIDS] = [const { AtomicU8::new(u8::MAX) }; INTIDS];
 
 /// One partition's passthrough counts.
 struct Counts {
@@ -51,10 +61,12 @@ struct Counts {
     /// a clear-active by register, a deactivation of an interrupt no list register held, a
     /// clear-pending of one the guest had not acknowledged).
     deactivated: AtomicU64,
+    /// Of those, the ones made on another CPU than the one that had taken the interrupt.
+    elsewhere: AtomicU64,
 }
 
 static COUNTS: [Counts; MAX_PARTITIONS] = [const {
-    Counts { taken: AtomicU64::new(0), eoi_maintenance: AtomicU64::new(0), deactivated: AtomicU64::new(0) }
+    Counts { taken: AtomicU64::new(0), eoi_maintenance: AtomicU64::new(0), deactivated: AtomicU64::new(0), elsewhere: AtomicU64::new(0) }
 }; MAX_PARTITIONS];
 
 fn counts(p: &Partition) -> Option<&'static Counts> {
@@ -99,6 +111,9 @@ pub fn deliver(intid: u32) -> bool {
     if let Some(c) = counts(p) {
         c.taken.fetch_add(1, Ordering::Relaxed);
     }
+    if let Some(slot) = TAKEN_ON.get(intid as usize) {
+        slot.store(u8::try_from(cpu::index()).unwrap_or(u8::MAX), Ordering::Relaxed);
+    }
     let effects = p.vgic.lock().inject(VcpuId(0), intid).unwrap_or(Effects::NONE);
     interrupts::act(p, 0, effects);
     true
@@ -113,15 +128,22 @@ pub fn retarget(p: &Partition, intid: u32, physical: u32) {
     }
 }
 
-/// Deactivates physical SPI `physical` of `p` from this CPU's interface, for the guest: it
-/// deactivated the virtual SPI (forwarded by software), cleared its active state by register,
-/// ended one that no list register held, or cleared the pending state of one it had not
-/// acknowledged (it will never deactivate that one).
+/// Deactivates physical SPI `physical` of `p` for the guest: it deactivated the virtual SPI
+/// (forwarded by software), cleared its active state by register, ended one that no list
+/// register held, or cleared the pending state of one it had not acknowledged (it will never
+/// deactivate that one). Through the distributor, whichever CPU took it (module comment).
 pub fn deactivate(p: &Partition, physical: u32) {
     let Some(gic) = Gic::get() else { return };
-    gic.deactivate(Acknowledged::of(physical));
+    if let Err(e) = gic.deactivate_spi(physical) {
+        log!("bulkhead: partition \"{}\": passthrough interrupt {} not deactivated: {}", p.name.as_str(), physical, D(&e));
+        return;
+    }
     if let Some(c) = counts(p) {
         c.deactivated.fetch_add(1, Ordering::Relaxed);
+        let taken_on = TAKEN_ON.get(physical as usize).map_or(u8::MAX, |slot| slot.load(Ordering::Relaxed));
+        if taken_on != u8::MAX && usize::from(taken_on) != cpu::index() {
+            c.elsewhere.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -160,7 +182,8 @@ pub fn quiesce(p: &Partition) {
     let home = p.vcpu_cpus.first().copied().unwrap_or(0);
     for &(intid, _) in &p.passthrough_irqs {
         let _ = gic.set_enabled(intid, home, false);
-        gic.deactivate(Acknowledged::of(intid));
+        // Whichever CPU took it: the stopping CPU is often another.
+        let _ = gic.deactivate_spi(intid);
     }
 }
 
@@ -168,11 +191,12 @@ pub fn quiesce(p: &Partition) {
 pub fn report(p: &Partition) {
     let Some(c) = counts(p).filter(|_| !p.passthrough_irqs.is_empty()) else { return };
     log!(
-        "bulkhead: partition \"{}\": passthrough interrupts {}: {} taken, {} EOI maintenance interrupts, {} deactivated by the hypervisor",
+        "bulkhead: partition \"{}\": passthrough interrupts {}: {} taken, {} EOI maintenance interrupts, {} deactivated by the hypervisor, {} of them on another CPU than the one that took them",
         p.name.as_str(),
         Delivery::for_gic(p.gic).describe(),
         c.taken.load(Ordering::Relaxed),
         c.eoi_maintenance.load(Ordering::Relaxed),
-        c.deactivated.load(Ordering::Relaxed)
+        c.deactivated.load(Ordering::Relaxed),
+        c.elsewhere.load(Ordering::Relaxed)
     );
 }

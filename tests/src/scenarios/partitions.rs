@@ -571,27 +571,57 @@ fn static_memory_placed_first() -> Scenario {
 /// before, and the interrupt never came back), and after taking it (it stays active, and its
 /// end of interrupt reaches the physical SPI). The hypervisor's counts when `gpio` stops say
 /// who deactivated what: on GICv3 the hypervisor only the ten cleared before they were taken.
-fn passthrough_gpio(name: &str, gic: u8) -> Scenario {
+/// With `shared`, `gpio` shares a credit2 pool of two CPUs with two busy `spin` guests, so
+/// its vCPU moves between the CPUs while the SPI is routed to one of them.
+fn passthrough_gpio(name: &str, gic: u8, shared: bool) -> Scenario {
     let (gic_text, counts) = match gic {
         3 => ("v3", "hardware-mapped: 40 taken, 0 EOI maintenance interrupts, 10 deactivated by the hypervisor"),
         _ => ("v2", "forwarded by software: 40 taken, 30 EOI maintenance interrupts, 40 deactivated by the hypervisor"),
     };
     let mut expect = boot_lines("QEMU virt", gic_text, 4);
-    expect.extend([
-        Expect::line(started("gpio")),
-        Expect::line(says("gpio", "10 interrupts cleared before they were taken came back")),
-        Expect::line(says("gpio", "10 interrupts cleared while active stayed active and came back after their end")),
-        Expect::line(says("gpio", "done")),
-        Expect::line(format!("bulkhead: partition \"gpio\": passthrough interrupts {counts}")),
-        Expect::line(ALL_STOPPED),
-        Expect::line(POWER_OFF),
-    ]);
+    let gpio = vec![
+        started("gpio"),
+        says("gpio", "10 interrupts cleared before they were taken came back"),
+        says("gpio", "10 interrupts cleared while active stayed active and came back after their end"),
+        says("gpio", "done"),
+        format!("bulkhead: partition \"gpio\": passthrough interrupts {counts}"),
+    ];
+    let mut partitions = vec![gpio];
+    if shared {
+        for spin in ["spin1", "spin2"] {
+            partitions.push(vec![started(spin), says(spin, "done"), stopped(spin)]);
+        }
+    }
+    expect.extend([Expect::Interleaved(partitions), Expect::line(ALL_STOPPED), Expect::line(POWER_OFF)]);
+    let file = if shared { "tests/scenarios/virt-passthrough-gpio-credit2.dts" } else { "tests/scenarios/virt-passthrough-gpio.dts" };
+    // In the shared pool on GICv2 the scenario is about the hypervisor's deactivations on
+    // another CPU than the one that took the SPI: some must have happened. (On GICv3 the
+    // guest's own deactivations reach the GIC through the list register, and the hypervisor
+    // deactivates only the ten cleared before they were taken, wherever its vCPU runs.)
+    let checks = if shared && gic == 2 {
+        vec![Check {
+            what: "some of gpio's SPIs were deactivated on another CPU than the one that took them",
+            check: |console| {
+                let c = super::linux::passthrough_counts(console, "gpio")?;
+                if c.elsewhere >= 1 {
+                    Ok(())
+                } else {
+                    Err(format!("{c:?}: its vCPU never ended an interrupt away from the CPU that took it"))
+                }
+            },
+        }]
+    } else {
+        Vec::new()
+    };
     Scenario {
         gic: Some(gic),
         expect,
-        pending: false,
+        checks,
+        // On GICv3 in the shared pool a cleared SPI sometimes never comes back (4 runs of 6):
+        // not solved yet, so it runs only when asked for.
+        pending: shared && gic == 3,
         partitions: Some(PartitionConfig {
-            file: "tests/scenarios/virt-passthrough-gpio.dts".into(),
+            file: file.into(),
             valid: true,
         }),
         ..Scenario::new(name, "virt")
@@ -739,8 +769,10 @@ pub fn all() -> Vec<Scenario> {
         hostile_beside_hello(),
         shared_memory(),
         static_memory_placed_first(),
-        passthrough_gpio("virt-gicv3-passthrough-gpio", 3),
-        passthrough_gpio("virt-gicv2-passthrough-gpio", 2),
+        passthrough_gpio("virt-gicv3-passthrough-gpio", 3, false),
+        passthrough_gpio("virt-gicv2-passthrough-gpio", 2, false),
+        passthrough_gpio("virt-gicv3-credit2-passthrough-gpio", 3, true),
+        passthrough_gpio("virt-gicv2-credit2-passthrough-gpio", 2, true),
         config_error(),
         register_round_trips("virt-gicv3-switch", 3, true),
         register_round_trips("virt-gicv2-switch", 2, true),

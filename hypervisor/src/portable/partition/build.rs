@@ -314,7 +314,7 @@ pub fn build(
         restart_backoff_ms: p.restart_backoff_ms,
         heartbeat_ms: p.heartbeat_ms,
         heartbeat: core::sync::atomic::AtomicU64::new(u64::MAX),
-        run: Mutex::new(RunState { running: false, stop_announced: false, boot_count: 1, untouched: true, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0, reports: super::report_limit::ReportLimit::new(), last_crash: None, crash_restarts: 0, held: false, restart_pending: None }),
+        run: Mutex::new(RunState { running: false, stop_announced: false, boot_count: 1, untouched: true, generation: 0, power, vpl011: Vpl011::new(), input: heapless::Deque::new(), cntvoff: 0, reports: super::report_limit::ReportLimit::new(), last_crash: None, crash_restarts: 0, held: false, restart_pending: None, restarting: None }),
         vgic: Mutex::new(vgic),
         doorbells: [const { Doorbell::new() }; MAX_VCPUS],
         vcpus,

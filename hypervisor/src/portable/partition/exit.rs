@@ -190,9 +190,9 @@ fn vgic_access(partition: &Partition, vcpu: usize, access: MmioAccess, regs: &mu
     if access.write {
         vgic.mmio_write(access.ipa, size, VcpuId(vcpu), access.store_value(regs)).map(Exit::Vgic).map_err(AbortReason::Vgic)
     } else {
-        let value = vgic.mmio_read(access.ipa, size, VcpuId(vcpu)).map_err(AbortReason::Vgic)?;
+        let (value, effects) = vgic.mmio_load(access.ipa, size, VcpuId(vcpu)).map_err(AbortReason::Vgic)?;
         access.complete_load(regs, value);
-        Ok(Exit::Resume)
+        Ok(if effects.is_empty() { Exit::Resume } else { Exit::Vgic(effects) })
     }
 }
 

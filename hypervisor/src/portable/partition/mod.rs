@@ -14,6 +14,7 @@ pub mod health;
 pub mod heap_need;
 pub mod passthrough;
 pub mod report_limit;
+pub mod restart;
 pub mod shared_memory;
 
 pub use build::{build, claim_static_banks, guest_banks, stage2_cap, static_mappings, BuildError, CpuAssignment, StaticBanksClaimed, StaticMapping};
@@ -153,6 +154,9 @@ pub struct RunState {
     pub held: bool,
     /// A crash restart waiting out its back-off (its vCPUs are stopped meanwhile).
     pub restart_pending: Option<PendingRestart>,
+    /// A restart under way: asked for, its vCPUs stopping or its memory loading, vCPU 0 not
+    /// started yet (`restart.rs`). Another request for the same run joins it.
+    pub restarting: Option<restart::Restarting>,
 }
 
 /// A crash restart that waits for its back-off to pass.

@@ -1,7 +1,7 @@
 //! The interrupt register block shared by the GICv2 distributor, the GICv3 distributor and the
 //! GICv3 redistributor's SGI frame: offsets 0x080 to 0xcff (`IGROUPR` to `ICFGR`).
 
-use super::effects::Effects;
+use super::effects::{Effects, VcpuSet};
 use super::irq::{is_sgi, IntId, Trigger, PRIORITY_MASK};
 use super::state::Vgic;
 use super::{AccessSize, GicVersion, VcpuId};
@@ -77,12 +77,16 @@ impl BankRegister {
 
 impl Vgic {
     /// Reads a register of the interrupt block as `vcpu` (whose bank holds SGIs and PPIs).
+    /// The pending and active registers include what list registers hold
+    /// ([`Vgic::observed`]); `kick` gains the vCPUs whose list registers may have changed
+    /// since their flush, to kick for a fresher answer.
     pub(super) fn bank_read(
         &self,
         vcpu: VcpuId,
         register: BankRegister,
         first: IntId,
         size: AccessSize,
+        kick: &mut VcpuSet,
     ) -> u32 {
         let mut value = 0u32;
         for index in 0..register.span(size) {
@@ -90,11 +94,16 @@ impl Vgic {
             let Some(irq) = self.irq(vcpu, intid) else {
                 continue;
             };
+            let mut observed = || {
+                let seen = self.observed(vcpu, intid).unwrap_or_default();
+                kick.0 |= seen.kick.0;
+                seen
+            };
             let field = match register {
                 BankRegister::Group => irq.group1 as u32,
                 BankRegister::SetEnable | BankRegister::ClearEnable => irq.enabled as u32,
-                BankRegister::SetPending | BankRegister::ClearPending => irq.is_pending() as u32,
-                BankRegister::SetActive | BankRegister::ClearActive => irq.active as u32,
+                BankRegister::SetPending | BankRegister::ClearPending => observed().pending as u32,
+                BankRegister::SetActive | BankRegister::ClearActive => observed().active as u32,
                 BankRegister::Priority => irq.priority as u32,
                 BankRegister::Targets if intid < 32 => 1 << vcpu.0,
                 BankRegister::Targets => irq.targets as u32,

@@ -56,12 +56,14 @@ impl Vgic {
         }
     }
 
-    /// Emulates a guest read of the GICv2 distributor at `offset` by `vcpu`.
+    /// Emulates a guest read of the GICv2 distributor at `offset` by `vcpu`; `kick` gains the
+    /// vCPUs to kick for a fresher answer (see `bank_read`).
     pub fn distributor_v2_read(
         &self,
         offset: u64,
         size: AccessSize,
         vcpu: VcpuId,
+        kick: &mut VcpuSet,
     ) -> Result<u32, VgicError> {
         self.check_vcpu(vcpu)?;
         self.check_v2(offset, size)?;
@@ -70,16 +72,19 @@ impl Vgic {
             TYPER => self.typer_v2(),
             IIDR_OFFSET => IIDR,
             BANK_START..BANK_END => match BankRegister::decode(offset) {
-                Some((register, first)) => self.bank_read(vcpu, register, first, size),
+                Some((register, first)) => self.bank_read(vcpu, register, first, size, kick),
                 None => 0,
             },
             CPENDSGIR..SGI_PENDING_END => {
                 let first = (offset & 0xf) as u32;
                 let mut value = 0;
                 for index in 0..size.bytes() as u32 {
-                    let sources = self
-                        .irq(vcpu, first.saturating_add(index))
-                        .map_or(0, |irq| irq.sgi_sources);
+                    let intid = first.saturating_add(index);
+                    let Some(irq) = self.irq(vcpu, intid) else { continue };
+                    // The source a list register presents is pending too, until the guest
+                    // acknowledges it (`Vgic::observed`; a reader's own SGIs read exactly).
+                    let listed = self.observed(vcpu, intid).is_some_and(|seen| seen.listed_pending);
+                    let sources = irq.sgi_sources | if listed { 1u8 << (irq.lr_source % 8) } else { 0 };
                     value |= (sources as u32) << index.wrapping_mul(8);
                 }
                 value

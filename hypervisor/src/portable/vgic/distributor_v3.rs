@@ -67,12 +67,14 @@ impl Vgic {
         }
     }
 
-    /// Emulates a guest read of the GICv3 distributor at `offset` by `vcpu`.
+    /// Emulates a guest read of the GICv3 distributor at `offset` by `vcpu`; `kick` gains the
+    /// vCPUs to kick for a fresher answer (see `bank_read`).
     pub fn distributor_v3_read(
         &self,
         offset: u64,
         size: AccessSize,
         vcpu: VcpuId,
+        kick: &mut VcpuSet,
     ) -> Result<u64, VgicError> {
         self.check_vcpu(vcpu)?;
         self.check_v3(offset, size)?;
@@ -89,7 +91,7 @@ impl Vgic {
             0x800..0xc00 => 0,
             BANK_START..BANK_END => match BankRegister::decode(offset) {
                 Some((register, first)) if first >= SPI_FIRST => {
-                    self.bank_read(vcpu, register, first, size) as u64
+                    self.bank_read(vcpu, register, first, size, kick) as u64
                 }
                 _ => 0,
             },

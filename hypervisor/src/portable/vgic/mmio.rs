@@ -1,6 +1,6 @@
 //! Routing of a trapped guest access by guest physical address to the distributor or a redistributor.
 
-use super::effects::Effects;
+use super::effects::{Effects, VcpuSet};
 use super::error::VgicError;
 use super::state::Vgic;
 use super::{
@@ -40,22 +40,40 @@ impl Vgic {
         }
     }
 
-    /// Emulates a trapped guest read at guest physical `address` by `vcpu`.
+    /// Emulates a trapped guest read at guest physical `address` by `vcpu`: the value, and the
+    /// vCPUs to kick. A read of the pending or active registers covering an interrupt that
+    /// another vCPU's list registers hold answers every state they may be in and asks for
+    /// that vCPU to be kicked, so that its exit syncs them and the next read is exact (see
+    /// `observed.rs`).
+    pub fn mmio_load(
+        &self,
+        address: u64,
+        size: AccessSize,
+        vcpu: VcpuId,
+    ) -> Result<(u64, Effects), VgicError> {
+        let mut kick = VcpuSet::EMPTY;
+        let value = match (self.frame(address)?, self.version) {
+            (Frame::Distributor(offset), GicVersion::V2) => {
+                self.distributor_v2_read(offset, size, vcpu, &mut kick).map(u64::from)
+            }
+            (Frame::Distributor(offset), GicVersion::V3) => {
+                self.distributor_v3_read(offset, size, vcpu, &mut kick)
+            }
+            (Frame::Redistributors(offset), _) => self.redistributor_read(offset, size, &mut kick),
+        }?;
+        // The reader's own list registers are exact (its exit synced them): never kicked.
+        kick.0 &= !(1u32.checked_shl(vcpu.0 as u32).unwrap_or(0));
+        Ok((value, Effects::kick(kick)))
+    }
+
+    /// The value [`Vgic::mmio_load`] reads, for callers with no one to kick.
     pub fn mmio_read(
         &self,
         address: u64,
         size: AccessSize,
         vcpu: VcpuId,
     ) -> Result<u64, VgicError> {
-        match (self.frame(address)?, self.version) {
-            (Frame::Distributor(offset), GicVersion::V2) => {
-                self.distributor_v2_read(offset, size, vcpu).map(u64::from)
-            }
-            (Frame::Distributor(offset), GicVersion::V3) => {
-                self.distributor_v3_read(offset, size, vcpu)
-            }
-            (Frame::Redistributors(offset), _) => self.redistributor_read(offset, size),
-        }
+        self.mmio_load(address, size, vcpu).map(|(value, _)| value)
     }
 
     /// Emulates a trapped guest write of `value` at guest physical `address` by `vcpu`.

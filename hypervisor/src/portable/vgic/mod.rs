@@ -11,7 +11,7 @@
 //!
 //! - on every guest exit, [`Vgic::deactivate_unlisted`] if the hardware counted EOIs of interrupts in
 //!   no list register, then [`Vgic::sync`] with the list registers read back from the hardware;
-//! - trapped MMIO goes to [`Vgic::mmio_read`] / [`Vgic::mmio_write`], a trapped `ICC_SGI1R_EL1`
+//! - trapped MMIO goes to [`Vgic::mmio_load`] / [`Vgic::mmio_write`], a trapped `ICC_SGI1R_EL1`
 //!   write to [`Vgic::send_sgi_v3`];
 //! - just before entering the guest, [`Vgic::flush`] fills the list registers; it visits only
 //!   the interrupts marked stirred since they last were quiet (see `Vgic::spi_stirred`);
@@ -38,6 +38,7 @@ mod ident;
 mod irq;
 mod list_register;
 mod mmio;
+mod observed;
 mod redistributor;
 mod report;
 mod sgi;

@@ -4,7 +4,7 @@
 
 use super::bank::BankRegister;
 use super::distributor_v3::half;
-use super::effects::Effects;
+use super::effects::{Effects, VcpuSet};
 use super::error::VgicError;
 use super::ident::{id_register, ID_BLOCK_FROM_END, IIDR};
 use super::irq::SPI_FIRST;
@@ -75,14 +75,15 @@ impl Vgic {
 
     /// Emulates a guest read at `offset` from the start of the redistributor region
     /// ([`super::GUEST_GICR_BASE`]); the frame accessed selects the vCPU, not the reader.
-    pub fn redistributor_read(&self, offset: u64, size: AccessSize) -> Result<u64, VgicError> {
+    /// `kick` gains the vCPUs to kick for a fresher answer (see `bank_read`).
+    pub fn redistributor_read(&self, offset: u64, size: AccessSize, kick: &mut VcpuSet) -> Result<u64, VgicError> {
         let (owner, sgi_frame, local) = self.locate(offset, size)?;
         let value = if sgi_frame {
             match BankRegister::decode(local) {
                 Some((register, first))
                     if first < SPI_FIRST && register != BankRegister::Targets =>
                 {
-                    self.bank_read(owner, register, first, size) as u64
+                    self.bank_read(owner, register, first, size, kick) as u64
                 }
                 // IGRPMODR0, NSACR and reserved registers read as zero.
                 _ => 0,

@@ -504,15 +504,15 @@ impl Vgic {
         self.irq(vcpu, intid)?.hw
     }
 
-    /// Whether `intid` is pending for `vcpu` as the distributor sees it (state held in a running
-    /// vCPU's list registers is folded back only at its next sync).
+    /// Whether `intid` reads as pending for `vcpu` in `GICD_ISPENDR`: the distributor's state
+    /// with what list registers hold folded in (`observed.rs`).
     pub fn is_pending(&self, vcpu: VcpuId, intid: IntId) -> bool {
-        self.irq(vcpu, intid).is_some_and(IrqState::is_pending)
+        self.observed(vcpu, intid).is_some_and(|seen| seen.pending)
     }
 
-    /// Whether `intid` is active for `vcpu` as the distributor sees it.
+    /// Whether `intid` reads as active for `vcpu` in `GICD_ISACTIVER` (as [`Vgic::is_pending`]).
     pub fn is_active(&self, vcpu: VcpuId, intid: IntId) -> bool {
-        self.irq(vcpu, intid).is_some_and(|irq| irq.active)
+        self.observed(vcpu, intid).is_some_and(|seen| seen.active)
     }
 }
 

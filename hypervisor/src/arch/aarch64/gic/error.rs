@@ -67,7 +67,7 @@ impl fmt::Display for GicError {
             Self::NoSuchInterrupt { intid, lines } => {
                 write!(f, "INTID {intid} is not implemented: the distributor has {lines} interrupt lines")
             }
-            Self::NotShared { intid } => write!(f, "INTID {intid} is an SGI or PPI; only SPIs can be routed"),
+            Self::NotShared { intid } => write!(f, "INTID {intid} is an SGI or PPI, banked per CPU; routing and deactivation from any CPU take SPIs (INTID 32 and up) only"),
             Self::BankedElsewhere { intid, cpu, current } => write!(
                 f,
                 "INTID {intid} of cpu {cpu} is banked in that CPU's GICv2 registers; cpu {current} cannot reach them"

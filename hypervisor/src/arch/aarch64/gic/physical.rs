@@ -148,6 +148,24 @@ impl Gic {
         }
     }
 
+    /// Deactivates SPI `intid`, acknowledged on this CPU or on another: on GICv2 at the
+    /// distributor (`GICD_ICACTIVERn`), on GICv3 with `ICC_DIR_EL1`, which deactivates an SPI
+    /// at the distributor too (a GICv3 keeps an SPI's active state there, in the unbanked
+    /// `GICD_ISACTIVERn`). For the hypervisor's deactivations on behalf of a guest, which
+    /// may run on another CPU than the one that took the interrupt.
+    pub fn deactivate_spi(&self, intid: u32) -> Result<(), GicError> {
+        match &self.version {
+            Version::V2(g) => g.deactivate_spi(intid),
+            Version::V3(g) => {
+                if super::regs::is_private(intid) {
+                    return Err(GicError::NotShared { intid });
+                }
+                g.deactivate(Acknowledged::of(intid));
+                Ok(())
+            }
+        }
+    }
+
     /// Sends SGI `sgi` (0 to 15) to CPU `cpu`, which must have run [`Gic::init_cpu`] on GICv2.
     pub fn send_sgi(&self, sgi: u32, cpu: usize) -> Result<(), GicError> {
         match &self.version {

@@ -18,6 +18,17 @@ pub const fn is_private(intid: u32) -> bool {
     intid < FIRST_SPI
 }
 
+/// Where a set/clear register with one bit per interrupt (`GICD_ICACTIVERn` and its kin,
+/// IHI 0048B §4.3.5 to §4.3.10) holds SPI `intid`: the register index and its bit. `None`
+/// for an SGI or PPI, whose word (index 0) is banked per CPU, and past the implemented
+/// `lines`: what such a register does to an SPI does not depend on the CPU that writes it.
+pub const fn spi_bit(intid: u32, lines: u32) -> Option<(usize, u32)> {
+    if is_private(intid) || intid >= lines {
+        return None;
+    }
+    Some(((intid / 32) as usize, 1 << (intid % 32)))
+}
+
 /// `GICR_TYPER`, the redistributor type register (IHI 0069 §12.11.38).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GicrTyper(pub u64);

@@ -249,3 +249,17 @@ fn errors_explain_themselves() {
         "{text}"
     );
 }
+
+#[test]
+fn an_spi_is_cleared_in_its_unbanked_word_and_a_private_interrupt_never() {
+    // GIC-400 on the BCM2711 (224 lines): SPI 93 (INTID 125, the mini UART) is word 3, bit 29.
+    assert_eq!(spi_bit(125, 224), Some((3, 1 << 29)));
+    assert_eq!(spi_bit(32, 224), Some((1, 1)));
+    assert_eq!(spi_bit(223, 224), Some((6, 1 << 31)));
+    // Word 0 holds the SGIs and PPIs, banked per CPU: never written for another CPU's SPI.
+    assert_eq!(spi_bit(31, 224), None);
+    assert_eq!(spi_bit(0, 224), None);
+    // Past the implemented lines, and the special INTIDs.
+    assert_eq!(spi_bit(224, 224), None);
+    assert_eq!(spi_bit(1023, 1020), None);
+}

@@ -6,7 +6,7 @@
 
 use super::frame::Frame;
 use super::regs::{
-    is_private, spi_target_byte, Acknowledged, GicdTyper, PrivateTargets, Sgir, FIRST_SPI,
+    is_private, spi_bit, spi_target_byte, Acknowledged, GicdTyper, PrivateTargets, Sgir, FIRST_SPI,
 };
 use super::GicError;
 use crate::arch::aarch64::cpu;
@@ -230,6 +230,22 @@ impl GicV2 {
     /// Deactivates an interrupt (`GICC_DIR`, §4.4.15).
     pub fn deactivate(&self, irq: Acknowledged) {
         self.cpu_interface.dir.set(irq.raw());
+    }
+
+    /// Deactivates SPI `intid` at the distributor (`GICD_ICACTIVERn`, §4.3.10), whichever CPU
+    /// interface acknowledged it: the distributor keeps one active state per SPI (only the
+    /// SGI and PPI word, `GICD_ICACTIVER0`, is banked per CPU). `GICC_DIR` is an operation of
+    /// the writing CPU's interface; this one does not depend on which CPU writes it.
+    pub fn deactivate_spi(&self, intid: u32) -> Result<(), GicError> {
+        let Some((word, bit)) = spi_bit(intid, self.lines) else {
+            return Err(if is_private(intid) {
+                GicError::NotShared { intid }
+            } else {
+                GicError::NoSuchInterrupt { intid, lines: self.lines }
+            });
+        };
+        self.distributor.icactiver[word].set(bit);
+        Ok(())
     }
 
     /// Sends SGI `sgi` to CPU `cpu` (`GICD_SGIR`, §4.3.15).

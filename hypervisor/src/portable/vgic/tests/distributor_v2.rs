@@ -153,7 +153,7 @@ fn reserved_registers_are_zero_and_bad_accesses_are_errors() {
         })
     );
     assert_eq!(
-        vgic.redistributor_read(0, AccessSize::Word),
+        vgic.redistributor_read(0, AccessSize::Word, &mut super::super::VcpuSet(0)),
         Err(VgicError::WrongVersion {
             operation: "a GICv3 redistributor access"
         })

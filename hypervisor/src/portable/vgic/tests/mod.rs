@@ -6,6 +6,7 @@ mod flow;
 mod flow_cases;
 mod forwarded;
 mod list_register;
+mod observed;
 mod passthrough;
 mod report;
 mod stirred;

@@ -31,7 +31,8 @@ use dom0less_config::devicetree::Tree;
 use crate::portable::partition::health::{after_crash, AfterCrash};
 use crate::portable::partition::PendingRestart;
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
-use spin::{Mutex, Once};
+use locks::Mutex;
+use spin::Once;
 
 mod cpu_loop;
 mod diagnostics;

@@ -99,9 +99,7 @@ impl Gic {
         }
     }
 
-    /// Sets the priority of `intid` (0 is the most urgent; GIC-400 keeps five bits). Out of
-    /// line, as [`Gic::set_enabled`]: its callers set interrupts up, never on a trap.
-    #[inline(never)]
+    /// Sets the priority of `intid` (0 is the most urgent; GIC-400 keeps five bits).
     pub fn set_priority(&self, intid: u32, cpu: usize, priority: u8) -> Result<(), GicError> {
         match &self.version {
             Version::V2(g) => g.set_priority(intid, cpu, priority),
@@ -109,8 +107,7 @@ impl Gic {
         }
     }
 
-    /// Makes `intid` edge- or level-triggered. Out of line, as [`Gic::set_enabled`].
-    #[inline(never)]
+    /// Makes `intid` edge- or level-triggered.
     pub fn set_trigger(&self, intid: u32, cpu: usize, trigger: Trigger) -> Result<(), GicError> {
         match &self.version {
             Version::V2(g) => g.set_trigger(intid, cpu, trigger),

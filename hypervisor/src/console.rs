@@ -21,7 +21,8 @@
 
 use core::fmt::{self, Write};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use spin::{Mutex, Once};
+use locks::Mutex;
+use spin::Once;
 
 use crate::portable::console::transmit::{TransmitFifo, TransmitRing, TransmitStats};
 use crate::portable::operator::LogRing;

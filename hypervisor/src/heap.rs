@@ -21,7 +21,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use linked_list_allocator::Heap;
-use spin::Mutex;
+use locks::Mutex;
 
 /// How many regions [`BootHeap::add_region`] takes.
 pub const MORE_REGIONS: usize = 4;

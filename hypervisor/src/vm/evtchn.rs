@@ -7,7 +7,7 @@
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use dom0less_config::plan::EventChannel;
-use spin::Mutex;
+use locks::Mutex;
 
 use crate::portable::evtchn::args::Call;
 use crate::portable::evtchn::runtime::{self, Machine};

@@ -14,7 +14,8 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use dom0less_config::{Enhanced, PartitionPlan};
-use spin::{Mutex, Once};
+use locks::Mutex;
+use spin::Once;
 
 use crate::portable::gnttab::{Access, Bank, GrantMemory, GrantTable, Grants, HostFrame, Limits, MemoryError, Span, Stage2, Stage2Error};
 use crate::portable::memory::page_pool::PageSource;

@@ -32,7 +32,8 @@ use crate::portable::partition::health::{after_crash, AfterCrash};
 use crate::portable::partition::restart::{Restart, RestartLater, Restarting};
 use crate::portable::partition::PendingRestart;
 use dom0less_config::{CrashPolicy, HostFacts, ModuleSource, PartitionPlan};
-use spin::{Mutex, Once};
+use locks::Mutex;
+use spin::Once;
 
 mod cpu_loop;
 mod diagnostics;

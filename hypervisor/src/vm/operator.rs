@@ -6,7 +6,7 @@
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use spin::Mutex;
+use locks::Mutex;
 
 use crate::arch::aarch64::cpu;
 use crate::portable::operator::{self, BackoffRow, Command, Key, LineEditor, PartitionRow, VcpuRow};

@@ -22,7 +22,7 @@
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use heapless::Deque;
-use spin::Mutex;
+use locks::Mutex;
 
 use crate::arch::aarch64::cpu;
 use crate::console;
@@ -130,7 +130,7 @@ pub fn push(index: usize, byte: u8) {
 }
 
 /// Puts a byte into partition `index`'s locked buffer, or counts it dropped if it is full.
-fn queue(index: usize, mut buffer: spin::MutexGuard<'_, Buffer>, byte: u8) {
+fn queue(index: usize, mut buffer: locks::MutexGuard<'_, Buffer>, byte: u8) {
     if buffer.bytes.push_back(byte).is_err() {
         buffer.dropped = buffer.dropped.saturating_add(1);
     }

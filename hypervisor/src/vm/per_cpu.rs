@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use spin::Mutex;
+use locks::Mutex;
 
 use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::entry::MAX_CPUS;

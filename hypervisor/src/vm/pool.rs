@@ -9,7 +9,8 @@
 
 use core::ptr::NonNull;
 
-use spin::{Mutex, Once};
+use locks::Mutex;
+use spin::Once;
 
 use crate::portable::memory::frames::FrameAllocator;
 use crate::portable::memory::page_pool::{Account, PagePool, PageSource, PoolError};

@@ -15,7 +15,8 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use dom0less_config::{PartitionPlan, Scheduler};
-use spin::{Mutex, Once};
+use locks::Mutex;
+use spin::Once;
 
 use crate::arch::aarch64::context::VcpuRegisters;
 use crate::arch::aarch64::cpu;

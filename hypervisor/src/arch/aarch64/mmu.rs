@@ -12,7 +12,8 @@ use aarch64_paging::MapError;
 use boards::AddressRange;
 use core::arch::asm;
 use core::fmt;
-use spin::{Mutex, Once};
+use locks::Mutex;
+use spin::Once;
 use tock_registers::interfaces::{Readable, Writeable};
 
 /// Root level 1 with a 4 KiB granule: 39-bit addresses, 512 GiB identity mapped at most.

@@ -6,7 +6,8 @@
 use arm_pl011_uart::{FifoLevel, Interrupts, PL011Registers, Uart};
 use core::ptr::NonNull;
 use safe_mmio::UniqueMmioPointer;
-use spin::{Mutex, Once};
+use locks::Mutex;
+use spin::Once;
 
 /// The board's PL011 as the hypervisor console. Firmware (or QEMU) has configured it.
 pub struct Pl011Console {

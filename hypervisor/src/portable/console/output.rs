@@ -101,7 +101,7 @@ impl<const N: usize, const L: usize> Multiplexer<'_, N, L> {
         let mut count = heapless::String::<20>::new();
         let _ = write!(count, "{dropped}");
         sink.write_bytes(b"bulkhead: partition \"");
-        sink.write_bytes(self.channels[index].name.as_bytes());
+        sink.write_bytes(self.channels[index].name().as_bytes());
         sink.write_bytes(b"\": ");
         sink.write_bytes(count.as_bytes());
         sink.write_bytes(b" console bytes dropped (written while its UART showed its transmit FIFO full)");

@@ -6,7 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
 
 use dom0less_config::plan::EventChannel;
-use spin::{Mutex, MutexGuard};
+use locks::{Mutex, MutexGuard};
 
 use super::args::Call;
 use super::{bind_channel, bind_interdomain, resolve_domid, Delivery, Effects, Errno, EventChannels, EventMemory, MemoryError, NewlyPending, Pair, PeerClosed, PeerReset, Route, StaticChannelError};

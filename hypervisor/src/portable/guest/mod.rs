@@ -3,10 +3,10 @@
 //!
 //! Images built for Xen dom0less domUs boot unchanged: the guest sees RAM, the GIC, the SBSA UART
 //! and the grant-table window where Xen puts them, and its modules where Xen places them.
+//!
+//! The layout, the image headers, the placement and the device tree live in the
+//! `guest-setup` crate, built for size (they run at partition starts only), and are
+//! re-exported here; loading the modules into a partition's RAM (`boot`) stays here.
 
 pub mod boot;
-pub mod dtb;
-pub mod image;
-pub mod layout;
-pub mod passthrough;
-pub mod placement;
+pub use guest_setup::{dtb, image, layout, passthrough, placement};

@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use crate::portable::xen::XenPartition;
 use dom0less_config::{Enhanced, Memory, PartitionPlan, Scheduler};
-use spin::Mutex;
+use locks::Mutex;
 
 /// Which physical CPU a `null` pool gives each of its vCPUs, across all partitions (pools that
 /// share their CPUs put several vCPUs on one CPU and are not tracked here).

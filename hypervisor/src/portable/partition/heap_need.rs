@@ -7,7 +7,7 @@ use crate::portable::evtchn::{abi::DEFAULT_MAX_PORT, EventChannels};
 use crate::portable::vcpu::Vcpu;
 use crate::portable::vgic::Vgic;
 use core::mem::size_of;
-use spin::Mutex;
+use locks::Mutex;
 
 const PAGE: usize = 4096;
 

@@ -39,7 +39,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use dom0less_config::CrashPolicy;
-use spin::Mutex;
+use locks::Mutex;
 
 /// vCPUs a partition may have: as many as its vGIC serves.
 pub use crate::portable::vgic::MAX_VCPUS;

@@ -8,7 +8,7 @@ use super::abi::{errno, memory, INVALID_GFN};
 use super::guest_memory::{copy_from_guest, copy_to_guest, read_struct, u16_at, u32_at, u64_at};
 use super::state::XenState;
 use super::{Caller, Domain, Environment, Hypercall, Outcome};
-use spin::Mutex;
+use locks::Mutex;
 
 /// Entries of a batch handled per trap; the rest continue, as Xen's continuations do.
 pub const BATCH_PIECE: u64 = 64;

@@ -30,7 +30,7 @@ pub use state::{VcpuInfo, XenState};
 use crate::portable::guest::boot::GuestBank;
 use crate::portable::trap::GeneralRegisters;
 use abi::{errno, number};
-use spin::Mutex;
+use locks::Mutex;
 
 /// One hypercall as the guest made it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

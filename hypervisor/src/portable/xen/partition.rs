@@ -7,7 +7,7 @@ use super::state::XenState;
 use crate::portable::guest::dtb::{ExtraNode, GIC_PHANDLE};
 use alloc::alloc::{alloc_zeroed, Layout};
 use core::sync::atomic::AtomicU64;
-use spin::Mutex;
+use locks::Mutex;
 
 const PAGE: Layout = match Layout::from_size_align(4096, 4096) {
     Ok(layout) => layout,

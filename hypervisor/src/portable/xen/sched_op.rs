@@ -6,7 +6,7 @@ use super::guest_memory::{copy_from_guest, read_struct, u16_at, u32_at, u64_at};
 use super::state::XenState;
 use super::poll::{system_time_to_counter, PortSet};
 use super::{Caller, Domain, Environment, Outcome, Shutdown};
-use spin::Mutex;
+use locks::Mutex;
 
 /// What a `SCHEDOP_shutdown` reason means here. Xen keeps only the low 8 bits. Without a
 /// toolstack, suspend, soft reset and unknown reasons leave the domain shut down on Xen:

@@ -6,7 +6,7 @@ use super::abi::{errno, vcpu, PAGE_SIZE};
 use super::guest_memory::{ipa_to_host, read_struct, u32_at, u64_at};
 use super::state::{VcpuInfo, XenState};
 use super::{Caller, Environment};
-use spin::Mutex;
+use locks::Mutex;
 
 /// `vcpu_op(cmd, vcpuid, arg)`. The command is a C `int` and the vCPU an `unsigned int`.
 pub fn vcpu_op(env: &mut impl Environment, caller: &Caller<'_>, state: &Mutex<XenState>, cmd: u64, vcpuid: u64, arg: u64) -> i64 {

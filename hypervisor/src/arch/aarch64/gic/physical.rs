@@ -88,7 +88,10 @@ impl Gic {
     }
 
     /// Enables or disables `intid`. For an SGI or PPI, `cpu` says whose; a GICv2 reaches only
-    /// the calling CPU's. For an SPI, `cpu` is not used beyond being checked.
+    /// the calling CPU's. For an SPI, `cpu` is not used beyond being checked. Out of line:
+    /// inlined, its two drivers' checks and register writes took 230 bytes at each of 15
+    /// callers (partition starts and stops, passthrough, direct delivery).
+    #[inline(never)]
     pub fn set_enabled(&self, intid: u32, cpu: usize, enable: bool) -> Result<(), GicError> {
         match &self.version {
             Version::V2(g) => g.set_enabled(intid, cpu, enable),

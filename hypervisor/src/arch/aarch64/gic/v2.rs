@@ -13,7 +13,7 @@ use crate::arch::aarch64::cpu;
 use crate::arch::aarch64::entry::MAX_CPUS;
 use boards::Trigger;
 use core::sync::atomic::{AtomicU8, Ordering};
-use spin::Mutex;
+use locks::Mutex;
 use tock_registers::interfaces::{Readable, Writeable};
 use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};

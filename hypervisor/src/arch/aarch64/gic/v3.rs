@@ -16,7 +16,7 @@ use arm_gic::gicv3::registers::{Gicd, GicdCtlr, GicrSgi};
 use arm_gic::gicv3::{GicCpuInterface, GicDistributor, GicError as CrateError, GicRedistributor, Group, SecureIntGroup};
 use arm_gic::{IntId, InterruptGroup, UniqueMmioPointer};
 use core::ptr::NonNull;
-use spin::Mutex;
+use locks::Mutex;
 use tock_registers::interfaces::{Readable, Writeable};
 
 /// Offset of `GICR_TYPER` in a redistributor's RD_base frame (IHI 0069 §12.10).

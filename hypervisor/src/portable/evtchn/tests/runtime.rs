@@ -5,7 +5,7 @@
 use std::sync::Mutex as StdMutex;
 
 use dom0less_config::plan::EventChannel;
-use spin::Mutex;
+use locks::Mutex;
 
 use super::super::args::Call;
 use super::super::runtime::{self, Machine};

@@ -14,7 +14,7 @@ use vm_fdt::FdtWriter;
 
 use super::layout::{self, GicVersion, LayoutError};
 use super::placement::MAX_DTB_SIZE;
-use crate::portable::memory::AddressRange;
+use boards::AddressRange;
 
 /// Xen's `GUEST_PHANDLE_GIC` (`xen/include/public/device_tree_defs.h`).
 pub const GIC_PHANDLE: u32 = 65000;

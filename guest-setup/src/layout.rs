@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::portable::memory::AddressRange;
+use boards::AddressRange;
 
 /// `GUEST_RAM0_BASE`: the first RAM bank, 3 GiB at 1 GiB.
 pub const RAM0_BASE: u64 = 0x4000_0000;

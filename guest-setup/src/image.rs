@@ -138,7 +138,7 @@ fn read_u64(header: &[u8; HEADER_SIZE], offset: usize) -> u64 {
 }
 
 /// Builds an arm64 Image header for tests.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 pub fn test_header(text_offset: u64, image_size: u64, flags: u64) -> [u8; HEADER_SIZE] {
     let mut header = [0; HEADER_SIZE];
     // code0: "add x13, x18, #0x16" (the EFI "MZ" stub), as Linux emits it.

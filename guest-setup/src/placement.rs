@@ -8,8 +8,8 @@
 use core::fmt;
 
 use super::image::{KernelImage, BASE_ALIGNMENT};
-use crate::portable::memory::range::align_up;
-use crate::portable::memory::AddressRange;
+use boards::align_up;
+use boards::AddressRange;
 
 /// The largest device tree Linux accepts (booting.rst: "must not exceed 2 megabytes").
 pub const MAX_DTB_SIZE: u64 = 0x20_0000;
@@ -128,7 +128,7 @@ pub fn place(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::portable::guest::layout::RAM0_BASE;
+    use crate::layout::RAM0_BASE;
 
     fn bank(size: u64) -> AddressRange {
         AddressRange::new(RAM0_BASE, size).unwrap()

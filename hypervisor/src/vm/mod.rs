@@ -76,7 +76,7 @@ static MUX: Mutex<Multiplexer<'static, MAX_PARTITIONS, LINE>> = Mutex::new(Multi
 static RELOAD: [Mutex<()>; MAX_PARTITIONS] = [const { Mutex::new(()) }; MAX_PARTITIONS];
 
 /// `p`'s reload lock (`RELOAD`).
-fn reload_lock(p: &Partition) -> spin::MutexGuard<'static, ()> {
+fn reload_lock(p: &Partition) -> locks::MutexGuard<'static, ()> {
     RELOAD[p.index % MAX_PARTITIONS].lock()
 }
 

@@ -274,7 +274,18 @@ impl Pool {
 
     /// Wakes the sleepers whose deadline passed; returns the earliest deadline left. Called
     /// with the pool's lock held.
+    #[inline]
     fn wake_expired(state: &mut PoolState, now: u64) -> Option<u64> {
+        // Every block and wake-up asks, and most find no sleeper: that check is inlined.
+        if state.sleepers.is_empty() {
+            return None;
+        }
+        Self::wake_sleepers(state, now)
+    }
+
+    /// [`Pool::wake_expired`] with sleepers to look at.
+    #[inline(never)]
+    fn wake_sleepers(state: &mut PoolState, now: u64) -> Option<u64> {
         let mut earliest: Option<u64> = None;
         let mut i = 0;
         while i < state.sleepers.len() {

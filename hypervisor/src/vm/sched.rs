@@ -446,8 +446,9 @@ impl Pool {
     /// another vCPU, a deadline): the vCPU counts as woken (a WFI may end for no reason). If
     /// nothing else may run here it runs on with a new slice (`PoolScheduler::resume_here`);
     /// else its wait ends as a sleep and a wake, and the scheduler chooses;
-    /// `Reschedule::Leave` if the vCPU was stopped or started again meanwhile. (Not an `Option<Reschedule>`: wrapping the decision, which may hold a whole
-    /// vCPU's registers, copied a kilobyte on every wake-up.)
+    /// `Reschedule::Leave` if the vCPU was stopped or started again meanwhile. (Not an
+    /// `Option<Reschedule>`: wrapping the decision, which may hold a whole vCPU's registers,
+    /// copied a kilobyte on every wake-up.)
     pub fn woken(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
         let mut state = self.state.lock();
         let now = cpu::counter();

@@ -398,6 +398,7 @@ impl Pool {
     /// CPU's current and counts the wait as idle time (`PoolScheduler::wait_here`). Otherwise
     /// it is parked with its registers (from `save`) and its timer deadline among the
     /// sleepers, and the CPU runs the next vCPU.
+    #[inline(never)]
     pub fn block(&self, cpu: usize, p: &Partition, vcpu: usize, changes: u64, cntvoff: u64, save: impl FnOnce() -> VcpuRegisters) -> Wait {
         let mut state = self.state.lock();
         let now = cpu::counter();
@@ -449,6 +450,7 @@ impl Pool {
     /// `Reschedule::Leave` if the vCPU was stopped or started again meanwhile. (Not an
     /// `Option<Reschedule>`: wrapping the decision, which may hold a whole vCPU's registers,
     /// copied a kilobyte on every wake-up.)
+    #[inline(never)]
     pub fn woken(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
         let mut state = self.state.lock();
         let now = cpu::counter();

@@ -18,9 +18,9 @@
 //! A vCPU is held by a CPU while `Running`, `Blocked` or `Stopping` ([`Vcpu::holder`]): a
 //! partition's memory is scrubbed and reloaded only once none of its vCPUs is held.
 //!
-//! `Blocked` waits in place (its CPU has nothing else to run: the null scheduler); `Waiting`
-//! waits off any CPU with its registers here, so its CPU can run another vCPU (a scheduler
-//! that shares CPUs). `wake` makes a waiting vCPU runnable; for one that is blocked or running
+//! `Blocked` waits in place (its CPU has nothing else to run: the null scheduler, or a
+//! scheduler that shares CPUs while no other vCPU may run there); `Waiting` waits off any CPU
+//! with its registers here, so its CPU can run another vCPU (a scheduler that shares CPUs). `wake` makes a waiting vCPU runnable; for one that is blocked or running
 //! it only names the CPU to kick.
 //!
 //! Invariant: while a vCPU is `Running` or `Blocked` on a CPU, that CPU holds its registers

@@ -274,7 +274,18 @@ impl Pool {
 
     /// Wakes the sleepers whose deadline passed; returns the earliest deadline left. Called
     /// with the pool's lock held.
+    #[inline]
     fn wake_expired(state: &mut PoolState, now: u64) -> Option<u64> {
+        // Every block and wake-up asks, and most find no sleeper: that check is inlined.
+        if state.sleepers.is_empty() {
+            return None;
+        }
+        Self::wake_sleepers(state, now)
+    }
+
+    /// [`Pool::wake_expired`] with sleepers to look at.
+    #[inline(never)]
+    fn wake_sleepers(state: &mut PoolState, now: u64) -> Option<u64> {
         let mut earliest: Option<u64> = None;
         let mut i = 0;
         while i < state.sleepers.len() {
@@ -382,10 +393,12 @@ impl Pool {
     /// The vCPU `vcpu` of `p` running on `cpu` waits for an interrupt (a trapped WFI with
     /// nothing listed). `changes` is the vGIC's change count read before it was seen to have
     /// nothing to deliver: if it moved since, an interrupt may have come in between. When
-    /// nothing else wants the CPU the vCPU waits in place, loaded, and its own timer or a kick
-    /// wakes the CPU (`Wait::Here`, then [`Pool::woken`]); otherwise it is parked with its
-    /// registers (from `save`) and its timer deadline among the sleepers, and the CPU runs the
-    /// next vCPU.
+    /// nothing else may run on the CPU the vCPU waits in place, loaded, and its own timer or a
+    /// kick wakes the CPU (`Wait::Here`, then [`Pool::woken`]): the scheduler keeps it as the
+    /// CPU's current and counts the wait as idle time (`PoolScheduler::wait_here`). Otherwise
+    /// it is parked with its registers (from `save`) and its timer deadline among the
+    /// sleepers, and the CPU runs the next vCPU.
+    #[inline(never)]
     pub fn block(&self, cpu: usize, p: &Partition, vcpu: usize, changes: u64, cntvoff: u64, save: impl FnOnce() -> VcpuRegisters) -> Wait {
         let mut state = self.state.lock();
         let now = cpu::counter();
@@ -399,11 +412,16 @@ impl Pool {
             let _ = slot.lock().take(cpu);
             return Wait::Resume;
         }
-        state.scheduler.sleep(me, now);
-        let sleepers = Self::wake_expired(&mut state, now);
-        let decision = state.scheduler.pick(cpu, now);
         // The timeout of a `SCHEDOP_poll` it waits in wakes it as its timer would.
         let poll = p.xen.pollers.deadline(vcpu);
+        // Sleepers whose deadline passed are runnable first: one that may run here ends the
+        // wait in place before it starts.
+        let sleepers = Self::wake_expired(&mut state, now);
+        if let Some(idle) = state.scheduler.wait_here(me, cpu, now) {
+            return Wait::Here(earliest(earliest(idle.until, sleepers), poll));
+        }
+        state.scheduler.sleep(me, now);
+        let decision = state.scheduler.pick(cpu, now);
         if decision.run.is_none() {
             return Wait::Here(earliest(earliest(decision.until, sleepers), poll));
         }
@@ -426,10 +444,13 @@ impl Pool {
     }
 
     /// The CPU woke while the vCPU waited in place (its timer, an interrupt for it, a kick for
-    /// another vCPU, a deadline): the vCPU counts as woken (a WFI may end for no reason) and
-    /// the scheduler chooses; `Reschedule::Leave` if the vCPU was stopped or started again
-    /// meanwhile. (Not an `Option<Reschedule>`: wrapping the decision, which may hold a whole
-    /// vCPU's registers, copied a kilobyte on every wake-up.)
+    /// another vCPU, a deadline): the vCPU counts as woken (a WFI may end for no reason). If
+    /// nothing else may run here it runs on with a new slice (`PoolScheduler::resume_here`);
+    /// else its wait ends as a sleep and a wake, and the scheduler chooses;
+    /// `Reschedule::Leave` if the vCPU was stopped or started again meanwhile. (Not an
+    /// `Option<Reschedule>`: wrapping the decision, which may hold a whole vCPU's registers,
+    /// copied a kilobyte on every wake-up.)
+    #[inline(never)]
     pub fn woken(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
         let mut state = self.state.lock();
         let now = cpu::counter();
@@ -438,6 +459,14 @@ impl Pool {
         if !matches!(slot.lock().take(cpu), Ok(Taken::Resident)) {
             return Reschedule::Leave;
         }
+        let sleepers = Self::wake_expired(&mut state, now);
+        // Still alone on the CPU: it runs on, without a sleep, a wake and a pick.
+        if let Some(decision) = state.scheduler.resume_here(me, cpu, now) {
+            return Reschedule::Keep(earliest(decision.until, sleepers));
+        }
+        // Another vCPU may run here now (or its cap ran out): the wait ends as a block
+        // does, the vCPU woken at once (a WFI may end for no reason), and the CPU picks.
+        state.scheduler.sleep(me, now);
         state.runnable_kick_others(me, now);
         Self::decide(&mut state, cpu, p, vcpu, now, save)
     }

@@ -165,6 +165,10 @@ impl Caps {
 
     /// The earliest replenishment a parked vCPU waits for.
     pub fn next_unpark(&self, table: &Table) -> Option<u64> {
+        // Only a capped vCPU is ever parked (every block and wake-up asks).
+        if self.groups.is_empty() {
+            return None;
+        }
         table
             .entries
             .iter()

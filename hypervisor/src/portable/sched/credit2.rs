@@ -133,19 +133,20 @@ impl Credit2 {
         // An idle CPU it may use: first the one it last ran on (as Xen's `runq_tickle`
         // does), where a vCPU that waited in place is still loaded and whose CPU is about to
         // pick anyway; kicking another idle CPU would wake it for nothing.
+        // A CPU whose vCPU waits in place is idle: kicked, it ends the wait and picks.
         let last = table.entries.get(i).and_then(|e| e.last);
-        if let Some(slot) = last.filter(|&s| allowed(table, s) && table.current(s).is_none()) {
+        if let Some(slot) = last.filter(|&s| allowed(table, s) && table.busy(s).is_none()) {
             return Some(slot);
         }
         for slot in 0..table.slots.len() {
-            if allowed(table, slot) && table.current(slot).is_none() {
+            if allowed(table, slot) && table.busy(slot).is_none() {
                 return Some(slot);
             }
         }
         // Else the CPU whose current vCPU has the least credit, if that is less than its.
         let mut victim: Option<(usize, i64)> = None;
         for slot in 0..table.slots.len() {
-            let Some(c) = table.current(slot).filter(|_| allowed(table, slot)) else {
+            let Some(c) = table.busy(slot).filter(|_| allowed(table, slot)) else {
                 continue;
             };
             self.charge(table, c, now);
@@ -221,6 +222,50 @@ impl Credit2 {
             Some(next),
             Some(parked_until.map_or(until, |p| p.min(until))),
         )
+    }
+
+    /// The current vCPU `i` of `slot` blocks: it may wait in place (loaded, its CPU idle)
+    /// if no queued vCPU may run there. Then its run so far is charged and its cap quota
+    /// given back, as a sleep does, and the CPU's deadline is returned (the next cap
+    /// replenishment a parked vCPU waits for, if any). `None`: something else may run here,
+    /// so the vCPU must block the usual way (sleep, then a pick).
+    pub fn wait_here(
+        &mut self,
+        table: &mut Table,
+        slot: usize,
+        i: usize,
+        now: u64,
+    ) -> Option<Option<u64>> {
+        self.caps.refill(table, now);
+        if table.queued_for(slot) {
+            return None;
+        }
+        self.descheduled(table, i, now);
+        Some(self.caps.next_unpark(table))
+    }
+
+    /// The vCPU `i` waiting in place on `slot` was woken there: it runs on, as a pick would
+    /// have chosen it, if no queued vCPU may run there and its cap leaves it budget. Returns
+    /// when the CPU must pick again (its new slice), or `None` if it must wake and be picked
+    /// the usual way.
+    pub fn resume_here(
+        &mut self,
+        table: &mut Table,
+        slot: usize,
+        i: usize,
+        now: u64,
+    ) -> Option<u64> {
+        self.caps.refill(table, now);
+        if table.queued_for(slot) || !self.caps.has_budget(table, i) {
+            return None;
+        }
+        table.resume(slot, now);
+        self.caps.grab(table, i);
+        if table.entries.get(i).is_some_and(|e| e.credit <= 0) {
+            self.reset(table, i, now);
+        }
+        let until = now.saturating_add(self.runtime(table, slot, i, now, false));
+        Some(self.caps.next_unpark(table).map_or(until, |p| p.min(until)))
     }
 
     /// The queued vCPU with the most credit (then the earliest queued) that may run on

@@ -107,7 +107,8 @@ pub fn wake(table: &mut Table, i: usize, now: u64) -> Option<usize> {
     let entry = table.entries.get(i)?;
     let slot = entry.pinned?;
     let s = table.slots.get(slot)?;
-    let Some(current) = s.current.and_then(|c| table.entries.get(c)) else {
+    // A current vCPU that waits in place leaves its CPU idle.
+    let Some(current) = table.busy(slot).and_then(|c| table.entries.get(c)) else {
         return Some(slot);
     };
     let kick =

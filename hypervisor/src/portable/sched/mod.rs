@@ -201,8 +201,16 @@ impl PoolScheduler {
     /// one whose current `v` should preempt.
     pub fn wake(&mut self, v: VcpuRef, now: u64) -> Option<usize> {
         let i = self.table.find(v)?;
-        if self.table.entries.get(i)?.runnable() {
-            return None;
+        let entry = self.table.entries.get(i)?;
+        if entry.runnable() {
+            // A vCPU waiting in place is still its CPU's current: that CPU is told, so the
+            // wait ends.
+            let State::Running(slot) = entry.state else {
+                return None;
+            };
+            let s = self.table.slots.get_mut(slot).filter(|s| s.waiting)?;
+            s.tickled = true;
+            return Some(s.cpu);
         }
         let slot = match &mut self.policy {
             Policy::Null(_) => null::wake(&mut self.table, i, now),
@@ -238,6 +246,9 @@ impl PoolScheduler {
         let Some(slot) = self.table.slot_of(cpu) else {
             return Decision::IDLE;
         };
+        // A vCPU that waited in place here and was not resumed (it left the CPU meanwhile)
+        // is an ordinary current again, its wait idle time.
+        self.table.end_wait(slot, now);
         let (run, until) = match &mut self.policy {
             Policy::Null(null) => (null.pick(&mut self.table, slot, now), None),
             Policy::FixedPriority(fp) => fp.pick(&mut self.table, slot, now),
@@ -249,6 +260,76 @@ impl PoolScheduler {
         }
         let run = run.and_then(|i| self.table.entries.get(i)).map(|e| e.vcpu);
         Decision { run, until }
+    }
+
+    /// `v`, the current vCPU of CPU `cpu`, blocks (a trapped WFI, `SCHEDOP_block` or
+    /// `SCHEDOP_poll`). If nothing else may run on that CPU now, it *waits in place*: it stays
+    /// the CPU's current, loaded, and the CPU waits for its interrupt; the wait is idle time
+    /// (no CPU time, no credit burnt; its run so far is accounted and its cap quota given
+    /// back as at a sleep). Returns the idle decision (when to pick again: a parked vCPU's
+    /// replenishment), or `None` (the usual way then: `sleep`, then `pick`).
+    ///
+    /// A wake of another vCPU that may run there counts the CPU as idle and names it, and
+    /// the runtime then calls [`PoolScheduler::resume_here`], which refuses: the waiting
+    /// vCPU is put to sleep and woken (a WFI may end for no reason) and the CPU picks.
+    pub fn wait_here(&mut self, v: VcpuRef, cpu: usize, now: u64) -> Option<Decision> {
+        let slot = self.table.slot_of(cpu)?;
+        let i = self.table.busy(slot)?;
+        if self.table.entries.get(i)?.vcpu != v {
+            return None;
+        }
+        let until = match &mut self.policy {
+            Policy::Null(_) => return None,
+            Policy::FixedPriority(_) => {
+                if self.table.queued_for(slot) {
+                    return None;
+                }
+                self.table.settle(i, now);
+                None
+            }
+            Policy::Credit2(credit2) => credit2.wait_here(&mut self.table, slot, i, now)?,
+        };
+        if let Some(e) = self.table.entries.get_mut(i) {
+            e.yielded = false;
+        }
+        if let Some(s) = self.table.slots.get_mut(slot) {
+            s.waiting = true;
+            s.tickled = false;
+            s.ticking = until.is_some();
+        }
+        Some(Decision { run: None, until })
+    }
+
+    /// CPU `cpu` woke while `v` waited in place there (an interrupt for it, its timer, a
+    /// kick, a deadline). If nothing else may run there and (credit2) its cap leaves it
+    /// budget, `v` runs on as a pick would have chosen it: a new run starts, with a new
+    /// slice. Returns that decision, or `None`, and then the runtime ends the wait the
+    /// usual way (`sleep` and `wake` of `v`, then `pick`).
+    pub fn resume_here(&mut self, v: VcpuRef, cpu: usize, now: u64) -> Option<Decision> {
+        let slot = self.table.slot_of(cpu)?;
+        let i = self.table.waiting(slot)?;
+        if self.table.entries.get(i)?.vcpu != v {
+            return None;
+        }
+        let until = match &mut self.policy {
+            Policy::Null(_) => return None,
+            Policy::FixedPriority(_) => {
+                if self.table.queued_for(slot) {
+                    return None;
+                }
+                self.table.resume(slot, now);
+                None
+            }
+            Policy::Credit2(credit2) => Some(credit2.resume_here(&mut self.table, slot, i, now)?),
+        };
+        if let Some(s) = self.table.slots.get_mut(slot) {
+            s.tickled = false;
+            s.ticking = until.is_some();
+        }
+        Some(Decision {
+            run: Some(v),
+            until,
+        })
     }
 
     /// `v` gives up the rest of its slice (SCHEDOP_yield) and stays runnable; the runtime

@@ -64,5 +64,5 @@ impl Null {
 pub fn wake(table: &mut Table, i: usize, now: u64) -> Option<usize> {
     table.set(i, State::Queued, now, false);
     let slot = table.entries.get(i)?.pinned?;
-    table.current(slot).is_none().then_some(slot)
+    table.busy(slot).is_none().then_some(slot)
 }

@@ -3,6 +3,12 @@
 //!
 //! Invariant: a vCPU is `Running(slot)` exactly when `slots[slot].current` names it, so no
 //! vCPU is ever current on two CPUs.
+//!
+//! A current vCPU may *wait in place* (`Slot::waiting`): it blocked with nothing else to run
+//! on its CPU, which keeps it loaded and waits for its interrupt. It stays `Running(slot)`,
+//! so no other CPU takes it, but the time it waits is idle time: no CPU time, no credit
+//! burnt ([`Table::settle`]), and a wake of another vCPU finds its CPU idle
+//! ([`Table::busy`]).
 
 use alloc::vec::Vec;
 
@@ -77,6 +83,8 @@ pub struct Slot {
     pub tickled: bool,
     /// Its last decision asked for a tick (`until` was set).
     pub ticking: bool,
+    /// `current` waits in place for an interrupt: the CPU is idle, the vCPU stays loaded.
+    pub waiting: bool,
 }
 
 /// The pool's CPUs and vCPUs.
@@ -102,6 +110,7 @@ impl Table {
                 run_start: 0,
                 tickled: false,
                 ticking: false,
+                waiting: false,
             })
             .collect();
         Self {
@@ -130,8 +139,9 @@ impl Table {
     }
 
     /// Brings vCPU `i`'s statistics up to `now` and returns the ticks since the last time:
-    /// run time while running, waiting time while queued or parked. A `now` earlier than
-    /// the last update counts as no time.
+    /// run time while running, waiting time while queued or parked. A vCPU that waits in
+    /// place gets neither and 0 is returned: that time is its CPU's idle time. A `now`
+    /// earlier than the last update counts as no time.
     pub fn settle(&mut self, i: usize, now: u64) -> u64 {
         let Some(e) = self.entries.get_mut(i) else {
             return 0;
@@ -139,6 +149,7 @@ impl Table {
         let delta = now.saturating_sub(e.since);
         e.since = e.since.max(now);
         match e.state {
+            State::Running(slot) if self.slots.get(slot).is_some_and(|s| s.waiting) => return 0,
             State::Running(_) => e.stats.cpu_time = e.stats.cpu_time.saturating_add(delta),
             State::Queued | State::Parked => {
                 e.stats.waiting = e.stats.waiting.saturating_add(delta)
@@ -164,6 +175,7 @@ impl Table {
         if let State::Running(slot) = e.state {
             if let Some(s) = self.slots.get_mut(slot) {
                 s.current = None;
+                s.waiting = false;
             }
         }
         e.state = state;
@@ -187,6 +199,7 @@ impl Table {
         e.stats.runs = e.stats.runs.saturating_add(1);
         s.current = Some(i);
         s.run_start = now;
+        s.waiting = false;
     }
 
     /// The CPU number of `slot`.
@@ -197,5 +210,52 @@ impl Table {
     /// The current vCPU of `slot`.
     pub fn current(&self, slot: usize) -> Option<usize> {
         self.slots.get(slot).and_then(|s| s.current)
+    }
+
+    /// The current vCPU of `slot` unless it waits in place: `None` when the CPU is idle.
+    pub fn busy(&self, slot: usize) -> Option<usize> {
+        self.slots
+            .get(slot)
+            .filter(|s| !s.waiting)
+            .and_then(|s| s.current)
+    }
+
+    /// The vCPU waiting in place on `slot`, if its current does.
+    pub fn waiting(&self, slot: usize) -> Option<usize> {
+        self.slots
+            .get(slot)
+            .filter(|s| s.waiting)
+            .and_then(|s| s.current)
+    }
+
+    /// Whether a queued vCPU may run on `slot`.
+    pub fn queued_for(&self, slot: usize) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.state == State::Queued && e.allows(slot))
+    }
+
+    /// Ends the wait in place of `slot`'s current, if it waits: the time so far was idle.
+    /// Returns that vCPU.
+    pub fn end_wait(&mut self, slot: usize, now: u64) -> Option<usize> {
+        let i = self.waiting(slot)?;
+        self.settle(i, now);
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.waiting = false;
+        }
+        Some(i)
+    }
+
+    /// The vCPU waiting in place on `slot` runs there again: its wait was idle time, and a
+    /// new run starts now (as [`Table::run`] starts one). Returns it.
+    pub fn resume(&mut self, slot: usize, now: u64) -> Option<usize> {
+        let i = self.end_wait(slot, now)?;
+        if let Some(e) = self.entries.get_mut(i) {
+            e.stats.runs = e.stats.runs.saturating_add(1);
+        }
+        if let Some(s) = self.slots.get_mut(slot) {
+            s.run_start = now;
+        }
+        Some(i)
     }
 }

@@ -5,3 +5,4 @@ mod fixed_priority;
 mod null;
 mod sim;
 mod table;
+mod wait_here;

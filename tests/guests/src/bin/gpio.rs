@@ -11,13 +11,18 @@
 //!   its end of interrupt must reach the physical SPI.
 //!
 //! Each time it then raises the line again and waits for the SPI to come back.
+//!
+//! `gpio.gap=MS` (optional) spins MS milliseconds of its virtual time, interrupts masked,
+//! before each round, so that the rounds are spread over many of a scheduler's slices: in a
+//! pool shared with busy vCPUs, each round then finds the vCPU on whichever CPU the scheduler
+//! has put it, rather than all forty on the CPU one slice happened to give it.
 #![no_std]
 #![no_main]
 
 use core::arch::asm;
 
 use test_guests::bootargs::{parse_number, value};
-use test_guests::runtime::cpu::wait_until;
+use test_guests::runtime::cpu::{micros, wait_until};
 use test_guests::runtime::gic::InterruptController;
 use test_guests::runtime::Guest;
 use test_guests::say;
@@ -45,6 +50,17 @@ fn main(guest: &'static Guest) -> ! {
     };
     let base = number("gpio.base") as usize;
     let intid = number("gpio.intid") as u32;
+    let gap_micros = match value(guest.bootargs, "gpio.gap").map(parse_number) {
+        None => 0,
+        Some(Ok(ms)) => ms.saturating_mul(1000),
+        Some(Err(error)) => guest.fail(format_args!("gpio.gap: {error}")),
+    };
+    let gap = || {
+        let start = micros();
+        while micros().wrapping_sub(start) < gap_micros {
+            core::hint::spin_loop();
+        }
+    };
     let Some(gic) = guest.gic else {
         guest.fail(format_args!("the device tree describes no GIC"));
     };
@@ -79,6 +95,7 @@ fn main(guest: &'static Guest) -> ! {
         }
     };
     for round in 1..=ROUNDS {
+        gap();
         line(true);
         arrives("when the line rose", round);
         line(false);
@@ -94,6 +111,7 @@ fn main(guest: &'static Guest) -> ! {
     }
     say!(guest, "{ROUNDS} interrupts cleared before they were taken came back");
     for round in 1..=ROUNDS {
+        gap();
         line(true);
         arrives("when the line rose", round);
         let raw = take(round);

@@ -59,10 +59,17 @@ pub struct IrqState {
     /// Mapped interrupts ([`Self::hw`]): the hypervisor took the physical interrupt (it is
     /// active at the physical GIC, acknowledged with a priority drop only) and nothing has
     /// deactivated it since. Set by an injection; cleared when the guest's deactivation
-    /// reaches the physical GIC (a hardware-mapped list register) or the hypervisor
+    /// reaches the physical GIC (a hardware-mapped list register, as the sync finds it,
+    /// unless it was taken again since: [`Self::reactivated_in_lr`]) or the hypervisor
     /// deactivates it (a forwarded one's release, a clear-active, an unlisted EOI, or a
     /// clear-pending that leaves the guest nothing to deactivate).
     pub physical_active: bool,
+    /// Mapped interrupts: injected again while a list register still named it, that is, the
+    /// physical interrupt was taken again after the guest's deactivation through a
+    /// hardware-mapped list register (or the hypervisor's) reached the GIC but before the
+    /// sync that folds that list register back. That list register's deactivation is then
+    /// the previous activation's: the physical interrupt is active again.
+    pub reactivated_in_lr: bool,
     /// The hypervisor raises it as single events and holds its source quiet until the guest
     /// re-arms it (the virtual timer, masked at EL2 when it fires, as Xen does): its pending
     /// state is a latch consumed when a list register takes it, whatever trigger the guest
@@ -99,6 +106,7 @@ impl IrqState {
             hw: None,
             forwarded: false,
             physical_active: false,
+            reactivated_in_lr: false,
             latched: false,
             owner: None,
             active_vcpu: None,

@@ -389,8 +389,11 @@ impl Vgic {
         let irq = self.irq_checked(vcpu, intid)?;
         irq.set_pending(None);
         // A mapped interrupt is injected when the hypervisor took the physical one: it stays
-        // active there until someone deactivates it.
+        // active there until someone deactivates it. Taken again while a list register still
+        // names it, its previous activation was ended there before the sync saw it (the vCPU
+        // runs on another CPU than the one that took it): the sync must not end this one.
         irq.physical_active |= irq.hw.is_some();
+        irq.reactivated_in_lr |= irq.hw.is_some() && irq.owner.is_some();
         self.raised = self.raised.wrapping_add(1);
         Ok(Effects::kick(self.interested(vcpu, intid)))
     }

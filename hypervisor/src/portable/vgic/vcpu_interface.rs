@@ -368,6 +368,9 @@ impl Vgic {
                 continue;
             };
             irq.owner = None;
+            // Injected again since the flush: the physical interrupt was taken again after
+            // this list register's activation had ended at the GIC (`reactivated_in_lr`).
+            let reactivated = core::mem::take(&mut irq.reactivated_in_lr);
             let released = irq.forwarded
                 && presented.is_some()
                 && !active_now
@@ -375,16 +378,22 @@ impl Vgic {
                 && !irq.clear_active_in_lr;
             // The guest cleared the pending state of a mapped SPI while a list register held
             // it, and had not acknowledged it: the list register is dropped below, so nothing
-            // would ever deactivate the physical SPI; the hypervisor does.
+            // would ever deactivate the physical SPI; the hypervisor does. If it was taken
+            // again since, the list register shows only the previous activation's end, and the
+            // new one is the pending state the injection set: the same holds if the guest
+            // has cleared that before this sync.
             let dropped = irq.hw.is_some()
                 && irq.physical_active
-                && irq.clear_pending_in_lr
-                && pending_now
                 && !active_now
-                && !irq.clear_active_in_lr;
-            if irq.hw.is_some() && presented.is_some() && !active_now && !pending_now {
+                && if reactivated {
+                    !irq.is_pending()
+                } else {
+                    irq.clear_pending_in_lr && pending_now && !irq.clear_active_in_lr
+                };
+            if irq.hw.is_some() && presented.is_some() && !active_now && !pending_now && !reactivated {
                 // Deactivated: by the guest through a hardware-mapped list register, or
-                // handed to the hypervisor (`released`; a clear-active already did it).
+                // handed to the hypervisor (`released`; a clear-active already did it). Not
+                // if it was taken again since: that activation is still the guest's to end.
                 irq.physical_active = false;
             }
             if dropped {

@@ -254,3 +254,60 @@ fn a_pending_state_the_guest_set_itself_and_clears_deactivates_nothing() {
         assert_eq!(released(&mut vgic), [] as [u32; 0], "{version:?}");
     }
 }
+
+/// The vCPU runs on another CPU than the one the SPI is routed to (a credit2 pool): the
+/// guest's end of interrupt through the hardware-mapped list register deactivates the
+/// physical SPI at once, with no exit, so the routed CPU can take it again and inject it
+/// before the vCPU's next sync folds the list register back. That sync must not take the
+/// old list register's deactivation for the new activation's: the physical SPI is active
+/// again, and a pending state the guest then clears before acknowledging it must still
+/// deactivate it (before, it stayed active and the device never interrupted again).
+#[test]
+fn an_spi_taken_again_before_the_sync_of_its_end_of_interrupt_stays_known_active() {
+    let mut vgic = passed_through(GicVersion::V3);
+    let mut cpu = Cpu::new(0);
+    vgic.inject(VcpuId(0), 47).expect("inject");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.acknowledge(), Some(47));
+    cpu.cycle(&mut vgic);
+    // The guest's EOI: the list register is gone and the physical SPI inactive, but the
+    // vCPU has not exited since.
+    cpu.deactivate(47);
+    // The other CPU takes the SPI again and injects it; the kick makes the vCPU exit.
+    vgic.inject(VcpuId(0), 47).expect("inject");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.entry(47).map(|lr| lr.state), Some(LrState::Pending));
+    assert_eq!(released(&mut vgic), [] as [u32; 0], "the guest has it pending");
+    // The guest clears the pending state before acknowledging it: the hypervisor is the
+    // only one left to deactivate the physical SPI.
+    assert_eq!(gicd_write(&mut vgic, ICPENDR1, 0, SPI_47).hw_deactivate, 0);
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.entry(47), None);
+    assert_eq!(released(&mut vgic), [47]);
+}
+
+/// As above, but the guest clears the pending state of the new activation before the vCPU's
+/// sync has folded the old list register back (the clear arrives while that list register
+/// still names the SPI): the sync finds the list register deactivated and the new pending
+/// state cleared, and the physical SPI, active since it was taken again, is deactivated.
+#[test]
+fn an_spi_taken_again_and_cleared_before_the_sync_of_its_end_of_interrupt_is_deactivated() {
+    let mut vgic = passed_through(GicVersion::V3);
+    let mut cpu = Cpu::new(0);
+    vgic.inject(VcpuId(0), 47).expect("inject");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.acknowledge(), Some(47));
+    cpu.cycle(&mut vgic);
+    cpu.deactivate(47);
+    vgic.inject(VcpuId(0), 47).expect("inject");
+    // Another vCPU's GICD_ICPENDR write, before this vCPU exits.
+    assert_eq!(gicd_write(&mut vgic, ICPENDR1, 0, SPI_47).hw_deactivate, 0);
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.entry(47), None, "nothing left for the guest");
+    assert_eq!(released(&mut vgic), [47]);
+    assert!(!vgic.is_pending(VcpuId(0), 47) && !vgic.is_active(VcpuId(0), 47));
+    // Delivered again afterwards.
+    vgic.inject(VcpuId(0), 47).expect("inject");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.entry(47).map(|lr| lr.state), Some(LrState::Pending));
+}

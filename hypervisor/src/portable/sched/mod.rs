@@ -273,11 +273,7 @@ impl PoolScheduler {
     /// the runtime then calls [`PoolScheduler::resume_here`], which refuses: the waiting
     /// vCPU is put to sleep and woken (a WFI may end for no reason) and the CPU picks.
     pub fn wait_here(&mut self, v: VcpuRef, cpu: usize, now: u64) -> Option<Decision> {
-        let slot = self.table.slot_of(cpu)?;
-        let i = self.table.busy(slot)?;
-        if self.table.entries.get(i)?.vcpu != v {
-            return None;
-        }
+        let (slot, i) = self.table.current_on(cpu, v, false)?;
         let until = match &mut self.policy {
             Policy::Null(_) => return None,
             Policy::FixedPriority(_) => {
@@ -306,11 +302,7 @@ impl PoolScheduler {
     /// slice. Returns that decision, or `None`, and then the runtime ends the wait the
     /// usual way (`sleep` and `wake` of `v`, then `pick`).
     pub fn resume_here(&mut self, v: VcpuRef, cpu: usize, now: u64) -> Option<Decision> {
-        let slot = self.table.slot_of(cpu)?;
-        let i = self.table.waiting(slot)?;
-        if self.table.entries.get(i)?.vcpu != v {
-            return None;
-        }
+        let (slot, i) = self.table.current_on(cpu, v, true)?;
         let until = match &mut self.policy {
             Policy::Null(_) => return None,
             Policy::FixedPriority(_) => {

@@ -228,6 +228,14 @@ impl Table {
             .and_then(|s| s.current)
     }
 
+    /// The slot of CPU `cpu` and `v`'s entry, if `v` is that CPU's current and waits in place
+    /// there (`waiting`) or runs there (`!waiting`).
+    pub fn current_on(&self, cpu: usize, v: VcpuRef, waiting: bool) -> Option<(usize, usize)> {
+        let slot = self.slot_of(cpu)?;
+        let i = if waiting { self.waiting(slot)? } else { self.busy(slot)? };
+        (self.entries.get(i)?.vcpu == v).then_some((slot, i))
+    }
+
     /// Whether a queued vCPU may run on `slot`.
     pub fn queued_for(&self, slot: usize) -> bool {
         self.entries

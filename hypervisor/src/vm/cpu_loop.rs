@@ -105,8 +105,8 @@ fn scheduled_loop(cpu: usize, pool: &'static Pool) -> ! {
     let mut next = pool.next(cpu);
     loop {
         next = match next {
-            (Some(Next { partition, vcpu, taken, starts }), deadline) => {
-                run_vcpu(cpu, partition, vcpu, taken, starts, Some((pool, deadline))).unwrap_or_else(|| pool.next(cpu))
+            (Some(Next { partition, vcpu, taken, starts, native_wfi }), deadline) => {
+                run_vcpu(cpu, partition, vcpu, taken, starts, Some((pool, deadline, native_wfi))).unwrap_or_else(|| pool.next(cpu))
             }
             (None, deadline) => {
                 // Idle until a kick, an interrupt or the earliest deadline (a sleeper's timer).
@@ -124,7 +124,7 @@ fn scheduled_loop(cpu: usize, pool: &'static Pool) -> ! {
 }
 
 /// Runs a vCPU this CPU took until it leaves. With a pool (`scheduled`, with the deadline to
-/// ask its scheduler again), returns what the scheduler chose when it switched to another
+/// ask its scheduler again and whether the vCPU may run with WFI not trapped), returns what the scheduler chose when it switched to another
 /// vCPU; `None` means the caller asks it.
 fn run_vcpu(
     cpu: usize,
@@ -132,7 +132,7 @@ fn run_vcpu(
     vcpu: usize,
     taken: Taken,
     starts: u64,
-    scheduled: Option<(&'static Pool, Option<u64>)>,
+    scheduled: Option<(&'static Pool, Option<u64>, bool)>,
 ) -> Option<(Option<Next>, Option<u64>)> {
     let cntvoff = {
         let mut run = p.run.lock();
@@ -175,8 +175,13 @@ fn run_vcpu(
     unsafe { guest::configure(&config) };
     load(&regs);
     *per_cpu::this().running.lock() = Some(Running { partition: p.index, vcpu });
-    let pool = scheduled.map(|(pool, deadline)| {
+    // WFI as trapped now (`configure`); a pool's decisions may clear the trap while the vCPU
+    // is alone on this CPU (`PoolScheduler::native_wfi`), and a kick that ends that comes
+    // with a reschedule whose decision sets it again.
+    let mut trapping = config.trap_wfi;
+    let pool = scheduled.map(|(pool, deadline, native)| {
         arm(deadline);
+        trap_wfi(p, &mut trapping, native);
         pool
     });
     if pool.is_none() {
@@ -288,7 +293,10 @@ fn run_vcpu(
                             regs
                         }) {
                             Reschedule::Leave => break None,
-                            Reschedule::Keep(deadline) => arm(deadline),
+                            Reschedule::Keep(deadline, native) => {
+                                arm(deadline);
+                                trap_wfi(p, &mut trapping, native);
+                            }
                             Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                         }
                     }
@@ -307,7 +315,10 @@ fn run_vcpu(
                     switch_out(p, vcpu, &mut regs);
                     regs
                 }) {
-                    Reschedule::Keep(deadline) => arm(deadline),
+                    Reschedule::Keep(deadline, native) => {
+                        arm(deadline);
+                        trap_wfi(p, &mut trapping, native);
+                    }
                     Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                     Reschedule::Leave => break None,
                 }
@@ -341,6 +352,19 @@ fn run_vcpu(
             }
             None
         }
+    }
+}
+
+/// Sets whether the running vCPU's WFI traps from its next entry: not trapped when its pool's
+/// scheduler says it is alone on this CPU (`native`) and its partition allows it, trapped
+/// otherwise. `trapping` is what HCR_EL2.TWI holds now; it is written only on a change.
+fn trap_wfi(p: &Partition, trapping: &mut bool, native: bool) {
+    let trap = !(native && p.native_wfi);
+    if trap != *trapping {
+        // SAFETY: this CPU is configured for the vCPU (`guest::configure` in `run_vcpu`);
+        // only the WFI trap changes.
+        unsafe { guest::set_trap_wfi(trap) };
+        *trapping = trap;
     }
 }
 

@@ -24,6 +24,16 @@ fn kicks(sched: &mut PoolScheduler) -> Vec<usize> {
     cpus
 }
 
+/// Starts `a` on CPU 0 and `b` on CPU 1, each alone there: both run with WFI not trapped.
+fn run_alone(sched: &mut PoolScheduler, a: VcpuRef, b: VcpuRef) {
+    sched.wake(a, 0);
+    sched.wake(b, 0);
+    assert_eq!(sched.pick(0, 0).run, Some(a));
+    assert_eq!(sched.pick(1, 0).run, Some(b));
+    assert!(sched.native_wfi(0) && sched.native_wfi(1));
+    assert!(kicks(sched).is_empty(), "nothing was queued for a CPU running natively");
+}
+
 fn on(cpu: usize) -> VcpuParams {
     VcpuParams {
         cpu: Some(cpu),
@@ -77,12 +87,7 @@ fn a_wake_only_kicks_the_native_cpus_the_vcpu_may_run_on() {
         &[0, 1],
         &[(a, on(0)), (b, on(1)), (c, on(1))],
     );
-    sched.wake(a, 0);
-    sched.wake(b, 0);
-    assert_eq!(sched.pick(0, 0).run, Some(a));
-    assert_eq!(sched.pick(1, 0).run, Some(b));
-    assert!(sched.native_wfi(0) && sched.native_wfi(1));
-    kicks(&mut sched);
+    run_alone(&mut sched, a, b);
     sched.wake(c, ms(1));
     assert!(sched.native_wfi(0), "c may not run on CPU 0");
     assert!(!sched.native_wfi(1));
@@ -152,12 +157,7 @@ fn fixed_priority_runs_native_until_a_vcpu_pinned_there_wakes() {
         &[0, 1],
         &[(a, on(0)), (b, on(1)), (c, low)],
     );
-    sched.wake(a, 0);
-    sched.wake(b, 0);
-    assert_eq!(sched.pick(0, 0).run, Some(a));
-    assert_eq!(sched.pick(1, 0).run, Some(b));
-    assert!(sched.native_wfi(0) && sched.native_wfi(1));
-    kicks(&mut sched);
+    run_alone(&mut sched, a, b);
     sched.wake(c, ms(1));
     assert_eq!(kicks(&mut sched), [0], "any priority pinned there ends it");
     assert!(!sched.native_wfi(0) && sched.native_wfi(1));

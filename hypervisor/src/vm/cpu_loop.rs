@@ -175,13 +175,14 @@ fn run_vcpu(
     unsafe { guest::configure(&config) };
     load(&regs);
     *per_cpu::this().running.lock() = Some(Running { partition: p.index, vcpu });
-    // WFI as trapped now (`configure`); a pool's decisions may clear the trap while the vCPU
-    // is alone on this CPU (`PoolScheduler::native_wfi`), and a kick that ends that comes
-    // with a reschedule whose decision sets it again.
-    let mut trapping = config.trap_wfi;
+    // A pool's vCPU enters with WFI trapped (`configure`); a pool's decisions may let it run
+    // with WFI not trapped while it is alone on this CPU (`PoolScheduler::native_wfi`).
+    // `untrapped`: they did and HCR_EL2.TWI is clear (never for a null pool's vCPU, whose
+    // WFI `configure` leaves untrapped for good).
+    let mut untrapped = false;
     let pool = scheduled.map(|(pool, deadline, native)| {
         arm(deadline);
-        trap_wfi(p, &mut trapping, native);
+        trap_wfi(p, &mut untrapped, native);
         pool
     });
     if pool.is_none() {
@@ -199,6 +200,11 @@ fn run_vcpu(
         if !direct && !core::mem::take(&mut quiet) {
             interrupts::flush(p, vcpu);
             interrupts::finish(maintenance.take());
+        }
+        // A vCPU that may run here was queued since the decision that let this one's WFI go
+        // untrapped (`sched::trap_wfi_on`): it traps from this entry.
+        if untrapped && per_cpu::this().take_trap_wfi() {
+            trap_wfi(p, &mut untrapped, false);
         }
         let exit = loop {
             // SAFETY: this CPU is configured for this vCPU above and its EL1 state is loaded;
@@ -295,7 +301,7 @@ fn run_vcpu(
                             Reschedule::Leave => break None,
                             Reschedule::Keep(deadline, native) => {
                                 arm(deadline);
-                                trap_wfi(p, &mut trapping, native);
+                                trap_wfi(p, &mut untrapped, native);
                             }
                             Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                         }
@@ -317,7 +323,7 @@ fn run_vcpu(
                 }) {
                     Reschedule::Keep(deadline, native) => {
                         arm(deadline);
-                        trap_wfi(p, &mut trapping, native);
+                        trap_wfi(p, &mut untrapped, native);
                     }
                     Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                     Reschedule::Leave => break None,
@@ -357,14 +363,14 @@ fn run_vcpu(
 
 /// Sets whether the running vCPU's WFI traps from its next entry: not trapped when its pool's
 /// scheduler says it is alone on this CPU (`native`) and its partition allows it, trapped
-/// otherwise. `trapping` is what HCR_EL2.TWI holds now; it is written only on a change.
-fn trap_wfi(p: &Partition, trapping: &mut bool, native: bool) {
-    let trap = !(native && p.native_wfi);
-    if trap != *trapping {
+/// otherwise. `untrapped` is whether HCR_EL2.TWI is clear now; it is written only on a change.
+fn trap_wfi(p: &Partition, untrapped: &mut bool, native: bool) {
+    let want = native && p.native_wfi;
+    if want != *untrapped {
         // SAFETY: this CPU is configured for the vCPU (`guest::configure` in `run_vcpu`);
         // only the WFI trap changes.
-        unsafe { guest::set_trap_wfi(trap) };
-        *trapping = trap;
+        unsafe { guest::set_trap_wfi(!want) };
+        *untrapped = want;
     }
 }
 

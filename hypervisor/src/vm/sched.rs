@@ -172,11 +172,24 @@ pub fn pool_of(p: &Partition) -> Option<&'static Pool> {
 }
 
 /// Asks CPU `cpu` to look at its vCPUs and its scheduler again: this CPU notes it, another
-/// gets the kick SGI.
+/// is asked and gets the kick SGI. (A kick SGI alone, for an interrupt raised for the vCPU a
+/// CPU holds or a stop, ends its guest's run or its wait without a scheduler's choice.)
 pub fn kick(cpu: usize) {
     if cpu == cpu::index() {
         per_cpu::this().request_reschedule();
     } else {
+        per_cpu::of(cpu).request_reschedule();
+        super::kick(cpu);
+    }
+}
+
+/// CPU `cpu`'s current vCPU ran with WFI not trapped and a vCPU that may run there was queued
+/// (`PoolScheduler::take_kicks`): it traps WFI from its next entry, and another CPU is kicked
+/// so that a wait in the hardware ends now. No choice is asked for: whether the newcomer
+/// preempts is the scheduler's wake-up decision, as for a CPU whose WFI traps.
+fn trap_wfi_on(cpu: usize) {
+    per_cpu::of(cpu).request_trap_wfi();
+    if cpu != cpu::index() {
         super::kick(cpu);
     }
 }
@@ -239,9 +252,9 @@ pub struct Next {
     pub native_wfi: bool,
 }
 
-/// A pool's state, locked. When the lock is let go, the CPUs whose current ran with WFI not
-/// trapped and must now trap it (a vCPU that may run there was queued) are kicked: each
-/// operation that queues a vCPU kicks them, whichever path queued it.
+/// A pool's state, locked. Before the lock is let go, the CPUs whose current ran with WFI not
+/// trapped and must now trap it (a vCPU that may run there was queued) are told so and kicked
+/// ([`trap_wfi_on`]): each operation that queues a vCPU does it, whichever path queued it.
 struct Locked<'a>(MutexGuard<'a, PoolState>);
 
 impl core::ops::Deref for Locked<'_> {
@@ -259,7 +272,7 @@ impl core::ops::DerefMut for Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        self.0.scheduler.take_kicks(kick);
+        self.0.scheduler.take_kicks(trap_wfi_on);
     }
 }
 
@@ -276,7 +289,7 @@ impl PoolState {
     fn runnable_kick_others(&mut self, v: VcpuRef, now: u64) {
         if let Some(c) = self.runnable(v, now) {
             if c != cpu::index() {
-                super::kick(c);
+                kick(c);
             }
         }
     }

@@ -105,8 +105,8 @@ fn scheduled_loop(cpu: usize, pool: &'static Pool) -> ! {
     let mut next = pool.next(cpu);
     loop {
         next = match next {
-            (Some(Next { partition, vcpu, taken, starts }), deadline) => {
-                run_vcpu(cpu, partition, vcpu, taken, starts, Some((pool, deadline))).unwrap_or_else(|| pool.next(cpu))
+            (Some(Next { partition, vcpu, taken, starts, native_wfi }), deadline) => {
+                run_vcpu(cpu, partition, vcpu, taken, starts, Some((pool, deadline, native_wfi))).unwrap_or_else(|| pool.next(cpu))
             }
             (None, deadline) => {
                 // Idle until a kick, an interrupt or the earliest deadline (a sleeper's timer).
@@ -124,7 +124,7 @@ fn scheduled_loop(cpu: usize, pool: &'static Pool) -> ! {
 }
 
 /// Runs a vCPU this CPU took until it leaves. With a pool (`scheduled`, with the deadline to
-/// ask its scheduler again), returns what the scheduler chose when it switched to another
+/// ask its scheduler again and whether the vCPU may run with WFI not trapped), returns what the scheduler chose when it switched to another
 /// vCPU; `None` means the caller asks it.
 fn run_vcpu(
     cpu: usize,
@@ -132,7 +132,7 @@ fn run_vcpu(
     vcpu: usize,
     taken: Taken,
     starts: u64,
-    scheduled: Option<(&'static Pool, Option<u64>)>,
+    scheduled: Option<(&'static Pool, Option<u64>, bool)>,
 ) -> Option<(Option<Next>, Option<u64>)> {
     let cntvoff = {
         let mut run = p.run.lock();
@@ -175,8 +175,14 @@ fn run_vcpu(
     unsafe { guest::configure(&config) };
     load(&regs);
     *per_cpu::this().running.lock() = Some(Running { partition: p.index, vcpu });
-    let pool = scheduled.map(|(pool, deadline)| {
+    // A pool's vCPU enters with WFI trapped (`configure`); a pool's decisions may let it run
+    // with WFI not trapped while it is alone on this CPU (`PoolScheduler::native_wfi`).
+    // `untrapped`: they did and HCR_EL2.TWI is clear (never for a null pool's vCPU, whose
+    // WFI `configure` leaves untrapped for good).
+    let mut untrapped = false;
+    let pool = scheduled.map(|(pool, deadline, native)| {
         arm(deadline);
+        trap_wfi(p, &mut untrapped, native);
         pool
     });
     if pool.is_none() {
@@ -194,6 +200,11 @@ fn run_vcpu(
         if !direct && !core::mem::take(&mut quiet) {
             interrupts::flush(p, vcpu);
             interrupts::finish(maintenance.take());
+        }
+        // A vCPU that may run here was queued since the decision that let this one's WFI go
+        // untrapped (`sched::trap_wfi_on`): it traps from this entry.
+        if untrapped && per_cpu::this().take_trap_wfi() {
+            trap_wfi(p, &mut untrapped, false);
         }
         let exit = loop {
             // SAFETY: this CPU is configured for this vCPU above and its EL1 state is loaded;
@@ -288,7 +299,10 @@ fn run_vcpu(
                             regs
                         }) {
                             Reschedule::Leave => break None,
-                            Reschedule::Keep(deadline) => arm(deadline),
+                            Reschedule::Keep(deadline, native) => {
+                                arm(deadline);
+                                trap_wfi(p, &mut untrapped, native);
+                            }
                             Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                         }
                     }
@@ -307,7 +321,10 @@ fn run_vcpu(
                     switch_out(p, vcpu, &mut regs);
                     regs
                 }) {
-                    Reschedule::Keep(deadline) => arm(deadline),
+                    Reschedule::Keep(deadline, native) => {
+                        arm(deadline);
+                        trap_wfi(p, &mut untrapped, native);
+                    }
                     Reschedule::Switch(next, deadline) => break Some((next, deadline)),
                     Reschedule::Leave => break None,
                 }
@@ -341,6 +358,19 @@ fn run_vcpu(
             }
             None
         }
+    }
+}
+
+/// Sets whether the running vCPU's WFI traps from its next entry: not trapped when its pool's
+/// scheduler says it is alone on this CPU (`native`) and its partition allows it, trapped
+/// otherwise. `untrapped` is whether HCR_EL2.TWI is clear now; it is written only on a change.
+fn trap_wfi(p: &Partition, untrapped: &mut bool, native: bool) {
+    let want = native && p.native_wfi;
+    if want != *untrapped {
+        // SAFETY: this CPU is configured for the vCPU (`guest::configure` in `run_vcpu`);
+        // only the WFI trap changes.
+        unsafe { guest::set_trap_wfi(!want) };
+        *untrapped = want;
     }
 }
 

@@ -313,10 +313,10 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
                 super::passthrough::note_maintenance(p, &gic.virtual_interface());
                 maintenance = Some(irq);
             }
-            KICK_SGI => {
-                gic.deactivate(irq);
-                per_cpu::this().request_reschedule();
-            }
+            // A kick: the exit itself is what it asked for (the caller syncs and flushes the
+            // list registers and sees a stop); one that wants a scheduler's choice said so
+            // before it was sent (`sched::kick`).
+            KICK_SGI => gic.deactivate(irq),
             // The scheduler's slice end or a sleeper's deadline; under the null scheduler a
             // blocked vCPU's deadline that a wake-up for another reason left armed.
             EL2_TIMER_PPI => {

@@ -3,7 +3,8 @@
 //! null scheduler one vCPU per CPU for its whole life; an idle CPU sleeps in WFI.
 //!
 //! Who owns what: `PARTITIONS` is fixed after boot; each partition's `RunState` and each of
-//! its vCPUs are behind their locks; each CPU's own state (`per_cpu`) is written only by that CPU. Another CPU
+//! its vCPUs are behind their locks; each CPU's own state (`per_cpu`) is written only by that CPU, but for
+//! two flags another CPU sets just before a kick (choose again, trap WFI again). Another CPU
 //! asks a CPU to act (start a vCPU, notice a stop) by changing the vCPU's state and sending a
 //! kick SGI: a state change is never lost, however many arrive before the CPU looks.
 

@@ -1,6 +1,7 @@
 //! Each CPU's own state in one place: the vCPU it runs (for the state dump) and the record of
 //! its latest guest exit. A CPU finds its entry by its index, which TPIDR_EL2 holds; only that
-//! CPU writes its entry, and the state dump reads every entry.
+//! CPU writes its entry (but for two flags another CPU sets before it kicks this one), and
+//! the state dump reads every entry.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -37,9 +38,17 @@ pub struct PerCpu {
     pub exits: ExitRecord,
     /// Physical interrupts it acknowledged (the operator's `irq`).
     pub interrupts: AtomicU64,
-    /// Set when its scheduler must choose again (a kick SGI, its EL2 timer, a vCPU woken for
-    /// it by this CPU); only this CPU sets and clears it.
+    /// Set when its scheduler must choose again: by this CPU (its EL2 timer, a vCPU woken for
+    /// it here) or by another just before that one's kick SGI (`vm::sched::kick`, whose
+    /// barrier makes the store visible before the SGI). Only this CPU clears it. A kick SGI
+    /// alone (an interrupt raised for its vCPU, a stop) asks for no choice.
     reschedule: AtomicBool,
+    /// Its current vCPU ran with WFI not trapped and a vCPU that may run here was queued
+    /// (`PoolScheduler::take_kicks`): its WFI traps again from its next entry. Set under the
+    /// pool's lock, by any CPU; this CPU takes it before it enters its guest. One set after a
+    /// later decision let the vCPU run with WFI not trapped again only traps it until the
+    /// next decision.
+    trap_wfi: AtomicBool,
     /// Its scheduler's next deadline (counter ticks; `u64::MAX`: none). The EL2 timer is
     /// armed for it, or for a waiting vCPU's earlier deadline (`cpu_loop::arm_el2_timer`);
     /// only this CPU reads and writes it.
@@ -47,9 +56,21 @@ pub struct PerCpu {
 }
 
 impl PerCpu {
-    /// Asks this CPU's loop to consult its scheduler at the next opportunity.
+    /// Asks this CPU's loop to consult its scheduler at the next opportunity (from another
+    /// CPU, a kick SGI must follow).
     pub fn request_reschedule(&self) {
         self.reschedule.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks this CPU to trap its current vCPU's WFI from its next entry (from another CPU, a
+    /// kick SGI must follow).
+    pub fn request_trap_wfi(&self) {
+        self.trap_wfi.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a WFI trap was asked for since the last call (and clears it).
+    pub fn take_trap_wfi(&self) -> bool {
+        self.trap_wfi.swap(false, Ordering::Relaxed)
     }
 
     /// Whether a reschedule was asked for and not yet taken (leaves it asked).
@@ -77,9 +98,15 @@ pub static CPUS: [PerCpu; MAX_CPUS] = [const {
         },
         interrupts: AtomicU64::new(0),
         reschedule: AtomicBool::new(false),
+        trap_wfi: AtomicBool::new(false),
         slice: AtomicU64::new(u64::MAX),
     }
 }; MAX_CPUS];
+
+/// CPU `cpu`'s state (the last entry for an index past `MAX_CPUS`, which boot refuses).
+pub fn of(cpu: usize) -> &'static PerCpu {
+    &CPUS[cpu.min(MAX_CPUS - 1)]
+}
 
 /// This CPU's state (boot refuses more CPUs than `MAX_CPUS`, so the index is in range; an
 /// index past it would find the last entry rather than fault).

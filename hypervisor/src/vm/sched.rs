@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use dom0less_config::{PartitionPlan, Scheduler};
-use locks::Mutex;
+use locks::{Mutex, MutexGuard};
 use spin::Once;
 
 use crate::arch::aarch64::context::VcpuRegisters;
@@ -66,8 +66,9 @@ pub enum Wait {
 // the switch path.
 #[allow(clippy::large_enum_variant)]
 pub enum Reschedule {
-    /// Keep running the vCPU; ask again at the deadline.
-    Keep(Option<u64>),
+    /// Keep running the vCPU; ask again at the deadline. The flag: it runs with WFI not
+    /// trapped (`PoolScheduler::native_wfi`).
+    Keep(Option<u64>, bool),
     /// The vCPU was preempted (its registers are in its slot); run this one, or idle.
     Switch(Option<Next>, Option<u64>),
     /// The vCPU was stopped or started again meanwhile: let it go (from [`Pool::woken`]).
@@ -171,11 +172,24 @@ pub fn pool_of(p: &Partition) -> Option<&'static Pool> {
 }
 
 /// Asks CPU `cpu` to look at its vCPUs and its scheduler again: this CPU notes it, another
-/// gets the kick SGI.
+/// is asked and gets the kick SGI. (A kick SGI alone, for an interrupt raised for the vCPU a
+/// CPU holds or a stop, ends its guest's run or its wait without a scheduler's choice.)
 pub fn kick(cpu: usize) {
     if cpu == cpu::index() {
         per_cpu::this().request_reschedule();
     } else {
+        per_cpu::of(cpu).request_reschedule();
+        super::kick(cpu);
+    }
+}
+
+/// CPU `cpu`'s current vCPU ran with WFI not trapped and a vCPU that may run there was queued
+/// (`PoolScheduler::take_kicks`): it traps WFI from its next entry, and another CPU is kicked
+/// so that a wait in the hardware ends now. No choice is asked for: whether the newcomer
+/// preempts is the scheduler's wake-up decision, as for a CPU whose WFI traps.
+fn trap_wfi_on(cpu: usize) {
+    per_cpu::of(cpu).request_trap_wfi();
+    if cpu != cpu::index() {
         super::kick(cpu);
     }
 }
@@ -234,6 +248,32 @@ pub struct Next {
     pub vcpu: usize,
     pub taken: Taken,
     pub starts: u64,
+    /// It runs with WFI not trapped (`PoolScheduler::native_wfi`).
+    pub native_wfi: bool,
+}
+
+/// A pool's state, locked. Before the lock is let go, the CPUs whose current ran with WFI not
+/// trapped and must now trap it (a vCPU that may run there was queued) are told so and kicked
+/// ([`trap_wfi_on`]): each operation that queues a vCPU does it, whichever path queued it.
+struct Locked<'a>(MutexGuard<'a, PoolState>);
+
+impl core::ops::Deref for Locked<'_> {
+    type Target = PoolState;
+    fn deref(&self) -> &PoolState {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut PoolState {
+        &mut self.0
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.0.scheduler.take_kicks(trap_wfi_on);
+    }
 }
 
 impl PoolState {
@@ -249,7 +289,7 @@ impl PoolState {
     fn runnable_kick_others(&mut self, v: VcpuRef, now: u64) {
         if let Some(c) = self.runnable(v, now) {
             if c != cpu::index() {
-                super::kick(c);
+                kick(c);
             }
         }
     }
@@ -264,9 +304,13 @@ impl PoolState {
 }
 
 impl Pool {
+    fn lock(&self) -> Locked<'_> {
+        Locked(self.state.lock())
+    }
+
     /// Tells the scheduler a vCPU now wants a CPU, and kicks the CPU it names.
     fn make_runnable(&self, v: VcpuRef) {
-        let target = self.state.lock().runnable(v, cpu::counter());
+        let target = self.lock().runnable(v, cpu::counter());
         if let Some(c) = target {
             kick(c);
         }
@@ -323,7 +367,7 @@ impl Pool {
     /// vCPU it names. Returns it (if any) and when to ask again (slice end or a sleeper's
     /// deadline, whichever is first).
     pub fn next(&self, cpu: usize) -> (Option<Next>, Option<u64>) {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         Self::choose(&mut state, cpu, None)
     }
 
@@ -356,7 +400,10 @@ impl Pool {
                 slot.take(cpu).map(|taken| (taken, slot.starts()))
             };
             match taken {
-                Ok((taken, starts)) => return (Some(Next { partition: p, vcpu, taken, starts }), deadline),
+                Ok((taken, starts)) => {
+                    let native_wfi = state.scheduler.native_wfi(cpu);
+                    return (Some(Next { partition: p, vcpu, taken, starts, native_wfi }), deadline);
+                }
                 Err(_) => Self::settle(state, v, now),
             }
         }
@@ -367,7 +414,7 @@ impl Pool {
     /// kick, a wake-up here). Keeps it (with the new deadline), or preempts it (its registers
     /// from `save`) and takes the next one.
     pub fn reschedule(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         let now = cpu::counter();
         Self::decide(&mut state, cpu, p, vcpu, now, save)
     }
@@ -379,7 +426,7 @@ impl Pool {
         let me = vcpu_ref(p.index, vcpu);
         let decision = state.scheduler.pick(cpu, now);
         if decision.run == Some(me) {
-            return Reschedule::Keep(earliest(decision.until, sleepers));
+            return Reschedule::Keep(earliest(decision.until, sleepers), state.scheduler.native_wfi(cpu));
         }
         let registers = save();
         if let Some(slot) = p.vcpus.get(vcpu) {
@@ -400,7 +447,7 @@ impl Pool {
     /// sleepers, and the CPU runs the next vCPU.
     #[inline(never)]
     pub fn block(&self, cpu: usize, p: &Partition, vcpu: usize, changes: u64, cntvoff: u64, save: impl FnOnce() -> VcpuRegisters) -> Wait {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         let now = cpu::counter();
         let me = vcpu_ref(p.index, vcpu);
         let Some(slot) = p.vcpus.get(vcpu) else { return Wait::Leave };
@@ -452,7 +499,7 @@ impl Pool {
     /// copied a kilobyte on every wake-up.)
     #[inline(never)]
     pub fn woken(&self, cpu: usize, p: &Partition, vcpu: usize, save: impl FnOnce() -> VcpuRegisters) -> Reschedule {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         let now = cpu::counter();
         let me = vcpu_ref(p.index, vcpu);
         let Some(slot) = p.vcpus.get(vcpu) else { return Reschedule::Leave };
@@ -462,7 +509,7 @@ impl Pool {
         let sleepers = Self::wake_expired(&mut state, now);
         // Still alone on the CPU: it runs on, without a sleep, a wake and a pick.
         if let Some(decision) = state.scheduler.resume_here(me, cpu, now) {
-            return Reschedule::Keep(earliest(decision.until, sleepers));
+            return Reschedule::Keep(earliest(decision.until, sleepers), state.scheduler.native_wfi(cpu));
         }
         // Another vCPU may run here now (or its cap ran out): the wait ends as a block
         // does, the vCPU woken at once (a WFI may end for no reason), and the CPU picks.
@@ -473,18 +520,18 @@ impl Pool {
 
     /// CPU `cpu` let go of the vCPU (it stopped, its partition stopped or restarted).
     pub fn left(&self, p: &Partition, vcpu: usize) {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         Self::settle(&mut state, vcpu_ref(p.index, vcpu), cpu::counter());
     }
 
     /// The running vCPU gives up the rest of its slice (WFE, SCHEDOP_yield).
     pub fn yield_now(&self, p: &Partition, vcpu: usize) {
-        self.state.lock().scheduler.yield_now(vcpu_ref(p.index, vcpu), cpu::counter());
+        self.lock().scheduler.yield_now(vcpu_ref(p.index, vcpu), cpu::counter());
     }
 
     /// A vCPU's run-time figures.
     pub fn stats(&self, p: &Partition, vcpu: usize) -> Option<VcpuStats> {
-        self.state.lock().scheduler.stats(vcpu_ref(p.index, vcpu))
+        self.lock().scheduler.stats(vcpu_ref(p.index, vcpu))
     }
 }
 

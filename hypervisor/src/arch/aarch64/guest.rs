@@ -13,7 +13,9 @@ const HCR_GUEST: u64 = 1 | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) 
 /// Group 1 interrupts are taken at its EL1 while Group 0 (FMO) stays EL2's.
 const HCR_IMO: u64 = 1 << 4;
 /// HCR_EL2.TWI and TWE: trap WFI and WFE (a partition's `bulkhead,trap-wfi`).
-const HCR_TWI_TWE: u64 = (1 << 13) | (1 << 14);
+const HCR_TWI_TWE: u64 = HCR_TWI | (1 << 14);
+/// HCR_EL2.TWI: a guest's WFI traps to EL2 (Arm ARM D24.2.48).
+const HCR_TWI: u64 = 1 << 13;
 /// CPTR_EL2 with E2H = 0: RES1 bits only, so FP/SIMD is not trapped. The hypervisor's code
 /// uses no FP/SIMD registers (softfloat target), so a guest's stay live in the registers; only
 /// the Non-cacheable scrub (`cpu::zero_uncached`) uses four, which it saves and restores.
@@ -72,6 +74,16 @@ pub unsafe fn configure(config: &VcpuConfig) {
     HCR_EL2.set(if config.direct_irqs { hcr & !HCR_IMO } else { hcr });
     // SAFETY: TLB maintenance for the new VMID on this CPU; no memory-safety effect.
     unsafe { asm!("isb", "tlbi vmalls12e1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
+}
+
+/// Sets whether the guest's WFI traps (HCR_EL2.TWI) from its next entry, leaving every other
+/// trap as `configure` set it (the `eret` that enters the guest synchronizes the change).
+///
+/// # Safety
+/// This CPU must be configured for a vCPU (`configure`); only the WFI trap changes.
+pub unsafe fn set_trap_wfi(trap: bool) {
+    let hcr = HCR_EL2.get();
+    HCR_EL2.set(if trap { hcr | HCR_TWI } else { hcr & !HCR_TWI });
 }
 
 /// What an injected exception needs to know of the guest's EL1 state.

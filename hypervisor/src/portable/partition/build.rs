@@ -296,6 +296,9 @@ pub fn build(
         // Where CPUs are shared, a vCPU waiting in WFI must give its CPU to the others.
         trap_wfi: p.trap_wfi || plan.pools.get(p.pool).is_some_and(|pool| pool.scheduler != Scheduler::Null),
         direct: p.irq_delivery == dom0less_config::IrqDelivery::Direct,
+        native_wfi: !p.trap_wfi
+            && p.irq_delivery != dom0less_config::IrqDelivery::Direct
+            && plan.pools.get(p.pool).is_some_and(|pool| pool.scheduler != Scheduler::Null),
         banks,
         kernel,
         initrd,

@@ -63,6 +63,10 @@ pub struct Partition {
     pub vpl011: bool,
     /// WFI and WFE trap to the hypervisor (`bulkhead,trap-wfi`).
     pub trap_wfi: bool,
+    /// In a pool that shares its CPUs, its vCPUs may run with WFI not trapped while alone on
+    /// their CPU (`PoolScheduler::native_wfi`): not asked to trap WFI (`bulkhead,trap-wfi`),
+    /// and not direct.
+    pub native_wfi: bool,
     /// Its CPUs take its interrupts straight from the physical GICv3 (`bulkhead,irq-delivery =
     /// "direct"`, `vm::direct`); the plan's validator keeps it alone on its CPUs.
     pub direct: bool,

@@ -254,12 +254,50 @@ impl PoolScheduler {
             Policy::FixedPriority(fp) => fp.pick(&mut self.table, slot, now),
             Policy::Credit2(credit2) => credit2.pick(&mut self.table, slot, now),
         };
+        let native_wfi = run.is_some_and(|i| self.may_run_native(slot, i));
         if let Some(s) = self.table.slots.get_mut(slot) {
             s.tickled = false;
             s.ticking = until.is_some();
+            s.native_wfi = native_wfi;
+            s.kick = false;
         }
         let run = run.and_then(|i| self.table.entries.get(i)).map(|e| e.vcpu);
         Decision { run, until }
+    }
+
+    /// Whether vCPU `i`, about to run on `slot`, may run with WFI not trapped: no queued vCPU
+    /// may run there and it has no cap (a capped vCPU's wait must not burn its budget).
+    /// Never in a `null` pool's scheduler (its CPUs run their one vCPU without one).
+    fn may_run_native(&self, slot: usize, i: usize) -> bool {
+        let uncapped = self.table.entries.get(i).is_some_and(|e| e.group.is_none());
+        match self.policy {
+            Policy::Null(_) => false,
+            Policy::FixedPriority(_) | Policy::Credit2(_) => {
+                uncapped && !self.table.queued_for(slot)
+            }
+        }
+    }
+
+    /// Whether the current vCPU of CPU `cpu` runs with WFI not trapped, as of the last
+    /// decision for that CPU and the vCPUs queued since: the runtime clears HCR_EL2.TWI for
+    /// its entries while this holds. Its wait in WFI is then run time (credit burnt, as Xen's
+    /// `vwfi=native`), which only a vCPU alone on its CPU gets.
+    pub fn native_wfi(&self, cpu: usize) -> bool {
+        self.table
+            .slot_of(cpu)
+            .and_then(|slot| self.table.slots.get(slot))
+            .is_some_and(|s| s.native_wfi)
+    }
+
+    /// Calls `kick` with every CPU whose current ran with WFI not trapped until a vCPU that
+    /// may run there was queued: it must exit and enter again with WFI trapped. Each such CPU
+    /// is named once.
+    pub fn take_kicks(&mut self, mut kick: impl FnMut(usize)) {
+        for s in &mut self.table.slots {
+            if core::mem::take(&mut s.kick) {
+                kick(s.cpu);
+            }
+        }
     }
 
     /// `v`, the current vCPU of CPU `cpu`, blocks (a trapped WFI, `SCHEDOP_block` or
@@ -292,6 +330,7 @@ impl PoolScheduler {
             s.waiting = true;
             s.tickled = false;
             s.ticking = until.is_some();
+            s.native_wfi = false;
         }
         Some(Decision { run: None, until })
     }
@@ -314,9 +353,12 @@ impl PoolScheduler {
             }
             Policy::Credit2(credit2) => Some(credit2.resume_here(&mut self.table, slot, i, now)?),
         };
+        let native_wfi = self.may_run_native(slot, i);
         if let Some(s) = self.table.slots.get_mut(slot) {
             s.tickled = false;
             s.ticking = until.is_some();
+            s.native_wfi = native_wfi;
+            s.kick = false;
         }
         Some(Decision {
             run: Some(v),

@@ -9,6 +9,13 @@
 //! so no other CPU takes it, but the time it waits is idle time: no CPU time, no credit
 //! burnt ([`Table::settle`]), and a wake of another vCPU finds its CPU idle
 //! ([`Table::busy`]).
+//!
+//! A current vCPU may also run with WFI not trapped (`Slot::native_wfi`) while no queued vCPU
+//! may run on its CPU and it has no cap: its wait in WFI is run time then. A vCPU queued
+//! that may run there revokes it and asks the runtime to kick that CPU (`Slot::kick`), so
+//! its next entry traps WFI again.
+//!
+//! Invariant: no slot has `native_wfi` while a queued vCPU may run on it.
 
 use alloc::vec::Vec;
 
@@ -85,6 +92,11 @@ pub struct Slot {
     pub ticking: bool,
     /// `current` waits in place for an interrupt: the CPU is idle, the vCPU stays loaded.
     pub waiting: bool,
+    /// `current` runs with WFI not trapped (nothing queued may run here, no cap).
+    pub native_wfi: bool,
+    /// `native_wfi` was revoked by a vCPU queued for this CPU: the runtime must kick it so
+    /// its current exits and enters again with WFI trapped.
+    pub kick: bool,
 }
 
 /// The pool's CPUs and vCPUs.
@@ -111,6 +123,8 @@ impl Table {
                 tickled: false,
                 ticking: false,
                 waiting: false,
+                native_wfi: false,
+                kick: false,
             })
             .collect();
         Self {
@@ -176,6 +190,7 @@ impl Table {
             if let Some(s) = self.slots.get_mut(slot) {
                 s.current = None;
                 s.waiting = false;
+                s.native_wfi = false;
             }
         }
         e.state = state;
@@ -184,6 +199,23 @@ impl Table {
         }
         if state == State::Asleep {
             e.yielded = false;
+        }
+        if state == State::Queued {
+            self.revoke_native_wfi(i);
+        }
+    }
+
+    /// vCPU `i` was queued: every CPU it may run on whose current runs with WFI not trapped
+    /// traps it again from its next entry, and is to be kicked.
+    fn revoke_native_wfi(&mut self, i: usize) {
+        let Some(e) = self.entries.get(i) else {
+            return;
+        };
+        for (slot, s) in self.slots.iter_mut().enumerate() {
+            if s.native_wfi && e.allows(slot) {
+                s.native_wfi = false;
+                s.kick = true;
+            }
         }
     }
 
@@ -200,6 +232,7 @@ impl Table {
         s.current = Some(i);
         s.run_start = now;
         s.waiting = false;
+        s.native_wfi = false;
     }
 
     /// The CPU number of `slot`.

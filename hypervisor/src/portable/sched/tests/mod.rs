@@ -2,6 +2,7 @@
 
 mod credit2;
 mod fixed_priority;
+mod native_wfi;
 mod null;
 mod sim;
 mod table;

@@ -348,8 +348,9 @@ fn fixed_priority_waits_in_place_until_a_lower_priority_wakes() {
 /// the CPU time handed out never exceeds the time the CPUs were not idle.
 #[test]
 fn random_waits_in_place_keep_the_invariants() {
-    // Waits begun, resumes in place, resumes refused.
-    let mut counts = [0u32; 3];
+    // Waits begun, resumes in place, resumes refused, steps with a CPU whose WFI is not
+    // trapped.
+    let mut counts = [0u32; 4];
     for seed in 1..=40u64 {
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         let vcpus = [
@@ -448,6 +449,21 @@ fn random_waits_in_place_keep_the_invariants() {
                     "seed {seed}: CPU {c}'s current"
                 );
             }
+            for (c, state) in cpus.iter().enumerate() {
+                let queued = sched.table.queued_for(c);
+                assert!(
+                    !(sched.native_wfi(c) && queued),
+                    "seed {seed}: CPU {c} runs with WFI not trapped while a vCPU is queued for it"
+                );
+                assert!(
+                    !sched.native_wfi(c) || state.0.is_some_and(|v| v != refs[1]),
+                    "seed {seed}: CPU {c}: only an uncapped current runs with WFI not trapped"
+                );
+            }
+            if sched.native_wfi(0) || sched.native_wfi(1) {
+                counts[3] += 1;
+            }
+            sched.take_kicks(|_| {});
             if let (Some(x), Some(y)) = (cpus[0].0, cpus[1].0) {
                 assert_ne!(x, y, "seed {seed}: {x} on two CPUs");
             }
@@ -463,6 +479,6 @@ fn random_waits_in_place_keep_the_invariants() {
     }
     assert!(
         counts.iter().all(|&n| n > 100),
-        "waits, resumes and refusals all happened: {counts:?}"
+        "waits, resumes, refusals and WFI not trapped all happened: {counts:?}"
     );
 }

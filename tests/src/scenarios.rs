@@ -6,6 +6,7 @@ pub mod event_channels;
 pub mod grants;
 pub mod linux;
 pub mod partitions;
+pub mod resilience;
 pub mod scheduling;
 pub mod xen_abi;
 pub mod xen_docs;

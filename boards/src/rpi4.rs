@@ -38,6 +38,7 @@ pub const RPI4: Board = Board {
         memory: "2G",
         needs_dtb: true,
         no_reboot: true,
+        // `raspi4b` first came in QEMU 9.0.
         min_qemu: (9, 0),
     }),
 };

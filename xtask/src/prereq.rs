@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::apt_sources::{self, Backports, SourcesError};
-use crate::qemu::{self, QemuError};
+use crate::qemu::{self, Floor, QemuError};
 use crate::shell::{self, ShellError};
 use crate::workspace::{self, TARGET};
 
@@ -228,18 +228,28 @@ fn write_as_root(privilege: &Privilege, path: &str, text: &str) -> Result<(), Pr
     }
 }
 
-/// The oldest QEMU and the machines every board with a QEMU model needs.
-pub fn qemu_needs() -> ((u32, u32), Vec<&'static str>) {
+/// The oldest QEMU every board with a QEMU model runs on (the newest of their machines'
+/// `min_qemu`, and that machine), and the machines.
+pub fn qemu_needs() -> (Floor, Vec<&'static str>) {
     let machines: Vec<_> = boards::ALL.iter().filter_map(|b| b.qemu).collect();
-    let oldest = machines.iter().map(|q| q.min_qemu).max().unwrap_or((0, 0));
-    (oldest, machines.iter().map(|q| q.machine).collect())
+    let floor = machines.iter().max_by_key(|q| q.min_qemu).map_or(
+        Floor {
+            version: (0, 0),
+            machine: "",
+        },
+        |q| Floor {
+            version: q.min_qemu,
+            machine: qemu::machine_name(q.machine),
+        },
+    );
+    (floor, machines.iter().map(|q| q.machine).collect())
 }
 
 /// Makes sure `qemu-system-aarch64` runs, is new enough and has every board's machine;
 /// installs `qemu-system-arm` from backports otherwise.
 pub fn ensure_qemu() -> Result<qemu::Version, PrereqError> {
-    let (needed, machines) = qemu_needs();
-    match qemu::check(needed, &machines) {
+    let (floor, machines) = qemu_needs();
+    match qemu::check(floor, &machines) {
         Ok(version) => return Ok(version),
         Err(why) => println!("xtask: {why}; installing QEMU from backports"),
     }
@@ -258,7 +268,7 @@ pub fn ensure_qemu() -> Result<qemu::Version, PrereqError> {
             packages[0],
         ],
     )?;
-    let version = qemu::check(needed, &machines).map_err(PrereqError::Qemu)?;
+    let version = qemu::check(floor, &machines).map_err(PrereqError::Qemu)?;
     println!("xtask: {} {version} is ready", qemu::QEMU);
     Ok(version)
 }
@@ -324,8 +334,34 @@ mod tests {
 
     #[test]
     fn qemu_needs_cover_the_raspberry_pi() {
-        let (oldest, machines) = qemu_needs();
-        assert!(oldest >= (9, 0));
+        let (floor, machines) = qemu_needs();
+        assert_eq!(
+            floor,
+            Floor {
+                version: (9, 0),
+                machine: "raspi4b"
+            }
+        );
         assert!(machines.contains(&"raspi4b"));
+    }
+
+    #[test]
+    fn a_qemu_too_old_is_named_with_the_floor_and_the_fix() {
+        let (floor, _) = qemu_needs();
+        let found = qemu::Version {
+            major: 8,
+            minor: 2,
+            patch: 2,
+        };
+        let text = QemuError::TooOld { found, floor }.to_string();
+        assert!(
+            text.contains("8.2.2 is too old: 9.0 or newer is needed"),
+            "{text}"
+        );
+        assert!(text.contains("`raspi4b` machine"), "{text}");
+        assert!(
+            text.contains("apt-get install -t bookworm-backports qemu-system-arm"),
+            "{text}"
+        );
     }
 }

@@ -8,6 +8,15 @@ use crate::shell::{self, ShellError};
 /// The QEMU binary for every board.
 pub const QEMU: &str = "qemu-system-aarch64";
 
+/// The oldest QEMU the boards need, and the machine that needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Floor {
+    /// `(major, minor)`.
+    pub version: (u32, u32),
+    /// The QEMU machine that first came in that version.
+    pub machine: &'static str,
+}
+
 /// A `major.minor.patch` version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version {
@@ -30,7 +39,7 @@ pub enum QemuError {
     /// `--version` printed something without a version in it.
     UnreadableVersion { output: String },
     /// It is older than a board needs.
-    TooOld { found: Version, needed: (u32, u32) },
+    TooOld { found: Version, floor: Floor },
     /// `-machine help` does not list a machine we boot.
     NoMachine { machine: String, version: Version },
 }
@@ -45,13 +54,16 @@ impl fmt::Display for QemuError {
                     "cannot read a version from `{QEMU} --version`: {output:?}"
                 )
             }
-            QemuError::TooOld {
-                found,
-                needed: (major, minor),
-            } => {
+            QemuError::TooOld { found, floor } => {
+                let (major, minor) = floor.version;
                 write!(
                     f,
-                    "{QEMU} {found} is too old: {major}.{minor} or newer is needed"
+                    "{QEMU} {found} is too old: {major}.{minor} or newer is needed (its `{}` machine \
+                     first came in {major}.{minor}); install a newer QEMU, on Debian 12 the \
+                     `qemu-system-arm` package of the backports suite (`apt-get install -t \
+                     bookworm-backports qemu-system-arm`, which xtask runs itself as root or with \
+                     password-less sudo)",
+                    floor.machine
                 )
             }
             QemuError::NoMachine { machine, version } => {
@@ -93,16 +105,16 @@ pub fn machine_name(machine: &str) -> &str {
 }
 
 /// Checks the installed QEMU against the oldest version and the machines needed.
-pub fn check(needed: (u32, u32), machines: &[&str]) -> Result<Version, QemuError> {
+pub fn check(floor: Floor, machines: &[&str]) -> Result<Version, QemuError> {
     let text = shell::output(Command::new(QEMU).arg("--version"))
         .map_err(|source| QemuError::Missing { source })?;
     let version = parse_version(&text).ok_or_else(|| QemuError::UnreadableVersion {
         output: text.clone(),
     })?;
-    if (version.major, version.minor) < needed {
+    if (version.major, version.minor) < floor.version {
         return Err(QemuError::TooOld {
             found: version,
-            needed,
+            floor,
         });
     }
     let help = shell::output(Command::new(QEMU).args(["-machine", "help"]))

@@ -158,9 +158,9 @@ pub fn prepare_cpu(cpu: usize) -> Result<(), GicError> {
 }
 
 /// Kicks direct CPU `cpu`: the kick SGI as Group 1 and as Group 0. The GIC forwards an SGI
-/// only to a target that has it in the group it was sent for (IHI 0069 §12.11.26: with one
-/// security state an `ICC_SGI1R_EL1` SGI reaches Group 1 only, an `ICC_SGI0R_EL1` one Group
-/// 0 only), so exactly one of them arrives whether or not `prepare_cpu` has moved the CPU's
+/// only to a target that has it in the group it was sent for (IHI 0069H.b §12.2, the
+/// descriptions of `ICC_SGI0R_EL1` and `ICC_SGI1R_EL1`: with one security state an
+/// `ICC_SGI1R_EL1` SGI reaches Group 1 only, an `ICC_SGI0R_EL1` one Group 0 only), so exactly one of them arrives whether or not `prepare_cpu` has moved the CPU's
 /// SGI 0 to Group 0 yet, and a kick (a start, a health deadline to arm) is never lost.
 pub fn kick(cpu: usize) {
     let gic = gic();

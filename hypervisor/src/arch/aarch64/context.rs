@@ -174,7 +174,7 @@ pub enum ExitVector {
     SError,
     /// An exception through the lower-EL AArch32 vectors, taken only when EL1 is AArch32,
     /// which HCR_EL2.RW never lets a guest be: exceptions from a guest's AArch32 EL0 come
-    /// through the AArch64 vectors (Arm ARM D1.10.2) with AArch32 syndromes. Handled as a
+    /// through the AArch64 vectors (Arm ARM, "Exception vectors") with AArch32 syndromes. Handled as a
     /// crash all the same.
     Aarch32,
 }

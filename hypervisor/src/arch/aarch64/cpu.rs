@@ -69,7 +69,7 @@ macro_rules! each_line {
 }
 
 /// Cleans the data cache lines holding `start..start + len` to the point of coherency, so
-/// that an observer with its caches off sees the data (Arm ARM D7.5.9, DC CVAC).
+/// that an observer with its caches off sees the data (Arm ARM, DC CVAC).
 pub fn clean_dcache_to_poc(start: u64, len: u64) {
     each_line!("cvac", start, len);
 }
@@ -87,7 +87,7 @@ fn dczid() -> super::zeroing::Dczid {
 }
 
 /// Zeroes `start..start + len` and cleans it to the point of coherency, so that a guest with
-/// its caches off reads zeros. The block-aligned body is zeroed with `DC ZVA` (Arm ARM C6.2,
+/// its caches off reads zeros. The block-aligned body is zeroed with `DC ZVA` (Arm ARM,
 /// DC ZVA), the unaligned head and tail with stores; when DCZID_EL0 prohibits `DC ZVA`, or
 /// its block is smaller than a cache line, stores do it all. When the block is one cache
 /// line (Cortex-A57, A72: 64 bytes) each block's `DC ZVA` is followed by its `DC CVAC`, 32
@@ -300,7 +300,7 @@ pub fn invalidate_dcache_to_poc(start: u64, len: u64) {
 /// Makes instructions written to memory visible to instruction fetches on every CPU: the
 /// caller has cleaned the data cache over them to the point of coherency (which includes the
 /// point of unification); this invalidates every instruction cache to the point of
-/// unification, Inner Shareable (Arm ARM D7.5.9.2, IC IALLUIS), as needed before a guest
+/// unification, Inner Shareable (Arm ARM, IC IALLUIS), as needed before a guest
 /// runs code its memory held before (a restarted partition, whatever its VMID tags).
 pub fn invalidate_icache() {
     // SAFETY: invalidating instruction caches changes no memory contents; the barriers have

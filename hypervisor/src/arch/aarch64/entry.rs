@@ -169,7 +169,8 @@ pub fn measure_stacks<R>(cpu: usize, measure: impl Fn(usize, &dyn Fn(usize) -> u
             // SAFETY: word `i` (checked above) lies in the stack `bottom..bottom + 8 * words`,
             // which is mapped read-write and 8-byte aligned; another CPU may write it meanwhile,
             // which is why the read is atomic (an aligned 64-bit load is single-copy atomic,
-            // Arm ARM B2.2.1), and a stale value only makes the mark a frame late.
+            // Arm ARM, "Requirements for single-copy atomicity"), and a stale value only makes
+            // the mark a frame late.
             unsafe { (*bottom.add(i)).load(Ordering::Relaxed) }
         }
     };

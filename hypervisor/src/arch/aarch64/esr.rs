@@ -1,4 +1,4 @@
-//! The Exception Esr Register (`ESR_ELx`, Arm ARM D24.2.40): its fields, the exception
+//! The Exception Esr Register (`ESR_ELx`, Arm ARM DDI 0487 M.c D24.2.45): its fields, the exception
 //! classes the hypervisor handles, and a decoding for reports. The one ESR decoder: the trap
 //! path (`portable::trap`) and the fatal report both use it.
 

@@ -5,7 +5,7 @@ use aarch64_cpu::registers::*;
 use core::arch::asm;
 use tock_registers::interfaces::{Readable, Writeable};
 
-/// HCR_EL2 while a guest runs (Arm ARM D24.2.48): VM (stage 2), SWIO, FMO/IMO/AMO (physical
+/// HCR_EL2 while a guest runs (Arm ARM, HCR_EL2): VM (stage 2), SWIO, FMO/IMO/AMO (physical
 /// interrupts and SErrors to EL2), FB and BSU inner shareable (broadcast maintenance), TSC (SMC
 /// traps: PSCI is answered here), RW (EL1 is AArch64), APK/API (no pointer-auth traps).
 const HCR_GUEST: u64 = 1 | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) | (1 << 10) | (1 << 19) | (1 << 31) | (1 << 40) | (1 << 41);
@@ -14,7 +14,7 @@ const HCR_GUEST: u64 = 1 | (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 9) 
 const HCR_IMO: u64 = 1 << 4;
 /// HCR_EL2.TWI and TWE: trap WFI and WFE (a partition's `bulkhead,trap-wfi`).
 const HCR_TWI_TWE: u64 = HCR_TWI | (1 << 14);
-/// HCR_EL2.TWI: a guest's WFI traps to EL2 (Arm ARM D24.2.48).
+/// HCR_EL2.TWI: a guest's WFI traps to EL2 (Arm ARM, HCR_EL2).
 const HCR_TWI: u64 = 1 << 13;
 /// CPTR_EL2 with E2H = 0: RES1 bits only, so FP/SIMD is not trapped. The hypervisor's code
 /// uses no FP/SIMD registers (softfloat target), so a guest's stay live in the registers; only

@@ -30,7 +30,7 @@ const UNCACHED: A = A::ATTRIBUTE_INDEX_2.union(A::INNER_SHAREABLE);
 const PAGE: u64 = 4096;
 const BASE: A = A::VALID.union(A::ACCESSED).union(A::USER_RES1);
 
-/// SCTLR_EL2 bits that are RES1 when HCR_EL2.E2H is 0 (Arm ARM D24.2.166).
+/// SCTLR_EL2 bits that are RES1 when HCR_EL2.E2H is 0 (Arm ARM, SCTLR_EL2).
 const SCTLR_EL2_RES1: u64 = (1 << 4) | (1 << 5) | (1 << 11) | (1 << 16) | (1 << 18) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29);
 /// M (MMU), C (data cache), SA (stack alignment check), I (instruction cache), WXN.
 const SCTLR_EL2_ON: u64 = SCTLR_EL2_RES1 | 1 | (1 << 2) | (1 << 3) | (1 << 12) | (1 << 19);

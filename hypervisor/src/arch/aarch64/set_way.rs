@@ -2,7 +2,7 @@
 //! CCSIDR_EL1 and forming the operand of `DC CISW`. Pure, so it builds and is tested on the
 //! host; `cpu::clean_invalidate_dcache_all` runs it.
 
-/// CLIDR_EL1, the Cache Level ID register (Arm ARM D24.2.28).
+/// CLIDR_EL1, the Cache Level ID register (Arm ARM, CLIDR_EL1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Clidr(pub u64);
 
@@ -29,7 +29,7 @@ impl Clidr {
     }
 }
 
-/// One cache level's geometry, from CCSIDR_EL1 (Arm ARM D24.2.31).
+/// One cache level's geometry, from CCSIDR_EL1 (Arm ARM, CCSIDR_EL1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
     /// log2 of the line size in bytes.

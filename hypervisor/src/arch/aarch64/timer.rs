@@ -1,4 +1,4 @@
-//! Timers at EL2: this CPU's own deadline (the EL2 physical timer, CNTHP, Arm ARM D12.8, on
+//! Timers at EL2: this CPU's own deadline (the EL2 physical timer, CNTHP_CTL_EL2 and CNTHP_CVAL_EL2, on
 //! PPI 26), its health deadline (the EL1 physical timer, CNTP, on PPI 30, which guests never
 //! reach: their CNTP accesses trap), and the running guest's virtual timer registers (CNTV)
 //! as the hypervisor reads and masks them.
@@ -53,7 +53,7 @@ pub fn disable_virtual_timer() {
     CNTV_CTL_EL0.set(0);
 }
 
-/// Masks the running vCPU's virtual timer output (`CNTV_CTL_EL0.IMASK`, Arm ARM D13.8.17),
+/// Masks the running vCPU's virtual timer output (`CNTV_CTL_EL0.IMASK`, Arm ARM DDI 0487 M.c D24.10.28),
 /// so its interrupt line drops until the guest writes `CNTV_CTL_EL0` again to re-arm it.
 /// The hypervisor does this when the timer fires and delivers the interrupt as one latched
 /// event, as Xen does.

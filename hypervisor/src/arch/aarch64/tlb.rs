@@ -1,4 +1,4 @@
-//! TLB maintenance for a guest's stage 2 (Arm ARM D8.13): after a partition's table changes
+//! TLB maintenance for a guest's stage 2 (Arm ARM, TLB maintenance instructions): after a partition's table changes
 //! at run time, every CPU must forget the translations cached for its VMID.
 
 use aarch64_cpu::registers::VTTBR_EL2;

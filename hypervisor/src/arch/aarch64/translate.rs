@@ -1,12 +1,12 @@
 //! Guest virtual addresses as the running vCPU sees them, for hypercall buffers: the address
-//! translation instructions `AT S12E1R` and `AT S12E1W` (Arm ARM C5.5, "A64 system
+//! translation instructions `AT S12E1R` and `AT S12E1W` (Arm ARM, "A64 system
 //! instructions for address translation"), which walk the guest's stage 1 and its stage 2 as
 //! an EL1 access would, on the CPU that holds the vCPU (its EL1 registers and VTTBR_EL2 are
 //! the live ones).
 
 use core::arch::asm;
 
-/// PAR_EL1.F: the translation failed (Arm ARM D24.2.112).
+/// PAR_EL1.F: the translation failed (Arm ARM, PAR_EL1).
 const PAR_FAILED: u64 = 1;
 /// PAR_EL1.PA, bits [51:12] of the output address.
 const PAR_ADDRESS: u64 = 0x000f_ffff_ffff_f000;

@@ -1,5 +1,5 @@
 /*
- * EL2 exception vectors (Arm ARM D1.10.2: VBAR_EL2 + 0x000/0x200/0x400/0x600 for
+ * EL2 exception vectors (Arm ARM, "Exception vectors": VBAR_EL2 + 0x000/0x200/0x400/0x600 for
  * current EL with SP0, current EL with SPx, lower EL AArch64, lower EL AArch32).
  *
  * Exceptions at EL2 are the hypervisor's own faults, every one fatal: each entry moves to

@@ -2,7 +2,7 @@
 //! head and tail that plain stores zero and the block-aligned body that `DC ZVA` zeroes. Pure,
 //! so it builds and is tested on the host; `cpu::zero_to_poc` runs it.
 
-/// DCZID_EL0, the Data Cache Zero ID register (Arm ARM D24.2.36).
+/// DCZID_EL0, the Data Cache Zero ID register (Arm ARM, DCZID_EL0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dczid(pub u64);
 

@@ -448,7 +448,8 @@ impl<S: TablePageSource> Stage2Table<S> {
             // source's contract: valid for reads and writes through `to_virtual`), so its
             // `ROOT_ENTRIES` 8-byte entries are in bounds and aligned; `&mut self` keeps every
             // other access of ours away, and an aligned 64-bit store is single-copy atomic for
-            // the walkers that read the entry meanwhile (Arm ARM B2.2.1).
+            // the walkers that read the entry meanwhile (Arm ARM, "Requirements for
+            // single-copy atomicity").
             unsafe {
                 let entry = root.as_ptr().add(index);
                 let bits = entry.read_volatile();

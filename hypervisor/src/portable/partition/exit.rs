@@ -196,7 +196,7 @@ fn vgic_access(partition: &Partition, vcpu: usize, access: MmioAccess, regs: &mu
     }
 }
 
-/// A trapped MSR/MRS (ESR ISS for EC 0x18, Arm ARM D24.2.40: Op0, Op2, Op1, CRn, Rt, CRm, direction).
+/// A trapped MSR/MRS (ESR ISS for EC 0x18, Arm ARM DDI 0487 M.c D24.2.45: Op0, Op2, Op1, CRn, Rt, CRm, direction).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SystemRegister {
     pub op0: u8,

@@ -11,7 +11,7 @@ use crate::portable::vgic::{GicVersion, IntId, VcpuId, Vgic, VgicError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delivery {
     /// The list register carries the HW bit and the physical INTID (`ICH_LR<n>_EL2.HW`,
-    /// `pINTID`: Arm IHI 0069, 12.4.6): the guest's deactivation of the virtual SPI
+    /// `pINTID`: Arm IHI 0069H.b §12.4): the guest's deactivation of the virtual SPI
     /// deactivates the physical one at the GIC, with no exit and no maintenance interrupt.
     HardwareMapped,
     /// The list register has no HW bit but asks for an EOI maintenance interrupt; after the

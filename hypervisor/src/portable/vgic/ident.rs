@@ -14,7 +14,7 @@ pub(super) const ID_BLOCK_FROM_END: u64 = 0x30;
 /// (`PIDR4` at 0x00 to `CIDR3` at 0x2c); `None` past it.
 ///
 /// `PIDR2.ArchRev` (bits 7:4) is what Linux checks: 2 for GICv2, 3 for GICv3
-/// (IHI 0048B 4.3.15 "Identification registers", IHI 0069 "GICD_PIDR2").
+/// (IHI 0048B "Identification registers", IHI 0069 "GICD_PIDR2").
 pub(super) const fn id_register(version: GicVersion, offset: u64) -> Option<u32> {
     let arch_rev: u32 = match version {
         GicVersion::V2 => 2,

@@ -40,6 +40,7 @@ use test_guests::fdt::Fdt;
 use test_guests::psci::PSCI_VERSION;
 use test_guests::runtime::cpu::{micros, virtual_timer};
 use test_guests::runtime::gic::InterruptController;
+use test_guests::runtime::stage1::{require_normal, GRANT_WINDOW, GRANT_WINDOW_SIZE};
 use test_guests::runtime::{self, timing, Guest};
 use test_guests::say;
 use test_guests::stats;
@@ -181,8 +182,6 @@ const GNTTABOP_COPY: u64 = 5;
 const DOMID_SELF: u16 = 0x7ff0;
 /// The guest's own domain id: it is the only domain, the first one (1) on both hypervisors.
 const OWN_DOMID: u16 = 1;
-/// The grant-table window of the `/hypervisor` node, where grant frame 0 is mapped.
-const GRANT_WINDOW: u64 = 0x3800_0000;
 const GREF: u32 = 8;
 /// `GTF_permit_access`, `GNTMAP_host_map`, `GNTCOPY_source_gref`.
 const PERMIT: u32 = 1;
@@ -226,6 +225,10 @@ fn get16(at: u64) -> i16 {
 /// checked; the copy's bytes once at the end.
 fn grant_cases(guest: &Guest, samples: &mut [u64]) {
     let requests = grant_page(0);
+    // The hypervisor reads the entries and the pages as Normal write-back memory: so must
+    // this guest.
+    require_normal(guest, "the grant-table window", GRANT_WINDOW, GRANT_WINDOW_SIZE);
+    require_normal(guest, "the grant pages", grant_page(0), 4 * 4096);
     // Grant frame 0 at the window (`XENMEM_add_to_physmap`, XENMAPSPACE_grant_table).
     let physmap = requests + PHYSMAP_AT;
     put(physmap, &[0; 24]);

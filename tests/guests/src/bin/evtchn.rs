@@ -33,6 +33,7 @@ use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use test_guests::bootargs::{parse_number, value};
 use test_guests::runtime::gic::InterruptController;
+use test_guests::runtime::stage1::require_normal;
 use test_guests::runtime::xen::hypercall;
 use test_guests::runtime::Guest;
 use test_guests::say;
@@ -235,6 +236,9 @@ fn main(guest: &'static Guest) -> ! {
     let gic = unsafe { InterruptController::new(gic) };
     gic.enable_private(UPCALL_PPI, 0x80);
 
+    // The hypervisor maps shared_info and reads and writes the vcpu_info and the FIFO pages
+    // as Normal write-back memory: so must this guest.
+    require_normal(guest, "the event pages", page(0), core::mem::size_of::<Pages>() as u64);
     // shared_info at page 1 (`XENMEM_add_to_physmap`, XENMAPSPACE_shared_info).
     let args = page(0);
     // `struct xen_add_to_physmap`: domid, size, space (u16, u16, u32), idx, gpfn (u64).

@@ -21,6 +21,7 @@ use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
 use test_guests::bootargs::{parse_number, value};
 use test_guests::runtime::events::{EventPages, Events};
+use test_guests::runtime::stage1::{require_normal, GRANT_WINDOW as WINDOW, GRANT_WINDOW_SIZE};
 use test_guests::runtime::xen::hypercall;
 use test_guests::runtime::Guest;
 use test_guests::say;
@@ -33,7 +34,6 @@ const SCHED_OP: u64 = 29;
 const ADD_TO_PHYSMAP: u64 = 7;
 const SPACE_GRANT_TABLE: u32 = 1;
 const DOMID_SELF: u16 = 0x7ff0;
-const WINDOW: u64 = 0x3800_0000;
 const MAP: u64 = 0;
 const UNMAP: u64 = 1;
 const COPY: u64 = 5;
@@ -202,6 +202,10 @@ fn granter(guest: &'static Guest) -> ! {
     let boot = guest.boot_count;
     let mut signal = Signal::new(guest);
     let shared = page(0);
+    // The hypervisor reads the entries and reads and writes the granted page as Normal
+    // write-back memory: so must this guest.
+    require_normal(guest, "the grant-table window", WINDOW, GRANT_WINDOW_SIZE);
+    require_normal(guest, "the granted page", shared, 4096);
     let request = page(1);
     put(request, &[0; 24]);
     put(request, &DOMID_SELF.to_le_bytes());
@@ -329,6 +333,8 @@ fn map_when_granted(guest: &Guest, at: u64) -> u32 {
 
 fn mapper(guest: &'static Guest) -> ! {
     let at = page(0);
+    // The granter's page appears here as Normal write-back memory (the granter's own view).
+    require_normal(guest, "the page the grant is mapped at", at, 4096);
     let mut signal = Signal::new(guest);
     let handle = map_when_granted(guest, at);
     say!(guest, "mapped the granter's page");

@@ -17,6 +17,7 @@ use test_guests::bootargs::{parse_number, value};
 use test_guests::fdt::{read_cells, Fdt, FdtError, Node};
 use test_guests::runtime::cpu::micros;
 use test_guests::runtime::events::{EventPages, Events};
+use test_guests::runtime::stage1::require_normal;
 use test_guests::runtime::Guest;
 use test_guests::say;
 
@@ -57,6 +58,9 @@ fn main(guest: &'static Guest) -> ! {
         Err(error) => guest.fail(format_args!("device tree: {error}")),
     };
     say!(guest, "{} id {id} at {address:#x} size {size:#x}", node.name());
+    // Both partitions' stage 2 map the region Normal write-back: so must each one's stage 1,
+    // or their views of it are not coherent. The guest uses its first page only.
+    require_normal(guest, "the shared-memory region's first page", address, size.min(4096));
     match value(guest.bootargs, "shm.exchange") {
         Some("owner") => exchange(guest, address, size, true),
         Some("borrower") => exchange(guest, address, size, false),
@@ -70,11 +74,12 @@ fn main(guest: &'static Guest) -> ! {
     if guest.bootargs.split(' ').any(|a| a == "shm.write") {
         for i in 1..=WORDS {
             // SAFETY: the region is this partition's shared memory (its device tree says so),
-            // mapped by the boot code as Device memory, and `i` stays inside its first 4 KiB.
+            // Normal memory in its stage 1 (checked above), and `i` stays inside its first 4 KiB.
             unsafe { word(i).write_volatile(pattern(i)) };
         }
-        // SAFETY: as above; the ready word is written after the pattern (Device-nGnRnE
-        // accesses reach memory in program order).
+        // The pattern is visible to the other partition's CPUs before the ready word.
+        barrier();
+        // SAFETY: as above.
         unsafe { word(0).write_volatile(READY) };
         say!(guest, "wrote {WORDS} words");
     } else {
@@ -85,6 +90,8 @@ fn main(guest: &'static Guest) -> ! {
                 guest.fail(format_args!("no pattern after {} ms", WAIT_US / 1000));
             }
         }
+        // The pattern is read after the ready word.
+        barrier();
         let bad = (1..=WORDS)
             // SAFETY: as for the writer.
             .filter(|&i| unsafe { word(i).read_volatile() } != pattern(i))
@@ -98,6 +105,14 @@ fn main(guest: &'static Guest) -> ! {
     }
     say!(guest, "done");
     guest.psci.system_off()
+}
+
+/// Orders this CPU's accesses to the region before the barrier against those after it, as
+/// the other partition's CPU observes them: the region is Normal memory, whose accesses,
+/// unlike Device-nGnRnE ones, may be observed out of program order.
+fn barrier() {
+    // SAFETY: a barrier has no operands and touches no memory.
+    unsafe { core::arch::asm!("dmb ish", options(nostack, preserves_flags)) };
 }
 
 /// The exchange's page: the flag word, the round, then the payload.
@@ -130,7 +145,7 @@ struct Exchange<'a> {
 impl Exchange<'_> {
     fn read32(&self, at: u64) -> u32 {
         // SAFETY: `at` is inside the region's first page, which this partition's device tree
-        // gives it (mapped by the boot code as Device memory), 4-byte aligned.
+        // gives it (Normal memory in its stage 1, checked in `main`), 4-byte aligned.
         unsafe { ((self.page + at) as *const u32).read_volatile() }
     }
 
@@ -158,6 +173,7 @@ impl Exchange<'_> {
 
     /// Sets the flag (after everything written before it) and signals the other side.
     fn hand_over(&self, flag: u32) {
+        barrier();
         self.write32(FLAG, flag);
         let rc = self.events.send(self.port);
         if rc != 0 {
@@ -172,6 +188,8 @@ impl Exchange<'_> {
         while self.read32(FLAG) != want {
             self.events.wait(self.port);
         }
+        // What the other side wrote before the flag is read after it.
+        barrier();
     }
 }
 

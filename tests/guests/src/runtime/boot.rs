@@ -5,11 +5,19 @@
 //! where an unaligned access faults and exclusive loads and stores (the atomics the console
 //! lock and the SMP guest use) need not work; Rust code freely makes unaligned accesses on
 //! AArch64. So the entry code maps the whole 512 GiB a 39-bit address space reaches one to
-//! one, with 1 GiB blocks (Arm ARM D8.2, 4 KiB granule, lookup from level 1): the gigabyte
-//! holding the image and the gigabytes the DTB may span are Normal write-back memory, all
-//! else Device-nGnRnE. Every address is mapped, so a fault a guest sees comes from the
-//! hypervisor's stage 2 or the bus, never from the guest's own tables.
+//! one (4 KiB granule, lookup from level 1): 1 GiB blocks, except the lowest gigabyte, which a
+//! level 2 table maps with 2 MiB blocks. The gigabyte holding the image, the gigabytes and
+//! 2 MiB blocks the DTB may span and the 2 MiB blocks of Xen's grant-table window
+//! ([`GRANT_WINDOW`], never executable) are Normal write-back inner shareable memory, all
+//! else Device-nGnRnE. The grant window is Normal because the hypervisor reads and writes the
+//! grant frames mapped there as Normal write-back memory, as Xen does and as Linux maps them;
+//! two views of one location with different attributes are not coherent (Arm ARM,
+//! "Mismatched memory attributes"; [`super::stage1`]). Every address is mapped, so a fault a
+//! guest sees comes from the hypervisor's stage 2 or the bus, never from the guest's own
+//! tables. (In Xen's guest memory map RAM starts at 1 GiB, so the lowest gigabyte holds the
+//! emulated devices and the grant window only.)
 
+use super::stage1::{GRANT_WINDOW, GRANT_WINDOW_SIZE};
 use super::{BOOT_STACK_SIZE, SECONDARY_STACK_SIZE};
 use crate::config::MAX_CPUS;
 
@@ -35,6 +43,15 @@ const SCTLR_MMU_ON: u64 = SCTLR_MMU_OFF | 1 | (1 << 2) | (1 << 3) | (1 << 12);
 const DEVICE_BLOCK: u64 = 1 | (1 << 10) | (1 << 53) | (1 << 54);
 /// Level 1 block: valid, AttrIndx 1, inner shareable, access flag.
 const NORMAL_BLOCK: u64 = 1 | (1 << 2) | (3 << 8) | (1 << 10);
+/// Level 2 block of Normal memory that holds no code (the grant window, the DTB): as
+/// [`NORMAL_BLOCK`], never executable (PXN, UXN).
+const NORMAL_DATA_BLOCK: u64 = NORMAL_BLOCK | (1 << 53) | (1 << 54);
+/// Level 1 table descriptor: valid, table.
+const TABLE: u64 = 0b11;
+/// The lowest gigabyte's 2 MiB blocks that hold the grant window: the first, and how many.
+const WINDOW_FIRST_BLOCK: u64 = GRANT_WINDOW >> 21;
+const WINDOW_BLOCKS: u64 = GRANT_WINDOW_SIZE.div_ceil(1 << 21);
+const _: () = assert!(GRANT_WINDOW.is_multiple_of(1 << 21) && GRANT_WINDOW + GRANT_WINDOW_SIZE <= 1 << 30);
 /// SPSR_EL2 for the drop to EL1: EL1h with D, A, I and F masked.
 const SPSR_EL1H: u64 = 0x3c5;
 
@@ -121,7 +138,8 @@ enter_el1:
     eret
 1:  ret
 
-// x0 = DTB address. Fills the level 1 table, see the module documentation.
+// x0 = DTB address. Fills the level 1 table and the lowest gigabyte's level 2 table, see the
+// module documentation.
 build_identity_map:
     adrp    x1, identity_map
     adr     x2, _start
@@ -132,7 +150,7 @@ build_identity_map:
     lsr     x4, x4, #30
     ldr     x5, ={device_block}
     ldr     x6, ={normal_block}
-    mov     x7, #0
+    mov     x7, #1                  // entry 0 is the level 2 table below
 1:  cmp     x7, x2
     ccmp    x7, x3, #4, ne
     ccmp    x7, x4, #4, ne
@@ -142,6 +160,28 @@ build_identity_map:
     add     x7, x7, #1
     cmp     x7, #512
     b.lo    1b
+    adrp    x9, identity_map_low
+    orr     x8, x9, #{table}
+    str     x8, [x1]
+    // 2 MiB block x7 is Normal if x7 - WINDOW_FIRST_BLOCK < WINDOW_BLOCKS (the grant window)
+    // or x7 - (the DTB's first block) <= (its last block - its first), both unsigned.
+    ldr     x6, ={normal_data_block}
+    lsr     x3, x0, #21
+    add     x4, x0, #{max_dtb_pages}, lsl #12
+    sub     x4, x4, #1
+    lsr     x4, x4, #21
+    sub     x4, x4, x3
+    mov     x7, #0
+2:  sub     x10, x7, #{window_first_block}
+    cmp     x10, #{window_blocks}
+    sub     x11, x7, x3
+    ccmp    x11, x4, #4, hs
+    csel    x8, x6, x5, ls
+    orr     x8, x8, x7, lsl #21
+    str     x8, [x9, x7, lsl #3]
+    add     x7, x7, #1
+    cmp     x7, #512
+    b.lo    2b
     dsb     sy
     ret
 
@@ -295,6 +335,8 @@ unexpected_exception:
 .balign 4096
 identity_map:
     .space  4096
+identity_map_low:
+    .space  4096
 
 .section .stacks, "aw", %nobits
 .balign 16
@@ -314,6 +356,10 @@ secondary_stacks:
     max_dtb_pages = const MAX_DTB_SIZE >> 12,
     device_block = const DEVICE_BLOCK,
     normal_block = const NORMAL_BLOCK,
+    normal_data_block = const NORMAL_DATA_BLOCK,
+    table = const TABLE,
+    window_first_block = const WINDOW_FIRST_BLOCK,
+    window_blocks = const WINDOW_BLOCKS,
     mair = const MAIR,
     tcr = const TCR,
     boot_stack_size = const BOOT_STACK_SIZE,

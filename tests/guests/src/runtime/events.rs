@@ -7,6 +7,7 @@ use core::arch::asm;
 use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use super::gic::InterruptController;
+use super::stage1::{check_normal, NotNormal};
 use super::xen::hypercall;
 use crate::config::Gic;
 
@@ -36,6 +37,9 @@ pub enum EventError {
     SharedInfo(i64),
     /// `VCPUOP_register_vcpu_info` answered this.
     VcpuInfo(i64),
+    /// The pages are not Normal write-back memory, as the hypervisor maps shared_info and
+    /// reads and writes the vcpu_info.
+    NotNormal(NotNormal),
 }
 
 impl core::fmt::Display for EventError {
@@ -44,6 +48,7 @@ impl core::fmt::Display for EventError {
             EventError::NoGic => write!(f, "no GIC in the device tree: the upcall cannot be waited for"),
             EventError::SharedInfo(rc) => write!(f, "XENMEM_add_to_physmap of shared_info = {rc}"),
             EventError::VcpuInfo(rc) => write!(f, "VCPUOP_register_vcpu_info = {rc}"),
+            EventError::NotNormal(error) => write!(f, "the event pages: {error}"),
         }
     }
 }
@@ -71,6 +76,7 @@ impl Events {
         // SAFETY: the guest's own GIC, used only through this driver on this vCPU.
         let gic = unsafe { InterruptController::new(gic) };
         let base = pages as *mut EventPages as u64;
+        check_normal(base, core::mem::size_of::<EventPages>() as u64).map_err(EventError::NotNormal)?;
         let args = base;
         // `struct xen_add_to_physmap`: domid u16, size u16, space u32, idx u64, gpfn u64.
         word(args).store(DOMID_SELF, Ordering::Relaxed);

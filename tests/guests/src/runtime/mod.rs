@@ -8,6 +8,7 @@ mod exception;
 pub mod gic;
 mod psci;
 pub mod registers;
+pub mod stage1;
 pub mod timing;
 pub mod xen;
 mod uart;

@@ -1,4 +1,4 @@
-//! The physical GICv3 CPU interface a direct-delivery partition shares with EL2 (IHI 0069
+//! The physical GICv3 CPU interface a direct-delivery partition shares with EL2 (IHI 0069H.b
 //! §4.6 and §12.2; ARCHITECTURE.md, "Direct interrupt delivery").
 //!
 //! On a CPU whose guest takes its interrupts directly, HCR_EL2.IMO is 0 and FMO is 1: the

@@ -1,4 +1,4 @@
-//! The GICv2 virtual interface control registers, `GICH_*` (IHI 0048B.b §5.3).
+//! The GICv2 virtual interface control registers, `GICH_*` (IHI 0048B.b, chapter 5).
 //!
 //! The frame at the board's `gich` address is banked: each CPU reaches the interface of the
 //! virtual CPU interface it hosts.
@@ -12,7 +12,8 @@ use tock_registers::registers::{ReadOnly, ReadWrite};
 pub const MAX_GICH_LIST_REGISTERS: usize = 64;
 
 register_structs! {
-    /// The virtual interface control frame (IHI 0048B §5.3, Table 5-1).
+    /// The virtual interface control frame (IHI 0048B, the virtual interface control register
+    /// map).
     pub Gich {
         (0x000 => hcr: ReadWrite<u32>),
         (0x004 => vtr: ReadOnly<u32>),

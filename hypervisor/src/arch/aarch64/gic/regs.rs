@@ -1,6 +1,7 @@
 //! GIC register values as newtypes with decoders: pure, so the host tests cover them.
 //!
-//! GICv3 facts are from Arm IHI 0069 (GICv3 and GICv4 architecture specification), chapter 12;
+//! GICv3 facts are from Arm IHI 0069 (GICv3 and GICv4 architecture specification), chapter 12,
+//! whose section numbers here are those of issue H.b;
 //! GICv2 facts from Arm IHI 0048B.b (GIC architecture specification v2), chapters 4 and 5.
 
 /// The affinity fields of an MPIDR (Aff3 at bits 39:32, Aff2..Aff0 at bits 23:0).
@@ -29,7 +30,7 @@ pub const fn spi_bit(intid: u32, lines: u32) -> Option<(usize, u32)> {
     Some(((intid / 32) as usize, 1 << (intid % 32)))
 }
 
-/// `GICR_TYPER`, the redistributor type register (IHI 0069 §12.11.38).
+/// `GICR_TYPER`, the redistributor type register (IHI 0069H.b §12.11.37).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GicrTyper(pub u64);
 
@@ -68,7 +69,7 @@ impl GicrTyper {
 }
 
 /// `GICD_TYPER`, the distributor type register, fields common to GICv2 (IHI 0048B §4.3.2)
-/// and GICv3 (IHI 0069 §12.9.38).
+/// and GICv3 (IHI 0069H.b §12.9.38).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GicdTyper(pub u32);
 
@@ -102,7 +103,7 @@ impl GicdTyper {
     }
 }
 
-/// A value of `ICC_SGI1R_EL1` (IHI 0069 §12.11.27): one Group 1 SGI to one PE.
+/// A value of `ICC_SGI1R_EL1` (IHI 0069H.b §12.2): one Group 1 SGI to one PE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sgi1r(pub u64);
 
@@ -200,7 +201,7 @@ pub const fn spi_target_byte(cpu_interface: u8) -> u8 {
     1 << (cpu_interface & 7)
 }
 
-/// An acknowledged interrupt: a value read from `ICC_IAR1_EL1` (IHI 0069 §12.2.11) or the
+/// An acknowledged interrupt: a value read from `ICC_IAR1_EL1` (IHI 0069H.b §12.2.14) or the
 /// GICv2 `GICC_IAR` (IHI 0048B §4.4.4). For a GICv2 SGI the value also names the source CPU,
 /// which `GICC_EOIR` and `GICC_DIR` need back, so the whole value is kept for the end of the
 /// interrupt.

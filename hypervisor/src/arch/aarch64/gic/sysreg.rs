@@ -14,7 +14,7 @@ use core::arch::asm;
 use tock_registers::interfaces::{Readable, Writeable};
 
 /// `ICC_CTLR_EL1.EOImode` (bit 1): an `ICC_EOIR1_EL1` write only drops the running priority;
-/// `ICC_DIR_EL1` deactivates (IHI 0069 §12.2.6).
+/// `ICC_DIR_EL1` deactivates (`ICC_CTLR_EL1`, IHI 0069H.b §12.2.6).
 pub const ICC_CTLR_EOIMODE: u64 = 1 << 1;
 /// `ICC_CTLR_EL1.RSS` (bit 18): the CPU interface accepts SGI targets with Aff0 above 15.
 pub const ICC_CTLR_RSS: u64 = 1 << 18;
@@ -38,7 +38,7 @@ pub fn set_icc_ctlr_el1(value: u64) {
     };
 }
 
-/// Writes `ICC_DIR_EL1`: deactivates `intid` (IHI 0069 §12.2.8).
+/// Writes `ICC_DIR_EL1`: deactivates `intid` (IHI 0069H.b §12.2.8).
 pub fn write_icc_dir_el1(intid: u32) {
     // SAFETY: deactivating an interrupt changes GIC state only.
     unsafe {
@@ -55,7 +55,7 @@ pub fn write_icc_sgi1r_el1(value: u64) {
     };
 }
 
-/// Reads `ICH_EISR_EL2`: list registers whose EOI maintenance condition holds (IHI 0069 §12.4.5).
+/// Reads `ICH_EISR_EL2`: list registers whose EOI maintenance condition holds (IHI 0069H.b §12.4, `ICH_EISR_EL2`).
 pub fn ich_eisr_el2() -> u64 {
     let value: u64;
     // SAFETY: a read-only status register; reading it has no side effects.
@@ -65,7 +65,7 @@ pub fn ich_eisr_el2() -> u64 {
     value
 }
 
-/// Reads `ICH_ELRSR_EL2`: list registers holding no valid interrupt (IHI 0069 §12.4.6).
+/// Reads `ICH_ELRSR_EL2`: list registers holding no valid interrupt (IHI 0069H.b §12.4, `ICH_ELRSR_EL2`).
 pub fn ich_elrsr_el2() -> u64 {
     let value: u64;
     // SAFETY: a read-only status register; reading it has no side effects.

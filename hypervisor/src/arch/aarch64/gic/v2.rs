@@ -19,7 +19,7 @@ use tock_registers::register_structs;
 use tock_registers::registers::{ReadOnly, ReadWrite, WriteOnly};
 
 register_structs! {
-    /// The distributor (IHI 0048B §4.1.2, Table 4-1).
+    /// The distributor (IHI 0048B Table 4-1, the distributor register map).
     pub Distributor {
         (0x000 => ctlr: ReadWrite<u32>),
         (0x004 => typer: ReadOnly<u32>),
@@ -46,7 +46,8 @@ register_structs! {
 }
 
 register_structs! {
-    /// The CPU interface (IHI 0048B §4.1.3, Table 4-2); `GICC_DIR` is on the second page.
+    /// The CPU interface (IHI 0048B, the CPU interface register map); `GICC_DIR` is on the
+    /// second page.
     pub CpuInterface {
         (0x000 => ctlr: ReadWrite<u32>),
         (0x004 => pmr: ReadWrite<u32>),

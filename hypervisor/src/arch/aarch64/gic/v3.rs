@@ -1,5 +1,6 @@
 //! The physical GICv3: distributor with affinity routing, one redistributor per CPU, and the
-//! system-register CPU interface (IHI 0069 chapters 2, 4 and 12).
+//! system-register CPU interface (IHI 0069 chapters 2, 4 and 12; section numbers are those of
+//! issue H.b).
 //!
 //! The `arm-gic` crate drives the distributor and redistributor registers and the common
 //! CPU interface accesses; this module finds each CPU's redistributor, serialises access to
@@ -19,9 +20,9 @@ use core::ptr::NonNull;
 use locks::Mutex;
 use tock_registers::interfaces::{Readable, Writeable};
 
-/// Offset of `GICR_TYPER` in a redistributor's RD_base frame (IHI 0069 §12.10).
+/// Offset of `GICR_TYPER` in a redistributor's RD_base frame (IHI 0069H.b §12.10).
 const GICR_TYPER_OFFSET: usize = 0x8;
-/// Offset of `GICD_TYPER` in the distributor (IHI 0069 §12.8).
+/// Offset of `GICD_TYPER` in the distributor (IHI 0069H.b §12.8).
 const GICD_TYPER_OFFSET: usize = 0x4;
 
 /// The GICv3 driver state shared by all CPUs.
@@ -40,9 +41,9 @@ pub struct GicV3 {
     frames: [usize; MAX_CPUS],
 }
 
-/// `GICD_CTLR.DS` (bit 6): security disabled, one security state (IHI 0069 §12.9.4).
+/// `GICD_CTLR.DS` (bit 6): security disabled, one security state (IHI 0069H.b §12.9.4).
 const GICD_CTLR_DS: u32 = 1 << 6;
-/// Offset of the SGI and PPI frame from a redistributor's RD_base (IHI 0069 §12.10).
+/// Offset of the SGI and PPI frame from a redistributor's RD_base (IHI 0069H.b §12.10).
 const GICR_SGI_BASE: usize = 0x1_0000;
 /// `GICR_ICENABLER0`, `GICR_ICPENDR0`, `GICR_ICACTIVER0` in the SGI frame (§12.11).
 const GICR_ICENABLER0: usize = 0x180;
@@ -92,7 +93,7 @@ impl GicV3 {
         // drives it; this driver keeps the only pointer, behind a lock.
         let mut distributor = GicDistributor::new(unsafe { UniqueMmioPointer::new(gicd) });
 
-        // IHI 0069 §4.1: affinity routing is changed only with every group disabled.
+        // Affinity routing is changed only with every group disabled (IHI 0069, `GICD_CTLR`).
         distributor.modify_control(
             GicdCtlr::EnableGrp0 | GicdCtlr::EnableGrp1NS | GicdCtlr::EnableGrp1S,
             false,
@@ -145,7 +146,7 @@ impl GicV3 {
         enable_system_registers();
         {
             let mut redistributor = self.redistributor(cpu)?.lock();
-            // §12.11.41 GICR_WAKER: clear ProcessorSleep, wait for ChildrenAsleep to clear. A
+            // GICR_WAKER (§12.11.42): clear ProcessorSleep, wait for ChildrenAsleep to clear. A
             // redistributor found awake already (set up before a restart) is fine.
             match redistributor.mark_core_awake() {
                 Ok(()) | Err(CrateError::AlreadyAwake) => {}
@@ -232,7 +233,7 @@ impl GicV3 {
         sysreg::write_icc_dir_el1(irq.raw());
     }
 
-    /// Sends SGI `sgi` to CPU `cpu` (`ICC_SGI1R_EL1`, §12.11.27).
+    /// Sends SGI `sgi` to CPU `cpu` (`ICC_SGI1R_EL1`, §12.2).
     pub fn send_sgi(&self, sgi: u32, cpu: usize) -> Result<(), GicError> {
         let mpidr = self.mpidr(cpu)?;
         let value = Sgi1r::to_cpu(sgi, mpidr).ok_or(GicError::NoSuchSgi { sgi })?;
@@ -325,7 +326,7 @@ impl GicV3 {
 }
 
 /// Turns on the system-register CPU interface of the calling CPU for EL2 and EL1
-/// (`ICC_SRE_EL2`, IHI 0069 §12.2.14): SRE selects it at EL2 (and is needed for the `ICH_*`
+/// (`ICC_SRE_EL2`, IHI 0069H.b §12.2): SRE selects it at EL2 (and is needed for the `ICH_*`
 /// registers); Enable lets EL1 reach `ICC_SRE_EL1`, which with IMO/FMO set is the guest's
 /// virtual one.
 pub fn enable_system_registers() {

@@ -2,10 +2,11 @@
 //! newtypes, covered by host tests.
 //!
 //! The low bits of `ICH_HCR_EL2` and `GICH_HCR`, and all of `ICH_MISR_EL2` and `GICH_MISR`,
-//! have the same layout (IHI 0069 §12.4.7 and §12.4.9; IHI 0048B §5.3.1 and §5.3.4).
+//! have the same layout (IHI 0069H.b §12.4, the virtualization control System registers;
+//! IHI 0048B, `GICH_HCR` and `GICH_MISR`).
 
-/// The virtual interface's implementation facts (`ICH_VTR_EL2`, IHI 0069 §12.4.10;
-/// `GICH_VTR`, IHI 0048B §5.3.2).
+/// The virtual interface's implementation facts (`ICH_VTR_EL2`, IHI 0069H.b §12.4;
+/// `GICH_VTR`, IHI 0048B).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vtr {
     /// Number of list registers.
@@ -42,7 +43,7 @@ impl Vtr {
     }
 
     /// How many `ICH_AP0R<n>_EL2` (and as many `ICH_AP1R<n>_EL2`) registers exist: one bit
-    /// per preemption level, 32 levels a register (IHI 0069 §12.4.1: AP0R1 exists from
+    /// per preemption level, 32 levels a register (IHI 0069H.b §12.4, `ICH_AP0R<n>_EL2`: AP0R1 exists from
     /// 6 preemption bits, AP0R2 and AP0R3 with 7).
     pub const fn active_priority_registers(self) -> usize {
         match self.preemption_bits {

@@ -1,5 +1,5 @@
 //! Finding each CPU's GICv3 redistributor: a walk over the contiguous frames, matching the
-//! affinity in each frame's `GICR_TYPER` (IHI 0069 §9.7 and §12.11.38). Pure: the caller
+//! affinity in each frame's `GICR_TYPER` (IHI 0069H.b §12.10 and §12.11.37). Pure: the caller
 //! supplies the register reads, so the host tests run it over fake frames.
 
 use super::regs::{GicrTyper, MPIDR_AFFINITY_MASK};

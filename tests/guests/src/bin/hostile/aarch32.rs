@@ -73,7 +73,7 @@ hostile_aarch32_vectors:
 pub fn run(guest: &'static Guest) -> ! {
     let _ = GUEST.set(guest);
     // SAFETY: TTBR0_EL1 holds the guest's level 1 identity map (its boot code built it in
-    // its own RAM, one 1 GiB block descriptor per entry); entry 3 describes `TARGET`'s
+    // its own RAM, a 1 GiB block descriptor in every entry but 0); entry 3 describes `TARGET`'s
     // gigabyte, which the guest never uses. Setting AP[1] there lets EL0 reach it (the block
     // stays Device memory, never executable); the entry is cleaned to the point of coherency
     // (walks are non-cacheable) and the TLB invalidated before the return.

@@ -8,12 +8,13 @@
 //! with the same memory: Xen keeps a RAM page a grant mapping displaced, which would leave it
 //! unable to populate that frame again.
 //!
-//! The grant frames are reached through the guest's identity map, which makes everything
-//! outside RAM Device memory: that is enough on QEMU (no caches are modelled), where this
-//! guest runs; a guest on hardware maps the window as Normal memory.
+//! The grant frames are reached through the guest's identity map, which maps Xen's grant
+//! window Normal write-back inner shareable, as the hypervisor maps the frames and as Linux
+//! does (`runtime::stage1`); the cases check that first.
 
 use core::ptr::{addr_of_mut, read_volatile, write_volatile};
 
+use test_guests::runtime::stage1::{require_normal, GRANT_WINDOW as WINDOW, GRANT_WINDOW_SIZE};
 use test_guests::runtime::Guest;
 use test_guests::say;
 
@@ -39,8 +40,6 @@ const MAXIMUM_RESERVATION: u64 = 4;
 const POPULATE_PHYSMAP: u64 = 6;
 const ADD_TO_PHYSMAP: u64 = 7;
 const SPACE_GRANT_TABLE: u32 = 1;
-/// Where the guest maps its grant frames (the `/hypervisor` node's `reg`).
-const WINDOW: u64 = 0x3800_0000;
 /// `GTF_permit_access`, `GTF_readonly`.
 const PERMIT: u16 = 1;
 const READONLY: u16 = 1 << 2;
@@ -98,6 +97,10 @@ fn gnttab(cmd: u64, uop: u64, count: u64) -> i64 {
 
 /// Runs every grant-table case.
 pub fn cases(guest: &Guest) {
+    // The hypervisor reads and writes the frames and the pages granted, mapped and copied
+    // here as Normal write-back memory: so must this guest.
+    require_normal(guest, "the grant-table window", WINDOW, GRANT_WINDOW_SIZE);
+    require_normal(guest, "the grant pages", page(0), 4 * 4096);
     sizes_and_versions(guest);
     grant_frames(guest);
     reservations(guest);

@@ -16,6 +16,7 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use test_guests::fdt::Fdt;
 use test_guests::runtime::cpu::virtual_timer;
 use test_guests::runtime::gic::InterruptController;
+use test_guests::runtime::stage1::require_normal;
 use test_guests::runtime::xen::hypercall;
 use test_guests::runtime::Guest;
 use test_guests::say;
@@ -102,6 +103,10 @@ fn string(address: u64, max: usize, out: &mut [u8; 1024]) -> &str {
 
 fn main(guest: &'static Guest) -> ! {
     say!(guest, "xen abi conformance");
+    // The hypervisor reads and writes these buffers, the shared_info and vcpu_info placed
+    // among them and the pages granted through them as Normal write-back memory: so must
+    // this guest (the grant window is checked with the grant cases).
+    require_normal(guest, "the scratch pages", page(0), core::mem::size_of::<Pages>() as u64);
     hypervisor_node(guest);
     xen_version(guest);
     console_io(guest);

@@ -50,7 +50,7 @@ impl HostInfo {
             let node = tree.node(id);
             let is_memory = node
                 .property("device_type")
-                .is_some_and(|p| p.str() == Ok("memory"));
+                .is_some_and(|p| p.is_str("memory"));
             if is_memory && node.parent() == Some(tree.root()) {
                 info.ram.extend(
                     tree.translated_reg(id)?
@@ -71,7 +71,7 @@ impl HostInfo {
             }
         }
         for r in tree.reservations() {
-            let range = AddressRange::new(r.address, r.size).ok_or(DtError::BadAddress {
+            let range = AddressRange::new(r.address, r.size).ok_or_else(|| DtError::BadAddress {
                 node: String::from("/memreserve/"),
                 reason: "an entry wraps past 2^64; lower its address or size",
             })?;
@@ -119,7 +119,7 @@ pub fn cpu_nodes(tree: &Tree) -> Vec<NodeId> {
         .filter(|child| {
             tree.node(*child)
                 .property("device_type")
-                .is_some_and(|p| p.str() == Ok("cpu"))
+                .is_some_and(|p| p.is_str("cpu"))
         })
         .collect()
 }

@@ -113,7 +113,9 @@ impl Platform {
         if cpus.len() > max_cpus {
             return Err(PlatformError::TooManyCpus { count: cpus.len(), max: max_cpus });
         }
-        let boot_cpu = cpus.iter().position(|&m| m == boot_mpidr).ok_or(PlatformError::BootCpuNotListed { mpidr: boot_mpidr })?;
+        let Some(boot_cpu) = cpus.iter().position(|&m| m == boot_mpidr) else {
+            return Err(PlatformError::BootCpuNotListed { mpidr: boot_mpidr });
+        };
         let bootargs = host.bootargs.clone().unwrap_or_default();
         Ok(Platform { board, gic, ram, cpus, boot_cpu, bootargs, host })
     }
@@ -137,8 +139,14 @@ fn find_gic(tree: &Tree, board: &'static Board) -> Result<GicLayout, PlatformErr
         (None, Some(n)) => (n, GicVersion::V2),
         (None, None) => return Err(PlatformError::NoGic),
     };
-    let layout = *board.gic_layout(version).ok_or(PlatformError::GicNotOnBoard { board: board.name, version })?;
-    let distributor = tree.translated_reg(node)?.first().map(|r| r.start()).ok_or(PlatformError::NoGic)?;
+    // Each error is built where it is returned: an error value made and dropped on the way
+    // to success costs its construction and its drop at every boot.
+    let Some(&layout) = board.gic_layout(version) else {
+        return Err(PlatformError::GicNotOnBoard { board: board.name, version });
+    };
+    let Some(distributor) = tree.translated_reg(node)?.first().map(|r| r.start()) else {
+        return Err(PlatformError::NoGic);
+    };
     if distributor != layout.gicd() {
         return Err(PlatformError::GicAddress { board: board.name, tree: distributor, expected: layout.gicd() });
     }

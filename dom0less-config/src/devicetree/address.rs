@@ -112,14 +112,14 @@ impl Tree {
     pub fn address_cells(&self, id: NodeId) -> Result<u32, DtError> {
         self.node(id)
             .property("#address-cells")
-            .map_or(Ok(2), |p| p.u32())
+            .map_or_else(|| Ok(2), Property::u32)
     }
 
     /// The node's own `#size-cells` (for its children), defaulting to 1.
     pub fn size_cells(&self, id: NodeId) -> Result<u32, DtError> {
         self.node(id)
             .property("#size-cells")
-            .map_or(Ok(1), |p| p.u32())
+            .map_or_else(|| Ok(1), Property::u32)
     }
 
     /// The node's `reg` entries in its parent's address space (untranslated).
@@ -203,7 +203,7 @@ fn translate(
             return parent
                 .checked_add(range.start() - child)
                 .and_then(|start| AddressRange::new(start, range.size()))
-                .ok_or(DtError::BadAddress {
+                .ok_or_else(|| DtError::BadAddress {
                     node: path(),
                     reason: "translated address overflows",
                 });

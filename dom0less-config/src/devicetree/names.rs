@@ -15,7 +15,9 @@ pub const MAX_NAME_LENGTH: usize = 128;
 /// Reads the NUL-terminated name starting at `offset` within `block`; returns it and its
 /// length. Looks at most [`MAX_NAME_LENGTH`] + 1 bytes.
 pub(super) fn name_at(block: &[u8], offset: usize) -> Result<(&str, usize), DtError> {
-    let rest = block.get(offset..).ok_or(DtError::BadName { offset })?;
+    let Some(rest) = block.get(offset..) else {
+        return Err(DtError::BadName { offset });
+    };
     let window = &rest[..rest.len().min(MAX_NAME_LENGTH + 1)];
     let Some(len) = window.iter().position(|b| *b == 0) else {
         return Err(if window.len() > MAX_NAME_LENGTH {

@@ -101,6 +101,12 @@ impl Property {
         core::str::from_utf8(body).map_err(|_| self.bad("string is not UTF-8"))
     }
 
+    /// Whether the value is the one string `text`: exactly when [`Property::str`] returns
+    /// `Ok(text)`, answered without building the error a value that is not a string gets.
+    pub fn is_str(&self, text: &str) -> bool {
+        !text.as_bytes().contains(&0) && self.value.strip_suffix(&[0]) == Some(text.as_bytes())
+    }
+
     /// The value as a string list; entries that are not UTF-8 are skipped.
     pub fn strings(&self) -> impl Iterator<Item = &str> {
         let body = self.value.strip_suffix(&[0]).unwrap_or(&[]);

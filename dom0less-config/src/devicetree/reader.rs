@@ -15,16 +15,17 @@ const END: u32 = 9;
 const HEADER_SIZE: usize = 40;
 const MAX_DEPTH: usize = 64;
 
+/// The big-endian word at `offset`. Called for every token and property of a blob, so the
+/// error is built only once the word is known to be missing.
 fn word(bytes: &[u8], offset: usize) -> Result<u32, DtError> {
-    let end = offset.checked_add(4).ok_or(DtError::Truncated {
-        needed: usize::MAX,
-        available: bytes.len(),
-    })?;
-    let slice = bytes.get(offset..end).ok_or(DtError::Truncated {
-        needed: end,
-        available: bytes.len(),
-    })?;
-    Ok(u32::from_be_bytes([slice[0], slice[1], slice[2], slice[3]]))
+    let end = offset.checked_add(4);
+    match end.and_then(|end| bytes.get(offset..end)) {
+        Some(&[a, b, c, d]) => Ok(u32::from_be_bytes([a, b, c, d])),
+        _ => Err(DtError::Truncated {
+            needed: end.unwrap_or(usize::MAX),
+            available: bytes.len(),
+        }),
+    }
 }
 
 fn align4(offset: usize) -> usize {
@@ -172,20 +173,24 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Tree, DtError> {
                 }
             }
             PROP => {
-                let node = *stack.last().ok_or(DtError::BadStructure {
-                    offset: token_at,
-                    reason: "property outside a node",
-                })?;
+                let Some(&node) = stack.last() else {
+                    return Err(DtError::BadStructure {
+                        offset: token_at,
+                        reason: "property outside a node",
+                    });
+                };
                 let len = word(structure, offset)? as usize;
                 let name_offset = word(structure, offset + 4)? as usize;
                 offset += 8;
-                let end = offset
+                let Some(end) = offset
                     .checked_add(len)
                     .filter(|end| *end <= structure.len())
-                    .ok_or(DtError::BadStructure {
+                else {
+                    return Err(DtError::BadStructure {
                         offset: token_at,
                         reason: "property value runs past the block",
-                    })?;
+                    });
+                };
                 let name = names.get(name_offset)?;
                 tree.push_parsed_property(
                     node,

@@ -192,6 +192,52 @@ fn property_accessors_check_lengths() {
 }
 
 #[test]
+fn is_str_agrees_with_str() {
+    let values: [&[u8]; 9] = [
+        b"memory\0",
+        b"memory",
+        b"memory\0\0",
+        b"mem\0ory\0",
+        b"memor\0",
+        b"\0",
+        b"",
+        b"\xff\0",
+        b"cpu\0",
+    ];
+    for value in values {
+        let p = Property::new("device_type", value.to_vec());
+        for text in ["memory", "cpu", "", "memor", "\u{ff}", "mem\0ory"] {
+            assert_eq!(
+                p.is_str(text),
+                p.str() == Ok(text),
+                "value {value:?}, text {text:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_structure_block_cut_short_names_the_missing_word() {
+    let blob = sample().to_dtb();
+    let struct_offset = u32::from_be_bytes([blob[8], blob[9], blob[10], blob[11]]) as usize;
+    // The root's BEGIN_NODE, its empty name, then the first property's length and name
+    // offset: cut inside the name offset, the reader's word runs past the block.
+    let cut = &blob[..struct_offset + 14];
+    let mut header = cut.to_vec();
+    header[4..8].copy_from_slice(&(cut.len() as u32).to_be_bytes());
+    header[36..40].copy_from_slice(&14u32.to_be_bytes());
+    header[12..16].copy_from_slice(&(cut.len() as u32).to_be_bytes());
+    header[32..36].copy_from_slice(&0u32.to_be_bytes());
+    assert_eq!(
+        Tree::parse(&header),
+        Err(DtError::Truncated {
+            needed: 16,
+            available: 14
+        })
+    );
+}
+
+#[test]
 fn one_name_is_shared_by_every_property_that_uses_it() {
     let long = "x".repeat(MAX_NAME_LENGTH);
     let mut tree = Tree::new();

@@ -379,7 +379,7 @@ fn read_pool(reader: &mut Reader<'_>, node: NodeId) -> PoolDraft {
                         .tree
                         .node(target)
                         .property("device_type")
-                        .is_some_and(|t| t.str() == Ok("cpu"));
+                        .is_some_and(|t| t.is_str("cpu"));
                     if is_cpu {
                         cpus.push(target);
                     } else {

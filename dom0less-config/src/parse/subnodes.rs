@@ -299,8 +299,18 @@ fn read_shared(
         return None;
     };
     let (a, s) = cells?;
-    let with_host = decode_tuples(p, &[a, a, s]).ok().filter(|t| t.len() == 1);
-    let without_host = decode_tuples(p, &[a, s]).ok().filter(|t| t.len() == 1);
+    // One entry of either form: decode only the form whose length the value has, so that
+    // a valid value builds no error for the other form (the domain's cell counts are 1 or 2
+    // and 0 to 2, so a value of the right length always decodes).
+    let one_entry = |widths: &[u32]| {
+        let cells: u32 = widths.iter().sum();
+        (p.value().len() == cells as usize * 4)
+            .then(|| decode_tuples(p, widths).ok())
+            .flatten()
+            .filter(|t| t.len() == 1)
+    };
+    let with_host = one_entry(&[a, a, s]);
+    let without_host = one_entry(&[a, s]);
     let (host, guest, size) = match (with_host, without_host) {
         (Some(t), _) => (Some(t[0][0]), t[0][1], t[0][2]),
         (None, Some(t)) => (None, t[0][0], t[0][1]),

@@ -306,8 +306,12 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
                 // GICv2 Linux hang).
                 timer::mask_virtual_timer();
                 gic.deactivate(irq);
+                // The PPI is the vCPU's own, so the one vCPU its injection asks to kick is this
+                // one, which this CPU holds: the flush before its next entry lists the PPI,
+                // and a kick here would end as a lookup of the vCPU's state that finds it held
+                // here (`sched::notify`). Only the others are told.
                 let effects = p.vgic.lock().inject(VcpuId(vcpu), VIRTUAL_TIMER_PPI).unwrap_or(Effects::NONE);
-                act(p, vcpu, effects);
+                act(p, vcpu, Effects { kick: effects.kick.without(VcpuId(vcpu)), ..effects });
             }
             MAINTENANCE_PPI => {
                 super::passthrough::note_maintenance(p, &gic.virtual_interface());

@@ -3,7 +3,7 @@
 use super::doorbell::Doorbell;
 use super::effects::{Effects, VcpuSet};
 use super::error::VgicError;
-use super::irq::{is_sgi, IntId, IrqState, SPI_FIRST};
+use super::irq::{is_private, is_sgi, IntId, IrqState, SPI_FIRST};
 use super::list_register::{ListRegister, LrState};
 use super::state::{LrShadow, Vgic};
 use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS};
@@ -422,7 +422,11 @@ impl Vgic {
             if released || dropped {
                 self.release(intid);
             }
-            kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
+            // A private interrupt concerns its own vCPU only (its bank is listed by no other
+            // vCPU, and it is delivered to no other): nobody else to kick.
+            if !is_private(intid) {
+                kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
+            }
         }
         Ok(Effects::kick(kick))
     }

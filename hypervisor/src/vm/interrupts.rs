@@ -121,9 +121,9 @@ pub fn flush(p: &Partition, vcpu: usize) {
         // The guest left its list registers as they were and nothing changed: they stay.
         return;
     }
-    // The flush fills list registers from index 0; of the rest, only those not already
-    // empty (`ELRSR`) need clearing.
-    let used = lrs[..count].iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+    // The flush fills `used` list registers from index 0; of the rest, only those not
+    // already empty (`ELRSR`) need clearing.
+    let used = outcome.used.min(count);
     for (i, lr) in lrs.iter().enumerate().take(used) {
         let _ = vif.write_lr(i, encode(version, lr));
     }

@@ -157,21 +157,27 @@ impl Vgic {
                 self.spi_stirred_words &= !(1 << (word % 32));
             }
         }
-        for (slot, lr) in lrs.iter_mut().enumerate() {
-            *lr = match chosen.best[slot] {
-                (u32::MAX, _) => None,
-                (_, intid) => self.load(vcpu, intid),
-            };
-            if let Some(entry) = lr {
-                let state = &mut self.vcpus[vcpu.0];
-                state.shadow[state.shadow_len] = LrShadow {
-                    intid: entry.intid,
-                    state: Some(entry.state),
-                };
-                state.shadow_len = state.shadow_len.saturating_add(1);
+        // The chosen ones fill the list registers from index 0, in rank order (`best` keeps its
+        // free slots last), each at its shadow's index; the rest are cleared.
+        for &(key, intid) in chosen.best.iter().take(chosen.capacity) {
+            if key == u32::MAX {
+                break;
             }
+            let Some(entry) = self.load(vcpu, intid) else { continue };
+            let state = &mut self.vcpus[vcpu.0];
+            if let Some(lr) = lrs.get_mut(state.shadow_len) {
+                *lr = Some(entry);
+            }
+            state.shadow[state.shadow_len] = LrShadow {
+                intid: entry.intid,
+                state: Some(entry.state),
+            };
+            state.shadow_len = state.shadow_len.saturating_add(1);
         }
         outcome.used = self.vcpus[vcpu.0].shadow_len;
+        for lr in lrs.iter_mut().skip(outcome.used) {
+            *lr = None;
+        }
         outcome.underflow = chosen.waiting > outcome.used;
         self.vcpus[vcpu.0].flushed_at = self.changes;
         Ok(outcome)

@@ -18,6 +18,8 @@ use crate::portable::trap::Esr;
 use crate::portable::vgic::VcpuId;
 use crate::println;
 
+use super::per_cpu::ExitRecord;
+
 /// The last line of a dump, which the test harness waits for.
 pub const DUMP_END: &str = "bulkhead: end of state dump";
 
@@ -28,9 +30,9 @@ const KIND_INTERRUPT: u64 = 2;
 /// `ExitRecord::kind` of another exit (FIQ, SError, AArch32).
 const KIND_OTHER: u64 = 3;
 
-/// Records an exit of this CPU's vCPU at guest PC `pc`.
-pub fn record_exit(exit: GuestExit, pc: u64) {
-    let record = &super::per_cpu::this().exits;
+/// Records an exit of this CPU's vCPU at guest PC `pc` in `record`, this CPU's own (its
+/// loop finds it once, as for [`fast_exits`]).
+pub fn record_exit(record: &ExitRecord, exit: GuestExit, pc: u64) {
     let kind = match exit.vector {
         ExitVector::Synchronous => KIND_TRAP,
         ExitVector::Irq => KIND_INTERRUPT,

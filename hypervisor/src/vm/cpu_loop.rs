@@ -195,7 +195,6 @@ fn run_vcpu(
     let fast_path = !SWITCH_EVERY_EXIT.load(Ordering::Relaxed);
     // This CPU's own state, found once: `run_vcpu` keeps the vCPU on this CPU for its call.
     let this_cpu = per_cpu::this();
-    let fast_exits = diagnostics::fast_exits();
     // The last exit was a quiet hypercall (`exits::Hypercall`): no flush before the entry.
     let mut quiet = false;
     let switched = loop {
@@ -216,7 +215,7 @@ fn run_vcpu(
             // (`portable::partition::fast` says why nothing else needs doing); the state
             // dump counts it.
             if fast_path && exits::fast(p, &exit, &mut regs.general) {
-                diagnostics::record_fast_exit(fast_exits);
+                diagnostics::record_fast_exit(&this_cpu.exits.fast);
                 continue;
             }
             diagnostics::record_exit(&this_cpu.exits, exit, regs.general.pc);

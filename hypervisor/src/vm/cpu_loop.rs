@@ -193,7 +193,8 @@ fn run_vcpu(
     let mut maintenance = None;
     // The switch test saves and restores the vCPU on every exit: no exit may skip it.
     let fast_path = !SWITCH_EVERY_EXIT.load(Ordering::Relaxed);
-    let fast_exits = diagnostics::fast_exits();
+    // This CPU's own state, found once: `run_vcpu` keeps the vCPU on this CPU for its call.
+    let this_cpu = per_cpu::this();
     // The last exit was a quiet hypercall (`exits::Hypercall`): no flush before the entry.
     let mut quiet = false;
     let switched = loop {
@@ -203,7 +204,7 @@ fn run_vcpu(
         }
         // A vCPU that may run here was queued since the decision that let this one's WFI go
         // untrapped (`sched::trap_wfi_on`): it traps from this entry.
-        if untrapped && per_cpu::this().take_trap_wfi() {
+        if untrapped && this_cpu.take_trap_wfi() {
             trap_wfi(p, &mut untrapped, false);
         }
         let exit = loop {
@@ -214,10 +215,10 @@ fn run_vcpu(
             // (`portable::partition::fast` says why nothing else needs doing); the state
             // dump counts it.
             if fast_path && exits::fast(p, &exit, &mut regs.general) {
-                diagnostics::record_fast_exit(fast_exits);
+                diagnostics::record_fast_exit(&this_cpu.exits.fast);
                 continue;
             }
-            diagnostics::record_exit(exit, regs.general.pc);
+            diagnostics::record_exit(&this_cpu.exits, exit, regs.general.pc);
             break exit;
         };
         // A Xen hypercall is answered before the sync; one that left the vCPU's interrupts
@@ -241,7 +242,11 @@ fn run_vcpu(
         if !direct {
             interrupts::sync(p, vcpu);
         }
-        if !p.vcpus[vcpu].lock().held_by(cpu, starts) {
+        // An IRQ exit is checked once, after its handling below: taking this CPU's interrupts
+        // and latching the timer's PPI into a vGIC that a restart resets only once this vCPU
+        // has left (`wait_until_left`) is harmless for a stopped vCPU.
+        let irq = exit.vector == ExitVector::Irq;
+        if !irq && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
             // Stopped, restarted or started again meanwhile: its list registers belong to the
             // old run; drop them unread.
             break None;
@@ -252,7 +257,7 @@ fn run_vcpu(
         };
         // An interrupt's handling may have stopped or restarted this very partition (the
         // operator's console): the old run must not go back in.
-        if matches!(exit.vector, ExitVector::Irq | ExitVector::Fiq) && outcome == Outcome::Resume && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
+        if (irq || exit.vector == ExitVector::Fiq) && outcome == Outcome::Resume && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
             break None;
         }
         match (outcome, pool) {
@@ -282,7 +287,7 @@ fn run_vcpu(
                     Wait::Here(deadline) => {
                         // The vCPU's own timer is loaded: its PPI wakes the CPU.
                         arm(deadline);
-                        if !per_cpu::this().take_reschedule() {
+                        if !this_cpu.take_reschedule() {
                             cpu::wait_for_interrupt();
                         }
                         // What woke the CPU (the timer's PPI, a kick, the EL2 timer) is taken
@@ -293,7 +298,7 @@ fn run_vcpu(
                         }
                         // A kick taken just now asked for the pick `woken` makes next; one
                         // that comes after stays pending and exits the guest.
-                        per_cpu::this().take_reschedule();
+                        this_cpu.take_reschedule();
                         match pool.woken(cpu, p, vcpu, || {
                             switch_out(p, vcpu, &mut regs);
                             regs
@@ -311,12 +316,12 @@ fn run_vcpu(
             (Outcome::Leave, _) => break None,
             (Outcome::Yield, Some(pool)) => {
                 pool.yield_now(p, vcpu);
-                per_cpu::this().request_reschedule();
+                this_cpu.request_reschedule();
             }
             (Outcome::Yield, None) => {}
         }
         if let Some(pool) = pool {
-            if per_cpu::this().take_reschedule() {
+            if this_cpu.take_reschedule() {
                 match pool.reschedule(cpu, p, vcpu, || {
                     switch_out(p, vcpu, &mut regs);
                     regs

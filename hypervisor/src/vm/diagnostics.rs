@@ -18,6 +18,8 @@ use crate::portable::trap::Esr;
 use crate::portable::vgic::VcpuId;
 use crate::println;
 
+use super::per_cpu::ExitRecord;
+
 /// The last line of a dump, which the test harness waits for.
 pub const DUMP_END: &str = "bulkhead: end of state dump";
 
@@ -28,9 +30,9 @@ const KIND_INTERRUPT: u64 = 2;
 /// `ExitRecord::kind` of another exit (FIQ, SError, AArch32).
 const KIND_OTHER: u64 = 3;
 
-/// Records an exit of this CPU's vCPU at guest PC `pc`.
-pub fn record_exit(exit: GuestExit, pc: u64) {
-    let record = &super::per_cpu::this().exits;
+/// Records an exit of this CPU's vCPU at guest PC `pc` in `record`, this CPU's own (its
+/// loop finds it once).
+pub fn record_exit(record: &ExitRecord, exit: GuestExit, pc: u64) {
     let kind = match exit.vector {
         ExitVector::Synchronous => KIND_TRAP,
         ExitVector::Irq => KIND_INTERRUPT,
@@ -43,15 +45,10 @@ pub fn record_exit(exit: GuestExit, pc: u64) {
     record.at.store(cpu::counter(), Ordering::Relaxed);
 }
 
-/// This CPU's count of traps answered on the fast path, for [`record_fast_exit`]: a CPU's
-/// loop finds it once, not at every trap.
-pub fn fast_exits() -> &'static AtomicU64 {
-    &super::per_cpu::this().exits.fast
-}
-
 /// Counts a trap of this CPU's vCPU answered on the fast path in `fast`, this CPU's count
-/// ([`fast_exits`]); its last exit stays the last one of the full path. Only this CPU writes
-/// its record: a load and a store suffice.
+/// (`ExitRecord::fast`, which its loop finds once, not at every trap); its last exit stays
+/// the last one of the full path. Only this CPU writes its record: a load and a store
+/// suffice.
 pub fn record_fast_exit(fast: &AtomicU64) {
     fast.store(fast.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }

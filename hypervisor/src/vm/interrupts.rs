@@ -121,9 +121,9 @@ pub fn flush(p: &Partition, vcpu: usize) {
         // The guest left its list registers as they were and nothing changed: they stay.
         return;
     }
-    // The flush fills list registers from index 0; of the rest, only those not already
-    // empty (`ELRSR`) need clearing.
-    let used = lrs[..count].iter().rposition(Option::is_some).map_or(0, |i| i + 1);
+    // The flush fills `used` list registers from index 0; of the rest, only those not
+    // already empty (`ELRSR`) need clearing.
+    let used = outcome.used.min(count);
     for (i, lr) in lrs.iter().enumerate().take(used) {
         let _ = vif.write_lr(i, encode(version, lr));
     }
@@ -306,8 +306,12 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
                 // GICv2 Linux hang).
                 timer::mask_virtual_timer();
                 gic.deactivate(irq);
+                // The PPI is the vCPU's own, so the one vCPU its injection asks to kick is this
+                // one, which this CPU holds: the flush before its next entry lists the PPI,
+                // and a kick here would end as a lookup of the vCPU's state that finds it held
+                // here (`sched::notify`). Only the others are told.
                 let effects = p.vgic.lock().inject(VcpuId(vcpu), VIRTUAL_TIMER_PPI).unwrap_or(Effects::NONE);
-                act(p, vcpu, effects);
+                act(p, vcpu, Effects { kick: effects.kick.without(VcpuId(vcpu)), ..effects });
             }
             MAINTENANCE_PPI => {
                 super::passthrough::note_maintenance(p, &gic.virtual_interface());

@@ -33,6 +33,15 @@ impl VcpuSet {
         self.0 == 0
     }
 
+    /// The set without `vcpu` (the same set for an index past 31, which no set holds).
+    pub const fn without(self, vcpu: VcpuId) -> VcpuSet {
+        if vcpu.0 < 32 {
+            VcpuSet(self.0 & !(1 << vcpu.0))
+        } else {
+            self
+        }
+    }
+
     /// The vCPUs in the set, lowest first.
     pub fn iter(self) -> impl Iterator<Item = VcpuId> {
         // Visits the set bits only, lowest first.
@@ -110,5 +119,16 @@ mod tests {
         assert_eq!(listed(VcpuSet(0b1010_0110)), [1, 2, 5, 7]);
         assert_eq!(listed(VcpuSet(1 << 31 | 1)), [0, 31]);
         assert_eq!(listed(VcpuSet(u32::MAX)).len(), 32);
+    }
+
+    #[test]
+    fn without_drops_one_vcpu_and_keeps_the_others() {
+        assert_eq!(VcpuSet(0b1011).without(VcpuId(1)), VcpuSet(0b1001));
+        assert_eq!(VcpuSet(0b1011).without(VcpuId(2)), VcpuSet(0b1011));
+        assert_eq!(VcpuSet(1 << 31).without(VcpuId(31)), VcpuSet::EMPTY);
+        // An index no set can hold leaves the set as it is (no overflowing shift).
+        assert_eq!(VcpuSet(u32::MAX).without(VcpuId(32)), VcpuSet(u32::MAX));
+        assert_eq!(VcpuSet(u32::MAX).without(VcpuId(usize::MAX)), VcpuSet(u32::MAX));
+        assert_eq!(VcpuSet(u32::MAX).without(VcpuId(1 << 32)), VcpuSet(u32::MAX));
     }
 }

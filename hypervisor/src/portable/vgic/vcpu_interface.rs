@@ -3,7 +3,7 @@
 use super::doorbell::Doorbell;
 use super::effects::{Effects, VcpuSet};
 use super::error::VgicError;
-use super::irq::{is_sgi, IntId, IrqState, SPI_FIRST};
+use super::irq::{is_private, is_sgi, IntId, IrqState, SPI_FIRST};
 use super::list_register::{ListRegister, LrState};
 use super::state::{LrShadow, Vgic};
 use super::{GicVersion, VcpuId, MAX_LIST_REGISTERS};
@@ -35,6 +35,8 @@ struct Chosen {
     best: [(u32, IntId); MAX_LIST_REGISTERS],
     /// How many list registers there are (at most [`MAX_LIST_REGISTERS`]).
     capacity: usize,
+    /// How many slots of `best` are taken (at most `capacity`); the rest are free.
+    taken: usize,
     /// Every candidate offered, listed or not.
     waiting: usize,
 }
@@ -44,6 +46,7 @@ impl Chosen {
         Chosen {
             best: [(u32::MAX, 0); MAX_LIST_REGISTERS],
             capacity: capacity.min(MAX_LIST_REGISTERS),
+            taken: 0,
             waiting: 0,
         }
     }
@@ -55,13 +58,15 @@ impl Chosen {
             return;
         };
         if key < self.best[last].0 {
-            let mut at = last;
-            // An insertion into `best`, indices below its length.
+            // An insertion into `best`, indices below its length, from its first free slot
+            // (or over the last one, which drops out, when all are taken).
+            let mut at = self.taken.min(last);
             while let Some(before) = at.checked_sub(1).filter(|&b| self.best[b].0 > key) {
                 self.best[at] = self.best[before];
                 at = before;
             }
             self.best[at] = (key, intid);
+            self.taken = self.taken.saturating_add(1).min(self.capacity);
         }
     }
 }
@@ -157,21 +162,27 @@ impl Vgic {
                 self.spi_stirred_words &= !(1 << (word % 32));
             }
         }
-        for (slot, lr) in lrs.iter_mut().enumerate() {
-            *lr = match chosen.best[slot] {
-                (u32::MAX, _) => None,
-                (_, intid) => self.load(vcpu, intid),
-            };
-            if let Some(entry) = lr {
-                let state = &mut self.vcpus[vcpu.0];
-                state.shadow[state.shadow_len] = LrShadow {
-                    intid: entry.intid,
-                    state: Some(entry.state),
-                };
-                state.shadow_len = state.shadow_len.saturating_add(1);
+        // The chosen ones fill the list registers from index 0, in rank order (`best` keeps its
+        // free slots last), each at its shadow's index; the rest are cleared.
+        for &(key, intid) in chosen.best.iter().take(chosen.capacity) {
+            if key == u32::MAX {
+                break;
             }
+            let Some(entry) = self.load(vcpu, intid) else { continue };
+            let state = &mut self.vcpus[vcpu.0];
+            if let Some(lr) = lrs.get_mut(state.shadow_len) {
+                *lr = Some(entry);
+            }
+            state.shadow[state.shadow_len] = LrShadow {
+                intid: entry.intid,
+                state: Some(entry.state),
+            };
+            state.shadow_len = state.shadow_len.saturating_add(1);
         }
         outcome.used = self.vcpus[vcpu.0].shadow_len;
+        for lr in lrs.iter_mut().skip(outcome.used) {
+            *lr = None;
+        }
         outcome.underflow = chosen.waiting > outcome.used;
         self.vcpus[vcpu.0].flushed_at = self.changes;
         Ok(outcome)
@@ -422,7 +433,11 @@ impl Vgic {
             if released || dropped {
                 self.release(intid);
             }
-            kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
+            // A private interrupt concerns its own vCPU only (its bank is listed by no other
+            // vCPU, and it is delivered to no other): nobody else to kick.
+            if !is_private(intid) {
+                kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
+            }
         }
         Ok(Effects::kick(kick))
     }
@@ -461,5 +476,35 @@ impl Vgic {
             effects.kick.0 |= self.interested(vcpu, intid).0 & !(1 << vcpu.0);
         }
         Ok(effects)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::portable::test_rng::Rng;
+
+    #[test]
+    fn chosen_keeps_the_best_candidates_in_rank_order_whatever_the_order_offered() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        for round in 0..2000 {
+            let capacity = rng.below(MAX_LIST_REGISTERS as u64 + 1) as usize;
+            let count = rng.below(12) as usize;
+            // Few distinct ranks, so that ties occur; the INTID tells equal ranks apart.
+            let offered: std::vec::Vec<(u32, IntId)> = (0..count).map(|i| (rng.below(6) as u32, i as IntId)).collect();
+            let mut chosen = Chosen::new(capacity);
+            for &(key, intid) in &offered {
+                chosen.offer(key, intid);
+            }
+            let mut sorted = offered.clone();
+            // Stable: among equal ranks the one offered first stays first, as an insertion keeps it.
+            sorted.sort_by_key(|&(key, _)| key);
+            sorted.truncate(capacity);
+            let kept: std::vec::Vec<(u32, IntId)> = chosen.best[..capacity].iter().copied().filter(|&(key, _)| key != u32::MAX).collect();
+            assert_eq!(kept, sorted, "round {round}: offered {offered:?} with {capacity} list registers");
+            assert_eq!(chosen.taken, kept.len(), "round {round}");
+            assert!(chosen.best[kept.len()..].iter().all(|&(key, _)| key == u32::MAX), "round {round}: free slots last");
+            assert_eq!(chosen.waiting, count, "round {round}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! The stirred bitmaps (`Vgic::spi_stirred`, `VcpuState::stirred`) against a full scan: after
 //! random register writes, injections, line changes, SGIs, routing changes and guest
 //! acknowledgements and deactivations, every interrupt that is not quiet has its bit, each
-//! flush chooses exactly what the same flush would choose visiting every interrupt, and
-//! `has_listable` says beforehand whether it will list anything.
+//! flush chooses exactly what the same flush would choose visiting every interrupt,
+//! `has_listable` says beforehand whether it will list anything, and a private interrupt
+//! concerns its own vCPU only.
 
 use super::super::irq::{IrqState, SPI_FIRST};
 use super::super::state::SPI_WORDS;
@@ -48,13 +49,19 @@ fn stirred(vgic: &Vgic, vcpu: usize, intid: u32) -> bool {
     }
 }
 
-/// Invariant: an interrupt that is not quiet is stirred.
+/// Invariants: an interrupt that is not quiet is stirred; a private interrupt concerns no
+/// vCPU but its own (`Vgic::interested`), which the sync's fold and the timer's injection at
+/// an interrupt exit rely on to tell nobody else.
 fn check_invariant(vgic: &Vgic, step: usize) {
     for (vcpu, intid, irq) in every_irq(vgic) {
         assert!(
             irq.is_quiet() || stirred(vgic, vcpu, intid),
             "step {step}: INTID {intid} (vcpu {vcpu}) is {irq:?} but not stirred"
         );
+        if intid < SPI_FIRST {
+            let others = vgic.interested(VcpuId(vcpu), intid).without(VcpuId(vcpu));
+            assert!(others.is_empty(), "step {step}: private INTID {intid} of vcpu {vcpu} concerns vCPUs {others:?}: {irq:?}");
+        }
     }
     for word in 0..SPI_WORDS {
         assert!(

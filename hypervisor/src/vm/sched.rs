@@ -128,6 +128,7 @@ pub fn init(plan: &PartitionPlan, partitions: &[Partition]) -> Result<(), SetupE
                     priority: vcpu.priority,
                     cpu: vcpu.placement.map(|placement| placement.cpu),
                     affinity: vcpu.affinity.clone(),
+                    trap_wfi: !p.native_wfi,
                 };
                 let reference = vcpu_ref(pi, v);
                 scheduler.add(reference, params).map_err(|e| {

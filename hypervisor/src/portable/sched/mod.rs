@@ -63,6 +63,9 @@ pub struct VcpuParams {
     pub cpu: Option<usize>,
     /// CPUs it may run on (empty: any CPU of the pool). CPUs outside the pool are ignored.
     pub affinity: Vec<usize>,
+    /// Its WFI always traps (its partition's `bulkhead,trap-wfi`): it never runs with WFI not
+    /// trapped, even alone on its CPU.
+    pub trap_wfi: bool,
 }
 
 /// What a CPU runs next.
@@ -192,6 +195,7 @@ impl PoolScheduler {
             budget: 0,
             group,
             last: None,
+            trap_wfi: params.trap_wfi,
         });
         Ok(())
     }
@@ -266,14 +270,15 @@ impl PoolScheduler {
     }
 
     /// Whether vCPU `i`, about to run on `slot`, may run with WFI not trapped: no queued vCPU
-    /// may run there and it has no cap (a capped vCPU's wait must not burn its budget).
+    /// may run there, it has no cap (a capped vCPU's wait must not burn its budget) and its
+    /// partition does not ask for WFI to trap.
     /// Never in a `null` pool's scheduler (its CPUs run their one vCPU without one).
     fn may_run_native(&self, slot: usize, i: usize) -> bool {
-        let uncapped = self.table.entries.get(i).is_some_and(|e| e.group.is_none());
+        let may = self.table.entries.get(i).is_some_and(|e| e.group.is_none() && !e.trap_wfi);
         match self.policy {
             Policy::Null(_) => false,
             Policy::FixedPriority(_) | Policy::Credit2(_) => {
-                uncapped && !self.table.queued_for(slot)
+                may && !self.table.queued_for(slot)
             }
         }
     }

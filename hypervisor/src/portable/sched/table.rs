@@ -60,6 +60,8 @@ pub struct Entry {
     pub group: Option<usize>,
     /// The slot it last ran on (credit2 wakes it there first when that CPU is idle).
     pub last: Option<usize>,
+    /// Its WFI always traps (`VcpuParams::trap_wfi`).
+    pub trap_wfi: bool,
 }
 
 impl Entry {

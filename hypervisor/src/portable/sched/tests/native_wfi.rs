@@ -171,3 +171,20 @@ fn a_null_pool_scheduler_never_says_native() {
     assert_eq!(sched.pick(0, 0).run, Some(a));
     assert!(!sched.native_wfi(0), "a null pool's CPUs configure WFI themselves");
 }
+
+#[test]
+fn a_vcpu_whose_partition_traps_wfi_never_runs_native_and_is_never_kicked_for_it() {
+    let (a, b) = (vcpu(0, 0), vcpu(1, 0));
+    let trapping = VcpuParams {
+        trap_wfi: true,
+        ..on(0)
+    };
+    for kind in [Scheduler::Credit2, Scheduler::FixedPriority] {
+        let mut sched = pool(kind, &[0], &[(a, trapping.clone()), (b, on(0))]);
+        sched.wake(a, 0);
+        assert_eq!(sched.pick(0, 0).run, Some(a));
+        assert!(!sched.native_wfi(0), "{kind:?}: bulkhead,trap-wfi keeps its WFI trapped");
+        sched.wake(b, ms(1));
+        assert!(kicks(&mut sched).is_empty(), "{kind:?}: nothing to revoke, so no kick");
+    }
+}

@@ -39,6 +39,7 @@ pub fn params() -> VcpuParams {
         priority: 0,
         cpu: None,
         affinity: Vec::new(),
+        trap_wfi: false,
     }
 }
 

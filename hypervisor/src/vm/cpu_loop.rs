@@ -244,7 +244,8 @@ fn run_vcpu(
         }
         // An IRQ exit is checked once, after its handling below: taking this CPU's interrupts
         // and latching the timer's PPI into a vGIC that a restart resets only once this vCPU
-        // has left (`wait_until_left`) is harmless for a stopped vCPU.
+        // has left (`wait_until_left`) is harmless for a stopped vCPU. The stop's kick makes
+        // that handling leave before the console's and health's work (`exits::irq`).
         let irq = exit.vector == ExitVector::Irq;
         if !irq && !p.vcpus[vcpu].lock().held_by(cpu, starts) {
             // Stopped, restarted or started again meanwhile: its list registers belong to the

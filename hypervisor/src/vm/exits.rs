@@ -53,10 +53,13 @@ pub fn handle(
 /// vCPU waited in WFI without leaving its CPU (the wait ended for one of them; taking them
 /// there saves entering the guest only to exit for them at once). `Outcome::Leave` if its partition stopped or restarted meanwhile.
 pub fn interrupted(cpu: usize, p: &Partition, vcpu: usize, after_flush: &mut Option<Acknowledged>) -> Outcome {
-    let (maintenance, typed) = irq(p, vcpu);
+    let (maintenance, typed, stopped) = irq(cpu, p, vcpu);
     // One taken earlier and not yet finished stays active, so it cannot be taken again here.
     if maintenance.is_some() {
         *after_flush = maintenance;
+    }
+    if stopped {
+        return Outcome::Leave;
     }
     // A health deadline of this CPU's partitions (a heartbeat, a Xen watchdog, a restart
     // back-off) may have passed (and stopped or restarted this vCPU's own partition).
@@ -129,12 +132,12 @@ pub fn fast(p: &Partition, exit: &GuestExit, regs: &mut GuestRegisters) -> bool 
 }
 
 /// Physical interrupts taken while the guest ran; returns the maintenance interrupt, if taken,
-/// and whether anything was typed on the console.
-fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
+/// whether anything was typed on the console, and whether a kick found the vCPU stopped.
+fn irq(cpu: usize, p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool, bool) {
     let partitions = PARTITIONS.get().map_or(&[][..], |p| &p[..]);
     let taken = if p.direct {
         super::direct::take_group0();
-        interrupts::Taken { maintenance: None, console: None }
+        interrupts::Taken { maintenance: None, console: None, kicked: false }
     } else {
         interrupts::guest_irq(p, vcpu)
     };
@@ -148,11 +151,16 @@ fn irq(p: &Partition, vcpu: usize) -> (Option<Acknowledged>, bool) {
     if taken.console.is_some() {
         crate::console::transmit_interrupt();
     }
-    let typed = drain_console(partitions);
+    // A stop or a restart comes with a kick: if one stopped this vCPU, the CPU lets it go
+    // before it runs what was typed (an operator's command) or a health deadline, which
+    // would find this CPU still holding the old run's vCPU and take the request for one of
+    // that run's own, or wait for this CPU to let go. The next loop drains the UART.
+    let stopped = taken.kicked && stopped_meanwhile(p, vcpu, cpu);
+    let typed = !stopped && drain_console(partitions);
     interrupts::finish_console(taken.console);
     // Output a race left in the buffers goes out on the partitions' ticks.
     output::pump();
-    (taken.maintenance, typed)
+    (taken.maintenance, typed, stopped)
 }
 
 /// Whether the vCPU this CPU holds (running, or waiting in WFI without leaving the CPU) was

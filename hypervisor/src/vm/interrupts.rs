@@ -286,6 +286,10 @@ pub struct Taken {
     /// the UART, which lowers its line ([`finish_console`]); deactivated while the UART still
     /// asserted it, it was taken again at once, for ever.
     pub console: Option<Acknowledged>,
+    /// A kick SGI was taken: another CPU may have stopped or restarted the vCPU, or asked this
+    /// CPU to choose again (its flags are read after an acquire barrier, so a flag set before
+    /// the kick is seen).
+    pub kicked: bool,
 }
 
 /// Physical IRQs taken while vCPU `vcpu` of `p` ran on this CPU.
@@ -293,6 +297,7 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
     let gic = gic();
     let mut maintenance = None;
     let mut console = None;
+    let mut kicked = false;
     while let Some(irq) = gic.acknowledge() {
         gic.end_of_interrupt(irq);
         per_cpu::this().interrupts.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
@@ -320,7 +325,10 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
             // A kick: the exit itself is what it asked for (the caller syncs and flushes the
             // list registers and sees a stop); one that wants a scheduler's choice said so
             // before it was sent (`sched::kick`).
-            KICK_SGI => gic.deactivate(irq),
+            KICK_SGI => {
+                gic.deactivate(irq);
+                kicked = true;
+            }
             // The scheduler's slice end or a sleeper's deadline; under the null scheduler a
             // blocked vCPU's deadline that a wake-up for another reason left armed.
             EL2_TIMER_PPI => {
@@ -345,7 +353,12 @@ pub fn guest_irq(p: &Partition, vcpu: usize) -> Taken {
             }
         }
     }
-    Taken { maintenance, console }
+    if kicked {
+        // What the kick's sender wrote before its SGI (a vCPU's state, this CPU's flags) is
+        // read after the acknowledge.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::Acquire);
+    }
+    Taken { maintenance, console, kicked }
 }
 
 /// Physical interrupts pending on a CPU that runs no vCPU (it woke from WFI in its loop): the

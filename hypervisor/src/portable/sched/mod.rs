@@ -259,14 +259,21 @@ impl PoolScheduler {
             Policy::Credit2(credit2) => credit2.pick(&mut self.table, slot, now),
         };
         let native_wfi = run.is_some_and(|i| self.may_run_native(slot, i));
+        self.decided(slot, until, native_wfi);
+        let run = run.and_then(|i| self.table.entries.get(i)).map(|e| e.vcpu);
+        Decision { run, until }
+    }
+
+    /// Records a decision that runs a vCPU (or idles) on `slot` until `until`: no tickle
+    /// pending, a tick wanted if `until` is set, and whether its vCPU runs with WFI not
+    /// trapped (a revocation before it is superseded: no kick).
+    fn decided(&mut self, slot: usize, until: Option<u64>, native_wfi: bool) {
         if let Some(s) = self.table.slots.get_mut(slot) {
             s.tickled = false;
             s.ticking = until.is_some();
             s.native_wfi = native_wfi;
             s.kick = false;
         }
-        let run = run.and_then(|i| self.table.entries.get(i)).map(|e| e.vcpu);
-        Decision { run, until }
     }
 
     /// Whether vCPU `i`, about to run on `slot`, may run with WFI not trapped: no queued vCPU
@@ -359,12 +366,7 @@ impl PoolScheduler {
             Policy::Credit2(credit2) => Some(credit2.resume_here(&mut self.table, slot, i, now)?),
         };
         let native_wfi = self.may_run_native(slot, i);
-        if let Some(s) = self.table.slots.get_mut(slot) {
-            s.tickled = false;
-            s.ticking = until.is_some();
-            s.native_wfi = native_wfi;
-            s.kick = false;
-        }
+        self.decided(slot, until, native_wfi);
         Some(Decision {
             run: Some(v),
             until,

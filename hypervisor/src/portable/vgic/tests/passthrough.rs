@@ -255,6 +255,21 @@ fn a_pending_state_the_guest_set_itself_and_clears_deactivates_nothing() {
     }
 }
 
+/// SPI 47, hardware-mapped on GICv3, acknowledged by vCPU 0 and ended by its guest (the list
+/// register gone and the physical SPI inactive, with no exit since), then taken again by
+/// the CPU it is routed to and injected, before the vCPU's next sync.
+fn ended_then_taken_again() -> (Box<Vgic>, Cpu) {
+    let mut vgic = passed_through(GicVersion::V3);
+    let mut cpu = Cpu::new(0);
+    vgic.inject(VcpuId(0), 47).expect("inject");
+    cpu.cycle(&mut vgic);
+    assert_eq!(cpu.acknowledge(), Some(47));
+    cpu.cycle(&mut vgic);
+    cpu.deactivate(47);
+    vgic.inject(VcpuId(0), 47).expect("inject");
+    (vgic, cpu)
+}
+
 /// The vCPU runs on another CPU than the one the SPI is routed to (a credit2 pool): the
 /// guest's end of interrupt through the hardware-mapped list register deactivates the
 /// physical SPI at once, with no exit, so the routed CPU can take it again and inject it
@@ -264,17 +279,8 @@ fn a_pending_state_the_guest_set_itself_and_clears_deactivates_nothing() {
 /// deactivate it (before, it stayed active and the device never interrupted again).
 #[test]
 fn an_spi_taken_again_before_the_sync_of_its_end_of_interrupt_stays_known_active() {
-    let mut vgic = passed_through(GicVersion::V3);
-    let mut cpu = Cpu::new(0);
-    vgic.inject(VcpuId(0), 47).expect("inject");
-    cpu.cycle(&mut vgic);
-    assert_eq!(cpu.acknowledge(), Some(47));
-    cpu.cycle(&mut vgic);
-    // The guest's EOI: the list register is gone and the physical SPI inactive, but the
-    // vCPU has not exited since.
-    cpu.deactivate(47);
-    // The other CPU takes the SPI again and injects it; the kick makes the vCPU exit.
-    vgic.inject(VcpuId(0), 47).expect("inject");
+    let (mut vgic, mut cpu) = ended_then_taken_again();
+    // The kick makes the vCPU exit.
     cpu.cycle(&mut vgic);
     assert_eq!(cpu.entry(47).map(|lr| lr.state), Some(LrState::Pending));
     assert_eq!(released(&mut vgic), [] as [u32; 0], "the guest has it pending");
@@ -292,14 +298,7 @@ fn an_spi_taken_again_before_the_sync_of_its_end_of_interrupt_stays_known_active
 /// state cleared, and the physical SPI, active since it was taken again, is deactivated.
 #[test]
 fn an_spi_taken_again_and_cleared_before_the_sync_of_its_end_of_interrupt_is_deactivated() {
-    let mut vgic = passed_through(GicVersion::V3);
-    let mut cpu = Cpu::new(0);
-    vgic.inject(VcpuId(0), 47).expect("inject");
-    cpu.cycle(&mut vgic);
-    assert_eq!(cpu.acknowledge(), Some(47));
-    cpu.cycle(&mut vgic);
-    cpu.deactivate(47);
-    vgic.inject(VcpuId(0), 47).expect("inject");
+    let (mut vgic, mut cpu) = ended_then_taken_again();
     // Another vCPU's GICD_ICPENDR write, before this vCPU exits.
     assert_eq!(gicd_write(&mut vgic, ICPENDR1, 0, SPI_47).hw_deactivate, 0);
     cpu.cycle(&mut vgic);

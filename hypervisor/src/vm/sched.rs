@@ -198,9 +198,13 @@ fn trap_wfi_on(cpu: usize) {
 /// Vcpu `vcpu` of `p` was started (its partition's boot, PSCI CPU_ON): it wants a CPU.
 pub fn started(p: &Partition, vcpu: usize) {
     match pool_of(p) {
+        // A null pool's CPU has no scheduler to ask: its loop looks at its vCPU after any
+        // interrupt, so another CPU gets the kick SGI alone.
         None => {
             if let Some(&cpu) = p.vcpu_cpus.get(vcpu) {
-                kick(cpu);
+                if cpu != cpu::index() {
+                    super::kick(cpu);
+                }
             }
         }
         Some(pool) => pool.make_runnable(vcpu_ref(p.index, vcpu)),
